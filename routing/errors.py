@@ -1,0 +1,51 @@
+"""Typed errors of the routing package: each carries a stable `code` and an HTTP `status` hint."""
+
+from __future__ import annotations
+
+__all__ = [
+    "RoutingError",
+    "UnknownStop",
+    "InvalidQuery",
+    "DateOutOfService",
+    "InvalidItineraryId",
+    "LegNotFeasible",
+]
+
+
+class RoutingError(Exception):
+    code = "routing_error"
+    status = 400
+
+    def __init__(self, detail: str, **extra: object) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.extra = extra
+
+
+class UnknownStop(RoutingError):
+    code = "unknown_stop"
+    status = 404
+
+
+class InvalidQuery(RoutingError):
+    code = "invalid_query"
+    status = 400
+
+
+class DateOutOfService(RoutingError):
+    """The query date is outside every active feed's service range (extra: valid_from, valid_to)."""
+
+    code = "date_out_of_service"
+    status = 422
+
+
+class InvalidItineraryId(RoutingError):
+    code = "invalid_itinerary_id"
+    status = 400
+
+
+class LegNotFeasible(RoutingError):
+    """A LegKey does not match the current network (trip gone, not running, times changed)."""
+
+    code = "leg_not_feasible"
+    status = 409

@@ -1,0 +1,163 @@
+"""Itineraries as the planner returns them, and their stable, bookable ids.
+
+An itinerary id encodes an `ItineraryKey`: the (feed, version) pairs the plan was made on and,
+for each transit leg, the trip, its service date, the positions of the boarding and alighting
+stop in the trip's stop sequence, the two stops and the two absolute (UTC) times. That is all a
+booking needs to hold seats per trip segment, without the planner keeping any state.
+
+Wire format: ``base64url(zlib(json(payload)) + tag)`` where ``tag`` is an 8-byte keyed BLAKE2b
+of the compressed payload, so a changed character is detected (tamper-evident, not secret; pass
+a deployment secret as `secret` to make ids unforgeable across installations).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+import zlib
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
+
+from routing.errors import InvalidItineraryId
+
+__all__ = [
+    "LegKey",
+    "ItineraryKey",
+    "Place",
+    "Leg",
+    "Itinerary",
+    "encode_id",
+    "decode_id",
+]
+
+_FORMAT = 1
+_TAG_BYTES = 8
+DEFAULT_SECRET = b"maas-itinerary-id-v1"
+
+
+@dataclass(frozen=True)
+class LegKey:
+    trip_id: str            # "feed:trip_id" (frequency runs: "feed:trip_id@HH:MM:SS")
+    service_date: date      # GTFS service date of the trip
+    board_pos: int          # 0-based position of from_stop in the trip's stop sequence
+    alight_pos: int         # 0-based position of to_stop, > board_pos
+    from_stop: str          # "feed:stop_id"
+    to_stop: str
+    departure: datetime     # aware, UTC
+    arrival: datetime       # aware, UTC
+
+
+@dataclass(frozen=True)
+class ItineraryKey:
+    versions: tuple[tuple[str, str], ...]   # (feed, version) pairs the itinerary was planned on
+    legs: tuple[LegKey, ...]                # transit legs only, in travel order
+
+
+@dataclass(frozen=True)
+class Place:
+    id: str | None          # "feed:stop_id", or None for a coordinate
+    name: str
+    lat: float
+    lon: float
+    tz: str                 # IANA zone used to render times at this place
+
+
+@dataclass(frozen=True)
+class Leg:
+    mode: str                       # bus coach rail metro tram ferry air other | walk
+    from_place: Place
+    to_place: Place
+    departure: datetime             # aware, in from_place's zone
+    arrival: datetime               # aware, in to_place's zone
+    duration_s: int
+    feed: str | None = None
+    trip_id: str | None = None
+    route_id: str | None = None
+    route_short_name: str | None = None
+    route_long_name: str | None = None
+    operator: str | None = None
+    headsign: str | None = None
+    stops: int = 0                  # hops ridden (alight_pos - board_pos); 0 for walks
+    distance_m: float = 0.0         # walks only
+    key: LegKey | None = None       # transit legs only
+
+
+@dataclass(frozen=True)
+class Itinerary:
+    id: str
+    key: ItineraryKey
+    departure: datetime
+    arrival: datetime
+    duration_s: int
+    transfers: int
+    legs: tuple[Leg, ...]
+
+
+def _epoch(dt: datetime) -> int:
+    if dt.tzinfo is None:
+        raise ValueError("LegKey times must be timezone-aware")
+    return int(dt.timestamp())
+
+
+def encode_id(key: ItineraryKey, secret: bytes = DEFAULT_SECRET) -> str:
+    """Compact, URL-safe, deterministic and tamper-evident id for `key`."""
+    payload = [
+        _FORMAT,
+        [list(v) for v in key.versions],
+        [
+            [
+                leg.trip_id,
+                leg.service_date.toordinal(),
+                leg.board_pos,
+                leg.alight_pos,
+                leg.from_stop,
+                leg.to_stop,
+                _epoch(leg.departure),
+                _epoch(leg.arrival),
+            ]
+            for leg in key.legs
+        ],
+    ]
+    raw = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
+    body = zlib.compress(raw, 9)
+    tag = hmac.new(secret, body, hashlib.blake2b).digest()[:_TAG_BYTES]
+    return base64.urlsafe_b64encode(body + tag).rstrip(b"=").decode("ascii")
+
+
+def decode_id(s: str, secret: bytes = DEFAULT_SECRET) -> ItineraryKey:
+    """Inverse of `encode_id`; raises InvalidItineraryId on anything malformed or altered."""
+    try:
+        blob = base64.urlsafe_b64decode(s + "=" * (-len(s) % 4))
+    except (binascii.Error, ValueError, TypeError):
+        raise InvalidItineraryId("itinerary id is not valid base64url") from None
+    if len(blob) <= _TAG_BYTES:
+        raise InvalidItineraryId("itinerary id is too short")
+    body, tag = blob[:-_TAG_BYTES], blob[-_TAG_BYTES:]
+    expected = hmac.new(secret, body, hashlib.blake2b).digest()[:_TAG_BYTES]
+    if not hmac.compare_digest(tag, expected):
+        raise InvalidItineraryId("itinerary id was altered or belongs to another installation")
+    try:
+        fmt, versions, legs = json.loads(zlib.decompress(body, bufsize=4096))
+        if fmt != _FORMAT:
+            raise ValueError(f"unknown id format {fmt}")
+        return ItineraryKey(
+            versions=tuple((str(f), str(v)) for f, v in versions),
+            legs=tuple(
+                LegKey(
+                    trip_id=str(t),
+                    service_date=date.fromordinal(int(d)),
+                    board_pos=int(b),
+                    alight_pos=int(a),
+                    from_stop=str(fs),
+                    to_stop=str(ts),
+                    departure=datetime.fromtimestamp(int(dep), timezone.utc),
+                    arrival=datetime.fromtimestamp(int(arr), timezone.utc),
+                )
+                for t, d, b, a, fs, ts, dep, arr in legs
+            ),
+        )
+    except (ValueError, TypeError, zlib.error, OverflowError) as exc:
+        raise InvalidItineraryId(f"itinerary id payload is malformed: {exc}") from None

@@ -1,0 +1,7 @@
+"""bookings endpoints."""
+
+from __future__ import annotations
+
+from maas.http import Router
+
+router = Router(tag="bookings")

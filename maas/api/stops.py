@@ -1,0 +1,7 @@
+"""stops endpoints."""
+
+from __future__ import annotations
+
+from maas.http import Router
+
+router = Router(tag="stops")

@@ -1,0 +1,30 @@
+"""Typed application keys: everything the app holds, in one place."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import asyncpg
+import redis.asyncio as aioredis
+from aiohttp import web
+
+from maas.clock import Clock
+from maas.settings import Settings
+
+if TYPE_CHECKING:
+    from maas.auth import Principal
+    from maas.live import LiveNetwork
+
+__all__ = ["SETTINGS", "DB", "REDIS", "CLOCK", "LIVE", "OPENAPI", "METRICS", "PRINCIPAL", "REQUEST_ID"]
+
+SETTINGS = web.AppKey("settings", Settings)
+DB = web.AppKey("db", asyncpg.Pool)
+REDIS = web.AppKey("redis", aioredis.Redis)
+CLOCK = web.AppKey("clock", Clock)
+LIVE: web.AppKey["LiveNetwork"] = web.AppKey("live")
+OPENAPI = web.AppKey("openapi", dict)
+METRICS: web.AppKey[Any] = web.AppKey("metrics")
+
+# Per-request state (request[PRINCIPAL], request[REQUEST_ID]); maas.http.principal_of reads it.
+PRINCIPAL: web.RequestKey["Principal"] = web.RequestKey("principal")
+REQUEST_ID = web.RequestKey("request_id", str)

@@ -1,0 +1,180 @@
+"""API keys and passenger accounts: who is calling, and what they may do.
+
+Keys and account tokens are random 256-bit secrets shown once; only their SHA-256 is
+stored. A resolved principal is cached in Redis for `auth_cache_s` seconds; revoking a key
+deletes that cache entry, so revocation takes effect at once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import secrets
+import uuid
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import asyncpg
+import redis.asyncio as aioredis
+
+from maas.errors import BadRequest, NotFound
+
+__all__ = [
+    "ROLES",
+    "Principal",
+    "create_key",
+    "list_keys",
+    "revoke_key",
+    "create_account",
+    "resolve",
+    "hash_secret",
+]
+
+log = logging.getLogger(__name__)
+
+ROLES = ("admin", "operator", "gate")
+KEY_PREFIX = "mk_"
+ACCOUNT_PREFIX = "ma_"
+_CACHE_PREFIX = "maas:auth:"
+
+
+@dataclass(frozen=True)
+class Principal:
+    kind: str  # "key" or "account"
+    role: str  # admin | operator | gate | account
+    id: str  # key id or account id
+    operator_id: str | None = None
+    gate_id: str | None = None
+    station: str | None = None
+
+    @property
+    def account_id(self) -> str | None:
+        return self.id if self.kind == "account" else None
+
+    @property
+    def key_id(self) -> str | None:
+        return self.id if self.kind == "key" else None
+
+
+def hash_secret(secret: str) -> bytes:
+    return hashlib.sha256(secret.encode()).digest()
+
+
+def _new_secret(prefix: str) -> str:
+    return prefix + secrets.token_urlsafe(32)
+
+
+async def create_key(
+    conn: asyncpg.Connection | asyncpg.Pool,
+    role: str,
+    *,
+    operator: str | None = None,
+    gate: str | None = None,
+    station: str | None = None,
+    name: str | None = None,
+) -> tuple[str, str]:
+    """Create an API key; returns (key id, the secret key, shown once)."""
+    if role not in ROLES:
+        raise BadRequest(f"unknown role {role!r}; one of {', '.join(ROLES)}", field="role")
+    if role == "operator" and not operator:
+        raise BadRequest("an operator key needs --operator", field="operator")
+    if role == "gate" and not (gate and station):
+        raise BadRequest("a gate key needs --gate and --station FEED:STOP_ID", field="gate")
+    if station is not None and ":" not in station:
+        raise BadRequest("station must be FEED:STOP_ID", field="station")
+    secret = _new_secret(KEY_PREFIX)
+    key_id = "key_" + uuid.uuid4().hex[:16]
+    await conn.execute(
+        """INSERT INTO api_keys (id, secret_hash, role, operator_id, gate_id, station, name)
+           VALUES ($1, $2, $3, $4, $5, $6, $7)""",
+        key_id,
+        hash_secret(secret),
+        role,
+        operator if role == "operator" else None,
+        gate if role == "gate" else None,
+        station if role == "gate" else None,
+        name,
+    )
+    return key_id, secret
+
+
+async def list_keys(conn: asyncpg.Connection | asyncpg.Pool) -> list[dict[str, Any]]:
+    rows = await conn.fetch(
+        """SELECT id, role, operator_id, gate_id, station, name, created_at, revoked_at
+           FROM api_keys ORDER BY created_at"""
+    )
+    return [dict(r) for r in rows]
+
+
+async def revoke_key(
+    conn: asyncpg.Connection | asyncpg.Pool, key_id: str, redis: aioredis.Redis | None = None
+) -> None:
+    row = await conn.fetchrow(
+        """UPDATE api_keys SET revoked_at = coalesce(revoked_at, now())
+           WHERE id = $1 RETURNING secret_hash""",
+        key_id,
+    )
+    if row is None:
+        raise NotFound(f"no API key {key_id!r}", key_id=key_id)
+    if redis is not None:
+        try:
+            await redis.delete(_CACHE_PREFIX + row["secret_hash"].hex())
+        except Exception:  # Redis is a cache: PostgreSQL already says revoked
+            log.warning("could not clear the auth cache for a revoked key", exc_info=True)
+
+
+async def create_account(conn: asyncpg.Connection | asyncpg.Pool) -> tuple[str, str]:
+    """Create a passenger account; returns (account id, token shown once)."""
+    token = _new_secret(ACCOUNT_PREFIX)
+    account_id = "acc_" + uuid.uuid4().hex[:20]
+    await conn.execute(
+        "INSERT INTO accounts (id, token_hash) VALUES ($1, $2)", account_id, hash_secret(token)
+    )
+    return account_id, token
+
+
+async def _lookup(pool: asyncpg.Pool, secret: str) -> Principal | None:
+    digest = hash_secret(secret)
+    if secret.startswith(ACCOUNT_PREFIX):
+        row = await pool.fetchrow(
+            "SELECT id FROM accounts WHERE token_hash = $1 AND deleted_at IS NULL", digest
+        )
+        return Principal(kind="account", role="account", id=row["id"]) if row else None
+    row = await pool.fetchrow(
+        """SELECT id, role, operator_id, gate_id, station FROM api_keys
+           WHERE secret_hash = $1 AND revoked_at IS NULL""",
+        digest,
+    )
+    if row is None:
+        return None
+    return Principal(
+        kind="key",
+        role=row["role"],
+        id=row["id"],
+        operator_id=row["operator_id"],
+        gate_id=row["gate_id"],
+        station=row["station"],
+    )
+
+
+async def resolve(
+    pool: asyncpg.Pool, redis: aioredis.Redis | None, secret: str, cache_s: int
+) -> Principal | None:
+    """The principal a bearer secret stands for, or None (unknown or revoked)."""
+    cache_key = _CACHE_PREFIX + hash_secret(secret).hex()
+    if redis is not None and cache_s > 0:
+        try:
+            cached = await redis.get(cache_key)
+            if cached:
+                return Principal(**json.loads(cached))
+        except Exception:
+            log.warning("auth cache unavailable; asking PostgreSQL", exc_info=False)
+            redis = None
+    principal = await _lookup(pool, secret)
+    if principal is not None and redis is not None and cache_s > 0:
+        try:
+            await redis.set(cache_key, json.dumps(asdict(principal)), ex=cache_s)
+        except Exception:
+            pass
+    return principal

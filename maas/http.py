@@ -1,0 +1,224 @@
+"""HTTP edge: declare an endpoint once, with its pydantic models; get parsing, auth and docs.
+
+    router = Router()
+
+    @router.get("/v1/things/{id}", summary="One thing", auth=("operator",),
+                query=ThingQuery, response=Thing)
+    async def get_thing(request, query: ThingQuery) -> Thing: ...
+
+The decorator parses the query string into `query`, a JSON body into `body`, checks the
+bearer credential against `auth` (roles; "account" = passenger accounts; admin keys pass
+every key role), and renders a returned pydantic model as JSON with `status`. Every
+endpoint lands in /openapi.json, generated from the same models.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from dataclasses import dataclass, field
+from typing import Any, Awaitable, Callable
+
+from aiohttp import web
+from pydantic import BaseModel, ValidationError
+
+from maas import auth
+from maas.appkeys import DB, PRINCIPAL, REDIS, SETTINGS
+from maas.errors import (
+    Forbidden,
+    InvalidParameter,
+    MalformedJson,
+    PayloadTooLarge,
+    Unauthorized,
+    UnsupportedMediaType,
+    ValidationFailed,
+)
+
+__all__ = ["Router", "Endpoint", "principal_of", "json_response", "read_json", "field_errors"]
+
+Handler = Callable[..., Awaitable[Any]]
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    method: str
+    path: str
+    summary: str
+    tags: tuple[str, ...]
+    auth: tuple[str, ...] | None
+    query: type[BaseModel] | None
+    body: type[BaseModel] | None
+    response: type[BaseModel] | None
+    status: int
+    errors: dict[int, str]
+    request_content: str | None  # a non-JSON body (e.g. "application/zip")
+    response_content: str | None  # a non-JSON response (e.g. "image/svg+xml")
+    headers: dict[str, str] = field(default_factory=dict)  # request headers: name -> description
+    description: str = ""
+
+
+class Router:
+    """A RouteTableDef that remembers each endpoint's models for the OpenAPI document."""
+
+    def __init__(self, tag: str | None = None) -> None:
+        self.routes = web.RouteTableDef()
+        self.endpoints: list[Endpoint] = []
+        self.tag = tag
+
+    def get(self, path: str, **kw: Any) -> Callable[[Handler], Handler]:
+        return self._add("GET", path, **kw)
+
+    def post(self, path: str, **kw: Any) -> Callable[[Handler], Handler]:
+        return self._add("POST", path, **kw)
+
+    def put(self, path: str, **kw: Any) -> Callable[[Handler], Handler]:
+        return self._add("PUT", path, **kw)
+
+    def delete(self, path: str, **kw: Any) -> Callable[[Handler], Handler]:
+        return self._add("DELETE", path, **kw)
+
+    def _add(
+        self,
+        method: str,
+        path: str,
+        *,
+        summary: str,
+        auth: tuple[str, ...] | None = None,
+        query: type[BaseModel] | None = None,
+        body: type[BaseModel] | None = None,
+        response: type[BaseModel] | None = None,
+        status: int = 200,
+        errors: dict[int, str] | None = None,
+        request_content: str | None = None,
+        response_content: str | None = None,
+        headers: dict[str, str] | None = None,
+        description: str = "",
+        tags: tuple[str, ...] | None = None,
+        include_in_schema: bool = True,
+    ) -> Callable[[Handler], Handler]:
+        ep = Endpoint(
+            method=method,
+            path=path,
+            summary=summary,
+            tags=tags or ((self.tag,) if self.tag else ()),
+            auth=auth,
+            query=query,
+            body=body,
+            response=response,
+            status=status,
+            errors=errors or {},
+            request_content=request_content,
+            response_content=response_content,
+            headers=headers or {},
+            description=description,
+        )
+
+        def decorate(handler: Handler) -> Handler:
+            wrapped = _wrap(ep, handler)
+            self.routes.route(method, path)(wrapped)
+            if include_in_schema:
+                self.endpoints.append(ep)
+            return handler
+
+        return decorate
+
+
+def _wrap(ep: Endpoint, handler: Handler) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    @functools.wraps(handler)
+    async def wrapped(request: web.Request) -> web.StreamResponse:
+        if ep.auth is not None:
+            request[PRINCIPAL] = await _authenticate(request, ep.auth)
+        kwargs: dict[str, Any] = {}
+        if ep.query is not None:
+            kwargs["query"] = parse_query(request, ep.query)
+        if ep.body is not None:
+            kwargs["body"] = parse_model(await read_json(request), ep.body)
+        result = await handler(request, **kwargs)
+        if isinstance(result, web.StreamResponse):
+            return result
+        return json_response(result, status=ep.status)
+
+    return wrapped
+
+
+async def _authenticate(request: web.Request, roles: tuple[str, ...]) -> auth.Principal:
+    header = request.headers.get("Authorization", "")
+    scheme, _, secret = header.partition(" ")
+    if scheme.lower() != "bearer" or not secret.strip():
+        raise Unauthorized("send `Authorization: Bearer <key>`")
+    settings = request.app[SETTINGS]
+    principal = await auth.resolve(
+        request.app[DB], request.app.get(REDIS), secret.strip(), settings.auth_cache_s
+    )
+    if principal is None:
+        raise Unauthorized("unknown or revoked credential")
+    # admin keys may do what any key role may; passenger-only endpoints stay passenger-only
+    allowed = principal.role in roles or (
+        principal.role == "admin" and any(r != "account" for r in roles)
+    )
+    if not allowed:
+        raise Forbidden(
+            f"this needs a {' or '.join(roles)} credential, not {principal.role}",
+            required_roles=list(roles),
+        )
+    return principal
+
+
+def principal_of(request: web.Request) -> auth.Principal:
+    return request[PRINCIPAL]
+
+
+def json_response(payload: Any, *, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    if isinstance(payload, BaseModel):
+        text = payload.model_dump_json(by_alias=True)
+    else:
+        text = json.dumps(payload, default=str, ensure_ascii=False)
+    return web.Response(text=text, status=status, content_type="application/json", headers=headers)
+
+
+async def read_json(request: web.Request) -> Any:
+    ctype = request.content_type
+    if request.body_exists and ctype not in ("application/json", "") and not ctype.endswith("+json"):
+        raise UnsupportedMediaType(f"send application/json, not {ctype}", content_type=ctype)
+    try:
+        raw = await request.read()
+    except web.HTTPRequestEntityTooLarge as exc:
+        raise PayloadTooLarge(
+            f"the body is larger than {exc.max_size} bytes", max_bytes=exc.max_size
+        ) from None
+    if not raw:
+        raise MalformedJson("the request needs a JSON body")
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise MalformedJson(f"the body is not valid JSON: {exc}") from None
+
+
+def field_errors(exc: ValidationError) -> list[dict[str, str]]:
+    out = []
+    for err in exc.errors(include_url=False, include_input=False):
+        loc = ".".join(str(p) for p in err["loc"]) or "body"
+        out.append({"field": loc, "message": err["msg"]})
+    return out
+
+
+def parse_model(data: Any, model: type[BaseModel]) -> BaseModel:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        errors = field_errors(exc)
+        fields = ", ".join(e["field"] for e in errors)
+        raise ValidationFailed(f"invalid field(s): {fields}", errors=errors) from None
+
+
+def parse_query(request: web.Request, model: type[BaseModel]) -> BaseModel:
+    data: dict[str, Any] = {}
+    for key in request.query.keys():
+        values = request.query.getall(key)
+        data[key] = values if len(values) > 1 else values[0]
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        errors = field_errors(exc)
+        names = ", ".join(e["field"] for e in errors)
+        raise InvalidParameter(f"invalid query parameter(s): {names}", errors=errors) from None

@@ -1,0 +1,60 @@
+"""Structured JSON logs, one object per line, with the request id; secrets scrubbed.
+
+Handlers never log bodies. As a second line of defence, the formatter masks anything that
+looks like a bearer credential, and drops extra fields whose names mark personal data or
+secrets (token, template, id_number, secret, qr, ...).
+"""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import logging
+import re
+import sys
+from datetime import datetime, timezone
+
+__all__ = ["request_id_var", "setup_logging", "JsonFormatter"]
+
+request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
+
+_SECRET_WORDS = ("token", "secret", "password", "template", "id_number", "qr", "key", "face", "name")
+_CREDENTIAL = re.compile(r"\b(m[ka]_)[A-Za-z0-9_\-]{8,}")
+_BEARER = re.compile(r"(?i)(bearer\s+)\S+")
+_STD = set(vars(logging.LogRecord("", 0, "", 0, "", (), None)).keys()) | {"message", "asctime"}
+
+
+def scrub(text: str) -> str:
+    text = _BEARER.sub(r"\1***", text)
+    return _CREDENTIAL.sub(r"\1***", text)
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        out: dict[str, object] = {
+            "ts": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": scrub(record.getMessage()),
+        }
+        rid = request_id_var.get()
+        if rid:
+            out["request_id"] = rid
+        for key, value in record.__dict__.items():
+            if key in _STD or key.startswith("_"):
+                continue
+            if any(word in key.lower() for word in _SECRET_WORDS):
+                continue
+            out[key] = value if isinstance(value, (int, float, bool)) or value is None else scrub(str(value))
+        if record.exc_info:
+            out["exc"] = scrub(self.formatException(record.exc_info))
+        return json.dumps(out, ensure_ascii=False)
+
+
+def setup_logging(level: str = "INFO") -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)  # we log requests ourselves

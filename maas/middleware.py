@@ -1,0 +1,132 @@
+"""The one error path, request ids, access logs and request metrics."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+from maas.errors import MethodNotAllowed, NotFound, PayloadTooLarge, is_domain_error
+from maas.appkeys import REQUEST_ID
+from maas.logs import request_id_var
+
+__all__ = ["Metrics", "middlewares", "problem_response"]
+
+log = logging.getLogger("maas.http")
+
+PROBLEM = "application/problem+json"
+
+
+class Metrics:
+    """Request counts and latency per route template (never per raw path: bounded labels)."""
+
+    def __init__(self, registry: CollectorRegistry | None) -> None:
+        kw = {"registry": registry} if registry is not None else {}
+        self.requests = Counter(
+            "maas_http_requests_total", "HTTP requests", ["method", "route", "status"], **kw
+        )
+        self.latency = Histogram(
+            "maas_http_request_duration_seconds",
+            "HTTP request latency",
+            ["method", "route"],
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+            **kw,
+        )
+
+
+def problem_response(
+    status: int, code: str, title: str, detail: str, request_id: str | None, **extra: object
+) -> web.Response:
+    body = {
+        "type": f"https://maas.dev/problems/{code}",
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "code": code,
+        "request_id": request_id,
+        **extra,
+    }
+    return web.Response(
+        text=json.dumps(body, default=str, ensure_ascii=False), status=status, content_type=PROBLEM
+    )
+
+
+def _route_label(request: web.Request) -> str:
+    info = request.match_info
+    route = getattr(info, "route", None)
+    resource = getattr(route, "resource", None)
+    if resource is not None and getattr(resource, "canonical", None):
+        return resource.canonical
+    return "unmatched"
+
+
+def _from_http_exception(exc: web.HTTPException, rid: str) -> web.StreamResponse:
+    if exc.status < 400:
+        raise exc
+    if isinstance(exc, web.HTTPNotFound):
+        err: Exception = NotFound("no such endpoint")
+    elif isinstance(exc, web.HTTPMethodNotAllowed):
+        err = MethodNotAllowed(
+            f"{exc.method} is not allowed here; allowed: {', '.join(sorted(exc.allowed_methods))}"
+        )
+    elif isinstance(exc, web.HTTPRequestEntityTooLarge):
+        err = PayloadTooLarge("the request body is too large")
+    else:
+        return problem_response(exc.status, f"http_{exc.status}", exc.reason, exc.text or exc.reason, rid)
+    return _render(err, rid)
+
+
+def _render(exc: Exception, rid: str) -> web.Response:
+    cls = type(exc)
+    title = getattr(cls, "title", None) or cls.__name__
+    detail = getattr(exc, "detail", None) or str(exc) or title
+    extra = dict(getattr(exc, "extra", {}) or {})
+    for reserved in ("type", "title", "status", "detail", "code", "request_id"):
+        extra.pop(reserved, None)
+    return problem_response(cls.status, cls.code, title, detail, rid, **extra)  # type: ignore[attr-defined]
+
+
+def make_middlewares(metrics: Metrics) -> list:
+    @web.middleware
+    async def request_context(request: web.Request, handler):  # type: ignore[no-untyped-def]
+        rid = request.headers.get("X-Request-ID", "")
+        if not (0 < len(rid) <= 64 and rid.replace("-", "").isalnum()):
+            rid = uuid.uuid4().hex
+        token = request_id_var.set(rid)
+        request[REQUEST_ID] = rid
+        started = time.perf_counter()
+        status = 500
+        try:
+            try:
+                resp = await handler(request)
+            except web.HTTPException as exc:
+                resp = _from_http_exception(exc, rid)
+            except Exception as exc:  # noqa: BLE001 — the one place errors become responses
+                if is_domain_error(exc):
+                    resp = _render(exc, rid)
+                else:
+                    log.exception("unhandled error in %s %s", request.method, request.path)
+                    resp = problem_response(
+                        500, "internal_error", "Internal server error",
+                        "an unexpected error occurred; it has been logged with this request id", rid,
+                    )
+            status = resp.status
+            resp.headers["X-Request-ID"] = rid
+            return resp
+        finally:
+            elapsed = time.perf_counter() - started
+            route = _route_label(request)
+            metrics.requests.labels(request.method, route, str(status)).inc()
+            metrics.latency.labels(request.method, route).observe(elapsed)
+            log.info(
+                "%s %s %s", request.method, route, status,
+                extra={"method": request.method, "route": route, "status": status,
+                       "ms": round(elapsed * 1000, 2)},
+            )
+            request_id_var.reset(token)
+
+    return [request_context]

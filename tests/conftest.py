@@ -1,0 +1,165 @@
+"""Shared fixtures: real PostgreSQL and Redis (embedded), a fresh database per test.
+
+One embedded PostgreSQL and one Redis per test session. The schema is migrated once into
+a template database; each test gets its own copy (CREATE DATABASE ... TEMPLATE), so tests
+never see each other's rows and never mock our storage.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import tempfile
+import uuid
+from pathlib import Path
+from typing import AsyncIterator, Awaitable, Callable, Iterator
+
+import asyncpg
+import pytest
+
+from maas import auth
+from maas.app import create_app
+from maas.appkeys import DB, REDIS
+from maas.clock import Clock, SystemClock
+from maas.db import migrate
+from maas.embedded import start_postgres, start_redis, stop_redis
+from maas.settings import DataKeys, Settings
+
+TEMPLATE = "maas_template"
+
+
+class Services:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.pg, self.admin_url = start_postgres(root / "pg")
+        self.redis_proc, self.redis_url = start_redis(root / "redis")
+        self.base = self.admin_url.rsplit("/", 1)[0]
+        asyncio.run(self._make_template())
+
+    async def _admin(self) -> asyncpg.Connection:
+        return await asyncpg.connect(self.admin_url)
+
+    async def _make_template(self) -> None:
+        conn = await self._admin()
+        try:
+            await conn.execute(f"DROP DATABASE IF EXISTS {TEMPLATE}")
+            await conn.execute(f"CREATE DATABASE {TEMPLATE}")
+        finally:
+            await conn.close()
+        tconn = await asyncpg.connect(self.db_url(TEMPLATE))
+        try:
+            await migrate(tconn)
+        finally:
+            await tconn.close()
+
+    def db_url(self, name: str) -> str:
+        # admin_url looks like postgresql://postgres:@/maas?host=/path
+        head, _, tail = self.admin_url.partition("/maas")
+        return f"{head}/{name}{tail}"
+
+    async def create_db(self) -> str:
+        name = "t_" + uuid.uuid4().hex[:12]
+        conn = await self._admin()
+        try:
+            await conn.execute(f"CREATE DATABASE {name} TEMPLATE {TEMPLATE}")
+        finally:
+            await conn.close()
+        return name
+
+    async def drop_db(self, name: str) -> None:
+        conn = await self._admin()
+        try:
+            await conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        finally:
+            await conn.close()
+
+    def close(self) -> None:
+        stop_redis(self.redis_proc)
+        self.pg.cleanup()  # type: ignore[attr-defined]
+
+
+@pytest.fixture(scope="session")
+def services() -> Iterator[Services]:
+    root = Path(tempfile.mkdtemp(prefix="maas-t-", dir="/tmp"))
+    svc = Services(root)
+    try:
+        yield svc
+    finally:
+        svc.close()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+async def database_url(services: Services) -> AsyncIterator[str]:
+    name = await services.create_db()
+    try:
+        yield services.db_url(name)
+    finally:
+        await services.drop_db(name)
+
+
+@pytest.fixture
+def redis_url(services: Services) -> str:
+    return services.redis_url
+
+
+@pytest.fixture
+def clock() -> Clock:
+    """Override in a test module (e.g. with FrozenClock) to step time."""
+    return SystemClock()
+
+
+@pytest.fixture
+def settings(database_url: str, redis_url: str, tmp_path: Path) -> Settings:
+    return Settings(
+        database_url=database_url,
+        redis_url=redis_url,
+        data_dir=tmp_path / "data",
+        secret_keys=DataKeys.generate_text("test1"),
+        log_level="INFO",
+    )
+
+
+@pytest.fixture
+def app(settings: Settings, clock: Clock):  # type: ignore[no-untyped-def]
+    return create_app(settings, clock=clock)
+
+
+@pytest.fixture
+async def client(app, aiohttp_client):  # type: ignore[no-untyped-def]
+    c = await aiohttp_client(app)
+    await app[REDIS].flushdb()
+    return c
+
+
+@pytest.fixture
+def db(client, app) -> asyncpg.Pool:  # type: ignore[no-untyped-def]
+    return app[DB]
+
+
+@pytest.fixture
+def redis(client, app):  # type: ignore[no-untyped-def]
+    return app[REDIS]
+
+
+@pytest.fixture
+def make_key(client, app) -> Callable[..., Awaitable[str]]:  # type: ignore[no-untyped-def]
+    async def make(role: str, operator: str | None = None, gate: str | None = None,
+                   station: str | None = None) -> str:
+        _, secret = await auth.create_key(app[DB], role, operator=operator, gate=gate, station=station)
+        return secret
+
+    return make
+
+
+@pytest.fixture
+def make_account(client, app) -> Callable[[], Awaitable[tuple[str, str]]]:  # type: ignore[no-untyped-def]
+    async def make() -> tuple[str, str]:
+        return await auth.create_account(app[DB])
+
+    return make
+
+
+def bearer(secret: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {secret}"}

@@ -19,11 +19,13 @@ that run) so an itinerary can still name the GTFS trip.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import io
+import json
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 
-__all__ = ["Network", "PICKUP_REGULAR", "PICKUP_NONE"]
+__all__ = ["Network", "PICKUP_REGULAR", "PICKUP_NONE", "empty", "merge", "to_bytes", "from_bytes"]
 
 # pickup_type / drop_off_type values (GTFS): 0 regular, 1 none, 2 phone, 3 coordinate.
 PICKUP_REGULAR = 0
@@ -52,7 +54,7 @@ class Network:
     stop_location_type: np.ndarray      # s -> GTFS location_type 0..4 (int8)
     stop_tz: np.ndarray                 # s -> z: stop_timezone, else its feed's agency tz (int16)
     stop_wheelchair: np.ndarray         # s -> 0 unknown/inherit, 1 accessible, 2 not (int8)
-    stop_zone: np.ndarray               # s -> GTFS zone_id or "" (object; fares)
+    stop_zone: np.ndarray               # s -> "feed:zone_id" or "" (object; fares)
 
     # --- routes -----------------------------------------------------------------------------
     route_id: np.ndarray                # r -> "feed:route_id" (object)
@@ -93,8 +95,8 @@ class Network:
     fare_agency: np.ndarray             # q -> a or -1 (int32)
     fare_rule_fare: np.ndarray          # j -> q (int32)
     fare_rule_route: np.ndarray         # j -> r or -1 (int32)
-    fare_rule_origin: np.ndarray        # j -> zone id or "" (object)
-    fare_rule_destination: np.ndarray   # j -> zone id or "" (object)
+    fare_rule_origin: np.ndarray        # j -> "feed:zone_id" or "" (object)
+    fare_rule_destination: np.ndarray   # j -> "feed:zone_id" or "" (object)
 
     # Names in other languages for search (translations.txt, demo data): s -> {lang: name}.
     stop_names_i18n: dict[int, dict[str, str]] = field(default_factory=dict)
@@ -110,3 +112,135 @@ class Network:
     @property
     def n_routes(self) -> int:
         return len(self.route_id)
+
+
+# --- building, merging and storing networks --------------------------------------------------
+# Zone ids are namespaced like every other id ("feed:zone", "" when none) so a fare rule of
+# one feed never matches another feed's stops.
+
+_FORMAT = "maas-network/1"
+
+# Index columns and what they point into, for merge(): field -> the count it is offset by.
+_OFFSET_BY = {
+    "stop_parent": "stops", "route_agency": "agencies", "trip_route": "routes",
+    "trip_service": "services", "st_stop": "stops", "transfer_from": "stops",
+    "transfer_to": "stops", "fare_agency": "agencies", "fare_rule_fare": "fares",
+    "fare_rule_route": "routes",
+}
+_TZ_FIELDS = ("agency_tz", "stop_tz")
+_SCALARS = ("timezones", "feeds", "feed_versions", "service_base_date", "stop_names_i18n")
+
+
+def _array_fields() -> list[str]:
+    return [f.name for f in fields(Network) if f.name not in _SCALARS]
+
+
+def empty() -> Network:
+    """A network with nothing in it (no active feed yet)."""
+    dtypes = {
+        "agency_tz": np.int16, "agency_feed": np.int16, "stop_lat": np.float64,
+        "stop_lon": np.float64, "stop_parent": np.int32, "stop_location_type": np.int8,
+        "stop_tz": np.int16, "stop_wheelchair": np.int8, "route_type": np.int16,
+        "route_agency": np.int32, "trip_route": np.int32, "trip_service": np.int32,
+        "trip_wheelchair": np.int8, "st_stop": np.int32, "st_arr": np.int32, "st_dep": np.int32,
+        "st_pickup": np.int8, "st_dropoff": np.int8, "transfer_from": np.int32,
+        "transfer_to": np.int32, "transfer_type": np.int8, "transfer_min_s": np.int32,
+        "fare_price": np.float64, "fare_agency": np.int32, "fare_rule_fare": np.int32,
+        "fare_rule_route": np.int32,
+    }
+    arrays = {name: np.zeros(0, dtype=dtypes.get(name, object)) for name in _array_fields()}
+    arrays["trip_st_start"] = np.zeros(1, dtype=np.int64)
+    arrays["service_days"] = np.zeros((0, 0), dtype=bool)
+    return Network(timezones=(), feeds=(), feed_versions=(), service_base_date=0, **arrays)
+
+
+def _counts(n: Network) -> dict[str, int]:
+    return {"stops": n.n_stops, "agencies": len(n.agency_id), "routes": n.n_routes,
+            "services": len(n.service_id), "fares": len(n.fare_id), "rows": len(n.st_stop),
+            "feeds": len(n.feeds)}
+
+
+def merge(networks: list[Network] | tuple[Network, ...]) -> Network:
+    """One network from several (one per feed): arrays concatenated, every index shifted by
+    the sizes of the networks before it (-1 stays -1), time zones unified, and service days
+    re-based on the earliest `service_base_date` (the matrix padded with False)."""
+    nets = [n for n in networks if n.feeds]
+    if not nets:
+        return empty()
+    if len(nets) == 1:
+        return nets[0]
+    timezones = tuple(dict.fromkeys(z for n in nets for z in n.timezones))
+    tz_index = {z: i for i, z in enumerate(timezones)}
+    with_days = [n for n in nets if n.service_days.shape[1] > 0]
+    base = min((n.service_base_date for n in with_days), default=nets[0].service_base_date)
+    width = max((n.service_base_date - base + n.service_days.shape[1] for n in with_days),
+                default=0)
+    parts: dict[str, list[np.ndarray]] = {name: [] for name in _array_fields()}
+    off = dict.fromkeys(_counts(nets[0]), 0)
+    i18n: dict[int, dict[str, str]] = {}
+    for n in nets:
+        tz_map = np.array([tz_index[z] for z in n.timezones], dtype=np.int16)
+        for name in parts:
+            a = getattr(n, name)
+            if name in _OFFSET_BY:
+                a = np.where(a >= 0, a + off[_OFFSET_BY[name]], a).astype(a.dtype)
+            elif name in _TZ_FIELDS:
+                a = tz_map[a] if len(a) else a
+            elif name == "agency_feed":
+                a = (a + off["feeds"]).astype(a.dtype)
+            elif name == "trip_st_start":
+                a = a[1:] + off["rows"] if parts[name] else a
+            elif name == "service_days":
+                pad = np.zeros((a.shape[0], width), dtype=bool)
+                lo = n.service_base_date - base
+                pad[:, lo:lo + a.shape[1]] = a
+                a = pad
+            parts[name].append(a)
+        i18n.update({s + off["stops"]: names for s, names in n.stop_names_i18n.items()})
+        off = {k: off[k] + v for k, v in _counts(n).items()}
+    arrays = {name: np.concatenate(p) for name, p in parts.items()}
+    return Network(
+        timezones=timezones, feeds=tuple(f for n in nets for f in n.feeds),
+        feed_versions=tuple(v for n in nets for v in n.feed_versions),
+        service_base_date=base, stop_names_i18n=i18n, **arrays)
+
+
+def to_bytes(net: Network) -> bytes:
+    """Pickle-free serialization: an .npz of the numeric arrays plus one JSON member
+    (`__meta__`) with the scalars, the object (string) arrays and the translated names."""
+    meta: dict = {"format": _FORMAT, "timezones": list(net.timezones), "feeds": list(net.feeds),
+                  "feed_versions": list(net.feed_versions),
+                  "service_base_date": int(net.service_base_date),
+                  "stop_names_i18n": [[int(s), d] for s, d in net.stop_names_i18n.items()],
+                  "objects": {}}
+    arrays: dict[str, np.ndarray] = {}
+    for name in _array_fields():
+        a = getattr(net, name)
+        if a.dtype == object:
+            meta["objects"][name] = [str(x) for x in a]
+        else:
+            arrays[name] = a
+    arrays["__meta__"] = np.frombuffer(json.dumps(meta, ensure_ascii=False).encode(), np.uint8)
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    return buf.getvalue()
+
+
+def from_bytes(data: bytes) -> Network:
+    """Inverse of `to_bytes` (never unpickles)."""
+    with np.load(io.BytesIO(data), allow_pickle=False) as z:
+        if "__meta__" not in z.files:
+            raise ValueError(f"not a {_FORMAT} blob: no __meta__ member")
+        meta = json.loads(z["__meta__"].tobytes().decode())
+        if meta.get("format") != _FORMAT:
+            raise ValueError(f"not a {_FORMAT} blob: {meta.get('format')!r}")
+        arrays = {k: z[k] for k in z.files if k != "__meta__"}
+    for name, values in meta["objects"].items():
+        a = np.empty(len(values), dtype=object)
+        a[:] = values
+        arrays[name] = a
+    return Network(
+        timezones=tuple(meta["timezones"]), feeds=tuple(meta["feeds"]),
+        feed_versions=tuple(meta["feed_versions"]),
+        service_base_date=meta["service_base_date"],
+        stop_names_i18n={int(s): d for s, d in meta["stop_names_i18n"]}, **arrays)

@@ -1,0 +1,438 @@
+"""The per-file steps of `feeds.compile`: each takes a parsed GTFS table (a pandas frame of
+text, or None when the file is absent) and returns numpy arrays for the Network."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import pandas as pd
+
+EARTH_RADIUS_M = 6_371_008.8
+ST_COLS = ("trip_id", "stop_id", "arrival_time", "departure_time", "stop_sequence",
+           "pickup_type", "drop_off_type")
+_WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+
+# ----------------------------------------------------------------------------- scalars
+def to_int(s: str, default: int) -> int:
+    try:
+        return int(s)
+    except ValueError:
+        try:
+            return int(float(s))
+        except ValueError:
+            return default
+
+
+def secs(s: str) -> int:
+    """'H:MM:SS' / 'HH:MM:SS' (hours may pass 24) -> seconds; -1 when blank or malformed."""
+    parts = s.strip().split(":")
+    if len(parts) != 3:
+        return -1
+    try:
+        h, m, x = (int(p) for p in parts)
+    except ValueError:
+        return -1
+    return h * 3600 + m * 60 + x if h >= 0 and 0 <= m < 60 and 0 <= x < 61 else -1
+
+
+def hhmmss(t: int) -> str:
+    return f"{t // 3600:02d}:{t // 60 % 60:02d}:{t % 60:02d}"
+
+
+def ordinal(yyyymmdd: str) -> int:
+    s = yyyymmdd.strip()
+    try:
+        return date(int(s[:4]), int(s[4:6]), int(s[6:8])).toordinal()
+    except ValueError:
+        return -1
+
+
+def enum(col: np.ndarray, max_value: int) -> np.ndarray:
+    """Text enum column -> int8 in [0, max_value]; blank or out of range (-999) -> 0."""
+    if len(col) == 0:
+        return np.zeros(0, dtype=np.int8)
+    uniq, inv = np.unique(col.astype(str), return_inverse=True)
+    lut = np.array([v if 0 <= (v := to_int(u, 0)) <= max_value else 0 for u in uniq],
+                   dtype=np.int8)
+    return lut[inv]
+
+
+def ns_nonempty(feed: str, col: np.ndarray) -> np.ndarray:
+    out = np.empty(len(col), dtype=object)
+    out[:] = [f"{feed}:{z}" if z else "" for z in col]
+    return out
+
+
+def col(df: pd.DataFrame | None, name: str) -> np.ndarray:
+    if df is None:
+        return np.array([], dtype=object)
+    if name not in df.columns:
+        return np.full(len(df), "", dtype=object)
+    return df[name].str.strip().to_numpy(dtype=object)
+
+
+def haversine_m(lat1, lon1, lat2, lon2):
+    p1, p2 = np.radians(lat1), np.radians(lat2)
+    dp, dl = p2 - p1, np.radians(np.asarray(lon2) - np.asarray(lon1))
+    a = np.sin(dp / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(dl / 2) ** 2
+    return 2 * EARTH_RADIUS_M * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0)))
+
+
+# ----------------------------------------------------------------------------- time zones
+class TzTable:
+    def __init__(self) -> None:
+        self._idx: dict[str, int] = {}
+
+    def get(self, name: str) -> int:
+        if name not in self._idx:
+            ZoneInfo(name)  # raises for an unknown zone
+            self._idx[name] = len(self._idx)
+        return self._idx[name]
+
+    def names(self) -> tuple[str, ...]:
+        return tuple(self._idx)
+
+
+# ----------------------------------------------------------------------------- agencies
+@dataclass
+class Agencies:
+    ids: np.ndarray
+    name: np.ndarray
+    tz: np.ndarray
+    default_tz: int
+
+    def lookup(self, agency_col: np.ndarray) -> np.ndarray:
+        """agency_id column (of routes, fares) -> a; blank or unknown -> the first agency."""
+        idx = {a: i for i, a in enumerate(self.ids)}
+        return np.array([idx.get(a, 0) for a in agency_col], dtype=np.int32)
+
+
+def agencies(df: pd.DataFrame | None, feed: str, tzs: TzTable) -> Agencies:
+    if df is None or len(df) == 0:
+        tz = tzs.get("UTC")
+        return Agencies(np.array([feed], dtype=object), np.array([feed], dtype=object),
+                        np.array([tz], dtype=np.int16), tz)
+    ids, names = col(df, "agency_id"), col(df, "agency_name")
+    ids = np.array([i or n or f"agency{k}" for k, (i, n) in enumerate(zip(ids, names))],
+                   dtype=object)
+    from feeds.compile import CompileError
+    tz_list = []
+    for z in col(df, "agency_timezone"):
+        try:
+            tz_list.append(tzs.get(z))
+        except Exception as e:
+            raise CompileError(f"agency_timezone {z!r} is not an IANA time zone",
+                               file="agency.txt", field="agency_timezone") from e
+    tz = np.array(tz_list, dtype=np.int16)
+    return Agencies(ids, names, tz, int(tz[0]))
+
+
+# ----------------------------------------------------------------------------- stops
+@dataclass
+class Stops:
+    ids: np.ndarray
+    name: np.ndarray
+    lat: np.ndarray
+    lon: np.ndarray
+    parent: np.ndarray
+    location_type: np.ndarray
+    tz: np.ndarray
+    wheelchair: np.ndarray
+    zone: np.ndarray
+    index: dict[str, int]
+
+
+def stops(df: pd.DataFrame | None, feed: str, tzs: TzTable, default_tz: int) -> Stops:
+    ids = col(df, "stop_id")
+    index = {s: i for i, s in enumerate(ids)}
+    n = len(ids)
+    lat = pd.to_numeric(pd.Series(col(df, "stop_lat")), errors="coerce").to_numpy(np.float64,
+                                                                                      copy=True)
+    lon = pd.to_numeric(pd.Series(col(df, "stop_lon")), errors="coerce").to_numpy(np.float64,
+                                                                                      copy=True)
+    parent = np.array([index.get(p, -1) if p else -1 for p in col(df, "parent_station")],
+                      dtype=np.int32)
+    own_tz = np.full(n, -1, dtype=np.int16)
+    for i, z in enumerate(col(df, "stop_timezone")):
+        if z:
+            try:
+                own_tz[i] = tzs.get(z)
+            except Exception:  # an invalid zone: the validator reports it; use the agency's
+                pass
+    has_parent = parent >= 0
+    for _ in range(2):  # platform -> station (-> rare second level): coords, tz inherit
+        take = has_parent & np.isnan(lat)
+        lat[take], lon[take] = lat[parent[take]], lon[parent[take]]
+        take = has_parent & (own_tz < 0)
+        own_tz[take] = own_tz[parent[take]]
+    tz = np.where(own_tz >= 0, own_tz, default_tz).astype(np.int16)
+    return Stops(ids, col(df, "stop_name"), lat, lon, parent,
+                 enum(col(df, "location_type"), 4), tz, enum(col(df, "wheelchair_boarding"), 2),
+                 col(df, "zone_id"), index)
+
+
+# ----------------------------------------------------------------------------- services
+@dataclass
+class Services:
+    ids: np.ndarray
+    base: int
+    days: np.ndarray
+
+
+def services(cal: pd.DataFrame | None, cd: pd.DataFrame | None,
+             trip_services: np.ndarray, max_days: int) -> Services:
+    cal_ids, cd_ids = col(cal, "service_id"), col(cd, "service_id")
+    ids = np.array(list(dict.fromkeys([*cal_ids, *cd_ids, *trip_services])), dtype=object)
+    index = {s: i for i, s in enumerate(ids)}
+    cache: dict[str, int] = {}
+
+    def ords(c: np.ndarray) -> np.ndarray:
+        return np.array([cache[s] if s in cache else cache.setdefault(s, ordinal(s)) for s in c],
+                        dtype=np.int64)
+
+    start, end, cd_date = ords(col(cal, "start_date")), ords(col(cal, "end_date")), \
+        ords(col(cd, "date"))
+    known = np.concatenate([start, end, cd_date])
+    known = known[known > 0]
+    if len(known) == 0:
+        return Services(ids, date(1970, 1, 1).toordinal(), np.zeros((len(ids), 1), dtype=bool))
+    base = int(known.min())
+    n_days = min(int(known.max()) - base + 1, max_days)
+    days = np.zeros((len(ids), n_days), dtype=bool)
+    day_ord = base + np.arange(n_days)
+    if len(cal_ids):
+        week = np.stack([col(cal, d) == "1" for d in _WEEKDAYS], axis=1)   # (c, 7)
+        runs = week[:, (day_ord + 6) % 7] & (day_ord >= start[:, None]) & (day_ord <= end[:, None])
+        rows = np.array([index[s] for s in cal_ids], dtype=np.int64)
+        np.logical_or.at(days, rows, runs)
+    if len(cd_ids):
+        rows = np.array([index[s] for s in cd_ids], dtype=np.int64)
+        exc = col(cd, "exception_type")
+        d = cd_date - base
+        inside = (d >= 0) & (d < n_days)
+        add, rem = inside & (exc == "1"), inside & (exc == "2")
+        days[rows[add], d[add]] = True
+        days[rows[rem], d[rem]] = False
+    return Services(ids, base, days)
+
+
+# ----------------------------------------------------------------------------- stop_times
+@dataclass
+class StopTimes:
+    row_trip: np.ndarray   # row -> trip (row of trips.txt), sorted by (trip, stop_sequence)
+    stop: np.ndarray
+    arr: np.ndarray
+    dep: np.ndarray
+    pickup: np.ndarray
+    dropoff: np.ndarray
+    hop_m: np.ndarray      # row i -> metres from row i to row i+1 (len n-1)
+
+
+def _cat(df: pd.DataFrame, name: str, lut_of, default: int, dtype) -> np.ndarray:
+    if name not in df.columns:
+        return np.full(len(df), default, dtype=dtype)
+    c = df[name].cat
+    lut = np.array([lut_of(v) for v in c.categories.to_numpy(dtype=object).astype(str)],
+                   dtype=dtype)
+    return lut[c.codes.to_numpy()]
+
+
+def stop_times(df: pd.DataFrame | None, trip_index: dict[str, int], stop_index: dict[str, int],
+               lat: np.ndarray, lon: np.ndarray) -> StopTimes | None:
+    if df is None or len(df) == 0:
+        return None
+    trip = _cat(df, "trip_id", lambda s: trip_index.get(s.strip(), -1), -1, np.int32)
+    stop = _cat(df, "stop_id", lambda s: stop_index.get(s.strip(), -1), -1, np.int32)
+    seq = _cat(df, "stop_sequence", lambda s: to_int(s, -1), -1, np.int64)
+    arr = _cat(df, "arrival_time", secs, -1, np.int64)
+    dep = _cat(df, "departure_time", secs, -1, np.int64)
+    enum3 = lambda s: v if 0 <= (v := to_int(s, 0)) <= 3 else 0  # noqa: E731
+    pick = _cat(df, "pickup_type", enum3, 0, np.int8)
+    drop = _cat(df, "drop_off_type", enum3, 0, np.int8)
+    del df
+    ok = (trip >= 0) & (stop >= 0)
+    order = np.lexsort((seq[ok], trip[ok]))
+    trip, stop, arr, dep, pick, drop = (a[ok][order] for a in (trip, stop, arr, dep, pick, drop))
+    if len(trip) == 0:
+        return None
+
+    hop = np.nan_to_num(haversine_m(lat[stop[:-1]], lon[stop[:-1]], lat[stop[1:]], lon[stop[1:]]))
+    arr, dep, timed = _fill_times(trip, arr, dep, hop)
+    keep = timed[trip]
+    if not keep.all():
+        trip, stop, arr, dep, pick, drop = (a[keep] for a in (trip, stop, arr, dep, pick, drop))
+        hop = np.nan_to_num(haversine_m(lat[stop[:-1]], lon[stop[:-1]],
+                                        lat[stop[1:]], lon[stop[1:]]))
+    arr, dep = _monotone(trip, arr, dep)
+    return StopTimes(trip, stop, arr.astype(np.int32), dep.astype(np.int32), pick, drop, hop)
+
+
+def _fill_times(trip, arr, dep, hop):
+    """Blank times: copy arrival<->departure, interpolate along distance between the nearest
+    timed rows of the same trip, extend at the ends. Returns (arr, dep, trip has any time)."""
+    n = len(trip)
+    arr = np.where(arr < 0, dep, arr)
+    dep = np.where(dep < 0, arr, dep)
+    known = arr >= 0
+    timed = np.zeros(int(trip.max()) + 1, dtype=bool)
+    timed[trip[known]] = True
+    if known.all():
+        return arr, dep, timed
+    idx = np.arange(n)
+    prev = np.maximum.accumulate(np.where(known, idx, -1))
+    nxt = np.minimum.accumulate(np.where(known, idx, n)[::-1])[::-1]
+    miss = np.flatnonzero(~known)
+    p, q = prev[miss], nxt[miss]
+    tr = trip[miss]
+    has_p = (p >= 0) & (trip[np.maximum(p, 0)] == tr)
+    has_q = (q < n) & (trip[np.minimum(q, n - 1)] == tr)
+    cum = np.concatenate([[0.0], np.cumsum(hop)])
+    pc, qc = np.maximum(p, 0), np.minimum(q, n - 1)
+    span = cum[qc] - cum[pc]
+    frac = np.where(span > 0, (cum[miss] - cum[pc]) / np.where(span > 0, span, 1),
+                    (miss - pc) / np.maximum(qc - pc, 1))
+    t_p, t_q = dep[pc], arr[qc]
+    t = np.where(has_p & has_q, np.rint(t_p + frac * (t_q - t_p)),
+                 np.where(has_p, t_p, np.where(has_q, t_q, -1))).astype(np.int64)
+    arr[miss] = t
+    dep[miss] = t
+    return arr, dep, timed
+
+
+def _monotone(trip, arr, dep):
+    """arr_i >= dep_{i-1} and dep_i >= arr_i along each trip (a running maximum per trip)."""
+    both = np.empty(2 * len(arr), dtype=np.int64)
+    both[0::2], both[1::2] = arr, dep
+    key = np.repeat(trip.astype(np.int64), 2) << 32
+    both = np.maximum.accumulate(both + key) - key
+    return both[0::2], both[1::2]
+
+
+# ----------------------------------------------------------------------------- frequencies
+@dataclass
+class Frequencies:
+    trip: np.ndarray      # k -> trip (row of trips.txt)
+    start: np.ndarray     # k -> start_time (s)
+    end: np.ndarray       # k -> end_time (s)
+    headway: np.ndarray   # k -> headway_secs
+
+
+def frequencies(df: pd.DataFrame | None, trip_index: dict[str, int]) -> Frequencies:
+    trip = np.array([trip_index.get(t, -1) for t in col(df, "trip_id")], dtype=np.int64)
+    start = np.array([secs(s) for s in col(df, "start_time")], dtype=np.int64)
+    end = np.array([secs(s) for s in col(df, "end_time")], dtype=np.int64)
+    hw = np.array([to_int(s, 0) for s in col(df, "headway_secs")], dtype=np.int64)
+    ok = (trip >= 0) & (start >= 0) & (end > start) & (hw > 0)
+    return Frequencies(trip[ok], start[ok], end[ok], hw[ok])
+
+
+@dataclass
+class Trips:
+    source: np.ndarray            # t -> row of trips.txt it comes from
+    suffix: np.ndarray | None     # t -> "@HH:MM:SS" for a frequency run, else ""
+    st_start: np.ndarray
+    st_stop: np.ndarray
+    st_arr: np.ndarray
+    st_dep: np.ndarray
+    st_pickup: np.ndarray
+    st_dropoff: np.ndarray
+
+
+def expand_trips(st: StopTimes, freq: Frequencies, n_trips: int, route_ok: np.ndarray) -> Trips:
+    """Scheduled trips (file order) then one concrete trip per frequency run."""
+    counts = np.bincount(st.row_trip, minlength=n_trips)
+    first = np.concatenate([[0], np.cumsum(counts)])
+    is_freq = np.zeros(n_trips, dtype=bool)
+    is_freq[freq.trip] = True
+    usable = (counts >= 2) & route_ok
+    base = usable & ~is_freq
+    rows = base[st.row_trip]
+    source = [np.flatnonzero(base)]
+    lengths = [counts[source[0]]]
+    parts = [(st.stop[rows], st.arr[rows], st.dep[rows], st.pickup[rows], st.dropoff[rows])]
+    suffix: list[str] = [""] * len(source[0])
+    for k in range(len(freq.trip)):
+        t = int(freq.trip[k])
+        if not usable[t]:
+            continue
+        lo, hi = first[t], first[t + 1]
+        runs = np.arange(freq.start[k], freq.end[k], freq.headway[k], dtype=np.int64)
+        rel_arr = st.arr[lo:hi].astype(np.int64) - st.dep[lo]
+        rel_dep = st.dep[lo:hi].astype(np.int64) - st.dep[lo]
+        m = len(runs)
+        parts.append((np.tile(st.stop[lo:hi], m),
+                      (runs[:, None] + rel_arr[None, :]).ravel().astype(np.int32),
+                      (runs[:, None] + rel_dep[None, :]).ravel().astype(np.int32),
+                      np.tile(st.pickup[lo:hi], m), np.tile(st.dropoff[lo:hi], m)))
+        source.append(np.full(m, t, dtype=np.int64))
+        lengths.append(np.full(m, hi - lo, dtype=np.int64))
+        suffix.extend("@" + hhmmss(int(r)) for r in runs)
+    cols = [np.concatenate([p[i] for p in parts]) for i in range(5)]
+    src = np.concatenate(source).astype(np.int64)
+    st_start = np.concatenate([[0], np.cumsum(np.concatenate(lengths))]).astype(np.int64)
+    sfx = np.array(suffix, dtype=object) if len(freq.trip) else None
+    return Trips(src, sfx, st_start, cols[0].astype(np.int32), cols[1].astype(np.int32),
+                 cols[2].astype(np.int32), cols[3].astype(np.int8), cols[4].astype(np.int8))
+
+
+# ----------------------------------------------------------------------------- transfers
+def transfers(df: pd.DataFrame | None, stop_index: dict[str, int]):
+    """Stop-to-stop rows of transfers.txt; rows naming a trip or route are dropped."""
+    frm = np.array([stop_index.get(s, -1) for s in col(df, "from_stop_id")], dtype=np.int32)
+    to = np.array([stop_index.get(s, -1) for s in col(df, "to_stop_id")], dtype=np.int32)
+    ok = (frm >= 0) & (to >= 0)
+    for c in ("from_trip_id", "to_trip_id", "from_route_id", "to_route_id"):
+        ok &= col(df, c) == ""
+    kind = np.array([to_int(s, 0) if s else 0 for s in col(df, "transfer_type")], dtype=np.int64)
+    ok &= (kind >= 0) & (kind <= 3)
+    mins = np.array([to_int(s, -1) if s else -1 for s in col(df, "min_transfer_time")],
+                    dtype=np.int32)
+    return frm[ok], to[ok], kind[ok].astype(np.int8), mins[ok]
+
+
+# ----------------------------------------------------------------------------- fares
+def fares(fa: pd.DataFrame | None, fr: pd.DataFrame | None, feed: str, ag: Agencies,
+          route_index: dict[str, int]) -> dict[str, np.ndarray]:
+    ids = col(fa, "fare_id")
+    index = {f: i for i, f in enumerate(ids)}
+    price = pd.to_numeric(pd.Series(col(fa, "price"), dtype=object),
+                          errors="coerce").to_numpy(np.float64)
+    a_index = {a: i for i, a in enumerate(ag.ids)}
+    single = 0 if len(ag.ids) == 1 else -1
+    agency = np.array([a_index.get(a, -1) if a else single for a in col(fa, "agency_id")],
+                      dtype=np.int32)
+    rule_fare = np.array([index.get(f, -1) for f in col(fr, "fare_id")], dtype=np.int32)
+    ok = rule_fare >= 0
+    rule_route = np.array([route_index.get(r, -1) if r else -1 for r in col(fr, "route_id")],
+                          dtype=np.int32)
+    return dict(
+        fare_id=np.array([f"{feed}:{f}" for f in ids], dtype=object).reshape(-1),
+        fare_price=price, fare_currency=col(fa, "currency_type"), fare_agency=agency,
+        fare_rule_fare=rule_fare[ok], fare_rule_route=rule_route[ok],
+        fare_rule_origin=ns_nonempty(feed, col(fr, "origin_id"))[ok],
+        fare_rule_destination=ns_nonempty(feed, col(fr, "destination_id"))[ok],
+    )
+
+
+# ----------------------------------------------------------------------------- translations
+def translations(df: pd.DataFrame | None, st: Stops) -> dict[int, dict[str, str]]:
+    """translations.txt rows for stops.stop_name (by record_id, or by field_value)."""
+    out: dict[int, dict[str, str]] = {}
+    if df is None or "translation" not in df.columns:
+        return out
+    by_name: dict[str, list[int]] = {}
+    for i, n in enumerate(st.name):
+        by_name.setdefault(n, []).append(i)
+    rows = zip(col(df, "table_name"), col(df, "field_name"), col(df, "language"),
+               col(df, "translation"), col(df, "record_id"), col(df, "field_value"))
+    for table, fld, lang, text, rec, value in rows:
+        if table != "stops" or fld != "stop_name" or not lang or not text:
+            continue
+        targets = [st.index[rec]] if rec in st.index else by_name.get(value, []) if value else []
+        for s in targets:
+            out.setdefault(s, {})[lang] = text
+    return out

@@ -1,0 +1,141 @@
+"""Errors of check-in: gate rejections (stable reason codes) and check-in API errors.
+
+Every class follows the service contract: class attributes `code` and `status`, raised as
+`Error(detail, **extra)`. A `Rejection` is the gate saying no: the validate endpoint renders
+it as `{"result": "reject", "code": ...}` with HTTP 200 (the gate asked a question and got an
+answer); every other error here is an HTTP problem rendered by the lead's middleware.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "CheckinError",
+    "Rejection",
+    "Malformed",
+    "UnknownKey",
+    "BadSignature",
+    "CodeExpired",
+    "WrongStation",
+    "NotYetValid",
+    "ValidityOver",
+    "AlreadyUsed",
+    "Cancelled",
+    "NotInManifest",
+    "NoFaceMatch",
+    "FaceAmbiguous",
+    "InvalidTemplate",
+    "ConsentRequired",
+    "FaceNotEnrolled",
+    "BookingNotConfirmed",
+    "ManifestInvalid",
+    "REJECTION_CODES",
+]
+
+
+class CheckinError(Exception):
+    code = "checkin_error"
+    status = 500
+
+    def __init__(self, detail: str = "", **extra: Any) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.extra = extra
+
+
+# --- gate rejections ---------------------------------------------------------------------
+
+
+class Rejection(CheckinError):
+    """The gate refuses entry; `code` is the stable reason shown to the gate."""
+
+    code = "rejected"
+    status = 403
+
+
+class Malformed(Rejection):
+    code, status = "malformed", 400
+
+
+class UnknownKey(Rejection):
+    code = "unknown_key"
+
+
+class BadSignature(Rejection):
+    code = "bad_signature"
+
+
+class CodeExpired(Rejection):
+    """The rotating code is not the current one (screenshot), or its step was already used."""
+
+    code = "code_expired"
+
+
+class WrongStation(Rejection):
+    code = "wrong_station"
+
+
+class NotYetValid(Rejection):
+    code = "not_yet_valid"
+
+
+class ValidityOver(Rejection):
+    code = "validity_over"
+
+
+class AlreadyUsed(Rejection):
+    code, status = "already_used", 409
+
+
+class Cancelled(Rejection):
+    code, status = "cancelled", 410
+
+
+class NotInManifest(Rejection):
+    """Offline only: a correctly signed ticket the gate's manifest does not know (sold after
+    the manifest was built), so its rotating code cannot be checked. Refresh the manifest."""
+
+    code = "not_in_manifest"
+
+
+class NoFaceMatch(Rejection):
+    code = "no_face_match"
+
+
+class FaceAmbiguous(Rejection):
+    code = "face_ambiguous"
+
+
+REJECTION_CODES = tuple(
+    cls.code
+    for cls in (
+        Malformed, UnknownKey, BadSignature, CodeExpired, WrongStation, NotYetValid,
+        ValidityOver, AlreadyUsed, Cancelled, NotInManifest, NoFaceMatch, FaceAmbiguous,
+    )
+)
+
+
+# --- API errors ----------------------------------------------------------------------------
+
+
+class InvalidTemplate(CheckinError):
+    code, status = "invalid_template", 422
+
+
+class ConsentRequired(CheckinError):
+    code, status = "consent_required", 422
+
+
+class FaceNotEnrolled(CheckinError):
+    code, status = "face_not_enrolled", 404
+
+
+class BookingNotConfirmed(CheckinError):
+    code, status = "booking_not_confirmed", 409
+
+
+class ManifestInvalid(CheckinError):
+    """A manifest that does not decrypt or whose signature does not verify (gate side)."""
+
+    code, status = "manifest_invalid", 400

@@ -1,0 +1,150 @@
+"""Gate decisions: the checks shared by the online endpoint and the offline gate validator.
+
+One order of checks, so online and offline give the same code for the same ticket:
+
+    malformed -> unknown_key -> bad_signature          (the payload itself)
+    wrong_station -> not_yet_valid / validity_over     (the signed legs against gate and clock)
+    cancelled                                          (revocations)
+    code_expired                                       (rotating code not within now ± skew)
+    already_used                                       (this leg was already entered)
+    code_expired                                       (this code's step was already accepted —
+                                                        a replay at another gate)
+
+`GateValidator` runs all of it with only a manifest (no network) and keeps the taps to
+upload later; the online endpoint runs `check_ticket` and records the tap in PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Collection, Protocol
+
+from ticketing.checkin_errors import (AlreadyUsed, Cancelled, CodeExpired, NotInManifest,
+                                      NotYetValid, Rejection, ValidityOver, WrongStation)
+from ticketing.keyring import load_public
+from ticketing.manifest import Manifest
+from ticketing.tokens import TicketToken, TokenLeg, parse_qr, verify
+from ticketing.totp import match_step
+
+__all__ = ["ACCEPT", "Decision", "OfflineTap", "GateValidator", "candidate_legs",
+           "check_ticket", "Now"]
+
+ACCEPT = "ok"   # the code of every accept
+
+
+class Now(Protocol):
+    def now(self) -> datetime: ...
+
+
+@dataclass(frozen=True)
+class Decision:
+    result: str                 # "accept" | "reject"
+    code: str                   # ACCEPT or a rejection code
+    booking: str | None = None
+    leg: int | None = None
+    passengers: int | None = None
+    step: int | None = None     # the TOTP step an accept burned (internal, never rendered)
+
+    @classmethod
+    def reject(cls, err: Rejection, token: TicketToken | None = None) -> "Decision":
+        return cls("reject", err.code, token.booking if token else None,
+                   err.extra.get("leg"), token.passenger_count if token else None)
+
+
+def candidate_legs(token: TicketToken, station: str, now: datetime) -> list[TokenLeg]:
+    """Legs of the ticket that board at `station` and admit at `now`, in ticket order."""
+    here = [leg for leg in token.legs if leg.board == station]
+    if not here:
+        raise WrongStation("no leg of this ticket boards here", station=station)
+    valid = [leg for leg in here if leg.valid_from <= now <= leg.valid_until]
+    if valid:
+        return valid
+    upcoming = [leg for leg in here if now < leg.valid_from]
+    if upcoming:
+        first = min(upcoming, key=lambda leg: leg.valid_from)
+        raise NotYetValid("ticket not valid yet here", leg=first.index,
+                          valid_from=first.valid_from.isoformat())
+    last = max(here, key=lambda leg: leg.valid_until)
+    raise ValidityOver("ticket no longer valid here", leg=last.index,
+                       valid_until=last.valid_until.isoformat())
+
+
+def check_ticket(token: TicketToken, code: int, station: str, now: datetime, *,
+                 booking_cancelled: bool, cancelled_legs: Collection[int],
+                 secret: bytes | None, step_s: int, skew: int, digits: int
+                 ) -> tuple[list[TokenLeg], int]:
+    """The legs this verified ticket may enter now and the TOTP step its code matched.
+
+    Raises the rejection that comes first in the module's order. `secret` None means the
+    booking's secret is not known here (offline: not in the manifest)."""
+    legs = candidate_legs(token, station, now)
+    if booking_cancelled:
+        raise Cancelled("booking cancelled")
+    legs = [leg for leg in legs if leg.index not in cancelled_legs]
+    if not legs:
+        raise Cancelled("leg cancelled")
+    if secret is None:
+        raise NotInManifest("booking not in this gate's manifest")
+    step = match_step(secret, code, now, step_s=step_s, skew=skew, digits=digits)
+    if step is None:
+        raise CodeExpired("rotating code is not current")
+    return legs, step
+
+
+@dataclass(frozen=True)
+class OfflineTap:
+    """An accept made offline, to upload with POST /v1/gates/{gate}/taps."""
+
+    tap_id: str
+    gate: str
+    booking: str
+    leg: int
+    at: datetime
+    step: int | None
+
+    def as_json(self) -> dict[str, object]:
+        return {"tap_id": self.tap_id, "booking": self.booking, "leg": self.leg,
+                "at": self.at.isoformat(), "step": self.step}
+
+
+@dataclass
+class GateValidator:
+    """What a gate device runs with the network down: only the manifest and a clock."""
+
+    manifest: Manifest
+    clock: Now
+    taps: list[OfflineTap] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        m = self.manifest
+        self._keys = {kid: load_public(raw) for kid, raw in m.keys.items()}
+        self._used_legs = {(b, i) for b, e in m.entries.items() for i in e.used_legs}
+        self._used_steps: set[tuple[str, int]] = set()
+
+    def validate(self, qr: str) -> Decision:
+        m = self.manifest
+        now = self.clock.now()
+        token = None
+        try:
+            scanned = parse_qr(qr)
+            token = verify(scanned, self._keys)
+            entry = m.entries.get(token.booking)
+            revoked = m.revoked.get(token.booking, ())
+            legs, step = check_ticket(
+                token, scanned.code, m.station, now,
+                booking_cancelled=token.booking in m.revoked and revoked is None,
+                cancelled_legs=revoked or (), secret=entry.secret if entry else None,
+                step_s=m.totp_step_s, skew=m.totp_skew_steps, digits=m.totp_digits)
+            leg = next((x for x in legs if (token.booking, x.index) not in self._used_legs), None)
+            if leg is None:
+                raise AlreadyUsed("ticket already used for this leg", leg=legs[0].index)
+            if (token.booking, step) in self._used_steps:
+                raise CodeExpired("this code was already accepted", leg=leg.index)
+        except Rejection as err:
+            return Decision.reject(err, token)
+        self._used_legs.add((token.booking, leg.index))
+        self._used_steps.add((token.booking, step))
+        self.taps.append(OfflineTap(str(uuid.uuid4()), m.gate, token.booking, leg.index, now, step))
+        return Decision("accept", ACCEPT, token.booking, leg.index, token.passenger_count, step)

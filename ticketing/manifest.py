@@ -1,0 +1,190 @@
+"""The offline manifest of one gate for one day: signed by us, encrypted for that gate.
+
+Contents: the verification keys of journey tokens; every confirmed booking with a leg that
+boards at the gate's station in the covered period, with its TOTP secret (the only place a
+secret ever leaves the server) and the legs already entered online; the revocations
+(cancelled bookings / legs) for that station and period; the TOTP parameters.
+
+Layers, innermost first:
+    body      canonical JSON, zlib-compressed
+    signed    {"kid", "sig": Ed25519(DOMAIN | body), "body"}            (JSON)
+    envelope  {"alg", "gate", "station", "date", "nonce", "ciphertext"}  AES-256-GCM of
+              `signed`, key = HKDF-SHA256(gate's bearer key, salt, info=gate id), aad binds
+              gate, station and date.
+The gate holds its own bearer key, so it derives the same AES key; we never store that key
+(API keys are stored hashed) and a revoked gate key is refused the manifest by auth.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import zlib
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
+from typing import Any, Mapping
+
+from cryptography.exceptions import InvalidSignature, InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from ticketing.checkin_errors import ManifestInvalid
+from ticketing.keyring import SigningKey, load_public
+
+__all__ = ["ManifestLeg", "ManifestEntry", "Manifest", "gate_key", "seal_manifest",
+           "open_manifest", "ALG"]
+
+ALG = "A256GCM+HKDF-SHA256(gate-key)"
+_DOMAIN = b"maas.manifest.v1\x00"
+_SALT = b"maas.manifest.v1"
+
+
+def _b64(b: bytes) -> str:
+    return base64.b64encode(b).decode()
+
+
+def _unb64(s: str) -> bytes:
+    return base64.b64decode(s, validate=True)
+
+
+def _ts(dt: datetime) -> int:
+    return int(dt.timestamp())
+
+
+def _dt(ts: int) -> datetime:
+    return datetime.fromtimestamp(ts, timezone.utc)
+
+
+@dataclass(frozen=True)
+class ManifestLeg:
+    index: int
+    valid_from: datetime
+    valid_until: datetime
+
+
+@dataclass(frozen=True)
+class ManifestEntry:
+    booking: str
+    secret: bytes
+    passengers: int
+    legs: tuple[ManifestLeg, ...]
+    used_legs: frozenset[int] = frozenset()
+
+    def __repr__(self) -> str:  # never print the secret
+        return f"ManifestEntry(booking={self.booking!r}, legs={len(self.legs)})"
+
+
+@dataclass(frozen=True)
+class Manifest:
+    gate: str
+    station: str
+    date: date
+    issued_at: datetime
+    covers_from: datetime
+    covers_until: datetime
+    totp_step_s: int
+    totp_skew_steps: int
+    totp_digits: int
+    keys: dict[str, bytes]                          # key id -> raw Ed25519 public key
+    entries: dict[str, ManifestEntry] = field(default_factory=dict)   # booking -> entry
+    revoked: dict[str, tuple[int, ...] | None] = field(default_factory=dict)  # None: all legs
+
+    def __repr__(self) -> str:
+        return (f"Manifest(gate={self.gate!r}, station={self.station!r}, date={self.date}, "
+                f"entries={len(self.entries)}, revoked={len(self.revoked)})")
+
+
+def _body(m: Manifest) -> dict[str, Any]:
+    return {
+        "v": 1,
+        "gate": m.gate,
+        "station": m.station,
+        "date": m.date.isoformat(),
+        "issued_at": _ts(m.issued_at),
+        "covers": [_ts(m.covers_from), _ts(m.covers_until)],
+        "totp": [m.totp_step_s, m.totp_skew_steps, m.totp_digits],
+        "keys": {k: _b64(v) for k, v in sorted(m.keys.items())},
+        "bookings": [
+            [e.booking, _b64(e.secret), e.passengers,
+             [[leg.index, _ts(leg.valid_from), _ts(leg.valid_until)] for leg in e.legs],
+             sorted(e.used_legs)]
+            for e in m.entries.values()
+        ],
+        "revoked": {b: (None if legs is None else list(legs)) for b, legs in m.revoked.items()},
+    }
+
+
+def _from_body(d: dict[str, Any]) -> Manifest:
+    entries = {}
+    for booking, secret, pax, legs, used in d["bookings"]:
+        entries[booking] = ManifestEntry(
+            booking, _unb64(secret), int(pax),
+            tuple(ManifestLeg(int(i), _dt(vf), _dt(vu)) for i, vf, vu in legs),
+            frozenset(int(i) for i in used))
+    step, skew, digits = d["totp"]
+    return Manifest(
+        gate=d["gate"], station=d["station"], date=date.fromisoformat(d["date"]),
+        issued_at=_dt(d["issued_at"]), covers_from=_dt(d["covers"][0]),
+        covers_until=_dt(d["covers"][1]), totp_step_s=int(step), totp_skew_steps=int(skew),
+        totp_digits=int(digits), keys={k: _unb64(v) for k, v in d["keys"].items()},
+        entries=entries,
+        revoked={b: (None if v is None else tuple(int(i) for i in v))
+                 for b, v in d["revoked"].items()},
+    )
+
+
+def gate_key(gate_secret: str, gate_id: str) -> bytes:
+    """The AES key of a gate's manifests, derived from the gate's own bearer key."""
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=_SALT,
+                info=b"gate:" + gate_id.encode()).derive(gate_secret.encode())
+
+
+def _aad(gate: str, station: str, day: str) -> bytes:
+    return f"maas.manifest.v1|{gate}|{station}|{day}".encode()
+
+
+def seal_manifest(m: Manifest, signer: SigningKey, key: bytes) -> dict[str, Any]:
+    """The envelope (JSON-ready dict) a gate downloads."""
+    body = zlib.compress(json.dumps(_body(m), separators=(",", ":"), sort_keys=True).encode(), 6)
+    signed = json.dumps({"kid": signer.key_id, "sig": _b64(signer.private.sign(_DOMAIN + body)),
+                         "body": _b64(body)}).encode()
+    nonce = os.urandom(12)
+    day = m.date.isoformat()
+    ct = AESGCM(key).encrypt(nonce, signed, _aad(m.gate, m.station, day))
+    return {"v": 1, "alg": ALG, "gate": m.gate, "station": m.station, "date": day,
+            "nonce": _b64(nonce), "ciphertext": _b64(ct)}
+
+
+def open_manifest(envelope: Mapping[str, Any], key: bytes,
+                  trusted_keys: Mapping[str, bytes] | None = None) -> Manifest:
+    """Decrypt and verify a manifest (gate side, no network).
+
+    The signature is checked with `trusted_keys` (key id -> raw public key) when the gate has
+    pinned some; otherwise with the keys inside the manifest (trust on first use, the
+    manifest having come over an authenticated channel)."""
+    try:
+        aad = _aad(envelope["gate"], envelope["station"], envelope["date"])
+        signed = json.loads(AESGCM(key).decrypt(
+            _unb64(envelope["nonce"]), _unb64(envelope["ciphertext"]), aad))
+        body = _unb64(signed["body"])
+        d = json.loads(zlib.decompress(body))
+    except InvalidTag:
+        raise ManifestInvalid("manifest does not decrypt with this gate's key") from None
+    except (KeyError, ValueError, TypeError, zlib.error):
+        raise ManifestInvalid("manifest is not well formed") from None
+    keys = trusted_keys if trusted_keys is not None else {
+        k: _unb64(v) for k, v in d.get("keys", {}).items()}
+    raw = keys.get(signed.get("kid"))
+    if raw is None:
+        raise ManifestInvalid("manifest signed by an unknown key")
+    try:
+        load_public(raw).verify(_unb64(signed["sig"]), _DOMAIN + body)
+    except (InvalidSignature, ValueError):
+        raise ManifestInvalid("manifest signature does not verify") from None
+    m = _from_body(d)
+    if (m.gate, m.station, m.date.isoformat()) != (
+            envelope["gate"], envelope["station"], envelope["date"]):
+        raise ManifestInvalid("manifest header does not match its body")
+    return m

@@ -1,0 +1,227 @@
+"""The journey token: one QR payload for every gate of a linked booking.
+
+    qr = base45( static | ed25519(static) | totp_code )
+
+`static` is fixed for a booking (its confirmed legs, their boarding/alighting stations and
+admission windows, the passengers, the issue time) and signed with Ed25519 under a key id
+carried inside it, so any operator's gate verifies it offline with the published keys. The
+4-byte rotating code (TOTP of a per-booking secret, see ticketing.totp) is appended unsigned:
+it changes every step, the static part and signature never do.
+
+Binary layout of `static`, version 1 (big-endian):
+
+    u8  version (1)
+    u8  len, kid                       signing key id (ascii)
+    u8  tag: 1 -> 16-byte UUID booking id | 0 -> u8 len + utf-8 id
+    u32 issued_at                      unix seconds, UTC
+    u8  n, n x (u8 len + utf-8)        string table (station ids "feed:stop", categories)
+    u8  n, n x (u8 str, u8 count)      passengers per category
+    u8  n, n x (u8 leg, u8 board str, u8 alight str, u32 valid_from, u32 valid_until)
+
+A 3-leg, 2-passenger booking is about 230 bytes, i.e. ~345 base45 characters: a version 11-13
+QR code at error correction M (see ticketing/README.md for the measurement).
+"""
+
+from __future__ import annotations
+
+import struct
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Mapping
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from ticketing.base45 import b45decode, b45encode
+from ticketing.checkin_errors import BadSignature, Malformed, UnknownKey
+
+__all__ = ["TokenLeg", "TicketToken", "Scanned", "sign_static", "qr_payload", "parse_qr",
+           "verify", "encode_static"]
+
+VERSION = 1
+SIG_LEN = 64
+CODE_LEN = 4
+_DOMAIN = b"maas.ticket.v1\x00"   # signatures over tickets can never pass for anything else
+_U32 = struct.Struct(">I")
+_LEG = struct.Struct(">BBBII")
+
+
+def _ts(dt: datetime) -> int:
+    if dt.tzinfo is None:
+        raise ValueError("naive datetime in a ticket")
+    return int(dt.timestamp())
+
+
+def _dt(ts: int) -> datetime:
+    return datetime.fromtimestamp(ts, timezone.utc)
+
+
+def _canonical_uuid(text: str) -> uuid.UUID | None:
+    """A UUID if `text` is one in canonical form (so the 16-byte encoding round-trips)."""
+    try:
+        u = uuid.UUID(text)
+    except ValueError:
+        return None
+    return u if str(u) == text else None
+
+
+@dataclass(frozen=True)
+class TokenLeg:
+    index: int             # the leg's position in the booking
+    board: str             # "feed:stop" where this leg's ticket admits
+    alight: str
+    valid_from: datetime   # admission window at `board`, aware UTC
+    valid_until: datetime
+
+
+@dataclass(frozen=True)
+class TicketToken:
+    key_id: str
+    booking: str
+    issued_at: datetime
+    passengers: tuple[tuple[str, int], ...]   # (category, count)
+    legs: tuple[TokenLeg, ...]
+
+    @property
+    def passenger_count(self) -> int:
+        return sum(n for _, n in self.passengers)
+
+
+@dataclass(frozen=True)
+class Scanned:
+    """A QR payload taken apart; not yet verified."""
+
+    token: TicketToken
+    static: bytes
+    signature: bytes
+    code: int
+
+
+def encode_static(t: TicketToken) -> bytes:
+    strings: dict[str, int] = {}
+
+    def sidx(s: str) -> int:
+        if s not in strings:
+            strings[s] = len(strings)
+        return strings[s]
+
+    pax = [(sidx(c), n) for c, n in t.passengers]
+    legs = [(leg.index, sidx(leg.board), sidx(leg.alight), _ts(leg.valid_from),
+             _ts(leg.valid_until)) for leg in t.legs]
+    if len(strings) > 255 or len(legs) > 255 or len(pax) > 255:
+        raise ValueError("ticket too large")
+    out = bytearray([VERSION])
+    kid = t.key_id.encode("ascii")
+    out += bytes([len(kid)]) + kid
+    as_uuid = _canonical_uuid(t.booking)
+    if as_uuid is not None:
+        out += b"\x01" + as_uuid.bytes
+    else:
+        b = t.booking.encode()
+        if len(b) > 255:
+            raise ValueError("booking id too long")
+        out += b"\x00" + bytes([len(b)]) + b
+    out += _U32.pack(_ts(t.issued_at))
+    out.append(len(strings))
+    for s in strings:
+        b = s.encode()
+        if len(b) > 255:
+            raise ValueError(f"station id too long: {s!r}")
+        out += bytes([len(b)]) + b
+    out.append(len(pax))
+    for i, n in pax:
+        out += bytes([i, n])
+    out.append(len(legs))
+    for leg in legs:
+        out += _LEG.pack(*leg)
+    return bytes(out)
+
+
+def sign_static(t: TicketToken, private_key: Ed25519PrivateKey) -> bytes:
+    """static | signature; deterministic (Ed25519), so the same booking gives the same bytes."""
+    static = encode_static(t)
+    return static + private_key.sign(_DOMAIN + static)
+
+
+def qr_payload(signed: bytes, code: int) -> str:
+    return b45encode(signed + _U32.pack(code))
+
+
+class _Reader:
+    __slots__ = ("buf", "pos")
+
+    def __init__(self, buf: bytes) -> None:
+        self.buf, self.pos = buf, 0
+
+    def take(self, n: int) -> bytes:
+        if self.pos + n > len(self.buf):
+            raise Malformed("truncated payload")
+        b = self.buf[self.pos:self.pos + n]
+        self.pos += n
+        return b
+
+    def u8(self) -> int:
+        if self.pos >= len(self.buf):
+            raise Malformed("truncated payload")
+        self.pos += 1
+        return self.buf[self.pos - 1]
+
+    def string(self) -> str:
+        try:
+            return self.take(self.u8()).decode()
+        except UnicodeDecodeError:
+            raise Malformed("bad text in payload") from None
+
+
+def parse_qr(qr: str) -> Scanned:
+    """Take a scanned payload apart. Raises Malformed; says nothing about authenticity."""
+    if not isinstance(qr, str) or not qr or len(qr) > 4096:
+        raise Malformed("empty or oversized payload")
+    try:
+        raw = b45decode(qr)
+    except ValueError:
+        raise Malformed("not a base45 payload") from None
+    r = _Reader(raw)
+    if r.u8() != VERSION:
+        raise Malformed("unknown payload version")
+    try:
+        kid = r.take(r.u8()).decode("ascii")
+    except UnicodeDecodeError:
+        raise Malformed("bad key id") from None
+    tag = r.u8()
+    if tag == 1:
+        booking = str(uuid.UUID(bytes=r.take(16)))
+    elif tag == 0:
+        booking = r.string()
+    else:
+        raise Malformed("bad booking tag")
+    issued = _U32.unpack(r.take(4))[0]
+    strings = [r.string() for _ in range(r.u8())]
+    try:
+        pax = tuple((strings[i], n) for i, n in (tuple(r.take(2)) for _ in range(r.u8())))
+        legs = []
+        for _ in range(r.u8()):
+            idx, b, a, vf, vu = _LEG.unpack(r.take(_LEG.size))
+            legs.append(TokenLeg(idx, strings[b], strings[a], _dt(vf), _dt(vu)))
+    except IndexError:
+        raise Malformed("string index out of range") from None
+    static_end = r.pos
+    sig = r.take(SIG_LEN)
+    code = _U32.unpack(r.take(CODE_LEN))[0]
+    if r.pos != len(raw):
+        raise Malformed("trailing bytes")
+    token = TicketToken(kid, booking, _dt(issued), pax, tuple(legs))
+    return Scanned(token, raw[:static_end], sig, code)
+
+
+def verify(scanned: Scanned, keys: Mapping[str, Ed25519PublicKey]) -> TicketToken:
+    """The token, if its key id is known and its signature verifies; else UnknownKey/BadSignature."""
+    key = keys.get(scanned.token.key_id)
+    if key is None:
+        raise UnknownKey("signing key not known", key_id=scanned.token.key_id)
+    try:
+        key.verify(scanned.signature, _DOMAIN + scanned.static)
+    except InvalidSignature:
+        raise BadSignature("signature does not verify") from None
+    return scanned.token

@@ -1,0 +1,65 @@
+"""The rotating code of a journey token: TOTP (RFC 6238, via pyotp) of a per-booking secret.
+
+Time is always passed in (aware UTC datetime or unix seconds) — never read here — so tests
+step across a boundary instead of sleeping. A *step* is floor(unix / step_s); a code is
+accepted for the current step and `skew` steps either side; the matched step is returned so
+the caller can burn it (an accepted step is never accepted again).
+"""
+
+from __future__ import annotations
+
+import base64
+import hmac
+import secrets
+from datetime import datetime
+
+import pyotp
+
+__all__ = ["new_secret", "step_of", "code_for", "match_step", "seconds_to_next_step"]
+
+SECRET_BYTES = 20   # 160 bits, the RFC 4226 recommendation for HMAC-SHA1
+
+
+def new_secret() -> bytes:
+    return secrets.token_bytes(SECRET_BYTES)
+
+
+def _ts(now: datetime | float) -> float:
+    if isinstance(now, datetime):
+        if now.tzinfo is None:
+            raise ValueError("naive datetime")
+        return now.timestamp()
+    return float(now)
+
+
+def step_of(now: datetime | float, step_s: int) -> int:
+    return int(_ts(now) // step_s)
+
+
+def _otp(secret: bytes, digits: int, step_s: int) -> pyotp.TOTP:
+    return pyotp.TOTP(base64.b32encode(secret).decode(), digits=digits, interval=step_s)
+
+
+def code_for(secret: bytes, step: int, *, digits: int = 6, step_s: int = 15) -> int:
+    return int(_otp(secret, digits, step_s).generate_otp(step))
+
+
+def match_step(secret: bytes, code: int, now: datetime | float, *, step_s: int = 15,
+               skew: int = 1, digits: int = 6) -> int | None:
+    """The step within now ± skew whose code equals `code`, or None."""
+    if not 0 <= code < 10 ** digits:
+        return None
+    otp = _otp(secret, digits, step_s)
+    want = str(code).rjust(digits, "0")
+    current = step_of(now, step_s)
+    found = None
+    for step in range(current - skew, current + skew + 1):
+        # no early exit: the time taken does not tell which step matched
+        if hmac.compare_digest(otp.generate_otp(step), want) and found is None:
+            found = step
+    return found
+
+
+def seconds_to_next_step(now: datetime | float, step_s: int) -> float:
+    t = _ts(now)
+    return step_s - (t % step_s)

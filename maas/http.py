@@ -182,10 +182,9 @@ async def read_json(request: web.Request) -> Any:
         raise UnsupportedMediaType(f"send application/json, not {ctype}", content_type=ctype)
     try:
         raw = await request.read()
-    except web.HTTPRequestEntityTooLarge as exc:
-        raise PayloadTooLarge(
-            f"the body is larger than {exc.max_size} bytes", max_bytes=exc.max_size
-        ) from None
+    except web.HTTPRequestEntityTooLarge:
+        limit = request.app[SETTINGS].max_body_bytes
+        raise PayloadTooLarge(f"the body is larger than {limit} bytes", max_bytes=limit) from None
     if not raw:
         raise MalformedJson("the request needs a JSON body")
     try:

@@ -21,7 +21,18 @@ request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("req
 _SECRET_WORDS = ("token", "secret", "password", "template", "id_number", "qr", "key", "face", "name")
 _CREDENTIAL = re.compile(r"\b(m[ka]_)[A-Za-z0-9_\-]{8,}")
 _BEARER = re.compile(r"(?i)(bearer\s+)\S+")
-_STD = set(vars(logging.LogRecord("", 0, "", 0, "", (), None)).keys()) | {"message", "asctime"}
+_STD = set(vars(logging.LogRecord("", 0, "", 0, "", (), None)).keys()) | {"message", "asctime", "request_id"}
+
+_base_factory = logging.getLogRecordFactory()
+
+
+def _record_with_request_id(*args: object, **kwargs: object) -> logging.LogRecord:
+    record = _base_factory(*args, **kwargs)
+    record.request_id = request_id_var.get()  # stamped when logged, not when formatted
+    return record
+
+
+logging.setLogRecordFactory(_record_with_request_id)
 
 
 def scrub(text: str) -> str:
@@ -37,7 +48,7 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "msg": scrub(record.getMessage()),
         }
-        rid = request_id_var.get()
+        rid = getattr(record, "request_id", None)
         if rid:
             out["request_id"] = rid
         for key, value in record.__dict__.items():
@@ -58,3 +69,4 @@ def setup_logging(level: str = "INFO") -> None:
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)  # we log requests ourselves
+    logging.getLogger("pgserver").setLevel(logging.WARNING)

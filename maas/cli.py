@@ -152,6 +152,28 @@ def cmd_keys_rotate_signing(args: argparse.Namespace) -> int:
     return _run(run)
 
 
+def settings_markdown() -> str:
+    from maas.settings import settings_table
+
+    lines = ["| environment variable | default | meaning |", "|---|---|---|"]
+    for env, default, text in settings_table():
+        lines.append(f"| `{env}` | `{default}` | {text} |")
+    return "\n".join(lines) + "\n"
+
+
+def cmd_settings(args: argparse.Namespace) -> int:
+    table = settings_markdown()
+    if not args.update_readme:
+        print(table, end="")
+        return 0
+    path = Path(args.update_readme)
+    text = path.read_text(encoding="utf-8")
+    head, _, rest = text.partition("<!-- settings:begin -->\n")
+    _, _, tail = rest.partition("<!-- settings:end -->")
+    path.write_text(head + "<!-- settings:begin -->\n" + table + "<!-- settings:end -->" + tail, encoding="utf-8")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="maas", description=__doc__)
     parser.add_argument("--version", action="version", version=f"maas {__version__}")
@@ -189,6 +211,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = keys.add_parser("rotate-signing", help="new ticket signing key; old ones keep verifying")
     add_common(p)
     p.set_defaults(func=cmd_keys_rotate_signing)
+
+    p = sub.add_parser("settings", help="print every setting with its default (Markdown)")
+    p.add_argument("--update-readme", metavar="README", help="rewrite the settings table in this file")
+    p.set_defaults(func=cmd_settings)
 
     for name in COMMAND_MODULES:
         try:

@@ -8,12 +8,14 @@ them. CLI flags override the environment. Every field is documented in README.md
 from __future__ import annotations
 
 import base64
+import json
 import os
 import secrets
 from pathlib import Path
 
 import platformdirs
 from pydantic import AliasChoices, BaseModel, Field
+from pydantic_core import to_jsonable_python
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = [
@@ -41,12 +43,102 @@ class RoutingSettings(BaseModel):
     """Journey planning (owned by the routing area)."""
 
 
+class TariffSettings(BaseModel):
+    """A distance tariff: max(minimum, base + per_km * km), in the settlement currency."""
+
+    per_km: float = Field(ge=0, description="price per km along the trip's stops")
+    minimum: float = Field(ge=0, description="lowest price of a leg")
+    base: float = Field(0.0, ge=0, description="flat part added before the minimum applies")
+
+
+class RefundRuleSettings(BaseModel):
+    """Refund of a leg by time before its departure."""
+
+    full_until_h: float = Field(24.0, description="full refund until this many hours before departure")
+    before_departure: float = Field(0.8, ge=0, le=1, description="fraction refunded after that, until departure")
+    after_departure: float = Field(0.0, ge=0, le=1, description="fraction refunded once departed")
+
+
+def _T(per_km: float, minimum: float, base: float = 0.0) -> TariffSettings:
+    return TariffSettings(per_km=per_km, minimum=minimum, base=base)
+
+
 class BookingSettings(BaseModel):
-    """Offers, bookings, inventory (owned by the bookings area)."""
+    """Offers, bookings, inventory (owned by the bookings area). Money in `currency`."""
+
+    hold_ttl_s: int = Field(900, ge=10, description="seconds a hold keeps its seats before it expires")
+    sweeper_interval_s: float = Field(15.0, gt=0, description="seconds between hold-expiry sweeps")
+    max_passengers: int = Field(9, ge=1, le=50, description="passengers per booking")
+    currency: str = Field("CNY", description="settlement currency of every price")
+    capacity: dict[str, int] = Field(
+        default_factory=lambda: {"bus": 80, "coach": 50, "rail": 600, "metro": 1200,
+                                 "tram": 200, "ferry": 300, "air": 180, "other": 50},
+        description="seats per trip run by mode (operators override per route/trip)",
+    )
+    capacity_default: int = Field(100, ge=0, description="seats of a mode missing from `capacity`")
+    tariffs: dict[str, TariffSettings] = Field(
+        default_factory=lambda: {
+            "bus": _T(0.10, 2.0, 1.0), "coach": _T(0.30, 5.0), "rail": _T(0.45, 10.0),
+            "metro": _T(0.20, 2.0, 1.0), "tram": _T(0.10, 2.0, 1.0), "ferry": _T(0.50, 10.0),
+            "air": _T(0.75, 200.0, 50.0), "other": _T(0.30, 5.0),
+        },
+        description="distance tariff per mode, used where the feed has no applicable GTFS fare",
+    )
+    operator_tariffs: dict[str, TariffSettings] = Field(
+        default_factory=dict, description='tariff per operator "feed:agency_id" (beats the mode tariff)'
+    )
+    concessions: dict[str, float] = Field(
+        default_factory=lambda: {"child": 0.5, "senior": 0.5, "disabled": 0.5},
+        description="discount fraction per passenger category (adult pays full)",
+    )
+    linked_discount: float = Field(
+        0.05, ge=0, lt=1, description="discount on every leg of a journey linking >= 2 operators"
+    )
+    fx: dict[str, float] = Field(
+        default_factory=lambda: {"USD": 7.1, "EUR": 7.7, "HKD": 0.91, "KRW": 0.0051, "JPY": 0.047},
+        description="rate from a GTFS fare's currency to `currency` (fares in other currencies fall back to tariffs)",
+    )
+    refund: RefundRuleSettings = Field(default_factory=RefundRuleSettings, description="default refund rule")
+    refund_by_mode: dict[str, RefundRuleSettings] = Field(
+        default_factory=lambda: {
+            "bus": RefundRuleSettings(full_until_h=0.0), "metro": RefundRuleSettings(full_until_h=0.0),
+            "tram": RefundRuleSettings(full_until_h=0.0),
+            "air": RefundRuleSettings(full_until_h=72.0, before_departure=0.5),
+        },
+        description="refund rule per mode",
+    )
+    refund_by_operator: dict[str, RefundRuleSettings] = Field(
+        default_factory=dict, description='refund rule per operator "feed:agency_id" (beats the mode rule)'
+    )
 
 
 class GateSettings(BaseModel):
-    """Tokens, gates, faces (owned by the check-in area)."""
+    """Tokens, gates, faces (owned by the check-in area). ticketing.checkin_config.from_settings
+    turns this into the frozen CheckinConfig the pure core takes."""
+
+    totp_step_s: int = Field(15, ge=5, le=300, description="seconds per rotating-code step")
+    totp_skew_steps: int = Field(1, ge=0, le=4, description="steps of clock skew accepted either side")
+    totp_digits: int = Field(6, ge=6, le=9, description="digits of the rotating code")
+    window_min: dict[str, tuple[int, int]] = Field(
+        default_factory=lambda: {
+            "bus": (30, 60), "tram": (30, 60), "metro": (30, 60), "ferry": (60, 60),
+            "coach": (60, 60), "rail": (120, 60), "air": (240, 60), "other": (60, 60),
+        },
+        description="per mode: (minutes before departure the gate admits, minutes after arrival it still does)",
+    )
+    face_dimension: int = Field(128, ge=8, le=4096, description="length of a face template vector")
+    face_threshold: float = Field(0.6, gt=-1, lt=1, description="cosine similarity a face match needs")
+    face_retention_h: float = Field(
+        24.0, gt=0, description="hours after the account's last journey ends before its face template is erased"
+    )
+    face_sweep_interval_s: float = Field(300.0, gt=0, description="seconds between face-erasure sweeps")
+    manifest_encryption: str = Field(
+        "hkdf-gate-key",
+        pattern="^hkdf-gate-key$",
+        description="how manifests are encrypted for a gate: AES-256-GCM with a key derived (HKDF-SHA256) "
+        "from the gate's own bearer key",
+    )
+    key_cache_s: float = Field(30.0, ge=0, description="seconds verification/signing keys stay cached per process")
 
 
 # --- the service ---------------------------------------------------------------------------
@@ -119,8 +211,8 @@ class Settings(BaseSettings):
     )
     log_level: str = Field("INFO", description="Python logging level of the JSON logs.")
     migrate_on_start: bool = Field(True, description="Apply pending migrations at start-up.")
-    db_pool_min: int = Field(2, ge=1)
-    db_pool_max: int = Field(10, ge=1)
+    db_pool_min: int = Field(2, ge=1, description="PostgreSQL connections each worker keeps open.")
+    db_pool_max: int = Field(10, ge=1, description="Most PostgreSQL connections per worker.")
     auth_cache_s: int = Field(
         30, ge=0, description="Seconds a resolved API key stays cached in Redis (revocation clears it)."
     )
@@ -146,3 +238,27 @@ class Settings(BaseSettings):
             with os.fdopen(fd, "w") as fh:
                 fh.write(DataKeys.generate_text() + "\n")
         return DataKeys.parse(path.read_text())
+
+
+def settings_table() -> list[tuple[str, str, str]]:
+    """(environment variable, default, description) of every setting, nested areas included."""
+    rows: list[tuple[str, str, str]] = []
+
+    def walk(model: type[BaseModel], prefix: str) -> None:
+        for name, info in model.model_fields.items():
+            ann = info.annotation
+            if isinstance(ann, type) and issubclass(ann, BaseModel):
+                walk(ann, f"{prefix}{name.upper()}__")
+                continue
+            env = f"{prefix}{name.upper()}"
+            if name in ("database_url", "redis_url") and prefix == "MAAS_":
+                env = name.upper()
+            value = info.default_factory() if info.default_factory is not None else info.default
+            if name == "data_dir" and prefix == "MAAS_":
+                default = "user data dir/maas"
+            else:
+                default = json.dumps(to_jsonable_python(value), ensure_ascii=False)
+            rows.append((env, default, info.description or ""))
+
+    walk(Settings, "MAAS_")
+    return rows

@@ -1,0 +1,65 @@
+"""Planner configuration: walking, minimum connection times, caps. A plain frozen dataclass.
+
+Minimum connection times are modelled the way airports and rail stations state them:
+  * `board_s[mode]`  - time a passenger must be at the stop before the vehicle departs
+    (check-in, security, gate closing). Applies to every boarding, the first one included.
+  * `alight_s[mode]` - time after the vehicle arrives before the passenger is free to walk
+    away or change (leaving an airport). Not added to the arrival at the destination stop.
+  * `transfer_s`     - minimum change time at one stop, and the floor of every footpath:
+    a walk between two stops takes max(walking time, transfer_s).
+Operators override these per station (`station_rules`, by "feed:stop_id"; applies to the stop
+and its child platforms). transfers.txt (types 0-3, min_transfer_time) always applies.
+
+A query's `min_transfer_s` replaces every *default* above (board/alight defaults become 0,
+transfer_s becomes min_transfer_s); station_rules and transfers.txt still apply.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+__all__ = ["RoutingConfig", "StationRule"]
+
+
+@dataclass(frozen=True)
+class StationRule:
+    """Operator override for one station; None keeps the default."""
+
+    board_s: int | None = None
+    alight_s: int | None = None
+    transfer_s: int | None = None
+
+
+def _ro(d: dict) -> Mapping:
+    return MappingProxyType(d)
+
+
+@dataclass(frozen=True)
+class RoutingConfig:
+    walk_speed_mps: float = 1.2          # about 4.3 km/h
+    walk_radius_m: float = 500.0         # footpaths between stops up to this walking distance
+    walk_detour: float = 1.25            # walking distance = straight line x this factor
+    access_radius_m: float = 1000.0      # from/to given as lat,lon: stops within this distance
+    transfer_s: int = 60                 # default minimum change time at a stop
+    board_s: Mapping[str, int] = field(default_factory=lambda: _ro({
+        "air": 3600,    # at the airport >= 60 min before a domestic flight
+        "rail": 900,    # gates close 5 min before departure + 10 min security
+    }))
+    board_international_air_s: int = 5400   # >= 90 min before an international flight
+    alight_s: Mapping[str, int] = field(default_factory=lambda: _ro({
+        "air": 1200,    # >= 20 min after landing to leave the airport
+    }))
+    station_rules: Mapping[str, StationRule] = field(default_factory=lambda: _ro({}))
+    # Caps (a query asking for more is capped, not rejected).
+    max_transfers: int = 6               # rounds = max_transfers + 1
+    max_window_min: int = 360            # range queries: departure window
+    max_limit: int = 20                  # itineraries per response
+    default_limit: int = 5
+    # Service days expanded around the query date (trips of D-1 running past midnight,
+    # journeys lasting more than a day).
+    days_before: int = 1
+    days_after: int = 1
+    date_cache_size: int = 4             # expanded days kept per planner
+    id_secret: bytes = b"maas-itinerary-id-v1"

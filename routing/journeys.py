@@ -1,0 +1,188 @@
+"""From reconstructed rides to user-facing itineraries: times, walks, Pareto filter, ids.
+
+A journey found by the rounds is a tuple of `Ride`s (trip instance + positions). Times are
+taken from the network itself (service-day reference of the trip's time zone + GTFS
+seconds), so what we show is exactly what the feed says and what `Planner.leg_stops` checks.
+
+Deduplication: journeys are compared on (departure, arrival, transfers). One that leaves no
+later, arrives no earlier and changes no less often than another is dropped, so no near-copy
+that only waits longer at the start survives; among equal ones the first (least walking) wins.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
+
+import numpy as np
+
+from routing.itinerary import Itinerary, ItineraryKey, Leg, LegKey, Place, encode_id
+from routing.timetable import service_ref_epoch
+
+if TYPE_CHECKING:
+    from routing.planner import Planner, Query
+
+__all__ = ["Ride", "assemble"]
+
+
+@dataclass(frozen=True)
+class Ride:
+    inst: int       # trip instance in the Day
+    board: int      # forward position in the trip's stop sequence
+    alight: int
+    length: int     # stops in the trip
+
+
+def _dt(epoch: int, tz: str) -> datetime:
+    return datetime.fromtimestamp(epoch, timezone.utc).astimezone(ZoneInfo(tz))
+
+
+class _Builder:
+    def __init__(self, planner: Planner, se, query: Query, src, dst):
+        self.pl, self.net, self.se, self.q = planner, planner.network, se, query
+        self.origin, self.dest = (query.destination, query.origin) if query.arrive_by else \
+            (query.origin, query.destination)
+        # `src`/`dst` are in search direction; map to origin/destination reach
+        self.o_reach, self.d_reach = (dst, src) if query.arrive_by else (src, dst)
+        fwd = planner.fwd
+        self.board_slack = se.board_slack if not se.day.reverse else None
+        self.fwd = fwd
+
+    def place(self, s: int) -> Place:
+        net = self.net
+        return Place(id=str(net.stop_id[s]), name=str(net.stop_name[s]), lat=float(net.stop_lat[s]),
+                     lon=float(net.stop_lon[s]), tz=self.pl.stop_tz(s))
+
+    def coord_place(self, p, near: int) -> Place:
+        lat, lon = p
+        return Place(id=None, name=f"{lat:.6f},{lon:.6f}", lat=float(lat), lon=float(lon),
+                     tz=self.pl.stop_tz(near))
+
+    def transit(self, r: Ride) -> tuple[Leg, int]:
+        net, day = self.net, self.se.day
+        t = int(day.inst_trip[r.inst])
+        sd = int(day.inst_date[r.inst])
+        row = int(net.trip_st_start[t])
+        ref = service_ref_epoch(datetime.fromordinal(sd).date(), net.timezones[int(self.pl.trip_tz[t])])
+        dep = ref + int(net.st_dep[row + r.board])
+        arr = ref + int(net.st_arr[row + r.alight])
+        s_b, s_a = int(net.st_stop[row + r.board]), int(net.st_stop[row + r.alight])
+        route = int(net.trip_route[t])
+        fb, ta = self.place(s_b), self.place(s_a)
+        key = LegKey(trip_id=str(net.trip_id[t]), service_date=datetime.fromordinal(sd).date(),
+                     board_pos=r.board, alight_pos=r.alight, from_stop=fb.id, to_stop=ta.id,
+                     departure=datetime.fromtimestamp(dep, timezone.utc),
+                     arrival=datetime.fromtimestamp(arr, timezone.utc))
+        agency = int(net.route_agency[route])
+        leg = Leg(mode=str(net.route_mode[route]), from_place=fb, to_place=ta,
+                  departure=_dt(dep, fb.tz), arrival=_dt(arr, ta.tz), duration_s=arr - dep,
+                  feed=str(net.trip_id[t]).split(":", 1)[0], trip_id=key.trip_id,
+                  route_id=str(net.route_id[route]), route_short_name=str(net.route_short_name[route]),
+                  route_long_name=str(net.route_long_name[route]),
+                  operator=str(net.agency_name[agency]), headsign=str(net.trip_headsign[t]),
+                  stops=r.alight - r.board, key=key)
+        return leg, s_b
+
+    def walk(self, a: Place, b: Place, start: int, dist_m: float) -> Leg:
+        dur = int(np.ceil(dist_m / self.pl.config.walk_speed_mps))
+        return Leg(mode="walk", from_place=a, to_place=b, departure=_dt(start, a.tz),
+                   arrival=_dt(start + dur, b.tz), duration_s=dur, distance_m=round(dist_m, 1))
+
+    def slack(self, leg: Leg, board: bool) -> int:
+        """Board/alight time in effect for this leg's stop (for drawing walks)."""
+        net, pats = self.net, self.fwd
+        t = self.pl.trip_index[leg.trip_id]
+        p = int(pats.trip_pattern[t])
+        pos = leg.key.board_pos if board else leg.key.alight_pos
+        row = int(pats.stop_start[p]) + pos
+        fixed = (pats.board_fixed if board else pats.alight_fixed)[row]
+        if fixed >= 0:
+            return int(fixed)
+        if self.q.min_transfer_s is not None:
+            return 0
+        return int((pats.board_slack if board else pats.alight_slack)[row])
+
+    def build(self, rides: tuple[Ride, ...]) -> tuple | None:
+        if not rides:
+            return None
+        transit = [self.transit(r) for r in rides]
+        legs: list[Leg] = []
+        first, s_first = transit[0]
+        last, _ = transit[-1]
+        s_last = self.pl.stop(last.to_place.id)
+        # access walk
+        if isinstance(self.origin, str):
+            w, dm = self.o_reach.get(s_first, (0, 0))
+            if dm > 0:
+                a = self.place(self.pl.stop(self.origin))
+                start = int(first.departure.timestamp()) - self.slack(first, True) - w
+                legs.append(self.walk(a, first.from_place, start, dm))
+        else:
+            w, dm = self.o_reach[s_first]
+            start = int(first.departure.timestamp()) - self.slack(first, True) - w
+            legs.append(self.walk(self.coord_place(self.origin, s_first), first.from_place, start, dm))
+        for i, (leg, _) in enumerate(transit):
+            legs.append(leg)
+            if i + 1 < len(transit):
+                nxt = transit[i + 1][0]
+                if nxt.from_place.id != leg.to_place.id:
+                    s, s2 = self.pl.stop(leg.to_place.id), self.pl.stop(nxt.from_place.id)
+                    start = int(leg.arrival.timestamp()) + self.slack(leg, False)
+                    legs.append(self.walk(leg.to_place, nxt.from_place, start, self.pl.walk_m(s, s2)))
+        # egress walk
+        if isinstance(self.dest, str):
+            w, dm = self.d_reach.get(s_last, (0, 0))
+            if dm > 0:
+                start = int(last.arrival.timestamp()) + self.slack(last, False)
+                legs.append(self.walk(last.to_place, self.place(self.pl.stop(self.dest)), start, dm))
+        else:
+            w, dm = self.d_reach[s_last]
+            start = int(last.arrival.timestamp()) + self.slack(last, False)
+            legs.append(self.walk(last.to_place, self.coord_place(self.dest, s_last), start, dm))
+        dep = int(legs[0].departure.timestamp())
+        arr = int(legs[-1].arrival.timestamp())
+        walk = sum(leg.distance_m for leg in legs)
+        return dep, arr, len(transit) - 1, walk, tuple(legs)
+
+
+def _pareto(cands: list[tuple]) -> list[tuple]:
+    """Keep journeys no other one beats on (later departure, earlier arrival, fewer transfers)."""
+    cands = sorted(cands, key=lambda c: (c[1], c[2], -c[0], c[3]))
+    kept: list[tuple] = []
+    for c in cands:
+        if any(k[0] >= c[0] and k[1] <= c[1] and k[2] <= c[2] for k in kept):
+            continue
+        kept.append(c)
+    return kept
+
+
+def assemble(planner: Planner, se, found, query: Query, src, dst) -> list[Itinerary]:
+    b = _Builder(planner, se, query, src, dst)
+    seen: set = set()
+    cands = []
+    for rides in found:
+        key = tuple((int(se.day.inst_trip[r.inst]), int(se.day.inst_date[r.inst]), r.board, r.alight)
+                    for r in rides)
+        if key in seen:
+            continue
+        seen.add(key)
+        c = b.build(rides)
+        if c is not None:
+            cands.append(c)
+    kept = _pareto(cands)
+    if query.window_s > 0:
+        kept.sort(key=lambda c: (c[0], c[1], c[2]))
+    elif query.arrive_by:
+        kept.sort(key=lambda c: (-c[0], c[2], c[1]))
+    else:
+        kept.sort(key=lambda c: (c[1], c[2], -c[0]))
+    out = []
+    for dep, arr, transfers, _, legs in kept:
+        ikey = ItineraryKey(versions=planner.versions,
+                            legs=tuple(leg.key for leg in legs if leg.key is not None))
+        out.append(Itinerary(id=encode_id(ikey, planner.config.id_secret), key=ikey,
+                             departure=legs[0].departure, arrival=legs[-1].arrival,
+                             duration_s=arr - dep, transfers=transfers, legs=legs))
+    return out

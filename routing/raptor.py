@@ -1,0 +1,207 @@
+"""The RAPTOR rounds (numba). One call = one departure time of a (r)RAPTOR search.
+
+Labels (seconds since the Day's origin; INF = unreached), K = max rounds:
+  ready[k, s]    earliest time a passenger is free at s, ready to board, with <= k trips
+  veh_best[s]    best vehicle arrival (+ alight time) at s over all rounds (local pruning)
+  ready_best[s]  best ready time at s over all rounds
+  tgt[k]         best arrival at the target with exactly k trips (target pruning, Pareto)
+Pointers (valid for the labels they were written with):
+  veh_inst/veh_board/veh_alight[k, s]   trip instance and positions of the ride ending at s
+  ready_from[k, s]                      stop s0 whose vehicle label walked/changed to s
+  tgt_inst/tgt_board/tgt_alight[k]      the ride reaching the target in round k
+Labels are not reset between calls with decreasing departure times (rRAPTOR): a later
+departure's labels are valid upper bounds for an earlier one.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+__all__ = ["INF", "Scratch", "run"]
+
+INF = np.int32(2**31 - 1)
+
+
+class Scratch:
+    """Per-query state, sized for (rounds, stops, day patterns); reusable via reset()."""
+
+    def __init__(self, rounds: int, n_stops: int, n_q: int) -> None:
+        K = rounds + 1
+        self.rounds = rounds
+        self.n_stops = n_stops
+        self.n_q = n_q
+        self.ready = np.full((K, n_stops), INF, dtype=np.int32)
+        self.ready_from = np.full((K, n_stops), -1, dtype=np.int32)
+        self.veh_inst = np.full((K, n_stops), -1, dtype=np.int32)
+        self.veh_board = np.zeros((K, n_stops), dtype=np.int32)
+        self.veh_alight = np.zeros((K, n_stops), dtype=np.int32)
+        self.veh_best = np.full(n_stops, INF, dtype=np.int32)
+        self.ready_best = np.full(n_stops, INF, dtype=np.int32)
+        self.tgt = np.full(K, INF, dtype=np.int32)
+        self.tgt_inst = np.full(K, -1, dtype=np.int32)
+        self.tgt_board = np.zeros(K, dtype=np.int32)
+        self.tgt_alight = np.zeros(K, dtype=np.int32)
+        self.tgt_improved = np.zeros(K, dtype=np.bool_)
+        self.marked = np.zeros(n_stops, dtype=np.bool_)
+        self.q_pos = np.full(max(n_q, 1), -1, dtype=np.int32)
+
+    def reset(self) -> None:
+        self.ready.fill(INF)
+        self.veh_best.fill(INF)
+        self.ready_best.fill(INF)
+        self.tgt.fill(INF)
+        self.tgt_inst.fill(-1)
+
+
+@numba.njit(cache=True, nogil=True)
+def _earliest(t_dep, tbase, L, i, lo, hi, need, inst_ok, ibase):
+    """First instance j in [lo, hi) with departure at position i >= need and allowed."""
+    a, b = lo, hi
+    while a < b:
+        m = (a + b) >> 1
+        if t_dep[tbase + m * L + i] < need:
+            a = m + 1
+        else:
+            b = m
+    while a < hi and not inst_ok[ibase + a]:
+        a += 1
+    return a
+
+
+@numba.njit(cache=True, nogil=True)
+def run(
+    # static patterns
+    pat_stop_start, pat_stops, pat_board_ok, pat_alight_ok, board_slack, alight_slack,
+    # day
+    q_pattern, q_inst_start, q_time_start, t_arr, t_dep, stop_q_start, stop_q, stop_q_pos,
+    # query filters
+    q_ok, inst_ok, stop_ok,
+    # footpaths
+    fp_start, fp_to, fp_walk, fp_floor, fp_dist, fp_rule, min_conn, max_walk,
+    # sources, targets
+    src_stops, src_times, egress, slack_at_target, rounds,
+    # state
+    ready, ready_from, veh_inst, veh_board, veh_alight, veh_best, ready_best,
+    tgt, tgt_inst, tgt_board, tgt_alight, tgt_improved, marked, q_pos,
+):
+    n_stops = len(stop_q_start) - 1
+    tgt_improved[:] = False
+    marked_list = np.empty(n_stops, dtype=np.int32)
+    n_marked = 0
+    for k in range(len(src_stops)):
+        s = src_stops[k]
+        t = src_times[k]
+        if t < ready[0, s]:
+            ready[0, s] = t
+            ready_from[0, s] = -1
+            if t < ready_best[s]:
+                ready_best[s] = t
+            if not marked[s]:
+                marked[s] = True
+                marked_list[n_marked] = s
+                n_marked += 1
+    queue = np.empty(len(q_pattern), dtype=np.int32)
+    veh_marked = np.empty(n_stops, dtype=np.int32)
+    veh_flag = np.zeros(n_stops, dtype=np.bool_)
+    for k in range(1, rounds + 1):
+        if n_marked == 0:
+            break
+        # ready[k] starts as the best with fewer trips
+        for s in range(n_stops):
+            if ready[k - 1, s] < ready[k, s]:
+                ready[k, s] = ready[k - 1, s]
+        bound = INF
+        for j in range(k + 1):
+            if tgt[j] < bound:
+                bound = tgt[j]
+        # collect day patterns through marked stops, from the earliest marked position
+        n_queue = 0
+        for m in range(n_marked):
+            s = marked_list[m]
+            marked[s] = False
+            for r in range(stop_q_start[s], stop_q_start[s + 1]):
+                q = stop_q[r]
+                if not q_ok[q]:
+                    continue
+                pos = stop_q_pos[r]
+                if q_pos[q] < 0:
+                    q_pos[q] = pos
+                    queue[n_queue] = q
+                    n_queue += 1
+                elif pos < q_pos[q]:
+                    q_pos[q] = pos
+        n_marked = 0
+        n_veh = 0
+        for qi in range(n_queue):
+            q = queue[qi]
+            start_pos = q_pos[q]
+            q_pos[q] = -1
+            p = q_pattern[q]
+            ps = pat_stop_start[p]
+            L = pat_stop_start[p + 1] - ps
+            ibase = q_inst_start[q]
+            n_inst = q_inst_start[q + 1] - ibase
+            tbase = q_time_start[q]
+            cur = -1
+            bpos = -1
+            for i in range(start_pos, L):
+                s = pat_stops[ps + i]
+                if cur >= 0 and pat_alight_ok[ps + i] and stop_ok[s]:
+                    a = t_arr[tbase + cur * L + i]
+                    e = egress[s]
+                    if e >= 0:
+                        v = a + e
+                        if slack_at_target or e > 0:
+                            v += alight_slack[ps + i]
+                        if v < tgt[k]:
+                            tgt[k] = v
+                            tgt_inst[k] = ibase + cur
+                            tgt_board[k] = bpos
+                            tgt_alight[k] = i
+                            tgt_improved[k] = True
+                            if v < bound:
+                                bound = v
+                    la = a + alight_slack[ps + i]
+                    if la < veh_best[s] and la < bound:
+                        veh_best[s] = la
+                        veh_inst[k, s] = ibase + cur
+                        veh_board[k, s] = bpos
+                        veh_alight[k, s] = i
+                        if not veh_flag[s]:
+                            veh_flag[s] = True
+                            veh_marked[n_veh] = s
+                            n_veh += 1
+                r = ready[k - 1, s]
+                if r < INF and pat_board_ok[ps + i] and stop_ok[s]:
+                    need = r + board_slack[ps + i]
+                    if cur < 0 or need <= t_dep[tbase + cur * L + i]:
+                        hi = cur if cur >= 0 else n_inst
+                        j = _earliest(t_dep, tbase, L, i, 0, hi, need, inst_ok, ibase)
+                        if j < hi:
+                            cur = j
+                            bpos = i
+        # footpaths and changes from every stop reached by a vehicle this round
+        for m in range(n_veh):
+            s = veh_marked[m]
+            veh_flag[s] = False
+            v = veh_best[s]
+            for e in range(fp_start[s], fp_start[s + 1]):
+                if not fp_rule[e] and fp_dist[e] > max_walk:
+                    continue
+                s2 = fp_to[e]
+                fl = fp_floor[e]
+                w = fp_walk[e]
+                if fl < 0:
+                    fl = min_conn
+                t = v + (w if w > fl else fl)
+                if t < ready_best[s2] and t < bound:
+                    ready_best[s2] = t
+                    ready[k, s2] = t
+                    ready_from[k, s2] = s
+                    if not marked[s2]:
+                        marked[s2] = True
+                        marked_list[n_marked] = s2
+                        n_marked += 1
+    for m in range(n_marked):
+        marked[marked_list[m]] = False

@@ -99,6 +99,8 @@ CREATE TABLE booking_legs (
     arrival       timestamptz NOT NULL,            -- scheduled arrival at to_stop
     passengers    integer NOT NULL CHECK (passengers > 0),  -- seats this leg takes on each segment
     hold_until    timestamptz NOT NULL,            -- = bookings.expires_at; a 'held' leg counts only before it
+    unit_minor    bigint NOT NULL,                 -- one adult's base price of this leg (re-pricing input)
+    price_source  text NOT NULL,                   -- "fare:feed:fare_id" or "tariff:..." (ticketing/fares.py)
     price_minor   bigint NOT NULL,                 -- price of this leg for all passengers (after re-pricing)
     refund_minor  bigint NOT NULL DEFAULT 0,       -- refund granted when this leg was cancelled
     cancelled_at  timestamptz,                     -- when this leg was cancelled

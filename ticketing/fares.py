@@ -1,0 +1,221 @@
+"""Prices of journey legs: GTFS fares where the feed has them, else distance tariffs.
+
+Pure: takes the merged `routing.network.Network` and a frozen `FareConfig`, returns
+integer amounts in minor units (fen for CNY) of the settlement currency.
+
+Per leg, one passenger's base price (`unit_minor`) is:
+1. the cheapest GTFS v1 fare (fare_attributes + fare_rules) of the leg's feed that applies
+   to its route and origin/destination zones (a fare without rules applies to every route
+   of its agency), converted to the settlement currency with `fx`; else
+2. the distance tariff of the leg's operator ("feed:agency_id"), else of its mode:
+   max(minimum, base + per_km * km along the trip's stops), rounded to `round_minor`.
+
+Each passenger then pays unit * (1 - concession discount of their category), and a
+journey linking two or more operators gets `linked_discount` off every leg (one-stop
+purchase). Removing a leg re-prices the rest with the same function, so the discount
+disappears when only one operator is left.
+"""
+
+from __future__ import annotations
+
+import math
+import weakref
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal
+
+import numpy as np
+
+from routing.network import Network
+from ticketing.errors import NoFare, UnknownCategory
+
+__all__ = ["Tariff", "FareConfig", "LegSpan", "LegPrice", "Quote", "leg_unit_price",
+           "leg_operator", "price_units", "price_journey", "leg_distance_km", "format_minor"]
+
+_EARTH_KM = 6371.0088
+
+
+@dataclass(frozen=True)
+class Tariff:
+    per_km: float       # settlement currency per km
+    minimum: float      # lowest price of a leg
+    base: float = 0.0   # flat part added before the minimum applies
+
+
+@dataclass(frozen=True)
+class FareConfig:
+    currency: str = "CNY"
+    mode_tariffs: Mapping[str, Tariff] = field(default_factory=dict)      # mode -> tariff
+    operator_tariffs: Mapping[str, Tariff] = field(default_factory=dict)  # "feed:agency" -> tariff
+    concessions: Mapping[str, float] = field(default_factory=dict)        # category -> discount 0..1
+    linked_discount: float = 0.0    # off every leg when the journey links >= 2 operators
+    fx: Mapping[str, float] = field(default_factory=dict)  # GTFS fare currency -> settlement rate
+    round_minor: int = 10           # tariff prices are rounded to this many minor units
+
+
+@dataclass(frozen=True)
+class LegSpan:
+    trip: int        # t in the network
+    board_pos: int   # position of the boarding stop in the trip's stop times
+    alight_pos: int  # position of the alighting stop (> board_pos)
+
+
+@dataclass(frozen=True)
+class LegPrice:
+    unit_minor: int    # one adult, before the linked discount
+    amount_minor: int  # all passengers, after concessions and the linked discount
+    source: str        # "fare:feed:fare_id" | "tariff:operator:feed:agency" | "tariff:mode:rail"
+
+
+@dataclass(frozen=True)
+class Quote:
+    legs: tuple[LegPrice, ...]
+    total_minor: int
+    currency: str
+    linked: bool       # the linked (multi-operator) discount applied
+
+
+def format_minor(amount_minor: int) -> str:
+    """1250 -> "12.50" (two-decimal currencies)."""
+    sign = "-" if amount_minor < 0 else ""
+    whole, cents = divmod(abs(amount_minor), 100)
+    return f"{sign}{whole}.{cents:02d}"
+
+
+def _round(value: Decimal, step: int = 1) -> int:
+    return int((value / step).quantize(Decimal(1), rounding=ROUND_HALF_UP)) * step
+
+
+# --- GTFS fares ----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class _FareIndex:
+    by_route: dict[int, list[tuple[int, str, str]]]  # r -> [(q, origin, destination)]
+    any_route: dict[str, list[tuple[int, str, str]]]  # feed -> rules without a route
+    ruleless: dict[str, list[int]]                    # feed -> fares that have no rules
+
+
+_INDEX: weakref.WeakKeyDictionary[Network, _FareIndex] = weakref.WeakKeyDictionary()
+
+
+def _feed_of(namespaced: str) -> str:
+    return namespaced.split(":", 1)[0]
+
+
+def _fare_index(net: Network) -> _FareIndex:
+    idx = _INDEX.get(net)
+    if idx is None:
+        by_route: dict[int, list[tuple[int, str, str]]] = {}
+        any_route: dict[str, list[tuple[int, str, str]]] = {}
+        for j in range(len(net.fare_rule_fare)):
+            q = int(net.fare_rule_fare[j])
+            rule = (q, str(net.fare_rule_origin[j]), str(net.fare_rule_destination[j]))
+            r = int(net.fare_rule_route[j])
+            if r >= 0:
+                by_route.setdefault(r, []).append(rule)
+            else:
+                any_route.setdefault(_feed_of(str(net.fare_id[q])), []).append(rule)
+        with_rules = set(int(q) for q in net.fare_rule_fare)
+        ruleless: dict[str, list[int]] = {}
+        for q in range(len(net.fare_id)):
+            if q not in with_rules:
+                ruleless.setdefault(_feed_of(str(net.fare_id[q])), []).append(q)
+        idx = _FareIndex(by_route, any_route, ruleless)
+        _INDEX[net] = idx
+    return idx
+
+
+def _gtfs_fare(net: Network, cfg: FareConfig, route: int, origin: str,
+               destination: str) -> tuple[int, str] | None:
+    idx = _fare_index(net)
+    feed = _feed_of(str(net.route_id[route]))
+    agency = int(net.route_agency[route])
+    candidates = [q for q, o, d in idx.by_route.get(route, []) + idx.any_route.get(feed, [])
+                  if o in ("", origin) and d in ("", destination)]
+    candidates += idx.ruleless.get(feed, [])
+    best: tuple[int, str] | None = None
+    for q in candidates:
+        if int(net.fare_agency[q]) not in (-1, agency):
+            continue
+        rate = 1.0 if net.fare_currency[q] == cfg.currency else cfg.fx.get(str(net.fare_currency[q]))
+        if rate is None:
+            continue  # a currency we cannot convert: fall back to the tariff
+        minor = _round(Decimal(str(float(net.fare_price[q]))) * Decimal(str(rate)) * 100)
+        if best is None or minor < best[0]:
+            best = (minor, f"fare:{net.fare_id[q]}")
+    return best
+
+
+# --- distance tariffs ----------------------------------------------------------------------
+
+def leg_distance_km(net: Network, leg: LegSpan) -> float:
+    """Great-circle length of the leg along its trip's stops (km)."""
+    start = int(net.trip_st_start[leg.trip])
+    stops = net.st_stop[start + leg.board_pos: start + leg.alight_pos + 1]
+    lat = np.radians(net.stop_lat[stops])
+    lon = np.radians(net.stop_lon[stops])
+    dlat, dlon = np.diff(lat), np.diff(lon)
+    a = np.sin(dlat / 2) ** 2 + np.cos(lat[:-1]) * np.cos(lat[1:]) * np.sin(dlon / 2) ** 2
+    return float(np.sum(2 * _EARTH_KM * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0)))))
+
+
+def _tariff(net: Network, cfg: FareConfig, route: int, leg: LegSpan) -> tuple[int, str]:
+    agency = str(net.agency_id[int(net.route_agency[route])])
+    mode = str(net.route_mode[route])
+    if agency in cfg.operator_tariffs:
+        tariff, source = cfg.operator_tariffs[agency], f"tariff:operator:{agency}"
+    elif mode in cfg.mode_tariffs or "other" in cfg.mode_tariffs:
+        key = mode if mode in cfg.mode_tariffs else "other"
+        tariff, source = cfg.mode_tariffs[key], f"tariff:mode:{key}"
+    else:
+        raise NoFare(f"no fare and no tariff for mode {mode!r}", mode=mode)
+    km = leg_distance_km(net, leg)
+    price = max(tariff.minimum, tariff.base + tariff.per_km * km)
+    if not math.isfinite(price):
+        raise NoFare("tariff gives no finite price", mode=mode)
+    return _round(Decimal(str(price)) * 100, cfg.round_minor), source
+
+
+def leg_unit_price(net: Network, cfg: FareConfig, leg: LegSpan) -> tuple[int, str]:
+    """(one adult's base price in minor units, where it came from) for one leg."""
+    route = int(net.trip_route[leg.trip])
+    start = int(net.trip_st_start[leg.trip])
+    origin = str(net.stop_zone[int(net.st_stop[start + leg.board_pos])])
+    destination = str(net.stop_zone[int(net.st_stop[start + leg.alight_pos])])
+    fare = _gtfs_fare(net, cfg, route, origin, destination)
+    return fare if fare is not None else _tariff(net, cfg, route, leg)
+
+
+# --- journeys ------------------------------------------------------------------------------
+
+def price_units(cfg: FareConfig, units: Sequence[tuple[int, str]], operators: Sequence[str],
+                categories: Sequence[str] = ("adult",)) -> Quote:
+    """Price legs from their one-adult base prices (unit, source) and operators.
+
+    No network needed: cancelling a leg re-prices the rest from the stored units.
+    """
+    factors = []
+    for i, cat in enumerate(categories):
+        if cat != "adult" and cat not in cfg.concessions:
+            raise UnknownCategory(f"unknown passenger category {cat!r}",
+                                  field=f"passengers[{i}].category")
+        factors.append(Decimal(1) - Decimal(str(cfg.concessions.get(cat, 0.0))))
+    linked = len(units) >= 2 and len(set(operators)) >= 2
+    keep = Decimal(1) - Decimal(str(cfg.linked_discount)) if linked else Decimal(1)
+    priced = tuple(
+        LegPrice(unit, sum(_round(Decimal(unit) * f * keep) for f in factors), source)
+        for unit, source in units
+    )
+    return Quote(priced, sum(p.amount_minor for p in priced), cfg.currency, linked)
+
+
+def leg_operator(net: Network, leg: LegSpan) -> str:
+    """The leg's operator, "feed:agency_id"."""
+    return str(net.agency_id[int(net.route_agency[int(net.trip_route[leg.trip])])])
+
+
+def price_journey(net: Network, cfg: FareConfig, legs: Sequence[LegSpan],
+                  categories: Sequence[str] = ("adult",)) -> Quote:
+    """Price every leg for the given passengers (one category each) and the total."""
+    units = [leg_unit_price(net, cfg, leg) for leg in legs]
+    return price_units(cfg, units, [leg_operator(net, leg) for leg in legs], categories)

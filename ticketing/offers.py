@@ -1,0 +1,115 @@
+"""Offers: an itinerary's transit legs resolved against the live network, and priced. Pure.
+
+`make_offer` is what a booking holds; `price_itinerary` is what /v1/plan shows (one
+adult by default). A leg must name a trip the network has, running on its service date,
+with its boarding/alighting stops at the positions the itinerary says; otherwise the
+itinerary is invalid (tampering, or a network that changed under the same version id).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from routing.network import Network
+from ticketing.errors import ItineraryInvalid, ItineraryStale
+from ticketing.fares import FareConfig, LegSpan, Quote, price_journey
+
+__all__ = ["OfferLeg", "Offer", "check_versions", "resolve_legs", "make_offer", "price_itinerary"]
+
+
+@dataclass(frozen=True)
+class OfferLeg:
+    leg_no: int
+    trip: int            # t in the network (pricing)
+    feed: str
+    agency_id: str       # "feed:agency_id"
+    agency_name: str
+    mode: str
+    route_id: str
+    trip_id: str
+    service_date: date
+    board_pos: int
+    alight_pos: int
+    from_stop: str
+    to_stop: str
+    departure: datetime
+    arrival: datetime
+
+    @property
+    def span(self) -> LegSpan:
+        return LegSpan(self.trip, self.board_pos, self.alight_pos)
+
+
+@dataclass(frozen=True)
+class Offer:
+    legs: tuple[OfferLeg, ...]
+    quote: Quote
+
+
+def check_versions(planned: Sequence[tuple[str, str]], live: dict[str, str]) -> None:
+    """410 unless every feed the itinerary was planned on is still live at that version."""
+    stale = [f for f, v in planned if live.get(f) != v]
+    if stale:
+        raise ItineraryStale("the timetable this itinerary was planned on is no longer live",
+                             feeds=sorted(stale))
+
+
+_TRIP_INDEX: dict[int, tuple[Network, dict[str, int]]] = {}
+
+
+def _trip_index(net: Network) -> dict[str, int]:
+    cached = _TRIP_INDEX.get(id(net))
+    if cached is None or cached[0] is not net:
+        cached = (net, {str(t): i for i, t in enumerate(net.trip_id)})
+        _TRIP_INDEX.clear()  # one live network at a time; keep only the newest
+        _TRIP_INDEX[id(net)] = cached
+    return cached[1]
+
+
+def resolve_legs(net: Network, legs: Sequence[Any]) -> tuple[OfferLeg, ...]:
+    """Resolve routing LegKeys (trip_id, service_date, board_pos, alight_pos, from_stop,
+    to_stop, departure, arrival) against the network."""
+    if not legs:
+        raise ItineraryInvalid("the itinerary has no transit leg to book")
+    index = _trip_index(net)
+    out = []
+    for n, leg in enumerate(legs):
+        t = index.get(leg.trip_id)
+        if t is None:
+            raise ItineraryInvalid(f"leg {n}: unknown trip {leg.trip_id}", leg=n)
+        start, end = int(net.trip_st_start[t]), int(net.trip_st_start[t + 1])
+        if not 0 <= leg.board_pos < leg.alight_pos < end - start:
+            raise ItineraryInvalid(f"leg {n}: stop positions outside the trip", leg=n)
+        if (str(net.stop_id[int(net.st_stop[start + leg.board_pos])]) != leg.from_stop
+                or str(net.stop_id[int(net.st_stop[start + leg.alight_pos])]) != leg.to_stop):
+            raise ItineraryInvalid(f"leg {n}: stops do not match the trip", leg=n)
+        day = leg.service_date.toordinal() - net.service_base_date
+        days = net.service_days
+        if not (0 <= day < days.shape[1] and days[int(net.trip_service[t]), day]):
+            raise ItineraryInvalid(f"leg {n}: the trip does not run on {leg.service_date}", leg=n)
+        r = int(net.trip_route[t])
+        a = int(net.route_agency[r])
+        out.append(OfferLeg(
+            leg_no=n, trip=t, feed=str(net.feeds[int(net.agency_feed[a])]),
+            agency_id=str(net.agency_id[a]), agency_name=str(net.agency_name[a]),
+            mode=str(net.route_mode[r]), route_id=str(net.route_id[r]), trip_id=leg.trip_id,
+            service_date=leg.service_date, board_pos=leg.board_pos, alight_pos=leg.alight_pos,
+            from_stop=leg.from_stop, to_stop=leg.to_stop, departure=leg.departure,
+            arrival=leg.arrival,
+        ))
+    return tuple(out)
+
+
+def make_offer(net: Network, cfg: FareConfig, legs: Sequence[Any],
+               categories: Sequence[str]) -> Offer:
+    resolved = resolve_legs(net, legs)
+    return Offer(resolved, price_journey(net, cfg, [leg.span for leg in resolved], categories))
+
+
+def price_itinerary(net: Network, cfg: FareConfig, legs: Sequence[Any],
+                    categories: Sequence[str] = ("adult",)) -> Quote:
+    """Prices of an itinerary's transit legs (routing LegKeys), for /v1/plan."""
+    return make_offer(net, cfg, legs, categories).quote

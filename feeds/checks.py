@@ -1,0 +1,140 @@
+"""Checks maas runs on top of the canonical validator.
+
+Each check takes the feed's files and returns notices. They cover what the canonical rule
+set lets through or reports too softly for a timetable we are about to run: bytes that are
+not UTF-8 (gtfs-guru decodes them leniently and only flags the resulting characters),
+time zones that are not IANA names, every time string of stop_times/frequencies, stops at
+(0, 0) and the size of the tables.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Callable, Iterator, Mapping
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from feeds.notices import Notice
+from feeds.tables import read_rows, text_of
+
+__all__ = ["CheckLimits", "run_checks"]
+
+_TIME = re.compile(r"\d{1,3}:[0-5]\d:[0-5]\d")
+
+
+@dataclass(frozen=True)
+class CheckLimits:
+    max_rows: int = 20_000_000  # records in any one file (too_many_rows beyond)
+    max_notices_per_check: int = 1000  # a check stops looking after this many
+
+
+def run_checks(files: Mapping[str, bytes], limits: CheckLimits = CheckLimits()) -> list[Notice]:
+    notices: list[Notice] = []
+    for check in CHECKS:
+        for i, notice in enumerate(check(files, limits)):
+            if i >= limits.max_notices_per_check:
+                break
+            notices.append(notice)
+    return notices
+
+
+def check_encoding(files: Mapping[str, bytes], limits: CheckLimits) -> Iterator[Notice]:
+    for name, data in sorted(files.items()):
+        if not name.endswith(".txt"):
+            continue
+        if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+            yield Notice("invalid_utf8", "error", name, 1, None,
+                         f"{name} is UTF-16; GTFS files must be UTF-8")
+            continue
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            line = data.count(b"\n", 0, exc.start) + 1
+            bad = data[exc.start:exc.start + 1].hex()
+            yield Notice("invalid_utf8", "error", name, line, None,
+                         f"{name} is not valid UTF-8: byte 0x{bad} on line {line} "
+                         "(saved as Latin-1/CP1252?); save the file as UTF-8")
+
+
+def check_timezones(files: Mapping[str, bytes], limits: CheckLimits) -> Iterator[Notice]:
+    for name, column in (("agency.txt", "agency_timezone"), ("stops.txt", "stop_timezone")):
+        for row, value in _column(files, name, column):
+            if value and not _is_zone(value):
+                yield Notice("invalid_timezone", "error", name, row, column,
+                             f"{value!r} is not an IANA time zone (e.g. Asia/Shanghai)")
+
+
+def _is_zone(name: str) -> bool:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
+
+
+def check_times(files: Mapping[str, bytes], limits: CheckLimits) -> Iterator[Notice]:
+    for name, columns in (
+        ("stop_times.txt", ("arrival_time", "departure_time")),
+        ("frequencies.txt", ("start_time", "end_time")),
+    ):
+        for column in columns:
+            values = _values(files, name, column)
+            # A feed repeats few distinct times: test each distinct one, then find its rows.
+            bad = {v for v in set(values) if v.strip() and not _TIME.fullmatch(v.strip())}
+            for i, value in enumerate(values):
+                if value in bad:
+                    yield Notice("invalid_time", "error", name, i + 2, column,
+                                 f"{value.strip()!r} is not a time H:MM:SS (hours may pass 24, "
+                                 "minutes and seconds 00-59)")
+
+
+def check_origin(files: Mapping[str, bytes], limits: CheckLimits) -> Iterator[Notice]:
+    table = read_rows(files, "stops.txt")
+    if table is None:
+        return
+    header, rows = table
+    if "stop_lat" not in header or "stop_lon" not in header:
+        return
+    ilat, ilon = header.index("stop_lat"), header.index("stop_lon")
+    for row, cells in enumerate(rows, start=2):
+        try:
+            lat, lon = float(cells[ilat]), float(cells[ilon])
+        except (IndexError, ValueError):
+            continue
+        if abs(lat) <= 1.0 and abs(lon) <= 1.0:
+            yield Notice("point_near_origin", "error", "stops.txt", row, "stop_lat",
+                         f"stop at ({lat}, {lon}) is near (0, 0): coordinates missing or swapped?")
+
+
+def check_sizes(files: Mapping[str, bytes], limits: CheckLimits) -> Iterator[Notice]:
+    for name, data in sorted(files.items()):
+        lines = data.count(b"\n")
+        if lines > limits.max_rows:
+            yield Notice("too_many_rows", "error", name, None, None,
+                         f"{name} has about {lines} rows; at most {limits.max_rows} are accepted")
+
+
+def _column(files: Mapping[str, bytes], name: str, column: str) -> Iterator[tuple[int, str]]:
+    """(row number, stripped value) of one column; nothing when file or column is absent."""
+    for i, value in enumerate(_values(files, name, column)):
+        yield i + 2, value.strip()
+
+
+def _values(files: Mapping[str, bytes], name: str, column: str) -> list[str]:
+    """The raw values of `column`, one per record in order ("" for short records); [] when
+    the file or the column is absent. Record k (0-based) is CSV row k + 2."""
+    table = read_rows(files, name)
+    if table is None:
+        return []
+    header, rows = table
+    if column not in header:
+        return []
+    i = header.index(column)
+    data = files[name]
+    if b'"' not in data:  # no quoting: plain splitting is exact and much faster than csv
+        rows = (line.split(",") for line in text_of(data).splitlines()[1:])
+    return [cells[i] if len(cells) > i else "" for cells in rows]
+
+
+Check = Callable[[Mapping[str, bytes], CheckLimits], Iterator[Notice]]
+CHECKS: tuple[Check, ...] = (check_sizes, check_encoding, check_timezones, check_times, check_origin)

@@ -1,0 +1,106 @@
+"""Typed errors of the feeds package: each has a stable `code` and an HTTP `status` hint.
+
+Reader errors (the upload is not a GTFS zip we are willing to open) are raised before any
+validation runs. Content problems inside a readable zip are never errors: they are
+validation notices in the report (feeds/notices.py).
+
+Status choices: an upload that is not a zip at all (or empty) is 400 — the request body is
+not the kind of thing this endpoint takes. A zip we refuse to unpack (bomb, unsafe names,
+nested folders, too many members) is 422 — well-formed, but unprocessable. Anything too
+large is 413.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "FeedError",
+    "EmptyArchive",
+    "NotAZip",
+    "UnsupportedZip",
+    "UncompressedTooLarge",
+    "CompressionRatioTooHigh",
+    "UnsafeMemberName",
+    "FilesInSubfolder",
+    "DuplicateMember",
+    "TooManyMembers",
+    "UploadTooLarge",
+    "InvalidFeedName",
+    "FeedOwnedByOtherOperator",
+    "FeedVersionNotFound",
+    "FeedVersionRejected",
+]
+
+
+class FeedError(Exception):
+    code = "feed_error"
+    status = 400
+
+    def __init__(self, detail: str, **extra: object) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.extra = extra
+
+
+# --- reading the archive ---------------------------------------------------------------------
+
+
+class EmptyArchive(FeedError):
+    code, status = "empty_upload", 400
+
+
+class NotAZip(FeedError):
+    code, status = "not_a_zip", 400
+
+
+class UnsupportedZip(FeedError):
+    """Encrypted members, or a compression method Python's zipfile cannot read."""
+
+    code, status = "unsupported_zip", 422
+
+
+class UncompressedTooLarge(FeedError):
+    code, status = "uncompressed_too_large", 413
+
+
+class CompressionRatioTooHigh(FeedError):
+    code, status = "compression_ratio_too_high", 422
+
+
+class UnsafeMemberName(FeedError):
+    code, status = "unsafe_member_name", 422
+
+
+class FilesInSubfolder(FeedError):
+    # MobilityData's name for the same rejection.
+    code, status = "invalid_input_files_in_subfolder", 422
+
+
+class DuplicateMember(FeedError):
+    code, status = "duplicate_member", 422
+
+
+class TooManyMembers(FeedError):
+    code, status = "too_many_members", 422
+
+
+class UploadTooLarge(FeedError):
+    code, status = "upload_too_large", 413
+
+
+# --- publishing ------------------------------------------------------------------------------
+
+
+class InvalidFeedName(FeedError):
+    code, status = "invalid_feed_name", 400
+
+
+class FeedOwnedByOtherOperator(FeedError):
+    code, status = "feed_owned_by_other_operator", 403
+
+
+class FeedVersionNotFound(FeedError):
+    code, status = "feed_version_not_found", 404
+
+
+class FeedVersionRejected(FeedError):
+    code, status = "feed_version_rejected", 409

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-__all__ = ["Margins", "CheckinConfig", "mode_of", "DEFAULT_MARGINS"]
+__all__ = ["Margins", "CheckinConfig", "mode_of", "DEFAULT_MARGINS", "from_settings"]
 
 
 @dataclass(frozen=True)
@@ -73,7 +73,7 @@ class CheckinConfig:
     margins: dict[str, Margins] = field(default_factory=lambda: dict(DEFAULT_MARGINS))
     face_dimension: int = 128
     face_threshold: float = 0.6
-    face_retention_s: int = 7 * 24 * 3600
+    face_retention_s: int = 24 * 3600
     # A manifest for date D covers every validity window that touches D in any time zone
     # (UTC-12 .. UTC+14), so a gate anywhere gets its whole local day.
     manifest_before_s: int = 14 * 3600
@@ -88,3 +88,18 @@ class CheckinConfig:
         m = self.margins_for(mode)
         return (departure - timedelta(seconds=m.before_departure_s),
                 arrival + timedelta(seconds=m.after_arrival_s))
+
+
+def from_settings(s: object) -> CheckinConfig:
+    """CheckinConfig from maas.settings.GateSettings (read by attribute: no pydantic here)."""
+    margins = {mode: Margins(int(before) * 60, int(after) * 60)
+               for mode, (before, after) in getattr(s, "window_min").items()}
+    return CheckinConfig(
+        totp_step_s=int(getattr(s, "totp_step_s")),
+        totp_skew_steps=int(getattr(s, "totp_skew_steps")),
+        totp_digits=int(getattr(s, "totp_digits")),
+        margins=margins,
+        face_dimension=int(getattr(s, "face_dimension")),
+        face_threshold=float(getattr(s, "face_threshold")),
+        face_retention_s=int(float(getattr(s, "face_retention_h")) * 3600),
+    )

@@ -30,6 +30,7 @@ __all__ = [
     "rotate_signing_key",
     "load_verification_keys",
     "load_signing_key",
+    "KeyCache",
 ]
 
 NONCE = 12
@@ -127,3 +128,44 @@ async def load_signing_key(conn: Any, data_keys: DataKeyring) -> SigningKey:
                     "SELECT key_id, sealed_private, data_key_id FROM signing_keys WHERE active")
     raw = unseal(data_keys, row["data_key_id"], row["sealed_private"], _aad(row["key_id"]))
     return SigningKey(row["key_id"], Ed25519PrivateKey.from_private_bytes(raw))
+
+
+class KeyCache:
+    """Per-process cache of the verification keys and the active signing key.
+
+    Keys never change once created, so caching is safe; the TTL only bounds how long a
+    process takes to notice a rotation made elsewhere. A token naming a key id we do not
+    know triggers one reload (at most once a second, so junk key ids cannot flood the DB)."""
+
+    def __init__(self, data_keys: DataKeyring, ttl_s: float, monotonic: Any = None) -> None:
+        import time
+
+        self.data_keys = data_keys
+        self.ttl_s = ttl_s
+        self._mono = monotonic or time.monotonic
+        self._keys: dict[str, Ed25519PublicKey] = {}
+        self._keys_at = float("-inf")
+        self._signer: SigningKey | None = None
+        self._signer_at = float("-inf")
+
+    async def verification_keys(self, conn: Any, want: str | None = None) -> dict[str, Ed25519PublicKey]:
+        now = self._mono()
+        stale = now - self._keys_at > self.ttl_s
+        missing = want is not None and want not in self._keys and now - self._keys_at > 1.0
+        if stale or missing:
+            self._keys = await load_verification_keys(conn)
+            self._keys_at = now
+        return self._keys
+
+    async def signer(self, conn: Any) -> SigningKey:
+        now = self._mono()
+        if self._signer is None or now - self._signer_at > self.ttl_s:
+            self._signer = await load_signing_key(conn, self.data_keys)
+            self._signer_at = now
+        return self._signer
+
+    def forget(self) -> None:
+        self._keys_at = self._signer_at = float("-inf")
+
+    def __repr__(self) -> str:
+        return f"KeyCache(keys={sorted(self._keys)})"

@@ -1,7 +1,208 @@
-"""checkin endpoints."""
+"""Passenger side of check-in: the journey token (QR) and face enrolment.
+
+GET /v1/bookings/{id}/token, /qr.svg, /qr.png; POST/DELETE /v1/accounts/face. The module's
+`cleanup_ctx` holds the per-process check-in state (key and secret caches) and runs the
+face-erasure sweeper.
+"""
 
 from __future__ import annotations
 
-from maas.http import Router
+import asyncio
+import io
+import logging
+from collections import Counter
+from dataclasses import dataclass
+from typing import AsyncIterator
 
+import segno
+from aiohttp import web
+from pydantic import BaseModel, Field
+
+from maas.appkeys import CLOCK, DB, SETTINGS
+from maas.errors import NotFound
+from maas.http import Router, principal_of
+from ticketing import checkin_store as store
+from ticketing.checkin_config import CheckinConfig, from_settings
+from ticketing.checkin_errors import BookingNotConfirmed, ConsentRequired
+from ticketing.faces import normalise, to_bytes
+from ticketing.keyring import DataKeyring, KeyCache
+from ticketing.tokens import TicketToken, TokenLeg, qr_payload, sign_static
+from ticketing.totp import code_for, seconds_to_next_step, step_of
+
+__all__ = ["router", "cleanup_ctx", "CHECKIN", "CheckinState", "checkin_state"]
+
+log = logging.getLogger(__name__)
 router = Router(tag="checkin")
+
+
+@dataclass
+class CheckinState:
+    cfg: CheckinConfig
+    data_keys: DataKeyring
+    keys: KeyCache
+    secrets: store.SecretCache
+
+
+CHECKIN = web.AppKey("checkin", CheckinState)
+
+
+def checkin_state(app: web.Application) -> CheckinState:
+    st = app.get(CHECKIN)
+    if st is None:   # cleanup_ctx not run (an app built without this module's context)
+        settings = app[SETTINGS]
+        dk = settings.data_keys()
+        st = CheckinState(from_settings(settings.gates), dk, KeyCache(dk, settings.gates.key_cache_s),
+                          store.SecretCache())
+        app[CHECKIN] = st
+    return st
+
+
+async def _sweep_forever(app: web.Application) -> None:
+    st = checkin_state(app)
+    interval = app[SETTINGS].gates.face_sweep_interval_s
+    while True:
+        try:
+            n = await store.sweep_faces(app[DB], app[CLOCK].now(), st.cfg.face_retention_s)
+            if n:
+                log.info("erased expired face templates", extra={"count": n})
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # noqa: BLE001 — the sweeper must outlive a database hiccup
+            log.warning("face sweep failed; will retry", exc_info=True)
+        await asyncio.sleep(interval)
+
+
+async def cleanup_ctx(app: web.Application) -> AsyncIterator[None]:
+    checkin_state(app)
+    task = asyncio.create_task(_sweep_forever(app))
+    try:
+        yield
+    finally:
+        task.cancel()
+        try:
+            await task
+        except (asyncio.CancelledError, Exception):
+            pass
+
+
+# --- the journey token --------------------------------------------------------------------
+
+
+class TokenResponse(BaseModel):
+    qr: str = Field(description="the QR payload (base45 text): signed journey + rotating code")
+    refresh_in_s: float = Field(description="seconds until the rotating code changes; fetch again then")
+    step_s: int = Field(description="seconds per rotating-code step")
+
+
+async def _current_qr(request: web.Request) -> tuple[str, float, int]:
+    app = request.app
+    st = checkin_state(app)
+    booking_id = request.match_info["id"]
+    account = principal_of(request).account_id
+    now = app[CLOCK].now()
+    async with app[DB].acquire() as conn:
+        booking = await store.load_booking(conn, booking_id)
+        if booking is None or booking.account_id != account:
+            raise NotFound("no such booking", booking=booking_id)
+        legs = [leg for leg in booking.legs if leg.status == "confirmed"]
+        if booking.status != "confirmed" or not legs:
+            raise BookingNotConfirmed(f"booking is {booking.status}; tokens are for confirmed bookings",
+                                      booking=booking_id, status=booking.status)
+        secret, issued_at = await store.ensure_secret(conn, booking_id, st.data_keys, now)
+        signer = await st.keys.signer(conn)
+    cfg = st.cfg
+    token = TicketToken(
+        key_id=signer.key_id, booking=booking_id, issued_at=issued_at,
+        passengers=tuple(Counter(booking.categories).items()),
+        legs=tuple(TokenLeg(leg.leg_no, leg.from_stop, leg.to_stop,
+                            *cfg.window(leg.mode, leg.departure, leg.arrival)) for leg in legs),
+    )
+    code = code_for(secret, step_of(now, cfg.totp_step_s), digits=cfg.totp_digits,
+                    step_s=cfg.totp_step_s)
+    qr = qr_payload(sign_static(token, signer.private), code)
+    return qr, seconds_to_next_step(now, cfg.totp_step_s), cfg.totp_step_s
+
+
+_NO_STORE = {"Cache-Control": "no-store"}
+
+
+@router.get("/v1/bookings/{id}/token", summary="The journey's QR payload (rotating)",
+            auth=("account",), response=TokenResponse,
+            errors={404: "not your booking", 409: "booking not confirmed"})
+async def token(request: web.Request) -> web.Response:
+    qr, refresh, step = await _current_qr(request)
+    body = TokenResponse(qr=qr, refresh_in_s=round(refresh, 3), step_s=step)
+    return web.Response(text=body.model_dump_json(), content_type="application/json",
+                        headers=_NO_STORE)
+
+
+def _render(qr: str, kind: str) -> bytes:
+    buf = io.BytesIO()
+    segno.make(qr, error="m", micro=False).save(buf, kind=kind, scale=6, border=4)
+    return buf.getvalue()
+
+
+@router.get("/v1/bookings/{id}/qr.svg", summary="The journey's QR code as SVG",
+            auth=("account",), response_content="image/svg+xml",
+            errors={404: "not your booking", 409: "booking not confirmed"})
+async def qr_svg(request: web.Request) -> web.Response:
+    qr, _, _ = await _current_qr(request)
+    return web.Response(body=_render(qr, "svg"), content_type="image/svg+xml", headers=_NO_STORE)
+
+
+@router.get("/v1/bookings/{id}/qr.png", summary="The journey's QR code as PNG",
+            auth=("account",), response_content="image/png",
+            errors={404: "not your booking", 409: "booking not confirmed"})
+async def qr_png(request: web.Request) -> web.Response:
+    qr, _, _ = await _current_qr(request)
+    return web.Response(body=_render(qr, "png"), content_type="image/png", headers=_NO_STORE)
+
+
+# --- faces --------------------------------------------------------------------------------
+
+
+class FaceEnrolment(BaseModel):
+    template: list[float] = Field(description="face template from the app's face model (fixed length)")
+    consent: bool = Field(description="explicit consent to face boarding; must be true")
+    operators: list[str] | None = Field(
+        None, description='limit consent to these operators ("feed:agency_id" or feed); null: all')
+
+    def __repr__(self) -> str:   # never print the template
+        return f"FaceEnrolment(consent={self.consent}, operators={self.operators})"
+
+
+class FaceEnrolled(BaseModel):
+    enrolled: bool
+    dimension: int
+    operators: list[str] | None = Field(description="operators the consent covers; null: all")
+    erased_after_h: float = Field(description="hours after the last journey ends the template is erased")
+
+
+class FaceErased(BaseModel):
+    erased: bool = Field(description="true if a template was erased, false if none was enrolled")
+
+
+@router.post("/v1/accounts/face", summary="Enrol a face template (consent required)",
+             auth=("account",), body=FaceEnrolment, response=FaceEnrolled, status=201,
+             errors={422: "consent missing or template of the wrong length"})
+async def enrol_face(request: web.Request, body: FaceEnrolment) -> FaceEnrolled:
+    app = request.app
+    st = checkin_state(app)
+    if body.consent is not True:
+        raise ConsentRequired("face boarding needs explicit consent", field="consent")
+    unit = normalise(body.template, st.cfg.face_dimension)
+    account = principal_of(request).account_id
+    assert account is not None
+    await store.enrol_face(app[DB], account, to_bytes(unit), st.cfg.face_dimension, body.operators,
+                           st.data_keys, app[CLOCK].now())
+    return FaceEnrolled(enrolled=True, dimension=st.cfg.face_dimension, operators=body.operators,
+                        erased_after_h=st.cfg.face_retention_s / 3600)
+
+
+@router.delete("/v1/accounts/face", summary="Erase the enrolled face template now",
+               auth=("account",), response=FaceErased)
+async def erase_face(request: web.Request) -> FaceErased:
+    account = principal_of(request).account_id
+    assert account is not None
+    return FaceErased(erased=await store.erase_face(request.app[DB], account))
+

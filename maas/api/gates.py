@@ -1,7 +1,280 @@
-"""gates endpoints."""
+"""Gate side of check-in: validate (QR or face), the offline manifest, offline taps, conflicts.
+
+POST /v1/gates/{gate}/validate answers 200 with `result` accept|reject and a stable `code`
+(see ticketing/README.md); HTTP errors are for bad requests and credentials only.
+"""
 
 from __future__ import annotations
 
-from maas.http import Router
+import logging
+from datetime import date as Date, datetime, time, timedelta, timezone
+from typing import Literal
 
+from aiohttp import web
+from pydantic import AwareDatetime, BaseModel, Field, model_validator
+
+from maas.appkeys import CLOCK, DB
+from maas.auth import Principal
+from maas.errors import Forbidden
+from maas.http import Router, principal_of
+from maas.api.checkin import CheckinState, checkin_state
+from ticketing import checkin_store as store
+from ticketing.checkin_errors import AlreadyUsed, InvalidTemplate, Malformed, Rejection
+from ticketing.faces import Gallery, from_bytes, match, normalise
+from ticketing.gate import ACCEPT, Decision, candidate_legs, check_ticket
+from ticketing.keyring import public_bytes
+from ticketing.manifest import ALG, Manifest, gate_key, seal_manifest
+from ticketing.tokens import parse_qr, verify
+from ticketing.totp import new_secret
+
+__all__ = ["router"]
+
+log = logging.getLogger(__name__)
 router = Router(tag="gates")
+
+
+def _gate(request: web.Request) -> Principal:
+    p = principal_of(request)
+    gate = request.match_info["gate"]
+    if p.role != "gate" or p.gate_id != gate or not p.station:
+        raise Forbidden("this needs the key of this gate", gate=gate)
+    return p
+
+
+# --- validate -----------------------------------------------------------------------------
+
+
+class ValidateRequest(BaseModel):
+    qr: str | None = Field(None, max_length=4096, description="scanned QR payload")
+    face: list[float] | None = Field(None, description="probe face template (fixed length)")
+
+    @model_validator(mode="after")
+    def one_of(self) -> "ValidateRequest":
+        if (self.qr is None) == (self.face is None):
+            raise ValueError("send exactly one of qr or face")
+        return self
+
+    def __repr__(self) -> str:
+        return "ValidateRequest(...)"
+
+
+class Validation(BaseModel):
+    result: Literal["accept", "reject"]
+    code: str = Field(description='"ok" on accept; else bad_signature, unknown_key, code_expired, '
+                      "wrong_station, not_yet_valid, validity_over, already_used, cancelled, "
+                      "malformed, no_face_match, face_ambiguous")
+    booking: str | None = Field(description="booking id (when the ticket is authentic)")
+    leg: int | None = Field(description="leg entered (accept) or concerned (reject)")
+    passengers: int | None = Field(description="passengers to let through on this ticket")
+
+
+async def _record(conn, st: CheckinState, p: Principal, booking: str, legs: list[int],  # type: ignore[no-untyped-def]
+                  method: str, step: int | None, now: datetime) -> int:
+    """Enter the first leg not entered yet; AlreadyUsed if every one was."""
+    for leg in legs:
+        try:
+            await store.record_tap(conn, booking=booking, leg=leg, gate=p.gate_id, station=p.station,
+                                   method=method, step=step, now=now)
+            return leg
+        except AlreadyUsed:
+            continue
+    raise AlreadyUsed("ticket already used for this leg", leg=legs[0])
+
+
+async def _validate_qr(request: web.Request, st: CheckinState, p: Principal, qr: str,
+                       now: datetime) -> Decision:
+    token = None
+    cfg = st.cfg
+    try:
+        scanned = parse_qr(qr)
+        async with request.app[DB].acquire() as conn:
+            token = verify(scanned, await st.keys.verification_keys(conn, want=scanned.token.key_id))
+            candidate_legs(token, p.station, now)          # station/time refusals need no DB
+            state = await store.ticket_state(conn, token.booking, st.data_keys, st.secrets)
+            legs, step = check_ticket(
+                token, scanned.code, p.station, now,
+                booking_cancelled=state is None or state.status != "confirmed",
+                cancelled_legs=state.cancelled_legs if state else (),
+                # no stored secret (should not happen): a fresh one never matches -> code_expired
+                secret=(state.secret if state and state.secret else new_secret()),
+                step_s=cfg.totp_step_s, skew=cfg.totp_skew_steps, digits=cfg.totp_digits)
+            leg = await _record(conn, st, p, token.booking, [x.index for x in legs], "qr", step, now)
+    except Rejection as err:
+        return Decision.reject(err, token)
+    return Decision("accept", ACCEPT, token.booking, leg, token.passenger_count, step)
+
+
+async def _validate_face(request: web.Request, st: CheckinState, p: Principal,
+                         face: list[float], now: datetime) -> Decision:
+    cfg = st.cfg
+    booking = None
+    pax = None
+    try:
+        try:
+            probe = normalise(face, cfg.face_dimension)
+        except InvalidTemplate:
+            raise Malformed("face template of the wrong form") from None
+        async with request.app[DB].acquire() as conn:
+            cands = await store.face_candidates(conn, p.station, now, cfg, st.data_keys)
+            first: dict[str, store.FaceCandidate] = {}
+            for c in cands:
+                first.setdefault(c.account_id, c)
+            gallery = Gallery.of([(a, from_bytes(c.template)) for a, c in first.items()],
+                                 cfg.face_dimension)
+            account, _ = match(gallery, probe, cfg.face_threshold)
+            mine = [c for c in cands if c.account_id == account]
+            # one booking at a time: the earliest one admitting here now
+            booking, pax = mine[0].booking_id, mine[0].passengers
+            legs = [c.leg_no for c in mine if c.booking_id == booking]
+            leg = await _record(conn, st, p, booking, legs, "face", None, now)
+    except Rejection as err:
+        return Decision("reject", err.code, booking, err.extra.get("leg"), pax)
+    return Decision("accept", ACCEPT, booking, leg, pax)
+
+
+@router.post("/v1/gates/{gate}/validate", summary="Admit or refuse a ticket (QR or face)",
+             auth=("gate",), body=ValidateRequest, response=Validation,
+             errors={403: "not this gate's key", 422: "send exactly one of qr or face"},
+             description="Always 200 with result accept|reject and a stable reason code.")
+async def validate(request: web.Request, body: ValidateRequest) -> Validation:
+    p = _gate(request)
+    st = checkin_state(request.app)
+    now = request.app[CLOCK].now()
+    if body.qr is not None:
+        d = await _validate_qr(request, st, p, body.qr, now)
+    else:
+        assert body.face is not None
+        d = await _validate_face(request, st, p, body.face, now)
+    log.info("gate decision", extra={"gate": p.gate_id, "result": d.result, "code": d.code,
+                                     "booking": d.booking, "leg": d.leg})
+    return Validation(result=d.result, code=d.code, booking=d.booking, leg=d.leg,  # type: ignore[arg-type]
+                      passengers=d.passengers)
+
+
+# --- offline manifest ---------------------------------------------------------------------
+
+
+class ManifestQuery(BaseModel):
+    date: Date | None = Field(None, description="the day (YYYY-MM-DD); default: today (UTC)")
+
+
+class ManifestEnvelope(BaseModel):
+    v: int
+    alg: str = Field(description=ALG + ": key = HKDF-SHA256(the gate's bearer key, "
+                     "salt 'maas.manifest.v1', info 'gate:<gate id>')")
+    gate: str
+    station: str
+    date: str
+    nonce: str = Field(description="base64 AES-GCM nonce")
+    ciphertext: str = Field(description="base64 AES-GCM ciphertext of the signed manifest")
+
+
+@router.get("/v1/gates/{gate}/manifest", summary="The gate's signed, encrypted offline manifest",
+            auth=("gate",), query=ManifestQuery, response=ManifestEnvelope,
+            errors={403: "not this gate's key (a revoked key gets 401)"})
+async def manifest(request: web.Request, query: ManifestQuery) -> web.Response:
+    p = _gate(request)
+    st = checkin_state(request.app)
+    cfg = st.cfg
+    now = request.app[CLOCK].now()
+    day = query.date or now.date()
+    start = datetime.combine(day, time(0), tzinfo=timezone.utc)
+    lo = start - timedelta(seconds=cfg.manifest_before_s)
+    hi = start + timedelta(days=1, seconds=cfg.manifest_after_s)
+    async with request.app[DB].acquire() as conn:
+        entries, revoked = await store.manifest_content(conn, p.station, lo, hi, cfg, st.data_keys, now)
+        keys = await st.keys.verification_keys(conn)
+        signer = await st.keys.signer(conn)
+    keys = {**keys, signer.key_id: signer.private.public_key()}
+    m = Manifest(gate=p.gate_id or "", station=p.station or "", date=day, issued_at=now,
+                 covers_from=lo, covers_until=hi, totp_step_s=cfg.totp_step_s,
+                 totp_skew_steps=cfg.totp_skew_steps, totp_digits=cfg.totp_digits,
+                 keys={k: public_bytes(v) for k, v in keys.items()}, entries=entries, revoked=revoked)
+    bearer = request.headers["Authorization"].partition(" ")[2].strip()
+    env = seal_manifest(m, signer, gate_key(bearer, m.gate))
+    log.info("manifest issued", extra={"gate": m.gate, "entries": len(entries), "revoked": len(revoked)})
+    return web.json_response(env, headers={"Cache-Control": "no-store"})
+
+
+# --- offline taps and conflicts -----------------------------------------------------------
+
+
+class TapIn(BaseModel):
+    tap_id: str = Field(min_length=8, max_length=64, description="the gate's unique id for the tap (uuid)")
+    booking: str = Field(max_length=128)
+    leg: int = Field(ge=0)
+    at: AwareDatetime = Field(description="when the gate admitted (with offset)")
+    step: int | None = Field(None, description="TOTP step of the accepted code")
+
+
+class TapsUpload(BaseModel):
+    taps: list[TapIn] = Field(max_length=10_000)
+
+
+class TapOutcome(BaseModel):
+    tap_id: str
+    outcome: Literal["recorded", "conflict", "duplicate", "unknown_leg"]
+
+
+class TapsResult(BaseModel):
+    recorded: int
+    conflicts: int
+    duplicates: int
+    unknown: int
+    taps: list[TapOutcome]
+
+
+@router.post("/v1/gates/{gate}/taps", summary="Upload taps made offline (idempotent by tap id)",
+             auth=("gate",), body=TapsUpload, response=TapsResult)
+async def upload_taps(request: web.Request, body: TapsUpload) -> TapsResult:
+    p = _gate(request)
+    taps = [store.UploadedTap(t.tap_id, t.booking, t.leg, t.at.astimezone(timezone.utc), t.step)
+            for t in sorted(body.taps, key=lambda t: t.at)]
+    out = await store.upload_taps(request.app[DB], p.gate_id or "", p.station or "", taps,
+                                  request.app[CLOCK].now())
+    count = {k: sum(1 for _, o in out if o == k)
+             for k in ("recorded", "conflict", "duplicate", "unknown_leg")}
+    if count["conflict"]:
+        log.warning("offline double use detected", extra={"gate": p.gate_id, "conflicts": count["conflict"]})
+    return TapsResult(recorded=count["recorded"], conflicts=count["conflict"],
+                      duplicates=count["duplicate"], unknown=count["unknown_leg"],
+                      taps=[TapOutcome(tap_id=i, outcome=o) for i, o in out])  # type: ignore[arg-type]
+
+
+class ConflictsQuery(BaseModel):
+    limit: int = Field(100, ge=1, le=1000)
+
+
+class TapRef(BaseModel):
+    tap_id: str
+    gate: str
+    at: datetime
+
+
+class TapConflict(BaseModel):
+    booking: str
+    leg: int
+    operator: str = Field(description='the leg\'s operator "feed:agency_id"')
+    winner: TapRef = Field(description="the first tap: it stands")
+    loser: TapRef = Field(description="the later tap of the same ticket at another gate")
+    detected_at: datetime
+
+
+class Conflicts(BaseModel):
+    conflicts: list[TapConflict]
+
+
+@router.get("/v1/operators/{id}/conflicts", summary="Tickets used twice while gates were offline",
+            auth=("operator",), query=ConflictsQuery, response=Conflicts,
+            errors={403: "another operator's conflicts"})
+async def conflicts(request: web.Request, query: ConflictsQuery) -> Conflicts:
+    p = principal_of(request)
+    operator = request.match_info["id"]
+    if p.role != "admin" and p.operator_id != operator:
+        raise Forbidden("an operator sees only its own conflicts", operator=operator)
+    rows = await store.list_conflicts(request.app[DB], operator, query.limit)
+    return Conflicts(conflicts=[TapConflict(
+        booking=r["booking_id"], leg=r["leg_no"], operator=r["agency_id"],
+        winner=TapRef(tap_id=r["winner_tap_id"], gate=r["winner_gate"], at=r["winner_at"]),
+        loser=TapRef(tap_id=r["loser_tap_id"], gate=r["loser_gate"], at=r["loser_at"]),
+        detected_at=r["detected_at"]) for r in rows])

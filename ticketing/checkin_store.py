@@ -1,0 +1,382 @@
+"""SQL of check-in (tables in maas/migrations/0300_gates.sql; bookings from 0200_bookings.sql).
+
+The store owns every statement and turns PostgreSQL's answers into domain outcomes: a unique
+violation on gate_taps(booking_id, leg_no) is `AlreadyUsed`, one on used_steps is a replayed
+code (`CodeExpired`). Secrets are sealed/unsealed here with the data-at-rest keys.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import OrderedDict
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Iterable, Sequence
+
+import asyncpg
+
+from ticketing.checkin_config import CheckinConfig
+from ticketing.checkin_errors import AlreadyUsed, CodeExpired
+from ticketing.keyring import DataKeyring, seal, unseal
+from ticketing.manifest import ManifestEntry, ManifestLeg
+from ticketing.totp import new_secret
+
+__all__ = [
+    "LegRow", "BookingRow", "TicketState", "SecretCache", "load_booking", "ensure_secret",
+    "ticket_state", "record_tap", "manifest_content", "upload_taps", "list_conflicts",
+    "enrol_face", "erase_face", "face_candidates", "sweep_faces", "UploadedTap",
+]
+
+_LEG_COLS = "leg_no, status, from_stop, to_stop, departure, arrival, mode, agency_id, feed"
+
+
+@dataclass(frozen=True)
+class LegRow:
+    leg_no: int
+    status: str
+    from_stop: str
+    to_stop: str
+    departure: datetime
+    arrival: datetime
+    mode: str
+    agency_id: str
+    feed: str
+
+
+@dataclass(frozen=True)
+class BookingRow:
+    id: str
+    account_id: str
+    status: str
+    categories: tuple[str, ...]
+    legs: tuple[LegRow, ...]
+
+
+@dataclass(frozen=True)
+class TicketState:
+    status: str                      # booking status
+    cancelled_legs: frozenset[int]   # legs not confirmed any more
+    secret: bytes | None
+
+
+def _secret_aad(booking: str) -> bytes:
+    return b"maas.totp:" + booking.encode()
+
+
+def _face_aad(account: str) -> bytes:
+    return b"maas.face:" + account.encode()
+
+
+class SecretCache:
+    """Unsealed TOTP secrets by booking (they never change), bounded LRU, per process."""
+
+    def __init__(self, size: int = 100_000) -> None:
+        self.size = size
+        self._d: OrderedDict[str, bytes] = OrderedDict()
+
+    def get(self, booking: str) -> bytes | None:
+        v = self._d.get(booking)
+        if v is not None:
+            self._d.move_to_end(booking)
+        return v
+
+    def put(self, booking: str, secret: bytes) -> None:
+        self._d[booking] = secret
+        if len(self._d) > self.size:
+            self._d.popitem(last=False)
+
+    def __repr__(self) -> str:
+        return f"SecretCache(n={len(self._d)})"
+
+
+async def load_booking(conn: Any, booking_id: str) -> BookingRow | None:
+    b = await conn.fetchrow(
+        "SELECT id, account_id, status, passenger_categories FROM bookings WHERE id = $1",
+        booking_id)
+    if b is None:
+        return None
+    legs = await conn.fetch(
+        f"SELECT {_LEG_COLS} FROM booking_legs WHERE booking_id = $1 ORDER BY leg_no", booking_id)
+    return BookingRow(b["id"], b["account_id"], b["status"], tuple(b["passenger_categories"]),
+                      tuple(LegRow(**dict(r)) for r in legs))
+
+
+async def ensure_secret(conn: Any, booking_id: str, keys: DataKeyring,
+                        now: datetime) -> tuple[bytes, datetime]:
+    """The booking's TOTP secret and the token's issue time; created on first use."""
+    sql = "SELECT data_key_id, sealed_secret, issued_at FROM booking_secrets WHERE booking_id = $1"
+    row = await conn.fetchrow(sql, booking_id)
+    if row is None:
+        dek, blob = seal(keys, new_secret(), _secret_aad(booking_id))
+        await conn.execute(
+            "INSERT INTO booking_secrets (booking_id, data_key_id, sealed_secret, issued_at)"
+            " VALUES ($1, $2, $3, $4) ON CONFLICT (booking_id) DO NOTHING",
+            booking_id, dek, blob, now)
+        row = await conn.fetchrow(sql, booking_id)   # the winner's, if two raced
+    secret = unseal(keys, row["data_key_id"], row["sealed_secret"], _secret_aad(booking_id))
+    return secret, row["issued_at"]
+
+
+async def ticket_state(conn: Any, booking_id: str, keys: DataKeyring,
+                       cache: SecretCache | None = None) -> TicketState | None:
+    """What the online gate needs beyond the signed token: status, cancelled legs, secret."""
+    row = await conn.fetchrow(
+        """SELECT b.status, s.data_key_id, s.sealed_secret,
+                  array(SELECT l.leg_no FROM booking_legs l
+                        WHERE l.booking_id = b.id AND l.status <> 'confirmed') AS cancelled
+             FROM bookings b LEFT JOIN booking_secrets s ON s.booking_id = b.id
+            WHERE b.id = $1""", booking_id)
+    if row is None:
+        return None
+    secret = cache.get(booking_id) if cache else None
+    if secret is None and row["sealed_secret"] is not None:
+        secret = unseal(keys, row["data_key_id"], row["sealed_secret"], _secret_aad(booking_id))
+        if cache:
+            cache.put(booking_id, secret)
+    return TicketState(row["status"], frozenset(row["cancelled"]), secret)
+
+
+async def record_tap(conn: Any, *, booking: str, leg: int, gate: str, station: str,
+                     method: str, step: int | None, now: datetime) -> str:
+    """Record an online entry atomically (tap + burned step in one statement); its tap id.
+
+    AlreadyUsed when the leg already has an entry tap (e.g. another gate won the race);
+    CodeExpired when this code's step was already accepted for the booking (a replay)."""
+    tap_id = str(uuid.uuid4())
+    try:
+        if step is None:
+            await conn.execute(
+                """INSERT INTO gate_taps (tap_id, booking_id, leg_no, gate_id, station, method,
+                                          online, totp_step, tapped_at, recorded_at)
+                   VALUES ($1, $2, $3, $4, $5, $6, true, NULL, $7, $7)""",
+                tap_id, booking, leg, gate, station, method, now)
+        else:
+            await conn.execute(
+                """WITH tap AS (
+                       INSERT INTO gate_taps (tap_id, booking_id, leg_no, gate_id, station,
+                                              method, online, totp_step, tapped_at, recorded_at)
+                       VALUES ($1, $2, $3, $4, $5, $6, true, $7, $8, $8) RETURNING booking_id)
+                   INSERT INTO used_steps (booking_id, step, gate_id, used_at)
+                   SELECT booking_id, $7, $4, $8 FROM tap""",
+                tap_id, booking, leg, gate, station, method, step, now)
+    except asyncpg.UniqueViolationError as exc:
+        if exc.constraint_name == "used_steps_pkey":
+            raise CodeExpired("this code was already accepted", leg=leg) from None
+        raise AlreadyUsed("ticket already used for this leg", leg=leg) from None
+    return tap_id
+
+
+# --- manifests ----------------------------------------------------------------------------
+
+
+def _max_margins(cfg: CheckinConfig) -> tuple[timedelta, timedelta]:
+    before = max(m.before_departure_s for m in cfg.margins.values()) if cfg.margins else 0
+    after = max(m.after_arrival_s for m in cfg.margins.values()) if cfg.margins else 0
+    return timedelta(seconds=before), timedelta(seconds=after)
+
+
+async def manifest_content(conn: Any, station: str, lo: datetime, hi: datetime,
+                           cfg: CheckinConfig, keys: DataKeyring, now: datetime
+                           ) -> tuple[dict[str, ManifestEntry], dict[str, tuple[int, ...] | None]]:
+    """Entries (confirmed bookings with a confirmed leg admitting at `station` within [lo, hi))
+    and revocations (cancelled bookings/legs that would have) for a gate manifest."""
+    before, after = _max_margins(cfg)
+    rows = await conn.fetch(
+        """SELECT l.booking_id, b.status AS bstatus, b.passenger_count, l.leg_no,
+                  l.status AS lstatus, l.mode, l.departure, l.arrival,
+                  EXISTS (SELECT 1 FROM gate_taps t
+                          WHERE t.booking_id = l.booking_id AND t.leg_no = l.leg_no) AS used
+             FROM booking_legs l JOIN bookings b ON b.id = l.booking_id
+            WHERE l.from_stop = $1 AND l.departure < $3 AND l.departure > $2
+              AND b.status IN ('confirmed', 'cancelled')""",
+        station, lo - after - timedelta(days=2), hi + before)
+    legs: dict[str, list[ManifestLeg]] = {}
+    used: dict[str, set[int]] = {}
+    pax: dict[str, int] = {}
+    revoked: dict[str, tuple[int, ...] | None] = {}
+    for r in rows:
+        vf, vu = cfg.window(r["mode"], r["departure"], r["arrival"])
+        if not (vf < hi and vu >= lo):
+            continue
+        b = r["booking_id"]
+        if r["bstatus"] != "confirmed":
+            revoked[b] = None
+        elif r["lstatus"] != "confirmed":
+            prev = revoked.get(b, ())
+            revoked[b] = tuple(sorted({*(prev or ()), r["leg_no"]}))
+        else:
+            legs.setdefault(b, []).append(ManifestLeg(r["leg_no"], vf, vu))
+            pax[b] = r["passenger_count"]
+            if r["used"]:
+                used.setdefault(b, set()).add(r["leg_no"])
+    entries: dict[str, ManifestEntry] = {}
+    for b, bl in legs.items():
+        secret, _ = await ensure_secret(conn, b, keys, now)
+        entries[b] = ManifestEntry(b, secret, pax[b], tuple(bl), frozenset(used.get(b, ())))
+    return entries, revoked
+
+
+# --- offline taps and conflicts -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class UploadedTap:
+    tap_id: str
+    booking: str
+    leg: int
+    at: datetime
+    step: int | None
+
+
+async def _upload_one(conn: Any, gate: str, station: str, t: UploadedTap, now: datetime) -> str:
+    prior = await conn.fetchval("SELECT outcome FROM offline_taps WHERE tap_id = $1", t.tap_id)
+    if prior is not None:
+        return "duplicate"
+    leg = await conn.fetchrow(
+        "SELECT agency_id, feed FROM booking_legs WHERE booking_id = $1 AND leg_no = $2 FOR UPDATE",
+        t.booking, t.leg)
+    if leg is None:
+        outcome = "unknown_leg"
+    else:
+        current = await conn.fetchrow(
+            "SELECT tap_id, gate_id, tapped_at FROM gate_taps WHERE booking_id = $1 AND leg_no = $2",
+            t.booking, t.leg)
+        if current is None:
+            await conn.execute(
+                """INSERT INTO gate_taps (tap_id, booking_id, leg_no, gate_id, station, method,
+                                          online, totp_step, tapped_at, recorded_at)
+                   VALUES ($1, $2, $3, $4, $5, 'qr', false, $6, $7, $8)""",
+                t.tap_id, t.booking, t.leg, gate, station, t.step, t.at, now)
+            outcome = "recorded"
+        else:
+            # first tap wins: the earlier one stays (or becomes) the leg's entry
+            new_wins = t.at < current["tapped_at"]
+            winner = (t.tap_id, gate, t.at) if new_wins else (
+                current["tap_id"], current["gate_id"], current["tapped_at"])
+            loser = (current["tap_id"], current["gate_id"], current["tapped_at"]) if new_wins else (
+                t.tap_id, gate, t.at)
+            if new_wins:
+                await conn.execute(
+                    """UPDATE gate_taps SET tap_id = $3, gate_id = $4, station = $5, method = 'qr',
+                              online = false, totp_step = $6, tapped_at = $7, recorded_at = $8
+                        WHERE booking_id = $1 AND leg_no = $2""",
+                    t.booking, t.leg, t.tap_id, gate, station, t.step, t.at, now)
+            await conn.execute(
+                """INSERT INTO tap_conflicts (booking_id, leg_no, agency_id, feed, winner_tap_id,
+                       winner_gate, winner_at, loser_tap_id, loser_gate, loser_at, detected_at)
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)""",
+                t.booking, t.leg, leg["agency_id"], leg["feed"], *winner, *loser, now)
+            outcome = "conflict"
+    await conn.execute(
+        """INSERT INTO offline_taps (tap_id, gate_id, station, booking_id, leg_no, totp_step,
+                                     tapped_at, uploaded_at, outcome)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)""",
+        t.tap_id, gate, station, t.booking, t.leg, t.step, t.at, now, outcome)
+    return outcome
+
+
+async def upload_taps(pool: Any, gate: str, station: str, taps: Iterable[UploadedTap],
+                      now: datetime) -> list[tuple[str, str]]:
+    """Store offline taps; (tap id, outcome) each: recorded | conflict | duplicate | unknown_leg.
+
+    Each tap is its own transaction, serialised per booking leg by the leg's row lock, so
+    two gates uploading taps of one ticket at once still detect the conflict exactly once."""
+    out = []
+    async with pool.acquire() as conn:
+        for t in taps:
+            for attempt in range(3):
+                try:
+                    async with conn.transaction():
+                        outcome = await _upload_one(conn, gate, station, t, now)
+                    break
+                except asyncpg.UniqueViolationError:
+                    # an online accept or the same tap id slipped in between; look again
+                    if attempt == 2:
+                        raise
+            out.append((t.tap_id, outcome))
+    return out
+
+
+async def list_conflicts(conn: Any, operator: str, limit: int = 100) -> list[dict[str, Any]]:
+    """Conflicts on legs of this operator ("feed:agency_id", or a feed it owns), newest first."""
+    rows = await conn.fetch(
+        """SELECT * FROM tap_conflicts WHERE agency_id = $1 OR feed = $1
+            ORDER BY detected_at DESC, id DESC LIMIT $2""", operator, limit)
+    return [dict(r) for r in rows]
+
+
+# --- faces --------------------------------------------------------------------------------
+
+
+async def enrol_face(conn: Any, account: str, unit_bytes: bytes, dimension: int,
+                     operators: Sequence[str] | None, keys: DataKeyring, now: datetime) -> None:
+    dek, blob = seal(keys, unit_bytes, _face_aad(account))
+    await conn.execute(
+        """INSERT INTO face_templates (account_id, dimension, data_key_id, sealed_template,
+                                       consent_operators, consented_at, enrolled_at)
+           VALUES ($1, $2, $3, $4, $5, $6, $6)
+           ON CONFLICT (account_id) DO UPDATE SET dimension = $2, data_key_id = $3,
+               sealed_template = $4, consent_operators = $5, consented_at = $6, enrolled_at = $6""",
+        account, dimension, dek, blob, list(operators) if operators is not None else None, now)
+
+
+async def erase_face(conn: Any, account: str) -> bool:
+    return (await conn.execute("DELETE FROM face_templates WHERE account_id = $1", account)) != "DELETE 0"
+
+
+@dataclass(frozen=True)
+class FaceCandidate:
+    account_id: str
+    booking_id: str
+    leg_no: int
+    passengers: int
+    valid_from: datetime
+    valid_until: datetime
+    template: bytes      # unsealed float32 unit vector
+
+    def __repr__(self) -> str:
+        return f"FaceCandidate(account={self.account_id!r}, booking={self.booking_id!r})"
+
+
+async def face_candidates(conn: Any, station: str, now: datetime, cfg: CheckinConfig,
+                          keys: DataKeyring) -> list[FaceCandidate]:
+    """Enrolled passengers with a confirmed leg admitting at `station` now, whose consent
+    covers that leg's operator: the gallery of a 1:N match."""
+    before, after = _max_margins(cfg)
+    rows = await conn.fetch(
+        """SELECT b.account_id, l.booking_id, l.leg_no, b.passenger_count, l.mode, l.departure,
+                  l.arrival, f.dimension, f.data_key_id, f.sealed_template
+             FROM booking_legs l
+             JOIN bookings b ON b.id = l.booking_id
+             JOIN face_templates f ON f.account_id = b.account_id
+            WHERE l.from_stop = $1 AND l.departure <= $2 AND l.departure > $3
+              AND l.arrival >= $4 AND l.status = 'confirmed' AND b.status = 'confirmed'
+              AND f.dimension = $5
+              AND (f.consent_operators IS NULL OR l.agency_id = ANY (f.consent_operators)
+                   OR l.feed = ANY (f.consent_operators))
+            ORDER BY b.account_id, l.departure""",
+        station, now + before, now - after - timedelta(days=2), now - after, cfg.face_dimension)
+    out = []
+    for r in rows:
+        vf, vu = cfg.window(r["mode"], r["departure"], r["arrival"])
+        if not vf <= now <= vu:
+            continue
+        template = unseal(keys, r["data_key_id"], r["sealed_template"], _face_aad(r["account_id"]))
+        out.append(FaceCandidate(r["account_id"], r["booking_id"], r["leg_no"],
+                                 r["passenger_count"], vf, vu, template))
+    return out
+
+
+async def sweep_faces(conn: Any, now: datetime, retention_s: int) -> int:
+    """Erase templates of accounts whose last journey ended more than retention ago (or,
+    with no journey at all, enrolled more than retention ago). Returns how many."""
+    cutoff = now - timedelta(seconds=retention_s)
+    status = await conn.execute(
+        """DELETE FROM face_templates f
+            WHERE f.enrolled_at < $1
+              AND NOT EXISTS (
+                  SELECT 1 FROM bookings b JOIN booking_legs l ON l.booking_id = b.id
+                   WHERE b.account_id = f.account_id AND b.status IN ('held', 'confirmed')
+                     AND l.status IN ('held', 'confirmed') AND l.arrival >= $1)""",
+        cutoff)
+    return int(status.split()[-1])

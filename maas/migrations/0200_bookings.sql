@@ -10,7 +10,10 @@
 -- segment seg of its trip with board_pos <= seg < alight_pos (segment seg = between the
 -- trip's stop positions seg and seg+1), while it is confirmed, or held with hold_until in
 -- the future. Occupancy is always counted from booking_legs, so an expired hold never
--- counts, whether or not the sweeper has run. seat_segments rows only serialise writers.
+-- counts, whether or not the sweeper has run. Writers that may add occupancy (hold,
+-- confirm) serialise per segment with transaction-level advisory locks
+-- pg_advisory_xact_lock(1651, hash(trip_id, service_date, seg)), taken in ascending key
+-- order (one total order -> no deadlocks); see ticketing/store.py.
 
 -- Capacity overrides set by the operator owning a feed (PUT /v1/feeds/{feed}/capacity).
 -- Lookup order for a trip: its 'trip' row, else its route's 'route' row, else the per-mode
@@ -25,18 +28,6 @@ CREATE TABLE seat_capacity (
     PRIMARY KEY (scope, ref_id)
 );
 COMMENT ON TABLE seat_capacity IS 'Operator capacity overrides per route or trip (else per-mode default from settings)';
-
--- Lock rows: one per (trip, service date, segment) ever touched by a hold. Writers that
--- change seat occupancy (hold, confirm, cancel) lock the rows of the segments they touch
--- with SELECT ... FOR UPDATE in (trip_id, service_date, seg) order -> no deadlocks, and
--- no two writers count the same segment at once -> no seat is sold twice.
-CREATE TABLE seat_segments (
-    trip_id       text NOT NULL,                   -- "feed:trip_id"
-    service_date  date NOT NULL,                   -- GTFS service date of the run
-    seg           integer NOT NULL CHECK (seg >= 0),  -- segment between stop positions seg and seg+1
-    PRIMARY KEY (trip_id, service_date, seg)
-);
-COMMENT ON TABLE seat_segments IS 'Per trip segment and service date: the row writers lock (ordered) before counting seats';
 
 -- One linked booking: N legs (each a real ticket of its operator), M passengers.
 CREATE TABLE bookings (

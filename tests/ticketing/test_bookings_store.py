@@ -1,0 +1,299 @@
+"""Bookings on real PostgreSQL: hold, sold out, segments, expiry, confirm, cancel, sweeper.
+
+Scenarios on the sample network (ticketing/sample.py): city bus K5 (B1..B5) and rail G
+(R1 Jinan West, R2 Zibo, R3 Weifang, R4 Qingdao), one trip run on 2026-12-01.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from datetime import date, datetime, timedelta, timezone
+
+import pytest
+
+from maas import auth
+from maas.clock import FrozenClock
+from maas.db import create_pool
+from ticketing import store
+from ticketing.bookings import RefundPolicy, RefundRule
+from ticketing.errors import (
+    BookingCancelled, BookingNotFound, HoldExpired, InvalidTransition, ItineraryInvalid,
+    ItineraryStale, InvalidPassenger, SoldOut,
+)
+from ticketing.fares import FareConfig, Tariff
+from ticketing.inventory import CapacityConfig
+from ticketing.pii import Keyring, pii_aad
+from ticketing.sample import leg_key, sample_network
+from ticketing.service import BookingConfig, Bookings, PassengerInput
+
+NET = sample_network()
+LIVE = dict(zip(NET.feeds, NET.feed_versions))
+DAY = date(2026, 12, 1)
+T0 = datetime(2026, 11, 28, 8, tzinfo=timezone.utc)   # > 24 h before every trip
+ID1, ID2 = "11010519491231002X", "440524188001010014"
+CONFIG = BookingConfig(
+    fares=FareConfig(mode_tariffs={"bus": Tariff(0.1, 2.0, 1.0), "rail": Tariff(0.45, 10.0)},
+                     concessions={"child": 0.5}, linked_discount=0.05),
+    refunds=RefundPolicy(default=RefundRule(full_until_h=24, before_departure=0.8)),
+    capacity=CapacityConfig(by_mode={"bus": 80, "rail": 600}),
+    hold_ttl=timedelta(minutes=15),
+)
+
+
+class Env:
+    def __init__(self, pool, clock: FrozenClock, svc: Bookings, account: str) -> None:
+        self.pool, self.clock, self.svc, self.account = pool, clock, svc, account
+
+    def key(self, *legs):
+        from routing.itinerary import ItineraryKey
+        return ItineraryKey(tuple(LIVE.items()), tuple(legs))
+
+    async def hold(self, *legs, pax: int = 1, account: str | None = None, cats=None):
+        people = [PassengerInput("张三", ID1 if i % 2 == 0 else ID2,
+                                 (cats or ["adult"] * pax)[i]) for i in range(pax)]
+        return await self.svc.hold(account or self.account, "itin", self.key(*legs), NET, LIVE,
+                                   people)
+
+    async def seats(self, trip: str, seg: int) -> int:
+        taken = await store.occupancy(self.pool, [(trip, DAY, seg)], self.clock.now())
+        return taken[(trip, DAY, seg)]
+
+
+@pytest.fixture
+async def env(database_url):
+    pool = await create_pool(database_url, min_size=2, max_size=20)
+    clock = FrozenClock(T0)
+    account, _ = await auth.create_account(pool)
+    svc = Bookings(pool, CONFIG, Keyring({"k1": os.urandom(32)}, "k1"), clock.now)
+    try:
+        yield Env(pool, clock, svc, account)
+    finally:
+        await pool.close()
+
+
+BUS = leg_key(NET, "bus:K5-0700", DAY, 0, 4)      # B1 -> B5 Jinan West
+RAIL = leg_key(NET, "rail:G-0800", DAY, 0, 3)     # Jinan West -> Qingdao
+
+
+async def set_seats(env: Env, trip: str, seats: int) -> None:
+    await store.set_capacity(env.pool, trip.split(":")[0], "trip", trip, seats, None)
+
+
+async def test_hold_two_legs_two_operators(env):
+    b = await env.hold(BUS, RAIL, pax=2, cats=["adult", "child"])
+    assert b.status == "held" and b.expires_at == T0 + timedelta(minutes=15)
+    assert [(g.leg_no, g.agency_id, g.status) for g in b.legs] == [
+        (0, "bus:JNBUS", "held"), (1, "rail:CR", "held")]
+    assert b.legs[1].price_minor == round(11850 * 0.95) + round(11850 * 0.5 * 0.95)
+    assert b.total_minor == sum(g.price_minor for g in b.legs)
+    assert [(p.name_masked, p.id_masked) for p in b.passengers] == [
+        ("张*", "110*************2X"), ("张*", "440*************14")]
+    assert await env.seats("rail:G-0800", 2) == 2 and await env.seats("bus:K5-0700", 3) == 2
+    # at rest: ciphertext only, readable with the key and this row's AAD
+    row = await env.pool.fetchrow("SELECT * FROM booking_passengers WHERE booking_id = $1 "
+                                  "AND passenger_no = 0", b.id)
+    assert ID1.encode() not in row["id_number_ct"] and "张三".encode() not in row["name_ct"]
+    assert env.svc.keyring.decrypt(row["key_id"], row["id_number_ct"],
+                                   pii_aad(b.id, 0, "id_number")) == ID1
+    events = await env.pool.fetch("SELECT event, to_status FROM booking_events WHERE booking_id=$1",
+                                  b.id)
+    assert [tuple(e) for e in events] == [("hold", "held")]
+
+
+async def test_sold_out_leg_is_named_and_nothing_is_held(env):
+    await set_seats(env, "rail:G-0800", 3)
+    await env.hold(BUS, RAIL, pax=2)
+    with pytest.raises(SoldOut) as err:
+        await env.hold(BUS, RAIL, pax=2)
+    assert err.value.extra["leg"] == 1 and err.value.status == 409
+    assert await env.seats("bus:K5-0700", 0) == 2          # the bus leg was not kept
+    assert await env.pool.fetchval("SELECT count(*) FROM bookings") == 1
+    assert (await env.hold(RAIL, pax=1)).status == "held"   # the last seat is still there
+
+
+async def test_overlapping_segments_share_seats(env):
+    await set_seats(env, "rail:G-0800", 1)
+    seg = lambda b, a: leg_key(NET, "rail:G-0800", DAY, b, a)  # noqa: E731
+    await env.hold(seg(0, 1))                     # Jinan West -> Zibo
+    await env.hold(seg(1, 3))                     # Zibo -> Qingdao: the seat is free again
+    for b, a in ((0, 1), (0, 2), (2, 3), (1, 2), (0, 3)):
+        with pytest.raises(SoldOut):
+            await env.hold(seg(b, a))
+    other_day = leg_key(NET, "rail:G-0800", date(2026, 12, 2), 0, 3)
+    assert (await env.hold(other_day)).status == "held"   # per service date
+
+
+async def test_expired_hold_frees_seats_without_the_sweeper_and_cannot_confirm(env):
+    await set_seats(env, "rail:G-0800", 1)
+    first = await env.hold(RAIL)
+    with pytest.raises(SoldOut):
+        await env.hold(RAIL)
+    env.clock.advance(minutes=15)                  # exactly at expires_at: expired
+    assert (await env.svc.get(env.account, first.id)).status == "expired"
+    second = await env.hold(RAIL)                  # sweeper never ran
+    with pytest.raises(HoldExpired) as err:
+        await env.svc.confirm(env.account, first.id, "pay-1")
+    assert err.value.status == 409
+    rows = await env.pool.fetch("SELECT event FROM booking_events WHERE booking_id=$1 ORDER BY id",
+                                first.id)
+    assert [r["event"] for r in rows] == ["hold", "expire"]
+    assert (await env.svc.confirm(env.account, second.id, "pay-2")).status == "confirmed"
+
+
+async def test_confirm_issues_one_ticket_per_leg_per_passenger(env):
+    b = await env.hold(BUS, RAIL, pax=3)
+    c = await env.svc.confirm(env.account, b.id, "alipay-123")
+    assert c.status == "confirmed" and c.payment_ref == "alipay-123" and c.paid_minor == b.total_minor
+    assert sorted((t.leg_no, t.passenger_no) for t in c.tickets) == [
+        (leg, p) for leg in range(2) for p in range(3)]
+    assert len({t.id for t in c.tickets}) == 6
+    assert {g.status for g in c.legs} == {"confirmed"}
+    with pytest.raises(InvalidTransition):
+        await env.svc.confirm(env.account, b.id, "again")
+    env.clock.advance(hours=1)                     # a confirmed booking never expires
+    assert (await env.svc.get(env.account, b.id)).status == "confirmed"
+    assert await env.svc.sweep() == 0
+
+
+async def test_cancel_refunds_and_returns_seats(env):
+    await set_seats(env, "rail:G-0800", 2)
+    b = await env.hold(RAIL, pax=2)
+    await env.svc.confirm(env.account, b.id, "p")
+    env.clock.set(RAIL.departure - timedelta(hours=2))     # < 24 h: 80 %
+    view, out = await env.svc.cancel(env.account, b.id)
+    assert view.status == "cancelled" and out.refund_minor == round(b.total_minor * 0.8)
+    assert view.refund_minor == out.refund_minor and {t.status for t in view.tickets} == {"cancelled"}
+    assert await env.seats("rail:G-0800", 0) == 0
+    assert (await env.hold(RAIL, pax=2)).status == "held"
+    with pytest.raises(BookingCancelled):
+        await env.svc.confirm(env.account, b.id, "p")
+    with pytest.raises(BookingCancelled):
+        await env.svc.cancel(env.account, b.id)
+
+
+async def test_cancel_one_leg_reprices_the_rest(env):
+    b = await env.hold(BUS, RAIL)
+    await env.svc.confirm(env.account, b.id, "p")
+    bus_paid, rail_paid = b.legs[0].price_minor, b.legs[1].price_minor
+    view, out = await env.svc.cancel(env.account, b.id, leg_no=1)   # > 24 h before: full rule
+    assert view.status == "confirmed"
+    assert [g.status for g in view.legs] == ["confirmed", "cancelled"]
+    bus_alone = view.legs[0].price_minor
+    assert bus_alone > bus_paid                       # the linked discount is gone
+    assert view.total_minor == bus_alone
+    assert out.refund_minor == bus_paid + rail_paid - bus_alone == view.legs[1].refund_minor
+    assert await env.seats("rail:G-0800", 0) == 0 and await env.seats("bus:K5-0700", 0) == 1
+    issued = [t for t in view.tickets if t.status == "issued"]
+    assert [t.leg_no for t in issued] == [0]
+    view2, _ = await env.svc.cancel(env.account, b.id, leg_no=0)
+    assert view2.status == "cancelled"
+
+
+async def test_sweeper_writes_expiry_once(env):
+    b1 = await env.hold(RAIL)
+    env.clock.advance(minutes=5)
+    b2 = await env.hold(RAIL)
+    env.clock.advance(minutes=11)
+    assert await env.svc.sweep() == 1
+    assert await env.svc.sweep() == 0
+    assert (await env.pool.fetchval("SELECT status FROM bookings WHERE id=$1", b1.id)) == "expired"
+    assert (await env.pool.fetchval("SELECT status FROM bookings WHERE id=$1", b2.id)) == "held"
+
+
+async def test_stale_and_invalid_itineraries(env):
+    from routing.itinerary import ItineraryKey
+    stale = ItineraryKey((("bus", "bus-v0"), ("rail", "rail-v1")), (RAIL,))
+    with pytest.raises(ItineraryStale) as err:
+        await env.svc.hold(env.account, "x", stale, NET, LIVE, [PassengerInput("A", ID1)])
+    assert err.value.status == 410 and err.value.extra["feeds"] == ["bus"]
+    wrong = leg_key(NET, "rail:G-0800", DAY, 0, 3).__class__(
+        "rail:G-0800", DAY, 0, 2, "rail:R1", "rail:R4", RAIL.departure, RAIL.arrival)
+    with pytest.raises(ItineraryInvalid):
+        await env.hold(wrong)
+    with pytest.raises(ItineraryInvalid):
+        await env.hold(leg_key(NET, "rail:G-0800", date(2028, 1, 1), 0, 3))   # not running
+    with pytest.raises(InvalidPassenger) as perr:
+        await env.svc.hold(env.account, "x", env.key(RAIL), NET, LIVE,
+                           [PassengerInput("A", ID1), PassengerInput("B", "123")])
+    assert perr.value.extra["field"] == "passengers[1].id_number"
+    assert await env.pool.fetchval("SELECT count(*) FROM bookings") == 0
+
+
+async def test_only_the_owner_sees_a_booking_and_lists_are_newest_first(env):
+    other, _ = await auth.create_account(env.pool)
+    ids = []
+    for _ in range(5):
+        ids.append((await env.hold(RAIL)).id)
+        env.clock.advance(seconds=1)
+    await env.hold(RAIL, account=other)
+    with pytest.raises(BookingNotFound):
+        await env.svc.get(other, ids[0])
+    with pytest.raises(BookingNotFound):
+        await env.svc.confirm(other, ids[0], "p")
+    with pytest.raises(BookingNotFound):
+        await env.svc.cancel(other, ids[0])
+    page1 = await env.svc.list(env.account, 3)
+    page2 = await env.svc.list(env.account, 3, (page1[-1].created_at, page1[-1].id))
+    assert [b.id for b in page1 + page2] == ids[::-1]
+
+
+async def test_key_rotation_moves_ciphertexts(env):
+    b = await env.hold(RAIL, pax=2)
+    new = Keyring({"k1": env.svc.keyring.keys["k1"], "k2": os.urandom(32)}, "k2")
+    env.svc.keyring = new
+    assert await env.svc.rotate_keys() == 2
+    rows = await env.pool.fetch("SELECT * FROM booking_passengers WHERE booking_id=$1", b.id)
+    assert {r["key_id"] for r in rows} == {"k2"}
+    assert new.decrypt("k2", rows[0]["name_ct"], pii_aad(b.id, rows[0]["passenger_no"], "name")) \
+        == "张三"
+
+
+# --- concurrency ---------------------------------------------------------------------------
+
+async def test_200_concurrent_holds_for_the_last_5_seats(env):
+    await set_seats(env, "rail:G-0800", 10)
+    for _ in range(5):
+        await env.hold(RAIL)                     # 5 of 10 sold: 5 left
+    accounts = [(await auth.create_account(env.pool))[0] for _ in range(20)]
+    results = await asyncio.gather(
+        *(env.hold(RAIL, account=accounts[i % 20]) for i in range(200)), return_exceptions=True)
+    won = [r for r in results if isinstance(r, store.BookingView)]
+    lost = [r for r in results if isinstance(r, SoldOut)]
+    assert len(won) == 5 and len(lost) == 195
+    assert await env.seats("rail:G-0800", 1) == 10
+    assert await env.pool.fetchval("SELECT count(*) FROM bookings") == 10
+
+
+async def test_concurrent_holds_on_crossing_trips_never_deadlock(env):
+    # Bookings take the two trips' segments in opposite journey order; locks are ordered.
+    await set_seats(env, "rail:G-0800", 30)
+    await set_seats(env, "bus:K5-0700", 30)
+    back = leg_key(NET, "bus:K5-0700", DAY, 1, 4)
+    jobs = [env.hold(BUS, RAIL) if i % 2 else env.hold(RAIL, back) for i in range(60)]
+    results = await asyncio.gather(*jobs, return_exceptions=True)
+    assert sum(isinstance(r, store.BookingView) for r in results) == 30
+    assert all(isinstance(r, (store.BookingView, SoldOut)) for r in results)
+
+
+async def test_concurrent_confirm_and_cancel_one_wins_consistently(env):
+    outcomes = set()
+    for _ in range(12):
+        b = await env.hold(BUS, RAIL, pax=2)
+        conf, canc = await asyncio.gather(
+            env.svc.confirm(env.account, b.id, "p"), env.svc.cancel(env.account, b.id),
+            return_exceptions=True)
+        assert not isinstance(canc, Exception)    # cancel is allowed from held and confirmed
+        view = await env.svc.get(env.account, b.id)
+        assert view.status == "cancelled" and {g.status for g in view.legs} == {"cancelled"}
+        if isinstance(conf, Exception):           # cancel first: confirm refused, no tickets
+            assert isinstance(conf, BookingCancelled) and view.tickets == () and view.paid_minor == 0
+            outcomes.add("cancel first")
+        else:                                     # confirm first: tickets issued then cancelled
+            assert len(view.tickets) == 4 and {t.status for t in view.tickets} == {"cancelled"}
+            assert view.refund_minor == view.paid_minor
+            outcomes.add("confirm first")
+        events = await env.pool.fetch("SELECT event FROM booking_events WHERE booking_id=$1 "
+                                      "ORDER BY id", b.id)
+        assert [e["event"] for e in events] in (["hold", "cancel"], ["hold", "confirm", "cancel"])
+    assert outcomes  # at least one ordering observed; both are checked when they occur

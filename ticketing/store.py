@@ -1,0 +1,498 @@
+"""Bookings in PostgreSQL: hold, confirm, cancel, expire, read. The only SQL of bookings.
+
+Concurrency (see 0200_bookings.sql): occupancy is counted from `booking_legs`; writers
+that could add occupancy (hold, confirm) first take a transaction-level advisory lock per
+segment they touch, in ascending lock-key order, and read "now" only after they hold them. Every
+booking-level write (confirm, cancel, cancel a leg, expire) locks the booking row first,
+then segments: one lock order everywhere -> no deadlocks, and confirm/cancel of one
+booking serialise. Every transition writes its booking_events row in the same transaction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any, Callable
+
+import asyncpg
+
+from ticketing.bookings import (
+    CancelOutcome, Event, LegState, RefundPolicy, Status, cancel_booking, cancel_leg,
+    effective_status, transition,
+)
+from ticketing.errors import BookingNotFound, HoldExpired, SoldOut
+from ticketing.fares import FareConfig
+from ticketing.inventory import (
+    CapacityConfig, SeatRequest, SegmentKey, capacity_for, first_short_leg, segment_keys,
+)
+
+__all__ = [
+    "NewLeg", "NewPassenger", "NewBooking", "LegView", "PassengerView", "TicketView",
+    "BookingView", "new_booking_id", "hold", "confirm", "cancel", "expire_due", "get_booking",
+    "list_bookings", "set_capacity", "occupancy", "encrypted_passengers", "update_passenger_cipher",
+]
+
+Now = Callable[[], datetime]
+Conn = asyncpg.Connection | asyncpg.Pool
+
+
+@asynccontextmanager
+async def _using(pool: asyncpg.Pool, conn: asyncpg.Connection | None) -> AsyncIterator[asyncpg.Connection]:
+    """`conn` if the caller has one (e.g. the Idempotency-Key transaction), else a pooled one."""
+    if conn is not None:
+        yield conn
+    else:
+        async with pool.acquire() as own:
+            yield own
+
+
+def new_booking_id() -> str:
+    return "bk_" + secrets.token_hex(10)
+
+
+def _ticket_id() -> str:
+    return "tk_" + secrets.token_hex(10)
+
+
+@dataclass(frozen=True)
+class NewLeg:
+    leg_no: int
+    feed: str
+    agency_id: str
+    agency_name: str
+    mode: str
+    route_id: str
+    trip_id: str
+    service_date: date
+    board_pos: int
+    alight_pos: int
+    from_stop: str
+    to_stop: str
+    departure: datetime
+    arrival: datetime
+    unit_minor: int
+    price_source: str
+    price_minor: int
+
+
+@dataclass(frozen=True)
+class NewPassenger:
+    passenger_no: int
+    category: str
+    id_type: str
+    key_id: str
+    name_ct: bytes
+    id_number_ct: bytes
+    name_masked: str
+    id_masked: str
+
+
+@dataclass(frozen=True)
+class NewBooking:
+    id: str
+    account_id: str
+    itinerary_id: str
+    feed_versions: Mapping[str, str]
+    currency: str
+    total_minor: int
+    legs: Sequence[NewLeg]
+    passengers: Sequence[NewPassenger]
+
+
+@dataclass(frozen=True)
+class LegView:
+    leg_no: int
+    status: str
+    feed: str
+    agency_id: str
+    agency_name: str
+    mode: str
+    route_id: str
+    trip_id: str
+    service_date: date
+    from_stop: str
+    to_stop: str
+    departure: datetime
+    arrival: datetime
+    price_minor: int
+    refund_minor: int
+    price_source: str
+
+
+@dataclass(frozen=True)
+class PassengerView:
+    passenger_no: int
+    category: str
+    id_type: str
+    name_masked: str
+    id_masked: str
+
+
+@dataclass(frozen=True)
+class TicketView:
+    id: str
+    leg_no: int
+    passenger_no: int
+    status: str
+
+
+@dataclass(frozen=True)
+class BookingView:
+    id: str
+    status: str
+    itinerary_id: str
+    currency: str
+    total_minor: int
+    paid_minor: int
+    refund_minor: int
+    expires_at: datetime
+    created_at: datetime
+    confirmed_at: datetime | None
+    cancelled_at: datetime | None
+    payment_ref: str | None
+    legs: tuple[LegView, ...]
+    passengers: tuple[PassengerView, ...]
+    tickets: tuple[TicketView, ...] = field(default=())
+
+
+# --- seat segments -------------------------------------------------------------------------
+
+_LOCK_SPACE = 1651  # advisory lock class of seat segments (two-int form: its own key space)
+
+
+def _lock_id(key: SegmentKey) -> int:
+    """A stable 32-bit lock key per segment; a collision only serialises two segments."""
+    raw = f"{key[0]}|{key[1].isoformat()}|{key[2]}".encode()
+    return int.from_bytes(hashlib.blake2b(raw, digest_size=4).digest(), "big", signed=True)
+
+
+def _columns(keys: Sequence[SegmentKey]) -> tuple[list[str], list[date], list[int]]:
+    return [k[0] for k in keys], [k[1] for k in keys], [k[2] for k in keys]
+
+
+async def _lock_segments(conn: asyncpg.Connection, keys: Sequence[SegmentKey]) -> None:
+    """Lock the segments for this transaction, in ascending lock-key order."""
+    ids = sorted({_lock_id(k) for k in keys})
+    await conn.execute(
+        "SELECT pg_advisory_xact_lock($1::int, k) FROM unnest($2::int[]) WITH ORDINALITY AS u(k, i) "
+        "ORDER BY i", _LOCK_SPACE, ids)
+
+
+async def occupancy(conn: Conn, keys: Sequence[SegmentKey], now: datetime) -> dict[SegmentKey, int]:
+    """Seats taken per segment: confirmed legs, and held legs whose hold has not run out."""
+    rows = await conn.fetch(
+        """SELECT k.trip_id, k.service_date, k.seg, coalesce(sum(l.passengers), 0)::int AS taken
+           FROM unnest($1::text[], $2::date[], $3::int[]) AS k(trip_id, service_date, seg)
+           LEFT JOIN booking_legs l
+             ON l.trip_id = k.trip_id AND l.service_date = k.service_date
+            AND l.board_pos <= k.seg AND l.alight_pos > k.seg
+            AND l.status IN ('held', 'confirmed')
+            AND (l.status = 'confirmed' OR l.hold_until > $4)
+           GROUP BY 1, 2, 3""", *_columns(keys), now)
+    return {(r["trip_id"], r["service_date"], r["seg"]): r["taken"] for r in rows}
+
+
+async def _capacities(conn: asyncpg.Connection, legs: Sequence[NewLeg],
+                      cfg: CapacityConfig) -> dict[int, int]:
+    ids = sorted({leg.route_id for leg in legs} | {leg.trip_id for leg in legs}
+                 | {leg.trip_id.split("@", 1)[0] for leg in legs})
+    rows = await conn.fetch("SELECT scope, ref_id, seats FROM seat_capacity WHERE ref_id = ANY($1)",
+                            ids)
+    overrides = {(r["scope"], r["ref_id"]): r["seats"] for r in rows}
+    return {leg.leg_no: capacity_for(cfg, leg.mode, leg.route_id, leg.trip_id, overrides)
+            for leg in legs}
+
+
+async def set_capacity(conn: Conn, feed: str, scope: str, ref_id: str, seats: int,
+                       key_id: str | None) -> None:
+    await conn.execute(
+        """INSERT INTO seat_capacity (scope, ref_id, feed, seats, updated_by, updated_at)
+           VALUES ($1, $2, $3, $4, $5, now())
+           ON CONFLICT (scope, ref_id) DO UPDATE
+           SET seats = EXCLUDED.seats, updated_by = EXCLUDED.updated_by, updated_at = now()""",
+        scope, ref_id, feed, seats, key_id)
+
+
+# --- events --------------------------------------------------------------------------------
+
+async def _event(conn: asyncpg.Connection, booking_id: str, event: Event, before: Status | None,
+                 after: Status, now: datetime, leg_no: int | None = None,
+                 detail: Mapping[str, Any] | None = None) -> None:
+    await conn.execute(
+        """INSERT INTO booking_events (booking_id, event, from_status, to_status, leg_no,
+                                       detail, occurred_at)
+           VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7)""",
+        booking_id, event.value, before.value if before else None, after.value, leg_no,
+        dict(detail or {}), now)
+
+
+# --- hold ----------------------------------------------------------------------------------
+
+async def hold(pool: asyncpg.Pool, booking: NewBooking, *, capacity: CapacityConfig,
+               ttl: timedelta, now: Now, conn: asyncpg.Connection | None = None) -> datetime:
+    """Hold every leg's seats for all passengers, or raise SoldOut holding nothing.
+
+    Returns the hold's expiry. With `conn`, runs inside the caller's transaction.
+    """
+    n = len(booking.passengers)
+    after = transition(None, Event.HOLD)
+    keys = segment_keys(SeatRequest(leg.leg_no, leg.trip_id, leg.service_date, leg.board_pos,
+                                    leg.alight_pos, n, 0) for leg in booking.legs)
+    async with _using(pool, conn) as conn, conn.transaction():
+        await _lock_segments(conn, keys)
+        caps = await _capacities(conn, booking.legs, capacity)
+        requests = [SeatRequest(leg.leg_no, leg.trip_id, leg.service_date, leg.board_pos,
+                                leg.alight_pos, n, caps[leg.leg_no]) for leg in booking.legs]
+        t = now()
+        short = first_short_leg(requests, await occupancy(conn, keys, t))
+        if short is not None:
+            leg = booking.legs[short.leg_no]
+            raise SoldOut(f"leg {short.leg_no} ({leg.trip_id} {leg.from_stop} -> "
+                          f"{leg.to_stop} on {leg.service_date}) has fewer than {n} free seats",
+                          leg=short.leg_no, trip_id=leg.trip_id)
+        expires = t + ttl
+        await _insert_booking(conn, booking, after, t, expires)
+        await _event(conn, booking.id, Event.HOLD, None, after, t,
+                     detail={"total_minor": booking.total_minor, "expires_at": expires.isoformat()})
+    return expires
+
+
+async def _insert_booking(conn: asyncpg.Connection, b: NewBooking, status: Status, now: datetime,
+                          expires: datetime) -> None:
+    await conn.execute(
+        """INSERT INTO bookings (id, account_id, status, itinerary_id, feed_versions,
+               passenger_count, passenger_categories, currency, total_minor, expires_at,
+               created_at, updated_at)
+           VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, $8, $9, $10, $11, $11)""",
+        b.id, b.account_id, status.value, b.itinerary_id, dict(b.feed_versions),
+        len(b.passengers), [p.category for p in b.passengers], b.currency, b.total_minor,
+        expires, now)
+    await conn.executemany(
+        """INSERT INTO booking_passengers (booking_id, passenger_no, category, id_type, key_id,
+               name_ct, id_number_ct, name_masked, id_masked)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)""",
+        [(b.id, p.passenger_no, p.category, p.id_type, p.key_id, p.name_ct, p.id_number_ct,
+          p.name_masked, p.id_masked) for p in b.passengers])
+    await conn.executemany(
+        """INSERT INTO booking_legs (booking_id, leg_no, status, feed, agency_id, agency_name,
+               mode, route_id, trip_id, service_date, board_pos, alight_pos, from_stop, to_stop,
+               departure, arrival, passengers, hold_until, unit_minor, price_source, price_minor)
+           VALUES ($1, $2, 'held', $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15,
+                   $16, $17, $18, $19, $20)""",
+        [(b.id, g.leg_no, g.feed, g.agency_id, g.agency_name, g.mode, g.route_id, g.trip_id,
+          g.service_date, g.board_pos, g.alight_pos, g.from_stop, g.to_stop, g.departure,
+          g.arrival, len(b.passengers), expires, g.unit_minor, g.price_source, g.price_minor)
+         for g in b.legs])
+
+
+# --- confirm, cancel, expire -----------------------------------------------------------------
+
+async def _lock_booking(conn: asyncpg.Connection, booking_id: str,
+                        account_id: str | None) -> asyncpg.Record:
+    row = await conn.fetchrow(
+        """SELECT * FROM bookings WHERE id = $1 AND ($2::text IS NULL OR account_id = $2)
+           FOR UPDATE""", booking_id, account_id)
+    if row is None:
+        raise BookingNotFound(f"no booking {booking_id}", booking_id=booking_id)
+    return row
+
+
+async def _legs(conn: asyncpg.Connection, booking_id: str) -> list[asyncpg.Record]:
+    return await conn.fetch("SELECT * FROM booking_legs WHERE booking_id = $1 ORDER BY leg_no",
+                            booking_id)
+
+
+async def _expire(conn: asyncpg.Connection, booking_id: str, now: datetime) -> None:
+    await conn.execute("UPDATE bookings SET status = 'expired', updated_at = $2 WHERE id = $1",
+                       booking_id, now)
+    await conn.execute("""UPDATE booking_legs SET status = 'expired'
+                          WHERE booking_id = $1 AND status = 'held'""", booking_id)
+    await _event(conn, booking_id, Event.EXPIRE, Status.HELD, Status.EXPIRED, now)
+
+
+async def confirm(pool: asyncpg.Pool, booking_id: str, account_id: str, payment_ref: str, *,
+                  now: Now, conn: asyncpg.Connection | None = None) -> None:
+    """held -> confirmed with one ticket per leg per passenger; an expired hold -> 409."""
+    async with _using(pool, conn) as conn:
+        expired = False
+        async with conn.transaction():
+            row = await _lock_booking(conn, booking_id, account_id)
+            legs = [g for g in await _legs(conn, booking_id) if g["status"] == "held"]
+            keys = segment_keys(SeatRequest(g["leg_no"], g["trip_id"], g["service_date"],
+                                            g["board_pos"], g["alight_pos"], 0, 0) for g in legs)
+            # A hold counting this one as expired holds these locks; taking them before
+            # reading the clock orders us after it (then we see expired) or before it.
+            await _lock_segments(conn, keys)
+            t = now()
+            before = Status(row["status"])
+            if effective_status(before, row["expires_at"], t) is Status.EXPIRED and \
+                    before is Status.HELD:
+                await _expire(conn, booking_id, t)
+                expired = True
+            else:
+                after = transition(before, Event.CONFIRM, expires_at=row["expires_at"], now=t)
+                await _issue(conn, row, legs, payment_ref, after, t)
+        if expired:
+            raise HoldExpired("the hold has expired; book again", booking_id=booking_id)
+
+
+async def _issue(conn: asyncpg.Connection, row: asyncpg.Record, legs: Sequence[asyncpg.Record],
+                 payment_ref: str, after: Status, t: datetime) -> None:
+    bid = row["id"]
+    await conn.execute(
+        """UPDATE bookings SET status = $2, payment_ref = $3, paid_minor = total_minor,
+               confirmed_at = $4, updated_at = $4 WHERE id = $1""", bid, after.value,
+        payment_ref, t)
+    await conn.execute("UPDATE booking_legs SET status = 'confirmed' WHERE booking_id = $1 "
+                       "AND status = 'held'", bid)
+    cats = row["passenger_categories"]
+    await conn.executemany(
+        """INSERT INTO tickets (id, booking_id, leg_no, passenger_no, category, status, issued_at)
+           VALUES ($1, $2, $3, $4, $5, 'issued', $6)""",
+        [(_ticket_id(), bid, g["leg_no"], p, cats[p], t) for g in legs for p in range(len(cats))])
+    await _event(conn, bid, Event.CONFIRM, Status.HELD, after, t,
+                 detail={"payment_ref": payment_ref, "paid_minor": row["total_minor"],
+                         "tickets": len(legs) * len(cats)})
+
+
+def _leg_state(g: asyncpg.Record) -> LegState:
+    return LegState(g["leg_no"], g["status"] in ("held", "confirmed"), g["agency_id"], g["mode"],
+                    g["departure"], g["unit_minor"], g["price_source"], g["price_minor"])
+
+
+async def cancel(pool: asyncpg.Pool, booking_id: str, account_id: str, leg_no: int | None, *,
+                 fares: FareConfig, refunds: RefundPolicy, now: Now,
+                 conn: asyncpg.Connection | None = None) -> CancelOutcome:
+    """Cancel the booking, or one leg of it (re-pricing the rest); seats go back at once."""
+    async with _using(pool, conn) as conn, conn.transaction():
+        row = await _lock_booking(conn, booking_id, account_id)
+        legs = await _legs(conn, booking_id)
+        t = now()
+        before = Status(row["status"])
+        states = [_leg_state(g) for g in legs]
+        if leg_no is None:
+            out = cancel_booking(before, states, refunds, t, row["expires_at"])
+        else:
+            out = cancel_leg(before, states, leg_no, row["passenger_categories"], fares, refunds,
+                             t, row["expires_at"])
+        await _apply_cancel(conn, row, out, leg_no, before, t)
+        return out
+
+
+async def _apply_cancel(conn: asyncpg.Connection, row: asyncpg.Record, out: CancelOutcome,
+                        leg_no: int | None, before: Status, t: datetime) -> None:
+    bid = row["id"]
+    for n, refund in out.leg_refunds.items():
+        await conn.execute(
+            """UPDATE booking_legs SET status = 'cancelled', refund_minor = $3, cancelled_at = $4
+               WHERE booking_id = $1 AND leg_no = $2""", bid, n, refund, t)
+        await conn.execute(
+            """UPDATE tickets SET status = 'cancelled', cancelled_at = $3
+               WHERE booking_id = $1 AND leg_no = $2 AND status = 'issued'""", bid, n, t)
+    for n, price in out.leg_prices.items():
+        await conn.execute("UPDATE booking_legs SET price_minor = $3 WHERE booking_id = $1 "
+                           "AND leg_no = $2", bid, n, price)
+    whole = out.status is Status.CANCELLED
+    await conn.execute(
+        """UPDATE bookings SET status = $2, total_minor = $3, refund_minor = refund_minor + $4,
+               updated_at = $5, cancelled_at = CASE WHEN $6 THEN $5 ELSE cancelled_at END
+           WHERE id = $1""",
+        bid, out.status.value, out.total_minor, out.refund_minor, t, whole)
+    event = Event.CANCEL if leg_no is None else Event.CANCEL_LEG
+    await _event(conn, bid, event, before, out.status, t, leg_no=leg_no,
+                 detail={"refund_minor": out.refund_minor, "total_minor": out.total_minor})
+
+
+async def expire_due(pool: asyncpg.Pool, now: datetime, limit: int = 500) -> int:
+    """The sweeper: write held -> expired for holds past their expiry. Returns how many.
+
+    Only bookkeeping: an expired hold stopped counting against inventory at expires_at.
+    """
+    async with pool.acquire() as conn, conn.transaction():
+        ids = [r["id"] for r in await conn.fetch(
+            """SELECT id FROM bookings WHERE status = 'held' AND expires_at <= $1
+               ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED""", now, limit)]
+        for bid in ids:
+            await _expire(conn, bid, now)
+        return len(ids)
+
+
+# --- reads ---------------------------------------------------------------------------------
+
+def _view(row: asyncpg.Record, legs: Sequence[asyncpg.Record], pax: Sequence[asyncpg.Record],
+          tickets: Sequence[asyncpg.Record], now: datetime) -> BookingView:
+    status = effective_status(row["status"], row["expires_at"], now)
+    leg_views = tuple(LegView(
+        g["leg_no"], "expired" if status is Status.EXPIRED and g["status"] == "held" else g["status"],
+        g["feed"], g["agency_id"], g["agency_name"], g["mode"], g["route_id"], g["trip_id"],
+        g["service_date"], g["from_stop"], g["to_stop"], g["departure"], g["arrival"],
+        g["price_minor"], g["refund_minor"], g["price_source"]) for g in legs)
+    return BookingView(
+        row["id"], status.value, row["itinerary_id"], row["currency"], row["total_minor"],
+        row["paid_minor"], row["refund_minor"], row["expires_at"], row["created_at"],
+        row["confirmed_at"], row["cancelled_at"], row["payment_ref"], leg_views,
+        tuple(PassengerView(p["passenger_no"], p["category"], p["id_type"], p["name_masked"],
+                            p["id_masked"]) for p in pax),
+        tuple(TicketView(k["id"], k["leg_no"], k["passenger_no"], k["status"]) for k in tickets))
+
+
+async def _children(conn: Conn, ids: list[str]) -> tuple[dict, dict, dict]:
+    legs = await conn.fetch("SELECT * FROM booking_legs WHERE booking_id = ANY($1) "
+                            "ORDER BY booking_id, leg_no", ids)
+    pax = await conn.fetch(
+        """SELECT booking_id, passenger_no, category, id_type, name_masked, id_masked
+           FROM booking_passengers WHERE booking_id = ANY($1) ORDER BY booking_id, passenger_no""",
+        ids)
+    tickets = await conn.fetch("SELECT * FROM tickets WHERE booking_id = ANY($1) "
+                               "ORDER BY booking_id, leg_no, passenger_no", ids)
+    out: tuple[dict, dict, dict] = ({}, {}, {})
+    for bucket, rows in zip(out, (legs, pax, tickets)):
+        for r in rows:
+            bucket.setdefault(r["booking_id"], []).append(r)
+    return out
+
+
+async def get_booking(conn: Conn, booking_id: str, account_id: str | None,
+                      now: datetime) -> BookingView:
+    row = await conn.fetchrow("SELECT * FROM bookings WHERE id = $1 AND "
+                              "($2::text IS NULL OR account_id = $2)", booking_id, account_id)
+    if row is None:
+        raise BookingNotFound(f"no booking {booking_id}", booking_id=booking_id)
+    legs, pax, tickets = await _children(conn, [booking_id])
+    return _view(row, legs.get(booking_id, []), pax.get(booking_id, []),
+                 tickets.get(booking_id, []), now)
+
+
+async def list_bookings(conn: Conn, account_id: str, now: datetime, limit: int,
+                        after: tuple[datetime, str] | None = None) -> list[BookingView]:
+    """The account's bookings, newest first; `after` = (created_at, id) of the last one seen."""
+    rows = await conn.fetch(
+        """SELECT * FROM bookings WHERE account_id = $1
+             AND ($2::timestamptz IS NULL OR (created_at, id) < ($2, $3))
+           ORDER BY created_at DESC, id DESC LIMIT $4""",
+        account_id, after[0] if after else None, after[1] if after else "", limit)
+    ids = [r["id"] for r in rows]
+    legs, pax, tickets = await _children(conn, ids)
+    return [_view(r, legs.get(r["id"], []), pax.get(r["id"], []), tickets.get(r["id"], []), now)
+            for r in rows]
+
+
+# --- PII key rotation ----------------------------------------------------------------------
+
+async def encrypted_passengers(conn: Conn, not_key: str, limit: int = 500) -> list[asyncpg.Record]:
+    """Passenger rows whose ciphertexts use a key other than `not_key` (rotation)."""
+    return await conn.fetch(
+        """SELECT booking_id, passenger_no, key_id, name_ct, id_number_ct
+           FROM booking_passengers WHERE key_id <> $1 LIMIT $2""", not_key, limit)
+
+
+async def update_passenger_cipher(conn: Conn, booking_id: str, passenger_no: int, key_id: str,
+                                  name_ct: bytes, id_number_ct: bytes) -> None:
+    await conn.execute(
+        """UPDATE booking_passengers SET key_id = $3, name_ct = $4, id_number_ct = $5
+           WHERE booking_id = $1 AND passenger_no = $2""",
+        booking_id, passenger_no, key_id, name_ct, id_number_ct)

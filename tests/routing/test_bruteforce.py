@@ -1,0 +1,159 @@
+"""The engine against a brute-force time-expanded Dijkstra, on generated and real networks."""
+
+from __future__ import annotations
+
+import zipfile
+from datetime import date, datetime, time, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+
+from builders import timetable
+from checks import assert_feasible, assert_pareto, value
+from reference import Reference
+from routing.config import RoutingConfig
+from routing.planner import Planner, Query
+
+REAL = Path(__file__).parent.parent / "data" / "real"
+CFG = RoutingConfig(max_transfers=12)
+
+
+def _t0(pl: Planner, stop: str, d: date, secs: int) -> int:
+    tz = ZoneInfo(pl.stop_tz(pl.stop(stop)))
+    return int((datetime.combine(d, time(0), tz) + timedelta(seconds=secs)).timestamp())
+
+
+def _compare(pl: Planner, ref: Reference, origin: str, dest: str, d: date, secs: int) -> int | None:
+    src = pl._reach(origin, pl.fps, pl.config.walk_radius_m)
+    dst = pl._reach(dest, pl.fps_rev, pl.config.walk_radius_m)
+    expected = ref.earliest({s: w for s, (w, _) in src.items()}, {s: w for s, (w, _) in dst.items()})
+    its = pl.plan(Query(origin, dest, d, secs, limit=50))
+    got = min((value(pl, it) for it in its), default=None)
+    if got is not None and got > ref.t1:
+        got = None
+    assert got == expected, (origin, dest, got, expected)
+    for it in its:
+        assert_feasible(pl, it)
+    assert_pareto(its)
+    # allowing more transfers never arrives later
+    best = None
+    for k in range(4):
+        r = pl.plan(Query(origin, dest, d, secs, max_transfers=k, limit=50))
+        assert all(it.transfers <= k for it in r)
+        v = min((value(pl, it) for it in r), default=None)
+        if best is not None:
+            assert v is not None and v <= best
+        best = v if v is not None else best
+    return expected
+
+
+# ------------------------------------------------------------------ generated networks
+@st.composite
+def networks(draw):
+    n_stops = draw(st.integers(3, 7))
+    names = [f"S{i}" for i in range(n_stops)]
+    # stops inside ~1.5 km so some are within walking distance of each other
+    coords = {n: (36.6 + draw(st.integers(0, 12)) * 0.001, 117.0 + draw(st.integers(0, 12)) * 0.001)
+              for n in names}
+    lines = []
+    for k in range(draw(st.integers(1, 10))):
+        seq = draw(st.lists(st.sampled_from(names), min_size=2, max_size=5, unique=True))
+        mode = draw(st.sampled_from(["bus", "bus", "rail", "metro"]))
+        days = draw(st.sampled_from(["0", "1", "0,1", "0,1,2"]))
+        t = draw(st.integers(6 * 60, 11 * 60)) * 60
+        calls = []
+        for i, s in enumerate(seq):
+            dwell = draw(st.integers(0, 2)) * 60
+            flag = draw(st.sampled_from(["", "", "", "!", ">"])) if 0 < i < len(seq) - 1 else ""
+            calls.append(f"{flag}{s}@{t // 3600:02d}:{t % 3600 // 60:02d}/"
+                         f"{(t + dwell) // 3600:02d}:{(t + dwell) % 3600 // 60:02d}")
+            t += dwell + draw(st.integers(1, 40)) * 60
+        lines.append(f"T{k} R{k % 4} {mode} {days} " + " ".join(calls))
+    return timetable("\n".join(lines), coords, n_days=3), names
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_generated_networks_match_brute_force(data):
+    net, names = data.draw(networks())
+    pl = Planner.build(net, CFG)
+    d = date(2026, 11, 26)
+    assume(pl.valid_from <= d <= pl.valid_to)
+    a, b = data.draw(st.lists(st.sampled_from(names), min_size=2, max_size=2, unique=True))
+    secs = data.draw(st.integers(5, 11)) * 3600
+    t0 = _t0(pl, f"t:{a}", d, secs)
+    ref = Reference(pl, d, t0, 30 * 3600)
+    _compare(pl, ref, f"t:{a}", f"t:{b}", d, secs)
+
+
+# ------------------------------------------------------------------ real feeds
+def _load(*names: str):
+    from feeds.compile import compile_feed
+    from routing.network import merge
+
+    nets = []
+    for n in names:
+        with zipfile.ZipFile(REAL / f"{n}.zip") as z:
+            nets.append(compile_feed({m: z.read(m) for m in z.namelist()}, feed=n.split("-")[0],
+                                     version="1"))
+    return nets[0] if len(nets) == 1 else merge(nets)
+
+
+def _pairs(net, d: date, rng, n: int):
+    """Origin/destination pairs likely connected: a trip's first stop to the last stop of a
+    trip through the first one's last stop (half of them), or two random served stops."""
+    col = d.toordinal() - net.service_base_date
+    running = np.flatnonzero(net.service_days[net.trip_service, col])
+    start = net.trip_st_start
+    by_stop: dict[int, list[int]] = {}
+    for t in running.tolist():
+        for s in net.st_stop[start[t]:start[t + 1]].tolist():
+            by_stop.setdefault(s, []).append(t)
+    served = np.array(sorted(by_stop))
+    for i in range(n):
+        if i % 2:
+            a, b = rng.choice(served, 2, replace=False)
+        else:
+            t1 = int(rng.choice(running))
+            a, mid = net.st_stop[start[t1]], net.st_stop[start[t1 + 1] - 1]
+            t2 = int(rng.choice(by_stop[int(mid)]))
+            b = net.st_stop[start[t2 + 1] - 1]
+            if b == a:
+                b = mid
+        yield int(a), int(b)
+
+
+def _real_case(net, d: date, secs: int, n_queries: int, horizon: int, seed: int):
+    pl = Planner.build(net, CFG)
+    rng = np.random.default_rng(seed)
+    tz = ZoneInfo(net.timezones[0])
+    t0 = int((datetime.combine(d, time(0), tz) + timedelta(seconds=secs)).timestamp())
+    ref = Reference(pl, d, t0, horizon)
+    found = 0
+    for a, b in _pairs(net, d, rng, n_queries):
+        if pl.stop_tz(a) != net.timezones[0] or a == b:
+            continue
+        found += _compare(pl, ref, str(net.stop_id[a]), str(net.stop_id[b]), d, secs) is not None
+    assert found >= n_queries // 4       # the sample really exercises journeys
+
+
+@pytest.mark.slow
+def test_marta_and_cobblinc_together_match_brute_force():
+    net = _load("marta-rail-blue-green-2021", "cobblinc-route30-2021")
+    _real_case(net, date(2021, 10, 20), 7 * 3600, 25, 4 * 3600, seed=3)
+
+
+@pytest.mark.slow
+def test_sncf_matches_brute_force():
+    net = _load("sncf-ter-2019")
+    _real_case(net, date(2019, 10, 15), 7 * 3600, 12, 6 * 3600, seed=5)
+
+
+@pytest.mark.slow
+def test_nyc_subway_matches_brute_force():
+    net = _load("nyc-subway-2018")
+    _real_case(net, date(2018, 6, 27), 8 * 3600, 12, 90 * 60, seed=7)

@@ -36,11 +36,89 @@ def _default_data_dir() -> Path:
 
 
 class FeedSettings(BaseModel):
-    """Feed publishing (owned by the feeds area)."""
+    """Feed publishing (owned by the feeds area). Env: MAAS_FEEDS__<FIELD>."""
+
+    max_upload_bytes: int = Field(
+        200 * 1024 * 1024, ge=1024,
+        description="Largest GTFS zip accepted by POST /v1/feeds (streamed to a temp file; "
+        "413 upload_too_large beyond, checked against Content-Length first).",
+    )
+    max_uncompressed_bytes: int = Field(
+        512 * 1024 * 1024, ge=1024,
+        description="Largest total size of the zip's files once decompressed (counted while "
+        "decompressing, headers are not trusted); 413 uncompressed_too_large beyond.",
+    )
+    max_compression_ratio: float = Field(
+        100.0, gt=1,
+        description="Largest decompressed/compressed ratio of a member (past its first MiB); "
+        "real GTFS stays under 30, zip bombs reach 1000+. 422 compression_ratio_too_high.",
+    )
+    max_members: int = Field(
+        200, ge=1, description="Most files a feed zip may hold; 422 too_many_members beyond."
+    )
+    max_rows: int = Field(
+        20_000_000, ge=1, description="Most rows in any one file of a feed (too_many_rows error)."
+    )
+    max_notices_per_code: int = Field(
+        100, ge=1, description="Notices of one code kept in a report; the rest are counted."
+    )
+    keep_archive: bool = Field(
+        True, description="Store each uploaded zip with its version (recompile, audit)."
+    )
+    max_concurrent_imports: int = Field(
+        2, ge=1, description="Feed uploads validated/compiled at once per process (memory bound)."
+    )
+    temp_dir: Path | None = Field(
+        None, description="Where uploads are streamed before validation (default: system temp)."
+    )
+
+
+class StationRuleSettings(BaseModel):
+    """An operator's minimum connection times at one station (None keeps the default)."""
+
+    board_s: int | None = Field(None, ge=0, description="be at the stop this long before departure")
+    alight_s: int | None = Field(None, ge=0, description="free this long after arrival")
+    transfer_s: int | None = Field(None, ge=0, description="minimum change time within the station")
 
 
 class RoutingSettings(BaseModel):
-    """Journey planning (owned by the routing area)."""
+    """Journey planning (owned by the routing area). Env: MAAS_ROUTING__<FIELD>."""
+
+    walk_speed_mps: float = Field(1.2, gt=0, description="Walking speed (m/s) for footpaths and access.")
+    walk_radius_m: float = Field(
+        500.0, ge=0, description="Footpaths join stops up to this walking distance (any feed/mode).")
+    walk_detour: float = Field(1.25, ge=1, description="Walking distance = straight line x this.")
+    access_radius_m: float = Field(
+        1000.0, ge=0, description="from/to given as lat,lon: stops within this walking distance.")
+    transfer_s: int = Field(60, ge=0, description="Default minimum change time at a stop; floor of every footpath.")
+    board_s: dict[str, int] = Field(
+        default_factory=lambda: {"air": 3600, "rail": 900},
+        description="Per mode: be at the stop this long before departure (air 60 min, rail: gates "
+        "close 5 min before + 10 min security).")
+    board_international_air_s: int = Field(
+        5400, ge=0, description="International flight (stops in more than one time zone): 90 min.")
+    alight_s: dict[str, int] = Field(
+        default_factory=lambda: {"air": 1200},
+        description="Per mode: time after arrival before one can change or walk away (air 20 min).")
+    station_rules: dict[str, StationRuleSettings] = Field(
+        default_factory=dict, description='Operator overrides by station "FEED:STOP_ID" (applies to its platforms).')
+    max_transfers: int = Field(6, ge=0, le=15, description="Cap of max_transfers (larger values are capped).")
+    max_window_min: int = Field(360, ge=0, description="Cap of window_min for range queries.")
+    max_limit: int = Field(20, ge=1, description="Cap of limit (itineraries per response).")
+    default_limit: int = Field(5, ge=1, description="Itineraries per response when limit is not given.")
+
+    def to_config(self):  # -> routing.config.RoutingConfig (import kept lazy: pure package)
+        from routing.config import RoutingConfig, StationRule
+
+        return RoutingConfig(
+            walk_speed_mps=self.walk_speed_mps, walk_radius_m=self.walk_radius_m,
+            walk_detour=self.walk_detour, access_radius_m=self.access_radius_m,
+            transfer_s=self.transfer_s, board_s=dict(self.board_s),
+            board_international_air_s=self.board_international_air_s, alight_s=dict(self.alight_s),
+            station_rules={k: StationRule(**v.model_dump()) for k, v in self.station_rules.items()},
+            max_transfers=self.max_transfers, max_window_min=self.max_window_min,
+            max_limit=self.max_limit, default_limit=min(self.default_limit, self.max_limit),
+        )
 
 
 class TariffSettings(BaseModel):

@@ -155,6 +155,8 @@ class KeyCache:
         if stale or missing:
             self._keys = await load_verification_keys(conn)
             self._keys_at = now
+            if self._signer is not None:
+                self._keys[self._signer.key_id] = self._signer.private.public_key()
         return self._keys
 
     async def signer(self, conn: Any) -> SigningKey:
@@ -162,6 +164,8 @@ class KeyCache:
         if self._signer is None or now - self._signer_at > self.ttl_s:
             self._signer = await load_signing_key(conn, self.data_keys)
             self._signer_at = now
+            # what we sign with, we verify, even before the next reload of all keys
+            self._keys = {**self._keys, self._signer.key_id: self._signer.private.public_key()}
         return self._signer
 
     def forget(self) -> None:

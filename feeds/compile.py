@@ -50,7 +50,7 @@ class CompileError(ValueError):
         self.extra = extra
 
 
-def _read(files: Mapping[str, bytes], name: str, *, category: bool = False,
+def _read(files: Mapping[str, bytes], name: str, *, dtypes: dict | None = None,
           usecols: tuple[str, ...] | None = None) -> pd.DataFrame | None:
     data = files.get(name)
     if data is None or not data.strip():
@@ -60,7 +60,7 @@ def _read(files: Mapping[str, bytes], name: str, *, category: bool = False,
         wanted = set(usecols)
         kw["usecols"] = lambda c: c.strip() in wanted
     try:
-        df = pd.read_csv(io.BytesIO(data), dtype="category" if category else str,
+        df = pd.read_csv(io.BytesIO(data), dtype=_dtypes(data, dtypes) if dtypes else str,
                          keep_default_na=False, na_filter=False, encoding="utf-8-sig",
                          skipinitialspace=False, **kw)
     except pd.errors.EmptyDataError:
@@ -69,6 +69,13 @@ def _read(files: Mapping[str, bytes], name: str, *, category: bool = False,
         raise CompileError(f"{name} is not UTF-8", file=name) from e
     df.columns = [c.strip() for c in df.columns]
     return df
+
+
+def _dtypes(data: bytes, dtypes: dict) -> dict:
+    """`dtypes` keyed by the header's own spelling of each column (it may carry spaces)."""
+    header = data.split(b"\n", 1)[0].decode("utf-8-sig", "replace").rstrip("\r")
+    return {h: dtypes[h.strip().strip('"')] for h in header.split(",")
+            if h.strip().strip('"') in dtypes}
 
 
 def _col(df: pd.DataFrame | None, name: str, n: int | None = None) -> np.ndarray:
@@ -114,7 +121,8 @@ def compile_feed(files: Mapping[str, bytes], *, feed: str, version: str) -> Netw
     trip_service = np.array([service_index[s] for s in _col(trips_df, "service_id")],
                             dtype=np.int32)
 
-    st = _t.stop_times(_read(files, "stop_times.txt", category=True, usecols=_t.ST_COLS),
+    st = _t.stop_times(_read(files, "stop_times.txt", dtypes=_t.ST_DTYPES,
+                                 usecols=_t.ST_COLS),
                        _index(trip_raw), stops.index, stops.lat, stops.lon)
     if st is None:
         raise CompileError("stop_times.txt has no usable rows", file="stop_times.txt")

@@ -13,6 +13,9 @@ import pandas as pd
 EARTH_RADIUS_M = 6_371_008.8
 ST_COLS = ("trip_id", "stop_id", "arrival_time", "departure_time", "stop_sequence",
            "pickup_type", "drop_off_type")
+# stop_times column -> pandas dtype: few distinct values -> categorical (a small code per row);
+# times have many distinct values, and categoricals sort theirs, so they are read as text
+ST_DTYPES = {c: str if c.endswith("_time") else "category" for c in ST_COLS}
 _WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
 
@@ -37,6 +40,35 @@ def secs(s: str) -> int:
     except ValueError:
         return -1
     return h * 3600 + m * 60 + x if h >= 0 and 0 <= m < 60 and 0 <= x < 61 else -1
+
+
+def secs_array(values: np.ndarray) -> np.ndarray:
+    """Vectorized `secs` over an array of strings (the distinct values of a time column)."""
+    u = np.strings.strip(np.asarray(values, dtype=str))
+    n = len(u)
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    width = max(u.dtype.itemsize // 4, 1)
+    d = u.view(np.uint32).reshape(n, width).astype(np.int64) - 48     # digit values; ':' = 10
+    length = np.strings.str_len(u).astype(np.int64)
+    rows = np.arange(n)
+
+    def at(k: np.ndarray) -> np.ndarray:
+        return d[rows, np.clip(k, 0, width - 1)]
+
+    ok = (length >= 7) & (at(length - 3) == 10) & (at(length - 6) == 10)
+    sec = at(length - 2) * 10 + at(length - 1)
+    mins = at(length - 5) * 10 + at(length - 4)
+    ok &= (at(length - 2) >= 0) & (at(length - 2) <= 6) & (at(length - 1) >= 0) & \
+        (at(length - 1) <= 9) & (at(length - 5) >= 0) & (at(length - 5) <= 5) & \
+        (at(length - 4) >= 0) & (at(length - 4) <= 9)
+    hours = np.zeros(n, dtype=np.int64)
+    for k in range(width):
+        digit = d[:, k]
+        inside = k < length - 6
+        ok &= ~inside | ((digit >= 0) & (digit <= 9))
+        hours = np.where(inside, hours * 10 + digit, hours)
+    return np.where(ok & (sec < 61), hours * 3600 + mins * 60 + sec, -1)
 
 
 def hhmmss(t: int) -> str:
@@ -233,12 +265,22 @@ class StopTimes:
 
 
 def _cat(df: pd.DataFrame, name: str, lut_of, default: int, dtype) -> np.ndarray:
+    """A column mapped through `lut_of`, which sees each distinct value once (`secs_array`
+    takes them all at once). Categorical columns give their codes; text columns are
+    factorized (hashing, no sort: times have ~100k distinct values in a big feed)."""
     if name not in df.columns:
         return np.full(len(df), default, dtype=dtype)
-    c = df[name].cat
-    lut = np.array([lut_of(v) for v in c.categories.to_numpy(dtype=object).astype(str)],
-                   dtype=dtype)
-    return lut[c.codes.to_numpy()]
+    col_ = df[name]
+    if isinstance(col_.dtype, pd.CategoricalDtype):
+        codes, uniq = col_.cat.codes.to_numpy(), col_.cat.categories.to_numpy(dtype=object)
+    else:
+        codes, uniq = pd.factorize(col_.to_numpy(dtype=object))
+    uniq = np.asarray(uniq, dtype=object).astype(str)
+    if lut_of is secs_array:
+        lut = secs_array(uniq).astype(dtype)
+    else:
+        lut = np.array([lut_of(v) for v in uniq], dtype=dtype)
+    return lut[codes]
 
 
 def stop_times(df: pd.DataFrame | None, trip_index: dict[str, int], stop_index: dict[str, int],
@@ -248,8 +290,8 @@ def stop_times(df: pd.DataFrame | None, trip_index: dict[str, int], stop_index: 
     trip = _cat(df, "trip_id", lambda s: trip_index.get(s.strip(), -1), -1, np.int32)
     stop = _cat(df, "stop_id", lambda s: stop_index.get(s.strip(), -1), -1, np.int32)
     seq = _cat(df, "stop_sequence", lambda s: to_int(s, -1), -1, np.int64)
-    arr = _cat(df, "arrival_time", secs, -1, np.int64)
-    dep = _cat(df, "departure_time", secs, -1, np.int64)
+    arr = _cat(df, "arrival_time", secs_array, -1, np.int64)
+    dep = _cat(df, "departure_time", secs_array, -1, np.int64)
     enum3 = lambda s: v if 0 <= (v := to_int(s, 0)) <= 3 else 0  # noqa: E731
     pick = _cat(df, "pickup_type", enum3, 0, np.int8)
     drop = _cat(df, "drop_off_type", enum3, 0, np.int8)

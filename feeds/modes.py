@@ -11,7 +11,8 @@ misc -> other.
 
 The intercity rule — a route of bus type (3, 700-799, 800-899) is a **coach** when
   * its agency, short or long name says so (`INTERCITY_WORDS`, e.g. "intercity", "coach",
-    "长途", "城际"), or
+    "长途", "城际") — station names are taken out first, so a city bus to the
+    "长途汽车总站" (long-distance bus station) or "Victoria Coach Station" stays a bus, or
   * its stops are far apart: mean distance between consecutive stops of its trips
     >= `INTERCITY_SPACING_M` (5 km). City buses stop every 300-800 m and even express buses
     rarely average more than 2-3 km, while intercity coaches run 10-100 km between stops
@@ -21,6 +22,7 @@ Type 200-299 is always coach.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 __all__ = ["MODES", "INTERCITY_SPACING_M", "INTERCITY_WORDS", "mode_of"]
@@ -29,6 +31,8 @@ MODES = ("bus", "coach", "rail", "metro", "tram", "ferry", "air", "other")
 
 INTERCITY_SPACING_M = 5_000.0
 INTERCITY_WORDS = ("intercity", "inter-city", "coach", "长途", "城际")
+_STATION_NAMES = re.compile(
+    r"(coach|bus)\s+(station|terminal|stop)|(长途|客运|城际)[^—\-–,，/ ]{0,6}站")
 
 _BASIC = {
     0: "tram", 1: "metro", 2: "rail", 3: "bus", 4: "ferry", 5: "tram", 6: "other",
@@ -58,7 +62,7 @@ def mode_of(
     mode = _base_mode(route_type)
     if mode != "bus":
         return mode
-    text = " ".join(n for n in names if n).casefold()
+    text = _STATION_NAMES.sub(" ", " ".join(n for n in names if n).casefold())
     if any(w in text for w in INTERCITY_WORDS):
         return "coach"
     if stop_spacing_m is not None and stop_spacing_m >= INTERCITY_SPACING_M:

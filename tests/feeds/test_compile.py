@@ -211,3 +211,11 @@ def test_no_stop_times_is_a_compile_error():
         compile_feed(feed(trips="route_id,service_id,trip_id\nR1,WK,T1\n", stop_times=""),
                      feed="f", version="v")
     assert e.value.code == "feed_not_compilable" and e.value.status == 422
+
+
+def test_time_parser_vectorized():
+    from feeds.compile_tables import secs_array
+    vals = ["08:00:00", "8:00:00", " 25:10:05 ", "", "100:00:00", "12:60:00", "ab:cd:ef",
+            "12:00", "0:00:00", "-1:00:00"]
+    assert secs_array(np.array(vals, dtype=object)).tolist() == [
+        h(8, 0), h(8, 0), h(25, 10, 5), -1, h(100, 0), -1, -1, -1, 0, -1]

@@ -24,6 +24,12 @@ def test_bus_is_coach_when_named_intercity_or_stops_far_apart():
     assert mode_of(3, names=("K51", "Quancheng Square - Jinan West"), stop_spacing_m=600) == "bus"
 
 
+def test_a_city_bus_to_a_coach_station_stays_a_bus():
+    assert mode_of(3, names=("4路", "济南长途汽车总站—经二路舜华路")) == "bus"
+    assert mode_of(3, names=("11", "Victoria Coach Station - Oxford St")) == "bus"
+    assert mode_of(3, names=("", "济南—德州 城际快客")) == "coach"
+
+
 def test_intercity_rule_never_touches_other_modes():
     assert mode_of(2, names=("Intercity",), stop_spacing_m=50_000) == "rail"
     assert mode_of(1100, stop_spacing_m=500_000) == "air"

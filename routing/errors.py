@@ -9,6 +9,7 @@ __all__ = [
     "DateOutOfService",
     "InvalidItineraryId",
     "LegNotFeasible",
+    "NoTimetable",
 ]
 
 
@@ -49,3 +50,8 @@ class LegNotFeasible(RoutingError):
 
     code = "leg_not_feasible"
     status = 409
+
+
+class NoTimetable(RoutingError):
+    code = "timetable_not_loaded"
+    status = 503

@@ -330,10 +330,49 @@ class Planner:
             s0 = int(sc.ready_from[j, s_b])
             g, b, a = int(sc.veh_inst[j, s0]), int(sc.veh_board[j, s0]), int(sc.veh_alight[j, s0])
             rnd = j
+        rides = self._squeeze(se, rides)
         if se.day.reverse:
             return tuple(Ride(inst=r.inst, board=r.length - 1 - r.alight,
                               alight=r.length - 1 - r.board, length=r.length) for r in rides)
         return tuple(reversed(rides))
+
+    def _conn(self, se: _Search, s: int, s2: int) -> int:
+        f = se.fps
+        for e in range(f.start[s], f.start[s + 1]):
+            if f.to[e] == s2:
+                fl = int(f.floor_s[e])
+                return max(int(f.walk_s[e]), fl if fl >= 0 else se.min_conn)
+        return se.min_conn
+
+    def _squeeze(self, se: _Search, rides: list[Ride]) -> list[Ride]:
+        """Take the latest trip of the same day pattern on each ride that still makes the
+        next connection (last ride: same arrival), so no journey waits needlessly early."""
+        d, p = se.day, se.pats
+        out = list(rides)                       # search order reversed: out[0] reaches target
+        deadline = None
+        for n, r in enumerate(out):
+            q = int(d.inst_q[r.inst])
+            ps = int(p.stop_start[int(d.q_pattern[q])])
+            L, base, i0 = r.length, int(d.q_time_start[q]), int(d.q_inst_start[q])
+            j = r.inst - i0
+            if deadline is None:
+                deadline = int(d.t_arr[base + j * L + r.alight])
+            last = int(d.q_inst_start[q + 1]) - i0
+            for k in range(j + 1, last):        # FIFO: arrivals never decrease with k
+                if int(d.t_arr[base + k * L + r.alight]) > deadline:
+                    break
+                if se.inst_ok[i0 + k]:
+                    j = k
+            out[n] = Ride(inst=i0 + j, board=r.board, alight=r.alight, length=L)
+            if n + 1 < len(out):
+                prev = out[n + 1]
+                pq = int(d.inst_q[prev.inst])
+                pps = int(p.stop_start[int(d.q_pattern[pq])])
+                s_b = int(p.stops[ps + r.board])
+                s_a = int(p.stops[pps + prev.alight])
+                deadline = (int(d.t_dep[base + j * L + r.board]) - int(se.board_slack[ps + r.board])
+                            - self._conn(se, s_a, s_b) - int(se.alight_slack[pps + prev.alight]))
+        return out
 
     # ---------------------------------------------------------------- legs (bookings)
     def leg_stops(self, leg: LegKey) -> tuple[str, ...]:

@@ -1,7 +1,165 @@
-"""plan endpoints."""
+"""GET /v1/plan: journeys across every active feed (parse -> routing.Planner -> render)."""
 
 from __future__ import annotations
 
+import asyncio
+import re
+from datetime import date, datetime
+from typing import Any
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field
+
+from maas.appkeys import LIVE
 from maas.http import Router
+from routing.errors import InvalidQuery, NoTimetable
+from routing.itinerary import Itinerary, Leg
+from routing.planner import Query
 
 router = Router(tag="plan")
+
+_COORD = re.compile(r"^\s*(-?\d+(?:\.\d+)?)\s*,\s*(-?\d+(?:\.\d+)?)\s*$")
+_TIME = re.compile(r"^(\d{1,2}):(\d{2})(?::(\d{2}))?$")
+
+
+class PlanQuery(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    from_: str = Field(alias="from", description='Origin: "FEED:STOP_ID" or "lat,lon" (nearest stops within walking reach)')
+    to: str = Field(description='Destination: "FEED:STOP_ID" or "lat,lon"')
+    date: str = Field(description="YYYY-MM-DD, local date at the origin (at the destination when arrive_by)")
+    time: str = Field(description="HH:MM or HH:MM:SS, local time of the origin stop (destination stop when arrive_by)")
+    arrive_by: bool = Field(False, description="true: latest departures arriving by date/time")
+    window_min: int = Field(0, ge=0, description="Range query: every non-dominated journey departing in [time, time + window_min] (arriving in [time - window, time] when arrive_by). Capped at routing.max_window_min (default 360).")
+    modes: str | None = Field(None, description="Comma-separated modes to use: bus, coach, rail, metro, tram, ferry, air, other")
+    max_transfers: int | None = Field(None, ge=0, description="At most this many changes; capped at routing.max_transfers (default 6)")
+    wheelchair: bool = Field(False, description="Only wheelchair-accessible trips (wheelchair_accessible=1) and stops (wheelchair_boarding=1, inherited from the station)")
+    max_walk_m: float | None = Field(None, ge=0, description="Longest walk between two stops; 0 = no walking between different stops except transfers.txt. Default routing.walk_radius_m")
+    min_transfer_s: int | None = Field(None, ge=0, le=86400, description="Replaces every default minimum connection/boarding time (per mode and per station) with this value; transfers.txt and operator station rules still apply")
+    limit: int | None = Field(None, ge=1, description="Itineraries to return; default routing.default_limit (5), capped at routing.max_limit (20)")
+
+
+class StopOut(BaseModel):
+    id: str | None = Field(description='"FEED:STOP_ID", or null for a coordinate')
+    name: str
+    lat: float
+    lon: float
+
+
+class RouteOut(BaseModel):
+    id: str = Field(description='"FEED:ROUTE_ID"')
+    short_name: str
+    long_name: str
+
+
+class LegOut(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    mode: str = Field(description="bus, coach, rail, metro, tram, ferry, air, other, or walk")
+    feed: str | None = Field(None, description="Feed of the trip (null for walks)")
+    trip_id: str | None = Field(None, description='"FEED:TRIP_ID" (frequency runs: "FEED:TRIP_ID@HH:MM:SS")')
+    route: RouteOut | None = None
+    operator: str | None = Field(None, description="Agency name")
+    headsign: str | None = None
+    from_: StopOut = Field(alias="from")
+    to: StopOut
+    departure: str = Field(description="ISO 8601 with the UTC offset of the from stop's time zone")
+    arrival: str = Field(description="ISO 8601 with the UTC offset of the to stop's time zone")
+    duration_s: int
+    stops: int = Field(0, description="Stops ridden (hops); 0 for walks")
+    distance_m: float | None = Field(None, description="Walks: walking distance")
+    service_date: str | None = Field(None, description="GTFS service date of the trip")
+    price: Any = Field(None, description="Price of this leg (added by ticketing when known)")
+
+
+class ItineraryOut(BaseModel):
+    id: str = Field(description="Stable, tamper-evident id; POST it to /v1/bookings")
+    departure: str = Field(description="ISO 8601, origin's offset")
+    arrival: str = Field(description="ISO 8601, destination's offset")
+    duration_s: int
+    transfers: int
+    legs: list[LegOut]
+    total: Any = Field(None, description="Total price (added by ticketing when known)")
+
+
+class PlanResponse(BaseModel):
+    itineraries: list[ItineraryOut]
+
+
+def _place(p: str, name: str) -> str | tuple[float, float]:
+    m = _COORD.match(p)
+    if m:
+        lat, lon = float(m.group(1)), float(m.group(2))
+        if not (-90 <= lat <= 90 and -180 <= lon <= 180):
+            raise InvalidQuery(f"{name}: coordinates out of range: {p}", parameter=name)
+        return lat, lon
+    if ":" not in p or p.startswith(":") or p.endswith(":"):
+        raise InvalidQuery(f'{name} must be "FEED:STOP_ID" or "lat,lon", not {p!r}', parameter=name)
+    return p.strip()
+
+
+def to_query(q: PlanQuery) -> Query:
+    try:
+        d = date.fromisoformat(q.date)
+    except ValueError:
+        raise InvalidQuery(f"date must be YYYY-MM-DD, not {q.date!r}", parameter="date") from None
+    m = _TIME.match(q.time.strip())
+    if not m or int(m.group(1)) > 23 or int(m.group(2)) > 59 or int(m.group(3) or 0) > 59:
+        raise InvalidQuery(f"time must be HH:MM or HH:MM:SS, not {q.time!r}", parameter="time")
+    secs = int(m.group(1)) * 3600 + int(m.group(2)) * 60 + int(m.group(3) or 0)
+    origin, dest = _place(q.from_, "from"), _place(q.to, "to")
+    if origin == dest:
+        raise InvalidQuery("from and to are the same place")
+    modes = frozenset(x.strip() for x in q.modes.split(",") if x.strip()) if q.modes else None
+    return Query(origin=origin, destination=dest, date=d, time_s=secs, arrive_by=q.arrive_by,
+                 window_s=q.window_min * 60, modes=modes, max_transfers=q.max_transfers,
+                 wheelchair=q.wheelchair, max_walk_m=q.max_walk_m, min_transfer_s=q.min_transfer_s,
+                 limit=q.limit)
+
+
+def _iso(dt: datetime) -> str:
+    return dt.isoformat()
+
+
+def _stop(p) -> StopOut:
+    return StopOut(id=p.id, name=p.name, lat=p.lat, lon=p.lon)
+
+
+def _leg(leg: Leg) -> LegOut:
+    walk = leg.mode == "walk"
+    return LegOut(
+        mode=leg.mode, feed=leg.feed, trip_id=leg.trip_id,
+        route=None if walk else RouteOut(id=leg.route_id, short_name=leg.route_short_name or "",
+                                         long_name=leg.route_long_name or ""),
+        operator=leg.operator, headsign=leg.headsign, from_=_stop(leg.from_place),
+        to=_stop(leg.to_place), departure=_iso(leg.departure), arrival=_iso(leg.arrival),
+        duration_s=leg.duration_s, stops=leg.stops, distance_m=leg.distance_m if walk else None,
+        service_date=str(leg.key.service_date) if leg.key else None)
+
+
+def render(it: Itinerary) -> ItineraryOut:
+    return ItineraryOut(id=it.id, departure=_iso(it.departure), arrival=_iso(it.arrival),
+                        duration_s=it.duration_s, transfers=it.transfers,
+                        legs=[_leg(leg) for leg in it.legs])
+
+
+@router.get(
+    "/v1/plan",
+    summary="Plan journeys across bus, coach, rail, metro and air",
+    query=PlanQuery,
+    response=PlanResponse,
+    errors={400: "malformed date/time/coordinates, from = to, unknown mode",
+            404: "unknown stop (named in the problem), or no stop near the coordinates",
+            422: "date outside every active feed's service (valid_from/valid_to given)",
+            503: "no timetable loaded yet"},
+    description="Pareto-optimal journeys over (arrival, transfers); with window_min every "
+    "non-dominated journey departing in the window; arrive_by gives latest departures. "
+    "Caps: window_min <= 360, limit <= 20, max_transfers <= 6 (routing settings).",
+)
+async def plan(request: web.Request, query: PlanQuery) -> PlanResponse:
+    q = to_query(query)
+    planner = request.app[LIVE].current.planner
+    if planner is None:
+        raise NoTimetable("no timetable is loaded yet")
+    its = await asyncio.to_thread(planner.plan, q)
+    return PlanResponse(itineraries=[render(it) for it in its])

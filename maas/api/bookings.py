@@ -1,7 +1,351 @@
-"""bookings endpoints."""
+"""Bookings endpoints: one linked booking for a multi-leg, multi-operator journey.
+
+Thin: parse (pydantic), call ticketing.service.Bookings, render. Money is
+{"amount": "12.50", "currency": "CNY"}; passenger names and ID numbers only ever appear
+masked. `cleanup_ctx` builds the service and runs the hold-expiry sweeper.
+"""
 
 from __future__ import annotations
 
-from maas.http import Router
+import asyncio
+import base64
+import contextlib
+import logging
+from datetime import date, datetime, timedelta
+from typing import AsyncIterator
 
+from aiohttp import web
+from pydantic import BaseModel, Field, model_validator
+
+from maas.appkeys import CLOCK, DB, LIVE, SETTINGS
+from maas.errors import Forbidden, InvalidParameter, NotFound
+from maas.http import Router, principal_of
+from maas.idempotency import HEADER, idempotent, purge
+from maas.settings import BookingSettings, Settings
+from routing.itinerary import DEFAULT_SECRET, decode_id
+from ticketing import store
+from ticketing.bookings import RefundPolicy, RefundRule
+from ticketing.errors import CapacityTargetUnknown
+from ticketing.fares import FareConfig, Tariff, format_minor
+from ticketing.inventory import CapacityConfig
+from ticketing.pii import Keyring
+from ticketing.service import BookingConfig, Bookings, PassengerInput
+
+__all__ = ["router", "cleanup_ctx", "BOOKINGS", "booking_config", "keyring_of"]
+
+log = logging.getLogger(__name__)
 router = Router(tag="bookings")
+BOOKINGS = web.AppKey("bookings", Bookings)
+IDEMPOTENCY_TTL_S = 24 * 3600
+_IDEM_DOC = {HEADER: "required; the same key and body again returns the first response"}
+_IDEM_OPT = {HEADER: "optional; the same key and body again returns the first response"}
+
+
+# --- settings -> the frozen config of the core ---------------------------------------------
+
+def _rule(r) -> RefundRule:  # type: ignore[no-untyped-def]
+    return RefundRule(r.full_until_h, r.before_departure, r.after_departure)
+
+
+def booking_config(s: BookingSettings) -> BookingConfig:
+    tariff = lambda t: Tariff(t.per_km, t.minimum, t.base)  # noqa: E731
+    return BookingConfig(
+        fares=FareConfig(
+            currency=s.currency,
+            mode_tariffs={m: tariff(t) for m, t in s.tariffs.items()},
+            operator_tariffs={o: tariff(t) for o, t in s.operator_tariffs.items()},
+            concessions=dict(s.concessions), linked_discount=s.linked_discount, fx=dict(s.fx)),
+        refunds=RefundPolicy(_rule(s.refund), {m: _rule(r) for m, r in s.refund_by_mode.items()},
+                             {o: _rule(r) for o, r in s.refund_by_operator.items()}),
+        capacity=CapacityConfig(dict(s.capacity), s.capacity_default),
+        hold_ttl=timedelta(seconds=s.hold_ttl_s),
+        max_passengers=s.max_passengers,
+        sweeper_interval_s=s.sweeper_interval_s,
+    )
+
+
+def keyring_of(settings: Settings) -> Keyring:
+    keys = settings.data_keys()
+    return Keyring(dict(keys.keys), keys.active)
+
+
+async def _sweep_forever(app: web.Application) -> None:
+    svc = app[BOOKINGS]
+    while True:
+        await asyncio.sleep(svc.config.sweeper_interval_s)
+        try:
+            expired = await svc.sweep()
+            if expired:
+                log.info("expired %d holds", expired, extra={"expired": expired})
+            await purge(app[DB], IDEMPOTENCY_TTL_S)
+        except Exception:  # noqa: BLE001 — keep sweeping; inventory never depends on it
+            log.exception("hold-expiry sweep failed")
+
+
+async def cleanup_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    app[BOOKINGS] = Bookings(app[DB], booking_config(settings.bookings), keyring_of(settings),
+                             app[CLOCK].now)
+    task = asyncio.create_task(_sweep_forever(app))
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+# --- models --------------------------------------------------------------------------------
+
+class PassengerIn(BaseModel):
+    name: str = Field(max_length=200, description="full name as on the ID document")
+    id_number: str = Field(max_length=64, description="ID document number")
+    category: str = Field("adult", description="adult | child | senior | disabled")
+    id_type: str = Field("prc_id", description="prc_id | passport | hk_macao_permit | taiwan_permit")
+
+
+class BookingIn(BaseModel):
+    itinerary_id: str = Field(max_length=8192, description="`id` of an itinerary from /v1/plan")
+    passengers: list[PassengerIn] = Field(max_length=50, description="one seat each on every leg")
+
+
+class ConfirmIn(BaseModel):
+    payment_ref: str = Field(min_length=1, max_length=200, description="payment provider reference")
+
+
+class Money(BaseModel):
+    amount: str = Field(description='decimal string, e.g. "12.50"')
+    currency: str = Field(description="ISO 4217")
+
+
+class LegOut(BaseModel):
+    leg: int = Field(description="0-based position in the journey")
+    status: str = Field(description="held | confirmed | cancelled | expired")
+    operator: str = Field(description='"feed:agency_id"')
+    operator_name: str
+    mode: str
+    route_id: str
+    trip_id: str
+    service_date: date
+    from_stop: str = Field(description='"feed:stop_id"')
+    to_stop: str
+    departure: datetime
+    arrival: datetime
+    price: Money = Field(description="for all passengers, after concessions and re-pricing")
+    refund: Money
+    price_source: str = Field(description='"fare:<gtfs fare>" or "tariff:<mode|operator>"')
+
+
+class PassengerOut(BaseModel):
+    name: str = Field(description="masked")
+    id_number: str = Field(description="masked")
+    id_type: str
+    category: str
+
+
+class TicketOut(BaseModel):
+    id: str
+    leg: int
+    passenger: int
+    status: str = Field(description="issued | cancelled")
+
+
+class BookingOut(BaseModel):
+    id: str
+    status: str = Field(description="held | confirmed | cancelled | expired")
+    expires_at: datetime = Field(description="end of the hold")
+    created_at: datetime
+    confirmed_at: datetime | None
+    cancelled_at: datetime | None
+    itinerary_id: str
+    legs: list[LegOut]
+    passengers: list[PassengerOut]
+    tickets: list[TicketOut] = Field(description="one per leg per passenger once confirmed")
+    total: Money = Field(description="price of the legs still booked")
+    paid: Money
+    refund: Money = Field(description="refunds granted so far")
+    payment_ref: str | None
+
+
+class BookingPage(BaseModel):
+    items: list[BookingOut]
+    next_cursor: str | None = Field(description="pass as `cursor` for the next page; null at the end")
+
+
+class ListQuery(BaseModel):
+    limit: int = Field(20, ge=1, le=100)
+    cursor: str | None = None
+
+
+class CapacityIn(BaseModel):
+    route_id: str | None = Field(None, description='"feed:route_id" (or the bare GTFS id)')
+    trip_id: str | None = Field(None, description='"feed:trip_id" (or the bare GTFS id)')
+    seats: int = Field(ge=0, le=100_000, description="seats per trip run and service date")
+
+    @model_validator(mode="after")
+    def _one_target(self) -> "CapacityIn":
+        if (self.route_id is None) == (self.trip_id is None):
+            raise ValueError("give exactly one of route_id and trip_id")
+        return self
+
+
+class CapacityOut(BaseModel):
+    feed: str
+    route_id: str | None
+    trip_id: str | None
+    seats: int
+
+
+def _money(minor: int, currency: str) -> Money:
+    return Money(amount=format_minor(minor), currency=currency)
+
+
+def render(b: store.BookingView) -> BookingOut:
+    cur = b.currency
+    return BookingOut(
+        id=b.id, status=b.status, expires_at=b.expires_at, created_at=b.created_at,
+        confirmed_at=b.confirmed_at, cancelled_at=b.cancelled_at, itinerary_id=b.itinerary_id,
+        legs=[LegOut(leg=g.leg_no, status=g.status, operator=g.agency_id,
+                     operator_name=g.agency_name, mode=g.mode, route_id=g.route_id,
+                     trip_id=g.trip_id, service_date=g.service_date, from_stop=g.from_stop,
+                     to_stop=g.to_stop, departure=g.departure, arrival=g.arrival,
+                     price=_money(g.price_minor, cur), refund=_money(g.refund_minor, cur),
+                     price_source=g.price_source) for g in b.legs],
+        passengers=[PassengerOut(name=p.name_masked, id_number=p.id_masked, id_type=p.id_type,
+                                 category=p.category) for p in b.passengers],
+        tickets=[TicketOut(id=t.id, leg=t.leg_no, passenger=t.passenger_no, status=t.status)
+                 for t in b.tickets],
+        total=_money(b.total_minor, cur), paid=_money(b.paid_minor, cur),
+        refund=_money(b.refund_minor, cur), payment_ref=b.payment_ref)
+
+
+# --- endpoints -----------------------------------------------------------------------------
+
+def _account(request: web.Request) -> str:
+    account = principal_of(request).account_id
+    assert account is not None  # auth=("account",)
+    return account
+
+
+_ERRORS = {404: "no such booking (or not yours)", 409: "not allowed in the booking's state"}
+
+
+@router.post("/v1/bookings", summary="Hold seats on every leg of an itinerary (one booking)",
+             auth=("account",), body=BookingIn, response=BookingOut, status=201,
+             headers=_IDEM_DOC,
+             errors={400: "missing Idempotency-Key or malformed itinerary id",
+                     409: "a leg is sold out (`leg` names it); nothing is held",
+                     410: "the itinerary's timetable is no longer live",
+                     422: "invalid passenger field (`field` names it) or reused Idempotency-Key"})
+async def create_booking(request: web.Request, body: BookingIn) -> web.StreamResponse:
+    snap = request.app[LIVE].current
+    secret = getattr(getattr(snap.planner, "config", None), "id_secret", DEFAULT_SECRET)
+    key = decode_id(body.itinerary_id, secret)
+    people = [PassengerInput(p.name, p.id_number, p.category, p.id_type) for p in body.passengers]
+
+    async def run(conn):  # type: ignore[no-untyped-def]
+        view = await request.app[BOOKINGS].hold(_account(request), body.itinerary_id, key,
+                                                snap.network, snap.versions, people, conn)
+        return render(view)
+
+    return await idempotent(request, run, status=201)
+
+
+@router.get("/v1/bookings", summary="My bookings, newest first", auth=("account",),
+            query=ListQuery, response=BookingPage)
+async def list_bookings(request: web.Request, query: ListQuery) -> BookingPage:
+    after = None
+    if query.cursor:
+        try:
+            stamp, _, bid = base64.urlsafe_b64decode(query.cursor.encode()).decode().partition("|")
+            after = (datetime.fromisoformat(stamp), bid)
+        except ValueError:
+            raise InvalidParameter("cursor is not one this API returned", field="cursor") from None
+    views = await request.app[BOOKINGS].list(_account(request), query.limit + 1, after)
+    more = len(views) > query.limit
+    views = views[:query.limit]
+    cursor = None
+    if more:
+        last = views[-1]
+        cursor = base64.urlsafe_b64encode(f"{last.created_at.isoformat()}|{last.id}".encode()).decode()
+    return BookingPage(items=[render(v) for v in views], next_cursor=cursor)
+
+
+@router.get("/v1/bookings/{id}", summary="One of my bookings", auth=("account",),
+            response=BookingOut, errors={404: _ERRORS[404]})
+async def get_booking(request: web.Request) -> BookingOut:
+    return render(await request.app[BOOKINGS].get(_account(request), request.match_info["id"]))
+
+
+@router.post("/v1/bookings/{id}/confirm", summary="Pay: held -> confirmed, tickets issued",
+             auth=("account",), body=ConfirmIn, response=BookingOut, headers=_IDEM_OPT,
+             errors=_ERRORS)
+async def confirm_booking(request: web.Request, body: ConfirmIn) -> web.StreamResponse:
+    async def run(conn):  # type: ignore[no-untyped-def]
+        return render(await request.app[BOOKINGS].confirm(
+            _account(request), request.match_info["id"], body.payment_ref, conn))
+
+    return await idempotent(request, run, required=False)
+
+
+@router.post("/v1/bookings/{id}/cancel", summary="Cancel the whole booking (refund per operator rules)",
+             auth=("account",), response=BookingOut, headers=_IDEM_OPT, errors=_ERRORS)
+async def cancel_booking(request: web.Request) -> web.StreamResponse:
+    async def run(conn):  # type: ignore[no-untyped-def]
+        view, _ = await request.app[BOOKINGS].cancel(_account(request), request.match_info["id"],
+                                                     None, conn)
+        return render(view)
+
+    return await idempotent(request, run, required=False)
+
+
+@router.post("/v1/bookings/{id}/legs/{leg}/cancel",
+             summary="Cancel one leg; the rest is re-priced and the difference refunded",
+             auth=("account",), response=BookingOut, headers=_IDEM_OPT,
+             errors={**_ERRORS, 400: "leg is not a number"})
+async def cancel_leg(request: web.Request) -> web.StreamResponse:
+    try:
+        leg = int(request.match_info["leg"])
+    except ValueError:
+        raise InvalidParameter("leg must be a number", field="leg") from None
+
+    async def run(conn):  # type: ignore[no-untyped-def]
+        view, _ = await request.app[BOOKINGS].cancel(_account(request), request.match_info["id"],
+                                                     leg, conn)
+        return render(view)
+
+    return await idempotent(request, run, required=False)
+
+
+def _namespaced(feed: str, ref: str) -> str:
+    if ref.startswith(f"{feed}:"):
+        return ref
+    if ":" in ref.split("@", 1)[0] and not ref.startswith(f"{feed}:"):
+        raise CapacityTargetUnknown(f"{ref} is not in feed {feed}", field="route_id/trip_id")
+    return f"{feed}:{ref}"
+
+
+@router.put("/v1/feeds/{feed}/capacity", summary="Seats per trip run for a route or a trip",
+            auth=("operator",), body=CapacityIn, response=CapacityOut,
+            errors={403: "the feed belongs to another operator", 404: "no such feed",
+                    422: "no such route/trip in the live timetable"})
+async def put_capacity(request: web.Request, body: CapacityIn) -> CapacityOut:
+    feed = request.match_info["feed"]
+    principal = principal_of(request)
+    owner = await request.app[DB].fetchval("SELECT operator_id FROM feeds WHERE name = $1", feed)
+    if owner is None:
+        raise NotFound(f"no feed {feed!r}", feed=feed)
+    if principal.role != "admin" and owner != principal.operator_id:
+        raise Forbidden(f"feed {feed!r} belongs to another operator", feed=feed)
+    scope, ref = ("route", body.route_id) if body.route_id else ("trip", body.trip_id)
+    ref = _namespaced(feed, ref or "")
+    net = request.app[LIVE].current.network
+    if net is not None and feed in getattr(net, "feeds", ()):
+        known = net.route_id if scope == "route" else net.trip_id
+        base = ref.split("@", 1)[0]
+        if not any(str(x) == ref or str(x).split("@", 1)[0] == base for x in known):
+            raise CapacityTargetUnknown(f"no {scope} {ref} in the live timetable",
+                                        field=f"{scope}_id")
+    await store.set_capacity(request.app[DB], feed, scope, ref, body.seats, principal.key_id)
+    return CapacityOut(feed=feed, route_id=ref if scope == "route" else None,
+                       trip_id=ref if scope == "trip" else None, seats=body.seats)

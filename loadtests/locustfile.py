@@ -1,0 +1,426 @@
+"""Locust scenarios: passengers, station gates and operators using maas at the same time.
+
+Run it through `loadtests/run` (which starts maas, seeds it and writes the seed file this
+module reads from $MAAS_LOAD_SEED); never import it into pytest (Locust patches the
+process with gevent).
+
+Only unexpected answers are failures. Expected refusals — a seat sold out (409), an
+itinerary planned on a timetable that was replaced meanwhile (410), a gate rejecting a
+replayed, forged or wrong-station QR code — are successes; a gate ACCEPTING one of those
+is a failure, and so is a legitimate ticket being rejected.
+
+Each Locust process writes what it saw (outcome counts, every accepted booking leg, plan
+and validate latencies with their times, feed activations) to
+$MAAS_LOAD_OUT/outcomes-<pid>.json when the test stops; the runner checks them against
+PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import random
+import threading
+import time
+import uuid
+import zipfile
+from collections import Counter, deque
+from datetime import date
+from typing import Any
+
+from locust import User, between, constant_throughput, events, task
+from locust.contrib.fasthttp import FastHttpUser
+from locust.runners import MasterRunner
+
+SEED: dict[str, Any] = {}
+if os.environ.get("MAAS_LOAD_SEED"):
+    with open(os.environ["MAAS_LOAD_SEED"], encoding="utf-8") as _fh:
+        SEED = json.load(_fh)
+OUT_DIR = os.environ.get("MAAS_LOAD_OUT", ".")
+PROCESSES = max(1, int(os.environ.get("MAAS_LOAD_PROCESSES", "1")))
+MIX: dict[str, float] = SEED.get("mix", {})
+
+# What this process saw; written out at test stop.
+OUTCOMES: Counter[str] = Counter()
+ACCEPTED: list[tuple[str, int, str]] = []          # (booking, leg, gate) answered "accept"
+SAMPLES: dict[str, list[tuple[float, float]]] = {"plan": [], "validate": []}  # (unix t, ms)
+ACTIVATIONS: list[dict[str, Any]] = []
+_LOCK = threading.Lock()
+
+# Request names (one per endpoint, so the SLOs are per endpoint).
+N_STOPS = "GET /v1/stops"
+N_PLAN = "GET /v1/plan"
+N_ACCOUNT = "POST /v1/accounts"
+N_BOOK = "POST /v1/bookings"
+N_BOOK_AGAIN = "POST /v1/bookings (same Idempotency-Key)"
+N_CONFIRM = "POST /v1/bookings/{id}/confirm"
+N_GET = "GET /v1/bookings/{id}"
+N_TOKEN = "GET /v1/bookings/{id}/token"
+N_CANCEL = "POST /v1/bookings/{id}/cancel"
+N_VALIDATE = "POST /v1/gates/{gate}/validate"
+N_PUBLISH = "POST /v1/feeds"
+N_ACTIVATE = "POST /v1/feeds/{version}/activate"
+
+
+def _count(what: str) -> None:
+    with _LOCK:
+        OUTCOMES[what] += 1
+
+
+def _problem(resp: Any) -> str:
+    """Status and the start of the body, for a failure message (also: the bug report)."""
+    try:
+        text = resp.text or ""
+    except Exception:  # noqa: BLE001 — a body that cannot be decoded is itself the news
+        text = "<undecodable body>"
+    rid = resp.headers.get("X-Request-ID", "") if resp.headers else ""
+    return f"HTTP {resp.status_code} {text[:300]}" + (f" [request {rid}]" if rid else "")
+
+
+def _json(resp: Any) -> Any:
+    try:
+        return resp.json()
+    except Exception:  # noqa: BLE001
+        return None
+
+
+def _code(resp: Any) -> str:
+    body = _json(resp)
+    return body.get("code", "") if isinstance(body, dict) else ""
+
+
+def _bearer(secret: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {secret}"}
+
+
+def prc_id(rng: random.Random) -> str:
+    """A valid PRC resident ID number (Shandong region, GB 11643 check digit)."""
+    body = f"3701{rng.randint(0, 99):02d}{rng.randint(1950, 2010)}{rng.randint(1, 12):02d}" \
+           f"{rng.randint(1, 28):02d}{rng.randint(0, 999):03d}"
+    total = sum(int(c) * pow(2, 17 - i, 11) for i, c in enumerate(body))
+    return body + "10X98765432"[total % 11]
+
+
+_NAMES = ("王伟", "李娜", "张敏", "刘洋", "陈静", "杨磊", "赵丽", "黄强", "Li Wei", "Zhang Min")
+
+
+def passengers(rng: random.Random) -> list[dict[str, str]]:
+    n = 1 if rng.random() < 0.8 else 2
+    cats = ("adult", "adult", "adult", "child", "senior")
+    return [{"name": rng.choice(_NAMES), "id_number": prc_id(rng), "category": rng.choice(cats)}
+            for _ in range(n)]
+
+
+def _plan_params(rng: random.Random, pair: list[str]) -> dict[str, str]:
+    lo, hi = SEED.get("plan_hours", [7, 19])
+    minute = rng.randint(lo * 60, hi * 60 - 1)
+    return {"from": pair[0], "to": pair[1], "date": SEED["plan_date"],
+            "time": f"{minute // 60:02d}:{minute % 60:02d}"}
+
+
+def plan(user: FastHttpUser, pair: list[str]) -> list[dict[str, Any]]:
+    """GET /v1/plan; the itineraries (maybe none). Only 200 is expected for real stops."""
+    with user.client.get("/v1/plan", params=_plan_params(user.rng, pair), name=N_PLAN,
+                         catch_response=True) as r:
+        if r.status_code == 200 and isinstance(_json(r), dict):
+            its = r.json().get("itineraries", [])
+            _count(f"plan {'found' if its else 'none'}")
+            r.success()
+            return its
+        r.failure(_problem(r))
+        return []
+
+
+class Passenger(FastHttpUser):
+    """A mobile app: find stops, plan (mostly); sometimes book, confirm, show the QR, cancel."""
+
+    weight = int(MIX.get("passenger_weight", 6))
+    wait_time = constant_throughput(float(MIX.get("passenger_rate", 1.0)))
+
+    def on_start(self) -> None:
+        self.rng = random.Random()
+        self.token = ""
+        with self.client.post("/v1/accounts", name=N_ACCOUNT, catch_response=True) as r:
+            if r.status_code == 201 and _json(r) and "token" in r.json():
+                self.token = r.json()["token"]
+                r.success()
+            else:
+                r.failure(_problem(r))
+
+    @task(3)
+    def search_stops(self) -> None:
+        q = self.rng.choice(SEED["stop_queries"])
+        with self.client.get("/v1/stops", params={"q": q}, name=N_STOPS, catch_response=True) as r:
+            if r.status_code == 200 and _json(r) is not None:
+                r.success()
+            else:
+                r.failure(_problem(r))
+
+    @task(10)
+    def plan_only(self) -> None:
+        plan(self, self.rng.choice(SEED["plan_pairs"]))
+
+    @task(int(MIX.get("book_weight", 2)))
+    def plan_and_book(self) -> None:
+        if not self.token:
+            return
+        hot = SEED.get("hot_pairs") and self.rng.random() < float(MIX.get("hot_share", 0.5))
+        pair = self.rng.choice(SEED["hot_pairs"] if hot else SEED["plan_pairs"])
+        its = [it for it in plan(self, pair) if it.get("id") and _transit_legs(it)]
+        if not its:
+            return
+        booking = self.book(self.rng.choice(its[:3]))
+        if booking is None:
+            return
+        if not self.confirm(booking):
+            return
+        self.show_token(booking)
+        if self.rng.random() < float(MIX.get("cancel_share", 0.3)):
+            self.cancel(booking)
+
+    def book(self, itinerary: dict[str, Any]) -> str | None:
+        key = str(uuid.uuid4())
+        body = {"itinerary_id": itinerary["id"], "passengers": passengers(self.rng)}
+        headers = {**_bearer(self.token), "Idempotency-Key": key}
+        with self.client.post("/v1/bookings", json=body, headers=headers, name=N_BOOK,
+                              catch_response=True) as r:
+            data = _json(r)
+            if r.status_code == 201 and isinstance(data, dict) and data.get("status") == "held":
+                r.success()
+                _count("booking held")
+                booking = data["id"]
+            elif r.status_code in (409, 410):   # sold out / timetable replaced meanwhile
+                r.success()
+                _count(f"booking refused {r.status_code} {_code(r)}")
+                return None
+            else:
+                r.failure(_problem(r))
+                return None
+        if self.rng.random() < float(MIX.get("replay_share", 0.1)):
+            # a retry with the same key must return the same booking, not a second one
+            with self.client.post("/v1/bookings", json=body, headers=headers, name=N_BOOK_AGAIN,
+                                  catch_response=True) as r:
+                data = _json(r)
+                if r.status_code == 201 and isinstance(data, dict) and data.get("id") == booking:
+                    r.success()
+                    _count("idempotent replay same booking")
+                else:
+                    r.failure("replay with the same Idempotency-Key did not return booking "
+                              f"{booking}: {_problem(r)}")
+        return booking
+
+    def confirm(self, booking: str) -> bool:
+        headers = {**_bearer(self.token), "Idempotency-Key": str(uuid.uuid4())}
+        with self.client.post(f"/v1/bookings/{booking}/confirm", json={"payment_ref": f"pay-{booking}"},
+                              headers=headers, name=N_CONFIRM, catch_response=True) as r:
+            data = _json(r)
+            if r.status_code == 200 and isinstance(data, dict) and data.get("status") == "confirmed":
+                r.success()
+                _count("booking confirmed")
+                return True
+            r.failure(_problem(r))
+            return False
+
+    def show_token(self, booking: str) -> None:
+        with self.client.get(f"/v1/bookings/{booking}/token", headers=_bearer(self.token),
+                             name=N_TOKEN, catch_response=True) as r:
+            if r.status_code == 200 and isinstance(_json(r), dict) and r.json().get("qr"):
+                r.success()
+            else:
+                r.failure(_problem(r))
+
+    def cancel(self, booking: str) -> None:
+        headers = {**_bearer(self.token), "Idempotency-Key": str(uuid.uuid4())}
+        with self.client.post(f"/v1/bookings/{booking}/cancel", json={}, headers=headers,
+                              name=N_CANCEL, catch_response=True) as r:
+            data = _json(r)
+            if r.status_code == 200 and isinstance(data, dict) and data.get("status") == "cancelled":
+                r.success()
+                _count("booking cancelled")
+            else:
+                r.failure(_problem(r))
+                return
+        with self.client.get(f"/v1/bookings/{booking}", headers=_bearer(self.token), name=N_GET,
+                             catch_response=True) as r:
+            data = _json(r)
+            if r.status_code == 200 and isinstance(data, dict) and data.get("status") == "cancelled":
+                r.success()
+            else:
+                r.failure(f"cancelled booking reads back as: {_problem(r)}")
+
+
+def _transit_legs(itinerary: dict[str, Any]) -> list[dict[str, Any]]:
+    return [leg for leg in itinerary.get("legs", []) if leg.get("mode") != "walk"]
+
+
+# --- gates --------------------------------------------------------------------------------
+
+_POOL: deque[dict[str, Any]] = deque()
+_POOL_READY = False
+
+
+def _claim_ticket(environment: Any) -> dict[str, Any] | None:
+    """The next pre-booked, confirmed, not yet entered leg of this process's share."""
+    global _POOL_READY
+    with _LOCK:
+        if not _POOL_READY:
+            index = getattr(environment.runner, "worker_index", 0) if PROCESSES > 1 else 0
+            _POOL.extend(SEED.get("pool", [])[index::PROCESSES])
+            _POOL_READY = True
+        return _POOL.popleft() if _POOL else None
+
+
+def _forge(qr: str, rng: random.Random) -> str:
+    """The payload with one character of its signed part changed (still base45 text)."""
+    alphabet = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:"
+    i = rng.randrange(0, max(1, len(qr) - 8))
+    return qr[:i] + rng.choice([c for c in alphabet if c != qr[i]]) + qr[i + 1:]
+
+
+class Gate(FastHttpUser):
+    """A station gate: scan the QR of a passenger holding a confirmed ticket (accept), then
+    what gates also see — the same code again, a forged code, a ticket for another
+    station — which must all be rejected."""
+
+    weight = int(MIX.get("gate_weight", 4))
+    wait_time = constant_throughput(float(MIX.get("gate_rate", 1.0)))
+
+    def on_start(self) -> None:
+        self.rng = random.Random()
+
+    def _validate(self, gate: list[str], qr: str, expect: set[str], why: str) -> dict[str, Any] | None:
+        gate_id, key = gate
+        t0 = time.time()
+        with self.client.post(f"/v1/gates/{gate_id}/validate", json={"qr": qr},
+                              headers=_bearer(key), name=N_VALIDATE, catch_response=True) as r:
+            data = _json(r)
+            if r.status_code != 200 or not isinstance(data, dict) or "result" not in data:
+                r.failure(f"{why}: {_problem(r)}")
+                return None
+            got = data["result"] if data["result"] == "accept" else data.get("code", "?")
+            if got in expect:
+                r.success()
+                _count(f"gate {why} -> {got}")
+            else:
+                r.failure(f"{why}: expected {'/'.join(sorted(expect))}, got {data['result']} "
+                          f"{data.get('code')} (booking {data.get('booking')} leg {data.get('leg')})")
+                _count(f"gate {why} -> UNEXPECTED {got}")
+            with _LOCK:
+                SAMPLES["validate"].append((t0, r.request_meta["response_time"]))
+            return data
+
+    @task
+    def check_in(self) -> None:
+        ticket = _claim_ticket(self.environment)
+        if ticket is None:
+            _count("gate pool exhausted")
+            time.sleep(1.0)
+            return
+        gates = SEED["gates"][ticket["station"]]
+        with self.client.get(f"/v1/bookings/{ticket['booking']}/token", headers=_bearer(ticket["token"]),
+                             name=N_TOKEN, catch_response=True) as r:
+            if r.status_code != 200 or not isinstance(_json(r), dict) or not r.json().get("qr"):
+                r.failure(_problem(r))
+                return
+            r.success()
+            qr = r.json()["qr"]
+        gate = self.rng.choice(gates)
+        d = self._validate(gate, qr, {"accept"}, "valid ticket")
+        if d is not None and d.get("result") == "accept":
+            with _LOCK:
+                ACCEPTED.append((ticket["booking"], int(d.get("leg", -1)), gate[0]))
+        # what else reaches a gate: each of these must be refused
+        if self.rng.random() < float(MIX.get("replay_share", 0.6)):   # same code, another gate here
+            self._validate(self.rng.choice(gates), qr, {"already_used", "code_expired"}, "replay")
+        if self.rng.random() < float(MIX.get("wrong_station_share", 0.4)):
+            elsewhere = [s for s in SEED["gate_stations"] if s not in ticket["boards"]]
+            if elsewhere:
+                other = SEED["gates"][self.rng.choice(elsewhere)]
+                self._validate(self.rng.choice(other), qr, {"wrong_station"}, "wrong station")
+        if self.rng.random() < float(MIX.get("forgery_share", 0.4)):
+            self._validate(gate, _forge(qr, self.rng),
+                           {"bad_signature", "malformed", "unknown_key", "already_used",
+                            "code_expired", "wrong_station"}, "forged")
+
+
+# --- operators ----------------------------------------------------------------------------
+
+
+def republished(zip_bytes: bytes, n: int) -> bytes:
+    """The same feed with a new archive comment: identical timetable, a new version (sha256)."""
+    src = zipfile.ZipFile(io.BytesIO(zip_bytes))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            dst.writestr(info, src.read(info))
+        dst.comment = f"maas load test republish {n} {uuid.uuid4()}".encode()
+    return out.getvalue()
+
+
+class Operator(FastHttpUser):
+    """An operator that now and then publishes a new version of its feed and activates it."""
+
+    fixed_count = int(MIX.get("operators", 1))
+    wait_time = between(1, 2)
+
+    def on_start(self) -> None:
+        self.op = SEED.get("operator") or {}
+        self.zip = open(self.op["zip"], "rb").read() if self.op.get("zip") else b""
+        self.started = time.time()
+        self.n = 0
+        self.next_at = self.started + float(MIX.get("operator_first_s", 20))
+
+    @task
+    def publish_and_activate(self) -> None:
+        if not self.zip or time.time() < self.next_at:
+            return
+        self.n += 1
+        self.next_at = time.time() + float(MIX.get("operator_every_s", 60))
+        t0 = time.time()
+        headers = {**_bearer(self.op["key"]), "Content-Type": "application/zip"}
+        with self.client.post(f"/v1/feeds?feed={self.op['feed']}", data=republished(self.zip, self.n),
+                              headers=headers, name=N_PUBLISH, catch_response=True) as r:
+            data = _json(r)
+            if r.status_code in (200, 201) and isinstance(data, dict) and data.get("version") is not None:
+                r.success()
+                version = data["version"]
+            else:
+                r.failure(_problem(r))
+                return
+        t1 = time.time()
+        with self.client.post(f"/v1/feeds/{version}/activate", headers=_bearer(self.op["key"]),
+                              name=N_ACTIVATE, catch_response=True) as r:
+            if r.status_code == 200:
+                r.success()
+            else:
+                r.failure(_problem(r))
+                return
+        with _LOCK:
+            ACTIVATIONS.append({"feed": self.op["feed"], "version": str(version), "publish_at": t0,
+                                "activate_at": t1, "done_at": time.time()})
+
+
+# --- bookkeeping --------------------------------------------------------------------------
+
+
+@events.request.add_listener
+def _sample(request_type: str, name: str, response_time: float, exception: Any, **_: Any) -> None:
+    if name == N_PLAN and exception is None:
+        SAMPLES["plan"].append((time.time() - response_time / 1000.0, response_time))
+
+
+@events.test_stop.add_listener
+def _write_outcomes(environment: Any, **_: Any) -> None:
+    if isinstance(environment.runner, MasterRunner):
+        return
+    with _LOCK:
+        data = {"pid": os.getpid(), "outcomes": dict(OUTCOMES), "accepted": ACCEPTED,
+                "samples": SAMPLES, "activations": ACTIVATIONS, "pool_left": len(_POOL),
+                "written_at": date.today().isoformat()}
+    path = os.path.join(OUT_DIR, f"outcomes-{os.getpid()}.json")
+    with open(path, "w", encoding="utf-8") as fh:
+        json.dump(data, fh)
+
+
+__all__ = ["Passenger", "Gate", "Operator", "User"]

@@ -1,0 +1,405 @@
+"""`loadtests/run`: one command from a fresh maas to a verdict.
+
+start maas (N workers, fresh embedded data or the given URLs, demo network) -> seed it
+(accounts, keys, a pool of confirmed bookings) -> Locust headless on loopback for a bounded
+time and user count -> check: unexpected failures, latency SLOs (slo.toml), invariants in
+PostgreSQL, accepts seen by the gates against the taps stored -> stop maas (SIGTERM; also
+on Ctrl-C or any error). Exit status 0 only if every check passed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import asyncpg
+import psutil
+
+from loadtests.invariants import check_invariants
+from loadtests.report import CpuSampler, activation_effect, read_outcomes, summarise_pyspy
+from loadtests.seed import SeedPlan, seed
+from loadtests.server import Server, clean_env, server_environment
+from loadtests.slo import Check, evaluate, load_profile, read_stats
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+
+# Smoke: small and short, for CI. Full: the 2-core benchmark (see benchmarks/RESULTS-load.md).
+PROFILES: dict[str, dict[str, Any]] = {
+    "smoke": {"users": 24, "spawn_rate": 24, "time": 40, "workers": 2, "processes": 1,
+              "mix": {"passenger_weight": 3, "passenger_rate": 2.0, "gate_weight": 1, "gate_rate": 1.0,
+                      "operator_first_s": 12, "operator_every_s": 600, "book_weight": 3}},
+    "full": {"users": 160, "spawn_rate": 40, "time": 180, "workers": 2, "processes": 2,
+             "mix": {"passenger_weight": 3, "passenger_rate": 3.0, "gate_weight": 1, "gate_rate": 4.0,
+                     "operator_first_s": 60, "operator_every_s": 60, "book_weight": 2}},
+}
+
+# Gate admission windows for the load server (MAAS_GATES__WINDOW_MIN): 48 h before
+# departure, so tickets pre-booked for tomorrow's trips admit whenever the run starts
+# (the validation path is the same; only the clock-dependent window is widened).
+WIDE_WINDOWS = {m: [2880, 120] for m in ("bus", "tram", "metro", "ferry", "coach", "rail", "air", "other")}
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="loadtests/run", description=__doc__.split("\n")[0])
+    p.add_argument("--smoke", action="store_true", help="short CI run (<= 60 s of load), loose SLOs")
+    p.add_argument("--users", type=int, help="concurrent Locust users (passengers + gates + operators)")
+    p.add_argument("--spawn-rate", type=float, help="users started per second")
+    p.add_argument("--time", type=int, help="seconds of load")
+    p.add_argument("--workers", type=int, help="maas worker processes")
+    p.add_argument("--processes", type=int, help="Locust processes (load generators)")
+    p.add_argument("--pool", type=int, help="confirmed bookings pre-booked for the gates (default: enough)")
+    p.add_argument("--out", type=Path, default=HERE / "out", help="output folder (default loadtests/out)")
+    p.add_argument("--slo", type=Path, default=HERE / "slo.toml", help="SLO file")
+    p.add_argument("--database-url", default=os.environ.get("DATABASE_URL"),
+                   help="use this PostgreSQL (default: $DATABASE_URL, else embedded in a fresh folder)")
+    p.add_argument("--redis-url", default=os.environ.get("REDIS_URL"),
+                   help="use this Redis (default: $REDIS_URL, else embedded)")
+    p.add_argument("--log-level", default="INFO", help="maas log level during the run (default INFO)")
+    p.add_argument("--profile", type=float, default=0.0, metavar="SECONDS",
+                   help="py-spy record one maas worker for SECONDS in the middle of the load")
+    p.add_argument("--mix", default="", help="JSON overriding the traffic mix (see PROFILES)")
+    p.add_argument("--keep-data", action="store_true", help="keep the embedded data folder")
+    a = p.parse_args(argv)
+    prof = PROFILES["smoke" if a.smoke else "full"]
+    for k in ("users", "spawn_rate", "time", "workers", "processes"):
+        if getattr(a, k) is None:
+            setattr(a, k, prof[k])
+    a.profile_name = "smoke" if a.smoke else "full"
+    a.mix_values = {**prof["mix"], **(json.loads(a.mix) if a.mix else {})}
+    if a.smoke and a.time > 60:
+        p.error("--smoke runs at most 60 s of load")
+    return a
+
+
+def say(msg: str) -> None:
+    print(f"[load {time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def _user_split(a: argparse.Namespace) -> tuple[int, int]:
+    """(passengers, gates) Locust will start: weights over users minus the fixed operators."""
+    mix = a.mix_values
+    rest = max(0, a.users - int(mix.get("operators", 1)))
+    pw, gw = float(mix["passenger_weight"]), float(mix["gate_weight"])
+    gates = round(rest * gw / (pw + gw))
+    return rest - gates, gates
+
+
+def _pool_size(a: argparse.Namespace) -> int:
+    if a.pool:
+        return a.pool
+    _, gates = _user_split(a)
+    # each gate user checks in at most gate_rate tickets a second
+    return max(50, int(gates * float(a.mix_values["gate_rate"]) * a.time * 1.15) + 20)
+
+
+def _database_url(a: argparse.Namespace, data_dir: Path, stack: list[Any]) -> str:
+    if a.database_url:
+        return a.database_url
+    from maas.embedded import start_postgres
+
+    handle, url = start_postgres(data_dir / "postgres")  # attaches to the server's PostgreSQL
+    stack.append(handle)
+    return url
+
+
+def _groups(server: Server, data_dir: Path, locust: subprocess.Popen | None) -> dict[str, list[psutil.Process]]:
+    groups: dict[str, list[psutil.Process]] = {"maas workers": server.workers()}
+    pg: list[psutil.Process] = []
+    pidfile = data_dir / "postgres" / "postmaster.pid"
+    try:
+        master = psutil.Process(int(pidfile.read_text().split()[0]))
+        pg = [master, *master.children(recursive=True)]
+    except (OSError, ValueError, psutil.Error):
+        pass
+    groups["postgres"] = pg
+    redis = []
+    for p in psutil.process_iter(["name", "cmdline"]):
+        try:
+            if "redis" in (p.info["name"] or "") and str(data_dir) in " ".join(p.info["cmdline"] or []):
+                redis.append(p)
+        except psutil.Error:
+            pass
+    groups["redis"] = redis
+    if locust is not None:
+        try:
+            lp = psutil.Process(locust.pid)
+            groups["locust"] = [lp, *lp.children(recursive=True)]
+        except psutil.Error:
+            pass
+    return groups
+
+
+def _locust_cmd(a: argparse.Namespace, url: str, out: Path) -> list[str]:
+    cmd = [sys.executable, "-m", "locust", "-f", str(HERE / "locustfile.py"), "--headless",
+           "--host", url, "-u", str(a.users), "-r", str(a.spawn_rate), "-t", f"{a.time}s",
+           "--stop-timeout", "20", "--csv", str(out / "locust"), "--csv-full-history",
+           "--html", str(out / "report.html"), "--only-summary", "--loglevel", "WARNING",
+           "--exit-code-on-error", "1", "--web-host", "127.0.0.1"]
+    if a.processes > 1:
+        cmd += ["--processes", str(a.processes), "--master-bind-host", "127.0.0.1"]
+    return cmd
+
+
+def _pyspy(pid: int, seconds: float, out: Path) -> subprocess.Popen | None:
+    exe = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    if not Path(exe).exists():
+        say("py-spy is not installed (pip install py-spy); no profile")
+        return None
+    return subprocess.Popen([exe, "record", "-p", str(pid), "-d", str(int(seconds)), "-r", "100",
+                             "--nonblocking", "--format", "raw", "-o", str(out / "pyspy-worker.txt")],
+                            stdout=subprocess.DEVNULL, stderr=open(out / "pyspy.log", "w"))
+
+
+def _run_locust(a: argparse.Namespace, url: str, out: Path, env: dict[str, str], server: Server,
+                data_dir: Path, results: dict[str, Any]) -> int:
+    cmd = _locust_cmd(a, url, out)
+    results["locust_command"] = " ".join(cmd)
+    log = open(out / "locust.log", "w", encoding="utf-8")
+    proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    sampler = CpuSampler(lambda: _groups(server, data_dir, proc)).start()
+    spy = None
+    t0 = time.monotonic()
+    try:
+        deadline = t0 + a.time + 90
+        while proc.poll() is None:
+            if a.profile and spy is None and time.monotonic() - t0 > max(5.0, (a.time - a.profile) / 2):
+                workers = server.workers()
+                if workers:
+                    spy = _pyspy(workers[0].pid, a.profile, out)
+                    results["profiled_pid"] = workers[0].pid
+            if time.monotonic() > deadline:
+                say("Locust did not stop in time; interrupting it")
+                os.killpg(proc.pid, signal.SIGINT)
+                proc.wait(30)
+            time.sleep(0.5)
+    except BaseException:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGINT)
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+        raise
+    finally:
+        results["cpu"] = sampler.stop()
+        results["load_seconds"] = round(time.monotonic() - t0, 1)
+        if spy is not None:
+            try:
+                spy.wait(a.profile + 30)
+            except subprocess.TimeoutExpired:
+                spy.kill()
+            raw = out / "pyspy-worker.txt"
+            if raw.exists():
+                (out / "pyspy-summary.txt").write_text(summarise_pyspy(raw), encoding="utf-8")
+        log.close()
+    return proc.returncode
+
+
+async def _db_checks(db_url: str, settings: Any, gate_ids: set[str], accepted: list[tuple[str, int, str]],
+                     clean_client: bool) -> tuple[list[Check], dict[str, Any]]:
+    conn = await asyncpg.connect(db_url)
+    checks: list[Check] = []
+    details: dict[str, Any] = {}
+    try:
+        caps = settings.bookings.capacity
+        for v in await check_invariants(conn, caps, settings.bookings.capacity_default):
+            checks.append(Check(f"invariant {v.invariant.name}: {v.invariant.text}", "0 violations",
+                                str(v.count), v.count == 0))
+            if v.count:
+                details[v.invariant.name] = v.rows
+        taps = await conn.fetch("SELECT booking_id, leg_no, gate_id FROM gate_taps WHERE gate_id = ANY($1)",
+                                sorted(gate_ids))
+        stored = {(r["booking_id"], r["leg_no"]) for r in taps}
+        seen = [(b, leg) for b, leg, _ in accepted]
+        twice = len(seen) - len(set(seen))
+        lost = len(set(seen) - stored)
+        checks.append(Check("gates: no booking leg answered 'accept' twice", "0", str(twice), twice == 0))
+        checks.append(Check("gates: every accept answered is stored as a tap", "0 missing", str(lost), lost == 0))
+        if clean_client:   # with no client errors, every stored tap was answered accept
+            extra = len(stored - set(seen))
+            checks.append(Check("gates: every stored tap was answered 'accept'", "0 extra", str(extra), extra == 0))
+        counts = await conn.fetchrow(
+            """SELECT (SELECT count(*) FROM bookings) AS bookings,
+                      (SELECT count(*) FROM bookings WHERE status = 'confirmed') AS confirmed,
+                      (SELECT count(*) FROM bookings WHERE status = 'cancelled') AS cancelled,
+                      (SELECT count(*) FROM tickets) AS tickets,
+                      (SELECT count(*) FROM gate_taps) AS taps""")
+        details["counts"] = dict(counts)
+    finally:
+        await conn.close()
+    return checks, details
+
+
+def _server_errors(server: Server) -> list[str]:
+    """Log lines at ERROR or worse (tracebacks of 500s) from the server's JSON log."""
+    out = []
+    try:
+        for line in server.log_path.read_text(encoding="utf-8", errors="replace").splitlines():
+            if '"level": "ERROR"' in line or '"level":"ERROR"' in line or '"CRITICAL"' in line or line.startswith("Traceback"):
+                out.append(line[:2000])
+    except OSError:
+        pass
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    a = parse_args(argv)
+    out: Path = a.out.resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    for old in list(out.glob("locust*")) + list(out.glob("outcomes-*.json")) + list(out.glob("pyspy*")):
+        old.unlink()
+    data_dir = Path(tempfile.mkdtemp(prefix="maas-load-", dir="/tmp"))
+    server_env = {"MAAS_LOG_LEVEL": a.log_level, "MAAS_GATES__WINDOW_MIN": json.dumps(WIDE_WINDOWS)}
+    if a.database_url:
+        server_env["DATABASE_URL"] = a.database_url
+    if a.redis_url:
+        server_env["REDIS_URL"] = a.redis_url
+    env = server_environment(server_env)
+    os.environ.update(server_env)   # so Settings() here reads what the server reads
+    results: dict[str, Any] = {"profile": a.profile_name, "users": a.users, "spawn_rate": a.spawn_rate,
+                               "time_s": a.time, "workers": a.workers, "locust_processes": a.processes,
+                               "command": " ".join(["loadtests/run", *(argv if argv is not None else sys.argv[1:])]),
+                               "started_utc": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    stack: list[Any] = []
+    server = None
+    checks: list[Check] = []
+    code = 1
+    t_start = time.monotonic()
+    try:
+        say(f"starting maas: {a.workers} workers, data in {data_dir}")
+        server = Server(["--workers", str(a.workers), "--port", "0", "--host", "127.0.0.1",
+                         "--data-dir", str(data_dir), "--demo"], env, out / "server.log")
+        url = server.wait_listening(timeout=600)
+        results["startup_s"] = round(time.monotonic() - t_start, 1)
+        say(f"maas is listening on {url} after {results['startup_s']} s")
+        db_url = _database_url(a, data_dir, stack)
+
+        from maas.settings import Settings
+        settings = Settings(database_url=db_url)
+        tomorrow = datetime.now(SHANGHAI).date() + timedelta(days=1)
+        pool = _pool_size(a)
+        t_seed = time.monotonic()
+        say(f"seeding: accounts, keys, {pool} confirmed bookings for the gates (trips of {tomorrow})")
+        seeded = asyncio.run(seed(url, db_url, SeedPlan(plan_date=tomorrow, pool=pool, log=say), out))
+        seeded["mix"] = a.mix_values
+        (out / "seed.json").write_text(json.dumps(seeded, ensure_ascii=False), encoding="utf-8")
+        results["seed_s"] = round(time.monotonic() - t_seed, 1)
+        results["pool"] = len(seeded["pool"])
+        results["gate_stations"] = len(seeded["gate_stations"])
+        results["seed_stats"] = seeded.get("stats", {})
+        say(f"seeded in {results['seed_s']} s; Locust: {a.users} users for {a.time} s on {url}")
+
+        lenv = clean_env({"MAAS_LOAD_SEED": str(out / "seed.json"), "MAAS_LOAD_OUT": str(out),
+                          "MAAS_LOAD_PROCESSES": str(a.processes)})
+        rc = _run_locust(a, url, out, lenv, server, data_dir, results)
+        results["locust_exit"] = rc
+        say(f"Locust finished (exit {rc}); checking")
+
+        stats_path = out / "locust_stats.csv"
+        if not stats_path.exists():
+            raise RuntimeError(f"Locust wrote no statistics; see {out / 'locust.log'}")
+        stats = read_stats(stats_path)
+        checks += evaluate(stats, load_profile(a.slo, a.profile_name))
+        outcomes = read_outcomes(out)
+        gate_ids = {g for gs in seeded["gates"].values() for g, _ in gs}
+        clean = stats.get("Aggregated") is not None and stats["Aggregated"].failures == 0
+        db_checks, details = asyncio.run(_db_checks(db_url, settings, gate_ids, outcomes.accepted, clean))
+        checks += db_checks
+        if outcomes.counts.get("gate pool exhausted"):
+            checks.append(Check("gates: the pre-booked pool lasted the whole run", "0 empty claims",
+                                str(outcomes.counts["gate pool exhausted"]), False))
+        errors = _server_errors(server)
+        checks.append(Check("server log: no ERROR lines (500s, crashed tasks)", "0", str(len(errors)), not errors))
+        results.update({
+            "endpoints": {n: {"requests": s.requests, "failures": s.failures, "rps": s.rps, **s.percentiles}
+                          for n, s in stats.items()},
+            "outcomes": dict(outcomes.counts), "accepted": len(outcomes.accepted),
+            "activations": activation_effect(outcomes.samples.get("plan", []), outcomes.activations),
+            "invariant_details": details, "server_errors": errors[:50],
+        })
+        code = 0 if all(c.ok for c in checks) else 1
+    except KeyboardInterrupt:
+        say("interrupted")
+        code = 130
+    except Exception as exc:  # noqa: BLE001 — report it, stop the server, exit non-zero
+        say(f"error: {type(exc).__name__}: {exc}")
+        results["error"] = f"{type(exc).__name__}: {exc}"
+        code = 1
+    finally:
+        if server is not None:
+            say("stopping maas (SIGTERM)")
+            rc = server.stop()
+            results["server_exit"] = rc
+            stopped = any("maas stopped" in line for line in server.stdout)
+            checks.append(Check("maas stopped cleanly on SIGTERM", "exit 0", str(rc), rc == 0 and stopped))
+            if rc != 0 and code == 0:
+                code = 1
+        for handle in stack:
+            try:
+                handle.cleanup()
+            except Exception:  # noqa: BLE001
+                pass
+        if not a.keep_data:
+            shutil.rmtree(data_dir, ignore_errors=True)
+    results["checks"] = [c.__dict__ for c in checks]
+    results["passed"] = code == 0
+    (out / "summary.json").write_text(json.dumps(results, indent=1, ensure_ascii=False, default=str),
+                                      encoding="utf-8")
+    _print_summary(results, checks, out)
+    return code
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float):
+        return "-" if v != v else f"{v:.0f}" if v >= 10 else f"{v:.1f}"
+    return str(v)
+
+
+def _print_summary(results: dict[str, Any], checks: list[Check], out: Path) -> None:
+    lines = ["", f"== maas load run ({results['profile']}): {results['users']} users, {results['time_s']} s, "
+             f"{results['workers']} maas workers, {results['locust_processes']} Locust process(es) =="]
+    eps = results.get("endpoints", {})
+    if eps:
+        lines.append(f"{'endpoint':48} {'reqs':>7} {'fail':>5} {'req/s':>7} {'p50':>6} {'p95':>6} {'p99':>6} {'max':>6}")
+        for name, e in eps.items():
+            lines.append(f"{name[:48]:48} {e['requests']:>7} {e['failures']:>5} {_fmt(e['rps']):>7} "
+                         f"{_fmt(e['p50']):>6} {_fmt(e['p95']):>6} {_fmt(e['p99']):>6} {_fmt(e['max']):>6}")
+    if results.get("cpu"):
+        lines.append("CPU (cores, mean/max): " + ", ".join(
+            f"{g} {v['mean_cores']:.2f}/{v['max_cores']:.2f}" for g, v in results["cpu"].items()))
+    act = results.get("activations", {})
+    if act and act.get("timeline"):
+        d, o = act["during"], act["otherwise"]
+        lines.append(f"plan latency during feed publish+activate (+10 s): p50 {_fmt(d['p50'])} p95 {_fmt(d['p95'])} "
+                     f"p99 {_fmt(d['p99'])} ms (n={d['n']}); otherwise p50 {_fmt(o['p50'])} p95 {_fmt(o['p95'])} "
+                     f"p99 {_fmt(o['p99'])} ms (n={o['n']})")
+    if results.get("outcomes"):
+        lines.append("outcomes: " + ", ".join(f"{k}: {v}" for k, v in sorted(results["outcomes"].items())))
+    lines.append("checks:")
+    for c in checks:
+        lines.append(f"  [{'ok' if c.ok else 'FAIL'}] {c.what}: {c.value} ({c.limit})")
+    if results.get("error"):
+        lines.append(f"error: {results['error']}")
+    lines.append(f"{'PASSED' if results['passed'] else 'FAILED'} — CSV, HTML report and logs in {out}")
+    text = "\n".join(lines) + "\n"
+    (out / "summary.txt").write_text(text, encoding="utf-8")
+    print(text, flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

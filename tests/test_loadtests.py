@@ -1,0 +1,267 @@
+"""The load run's judges: the PostgreSQL invariants and the SLO evaluation of Locust's CSV.
+
+Locust itself is never imported here (it patches the process with gevent); the run is
+exercised by `loadtests/run --smoke`.
+"""
+
+from __future__ import annotations
+
+import sys
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # loadtests/ is not installed
+
+from loadtests.invariants import check_invariants  # noqa: E402
+from loadtests.report import activation_effect, percentile, summarise_pyspy  # noqa: E402
+from loadtests.slo import evaluate, load_profile, read_stats  # noqa: E402
+
+CAPACITY = {"bus": 80, "rail": 600}
+NOW = datetime.now(timezone.utc)
+DAY = date(2026, 11, 26)
+
+
+async def _account(conn: asyncpg.Connection, n: int) -> str:
+    acc = f"acc_load{n}"
+    await conn.execute("INSERT INTO accounts (id, token_hash) VALUES ($1, $2)", acc, bytes([n]) * 32)
+    return acc
+
+
+async def _booking(conn: asyncpg.Connection, bid: str, account: str, status: str, legs: list[dict],
+                   passengers: int = 1, tickets: bool = True, confirmed_at: datetime | None = None,
+                   cancelled_at: datetime | None = None) -> None:
+    """A booking as the bookings store writes it (schema 0200), with its legs and tickets."""
+    await conn.execute(
+        """INSERT INTO bookings (id, account_id, status, itinerary_id, feed_versions, passenger_count,
+               passenger_categories, currency, total_minor, expires_at, created_at, updated_at,
+               confirmed_at, cancelled_at)
+           VALUES ($1, $2, $3, 'it', '{}', $4, $5, 'CNY', 200, $6, $7, $7, $8, $9)""",
+        bid, account, status, passengers, ["adult"] * passengers, NOW + timedelta(minutes=15),
+        NOW - timedelta(hours=1), confirmed_at or (NOW - timedelta(minutes=30) if status != "held" else None),
+        cancelled_at)
+    for p in range(passengers):
+        await conn.execute(
+            """INSERT INTO booking_passengers (booking_id, passenger_no, category, id_type, key_id,
+                   name_ct, id_number_ct, name_masked, id_masked)
+               VALUES ($1, $2, 'adult', 'prc_id', 'k1', '\\x00', '\\x00', '王*', '370***01')""", bid, p)
+    for no, leg in enumerate(legs):
+        await conn.execute(
+            """INSERT INTO booking_legs (booking_id, leg_no, status, feed, agency_id, agency_name, mode,
+                   route_id, trip_id, service_date, board_pos, alight_pos, from_stop, to_stop,
+                   departure, arrival, passengers, hold_until, unit_minor, price_source, price_minor,
+                   cancelled_at)
+               VALUES ($1, $2, $3, 'f', 'f:a', 'A', $4, 'f:r1', $5, $6, $7, $8, $9, $10, $11, $12,
+                       $13, $14, 200, 'tariff:bus', 200, $15)""",
+            bid, no, leg.get("status", status), leg.get("mode", "bus"), leg["trip"], DAY, leg["board"],
+            leg["alight"], f"f:s{leg['board']}", f"f:s{leg['alight']}", NOW, NOW + timedelta(hours=1),
+            passengers, leg.get("hold_until", NOW + timedelta(minutes=15)), leg.get("cancelled_at"))
+        if tickets and leg.get("status", status) == "confirmed":
+            for p in range(passengers):
+                await conn.execute(
+                    """INSERT INTO tickets (id, booking_id, leg_no, passenger_no, category, status, issued_at)
+                       VALUES ($1, $2, $3, $4, 'adult', 'issued', $5)""",
+                    f"tk_{bid}_{no}_{p}", bid, no, p, NOW - timedelta(minutes=30))
+
+
+async def _tap(conn: asyncpg.Connection, bid: str, leg: int, station: str, at: datetime, gate: str = "g1") -> None:
+    await conn.execute(
+        """INSERT INTO gate_taps (tap_id, booking_id, leg_no, gate_id, station, method, online,
+               totp_step, tapped_at, recorded_at)
+           VALUES ($1, $2, $3, $4, $5, 'qr', true, 1, $6, $6)""",
+        f"tap-{bid}-{leg}", bid, leg, gate, station, at)
+
+
+def _by_name(violations) -> dict[str, int]:  # type: ignore[no-untyped-def]
+    return {v.invariant.name: v.count for v in violations}
+
+
+@pytest.fixture
+async def conn(database_url: str):  # type: ignore[no-untyped-def]
+    c = await asyncpg.connect(database_url)
+    try:
+        yield c
+    finally:
+        await c.close()
+
+
+async def test_a_consistent_database_passes_every_invariant(conn):
+    acc = await _account(conn, 1)
+    await conn.execute("INSERT INTO seat_capacity (scope, ref_id, feed, seats) VALUES ('trip', 'f:t1', 'f', 2)")
+    # two seats sold on segments 0..1 and one on 2..3: at capacity, not above
+    await _booking(conn, "bk_1", acc, "confirmed", [{"trip": "f:t1", "board": 0, "alight": 2}])
+    await _booking(conn, "bk_2", acc, "confirmed", [{"trip": "f:t1", "board": 1, "alight": 3}])
+    await _booking(conn, "bk_3", acc, "confirmed", [{"trip": "f:t1", "board": 2, "alight": 4}])
+    # an expired hold no longer occupies its seats, even if the sweeper has not run
+    await _booking(conn, "bk_4", acc, "held", [{"trip": "f:t1", "board": 0, "alight": 1,
+                                                "hold_until": NOW - timedelta(minutes=1)}])
+    # cancelled after being tapped: the tap was legitimate when it happened
+    await _booking(conn, "bk_5", acc, "cancelled", [{"trip": "f:t2", "board": 0, "alight": 1,
+                                                     "status": "cancelled", "cancelled_at": NOW}],
+                   tickets=False, cancelled_at=NOW)
+    await _tap(conn, "bk_1", 0, "f:s0", NOW - timedelta(minutes=5))
+    await _tap(conn, "bk_5", 0, "f:s0", NOW - timedelta(minutes=5))
+    result = await check_invariants(conn, CAPACITY, 100)
+    assert _by_name(result) == {"no_overselling": 0, "no_double_admission": 0, "tickets_complete": 0,
+                                "taps_confirmed": 0}
+
+
+async def test_an_oversold_segment_is_found(conn):
+    acc = await _account(conn, 2)
+    await conn.execute("INSERT INTO seat_capacity (scope, ref_id, feed, seats) VALUES ('trip', 'f:t1', 'f', 2)")
+    await _booking(conn, "bk_1", acc, "confirmed", [{"trip": "f:t1", "board": 0, "alight": 3}])
+    await _booking(conn, "bk_2", acc, "confirmed", [{"trip": "f:t1", "board": 1, "alight": 2}])
+    # a live hold on segment 1 makes three seats on a two-seat segment
+    await _booking(conn, "bk_3", acc, "held", [{"trip": "f:t1", "board": 1, "alight": 2}])
+    # a frequency run takes its GTFS trip's override; 3 passengers on a 2-seat run
+    await _booking(conn, "bk_4", acc, "confirmed", [{"trip": "f:t1@08:00:00", "board": 5, "alight": 6}],
+                   passengers=3)
+    # no override: the per-mode default applies (bus 80 here)
+    for n in range(81):
+        await _booking(conn, f"bk_b{n}", acc, "confirmed", [{"trip": "f:busy", "board": 0, "alight": 1}])
+    result = {v.invariant.name: v for v in await check_invariants(conn, CAPACITY, 100)}
+    seats = result["no_overselling"]
+    assert seats.count == 3
+    found = {(r["trip_id"], r["seg"], r["occupied"], r["capacity"]) for r in seats.rows}
+    assert found == {("f:t1", 1, 3, 2), ("f:t1@08:00:00", 5, 3, 2), ("f:busy", 0, 81, 80)}
+    assert all(v.count == 0 for k, v in result.items() if k != "no_overselling")
+
+
+async def test_missing_tickets_and_bad_taps_are_found(conn):
+    acc = await _account(conn, 3)
+    # confirmed, 2 passengers, but tickets for only one of them on leg 1
+    await _booking(conn, "bk_1", acc, "confirmed", [{"trip": "f:t1", "board": 0, "alight": 1},
+                                                    {"trip": "f:t2", "board": 0, "alight": 1}],
+                   passengers=2, tickets=True)
+    await conn.execute("DELETE FROM tickets WHERE booking_id = 'bk_1' AND leg_no = 1 AND passenger_no = 1")
+    # a held booking whose tap was accepted; a confirmed one tapped at the wrong stop;
+    # a cancelled one tapped after its cancellation
+    await _booking(conn, "bk_2", acc, "held", [{"trip": "f:t3", "board": 0, "alight": 1}], tickets=False)
+    await _tap(conn, "bk_2", 0, "f:s0", NOW)
+    await _booking(conn, "bk_3", acc, "confirmed", [{"trip": "f:t3", "board": 2, "alight": 3}])
+    await _tap(conn, "bk_3", 0, "f:s0", NOW)
+    await _booking(conn, "bk_4", acc, "cancelled", [{"trip": "f:t3", "board": 0, "alight": 1,
+                                                     "status": "cancelled", "cancelled_at": NOW - timedelta(minutes=9)}],
+                   tickets=False, cancelled_at=NOW - timedelta(minutes=9))
+    await _tap(conn, "bk_4", 0, "f:s0", NOW)
+    # an issued ticket left behind on a cancelled booking
+    await _booking(conn, "bk_5", acc, "cancelled", [{"trip": "f:t4", "board": 0, "alight": 1,
+                                                     "status": "cancelled", "cancelled_at": NOW}],
+                   tickets=False, cancelled_at=NOW)
+    await conn.execute("""INSERT INTO tickets (id, booking_id, leg_no, passenger_no, category, status, issued_at)
+                          VALUES ('tk_x', 'bk_5', 0, 0, 'adult', 'issued', now())""")
+    result = {v.invariant.name: v for v in await check_invariants(conn, CAPACITY, 100)}
+    tickets = result["tickets_complete"]
+    assert tickets.count == 2
+    assert {(r["booking_id"], r["problem"].split(" ")[0]) for r in tickets.rows} == {("bk_1", "missing"), ("bk_5", "ticket")}
+    taps = result["taps_confirmed"]
+    assert sorted(r["booking_id"] for r in taps.rows) == ["bk_2", "bk_3", "bk_4"]
+    assert result["no_overselling"].count == 0
+
+
+async def test_a_step_accepted_twice_is_found(conn):
+    # gate_taps cannot hold two taps of one leg (unique key); a TOTP step accepted twice for
+    # one booking is what a broken replay check would leave, if the key were ever dropped
+    acc = await _account(conn, 4)
+    await _booking(conn, "bk_1", acc, "confirmed", [{"trip": "f:t1", "board": 0, "alight": 1}])
+    await conn.execute("ALTER TABLE used_steps DROP CONSTRAINT used_steps_pkey")
+    await conn.execute("""INSERT INTO used_steps (booking_id, step, gate_id, used_at)
+                          VALUES ('bk_1', 7, 'g1', now()), ('bk_1', 7, 'g2', now())""")
+    result = {v.invariant.name: v for v in await check_invariants(conn, CAPACITY, 100)}
+    assert result["no_double_admission"].count == 1
+
+
+# --- SLO evaluation -----------------------------------------------------------------------
+
+HEADER = ("Type,Name,Request Count,Failure Count,Median Response Time,Average Response Time,"
+          "Min Response Time,Max Response Time,Average Content Size,Requests/s,Failures/s,"
+          "50%,66%,75%,80%,90%,95%,98%,99%,99.9%,99.99%,100%")
+
+
+def _csv(tmp_path: Path, rows: list[str]) -> Path:
+    path = tmp_path / "locust_stats.csv"
+    path.write_text("\n".join([HEADER, *rows]) + "\n", encoding="utf-8")
+    return path
+
+
+SLO = """
+[smoke]
+max_failures = 0
+[smoke.endpoints."GET /v1/plan"]
+p50 = 50
+p95 = 100
+min_rps = 10
+[smoke.endpoints."POST /v1/gates/{gate}/validate"]
+p99 = 30
+[smoke.endpoints."POST /v1/feeds"]
+min_requests = 1
+"""
+
+
+def test_slo_passes_and_fails_on_the_right_numbers(tmp_path: Path):
+    stats = read_stats(_csv(tmp_path, [
+        "GET,GET /v1/plan,1200,0,20,25.1,3,240,900,40.0,0.0,20,24,28,30,60,90,120,150,230,240,240",
+        "POST,POST /v1/gates/{gate}/validate,3000,0,8,9.0,2,80,120,100.0,0.0,8,9,10,11,14,22,28,31,70,80,80",
+        ",Aggregated,4200,0,10,13.0,2,240,400,140.0,0.0,10,12,14,16,30,60,90,110,200,240,240",
+    ]))
+    slo = tmp_path / "slo.toml"
+    slo.write_text(SLO, encoding="utf-8")
+    checks = {c.what: c for c in evaluate(stats, load_profile(slo, "smoke"))}
+    assert checks["unexpected failures (all endpoints)"].ok
+    assert checks["GET /v1/plan p50"].ok and checks["GET /v1/plan p95"].ok
+    assert checks["GET /v1/plan req/s"].ok
+    assert not checks["POST /v1/gates/{gate}/validate p99"].ok          # 31 ms > 30 ms
+    assert checks["POST /v1/gates/{gate}/validate p99"].value == "31 ms"
+    assert not checks["POST /v1/feeds requests"].ok                      # the operator never ran
+
+
+def test_slo_counts_unexpected_failures_and_missing_samples(tmp_path: Path):
+    stats = read_stats(_csv(tmp_path, [
+        "GET,GET /v1/plan,10,2,20,25.1,3,240,900,0.5,0.1,20,24,28,30,60,90,120,150,230,240,240",
+        "POST,POST /v1/gates/{gate}/validate,0,0,0,0,0,0,0,0.0,0.0,N/A,N/A,N/A,N/A,N/A,N/A,N/A,N/A,N/A,N/A,N/A",
+        "POST,POST /v1/feeds,1,0,900,900,900,900,10,0.1,0.0,900,900,900,900,900,900,900,900,900,900,900",
+        ",Aggregated,11,2,20,25.1,3,900,900,0.6,0.1,20,24,28,30,60,90,120,150,230,900,900",
+    ]))
+    slo = tmp_path / "slo.toml"
+    slo.write_text(SLO, encoding="utf-8")
+    checks = {c.what: c for c in evaluate(stats, load_profile(slo, "smoke"))}
+    assert not checks["unexpected failures (all endpoints)"].ok
+    assert checks["unexpected failures (all endpoints)"].value == "2"
+    assert not checks["GET /v1/plan req/s"].ok                             # 0.5 < 10
+    assert not checks["POST /v1/gates/{gate}/validate requests"].ok         # none ran
+    assert "POST /v1/gates/{gate}/validate p99" not in checks
+    assert checks["POST /v1/feeds requests"].ok
+
+
+def test_the_shipped_slo_file_has_both_profiles():
+    root = Path(__file__).resolve().parents[1] / "loadtests" / "slo.toml"
+    for profile in ("smoke", "full"):
+        p = load_profile(root, profile)
+        assert p["max_failures"] == 0
+        assert "GET /v1/plan" in p["endpoints"] and "POST /v1/gates/{gate}/validate" in p["endpoints"]
+
+
+# --- report helpers -----------------------------------------------------------------------
+
+
+def test_percentiles_and_activation_windows():
+    assert percentile([5, 1, 3, 2, 4], 50) == 3
+    assert percentile(list(range(1, 101)), 99) == 99
+    assert percentile([], 50) != percentile([], 50)   # NaN
+    samples = [(100.0 + i * 0.1, 10.0) for i in range(300)]        # t = 100 .. 130
+    samples += [(112.0, 500.0), (113.0, 400.0)]                     # slow during activation
+    act = [{"feed": "f", "version": "v", "publish_at": 110.0, "activate_at": 111.0, "done_at": 112.5}]
+    eff = activation_effect(samples, act, after_s=2.0)
+    assert eff["during"]["max"] == 500.0 and eff["otherwise"]["max"] == 10.0
+    assert eff["during"]["n"] + eff["otherwise"]["n"] < len(samples)  # 1 s margin excluded
+    assert eff["timeline"][0]["publish_s"] == 1.0
+
+
+def test_pyspy_summary(tmp_path: Path):
+    raw = tmp_path / "raw.txt"
+    raw.write_text("main;handle;plan 30\nmain;handle;validate 10\nmain;idle 60\n", encoding="utf-8")
+    text = summarise_pyspy(raw)
+    assert "100 samples" in text
+    assert " 60.0%  idle" in text and " 40.0%  handle" in text

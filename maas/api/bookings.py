@@ -12,7 +12,7 @@ import base64
 import contextlib
 import logging
 from datetime import date, datetime, timedelta
-from typing import AsyncIterator
+from typing import Any, AsyncIterator
 
 from aiohttp import web
 from pydantic import BaseModel, Field, model_validator
@@ -25,13 +25,14 @@ from maas.settings import BookingSettings, Settings
 from routing.itinerary import DEFAULT_SECRET, decode_id
 from ticketing import store
 from ticketing.bookings import RefundPolicy, RefundRule
-from ticketing.errors import CapacityTargetUnknown
+from ticketing.errors import CapacityTargetUnknown, TicketingError
 from ticketing.fares import FareConfig, Tariff, format_minor
 from ticketing.inventory import CapacityConfig
+from ticketing.offers import price_itinerary
 from ticketing.pii import Keyring
 from ticketing.service import BookingConfig, Bookings, PassengerInput
 
-__all__ = ["router", "cleanup_ctx", "BOOKINGS", "booking_config", "keyring_of"]
+__all__ = ["router", "cleanup_ctx", "BOOKINGS", "booking_config", "keyring_of", "add_prices"]
 
 log = logging.getLogger(__name__)
 router = Router(tag="bookings")
@@ -217,6 +218,27 @@ def render(b: store.BookingView) -> BookingOut:
                  for t in b.tickets],
         total=_money(b.total_minor, cur), paid=_money(b.paid_minor, cur),
         refund=_money(b.refund_minor, cur), payment_ref=b.payment_ref)
+
+
+# --- prices on /v1/plan --------------------------------------------------------------------
+
+def add_prices(request: web.Request, out: Any, it: Any) -> Any:
+    """Set `price` on each transit leg and `total` of a rendered /v1/plan itinerary (one
+    adult; walks are free). Leaves them null when the legs cannot be priced."""
+    net = request.app[LIVE].current.network
+    transit = [i for i, leg in enumerate(it.legs) if leg.key is not None]
+    try:
+        quote = price_itinerary(net, request.app[BOOKINGS].config.fares,
+                                [it.legs[i].key for i in transit]) if transit else None
+    except TicketingError:
+        log.warning("could not price an itinerary", exc_info=True)
+        return out
+    currency = request.app[BOOKINGS].config.fares.currency
+    if quote is not None:
+        for i, p in zip(transit, quote.legs, strict=True):
+            out.legs[i].price = _money(p.amount_minor, currency).model_dump()
+    out.total = _money(quote.total_minor if quote else 0, currency).model_dump()
+    return out
 
 
 # --- endpoints -----------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
+from maas.api.bookings import add_prices
 from maas.appkeys import LIVE
 from maas.http import Router
 from routing.errors import InvalidQuery, NoTimetable
@@ -162,4 +163,4 @@ async def plan(request: web.Request, query: PlanQuery) -> PlanResponse:
     if planner is None:
         raise NoTimetable("no timetable is loaded yet")
     its = await asyncio.to_thread(planner.plan, q)
-    return PlanResponse(itineraries=[render(it) for it in its])
+    return PlanResponse(itineraries=[add_prices(request, render(it), it) for it in its])

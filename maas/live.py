@@ -1,40 +1,169 @@
 """The live network: the merged active feeds, the planner and the stop index, swapped atomically.
 
-(Stub by the lead; the feeds-compile area replaces the body, keeping `LiveNetwork`,
-`Snapshot` and `live_ctx`.)
+    snap = request.app[LIVE].current      # take it once per request, use only it
+    snap.planner.plan(...); snap.stops.search(...)
+
+A `Snapshot` is immutable and complete; `LiveNetwork.current` is replaced by one attribute
+assignment, so a request that took the old snapshot finishes on it (the old arrays live as
+long as someone holds them), and a new request sees the new one. Nothing is ever half-built.
+
+Reload: read every active version's compiled network (feeds.store.load_active), from_bytes
+each, merge, build the planner and the stop index — all in a worker thread — then swap.
+Every worker process holds one PostgreSQL connection LISTENing on `maas_network`
+(feeds.ingest sends NOTIFY in the activating transaction), so each process reloads after
+the commit. Bursts coalesce: calls that arrive while a reload runs are served by one more
+reload, never by one each. If the listening connection drops, it reconnects and reloads
+(a notification may have been missed meanwhile).
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import time
 from dataclasses import dataclass, field
-from typing import Any, AsyncIterator
+from types import MappingProxyType
+from typing import Any, AsyncIterator, Mapping
 
+import asyncpg
 from aiohttp import web
 
-from maas.appkeys import LIVE
+from feeds.store import NOTIFY_CHANNEL, load_active
+from maas.appkeys import DB, LIVE, SETTINGS
+from routing.network import Network, empty, from_bytes, merge
 
-__all__ = ["LiveNetwork", "Snapshot", "live_ctx"]
+__all__ = ["LiveNetwork", "Snapshot", "live_ctx", "build_snapshot"]
+
+log = logging.getLogger(__name__)
+
+RECONNECT_S = 2.0
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Snapshot:
-    network: Any = None
-    planner: Any = None
-    stops: Any = None
-    versions: dict[str, str] = field(default_factory=dict)
-    loaded: bool = False
+    network: Network = field(default_factory=empty)
+    planner: Any = None                  # routing.planner.Planner; None while nothing is active
+    stops: Any = None                    # routing.stops.StopIndex
+    versions: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    loaded: bool = False                 # the first load from the database has finished
+    generation: int = 0                  # 1, 2, ... per swap in this process
+    built_s: float = 0.0                 # seconds the last build took (worker thread)
+
+
+def build_snapshot(rows: list[tuple[str, str, bytes]], config: Any, generation: int) -> Snapshot:
+    """Pure and CPU-bound (run it in a thread): (feed, version, compiled bytes) -> Snapshot."""
+    from routing.planner import Planner
+    from routing.stops import StopIndex
+
+    t0 = time.perf_counter()
+    network = merge([from_bytes(blob) for _, _, blob in rows])
+    planner = Planner.build(network, config) if network.n_stops else None
+    stops = StopIndex.build(network)
+    return Snapshot(network=network, planner=planner, stops=stops,
+                    versions=MappingProxyType({f: v for f, v, _ in rows}), loaded=True,
+                    generation=generation, built_s=time.perf_counter() - t0)
 
 
 class LiveNetwork:
-    def __init__(self) -> None:
-        self.current = Snapshot()
+    """Holds the current Snapshot of one process and reloads it."""
 
-    async def reload(self) -> None:
-        self.current = Snapshot(loaded=True)
+    def __init__(self, pool: asyncpg.Pool | None = None, config: Any = None) -> None:
+        self.current = Snapshot()
+        self._pool = pool
+        self._config = config
+        self._lock = asyncio.Lock()
+        self._asked = 0       # reload requests so far
+        self._served = 0      # requests covered by the last finished reload
+
+    async def reload(self) -> Snapshot:
+        """Load what is active now and swap it in; returns the snapshot in place afterwards.
+        Unchanged versions keep the current snapshot (no rebuild)."""
+        self._asked += 1
+        mine = self._asked
+        async with self._lock:
+            if self._served >= mine:          # a reload that started after our call covered it
+                return self.current
+            target = self._asked
+            if self._pool is None:
+                self.current = Snapshot(loaded=True, generation=self.current.generation + 1)
+                self._served = target
+                return self.current
+            async with self._pool.acquire() as conn:
+                rows = await load_active(conn)
+            versions = {f: v for f, v, _ in rows}
+            if self.current.loaded and versions == dict(self.current.versions):
+                self._served = target
+                return self.current
+            loop = asyncio.get_running_loop()
+            gen = self.current.generation + 1
+            snap = await loop.run_in_executor(None, build_snapshot, rows, self._config, gen)
+            self.current = snap
+            self._served = target
+            log.info("network generation %d: %s (%d stops, %d trips) built in %.1fs", gen,
+                     ", ".join(f"{f}={v}" for f, v in versions.items()) or "no active feeds",
+                     snap.network.n_stops, snap.network.n_trips, snap.built_s)
+            return snap
+
+
+class _Listener:
+    """One connection LISTENing on NOTIFY_CHANNEL; each notification asks for a reload."""
+
+    def __init__(self, holder: LiveNetwork, dsn: str) -> None:
+        self.holder, self.dsn = holder, dsn
+        self.conn: asyncpg.Connection | None = None
+        self.tasks: set[asyncio.Task] = set()
+        self.closing = False
+
+    def _on_notify(self, conn: Any, pid: int, channel: str, payload: str) -> None:
+        self._spawn(self.holder.reload())
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self.tasks.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task) -> None:
+        self.tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("network reload failed; keeping the current one", exc_info=task.exception())
+
+    async def connect(self) -> None:
+        self.conn = await asyncpg.connect(self.dsn)
+        await self.conn.add_listener(NOTIFY_CHANNEL, self._on_notify)
+
+    async def watch(self) -> None:
+        """Reconnect (and reload, a notification may be lost) when the connection drops."""
+        while not self.closing:
+            await asyncio.sleep(RECONNECT_S)
+            if self.conn is not None and not self.conn.is_closed():
+                continue
+            try:
+                await self.connect()
+                self._spawn(self.holder.reload())
+                log.info("LISTEN %s: reconnected", NOTIFY_CHANNEL)
+            except (OSError, asyncpg.PostgresError) as exc:
+                log.warning("LISTEN %s: reconnect failed (%s)", NOTIFY_CHANNEL, exc)
+
+    async def close(self) -> None:
+        self.closing = True
+        for t in list(self.tasks):
+            t.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+        if self.conn is not None and not self.conn.is_closed():
+            await self.conn.close()
 
 
 async def live_ctx(app: web.Application) -> AsyncIterator[None]:
-    holder = LiveNetwork()
+    settings = app[SETTINGS]
+    holder = LiveNetwork(app[DB], settings.routing.to_config())
     app[LIVE] = holder
+    listener = _Listener(holder, settings.database_url or "")
+    await listener.connect()          # listen first: an activation during the load is not lost
     await holder.reload()
-    yield
+    watcher = asyncio.get_running_loop().create_task(listener.watch())
+    try:
+        yield
+    finally:
+        watcher.cancel()
+        await asyncio.gather(watcher, return_exceptions=True)
+        await listener.close()

@@ -1,0 +1,133 @@
+"""Hot reload of the live network: atomic swap, in-flight snapshots, NOTIFY to other workers."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import zipfile
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from feeds.ingest import activate, import_feed
+from maas.app import create_app
+from maas.appkeys import DB, LIVE
+
+TODAY = date(2026, 11, 23)
+OP = "town-bus"
+
+
+def town_zip(tmp: Path, version: int) -> Path:
+    """A small valid feed; version n runs n trips and names its central stop 'Central n'."""
+    trips = "".join(f"R,D,T{k}\n" for k in range(version))
+    times = "".join(f"T{k},0{8 + k}:00:00,0{8 + k}:00:00,C,1\nT{k},0{8 + k}:20:00,0{8 + k}:20:00,H,2\n"
+                    for k in range(version))
+    files = {
+        "agency.txt": ("agency_id,agency_name,agency_url,agency_timezone\n"
+                       "A,Town Bus,http://town.example.cn,Asia/Shanghai\n"),
+        "stops.txt": ("stop_id,stop_name,stop_lat,stop_lon\n"
+                      f"C,Central {version},36.6500,117.0000\nH,Harbour,36.6600,117.0100\n"),
+        "routes.txt": "route_id,agency_id,route_short_name,route_long_name,route_type\nR,A,1,Line 1,3\n",
+        "calendar.txt": ("service_id,monday,tuesday,wednesday,thursday,friday,saturday,sunday,"
+                         "start_date,end_date\nD,1,1,1,1,1,1,1,20261120,20261231\n"),
+        "trips.txt": "route_id,service_id,trip_id\n" + trips,
+        "stop_times.txt": "trip_id,arrival_time,departure_time,stop_id,stop_sequence\n" + times,
+    }
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        for name, text in files.items():
+            z.writestr(name, text)
+    path = tmp / f"town-{version}.zip"
+    path.write_bytes(buf.getvalue())
+    return path
+
+
+async def publish(pool, tmp: Path, version: int, *, activate_it: bool = True) -> str:
+    result = await import_feed(pool, town_zip(tmp, version), feed="town", operator_id=OP,
+                               activate=activate_it, today=TODAY)
+    assert not result.rejected, result.report
+    return result.version
+
+
+async def until(predicate, timeout: float = 30.0) -> None:
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while not predicate():
+        assert loop.time() < end, "timed out"
+        await asyncio.sleep(0.02)
+
+
+async def test_starts_loaded_and_empty(app, client):
+    snap = app[LIVE].current
+    assert snap.loaded and dict(snap.versions) == {} and snap.planner is None
+    assert snap.network.n_stops == 0 and snap.stops.search("central") == []
+
+
+async def test_reload_swaps_and_an_in_flight_snapshot_is_untouched(app, client, tmp_path):
+    v1 = await publish(app[DB], tmp_path, 1)
+    await app[LIVE].reload()
+    old = app[LIVE].current
+    assert dict(old.versions) == {"town": v1} and old.network.n_trips == 1
+    assert old.planner is not None and old.stops.search("central 1")
+
+    v2 = await publish(app[DB], tmp_path, 2)
+    new = await app[LIVE].reload()
+    assert app[LIVE].current is new and new is not old
+    assert dict(new.versions) == {"town": v2} and new.network.n_trips == 2
+    assert new.generation > old.generation
+    # the request that took `old` still sees exactly v1, arrays and all
+    assert dict(old.versions) == {"town": v1} and old.network.n_trips == 1
+    assert old.network.stop_name[list(old.network.stop_id).index("town:C")] == "Central 1"
+    assert old.planner.network is old.network
+    assert [old.network.stop_id[h.stop] for h in old.stops.search("central 1")] == ["town:C"]
+
+
+async def test_rollback_by_activating_the_previous_version(app, client, tmp_path):
+    v1 = await publish(app[DB], tmp_path, 1)
+    await publish(app[DB], tmp_path, 2)
+    await activate(app[DB], v1, OP)
+    snap = await app[LIVE].reload()
+    assert dict(snap.versions) == {"town": v1} and snap.network.n_trips == 1
+
+
+async def test_unchanged_versions_do_not_rebuild_and_bursts_coalesce(app, client, tmp_path):
+    await publish(app[DB], tmp_path, 1)
+    first = await app[LIVE].reload()
+    assert await app[LIVE].reload() is first                     # nothing changed
+    await publish(app[DB], tmp_path, 3)
+    snaps = await asyncio.gather(*(app[LIVE].reload() for _ in range(5)))
+    assert len({id(s) for s in snaps}) == 1 and snaps[0].generation == first.generation + 1
+
+
+async def test_another_worker_reloads_on_notify(app, client, aiohttp_client, settings, tmp_path):
+    other = create_app(settings)            # a second worker process, as far as LIVE goes
+    await aiohttp_client(other)
+    assert dict(other[LIVE].current.versions) == {}
+    v1 = await publish(app[DB], tmp_path, 1)     # activation NOTIFYs maas_network
+    await until(lambda: dict(other[LIVE].current.versions) == {"town": v1})
+    await until(lambda: dict(app[LIVE].current.versions) == {"town": v1})
+    v2 = await publish(app[DB], tmp_path, 2)
+    await until(lambda: dict(other[LIVE].current.versions) == {"town": v2})
+    assert other[LIVE].current.network.n_trips == 2
+
+
+async def test_requests_keep_being_served_while_a_version_is_activated(app, client, tmp_path):
+    await publish(app[DB], tmp_path, 1)
+    await app[LIVE].reload()
+    v2 = await publish(app[DB], tmp_path, 2, activate_it=False)
+    names: list[str] = []
+
+    async def ask() -> None:
+        r = await client.get("/v1/stops", params={"q": "central"})
+        assert r.status == 200
+        names.append((await r.json())["stops"][0]["name"])
+
+    async def flip() -> None:
+        await asyncio.sleep(0.01)
+        await activate(app[DB], v2, OP)
+
+    await asyncio.gather(flip(), *(ask() for _ in range(40)))
+    await until(lambda: dict(app[LIVE].current.versions) == {"town": v2})
+    await ask()
+    assert set(names) <= {"Central 1", "Central 2"} and names[-1] == "Central 2"

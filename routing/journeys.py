@@ -49,6 +49,7 @@ class _Builder:
         fwd = planner.fwd
         self.board_slack = se.board_slack if not se.day.reverse else None
         self.fwd = fwd
+        self.refs: dict[tuple[int, int], int] = {}
 
     def place(self, s: int) -> Place:
         net = self.net
@@ -92,11 +93,40 @@ class _Builder:
 
     def slack(self, leg: Leg, board: bool) -> int:
         """Board/alight time in effect for this leg's stop (for drawing walks)."""
-        net, pats = self.net, self.fwd
-        t = self.pl.trip_index[leg.trip_id]
-        p = int(pats.trip_pattern[t])
+        pats = self.fwd
+        p = int(pats.trip_pattern[self.pl.trip_index[leg.trip_id]])
         pos = leg.key.board_pos if board else leg.key.alight_pos
-        row = int(pats.stop_start[p]) + pos
+        return self._slack_row(int(pats.stop_start[p]) + pos, board)
+
+    def _ref(self, t: int, sd: int) -> int:
+        key = (sd, int(self.pl.trip_tz[t]))
+        ref = self.refs.get(key)
+        if ref is None:
+            ref = self.refs[key] = service_ref_epoch(datetime.fromordinal(sd).date(),
+                                                     self.net.timezones[key[1]])
+        return ref
+
+    def raw(self, rides: tuple[Ride, ...]) -> tuple[int, int, int]:
+        """(departure, arrival, transfers) as build() will compute them, without objects."""
+        net, day, pats = self.net, self.se.day, self.fwd
+        first, last = rides[0], rides[-1]
+        t1, t2 = int(day.inst_trip[first.inst]), int(day.inst_trip[last.inst])
+        r1, r2 = int(net.trip_st_start[t1]), int(net.trip_st_start[t2])
+        dep = self._ref(t1, int(day.inst_date[first.inst])) + int(net.st_dep[r1 + first.board])
+        arr = self._ref(t2, int(day.inst_date[last.inst])) + int(net.st_arr[r2 + last.alight])
+        s_b, s_a = int(net.st_stop[r1 + first.board]), int(net.st_stop[r2 + last.alight])
+        w, dm = self.o_reach.get(s_b, (0, 0))
+        if dm > 0 or not isinstance(self.origin, str):
+            row = int(pats.stop_start[pats.trip_pattern[t1]]) + first.board
+            dep -= w + self._slack_row(row, True)
+        w, dm = self.d_reach.get(s_a, (0, 0))
+        if dm > 0 or not isinstance(self.dest, str):
+            row = int(pats.stop_start[pats.trip_pattern[t2]]) + last.alight
+            arr += w + self._slack_row(row, False)
+        return dep, arr, len(rides) - 1
+
+    def _slack_row(self, row: int, board: bool) -> int:
+        pats = self.fwd
         fixed = (pats.board_fixed if board else pats.alight_fixed)[row]
         if fixed >= 0:
             return int(fixed)
@@ -158,26 +188,27 @@ def _pareto(cands: list[tuple]) -> list[tuple]:
     return kept
 
 
-def assemble(planner: Planner, se, found, query: Query, src, dst) -> list[Itinerary]:
+def assemble(planner: Planner, se, found, query: Query, src, dst, limit: int) -> list[Itinerary]:
     b = _Builder(planner, se, query, src, dst)
     seen: set = set()
-    cands = []
+    raws = []
     for rides in found:
+        if not rides:
+            continue
         key = tuple((int(se.day.inst_trip[r.inst]), int(se.day.inst_date[r.inst]), r.board, r.alight)
                     for r in rides)
         if key in seen:
             continue
         seen.add(key)
-        c = b.build(rides)
-        if c is not None:
-            cands.append(c)
-    kept = _pareto(cands)
+        raws.append((*b.raw(rides), 0, rides))
+    kept = _pareto(raws)
     if query.window_s > 0:
         kept.sort(key=lambda c: (c[0], c[1], c[2]))
     elif query.arrive_by:
         kept.sort(key=lambda c: (-c[0], c[2], c[1]))
     else:
         kept.sort(key=lambda c: (c[1], c[2], -c[0]))
+    kept = [b.build(c[4]) for c in kept[:limit]]
     out = []
     for dep, arr, transfers, _, legs in kept:
         ikey = ItineraryKey(versions=planner.versions,

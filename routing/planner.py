@@ -222,20 +222,6 @@ class Planner:
             if len(self._pool) < 8:
                 self._pool.append(sc)
 
-    def _run(self, se: _Search, sc: raptor.Scratch, src_stops, src_times, egress) -> None:
-        p, d, f = se.pats, se.day, se.fps
-        raptor.run(
-            p.stop_start, p.stops, p.board_ok, p.alight_ok, se.board_slack, se.alight_slack,
-            d.q_pattern, d.q_inst_start, d.q_time_start, d.t_arr, d.t_dep,
-            d.stop_q_start, d.stop_q, d.stop_q_pos,
-            se.q_ok, se.inst_ok, se.stop_ok,
-            f.start, f.to, f.walk_s, f.floor_s, f.dist_m, f.rule, np.int32(se.min_conn),
-            np.int32(se.max_walk),
-            src_stops, src_times, egress, True, se.rounds,
-            sc.ready, sc.ready_from, sc.veh_inst, sc.veh_board, sc.veh_alight, sc.veh_best,
-            sc.ready_best, sc.tgt, sc.tgt_inst, sc.tgt_board, sc.tgt_alight, sc.tgt_improved,
-            sc.marked, sc.q_pos)
-
     # ---------------------------------------------------------------- plan
     def plan(self, query: Query) -> list[Itinerary]:
         if query.origin == query.destination:
@@ -266,9 +252,8 @@ class Planner:
             rides = self._collect(se, sc, src_stops, src_walk, egress, rel, window, query.arrive_by)
         finally:
             self._release(sc)
-        its = assemble(self, se, rides, query, src, dst)
         limit = cfg.default_limit if query.limit is None else max(1, min(query.limit, cfg.max_limit))
-        return its[:limit]
+        return assemble(self, se, rides, query, src, dst, limit)
 
     def _departures(self, se: _Search, src_stops, src_walk, lo: int, hi: int) -> np.ndarray:
         """Candidate start times in [lo, hi]: each boardable departure minus walk and slack."""
@@ -293,48 +278,49 @@ class Planner:
         return c[(c >= lo) & (c <= hi)][::-1]
 
     def _collect(self, se, sc, src_stops, src_walk, egress, rel, window, reverse) -> list:
-        """Run the rounds (once, or once per departure in the window); reconstruct each
-        journey that improved the Pareto front."""
+        """Run the rounds (once, or once per departure in the window, latest first) and
+        return each journey that improved the Pareto front, as rides in travel order."""
         if reverse:
             rel = -rel
-        found: list[tuple[Ride, ...]] = []
-        starts = [rel] if window <= 0 else list(self._departures(
-            se, src_stops, src_walk, rel, rel + window).tolist())
-        for t in starts:
-            self._run(se, sc, src_stops, (t + src_walk).astype(np.int32), egress)
-            best = raptor.INF
-            for k in range(1, se.rounds + 1):
-                v = sc.tgt[k]
-                if sc.tgt_improved[k] and v < best:
-                    found.append(self._reconstruct(se, sc, k))
-                best = min(best, v)
+        if window <= 0:
+            starts = np.array([rel], dtype=np.int32)
+        else:
+            starts = self._departures(se, src_stops, src_walk, rel, rel + window).astype(np.int32)
+        cap = max(64, 4 * se.rounds * len(starts))
+        K = se.rounds + 1
+        out_start = np.empty(cap, np.int32)
+        out_k = np.empty(cap, np.int32)
+        out_len = np.empty(cap, np.int32)
+        out_inst = np.empty((cap, K), np.int32)
+        out_board = np.empty((cap, K), np.int32)
+        out_alight = np.empty((cap, K), np.int32)
+        p, d, f = se.pats, se.day, se.fps
+        n = raptor.search(
+            p.stop_start, p.stops, p.board_ok, p.alight_ok, se.board_slack, se.alight_slack,
+            d.q_pattern, d.q_inst_start, d.q_time_start, d.t_arr, d.t_dep,
+            d.stop_q_start, d.stop_q, d.stop_q_pos, d.inst_q,
+            se.q_ok, se.inst_ok, se.stop_ok,
+            f.start, f.to, f.walk_s, f.floor_s, f.dist_m, f.rule, np.int32(se.min_conn),
+            np.int32(se.max_walk),
+            src_stops, src_walk, starts, egress, True, se.rounds,
+            sc.ready, sc.ready_from, sc.veh_inst, sc.veh_board, sc.veh_alight, sc.veh_best,
+            sc.ready_best, sc.tgt, sc.tgt_inst, sc.tgt_board, sc.tgt_alight, sc.tgt_improved,
+            sc.marked, sc.q_pos, out_start, out_k, out_len, out_inst, out_board, out_alight)
+        pat_len = np.diff(p.stop_start)
+        found = []
+        for i in range(n):
+            rides = [Ride(inst=int(out_inst[i, m]), board=int(out_board[i, m]),
+                          alight=int(out_alight[i, m]),
+                          length=int(pat_len[d.q_pattern[d.inst_q[out_inst[i, m]]]]))
+                     for m in range(out_len[i])]
+            rides = self._squeeze(se, rides)
+            if reverse:
+                found.append(tuple(Ride(inst=r.inst, board=r.length - 1 - r.alight,
+                                        alight=r.length - 1 - r.board, length=r.length)
+                                   for r in rides))
+            else:
+                found.append(tuple(reversed(rides)))
         return found
-
-    def _reconstruct(self, se: _Search, sc: raptor.Scratch, k: int) -> tuple[Ride, ...]:
-        d, p = se.day, se.pats
-        g, b, a = int(sc.tgt_inst[k]), int(sc.tgt_board[k]), int(sc.tgt_alight[k])
-        rides = []
-        rnd = k
-        while True:
-            q = int(d.inst_q[g])
-            pat = int(d.q_pattern[q])
-            ps = int(p.stop_start[pat])
-            L = int(p.stop_start[pat + 1]) - ps
-            rides.append(Ride(inst=g, board=b, alight=a, length=L))
-            s_b = int(p.stops[ps + b])
-            need = int(d.t_dep[d.q_time_start[q] + (g - d.q_inst_start[q]) * L + b]) \
-                - int(se.board_slack[ps + b])
-            j = next(j for j in range(rnd) if sc.ready[j, s_b] <= need)
-            if j == 0:
-                break
-            s0 = int(sc.ready_from[j, s_b])
-            g, b, a = int(sc.veh_inst[j, s0]), int(sc.veh_board[j, s0]), int(sc.veh_alight[j, s0])
-            rnd = j
-        rides = self._squeeze(se, rides)
-        if se.day.reverse:
-            return tuple(Ride(inst=r.inst, board=r.length - 1 - r.alight,
-                              alight=r.length - 1 - r.board, length=r.length) for r in rides)
-        return tuple(reversed(rides))
 
     def _conn(self, se: _Search, s: int, s2: int) -> int:
         f = se.fps

@@ -18,7 +18,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-__all__ = ["INF", "Scratch", "run"]
+__all__ = ["INF", "Scratch", "run", "search"]
 
 INF = np.int32(2**31 - 1)
 
@@ -205,3 +205,81 @@ def run(
                         n_marked += 1
     for m in range(n_marked):
         marked[marked_list[m]] = False
+
+
+@numba.njit(cache=True, nogil=True)
+def _chain(k, pat_stop_start, pat_stops, board_slack, q_pattern, q_inst_start, q_time_start,
+           t_dep, inst_q, ready, ready_from, veh_inst, veh_board, veh_alight,
+           tgt_inst, tgt_board, tgt_alight, out_inst, out_board, out_alight, row):
+    """Follow the pointers of round k back to a source; rides written target-first."""
+    g = tgt_inst[k]
+    b = tgt_board[k]
+    a = tgt_alight[k]
+    rnd = k
+    n = 0
+    while True:
+        q = inst_q[g]
+        p = q_pattern[q]
+        ps = pat_stop_start[p]
+        L = pat_stop_start[p + 1] - ps
+        out_inst[row, n] = g
+        out_board[row, n] = b
+        out_alight[row, n] = a
+        n += 1
+        s_b = pat_stops[ps + b]
+        need = t_dep[q_time_start[q] + (g - q_inst_start[q]) * L + b] - board_slack[ps + b]
+        j = 0
+        while j < rnd and ready[j, s_b] > need:
+            j += 1
+        if j == 0 or j >= rnd:
+            break
+        s0 = ready_from[j, s_b]
+        g = veh_inst[j, s0]
+        b = veh_board[j, s0]
+        a = veh_alight[j, s0]
+        rnd = j
+    return n
+
+
+@numba.njit(cache=True, nogil=True)
+def search(
+    pat_stop_start, pat_stops, pat_board_ok, pat_alight_ok, board_slack, alight_slack,
+    q_pattern, q_inst_start, q_time_start, t_arr, t_dep, stop_q_start, stop_q, stop_q_pos, inst_q,
+    q_ok, inst_ok, stop_ok,
+    fp_start, fp_to, fp_walk, fp_floor, fp_dist, fp_rule, min_conn, max_walk,
+    src_stops, src_walk, starts, egress, slack_at_target, rounds,
+    ready, ready_from, veh_inst, veh_board, veh_alight, veh_best, ready_best,
+    tgt, tgt_inst, tgt_board, tgt_alight, tgt_improved, marked, q_pos,
+    out_start, out_k, out_len, out_inst, out_board, out_alight,
+):
+    """rRAPTOR: one run per start (decreasing), each Pareto improvement's rides recorded.
+    Returns the number of journeys written (capped by the output size)."""
+    n_out = 0
+    cap = len(out_k)
+    src_times = np.empty(len(src_stops), dtype=np.int32)
+    for it in range(len(starts)):
+        t0 = starts[it]
+        for m in range(len(src_stops)):
+            src_times[m] = t0 + src_walk[m]
+        run(pat_stop_start, pat_stops, pat_board_ok, pat_alight_ok, board_slack, alight_slack,
+            q_pattern, q_inst_start, q_time_start, t_arr, t_dep, stop_q_start, stop_q, stop_q_pos,
+            q_ok, inst_ok, stop_ok,
+            fp_start, fp_to, fp_walk, fp_floor, fp_dist, fp_rule, min_conn, max_walk,
+            src_stops, src_times, egress, slack_at_target, rounds,
+            ready, ready_from, veh_inst, veh_board, veh_alight, veh_best, ready_best,
+            tgt, tgt_inst, tgt_board, tgt_alight, tgt_improved, marked, q_pos)
+        best = INF
+        for k in range(1, rounds + 1):
+            v = tgt[k]
+            if tgt_improved[k] and v < best and n_out < cap:
+                out_start[n_out] = t0
+                out_k[n_out] = k
+                out_len[n_out] = _chain(
+                    k, pat_stop_start, pat_stops, board_slack, q_pattern, q_inst_start,
+                    q_time_start, t_dep, inst_q, ready, ready_from, veh_inst, veh_board,
+                    veh_alight, tgt_inst, tgt_board, tgt_alight, out_inst, out_board, out_alight,
+                    n_out)
+                n_out += 1
+            if v < best:
+                best = v
+    return n_out

@@ -87,7 +87,44 @@ def test_generated_networks_match_brute_force(data):
     secs = data.draw(st.integers(5, 11)) * 3600
     t0 = _t0(pl, f"t:{a}", d, secs)
     ref = Reference(pl, d, t0, 30 * 3600)
-    _compare(pl, ref, f"t:{a}", f"t:{b}", d, secs)
+    expected = _compare(pl, ref, f"t:{a}", f"t:{b}", d, secs)
+    if expected is not None:
+        _check_arrive_by(pl, f"t:{a}", f"t:{b}", d, expected)
+        _check_range(pl, f"t:{a}", f"t:{b}", d, secs)
+
+
+def _check_arrive_by(pl: Planner, a: str, b: str, d: date, arrival: int) -> None:
+    """Latest departure arriving by `arrival`: departing any later arrives later."""
+    tz = ZoneInfo(pl.stop_tz(pl.stop(b)))
+    local = datetime.fromtimestamp(arrival, tz)
+    secs = (local - datetime.combine(d, time(0), tz)).total_seconds()
+    its = pl.plan(Query(a, b, d, int(secs), arrive_by=True, limit=50))
+    assert its, "the journey found forwards must be found backwards"
+    for it in its:
+        assert_feasible(pl, it)
+        assert value(pl, it) <= arrival
+    latest = max(int(it.departure.timestamp()) for it in its)
+    tz_a = ZoneInfo(pl.stop_tz(pl.stop(a)))
+    after = datetime.fromtimestamp(latest + 1, tz_a)
+    later = pl.plan(Query(a, b, after.date(), int((after - datetime.combine(after.date(), time(0), tz_a)).total_seconds()), limit=50)) \
+        if pl.valid_from <= after.date() <= pl.valid_to else []
+    assert all(value(pl, it) > arrival for it in later)
+
+
+def _check_range(pl: Planner, a: str, b: str, d: date, secs: int) -> None:
+    """Each journey of a 3-hour range is what an earliest-arrival query at its departure
+    (minus the board time at the first stop) gives."""
+    its = pl.plan(Query(a, b, d, secs, window_s=3 * 3600, limit=50))
+    assert_pareto(its)
+    tz = ZoneInfo(pl.stop_tz(pl.stop(a)))
+    for it in its:
+        assert_feasible(pl, it)
+        dep = it.departure.astimezone(tz)
+        first = it.legs[0]
+        slack = 0 if first.mode == "walk" else pl.config.board_s.get(first.mode, 0)
+        s = int((dep - datetime.combine(d, time(0), tz)).total_seconds()) - slack
+        ea = pl.plan(Query(a, b, d, s, limit=50))
+        assert min(value(pl, x) for x in ea) <= value(pl, it)
 
 
 # ------------------------------------------------------------------ real feeds

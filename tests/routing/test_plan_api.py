@@ -1,0 +1,89 @@
+"""GET /v1/plan over HTTP on a small network put into the live holder."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from builders import timetable
+from maas.appkeys import LIVE
+from routing.itinerary import decode_id
+from routing.planner import Planner
+
+
+@pytest.fixture
+async def planned(client, app):
+    net = timetable("""
+        F1 KE846 air TAO@10:00 ICN@11:30
+        B2 6001 bus ICN@13:30 SEL@14:40
+        T1 R1 bus A@08:00 B@08:30
+    """, stops={"A": (36.60, 117.00), "B": (36.70, 117.00)},
+        stop_tz={"ICN": "Asia/Seoul", "SEL": "Asia/Seoul"}, trip_tz={"B2": "Asia/Seoul"}, n_days=3)
+    holder = app[LIVE]
+    holder.current = dataclasses.replace(holder.current, planner=Planner.build(net), network=net,
+                                         loaded=True)
+    return client
+
+
+async def test_plan_renders_the_contract(planned):
+    r = await planned.get("/v1/plan", params={"from": "t:TAO", "to": "t:SEL", "date": "2026-11-25",
+                                              "time": "08:00"})
+    assert r.status == 200, await r.text()
+    [it] = (await r.json())["itineraries"]
+    assert it["departure"] == "2026-11-25T10:00:00+08:00"
+    assert it["arrival"] == "2026-11-25T14:40:00+09:00"
+    assert it["duration_s"] == 3 * 3600 + 40 * 60 and it["transfers"] == 1
+    flight, bus = it["legs"]
+    assert flight["mode"] == "air" and flight["trip_id"] == "t:F1" and flight["feed"] == "t"
+    assert flight["route"] == {"id": "t:KE846", "short_name": "KE846", "long_name": "Route KE846"}
+    assert flight["from"]["id"] == "t:TAO" and set(flight["from"]) == {"id", "name", "lat", "lon"}
+    assert flight["arrival"] == "2026-11-25T12:30:00+09:00" and flight["stops"] == 1
+    assert bus["departure"] == "2026-11-25T13:30:00+09:00" and bus["operator"]
+    assert [leg.trip_id for leg in decode_id(it["id"]).legs] == ["t:F1", "t:B2"]
+
+
+async def test_plan_from_coordinates_has_walk_legs(planned):
+    r = await planned.get("/v1/plan", params={"from": "36.6027,117.0", "to": "t:B",
+                                              "date": "2026-11-25", "time": "07:30"})
+    assert r.status == 200, await r.text()
+    walk, bus = (await r.json())["itineraries"][0]["legs"]
+    assert walk["mode"] == "walk" and walk["distance_m"] > 250 and walk["duration_s"] > 0
+    assert walk["from"]["id"] is None and walk["to"]["id"] == "t:A"
+
+
+@pytest.mark.parametrize("params,status,word", [
+    ({"from": "t:NOPE", "to": "t:B"}, 404, "t:NOPE"),
+    ({"from": "t:A", "to": "t:A"}, 400, "same"),
+    ({"from": "t:A", "to": "t:B", "date": "2026-13-01"}, 400, "date"),
+    ({"from": "t:A", "to": "t:B", "time": "25:00"}, 400, "time"),
+    ({"from": "t:A", "to": "t:B", "time": "8h"}, 400, "time"),
+    ({"from": "91.0,10.0", "to": "t:B"}, 400, "coordinates"),
+    ({"from": "t:A", "to": "t:B", "date": "2030-01-01"}, 422, "2026-11-27"),
+    ({"from": "t:A", "to": "t:B", "modes": "rail,teleport"}, 400, "teleport"),
+    ({"from": "t:A", "to": "t:B", "window_min": "-5"}, 400, "window_min"),
+])
+async def test_bad_input(planned, params, status, word):
+    q = {"date": "2026-11-25", "time": "07:00", **params}
+    r = await planned.get("/v1/plan", params=q)
+    assert r.status == status, await r.text()
+    assert r.content_type == "application/problem+json"
+    assert word in await r.text()
+
+
+async def test_absurd_values_are_capped(planned):
+    r = await planned.get("/v1/plan", params={"from": "t:A", "to": "t:B", "date": "2026-11-25",
+                                              "time": "07:00", "window_min": "100000",
+                                              "limit": "100000", "max_transfers": "1000"})
+    assert r.status == 200
+    assert len((await r.json())["itineraries"]) == 1
+
+
+async def test_plan_is_documented(planned):
+    doc = await (await planned.get("/openapi.json")).json()
+    params = {p["name"] for p in doc["paths"]["/v1/plan"]["get"]["parameters"]}
+    assert {"from", "to", "date", "time", "arrive_by", "window_min", "modes", "max_transfers",
+            "wheelchair", "max_walk_m", "min_transfer_s", "limit"} <= params
+    text = str(doc)
+    for name in ("duration_s", "transfers", "headsign", "short_name", "distance_m"):
+        assert name in text

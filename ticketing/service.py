@@ -83,9 +83,9 @@ class Bookings:
             for g, p in zip(offer.legs, offer.quote.legs, strict=True)]
         booking = store.NewBooking(booking_id, account_id, itinerary_id, dict(key.versions),
                                    offer.quote.currency, offer.quote.total_minor, legs, pax)
-        await store.hold(self.pool, booking, capacity=self.config.capacity,
-                         ttl=self.config.hold_ttl, now=self.now, conn=conn)
-        return await store.get_booking(conn or self.pool, booking_id, account_id, self.now())
+        created, expires = await store.hold(self.pool, booking, capacity=self.config.capacity,
+                                            ttl=self.config.hold_ttl, now=self.now, conn=conn)
+        return store.held_view(booking, created, expires)
 
     async def confirm(self, account_id: str, booking_id: str, payment_ref: str,
                       conn: asyncpg.Connection | None = None) -> store.BookingView:

@@ -10,6 +10,7 @@ booking serialise. Every transition writes its booking_events row in the same tr
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import secrets
 from collections.abc import AsyncIterator, Mapping, Sequence
@@ -33,7 +34,7 @@ from ticketing.inventory import (
 __all__ = [
     "NewLeg", "NewPassenger", "NewBooking", "LegView", "PassengerView", "TicketView",
     "BookingView", "new_booking_id", "hold", "confirm", "cancel", "expire_due", "get_booking",
-    "list_bookings", "set_capacity", "occupancy", "encrypted_passengers", "update_passenger_cipher",
+    "list_bookings", "set_capacity", "occupancy", "held_view", "encrypted_passengers", "update_passenger_cipher",
 ]
 
 Now = Callable[[], datetime]
@@ -48,6 +49,12 @@ async def _using(pool: asyncpg.Pool, conn: asyncpg.Connection | None) -> AsyncIt
     else:
         async with pool.acquire() as own:
             yield own
+
+
+def _tx(conn: asyncpg.Connection):  # type: ignore[no-untyped-def]
+    """A transaction, unless the caller's (e.g. the Idempotency-Key one) is already open:
+    then its transaction is ours (it rolls back everything on any error)."""
+    return contextlib.nullcontext() if conn.is_in_transaction() else conn.transaction()
 
 
 def new_booking_id() -> str:
@@ -182,29 +189,39 @@ async def _lock_segments(conn: asyncpg.Connection, keys: Sequence[SegmentKey]) -
         "ORDER BY i", _LOCK_SPACE, ids)
 
 
+_OCCUPANCY = """
+    SELECT k.trip_id, k.service_date, k.seg, coalesce(sum(l.passengers), 0)::int AS taken
+    FROM unnest($1::text[], $2::date[], $3::int[]) AS k(trip_id, service_date, seg)
+    LEFT JOIN booking_legs l
+      ON l.trip_id = k.trip_id AND l.service_date = k.service_date
+     AND l.board_pos <= k.seg AND l.alight_pos > k.seg
+     AND l.status IN ('held', 'confirmed')
+     AND (l.status = 'confirmed' OR l.hold_until > $4)
+    GROUP BY 1, 2, 3"""
+
+
 async def occupancy(conn: Conn, keys: Sequence[SegmentKey], now: datetime) -> dict[SegmentKey, int]:
     """Seats taken per segment: confirmed legs, and held legs whose hold has not run out."""
-    rows = await conn.fetch(
-        """SELECT k.trip_id, k.service_date, k.seg, coalesce(sum(l.passengers), 0)::int AS taken
-           FROM unnest($1::text[], $2::date[], $3::int[]) AS k(trip_id, service_date, seg)
-           LEFT JOIN booking_legs l
-             ON l.trip_id = k.trip_id AND l.service_date = k.service_date
-            AND l.board_pos <= k.seg AND l.alight_pos > k.seg
-            AND l.status IN ('held', 'confirmed')
-            AND (l.status = 'confirmed' OR l.hold_until > $4)
-           GROUP BY 1, 2, 3""", *_columns(keys), now)
+    rows = await conn.fetch(_OCCUPANCY, *_columns(keys), now)
     return {(r["trip_id"], r["service_date"], r["seg"]): r["taken"] for r in rows}
 
 
-async def _capacities(conn: asyncpg.Connection, legs: Sequence[NewLeg],
-                      cfg: CapacityConfig) -> dict[int, int]:
+async def _occupancy_and_capacities(conn: asyncpg.Connection, keys: Sequence[SegmentKey],
+                                    now: datetime, legs: Sequence[NewLeg], cfg: CapacityConfig
+                                    ) -> tuple[dict[SegmentKey, int], dict[int, int]]:
+    """One round trip: seats taken per segment, and each leg's capacity."""
     ids = sorted({leg.route_id for leg in legs} | {leg.trip_id for leg in legs}
                  | {leg.trip_id.split("@", 1)[0] for leg in legs})
-    rows = await conn.fetch("SELECT scope, ref_id, seats FROM seat_capacity WHERE ref_id = ANY($1)",
-                            ids)
-    overrides = {(r["scope"], r["ref_id"]): r["seats"] for r in rows}
-    return {leg.leg_no: capacity_for(cfg, leg.mode, leg.route_id, leg.trip_id, overrides)
-            for leg in legs}
+    row = await conn.fetchrow(
+        f"""SELECT (SELECT array_agg(o) FROM ({_OCCUPANCY}) o) AS occ,
+                   (SELECT array_agg(c) FROM (SELECT scope, ref_id, seats FROM seat_capacity
+                                              WHERE ref_id = ANY($5)) c) AS caps""",
+        *_columns(keys), now, ids)
+    # anonymous records come back as tuples: (trip_id, service_date, seg, taken), (scope, ref, seats)
+    taken = {(r[0], r[1], r[2]): r[3] for r in row["occ"] or ()}
+    overrides = {(r[0], r[1]): r[2] for r in row["caps"] or ()}
+    return taken, {leg.leg_no: capacity_for(cfg, leg.mode, leg.route_id, leg.trip_id, overrides)
+                   for leg in legs}
 
 
 async def set_capacity(conn: Conn, feed: str, scope: str, ref_id: str, seats: int,
@@ -233,22 +250,23 @@ async def _event(conn: asyncpg.Connection, booking_id: str, event: Event, before
 # --- hold ----------------------------------------------------------------------------------
 
 async def hold(pool: asyncpg.Pool, booking: NewBooking, *, capacity: CapacityConfig,
-               ttl: timedelta, now: Now, conn: asyncpg.Connection | None = None) -> datetime:
+               ttl: timedelta, now: Now, conn: asyncpg.Connection | None = None
+               ) -> tuple[datetime, datetime]:
     """Hold every leg's seats for all passengers, or raise SoldOut holding nothing.
 
-    Returns the hold's expiry. With `conn`, runs inside the caller's transaction.
+    Returns (created_at, expires_at). With `conn`, runs inside the caller's transaction.
     """
     n = len(booking.passengers)
     after = transition(None, Event.HOLD)
     keys = segment_keys(SeatRequest(leg.leg_no, leg.trip_id, leg.service_date, leg.board_pos,
                                     leg.alight_pos, n, 0) for leg in booking.legs)
-    async with _using(pool, conn) as conn, conn.transaction():
+    async with _using(pool, conn) as conn, _tx(conn):
         await _lock_segments(conn, keys)
-        caps = await _capacities(conn, booking.legs, capacity)
+        t = now()  # after the locks: every hold we could race with is committed or waiting
+        taken, caps = await _occupancy_and_capacities(conn, keys, t, booking.legs, capacity)
         requests = [SeatRequest(leg.leg_no, leg.trip_id, leg.service_date, leg.board_pos,
                                 leg.alight_pos, n, caps[leg.leg_no]) for leg in booking.legs]
-        t = now()
-        short = first_short_leg(requests, await occupancy(conn, keys, t))
+        short = first_short_leg(requests, taken)
         if short is not None:
             leg = booking.legs[short.leg_no]
             raise SoldOut(f"leg {short.leg_no} ({leg.trip_id} {leg.from_stop} -> "
@@ -256,37 +274,65 @@ async def hold(pool: asyncpg.Pool, booking: NewBooking, *, capacity: CapacityCon
                           leg=short.leg_no, trip_id=leg.trip_id)
         expires = t + ttl
         await _insert_booking(conn, booking, after, t, expires)
-        await _event(conn, booking.id, Event.HOLD, None, after, t,
-                     detail={"total_minor": booking.total_minor, "expires_at": expires.isoformat()})
-    return expires
+    return t, expires
 
 
 async def _insert_booking(conn: asyncpg.Connection, b: NewBooking, status: Status, now: datetime,
                           expires: datetime) -> None:
+    """Booking, passengers, legs and the hold event in one statement (one round trip)."""
+    P, L = b.passengers, b.legs
     await conn.execute(
-        """INSERT INTO bookings (id, account_id, status, itinerary_id, feed_versions,
-               passenger_count, passenger_categories, currency, total_minor, expires_at,
-               created_at, updated_at)
-           VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, $8, $9, $10, $11, $11)""",
+        """WITH bk AS (
+             INSERT INTO bookings (id, account_id, status, itinerary_id, feed_versions,
+                 passenger_count, passenger_categories, currency, total_minor, expires_at,
+                 created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5::jsonb, cardinality($7::text[]), $7, $8, $9, $10, $11, $11)),
+           px AS (
+             INSERT INTO booking_passengers (booking_id, passenger_no, category, id_type, key_id,
+                 name_ct, id_number_ct, name_masked, id_masked)
+             SELECT $1, * FROM unnest($6::int[], $7::text[], $12::text[], $13::text[],
+                                      $14::bytea[], $15::bytea[], $16::text[], $17::text[])),
+           lg AS (
+             INSERT INTO booking_legs (booking_id, leg_no, status, feed, agency_id, agency_name,
+                 mode, route_id, trip_id, service_date, board_pos, alight_pos, from_stop, to_stop,
+                 departure, arrival, passengers, hold_until, unit_minor, price_source, price_minor)
+             SELECT $1, u.leg_no, 'held', u.feed, u.agency_id, u.agency_name, u.mode, u.route_id,
+                    u.trip_id, u.service_date, u.board_pos, u.alight_pos, u.from_stop, u.to_stop,
+                    u.departure, u.arrival, cardinality($7::text[]), $10, u.unit_minor,
+                    u.price_source, u.price_minor
+             FROM unnest($18::int[], $19::text[], $20::text[], $21::text[], $22::text[],
+                         $23::text[], $24::text[], $25::date[], $26::int[], $27::int[],
+                         $28::text[], $29::text[], $30::timestamptz[], $31::timestamptz[],
+                         $32::bigint[], $33::text[], $34::bigint[])
+                  AS u(leg_no, feed, agency_id, agency_name, mode, route_id, trip_id,
+                       service_date, board_pos, alight_pos, from_stop, to_stop, departure,
+                       arrival, unit_minor, price_source, price_minor))
+           INSERT INTO booking_events (booking_id, event, from_status, to_status, detail,
+                                       occurred_at)
+           VALUES ($1, 'hold', NULL, $3, $35::jsonb, $11)""",
         b.id, b.account_id, status.value, b.itinerary_id, dict(b.feed_versions),
-        len(b.passengers), [p.category for p in b.passengers], b.currency, b.total_minor,
-        expires, now)
-    await conn.executemany(
-        """INSERT INTO booking_passengers (booking_id, passenger_no, category, id_type, key_id,
-               name_ct, id_number_ct, name_masked, id_masked)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)""",
-        [(b.id, p.passenger_no, p.category, p.id_type, p.key_id, p.name_ct, p.id_number_ct,
-          p.name_masked, p.id_masked) for p in b.passengers])
-    await conn.executemany(
-        """INSERT INTO booking_legs (booking_id, leg_no, status, feed, agency_id, agency_name,
-               mode, route_id, trip_id, service_date, board_pos, alight_pos, from_stop, to_stop,
-               departure, arrival, passengers, hold_until, unit_minor, price_source, price_minor)
-           VALUES ($1, $2, 'held', $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15,
-                   $16, $17, $18, $19, $20)""",
-        [(b.id, g.leg_no, g.feed, g.agency_id, g.agency_name, g.mode, g.route_id, g.trip_id,
-          g.service_date, g.board_pos, g.alight_pos, g.from_stop, g.to_stop, g.departure,
-          g.arrival, len(b.passengers), expires, g.unit_minor, g.price_source, g.price_minor)
-         for g in b.legs])
+        [p.passenger_no for p in P], [p.category for p in P], b.currency, b.total_minor,
+        expires, now, [p.id_type for p in P], [p.key_id for p in P], [p.name_ct for p in P],
+        [p.id_number_ct for p in P], [p.name_masked for p in P], [p.id_masked for p in P],
+        [g.leg_no for g in L], [g.feed for g in L], [g.agency_id for g in L],
+        [g.agency_name for g in L], [g.mode for g in L], [g.route_id for g in L],
+        [g.trip_id for g in L], [g.service_date for g in L], [g.board_pos for g in L],
+        [g.alight_pos for g in L], [g.from_stop for g in L], [g.to_stop for g in L],
+        [g.departure for g in L], [g.arrival for g in L], [g.unit_minor for g in L],
+        [g.price_source for g in L], [g.price_minor for g in L],
+        {"total_minor": b.total_minor, "expires_at": expires.isoformat()})
+
+
+def held_view(b: NewBooking, created: datetime, expires: datetime) -> BookingView:
+    """The view of a booking just held (what a read would return), without reading it."""
+    return BookingView(
+        b.id, Status.HELD.value, b.itinerary_id, b.currency, b.total_minor, 0, 0, expires,
+        created, None, None, None,
+        tuple(LegView(g.leg_no, "held", g.feed, g.agency_id, g.agency_name, g.mode, g.route_id,
+                      g.trip_id, g.service_date, g.from_stop, g.to_stop, g.departure, g.arrival,
+                      g.price_minor, 0, g.price_source) for g in b.legs),
+        tuple(PassengerView(p.passenger_no, p.category, p.id_type, p.name_masked, p.id_masked)
+              for p in b.passengers))
 
 
 # --- confirm, cancel, expire -----------------------------------------------------------------
@@ -307,11 +353,12 @@ async def _legs(conn: asyncpg.Connection, booking_id: str) -> list[asyncpg.Recor
 
 
 async def _expire(conn: asyncpg.Connection, booking_id: str, now: datetime) -> None:
-    await conn.execute("UPDATE bookings SET status = 'expired', updated_at = $2 WHERE id = $1",
-                       booking_id, now)
-    await conn.execute("""UPDATE booking_legs SET status = 'expired'
-                          WHERE booking_id = $1 AND status = 'held'""", booking_id)
-    await _event(conn, booking_id, Event.EXPIRE, Status.HELD, Status.EXPIRED, now)
+    await conn.execute(
+        """WITH bk AS (UPDATE bookings SET status = 'expired', updated_at = $2 WHERE id = $1),
+                lg AS (UPDATE booking_legs SET status = 'expired'
+                       WHERE booking_id = $1 AND status = 'held')
+           INSERT INTO booking_events (booking_id, event, from_status, to_status, occurred_at)
+           VALUES ($1, 'expire', 'held', 'expired', $2)""", booking_id, now)
 
 
 async def confirm(pool: asyncpg.Pool, booking_id: str, account_id: str, payment_ref: str, *,
@@ -319,7 +366,7 @@ async def confirm(pool: asyncpg.Pool, booking_id: str, account_id: str, payment_
     """held -> confirmed with one ticket per leg per passenger; an expired hold -> 409."""
     async with _using(pool, conn) as conn:
         expired = False
-        async with conn.transaction():
+        async with _tx(conn):
             row = await _lock_booking(conn, booking_id, account_id)
             legs = [g for g in await _legs(conn, booking_id) if g["status"] == "held"]
             keys = segment_keys(SeatRequest(g["leg_no"], g["trip_id"], g["service_date"],
@@ -342,21 +389,25 @@ async def confirm(pool: asyncpg.Pool, booking_id: str, account_id: str, payment_
 
 async def _issue(conn: asyncpg.Connection, row: asyncpg.Record, legs: Sequence[asyncpg.Record],
                  payment_ref: str, after: Status, t: datetime) -> None:
-    bid = row["id"]
-    await conn.execute(
-        """UPDATE bookings SET status = $2, payment_ref = $3, paid_minor = total_minor,
-               confirmed_at = $4, updated_at = $4 WHERE id = $1""", bid, after.value,
-        payment_ref, t)
-    await conn.execute("UPDATE booking_legs SET status = 'confirmed' WHERE booking_id = $1 "
-                       "AND status = 'held'", bid)
+    """Booking and legs confirmed, the tickets, the event: one statement."""
     cats = row["passenger_categories"]
-    await conn.executemany(
-        """INSERT INTO tickets (id, booking_id, leg_no, passenger_no, category, status, issued_at)
-           VALUES ($1, $2, $3, $4, $5, 'issued', $6)""",
-        [(_ticket_id(), bid, g["leg_no"], p, cats[p], t) for g in legs for p in range(len(cats))])
-    await _event(conn, bid, Event.CONFIRM, Status.HELD, after, t,
-                 detail={"payment_ref": payment_ref, "paid_minor": row["total_minor"],
-                         "tickets": len(legs) * len(cats)})
+    tickets = [(_ticket_id(), g["leg_no"], p, cats[p]) for g in legs for p in range(len(cats))]
+    await conn.execute(
+        """WITH bk AS (UPDATE bookings SET status = $2, payment_ref = $3, paid_minor = total_minor,
+                           confirmed_at = $4, updated_at = $4 WHERE id = $1),
+                lg AS (UPDATE booking_legs SET status = 'confirmed'
+                       WHERE booking_id = $1 AND status = 'held'),
+                tk AS (INSERT INTO tickets (id, booking_id, leg_no, passenger_no, category, status,
+                                            issued_at)
+                       SELECT u.id, $1, u.leg_no, u.passenger_no, u.category, 'issued', $4
+                       FROM unnest($5::text[], $6::int[], $7::int[], $8::text[])
+                            AS u(id, leg_no, passenger_no, category))
+           INSERT INTO booking_events (booking_id, event, from_status, to_status, detail,
+                                       occurred_at)
+           VALUES ($1, 'confirm', 'held', $2, $9::jsonb, $4)""",
+        row["id"], after.value, payment_ref, t, [k[0] for k in tickets], [k[1] for k in tickets],
+        [k[2] for k in tickets], [k[3] for k in tickets],
+        {"payment_ref": payment_ref, "paid_minor": row["total_minor"], "tickets": len(tickets)})
 
 
 def _leg_state(g: asyncpg.Record) -> LegState:
@@ -368,7 +419,7 @@ async def cancel(pool: asyncpg.Pool, booking_id: str, account_id: str, leg_no: i
                  fares: FareConfig, refunds: RefundPolicy, now: Now,
                  conn: asyncpg.Connection | None = None) -> CancelOutcome:
     """Cancel the booking, or one leg of it (re-pricing the rest); seats go back at once."""
-    async with _using(pool, conn) as conn, conn.transaction():
+    async with _using(pool, conn) as conn, _tx(conn):
         row = await _lock_booking(conn, booking_id, account_id)
         legs = await _legs(conn, booking_id)
         t = now()
@@ -423,62 +474,52 @@ async def expire_due(pool: asyncpg.Pool, now: datetime, limit: int = 500) -> int
 
 # --- reads ---------------------------------------------------------------------------------
 
-def _view(row: asyncpg.Record, legs: Sequence[asyncpg.Record], pax: Sequence[asyncpg.Record],
-          tickets: Sequence[asyncpg.Record], now: datetime) -> BookingView:
+def _view(row: asyncpg.Record, now: datetime) -> BookingView:
     status = effective_status(row["status"], row["expires_at"], now)
     leg_views = tuple(LegView(
         g["leg_no"], "expired" if status is Status.EXPIRED and g["status"] == "held" else g["status"],
         g["feed"], g["agency_id"], g["agency_name"], g["mode"], g["route_id"], g["trip_id"],
         g["service_date"], g["from_stop"], g["to_stop"], g["departure"], g["arrival"],
-        g["price_minor"], g["refund_minor"], g["price_source"]) for g in legs)
+        g["price_minor"], g["refund_minor"], g["price_source"]) for g in row["legs"] or ())
     return BookingView(
         row["id"], status.value, row["itinerary_id"], row["currency"], row["total_minor"],
         row["paid_minor"], row["refund_minor"], row["expires_at"], row["created_at"],
         row["confirmed_at"], row["cancelled_at"], row["payment_ref"], leg_views,
         tuple(PassengerView(p["passenger_no"], p["category"], p["id_type"], p["name_masked"],
-                            p["id_masked"]) for p in pax),
-        tuple(TicketView(k["id"], k["leg_no"], k["passenger_no"], k["status"]) for k in tickets))
+                            p["id_masked"]) for p in row["pax"] or ()),
+        tuple(TicketView(k["id"], k["leg_no"], k["passenger_no"], k["status"])
+              for k in row["tickets"] or ()))
 
 
-async def _children(conn: Conn, ids: list[str]) -> tuple[dict, dict, dict]:
-    legs = await conn.fetch("SELECT * FROM booking_legs WHERE booking_id = ANY($1) "
-                            "ORDER BY booking_id, leg_no", ids)
-    pax = await conn.fetch(
-        """SELECT booking_id, passenger_no, category, id_type, name_masked, id_masked
-           FROM booking_passengers WHERE booking_id = ANY($1) ORDER BY booking_id, passenger_no""",
-        ids)
-    tickets = await conn.fetch("SELECT * FROM tickets WHERE booking_id = ANY($1) "
-                               "ORDER BY booking_id, leg_no, passenger_no", ids)
-    out: tuple[dict, dict, dict] = ({}, {}, {})
-    for bucket, rows in zip(out, (legs, pax, tickets)):
-        for r in rows:
-            bucket.setdefault(r["booking_id"], []).append(r)
-    return out
+# A booking with its legs, passengers and tickets in one row (arrays of table rows).
+_FULL = """
+    SELECT b.*,
+      (SELECT array_agg(l ORDER BY l.leg_no) FROM booking_legs l WHERE l.booking_id = b.id) AS legs,
+      (SELECT array_agg(p ORDER BY p.passenger_no) FROM booking_passengers p
+        WHERE p.booking_id = b.id) AS pax,
+      (SELECT array_agg(k ORDER BY k.leg_no, k.passenger_no) FROM tickets k
+        WHERE k.booking_id = b.id) AS tickets
+    FROM bookings b"""
 
 
 async def get_booking(conn: Conn, booking_id: str, account_id: str | None,
                       now: datetime) -> BookingView:
-    row = await conn.fetchrow("SELECT * FROM bookings WHERE id = $1 AND "
-                              "($2::text IS NULL OR account_id = $2)", booking_id, account_id)
+    row = await conn.fetchrow(_FULL + " WHERE b.id = $1 AND ($2::text IS NULL OR b.account_id = $2)",
+                              booking_id, account_id)
     if row is None:
         raise BookingNotFound(f"no booking {booking_id}", booking_id=booking_id)
-    legs, pax, tickets = await _children(conn, [booking_id])
-    return _view(row, legs.get(booking_id, []), pax.get(booking_id, []),
-                 tickets.get(booking_id, []), now)
+    return _view(row, now)
 
 
 async def list_bookings(conn: Conn, account_id: str, now: datetime, limit: int,
                         after: tuple[datetime, str] | None = None) -> list[BookingView]:
     """The account's bookings, newest first; `after` = (created_at, id) of the last one seen."""
     rows = await conn.fetch(
-        """SELECT * FROM bookings WHERE account_id = $1
-             AND ($2::timestamptz IS NULL OR (created_at, id) < ($2, $3))
-           ORDER BY created_at DESC, id DESC LIMIT $4""",
+        _FULL + """ WHERE b.account_id = $1
+             AND ($2::timestamptz IS NULL OR (b.created_at, b.id) < ($2, $3))
+           ORDER BY b.created_at DESC, b.id DESC LIMIT $4""",
         account_id, after[0] if after else None, after[1] if after else "", limit)
-    ids = [r["id"] for r in rows]
-    legs, pax, tickets = await _children(conn, ids)
-    return [_view(r, legs.get(r["id"], []), pax.get(r["id"], []), tickets.get(r["id"], []), now)
-            for r in rows]
+    return [_view(r, now) for r in rows]
 
 
 # --- PII key rotation ----------------------------------------------------------------------

@@ -34,7 +34,7 @@ __all__ = ["SeedPlan", "seed", "boarding_stops"]
 class SeedPlan:
     plan_date: date
     plan_hours: tuple[int, int] = (7, 19)
-    pool: int = 300               # confirmed bookings for the gates
+    pool: int = 300               # gate entries (legs of confirmed bookings) for the gates
     per_itinerary: int = 12       # bookings of one itinerary at most (capacity stays free)
     pairs: int = 120              # planned origin/destination pairs for passengers
     accounts: int = 20
@@ -220,10 +220,10 @@ async def _seed_api(api: _Api, conn: asyncpg.Connection, feeds: list[asyncpg.Rec
     pool = await _book_pool(api, plan, rng, accounts, [
         (it, t) for it, t in itineraries if not any(leg.get("trip_id") == hot_trip for leg in _transit(it))],
         pairs)
-    log(f"seed: {len(pool)} confirmed bookings for the gates")
+    log(f"seed: {len(pool)} confirmed bookings with {sum(len(e['legs']) for e in pool)} legs for the gates")
 
     # 6. gate keys: two gates at every boarding station of the pool
-    stations = sorted({e["station"] for e in pool})
+    stations = sorted({st for e in pool for _, st in e["legs"]})
     gates: dict[str, list[list[str]]] = {}
     for n, st in enumerate(stations):
         gates[st] = []
@@ -267,9 +267,10 @@ async def _book_pool(api: _Api, plan: SeedPlan, rng: random.Random, accounts: li
         queue.extend((it, k) for k in range(plan.per_itinerary))
     rng.shuffle(queue)
     sold_out: set[str] = set()
+    counted = [0]   # gate entries (booking legs) in the pool
 
     async def one(it: dict[str, Any], k: int) -> None:
-        if len(pool) >= plan.pool or it["id"] in sold_out:
+        if counted[0] >= plan.pool or it["id"] in sold_out:
             return
         token = accounts[(len(pool) + k) % len(accounts)]
         body = {"itinerary_id": it["id"],
@@ -286,16 +287,16 @@ async def _book_pool(api: _Api, plan: SeedPlan, rng: random.Random, accounts: li
         if status != 200 or not isinstance(done, dict) or done.get("status") != "confirmed":
             errors.append(f"POST /v1/bookings/{{id}}/confirm -> {status} {str(done)[:300]}")
             return
-        boards = _boards(done, it)
-        if not boards:
-            errors.append(f"no boarding stops in booking {held['id']}: {str(done)[:300]}")
+        legs = _booked_legs(done)
+        if not legs:
+            errors.append(f"no legs in booking {held['id']}: {str(done)[:300]}")
             return
-        leg_no = rng.randrange(len(boards))
-        pool.append({"booking": held["id"], "leg": leg_no, "station": boards[leg_no],
-                     "boards": sorted(set(boards)), "token": token})
+        pool.append({"booking": held["id"], "legs": [list(x) for x in legs],
+                     "boards": sorted({s for _, s in legs}), "token": token})
+        counted[0] += len(legs)
 
     for start in range(0, len(queue), 200):
-        if len(pool) >= plan.pool:
+        if counted[0] >= plan.pool:
             break
         await _gather_limited(plan.concurrency, [one(it, k) for it, k in queue[start:start + 200]])
         if len(errors) > 20:
@@ -304,16 +305,10 @@ async def _book_pool(api: _Api, plan: SeedPlan, rng: random.Random, accounts: li
         plan.stats["pool_errors"] = errors[:20]
         if not pool:
             raise RuntimeError("could not pre-book any booking for the gates: " + "; ".join(errors[:3]))
-    return pool[: plan.pool]
+    return pool
 
 
-def _boards(booking: dict[str, Any], itinerary: dict[str, Any]) -> list[str]:
-    """Boarding stop of each leg of a booking, in leg order (from the booking, else the plan)."""
-    out = []
-    for leg in booking.get("legs", []):
-        stop = _stop_id(leg.get("from_stop")) or _stop_id(leg.get("from")) or _stop_id(leg.get("board"))
-        if stop:
-            out.append(stop)
-    if out:
-        return out
-    return [s for s in (_stop_id(leg.get("from")) for leg in _transit(itinerary)) if s]
+def _booked_legs(booking: dict[str, Any]) -> list[tuple[int, str]]:
+    """(leg number, boarding stop) of each confirmed leg of a booking (BookingOut.legs)."""
+    return [(int(leg["leg"]), leg["from_stop"]) for leg in booking.get("legs", [])
+            if leg.get("status") == "confirmed" and leg.get("from_stop")]

@@ -23,7 +23,7 @@ from ticketing.totp import new_secret
 
 __all__ = [
     "LegRow", "BookingRow", "TicketState", "SecretCache", "load_booking", "ensure_secret",
-    "ticket_state", "record_tap", "manifest_content", "upload_taps", "list_conflicts",
+    "ticket_state", "record_tap", "station_secrets", "manifest_content", "upload_taps", "list_conflicts",
     "enrol_face", "erase_face", "face_candidates", "sweep_faces", "UploadedTap",
 ]
 
@@ -137,33 +137,57 @@ async def ticket_state(conn: Any, booking_id: str, keys: DataKeyring,
 
 
 async def record_tap(conn: Any, *, booking: str, leg: int, gate: str, station: str,
-                     method: str, step: int | None, now: datetime) -> str:
+                     method: str, step: int | None, now: datetime,
+                     require_confirmed: bool = False) -> str | None:
     """Record an online entry atomically (tap + burned step in one statement); its tap id.
 
     AlreadyUsed when the leg already has an entry tap (e.g. another gate won the race);
-    CodeExpired when this code's step was already accepted for the booking (a replay)."""
+    CodeExpired when this code's step was already accepted for the booking (a replay).
+    With `require_confirmed`, the same statement checks that booking and leg are still
+    confirmed and records nothing (returns None) if not — the caller then looks closer."""
     tap_id = str(uuid.uuid4())
+    source = (
+        """SELECT l.booking_id FROM booking_legs l JOIN bookings b ON b.id = l.booking_id
+            WHERE l.booking_id = $2 AND l.leg_no = $3
+              AND l.status = 'confirmed' AND b.status = 'confirmed'"""
+        if require_confirmed else "SELECT $2::text AS booking_id")
+    tap = f"""INSERT INTO gate_taps (tap_id, booking_id, leg_no, gate_id, station, method,
+                                    online, totp_step, tapped_at, recorded_at)
+              SELECT $1, booking_id, $3, $4, $5, $6, true, $7::bigint, $8, $8 FROM ok
+              RETURNING booking_id"""
     try:
         if step is None:
-            await conn.execute(
-                """INSERT INTO gate_taps (tap_id, booking_id, leg_no, gate_id, station, method,
-                                          online, totp_step, tapped_at, recorded_at)
-                   VALUES ($1, $2, $3, $4, $5, $6, true, NULL, $7, $7)""",
-                tap_id, booking, leg, gate, station, method, now)
+            got = await conn.fetchval(f"WITH ok AS ({source}) {tap}",
+                                      tap_id, booking, leg, gate, station, method, None, now)
         else:
-            await conn.execute(
-                """WITH tap AS (
-                       INSERT INTO gate_taps (tap_id, booking_id, leg_no, gate_id, station,
-                                              method, online, totp_step, tapped_at, recorded_at)
-                       VALUES ($1, $2, $3, $4, $5, $6, true, $7, $8, $8) RETURNING booking_id)
-                   INSERT INTO used_steps (booking_id, step, gate_id, used_at)
-                   SELECT booking_id, $7, $4, $8 FROM tap""",
+            got = await conn.fetchval(
+                f"""WITH ok AS ({source}), tap AS ({tap})
+                    INSERT INTO used_steps (booking_id, step, gate_id, used_at)
+                    SELECT booking_id, $7, $4, $8 FROM tap RETURNING booking_id""",
                 tap_id, booking, leg, gate, station, method, step, now)
     except asyncpg.UniqueViolationError as exc:
         if exc.constraint_name == "used_steps_pkey":
             raise CodeExpired("this code was already accepted", leg=leg) from None
         raise AlreadyUsed("ticket already used for this leg", leg=leg) from None
-    return tap_id
+    return tap_id if got is not None else None
+
+
+async def station_secrets(conn: Any, station: str, now: datetime, cfg: CheckinConfig,
+                          keys: DataKeyring, cache: SecretCache) -> int:
+    """Warm `cache` with the secrets of confirmed bookings boarding at `station` around now,
+    so the online accept path needs one statement. Returns how many were loaded."""
+    before, after = _max_margins(cfg)
+    rows = await conn.fetch(
+        """SELECT s.booking_id, s.data_key_id, s.sealed_secret
+             FROM booking_legs l JOIN booking_secrets s ON s.booking_id = l.booking_id
+            WHERE l.from_stop = $1 AND l.status = 'confirmed'
+              AND l.departure <= $2 AND l.departure > $3 AND l.arrival >= $4""",
+        station, now + before, now - after - timedelta(days=2), now - after)
+    for r in rows:
+        b = r["booking_id"]
+        if cache.get(b) is None:
+            cache.put(b, unseal(keys, r["data_key_id"], r["sealed_secret"], _secret_aad(b)))
+    return len(rows)
 
 
 # --- manifests ----------------------------------------------------------------------------

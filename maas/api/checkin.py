@@ -10,8 +10,10 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
+import time
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import AsyncIterator
 
 import segno
@@ -41,6 +43,27 @@ class CheckinState:
     data_keys: DataKeyring
     keys: KeyCache
     secrets: store.SecretCache
+    warm_every_s: float = 60.0
+    _warmed: dict[str, float] = field(default_factory=dict)
+    _tasks: set[asyncio.Task[None]] = field(default_factory=set)
+
+    def warm(self, app: web.Application, station: str, now: datetime) -> None:
+        """Load, in the background, the secrets of bookings boarding at `station` now (at most
+        once a minute per station), so most accepts there take one statement."""
+        t = time.monotonic()
+        if t - self._warmed.get(station, float("-inf")) < self.warm_every_s:
+            return
+        self._warmed[station] = t
+        task = asyncio.create_task(self._warm(app, station, now))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _warm(self, app: web.Application, station: str, now: datetime) -> None:
+        try:
+            async with app[DB].acquire() as conn:
+                await store.station_secrets(conn, station, now, self.cfg, self.data_keys, self.secrets)
+        except Exception:  # noqa: BLE001 — only an optimisation; the full path still works
+            log.warning("could not warm the secret cache", exc_info=True)
 
 
 CHECKIN = web.AppKey("checkin", CheckinState)
@@ -78,6 +101,8 @@ async def cleanup_ctx(app: web.Application) -> AsyncIterator[None]:
     try:
         yield
     finally:
+        for t in list(checkin_state(app)._tasks):
+            t.cancel()
         task.cancel()
         try:
             await task

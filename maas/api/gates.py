@@ -19,12 +19,13 @@ from maas.errors import Forbidden
 from maas.http import Router, principal_of
 from maas.api.checkin import CheckinState, checkin_state
 from ticketing import checkin_store as store
-from ticketing.checkin_errors import AlreadyUsed, InvalidTemplate, Malformed, Rejection
+from ticketing.checkin_errors import (AlreadyUsed, CodeExpired, InvalidTemplate, Malformed,
+                                      Rejection)
 from ticketing.faces import Gallery, from_bytes, match, normalise
 from ticketing.gate import ACCEPT, Decision, candidate_legs, check_ticket
 from ticketing.keyring import public_bytes
 from ticketing.manifest import ALG, Manifest, gate_key, seal_manifest
-from ticketing.tokens import parse_qr, verify
+from ticketing.tokens import TicketToken, parse_qr, verify
 from ticketing.totp import new_secret
 
 __all__ = ["router"]
@@ -81,6 +82,29 @@ async def _record(conn, st: CheckinState, p: Principal, booking: str, legs: list
     raise AlreadyUsed("ticket already used for this leg", leg=legs[0])
 
 
+async def _fast_accept(conn, st: CheckinState, p: Principal, token: TicketToken, code: int,  # type: ignore[no-untyped-def]
+                       secret: bytes, now: datetime) -> tuple[int, int] | None:
+    """The common case in one statement: secret known (cached), code current, booking and leg
+    confirmed, leg not entered. None when anything else may be true: the full path decides,
+    so refusals keep the module's order of codes."""
+    cfg = st.cfg
+    try:
+        legs, step = check_ticket(
+            token, code, p.station or "", now, booking_cancelled=False, cancelled_legs=(),
+            secret=secret, step_s=cfg.totp_step_s, skew=cfg.totp_skew_steps, digits=cfg.totp_digits)
+    except CodeExpired:
+        return None               # cancelled would come first: let the full path look
+    for leg in legs:
+        try:
+            tap = await store.record_tap(conn, booking=token.booking, leg=leg.index, gate=p.gate_id,
+                                         station=p.station, method="qr", step=step, now=now,
+                                         require_confirmed=True)
+        except AlreadyUsed:
+            continue
+        return (leg.index, step) if tap is not None else None
+    return None
+
+
 async def _validate_qr(request: web.Request, st: CheckinState, p: Principal, qr: str,
                        now: datetime) -> Decision:
     token = None
@@ -90,15 +114,21 @@ async def _validate_qr(request: web.Request, st: CheckinState, p: Principal, qr:
         async with request.app[DB].acquire() as conn:
             token = verify(scanned, await st.keys.verification_keys(conn, want=scanned.token.key_id))
             candidate_legs(token, p.station, now)          # station/time refusals need no DB
-            state = await store.ticket_state(conn, token.booking, st.data_keys, st.secrets)
-            legs, step = check_ticket(
-                token, scanned.code, p.station, now,
-                booking_cancelled=state is None or state.status != "confirmed",
-                cancelled_legs=state.cancelled_legs if state else (),
-                # no stored secret (should not happen): a fresh one never matches -> code_expired
-                secret=(state.secret if state and state.secret else new_secret()),
-                step_s=cfg.totp_step_s, skew=cfg.totp_skew_steps, digits=cfg.totp_digits)
-            leg = await _record(conn, st, p, token.booking, [x.index for x in legs], "qr", step, now)
+            st.warm(request.app, p.station, now)
+            secret = st.secrets.get(token.booking)
+            done = secret and await _fast_accept(conn, st, p, token, scanned.code, secret, now)
+            if done:
+                leg, step = done
+            else:
+                state = await store.ticket_state(conn, token.booking, st.data_keys, st.secrets)
+                legs, step = check_ticket(
+                    token, scanned.code, p.station, now,
+                    booking_cancelled=state is None or state.status != "confirmed",
+                    cancelled_legs=state.cancelled_legs if state else (),
+                    # no stored secret (should not happen): a fresh one never matches
+                    secret=(state.secret if state and state.secret else new_secret()),
+                    step_s=cfg.totp_step_s, skew=cfg.totp_skew_steps, digits=cfg.totp_digits)
+                leg = await _record(conn, st, p, token.booking, [x.index for x in legs], "qr", step, now)
     except Rejection as err:
         return Decision.reject(err, token)
     return Decision("accept", ACCEPT, token.booking, leg, token.passenger_count, step)

@@ -306,3 +306,27 @@ async def test_no_totp_secret_in_logs_or_responses(client, db, make_key, passeng
         assert all(f not in t for t in texts)
         assert f not in manifest_text                      # only inside the ciphertext
     assert parse_qr(texts[0]).token.booking == bid
+
+
+async def test_cached_secret_path_keeps_the_order_of_codes(client, db, make_key, passenger, clock):
+    """Once a booking's secret is cached, accepts take one statement; refusals must still
+    come out in the documented order (cancelled before code_expired and already_used)."""
+    _, _, bid, qr = passenger
+    bus = await make_key("gate", gate="bus-1", station=BUS)
+    rail = await make_key("gate", gate="rail-1", station=RAIL)
+    assert (await validate(client, bus, "bus-1", qr=await qr()))["code"] == "ok"   # secret now cached
+    clock.advance(15)
+    stale = await qr()
+    clock.advance(45)                                   # `stale` is now three steps old
+    current = await qr()                                # (a token fetched after the cancel
+    await cancel_leg(db, bid, 1)                        #  would not even hold leg 1)
+    assert (await validate(client, rail, "rail-1", qr=stale))["code"] == "cancelled"
+    assert (await validate(client, rail, "rail-1", qr=current))["code"] == "cancelled"
+    await db.execute("UPDATE booking_legs SET status = 'confirmed' WHERE booking_id = $1", bid)
+    assert (await validate(client, rail, "rail-1", qr=stale))["code"] == "code_expired"
+    assert (await validate(client, rail, "rail-1", qr=await qr()))["code"] == "ok"
+    clock.advance(15)
+    assert (await validate(client, rail, "rail-1", qr=await qr()))["code"] == "already_used"
+    last = await qr()
+    await cancel_booking(db, bid)
+    assert (await validate(client, rail, "rail-1", qr=last))["code"] == "cancelled"

@@ -163,7 +163,8 @@ async def seed(pool, dk, n_qr: int, galleries: dict[str, int], dim: int):  # typ
     return statics, secrets_, faces
 
 
-async def open_loop(session, url: str, keys: list[str], payloads, rate: float, seconds: float):  # type: ignore[no-untyped-def]
+async def open_loop(session, url: str, keys: list[str], payloads, rate: float, seconds: float,  # type: ignore[no-untyped-def]
+                    baseline: str | None = None):
     loop = asyncio.get_running_loop()
     n = int(rate * seconds)
     t0 = loop.time() + 0.3
@@ -180,10 +181,15 @@ async def open_loop(session, url: str, keys: list[str], payloads, rate: float, s
             await asyncio.sleep(delay)
         gate = i % len(keys)
         try:
-            async with session.post(url.format(gate=f"g{gate}"), json={"qr": payloads(i)},
-                                    headers={"Authorization": f"Bearer {keys[gate]}"}) as r:
-                body = await r.json()
-                codes[body.get("code", f"http {r.status}")] += 1
+            if baseline:
+                async with session.get(baseline) as r:
+                    await r.read()
+                    codes[f"http {r.status}"] += 1
+            else:
+                async with session.post(url.format(gate=f"g{gate}"), json={"qr": payloads(i)},
+                                        headers={"Authorization": f"Bearer {keys[gate]}"}) as r:
+                    body = await r.json()
+                    codes[body.get("code", f"http {r.status}")] += 1
         except Exception:  # noqa: BLE001
             errors += 1
         end = loop.time()
@@ -265,6 +271,13 @@ async def bench_online(workers: int, rates: list[float], seconds: float, gates: 
                         print(f"| {rate:.0f} | {achieved:.0f} | {pct(ms,50):.1f} | {pct(ms,90):.1f} | "
                               f"{pct(ms,99):.1f} | {max(ms):.1f} | {dict(codes)} | {errors} |", flush=True)
                         await asyncio.sleep(1.0)
+                    # the floor of this box: the same load on GET /healthz (no auth, no DB)
+                    rate = max(rates)
+                    achieved, lat, codes, errors = await open_loop(
+                        session, url, gate_keys, payload, rate, seconds, baseline=base + "/healthz")
+                    ms = [x * 1e3 for x in lat]
+                    print(f"| {rate:.0f} GET /healthz (baseline) | {achieved:.0f} | {pct(ms,50):.1f} | "
+                          f"{pct(ms,90):.1f} | {pct(ms,99):.1f} | {max(ms):.1f} | {dict(codes)} | {errors} |")
                     print("\nface validate (one at a time): gallery query + unseal + 1:N match + tap")
                     print("| gallery | requests | p50 ms | p99 ms | codes |")
                     print("| --- | --- | --- | --- | --- |")

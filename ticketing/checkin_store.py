@@ -172,17 +172,17 @@ async def record_tap(conn: Any, *, booking: str, leg: int, gate: str, station: s
     return tap_id if got is not None else None
 
 
-async def station_secrets(conn: Any, station: str, now: datetime, cfg: CheckinConfig,
+async def station_secrets(conn: Any, stops: Sequence[str], now: datetime, cfg: CheckinConfig,
                           keys: DataKeyring, cache: SecretCache) -> int:
-    """Warm `cache` with the secrets of confirmed bookings boarding at `station` around now,
+    """Warm `cache` with the secrets of confirmed bookings boarding at `stops` around now,
     so the online accept path needs one statement. Returns how many were loaded."""
     before, after = _max_margins(cfg)
     rows = await conn.fetch(
         """SELECT s.booking_id, s.data_key_id, s.sealed_secret
              FROM booking_legs l JOIN booking_secrets s ON s.booking_id = l.booking_id
-            WHERE l.from_stop = $1 AND l.status = 'confirmed'
+            WHERE l.from_stop = ANY ($1::text[]) AND l.status = 'confirmed'
               AND l.departure <= $2 AND l.departure > $3 AND l.arrival >= $4""",
-        station, now + before, now - after - timedelta(days=2), now - after)
+        list(stops), now + before, now - after - timedelta(days=2), now - after)
     for r in rows:
         b = r["booking_id"]
         if cache.get(b) is None:
@@ -199,10 +199,10 @@ def _max_margins(cfg: CheckinConfig) -> tuple[timedelta, timedelta]:
     return timedelta(seconds=before), timedelta(seconds=after)
 
 
-async def manifest_content(conn: Any, station: str, lo: datetime, hi: datetime,
+async def manifest_content(conn: Any, stops: Sequence[str], lo: datetime, hi: datetime,
                            cfg: CheckinConfig, keys: DataKeyring, now: datetime
                            ) -> tuple[dict[str, ManifestEntry], dict[str, tuple[int, ...] | None]]:
-    """Entries (confirmed bookings with a confirmed leg admitting at `station` within [lo, hi))
+    """Entries (confirmed bookings with a confirmed leg admitting at `stops` within [lo, hi))
     and revocations (cancelled bookings/legs that would have) for a gate manifest."""
     before, after = _max_margins(cfg)
     rows = await conn.fetch(
@@ -211,9 +211,9 @@ async def manifest_content(conn: Any, station: str, lo: datetime, hi: datetime,
                   EXISTS (SELECT 1 FROM gate_taps t
                           WHERE t.booking_id = l.booking_id AND t.leg_no = l.leg_no) AS used
              FROM booking_legs l JOIN bookings b ON b.id = l.booking_id
-            WHERE l.from_stop = $1 AND l.departure < $3 AND l.departure > $2
+            WHERE l.from_stop = ANY ($1::text[]) AND l.departure < $3 AND l.departure > $2
               AND b.status IN ('confirmed', 'cancelled')""",
-        station, lo - after - timedelta(days=2), hi + before)
+        list(stops), lo - after - timedelta(days=2), hi + before)
     legs: dict[str, list[ManifestLeg]] = {}
     used: dict[str, set[int]] = {}
     pax: dict[str, int] = {}
@@ -362,9 +362,9 @@ class FaceCandidate:
         return f"FaceCandidate(account={self.account_id!r}, booking={self.booking_id!r})"
 
 
-async def face_candidates(conn: Any, station: str, now: datetime, cfg: CheckinConfig,
+async def face_candidates(conn: Any, stops: Sequence[str], now: datetime, cfg: CheckinConfig,
                           keys: DataKeyring) -> list[FaceCandidate]:
-    """Enrolled passengers with a confirmed leg admitting at `station` now, whose consent
+    """Enrolled passengers with a confirmed leg admitting at `stops` now, whose consent
     covers that leg's operator: the gallery of a 1:N match."""
     before, after = _max_margins(cfg)
     rows = await conn.fetch(
@@ -373,13 +373,13 @@ async def face_candidates(conn: Any, station: str, now: datetime, cfg: CheckinCo
              FROM booking_legs l
              JOIN bookings b ON b.id = l.booking_id
              JOIN face_templates f ON f.account_id = b.account_id
-            WHERE l.from_stop = $1 AND l.departure <= $2 AND l.departure > $3
+            WHERE l.from_stop = ANY ($1::text[]) AND l.departure <= $2 AND l.departure > $3
               AND l.arrival >= $4 AND l.status = 'confirmed' AND b.status = 'confirmed'
               AND f.dimension = $5
               AND (f.consent_operators IS NULL OR l.agency_id = ANY (f.consent_operators)
                    OR l.feed = ANY (f.consent_operators))
             ORDER BY b.account_id, l.departure""",
-        station, now + before, now - after - timedelta(days=2), now - after, cfg.face_dimension)
+        list(stops), now + before, now - after - timedelta(days=2), now - after, cfg.face_dimension)
     out = []
     for r in rows:
         vf, vu = cfg.window(r["mode"], r["departure"], r["arrival"])

@@ -53,11 +53,15 @@ class Decision:
                    err.extra.get("leg"), token.passenger_count if token else None)
 
 
-def candidate_legs(token: TicketToken, station: str, now: datetime) -> list[TokenLeg]:
-    """Legs of the ticket that board at `station` and admit at `now`, in ticket order."""
-    here = [leg for leg in token.legs if leg.board == station]
+def candidate_legs(token: TicketToken, station: str | Collection[str], now: datetime) -> list[TokenLeg]:
+    """Legs of the ticket that board at `station` and admit at `now`, in ticket order.
+
+    `station` is a stop id, or the set of stop ids a gate admits to (a station and its
+    platforms)."""
+    stops = (station,) if isinstance(station, str) else station
+    here = [leg for leg in token.legs if leg.board in stops]
     if not here:
-        raise WrongStation("no leg of this ticket boards here", station=station)
+        raise WrongStation("no leg of this ticket boards here")
     valid = [leg for leg in here if leg.valid_from <= now <= leg.valid_until]
     if valid:
         return valid
@@ -71,7 +75,7 @@ def candidate_legs(token: TicketToken, station: str, now: datetime) -> list[Toke
                        valid_until=last.valid_until.isoformat())
 
 
-def check_ticket(token: TicketToken, code: int, station: str, now: datetime, *,
+def check_ticket(token: TicketToken, code: int, station: str | Collection[str], now: datetime, *,
                  booking_cancelled: bool, cancelled_legs: Collection[int],
                  secret: bytes | None, step_s: int, skew: int, digits: int
                  ) -> tuple[list[TokenLeg], int]:
@@ -122,6 +126,7 @@ class GateValidator:
         self._keys = {kid: load_public(raw) for kid, raw in m.keys.items()}
         self._used_legs = {(b, i) for b, e in m.entries.items() for i in e.used_legs}
         self._used_steps: set[tuple[str, int]] = set()
+        self._stops = frozenset(m.stops or (m.station,))
 
     def validate(self, qr: str) -> Decision:
         m = self.manifest
@@ -133,7 +138,7 @@ class GateValidator:
             entry = m.entries.get(token.booking)
             revoked = m.revoked.get(token.booking, ())
             legs, step = check_ticket(
-                token, scanned.code, m.station, now,
+                token, scanned.code, self._stops, now,
                 booking_cancelled=token.booking in m.revoked and revoked is None,
                 cancelled_legs=revoked or (), secret=entry.secret if entry else None,
                 step_s=m.totp_step_s, skew=m.totp_skew_steps, digits=m.totp_digits)

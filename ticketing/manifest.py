@@ -90,6 +90,7 @@ class Manifest:
     keys: dict[str, bytes]                          # key id -> raw Ed25519 public key
     entries: dict[str, ManifestEntry] = field(default_factory=dict)   # booking -> entry
     revoked: dict[str, tuple[int, ...] | None] = field(default_factory=dict)  # None: all legs
+    stops: tuple[str, ...] = ()       # stop ids this gate admits to (station + platforms); () = station
 
     def __repr__(self) -> str:
         return (f"Manifest(gate={self.gate!r}, station={self.station!r}, date={self.date}, "
@@ -113,6 +114,7 @@ def _body(m: Manifest) -> dict[str, Any]:
             for e in m.entries.values()
         ],
         "revoked": {b: (None if legs is None else list(legs)) for b, legs in m.revoked.items()},
+        "stops": list(m.stops),
     }
 
 
@@ -132,6 +134,7 @@ def _from_body(d: dict[str, Any]) -> Manifest:
         entries=entries,
         revoked={b: (None if v is None else tuple(int(i) for i in v))
                  for b, v in d["revoked"].items()},
+        stops=tuple(d.get("stops", ())),
     )
 
 

@@ -44,24 +44,25 @@ class CheckinState:
     keys: KeyCache
     secrets: store.SecretCache
     warm_every_s: float = 60.0
-    _warmed: dict[str, float] = field(default_factory=dict)
+    gate_stops: dict[tuple[int, str], tuple[str, ...]] = field(default_factory=dict)
+    _warmed: dict[tuple[str, ...], float] = field(default_factory=dict)
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
-    def warm(self, app: web.Application, station: str, now: datetime) -> None:
-        """Load, in the background, the secrets of bookings boarding at `station` now (at most
+    def warm(self, app: web.Application, stops: tuple[str, ...], now: datetime) -> None:
+        """Load, in the background, the secrets of bookings boarding at `stops` now (at most
         once a minute per station), so most accepts there take one statement."""
         t = time.monotonic()
-        if t - self._warmed.get(station, float("-inf")) < self.warm_every_s:
+        if t - self._warmed.get(stops, float("-inf")) < self.warm_every_s:
             return
-        self._warmed[station] = t
-        task = asyncio.create_task(self._warm(app, station, now))
+        self._warmed[stops] = t
+        task = asyncio.create_task(self._warm(app, stops, now))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _warm(self, app: web.Application, station: str, now: datetime) -> None:
+    async def _warm(self, app: web.Application, stops: tuple[str, ...], now: datetime) -> None:
         try:
             async with app[DB].acquire() as conn:
-                await store.station_secrets(conn, station, now, self.cfg, self.data_keys, self.secrets)
+                await store.station_secrets(conn, stops, now, self.cfg, self.data_keys, self.secrets)
         except Exception:  # noqa: BLE001 — only an optimisation; the full path still works
             log.warning("could not warm the secret cache", exc_info=True)
 

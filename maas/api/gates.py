@@ -10,10 +10,11 @@ import logging
 from datetime import date as Date, datetime, time, timedelta, timezone
 from typing import Literal
 
+import numpy as np
 from aiohttp import web
 from pydantic import AwareDatetime, BaseModel, Field, model_validator
 
-from maas.appkeys import CLOCK, DB
+from maas.appkeys import CLOCK, DB, LIVE
 from maas.auth import Principal
 from maas.errors import Forbidden
 from maas.http import Router, principal_of
@@ -32,6 +33,29 @@ __all__ = ["router"]
 
 log = logging.getLogger(__name__)
 router = Router(tag="gates")
+
+
+def _stops(request: web.Request, station: str) -> tuple[str, ...]:
+    """The stop ids a gate at `station` admits to: the station and, when the live network
+    knows it as a parent station, its platforms (and their boarding areas)."""
+    snap = request.app[LIVE].current
+    cache = checkin_state(request.app).gate_stops
+    key = (snap.generation, station)
+    got = cache.get(key)
+    if got is None:
+        net = snap.network
+        found = np.flatnonzero(net.stop_id == station) if len(net.stop_id) else np.array([], int)
+        members = set(int(i) for i in found)
+        frontier = set(members)
+        while frontier:
+            kids = np.flatnonzero(np.isin(net.stop_parent, list(frontier)))
+            frontier = {int(k) for k in kids} - members
+            members |= frontier
+        got = (station, *sorted(str(net.stop_id[i]) for i in members if net.stop_id[i] != station))
+        if len(cache) > 10_000:
+            cache.clear()
+        cache[key] = got
+    return got
 
 
 def _gate(request: web.Request) -> Principal:
@@ -82,15 +106,16 @@ async def _record(conn, st: CheckinState, p: Principal, booking: str, legs: list
     raise AlreadyUsed("ticket already used for this leg", leg=legs[0])
 
 
-async def _fast_accept(conn, st: CheckinState, p: Principal, token: TicketToken, code: int,  # type: ignore[no-untyped-def]
-                       secret: bytes, now: datetime) -> tuple[int, int] | None:
+async def _fast_accept(conn, st: CheckinState, p: Principal, stops: tuple[str, ...],  # type: ignore[no-untyped-def]
+                       token: TicketToken, code: int, secret: bytes, now: datetime
+                       ) -> tuple[int, int] | None:
     """The common case in one statement: secret known (cached), code current, booking and leg
     confirmed, leg not entered. None when anything else may be true: the full path decides,
     so refusals keep the module's order of codes."""
     cfg = st.cfg
     try:
         legs, step = check_ticket(
-            token, code, p.station or "", now, booking_cancelled=False, cancelled_legs=(),
+            token, code, stops, now, booking_cancelled=False, cancelled_legs=(),
             secret=secret, step_s=cfg.totp_step_s, skew=cfg.totp_skew_steps, digits=cfg.totp_digits)
     except CodeExpired:
         return None               # cancelled would come first: let the full path look
@@ -113,16 +138,17 @@ async def _validate_qr(request: web.Request, st: CheckinState, p: Principal, qr:
         scanned = parse_qr(qr)
         async with request.app[DB].acquire() as conn:
             token = verify(scanned, await st.keys.verification_keys(conn, want=scanned.token.key_id))
-            candidate_legs(token, p.station, now)          # station/time refusals need no DB
-            st.warm(request.app, p.station, now)
+            stops = _stops(request, p.station or "")
+            candidate_legs(token, stops, now)              # station/time refusals need no DB
+            st.warm(request.app, stops, now)
             secret = st.secrets.get(token.booking)
-            done = secret and await _fast_accept(conn, st, p, token, scanned.code, secret, now)
+            done = secret and await _fast_accept(conn, st, p, stops, token, scanned.code, secret, now)
             if done:
                 leg, step = done
             else:
                 state = await store.ticket_state(conn, token.booking, st.data_keys, st.secrets)
                 legs, step = check_ticket(
-                    token, scanned.code, p.station, now,
+                    token, scanned.code, stops, now,
                     booking_cancelled=state is None or state.status != "confirmed",
                     cancelled_legs=state.cancelled_legs if state else (),
                     # no stored secret (should not happen): a fresh one never matches
@@ -145,7 +171,8 @@ async def _validate_face(request: web.Request, st: CheckinState, p: Principal,
         except InvalidTemplate:
             raise Malformed("face template of the wrong form") from None
         async with request.app[DB].acquire() as conn:
-            cands = await store.face_candidates(conn, p.station, now, cfg, st.data_keys)
+            cands = await store.face_candidates(conn, _stops(request, p.station or ""), now, cfg,
+                                                st.data_keys)
             first: dict[str, store.FaceCandidate] = {}
             for c in cands:
                 first.setdefault(c.account_id, c)
@@ -212,14 +239,16 @@ async def manifest(request: web.Request, query: ManifestQuery) -> web.Response:
     lo = start - timedelta(seconds=cfg.manifest_before_s)
     hi = start + timedelta(days=1, seconds=cfg.manifest_after_s)
     async with request.app[DB].acquire() as conn:
-        entries, revoked = await store.manifest_content(conn, p.station, lo, hi, cfg, st.data_keys, now)
+        stops = _stops(request, p.station or "")
+        entries, revoked = await store.manifest_content(conn, stops, lo, hi, cfg, st.data_keys, now)
         keys = await st.keys.verification_keys(conn)
         signer = await st.keys.signer(conn)
     keys = {**keys, signer.key_id: signer.private.public_key()}
     m = Manifest(gate=p.gate_id or "", station=p.station or "", date=day, issued_at=now,
                  covers_from=lo, covers_until=hi, totp_step_s=cfg.totp_step_s,
                  totp_skew_steps=cfg.totp_skew_steps, totp_digits=cfg.totp_digits,
-                 keys={k: public_bytes(v) for k, v in keys.items()}, entries=entries, revoked=revoked)
+                 keys={k: public_bytes(v) for k, v in keys.items()}, entries=entries, revoked=revoked,
+                 stops=stops)
     bearer = request.headers["Authorization"].partition(" ")[2].strip()
     env = seal_manifest(m, signer, gate_key(bearer, m.gate))
     log.info("manifest issued", extra={"gate": m.gate, "entries": len(entries), "revoked": len(revoked)})

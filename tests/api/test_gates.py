@@ -330,3 +330,30 @@ async def test_cached_secret_path_keeps_the_order_of_codes(client, db, make_key,
     last = await qr()
     await cancel_booking(db, bid)
     assert (await validate(client, rail, "rail-1", qr=last))["code"] == "cancelled"
+
+
+async def test_a_station_gate_admits_at_its_platforms(client, app, db, make_key, make_account, clock):
+    """Rail feeds board at platforms (parent_station = the station); a gate bound to the
+    station admits tickets boarding at any of its platforms, online and offline."""
+    import dataclasses
+
+    import numpy as np
+
+    from maas.appkeys import LIVE
+    from maas.live import Snapshot
+    from routing.network import empty
+
+    net = dataclasses.replace(
+        empty(), stop_id=np.array(["crh:QDN", "crh:QDN_P1", "crh:QDN_P2", "crh:OTHER"], dtype=object),
+        stop_parent=np.array([-1, 0, 0, -1], dtype=np.int32))
+    app[LIVE].current = Snapshot(network=net, loaded=True, generation=7)
+    acc, tok = await make_account()
+    bid = await insert_booking(db, acc, legs=(("crh:QDN_P2", "crh:JNX", "rail", "crh:CR", 2.0, 4.0),))
+    code = (await (await client.get(f"/v1/bookings/{bid}/token", headers=bearer(tok))).json())["qr"]
+    station = await make_key("gate", gate="qdn-1", station="crh:QDN")
+    platform1 = await make_key("gate", gate="p1-1", station="crh:QDN_P1")
+    assert (await validate(client, platform1, "p1-1", qr=code))["code"] == "wrong_station"
+    _, m = await manifest_of(client, station, "qdn-1")
+    assert set(m.stops) == {"crh:QDN", "crh:QDN_P1", "crh:QDN_P2"} and bid in m.entries
+    assert GateValidator(m, clock).validate(code).code == "ok"
+    assert (await validate(client, station, "qdn-1", qr=code))["code"] == "ok"

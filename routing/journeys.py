@@ -116,9 +116,12 @@ class _Builder:
         arr = self._ref(t2, int(day.inst_date[last.inst])) + int(net.st_arr[r2 + last.alight])
         s_b, s_a = int(net.st_stop[r1 + first.board]), int(net.st_stop[r2 + last.alight])
         w, dm = self.o_reach.get(s_b, (0, 0))
+        slack = self._slack_row(int(pats.stop_start[pats.trip_pattern[t1]]) + first.board, True)
         if dm > 0 or not isinstance(self.origin, str):
-            row = int(pats.stop_start[pats.trip_pattern[t1]]) + first.board
-            dep -= w + self._slack_row(row, True)
+            dep -= w + slack
+            self.start = dep
+        else:
+            self.start = dep - slack
         w, dm = self.d_reach.get(s_a, (0, 0))
         if dm > 0 or not isinstance(self.dest, str):
             row = int(pats.stop_start[pats.trip_pattern[t2]]) + last.alight
@@ -188,7 +191,8 @@ def _pareto(cands: list[tuple]) -> list[tuple]:
     return kept
 
 
-def assemble(planner: Planner, se, found, query: Query, src, dst, limit: int) -> list[Itinerary]:
+def assemble(planner: Planner, se, found, query: Query, src, dst, limit: int,
+             window: tuple[int, int] | None = None) -> list[Itinerary]:
     b = _Builder(planner, se, query, src, dst)
     seen: set = set()
     raws = []
@@ -200,7 +204,10 @@ def assemble(planner: Planner, se, found, query: Query, src, dst, limit: int) ->
         if key in seen:
             continue
         seen.add(key)
-        raws.append((*b.raw(rides), 0, rides))
+        raw = b.raw(rides)
+        if window is not None and not window[0] <= b.start <= window[1]:
+            continue                    # a range query returns journeys starting in its window
+        raws.append((*raw, 0, rides))
     kept = _pareto(raws)
     if query.window_s > 0:
         kept.sort(key=lambda c: (c[0], c[1], c[2]))

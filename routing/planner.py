@@ -191,7 +191,7 @@ class Planner:
             ok_modes = np.array([m in query.modes for m in MODES])
             q_ok = ok_modes[pats.mode[day.q_pattern]]
         else:
-            q_ok = np.ones(day.n_q, dtype=bool)
+            q_ok = self._ones(("q", d, reverse), day.n_q)
         if query.wheelchair:
             key = (d, reverse)
             inst_ok = self._wheel_cache.get(key)
@@ -199,7 +199,7 @@ class Planner:
                 inst_ok = self._wheel_cache[key] = net.trip_wheelchair[day.inst_trip] == 1
             stop_ok = self.stop_accessible
         else:
-            inst_ok = np.ones(len(day.inst_trip), dtype=bool)
+            inst_ok = self._ones(("i", d, reverse), len(day.inst_trip))
             stop_ok = self.all_stops_ok
         max_t = cfg.max_transfers if query.max_transfers is None else \
             max(0, min(query.max_transfers, cfg.max_transfers))
@@ -209,6 +209,12 @@ class Planner:
             board_slack=board, alight_slack=alight, q_ok=q_ok, inst_ok=inst_ok, stop_ok=stop_ok,
             min_conn=int(query.min_transfer_s) if override else cfg.transfer_s,
             max_walk=int(max_walk), rounds=max_t + 1)
+
+    def _ones(self, key, n: int) -> np.ndarray:
+        a = self._wheel_cache.get(key)
+        if a is None or len(a) != n:
+            a = self._wheel_cache[key] = np.ones(n, dtype=bool)
+        return a
 
     def _scratch(self, n_q: int) -> raptor.Scratch:
         with self._lock:
@@ -253,7 +259,8 @@ class Planner:
         finally:
             self._release(sc)
         limit = cfg.default_limit if query.limit is None else max(1, min(query.limit, cfg.max_limit))
-        return assemble(self, se, rides, query, src, dst, limit)
+        span = (t0, t0 + window) if window > 0 and not query.arrive_by else None
+        return assemble(self, se, rides, query, src, dst, limit, span)
 
     def _departures(self, se: _Search, src_stops, src_walk, lo: int, hi: int) -> np.ndarray:
         """Candidate start times in [lo, hi]: each boardable departure minus walk and slack."""
@@ -303,9 +310,9 @@ class Planner:
             f.start, f.to, f.walk_s, f.floor_s, f.dist_m, f.rule, np.int32(se.min_conn),
             np.int32(se.max_walk),
             src_stops, src_walk, starts, egress, True, se.rounds,
-            sc.ready, sc.ready_from, sc.veh_inst, sc.veh_board, sc.veh_alight, sc.veh_best,
-            sc.ready_best, sc.tgt, sc.tgt_inst, sc.tgt_board, sc.tgt_alight, sc.tgt_improved,
-            sc.marked, sc.q_pos, out_start, out_k, out_len, out_inst, out_board, out_alight)
+            sc.ready, sc.ready_from, sc.veh_inst, sc.veh_board, sc.veh_alight, sc.veh,
+            sc.tgt, sc.tgt_inst, sc.tgt_board, sc.tgt_alight, sc.tgt_improved,
+            sc.marked, sc.q_pos, sc.marked_list, sc.veh_marked, sc.veh_flag, sc.queue, out_start, out_k, out_len, out_inst, out_board, out_alight)
         pat_len = np.diff(p.stop_start)
         found = []
         for i in range(n):

@@ -2,9 +2,10 @@
 
 Labels (seconds since the Day's origin; INF = unreached), K = max rounds:
   ready[k, s]    earliest time a passenger is free at s, ready to board, with <= k trips
-  veh_best[s]    best vehicle arrival (+ alight time) at s over all rounds (local pruning)
-  ready_best[s]  best ready time at s over all rounds
+  veh[k, s]      earliest vehicle arrival (+ alight time) at s with <= k trips
   tgt[k]         best arrival at the target with exactly k trips (target pruning, Pareto)
+Local pruning compares with the label of the same round (not a best over all rounds): in
+rRAPTOR a later departure's labels with more trips must not hide fewer-trip journeys.
 Pointers (valid for the labels they were written with):
   veh_inst/veh_board/veh_alight[k, s]   trip instance and positions of the ride ending at s
   ready_from[k, s]                      stop s0 whose vehicle label walked/changed to s
@@ -36,8 +37,7 @@ class Scratch:
         self.veh_inst = np.full((K, n_stops), -1, dtype=np.int32)
         self.veh_board = np.zeros((K, n_stops), dtype=np.int32)
         self.veh_alight = np.zeros((K, n_stops), dtype=np.int32)
-        self.veh_best = np.full(n_stops, INF, dtype=np.int32)
-        self.ready_best = np.full(n_stops, INF, dtype=np.int32)
+        self.veh = np.full((K, n_stops), INF, dtype=np.int32)
         self.tgt = np.full(K, INF, dtype=np.int32)
         self.tgt_inst = np.full(K, -1, dtype=np.int32)
         self.tgt_board = np.zeros(K, dtype=np.int32)
@@ -45,11 +45,14 @@ class Scratch:
         self.tgt_improved = np.zeros(K, dtype=np.bool_)
         self.marked = np.zeros(n_stops, dtype=np.bool_)
         self.q_pos = np.full(max(n_q, 1), -1, dtype=np.int32)
+        self.marked_list = np.empty(n_stops, dtype=np.int32)
+        self.veh_marked = np.empty(n_stops, dtype=np.int32)
+        self.veh_flag = np.zeros(n_stops, dtype=np.bool_)
+        self.queue = np.empty(max(n_q, 1), dtype=np.int32)
 
     def reset(self) -> None:
         self.ready.fill(INF)
-        self.veh_best.fill(INF)
-        self.ready_best.fill(INF)
+        self.veh.fill(INF)
         self.tgt.fill(INF)
         self.tgt_inst.fill(-1)
 
@@ -82,12 +85,12 @@ def run(
     # sources, targets
     src_stops, src_times, egress, slack_at_target, rounds,
     # state
-    ready, ready_from, veh_inst, veh_board, veh_alight, veh_best, ready_best,
+    ready, ready_from, veh_inst, veh_board, veh_alight, veh,
     tgt, tgt_inst, tgt_board, tgt_alight, tgt_improved, marked, q_pos,
+    marked_list, veh_marked, veh_flag, queue,
 ):
     n_stops = len(stop_q_start) - 1
     tgt_improved[:] = False
-    marked_list = np.empty(n_stops, dtype=np.int32)
     n_marked = 0
     for k in range(len(src_stops)):
         s = src_stops[k]
@@ -95,15 +98,10 @@ def run(
         if t < ready[0, s]:
             ready[0, s] = t
             ready_from[0, s] = -1
-            if t < ready_best[s]:
-                ready_best[s] = t
             if not marked[s]:
                 marked[s] = True
                 marked_list[n_marked] = s
                 n_marked += 1
-    queue = np.empty(len(q_pattern), dtype=np.int32)
-    veh_marked = np.empty(n_stops, dtype=np.int32)
-    veh_flag = np.zeros(n_stops, dtype=np.bool_)
     for k in range(1, rounds + 1):
         if n_marked == 0:
             break
@@ -111,6 +109,8 @@ def run(
         for s in range(n_stops):
             if ready[k - 1, s] < ready[k, s]:
                 ready[k, s] = ready[k - 1, s]
+            if veh[k - 1, s] < veh[k, s]:
+                veh[k, s] = veh[k - 1, s]
         bound = INF
         for j in range(k + 1):
             if tgt[j] < bound:
@@ -163,8 +163,8 @@ def run(
                             if v < bound:
                                 bound = v
                     la = a + alight_slack[ps + i]
-                    if la < veh_best[s] and la < bound:
-                        veh_best[s] = la
+                    if la < veh[k, s] and la < bound:
+                        veh[k, s] = la
                         veh_inst[k, s] = ibase + cur
                         veh_board[k, s] = bpos
                         veh_alight[k, s] = i
@@ -185,7 +185,7 @@ def run(
         for m in range(n_veh):
             s = veh_marked[m]
             veh_flag[s] = False
-            v = veh_best[s]
+            v = veh[k, s]
             for e in range(fp_start[s], fp_start[s + 1]):
                 if not fp_rule[e] and fp_dist[e] > max_walk:
                     continue
@@ -195,8 +195,7 @@ def run(
                 if fl < 0:
                     fl = min_conn
                 t = v + (w if w > fl else fl)
-                if t < ready_best[s2] and t < bound:
-                    ready_best[s2] = t
+                if t < ready[k, s2] and t < bound:
                     ready[k, s2] = t
                     ready_from[k, s2] = s
                     if not marked[s2]:
@@ -248,8 +247,9 @@ def search(
     q_ok, inst_ok, stop_ok,
     fp_start, fp_to, fp_walk, fp_floor, fp_dist, fp_rule, min_conn, max_walk,
     src_stops, src_walk, starts, egress, slack_at_target, rounds,
-    ready, ready_from, veh_inst, veh_board, veh_alight, veh_best, ready_best,
+    ready, ready_from, veh_inst, veh_board, veh_alight, veh,
     tgt, tgt_inst, tgt_board, tgt_alight, tgt_improved, marked, q_pos,
+    marked_list, veh_marked, veh_flag, queue,
     out_start, out_k, out_len, out_inst, out_board, out_alight,
 ):
     """rRAPTOR: one run per start (decreasing), each Pareto improvement's rides recorded.
@@ -266,8 +266,9 @@ def search(
             q_ok, inst_ok, stop_ok,
             fp_start, fp_to, fp_walk, fp_floor, fp_dist, fp_rule, min_conn, max_walk,
             src_stops, src_times, egress, slack_at_target, rounds,
-            ready, ready_from, veh_inst, veh_board, veh_alight, veh_best, ready_best,
-            tgt, tgt_inst, tgt_board, tgt_alight, tgt_improved, marked, q_pos)
+            ready, ready_from, veh_inst, veh_board, veh_alight, veh,
+            tgt, tgt_inst, tgt_board, tgt_alight, tgt_improved, marked, q_pos,
+            marked_list, veh_marked, veh_flag, queue)
         best = INF
         for k in range(1, rounds + 1):
             v = tgt[k]

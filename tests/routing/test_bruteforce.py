@@ -17,6 +17,7 @@ from checks import assert_feasible, assert_pareto, value
 from reference import Reference
 from routing.config import RoutingConfig
 from routing.planner import Planner, Query
+from routing.timetable import service_ref_epoch
 
 REAL = Path(__file__).parent.parent / "data" / "real"
 CFG = RoutingConfig(max_transfers=12)
@@ -91,6 +92,7 @@ def test_generated_networks_match_brute_force(data):
     if expected is not None:
         _check_arrive_by(pl, f"t:{a}", f"t:{b}", d, expected)
         _check_range(pl, f"t:{a}", f"t:{b}", d, secs)
+        _check_range_exact(pl, f"t:{a}", f"t:{b}", d, secs, 4 * 3600)
 
 
 def _check_arrive_by(pl: Planner, a: str, b: str, d: date, arrival: int) -> None:
@@ -109,6 +111,53 @@ def _check_arrive_by(pl: Planner, a: str, b: str, d: date, arrival: int) -> None
     later = pl.plan(Query(a, b, after.date(), int((after - datetime.combine(after.date(), time(0), tz_a)).total_seconds()), limit=50)) \
         if pl.valid_from <= after.date() <= pl.valid_to else []
     assert all(value(pl, it) > arrival for it in later)
+
+
+def _triples(pl: Planner, its) -> set:
+    return {(int(it.departure.timestamp()), value(pl, it), it.transfers) for it in its}
+
+
+def _start(pl: Planner, it) -> int:
+    first = it.legs[0]
+    return int(first.departure.timestamp()) - (
+        0 if first.mode == "walk" else pl.config.board_s.get(first.mode, 0))
+
+
+def _pareto_set(triples: set) -> set:
+    return {t for t in triples if not any(
+        o != t and o[0] >= t[0] and o[1] <= t[1] and o[2] <= t[2] for o in triples)}
+
+
+def _check_range_exact(pl: Planner, a: str, b: str, d: date, secs: int, window: int) -> None:
+    """A range query = the Pareto set (departure, arrival, transfers) of earliest-arrival
+    queries at every possible start in the window (each departure at a stop the origin
+    reaches, minus the walk and the board time), computed here from the raw network."""
+    net = pl.network
+    tz = ZoneInfo(pl.stop_tz(pl.stop(a)))
+    midnight = datetime.combine(d, time(0), tz)
+    t0 = int(midnight.timestamp()) + secs
+    reach = pl._reach(a, pl.fps, pl.config.walk_radius_m)
+    starts = set()
+    for delta in (-1, 0, 1):
+        sd = d + timedelta(days=delta)
+        col = sd.toordinal() - net.service_base_date
+        if not 0 <= col < net.service_days.shape[1]:
+            continue
+        for t in np.flatnonzero(net.service_days[net.trip_service, col]).tolist():
+            ref = service_ref_epoch(sd, net.timezones[int(pl.trip_tz[t])])
+            mode = net.route_mode[net.trip_route[t]]
+            for r in range(int(net.trip_st_start[t]), int(net.trip_st_start[t + 1]) - 1):
+                s = int(net.st_stop[r])
+                if s in reach and net.st_pickup[r] != 1:
+                    c = ref + int(net.st_dep[r]) - reach[s][0] - pl.config.board_s.get(mode, 0)
+                    if t0 <= c <= t0 + window:
+                        starts.add(c)
+    union = set()
+    for c in sorted(starts):
+        its = pl.plan(Query(a, b, d, c - int(midnight.timestamp()), limit=50))
+        union |= _triples(pl, [it for it in its if _start(pl, it) <= t0 + window])
+    got = _triples(pl, pl.plan(Query(a, b, d, secs, window_s=window, limit=50)))
+    assert got == _pareto_set(union), (sorted(got), sorted(_pareto_set(union)))
 
 
 def _check_range(pl: Planner, a: str, b: str, d: date, secs: int) -> None:

@@ -1,0 +1,278 @@
+"""Journey planner benchmark: engine alone, over HTTP, and peers in the same run.
+
+    .venv/bin/python benchmarks/bench_plan.py --feed nyc-subway-2018 --queries 100 --http
+    .venv/bin/python benchmarks/bench_plan.py --demo-scale 10 --queries 50
+
+Random reachable queries (origin, destination, time 07:00-19:00) on the busiest service day.
+Measured: earliest-arrival Pareto query and 2-hour range query p50/p95 (Planner.plan, i.e.
+rounds + itinerary assembly), the same over HTTP (GET /v1/plan on the real app, loopback),
+network load time (compile + Planner.build + day expansion) and memory (RSS growth).
+Peers, same queries: a networkx time-expanded Dijkstra (earliest arrival only; built here) and
+pyraptor (in its own venv, /work/bench-venvs/pyraptor, from the same expanded trips).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from datetime import date, datetime, timedelta
+from datetime import time as dtime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import psutil
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.peers.nx_peer import NxPeer  # noqa: E402
+from feeds.compile import compile_feed  # noqa: E402
+from routing.config import RoutingConfig  # noqa: E402
+from routing.network import Network, merge  # noqa: E402
+from routing.planner import Planner, Query  # noqa: E402
+
+PYRAPTOR = Path(os.environ.get("PYRAPTOR_PY", "/work/bench-venvs/pyraptor/bin/python"))
+
+
+def rss_mb() -> float:
+    return psutil.Process().memory_info().rss / 2**20
+
+
+def pct(xs, q) -> float:
+    return float(np.percentile(np.asarray(xs) * 1000, q)) if len(xs) else float("nan")
+
+
+def load_network(args) -> tuple[Network, str]:
+    if args.demo_scale:
+        from feeds.demo import write_demo_feeds
+
+        tmp = tempfile.mkdtemp(prefix="bench-plan-")
+        written = write_demo_feeds(tmp, start_date=date(2026, 11, 23), days=7, scale=args.demo_scale)
+        nets = []
+        for name, _op, path in written:
+            with zipfile.ZipFile(path) as z:
+                nets.append(compile_feed({m: z.read(m) for m in z.namelist()}, feed=name, version="1"))
+        return merge(nets), f"demo scale {args.demo_scale}"
+    path = ROOT / "tests" / "data" / "real" / f"{args.feed}.zip"
+    with zipfile.ZipFile(path) as z:
+        return compile_feed({m: z.read(m) for m in z.namelist()}, feed=args.feed.split("-")[0],
+                            version="1"), args.feed
+
+
+def busiest_day(net: Network) -> tuple[date, int]:
+    hops = np.diff(net.trip_st_start) - 1
+    per_day = (net.service_days[net.trip_service].astype(np.int64) * hops[:, None]).sum(axis=0)
+    col = int(per_day.argmax())
+    return date.fromordinal(net.service_base_date + col), int(per_day[col])
+
+
+def make_queries(pl: Planner, d: date, n: int, seed: int) -> list[Query]:
+    net = pl.network
+    served = np.unique(net.st_stop)
+    rng = np.random.default_rng(seed)
+    out: list[Query] = []
+    tries = 0
+    while len(out) < n and tries < 50 * n:
+        tries += 1
+        a, b = rng.choice(served, 2, replace=False)
+        q = Query(str(net.stop_id[a]), str(net.stop_id[b]), d, int(rng.integers(7 * 3600, 19 * 3600)))
+        if pl.plan(q):
+            out.append(q)
+    return out
+
+
+def time_queries(pl: Planner, qs: list[Query]) -> list[float]:
+    secs = []
+    for q in qs:
+        t = time.perf_counter()
+        pl.plan(q)
+        secs.append(time.perf_counter() - t)
+    return secs
+
+
+def expanded_trips(pl: Planner, d: date):
+    """The trip instances of the query day's expansion whose run touches that day, as
+    (stops, arr, dep) in seconds since the Day origin."""
+    day = pl.day(d)
+    p = pl.fwd
+    tz = ZoneInfo(pl.network.timezones[0])
+    lo = int(datetime.combine(d, dtime(0), tz).timestamp()) - day.origin
+    hi = lo + 30 * 3600
+    trips = []
+    for q in range(day.n_q):
+        pat = int(day.q_pattern[q])
+        stops = p.stops[p.stop_start[pat]:p.stop_start[pat + 1]]
+        L = len(stops)
+        base = int(day.q_time_start[q])
+        for j in range(int(day.q_inst_start[q + 1] - day.q_inst_start[q])):
+            arr = day.t_arr[base + j * L: base + (j + 1) * L]
+            dep = day.t_dep[base + j * L: base + (j + 1) * L]
+            if arr[-1] >= lo and dep[0] <= hi:
+                trips.append((stops, arr, dep))
+    return trips, day.origin
+
+
+def query_rel(pl: Planner, q: Query, origin: int) -> tuple[int, int, int]:
+    tz = ZoneInfo(pl.stop_tz(pl.stop(q.origin)))
+    t = int((datetime.combine(q.date, dtime(0), tz) + timedelta(seconds=q.time_s)).timestamp())
+    return pl.stop(q.origin), pl.stop(q.destination), t - origin
+
+
+def run_nx(trips, rel_qs, n) -> dict:
+    m0, t0 = rss_mb(), time.perf_counter()
+    peer = NxPeer(trips)
+    build, mem = time.perf_counter() - t0, rss_mb() - m0
+    secs = []
+    for o, d, t in rel_qs[:n]:
+        t1 = time.perf_counter()
+        peer.earliest(o, d, t)
+        secs.append(time.perf_counter() - t1)
+    del peer
+    return {"build_s": build, "mem_mb": mem, "secs": secs}
+
+
+def run_pyraptor(trips, n_stops, rel_qs, n, rounds) -> dict | None:
+    if not PYRAPTOR.exists():
+        print(f"pyraptor venv not found at {PYRAPTOR}; skipped", file=sys.stderr)
+        return None
+    start = np.zeros(len(trips) + 1, np.int64)
+    np.cumsum([len(s) for s, _, _ in trips], out=start[1:])
+    with tempfile.TemporaryDirectory() as tmp:
+        inp, out = Path(tmp) / "in.npz", Path(tmp) / "out.json"
+        qs = np.array(rel_qs[:n], dtype=np.int64).reshape(-1, 3)
+        np.savez(inp, n_stops=n_stops, trip_start=start,
+                 st_stop=np.concatenate([s for s, _, _ in trips]),
+                 st_arr=np.concatenate([a for _, a, _ in trips]),
+                 st_dep=np.concatenate([x for _, _, x in trips]),
+                 q_from=qs[:, 0], q_to=qs[:, 1], q_time=qs[:, 2], rounds=rounds)
+        subprocess.run([str(PYRAPTOR), str(ROOT / "benchmarks" / "peers" / "pyraptor_peer.py"),
+                        str(inp), str(out)], check=True)
+        return json.loads(out.read_text())
+
+
+def run_http(pl: Planner, net: Network, qs: list[Query], window: int) -> dict:
+    import asyncio
+    import dataclasses
+
+    import aiohttp
+    from aiohttp import web
+
+    from maas.app import create_app
+    from maas.appkeys import LIVE
+    from maas.embedded import embedded_services
+    from maas.settings import Settings
+
+    def params(q: Query) -> dict:
+        h, m, s = q.time_s // 3600, q.time_s // 60 % 60, q.time_s % 60
+        out = {"from": q.origin, "to": q.destination, "date": q.date.isoformat(),
+               "time": f"{h:02d}:{m:02d}:{s:02d}"}
+        if window:
+            out["window_min"] = str(window // 60)
+        return out
+
+    async def go(settings) -> dict:
+        app = create_app(settings)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]
+        holder = app[LIVE]
+        holder.current = dataclasses.replace(holder.current, planner=pl, network=net, loaded=True)
+        res = {}
+        try:
+            async with aiohttp.ClientSession(f"http://127.0.0.1:{port}") as s:
+                for name, w in (("pareto", 0), ("range", window)):
+                    secs = []
+                    for q in qs:
+                        p = params(q)
+                        if not w:
+                            p.pop("window_min", None)
+                        t = time.perf_counter()
+                        async with s.get("/v1/plan", params=p) as r:
+                            await r.read()
+                            assert r.status == 200, await r.text()
+                        secs.append(time.perf_counter() - t)
+                    res[name] = secs
+        finally:
+            await runner.cleanup()
+        return res
+
+    with tempfile.TemporaryDirectory() as tmp:
+        with embedded_services(Path(tmp), database_url=None, redis_url=None) as emb:
+            settings = Settings(database_url=emb.database_url, redis_url=emb.redis_url,
+                                data_dir=Path(tmp) / "data", log_level="WARNING")
+            return asyncio.run(go(settings))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--feed", default="nyc-subway-2018")
+    ap.add_argument("--demo-scale", type=float, default=0)
+    ap.add_argument("--queries", type=int, default=100)
+    ap.add_argument("--nx-queries", type=int, default=100)
+    ap.add_argument("--pyraptor-queries", type=int, default=10)
+    ap.add_argument("--no-peers", action="store_true")
+    ap.add_argument("--http", action="store_true")
+    ap.add_argument("--seed", type=int, default=1)
+    args = ap.parse_args()
+    cfg = RoutingConfig()
+    m0 = rss_mb()
+    t0 = time.perf_counter()
+    net, label = load_network(args)
+    t_compile = time.perf_counter() - t0
+    t1 = time.perf_counter()
+    pl = Planner.build(net, cfg)
+    t_build = time.perf_counter() - t1
+    d, conns = busiest_day(net)
+    t2 = time.perf_counter()
+    pl.day(d)
+    t_day = time.perf_counter() - t2
+    mem = rss_mb() - m0
+    qs = make_queries(pl, d, args.queries, args.seed)
+    time_queries(pl, qs[:5])                                  # warm caches
+    ea = time_queries(pl, qs)
+    rq = [Query(q.origin, q.destination, q.date, q.time_s, window_s=7200) for q in qs]
+    rng = time_queries(pl, rq)
+    r = {"network": label, "date": str(d), "connections_day": conns, "stops": net.n_stops,
+         "trips": net.n_trips, "stop_times": int(len(net.st_stop)),
+         "compile_s": round(t_compile, 2), "planner_build_s": round(t_build, 2),
+         "day_expand_s": round(t_day, 2), "rss_growth_mb": round(mem),
+         "queries": len(qs),
+         "pareto_p50_ms": round(pct(ea, 50), 3), "pareto_p95_ms": round(pct(ea, 95), 3),
+         "range2h_p50_ms": round(pct(rng, 50), 3), "range2h_p95_ms": round(pct(rng, 95), 3)}
+    if not args.no_peers:
+        trips, origin = expanded_trips(pl, d)
+        rel = [query_rel(pl, q, origin) for q in qs]
+        nx_r = run_nx(trips, rel, args.nx_queries)
+        n = len(nx_r["secs"])
+        r["nx_build_s"] = round(nx_r["build_s"], 2)
+        r["nx_mem_mb"] = round(nx_r["mem_mb"])
+        r["nx_p50_ms"] = round(pct(nx_r["secs"], 50), 3)
+        r["nx_p95_ms"] = round(pct(nx_r["secs"], 95), 3)
+        r["nx_ratio_p50"] = round(pct(nx_r["secs"], 50) / pct(ea[:n], 50), 1)
+        pr = run_pyraptor(trips, net.n_stops, rel, args.pyraptor_queries, cfg.max_transfers + 1)
+        if pr:
+            n = len(pr["secs"])
+            r["pyraptor_build_s"] = round(pr["build_s"], 2)
+            r["pyraptor_queries"] = n
+            r["pyraptor_p50_ms"] = round(pct(pr["secs"], 50), 1)
+            r["pyraptor_ratio_p50"] = round(pct(pr["secs"], 50) / pct(ea[:n], 50))
+    if args.http:
+        h = run_http(pl, net, qs, 7200)
+        r["http_pareto_p50_ms"] = round(pct(h["pareto"], 50), 3)
+        r["http_pareto_p95_ms"] = round(pct(h["pareto"], 95), 3)
+        r["http_range2h_p50_ms"] = round(pct(h["range"], 50), 3)
+        r["http_range2h_p95_ms"] = round(pct(h["range"], 95), 3)
+    print(json.dumps(r, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -171,6 +171,21 @@ def _pyspy(pid: int, seconds: float, out: Path) -> subprocess.Popen | None:
                             stdout=subprocess.DEVNULL, stderr=open(out / "pyspy.log", "w"))
 
 
+def _stop_group(proc: subprocess.Popen) -> None:
+    """SIGTERM (Locust stops its users and writes its reports), then SIGKILL if it hangs.
+    Not SIGINT: a runner started in the background passes SIGINT on as ignored."""
+    if proc.poll() is not None:
+        return
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(30)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+    except ProcessLookupError:
+        pass
+
+
 def _run_locust(a: argparse.Namespace, url: str, out: Path, env: dict[str, str], server: Server,
                 data_dir: Path, results: dict[str, Any]) -> int:
     cmd = _locust_cmd(a, url, out)
@@ -189,17 +204,11 @@ def _run_locust(a: argparse.Namespace, url: str, out: Path, env: dict[str, str],
                     spy = _pyspy(workers[0].pid, a.profile, out)
                     results["profiled_pid"] = workers[0].pid
             if time.monotonic() > deadline:
-                say("Locust did not stop in time; interrupting it")
-                os.killpg(proc.pid, signal.SIGINT)
-                proc.wait(30)
+                say("Locust did not stop in time; stopping it")
+                _stop_group(proc)
             time.sleep(0.5)
     except BaseException:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGINT)
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
+        _stop_group(proc)
         raise
     finally:
         results["cpu"] = sampler.stop()
@@ -280,8 +289,13 @@ def _failures(out: Path, top: int = 12) -> list[str]:
     return [f"{r['Occurrences']} x {r['Name']}: {r['Error'][:400]}" for r in rows[:top]]
 
 
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def main(argv: list[str] | None = None) -> int:
     a = parse_args(argv)
+    signal.signal(signal.SIGTERM, _interrupt)   # e.g. a CI timeout: still stop maas cleanly
     out: Path = a.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
     for old in list(out.glob("locust*")) + list(out.glob("outcomes-*.json")) + list(out.glob("pyspy*")):
@@ -317,8 +331,8 @@ def main(argv: list[str] | None = None) -> int:
         tomorrow = datetime.now(SHANGHAI).date() + timedelta(days=1)
         pool = _pool_size(a)
         t_seed = time.monotonic()
-        say(f"seeding: accounts, keys, {pool} confirmed bookings for the gates (trips of {tomorrow})")
-        seeded = asyncio.run(seed(url, db_url, SeedPlan(plan_date=tomorrow, pool=pool, log=say), out))
+        say(f"seeding: accounts, keys, confirmed bookings with {pool} legs for the gates to enter (trips of {tomorrow})")
+        seeded = asyncio.run(seed(url, db_url, SeedPlan(plan_date=tomorrow, pool=pool, pairs=max(120, pool // 40), log=say), out))
         seeded["mix"] = a.mix_values
         (out / "seed.json").write_text(json.dumps(seeded, ensure_ascii=False), encoding="utf-8")
         results["seed_s"] = round(time.monotonic() - t_seed, 1)

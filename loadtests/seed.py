@@ -35,11 +35,11 @@ class SeedPlan:
     plan_date: date
     plan_hours: tuple[int, int] = (7, 19)
     pool: int = 300               # gate entries (legs of confirmed bookings) for the gates
-    per_itinerary: int = 12       # bookings of one itinerary at most (capacity stays free)
+    per_itinerary: int = 20       # bookings of one itinerary at most (capacity stays free)
     pairs: int = 120              # planned origin/destination pairs for passengers
     accounts: int = 20
     hot_seats: int = 2            # seats left on the hot trip
-    concurrency: int = 12
+    concurrency: int = 24
     operator_feed: str | None = None   # the feed the Operator republishes (default: biggest bus)
     seed: int = 7
     log: Any = print
@@ -266,6 +266,8 @@ async def _book_pool(api: _Api, plan: SeedPlan, rng: random.Random, accounts: li
     for it, _ in itineraries:
         queue.extend((it, k) for k in range(plan.per_itinerary))
     rng.shuffle(queue)
+    # journeys with more legs first: more gate entries per booking made
+    queue.sort(key=lambda q: -len(_transit(q[0])))
     sold_out: set[str] = set()
     counted = [0]   # gate entries (booking legs) in the pool
 

@@ -178,12 +178,7 @@ class Planner:
         pats = self.rev if reverse else self.fwd
         day = self.day(d, reverse)
         override = query.min_transfer_s is not None
-        if override:
-            board = np.where(pats.board_fixed >= 0, pats.board_fixed, 0).astype(np.int32)
-            alight = np.where(pats.alight_fixed >= 0, pats.alight_fixed, 0).astype(np.int32)
-        else:
-            board = np.where(pats.board_fixed >= 0, pats.board_fixed, pats.board_slack).astype(np.int32)
-            alight = np.where(pats.alight_fixed >= 0, pats.alight_fixed, pats.alight_slack).astype(np.int32)
+        board, alight = self._slacks(pats, override)
         if query.modes:
             unknown = set(query.modes) - set(MODES)
             if unknown:
@@ -209,6 +204,19 @@ class Planner:
             board_slack=board, alight_slack=alight, q_ok=q_ok, inst_ok=inst_ok, stop_ok=stop_ok,
             min_conn=int(query.min_transfer_s) if override else cfg.transfer_s,
             max_walk=int(max_walk), rounds=max_t + 1)
+
+    def _slacks(self, pats: Patterns, override: bool) -> tuple[np.ndarray, np.ndarray]:
+        """Board/alight seconds per pattern stop in effect: station rules, else the mode
+        default (or 0 when the query's min_transfer_s replaces the defaults)."""
+        key = ("slack", pats.reverse, override)
+        got = self._wheel_cache.get(key)
+        if got is None:
+            zb = 0 if override else pats.board_slack
+            za = 0 if override else pats.alight_slack
+            got = self._wheel_cache[key] = (
+                np.where(pats.board_fixed >= 0, pats.board_fixed, zb).astype(np.int32),
+                np.where(pats.alight_fixed >= 0, pats.alight_fixed, za).astype(np.int32))
+        return got
 
     def _ones(self, key, n: int) -> np.ndarray:
         a = self._wheel_cache.get(key)

@@ -67,9 +67,16 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
         )
 
 
+async def _release_as_is(conn: asyncpg.Connection) -> None:
+    """Pool reset without a round trip. asyncpg still rolls back an open transaction; the
+    default reset query (UNLISTEN, RESET ALL, advisory unlock) is skipped because no code
+    leaves session state on a pooled connection (the LISTEN connection is not pooled). It
+    costs one round trip per request otherwise (~0.5 ms under load, check-in measurement)."""
+
+
 async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
     pool = await asyncpg.create_pool(
-        dsn, min_size=min_size, max_size=max_size, init=_init_connection
+        dsn, min_size=min_size, max_size=max_size, init=_init_connection, reset=_release_as_is
     )
     assert pool is not None
     return pool

@@ -85,11 +85,11 @@ class Server:
                 return self.url
 
     def workers(self) -> list[psutil.Process]:
-        """The worker processes (children of `maas serve` running Python)."""
+        """The worker processes: children of `maas serve` started by multiprocessing (spawn)."""
         try:
             parent = psutil.Process(self.proc.pid)
             return [c for c in parent.children(recursive=False)
-                    if "python" in (c.name() or "").lower() or "python" in " ".join(c.cmdline()[:1])]
+                    if "spawn_main" in " ".join(c.cmdline())]
         except psutil.Error:
             return []
 

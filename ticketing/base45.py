@@ -26,16 +26,22 @@ def b45encode(data: bytes) -> str:
     return "".join(out)
 
 
+_TABLE = bytes(_VALUE.get(chr(i), 255) for i in range(256))
+
+
 def b45decode(text: str) -> bytes:
     """Raises ValueError on a character outside the alphabet or a value out of range."""
     try:
-        vals = [_VALUE[c] for c in text]
-    except KeyError as exc:
-        raise ValueError(f"not base45: {exc.args[0]!r}") from None
+        vals = text.encode("ascii").translate(_TABLE)
+    except UnicodeEncodeError:
+        raise ValueError("not base45: non-ASCII") from None
+    if 255 in vals:
+        raise ValueError(f"not base45: {text[vals.index(255)]!r}")
     if len(vals) % 3 == 1:
         raise ValueError("base45 length")
     out = bytearray()
-    for i in range(0, len(vals) - 2, 3):
+    full = len(vals) - len(vals) % 3
+    for i in range(0, full, 3):
         n = vals[i] + vals[i + 1] * 45 + vals[i + 2] * 2025
         if n > 0xFFFF:
             raise ValueError("base45 value out of range")

@@ -146,3 +146,44 @@ def summarise_pyspy(raw: Path, top: int = 25) -> str:
     lines += ["", "inclusive (a frame anywhere on the stack):"]
     lines += [f"  {100 * n / total:5.1f}%  {f}" for f, n in incl.most_common(top)]
     return "\n".join(lines) + "\n"
+
+
+def _f(v: Any, unit: str = "") -> str:
+    if isinstance(v, float):
+        if v != v:
+            return "-"
+        return (f"{v:.0f}" if abs(v) >= 10 else f"{v:.1f}") + unit
+    return f"{v}{unit}"
+
+
+def markdown(results: dict[str, Any]) -> str:
+    """The run as Markdown: per-endpoint table, CPU, activation effect, checks."""
+    r = results
+    out = [f"Run `{r.get('command')}` at {r.get('started_utc')}: {r.get('users')} users for "
+           f"{r.get('time_s')} s, {r.get('workers')} maas workers, {r.get('locust_processes')} Locust "
+           f"process(es); pool of {r.get('pool')} pre-booked bookings at {r.get('gate_stations')} stations "
+           f"(seeded in {r.get('seed_s')} s).", "",
+           "| endpoint | requests | unexpected failures | req/s | p50 ms | p95 ms | p99 ms | max ms |",
+           "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for name, e in r.get("endpoints", {}).items():
+        out.append(f"| {name} | {e['requests']} | {e['failures']} | {_f(e['rps'])} | {_f(e['p50'])} | "
+                   f"{_f(e['p95'])} | {_f(e['p99'])} | {_f(e['max'])} |")
+    if r.get("cpu"):
+        out += ["", "| process group | CPU mean (cores) | CPU max (cores) |", "|---|---:|---:|"]
+        out += [f"| {g} | {v['mean_cores']:.2f} | {v['max_cores']:.2f} |" for g, v in r["cpu"].items()]
+    act = r.get("activations") or {}
+    if act.get("timeline"):
+        d, o = act["during"], act["otherwise"]
+        out += ["", "| plan latency | n | p50 ms | p95 ms | p99 ms | max ms |", "|---|---:|---:|---:|---:|---:|",
+                f"| while a feed was published + activated (+10 s) | {d['n']} | {_f(d['p50'])} | {_f(d['p95'])} | {_f(d['p99'])} | {_f(d['max'])} |",
+                f"| otherwise | {o['n']} | {_f(o['p50'])} | {_f(o['p95'])} | {_f(o['p99'])} | {_f(o['max'])} |"]
+        for t in act["timeline"]:
+            out.append(f"\nactivation of {t['feed']} {t['version']}: upload+validate+compile {t['publish_s']} s, "
+                       f"activate {t['activate_s']} s; plan latency per second from 5 s before the upload:")
+            out.append("`" + " ".join(f"{row['s']}:{_f(row['p95'])}" for row in t["per_second"]) + "` (s:p95 ms)")
+    if r.get("outcomes"):
+        out += ["", "Outcomes: " + ", ".join(f"{k} {v}" for k, v in sorted(r["outcomes"].items()))]
+    out += ["", "| check | limit | measured | |", "|---|---|---|---|"]
+    out += [f"| {c['what']} | {c['limit']} | {c['value']} | {'ok' if c['ok'] else '**FAIL**'} |"
+            for c in r.get("checks", [])]
+    return "\n".join(out) + "\n"

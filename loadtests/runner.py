@@ -29,7 +29,7 @@ import asyncpg
 import psutil
 
 from loadtests.invariants import check_invariants
-from loadtests.report import CpuSampler, activation_effect, read_outcomes, summarise_pyspy
+from loadtests.report import CpuSampler, activation_effect, markdown, read_outcomes, summarise_pyspy
 from loadtests.seed import SeedPlan, seed
 from loadtests.server import Server, clean_env, server_environment
 from loadtests.slo import Check, evaluate, load_profile, read_stats
@@ -397,6 +397,7 @@ def main(argv: list[str] | None = None) -> int:
     results["passed"] = code == 0
     (out / "summary.json").write_text(json.dumps(results, indent=1, ensure_ascii=False, default=str),
                                       encoding="utf-8")
+    (out / "summary.md").write_text(markdown(results), encoding="utf-8")
     _print_summary(results, checks, out)
     return code
 

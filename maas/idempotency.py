@@ -22,13 +22,14 @@ Semantics (keys are per caller: an account or an API key):
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 from typing import Any, Awaitable, Callable
 
 import asyncpg
 from aiohttp import web
 
-from maas.appkeys import DB, PRINCIPAL
+from maas.appkeys import DB, PRINCIPAL, SETTINGS
 from maas.errors import MaasError
 from maas.http import json_response
 
@@ -52,13 +53,37 @@ class IdempotencyKeyReused(MaasError):
     code, status, title = "idempotency_key_reused", 422, "Idempotency-Key reused"
 
 
-def request_hash(method: str, path: str, body: bytes) -> bytes:
-    """Hash of what makes two requests "the same": JSON bodies compare canonically."""
+def request_hash(method: str, path: str, body: bytes, key: bytes = b"") -> bytes:
+    """Keyed hash of what makes two requests "the same" (JSON bodies compare canonically).
+
+    Keyed (HMAC) because bodies carry personal data (names, ID numbers): a plain hash of
+    low-entropy fields could be confirmed by guessing; without the key it cannot."""
     try:
         canon = json.dumps(json.loads(body), sort_keys=True, separators=(",", ":")).encode()
     except (ValueError, UnicodeDecodeError):
         canon = body
-    return hashlib.sha256(b"\n".join([method.encode(), path.encode(), canon])).digest()
+    return hmac.new(key, b"\n".join([method.encode(), path.encode(), canon]),
+                    hashlib.sha256).digest()
+
+
+_HASH_KEYS: dict[str, list[bytes]] = {}
+
+
+def _hash_keys(request: web.Request) -> list[bytes]:
+    """HMAC keys derived from the data keys: the active one first, then the older ones
+    (a key stored before a rotation still matches)."""
+    settings = request.app.get(SETTINGS)
+    if settings is None:
+        return [b""]
+    ident = settings.secret_keys or str(settings.data_dir)
+    keys = _HASH_KEYS.get(ident)
+    if keys is None:
+        data = settings.data_keys()
+        order = [data.active] + sorted(k for k in data.keys if k != data.active)
+        keys = [hmac.new(data.keys[k], b"maas/idempotency/v1", hashlib.sha256).digest()
+                for k in order]
+        _HASH_KEYS[ident] = keys
+    return keys
 
 
 def _scope(request: web.Request) -> str:
@@ -94,15 +119,19 @@ async def idempotent(request: web.Request,
     if not 0 < len(key) <= _MAX_KEY or not key.isprintable():
         raise IdempotencyKeyInvalid(f"{HEADER} must be 1-{_MAX_KEY} printable characters")
     scope = _scope(request)
-    digest = request_hash(request.method, request.path, await request.read())
+    body = await request.read()
+    keys = _hash_keys(request)
+    digest = request_hash(request.method, request.path, body, keys[0])
+    older = [request_hash(request.method, request.path, body, k) for k in keys[1:]]
     try:
-        return await _once(request, run, status, scope, key, digest)
+        return await _once(request, run, status, scope, key, digest, older)
     except _Discard as discarded:
         return discarded.resp
 
 
 async def _once(request: web.Request, run: Callable[[asyncpg.Connection | None], Awaitable[Any]],
-                status: int, scope: str, key: str, digest: bytes) -> web.StreamResponse:
+                status: int, scope: str, key: str, digest: bytes,
+                older: list[bytes]) -> web.StreamResponse:
     async with request.app[DB].acquire() as conn:
         async with conn.transaction():
             # Blocks while a concurrent duplicate holds the (uncommitted) row.
@@ -121,7 +150,7 @@ async def _once(request: web.Request, run: Callable[[asyncpg.Connection | None],
                 return resp
             row = await conn.fetchrow(
                 "SELECT * FROM idempotency_keys WHERE scope = $1 AND key = $2", scope, key)
-    if bytes(row["request_hash"]) != digest:
+    if bytes(row["request_hash"]) not in (digest, *older):
         raise IdempotencyKeyReused(f"this {HEADER} was used with a different request", key=key)
     return _replay(row)
 

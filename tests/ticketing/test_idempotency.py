@@ -125,3 +125,8 @@ def test_request_hash_is_canonical_for_json_only():
     assert request_hash("POST", "/a", b'{"x":1,"y":2}') == request_hash("POST", "/a", b'{"y": 2, "x": 1}')
     assert request_hash("POST", "/a", b"{}") != request_hash("POST", "/b", b"{}")
     assert request_hash("POST", "/a", b"raw") != request_hash("POST", "/a", b"raw ")
+
+
+def test_request_hash_is_keyed():
+    body = b'{"passengers":[{"name":"A","id_number":"11010519491231002X"}]}'
+    assert request_hash("POST", "/a", body, b"k1") != request_hash("POST", "/a", body, b"k2")

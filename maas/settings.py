@@ -210,6 +210,9 @@ class GateSettings(BaseModel):
         24.0, gt=0, description="hours after the account's last journey ends before its face template is erased"
     )
     face_sweep_interval_s: float = Field(300.0, gt=0, description="seconds between face-erasure sweeps")
+    face_gallery_cache_s: float = Field(
+        5.0, ge=0, description="seconds a worker keeps a station's unsealed face gallery (a withdrawn face never admits meanwhile)"
+    )
     manifest_encryption: str = Field(
         "hkdf-gate-key",
         pattern="^hkdf-gate-key$",

@@ -74,6 +74,7 @@ class CheckinConfig:
     face_dimension: int = 128
     face_threshold: float = 0.6
     face_retention_s: int = 24 * 3600
+    face_gallery_cache_s: float = 5.0
     # A manifest for date D covers every validity window that touches D in any time zone
     # (UTC-12 .. UTC+14), so a gate anywhere gets its whole local day.
     manifest_before_s: int = 14 * 3600
@@ -102,4 +103,5 @@ def from_settings(s: object) -> CheckinConfig:
         face_dimension=int(getattr(s, "face_dimension")),
         face_threshold=float(getattr(s, "face_threshold")),
         face_retention_s=int(float(getattr(s, "face_retention_h")) * 3600),
+        face_gallery_cache_s=float(getattr(s, "face_gallery_cache_s", 5.0)),
     )

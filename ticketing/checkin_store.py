@@ -138,19 +138,24 @@ async def ticket_state(conn: Any, booking_id: str, keys: DataKeyring,
 
 async def record_tap(conn: Any, *, booking: str, leg: int, gate: str, station: str,
                      method: str, step: int | None, now: datetime,
-                     require_confirmed: bool = False) -> str | None:
+                     require_confirmed: bool = False, require_face: bool = False) -> str | None:
     """Record an online entry atomically (tap + burned step in one statement); its tap id.
 
     AlreadyUsed when the leg already has an entry tap (e.g. another gate won the race);
     CodeExpired when this code's step was already accepted for the booking (a replay).
     With `require_confirmed`, the same statement checks that booking and leg are still
-    confirmed and records nothing (returns None) if not — the caller then looks closer."""
+    confirmed and records nothing (returns None) if not — the caller then looks closer.
+    With `require_face`, also that the booking's account still has a face template whose
+    consent covers the leg's operator (a withdrawn face never admits, even from a cache)."""
     tap_id = str(uuid.uuid4())
+    face = """ AND EXISTS (SELECT 1 FROM face_templates f WHERE f.account_id = b.account_id
+                 AND (f.consent_operators IS NULL OR l.agency_id = ANY (f.consent_operators)
+                      OR l.feed = ANY (f.consent_operators)))""" if require_face else ""
     source = (
-        """SELECT l.booking_id FROM booking_legs l JOIN bookings b ON b.id = l.booking_id
-            WHERE l.booking_id = $2 AND l.leg_no = $3
-              AND l.status = 'confirmed' AND b.status = 'confirmed'"""
-        if require_confirmed else "SELECT $2::text AS booking_id")
+        f"""SELECT l.booking_id FROM booking_legs l JOIN bookings b ON b.id = l.booking_id
+             WHERE l.booking_id = $2 AND l.leg_no = $3
+               AND l.status = 'confirmed' AND b.status = 'confirmed'{face}"""
+        if require_confirmed or require_face else "SELECT $2::text AS booking_id")
     tap = f"""INSERT INTO gate_taps (tap_id, booking_id, leg_no, gate_id, station, method,
                                     online, totp_step, tapped_at, recorded_at)
               SELECT $1, booking_id, $3, $4, $5, $6, true, $7::bigint, $8, $8 FROM ok
@@ -363,10 +368,12 @@ class FaceCandidate:
 
 
 async def face_candidates(conn: Any, stops: Sequence[str], now: datetime, cfg: CheckinConfig,
-                          keys: DataKeyring) -> list[FaceCandidate]:
-    """Enrolled passengers with a confirmed leg admitting at `stops` now, whose consent
-    covers that leg's operator: the gallery of a 1:N match."""
+                          keys: DataKeyring, horizon_s: float = 0) -> list[FaceCandidate]:
+    """Enrolled passengers with a confirmed leg admitting at `stops` at some time in
+    [now, now + horizon_s], whose consent covers that leg's operator: the gallery of a 1:N
+    match (the caller keeps only the rows admitting at the moment it matches)."""
     before, after = _max_margins(cfg)
+    before += timedelta(seconds=horizon_s)
     rows = await conn.fetch(
         """SELECT b.account_id, l.booking_id, l.leg_no, b.passenger_count, l.mode, l.departure,
                   l.arrival, f.dimension, f.data_key_id, f.sealed_template
@@ -381,11 +388,15 @@ async def face_candidates(conn: Any, stops: Sequence[str], now: datetime, cfg: C
             ORDER BY b.account_id, l.departure""",
         list(stops), now + before, now - after - timedelta(days=2), now - after, cfg.face_dimension)
     out = []
+    unsealed: dict[str, bytes] = {}
     for r in rows:
         vf, vu = cfg.window(r["mode"], r["departure"], r["arrival"])
-        if not vf <= now <= vu:
+        if not (vf <= now + timedelta(seconds=horizon_s) and now <= vu):
             continue
-        template = unseal(keys, r["data_key_id"], r["sealed_template"], _face_aad(r["account_id"]))
+        template = unsealed.get(r["account_id"])
+        if template is None:
+            template = unseal(keys, r["data_key_id"], r["sealed_template"], _face_aad(r["account_id"]))
+            unsealed[r["account_id"]] = template
         out.append(FaceCandidate(r["account_id"], r["booking_id"], r["leg_no"],
                                  r["passenger_count"], vf, vu, template))
     return out

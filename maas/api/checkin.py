@@ -14,7 +14,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import AsyncIterator
+from typing import Any, AsyncIterator
 
 import segno
 from aiohttp import web
@@ -45,6 +45,7 @@ class CheckinState:
     secrets: store.SecretCache
     warm_every_s: float = 60.0
     gate_stops: dict[tuple[int, str], tuple[str, ...]] = field(default_factory=dict)
+    galleries: dict[tuple[str, ...], Any] = field(default_factory=dict)   # stops -> (t, rows, matrix)
     _warmed: dict[tuple[str, ...], float] = field(default_factory=dict)
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
@@ -221,6 +222,7 @@ async def enrol_face(request: web.Request, body: FaceEnrolment) -> FaceEnrolled:
     assert account is not None
     await store.enrol_face(app[DB], account, to_bytes(unit), st.cfg.face_dimension, body.operators,
                            st.data_keys, app[CLOCK].now())
+    st.galleries.clear()   # this worker sees it at once; others within face_gallery_cache_s
     return FaceEnrolled(enrolled=True, dimension=st.cfg.face_dimension, operators=body.operators,
                         erased_after_h=st.cfg.face_retention_s / 3600)
 
@@ -230,5 +232,7 @@ async def enrol_face(request: web.Request, body: FaceEnrolment) -> FaceEnrolled:
 async def erase_face(request: web.Request) -> FaceErased:
     account = principal_of(request).account_id
     assert account is not None
-    return FaceErased(erased=await store.erase_face(request.app[DB], account))
+    erased = await store.erase_face(request.app[DB], account)
+    checkin_state(request.app).galleries.clear()   # other workers: never admits (see gates)
+    return FaceErased(erased=erased)
 

@@ -7,6 +7,7 @@ POST /v1/gates/{gate}/validate answers 200 with `result` accept|reject and a sta
 from __future__ import annotations
 
 import logging
+from time import monotonic
 from datetime import date as Date, datetime, time, timedelta, timezone
 from typing import Literal
 
@@ -21,7 +22,7 @@ from maas.http import Router, principal_of
 from maas.api.checkin import CheckinState, checkin_state
 from ticketing import checkin_store as store
 from ticketing.checkin_errors import (AlreadyUsed, CodeExpired, InvalidTemplate, Malformed,
-                                      Rejection)
+                                      NoFaceMatch, Rejection)
 from ticketing.faces import Gallery, from_bytes, match, normalise
 from ticketing.gate import ACCEPT, Decision, candidate_legs, check_ticket
 from ticketing.keyring import public_bytes
@@ -160,6 +161,37 @@ async def _validate_qr(request: web.Request, st: CheckinState, p: Principal, qr:
     return Decision("accept", ACCEPT, token.booking, leg, token.passenger_count, step)
 
 
+async def _gallery(conn, st: CheckinState, stops: tuple[str, ...], now: datetime,  # type: ignore[no-untyped-def]
+                   reload: bool = False) -> tuple[float, list[store.FaceCandidate], np.ndarray]:
+    """The station's face gallery, unsealed, kept `face_gallery_cache_s` per worker (loading and
+    unsealing 1,000 templates per request would dominate). Rows carry their windows, so the
+    caller filters by the exact time; a withdrawn face still never admits (record_tap checks
+    the stored template in the same statement as the tap)."""
+    cfg = st.cfg
+    t = monotonic()
+    got = st.galleries.get(stops)
+    if reload or got is None or t - got[0] > cfg.face_gallery_cache_s:
+        cands = await store.face_candidates(conn, stops, now, cfg, st.data_keys,
+                                            horizon_s=cfg.face_gallery_cache_s)
+        matrix = (np.vstack([from_bytes(c.template) for c in cands]) if cands
+                  else np.zeros((0, cfg.face_dimension), dtype=np.float32))
+        got = (t, cands, matrix)
+        if len(st.galleries) > 1000:
+            st.galleries.clear()
+        st.galleries[stops] = got
+    return got
+
+
+def _match_now(cands: list[store.FaceCandidate], matrix: np.ndarray, probe: np.ndarray,
+               now: datetime, cfg) -> str:  # type: ignore[no-untyped-def]
+    rows: dict[str, int] = {}
+    for i, c in enumerate(cands):
+        if c.valid_from <= now <= c.valid_until:
+            rows.setdefault(c.account_id, i)
+    gallery = Gallery(tuple(rows), matrix[list(rows.values())] if rows else matrix[:0])
+    return match(gallery, probe, cfg.face_threshold)[0]
+
+
 async def _validate_face(request: web.Request, st: CheckinState, p: Principal,
                          face: list[float], now: datetime) -> Decision:
     cfg = st.cfg
@@ -170,20 +202,38 @@ async def _validate_face(request: web.Request, st: CheckinState, p: Principal,
             probe = normalise(face, cfg.face_dimension)
         except InvalidTemplate:
             raise Malformed("face template of the wrong form") from None
+        stops = _stops(request, p.station or "")
         async with request.app[DB].acquire() as conn:
-            cands = await store.face_candidates(conn, _stops(request, p.station or ""), now, cfg,
-                                                st.data_keys)
-            first: dict[str, store.FaceCandidate] = {}
-            for c in cands:
-                first.setdefault(c.account_id, c)
-            gallery = Gallery.of([(a, from_bytes(c.template)) for a, c in first.items()],
-                                 cfg.face_dimension)
-            account, _ = match(gallery, probe, cfg.face_threshold)
-            mine = [c for c in cands if c.account_id == account]
+            loaded_at, cands, matrix = await _gallery(conn, st, stops, now)
+            try:
+                account = _match_now(cands, matrix, probe, now, cfg)
+            except NoFaceMatch:
+                if monotonic() - loaded_at < 1.0:
+                    raise
+                # enrolled or booked since the gallery was loaded? look once more
+                _, cands, matrix = await _gallery(conn, st, stops, now, reload=True)
+                account = _match_now(cands, matrix, probe, now, cfg)
+            mine = [c for c in cands if c.account_id == account and c.valid_from <= now <= c.valid_until]
             # one booking at a time: the earliest one admitting here now
             booking, pax = mine[0].booking_id, mine[0].passengers
-            legs = [c.leg_no for c in mine if c.booking_id == booking]
-            leg = await _record(conn, st, p, booking, legs, "face", None, now)
+            leg = None
+            for c in mine:
+                if c.booking_id != booking:
+                    continue
+                try:
+                    tap = await store.record_tap(conn, booking=booking, leg=c.leg_no, gate=p.gate_id,
+                                                 station=p.station, method="face", step=None, now=now,
+                                                 require_face=True)
+                except AlreadyUsed:
+                    continue
+                if tap is None:       # face withdrawn, consent narrowed or booking cancelled
+                    st.galleries.pop(stops, None)
+                    booking, pax = None, None
+                    raise NoFaceMatch("no enrolled face matches")
+                leg = c.leg_no
+                break
+            if leg is None:
+                raise AlreadyUsed("ticket already used for this leg", leg=mine[0].leg_no)
     except Rejection as err:
         return Decision("reject", err.code, booking, err.extra.get("leg"), pax)
     return Decision("accept", ACCEPT, booking, leg, pax)

@@ -135,3 +135,18 @@ async def test_no_face_data_in_logs_or_responses(client, make_key, travellers, c
     for x in list(v[:8]) + probe[:8]:
         s = repr(float(x))[:10]
         assert s not in logs and s not in text
+
+
+async def test_face_withdrawn_in_another_worker_never_admits_from_a_cached_gallery(client, db, make_key, travellers):
+    """Another worker erased the template (this worker's gallery cache does not know yet):
+    the tap statement checks the stored template, so the face is refused all the same."""
+    g = await make_key("gate", gate="rail-1", station=RAIL)
+    acc0, _, _, v0 = travellers[0]
+    _, _, bid1, v1 = travellers[1]
+    assert (await validate(client, g, "rail-1", probe_of(face(1234))))["code"] == "no_face_match"  # loads the gallery
+    await db.execute("DELETE FROM face_templates WHERE account_id = $1", acc0)     # "other worker"
+    d = await validate(client, g, "rail-1", probe_of(v0))
+    assert (d["code"], d["booking"]) == ("no_face_match", None)
+    await validate(client, g, "rail-1", probe_of(face(4321)))                        # reload gallery
+    await cancel_booking(db, bid1)
+    assert (await validate(client, g, "rail-1", probe_of(v1)))["code"] == "no_face_match"

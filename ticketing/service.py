@@ -17,7 +17,7 @@ import asyncpg
 from routing.network import Network
 from ticketing import store
 from ticketing.bookings import CancelOutcome, RefundPolicy
-from ticketing.errors import InvalidPassenger
+from ticketing.errors import InvalidPassenger, ItineraryInvalid
 from ticketing.fares import FareConfig
 from ticketing.inventory import CapacityConfig
 from ticketing.offers import check_versions, make_offer
@@ -74,8 +74,12 @@ class Bookings:
                    conn: asyncpg.Connection | None = None) -> store.BookingView:
         """Hold seats on every leg of the itinerary `key` (a routing ItineraryKey)."""
         check_versions(key.versions, dict(live_versions))
+        now = self.now()
+        gone = [n for n, leg in enumerate(key.legs) if leg.departure <= now]
+        if gone:
+            raise ItineraryInvalid(f"leg {gone[0]} has already departed", leg=gone[0])
         booking_id = store.new_booking_id()
-        pax = self._passengers(booking_id, passengers, self.now().date())
+        pax = self._passengers(booking_id, passengers, now.date())
         offer = make_offer(network, self.config.fares, key.legs, [p.category for p in pax])
         legs = [store.NewLeg(
             g.leg_no, g.feed, g.agency_id, g.agency_name, g.mode, g.route_id, g.trip_id,

@@ -213,6 +213,11 @@ async def test_stale_and_invalid_itineraries(env):
         await env.hold(wrong)
     with pytest.raises(ItineraryInvalid):
         await env.hold(leg_key(NET, "rail:G-0800", date(2028, 1, 1), 0, 3))   # not running
+    env.clock.set(RAIL.departure)
+    with pytest.raises(ItineraryInvalid) as gone:
+        await env.hold(BUS, RAIL)                  # the rail leg leaves now: too late
+    assert gone.value.extra["leg"] == 1
+    env.clock.set(T0)
     with pytest.raises(InvalidPassenger) as perr:
         await env.svc.hold(env.account, "x", env.key(RAIL), NET, LIVE,
                            [PassengerInput("A", ID1), PassengerInput("B", "123")])

@@ -1,9 +1,11 @@
 """Compile one GTFS feed (root file name -> bytes) into a `routing.network.Network`.
 
-Vectorized: each file is parsed once by pandas' C reader (every column as text; stop_times
-as categoricals, so a 450k-row file costs a few integer code arrays plus its distinct
-values), then ids, times and sequences become numpy arrays. No Python object per
-stop_times row.
+Vectorized: stop_times.txt, the one big file, goes through a numpy reader
+(feeds.compile_csv: fields found from comma/newline byte positions, times and integers
+parsed across all rows at once, ids factorized by hashing their bytes) — no Python object
+per row; a file it cannot take (quotes, ragged rows, malformed times) goes to pandas' C
+reader instead (ids as categoricals, times factorized then parsed). Every other file is
+small and read by pandas as text.
 
 What it normalizes (the validator reports problems; compile never fails on them quietly,
 it takes the lenient reading and keeps going):
@@ -121,13 +123,18 @@ def compile_feed(files: Mapping[str, bytes], *, feed: str, version: str) -> Netw
     trip_service = np.array([service_index[s] for s in _col(trips_df, "service_id")],
                             dtype=np.int32)
 
-    st = _t.stop_times(_read(files, "stop_times.txt", dtypes=_t.ST_DTYPES,
-                                 usecols=_t.ST_COLS),
-                       _index(trip_raw), stops.index, stops.lat, stops.lon)
+    trip_index = _index(trip_raw)
+    data = files.get("stop_times.txt") or b""
+    cols = _t.st_columns_fast(data, trip_index, stops.index) if data.strip() else None
+    if cols is None:   # quotes, ragged rows, odd times...: pandas reads it leniently
+        cols = _t.st_columns_pandas(_read(files, "stop_times.txt", dtypes=_t.ST_DTYPES,
+                                          usecols=_t.ST_COLS), trip_index, stops.index)
+    st = _t.stop_times(cols, stops.lat, stops.lon)
+    del cols
     if st is None:
         raise CompileError("stop_times.txt has no usable rows", file="stop_times.txt")
 
-    freq = _t.frequencies(_read(files, "frequencies.txt"), _index(trip_raw))
+    freq = _t.frequencies(_read(files, "frequencies.txt"), trip_index)
     trips = _t.expand_trips(st, freq, len(trip_raw), trip_route >= 0)
 
     # mode per route, with the intercity rule fed by the mean stop spacing

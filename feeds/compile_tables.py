@@ -283,19 +283,73 @@ def _cat(df: pd.DataFrame, name: str, lut_of, default: int, dtype) -> np.ndarray
     return lut[codes]
 
 
-def stop_times(df: pd.DataFrame | None, trip_index: dict[str, int], stop_index: dict[str, int],
-               lat: np.ndarray, lon: np.ndarray) -> StopTimes | None:
+def st_columns_fast(data: bytes, trip_index: dict[str, int],
+                    stop_index: dict[str, int]) -> dict[str, np.ndarray] | None:
+    """stop_times columns through the numpy reader (feeds.compile_csv), or None."""
+    from feeds import compile_csv as fc
+
+    fields = fc.split_fields(data)
+    if fields is None:
+        return None
+    buf = fields.buf
+    pos = {n: i for i, n in enumerate(fields.names)}
+    if "trip_id" not in pos or "stop_id" not in pos:
+        return None
+    words = fc._words(buf)
+
+    def field(name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return (buf, *fields.field(pos[name]))
+
+    out: dict[str, np.ndarray] = {}
+    for name, index in (("trip_id", trip_index), ("stop_id", stop_index)):
+        got = fc.factorize(*field(name), words)
+        if got is None:
+            return None
+        codes, uniq = got
+        out[name] = np.array([index.get(u, -1) for u in uniq], dtype=np.int32)[codes]
+    n = len(fields)
+    if "stop_sequence" in pos:
+        seq, ok = fc._digits(*field("stop_sequence"))
+        if not ok.all():
+            return None
+        out["stop_sequence"] = seq
+    else:
+        out["stop_sequence"] = np.full(n, -1, dtype=np.int64)
+    for name in ("arrival_time", "departure_time"):
+        t = fc.times(*field(name)) if name in pos else np.full(n, -1, dtype=np.int64)
+        if t is None:
+            return None
+        out[name] = t
+    for name in ("pickup_type", "drop_off_type"):
+        out[name] = (fc.integers(*field(name), 0, 0, 3).astype(np.int8)
+                     if name in pos else np.zeros(n, dtype=np.int8))
+    return out
+
+
+def st_columns_pandas(df: pd.DataFrame | None, trip_index: dict[str, int],
+                      stop_index: dict[str, int]) -> dict[str, np.ndarray] | None:
     if df is None or len(df) == 0:
         return None
-    trip = _cat(df, "trip_id", lambda s: trip_index.get(s.strip(), -1), -1, np.int32)
-    stop = _cat(df, "stop_id", lambda s: stop_index.get(s.strip(), -1), -1, np.int32)
-    seq = _cat(df, "stop_sequence", lambda s: to_int(s, -1), -1, np.int64)
-    arr = _cat(df, "arrival_time", secs_array, -1, np.int64)
-    dep = _cat(df, "departure_time", secs_array, -1, np.int64)
     enum3 = lambda s: v if 0 <= (v := to_int(s, 0)) <= 3 else 0  # noqa: E731
-    pick = _cat(df, "pickup_type", enum3, 0, np.int8)
-    drop = _cat(df, "drop_off_type", enum3, 0, np.int8)
-    del df
+    return {
+        "trip_id": _cat(df, "trip_id", lambda s: trip_index.get(s.strip(), -1), -1, np.int32),
+        "stop_id": _cat(df, "stop_id", lambda s: stop_index.get(s.strip(), -1), -1, np.int32),
+        "stop_sequence": _cat(df, "stop_sequence", lambda s: to_int(s, -1), -1, np.int64),
+        "arrival_time": _cat(df, "arrival_time", secs_array, -1, np.int64),
+        "departure_time": _cat(df, "departure_time", secs_array, -1, np.int64),
+        "pickup_type": _cat(df, "pickup_type", enum3, 0, np.int8),
+        "drop_off_type": _cat(df, "drop_off_type", enum3, 0, np.int8),
+    }
+
+
+def stop_times(cols: dict[str, np.ndarray] | None, lat: np.ndarray,
+               lon: np.ndarray) -> StopTimes | None:
+    """Rows (as mapped by st_columns_*) sorted by (trip, stop_sequence), times filled."""
+    if cols is None:
+        return None
+    trip, stop, seq = cols["trip_id"], cols["stop_id"], cols["stop_sequence"]
+    arr, dep = cols["arrival_time"], cols["departure_time"]
+    pick, drop = cols["pickup_type"], cols["drop_off_type"]
     ok = (trip >= 0) & (stop >= 0)
     order = np.lexsort((seq[ok], trip[ok]))
     trip, stop, arr, dep, pick, drop = (a[ok][order] for a in (trip, stop, arr, dep, pick, drop))

@@ -213,10 +213,12 @@ async def test_stale_and_invalid_itineraries(env):
         await env.hold(wrong)
     with pytest.raises(ItineraryInvalid):
         await env.hold(leg_key(NET, "rail:G-0800", date(2028, 1, 1), 0, 3))   # not running
-    env.clock.set(RAIL.departure)
+    env.clock.set(BUS.departure)
     with pytest.raises(ItineraryInvalid) as gone:
-        await env.hold(BUS, RAIL)                  # the rail leg leaves now: too late
-    assert gone.value.extra["leg"] == 1
+        await env.hold(BUS, RAIL)                  # the bus leaves now: too late for it
+    assert gone.value.extra["leg"] == 0
+    assert (await env.hold(RAIL)).status == "held"   # the rail leg alone is still bookable
+    await env.pool.execute("DELETE FROM bookings")
     env.clock.set(T0)
     with pytest.raises(InvalidPassenger) as perr:
         await env.svc.hold(env.account, "x", env.key(RAIL), NET, LIVE,

@@ -32,7 +32,8 @@ from ticketing.offers import price_itinerary
 from ticketing.pii import Keyring
 from ticketing.service import BookingConfig, Bookings, PassengerInput
 
-__all__ = ["router", "cleanup_ctx", "BOOKINGS", "booking_config", "keyring_of", "add_prices"]
+__all__ = ["router", "cleanup_ctx", "BOOKINGS", "booking_config", "keyring_of", "add_prices",
+           "rotate_personal_data"]
 
 log = logging.getLogger(__name__)
 router = Router(tag="bookings")
@@ -68,6 +69,14 @@ def booking_config(s: BookingSettings) -> BookingConfig:
 def keyring_of(settings: Settings) -> Keyring:
     keys = settings.data_keys()
     return Keyring(dict(keys.keys), keys.active)
+
+
+async def rotate_personal_data(pool: Any, settings: Settings) -> int:
+    """Re-encrypt passenger names and ID numbers still under an older data key with the
+    active one (for a CLI command after `MAAS_SECRET_KEYS` gets a new first key)."""
+    from maas.clock import SystemClock
+    svc = Bookings(pool, booking_config(settings.bookings), keyring_of(settings), SystemClock().now)
+    return await svc.rotate_keys()
 
 
 async def _sweep_forever(app: web.Application) -> None:

@@ -257,3 +257,19 @@ async def test_capacity_by_the_owning_operator(client, user, app, make_key):
     assert (await book(client, user)).status == 201                # 2 passengers, 2 seats
     r = await book(client, user, body(pax=[{"name": "A", "id_number": ID1}]))
     assert r.status == 409 and (await r.json())["leg"] == 1
+
+
+async def test_rotating_the_data_key_keeps_passengers_readable(client, user, app, settings):
+    from maas.api.bookings import keyring_of, rotate_personal_data
+    from maas.settings import DataKeys
+    from ticketing.pii import pii_aad
+    b = await (await book(client, user)).json()
+    rotated = settings.model_copy(update={
+        "secret_keys": DataKeys.generate_text("k2") + "," + settings.secret_keys})
+    assert await rotate_personal_data(app[DB], rotated) == 2
+    assert await rotate_personal_data(app[DB], rotated) == 0
+    row = await app[DB].fetchrow("SELECT * FROM booking_passengers WHERE booking_id=$1 "
+                                 "AND passenger_no=1", b["id"])
+    assert row["key_id"] == "k2"
+    assert keyring_of(rotated).decrypt("k2", row["id_number_ct"],
+                                       pii_aad(b["id"], 1, "id_number")) == ID2

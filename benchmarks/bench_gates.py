@@ -52,6 +52,45 @@ from ticketing.totp import code_for, new_secret, step_of  # noqa: E402
 STATION = "bench:S1"
 
 
+def cpu_seconds(pids: list[int]) -> dict[str, float]:
+    """user+system CPU seconds so far of: the server tree, PostgreSQL, Redis, this process."""
+    import psutil
+
+    out = {"server": 0.0, "postgres": 0.0, "redis": 0.0, "loadgen": 0.0}
+    seen: set[int] = set()
+    for pid in pids:
+        try:
+            root = psutil.Process(pid)
+        except psutil.NoSuchProcess:
+            continue
+        for p in [root, *root.children(recursive=True)]:
+            if p.pid in seen:
+                continue
+            seen.add(p.pid)
+            try:
+                t = p.cpu_times()
+                name = p.name()
+            except psutil.NoSuchProcess:
+                continue
+            kind = "postgres" if "postgres" in name else "redis" if "redis" in name else "server"
+            out[kind] += t.user + t.system
+    me = psutil.Process().cpu_times()
+    out["loadgen"] = me.user + me.system
+    return out
+
+
+def service_pids(data: Path) -> list[int]:
+    """The embedded postmaster and redis-server started for `data`."""
+    import psutil
+
+    pids = []
+    for p in psutil.process_iter(["pid", "cmdline"]):
+        cmd = " ".join(p.info["cmdline"] or [])
+        if str(data) in cmd and ("postgres" in cmd or "redis" in cmd) and "maas" not in cmd.split()[0]:
+            pids.append(p.info["pid"])
+    return pids
+
+
 def pct(xs: list[float], p: float) -> float:
     return float(np.percentile(np.array(xs), p)) if xs else float("nan")
 
@@ -261,23 +300,35 @@ async def bench_online(workers: int, rates: list[float], seconds: float, gates: 
                     # warm-up: caches, connections
                     await open_loop(session, url, gate_keys, payload, 100, 1)
                     used[0] += 100
-                    print(f"\nonline validate, {workers} worker(s), {gates} gates, open loop, {seconds:.0f} s per rate")
-                    print("| offered /s | achieved /s | p50 ms | p90 ms | p99 ms | max ms | codes | errors |")
-                    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+                    pids = [proc.pid, *service_pids(data)]
+                    print(f"\nonline validate, {workers} worker(s), {gates} gates, open loop, {seconds:.0f} s per rate; "
+                          f"load average before: {os.getloadavg()[0]:.2f}")
+                    print("| offered /s | achieved /s | p50 ms | p90 ms | p99 ms | max ms | codes | errors "
+                          "| CPU ms/request: server, postgres, redis, loadgen |")
+                    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
                     for rate in rates:
+                        c0 = cpu_seconds(pids)
                         achieved, lat, codes, errors = await open_loop(session, url, gate_keys, payload, rate, seconds)
-                        used[0] += int(rate * seconds)
+                        c1 = cpu_seconds(pids)
+                        n = int(rate * seconds)
+                        used[0] += n
                         ms = [x * 1e3 for x in lat]
+                        cpu = ", ".join(f"{(c1[k] - c0[k]) / n * 1e3:.2f}" for k in ("server", "postgres", "redis", "loadgen"))
                         print(f"| {rate:.0f} | {achieved:.0f} | {pct(ms,50):.1f} | {pct(ms,90):.1f} | "
-                              f"{pct(ms,99):.1f} | {max(ms):.1f} | {dict(codes)} | {errors} |", flush=True)
+                              f"{pct(ms,99):.1f} | {max(ms):.1f} | {dict(codes)} | {errors} | {cpu} |", flush=True)
                         await asyncio.sleep(1.0)
                     # the floor of this box: the same load on GET /healthz (no auth, no DB)
                     rate = max(rates)
+                    c0 = cpu_seconds(pids)
                     achieved, lat, codes, errors = await open_loop(
                         session, url, gate_keys, payload, rate, seconds, baseline=base + "/healthz")
+                    c1 = cpu_seconds(pids)
+                    n = int(rate * seconds)
+                    cpu = ", ".join(f"{(c1[k] - c0[k]) / n * 1e3:.2f}" for k in ("server", "postgres", "redis", "loadgen"))
                     ms = [x * 1e3 for x in lat]
                     print(f"| {rate:.0f} GET /healthz (baseline) | {achieved:.0f} | {pct(ms,50):.1f} | "
-                          f"{pct(ms,90):.1f} | {pct(ms,99):.1f} | {max(ms):.1f} | {dict(codes)} | {errors} |")
+                          f"{pct(ms,90):.1f} | {pct(ms,99):.1f} | {max(ms):.1f} | {dict(codes)} | {errors} | {cpu} |")
+                    print(f"load average after: {os.getloadavg()[0]:.2f}")
                     print("\nface validate (one at a time): gallery query + unseal + 1:N match + tap")
                     print("| gallery | requests | p50 ms | p99 ms | codes |")
                     print("| --- | --- | --- | --- | --- |")

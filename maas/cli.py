@@ -152,6 +152,19 @@ def cmd_keys_rotate_signing(args: argparse.Namespace) -> int:
     return _run(run)
 
 
+def cmd_keys_rotate_data(args: argparse.Namespace) -> int:
+    async def run() -> int:
+        from maas.api.bookings import rotate_personal_data
+
+        settings = settings_from_args(args)
+        async with backends(settings) as (pool, _):
+            n = await rotate_personal_data(pool, settings)
+        print(f"re-encrypted {n} passenger record(s) under data key {settings.data_keys().active}")
+        return 0
+
+    return _run(run)
+
+
 def settings_markdown() -> str:
     from maas.settings import settings_table
 
@@ -211,6 +224,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = keys.add_parser("rotate-signing", help="new ticket signing key; old ones keep verifying")
     add_common(p)
     p.set_defaults(func=cmd_keys_rotate_signing)
+    p = keys.add_parser(
+        "rotate-data",
+        help="re-encrypt personal data under the active data key (after MAAS_SECRET_KEYS gets a new first key)",
+    )
+    add_common(p)
+    p.set_defaults(func=cmd_keys_rotate_data)
 
     p = sub.add_parser("settings", help="print every setting with its default (Markdown)")
     p.add_argument("--update-readme", metavar="README", help="rewrite the settings table in this file")

@@ -119,3 +119,25 @@ def test_serve_embedded_on_a_fresh_data_dir(tmp_path: Path):
     assert not redis_socket_alive(data / "redis" / "redis.sock")
     assert not (data / "postgres" / "postmaster.pid").exists()
     subprocess.run(["rm", "-rf", str(data)])
+
+
+async def test_rotate_signing_key_keeps_old_keys_verifying(database_url):
+    env = _env(DATABASE_URL=database_url, MAAS_SECRET_KEYS="k1:" + "A" * 43)
+    first = maas("keys", "rotate-signing", env=env)
+    second = maas("keys", "rotate-signing", env=env)
+    assert first.returncode == 0 and second.returncode == 0, first.stderr + second.stderr
+    kid1 = first.stdout.split()[4].rstrip(";")
+    kid2 = second.stdout.split()[4].rstrip(";")
+    assert kid1 != kid2
+    conn = await asyncpg.connect(database_url)
+    rows = {r["key_id"]: r for r in await conn.fetch("SELECT key_id, active, retired_at FROM signing_keys")}
+    await conn.close()
+    assert rows[kid2]["active"] and not rows[kid1]["active"]
+    assert rows[kid1]["retired_at"] is None  # the old key still verifies tickets it signed
+
+
+def test_rotate_data_runs_on_an_empty_database(database_url):
+    env = _env(DATABASE_URL=database_url, MAAS_SECRET_KEYS="k2:" + "B" * 43 + ",k1:" + "A" * 43)
+    r = maas("keys", "rotate-data", env=env)
+    assert r.returncode == 0, r.stderr
+    assert "re-encrypted 0 passenger record(s) under data key k2" in r.stdout

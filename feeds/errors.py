@@ -28,6 +28,8 @@ __all__ = [
     "FeedOwnedByOtherOperator",
     "FeedVersionNotFound",
     "FeedVersionRejected",
+    "FeedHasErrors",
+    "OperatorRequired",
 ]
 
 
@@ -104,3 +106,15 @@ class FeedVersionNotFound(FeedError):
 
 class FeedVersionRejected(FeedError):
     code, status = "feed_version_rejected", 409
+
+
+class FeedHasErrors(FeedError):
+    """The feed was read and validated, and its report has errors: stored as rejected.
+
+    extra: version, stats, report (the full list of notices)."""
+
+    code, status = "feed_has_errors", 422
+
+
+class OperatorRequired(FeedError):
+    code, status = "operator_required", 400

@@ -1,0 +1,209 @@
+"""Publishing a feed: read -> validate -> stats -> compile -> store, and activation.
+
+    result = await import_feed(pool, "feed.zip", feed="jinan-bus", operator_id="op1")
+    await activate(pool, result.version, "op1")
+
+The version id comes from the sha256 of the uploaded bytes, so the same bytes for the same
+feed are always the same version: uploading them again stores nothing new. The CPU work
+(unzip, validation, compilation) runs in a worker thread, never on the event loop; gtfs-guru
+and numpy release the GIL for most of it. A version with errors is stored as `rejected`
+with its report and nothing live changes. Activation flips one row per feed in one
+transaction and sends NOTIFY maas_network in it, so every worker reloads after commit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import os
+import re
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+
+from feeds import store
+from feeds.errors import FeedOwnedByOtherOperator, InvalidFeedName, OperatorRequired
+from feeds.notices import Notice, has_errors, to_report
+from feeds.reader import ArchiveLimits, read_archive
+from feeds.stats import feed_stats
+from feeds.validate import ValidationLimits, validate
+
+__all__ = [
+    "IngestLimits", "ImportResult", "import_feed", "activate", "analyse", "check_feed_name",
+    "version_id", "limits_from",
+]
+
+log = logging.getLogger(__name__)
+
+_FEED_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,47}")
+
+
+@dataclass(frozen=True)
+class IngestLimits:
+    archive: ArchiveLimits = field(default_factory=ArchiveLimits)
+    validation: ValidationLimits = field(default_factory=ValidationLimits)
+    keep_archive: bool = True  # store the uploaded zip beside the compiled network
+
+
+def limits_from(settings: Any) -> IngestLimits:
+    """IngestLimits from maas.settings.FeedSettings (or a Settings holding one in .feeds)."""
+    if settings is None:
+        return IngestLimits()
+    fs = getattr(settings, "feeds", settings)
+    return IngestLimits(
+        archive=ArchiveLimits(
+            max_uncompressed_bytes=fs.max_uncompressed_bytes,
+            max_ratio=fs.max_compression_ratio,
+            max_members=fs.max_members,
+        ),
+        validation=ValidationLimits(max_rows=fs.max_rows, max_notices_per_code=fs.max_notices_per_code),
+        keep_archive=fs.keep_archive,
+    )
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    version: str
+    feed: str
+    status: str  # rejected | accepted | active | superseded
+    created: bool  # False: these exact bytes were already a version of this feed
+    stats: dict[str, Any]
+    report: list[dict[str, Any]]  # feeds.notices.Notice as dicts
+    activated: bool = False
+
+    @property
+    def rejected(self) -> bool:
+        return self.status == "rejected"
+
+
+@dataclass(frozen=True)
+class Analysis:
+    stats: dict[str, Any]
+    notices: list[Notice]
+    compiled: bytes | None  # None when the report has errors
+    archive: bytes | None
+
+
+def check_feed_name(feed: str) -> str:
+    if not _FEED_NAME.fullmatch(feed or ""):
+        raise InvalidFeedName(
+            f"feed name {feed!r}: use 1-48 lowercase letters, digits, '-' or '_' "
+            "(it prefixes every id of the feed, e.g. 'jinan-bus:STOP1')",
+            feed=feed,
+        )
+    return feed
+
+
+def version_id(feed: str, sha256: str) -> str:
+    return f"{feed}-{sha256[:16]}"
+
+
+def file_sha256(path: str | os.PathLike[str]) -> tuple[str, int]:
+    h = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            h.update(chunk)
+            size += len(chunk)
+    return h.hexdigest(), size
+
+
+def analyse(
+    path: str | os.PathLike[str], *, feed: str, version: str, limits: IngestLimits, today: date | None
+) -> Analysis:
+    """The synchronous, CPU-heavy part; raises a feeds.errors reader error for a bad zip."""
+    from feeds.compile import CompileError, compile_feed
+    from routing.network import to_bytes
+
+    files = read_archive(path, limits.archive)
+    notices = validate(path, files, limits.validation, today=today)
+    stats = feed_stats(files)
+    compiled = None
+    if not has_errors(notices):
+        try:
+            compiled = to_bytes(compile_feed(files, feed=feed, version=version))
+        except CompileError as exc:
+            notices.append(Notice("compile_failed", "error", None, None, None, str(exc)))
+    archive = Path(path).read_bytes() if limits.keep_archive else None
+    return Analysis(stats, notices, compiled, archive)
+
+
+async def import_feed(
+    pool: asyncpg.Pool,
+    path: str | os.PathLike[str],
+    *,
+    feed: str,
+    operator_id: str | None,
+    activate: bool = False,
+    settings: Any = None,
+    today: date | None = None,
+) -> ImportResult:
+    """Validate and store the zip at `path` as a version of `feed` for `operator_id`.
+
+    operator_id None acts as admin: allowed on an existing feed (any owner), refused
+    (OperatorRequired) for a feed that does not exist yet, since a feed needs an owner.
+    """
+    check_feed_name(feed)
+    limits = limits_from(settings)
+    loop = asyncio.get_running_loop()
+    sha, size = await loop.run_in_executor(None, file_sha256, path)
+    version = version_id(feed, sha)
+    async with pool.acquire() as conn:
+        owner = await store.feed_owner(conn, feed)
+        _check_owner(feed, owner, operator_id)
+        existing = await store.get_version(conn, version)
+    if existing is None:
+        analysis = await loop.run_in_executor(
+            None, lambda: analyse(path, feed=feed, version=version, limits=limits, today=today)
+        )
+        status = "rejected" if has_errors(analysis.notices) else "accepted"
+        async with pool.acquire() as conn, conn.transaction():
+            await store.claim_feed(conn, feed, operator_id or owner)  # type: ignore[arg-type]
+            created = await store.insert_version(
+                conn, version=version, feed=feed, sha256=sha, status=status,
+                uploaded_by=operator_id, size_bytes=size, stats=analysis.stats,
+                report=to_report(analysis.notices), archive=analysis.archive,
+                compiled=analysis.compiled,
+            )
+            row = await store.get_version(conn, version)
+        assert row is not None
+        log.info("feed %s version %s: %s (%d notices)", feed, version, status, len(analysis.notices))
+    else:
+        created, row = False, existing
+    result = ImportResult(
+        version=version, feed=feed, status=row["status"], created=created,
+        stats=row["stats"], report=row["report"],
+    )
+    if activate and not result.rejected:
+        await _activate(pool, version, operator_id)
+        result = ImportResult(**{**result.__dict__, "status": "active", "activated": True})
+    return result
+
+
+def _check_owner(feed: str, owner: str | None, operator_id: str | None) -> None:
+    if owner is None and operator_id is None:
+        raise OperatorRequired(f"feed {feed!r} is new: say which operator publishes it", feed=feed)
+    if owner is not None and operator_id is not None and owner != operator_id:
+        raise FeedOwnedByOtherOperator(
+            f"feed {feed!r} belongs to another operator; publish under another name", feed=feed
+        )
+
+
+async def activate(pool: asyncpg.Pool, version: str, operator_id: str | None) -> dict[str, Any]:
+    """Make `version` live for its feed (operator_id None = admin); returns
+    {"version", "feed", "status": "active", "previous"}. Activating the active one is a no-op."""
+    return await _activate(pool, version, operator_id)
+
+
+async def _activate(pool: asyncpg.Pool, version: str, operator_id: str | None) -> dict[str, Any]:
+    async with pool.acquire() as conn, conn.transaction():
+        row, previous = await store.activate_version(conn, version, operator_id)
+        if previous != version:
+            payload = json.dumps({"feed": row["feed"], "version": version, "previous": previous})
+            await conn.execute("SELECT pg_notify($1, $2)", store.NOTIFY_CHANNEL, payload)
+    return {"version": version, "feed": row["feed"], "status": "active", "previous": previous}

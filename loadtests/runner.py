@@ -332,7 +332,9 @@ def main(argv: list[str] | None = None) -> int:
         pool = _pool_size(a)
         t_seed = time.monotonic()
         say(f"seeding: accounts, keys, confirmed bookings with {pool} legs for the gates to enter (trips of {tomorrow})")
-        seeded = asyncio.run(seed(url, db_url, SeedPlan(plan_date=tomorrow, pool=pool, pairs=max(120, pool // 40), log=say), out))
+        seeded = asyncio.run(seed(url, db_url, SeedPlan(
+            plan_date=tomorrow, pool=pool, pairs=max(120, pool // 40), log=say,
+            min_bookings=int(_user_split(a)[1] * float(a.mix_values["gate_rate"]) * 20)), out))
         seeded["mix"] = a.mix_values
         (out / "seed.json").write_text(json.dumps(seeded, ensure_ascii=False), encoding="utf-8")
         results["seed_s"] = round(time.monotonic() - t_seed, 1)

@@ -35,6 +35,7 @@ class SeedPlan:
     plan_date: date
     plan_hours: tuple[int, int] = (7, 19)
     pool: int = 300               # gate entries (legs of confirmed bookings) for the gates
+    min_bookings: int = 0         # at least this many bookings (legs of one are entered a step apart)
     per_itinerary: int = 20       # bookings of one itinerary at most (capacity stays free)
     pairs: int = 120              # planned origin/destination pairs for passengers
     accounts: int = 20
@@ -271,8 +272,11 @@ async def _book_pool(api: _Api, plan: SeedPlan, rng: random.Random, accounts: li
     sold_out: set[str] = set()
     counted = [0]   # gate entries (booking legs) in the pool
 
+    def _enough() -> bool:
+        return counted[0] >= plan.pool and len(pool) >= plan.min_bookings
+
     async def one(it: dict[str, Any], k: int) -> None:
-        if counted[0] >= plan.pool or it["id"] in sold_out:
+        if _enough() or it["id"] in sold_out:
             return
         token = accounts[(len(pool) + k) % len(accounts)]
         body = {"itinerary_id": it["id"],
@@ -298,7 +302,7 @@ async def _book_pool(api: _Api, plan: SeedPlan, rng: random.Random, accounts: li
         counted[0] += len(legs)
 
     for start in range(0, len(queue), 200):
-        if counted[0] >= plan.pool:
+        if _enough():
             break
         await _gather_limited(plan.concurrency, [one(it, k) for it, k in queue[start:start + 200]])
         if len(errors) > 20:

@@ -159,7 +159,10 @@ async def live_ctx(app: web.Application) -> AsyncIterator[None]:
     app[LIVE] = holder
     listener = _Listener(holder, settings.database_url or "")
     await listener.connect()          # listen first: an activation during the load is not lost
-    await holder.reload()
+    try:
+        await holder.reload()
+    except Exception:  # noqa: BLE001 — serve anyway; /readyz says the timetable is not loaded
+        log.exception("loading the active network failed; serving without a timetable")
     watcher = asyncio.get_running_loop().create_task(listener.watch())
     try:
         yield

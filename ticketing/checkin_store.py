@@ -257,15 +257,18 @@ class UploadedTap:
     step: int | None
 
 
-async def _upload_one(conn: Any, gate: str, station: str, t: UploadedTap, now: datetime) -> str:
+async def _upload_one(conn: Any, gate: str, station: str, t: UploadedTap, now: datetime,
+                      stops: Sequence[str] | None) -> str:
     prior = await conn.fetchval("SELECT outcome FROM offline_taps WHERE tap_id = $1", t.tap_id)
     if prior is not None:
         return "duplicate"
     leg = await conn.fetchrow(
-        "SELECT agency_id, feed FROM booking_legs WHERE booking_id = $1 AND leg_no = $2 FOR UPDATE",
-        t.booking, t.leg)
+        "SELECT agency_id, feed, from_stop FROM booking_legs WHERE booking_id = $1 AND leg_no = $2"
+        " FOR UPDATE", t.booking, t.leg)
     if leg is None:
         outcome = "unknown_leg"
+    elif stops is not None and leg["from_stop"] not in stops:
+        return "wrong_station"       # a gate cannot have admitted this leg: nothing is stored
     else:
         current = await conn.fetchrow(
             "SELECT tap_id, gate_id, tapped_at FROM gate_taps WHERE booking_id = $1 AND leg_no = $2",
@@ -305,8 +308,9 @@ async def _upload_one(conn: Any, gate: str, station: str, t: UploadedTap, now: d
 
 
 async def upload_taps(pool: Any, gate: str, station: str, taps: Iterable[UploadedTap],
-                      now: datetime) -> list[tuple[str, str]]:
-    """Store offline taps; (tap id, outcome) each: recorded | conflict | duplicate | unknown_leg.
+                      now: datetime, stops: Sequence[str] | None = None) -> list[tuple[str, str]]:
+    """Store offline taps; (tap id, outcome) each: recorded | conflict | duplicate |
+    unknown_leg | wrong_station (the leg does not board at `stops`, the gate's stop ids).
 
     Each tap is its own transaction, serialised per booking leg by the leg's row lock, so
     two gates uploading taps of one ticket at once still detect the conflict exactly once."""
@@ -316,7 +320,7 @@ async def upload_taps(pool: Any, gate: str, station: str, taps: Iterable[Uploade
             for attempt in range(3):
                 try:
                     async with conn.transaction():
-                        outcome = await _upload_one(conn, gate, station, t, now)
+                        outcome = await _upload_one(conn, gate, station, t, now, stops)
                     break
                 except asyncpg.UniqueViolationError:
                     # an online accept or the same tap id slipped in between; look again

@@ -21,7 +21,7 @@ from maas.errors import Forbidden
 from maas.http import Router, principal_of
 from maas.api.checkin import CheckinState, checkin_state
 from ticketing import checkin_store as store
-from ticketing.checkin_errors import (AlreadyUsed, CodeExpired, InvalidTemplate, Malformed,
+from ticketing.checkin_errors import (AlreadyUsed, Cancelled, CodeExpired, InvalidTemplate, Malformed,
                                       NoFaceMatch, Rejection)
 from ticketing.faces import Gallery, from_bytes, match, normalise
 from ticketing.gate import ACCEPT, Decision, candidate_legs, check_ticket
@@ -99,11 +99,14 @@ async def _record(conn, st: CheckinState, p: Principal, booking: str, legs: list
     """Enter the first leg not entered yet; AlreadyUsed if every one was."""
     for leg in legs:
         try:
-            await store.record_tap(conn, booking=booking, leg=leg, gate=p.gate_id, station=p.station,
-                                   method=method, step=step, now=now)
-            return leg
+            tap = await store.record_tap(conn, booking=booking, leg=leg, gate=p.gate_id,
+                                         station=p.station, method=method, step=step, now=now,
+                                         require_confirmed=True)
         except AlreadyUsed:
             continue
+        if tap is None:           # cancelled since we looked
+            raise Cancelled("booking cancelled", leg=leg)
+        return leg
     raise AlreadyUsed("ticket already used for this leg", leg=legs[0])
 
 
@@ -322,14 +325,17 @@ class TapsUpload(BaseModel):
 
 class TapOutcome(BaseModel):
     tap_id: str
-    outcome: Literal["recorded", "conflict", "duplicate", "unknown_leg"]
+    outcome: Literal["recorded", "conflict", "duplicate", "unknown_leg", "wrong_station"] = Field(
+        description="recorded: the leg's entry; conflict: the leg was entered elsewhere too (first "
+        "tap wins); duplicate: this tap id was uploaded before; unknown_leg: no such booking leg; "
+        "wrong_station: the leg does not board at this gate's station (not stored)")
 
 
 class TapsResult(BaseModel):
     recorded: int
     conflicts: int
     duplicates: int
-    unknown: int
+    unknown: int = Field(description="unknown_leg + wrong_station")
     taps: list[TapOutcome]
 
 
@@ -340,13 +346,13 @@ async def upload_taps(request: web.Request, body: TapsUpload) -> TapsResult:
     taps = [store.UploadedTap(t.tap_id, t.booking, t.leg, t.at.astimezone(timezone.utc), t.step)
             for t in sorted(body.taps, key=lambda t: t.at)]
     out = await store.upload_taps(request.app[DB], p.gate_id or "", p.station or "", taps,
-                                  request.app[CLOCK].now())
+                                  request.app[CLOCK].now(), stops=_stops(request, p.station or ""))
     count = {k: sum(1 for _, o in out if o == k)
-             for k in ("recorded", "conflict", "duplicate", "unknown_leg")}
+             for k in ("recorded", "conflict", "duplicate", "unknown_leg", "wrong_station")}
     if count["conflict"]:
         log.warning("offline double use detected", extra={"gate": p.gate_id, "conflicts": count["conflict"]})
     return TapsResult(recorded=count["recorded"], conflicts=count["conflict"],
-                      duplicates=count["duplicate"], unknown=count["unknown_leg"],
+                      duplicates=count["duplicate"], unknown=count["unknown_leg"] + count["wrong_station"],
                       taps=[TapOutcome(tap_id=i, outcome=o) for i, o in out])  # type: ignore[arg-type]
 
 

@@ -357,3 +357,13 @@ async def test_a_station_gate_admits_at_its_platforms(client, app, db, make_key,
     assert set(m.stops) == {"crh:QDN", "crh:QDN_P1", "crh:QDN_P2"} and bid in m.entries
     assert GateValidator(m, clock).validate(code).code == "ok"
     assert (await validate(client, station, "qdn-1", qr=code))["code"] == "ok"
+
+
+async def test_uploaded_taps_must_be_for_legs_boarding_at_the_gate(client, db, make_key, passenger):
+    _, _, bid, _ = passenger
+    k = await make_key("gate", gate="bus-1", station=BUS)
+    tap = {"tap_id": str(uuid.uuid4()), "booking": bid, "leg": 1, "at": NOW.isoformat()}   # leg 1 is rail
+    r = await client.post("/v1/gates/bus-1/taps", json={"taps": [tap]}, headers=bearer(k))
+    body = await r.json()
+    assert body["taps"][0]["outcome"] == "wrong_station" and body["unknown"] == 1
+    assert await db.fetchval("SELECT count(*) FROM gate_taps") == 0

@@ -42,7 +42,7 @@ PROFILES: dict[str, dict[str, Any]] = {
     "smoke": {"users": 24, "spawn_rate": 24, "time": 40, "workers": 2, "processes": 1,
               "mix": {"passenger_weight": 3, "passenger_rate": 2.0, "gate_weight": 1, "gate_rate": 1.0,
                       "stops_weight": 3, "plan_weight": 10, "book_weight": 3,
-                      "operator_first_s": 12, "operator_every_s": 600}},
+                      "operator_first_s": 8, "operator_every_s": 600, "operator_feed": "smallest"}},
     # sized for the goal: ~130 passengers x 3 iterations/s (~310 plans/s) and ~55 gates x 4
     # check-ins/s (~2.4 validations each: ~530 validations/s), one operator
     "full": {"users": 186, "spawn_rate": 40, "time": 180, "workers": 2, "processes": 2,
@@ -334,6 +334,7 @@ def main(argv: list[str] | None = None) -> int:
         say(f"seeding: accounts, keys, confirmed bookings with {pool} legs for the gates to enter (trips of {tomorrow})")
         seeded = asyncio.run(seed(url, db_url, SeedPlan(
             plan_date=tomorrow, pool=pool, pairs=max(120, pool // 40), log=say,
+            operator_feed=a.mix_values.get("operator_feed"),
             min_bookings=int(_user_split(a)[1] * float(a.mix_values["gate_rate"]) * 20)), out))
         seeded["mix"] = a.mix_values
         (out / "seed.json").write_text(json.dumps(seeded, ensure_ascii=False), encoding="utf-8")

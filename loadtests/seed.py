@@ -41,7 +41,7 @@ class SeedPlan:
     accounts: int = 20
     hot_seats: int = 2            # seats left on the hot trip
     concurrency: int = 24
-    operator_feed: str | None = None   # the feed the Operator republishes (default: biggest bus)
+    operator_feed: str | None = None   # feed the Operator republishes: None (biggest bus), "smallest", a name
     seed: int = 7
     log: Any = print
     stats: dict[str, Any] = field(default_factory=dict)
@@ -233,10 +233,14 @@ async def _seed_api(api: _Api, conn: asyncpg.Connection, feeds: list[asyncpg.Rec
             _, secret = await auth.create_key(conn, "gate", gate=gate_id, station=st, name="load test")
             gates[st].append([gate_id, secret])
 
-    # 7. the operator's feed to republish: the biggest city bus feed unless told otherwise
+    # 7. the operator's feed to republish: the biggest city bus feed (the usual and the
+    # heaviest case), the smallest feed ("smallest": quick, for smoke runs), or a named one
     buses = [f for f in feeds if f["feed"].endswith("-bus")] or list(feeds)
-    chosen = next((f for f in feeds if f["feed"] == plan.operator_feed), None) \
-        or max(buses, key=lambda f: f["size"] or 0)
+    if plan.operator_feed == "smallest":
+        chosen = min(feeds, key=lambda f: f["size"] or 0)
+    else:
+        chosen = next((f for f in feeds if f["feed"] == plan.operator_feed), None) \
+            or max(buses, key=lambda f: f["size"] or 0)
     zip_path = out_dir / f"republish-{chosen['feed']}.zip"
     zip_path.write_bytes(chosen["archive"])
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import zipfile
 from pathlib import Path
 
@@ -37,6 +38,14 @@ async def test_publish_then_same_bytes_same_version(client, make_key) -> None:  
     assert (await again.json())["version"] == body["version"]
     listing = await (await client.get("/v1/feeds", headers=bearer(key))).json()
     assert [len(f["versions"]) for f in listing["feeds"]] == [1]
+
+
+async def wait_live(app, versions: dict[str, str]) -> None:  # type: ignore[no-untyped-def]
+    for _ in range(200):
+        if dict(app[LIVE].current.versions) == versions:
+            return
+        await asyncio.sleep(0.05)
+    assert dict(app[LIVE].current.versions) == versions
 
 
 async def test_errors_answer_422_with_the_report(client, make_key) -> None:  # type: ignore[no-untyped-def]
@@ -145,6 +154,7 @@ async def test_activate_rollback_and_list(client, make_key, app) -> None:  # typ
     assert feed["active_version"] == v1
     assert {v["version"]: v["status"] for v in feed["versions"]} == {v1: "active", v2: "superseded"}
     assert (await client.post("/v1/feeds/point-0000000000000000/activate", headers=bearer(key))).status == 404
+    await wait_live(app, {"point": v1})  # NOTIFY maas_network reached this worker's holder
     assert (await client.get("/v1/feeds/point-0000000000000000", headers=bearer(key))).status == 404
 
 
@@ -164,12 +174,14 @@ async def test_rejected_upload_changes_nothing_live(client, make_key, app) -> No
     key = await make_key("operator", operator="op1")
     v1 = (await (await publish(client, key, SMALL)).json())["version"]
     await client.post(f"/v1/feeds/{v1}/activate", headers=bearer(key))
+    await wait_live(app, {"point": v1})
     before = await (await client.get("/v1/feeds", headers=bearer(key))).json()
     live_before = app[LIVE].current
     bad = (DATA / "broken" / "bart-errors.zip").read_bytes()
     assert (await publish(client, key, bad)).status == 422
     after = await (await client.get("/v1/feeds", headers=bearer(key))).json()
     assert after["feeds"][0]["active_version"] == before["feeds"][0]["active_version"] == v1
+    await asyncio.sleep(0.2)  # a wrongly sent NOTIFY would have been heard by now
     assert app[LIVE].current is live_before
     assert (await client.get("/healthz")).status == 200
 

@@ -50,7 +50,10 @@ def split_fields(data: bytes) -> Fields | None:
     nl = np.flatnonzero(buf == _NL)
     if len(nl) == 0:
         return None
-    names = [h.strip() for h in data[head:nl[0]].decode("utf-8").rstrip("\r").split(",")]
+    try:
+        names = [h.strip() for h in data[head:nl[0]].decode("utf-8").rstrip("\r").split(",")]
+    except UnicodeDecodeError:
+        return None
     ncols = len(names)
     line_start = np.concatenate([[nl[0] + 1], nl[:-1] + 1])
     line_end = nl.copy()
@@ -120,7 +123,10 @@ def factorize(buf: np.ndarray, s: np.ndarray, e: np.ndarray,
     if not (h2[first[codes]] == h2).all():
         return None                                   # a hash collision: let pandas do it
     raw = _raw(buf)
-    return codes.astype(np.int64), [raw[s[i]:e[i]].decode("utf-8") for i in first]
+    try:
+        return codes.astype(np.int64), [raw[s[i]:e[i]].decode("utf-8") for i in first]
+    except UnicodeDecodeError:
+        return None                                   # pandas' path reports it
 
 
 def _digits(buf: np.ndarray, s: np.ndarray, e: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

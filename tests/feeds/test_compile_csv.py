@@ -67,9 +67,12 @@ def test_edge_shapes_read_the_same_both_ways(text):
     "trip_id,stop_id,arrival_time\nT1,A,08:00\n",
     "trip_id,stop_id,stop_sequence\nT1,A,x1\n",                     # malformed sequence
     "trip_id,arrival_time\nT1,08:00:00\n",                          # no stop_id column
+    "trip_id,stop_id,arrival_time\nT1,A\xff,08:00:00\n",               # not UTF-8
 ])
 def test_declines_what_it_does_not_handle(text):
-    assert st_columns_fast(text.encode(), {"T1": 0}, {"A": 0}) is None
+    data = text.encode("utf-8", "surrogateescape") if "\xff" not in text else \
+        text.replace("\xff", "").encode().replace(b"A,", b"A\xff,")
+    assert st_columns_fast(data, {"T1": 0}, {"A": 0}) is None
 
 
 def test_factorize_distinguishes_ids_sharing_8_byte_prefixes():

@@ -37,6 +37,7 @@ FUZZY_CUTOFF = 75.0
 _MODES = ("bus", "coach", "rail", "metro", "tram", "ferry", "air", "other")
 _CJK = re.compile(r"[\u3400-\u9fff]")
 _TONE_DIGITS = re.compile(r"^[a-z1-5]+$")
+_NAME, _ID, _INITIALS = 0, 1, 2      # kinds of keys
 
 
 def normalize(text: str) -> str:
@@ -65,7 +66,7 @@ class StopIndex:
         self.key_label = key_label        # key -> the name it came from
         self.weight = weight              # place -> stop_times rows at it
         self._modes = modes
-        self._id_key = np.zeros(len(keys), dtype=bool)   # key is a stop_id: exact match only
+        self._set_kinds(np.zeros(len(keys), dtype=np.int8))
         self._blob = "\x00" + "\x00".join(keys) + "\x00"
         starts = np.zeros(len(keys), dtype=np.int64)
         if keys:
@@ -92,24 +93,24 @@ class StopIndex:
         keys: list[str] = []
         key_place: list[int] = []
         labels: list[str] = []
-        id_keys: list[bool] = []
+        kinds: list[int] = []
         seen: set[tuple[int, str]] = set()
         pinyin_cache: dict[str, tuple[str, str]] = {}
 
-        def add(place: int, label: str, key: str, is_id: bool = False) -> None:
+        def add(place: int, label: str, key: str, kind: int = _NAME) -> None:
             if key and (place, key) not in seen:
                 seen.add((place, key))
                 keys.append(key)
                 key_place.append(place)
                 labels.append(label)
-                id_keys.append(is_id)
+                kinds.append(kind)
 
         for s in np.flatnonzero(place_of >= 0).tolist():
             p = int(place_of[s])
             names = [str(net.stop_name[s]), *net.stop_names_i18n.get(s, {}).values()]
             if s == p:   # the place's own GTFS id: "TAO", stop codes
                 gtfs_id = str(net.stop_id[s]).split(":", 1)[1]
-                add(p, gtfs_id, normalize(gtfs_id), is_id=True)
+                add(p, gtfs_id, normalize(gtfs_id), _ID)
             for name in names:
                 add(p, name, normalize(name))
                 if _CJK.search(name):
@@ -119,7 +120,7 @@ class StopIndex:
                         pinyin_cache[name] = (normalize("".join(syll)), normalize("".join(initials)))
                     full, short = pinyin_cache[name]
                     add(p, name, full)
-                    add(p, name, short)
+                    add(p, name, short, _INITIALS)
 
         weight = np.zeros(n, dtype=np.int64)
         modes: dict[int, tuple[str, ...]] = {}
@@ -135,8 +136,18 @@ class StopIndex:
                 modes[place] = modes.get(place, ()) + (_MODES[code],)
         index = cls(net, place_of, keys, np.array(key_place, dtype=np.int64), labels, weight,
                     modes)
-        index._id_key = np.array(id_keys, dtype=bool)
+        index._set_kinds(np.array(kinds, dtype=np.int8))
         return index
+
+    def _set_kinds(self, kinds: np.ndarray) -> None:
+        """key -> _NAME (any match), _ID (exact only), _INITIALS (exact or prefix only).
+        Fuzzy matching runs over the distinct name keys (many places share a name)."""
+        self._kind = kinds
+        by_key: dict[str, list[int]] = {}
+        for k in np.flatnonzero(kinds == _NAME).tolist():
+            by_key.setdefault(self.keys[k], []).append(k)
+        self._fuzzy_keys = list(by_key)
+        self._fuzzy_rows = list(by_key.values())
 
     # ------------------------------------------------------------------------- queries
     def modes(self, place: int) -> tuple[str, ...]:
@@ -176,7 +187,9 @@ class StopIndex:
             end = self._starts[k] + len(self.keys[k])
             if pos + len(qn) <= end:                       # not across a separator
                 at_start = pos == self._starts[k]
-                if self._id_key[k] and not (at_start and len(qn) == len(self.keys[k])):
+                exact = at_start and len(qn) == len(self.keys[k])
+                if (self._kind[k] == _ID and not exact) or \
+                        (self._kind[k] == _INITIALS and not at_start):
                     pos += 1
                     continue
                 score = 100.0 if at_start and len(qn) == len(self.keys[k]) else \
@@ -186,14 +199,13 @@ class StopIndex:
             pos += 1
 
     def _fuzzy(self, qn: str, limit: int, best: dict) -> None:
-        for _, score, k in process.extract(qn, self.keys, scorer=fuzz.partial_ratio,
-                                           limit=limit * 4, score_cutoff=FUZZY_CUTOFF):
-            if self._id_key[k]:
-                continue
+        for key, score, u in process.extract(qn, self._fuzzy_keys, scorer=fuzz.partial_ratio,
+                                             limit=limit * 4, score_cutoff=FUZZY_CUTOFF):
             # weigh by how much of the key the query covers, so short keys do not win
-            cover = min(len(qn), len(self.keys[k])) / max(len(qn), len(self.keys[k]))
-            self._keep(best, int(self.key_place[k]), 0.6 * score * (0.5 + 0.5 * cover),
-                       self.key_label[k])
+            cover = min(len(qn), len(key)) / max(len(qn), len(key))
+            for k in self._fuzzy_rows[u]:
+                self._keep(best, int(self.key_place[k]), 0.6 * score * (0.5 + 0.5 * cover),
+                           self.key_label[k])
 
     def near(self, lat: float, lon: float, radius_m: float, limit: int = 10) -> list[StopHit]:
         """Places with a stop within `radius_m` of (lat, lon), nearest first."""

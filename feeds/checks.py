@@ -15,7 +15,7 @@ from typing import Callable, Iterator, Mapping
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from feeds.notices import Notice
-from feeds.tables import read_rows, text_of
+from feeds.tables import lines_of, read_rows, text_of
 
 __all__ = ["CheckLimits", "run_checks"]
 
@@ -78,10 +78,13 @@ def check_times(files: Mapping[str, bytes], limits: CheckLimits) -> Iterator[Not
         ("frequencies.txt", ("start_time", "end_time")),
     ):
         for column in columns:
-            values = _values(files, name, column)
-            # A feed repeats few distinct times: test each distinct one, then find its rows.
-            bad = {v for v in set(values) if v.strip() and not _TIME.fullmatch(v.strip())}
-            for i, value in enumerate(values):
+            # A feed repeats few distinct times: test each distinct one, then (only if one
+            # is bad) read again to find its rows.
+            distinct = set(_values(files, name, column))
+            bad = {v for v in distinct if v.strip() and not _TIME.fullmatch(v.strip())}
+            if not bad:
+                continue
+            for i, value in enumerate(_values(files, name, column)):
                 if value in bad:
                     yield Notice("invalid_time", "error", name, i + 2, column,
                                  f"{value.strip()!r} is not a time H:MM:SS (hours may pass 24, "
@@ -120,20 +123,23 @@ def _column(files: Mapping[str, bytes], name: str, column: str) -> Iterator[tupl
         yield i + 2, value.strip()
 
 
-def _values(files: Mapping[str, bytes], name: str, column: str) -> list[str]:
-    """The raw values of `column`, one per record in order ("" for short records); [] when
-    the file or the column is absent. Record k (0-based) is CSV row k + 2."""
+def _values(files: Mapping[str, bytes], name: str, column: str) -> Iterator[str]:
+    """The raw values of `column`, one per record in order ("" for short records); nothing
+    when the file or the column is absent. Record k (0-based) is CSV row k + 2."""
     table = read_rows(files, name)
     if table is None:
-        return []
+        return
     header, rows = table
     if column not in header:
-        return []
+        return
     i = header.index(column)
     data = files[name]
     if b'"' not in data:  # no quoting: plain splitting is exact and much faster than csv
-        rows = (line.split(",") for line in text_of(data).splitlines()[1:])
-    return [cells[i] if len(cells) > i else "" for cells in rows]
+        lines = lines_of(text_of(data))
+        next(lines, None)  # header
+        rows = (line.rstrip("\r\n").split(",") for line in lines)
+    for cells in rows:
+        yield cells[i] if len(cells) > i else ""
 
 
 Check = Callable[[Mapping[str, bytes], CheckLimits], Iterator[Notice]]

@@ -47,7 +47,7 @@ from ticketing.gate import GateValidator  # noqa: E402
 from ticketing.keyring import SigningKey, public_bytes  # noqa: E402
 from ticketing.manifest import Manifest, ManifestEntry, ManifestLeg  # noqa: E402
 from ticketing.tokens import TicketToken, TokenLeg, qr_payload, sign_static  # noqa: E402
-from ticketing.totp import code_for, new_secret, step_of  # noqa: E402
+from ticketing.totp import leg_codes, leg_secret, new_secret, step_of  # noqa: E402
 
 STATION = "bench:S1"
 
@@ -111,13 +111,13 @@ def bench_offline(n: int = 10_000) -> None:
         s = new_secret()
         tokens.append(sign_static(t, key.private))
         secrets_.append(s)
-        entries[bid] = ManifestEntry(bid, s, 1, (ManifestLeg(1, vf, vu),))
+        entries[bid] = ManifestEntry(bid, {1: leg_secret(s, 1)}, 1, (ManifestLeg(1, vf, vu),))
     m = Manifest("g1", STATION, now.date(), now, now - timedelta(hours=14), now + timedelta(hours=36),
                  15, 1, 6, {key.key_id: public_bytes(key.private)}, entries, {})
     clock = FrozenClock(now)
     gate = GateValidator(m, clock)
     step = step_of(now, 15)
-    qrs = [qr_payload(tokens[i], code_for(secrets_[i], step)) for i in range(n)]
+    qrs = [qr_payload(tokens[i], leg_codes(secrets_[i], [0, 1], step)) for i in range(n)]
     ts: list[float] = []
     cpu: list[float] = []
     codes: Counter[str] = Counter()
@@ -297,7 +297,7 @@ async def bench_online(workers: int, rates: list[float], seconds: float, gates: 
                 def payload(i: int) -> str:
                     k = used[0] + i
                     step = step_of(time.time(), 15)
-                    return qr_payload(statics[k], code_for(secrets_[k], step))
+                    return qr_payload(statics[k], leg_codes(secrets_[k], [0], step))
 
                 conn = aiohttp.TCPConnector(limit=256)
                 async with aiohttp.ClientSession(connector=conn) as session:

@@ -19,7 +19,7 @@ from ticketing.checkin_config import CheckinConfig
 from ticketing.checkin_errors import AlreadyUsed, CodeExpired
 from ticketing.keyring import DataKeyring, seal, unseal
 from ticketing.manifest import ManifestEntry, ManifestLeg
-from ticketing.totp import new_secret
+from ticketing.totp import leg_secret, new_secret
 
 __all__ = [
     "LegRow", "BookingRow", "TicketState", "SecretCache", "load_booking", "ensure_secret",
@@ -241,7 +241,8 @@ async def manifest_content(conn: Any, stops: Sequence[str], lo: datetime, hi: da
     entries: dict[str, ManifestEntry] = {}
     for b, bl in legs.items():
         secret, _ = await ensure_secret(conn, b, keys, now)
-        entries[b] = ManifestEntry(b, secret, pax[b], tuple(bl), frozenset(used.get(b, ())))
+        entries[b] = ManifestEntry(b, {leg.index: leg_secret(secret, leg.index) for leg in bl},
+                                   pax[b], tuple(bl), frozenset(used.get(b, ())))
     return entries, revoked
 
 

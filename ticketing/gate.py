@@ -19,13 +19,13 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Collection, Protocol
+from typing import Callable, Collection, Protocol
 
 from ticketing.checkin_errors import (AlreadyUsed, Cancelled, CodeExpired, NotInManifest,
                                       NotYetValid, Rejection, ValidityOver, WrongStation)
 from ticketing.keyring import load_public
 from ticketing.manifest import Manifest
-from ticketing.tokens import TicketToken, TokenLeg, parse_qr, verify
+from ticketing.tokens import Scanned, TicketToken, TokenLeg, parse_qr, verify
 from ticketing.totp import match_step
 
 __all__ = ["ACCEPT", "Decision", "OfflineTap", "GateValidator", "candidate_legs",
@@ -75,26 +75,37 @@ def candidate_legs(token: TicketToken, station: str | Collection[str], now: date
                        valid_until=last.valid_until.isoformat())
 
 
-def check_ticket(token: TicketToken, code: int, station: str | Collection[str], now: datetime, *,
-                 booking_cancelled: bool, cancelled_legs: Collection[int],
-                 secret: bytes | None, step_s: int, skew: int, digits: int
-                 ) -> tuple[list[TokenLeg], int]:
-    """The legs this verified ticket may enter now and the TOTP step its code matched.
+def check_ticket(scanned: Scanned, token: TicketToken, station: str | Collection[str],
+                 now: datetime, *, booking_cancelled: bool, cancelled_legs: Collection[int],
+                 secret_of: Callable[[int], bytes | None] | None, step_s: int, skew: int,
+                 digits: int) -> tuple[list[TokenLeg], int]:
+    """The legs this verified ticket may enter now and the TOTP step their codes matched.
 
-    Raises the rejection that comes first in the module's order. `secret` None means the
-    booking's secret is not known here (offline: not in the manifest)."""
+    Raises the rejection that comes first in the module's order. `secret_of(leg)` gives a
+    leg's code secret; `secret_of` None means the booking is not known here (offline: not in
+    the manifest)."""
     legs = candidate_legs(token, station, now)
     if booking_cancelled:
         raise Cancelled("booking cancelled")
     legs = [leg for leg in legs if leg.index not in cancelled_legs]
     if not legs:
         raise Cancelled("leg cancelled")
-    if secret is None:
+    if secret_of is None:
         raise NotInManifest("booking not in this gate's manifest")
-    step = match_step(secret, code, now, step_s=step_s, skew=skew, digits=digits)
+    matched: list[TokenLeg] = []
+    step = None
+    for leg in legs:
+        secret = secret_of(leg.index)
+        if secret is None:
+            raise NotInManifest("leg not in this gate's manifest")
+        s = match_step(secret, scanned.code_of(leg.index), now, step_s=step_s, skew=skew,
+                       digits=digits)
+        if s is not None:
+            matched.append(leg)
+            step = s if step is None else step
     if step is None:
         raise CodeExpired("rotating code is not current")
-    return legs, step
+    return matched, step
 
 
 @dataclass(frozen=True)
@@ -138,9 +149,9 @@ class GateValidator:
             entry = m.entries.get(token.booking)
             revoked = m.revoked.get(token.booking, ())
             legs, step = check_ticket(
-                token, scanned.code, self._stops, now,
+                scanned, token, self._stops, now,
                 booking_cancelled=token.booking in m.revoked and revoked is None,
-                cancelled_legs=revoked or (), secret=entry.secret if entry else None,
+                cancelled_legs=revoked or (), secret_of=entry.secrets.get if entry else None,
                 step_s=m.totp_step_s, skew=m.totp_skew_steps, digits=m.totp_digits)
             leg = next((x for x in legs if (token.booking, x.index) not in self._used_legs), None)
             if leg is None:

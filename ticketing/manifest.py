@@ -1,8 +1,8 @@
 """The offline manifest of one gate for one day: signed by us, encrypted for that gate.
 
 Contents: the verification keys of journey tokens; every confirmed booking with a leg that
-boards at the gate's station in the covered period, with its TOTP secret (the only place a
-secret ever leaves the server) and the legs already entered online; the revocations
+boards at the gate's station in the covered period, with the TOTP secrets of THOSE legs (the
+only place a secret ever leaves the server) and the legs already entered online; the revocations
 (cancelled bookings / legs) for that station and period; the TOTP parameters.
 
 Layers, innermost first:
@@ -67,7 +67,7 @@ class ManifestLeg:
 @dataclass(frozen=True)
 class ManifestEntry:
     booking: str
-    secret: bytes
+    secrets: dict[int, bytes]        # leg -> its code secret, for the legs boarding here only
     passengers: int
     legs: tuple[ManifestLeg, ...]
     used_legs: frozenset[int] = frozenset()
@@ -108,7 +108,7 @@ def _body(m: Manifest) -> dict[str, Any]:
         "totp": [m.totp_step_s, m.totp_skew_steps, m.totp_digits],
         "keys": {k: _b64(v) for k, v in sorted(m.keys.items())},
         "bookings": [
-            [e.booking, _b64(e.secret), e.passengers,
+            [e.booking, {str(i): _b64(v) for i, v in sorted(e.secrets.items())}, e.passengers,
              [[leg.index, _ts(leg.valid_from), _ts(leg.valid_until)] for leg in e.legs],
              sorted(e.used_legs)]
             for e in m.entries.values()
@@ -120,9 +120,9 @@ def _body(m: Manifest) -> dict[str, Any]:
 
 def _from_body(d: dict[str, Any]) -> Manifest:
     entries = {}
-    for booking, secret, pax, legs, used in d["bookings"]:
+    for booking, secrets_, pax, legs, used in d["bookings"]:
         entries[booking] = ManifestEntry(
-            booking, _unb64(secret), int(pax),
+            booking, {int(i): _unb64(v) for i, v in secrets_.items()}, int(pax),
             tuple(ManifestLeg(int(i), _dt(vf), _dt(vu)) for i, vf, vu in legs),
             frozenset(int(i) for i in used))
     step, skew, digits = d["totp"]

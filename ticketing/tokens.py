@@ -1,12 +1,14 @@
 """The journey token: one QR payload for every gate of a linked booking.
 
-    qr = base45( static | ed25519(static) | totp_code )
+    qr = base45( static | ed25519(static) | u8 n | n x u32 code )
 
 `static` is fixed for a booking (its confirmed legs, their boarding/alighting stations and
 admission windows, the passengers, the issue time) and signed with Ed25519 under a key id
 carried inside it, so any operator's gate verifies it offline with the published keys. The
-4-byte rotating code (TOTP of a per-booking secret, see ticketing.totp) is appended unsigned:
-it changes every step, the static part and signature never do.
+rotating codes are appended unsigned, one per leg in token order: TOTP of the leg's secret,
+derived from the booking's (ticketing.totp.leg_secret), so a gate — which gets the secrets of
+its station's legs only — cannot mint codes for another leg. They change every step; the
+static part and signature never do.
 
 Binary layout of `static`, version 1 (big-endian):
 
@@ -18,8 +20,8 @@ Binary layout of `static`, version 1 (big-endian):
     u8  n, n x (u8 str, u8 count)      passengers per category
     u8  n, n x (u8 leg, u8 board str, u8 alight str, u32 valid_from, u32 valid_until)
 
-A 3-leg, 2-passenger booking is about 230 bytes, i.e. ~345 base45 characters: a version 11-13
-QR code at error correction M (see ticketing/README.md for the measurement).
+A 3-leg bus+rail+air booking for one passenger is 214 bytes in all, 321 base45 characters: a
+version 11 QR code at error correction M (61x61 modules) (see ticketing/README.md for the measurement).
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ import struct
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Mapping
+from typing import Mapping, Sequence
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -95,7 +97,13 @@ class Scanned:
     token: TicketToken
     static: bytes
     signature: bytes
-    code: int
+    codes: tuple[int, ...]           # leg position in token.legs -> rotating code
+
+    def code_of(self, leg_index: int) -> int:
+        for pos, leg in enumerate(self.token.legs):
+            if leg.index == leg_index:
+                return self.codes[pos]
+        raise KeyError(leg_index)
 
 
 def encode_static(t: TicketToken) -> bytes:
@@ -144,8 +152,11 @@ def sign_static(t: TicketToken, private_key: Ed25519PrivateKey) -> bytes:
     return static + private_key.sign(_DOMAIN + static)
 
 
-def qr_payload(signed: bytes, code: int) -> str:
-    return b45encode(signed + _U32.pack(code))
+def qr_payload(signed: bytes, codes: Sequence[int]) -> str:
+    """The QR text: signed static part plus one rotating code per leg (token order)."""
+    if len(codes) > 255:
+        raise ValueError("too many codes")
+    return b45encode(signed + bytes([len(codes)]) + b"".join(_U32.pack(c) for c in codes))
 
 
 class _Reader:
@@ -208,11 +219,14 @@ def parse_qr(qr: str) -> Scanned:
         raise Malformed("string index out of range") from None
     static_end = r.pos
     sig = r.take(SIG_LEN)
-    code = _U32.unpack(r.take(CODE_LEN))[0]
+    n = r.u8()
+    if n != len(legs):
+        raise Malformed("one rotating code per leg expected")
+    codes = tuple(_U32.unpack(r.take(CODE_LEN))[0] for _ in range(n))
     if r.pos != len(raw):
         raise Malformed("trailing bytes")
     token = TicketToken(kid, booking, _dt(issued), pax, tuple(legs))
-    return Scanned(token, raw[:static_end], sig, code)
+    return Scanned(token, raw[:static_end], sig, codes)
 
 
 def verify(scanned: Scanned, keys: Mapping[str, Ed25519PublicKey]) -> TicketToken:

@@ -9,19 +9,27 @@ the caller can burn it (an accepted step is never accepted again).
 from __future__ import annotations
 
 import base64
+import hashlib
 import hmac
 import secrets
 from datetime import datetime
 
 import pyotp
 
-__all__ = ["new_secret", "step_of", "code_for", "match_step", "seconds_to_next_step"]
+__all__ = ["new_secret", "leg_secret", "step_of", "code_for", "leg_codes", "match_step",
+           "seconds_to_next_step"]
 
 SECRET_BYTES = 20   # 160 bits, the RFC 4226 recommendation for HMAC-SHA1
 
 
 def new_secret() -> bytes:
     return secrets.token_bytes(SECRET_BYTES)
+
+
+def leg_secret(booking_secret: bytes, leg: int) -> bytes:
+    """The secret of one leg's code, derived from the booking's: a gate gets the secrets of
+    the legs boarding at its station only, so it cannot make codes for another operator's leg."""
+    return hmac.new(booking_secret, b"maas.leg:%d" % leg, hashlib.sha256).digest()[:SECRET_BYTES]
 
 
 def _ts(now: datetime | float) -> float:
@@ -42,6 +50,12 @@ def _otp(secret: bytes, digits: int, step_s: int) -> pyotp.TOTP:
 
 def code_for(secret: bytes, step: int, *, digits: int = 6, step_s: int = 15) -> int:
     return int(_otp(secret, digits, step_s).generate_otp(step))
+
+
+def leg_codes(booking_secret: bytes, legs: list[int] | tuple[int, ...], step: int, *,
+              digits: int = 6, step_s: int = 15) -> list[int]:
+    """The code of every leg (in token order) for one step: what the QR carries."""
+    return [code_for(leg_secret(booking_secret, i), step, digits=digits, step_s=step_s) for i in legs]
 
 
 def match_step(secret: bytes, code: int, now: datetime | float, *, step_s: int = 15,

@@ -29,7 +29,7 @@ from ticketing.checkin_errors import BookingNotConfirmed, ConsentRequired
 from ticketing.faces import normalise, to_bytes
 from ticketing.keyring import DataKeyring, KeyCache
 from ticketing.tokens import TicketToken, TokenLeg, qr_payload, sign_static
-from ticketing.totp import code_for, seconds_to_next_step, step_of
+from ticketing.totp import leg_codes, seconds_to_next_step, step_of
 
 __all__ = ["router", "cleanup_ctx", "CHECKIN", "CheckinState", "checkin_state"]
 
@@ -144,9 +144,9 @@ async def _current_qr(request: web.Request) -> tuple[str, float, int]:
         legs=tuple(TokenLeg(leg.leg_no, leg.from_stop, leg.to_stop,
                             *cfg.window(leg.mode, leg.departure, leg.arrival)) for leg in legs),
     )
-    code = code_for(secret, step_of(now, cfg.totp_step_s), digits=cfg.totp_digits,
-                    step_s=cfg.totp_step_s)
-    qr = qr_payload(sign_static(token, signer.private), code)
+    codes = leg_codes(secret, [leg.index for leg in token.legs], step_of(now, cfg.totp_step_s),
+                      digits=cfg.totp_digits, step_s=cfg.totp_step_s)
+    qr = qr_payload(sign_static(token, signer.private), codes)
     return qr, seconds_to_next_step(now, cfg.totp_step_s), cfg.totp_step_s
 
 

@@ -27,8 +27,8 @@ from ticketing.faces import Gallery, from_bytes, match, normalise
 from ticketing.gate import ACCEPT, Decision, candidate_legs, check_ticket
 from ticketing.keyring import public_bytes
 from ticketing.manifest import ALG, Manifest, gate_key, seal_manifest
-from ticketing.tokens import TicketToken, parse_qr, verify
-from ticketing.totp import new_secret
+from ticketing.tokens import Scanned, TicketToken, parse_qr, verify
+from ticketing.totp import leg_secret, new_secret
 
 __all__ = ["router"]
 
@@ -111,7 +111,7 @@ async def _record(conn, st: CheckinState, p: Principal, booking: str, legs: list
 
 
 async def _fast_accept(conn, st: CheckinState, p: Principal, stops: tuple[str, ...],  # type: ignore[no-untyped-def]
-                       token: TicketToken, code: int, secret: bytes, now: datetime
+                       scanned: Scanned, token: TicketToken, secret: bytes, now: datetime
                        ) -> tuple[int, int] | None:
     """The common case in one statement: secret known (cached), code current, booking and leg
     confirmed, leg not entered. None when anything else may be true: the full path decides,
@@ -119,8 +119,9 @@ async def _fast_accept(conn, st: CheckinState, p: Principal, stops: tuple[str, .
     cfg = st.cfg
     try:
         legs, step = check_ticket(
-            token, code, stops, now, booking_cancelled=False, cancelled_legs=(),
-            secret=secret, step_s=cfg.totp_step_s, skew=cfg.totp_skew_steps, digits=cfg.totp_digits)
+            scanned, token, stops, now, booking_cancelled=False, cancelled_legs=(),
+            secret_of=lambda i: leg_secret(secret, i), step_s=cfg.totp_step_s,
+            skew=cfg.totp_skew_steps, digits=cfg.totp_digits)
     except CodeExpired:
         return None               # cancelled would come first: let the full path look
     for leg in legs:
@@ -146,17 +147,18 @@ async def _validate_qr(request: web.Request, st: CheckinState, p: Principal, qr:
             candidate_legs(token, stops, now)              # station/time refusals need no DB
             st.warm(request.app, stops, now)
             secret = st.secrets.get(token.booking)
-            done = secret and await _fast_accept(conn, st, p, stops, token, scanned.code, secret, now)
+            done = secret and await _fast_accept(conn, st, p, stops, scanned, token, secret, now)
             if done:
                 leg, step = done
             else:
                 state = await store.ticket_state(conn, token.booking, st.data_keys, st.secrets)
+                # no stored secret (should not happen): a fresh one never matches
+                booking_secret = state.secret if state and state.secret else new_secret()
                 legs, step = check_ticket(
-                    token, scanned.code, stops, now,
+                    scanned, token, stops, now,
                     booking_cancelled=state is None or state.status != "confirmed",
                     cancelled_legs=state.cancelled_legs if state else (),
-                    # no stored secret (should not happen): a fresh one never matches
-                    secret=(state.secret if state and state.secret else new_secret()),
+                    secret_of=lambda i: leg_secret(booking_secret, i),
                     step_s=cfg.totp_step_s, skew=cfg.totp_skew_steps, digits=cfg.totp_digits)
                 leg = await _record(conn, st, p, token.booking, [x.index for x in legs], "qr", step, now)
     except Rejection as err:

@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from ticketing.manifest import Manifest, ManifestEntry, ManifestLeg
 from ticketing.keyring import SigningKey, new_key_id, public_bytes
 from ticketing.tokens import TicketToken, TokenLeg, qr_payload, sign_static
-from ticketing.totp import code_for, step_of
+from ticketing.totp import leg_codes, leg_secret, step_of
 
 T0 = datetime(2026, 11, 26, 8, 0, 0, tzinfo=timezone.utc)   # a step boundary for 15 s steps
 STEP = 15
@@ -53,7 +53,8 @@ def journey(booking: str | None = None, key_id: str = "k0", *, start: datetime =
 def qr_for(token: TicketToken, key: SigningKey, secret: bytes, now: datetime,
            step_s: int = STEP, step_offset: int = 0) -> str:
     step = step_of(now, step_s) + step_offset
-    return qr_payload(sign_static(token, key.private), code_for(secret, step, step_s=step_s))
+    codes = leg_codes(secret, [leg.index for leg in token.legs], step, step_s=step_s)
+    return qr_payload(sign_static(token, key.private), codes)
 
 
 RAIL = "crh:QDN"          # leg 1 boards here, departing T0+2h; admits from T0+1h30
@@ -66,7 +67,8 @@ def manifest_for(tokens_secrets, key, station=RAIL, revoked=None, used=None, gat
         legs = tuple(ManifestLeg(leg.index, leg.valid_from, leg.valid_until)
                      for leg in token.legs if leg.board == station)
         entries[token.booking] = ManifestEntry(
-            token.booking, secret, token.passenger_count, legs,
+            token.booking, {leg.index: leg_secret(secret, leg.index) for leg in legs},
+            token.passenger_count, legs,
             frozenset((used or {}).get(token.booking, ())))
     return Manifest(gate=gate, station=station, date=date(2026, 11, 26), issued_at=T0,
                     covers_from=T0 - timedelta(hours=14), covers_until=T0 + timedelta(days=1, hours=12),

@@ -140,3 +140,20 @@ def test_taps_serialise_for_upload(world):
     j = tap.as_json()
     assert j["booking"] == token.booking and j["leg"] == 1 and j["at"].endswith("+00:00")
     assert len(j["tap_id"]) == 36
+
+
+def test_a_gate_cannot_mint_codes_for_another_stations_leg(world):
+    """The bus operator's gate holds the secret of the bus leg only: codes it makes from it
+    do not open the rail leg of the same ticket."""
+    from ticketing.tokens import qr_payload, sign_static
+    from ticketing.totp import code_for, step_of
+
+    key, token, secret, clock = world
+    bus_manifest = manifest_for([(token, secret)], key, station="qdbus:1001", gate="bus-1")
+    stolen = bus_manifest.entries[token.booking].secrets
+    assert set(stolen) == {0}
+    step = step_of(clock.now(), STEP)
+    forged = qr_payload(sign_static(token, key.private), [code_for(stolen[0], step)] * 3)
+    rail = GateValidator(manifest_for([(token, secret)], key), clock)
+    assert rail.validate(forged).code == "code_expired"
+    assert rail.validate(qr_for(token, key, secret, clock.now())).code == ACCEPT

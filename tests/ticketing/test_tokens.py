@@ -13,7 +13,8 @@ from ticketing.base45 import b45decode, b45encode
 from ticketing.checkin_errors import BadSignature, Malformed, UnknownKey
 from ticketing.keyring import load_public
 from ticketing.tokens import parse_qr, qr_payload, sign_static, verify
-from ticketing.totp import code_for, match_step, new_secret, seconds_to_next_step, step_of
+from ticketing.totp import (code_for, leg_codes, leg_secret, match_step, new_secret,
+                            seconds_to_next_step, step_of)
 
 from tests.api.checkin_fixtures import STEP, T0, journey, keys_of, qr_for, signer
 
@@ -47,7 +48,8 @@ def test_payload_round_trips_and_verifies():
     scanned = parse_qr(qr)
     assert verify(scanned, pubkeys(key)) == token
     assert scanned.token.passenger_count == 3
-    assert scanned.code == code_for(secret, step_of(T0, STEP))
+    assert scanned.codes == tuple(leg_codes(secret, [0, 1, 2], step_of(T0, STEP)))
+    assert scanned.code_of(1) == code_for(leg_secret(secret, 1), step_of(T0, STEP))
     assert all(leg.valid_from.tzinfo is not None for leg in token.legs)
 
 
@@ -75,6 +77,7 @@ def test_static_part_is_stable_and_only_the_code_rotates():
     assert a != b
     assert parse_qr(a).static == parse_qr(b).static
     assert parse_qr(a).signature == parse_qr(b).signature
+    assert parse_qr(a).codes != parse_qr(b).codes
 
 
 def test_tampered_payload_fails_signature():
@@ -85,20 +88,20 @@ def test_tampered_payload_fails_signature():
     longer = dataclasses.replace(token.legs[2], valid_until=token.legs[2].valid_until + timedelta(days=1))
     forged = dataclasses.replace(token, legs=token.legs[:2] + (longer,))
     forged_static = sign_static(forged, key.private)[: -64]
-    qr = qr_payload(forged_static + signed[-64:], 123456)
+    qr = qr_payload(forged_static + signed[-64:], [123456] * 3)
     with pytest.raises(BadSignature):
         verify(parse_qr(qr), pubkeys(key))
     # flip one bit of the signature itself
     bad = bytearray(signed)
     bad[-1] ^= 1
     with pytest.raises(BadSignature):
-        verify(parse_qr(qr_payload(bytes(bad), 1)), pubkeys(key))
+        verify(parse_qr(qr_payload(bytes(bad), [1, 2, 3])), pubkeys(key))
 
 
 def test_signature_by_another_key_under_a_known_key_id_fails():
     real, impostor = signer(), signer()
     token = journey(key_id=real.key_id)
-    qr = qr_payload(sign_static(token, impostor.private), 1)
+    qr = qr_payload(sign_static(token, impostor.private), [1, 2, 3])
     with pytest.raises(BadSignature):
         verify(parse_qr(qr), pubkeys(real))
 
@@ -127,7 +130,7 @@ def test_malformed_payloads(qr):
 def test_truncated_and_padded_payloads_are_malformed():
     key = signer()
     raw = b45decode(qr_for(journey(key_id=key.key_id), key, new_secret(), T0))
-    for cut in (1, 10, 64, 68, len(raw) - 1):
+    for cut in (1, 10, 64, 68, len(raw) - 13, len(raw) - 1):
         with pytest.raises(Malformed):
             parse_qr(b45encode(raw[:cut]))
     with pytest.raises(Malformed):
@@ -170,3 +173,15 @@ def test_seconds_to_next_step():
 def test_naive_datetimes_are_refused():
     with pytest.raises(ValueError):
         step_of(T0.replace(tzinfo=None), STEP)
+
+
+def test_one_code_per_leg_from_leg_secrets():
+    key = signer()
+    token = journey(key_id=key.key_id)
+    secret = new_secret()
+    signed = sign_static(token, key.private)
+    with pytest.raises(Malformed):                      # codes must match the legs
+        parse_qr(qr_payload(signed, [1, 2]))
+    secrets_ = {leg_secret(secret, i) for i in range(3)}
+    assert len(secrets_) == 3 and secret not in secrets_
+    assert leg_secret(secret, 1) == leg_secret(secret, 1)

@@ -45,10 +45,10 @@ PROFILES: dict[str, dict[str, Any]] = {
                       "operator_first_s": 8, "operator_every_s": 600, "operator_feed": "smallest"}},
     # sized for the goal: ~130 passengers x 3 iterations/s (~310 plans/s) and ~55 gates x 4
     # check-ins/s (~2.4 validations each: ~530 validations/s), one operator
-    "full": {"users": 186, "spawn_rate": 40, "time": 180, "workers": 2, "processes": 2,
+    "full": {"users": 186, "spawn_rate": 40, "time": 120, "workers": 2, "processes": 2,
              "mix": {"passenger_weight": 26, "passenger_rate": 3.0, "gate_weight": 11, "gate_rate": 4.0,
                      "stops_weight": 3, "plan_weight": 12, "book_weight": 1,
-                     "operator_first_s": 60, "operator_every_s": 60}},
+                     "operator_first_s": 45, "operator_every_s": 45}},
 }
 
 # Gate admission windows for the load server (MAAS_GATES__WINDOW_MIN): 72 h before
@@ -198,7 +198,8 @@ def _run_locust(a: argparse.Namespace, url: str, out: Path, env: dict[str, str],
     try:
         deadline = t0 + a.time + 90
         while proc.poll() is None:
-            if a.profile and spy is None and time.monotonic() - t0 > max(5.0, (a.time - a.profile) / 2):
+            # profile once the users are running, before the operator's first activation
+            if a.profile and spy is None and time.monotonic() - t0 > min(15.0, a.time / 4):
                 workers = server.workers()
                 if workers:
                     spy = _pyspy(workers[0].pid, a.profile, out)

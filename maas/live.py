@@ -74,6 +74,7 @@ class LiveNetwork:
         self._lock = asyncio.Lock()
         self._asked = 0       # reload requests so far
         self._served = 0      # requests covered by the last finished reload
+        self.listener: _Listener | None = None   # set by live_ctx
 
     async def reload(self) -> Snapshot:
         """Load what is active now and swap it in; returns the snapshot in place afterwards.
@@ -158,6 +159,7 @@ async def live_ctx(app: web.Application) -> AsyncIterator[None]:
     holder = LiveNetwork(app[DB], settings.routing.to_config())
     app[LIVE] = holder
     listener = _Listener(holder, settings.database_url or "")
+    holder.listener = listener
     await listener.connect()          # listen first: an activation during the load is not lost
     try:
         await holder.reload()

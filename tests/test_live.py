@@ -131,3 +131,13 @@ async def test_requests_keep_being_served_while_a_version_is_activated(app, clie
     await until(lambda: dict(app[LIVE].current.versions) == {"town": v2})
     await ask()
     assert set(names) <= {"Central 1", "Central 2"} and names[-1] == "Central 2"
+
+
+async def test_a_dropped_listen_connection_reconnects_and_catches_up(app, client, tmp_path):
+    listener = app[LIVE].listener
+    pid = listener.conn.get_server_pid()
+    await app[DB].execute("SELECT pg_terminate_backend($1)", pid)
+    await until(lambda: listener.conn.is_closed())
+    v1 = await publish(app[DB], tmp_path, 1)      # its NOTIFY finds nobody listening here
+    await until(lambda: dict(app[LIVE].current.versions) == {"town": v1})
+    assert listener.conn.get_server_pid() != pid and not listener.conn.is_closed()

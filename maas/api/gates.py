@@ -257,8 +257,10 @@ async def validate(request: web.Request, body: ValidateRequest) -> Validation:
     else:
         assert body.face is not None
         d = await _validate_face(request, st, p, body.face, now)
-    log.info("gate decision", extra={"gate": p.gate_id, "result": d.result, "code": d.code,
-                                     "booking": d.booking, "leg": d.leg})
+    # refusals are the security signal (forgeries, replays); accepts are rows in gate_taps
+    log.log(logging.INFO if d.result == "reject" else logging.DEBUG, "gate decision",
+            extra={"gate": p.gate_id, "result": d.result, "code": d.code, "booking": d.booking,
+                   "leg": d.leg})
     return Validation(result=d.result, code=d.code, booking=d.booking, leg=d.leg,  # type: ignore[arg-type]
                       passengers=d.passengers)
 

@@ -86,8 +86,9 @@ class _Builder:
                   stops=r.alight - r.board, key=key)
         return leg, s_b
 
-    def walk(self, a: Place, b: Place, start: int, dist_m: float) -> Leg:
-        dur = int(np.ceil(dist_m / self.pl.config.walk_speed_mps))
+    def walk(self, a: Place, b: Place, start: int, dist_m: float, dur: int | None = None) -> Leg:
+        if dur is None:
+            dur = int(np.ceil(dist_m / self.pl.config.walk_speed_mps))
         return Leg(mode="walk", from_place=a, to_place=b, departure=_dt(start, a.tz),
                    arrival=_dt(start + dur, b.tz), duration_s=dur, distance_m=round(dist_m, 1))
 
@@ -151,11 +152,11 @@ class _Builder:
             if dm > 0:
                 a = self.place(self.pl.stop(self.origin))
                 start = int(first.departure.timestamp()) - self.slack(first, True) - w
-                legs.append(self.walk(a, first.from_place, start, dm))
+                legs.append(self.walk(a, first.from_place, start, dm, w))
         else:
             w, dm = self.o_reach[s_first]
             start = int(first.departure.timestamp()) - self.slack(first, True) - w
-            legs.append(self.walk(self.coord_place(self.origin, s_first), first.from_place, start, dm))
+            legs.append(self.walk(self.coord_place(self.origin, s_first), first.from_place, start, dm, w))
         for i, (leg, _) in enumerate(transit):
             legs.append(leg)
             if i + 1 < len(transit):
@@ -169,11 +170,11 @@ class _Builder:
             w, dm = self.d_reach.get(s_last, (0, 0))
             if dm > 0:
                 start = int(last.arrival.timestamp()) + self.slack(last, False)
-                legs.append(self.walk(last.to_place, self.place(self.pl.stop(self.dest)), start, dm))
+                legs.append(self.walk(last.to_place, self.place(self.pl.stop(self.dest)), start, dm, w))
         else:
             w, dm = self.d_reach[s_last]
             start = int(last.arrival.timestamp()) + self.slack(last, False)
-            legs.append(self.walk(last.to_place, self.coord_place(self.dest, s_last), start, dm))
+            legs.append(self.walk(last.to_place, self.coord_place(self.dest, s_last), start, dm, w))
         dep = int(legs[0].departure.timestamp())
         arr = int(legs[-1].arrival.timestamp())
         walk = sum(leg.distance_m for leg in legs)

@@ -148,11 +148,16 @@ class Planner:
         if isinstance(place, str):
             for m in self._members(self.stop(place)):
                 out[m] = (0, 0)
-            for m in list(out):
-                to, dist = fps.neighbours(m)
-                for s2, dm in zip(to.tolist(), dist.tolist()):
-                    if s2 != m and dm <= max_walk and s2 not in out:
-                        out[s2] = (int(np.ceil(dm / cfg.walk_speed_mps)), int(dm))
+            members = set(out)
+            for m in members:
+                for e in range(fps.start[m], fps.start[m + 1]):
+                    s2, dm = int(fps.to[e]), int(fps.dist_m[e])
+                    if s2 in members or (dm > max_walk and not fps.rule[e]):
+                        continue
+                    # a transfers.txt time counts as the walk; metres >= 1 marks a walk leg
+                    w = max(int(fps.walk_s[e]), int(fps.floor_s[e]) if fps.rule[e] else 0)
+                    if s2 not in out or w < out[s2][0]:
+                        out[s2] = (w, max(1, dm if dm > 0 else int(self.walk_m(m, s2))))
             return out
         lat, lon = place
         radius = min(cfg.access_radius_m, max_walk) if max_walk > 0 else cfg.access_radius_m

@@ -175,10 +175,19 @@ def run(
                 r = ready[k - 1, s]
                 if r < INF and pat_board_ok[ps + i] and stop_ok[s]:
                     need = r + board_slack[ps + i]
-                    if cur < 0 or need <= t_dep[tbase + cur * L + i]:
-                        hi = cur if cur >= 0 else n_inst
-                        j = _earliest(t_dep, tbase, L, i, 0, hi, need, inst_ok, ibase)
-                        if j < hi:
+                    if cur < 0:
+                        j = _earliest(t_dep, tbase, L, i, 0, n_inst, need, inst_ok, ibase)
+                        if j < n_inst:
+                            cur = j
+                            bpos = i
+                    elif cur > 0 and need <= t_dep[tbase + (cur - 1) * L + i]:
+                        # an earlier instance is catchable: step back (usually one or two)
+                        j = cur - 1
+                        while j > 0 and t_dep[tbase + (j - 1) * L + i] >= need:
+                            j -= 1
+                        while j < cur and not inst_ok[ibase + j]:
+                            j += 1
+                        if j < cur:
                             cur = j
                             bpos = i
         # footpaths and changes from every stop reached by a vehicle this round

@@ -39,6 +39,9 @@ def _compare(pl: Planner, ref: Reference, origin: str, dest: str, d: date, secs:
     assert got == expected, (origin, dest, got, expected)
     for it in its:
         assert_feasible(pl, it)
+        # starts at the origin (or one of its platforms) and ends at the destination
+        assert it.legs[0].from_place.id in {pl.network.stop_id[s] for s, v in src.items() if v == (0, 0)}
+        assert it.legs[-1].to_place.id in {pl.network.stop_id[s] for s, v in dst.items() if v == (0, 0)}
     assert_pareto(its)
     # allowing more transfers never arrives later
     best = None

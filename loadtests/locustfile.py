@@ -17,20 +17,22 @@ PostgreSQL.
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import random
+import sys
 import threading
 import time
 import uuid
-import zipfile
 from collections import Counter, deque
 from typing import Any
 
 from locust import User, between, constant_throughput, events, task
 from locust.contrib.fasthttp import FastHttpUser
 from locust.runners import MasterRunner
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the project root
+from loadtests.payloads import forge, passengers, republished  # noqa: E402
 
 SEED: dict[str, Any] = {}
 if os.environ.get("MAAS_LOAD_SEED"):
@@ -91,24 +93,6 @@ def _code(resp: Any) -> str:
 
 def _bearer(secret: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {secret}"}
-
-
-def prc_id(rng: random.Random) -> str:
-    """A valid PRC resident ID number (Shandong region, GB 11643 check digit)."""
-    body = f"3701{rng.randint(0, 99):02d}{rng.randint(1950, 2010)}{rng.randint(1, 12):02d}" \
-           f"{rng.randint(1, 28):02d}{rng.randint(0, 999):03d}"
-    total = sum(int(c) * pow(2, 17 - i, 11) for i, c in enumerate(body))
-    return body + "10X98765432"[total % 11]
-
-
-_NAMES = ("王伟", "李娜", "张敏", "刘洋", "陈静", "杨磊", "赵丽", "黄强", "Li Wei", "Zhang Min")
-
-
-def passengers(rng: random.Random) -> list[dict[str, str]]:
-    n = 1 if rng.random() < 0.8 else 2
-    cats = ("adult", "adult", "adult", "child", "senior")
-    return [{"name": rng.choice(_NAMES), "id_number": prc_id(rng), "category": rng.choice(cats)}
-            for _ in range(n)]
 
 
 def _plan_params(rng: random.Random, pair: list[str]) -> dict[str, str]:
@@ -294,13 +278,6 @@ def _claim_ticket(environment: Any) -> tuple[dict[str, Any], int, str] | None:
 STEP_S = float(MIX.get("totp_step_s", 15))
 
 
-def _forge(qr: str, rng: random.Random) -> str:
-    """The payload with one character of its signed part changed (still base45 text)."""
-    alphabet = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:"
-    i = rng.randrange(0, max(1, len(qr) - 8))
-    return qr[:i] + rng.choice([c for c in alphabet if c != qr[i]]) + qr[i + 1:]
-
-
 class Gate(FastHttpUser):
     """A station gate: scan the QR of a passenger holding a confirmed ticket (accept), then
     what gates also see — the same code again, a forged code, a ticket for another
@@ -362,23 +339,12 @@ class Gate(FastHttpUser):
                 other = SEED["gates"][self.rng.choice(elsewhere)]
                 self._validate(self.rng.choice(other), qr, {"wrong_station"}, "wrong station")
         if self.rng.random() < float(MIX.get("forgery_share", 0.4)):
-            self._validate(gate, _forge(qr, self.rng),
+            self._validate(gate, forge(qr, self.rng),
                            {"bad_signature", "malformed", "unknown_key", "already_used",
                             "code_expired", "wrong_station"}, "forged")
 
 
 # --- operators ----------------------------------------------------------------------------
-
-
-def republished(zip_bytes: bytes, n: int) -> bytes:
-    """The same feed with a new archive comment: identical timetable, a new version (sha256)."""
-    src = zipfile.ZipFile(io.BytesIO(zip_bytes))
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
-        for info in src.infolist():
-            dst.writestr(info, src.read(info))
-        dst.comment = f"maas load test republish {n} {uuid.uuid4()}".encode()
-    return out.getvalue()
 
 
 class Operator(FastHttpUser):

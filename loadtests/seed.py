@@ -25,6 +25,7 @@ from typing import Any
 import aiohttp
 import asyncpg
 
+from loadtests.payloads import prc_id
 from maas import auth
 
 __all__ = ["SeedPlan", "seed", "boarding_stops"]
@@ -71,13 +72,6 @@ def _stop_id(value: Any) -> str | None:
     if isinstance(value, dict):
         return value.get("id")
     return value if isinstance(value, str) else None
-
-
-def prc_id(rng: random.Random) -> str:
-    body = f"370102{rng.randint(1950, 2005)}{rng.randint(1, 12):02d}{rng.randint(1, 28):02d}" \
-           f"{rng.randint(0, 999):03d}"
-    total = sum(int(c) * pow(2, 17 - i, 11) for i, c in enumerate(body))
-    return body + "10X98765432"[total % 11]
 
 
 class _Api:

@@ -6,7 +6,10 @@ exercised by `loadtests/run --smoke`.
 
 from __future__ import annotations
 
+import io
+import random
 import sys
+import zipfile
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -16,6 +19,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # loadtests/ is not installed
 
 from loadtests.invariants import check_invariants  # noqa: E402
+from loadtests.payloads import forge, prc_id, republished  # noqa: E402
 from loadtests.report import activation_effect, percentile, summarise_pyspy  # noqa: E402
 from loadtests.slo import evaluate, load_profile, read_stats  # noqa: E402
 
@@ -265,3 +269,50 @@ def test_pyspy_summary(tmp_path: Path):
     text = summarise_pyspy(raw)
     assert "100 samples" in text
     assert " 60.0%  idle" in text and " 40.0%  handle" in text
+
+
+# --- what the load users send -------------------------------------------------------------
+
+
+def test_generated_id_numbers_are_valid_prc_ids():
+    from ticketing.passengers import validate_passenger
+
+    rng = random.Random(3)
+    for _ in range(200):
+        number = prc_id(rng)
+        assert validate_passenger(0, "王伟", number).id_number == number
+
+
+def test_a_republished_feed_has_new_bytes_and_the_same_files():
+    src = io.BytesIO()
+    with zipfile.ZipFile(src, "w") as z:
+        z.writestr("stops.txt", "stop_id,stop_name\nA,甲\n")
+        z.writestr("agency.txt", "agency_id,agency_name\nx,X\n")
+    one, two = republished(src.getvalue(), 1), republished(src.getvalue(), 2)
+    assert len({src.getvalue(), one, two}) == 3
+    for data in (one, two):
+        with zipfile.ZipFile(io.BytesIO(data)) as z:
+            assert z.read("stops.txt").decode() == "stop_id,stop_name\nA,甲\n"
+            assert sorted(z.namelist()) == ["agency.txt", "stops.txt"]
+
+
+def test_forged_codes_never_verify():
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from ticketing.checkin_errors import Rejection
+    from ticketing.tokens import TicketToken, TokenLeg, parse_qr, qr_payload, sign_static, verify
+
+    key = Ed25519PrivateKey.generate()
+    t0 = datetime(2026, 11, 27, 8, tzinfo=timezone.utc)
+    legs = tuple(TokenLeg(i, f"jinan-bus:S{i}", f"jinan-bus:S{i + 1}", t0, t0 + timedelta(hours=2))
+                 for i in range(5))
+    token = TicketToken(key_id="k1", booking="bk_0123456789abcdef0123", issued_at=t0,
+                        passengers=(("adult", 1),), legs=legs)
+    qr = qr_payload(sign_static(token, key), [123456 + i for i in range(5)])
+    assert verify(parse_qr(qr), {"k1": key.public_key()}) == token   # the genuine one does
+    rng = random.Random(5)
+    for _ in range(300):
+        fake = forge(qr, rng)
+        assert fake != qr
+        with pytest.raises(Rejection):
+            verify(parse_qr(fake), {"k1": key.public_key()})

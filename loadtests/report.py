@@ -162,7 +162,8 @@ def markdown(results: dict[str, Any]) -> str:
     out = [f"Run `{r.get('command')}` at {r.get('started_utc')}: {r.get('users')} users for "
            f"{r.get('time_s')} s, {r.get('workers')} maas workers, {r.get('locust_processes')} Locust "
            f"process(es); pool of {r.get('pool')} pre-booked bookings at {r.get('gate_stations')} stations "
-           f"(seeded in {r.get('seed_s')} s).", "",
+           f"(seeded in {r.get('seed_s')} s). Load average before/after the load: "
+           f"{r.get('loadavg_before')} / {r.get('loadavg_after')}.", "",
            "| endpoint | requests | unexpected failures | req/s | p50 ms | p95 ms | p99 ms | max ms |",
            "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for name, e in r.get("endpoints", {}).items():

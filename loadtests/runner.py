@@ -193,6 +193,7 @@ def _run_locust(a: argparse.Namespace, url: str, out: Path, env: dict[str, str],
     log = open(out / "locust.log", "w", encoding="utf-8")
     proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     sampler = CpuSampler(lambda: _groups(server, data_dir, proc)).start()
+    results["loadavg_before"] = [round(x, 2) for x in os.getloadavg()]
     spy = None
     t0 = time.monotonic()
     try:
@@ -213,6 +214,7 @@ def _run_locust(a: argparse.Namespace, url: str, out: Path, env: dict[str, str],
         raise
     finally:
         results["cpu"] = sampler.stop()
+        results["loadavg_after"] = [round(x, 2) for x in os.getloadavg()]
         results["load_seconds"] = round(time.monotonic() - t0, 1)
         if spy is not None:
             try:

@@ -13,7 +13,7 @@ import math
 
 import numpy as np
 
-from feeds.demo_gtfs import Feed, hhmmss, road_en
+from feeds.demo_gtfs import Feed, road_en, time_table
 from feeds.demo_places import AIRPORTS, COACH_STATIONS, RAIL_STATIONS, ROADS_EW, ROADS_NS, City
 
 CELL_M = 450.0
@@ -114,19 +114,24 @@ def _trips(feed: Feed, grid: _Grid, route_id: str, stops: list[str], speed: floa
            headsign: tuple[str, str], deps: dict[str, list[int]]) -> None:
     trips = feed.add("trips.txt", ["route_id", "service_id", "trip_id", "trip_headsign",
                                    "direction_id", "wheelchair_accessible"])
-    st = feed.add("stop_times.txt", STOP_TIMES)
+    times = time_table()
     for direction, seq in enumerate((stops, stops[::-1])):
         hops = [math.dist(grid.pos[a], grid.pos[b]) for a, b in zip(seq, seq[1:])]
         offs = np.concatenate([[0], np.cumsum([h / speed + DWELL_S for h in hops])]).astype(int)
         last = len(seq) - 1
-        for service, times in deps.items():
-            for k, t0 in enumerate(times):
+        # ",stop_id,stop_sequence,pickup_type,drop_off_type\n" of each stop of the pattern
+        tails = [f",{s},{i + 1},{1 if i == last else 0},{1 if i == 0 else 0}\n"
+                 for i, s in enumerate(seq)]
+        pattern = list(zip(offs.tolist(), tails))
+        lines: list[str] = []
+        for service, starts in deps.items():
+            for k, t0 in enumerate(starts):
                 trip = f"{route_id}-{direction}-{service}-{k:03d}"
                 trips.append((route_id, service, trip, headsign[direction], direction,
                               1 if k % 4 else 2))
-                st.extend((trip, hhmmss(t0 + o), hhmmss(t0 + o), s, i + 1,
-                           1 if i == last else 0, 1 if i == 0 else 0)
-                          for i, (s, o) in enumerate(zip(seq, offs)))
+                lines.extend(f"{trip},{times[t0 + o]},{times[t0 + o]}{tail}"
+                             for o, tail in pattern)
+        feed.add_text("stop_times.txt", STOP_TIMES, "".join(lines))
 
 
 def city_bus_feed(city: City, lines: int, feed: Feed, seed: int) -> Feed:

@@ -18,11 +18,16 @@ PINYIN_LANG = "zh-Latn-pinyin"   # BCP 47: Chinese in Latin script, Hanyu Pinyin
 _TIMES: list[str] = []
 
 
-def hhmmss(t: int) -> str:
-    global _TIMES
+def time_table() -> list[str]:
+    """"HH:MM:SS" of every second of two days (index = seconds)."""
     if not _TIMES:
-        _TIMES = [f"{s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}" for s in range(48 * 3600)]
-    return _TIMES[t] if 0 <= t < len(_TIMES) else f"{t // 3600:02d}:{t // 60 % 60:02d}:{t % 60:02d}"
+        _TIMES.extend(f"{s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}" for s in range(48 * 3600))
+    return _TIMES
+
+
+def hhmmss(t: int) -> str:
+    table = time_table()
+    return table[t] if 0 <= t < len(table) else f"{t // 3600:02d}:{t // 60 % 60:02d}:{t % 60:02d}"
 
 
 def distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
@@ -56,6 +61,12 @@ class Feed:
     start: date
     days: int
     tables: dict[str, tuple[list[str], list[tuple]]] = field(default_factory=dict)
+    chunks: dict[str, list[str]] = field(default_factory=dict)   # preformatted CSV lines
+
+    def add_text(self, file: str, header: list[str], text: str) -> None:
+        """Rows already formatted as CSV lines (values that never need quoting)."""
+        self.add(file, header)
+        self.chunks.setdefault(file, []).append(text)
 
     def add(self, file: str, header: list[str], rows: list[tuple] | None = None) -> list[tuple]:
         if file not in self.tables:
@@ -88,11 +99,12 @@ class Feed:
                    f"demo-{self.start.isoformat()}", f"gtfs@{self.name}.example.cn")])
 
     def write_zip(self, path: Path) -> Path:
-        with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6) as z:
+        with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as z:
             for file, (header, rows) in self.tables.items():
                 buf = io.StringIO()
                 w = csv.writer(buf, lineterminator="\n")
                 w.writerow(header)
                 w.writerows(rows)
+                buf.write("".join(self.chunks.get(file, ())))
                 z.writestr(file, buf.getvalue().encode("utf-8"))
         return path

@@ -77,14 +77,14 @@ def check_times(files: Mapping[str, bytes], limits: CheckLimits) -> Iterator[Not
         ("stop_times.txt", ("arrival_time", "departure_time")),
         ("frequencies.txt", ("start_time", "end_time")),
     ):
-        for column in columns:
-            # A feed repeats few distinct times: test each distinct one, then (only if one
-            # is bad) read again to find its rows.
-            distinct = set(_values(files, name, column))
-            bad = {v for v in distinct if v.strip() and not _TIME.fullmatch(v.strip())}
-            if not bad:
-                continue
-            for i, value in enumerate(_values(files, name, column)):
+        # A feed repeats few distinct times: test each distinct one, then (only if one is
+        # bad) read again to find its rows.
+        distinct = _distinct(files, name, columns)
+        bad = {v for v in distinct if v.strip() and not _TIME.fullmatch(v.strip())}
+        if not bad:
+            continue
+        for i, values in enumerate(_values(files, name, columns)):
+            for column, value in zip(columns, values):
                 if value in bad:
                     yield Notice("invalid_time", "error", name, i + 2, column,
                                  f"{value.strip()!r} is not a time H:MM:SS (hours may pass 24, "
@@ -119,27 +119,51 @@ def check_sizes(files: Mapping[str, bytes], limits: CheckLimits) -> Iterator[Not
 
 def _column(files: Mapping[str, bytes], name: str, column: str) -> Iterator[tuple[int, str]]:
     """(row number, stripped value) of one column; nothing when file or column is absent."""
-    for i, value in enumerate(_values(files, name, column)):
+    for i, (value,) in enumerate(_values(files, name, (column,))):
         yield i + 2, value.strip()
 
 
-def _values(files: Mapping[str, bytes], name: str, column: str) -> Iterator[str]:
-    """The raw values of `column`, one per record in order ("" for short records); nothing
-    when the file or the column is absent. Record k (0-based) is CSV row k + 2."""
+def _distinct(files: Mapping[str, bytes], name: str, columns: tuple[str, ...]) -> set[str]:
+    """The distinct raw values of `columns` (header excluded)."""
+    data = files.get(name)
+    table = read_rows(files, name)
+    if data is None or table is None:
+        return set()
+    header, _ = table
+    if b'"' in data:
+        return {v for values in _values(files, name, columns) for v in values}
+    # No quoting: one regex per column pulls the i-th cell of every line in C.
+    start = data.find(b"\n")  # each match starts at the "\n" before a data line
+    out: set[str] = set()
+    for column in columns:
+        if column in header and start >= 0:
+            cell = re.compile(rb"\n(?:[^,\n]*,){%d}([^,\r\n]*)" % header.index(column))
+            out.update(v.decode("utf-8", errors="replace") for v in set(cell.findall(data, start)))
+    return out
+
+
+def _values(files: Mapping[str, bytes], name: str, columns: tuple[str, ...]) -> Iterator[tuple[str, ...]]:
+    """The raw values of `columns`, one tuple per record in order ("" where a record is
+    short or a column absent); nothing when the file or all columns are absent.
+    Record k (0-based) is CSV row k + 2."""
     table = read_rows(files, name)
     if table is None:
         return
     header, rows = table
-    if column not in header:
+    index = [header.index(c) if c in header else -1 for c in columns]
+    if max(index) < 0:
         return
-    i = header.index(column)
     data = files[name]
     if b'"' not in data:  # no quoting: plain splitting is exact and much faster than csv
         lines = lines_of(text_of(data))
         next(lines, None)  # header
         rows = (line.rstrip("\r\n").split(",") for line in lines)
+    width = max(index) + 1
     for cells in rows:
-        yield cells[i] if len(cells) > i else ""
+        if len(cells) >= width and min(index) >= 0:
+            yield tuple(cells[i] for i in index)
+        else:
+            yield tuple(cells[i] if 0 <= i < len(cells) else "" for i in index)
 
 
 Check = Callable[[Mapping[str, bytes], CheckLimits], Iterator[Notice]]

@@ -155,11 +155,14 @@ def cmd_keys_rotate_signing(args: argparse.Namespace) -> int:
 def cmd_keys_rotate_data(args: argparse.Namespace) -> int:
     async def run() -> int:
         from maas.api.bookings import rotate_personal_data
+        from maas.api.checkin import rotate_checkin_data
 
         settings = settings_from_args(args)
         async with backends(settings) as (pool, _):
             n = await rotate_personal_data(pool, settings)
-        print(f"re-encrypted {n} passenger record(s) under data key {settings.data_keys().active}")
+            m = await rotate_checkin_data(pool, settings)
+        print(f"re-encrypted {n} passenger record(s) and {m} check-in secret(s) (TOTP secrets, "
+              f"face templates, signing keys) under data key {settings.data_keys().active}")
         return 0
 
     return _run(run)

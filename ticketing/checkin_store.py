@@ -24,7 +24,7 @@ from ticketing.totp import leg_secret, new_secret
 __all__ = [
     "LegRow", "BookingRow", "TicketState", "SecretCache", "load_booking", "ensure_secret",
     "ticket_state", "record_tap", "station_secrets", "manifest_content", "upload_taps", "list_conflicts",
-    "enrol_face", "erase_face", "face_candidates", "sweep_faces", "UploadedTap",
+    "enrol_face", "erase_face", "face_candidates", "sweep_faces", "UploadedTap", "reseal_all",
 ]
 
 _LEG_COLS = "leg_no, status, from_stop, to_stop, departure, arrival, mode, agency_id, feed"
@@ -420,3 +420,37 @@ async def sweep_faces(conn: Any, now: datetime, retention_s: int) -> int:
                      AND l.status IN ('held', 'confirmed') AND l.arrival >= $1)""",
         cutoff)
     return int(status.split()[-1])
+
+
+# --- data-key rotation --------------------------------------------------------------------
+
+
+async def reseal_all(pool: Any, keys: DataKeyring) -> int:
+    """Re-seal every check-in secret still under an older data-at-rest key with the active one
+    (TOTP secrets, face templates, signing keys), so old keys can then be dropped. Each row in
+    its own short transaction, locked, re-read: safe while the service runs. Returns rows."""
+    from ticketing.keyring import _aad as signing_aad
+
+    tables = (
+        ("booking_secrets", "booking_id", "sealed_secret", _secret_aad),
+        ("face_templates", "account_id", "sealed_template", _face_aad),
+        ("signing_keys", "key_id", "sealed_private", signing_aad),
+    )
+    n = 0
+    async with pool.acquire() as conn:
+        for table, pk, col, aad in tables:
+            ids = [r[0] for r in await conn.fetch(
+                f"SELECT {pk} FROM {table} WHERE data_key_id <> $1", keys.active)]
+            for row_id in ids:
+                async with conn.transaction():
+                    row = await conn.fetchrow(
+                        f"SELECT data_key_id, {col} FROM {table} WHERE {pk} = $1 FOR UPDATE", row_id)
+                    if row is None or row["data_key_id"] == keys.active:
+                        continue
+                    plain = unseal(keys, row["data_key_id"], row[col], aad(row_id))
+                    dek, blob = seal(keys, plain, aad(row_id))
+                    await conn.execute(
+                        f"UPDATE {table} SET data_key_id = $2, {col} = $3 WHERE {pk} = $1",
+                        row_id, dek, blob)
+                    n += 1
+    return n

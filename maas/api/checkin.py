@@ -31,7 +31,7 @@ from ticketing.keyring import DataKeyring, KeyCache
 from ticketing.tokens import TicketToken, TokenLeg, qr_payload, sign_static
 from ticketing.totp import leg_codes, seconds_to_next_step, step_of
 
-__all__ = ["router", "cleanup_ctx", "CHECKIN", "CheckinState", "checkin_state"]
+__all__ = ["router", "cleanup_ctx", "CHECKIN", "CheckinState", "checkin_state", "rotate_checkin_data"]
 
 log = logging.getLogger(__name__)
 router = Router(tag="checkin")
@@ -110,6 +110,12 @@ async def cleanup_ctx(app: web.Application) -> AsyncIterator[None]:
             await task
         except (asyncio.CancelledError, Exception):
             pass
+
+
+async def rotate_checkin_data(pool: Any, settings: Any) -> int:
+    """Re-seal TOTP secrets, face templates and signing keys under the active data key (for
+    `maas keys rotate-data`, after MAAS_SECRET_KEYS gets a new first key)."""
+    return await store.reseal_all(pool, settings.data_keys())
 
 
 # --- the journey token --------------------------------------------------------------------

@@ -171,3 +171,24 @@ async def test_face_template_never_in_responses_or_logs(client, make_account, ca
     for v in t[:10]:
         assert repr(v) not in text and repr(v) not in logs
     assert base64.b64encode(np.array(t, dtype="<f4").tobytes()[:12]).decode() not in logs
+
+
+async def test_rotating_the_data_key_reseals_checkin_secrets(client, db, make_account, settings, clock):
+    from maas.api.checkin import rotate_checkin_data
+    from maas.settings import DataKeys
+
+    acc, tok = await make_account()
+    bid = await insert_booking(db, acc)
+    before = (await (await client.get(f"/v1/bookings/{bid}/token", headers=bearer(tok))).json())["qr"]
+    await client.post("/v1/accounts/face", json={"template": template(5), "consent": True}, headers=bearer(tok))
+    old = settings.data_keys()
+    new_text = DataKeys.generate_text("test2") + "," + settings.secret_keys
+    rotated = settings.model_copy(update={"secret_keys": new_text})
+    assert await rotate_checkin_data(db, rotated) == 3        # secret, template, signing key
+    assert await rotate_checkin_data(db, rotated) == 0        # nothing left under the old key
+    for table in ("booking_secrets", "face_templates", "signing_keys"):
+        assert await db.fetchval(f"SELECT count(*) FROM {table} WHERE data_key_id <> 'test2'") == 0
+    only_new = DataKeys({"test2": rotated.data_keys().keys["test2"]}, "test2")
+    secret, _ = await store.ensure_secret(db, bid, only_new, NOW)   # opens without the old key
+    assert parse_qr(before).codes == tuple(leg_codes(secret, [0, 1, 2], step_of(NOW, 15)))
+    assert old.active == "test1"

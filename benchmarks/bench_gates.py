@@ -144,7 +144,7 @@ def bench_offline(n: int = 10_000) -> None:
 
 
 async def seed(pool, dk, n_qr: int, galleries: dict[str, int], dim: int):  # type: ignore[no-untyped-def]
-    from ticketing.checkin_store import _face_aad, _secret_aad
+    from ticketing.checkin_store import face_aad, secret_aad
     from ticketing.faces import normalise, to_bytes
     from ticketing.keyring import load_signing_key, seal
 
@@ -178,7 +178,7 @@ async def seed(pool, dk, n_qr: int, galleries: dict[str, int], dim: int):  # typ
         vf, vu = CheckinConfig().window("rail", dep, arr)
         for b in ids:
             s = new_secret()
-            kid, blob = seal(dk, s, _secret_aad(b))
+            kid, blob = seal(dk, s, secret_aad(b))
             rows.append((b, kid, blob, now))
             t = TicketToken(signer.key_id, b, now, (("adult", 1),), (TokenLeg(0, STATION, "bench:Z", vf, vu),))
             statics.append(sign_static(t, signer.private))
@@ -196,7 +196,7 @@ async def seed(pool, dk, n_qr: int, galleries: dict[str, int], dim: int):  # typ
             vecs = rng.standard_normal((n, dim))
             frows = []
             for a, v in zip(accs, vecs):
-                kid, blob = seal(dk, to_bytes(normalise(v, dim)), _face_aad(a))
+                kid, blob = seal(dk, to_bytes(normalise(v, dim)), face_aad(a))
                 frows.append((a, dim, kid, blob, now))
             await conn.executemany(
                 """INSERT INTO face_templates (account_id, dimension, data_key_id, sealed_template,

@@ -24,7 +24,7 @@ from ticketing.totp import leg_secret, new_secret
 __all__ = [
     "LegRow", "BookingRow", "TicketState", "SecretCache", "load_booking", "ensure_secret",
     "ticket_state", "record_tap", "station_secrets", "manifest_content", "upload_taps", "list_conflicts",
-    "enrol_face", "erase_face", "face_candidates", "sweep_faces", "UploadedTap", "reseal_all",
+    "UploadedTap", "reseal_all", "secret_aad", "face_aad", "max_margins",
 ]
 
 _LEG_COLS = "leg_no, status, from_stop, to_stop, departure, arrival, mode, agency_id, feed"
@@ -59,11 +59,11 @@ class TicketState:
     secret: bytes | None
 
 
-def _secret_aad(booking: str) -> bytes:
+def secret_aad(booking: str) -> bytes:
     return b"maas.totp:" + booking.encode()
 
 
-def _face_aad(account: str) -> bytes:
+def face_aad(account: str) -> bytes:
     return b"maas.face:" + account.encode()
 
 
@@ -107,13 +107,13 @@ async def ensure_secret(conn: Any, booking_id: str, keys: DataKeyring,
     sql = "SELECT data_key_id, sealed_secret, issued_at FROM booking_secrets WHERE booking_id = $1"
     row = await conn.fetchrow(sql, booking_id)
     if row is None:
-        dek, blob = seal(keys, new_secret(), _secret_aad(booking_id))
+        dek, blob = seal(keys, new_secret(), secret_aad(booking_id))
         await conn.execute(
             "INSERT INTO booking_secrets (booking_id, data_key_id, sealed_secret, issued_at)"
             " VALUES ($1, $2, $3, $4) ON CONFLICT (booking_id) DO NOTHING",
             booking_id, dek, blob, now)
         row = await conn.fetchrow(sql, booking_id)   # the winner's, if two raced
-    secret = unseal(keys, row["data_key_id"], row["sealed_secret"], _secret_aad(booking_id))
+    secret = unseal(keys, row["data_key_id"], row["sealed_secret"], secret_aad(booking_id))
     return secret, row["issued_at"]
 
 
@@ -130,7 +130,7 @@ async def ticket_state(conn: Any, booking_id: str, keys: DataKeyring,
         return None
     secret = cache.get(booking_id) if cache else None
     if secret is None and row["sealed_secret"] is not None:
-        secret = unseal(keys, row["data_key_id"], row["sealed_secret"], _secret_aad(booking_id))
+        secret = unseal(keys, row["data_key_id"], row["sealed_secret"], secret_aad(booking_id))
         if cache:
             cache.put(booking_id, secret)
     return TicketState(row["status"], frozenset(row["cancelled"]), secret)
@@ -181,7 +181,7 @@ async def station_secrets(conn: Any, stops: Sequence[str], now: datetime, cfg: C
                           keys: DataKeyring, cache: SecretCache) -> int:
     """Warm `cache` with the secrets of confirmed bookings boarding at `stops` around now,
     so the online accept path needs one statement. Returns how many were loaded."""
-    before, after = _max_margins(cfg)
+    before, after = max_margins(cfg)
     rows = await conn.fetch(
         """SELECT s.booking_id, s.data_key_id, s.sealed_secret
              FROM booking_legs l JOIN booking_secrets s ON s.booking_id = l.booking_id
@@ -191,14 +191,14 @@ async def station_secrets(conn: Any, stops: Sequence[str], now: datetime, cfg: C
     for r in rows:
         b = r["booking_id"]
         if cache.get(b) is None:
-            cache.put(b, unseal(keys, r["data_key_id"], r["sealed_secret"], _secret_aad(b)))
+            cache.put(b, unseal(keys, r["data_key_id"], r["sealed_secret"], secret_aad(b)))
     return len(rows)
 
 
 # --- manifests ----------------------------------------------------------------------------
 
 
-def _max_margins(cfg: CheckinConfig) -> tuple[timedelta, timedelta]:
+def max_margins(cfg: CheckinConfig) -> tuple[timedelta, timedelta]:
     before = max(m.before_departure_s for m in cfg.margins.values()) if cfg.margins else 0
     after = max(m.after_arrival_s for m in cfg.margins.values()) if cfg.margins else 0
     return timedelta(seconds=before), timedelta(seconds=after)
@@ -209,7 +209,7 @@ async def manifest_content(conn: Any, stops: Sequence[str], lo: datetime, hi: da
                            ) -> tuple[dict[str, ManifestEntry], dict[str, tuple[int, ...] | None]]:
     """Entries (confirmed bookings with a confirmed leg admitting at `stops` within [lo, hi))
     and revocations (cancelled bookings/legs that would have) for a gate manifest."""
-    before, after = _max_margins(cfg)
+    before, after = max_margins(cfg)
     rows = await conn.fetch(
         """SELECT l.booking_id, b.status AS bstatus, b.passenger_count, l.leg_no,
                   l.status AS lstatus, l.mode, l.departure, l.arrival,
@@ -339,89 +339,6 @@ async def list_conflicts(conn: Any, operator: str, limit: int = 100) -> list[dic
     return [dict(r) for r in rows]
 
 
-# --- faces --------------------------------------------------------------------------------
-
-
-async def enrol_face(conn: Any, account: str, unit_bytes: bytes, dimension: int,
-                     operators: Sequence[str] | None, keys: DataKeyring, now: datetime) -> None:
-    dek, blob = seal(keys, unit_bytes, _face_aad(account))
-    await conn.execute(
-        """INSERT INTO face_templates (account_id, dimension, data_key_id, sealed_template,
-                                       consent_operators, consented_at, enrolled_at)
-           VALUES ($1, $2, $3, $4, $5, $6, $6)
-           ON CONFLICT (account_id) DO UPDATE SET dimension = $2, data_key_id = $3,
-               sealed_template = $4, consent_operators = $5, consented_at = $6, enrolled_at = $6""",
-        account, dimension, dek, blob, list(operators) if operators is not None else None, now)
-
-
-async def erase_face(conn: Any, account: str) -> bool:
-    return (await conn.execute("DELETE FROM face_templates WHERE account_id = $1", account)) != "DELETE 0"
-
-
-@dataclass(frozen=True)
-class FaceCandidate:
-    account_id: str
-    booking_id: str
-    leg_no: int
-    passengers: int
-    valid_from: datetime
-    valid_until: datetime
-    template: bytes      # unsealed float32 unit vector
-
-    def __repr__(self) -> str:
-        return f"FaceCandidate(account={self.account_id!r}, booking={self.booking_id!r})"
-
-
-async def face_candidates(conn: Any, stops: Sequence[str], now: datetime, cfg: CheckinConfig,
-                          keys: DataKeyring, horizon_s: float = 0) -> list[FaceCandidate]:
-    """Enrolled passengers with a confirmed leg admitting at `stops` at some time in
-    [now, now + horizon_s], whose consent covers that leg's operator: the gallery of a 1:N
-    match (the caller keeps only the rows admitting at the moment it matches)."""
-    before, after = _max_margins(cfg)
-    before += timedelta(seconds=horizon_s)
-    rows = await conn.fetch(
-        """SELECT b.account_id, l.booking_id, l.leg_no, b.passenger_count, l.mode, l.departure,
-                  l.arrival, f.dimension, f.data_key_id, f.sealed_template
-             FROM booking_legs l
-             JOIN bookings b ON b.id = l.booking_id
-             JOIN face_templates f ON f.account_id = b.account_id
-            WHERE l.from_stop = ANY ($1::text[]) AND l.departure <= $2 AND l.departure > $3
-              AND l.arrival >= $4 AND l.status = 'confirmed' AND b.status = 'confirmed'
-              AND f.dimension = $5
-              AND (f.consent_operators IS NULL OR l.agency_id = ANY (f.consent_operators)
-                   OR l.feed = ANY (f.consent_operators))
-            ORDER BY b.account_id, l.departure""",
-        list(stops), now + before, now - after - timedelta(days=2), now - after, cfg.face_dimension)
-    out = []
-    unsealed: dict[str, bytes] = {}
-    for r in rows:
-        vf, vu = cfg.window(r["mode"], r["departure"], r["arrival"])
-        if not (vf <= now + timedelta(seconds=horizon_s) and now <= vu):
-            continue
-        template = unsealed.get(r["account_id"])
-        if template is None:
-            template = unseal(keys, r["data_key_id"], r["sealed_template"], _face_aad(r["account_id"]))
-            unsealed[r["account_id"]] = template
-        out.append(FaceCandidate(r["account_id"], r["booking_id"], r["leg_no"],
-                                 r["passenger_count"], vf, vu, template))
-    return out
-
-
-async def sweep_faces(conn: Any, now: datetime, retention_s: int) -> int:
-    """Erase templates of accounts whose last journey ended more than retention ago (or,
-    with no journey at all, enrolled more than retention ago). Returns how many."""
-    cutoff = now - timedelta(seconds=retention_s)
-    status = await conn.execute(
-        """DELETE FROM face_templates f
-            WHERE f.enrolled_at < $1
-              AND NOT EXISTS (
-                  SELECT 1 FROM bookings b JOIN booking_legs l ON l.booking_id = b.id
-                   WHERE b.account_id = f.account_id AND b.status IN ('held', 'confirmed')
-                     AND l.status IN ('held', 'confirmed') AND l.arrival >= $1)""",
-        cutoff)
-    return int(status.split()[-1])
-
-
 # --- data-key rotation --------------------------------------------------------------------
 
 
@@ -432,8 +349,8 @@ async def reseal_all(pool: Any, keys: DataKeyring) -> int:
     from ticketing.keyring import _aad as signing_aad
 
     tables = (
-        ("booking_secrets", "booking_id", "sealed_secret", _secret_aad),
-        ("face_templates", "account_id", "sealed_template", _face_aad),
+        ("booking_secrets", "booking_id", "sealed_secret", secret_aad),
+        ("face_templates", "account_id", "sealed_template", face_aad),
         ("signing_keys", "key_id", "sealed_private", signing_aad),
     )
     n = 0

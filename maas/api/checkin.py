@@ -24,6 +24,7 @@ from maas.appkeys import CLOCK, DB, SETTINGS
 from maas.errors import NotFound
 from maas.http import Router, principal_of
 from ticketing import checkin_store as store
+from ticketing import face_store
 from ticketing.checkin_config import CheckinConfig, from_settings
 from ticketing.checkin_errors import BookingNotConfirmed, ConsentRequired
 from ticketing.faces import normalise, to_bytes
@@ -87,7 +88,7 @@ async def _sweep_forever(app: web.Application) -> None:
     interval = app[SETTINGS].gates.face_sweep_interval_s
     while True:
         try:
-            n = await store.sweep_faces(app[DB], app[CLOCK].now(), st.cfg.face_retention_s)
+            n = await face_store.sweep_faces(app[DB], app[CLOCK].now(), st.cfg.face_retention_s)
             if n:
                 log.info("erased expired face templates", extra={"count": n})
         except asyncio.CancelledError:
@@ -226,7 +227,7 @@ async def enrol_face(request: web.Request, body: FaceEnrolment) -> FaceEnrolled:
     unit = normalise(body.template, st.cfg.face_dimension)
     account = principal_of(request).account_id
     assert account is not None
-    await store.enrol_face(app[DB], account, to_bytes(unit), st.cfg.face_dimension, body.operators,
+    await face_store.enrol_face(app[DB], account, to_bytes(unit), st.cfg.face_dimension, body.operators,
                            st.data_keys, app[CLOCK].now())
     st.galleries.clear()   # this worker sees it at once; others within face_gallery_cache_s
     return FaceEnrolled(enrolled=True, dimension=st.cfg.face_dimension, operators=body.operators,
@@ -238,7 +239,7 @@ async def enrol_face(request: web.Request, body: FaceEnrolment) -> FaceEnrolled:
 async def erase_face(request: web.Request) -> FaceErased:
     account = principal_of(request).account_id
     assert account is not None
-    erased = await store.erase_face(request.app[DB], account)
+    erased = await face_store.erase_face(request.app[DB], account)
     checkin_state(request.app).galleries.clear()   # other workers: never admits (see gates)
     return FaceErased(erased=erased)
 

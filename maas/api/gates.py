@@ -21,6 +21,7 @@ from maas.errors import Forbidden
 from maas.http import Router, principal_of
 from maas.api.checkin import CheckinState, checkin_state
 from ticketing import checkin_store as store
+from ticketing import face_store
 from ticketing.checkin_errors import (AlreadyUsed, Cancelled, CodeExpired, InvalidTemplate, Malformed,
                                       NoFaceMatch, Rejection)
 from ticketing.faces import Gallery, from_bytes, match, normalise
@@ -167,7 +168,7 @@ async def _validate_qr(request: web.Request, st: CheckinState, p: Principal, qr:
 
 
 async def _gallery(conn, st: CheckinState, stops: tuple[str, ...], now: datetime,  # type: ignore[no-untyped-def]
-                   reload: bool = False) -> tuple[float, list[store.FaceCandidate], np.ndarray]:
+                   reload: bool = False) -> tuple[float, list[face_store.FaceCandidate], np.ndarray]:
     """The station's face gallery, unsealed, kept `face_gallery_cache_s` per worker (loading and
     unsealing 1,000 templates per request would dominate). Rows carry their windows, so the
     caller filters by the exact time; a withdrawn face still never admits (record_tap checks
@@ -176,7 +177,7 @@ async def _gallery(conn, st: CheckinState, stops: tuple[str, ...], now: datetime
     t = monotonic()
     got = st.galleries.get(stops)
     if reload or got is None or t - got[0] > cfg.face_gallery_cache_s:
-        cands = await store.face_candidates(conn, stops, now, cfg, st.data_keys,
+        cands = await face_store.face_candidates(conn, stops, now, cfg, st.data_keys,
                                             horizon_s=cfg.face_gallery_cache_s)
         matrix = (np.vstack([from_bytes(c.template) for c in cands]) if cands
                   else np.zeros((0, cfg.face_dimension), dtype=np.float32))
@@ -187,7 +188,7 @@ async def _gallery(conn, st: CheckinState, stops: tuple[str, ...], now: datetime
     return got
 
 
-def _match_now(cands: list[store.FaceCandidate], matrix: np.ndarray, probe: np.ndarray,
+def _match_now(cands: list[face_store.FaceCandidate], matrix: np.ndarray, probe: np.ndarray,
                now: datetime, cfg) -> str:  # type: ignore[no-untyped-def]
     rows: dict[str, int] = {}
     for i, c in enumerate(cands):

@@ -10,6 +10,7 @@ import pytest
 
 from maas.clock import FrozenClock
 from ticketing import checkin_store as store
+from ticketing import face_store
 from ticketing.keyring import load_verification_keys, rotate_signing_key
 from ticketing.tokens import parse_qr, verify
 from ticketing.totp import leg_codes, step_of
@@ -150,11 +151,11 @@ async def test_faces_erased_after_the_last_journey(client, db, make_account, set
         assert r.status == 201
     day = 24 * 3600
     # one day after enrolment: the idle account (no journey) goes; the traveller stays
-    assert await store.sweep_faces(db, NOW + timedelta(days=1, seconds=1), day) == 1
+    assert await face_store.sweep_faces(db, NOW + timedelta(days=1, seconds=1), day) == 1
     assert [r["account_id"] for r in await db.fetch("SELECT account_id FROM face_templates")] == [traveller]
     # a day after the journey's last arrival, the traveller's goes too
-    assert await store.sweep_faces(db, T0 + timedelta(hours=8, days=1) - timedelta(seconds=1), day) == 0
-    assert await store.sweep_faces(db, T0 + timedelta(hours=8, days=1, seconds=1), day) == 1
+    assert await face_store.sweep_faces(db, T0 + timedelta(hours=8, days=1) - timedelta(seconds=1), day) == 0
+    assert await face_store.sweep_faces(db, T0 + timedelta(hours=8, days=1, seconds=1), day) == 1
     assert await db.fetchval("SELECT count(*) FROM face_templates") == 0
 
 

@@ -6,6 +6,8 @@ Labels (seconds since the Day's origin; INF = unreached), K = max rounds:
   tgt[k]         best arrival at the target with exactly k trips (target pruning, Pareto)
 Local pruning compares with the label of the same round (not a best over all rounds): in
 rRAPTOR a later departure's labels with more trips must not hide fewer-trip journeys.
+Labels are kept monotone in k by writing each improvement into all later rounds, which
+replaces the textbook per-round copy of every stop's label.
 Pointers (valid for the labels they were written with):
   veh_inst/veh_board/veh_alight[k, s]   trip instance and positions of the ride ending at s
   ready_from[k, s]                      stop s0 whose vehicle label walked/changed to s
@@ -90,13 +92,16 @@ def run(
     marked_list, veh_marked, veh_flag, queue,
 ):
     n_stops = len(stop_q_start) - 1
-    tgt_improved[:] = False
+    K = ready.shape[0]      # labels stay monotone in k: an improvement in round k is written
+    tgt_improved[:] = False  # to every later round too (no per-round copy of all stops)
     n_marked = 0
     for k in range(len(src_stops)):
         s = src_stops[k]
         t = src_times[k]
         if t < ready[0, s]:
-            ready[0, s] = t
+            for kk in range(K):
+                if t < ready[kk, s]:
+                    ready[kk, s] = t
             ready_from[0, s] = -1
             if not marked[s]:
                 marked[s] = True
@@ -105,12 +110,6 @@ def run(
     for k in range(1, rounds + 1):
         if n_marked == 0:
             break
-        # ready[k] starts as the best with fewer trips
-        for s in range(n_stops):
-            if ready[k - 1, s] < ready[k, s]:
-                ready[k, s] = ready[k - 1, s]
-            if veh[k - 1, s] < veh[k, s]:
-                veh[k, s] = veh[k - 1, s]
         bound = INF
         for j in range(k + 1):
             if tgt[j] < bound:
@@ -164,7 +163,9 @@ def run(
                                 bound = v
                     la = a + alight_slack[ps + i]
                     if la < veh[k, s] and la < bound:
-                        veh[k, s] = la
+                        for kk in range(k, K):
+                            if la < veh[kk, s]:
+                                veh[kk, s] = la
                         veh_inst[k, s] = ibase + cur
                         veh_board[k, s] = bpos
                         veh_alight[k, s] = i
@@ -205,7 +206,9 @@ def run(
                     fl = min_conn
                 t = v + (w if w > fl else fl)
                 if t < ready[k, s2] and t < bound:
-                    ready[k, s2] = t
+                    for kk in range(k, K):
+                        if t < ready[kk, s2]:
+                            ready[kk, s2] = t
                     ready_from[k, s2] = s
                     if not marked[s2]:
                         marked[s2] = True

@@ -156,3 +156,24 @@ async def test_list_feeds_by_operator(db: asyncpg.Pool) -> None:
     assert sorted(v["status"] for v in point["versions"]) == ["active", "rejected"]
     rejected = next(v for v in point["versions"] if v["status"] == "rejected")
     assert rejected["errors"] >= 1
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in (DATA / "real").glob("*.zip")))
+async def test_every_real_feed_ingests_and_compiles(db: asyncpg.Pool, name: str) -> None:
+    feed = name.split("-")[0]
+    result = await import_feed(db, DATA / "real" / name, feed=feed, operator_id="op1", activate=True)
+    assert result.status == "active", [n for n in result.report if n["severity"] == "error"]
+    async with db.acquire() as conn:
+        ((f, v, blob),) = await store.load_active(conn)
+    net = from_bytes(blob)
+    assert (f, v) == (feed, result.version) and net.feed_versions == (result.version,)
+    assert net.n_stops == result.stats["stops"]
+    assert all(s.startswith(f"{feed}:") for s in net.stop_id[:5])
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in (DATA / "broken").glob("*.zip")))
+async def test_every_broken_feed_is_stored_rejected(db: asyncpg.Pool, name: str) -> None:
+    result = await import_feed(db, DATA / "broken" / name, feed="broken", operator_id="op1", activate=True)
+    assert result.rejected and not result.activated
+    async with db.acquire() as conn:
+        assert await store.load_active(conn) == []

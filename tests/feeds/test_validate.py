@@ -161,3 +161,11 @@ def test_validation_of_a_utf16_file(tmp_path: Path) -> None:
             zout.writestr(info.filename, data)
     enc = [n for n in report(path) if n.code == "invalid_utf8"]
     assert [(n.file, n.severity) for n in enc] == [("agency.txt", "error")]
+
+
+def test_row_limit() -> None:
+    notices = report(DATA / "real" / "highdesert-point-2017.zip", limits=ValidationLimits(max_rows=20))
+    files = read_archive(DATA / "real" / "highdesert-point-2017.zip")
+    over = {name for name, data in files.items() if data.count(b"\n") > 20}
+    assert "stop_times.txt" in over and "agency.txt" not in over
+    assert {(n.code, n.file) for n in errors(notices)} == {("too_many_rows", name) for name in over}

@@ -15,6 +15,11 @@ query date), using `timezones[trip_tz[t]]`.
 Frequency-based trips (frequencies.txt) are expanded at compile time into one concrete
 trip per departure; their `trip_id` is `"{feed}:{trip_id}@{HH:MM:SS}"` (start time of
 that run) so an itinerary can still name the GTFS trip.
+
+Helpers: `merge(networks)` (one network from the active feeds: indices shifted, time
+zones unified, service days re-based on the earliest base date), `to_bytes(net)` /
+`from_bytes(b)` (pickle-free: .npz of the numeric arrays + one JSON member for strings and
+scalars; what feeds.store keeps per version), `empty()`.
 """
 
 from __future__ import annotations

@@ -152,13 +152,15 @@ async def record_tap(conn: Any, *, booking: str, leg: int, gate: str, station: s
                  AND (f.consent_operators IS NULL OR l.agency_id = ANY (f.consent_operators)
                       OR l.feed = ANY (f.consent_operators)))""" if require_face else ""
     source = (
-        f"""SELECT l.booking_id FROM booking_legs l JOIN bookings b ON b.id = l.booking_id
+        f"""SELECT l.booking_id, l.from_stop FROM booking_legs l JOIN bookings b ON b.id = l.booking_id
              WHERE l.booking_id = $2 AND l.leg_no = $3
                AND l.status = 'confirmed' AND b.status = 'confirmed'{face}"""
-        if require_confirmed or require_face else "SELECT $2::text AS booking_id")
+        if require_confirmed or require_face else "SELECT $2::text AS booking_id, NULL::text AS from_stop")
+    # the tap's station is where the leg boards (the gate's station or one of its platforms)
     tap = f"""INSERT INTO gate_taps (tap_id, booking_id, leg_no, gate_id, station, method,
                                     online, totp_step, tapped_at, recorded_at)
-              SELECT $1, booking_id, $3, $4, $5, $6, true, $7::bigint, $8, $8 FROM ok
+              SELECT $1, booking_id, $3, $4, coalesce(from_stop, $5::text), $6, true, $7::bigint,
+                     $8, $8 FROM ok
               RETURNING booking_id"""
     try:
         if step is None:
@@ -279,7 +281,7 @@ async def _upload_one(conn: Any, gate: str, station: str, t: UploadedTap, now: d
                 """INSERT INTO gate_taps (tap_id, booking_id, leg_no, gate_id, station, method,
                                           online, totp_step, tapped_at, recorded_at)
                    VALUES ($1, $2, $3, $4, $5, 'qr', false, $6, $7, $8)""",
-                t.tap_id, t.booking, t.leg, gate, station, t.step, t.at, now)
+                t.tap_id, t.booking, t.leg, gate, leg["from_stop"], t.step, t.at, now)
             outcome = "recorded"
         else:
             # first tap wins: the earlier one stays (or becomes) the leg's entry
@@ -293,7 +295,7 @@ async def _upload_one(conn: Any, gate: str, station: str, t: UploadedTap, now: d
                     """UPDATE gate_taps SET tap_id = $3, gate_id = $4, station = $5, method = 'qr',
                               online = false, totp_step = $6, tapped_at = $7, recorded_at = $8
                         WHERE booking_id = $1 AND leg_no = $2""",
-                    t.booking, t.leg, t.tap_id, gate, station, t.step, t.at, now)
+                    t.booking, t.leg, t.tap_id, gate, leg["from_stop"], t.step, t.at, now)
             await conn.execute(
                 """INSERT INTO tap_conflicts (booking_id, leg_no, agency_id, feed, winner_tap_id,
                        winner_gate, winner_at, loser_tap_id, loser_gate, loser_at, detected_at)

@@ -37,7 +37,7 @@ CREATE TABLE gate_taps (
     booking_id   text NOT NULL,                      -- the booking
     leg_no       integer NOT NULL,                   -- the leg entered
     gate_id      text NOT NULL,                      -- gate that admitted
-    station      text NOT NULL,                      -- its station "feed:stop_id"
+    station      text NOT NULL,                      -- the leg's boarding stop "feed:stop_id" (gate's station or a platform of it)
     method       text NOT NULL CHECK (method IN ('qr', 'face')),
     online       boolean NOT NULL,                   -- false: uploaded from an offline gate
     totp_step    bigint,                             -- the accepted code's step (qr)

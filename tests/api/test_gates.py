@@ -361,6 +361,8 @@ async def test_a_station_gate_admits_at_its_platforms(client, app, db, make_key,
     assert set(m.stops) == {"crh:QDN", "crh:QDN_P1", "crh:QDN_P2"} and bid in m.entries
     assert GateValidator(m, clock).validate(code).code == "ok"
     assert (await validate(client, station, "qdn-1", qr=code))["code"] == "ok"
+    tap = await db.fetchrow("SELECT gate_id, station FROM gate_taps WHERE booking_id = $1", bid)
+    assert (tap["gate_id"], tap["station"]) == ("qdn-1", "crh:QDN_P2")   # where the leg boards
 
 
 async def test_uploaded_taps_must_be_for_legs_boarding_at_the_gate(client, db, make_key, passenger):

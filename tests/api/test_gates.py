@@ -373,3 +373,23 @@ async def test_uploaded_taps_must_be_for_legs_boarding_at_the_gate(client, db, m
     body = await r.json()
     assert body["taps"][0]["outcome"] == "wrong_station" and body["unknown"] == 1
     assert await db.fetchval("SELECT count(*) FROM gate_taps") == 0
+
+
+async def test_two_gates_uploading_conflicting_taps_at_once(client, db, make_key, passenger, clock):
+    """Both offline gates admitted the ticket and reconnect at the same moment: one tap is
+    recorded, the other is a conflict, whatever order the uploads interleave in."""
+    _, _, bid, qr = passenger
+    keys = {g: await make_key("gate", gate=g, station=RAIL) for g in ("rail-1", "rail-2")}
+    devices = {}
+    for g, k in keys.items():
+        devices[g] = GateValidator((await manifest_of(client, k, g))[1], clock)
+    assert devices["rail-1"].validate(await qr()).code == "ok"
+    clock.advance(30)
+    assert devices["rail-2"].validate(await qr()).code == "ok"
+    results = await asyncio.gather(*(
+        client.post(f"/v1/gates/{g}/taps", json={"taps": [t.as_json() for t in devices[g].taps]},
+                    headers=bearer(keys[g])) for g in keys))
+    outcomes = sorted([(await r.json())["taps"][0]["outcome"] for r in results])
+    assert outcomes == ["conflict", "recorded"]
+    assert await db.fetchval("SELECT gate_id FROM gate_taps WHERE booking_id = $1", bid) == "rail-1"
+    assert await db.fetchval("SELECT count(*) FROM tap_conflicts WHERE booking_id = $1", bid) == 1

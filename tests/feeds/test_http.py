@@ -195,3 +195,13 @@ async def test_bad_feed_name_is_400(client, make_key) -> None:  # type: ignore[n
 async def test_openapi_documents_the_feed_endpoints(client) -> None:  # type: ignore[no-untyped-def]
     doc = await (await client.get("/openapi.json")).json()
     assert {"/v1/feeds", "/v1/feeds/{version}", "/v1/feeds/{version}/activate"} <= set(doc["paths"])
+
+
+async def test_same_bytes_at_once_make_one_version(client, make_key) -> None:  # type: ignore[no-untyped-def]
+    key = await make_key("operator", operator="op1")
+    a, b = await asyncio.gather(publish(client, key, SMALL), publish(client, key, SMALL))
+    assert sorted([a.status, b.status]) == [200, 201]  # one stored it, the other found it
+    va, vb = (await a.json())["version"], (await b.json())["version"]
+    assert va == vb
+    listing = await (await client.get("/v1/feeds", headers=bearer(key))).json()
+    assert [v["version"] for v in listing["feeds"][0]["versions"]] == [va]

@@ -66,7 +66,7 @@ class _Builder:
         t = int(day.inst_trip[r.inst])
         sd = int(day.inst_date[r.inst])
         row = int(net.trip_st_start[t])
-        ref = service_ref_epoch(datetime.fromordinal(sd).date(), net.timezones[int(self.pl.trip_tz[t])])
+        ref = self._ref(t, sd)
         dep = ref + int(net.st_dep[row + r.board])
         arr = ref + int(net.st_arr[row + r.alight])
         s_b, s_a = int(net.st_stop[row + r.board]), int(net.st_stop[row + r.alight])

@@ -8,6 +8,7 @@ cache, both behind a lock.
 
 from __future__ import annotations
 
+import math
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ import numpy as np
 from routing import raptor
 from routing.config import RoutingConfig
 from routing.errors import DateOutOfService, InvalidQuery, LegNotFeasible, UnknownStop
-from routing.footpaths import Footpaths, build_footpaths, haversine_m, near_stops
+from routing.footpaths import Footpaths, build_footpaths, near_stops
 from routing.itinerary import Itinerary, LegKey
 from routing.journeys import Ride, assemble
 from routing.network import Network
@@ -150,12 +151,15 @@ class Planner:
                 out[m] = (0, 0)
             members = set(out)
             for m in members:
-                for e in range(fps.start[m], fps.start[m + 1]):
-                    s2, dm = int(fps.to[e]), int(fps.dist_m[e])
-                    if s2 in members or (dm > max_walk and not fps.rule[e]):
+                a, b = int(fps.start[m]), int(fps.start[m + 1])
+                rule = fps.rule[a:b]
+                dist = fps.dist_m[a:b]
+                walk = np.maximum(fps.walk_s[a:b], np.where(rule, fps.floor_s[a:b], 0))
+                for s2, dm, w, r in zip(fps.to[a:b].tolist(), dist.tolist(), walk.tolist(),
+                                        rule.tolist()):
+                    if s2 in members or (dm > max_walk and not r):
                         continue
                     # a transfers.txt time counts as the walk; metres >= 1 marks a walk leg
-                    w = max(int(fps.walk_s[e]), int(fps.floor_s[e]) if fps.rule[e] else 0)
                     if s2 not in out or w < out[s2][0]:
                         out[s2] = (w, max(1, dm if dm > 0 else int(self.walk_m(m, s2))))
             return out
@@ -409,10 +413,13 @@ class Planner:
         return tuple(str(s) for s in stops)
 
     def walk_m(self, s: int, s2: int) -> float:
-        to, dist = self.fps.neighbours(s)
-        hit = np.flatnonzero(to == s2)
-        if len(hit) and dist[hit[0]] > 0:
-            return float(dist[hit[0]])
+        """Walking metres s -> s2: the footpath's, else the straight line x detour."""
+        f = self.fps
+        for e in range(int(f.start[s]), int(f.start[s + 1])):
+            if f.to[e] == s2 and f.dist_m[e] > 0:
+                return float(f.dist_m[e])
         net = self.network
-        return float(haversine_m(net.stop_lat[s], net.stop_lon[s], net.stop_lat[s2],
-                                 net.stop_lon[s2]) * self.config.walk_detour)
+        la1, lo1 = math.radians(net.stop_lat[s]), math.radians(net.stop_lon[s])
+        la2, lo2 = math.radians(net.stop_lat[s2]), math.radians(net.stop_lon[s2])
+        a = math.sin((la2 - la1) / 2) ** 2 + math.cos(la1) * math.cos(la2) * math.sin((lo2 - lo1) / 2) ** 2
+        return 2 * 6_371_000.0 * math.asin(min(1.0, math.sqrt(a))) * self.config.walk_detour

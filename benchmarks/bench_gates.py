@@ -243,6 +243,48 @@ async def open_loop(session, url: str, keys: list[str], payloads, rate: float, s
     return n / (done_at[0] - t0), lat, codes, errors
 
 
+async def bench_service(pool, dk, statics: list[bytes], secrets_: list[bytes], concurrency: int = 16) -> None:  # type: ignore[no-untyped-def]
+    """The accept path without HTTP and auth: what a handler calls (parse, verify, checks,
+    one tap statement), `concurrency` at once on a pool, closed loop."""
+    from ticketing.checkin_config import CheckinConfig
+    from ticketing.checkin_store import record_tap
+    from ticketing.gate import check_ticket
+    from ticketing.keyring import load_verification_keys
+    from ticketing.tokens import parse_qr, verify
+
+    cfg = CheckinConfig()
+    async with pool.acquire() as conn:
+        keys = await load_verification_keys(conn)
+    lat: list[float] = []
+    it = iter(range(len(statics)))
+    cpu0 = time.process_time()
+
+    async def worker() -> None:
+        for i in it:
+            t = time.perf_counter()
+            now = datetime.now(timezone.utc)
+            sc = parse_qr(qr_payload(statics[i], leg_codes(secrets_[i], [0], step_of(now, 15))))
+            token = verify(sc, keys)
+            legs, step = check_ticket(sc, token, (STATION,), now, booking_cancelled=False,
+                                      cancelled_legs=(), secret_of=lambda j: leg_secret(secrets_[i], j),
+                                      step_s=15, skew=1, digits=6)
+            async with pool.acquire() as conn:
+                tap = await record_tap(conn, booking=token.booking, leg=legs[0].index, gate="svc",
+                                       station=STATION, method="qr", step=step, now=now,
+                                       require_confirmed=True)
+            assert tap is not None
+            lat.append(time.perf_counter() - t)
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    dt = time.perf_counter() - t0
+    ms = [x * 1e3 for x in lat]
+    print(f"\nservice level (no HTTP, no auth; includes making each QR), {concurrency} at once, pool of "
+          f"{pool.get_max_size()}: {len(lat)} accepts in {dt:.1f} s = {len(lat)/dt:.0f}/s, p50 {pct(ms,50):.1f} ms, "
+          f"p99 {pct(ms,99):.1f} ms, this process CPU {(time.process_time()-cpu0)/len(lat)*1e3:.2f} ms/accept, "
+          f"load average {os.getloadavg()[0]:.2f}")
+
+
 async def bench_online(workers: int, rates: list[float], seconds: float, gates: int, face_n: list[int]) -> None:
     import aiohttp
 
@@ -252,13 +294,14 @@ async def bench_online(workers: int, rates: list[float], seconds: float, gates: 
     from maas.settings import DataKeys
 
     dim = 128
-    total = int(sum(rates) * seconds) + 200
+    service_n = 3000
+    total = int(sum(rates) * seconds) + 200 + service_n
     with tempfile.TemporaryDirectory(prefix="maas-bench-gates-") as tmp:
         data = Path(tmp)
         with embedded_services(data, database_url=None, redis_url=None) as urls:
             keys_text = DataKeys.generate_text("bench")
             dk = DataKeys.parse(keys_text)
-            pool = await create_pool(urls.database_url, min_size=1, max_size=4)
+            pool = await create_pool(urls.database_url, min_size=1, max_size=10)
             async with pool.acquire() as conn:
                 await migrate(conn)
                 sync = await conn.fetchval("SHOW synchronous_commit")
@@ -270,9 +313,10 @@ async def bench_online(workers: int, rates: list[float], seconds: float, gates: 
                          for i in range(gates)]
             face_keys = {st: (await auth.create_key(pool, "gate", gate=f"f{n}", station=st))[1]
                          for st, n in galleries.items()}
-            await pool.close()
             print(f"seeded {total} QR bookings + face galleries {face_n} in {time.perf_counter()-t:.1f} s "
                   f"(PostgreSQL fsync={fsync}, synchronous_commit={sync})")
+            await bench_service(pool, dk, statics[-service_n:], secrets_[-service_n:])
+            await pool.close()
             env = {**os.environ, "MAAS_SECRET_KEYS": keys_text, "MAAS_LOG_LEVEL": "WARNING",
                    "MAAS_DB_POOL_MAX": "20"}
             proc = subprocess.Popen(

@@ -42,8 +42,7 @@ def _dt(epoch: int, tz: str) -> datetime:
 class _Builder:
     def __init__(self, planner: Planner, se, query: Query, src, dst):
         self.pl, self.net, self.se, self.q = planner, planner.network, se, query
-        self.origin, self.dest = (query.destination, query.origin) if query.arrive_by else \
-            (query.origin, query.destination)
+        self.origin, self.dest = query.origin, query.destination
         # `src`/`dst` are in search direction; map to origin/destination reach
         self.o_reach, self.d_reach = (dst, src) if query.arrive_by else (src, dst)
         fwd = planner.fwd

@@ -235,3 +235,20 @@ def test_coordinates_walk_to_the_nearest_stops():
     [it] = plan(pl, (36.6027, 117.0), (36.7, 117.0018), D0, hm(7, 50))
     assert [leg.mode for leg in it.legs] == ["walk", "bus", "walk"]
     assert it.legs[0].to_place.id == "t:A" and it.legs[0].from_place.id is None
+
+
+def test_arrive_by_window_and_coordinates():
+    stops = {"A": (36.60, 117.00), "B": (36.70, 117.00)}
+    net = timetable("""
+        T1 R1 bus A@07:00 B@07:30
+        T2 R1 bus A@08:00 B@08:30
+        T3 R1 bus A@09:00 B@09:30
+    """, stops)
+    pl = Planner.build(net)
+    its = plan(pl, "t:A", "t:B", D0, hm(9, 40), arrive_by=True, window_s=2 * 3600, limit=10)
+    assert sorted(it.legs[0].trip_id for it in its) == ["t:T2", "t:T3"]   # arrive 07:40..09:40
+    its = plan(pl, "t:A", "t:B", D0, hm(9, 40), arrive_by=True, window_s=3 * 3600, limit=10)
+    assert sorted(it.legs[0].trip_id for it in its) == ["t:T1", "t:T2", "t:T3"]
+    [it] = plan(pl, (36.6027, 117.0), "t:B", D0, hm(9), arrive_by=True)
+    assert [leg.mode for leg in it.legs] == ["walk", "bus"] and it.legs[1].trip_id == "t:T2"
+    assert it.legs[0].arrival <= it.legs[1].departure

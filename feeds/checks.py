@@ -4,7 +4,9 @@ Each check takes the feed's files and returns notices. They cover what the canon
 set lets through or reports too softly for a timetable we are about to run: bytes that are
 not UTF-8 (gtfs-guru decodes them leniently and only flags the resulting characters),
 time zones that are not IANA names, every time string of stop_times/frequencies, stops at
-(0, 0) and the size of the tables.
+(0, 0), the size of the tables, and references between tables (gtfs-guru stops checking
+references in a table whose rows it cannot parse, e.g. verybad's short rows, so a dangling
+route, service or trip there would otherwise go unreported).
 """
 
 from __future__ import annotations
@@ -166,5 +168,41 @@ def _values(files: Mapping[str, bytes], name: str, columns: tuple[str, ...]) -> 
             yield tuple(cells[i] if 0 <= i < len(cells) else "" for i in index)
 
 
+# (child file, child column) -> the (parent file, parent column)s whose ids it may name
+REFERENCES: tuple[tuple[str, str, tuple[tuple[str, str], ...]], ...] = (
+    ("routes.txt", "agency_id", (("agency.txt", "agency_id"),)),
+    ("trips.txt", "route_id", (("routes.txt", "route_id"),)),
+    ("trips.txt", "service_id", (("calendar.txt", "service_id"), ("calendar_dates.txt", "service_id"))),
+    ("stop_times.txt", "trip_id", (("trips.txt", "trip_id"),)),
+    ("stop_times.txt", "stop_id", (("stops.txt", "stop_id"),)),
+    ("stops.txt", "parent_station", (("stops.txt", "stop_id"),)),
+    ("frequencies.txt", "trip_id", (("trips.txt", "trip_id"),)),
+    ("transfers.txt", "from_stop_id", (("stops.txt", "stop_id"),)),
+    ("transfers.txt", "to_stop_id", (("stops.txt", "stop_id"),)),
+    ("fare_rules.txt", "fare_id", (("fare_attributes.txt", "fare_id"),)),
+    ("fare_rules.txt", "route_id", (("routes.txt", "route_id"),)),
+)
+
+
+def check_references(files: Mapping[str, bytes], limits: CheckLimits) -> Iterator[Notice]:
+    """foreign_key_violation for every id that names no row of its parent table."""
+    for child, column, parents in REFERENCES:
+        present = [(f, c) for f, c in parents if f in files]
+        if child not in files or not present:
+            continue  # a missing parent file is missing_required_file, reported elsewhere
+        known = {v.strip() for f, c in present for v in _distinct(files, f, (c,))}
+        used = {v.strip() for v in _distinct(files, child, (column,))}
+        dangling = {v for v in used if v and v not in known}
+        if not dangling:
+            continue
+        target = " or ".join(f"{f}.{c}" for f, c in present)
+        for row, value in _column(files, child, column):
+            if value in dangling:
+                yield Notice("foreign_key_violation", "error", child, row, column,
+                             f"{column} {value!r} is not in {target}")
+
+
 Check = Callable[[Mapping[str, bytes], CheckLimits], Iterator[Notice]]
-CHECKS: tuple[Check, ...] = (check_sizes, check_encoding, check_timezones, check_times, check_origin)
+CHECKS: tuple[Check, ...] = (
+    check_sizes, check_encoding, check_timezones, check_times, check_origin, check_references,
+)

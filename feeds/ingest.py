@@ -13,6 +13,8 @@ transaction and sends NOTIFY maas_network in it, so every worker reloads after c
 
 from __future__ import annotations
 
+from collections import Counter
+
 import asyncio
 import hashlib
 import json
@@ -126,7 +128,11 @@ def analyse(
     compiled = None
     if not has_errors(notices):
         try:
-            compiled = to_bytes(compile_feed(files, feed=feed, version=version))
+            network = compile_feed(files, feed=feed, version=version)
+            compiled = to_bytes(network)
+            # the compiled network knows more than the files alone (a bus route whose stops
+            # lie km apart is a coach): report its modes, as the planner will use them
+            stats["modes"] = dict(Counter(str(m) for m in network.route_mode))
         except CompileError as exc:
             notices.append(Notice("compile_failed", "error", None, None, None, str(exc)))
     archive = Path(path).read_bytes() if limits.keep_archive else None

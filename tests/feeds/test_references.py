@@ -49,3 +49,12 @@ def test_service_ids_may_come_from_calendar_dates_alone() -> None:
 def test_real_feeds_have_no_dangling_references() -> None:
     for path in sorted((DATA / "real").glob("*.zip")):
         assert not list(check_references(read_archive(path), CheckLimits())), path.name
+
+
+def test_upload_stats_report_the_modes_the_planner_uses() -> None:
+    from feeds.ingest import IngestLimits, analyse
+
+    path = DATA / "real" / "highdesert-point-2017.zip"
+    result = analyse(path, feed="point", version="v1", limits=IngestLimits(), today=None)
+    assert result.compiled is not None
+    assert result.stats["modes"] == {"coach": 1}  # route_type 3, but an intercity coach line

@@ -41,7 +41,7 @@ class Footpaths:
     to: np.ndarray          # row -> s2 (int32)
     walk_s: np.ndarray      # row -> walking seconds (int32)
     floor_s: np.ndarray     # row -> rule time or -1 = query default (int32)
-    dist_m: np.ndarray      # row -> walking metres (int32; 0 for rules/self)
+    dist_m: np.ndarray      # row -> walking metres (int32; 0 for self loops)
     rule: np.ndarray        # row -> from transfers.txt (bool)
 
     def transposed(self) -> Footpaths:
@@ -146,6 +146,8 @@ def build_footpaths(net: Network, cfg: RoutingConfig) -> Footpaths:
     floor = np.array([v[1] for v in vals], dtype=np.int32)
     rule = np.array([v[2] for v in vals], dtype=bool)
     walk = np.ceil(dist / cfg.walk_speed_mps).astype(np.int32)
+    fixed = np.array([len(v) > 3 for v in vals], dtype=bool)   # time = floor exactly
+    walk[fixed] = 0
     return _csr(n, keys[:, 0], keys[:, 1], walk, floor, np.round(dist).astype(np.int32), rule)
 
 
@@ -171,10 +173,12 @@ def _apply_transfers_txt(net: Network, edges: dict, lat, lon, detour: float) -> 
                     continue
                 dist = 0.0 if a == b else float(
                     haversine_m(lat[a], lon[a], lat[b], lon[b]) * detour)
+                # rule rows keep their geometric metres for display; walk time 0, the floor
+                # (min_transfer_time, or 0 for a timed transfer) is the time
                 if typ == 2 and m >= 0:
-                    edges[key] = [0.0, int(m), True]
+                    edges[key] = [dist, int(m), True, 0]
                 elif typ == 1:
-                    edges[key] = [0.0, 0, True]
+                    edges[key] = [dist, 0, True, 0]
                 else:
                     cur = edges.get(key)
-                    edges[key] = [cur[0] if cur else dist, cur[1] if cur else -1, True]
+                    edges[key] = [*cur[:2], True, *cur[3:]] if cur else [dist, -1, True]

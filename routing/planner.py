@@ -93,7 +93,9 @@ class Planner:
         self._day_locks: dict[tuple[date, bool], threading.Lock] = {}
         self._lock = threading.Lock()
         self._pool: list[raptor.Scratch] = []
-        self._wheel_cache: dict[tuple[date, bool], np.ndarray] = {}
+        self._wheel_cache: dict[tuple, object] = {}
+        self._reach_cache: dict[tuple, dict[int, tuple[int, int]]] = {}
+        self.pat_len = np.diff(fwd.stop_start)
 
     # ---------------------------------------------------------------- build
     @classmethod
@@ -144,6 +146,17 @@ class Planner:
 
     def _reach(self, place: Place, fps: Footpaths, max_walk: float) -> dict[int, tuple[int, int]]:
         """Stops reachable on foot from (or to) a place: s -> (walk seconds, metres)."""
+        if not isinstance(place, str):
+            return self._reach_uncached(place, fps, max_walk)
+        key = (place, fps is self.fps, max_walk)
+        got = self._reach_cache.get(key)
+        if got is None:
+            if len(self._reach_cache) > 8192:
+                self._reach_cache.clear()
+            got = self._reach_cache[key] = self._reach_uncached(place, fps, max_walk)
+        return got
+
+    def _reach_uncached(self, place: Place, fps: Footpaths, max_walk: float):
         cfg = self.config
         out: dict[int, tuple[int, int]] = {}
         if isinstance(place, str):
@@ -330,7 +343,7 @@ class Planner:
             sc.ready, sc.ready_from, sc.veh_inst, sc.veh_board, sc.veh_alight, sc.veh,
             sc.tgt, sc.tgt_inst, sc.tgt_board, sc.tgt_alight, sc.tgt_improved,
             sc.marked, sc.q_pos, sc.marked_list, sc.veh_marked, sc.veh_flag, sc.queue, out_start, out_k, out_len, out_inst, out_board, out_alight)
-        pat_len = np.diff(p.stop_start)
+        pat_len = self.pat_len
         found = []
         for i in range(n):
             rides = [Ride(inst=int(out_inst[i, m]), board=int(out_board[i, m]),

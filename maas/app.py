@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import importlib
 import os
 from types import ModuleType
@@ -12,7 +14,8 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from maas import __version__
-from maas.appkeys import CLOCK, METRICS, OPENAPI, REDIS, SETTINGS
+from maas.appkeys import AUTH_CACHE, CLOCK, METRICS, OPENAPI, REDIS, SETTINGS
+from maas.auth import LocalAuthCache, listen_revocations
 from maas.clock import Clock, SystemClock
 from maas.db import db_ctx
 from maas.live import live_ctx
@@ -38,9 +41,14 @@ async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
         url, socket_timeout=2.0, socket_connect_timeout=2.0, health_check_interval=30
     )
     app[REDIS] = client
+    cache = app[AUTH_CACHE] = LocalAuthCache(app[SETTINGS].auth_cache_s)
+    listener = asyncio.create_task(listen_revocations(url, cache))
     try:
         yield
     finally:
+        listener.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await listener
         await client.aclose()
 
 

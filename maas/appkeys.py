@@ -8,6 +8,7 @@ import asyncpg
 import redis.asyncio as aioredis
 from aiohttp import web
 
+from maas.auth import LocalAuthCache
 from maas.clock import Clock
 from maas.settings import Settings
 
@@ -15,7 +16,7 @@ if TYPE_CHECKING:
     from maas.auth import Principal
     from maas.live import LiveNetwork
 
-__all__ = ["SETTINGS", "DB", "REDIS", "CLOCK", "LIVE", "OPENAPI", "METRICS", "PRINCIPAL", "REQUEST_ID"]
+__all__ = ["SETTINGS", "DB", "REDIS", "CLOCK", "LIVE", "OPENAPI", "METRICS", "AUTH_CACHE", "PRINCIPAL", "REQUEST_ID"]
 
 SETTINGS = web.AppKey("settings", Settings)
 DB = web.AppKey("db", asyncpg.Pool)
@@ -24,6 +25,7 @@ CLOCK = web.AppKey("clock", Clock)
 LIVE: web.AppKey["LiveNetwork"] = web.AppKey("live")
 OPENAPI = web.AppKey("openapi", dict)
 METRICS: web.AppKey[Any] = web.AppKey("metrics")
+AUTH_CACHE = web.AppKey("auth_cache", LocalAuthCache)
 
 # Per-request state (request[PRINCIPAL], request[REQUEST_ID]); maas.http.principal_of reads it.
 PRINCIPAL: web.RequestKey["Principal"] = web.RequestKey("principal")

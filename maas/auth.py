@@ -1,16 +1,21 @@
 """API keys and passenger accounts: who is calling, and what they may do.
 
 Keys and account tokens are random 256-bit secrets shown once; only their SHA-256 is
-stored. A resolved principal is cached in Redis for `auth_cache_s` seconds; revoking a key
-deletes that cache entry, so revocation takes effect at once.
+stored. A resolved principal is cached for `auth_cache_s` seconds in Redis (shared by every
+worker) and in each worker's memory (no round trip at all: gates call at 1,000/s). Revoking a
+key deletes the Redis entry and publishes the key's hash on a Redis channel; every worker
+listens and drops it from memory. A worker trusts its memory only while it is subscribed:
+when Redis is unreachable it asks PostgreSQL every time, so a revocation is never missed.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import logging
 import secrets
+import time
 import uuid
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -29,6 +34,8 @@ __all__ = [
     "create_account",
     "resolve",
     "hash_secret",
+    "LocalAuthCache",
+    "listen_revocations",
 ]
 
 log = logging.getLogger(__name__)
@@ -37,6 +44,7 @@ ROLES = ("admin", "operator", "gate")
 KEY_PREFIX = "mk_"
 ACCOUNT_PREFIX = "ma_"
 _CACHE_PREFIX = "maas:auth:"
+REVOKED_CHANNEL = "maas:auth:revoked"
 
 
 @dataclass(frozen=True)
@@ -118,8 +126,10 @@ async def revoke_key(
     if row is None:
         raise NotFound(f"no API key {key_id!r}", key_id=key_id)
     if redis is not None:
+        digest = row["secret_hash"].hex()
         try:
-            await redis.delete(_CACHE_PREFIX + row["secret_hash"].hex())
+            await redis.delete(_CACHE_PREFIX + digest)
+            await redis.publish(REVOKED_CHANNEL, digest)
         except Exception:  # Redis is a cache: PostgreSQL already says revoked
             log.warning("could not clear the auth cache for a revoked key", exc_info=True)
 
@@ -158,11 +168,96 @@ async def _lookup(pool: asyncpg.Pool, secret: str) -> Principal | None:
     )
 
 
+class LocalAuthCache:
+    """A worker's memory of resolved principals, trusted only while revocations are heard."""
+
+    def __init__(self, ttl_s: float) -> None:
+        self.ttl_s = ttl_s
+        self.listening = False  # set by listen_revocations while subscribed
+        self._entries: dict[str, tuple[Principal, float]] = {}
+        self._generation = 0  # bumped by every drop: a lookup older than a drop is not kept
+
+    def get(self, digest: str) -> Principal | None:
+        if not self.listening:
+            return None
+        hit = self._entries.get(digest)
+        if hit is None or hit[1] < time.monotonic():
+            return None
+        return hit[0]
+
+    def generation(self) -> int:
+        return self._generation
+
+    def put(self, digest: str, principal: Principal, generation: int) -> None:
+        if self.listening and self.ttl_s > 0 and generation == self._generation:
+            if len(self._entries) > 100_000:
+                self._entries.clear()
+            self._entries[digest] = (principal, time.monotonic() + self.ttl_s)
+
+    def drop(self, digest: str | None = None) -> None:
+        self._generation += 1
+        if digest is None:
+            self._entries.clear()
+        else:
+            self._entries.pop(digest, None)
+
+
+async def listen_revocations(redis_url: str, cache: LocalAuthCache) -> None:
+    """Keep `cache` honest: drop revoked keys as they are announced; forget everything and
+    stop trusting memory while the subscription is down. Runs until cancelled."""
+    while True:
+        client = aioredis.Redis.from_url(redis_url, socket_connect_timeout=2.0)
+        pubsub = client.pubsub()
+        try:
+            await pubsub.subscribe(REVOKED_CHANNEL)
+            cache.listening = True
+            while True:
+                msg = await pubsub.get_message(ignore_subscribe_messages=True, timeout=5.0)
+                if msg is not None and msg["type"] == "message":
+                    data = msg["data"]
+                    cache.drop(data.decode() if isinstance(data, bytes) else str(data))
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 — Redis down: PostgreSQL answers every request
+            if cache.listening:
+                log.warning("auth revocations unheard (%s); not caching keys in memory", type(exc).__name__)
+            cache.listening = False
+            cache.drop()
+            await asyncio.sleep(1.0)
+        finally:
+            cache.listening = False
+            cache.drop()
+            try:
+                await pubsub.aclose()
+                await client.aclose()
+            except Exception:  # noqa: BLE001
+                pass
+
+
 async def resolve(
-    pool: asyncpg.Pool, redis: aioredis.Redis | None, secret: str, cache_s: int
+    pool: asyncpg.Pool,
+    redis: aioredis.Redis | None,
+    secret: str,
+    cache_s: int,
+    local: LocalAuthCache | None = None,
 ) -> Principal | None:
     """The principal a bearer secret stands for, or None (unknown or revoked)."""
-    cache_key = _CACHE_PREFIX + hash_secret(secret).hex()
+    digest = hash_secret(secret).hex()
+    if local is not None:
+        hit = local.get(digest)
+        if hit is not None:
+            return hit
+        generation = local.generation()
+    principal = await _resolve_shared(pool, redis, secret, digest, cache_s)
+    if principal is not None and local is not None:
+        local.put(digest, principal, generation)
+    return principal
+
+
+async def _resolve_shared(
+    pool: asyncpg.Pool, redis: aioredis.Redis | None, secret: str, digest: str, cache_s: int
+) -> Principal | None:
+    cache_key = _CACHE_PREFIX + digest
     if redis is not None and cache_s > 0:
         try:
             cached = await redis.get(cache_key)

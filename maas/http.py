@@ -23,7 +23,7 @@ from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
 from maas import auth
-from maas.appkeys import DB, PRINCIPAL, REDIS, SETTINGS
+from maas.appkeys import AUTH_CACHE, DB, PRINCIPAL, REDIS, SETTINGS
 from maas.errors import (
     Forbidden,
     InvalidParameter,
@@ -148,7 +148,11 @@ async def _authenticate(request: web.Request, roles: tuple[str, ...]) -> auth.Pr
         raise Unauthorized("send `Authorization: Bearer <key>`")
     settings = request.app[SETTINGS]
     principal = await auth.resolve(
-        request.app[DB], request.app.get(REDIS), secret.strip(), settings.auth_cache_s
+        request.app[DB],
+        request.app.get(REDIS),
+        secret.strip(),
+        settings.auth_cache_s,
+        request.app.get(AUTH_CACHE),
     )
     if principal is None:
         raise Unauthorized("unknown or revoked credential")

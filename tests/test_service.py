@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import pytest
 from aiohttp import web
 
 from maas import auth
-from maas.appkeys import DB
+from maas.app import create_app
+from maas.appkeys import AUTH_CACHE, DB
 from maas.http import Router, principal_of
 from tests.conftest import bearer
 
@@ -128,12 +130,56 @@ async def test_roles(client, make_key, make_account):
     assert (await client.get("/probe/operator", headers=bearer(acc))).status == 403
 
 
-async def test_revoked_key_is_401_at_once_even_when_cached(client, app, redis):
+async def _status_settles(client, path, headers, want: int) -> int:  # type: ignore[no-untyped-def]
+    """The status once the revocation message has been heard (bounded: ~2 s at most)."""
+    status = 0
+    for _ in range(40):
+        status = (await client.get(path, headers=headers)).status
+        if status == want:
+            break
+        await asyncio.sleep(0.05)
+    return status
+
+
+async def test_revoked_key_is_refused_by_every_cache(client, app, redis):
     key_id, secret = await auth.create_key(app[DB], "operator", operator="op1")
-    assert (await client.get("/probe/operator", headers=bearer(secret))).status == 200  # now cached
+    for _ in range(40):  # wait until this worker hears revocations, so it caches in memory
+        if app[AUTH_CACHE].listening:
+            break
+        await asyncio.sleep(0.05)
+    assert app[AUTH_CACHE].listening
+    assert (await client.get("/probe/operator", headers=bearer(secret))).status == 200
+    assert app[AUTH_CACHE].get(auth.hash_secret(secret).hex()) is not None  # cached in memory
+    assert await redis.exists("maas:auth:" + auth.hash_secret(secret).hex())  # and in Redis
     await auth.revoke_key(app[DB], key_id, redis)
-    r = await client.get("/probe/operator", headers=bearer(secret))
-    assert r.status == 401
+    assert await _status_settles(client, "/probe/operator", bearer(secret), 401) == 401
+    assert app[AUTH_CACHE].get(auth.hash_secret(secret).hex()) is None
+
+
+async def test_without_redis_revocation_is_immediate(app, aiohttp_client, settings):
+    broken = settings.model_copy(update={"redis_url": "unix:///tmp/maas-no-such-redis.sock"})
+    app2 = create_app(broken)
+    app2.router.add_routes(probe.routes)
+    client = await aiohttp_client(app2)
+    key_id, secret = await auth.create_key(app2[DB], "operator", operator="op1")
+    assert (await client.get("/probe/operator", headers=bearer(secret))).status == 200
+    assert not app2[AUTH_CACHE].listening  # cannot hear revocations: memory is not trusted
+    await app2[DB].execute("UPDATE api_keys SET revoked_at = now() WHERE id = $1", key_id)
+    assert (await client.get("/probe/operator", headers=bearer(secret))).status == 401
+
+
+def test_a_lookup_older_than_a_revocation_is_not_cached():
+    cache = auth.LocalAuthCache(ttl_s=30)
+    cache.listening = True
+    p = auth.Principal(kind="key", role="gate", id="k1")
+    before = cache.generation()
+    cache.drop("some-other-key")  # a revocation lands while the lookup is in flight
+    cache.put("d1", p, before)
+    assert cache.get("d1") is None
+    cache.put("d1", p, cache.generation())
+    assert cache.get("d1") == p
+    cache.listening = False
+    assert cache.get("d1") is None
 
 
 async def test_bad_key_arguments_are_refused(app, client):

@@ -17,6 +17,7 @@ import logging
 import secrets
 import time
 import uuid
+import weakref
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -125,8 +126,10 @@ async def revoke_key(
     )
     if row is None:
         raise NotFound(f"no API key {key_id!r}", key_id=key_id)
+    digest = row["secret_hash"].hex()
+    for cache in list(_IN_THIS_PROCESS):
+        cache.drop(digest)
     if redis is not None:
-        digest = row["secret_hash"].hex()
         try:
             await redis.delete(_CACHE_PREFIX + digest)
             await redis.publish(REVOKED_CHANNEL, digest)
@@ -172,6 +175,7 @@ class LocalAuthCache:
     """A worker's memory of resolved principals, trusted only while revocations are heard."""
 
     def __init__(self, ttl_s: float) -> None:
+        _IN_THIS_PROCESS.add(self)  # a revocation made in this process drops it at once
         self.ttl_s = ttl_s
         self.listening = False  # set by listen_revocations while subscribed
         self._entries: dict[str, tuple[Principal, float]] = {}
@@ -200,6 +204,9 @@ class LocalAuthCache:
             self._entries.clear()
         else:
             self._entries.pop(digest, None)
+
+
+_IN_THIS_PROCESS: "weakref.WeakSet[LocalAuthCache]" = weakref.WeakSet()
 
 
 async def listen_revocations(redis_url: str, cache: LocalAuthCache) -> None:

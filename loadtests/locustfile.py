@@ -27,7 +27,7 @@ import uuid
 from collections import Counter, deque
 from typing import Any
 
-from locust import User, between, constant_throughput, events, task
+from locust import User, between, events, task
 from locust.contrib.fasthttp import FastHttpUser
 from locust.runners import MasterRunner
 
@@ -62,6 +62,21 @@ N_CANCEL = "POST /v1/bookings/{id}/cancel"
 N_VALIDATE = "POST /v1/gates/{gate}/validate"
 N_PUBLISH = "POST /v1/feeds"
 N_ACTIVATE = "POST /v1/feeds/{version}/activate"
+
+
+def poisson_throughput(rate: float):  # type: ignore[no-untyped-def]
+    """Like Locust's constant_throughput (at most `rate` task runs a second per user, on
+    average exactly that when the server keeps up), but with exponential gaps between task
+    starts: users started together never stay in step, so arrivals look like many
+    independent phones and gates rather than synchronized bursts."""
+
+    def wait_time(user: Any) -> float:
+        now = time.monotonic()
+        nxt = getattr(user, "_next_start", now) + user.rng.expovariate(rate)
+        user._next_start = max(nxt, now)   # a slow server never builds up a backlog to burst
+        return max(0.0, user._next_start - now)
+
+    return wait_time
 
 
 def _count(what: str) -> None:
@@ -125,7 +140,7 @@ class Passenger(FastHttpUser):
     """A mobile app: find stops, plan (mostly); sometimes book, confirm, show the QR, cancel."""
 
     weight = int(MIX.get("passenger_weight", 6))
-    wait_time = constant_throughput(float(MIX.get("passenger_rate", 1.0)))
+    wait_time = poisson_throughput(float(MIX.get("passenger_rate", 1.0)))
 
     def on_start(self) -> None:
         self.rng = random.Random()
@@ -284,7 +299,7 @@ class Gate(FastHttpUser):
     station — which must all be rejected."""
 
     weight = int(MIX.get("gate_weight", 4))
-    wait_time = constant_throughput(float(MIX.get("gate_rate", 1.0)))
+    wait_time = poisson_throughput(float(MIX.get("gate_rate", 1.0)))
 
     def on_start(self) -> None:
         self.rng = random.Random()

@@ -110,7 +110,7 @@ def _pool_size(a: argparse.Namespace) -> int:
         return a.pool
     _, gates = _user_split(a)
     # each gate user checks in at most gate_rate tickets a second
-    return max(50, int(gates * float(a.mix_values["gate_rate"]) * a.time * 1.15) + 20)
+    return max(50, int(gates * float(a.mix_values["gate_rate"]) * a.time * 1.3) + 50)
 
 
 def _database_url(a: argparse.Namespace, data_dir: Path, stack: list[Any]) -> str:

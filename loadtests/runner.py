@@ -292,6 +292,56 @@ def _failures(out: Path, top: int = 12) -> list[str]:
     return [f"{r['Occurrences']} x {r['Name']}: {r['Error'][:400]}" for r in rows[:top]]
 
 
+def _seed_phase(a: argparse.Namespace, url: str, db_url: str, out: Path,
+                results: dict[str, Any]) -> dict[str, Any]:
+    """Seed the running maas (loadtests/seed.py) and write the seed file Locust reads."""
+    tomorrow = datetime.now(SHANGHAI).date() + timedelta(days=1)
+    pool = _pool_size(a)
+    t_seed = time.monotonic()
+    say(f"seeding: accounts, keys, confirmed bookings with {pool} legs for the gates to enter (trips of {tomorrow})")
+    seeded = asyncio.run(seed(url, db_url, SeedPlan(
+        plan_date=tomorrow, pool=pool, pairs=max(120, pool // 40), log=say,
+        operator_feed=a.mix_values.get("operator_feed"),
+        # legs of one booking are entered >= 16 s apart: enough bookings to rotate through
+        min_bookings=min(int(_user_split(a)[1] * float(a.mix_values["gate_rate"]) * 17), pool // 4)), out))
+    seeded["mix"] = a.mix_values
+    (out / "seed.json").write_text(json.dumps(seeded, ensure_ascii=False), encoding="utf-8")
+    results["seed_s"] = round(time.monotonic() - t_seed, 1)
+    results["pool"] = len(seeded["pool"])
+    results["gate_stations"] = len(seeded["gate_stations"])
+    results["seed_stats"] = seeded.get("stats", {})
+    say(f"seeded in {results['seed_s']} s; Locust: {a.users} users for {a.time} s on {url}")
+    return seeded
+
+
+def _judge(a: argparse.Namespace, out: Path, seeded: dict[str, Any], db_url: str, settings: Any,
+           server: Server, results: dict[str, Any]) -> list[Check]:
+    """Every check after the load: SLOs, invariants, gates against taps, pool, server log."""
+    stats_path = out / "locust_stats.csv"
+    if not stats_path.exists():
+        raise RuntimeError(f"Locust wrote no statistics; see {out / 'locust.log'}")
+    stats = read_stats(stats_path)
+    checks = evaluate(stats, load_profile(a.slo, a.profile_name))
+    outcomes = read_outcomes(out)
+    gate_ids = {g for gs in seeded["gates"].values() for g, _ in gs}
+    clean = stats.get("Aggregated") is not None and stats["Aggregated"].failures == 0
+    db_checks, details = asyncio.run(_db_checks(db_url, settings, gate_ids, outcomes.accepted, clean))
+    checks += db_checks
+    if outcomes.counts.get("gate pool exhausted"):
+        checks.append(Check("gates: the pre-booked pool lasted the whole run", "0 empty claims",
+                            str(outcomes.counts["gate pool exhausted"]), False))
+    errors = _server_errors(server)
+    checks.append(Check("server log: no ERROR lines (500s, crashed tasks)", "0", str(len(errors)), not errors))
+    results.update({
+        "endpoints": {n: {"requests": s.requests, "failures": s.failures, "rps": s.rps, **s.percentiles}
+                      for n, s in stats.items()},
+        "outcomes": dict(outcomes.counts), "accepted": len(outcomes.accepted),
+        "activations": activation_effect(outcomes.samples.get("plan", []), outcomes.activations),
+        "invariant_details": details, "server_errors": errors[:50], "failures": _failures(out),
+    })
+    return checks
+
+
 def _interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
@@ -331,22 +381,7 @@ def main(argv: list[str] | None = None) -> int:
 
         from maas.settings import Settings
         settings = Settings(database_url=db_url)
-        tomorrow = datetime.now(SHANGHAI).date() + timedelta(days=1)
-        pool = _pool_size(a)
-        t_seed = time.monotonic()
-        say(f"seeding: accounts, keys, confirmed bookings with {pool} legs for the gates to enter (trips of {tomorrow})")
-        seeded = asyncio.run(seed(url, db_url, SeedPlan(
-            plan_date=tomorrow, pool=pool, pairs=max(120, pool // 40), log=say,
-            operator_feed=a.mix_values.get("operator_feed"),
-            # legs of one booking are entered >= 16 s apart: enough bookings to rotate through
-            min_bookings=min(int(_user_split(a)[1] * float(a.mix_values["gate_rate"]) * 17), pool // 4)), out))
-        seeded["mix"] = a.mix_values
-        (out / "seed.json").write_text(json.dumps(seeded, ensure_ascii=False), encoding="utf-8")
-        results["seed_s"] = round(time.monotonic() - t_seed, 1)
-        results["pool"] = len(seeded["pool"])
-        results["gate_stations"] = len(seeded["gate_stations"])
-        results["seed_stats"] = seeded.get("stats", {})
-        say(f"seeded in {results['seed_s']} s; Locust: {a.users} users for {a.time} s on {url}")
+        seeded = _seed_phase(a, url, db_url, out, results)
 
         lenv = clean_env({"MAAS_LOAD_SEED": str(out / "seed.json"), "MAAS_LOAD_OUT": str(out),
                           "MAAS_LOAD_PROCESSES": str(a.processes)})
@@ -354,28 +389,7 @@ def main(argv: list[str] | None = None) -> int:
         results["locust_exit"] = rc
         say(f"Locust finished (exit {rc}); checking")
 
-        stats_path = out / "locust_stats.csv"
-        if not stats_path.exists():
-            raise RuntimeError(f"Locust wrote no statistics; see {out / 'locust.log'}")
-        stats = read_stats(stats_path)
-        checks += evaluate(stats, load_profile(a.slo, a.profile_name))
-        outcomes = read_outcomes(out)
-        gate_ids = {g for gs in seeded["gates"].values() for g, _ in gs}
-        clean = stats.get("Aggregated") is not None and stats["Aggregated"].failures == 0
-        db_checks, details = asyncio.run(_db_checks(db_url, settings, gate_ids, outcomes.accepted, clean))
-        checks += db_checks
-        if outcomes.counts.get("gate pool exhausted"):
-            checks.append(Check("gates: the pre-booked pool lasted the whole run", "0 empty claims",
-                                str(outcomes.counts["gate pool exhausted"]), False))
-        errors = _server_errors(server)
-        checks.append(Check("server log: no ERROR lines (500s, crashed tasks)", "0", str(len(errors)), not errors))
-        results.update({
-            "endpoints": {n: {"requests": s.requests, "failures": s.failures, "rps": s.rps, **s.percentiles}
-                          for n, s in stats.items()},
-            "outcomes": dict(outcomes.counts), "accepted": len(outcomes.accepted),
-            "activations": activation_effect(outcomes.samples.get("plan", []), outcomes.activations),
-            "invariant_details": details, "server_errors": errors[:50], "failures": _failures(out),
-        })
+        checks += _judge(a, out, seeded, db_url, settings, server, results)
         code = 0 if all(c.ok for c in checks) else 1
     except KeyboardInterrupt:
         say("interrupted")

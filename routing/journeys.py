@@ -218,8 +218,11 @@ def assemble(planner: Planner, se, found, query: Query, src, dst, limit: int,
     kept = [b.build(c[4]) for c in kept[:limit]]
     out = []
     for dep, arr, transfers, _, legs in kept:
-        ikey = ItineraryKey(versions=planner.versions,
-                            legs=tuple(leg.key for leg in legs if leg.key is not None))
+        keys = tuple(leg.key for leg in legs if leg.key is not None)
+        # only the feeds it rides: a new version of an unrelated feed keeps it bookable
+        used = {k.trip_id.split(":", 1)[0] for k in keys}
+        ikey = ItineraryKey(versions=tuple(fv for fv in planner.versions if fv[0] in used),
+                            legs=keys)
         out.append(Itinerary(id=encode_id(ikey, planner.config.id_secret), key=ikey,
                              departure=legs[0].departure, arrival=legs[-1].arrival,
                              duration_s=arr - dep, transfers=transfers, legs=legs))

@@ -124,24 +124,48 @@ class CpuSampler:
             t_prev = now
 
 
+# Leaf frames that are a thread waiting, not working (py-spy cannot always tell in a container).
+_IDLE_LEAVES = ("EpollSelector.select", "_worker (concurrent/futures/thread.py:81)",
+                "Condition.wait", "Event.wait", "Queue.get (queue.py")
+
+
+def _component(frame: str) -> str:
+    """'func (aiohttp/web_protocol.py:577)' -> 'aiohttp'; our packages and stdlib modules alike."""
+    inner = frame.rpartition("(")[2].rstrip(")")
+    path = inner.rpartition(":")[0] or inner
+    first = path.split("/", 1)[0]
+    return first.removesuffix(".py") or "?"
+
+
 def summarise_pyspy(raw: Path, top: int = 25) -> str:
-    """Top functions by own samples and by inclusive samples, from py-spy's raw (collapsed) output."""
+    """Where a worker's CPU went, from py-spy's raw (collapsed) output: the share of busy
+    samples by component (package or stdlib module of the innermost frame), then the top
+    functions by own and by inclusive samples. Stacks ending in an idle wait are counted
+    apart."""
     own: Counter[str] = Counter()
     incl: Counter[str] = Counter()
-    total = 0
+    comp: Counter[str] = Counter()
+    total = idle = 0
     for line in raw.read_text(encoding="utf-8", errors="replace").splitlines():
         stack, _, n = line.rpartition(" ")
         if not stack or not n.isdigit():
             continue
         k = int(n)
-        total += k
         frames = stack.split(";")
+        if frames[-1].startswith(_IDLE_LEAVES):
+            idle += k
+            continue
+        total += k
         own[frames[-1]] += k
+        comp[_component(frames[-1])] += k
         for f in set(frames):
             incl[f] += k
     if not total:
-        return "no samples\n"
-    lines = [f"{total} samples", "", "own time (where the CPU is):"]
+        return f"no busy samples ({idle} idle)\n"
+    lines = [f"{total} busy samples ({idle} more waiting in epoll/thread pools, left out)", "",
+             "own time by component (innermost frame's package/module):"]
+    lines += [f"  {100 * n / total:5.1f}%  {c}" for c, n in comp.most_common(top)]
+    lines += ["", "own time by function (where the CPU is):"]
     lines += [f"  {100 * n / total:5.1f}%  {f}" for f, n in own.most_common(top)]
     lines += ["", "inclusive (a frame anywhere on the stack):"]
     lines += [f"  {100 * n / total:5.1f}%  {f}" for f, n in incl.most_common(top)]

@@ -303,7 +303,7 @@ def _seed_phase(a: argparse.Namespace, url: str, db_url: str, out: Path,
         plan_date=tomorrow, pool=pool, pairs=max(120, pool // 40), log=say,
         operator_feed=a.mix_values.get("operator_feed"),
         # legs of one booking are entered >= 16 s apart: enough bookings to rotate through
-        min_bookings=min(int(_user_split(a)[1] * float(a.mix_values["gate_rate"]) * 17), pool // 4)), out))
+        min_bookings=min(int(_user_split(a)[1] * float(a.mix_values["gate_rate"]) * 17), pool // 2)), out))
     seeded["mix"] = a.mix_values
     (out / "seed.json").write_text(json.dumps(seeded, ensure_ascii=False), encoding="utf-8")
     results["seed_s"] = round(time.monotonic() - t_seed, 1)

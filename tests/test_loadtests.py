@@ -265,10 +265,14 @@ def test_percentiles_and_activation_windows():
 
 def test_pyspy_summary(tmp_path: Path):
     raw = tmp_path / "raw.txt"
-    raw.write_text("main;handle;plan 30\nmain;handle;validate 10\nmain;idle 60\n", encoding="utf-8")
+    raw.write_text("main (x.py:1);handle (maas/http.py:9);plan (routing/planner.py:3) 30\n"
+                   "main (x.py:1);handle (maas/http.py:9);dumps (json/encoder.py:2) 10\n"
+                   "main (x.py:1);handle (maas/http.py:9) 10\n"
+                   "main (x.py:1);EpollSelector.select (selectors.py:468) 50\n", encoding="utf-8")
     text = summarise_pyspy(raw)
-    assert "100 samples" in text
-    assert " 60.0%  idle" in text and " 40.0%  handle" in text
+    assert "50 busy samples (50 more waiting" in text
+    assert " 60.0%  routing" in text and " 20.0%  json" in text and " 20.0%  maas" in text
+    assert "100.0%  handle (maas/http.py:9)" in text
 
 
 # --- what the load users send -------------------------------------------------------------

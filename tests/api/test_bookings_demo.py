@@ -6,6 +6,7 @@ cancelled and the booking read back."""
 from __future__ import annotations
 
 import uuid
+from zoneinfo import ZoneInfo
 from datetime import date, datetime, timedelta, timezone
 
 import numpy as np
@@ -27,8 +28,10 @@ def _near(net, s: int, feed: str, radius_m: float = 400.0) -> int | None:
 
 
 async def test_plan_book_confirm_on_the_demo_feeds(client, app, settings, make_account):
-    day = date.today() + timedelta(days=1)
-    await load_demo(app[DB], settings, scale=0.2, start_date=date.today() - timedelta(days=1))
+    # tomorrow where the demo runs (Asia/Shanghai is up to 8 h ahead of the machine's UTC date)
+    today = datetime.now(ZoneInfo("Asia/Shanghai")).date()
+    day = today + timedelta(days=1)
+    await load_demo(app[DB], settings, scale=0.2, start_date=today - timedelta(days=1))
     snap = await app[LIVE].reload()
     net = snap.network
     assert set(snap.versions) >= {"jinan-bus", "china-railway"}

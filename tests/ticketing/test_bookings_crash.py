@@ -25,23 +25,23 @@ from maas.db import create_pool
 from ticketing import store
 from ticketing.errors import HoldExpired
 from ticketing.pii import Keyring
-from tests.ticketing.test_bookings_store import CONFIG, DAY, LIVE, NET
+from tests.ticketing.test_bookings_store import CONFIG, DAY, LIVE, NET, T0
 
 ROOT = Path(__file__).resolve().parents[2]
 
 CHILD = r"""
 import asyncio, sys
-from maas.clock import SystemClock
+from maas.clock import FrozenClock
 from maas.db import create_pool
 from routing.itinerary import ItineraryKey
 from ticketing.pii import Keyring
 from ticketing.sample import leg_key
 from ticketing.service import Bookings, PassengerInput
-from tests.ticketing.test_bookings_store import CONFIG, DAY, LIVE, NET
+from tests.ticketing.test_bookings_store import CONFIG, DAY, LIVE, NET, T0
 
 async def main(url, account):
     pool = await create_pool(url, min_size=1, max_size=2)
-    svc = Bookings(pool, CONFIG, Keyring({"k1": bytes(32)}, "k1"), SystemClock().now)
+    svc = Bookings(pool, CONFIG, Keyring({"k1": bytes(32)}, "k1"), FrozenClock(T0).now)  # the test clock: DAY stays in the future
     key = ItineraryKey(tuple(LIVE.items()), (leg_key(NET, "bus:K5-0700", DAY, 0, 4),
                                             leg_key(NET, "rail:G-0800", DAY, 0, 3)))
     people = [PassengerInput("张三", "11010519491231002X"), PassengerInput("李四", "440524188001010014")]
@@ -114,7 +114,7 @@ async def test_killed_between_hold_and_confirm(database_url, round_):
 
         # "restart": a fresh service over the same database
         from ticketing.service import Bookings
-        clock = FrozenClock(datetime.now(timezone.utc))
+        clock = FrozenClock(T0)
         svc = Bookings(pool, CONFIG, Keyring({"k1": bytes(32)}, "k1"), clock.now)
         assert (await svc.confirm(account, held[0], "pay-after-restart")).status == "confirmed"
         clock.advance(seconds=CONFIG.hold_ttl.total_seconds() + 1)

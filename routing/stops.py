@@ -51,7 +51,7 @@ def normalize(text: str) -> str:
 class StopHit:
     stop: int                     # s of the place: a station, or a stop without a station
     platforms: tuple[int, ...]    # its child stops (empty for a stand-alone stop)
-    score: float                  # search: 100 exact, 90 prefix, 70 inside, < 60 fuzzy
+    score: float                  # search: 100 exact, 90 prefix, 80/75 every word, 70 inside, < 60 fuzzy
     matched: str                  # search: the name that matched; near: ""
     distance_m: float | None      # near: metres to the nearest stop of the place
 
@@ -167,7 +167,11 @@ class StopIndex:
         best: dict[int, tuple[float, str]] = {}
         for qn in filter(None, queries):
             self._exact_and_substring(qn, best)
-        if len(queries[0]) >= 3 and not any(v[0] >= 90 for v in best.values()):
+        words = [w for w in (normalize(t) for t in q.split()) if w]
+        if len(words) >= 2:   # "qingdao airport" -> Qingdao Jiaodong Airport
+            self._all_words(words, best)
+        # typos only when nothing matched as written: a real match never drowns in look-alikes
+        if len(queries[0]) >= 3 and not best:
             self._fuzzy(queries[-1], limit, best)
         order = sorted(best.items(), key=lambda kv: (-kv[1][0], -self.weight[kv[0]],
                                                      str(self.net.stop_name[kv[0]])))
@@ -198,14 +202,40 @@ class StopIndex:
                 found += 1
             pos += 1
 
+    def _all_words(self, words: list[str], best: dict) -> None:
+        """Names holding every word of the query, in any order: 80 if the name starts with the
+        first word, else 75 (between a prefix and a substring of the whole query)."""
+        anchor = max(words, key=len)
+        blob, pos, seen = self._blob, 0, set()
+        while len(seen) < MAX_SCAN:
+            pos = blob.find(anchor, pos)
+            if pos < 0:
+                break
+            k = int(np.searchsorted(self._starts, pos, side="right")) - 1
+            pos += 1
+            if k in seen or self._kind[k] != _NAME:
+                continue
+            seen.add(k)
+            key = self.keys[k]
+            if all(w in key for w in words):
+                score = 80.0 if key.startswith(words[0]) else 75.0
+                self._keep(best, int(self.key_place[k]), score, self.key_label[k])
+
     def _fuzzy(self, qn: str, limit: int, best: dict) -> None:
+        found: list[tuple[int, float, str]] = []
         for key, score, u in process.extract(qn, self._fuzzy_keys, scorer=fuzz.partial_ratio,
                                              limit=limit * 4, score_cutoff=FUZZY_CUTOFF):
             # weigh by how much of the key the query covers, so short keys do not win
             cover = min(len(qn), len(key)) / max(len(qn), len(key))
             for k in self._fuzzy_rows[u]:
-                self._keep(best, int(self.key_place[k]), 0.6 * score * (0.5 + 0.5 * cover),
-                           self.key_label[k])
+                found.append((int(self.key_place[k]), 0.6 * score * (0.5 + 0.5 * cover),
+                              self.key_label[k]))
+        if not found:
+            return
+        floor = 0.85 * max(score for _, score, _ in found)  # near the best guess, not all guesses
+        for place, score, label in found:
+            if score >= floor:
+                self._keep(best, place, score, label)
 
     def near(self, lat: float, lon: float, radius_m: float, limit: int = 10) -> list[StopHit]:
         """Places with a stop within `radius_m` of (lat, lon), nearest first."""

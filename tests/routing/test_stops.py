@@ -130,3 +130,14 @@ def test_normalize():
     assert normalize("Jǐ Nán-Xī ") == "jinanxi"
     assert normalize("济南 西站") == "济南西站"
     assert normalize("ＪＩＮＡＮ") == "jinan"
+
+
+def test_every_word_in_any_order(index):
+    hits = index.search("square quancheng")
+    assert ids(index, hits) == ["sd:QS"] and 75 <= hits[0].score < 90
+    both = index.search("jinan station")  # Jinan (West) Railway Station
+    assert set(ids(index, both)) == {"sd:JNX", "sd:JN"} and all(h.score == 80 for h in both)
+
+
+def test_a_real_match_is_not_drowned_in_fuzzy_look_alikes(index):
+    assert set(ids(index, index.search("railway"))) == {"sd:JNX", "sd:JN"}

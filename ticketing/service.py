@@ -81,11 +81,8 @@ class Bookings:
         booking_id = store.new_booking_id()
         pax = self._passengers(booking_id, passengers, now.date())
         offer = make_offer(network, self.config.fares, key.legs, [p.category for p in pax])
-        legs = [store.NewLeg(
-            g.leg_no, g.feed, g.agency_id, g.agency_name, g.mode, g.route_id, g.trip_id,
-            g.service_date, g.board_pos, g.alight_pos, g.from_stop, g.to_stop, g.departure,
-            g.arrival, p.unit_minor, p.source, p.amount_minor)
-            for g, p in zip(offer.legs, offer.quote.legs, strict=True)]
+        legs = [store.NewLeg.priced(g, p.unit_minor, p.source, p.amount_minor)
+                for g, p in zip(offer.legs, offer.quote.legs, strict=True)]
         booking = store.NewBooking(booking_id, account_id, itinerary_id, dict(key.versions),
                                    offer.quote.currency, offer.quote.total_minor, legs, pax)
         created, expires = await store.hold(self.pool, booking, capacity=self.config.capacity,

@@ -15,7 +15,7 @@ import hashlib
 import secrets
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import date, datetime, timedelta
 from typing import Any, Callable
 
@@ -27,6 +27,7 @@ from ticketing.bookings import (
 )
 from ticketing.errors import BookingNotFound, HoldExpired, SoldOut
 from ticketing.fares import FareConfig
+from ticketing.offers import OfferLeg
 from ticketing.inventory import (
     CapacityConfig, SeatRequest, SegmentKey, capacity_for, first_short_leg, segment_keys,
 )
@@ -66,24 +67,17 @@ def _ticket_id() -> str:
 
 
 @dataclass(frozen=True)
-class NewLeg:
-    leg_no: int
-    feed: str
-    agency_id: str
-    agency_name: str
-    mode: str
-    route_id: str
-    trip_id: str
-    service_date: date
-    board_pos: int
-    alight_pos: int
-    from_stop: str
-    to_stop: str
-    departure: datetime
-    arrival: datetime
+class NewLeg(OfferLeg):
+    """An offered leg with the price it is sold at."""
+
     unit_minor: int
     price_source: str
     price_minor: int
+
+    @classmethod
+    def priced(cls, leg: OfferLeg, unit_minor: int, source: str, amount_minor: int) -> "NewLeg":
+        return cls(**{f.name: getattr(leg, f.name) for f in fields(OfferLeg)},
+                   unit_minor=unit_minor, price_source=source, price_minor=amount_minor)
 
 
 @dataclass(frozen=True)

@@ -70,9 +70,10 @@ def _from_http_exception(exc: web.HTTPException, rid: str) -> web.StreamResponse
     if isinstance(exc, web.HTTPNotFound):
         err: Exception = NotFound("no such endpoint")
     elif isinstance(exc, web.HTTPMethodNotAllowed):
-        err = MethodNotAllowed(
-            f"{exc.method} is not allowed here; allowed: {', '.join(sorted(exc.allowed_methods))}"
-        )
+        allowed = ", ".join(sorted(exc.allowed_methods))
+        resp = _render(MethodNotAllowed(f"{exc.method} is not allowed here; allowed: {allowed}"), rid)
+        resp.headers["Allow"] = allowed
+        return resp
     elif isinstance(exc, web.HTTPRequestEntityTooLarge):
         err = PayloadTooLarge("the request body is too large")
     else:
@@ -104,6 +105,7 @@ def make_middlewares(metrics: Metrics) -> list:
             try:
                 resp = await handler(request)
             except web.HTTPException as exc:
+                status = exc.status  # a redirect is re-raised as it is
                 resp = _from_http_exception(exc, rid)
             except Exception as exc:  # noqa: BLE001 — the one place errors become responses
                 if is_domain_error(exc):

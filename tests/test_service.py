@@ -39,6 +39,7 @@ async def test_wrong_method_is_405_problem(client):
     r = await client.delete("/healthz")
     assert r.status == 405 and r.content_type == PROBLEM
     assert (await r.json())["code"] == "method_not_allowed"
+    assert "GET" in r.headers["Allow"]
 
 
 async def test_metrics_count_requests_per_route(client):

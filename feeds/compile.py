@@ -157,6 +157,9 @@ def compile_feed(files: Mapping[str, bytes], *, feed: str, version: str) -> Netw
     tr = _t.transfers(_read(files, "transfers.txt"), stops.index)
     fares = _t.fares(_read(files, "fare_attributes.txt"), _read(files, "fare_rules.txt"),
                      feed, agencies, route_index)
+    fares_v2 = _t.fares_v2(routes_df, _read(files, "route_networks.txt"),
+                           _read(files, "stop_areas.txt"), _read(files, "fare_products.txt"),
+                           _read(files, "fare_leg_rules.txt"), feed, route_index, stops.index)
     i18n = _t.translations(_read(files, "translations.txt"), stops)
 
     src = trips.source  # t -> row of trips.txt
@@ -184,6 +187,7 @@ def compile_feed(files: Mapping[str, bytes], *, feed: str, version: str) -> Netw
         st_dep=trips.st_dep, st_pickup=trips.st_pickup, st_dropoff=trips.st_dropoff,
         transfer_from=tr[0], transfer_to=tr[1], transfer_type=tr[2], transfer_min_s=tr[3],
         **fares,
+        **fares_v2,
         stop_names_i18n=i18n,
     )
 

@@ -43,6 +43,8 @@ PLANNER_FILES = frozenset({
     "agency.txt", "stops.txt", "routes.txt", "trips.txt", "stop_times.txt", "calendar.txt",
     "calendar_dates.txt", "frequencies.txt", "transfers.txt", "fare_attributes.txt",
     "fare_rules.txt", "translations.txt", "feed_info.txt",
+    # GTFS-Fares v2, the leg part (ticketing prices legs from them)
+    "fare_products.txt", "fare_leg_rules.txt", "stop_areas.txt", "route_networks.txt",
 })
 
 # Canonical errors we accept in files the planner does read, and why.

@@ -32,6 +32,10 @@ import numpy as np
 
 __all__ = ["Network", "PICKUP_REGULAR", "PICKUP_NONE", "empty", "merge", "to_bytes", "from_bytes"]
 
+
+def _none(dtype: type) -> np.ndarray:
+    return np.zeros(0, dtype=dtype)
+
 # pickup_type / drop_off_type values (GTFS): 0 regular, 1 none, 2 phone, 3 coordinate.
 PICKUP_REGULAR = 0
 PICKUP_NONE = 1
@@ -103,6 +107,20 @@ class Network:
     fare_rule_origin: np.ndarray        # j -> "feed:zone_id" or "" (object)
     fare_rule_destination: np.ndarray   # j -> "feed:zone_id" or "" (object)
 
+    # --- fares v2 (fare_products + fare_leg_rules, stop_areas, networks); empty when none -----
+    # Optional (default empty) so networks built by hand or stored before v2 still load.
+    route_network: np.ndarray = field(default_factory=lambda: _none(object))  # r -> "feed:network_id" or ""
+    stop_area_stop: np.ndarray = field(default_factory=lambda: _none(np.int32))  # m -> s (stop_areas.txt)
+    stop_area_area: np.ndarray = field(default_factory=lambda: _none(object))  # m -> "feed:area_id"
+    fare_product_id: np.ndarray = field(default_factory=lambda: _none(object))  # p -> "feed:fare_product_id"
+    fare_product_amount: np.ndarray = field(default_factory=lambda: _none(np.float64))  # p -> amount
+    fare_product_currency: np.ndarray = field(default_factory=lambda: _none(object))  # p -> ISO 4217
+    fare_leg_network: np.ndarray = field(default_factory=lambda: _none(object))  # l -> network or "" (any)
+    fare_leg_from_area: np.ndarray = field(default_factory=lambda: _none(object))  # l -> area or "" (any)
+    fare_leg_to_area: np.ndarray = field(default_factory=lambda: _none(object))  # l -> area or "" (any)
+    fare_leg_product: np.ndarray = field(default_factory=lambda: _none(np.int32))  # l -> p
+    fare_leg_priority: np.ndarray = field(default_factory=lambda: _none(np.int32))  # l -> rule_priority
+
     # Names in other languages for search (translations.txt, demo data): s -> {lang: name}.
     stop_names_i18n: dict[int, dict[str, str]] = field(default_factory=dict)
 
@@ -130,7 +148,7 @@ _OFFSET_BY = {
     "stop_parent": "stops", "route_agency": "agencies", "trip_route": "routes",
     "trip_service": "services", "st_stop": "stops", "transfer_from": "stops",
     "transfer_to": "stops", "fare_agency": "agencies", "fare_rule_fare": "fares",
-    "fare_rule_route": "routes",
+    "fare_rule_route": "routes", "stop_area_stop": "stops", "fare_leg_product": "fare_products",
 }
 _TZ_FIELDS = ("agency_tz", "stop_tz")
 _SCALARS = ("timezones", "feeds", "feed_versions", "service_base_date", "stop_names_i18n")
@@ -151,7 +169,8 @@ def empty() -> Network:
         "st_pickup": np.int8, "st_dropoff": np.int8, "transfer_from": np.int32,
         "transfer_to": np.int32, "transfer_type": np.int8, "transfer_min_s": np.int32,
         "fare_price": np.float64, "fare_agency": np.int32, "fare_rule_fare": np.int32,
-        "fare_rule_route": np.int32,
+        "fare_rule_route": np.int32, "stop_area_stop": np.int32, "fare_product_amount": np.float64,
+        "fare_leg_product": np.int32, "fare_leg_priority": np.int32,
     }
     arrays = {name: np.zeros(0, dtype=dtypes.get(name, object)) for name in _array_fields()}
     arrays["trip_st_start"] = np.zeros(1, dtype=np.int64)
@@ -162,7 +181,7 @@ def empty() -> Network:
 def _counts(n: Network) -> dict[str, int]:
     return {"stops": n.n_stops, "agencies": len(n.agency_id), "routes": n.n_routes,
             "services": len(n.service_id), "fares": len(n.fare_id), "rows": len(n.st_stop),
-            "feeds": len(n.feeds)}
+            "feeds": len(n.feeds), "fare_products": len(n.fare_product_id)}
 
 
 def merge(networks: list[Network] | tuple[Network, ...]) -> Network:
@@ -187,6 +206,8 @@ def merge(networks: list[Network] | tuple[Network, ...]) -> Network:
         tz_map = np.array([tz_index[z] for z in n.timezones], dtype=np.int16)
         for name in parts:
             a = getattr(n, name)
+            if name == "route_network" and len(a) != n.n_routes:  # a network without v2 fares
+                a = np.full(n.n_routes, "", dtype=object)
             if name in _OFFSET_BY:
                 a = np.where(a >= 0, a + off[_OFFSET_BY[name]], a).astype(a.dtype)
             elif name in _TZ_FIELDS:

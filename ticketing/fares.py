@@ -4,10 +4,13 @@ Pure: takes the merged `routing.network.Network` and a frozen `FareConfig`, retu
 integer amounts in minor units (fen for CNY) of the settlement currency.
 
 Per leg, one passenger's base price (`unit_minor`) is:
-1. the cheapest GTFS v1 fare (fare_attributes + fare_rules) of the leg's feed that applies
+1. the GTFS-Fares v2 product of the leg's feed whose fare_leg_rule matches the route's
+   network and the areas of the boarding and alighting stops (highest rule_priority, then the
+   most specific rule, then the cheapest); else
+2. the cheapest GTFS v1 fare (fare_attributes + fare_rules) of the leg's feed that applies
    to its route and origin/destination zones (a fare without rules applies to every route
-   of its agency), converted to the settlement currency with `fx`; else
-2. the distance tariff of the leg's operator ("feed:agency_id"), else of its mode:
+   of its agency); either converted to the settlement currency with `fx`; else
+3. the distance tariff of the leg's operator ("feed:agency_id"), else of its mode:
    max(minimum, base + per_km * km along the trip's stops), rounded to `round_minor`.
 
 Each passenger then pays unit * (1 - concession discount of their category), and a
@@ -146,6 +149,62 @@ def _gtfs_fare(net: Network, cfg: FareConfig, route: int, origin: str,
     return best
 
 
+# --- GTFS-Fares v2 (leg rules) ------------------------------------------------------------
+
+@dataclass(frozen=True)
+class _V2Index:
+    areas: dict[int, frozenset[str]]                        # s -> its areas (stop_areas.txt)
+    rules: dict[str, list[tuple[int, str, str, str, int]]]  # feed -> (p, network, from, to, priority)
+
+
+_V2: weakref.WeakKeyDictionary[Network, _V2Index] = weakref.WeakKeyDictionary()
+
+
+def _v2_index(net: Network) -> _V2Index:
+    idx = _V2.get(net)
+    if idx is None:
+        areas: dict[int, set[str]] = {}
+        for s, area in zip(net.stop_area_stop.tolist(), net.stop_area_area):
+            areas.setdefault(int(s), set()).add(str(area))
+        rules: dict[str, list[tuple[int, str, str, str, int]]] = {}
+        for j in range(len(net.fare_leg_product)):
+            p = int(net.fare_leg_product[j])
+            rules.setdefault(_feed_of(str(net.fare_product_id[p])), []).append(
+                (p, str(net.fare_leg_network[j]), str(net.fare_leg_from_area[j]),
+                 str(net.fare_leg_to_area[j]), int(net.fare_leg_priority[j])))
+        idx = _V2Index({s: frozenset(a) for s, a in areas.items()}, rules)
+        _V2[net] = idx
+    return idx
+
+
+def _stop_areas(net: Network, idx: _V2Index, s: int) -> frozenset[str]:
+    parent = int(net.stop_parent[s])  # an area may list the station instead of its platforms
+    return idx.areas.get(s, frozenset()) | (idx.areas.get(parent, frozenset()) if parent >= 0 else frozenset())
+
+
+def _v2_fare(net: Network, cfg: FareConfig, route: int, board: int,
+             alight: int) -> tuple[int, str] | None:
+    if not len(net.fare_leg_product):
+        return None
+    idx = _v2_index(net)
+    network = str(net.route_network[route]) if len(net.route_network) else ""
+    src, dst = _stop_areas(net, idx, board), _stop_areas(net, idx, alight)
+    best: tuple[tuple[int, int, int], str] | None = None
+    for p, rule_net, frm, to, priority in idx.rules.get(_feed_of(str(net.route_id[route])), []):
+        if rule_net not in ("", network) or (frm and frm not in src) or (to and to not in dst):
+            continue
+        currency = str(net.fare_product_currency[p])
+        rate = 1.0 if currency == cfg.currency else cfg.fx.get(currency)
+        if rate is None:
+            continue
+        minor = _round(Decimal(str(float(net.fare_product_amount[p]))) * Decimal(str(rate)) * 100)
+        specific = (rule_net != "") + (frm != "") + (to != "")
+        rank = (-priority, -specific, minor)
+        if best is None or rank < best[0]:
+            best = (rank, f"fare:{net.fare_product_id[p]}")
+    return (best[0][2], best[1]) if best is not None else None
+
+
 # --- distance tariffs ----------------------------------------------------------------------
 
 def leg_distance_km(net: Network, leg: LegSpan) -> float:
@@ -180,9 +239,11 @@ def leg_unit_price(net: Network, cfg: FareConfig, leg: LegSpan) -> tuple[int, st
     """(one adult's base price in minor units, where it came from) for one leg."""
     route = int(net.trip_route[leg.trip])
     start = int(net.trip_st_start[leg.trip])
-    origin = str(net.stop_zone[int(net.st_stop[start + leg.board_pos])])
-    destination = str(net.stop_zone[int(net.st_stop[start + leg.alight_pos])])
-    fare = _gtfs_fare(net, cfg, route, origin, destination)
+    board = int(net.st_stop[start + leg.board_pos])
+    alight = int(net.st_stop[start + leg.alight_pos])
+    fare = _v2_fare(net, cfg, route, board, alight)
+    if fare is None:
+        fare = _gtfs_fare(net, cfg, route, str(net.stop_zone[board]), str(net.stop_zone[alight]))
     return fare if fare is not None else _tariff(net, cfg, route, leg)
 
 

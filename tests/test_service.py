@@ -218,3 +218,8 @@ async def test_unexpected_error_is_500_problem_without_traceback(app, aiohttp_cl
     assert "Traceback" not in body and "secret internals" not in body
     assert '"code": "internal_error"' in body
     assert any("RuntimeError" in (rec.exc_text or "") or rec.exc_info for rec in caplog.records)
+
+
+async def test_generated_request_ids_are_unique(client):
+    ids = {(await client.get("/healthz")).headers["X-Request-ID"] for _ in range(20)}
+    assert len(ids) == 20

@@ -37,7 +37,7 @@ from loadtests.slo import Check, evaluate, load_profile, read_stats
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 
-# Smoke: small and short, for CI. Full: the 2-core benchmark (see benchmarks/RESULTS-load.md).
+# Smoke: small and short, for CI. Full: the 2-core benchmark (see BENCHMARKS.md).
 PROFILES: dict[str, dict[str, Any]] = {
     "smoke": {"users": 24, "spawn_rate": 24, "time": 40, "workers": 2, "processes": 1,
               "mix": {"passenger_weight": 3, "passenger_rate": 2.0, "gate_weight": 1, "gate_rate": 1.0,

@@ -8,7 +8,7 @@ answer); every other error here is an HTTP problem rendered by the lead's middle
 
 from __future__ import annotations
 
-from typing import Any
+from ticketing.errors import TicketingError
 
 __all__ = [
     "CheckinError",
@@ -34,14 +34,9 @@ __all__ = [
 ]
 
 
-class CheckinError(Exception):
+class CheckinError(TicketingError):
     code = "checkin_error"
     status = 500
-
-    def __init__(self, detail: str = "", **extra: Any) -> None:
-        super().__init__(detail)
-        self.detail = detail
-        self.extra = extra
 
 
 # --- gate rejections ---------------------------------------------------------------------

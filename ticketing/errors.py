@@ -33,7 +33,7 @@ class TicketingError(Exception):
     code = "ticketing_error"
     status = 400
 
-    def __init__(self, detail: str, **extra: Any) -> None:
+    def __init__(self, detail: str = "", **extra: Any) -> None:
         super().__init__(detail)
         self.detail = detail
         self.extra = extra

@@ -7,27 +7,14 @@ from datetime import datetime, timezone
 
 import pytest
 
-from maas.appkeys import LIVE
 from maas.clock import FrozenClock
-from maas.live import Snapshot
 from routing.itinerary import decode_id
-from routing.planner import Planner
-from ticketing.sample import sample_network
 from tests.conftest import bearer
-
-NET = sample_network()
 
 
 @pytest.fixture
 def clock():
     return FrozenClock(datetime(2026, 11, 28, 8, tzinfo=timezone.utc))
-
-
-@pytest.fixture
-async def live(client, app):
-    app[LIVE].current = Snapshot(network=NET, planner=Planner.build(NET), loaded=True,
-                                 versions=dict(zip(NET.feeds, NET.feed_versions)))
-    return client
 
 
 def cents(money: dict) -> int:

@@ -16,12 +16,9 @@ from ticketing.tokens import parse_qr, verify
 from ticketing.totp import leg_codes, step_of
 
 from tests.api.checkin_fixtures import T0, insert_booking
+from tests.conftest import bearer
 
 NOW = T0 + timedelta(hours=1, minutes=35)
-
-
-def bearer(secret: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {secret}"}
 
 
 @pytest.fixture

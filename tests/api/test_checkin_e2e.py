@@ -8,30 +8,14 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from maas.appkeys import LIVE
 from maas.clock import FrozenClock
-from maas.live import Snapshot
-from routing.planner import Planner
-from ticketing.sample import sample_network
 from ticketing.tokens import parse_qr
-
-NET = sample_network()
-
-
-def bearer(secret: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {secret}"}
+from tests.conftest import bearer
 
 
 @pytest.fixture
 def clock():
     return FrozenClock(datetime(2026, 11, 28, 8, tzinfo=timezone.utc))
-
-
-@pytest.fixture
-async def live(client, app):
-    app[LIVE].current = Snapshot(network=NET, planner=Planner.build(NET), loaded=True,
-                                 versions=dict(zip(NET.feeds, NET.feed_versions)))
-    return client
 
 
 async def book(client, tok: str, itinerary: str, passengers: list[dict]) -> str:

@@ -19,13 +19,10 @@ from ticketing.manifest import gate_key, open_manifest
 from ticketing.tokens import parse_qr, qr_payload
 from tests.api.checkin_fixtures import (T0, cancel_booking, cancel_leg, insert_booking, journey,
                                         qr_for, signer)
+from tests.conftest import bearer
 
 NOW = T0 + timedelta(hours=1, minutes=35)   # bus (qdbus:1001) and rail (crh:QDN) both admit
 RAIL, BUS, AIR = "crh:QDN", "qdbus:1001", "air:JNX-AIRPORT"
-
-
-def bearer(secret: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {secret}"}
 
 
 @pytest.fixture

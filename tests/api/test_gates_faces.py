@@ -10,14 +10,11 @@ import pytest
 
 from maas.clock import FrozenClock
 from tests.api.checkin_fixtures import T0, cancel_booking, insert_booking
+from tests.conftest import bearer
 
 NOW = T0 + timedelta(hours=1, minutes=35)
 RAIL = "crh:QDN"
 DIM = 128
-
-
-def bearer(secret: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {secret}"}
 
 
 @pytest.fixture

@@ -1,20 +1,20 @@
-"""The rotating code of a journey token: TOTP (RFC 6238, via pyotp) of a per-booking secret.
+"""The rotating code of a journey token: TOTP (RFC 6238, HMAC-SHA1) of a per-booking secret.
 
 Time is always passed in (aware UTC datetime or unix seconds) — never read here — so tests
 step across a boundary instead of sleeping. A *step* is floor(unix / step_s); a code is
 accepted for the current step and `skew` steps either side; the matched step is returned so
 the caller can burn it (an accepted step is never accepted again).
+
+The HOTP truncation (RFC 4226 §5.3) is written out over `hmac.digest` rather than going
+through pyotp, which base32-encodes and decodes the secret on every code (base32 was the
+largest single cost of a token fetch); tests check the codes against pyotp.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import hmac
 import secrets
 from datetime import datetime
-
-import pyotp
 
 __all__ = ["new_secret", "leg_secret", "step_of", "code_for", "leg_codes", "match_step",
            "seconds_to_next_step"]
@@ -29,7 +29,7 @@ def new_secret() -> bytes:
 def leg_secret(booking_secret: bytes, leg: int) -> bytes:
     """The secret of one leg's code, derived from the booking's: a gate gets the secrets of
     the legs boarding at its station only, so it cannot make codes for another operator's leg."""
-    return hmac.new(booking_secret, b"maas.leg:%d" % leg, hashlib.sha256).digest()[:SECRET_BYTES]
+    return hmac.digest(booking_secret, b"maas.leg:%d" % leg, "sha256")[:SECRET_BYTES]
 
 
 def _ts(now: datetime | float) -> float:
@@ -44,12 +44,17 @@ def step_of(now: datetime | float, step_s: int) -> int:
     return int(_ts(now) // step_s)
 
 
-def _otp(secret: bytes, digits: int, step_s: int) -> pyotp.TOTP:
-    return pyotp.TOTP(base64.b32encode(secret).decode(), digits=digits, interval=step_s)
+def _hotp(secret: bytes, counter: int, modulo: int) -> int:
+    """RFC 4226 HOTP value of `counter` (HMAC-SHA1, dynamic truncation) modulo 10**digits."""
+    h = hmac.digest(secret, counter.to_bytes(8, "big"), "sha1")
+    offset = h[19] & 0x0F
+    return (int.from_bytes(h[offset:offset + 4], "big") & 0x7FFFFFFF) % modulo
 
 
 def code_for(secret: bytes, step: int, *, digits: int = 6, step_s: int = 15) -> int:
-    return int(_otp(secret, digits, step_s).generate_otp(step))
+    if step < 0:
+        raise ValueError("negative step")
+    return _hotp(secret, step, 10 ** digits)
 
 
 def leg_codes(booking_secret: bytes, legs: list[int] | tuple[int, ...], step: int, *,
@@ -61,16 +66,15 @@ def leg_codes(booking_secret: bytes, legs: list[int] | tuple[int, ...], step: in
 def match_step(secret: bytes, code: int, now: datetime | float, *, step_s: int = 15,
                skew: int = 1, digits: int = 6) -> int | None:
     """The step within now ± skew whose code equals `code`, or None."""
-    if not 0 <= code < 10 ** digits:
+    modulo = 10 ** digits
+    if not 0 <= code < modulo:
         return None
-    otp = _otp(secret, digits, step_s)
-    want = str(code).rjust(digits, "0")
     current = step_of(now, step_s)
     # the current step first (the common case), then outwards; which step matched is not a
     # secret, so stopping early leaks nothing worth a constant-time loop
     for d in range(0, skew + 1):
         for step in ((current,) if d == 0 else (current - d, current + d)):
-            if hmac.compare_digest(otp.generate_otp(step), want):
+            if step >= 0 and _hotp(secret, step, modulo) == code:
                 return step
     return None
 

@@ -1,0 +1,46 @@
+"""The rotating codes, computed without pyotp, are exactly pyotp's (RFC 6238) codes."""
+
+from __future__ import annotations
+
+import base64
+import random
+
+import pyotp
+import pytest
+
+from ticketing.totp import code_for, leg_codes, leg_secret, match_step, new_secret
+
+
+def _pyotp_code(secret: bytes, step: int, digits: int, step_s: int) -> int:
+    otp = pyotp.TOTP(base64.b32encode(secret).decode(), digits=digits, interval=step_s)
+    return int(otp.generate_otp(step))
+
+
+@pytest.mark.parametrize("digits", [6, 8])
+def test_codes_equal_pyotps(digits):
+    rng = random.Random(7)
+    for _ in range(300):
+        secret = new_secret()
+        step = rng.randrange(0, 2 ** 40)
+        assert code_for(secret, step, digits=digits) == _pyotp_code(secret, step, digits, 15)
+
+
+def test_rfc_6238_sha1_vectors():
+    secret = b"12345678901234567890"
+    for unix, want in ((59, 94287082), (1111111109, 7081804), (1111111111, 14050471),
+                       (1234567890, 89005924), (2000000000, 69279037), (20000000000, 65353130)):
+        assert code_for(secret, unix // 30, digits=8, step_s=30) == want
+
+
+def test_leg_codes_and_matching_agree_with_pyotp():
+    secret = new_secret()
+    step = 118_000_000
+    codes = leg_codes(secret, [0, 1, 2], step)
+    assert codes == [_pyotp_code(leg_secret(secret, i), step, 6, 15) for i in range(3)]
+    assert match_step(leg_secret(secret, 1), codes[1], step * 15 + 20) == step
+    assert match_step(leg_secret(secret, 1), codes[1], step * 15 + 40) is None
+
+
+def test_negative_steps_are_refused():
+    with pytest.raises(ValueError):
+        code_for(new_secret(), -1)

@@ -49,3 +49,24 @@ def test_other_secret_is_rejected():
     s = encode_id(_key(), secret=b"one")
     with pytest.raises(InvalidItineraryId):
         decode_id(s, secret=b"two")
+
+
+# _key() as encode_id wrote it with zlib's default 32 KiB window (ids handed out before the
+# encoder switched to a 1 KiB window); with the default secret, and with another secret
+_OLD_ID = ("eJw9jbEOwjAMRP_lZg923MRNJgYkJIZKVQeGyAtiYIUKvp-mtN3e3UnvqlCteM5vEL4Kp4rX4_6ZW5QA9zavTVGWE1sRLswg05y7"
+           "SExG2z4JDuxBYjnGJD3zhpoSN_9yVi4StDskgSKt9Xge8KfrcNsVUXaF6WJz9x_R9y3IwkFDUHT-Ge0")
+_OLD_ID_SECRET = ("eJw9jbEOwjAMRP_lZg923MRNJgYkJIZKVQeGyAtiYIUKvp-mtN3e3UnvqlCteM5vEL4Kp4rX4_6ZW5QA9zavTVGWE1sRLswg05y7"
+                  "SExG2z4JDuxBYjnGJD3zhpoSN_9yVi4StDskgSKt9Xge8KfrcNsVUXaF6WJz9x_R9y3IyM_EkuuMpGo")
+
+
+def test_ids_handed_out_earlier_still_decode():
+    assert decode_id(_OLD_ID) == _key()
+    assert decode_id(_OLD_ID_SECRET, secret=b"deploy-secret") == _key()
+    with pytest.raises(InvalidItineraryId):
+        decode_id(_OLD_ID_SECRET)
+    with pytest.raises(InvalidItineraryId):
+        decode_id(_OLD_ID[:40] + ("A" if _OLD_ID[40] != "A" else "B") + _OLD_ID[41:])
+
+
+def test_new_ids_are_no_longer_than_before():
+    assert len(encode_id(_key())) <= len(_OLD_ID)

@@ -279,14 +279,16 @@ class Planner:
         window = max(0, min(query.window_s, cfg.max_window_min * 60))
         src_stops = np.array(list(src), dtype=np.int32)
         src_walk = np.array([v[0] for v in src.values()], dtype=np.int32)
-        egress = np.full(self.network.n_stops, -1, dtype=np.int32)
-        for s, (w, _) in dst.items():
-            egress[s] = w
         sc = self._scratch(day.n_q)
+        egress = sc.egress              # all -1 but for this query's targets (reset below)
         try:
+            for s, (w, _) in dst.items():
+                egress[s] = w
             sc.reset()
             rides = self._collect(se, sc, src_stops, src_walk, egress, rel, window, query.arrive_by)
         finally:
+            for s in dst:
+                egress[s] = -1
             self._release(sc)
         limit = cfg.default_limit if query.limit is None else max(1, min(query.limit, cfg.max_limit))
         span = (t0, t0 + window) if window > 0 and not query.arrive_by else None

@@ -22,7 +22,8 @@ from ticketing.manifest import ManifestEntry, ManifestLeg
 from ticketing.totp import leg_secret, new_secret
 
 __all__ = [
-    "LegRow", "BookingRow", "TicketState", "SecretCache", "load_booking", "ensure_secret",
+    "LegRow", "BookingRow", "TicketState", "SecretCache", "TokenSource", "load_booking",
+    "token_source", "ensure_secret",
     "ticket_state", "record_tap", "station_secrets", "manifest_content", "upload_taps", "list_conflicts",
     "UploadedTap", "reseal_all", "secret_aad", "face_aad", "max_margins",
 ]
@@ -85,6 +86,12 @@ class SecretCache:
         if len(self._d) > self.size:
             self._d.popitem(last=False)
 
+    def unsealed(self, booking: str, keys: DataKeyring, data_key_id: str, sealed: bytes) -> bytes:
+        """Unseal a stored secret and keep it."""
+        secret = unseal(keys, data_key_id, sealed, secret_aad(booking))
+        self.put(booking, secret)
+        return secret
+
     def __repr__(self) -> str:
         return f"SecretCache(n={len(self._d)})"
 
@@ -99,6 +106,38 @@ async def load_booking(conn: Any, booking_id: str) -> BookingRow | None:
         f"SELECT {_LEG_COLS} FROM booking_legs WHERE booking_id = $1 ORDER BY leg_no", booking_id)
     return BookingRow(b["id"], b["account_id"], b["status"], tuple(b["passenger_categories"]),
                       tuple(LegRow(**dict(r)) for r in legs))
+
+
+@dataclass(frozen=True)
+class TokenSource:
+    """What a journey token is made of, read in one statement: the booking, its confirmed
+    legs and its sealed TOTP secret (None until the first token creates it)."""
+
+    account_id: str
+    status: str
+    categories: tuple[str, ...]
+    legs: tuple[tuple[int, str, str, str, datetime, datetime], ...]  # leg_no, from, to, mode, dep, arr
+    data_key_id: str | None
+    sealed_secret: bytes | None
+    issued_at: datetime | None
+
+
+async def token_source(conn: Any, booking_id: str) -> TokenSource | None:
+    """The booking, its confirmed legs (leg_no order) and its sealed secret; one round trip."""
+    row = await conn.fetchrow(
+        """SELECT b.account_id, b.status, b.passenger_categories,
+                  s.data_key_id, s.sealed_secret, s.issued_at,
+                  array(SELECT row(l.leg_no, l.from_stop, l.to_stop, l.mode, l.departure, l.arrival)
+                          FROM booking_legs l
+                         WHERE l.booking_id = b.id AND l.status = 'confirmed'
+                         ORDER BY l.leg_no) AS legs
+             FROM bookings b LEFT JOIN booking_secrets s ON s.booking_id = b.id
+            WHERE b.id = $1""", booking_id)
+    if row is None:
+        return None
+    return TokenSource(row["account_id"], row["status"], tuple(row["passenger_categories"]),
+                       tuple(tuple(leg) for leg in row["legs"]), row["data_key_id"],
+                       row["sealed_secret"], row["issued_at"])
 
 
 async def ensure_secret(conn: Any, booking_id: str, keys: DataKeyring,

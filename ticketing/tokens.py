@@ -39,7 +39,7 @@ from ticketing.base45 import b45decode, b45encode
 from ticketing.checkin_errors import BadSignature, Malformed, UnknownKey
 
 __all__ = ["TokenLeg", "TicketToken", "Scanned", "sign_static", "qr_payload", "parse_qr",
-           "verify", "encode_static"]
+           "verify", "encode_static", "SignedTicket", "signed_ticket"]
 
 VERSION = 1
 SIG_LEN = 64
@@ -157,6 +157,29 @@ def qr_payload(signed: bytes, codes: Sequence[int]) -> str:
     if len(codes) > 255:
         raise ValueError("too many codes")
     return b45encode(signed + bytes([len(codes)]) + b"".join(_U32.pack(c) for c in codes))
+
+
+@dataclass(frozen=True)
+class SignedTicket:
+    """A signed static part kept ready for the rotating codes: base45 is positional per two
+    bytes, so the text of the signed part's whole byte pairs never changes and only the tail
+    (an odd last byte, the code count and the codes) is encoded per refresh."""
+
+    head: str      # base45 of the signed part's leading whole byte pairs
+    tail: bytes    # the signed part's odd last byte, if any
+
+    def qr(self, codes: Sequence[int]) -> str:
+        """The same text as `qr_payload(signed, codes)`."""
+        if len(codes) > 255:
+            raise ValueError("too many codes")
+        return self.head + b45encode(self.tail + bytes([len(codes)])
+                                     + b"".join(_U32.pack(c) for c in codes))
+
+
+def signed_ticket(signed: bytes) -> SignedTicket:
+    """`signed` (static | signature, from sign_static) ready to take codes."""
+    cut = len(signed) - len(signed) % 2
+    return SignedTicket(b45encode(signed[:cut]), signed[cut:])
 
 
 class _Reader:

@@ -29,7 +29,7 @@ from ticketing.checkin_config import CheckinConfig, from_settings
 from ticketing.checkin_errors import BookingNotConfirmed, ConsentRequired
 from ticketing.faces import normalise, to_bytes
 from ticketing.keyring import DataKeyring, KeyCache
-from ticketing.tokens import TicketToken, TokenLeg, qr_payload, sign_static
+from ticketing.tokens import SignedTicket, TicketToken, TokenLeg, sign_static, signed_ticket
 from ticketing.totp import leg_codes, seconds_to_next_step, step_of
 
 __all__ = ["router", "cleanup_ctx", "CHECKIN", "CheckinState", "checkin_state", "rotate_checkin_data"]
@@ -47,6 +47,7 @@ class CheckinState:
     warm_every_s: float = 60.0
     gate_stops: dict[tuple[int, str], tuple[str, ...]] = field(default_factory=dict)
     galleries: dict[tuple[str, ...], Any] = field(default_factory=dict)   # stops -> (t, rows, matrix)
+    tickets: dict[tuple[Any, ...], SignedTicket] = field(default_factory=dict)  # see _current_qr
     _warmed: dict[tuple[str, ...], float] = field(default_factory=dict)
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
@@ -70,6 +71,7 @@ class CheckinState:
 
 
 CHECKIN = web.AppKey("checkin", CheckinState)
+TICKET_CACHE = 20_000   # signed static parts kept per worker (cleared when full)
 
 
 def checkin_state(app: web.Application) -> CheckinState:
@@ -135,26 +137,39 @@ async def _current_qr(request: web.Request) -> tuple[str, float, int]:
     account = principal_of(request).account_id
     now = app[CLOCK].now()
     async with app[DB].acquire() as conn:
-        booking = await store.load_booking(conn, booking_id)
-        if booking is None or booking.account_id != account:
+        src = await store.token_source(conn, booking_id)
+        if src is None or src.account_id != account:
             raise NotFound("no such booking", booking=booking_id)
-        legs = [leg for leg in booking.legs if leg.status == "confirmed"]
-        if booking.status != "confirmed" or not legs:
-            raise BookingNotConfirmed(f"booking is {booking.status}; tokens are for confirmed bookings",
-                                      booking=booking_id, status=booking.status)
-        secret, issued_at = await store.ensure_secret(conn, booking_id, st.data_keys, now)
+        if src.status != "confirmed" or not src.legs:
+            raise BookingNotConfirmed(f"booking is {src.status}; tokens are for confirmed bookings",
+                                      booking=booking_id, status=src.status)
+        if src.sealed_secret is None:          # the first token of this booking
+            secret, issued_at = await store.ensure_secret(conn, booking_id, st.data_keys, now)
+            st.secrets.put(booking_id, secret)
+        else:
+            issued_at = src.issued_at
+            secret = st.secrets.get(booking_id) or st.secrets.unsealed(
+                booking_id, st.data_keys, src.data_key_id, src.sealed_secret)
         signer = await st.keys.signer(conn)
     cfg = st.cfg
-    token = TicketToken(
-        key_id=signer.key_id, booking=booking_id, issued_at=issued_at,
-        passengers=tuple(Counter(booking.categories).items()),
-        legs=tuple(TokenLeg(leg.leg_no, leg.from_stop, leg.to_stop,
-                            *cfg.window(leg.mode, leg.departure, leg.arrival)) for leg in legs),
-    )
-    codes = leg_codes(secret, [leg.index for leg in token.legs], step_of(now, cfg.totp_step_s),
+    # everything the signed part is made of is in the key, read just now: a cancelled leg or
+    # a new signing key gives another key, never a stale ticket
+    key = (signer.key_id, booking_id, issued_at, src.categories, src.legs)
+    signed = st.tickets.get(key)
+    if signed is None:
+        token = TicketToken(
+            key_id=signer.key_id, booking=booking_id, issued_at=issued_at,
+            passengers=tuple(Counter(src.categories).items()),
+            legs=tuple(TokenLeg(leg_no, board, alight, *cfg.window(mode, dep, arr))
+                       for leg_no, board, alight, mode, dep, arr in src.legs),
+        )
+        signed = signed_ticket(sign_static(token, signer.private))
+        if len(st.tickets) >= TICKET_CACHE:
+            st.tickets.clear()
+        st.tickets[key] = signed
+    codes = leg_codes(secret, [leg[0] for leg in src.legs], step_of(now, cfg.totp_step_s),
                       digits=cfg.totp_digits, step_s=cfg.totp_step_s)
-    qr = qr_payload(sign_static(token, signer.private), codes)
-    return qr, seconds_to_next_step(now, cfg.totp_step_s), cfg.totp_step_s
+    return signed.qr(codes), seconds_to_next_step(now, cfg.totp_step_s), cfg.totp_step_s
 
 
 _NO_STORE = {"Cache-Control": "no-store"}

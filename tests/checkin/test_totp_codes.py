@@ -44,3 +44,13 @@ def test_leg_codes_and_matching_agree_with_pyotp():
 def test_negative_steps_are_refused():
     with pytest.raises(ValueError):
         code_for(new_secret(), -1)
+
+
+def test_a_kept_signed_part_gives_the_same_text_as_qr_payload():
+    from ticketing.tokens import qr_payload, signed_ticket
+
+    rng = random.Random(3)
+    for n in range(60, 80):                       # odd and even lengths of the signed part
+        signed = bytes(rng.randrange(256) for _ in range(n))
+        codes = [rng.randrange(10 ** 6) for _ in range(rng.randrange(1, 4))]
+        assert signed_ticket(signed).qr(codes) == qr_payload(signed, codes)

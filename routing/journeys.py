@@ -12,7 +12,7 @@ that only waits longer at the start survives; among equal ones the first (least 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
@@ -24,7 +24,7 @@ from routing.timetable import service_ref_epoch
 if TYPE_CHECKING:
     from routing.planner import Planner, Query
 
-__all__ = ["Ride", "assemble"]
+__all__ = ["Ride", "Catalog", "assemble"]
 
 
 @dataclass(frozen=True)
@@ -36,12 +36,75 @@ class Ride:
 
 
 def _dt(epoch: int, tz: str) -> datetime:
-    return datetime.fromtimestamp(epoch, timezone.utc).astimezone(ZoneInfo(tz))
+    """`epoch` in zone `tz` (the same as converting the UTC time with astimezone)."""
+    return datetime.fromtimestamp(epoch, ZoneInfo(tz))
+
+
+@dataclass(frozen=True)
+class _Trip:
+    """What a transit leg shows of trip t, as plain Python values."""
+
+    trip_id: str
+    feed: str
+    row: int                # first stop_times row of the trip
+    tz: int                 # z of its agency
+    pattern: int            # forward pattern
+    mode: str
+    route_id: str
+    route_short_name: str
+    route_long_name: str
+    operator: str
+    headsign: str
+
+
+class Catalog:
+    """Stops and trips as itineraries show them, memoised per planner: the network never
+    changes under a planner, and building these from numpy scalars was a large part of
+    assembling a plan. Thread-safe (dict get/set; a race builds an equal value twice)."""
+
+    _MAX = 1 << 16          # entries per memo; cleared when full (bounded memory)
+
+    def __init__(self, planner: Planner):
+        self.pl, self.net = planner, planner.network
+        self._places: dict[int, Place] = {}
+        self._trips: dict[int, _Trip] = {}
+
+    def place(self, s: int) -> Place:
+        got = self._places.get(s)
+        if got is None:
+            net = self.net
+            got = Place(id=str(net.stop_id[s]), name=str(net.stop_name[s]),
+                        lat=float(net.stop_lat[s]), lon=float(net.stop_lon[s]),
+                        tz=self.pl.stop_tz(s))
+            if len(self._places) >= self._MAX:
+                self._places.clear()
+            self._places[s] = got
+        return got
+
+    def trip(self, t: int) -> _Trip:
+        got = self._trips.get(t)
+        if got is None:
+            net = self.net
+            route = int(net.trip_route[t])
+            trip_id = str(net.trip_id[t])
+            got = _Trip(trip_id=trip_id, feed=trip_id.split(":", 1)[0],
+                        row=int(net.trip_st_start[t]), tz=int(self.pl.trip_tz[t]),
+                        pattern=int(self.pl.fwd.trip_pattern[t]), mode=str(net.route_mode[route]),
+                        route_id=str(net.route_id[route]),
+                        route_short_name=str(net.route_short_name[route]),
+                        route_long_name=str(net.route_long_name[route]),
+                        operator=str(net.agency_name[int(net.route_agency[route])]),
+                        headsign=str(net.trip_headsign[t]))
+            if len(self._trips) >= self._MAX:
+                self._trips.clear()
+            self._trips[t] = got
+        return got
 
 
 class _Builder:
     def __init__(self, planner: Planner, se, query: Query, src, dst):
         self.pl, self.net, self.se, self.q = planner, planner.network, se, query
+        self.cat = planner.catalog
         self.origin, self.dest = query.origin, query.destination
         # `src`/`dst` are in search direction; map to origin/destination reach
         self.o_reach, self.d_reach = (dst, src) if query.arrive_by else (src, dst)
@@ -51,39 +114,36 @@ class _Builder:
         self.refs: dict[tuple[int, int], int] = {}
 
     def place(self, s: int) -> Place:
-        net = self.net
-        return Place(id=str(net.stop_id[s]), name=str(net.stop_name[s]), lat=float(net.stop_lat[s]),
-                     lon=float(net.stop_lon[s]), tz=self.pl.stop_tz(s))
+        return self.cat.place(s)
 
     def coord_place(self, p, near: int) -> Place:
         lat, lon = p
         return Place(id=None, name=f"{lat:.6f},{lon:.6f}", lat=float(lat), lon=float(lon),
                      tz=self.pl.stop_tz(near))
 
-    def transit(self, r: Ride) -> tuple[Leg, int]:
+    def transit(self, r: Ride) -> tuple[Leg, int, int]:
+        """The leg of ride `r`, its boarding stop and its alighting stop."""
         net, day = self.net, self.se.day
         t = int(day.inst_trip[r.inst])
         sd = int(day.inst_date[r.inst])
-        row = int(net.trip_st_start[t])
+        trip = self.cat.trip(t)
+        row = trip.row
         ref = self._ref(t, sd)
         dep = ref + int(net.st_dep[row + r.board])
         arr = ref + int(net.st_arr[row + r.alight])
         s_b, s_a = int(net.st_stop[row + r.board]), int(net.st_stop[row + r.alight])
-        route = int(net.trip_route[t])
-        fb, ta = self.place(s_b), self.place(s_a)
-        key = LegKey(trip_id=str(net.trip_id[t]), service_date=datetime.fromordinal(sd).date(),
+        fb, ta = self.cat.place(s_b), self.cat.place(s_a)
+        key = LegKey(trip_id=trip.trip_id, service_date=date.fromordinal(sd),
                      board_pos=r.board, alight_pos=r.alight, from_stop=fb.id, to_stop=ta.id,
                      departure=datetime.fromtimestamp(dep, timezone.utc),
                      arrival=datetime.fromtimestamp(arr, timezone.utc))
-        agency = int(net.route_agency[route])
-        leg = Leg(mode=str(net.route_mode[route]), from_place=fb, to_place=ta,
+        leg = Leg(mode=trip.mode, from_place=fb, to_place=ta,
                   departure=_dt(dep, fb.tz), arrival=_dt(arr, ta.tz), duration_s=arr - dep,
-                  feed=str(net.trip_id[t]).split(":", 1)[0], trip_id=key.trip_id,
-                  route_id=str(net.route_id[route]), route_short_name=str(net.route_short_name[route]),
-                  route_long_name=str(net.route_long_name[route]),
-                  operator=str(net.agency_name[agency]), headsign=str(net.trip_headsign[t]),
+                  feed=trip.feed, trip_id=trip.trip_id, route_id=trip.route_id,
+                  route_short_name=trip.route_short_name, route_long_name=trip.route_long_name,
+                  operator=trip.operator, headsign=trip.headsign,
                   stops=r.alight - r.board, key=key)
-        return leg, s_b
+        return leg, s_b, s_a
 
     def walk(self, a: Place, b: Place, start: int, dist_m: float, dur: int | None = None) -> Leg:
         if dur is None:
@@ -94,12 +154,12 @@ class _Builder:
     def slack(self, leg: Leg, board: bool) -> int:
         """Board/alight time in effect for this leg's stop (for drawing walks)."""
         pats = self.fwd
-        p = int(pats.trip_pattern[self.pl.trip_index[leg.trip_id]])
+        p = self.cat.trip(self.pl.trip_index[leg.trip_id]).pattern
         pos = leg.key.board_pos if board else leg.key.alight_pos
         return self._slack_row(int(pats.stop_start[p]) + pos, board)
 
     def _ref(self, t: int, sd: int) -> int:
-        key = (sd, int(self.pl.trip_tz[t]))
+        key = (sd, self.cat.trip(t).tz)
         ref = self.refs.get(key)
         if ref is None:
             ref = self.refs[key] = service_ref_epoch(datetime.fromordinal(sd).date(),
@@ -142,9 +202,8 @@ class _Builder:
             return None
         transit = [self.transit(r) for r in rides]
         legs: list[Leg] = []
-        first, s_first = transit[0]
-        last, _ = transit[-1]
-        s_last = self.pl.stop(last.to_place.id)
+        first, s_first, _ = transit[0]
+        last, _, s_last = transit[-1]
         # access walk
         if isinstance(self.origin, str):
             w, dm = self.o_reach.get(s_first, (0, 0))
@@ -156,12 +215,11 @@ class _Builder:
             w, dm = self.o_reach[s_first]
             start = int(first.departure.timestamp()) - self.slack(first, True) - w
             legs.append(self.walk(self.coord_place(self.origin, s_first), first.from_place, start, dm, w))
-        for i, (leg, _) in enumerate(transit):
+        for i, (leg, _, s) in enumerate(transit):
             legs.append(leg)
             if i + 1 < len(transit):
-                nxt = transit[i + 1][0]
-                if nxt.from_place.id != leg.to_place.id:
-                    s, s2 = self.pl.stop(leg.to_place.id), self.pl.stop(nxt.from_place.id)
+                nxt, s2, _ = transit[i + 1]
+                if s2 != s:
                     start = int(leg.arrival.timestamp()) + self.slack(leg, False)
                     legs.append(self.walk(leg.to_place, nxt.from_place, start, self.pl.walk_m(s, s2)))
         # egress walk

@@ -22,7 +22,7 @@ from routing.config import RoutingConfig
 from routing.errors import DateOutOfService, InvalidQuery, LegNotFeasible, UnknownStop
 from routing.footpaths import Footpaths, build_footpaths, near_stops
 from routing.itinerary import Itinerary, LegKey
-from routing.journeys import Ride, assemble
+from routing.journeys import Catalog, Ride, assemble
 from routing.network import Network
 from routing.timetable import MODES, Day, Patterns, build_day, build_patterns, service_ref_epoch
 
@@ -96,6 +96,7 @@ class Planner:
         self._wheel_cache: dict[tuple, object] = {}
         self._reach_cache: dict[tuple, dict[int, tuple[int, int]]] = {}
         self.pat_len = np.diff(fwd.stop_start)
+        self.catalog = Catalog(self)    # stops and trips as itineraries show them (memo)
 
     # ---------------------------------------------------------------- build
     @classmethod

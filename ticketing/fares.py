@@ -26,6 +26,7 @@ import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
 
 import numpy as np
 
@@ -235,8 +236,32 @@ def _tariff(net: Network, cfg: FareConfig, route: int, leg: LegSpan) -> tuple[in
     return _round(Decimal(str(price)) * 100, cfg.round_minor), source
 
 
+_MEMO_MAX = 1 << 16  # entries per memo below; cleared when full
+# network -> (trip, board_pos, alight_pos) -> (cfg, unit price): a leg's price is a pure function
+# of the (immutable) network and the config, and /v1/plan prices the same legs again and again
+_UNITS: weakref.WeakKeyDictionary[Network, dict[tuple[int, int, int], tuple[FareConfig, tuple[int, str]]]] \
+    = weakref.WeakKeyDictionary()
+# id(cfg) -> (cfg, (units, linked, categories) -> Quote): Decimal arithmetic on the same few inputs
+_QUOTES: dict[int, tuple[FareConfig, dict[tuple[Any, ...], Quote]]] = {}
+
+
 def leg_unit_price(net: Network, cfg: FareConfig, leg: LegSpan) -> tuple[int, str]:
     """(one adult's base price in minor units, where it came from) for one leg."""
+    memo = _UNITS.get(net)
+    if memo is None:
+        memo = _UNITS.setdefault(net, {})
+    key = (leg.trip, leg.board_pos, leg.alight_pos)
+    got = memo.get(key)
+    if got is not None and got[0] is cfg:
+        return got[1]
+    price = _leg_unit_price(net, cfg, leg)
+    if len(memo) >= _MEMO_MAX:
+        memo.clear()
+    memo[key] = (cfg, price)
+    return price
+
+
+def _leg_unit_price(net: Network, cfg: FareConfig, leg: LegSpan) -> tuple[int, str]:
     route = int(net.trip_route[leg.trip])
     start = int(net.trip_st_start[leg.trip])
     board = int(net.st_stop[start + leg.board_pos])
@@ -255,13 +280,33 @@ def price_units(cfg: FareConfig, units: Sequence[tuple[int, str]], operators: Se
 
     No network needed: cancelling a leg re-prices the rest from the stored units.
     """
+    linked = len(units) >= 2 and len(set(operators)) >= 2
+    key = (tuple(units), linked, tuple(categories))
+    memo = _QUOTES.get(id(cfg))
+    if memo is None or memo[0] is not cfg:
+        if len(_QUOTES) >= 8:
+            _QUOTES.clear()
+        memo = _QUOTES[id(cfg)] = (cfg, {})
+    try:
+        got = memo[1].get(key)
+    except TypeError:   # a unit given as a list: not hashable, price it directly
+        return _price_units(cfg, units, linked, categories)
+    if got is None:
+        got = _price_units(cfg, key[0], linked, key[2])
+        if len(memo[1]) >= _MEMO_MAX:
+            memo[1].clear()
+        memo[1][key] = got
+    return got
+
+
+def _price_units(cfg: FareConfig, units: Sequence[tuple[int, str]], linked: bool,
+                 categories: Sequence[str]) -> Quote:
     factors = []
     for i, cat in enumerate(categories):
         if cat != "adult" and cat not in cfg.concessions:
             raise UnknownCategory(f"unknown passenger category {cat!r}",
                                   field=f"passengers[{i}].category")
         factors.append(Decimal(1) - Decimal(str(cfg.concessions.get(cat, 0.0))))
-    linked = len(units) >= 2 and len(set(operators)) >= 2
     keep = Decimal(1) - Decimal(str(cfg.linked_discount)) if linked else Decimal(1)
     priced = tuple(
         LegPrice(unit, sum(_round(Decimal(unit) * f * keep) for f in factors), source)

@@ -57,16 +57,59 @@ def check_versions(planned: Sequence[tuple[str, str]], live: dict[str, str]) -> 
                              feeds=sorted(stale))
 
 
-_TRIP_INDEX: dict[int, tuple[Network, dict[str, int]]] = {}
+@dataclass(frozen=True)
+class _Trip:
+    """What resolving a leg needs of trip t, as plain Python values."""
+
+    t: int
+    start: int          # first stop_times row
+    n_stops: int
+    service: int
+    feed: str
+    agency_id: str
+    agency_name: str
+    mode: str
+    route_id: str
 
 
-def _trip_index(net: Network) -> dict[str, int]:
+class _Trips:
+    """Trips of one network by id, resolved on first use (the network never changes)."""
+
+    def __init__(self, net: Network):
+        self.net = net
+        self.index = {str(t): i for i, t in enumerate(net.trip_id)}
+        self.trips: dict[int, _Trip] = {}
+
+    def get(self, trip_id: str) -> _Trip | None:
+        t = self.index.get(trip_id)
+        if t is None:
+            return None
+        got = self.trips.get(t)
+        if got is None:
+            net = self.net
+            start, end = int(net.trip_st_start[t]), int(net.trip_st_start[t + 1])
+            r = int(net.trip_route[t])
+            a = int(net.route_agency[r])
+            if len(self.trips) >= 1 << 16:
+                self.trips.clear()      # bounded memory on a huge network
+            got = self.trips[t] = _Trip(
+                t=t, start=start, n_stops=end - start, service=int(net.trip_service[t]),
+                feed=str(net.feeds[int(net.agency_feed[a])]), agency_id=str(net.agency_id[a]),
+                agency_name=str(net.agency_name[a]), mode=str(net.route_mode[r]),
+                route_id=str(net.route_id[r]))
+        return got
+
+
+_TRIP_INDEX: dict[int, _Trips] = {}
+
+
+def _trip_index(net: Network) -> _Trips:
     cached = _TRIP_INDEX.get(id(net))
-    if cached is None or cached[0] is not net:
-        cached = (net, {str(t): i for i, t in enumerate(net.trip_id)})
+    if cached is None or cached.net is not net:
+        cached = _Trips(net)
         _TRIP_INDEX.clear()  # one live network at a time; keep only the newest
         _TRIP_INDEX[id(net)] = cached
-    return cached[1]
+    return cached
 
 
 def resolve_legs(net: Network, legs: Sequence[Any]) -> tuple[OfferLeg, ...]:
@@ -74,31 +117,28 @@ def resolve_legs(net: Network, legs: Sequence[Any]) -> tuple[OfferLeg, ...]:
     to_stop, departure, arrival) against the network."""
     if not legs:
         raise ItineraryInvalid("the itinerary has no transit leg to book")
-    index = _trip_index(net)
+    trips = _trip_index(net)
     out = []
     for n, leg in enumerate(legs):
-        t = index.get(leg.trip_id)
-        if t is None:
+        trip = trips.get(leg.trip_id)
+        if trip is None:
             raise ItineraryInvalid(f"leg {n}: unknown trip {leg.trip_id}", leg=n)
-        start, end = int(net.trip_st_start[t]), int(net.trip_st_start[t + 1])
-        if not 0 <= leg.board_pos < leg.alight_pos < end - start:
+        start = trip.start
+        if not 0 <= leg.board_pos < leg.alight_pos < trip.n_stops:
             raise ItineraryInvalid(f"leg {n}: stop positions outside the trip", leg=n)
         if (str(net.stop_id[int(net.st_stop[start + leg.board_pos])]) != leg.from_stop
                 or str(net.stop_id[int(net.st_stop[start + leg.alight_pos])]) != leg.to_stop):
             raise ItineraryInvalid(f"leg {n}: stops do not match the trip", leg=n)
         day = leg.service_date.toordinal() - net.service_base_date
         days = net.service_days
-        if not (0 <= day < days.shape[1] and days[int(net.trip_service[t]), day]):
+        if not (0 <= day < days.shape[1] and days[trip.service, day]):
             raise ItineraryInvalid(f"leg {n}: the trip does not run on {leg.service_date}", leg=n)
-        r = int(net.trip_route[t])
-        a = int(net.route_agency[r])
         out.append(OfferLeg(
-            leg_no=n, trip=t, feed=str(net.feeds[int(net.agency_feed[a])]),
-            agency_id=str(net.agency_id[a]), agency_name=str(net.agency_name[a]),
-            mode=str(net.route_mode[r]), route_id=str(net.route_id[r]), trip_id=leg.trip_id,
-            service_date=leg.service_date, board_pos=leg.board_pos, alight_pos=leg.alight_pos,
-            from_stop=leg.from_stop, to_stop=leg.to_stop, departure=leg.departure,
-            arrival=leg.arrival,
+            leg_no=n, trip=trip.t, feed=trip.feed, agency_id=trip.agency_id,
+            agency_name=trip.agency_name, mode=trip.mode, route_id=trip.route_id,
+            trip_id=leg.trip_id, service_date=leg.service_date, board_pos=leg.board_pos,
+            alight_pos=leg.alight_pos, from_stop=leg.from_stop, to_stop=leg.to_stop,
+            departure=leg.departure, arrival=leg.arrival,
         ))
     return tuple(out)
 

@@ -148,11 +148,20 @@ class KeyCache:
         self._signer: SigningKey | None = None
         self._signer_at = float("-inf")
 
-    async def verification_keys(self, conn: Any, want: str | None = None) -> dict[str, Ed25519PublicKey]:
+    def cached_verification_keys(self, want: str | None = None) -> dict[str, Ed25519PublicKey] | None:
+        """The keys without touching the database, or None when `verification_keys` would
+        reload them (so a caller takes a connection only then)."""
+        return None if self._reload_due(want) else self._keys
+
+    def _reload_due(self, want: str | None) -> bool:
         now = self._mono()
         stale = now - self._keys_at > self.ttl_s
         missing = want is not None and want not in self._keys and now - self._keys_at > 1.0
-        if stale or missing:
+        return stale or missing
+
+    async def verification_keys(self, conn: Any, want: str | None = None) -> dict[str, Ed25519PublicKey]:
+        if self._reload_due(want):
+            now = self._mono()
             self._keys = await load_verification_keys(conn)
             self._keys_at = now
             if self._signer is not None:

@@ -114,9 +114,10 @@ async def _record(conn, st: CheckinState, p: Principal, booking: str, legs: list
 async def _fast_accept(conn, st: CheckinState, p: Principal, stops: tuple[str, ...],  # type: ignore[no-untyped-def]
                        scanned: Scanned, token: TicketToken, secret: bytes, now: datetime
                        ) -> tuple[int, int] | None:
-    """The common case in one statement: secret known (cached), code current, booking and leg
-    confirmed, leg not entered. None when anything else may be true: the full path decides,
-    so refusals keep the module's order of codes."""
+    """The common cases in one statement each: secret known (cached), code current, booking
+    and leg confirmed, leg not entered (accept) or already entered (AlreadyUsed: the statement
+    saw booking and leg confirmed, so no refusal of an earlier order applies). None when
+    anything else may be true: the full path decides, so refusals keep the module's order."""
     cfg = st.cfg
     try:
         legs, step = check_ticket(
@@ -133,21 +134,28 @@ async def _fast_accept(conn, st: CheckinState, p: Principal, stops: tuple[str, .
         except AlreadyUsed:
             continue
         return (leg.index, step) if tap is not None else None
-    return None
+    # every leg the code opens was confirmed and entered when we tried it: what the full path
+    # (which tries the same legs in the same order) would answer
+    raise AlreadyUsed("ticket already used for this leg", leg=legs[0].index)
 
 
 async def _validate_qr(request: web.Request, st: CheckinState, p: Principal, qr: str,
                        now: datetime) -> Decision:
     token = None
     cfg = st.cfg
+    db = request.app[DB]
     try:
         scanned = parse_qr(qr)
-        async with request.app[DB].acquire() as conn:
-            token = verify(scanned, await st.keys.verification_keys(conn, want=scanned.token.key_id))
-            stops = _stops(request, p.station or "")
-            candidate_legs(token, stops, now)              # station/time refusals need no DB
-            st.warm(request.app, stops, now)
-            secret = st.secrets.get(token.booking)
+        keys = st.keys.cached_verification_keys(want=scanned.token.key_id)
+        if keys is None:
+            async with db.acquire() as conn:
+                keys = await st.keys.verification_keys(conn, want=scanned.token.key_id)
+        token = verify(scanned, keys)
+        stops = _stops(request, p.station or "")
+        candidate_legs(token, stops, now)              # station/time refusals need no DB
+        st.warm(request.app, stops, now)
+        secret = st.secrets.get(token.booking)
+        async with db.acquire() as conn:
             done = secret and await _fast_accept(conn, st, p, stops, scanned, token, secret, now)
             if done:
                 leg, step = done

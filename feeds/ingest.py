@@ -16,11 +16,15 @@ from __future__ import annotations
 from collections import Counter
 
 import asyncio
+import functools
 import hashlib
 import json
 import logging
 import os
+import multiprocessing as mp
 import re
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -139,6 +143,34 @@ def analyse(
     return Analysis(stats, notices, compiled, archive)
 
 
+_ANALYSER: ProcessPoolExecutor | None = None
+
+
+def _nice() -> None:
+    try:
+        os.nice(10)   # below the serving processes: a big upload never slows the gates
+    except OSError:
+        pass
+
+
+async def _analyse_elsewhere(path: str | os.PathLike[str], **kw: Any) -> Analysis:
+    """`analyse` in a process of its own, at a lower priority than the server's.
+
+    Validation and compilation hold the GIL for seconds (pandas, gtfs-kit, Python loops);
+    in a thread of a serving worker they stalled every request of that worker, gate
+    validations included. One long-lived process serves every upload of this process."""
+    global _ANALYSER
+    if _ANALYSER is None:
+        _ANALYSER = ProcessPoolExecutor(max_workers=1, mp_context=mp.get_context("spawn"),
+                                        initializer=_nice)
+    try:
+        return await asyncio.get_running_loop().run_in_executor(
+            _ANALYSER, functools.partial(analyse, os.fspath(path), **kw))
+    except BrokenProcessPool:
+        _ANALYSER = None        # it died (killed, out of memory): the next upload starts a new one
+        raise
+
+
 async def import_feed(
     pool: asyncpg.Pool,
     path: str | os.PathLike[str],
@@ -164,9 +196,7 @@ async def import_feed(
         _check_owner(feed, owner, operator_id)
         existing = await store.get_version(conn, version)
     if existing is None:
-        analysis = await loop.run_in_executor(
-            None, lambda: analyse(path, feed=feed, version=version, limits=limits, today=today)
-        )
+        analysis = await _analyse_elsewhere(path, feed=feed, version=version, limits=limits, today=today)
         status = "rejected" if has_errors(analysis.notices) else "accepted"
         async with pool.acquire() as conn, conn.transaction():
             await store.claim_feed(conn, feed, operator_id or owner)  # type: ignore[arg-type]

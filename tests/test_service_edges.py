@@ -166,3 +166,11 @@ def test_formatter_scrubs_credentials_and_personal_fields():
     out = json.loads(JsonFormatter().format(rec))
     assert "abcdefghijkl" not in out["msg"] and "zzzzzzzz" not in out["msg"]
     assert "id_number" not in out and out["route"] == "/v1/plan"
+
+
+@pytest.mark.parametrize("text", ["BEARER abcdefghijklmnop", "x=mk_abcdefghijklmnop", "bearer\tabcdefghijklmnop"])
+def test_scrub_prefilter_never_lets_a_credential_through(text):
+    from maas.logs import scrub
+
+    assert "abcdefghijklmnop" not in scrub(text)
+    assert scrub("GET /v1/plan 200") == "GET /v1/plan 200"

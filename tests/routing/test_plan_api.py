@@ -87,3 +87,45 @@ async def test_plan_is_documented(planned):
     text = str(doc)
     for name in ("duration_s", "transfers", "headsign", "short_name", "distance_m"):
         assert name in text
+
+
+# --- the fast JSON body is the response model, byte for byte ----------------------------------
+
+@pytest.fixture
+async def sample(client, app):
+    """The priced bus + rail sample network (ticketing.sample) live."""
+    from maas.live import Snapshot
+    from ticketing.sample import sample_network
+
+    net = sample_network()
+    app[LIVE].current = Snapshot(network=net, planner=Planner.build(net), loaded=True,
+                                 versions=dict(zip(net.feeds, net.feed_versions)))
+    return client
+
+
+@pytest.mark.parametrize("params", [
+    {"from": "bus:B1", "to": "rail:R4", "time": "07:00"},                    # bus, walk, rail, fare
+    {"from": "bus:B1", "to": "rail:R4", "time": "07:00", "window_min": "120", "limit": "20"},
+    {"from": "36.6615,117.0200", "to": "rail:R3", "time": "09:10"},          # walk from a point
+    {"from": "bus:B2", "to": "36.0650,120.3100", "time": "18:00", "arrive_by": "true"},
+    {"from": "bus:B1", "to": "bus:B5", "time": "23:50"},                      # none left today
+])
+async def test_plan_body_is_the_response_model(sample, app, params):
+    from aiohttp.test_utils import make_mocked_request
+
+    from maas.api.bookings import add_prices
+    from maas.api.plan import PlanQuery, PlanResponse, render, to_query
+
+    q = {"date": "2026-11-25", **params}
+    r = await sample.get("/v1/plan", params=q)
+    assert r.status == 200, await r.text()
+    assert r.headers["Content-Type"] == "application/json; charset=utf-8"
+    body = await r.text()
+    its = app[LIVE].current.planner.plan(to_query(PlanQuery.model_validate(q)))
+    request = make_mocked_request("GET", "/v1/plan", app=app)
+    model = PlanResponse(itineraries=[add_prices(request, render(it), it) for it in its])
+    assert body == model.model_dump_json(by_alias=True)
+    if "23:50" not in params["time"]:
+        legs = [leg for it in model.itineraries for leg in it.legs]
+        assert any(leg.mode == "walk" for leg in legs) and any(leg.price for leg in legs)
+        assert all(it.total for it in model.itineraries)

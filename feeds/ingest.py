@@ -23,6 +23,7 @@ import logging
 import os
 import multiprocessing as mp
 import re
+import signal
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
@@ -40,7 +41,7 @@ from feeds.stats import feed_stats
 from feeds.validate import ValidationLimits, validate
 
 __all__ = [
-    "IngestLimits", "ImportResult", "import_feed", "activate", "analyse", "check_feed_name",
+    "IngestLimits", "ImportResult", "import_feed", "activate", "analyse", "check_feed_name", "close_analyser",
     "version_id", "limits_from",
 ]
 
@@ -146,11 +147,20 @@ def analyse(
 _ANALYSER: ProcessPoolExecutor | None = None
 
 
-def _nice() -> None:
+def _analyser_init() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)   # a Ctrl-C is for the server, which stops us
     try:
         os.nice(10)   # below the serving processes: a big upload never slows the gates
     except OSError:
         pass
+
+
+def close_analyser() -> None:
+    """Stop the analysis process (the next upload starts a new one)."""
+    global _ANALYSER
+    if _ANALYSER is not None:
+        _ANALYSER.shutdown(wait=True)
+        _ANALYSER = None
 
 
 async def _analyse_elsewhere(path: str | os.PathLike[str], **kw: Any) -> Analysis:
@@ -162,7 +172,7 @@ async def _analyse_elsewhere(path: str | os.PathLike[str], **kw: Any) -> Analysi
     global _ANALYSER
     if _ANALYSER is None:
         _ANALYSER = ProcessPoolExecutor(max_workers=1, mp_context=mp.get_context("spawn"),
-                                        initializer=_nice)
+                                        initializer=_analyser_init)
     try:
         return await asyncio.get_running_loop().run_in_executor(
             _ANALYSER, functools.partial(analyse, os.fspath(path), **kw))

@@ -35,9 +35,13 @@ async def _prepare(settings: Settings, demo: bool) -> None:
         async with pool.acquire() as conn:
             await migrate(conn)
         if demo:
+            from feeds.ingest import close_analyser
             from maas.demo import load_demo
 
-            await load_demo(pool, settings)
+            try:
+                await load_demo(pool, settings)
+            finally:
+                close_analyser()   # the workers start their own when an operator uploads
     finally:
         await pool.close()
 

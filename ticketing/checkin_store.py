@@ -23,7 +23,7 @@ from ticketing.totp import leg_secret, new_secret
 
 __all__ = [
     "LegRow", "BookingRow", "TicketState", "SecretCache", "TokenSource", "load_booking",
-    "token_source", "ensure_secret",
+    "token_source", "ensure_secret", "create_secret",
     "ticket_state", "record_tap", "station_secrets", "manifest_content", "upload_taps", "list_conflicts",
     "UploadedTap", "reseal_all", "secret_aad", "face_aad", "max_margins",
 ]
@@ -152,14 +152,27 @@ async def ensure_secret(conn: Any, booking_id: str, keys: DataKeyring,
     sql = "SELECT data_key_id, sealed_secret, issued_at FROM booking_secrets WHERE booking_id = $1"
     row = await conn.fetchrow(sql, booking_id)
     if row is None:
-        dek, blob = seal(keys, new_secret(), secret_aad(booking_id))
-        await conn.execute(
-            "INSERT INTO booking_secrets (booking_id, data_key_id, sealed_secret, issued_at)"
-            " VALUES ($1, $2, $3, $4) ON CONFLICT (booking_id) DO NOTHING",
-            booking_id, dek, blob, now)
-        row = await conn.fetchrow(sql, booking_id)   # the winner's, if two raced
+        return await create_secret(conn, booking_id, keys, now)
     secret = unseal(keys, row["data_key_id"], row["sealed_secret"], secret_aad(booking_id))
     return secret, row["issued_at"]
+
+
+async def create_secret(conn: Any, booking_id: str, keys: DataKeyring,
+                        now: datetime) -> tuple[bytes, datetime]:
+    """Create the booking's TOTP secret (the caller saw none); if another request created it
+    first, theirs, so every token of a booking carries one secret and one issue time."""
+    secret = new_secret()
+    dek, blob = seal(keys, secret, secret_aad(booking_id))
+    issued = await conn.fetchval(
+        "INSERT INTO booking_secrets (booking_id, data_key_id, sealed_secret, issued_at)"
+        " VALUES ($1, $2, $3, $4) ON CONFLICT (booking_id) DO NOTHING RETURNING issued_at",
+        booking_id, dek, blob, now)
+    if issued is not None:
+        return secret, issued
+    row = await conn.fetchrow(   # the winner's
+        "SELECT data_key_id, sealed_secret, issued_at FROM booking_secrets WHERE booking_id = $1",
+        booking_id)
+    return unseal(keys, row["data_key_id"], row["sealed_secret"], secret_aad(booking_id)), row["issued_at"]
 
 
 async def ticket_state(conn: Any, booking_id: str, keys: DataKeyring,

@@ -144,7 +144,7 @@ async def _current_qr(request: web.Request) -> tuple[str, float, int]:
             raise BookingNotConfirmed(f"booking is {src.status}; tokens are for confirmed bookings",
                                       booking=booking_id, status=src.status)
         if src.sealed_secret is None:          # the first token of this booking
-            secret, issued_at = await store.ensure_secret(conn, booking_id, st.data_keys, now)
+            secret, issued_at = await store.create_secret(conn, booking_id, st.data_keys, now)
             st.secrets.put(booking_id, secret)
         else:
             issued_at = src.issued_at

@@ -68,3 +68,14 @@ async def test_a_new_signing_key_signs_the_next_token(client, app, db, make_acco
     checkin_state(app).keys.forget()      # as after key_cache_s
     after = parse_qr((await (await _token(client, bid, tok)).json())["qr"])
     assert (first.token.key_id, after.token.key_id) != (kid, kid) and after.token.key_id == kid
+
+
+async def test_racing_first_tokens_carry_one_secret(client, db, make_account):
+    import asyncio
+
+    acc, tok = await make_account()
+    bid = await insert_booking(db, acc)
+    got = await asyncio.gather(*(_token(client, bid, tok) for _ in range(6)))
+    qrs = {(await r.json())["qr"] for r in got}
+    assert len(qrs) == 1
+    assert await db.fetchval("SELECT count(*) FROM booking_secrets WHERE booking_id = $1", bid) == 1

@@ -6,6 +6,8 @@ A QR code stores alphanumeric text at 5.5 bits per character, so base45 carries 
 
 from __future__ import annotations
 
+import numpy as np
+
 __all__ = ["b45encode", "b45decode"]
 
 _ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:"
@@ -27,6 +29,7 @@ def b45encode(data: bytes) -> str:
 
 
 _TABLE = bytes(_VALUE.get(chr(i), 255) for i in range(256))
+_WEIGHTS = np.array([1, 45, 45 * 45], dtype=np.uint32)
 
 
 def b45decode(text: str) -> bytes:
@@ -37,18 +40,18 @@ def b45decode(text: str) -> bytes:
         raise ValueError("not base45: non-ASCII") from None
     if 255 in vals:
         raise ValueError(f"not base45: {text[vals.index(255)]!r}")
-    if len(vals) % 3 == 1:
+    rest = len(vals) % 3
+    if rest == 1:
         raise ValueError("base45 length")
-    out = bytearray()
-    full = len(vals) - len(vals) % 3
-    for i in range(0, full, 3):
-        n = vals[i] + vals[i + 1] * 45 + vals[i + 2] * 2025
-        if n > 0xFFFF:
+    # whole triples at once (a gate decodes ~110 per scan; a Python loop was ~40 us of it)
+    triples = np.frombuffer(vals, dtype=np.uint8, count=len(vals) - rest).reshape(-1, 3)
+    n = triples @ _WEIGHTS
+    if n.size and int(n.max()) > 0xFFFF:
+        raise ValueError("base45 value out of range")
+    out = n.astype(">u2").tobytes()
+    if rest == 2:
+        last = vals[-2] + vals[-1] * 45
+        if last > 0xFF:
             raise ValueError("base45 value out of range")
-        out += n.to_bytes(2, "big")
-    if len(vals) % 3 == 2:
-        n = vals[-2] + vals[-1] * 45
-        if n > 0xFF:
-            raise ValueError("base45 value out of range")
-        out.append(n)
-    return bytes(out)
+        out += bytes([last])
+    return out

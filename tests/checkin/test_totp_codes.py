@@ -54,3 +54,16 @@ def test_a_kept_signed_part_gives_the_same_text_as_qr_payload():
         signed = bytes(rng.randrange(256) for _ in range(n))
         codes = [rng.randrange(10 ** 6) for _ in range(rng.randrange(1, 4))]
         assert signed_ticket(signed).qr(codes) == qr_payload(signed, codes)
+
+
+def test_base45_round_trips_and_refuses_what_rfc_9285_refuses():
+    from ticketing.base45 import b45decode, b45encode
+
+    rng = random.Random(5)
+    for n in [0, 1, 2, 3, 4, 213, 214, 215] + [rng.randrange(300) for _ in range(50)]:
+        data = bytes(rng.randrange(256) for _ in range(n))
+        assert b45decode(b45encode(data)) == data
+    assert b45encode(b"AB") == "BB8" and b45decode("QED8WEX0") == b"ietf!"
+    for bad in ("GGW", "GGWGGW", "ZZ", "A", "AB\\u00e9", "ab c", "BB8:"):
+        with pytest.raises(ValueError):
+            b45decode(bad)

@@ -132,9 +132,22 @@ def encode_id(key: ItineraryKey, secret: bytes = DEFAULT_SECRET) -> str:
         ],
     ]
     raw = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
-    body = _compress(raw)
-    tag = hashlib.blake2b(body, key=secret[:64], digest_size=_TAG_BYTES).digest()
-    return base64.urlsafe_b64encode(body + tag).rstrip(b"=").decode("ascii")
+    memo = (secret, raw)
+    got = _IDS.get(memo)
+    if got is None:
+        body = _compress(raw)
+        tag = hashlib.blake2b(body, key=secret[:64], digest_size=_TAG_BYTES).digest()
+        got = base64.urlsafe_b64encode(body + tag).rstrip(b"=").decode("ascii")
+        if len(_IDS) >= _IDS_MAX:
+            _IDS.clear()
+        _IDS[memo] = got
+    return got
+
+
+# (secret, payload) -> id: planners return the same itineraries again and again, and the id
+# is a pure function of these two (deterministic deflate); bounded, cleared when full
+_IDS: dict[tuple[bytes, bytes], str] = {}
+_IDS_MAX = 1 << 14
 
 
 def decode_id(s: str, secret: bytes = DEFAULT_SECRET) -> ItineraryKey:

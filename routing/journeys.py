@@ -63,11 +63,57 @@ class Catalog:
     assembling a plan. Thread-safe (dict get/set; a race builds an equal value twice)."""
 
     _MAX = 1 << 16          # entries per memo; cleared when full (bounded memory)
+    _MAX_RIDES = 1 << 13    # a ride's leg is ~1 KB of objects
 
     def __init__(self, planner: Planner):
         self.pl, self.net = planner, planner.network
         self._places: dict[int, Place] = {}
         self._trips: dict[int, _Trip] = {}
+        self._refs: dict[tuple[int, int], int] = {}
+        self._rides: dict[tuple[int, int, int, int], tuple[Leg, int, int]] = {}
+
+    def ref(self, sd: int, z: int) -> int:
+        """Epoch of the service-day reference of service date `sd` (ordinal) in zone z."""
+        key = (sd, z)
+        got = self._refs.get(key)
+        if got is None:
+            if len(self._refs) >= self._MAX:
+                self._refs.clear()
+            got = self._refs[key] = service_ref_epoch(date.fromordinal(sd), self.net.timezones[z])
+        return got
+
+    def ride(self, t: int, sd: int, board: int, alight: int) -> tuple[Leg, int, int]:
+        """The leg riding trip t of service date `sd` (ordinal) from position `board` to
+        `alight`, with its boarding and alighting stop."""
+        key = (t, sd, board, alight)
+        got = self._rides.get(key)
+        if got is None:
+            got = self._ride(t, sd, board, alight)
+            if len(self._rides) >= self._MAX_RIDES:
+                self._rides.clear()
+            self._rides[key] = got
+        return got
+
+    def _ride(self, t: int, sd: int, board: int, alight: int) -> tuple[Leg, int, int]:
+        net = self.net
+        trip = self.trip(t)
+        row = trip.row
+        ref = self.ref(sd, trip.tz)
+        dep = ref + int(net.st_dep[row + board])
+        arr = ref + int(net.st_arr[row + alight])
+        s_b, s_a = int(net.st_stop[row + board]), int(net.st_stop[row + alight])
+        fb, ta = self.place(s_b), self.place(s_a)
+        key = LegKey(trip_id=trip.trip_id, service_date=date.fromordinal(sd),
+                     board_pos=board, alight_pos=alight, from_stop=fb.id, to_stop=ta.id,
+                     departure=datetime.fromtimestamp(dep, timezone.utc),
+                     arrival=datetime.fromtimestamp(arr, timezone.utc))
+        leg = Leg(mode=trip.mode, from_place=fb, to_place=ta,
+                  departure=_dt(dep, fb.tz), arrival=_dt(arr, ta.tz), duration_s=arr - dep,
+                  feed=trip.feed, trip_id=trip.trip_id, route_id=trip.route_id,
+                  route_short_name=trip.route_short_name, route_long_name=trip.route_long_name,
+                  operator=trip.operator, headsign=trip.headsign,
+                  stops=alight - board, key=key)
+        return leg, s_b, s_a
 
     def place(self, s: int) -> Place:
         got = self._places.get(s)
@@ -111,7 +157,6 @@ class _Builder:
         fwd = planner.fwd
         self.board_slack = se.board_slack if not se.day.reverse else None
         self.fwd = fwd
-        self.refs: dict[tuple[int, int], int] = {}
 
     def place(self, s: int) -> Place:
         return self.cat.place(s)
@@ -123,27 +168,9 @@ class _Builder:
 
     def transit(self, r: Ride) -> tuple[Leg, int, int]:
         """The leg of ride `r`, its boarding stop and its alighting stop."""
-        net, day = self.net, self.se.day
-        t = int(day.inst_trip[r.inst])
-        sd = int(day.inst_date[r.inst])
-        trip = self.cat.trip(t)
-        row = trip.row
-        ref = self._ref(t, sd)
-        dep = ref + int(net.st_dep[row + r.board])
-        arr = ref + int(net.st_arr[row + r.alight])
-        s_b, s_a = int(net.st_stop[row + r.board]), int(net.st_stop[row + r.alight])
-        fb, ta = self.cat.place(s_b), self.cat.place(s_a)
-        key = LegKey(trip_id=trip.trip_id, service_date=date.fromordinal(sd),
-                     board_pos=r.board, alight_pos=r.alight, from_stop=fb.id, to_stop=ta.id,
-                     departure=datetime.fromtimestamp(dep, timezone.utc),
-                     arrival=datetime.fromtimestamp(arr, timezone.utc))
-        leg = Leg(mode=trip.mode, from_place=fb, to_place=ta,
-                  departure=_dt(dep, fb.tz), arrival=_dt(arr, ta.tz), duration_s=arr - dep,
-                  feed=trip.feed, trip_id=trip.trip_id, route_id=trip.route_id,
-                  route_short_name=trip.route_short_name, route_long_name=trip.route_long_name,
-                  operator=trip.operator, headsign=trip.headsign,
-                  stops=r.alight - r.board, key=key)
-        return leg, s_b, s_a
+        day = self.se.day
+        return self.cat.ride(int(day.inst_trip[r.inst]), int(day.inst_date[r.inst]), r.board,
+                             r.alight)
 
     def walk(self, a: Place, b: Place, start: int, dist_m: float, dur: int | None = None) -> Leg:
         if dur is None:
@@ -159,12 +186,7 @@ class _Builder:
         return self._slack_row(int(pats.stop_start[p]) + pos, board)
 
     def _ref(self, t: int, sd: int) -> int:
-        key = (sd, self.cat.trip(t).tz)
-        ref = self.refs.get(key)
-        if ref is None:
-            ref = self.refs[key] = service_ref_epoch(datetime.fromordinal(sd).date(),
-                                                     self.net.timezones[key[1]])
-        return ref
+        return self.cat.ref(sd, self.cat.trip(t).tz)
 
     def raw(self, rides: tuple[Ride, ...]) -> tuple[int, int, int]:
         """(departure, arrival, transfers) as build() will compute them, without objects."""

@@ -1,0 +1,57 @@
+"""Memoised parts of a plan (legs of rides, stop places, service-day references, ids, leg
+prices) are exactly what a planner that never saw a query computes: the memo keys hold
+everything the values depend on (trip, service date, positions, time zone, secret, config)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from builders import BASE, timetable
+from routing.config import RoutingConfig
+from routing.planner import Planner, Query
+from ticketing.fares import FareConfig, Tariff, price_journey, LegSpan
+
+# T1 runs every day; T2 (Seoul agency) only on day 1, the day of the DST-free zone change test
+NET = timetable("""
+    T1 R1 bus A@08:00 B@08:30 C@09:00
+    T2 R2 rail 1 C@09:20 D@11:00
+    T3 R1 bus A@08:20 B@08:50 C@09:20
+""", stops={"A": (36.60, 117.00), "B": (36.70, 117.00), "C": (36.80, 117.00),
+            "D": (37.50, 127.00)}, stop_tz={"D": "Asia/Seoul"}, trip_tz={"T2": "Asia/Seoul"})
+
+
+def _queries():
+    for day in range(3):
+        d = BASE + timedelta(days=day)
+        for o, dst in (("t:A", "t:C"), ("t:B", "t:D"), ("t:A", "t:D"), ("t:A", "t:B")):
+            for hh in (7, 8):
+                yield Query(o, dst, d, hh * 3600 + 10 * 60)
+                yield Query(o, dst, d, 12 * 3600, arrive_by=True)
+
+
+def test_a_warm_planner_answers_like_a_fresh_one():
+    warm = Planner.build(NET)
+    for q in _queries():          # warm every memo, over several service dates
+        warm.plan(q)
+    seen = 0
+    for q in _queries():
+        got = warm.plan(q)
+        assert got == Planner.build(NET).plan(q), q
+        seen += len(got)
+    assert seen > 10
+
+
+def test_ids_depend_on_the_secret_even_when_memoised():
+    a = Planner.build(NET, RoutingConfig(id_secret=b"one"))
+    b = Planner.build(NET, RoutingConfig(id_secret=b"two"))
+    q = Query("t:A", "t:C", BASE, 7 * 3600)
+    assert a.plan(q)[0].id == a.plan(q)[0].id != b.plan(q)[0].id
+
+
+def test_leg_prices_follow_the_config_even_when_memoised():
+    cheap = FareConfig(mode_tariffs={"bus": Tariff(per_km=0.1, minimum=5.0)})
+    dear = FareConfig(mode_tariffs={"bus": Tariff(per_km=0.1, minimum=9.0)})
+    legs = [LegSpan(0, 0, 2)]
+    assert price_journey(NET, cheap, legs).total_minor == 500
+    assert price_journey(NET, dear, legs).total_minor == 900
+    assert price_journey(NET, cheap, legs).total_minor == 500

@@ -153,6 +153,10 @@ class KeyCache:
         reload them (so a caller takes a connection only then)."""
         return None if self._reload_due(want) else self._keys
 
+    def cached_key(self, key_id: str) -> Ed25519PublicKey | None:
+        """The verification key object now held for `key_id` (no reload)."""
+        return self._keys.get(key_id)
+
     def _reload_due(self, want: str | None) -> bool:
         now = self._mono()
         stale = now - self._keys_at > self.ttl_s

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import struct
 import uuid
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Mapping, Sequence
@@ -39,7 +40,7 @@ from ticketing.base45 import b45decode, b45encode
 from ticketing.checkin_errors import BadSignature, Malformed, UnknownKey
 
 __all__ = ["TokenLeg", "TicketToken", "Scanned", "sign_static", "qr_payload", "parse_qr",
-           "verify", "encode_static", "SignedTicket", "signed_ticket"]
+           "verify", "encode_static", "SignedTicket", "signed_ticket", "VerifiedTickets"]
 
 VERSION = 1
 SIG_LEN = 64
@@ -165,8 +166,9 @@ class SignedTicket:
     bytes, so the text of the signed part's whole byte pairs never changes and only the tail
     (an odd last byte, the code count and the codes) is encoded per refresh."""
 
-    head: str      # base45 of the signed part's leading whole byte pairs
-    tail: bytes    # the signed part's odd last byte, if any
+    signed: bytes  # static | signature
+    head: str      # base45 of its leading whole byte pairs
+    tail: bytes    # its odd last byte, if any
 
     def qr(self, codes: Sequence[int]) -> str:
         """The same text as `qr_payload(signed, codes)`."""
@@ -179,7 +181,7 @@ class SignedTicket:
 def signed_ticket(signed: bytes) -> SignedTicket:
     """`signed` (static | signature, from sign_static) ready to take codes."""
     cut = len(signed) - len(signed) % 2
-    return SignedTicket(b45encode(signed[:cut]), signed[cut:])
+    return SignedTicket(signed, b45encode(signed[:cut]), signed[cut:])
 
 
 class _Reader:
@@ -262,3 +264,40 @@ def verify(scanned: Scanned, keys: Mapping[str, Ed25519PublicKey]) -> TicketToke
     except InvalidSignature:
         raise BadSignature("signature does not verify") from None
     return scanned.token
+
+
+class VerifiedTickets:
+    """Signed parts known to verify, each with the key object it verifies under: bounded LRU,
+    per process. Ed25519 verification is deterministic, so the same bytes (static part AND
+    signature, exactly) under the same key cannot give another answer: a replayed or re-shown
+    code skips the curve arithmetic, anything altered is a different key here and is verified.
+    The key is looked up first as always (an unknown or retired key id stays `unknown_key`),
+    and an entry counts only while the key map holds the very object it was stored with."""
+
+    def __init__(self, size: int = 20_000) -> None:
+        self.size = size
+        self._d: OrderedDict[bytes, Ed25519PublicKey] = OrderedDict()
+
+    def verify(self, scanned: Scanned, keys: Mapping[str, Ed25519PublicKey]) -> TicketToken:
+        """What `verify(scanned, keys)` returns or raises."""
+        key = keys.get(scanned.token.key_id)
+        if key is None:
+            raise UnknownKey("signing key not known", key_id=scanned.token.key_id)
+        signed = scanned.static + scanned.signature
+        if self._d.get(signed) is key:
+            self._d.move_to_end(signed)
+            return scanned.token
+        token = verify(scanned, keys)
+        self.add(signed, key)
+        return token
+
+    def add(self, signed: bytes, key: Ed25519PublicKey) -> None:
+        """`signed` (static | signature) verifies under `key`: checked by the caller, or signed
+        here with its private key."""
+        self._d[signed] = key
+        self._d.move_to_end(signed)
+        if len(self._d) > self.size:
+            self._d.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._d)

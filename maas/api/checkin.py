@@ -29,7 +29,8 @@ from ticketing.checkin_config import CheckinConfig, from_settings
 from ticketing.checkin_errors import BookingNotConfirmed, ConsentRequired
 from ticketing.faces import normalise, to_bytes
 from ticketing.keyring import DataKeyring, KeyCache
-from ticketing.tokens import SignedTicket, TicketToken, TokenLeg, sign_static, signed_ticket
+from ticketing.tokens import (SignedTicket, TicketToken, TokenLeg, VerifiedTickets, sign_static,
+                              signed_ticket)
 from ticketing.totp import leg_codes, seconds_to_next_step, step_of
 
 __all__ = ["router", "cleanup_ctx", "CHECKIN", "CheckinState", "checkin_state", "rotate_checkin_data"]
@@ -48,6 +49,7 @@ class CheckinState:
     gate_stops: dict[tuple[int, str], tuple[str, ...]] = field(default_factory=dict)
     galleries: dict[tuple[str, ...], Any] = field(default_factory=dict)   # stops -> (t, rows, matrix)
     tickets: dict[tuple[Any, ...], SignedTicket] = field(default_factory=dict)  # see _current_qr
+    verified: VerifiedTickets = field(default_factory=VerifiedTickets)  # signed parts known good
     _warmed: dict[tuple[str, ...], float] = field(default_factory=dict)
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
@@ -167,6 +169,9 @@ async def _current_qr(request: web.Request) -> tuple[str, float, int]:
         if len(st.tickets) >= TICKET_CACHE:
             st.tickets.clear()
         st.tickets[key] = signed
+    public = st.keys.cached_key(signer.key_id)
+    if public is not None:     # we signed it: a gate of this worker need not verify it again
+        st.verified.add(signed.signed, public)
     codes = leg_codes(secret, [leg[0] for leg in src.legs], step_of(now, cfg.totp_step_s),
                       digits=cfg.totp_digits, step_s=cfg.totp_step_s)
     return signed.qr(codes), seconds_to_next_step(now, cfg.totp_step_s), cfg.totp_step_s

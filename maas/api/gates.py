@@ -28,7 +28,7 @@ from ticketing.faces import Gallery, from_bytes, match, normalise
 from ticketing.gate import ACCEPT, Decision, candidate_legs, check_ticket
 from ticketing.keyring import public_bytes
 from ticketing.manifest import ALG, Manifest, gate_key, seal_manifest
-from ticketing.tokens import Scanned, TicketToken, parse_qr, verify
+from ticketing.tokens import Scanned, TicketToken, parse_qr
 from ticketing.totp import leg_secret, new_secret
 
 __all__ = ["router"]
@@ -150,7 +150,7 @@ async def _validate_qr(request: web.Request, st: CheckinState, p: Principal, qr:
         if keys is None:
             async with db.acquire() as conn:
                 keys = await st.keys.verification_keys(conn, want=scanned.token.key_id)
-        token = verify(scanned, keys)
+        token = st.verified.verify(scanned, keys)
         stops = _stops(request, p.station or "")
         candidate_legs(token, stops, now)              # station/time refusals need no DB
         st.warm(request.app, stops, now)

@@ -1,0 +1,64 @@
+"""Signed parts already verified skip the curve arithmetic, and nothing else changes: every
+refusal of `verify` still comes out for anything not byte-identical under the same key."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from ticketing.base45 import b45decode, b45encode
+from ticketing.checkin_errors import BadSignature, UnknownKey
+from ticketing.tokens import VerifiedTickets, parse_qr, sign_static, verify
+from ticketing.totp import new_secret
+from tests.api.checkin_fixtures import T0, journey, qr_for, signer
+
+
+def _scan(key, booking=None):
+    return parse_qr(qr_for(journey(booking or str(uuid.uuid4()), key_id=key.key_id), key, new_secret(), T0))
+
+
+def test_same_answers_as_verify_for_genuine_altered_and_unknown():
+    key = signer()
+    keys = {key.key_id: key.private.public_key()}
+    cache = VerifiedTickets()
+    good = _scan(key)
+    assert cache.verify(good, keys) == verify(good, keys)
+    assert cache.verify(good, keys) == good.token and len(cache) == 1      # now from the cache
+    raw = bytearray(b45decode(qr_for(journey(good.token.booking, key_id=key.key_id), key, new_secret(), T0)))
+    for pos in (5, len(good.static) - 1, len(good.static) + 3):            # static, its end, signature
+        bad = bytearray(raw)
+        bad[pos] ^= 1
+        with pytest.raises((BadSignature, UnknownKey)):
+            cache.verify(parse_qr(b45encode(bytes(bad))), keys)
+    with pytest.raises(UnknownKey):                                       # key retired: not in the map
+        cache.verify(good, {})
+
+
+def test_an_entry_counts_only_under_the_key_object_it_was_stored_with():
+    key, stranger = signer(), signer()
+    good = _scan(key)
+    cache = VerifiedTickets()
+    cache.verify(good, {key.key_id: key.private.public_key()})
+    # another key under the same id (what a forger would need): verified, and refused
+    with pytest.raises(BadSignature):
+        cache.verify(good, {key.key_id: stranger.private.public_key()})
+    # a reloaded map (new objects for the same key) verifies again, and passes
+    assert cache.verify(good, {key.key_id: key.private.public_key()}) == good.token
+
+
+def test_signed_here_is_known_good_and_the_cache_is_bounded():
+    key = signer()
+    public = key.private.public_key()
+    cache = VerifiedTickets(size=3)
+    tokens = [journey(str(uuid.uuid4()), key_id=key.key_id) for _ in range(5)]
+    for t in tokens:
+        cache.add(sign_static(t, key.private), public)
+    assert len(cache) == 3
+    forged = bytearray(sign_static(tokens[-1], key.private))
+    forged[-1] ^= 1
+    cache.add(bytes(forged), signer().private.public_key())   # stored under another object
+    scanned = parse_qr(qr_for(tokens[-1], key, new_secret(), T0))
+    scanned = type(scanned)(scanned.token, scanned.static, bytes(forged[len(scanned.static):]), scanned.codes)
+    with pytest.raises(BadSignature):
+        cache.verify(scanned, {key.key_id: public})

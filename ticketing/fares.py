@@ -129,8 +129,39 @@ def _fare_index(net: Network) -> _FareIndex:
     return idx
 
 
+_MEMO_MAX = 1 << 16  # entries per memo below; cleared when full
+_Memo = weakref.WeakKeyDictionary[Network, dict[Any, tuple[FareConfig, Any]]]
+
+
+def _memo(store: _Memo, net: Network, cfg: FareConfig, key: Any, compute: Any) -> Any:
+    """compute() once per (network, cfg, key): prices are pure functions of the (immutable)
+    network and the config, and /v1/plan prices the same legs again and again."""
+    memo = store.get(net)
+    if memo is None:
+        memo = store.setdefault(net, {})
+    got = memo.get(key)
+    if got is not None and got[0] is cfg:
+        return got[1]
+    value = compute()
+    if len(memo) >= _MEMO_MAX:
+        memo.clear()
+    memo[key] = (cfg, value)
+    return value
+
+
+_GTFS: _Memo = weakref.WeakKeyDictionary()   # (route, origin zone, destination zone) -> fare
+_TARIFF: _Memo = weakref.WeakKeyDictionary()  # (route, stops ridden) -> tariff price
+_UNITS: _Memo = weakref.WeakKeyDictionary()   # (trip, board_pos, alight_pos) -> unit price
+
+
 def _gtfs_fare(net: Network, cfg: FareConfig, route: int, origin: str,
                destination: str) -> tuple[int, str] | None:
+    return _memo(_GTFS, net, cfg, (route, origin, destination),
+                 lambda: _gtfs_fare_of(net, cfg, route, origin, destination))
+
+
+def _gtfs_fare_of(net: Network, cfg: FareConfig, route: int, origin: str,
+                  destination: str) -> tuple[int, str] | None:
     idx = _fare_index(net)
     feed = _feed_of(str(net.route_id[route]))
     agency = int(net.route_agency[route])
@@ -220,6 +251,12 @@ def leg_distance_km(net: Network, leg: LegSpan) -> float:
 
 
 def _tariff(net: Network, cfg: FareConfig, route: int, leg: LegSpan) -> tuple[int, str]:
+    start = int(net.trip_st_start[leg.trip])
+    ridden = net.st_stop[start + leg.board_pos: start + leg.alight_pos + 1].tobytes()
+    return _memo(_TARIFF, net, cfg, (route, ridden), lambda: _tariff_of(net, cfg, route, leg))
+
+
+def _tariff_of(net: Network, cfg: FareConfig, route: int, leg: LegSpan) -> tuple[int, str]:
     agency = str(net.agency_id[int(net.route_agency[route])])
     mode = str(net.route_mode[route])
     if agency in cfg.operator_tariffs:
@@ -236,29 +273,14 @@ def _tariff(net: Network, cfg: FareConfig, route: int, leg: LegSpan) -> tuple[in
     return _round(Decimal(str(price)) * 100, cfg.round_minor), source
 
 
-_MEMO_MAX = 1 << 16  # entries per memo below; cleared when full
-# network -> (trip, board_pos, alight_pos) -> (cfg, unit price): a leg's price is a pure function
-# of the (immutable) network and the config, and /v1/plan prices the same legs again and again
-_UNITS: weakref.WeakKeyDictionary[Network, dict[tuple[int, int, int], tuple[FareConfig, tuple[int, str]]]] \
-    = weakref.WeakKeyDictionary()
 # id(cfg) -> (cfg, (units, linked, categories) -> Quote): Decimal arithmetic on the same few inputs
 _QUOTES: dict[int, tuple[FareConfig, dict[tuple[Any, ...], Quote]]] = {}
 
 
 def leg_unit_price(net: Network, cfg: FareConfig, leg: LegSpan) -> tuple[int, str]:
     """(one adult's base price in minor units, where it came from) for one leg."""
-    memo = _UNITS.get(net)
-    if memo is None:
-        memo = _UNITS.setdefault(net, {})
-    key = (leg.trip, leg.board_pos, leg.alight_pos)
-    got = memo.get(key)
-    if got is not None and got[0] is cfg:
-        return got[1]
-    price = _leg_unit_price(net, cfg, leg)
-    if len(memo) >= _MEMO_MAX:
-        memo.clear()
-    memo[key] = (cfg, price)
-    return price
+    return _memo(_UNITS, net, cfg, (leg.trip, leg.board_pos, leg.alight_pos),
+                 lambda: _leg_unit_price(net, cfg, leg))
 
 
 def _leg_unit_price(net: Network, cfg: FareConfig, leg: LegSpan) -> tuple[int, str]:
@@ -308,8 +330,10 @@ def _price_units(cfg: FareConfig, units: Sequence[tuple[int, str]], linked: bool
                                   field=f"passengers[{i}].category")
         factors.append(Decimal(1) - Decimal(str(cfg.concessions.get(cat, 0.0))))
     keep = Decimal(1) - Decimal(str(cfg.linked_discount)) if linked else Decimal(1)
+    one = keep == 1     # an integer unit at factor 1 is its own rounded amount (no Decimal)
     priced = tuple(
-        LegPrice(unit, sum(_round(Decimal(unit) * f * keep) for f in factors), source)
+        LegPrice(unit, sum(unit if one and f == 1 and type(unit) is int
+                           else _round(Decimal(unit) * f * keep) for f in factors), source)
         for unit, source in units
     )
     return Quote(priced, sum(p.amount_minor for p in priced), cfg.currency, linked)

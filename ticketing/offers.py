@@ -8,6 +8,7 @@ itinerary is invalid (tampering, or a network that changed under the same versio
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -151,4 +152,24 @@ def make_offer(net: Network, cfg: FareConfig, legs: Sequence[Any],
 def price_itinerary(net: Network, cfg: FareConfig, legs: Sequence[Any],
                     categories: Sequence[str] = ("adult",)) -> Quote:
     """Prices of an itinerary's transit legs (routing LegKeys), for /v1/plan."""
-    return make_offer(net, cfg, legs, categories).quote
+    try:
+        key = (tuple(legs), tuple(categories))
+        memo = _QUOTES.get(net)
+        got = memo.get(key) if memo is not None else None
+    except TypeError:   # legs that are not hashable: no memo
+        return make_offer(net, cfg, legs, categories).quote
+    if got is not None and got[0] is cfg:
+        return got[1]
+    quote = make_offer(net, cfg, legs, categories).quote
+    if memo is None:
+        memo = _QUOTES.setdefault(net, {})
+    if len(memo) >= 1 << 14:
+        memo.clear()
+    memo[key] = (cfg, quote)
+    return quote
+
+
+# network -> (legs, categories) -> (cfg, quote): /v1/plan prices the same itineraries again
+# and again; a quote is a pure function of these (an invalid itinerary raises, never stored)
+_QUOTES: weakref.WeakKeyDictionary[Network, dict[tuple[Any, Any], tuple[FareConfig, Quote]]] \
+    = weakref.WeakKeyDictionary()

@@ -55,3 +55,17 @@ def test_leg_prices_follow_the_config_even_when_memoised():
     assert price_journey(NET, cheap, legs).total_minor == 500
     assert price_journey(NET, dear, legs).total_minor == 900
     assert price_journey(NET, cheap, legs).total_minor == 500
+
+
+def test_itinerary_prices_follow_the_config_even_when_memoised():
+    from ticketing.offers import price_itinerary
+
+    cheap = FareConfig(mode_tariffs={"bus": Tariff(per_km=0.1, minimum=5.0)})
+    dear = FareConfig(mode_tariffs={"bus": Tariff(per_km=0.1, minimum=9.0)},
+                      concessions={"child": 0.5})
+    [it] = Planner.build(NET).plan(Query("t:A", "t:C", BASE, 7 * 3600))
+    legs = [leg.key for leg in it.legs if leg.key is not None]
+    assert price_itinerary(NET, cheap, legs).total_minor == 500
+    assert price_itinerary(NET, dear, legs).total_minor == 900
+    assert price_itinerary(NET, dear, legs, ("adult", "child")).total_minor == 1350
+    assert price_itinerary(NET, cheap, legs).total_minor == 500

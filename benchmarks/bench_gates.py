@@ -11,9 +11,11 @@ subprocess, bookings seeded straight into the tables (each booking one rail leg 
 the benchmark station now), then an OPEN-LOOP load from this process: requests are sent on a
 fixed schedule (rate/s) and latency is measured from each request's scheduled send time, so a
 slow server cannot hide its queueing (no coordinated omission). Every request is a distinct
-booking's current QR code, i.e. the full accept path: auth (Redis-cached key), verify,
-booking state + secret (1 query), TOTP, tap + burned step (1 atomic insert). The load
-generator runs on the same 2 cores as the server and PostgreSQL.
+booking's current QR code, i.e. the full accept path: auth (cached key), parse, verify,
+TOTP, and tap + burned step + "booking and leg still confirmed" in ONE statement (the
+booking secrets are warmed per station in the background; a worker that has not warmed yet
+reads booking state + secret first: 2 statements). The load generator runs on the same 2
+cores as the server and PostgreSQL.
 
 Face: POST validate {"face"} at stations whose gallery holds 100 / 1,000 enrolled passengers
 (gallery query + unsealing every template + 1:N match + tap), one request at a time.

@@ -1,8 +1,9 @@
 """SQL of check-in (tables in maas/migrations/0300_gates.sql; bookings from 0200_bookings.sql).
 
-The store owns every statement and turns PostgreSQL's answers into domain outcomes: a unique
-violation on gate_taps(booking_id, leg_no) is `AlreadyUsed`, one on used_steps is a replayed
-code (`CodeExpired`). Secrets are sealed/unsealed here with the data-at-rest keys.
+The store owns every statement and turns PostgreSQL's answers into domain outcomes: a conflict
+on gate_taps(booking_id, leg_no) is `AlreadyUsed` (online: ON CONFLICT DO NOTHING; offline
+uploads: the unique violation), a unique violation on used_steps is a replayed code
+(`CodeExpired`). Secrets are sealed/unsealed here with the data-at-rest keys.
 """
 
 from __future__ import annotations

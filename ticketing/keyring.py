@@ -166,10 +166,11 @@ class KeyCache:
     async def verification_keys(self, conn: Any, want: str | None = None) -> dict[str, Ed25519PublicKey]:
         if self._reload_due(want):
             now = self._mono()
-            self._keys = await load_verification_keys(conn)
-            self._keys_at = now
+            keys = await load_verification_keys(conn)
             if self._signer is not None:
-                self._keys[self._signer.key_id] = self._signer.private.public_key()
+                keys[self._signer.key_id] = self._signer.private.public_key()
+            self._keys = self._same_objects(keys)
+            self._keys_at = now
         return self._keys
 
     async def signer(self, conn: Any) -> SigningKey:
@@ -178,8 +179,18 @@ class KeyCache:
             self._signer = await load_signing_key(conn, self.data_keys)
             self._signer_at = now
             # what we sign with, we verify, even before the next reload of all keys
-            self._keys = {**self._keys, self._signer.key_id: self._signer.private.public_key()}
+            self._keys = self._same_objects(
+                {**self._keys, self._signer.key_id: self._signer.private.public_key()})
         return self._signer
+
+    def _same_objects(self, keys: dict[str, Ed25519PublicKey]) -> dict[str, Ed25519PublicKey]:
+        """`keys`, keeping the object already held for a key id whose key is unchanged, so what
+        is remembered per key object (tokens.VerifiedTickets) outlives a reload."""
+        out = {}
+        for kid, key in keys.items():
+            held = self._keys.get(kid)
+            out[kid] = held if held is not None and public_bytes(held) == public_bytes(key) else key
+        return out
 
     def forget(self) -> None:
         self._keys_at = self._signer_at = float("-inf")

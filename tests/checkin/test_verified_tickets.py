@@ -62,3 +62,29 @@ def test_signed_here_is_known_good_and_the_cache_is_bounded():
     scanned = type(scanned)(scanned.token, scanned.static, bytes(forged[len(scanned.static):]), scanned.codes)
     with pytest.raises(BadSignature):
         cache.verify(scanned, {key.key_id: public})
+
+
+async def test_key_objects_outlive_reloads_until_the_key_changes(db, settings):
+    """What VerifiedTickets remembers is tied to key objects: a reload of unchanged keys keeps
+    them (so the memory is not lost every key_cache_s), a new key id brings its own."""
+    from ticketing.keyring import KeyCache, rotate_signing_key
+
+    t = [0.0]
+    cache = KeyCache(settings.data_keys(), ttl_s=30, monotonic=lambda: t[0])
+    async with db.acquire() as conn:
+        first = await cache.signer(conn)
+        held = (await cache.verification_keys(conn))[first.key_id]
+        t[0] += 31
+        await cache.signer(conn)
+        assert (await cache.verification_keys(conn))[first.key_id] is held
+        assert cache.cached_key(first.key_id) is held
+        new_kid = await rotate_signing_key(conn, settings)
+        t[0] += 31
+        assert (await cache.signer(conn)).key_id == new_kid
+        keys = await cache.verification_keys(conn)
+    assert keys[first.key_id] is held and new_kid in keys
+    good = _scan(first)
+    tickets = VerifiedTickets()
+    tickets.verify(good, keys)
+    with pytest.raises(BadSignature):     # the new key under the old id would not pass
+        tickets.verify(good, {first.key_id: keys[new_kid]})

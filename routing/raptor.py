@@ -51,7 +51,7 @@ class Scratch:
         self.veh_marked = np.empty(n_stops, dtype=np.int32)
         self.veh_flag = np.zeros(n_stops, dtype=np.bool_)
         self.queue = np.empty(max(n_q, 1), dtype=np.int32)
-        self.egress = np.full(n_stops, -1, dtype=np.int32)   # s -> walk to target; -1 between queries
+        self.egress = np.full(n_stops, -1, dtype=np.int32)   # s -> walk to target; -1 if none
 
     def reset(self) -> None:
         self.ready.fill(INF)

@@ -53,10 +53,11 @@ def test_other_secret_is_rejected():
 
 # _key() as encode_id wrote it with zlib's default 32 KiB window (ids handed out before the
 # encoder switched to a 1 KiB window); with the default secret, and with another secret
-_OLD_ID = ("eJw9jbEOwjAMRP_lZg923MRNJgYkJIZKVQeGyAtiYIUKvp-mtN3e3UnvqlCteM5vEL4Kp4rX4_6ZW5QA9zavTVGWE1sRLswg05y7"
-           "SExG2z4JDuxBYjnGJD3zhpoSN_9yVi4StDskgSKt9Xge8KfrcNsVUXaF6WJz9x_R9y3IwkFDUHT-Ge0")
-_OLD_ID_SECRET = ("eJw9jbEOwjAMRP_lZg923MRNJgYkJIZKVQeGyAtiYIUKvp-mtN3e3UnvqlCteM5vEL4Kp4rX4_6ZW5QA9zavTVGWE1sRLswg05y7"
-                  "SExG2z4JDuxBYjnGJD3zhpoSN_9yVi4StDskgSKt9Xge8KfrcNsVUXaF6WJz9x_R9y3IyM_EkuuMpGo")
+_HEAD = ("eJw9jbEOwjAMRP_lZg923MRNJgYkJIZKVQeGyAtiYIUKvp-mtN3e3UnvqlCteM5vEL4Kp4rX4_6Z"
+         "W5QA9zavTVGWE1sRLswg05y7SExG2z4JDuxBYjnGJD3zhpoSN_9yVi4StDskgSKt9Xge8KfrcNsVUXaF6WJz9x_"
+         "R9y3I")
+_OLD_ID = _HEAD + "wkFDUHT-Ge0"
+_OLD_ID_SECRET = _HEAD + "yM_EkuuMpGo"
 
 
 def test_ids_handed_out_earlier_still_decode():

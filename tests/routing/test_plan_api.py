@@ -103,6 +103,7 @@ async def sample(client, app):
     return client
 
 
+@pytest.mark.parametrize("on_loop", [False, True])
 @pytest.mark.parametrize("params", [
     {"from": "bus:B1", "to": "rail:R4", "time": "07:00"},                    # bus, walk, rail, fare
     {"from": "bus:B1", "to": "rail:R4", "time": "07:00", "window_min": "120", "limit": "20"},
@@ -110,12 +111,13 @@ async def sample(client, app):
     {"from": "bus:B2", "to": "36.0650,120.3100", "time": "18:00", "arrive_by": "true"},
     {"from": "bus:B1", "to": "bus:B5", "time": "23:50"},                      # none left today
 ])
-async def test_plan_body_is_the_response_model(sample, app, params):
+async def test_plan_body_is_the_response_model(sample, app, params, on_loop):
     from aiohttp.test_utils import make_mocked_request
 
     from maas.api.bookings import add_prices
-    from maas.api.plan import PlanQuery, PlanResponse, render, to_query
+    from maas.api.plan import PlanQuery, PlanResponse, _gauge, render, to_query
 
+    _gauge(app[LIVE].current.planner).typical = 0.0 if on_loop else 1.0
     q = {"date": "2026-11-25", **params}
     r = await sample.get("/v1/plan", params=q)
     assert r.status == 200, await r.text()
@@ -129,3 +131,16 @@ async def test_plan_body_is_the_response_model(sample, app, params):
         legs = [leg for it in model.itineraries for leg in it.legs]
         assert any(leg.mode == "walk" for leg in legs) and any(leg.price for leg in legs)
         assert all(it.total for it in model.itineraries)
+
+
+def test_point_queries_run_on_the_loop_only_once_known_to_be_short():
+    from maas.api.plan import _Gauge
+
+    g = _Gauge()
+    assert not g.inline()                   # a planner not measured yet: in a thread
+    for _ in range(100):
+        g.record(0.0005)
+    assert g.inline()
+    for _ in range(30):                     # the network got slow to search: back to a thread
+        g.record(0.05)
+    assert not g.inline()

@@ -34,6 +34,7 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.peers.nx_peer import NxPeer  # noqa: E402
 from feeds.compile import compile_feed  # noqa: E402
+from routing import itinerary  # noqa: E402
 from routing.config import RoutingConfig  # noqa: E402
 from routing.network import Network, merge  # noqa: E402
 from routing.planner import Planner, Query  # noqa: E402
@@ -95,7 +96,9 @@ def time_queries(pl: Planner, qs: list[Query], name: str = "") -> list[float]:
     """Wall-clock seconds per query; process CPU seconds go to CPU[name] (the machine is
     shared, so CPU time shows what a query costs without waiting for a core)."""
     secs, cpu = [], []
-    pl._reach_cache.clear()             # the query filter above planned these already
+    pl._reach_cache.clear()             # the query filter above planned these already,
+    pl.catalog.forget_rides()           # and memoised their legs and ids
+    itinerary._IDS.clear()
     for q in qs:
         t, c = time.perf_counter(), time.process_time()
         pl.plan(q)

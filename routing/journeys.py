@@ -72,6 +72,10 @@ class Catalog:
         self._refs: dict[tuple[int, int], int] = {}
         self._rides: dict[tuple[int, int, int, int], tuple[Leg, int, int]] = {}
 
+    def forget_rides(self) -> None:
+        """Drop the memoised legs of rides (benchmarks: measure queries as if first seen)."""
+        self._rides.clear()
+
     def ref(self, sd: int, z: int) -> int:
         """Epoch of the service-day reference of service date `sd` (ordinal) in zone z."""
         key = (sd, z)

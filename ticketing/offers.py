@@ -63,7 +63,8 @@ class _Trip:
     """What resolving a leg needs of trip t, as plain Python values."""
 
     t: int
-    stops: tuple[str, ...]  # stop ids in stop_times order
+    start: int          # first stop_times row
+    n_stops: int
     service: int
     feed: str
     agency_id: str
@@ -93,8 +94,7 @@ class _Trips:
             if len(self.trips) >= 1 << 16:
                 self.trips.clear()      # bounded memory on a huge network
             got = self.trips[t] = _Trip(
-                t=t, stops=tuple(str(x) for x in net.stop_id[net.st_stop[start:end]]),
-                service=int(net.trip_service[t]),
+                t=t, start=start, n_stops=end - start, service=int(net.trip_service[t]),
                 feed=str(net.feeds[int(net.agency_feed[a])]), agency_id=str(net.agency_id[a]),
                 agency_name=str(net.agency_name[a]), mode=str(net.route_mode[r]),
                 route_id=str(net.route_id[r]))
@@ -124,10 +124,11 @@ def resolve_legs(net: Network, legs: Sequence[Any]) -> tuple[OfferLeg, ...]:
         trip = trips.get(leg.trip_id)
         if trip is None:
             raise ItineraryInvalid(f"leg {n}: unknown trip {leg.trip_id}", leg=n)
-        stops = trip.stops
-        if not 0 <= leg.board_pos < leg.alight_pos < len(stops):
+        start = trip.start
+        if not 0 <= leg.board_pos < leg.alight_pos < trip.n_stops:
             raise ItineraryInvalid(f"leg {n}: stop positions outside the trip", leg=n)
-        if stops[leg.board_pos] != leg.from_stop or stops[leg.alight_pos] != leg.to_stop:
+        if (str(net.stop_id[int(net.st_stop[start + leg.board_pos])]) != leg.from_stop
+                or str(net.stop_id[int(net.st_stop[start + leg.alight_pos])]) != leg.to_stop):
             raise ItineraryInvalid(f"leg {n}: stops do not match the trip", leg=n)
         day = leg.service_date.toordinal() - net.service_base_date
         days = net.service_days

@@ -245,8 +245,8 @@ def add_prices(request: web.Request, out: Any, it: Any) -> Any:
     currency = request.app[BOOKINGS].config.fares.currency
     if quote is not None:
         for i, p in zip(transit, quote.legs, strict=True):
-            out.legs[i].price = _money(p.amount_minor, currency).model_dump()
-    out.total = _money(quote.total_minor if quote else 0, currency).model_dump()
+            out.legs[i].price = {"amount": format_minor(p.amount_minor), "currency": currency}
+    out.total = {"amount": format_minor(quote.total_minor if quote else 0), "currency": currency}
     return out
 
 

@@ -23,35 +23,10 @@ from ticketing.manifest import ManifestEntry, ManifestLeg
 from ticketing.totp import leg_secret, new_secret
 
 __all__ = [
-    "LegRow", "BookingRow", "TicketState", "SecretCache", "TokenSource", "load_booking",
-    "token_source", "ensure_secret", "create_secret",
+    "TicketState", "SecretCache", "TokenSource", "token_source", "ensure_secret", "create_secret",
     "ticket_state", "record_tap", "station_secrets", "manifest_content", "upload_taps", "list_conflicts",
     "UploadedTap", "reseal_all", "secret_aad", "face_aad", "max_margins",
 ]
-
-_LEG_COLS = "leg_no, status, from_stop, to_stop, departure, arrival, mode, agency_id, feed"
-
-
-@dataclass(frozen=True)
-class LegRow:
-    leg_no: int
-    status: str
-    from_stop: str
-    to_stop: str
-    departure: datetime
-    arrival: datetime
-    mode: str
-    agency_id: str
-    feed: str
-
-
-@dataclass(frozen=True)
-class BookingRow:
-    id: str
-    account_id: str
-    status: str
-    categories: tuple[str, ...]
-    legs: tuple[LegRow, ...]
 
 
 @dataclass(frozen=True)
@@ -95,18 +70,6 @@ class SecretCache:
 
     def __repr__(self) -> str:
         return f"SecretCache(n={len(self._d)})"
-
-
-async def load_booking(conn: Any, booking_id: str) -> BookingRow | None:
-    b = await conn.fetchrow(
-        "SELECT id, account_id, status, passenger_categories FROM bookings WHERE id = $1",
-        booking_id)
-    if b is None:
-        return None
-    legs = await conn.fetch(
-        f"SELECT {_LEG_COLS} FROM booking_legs WHERE booking_id = $1 ORDER BY leg_no", booking_id)
-    return BookingRow(b["id"], b["account_id"], b["status"], tuple(b["passenger_categories"]),
-                      tuple(LegRow(**dict(r)) for r in legs))
 
 
 @dataclass(frozen=True)

@@ -320,3 +320,13 @@ def test_forged_codes_never_verify():
         assert fake != qr
         with pytest.raises(Rejection):
             verify(parse_qr(fake), {"k1": key.public_key()})
+
+
+def test_locust_runs_niced_as_asked(tmp_path: Path):
+    from loadtests.runner import _locust_cmd, parse_args
+
+    a = parse_args(["--smoke"])
+    assert a.loadgen_nice == -5
+    assert _locust_cmd(a, "http://127.0.0.1:1", tmp_path)[:3] == ["nice", "-n", "-5"]
+    a = parse_args(["--smoke", "--loadgen-nice", "0"])
+    assert _locust_cmd(a, "http://127.0.0.1:1", tmp_path)[:3] == [sys.executable, "-m", "locust"]

@@ -6,8 +6,7 @@ no HTTP here. `BookingConfig` is the frozen form of the service's BookingSetting
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, Callable
@@ -89,29 +88,18 @@ class Bookings:
                                             ttl=self.config.hold_ttl, now=self.now, conn=conn)
         return store.held_view(booking, created, expires)
 
-    @asynccontextmanager
-    async def _conn(self, conn: asyncpg.Connection | None) -> AsyncIterator[asyncpg.Connection]:
-        if conn is not None:
-            yield conn
-        else:
-            async with self.pool.acquire() as own:
-                yield own
-
     async def confirm(self, account_id: str, booking_id: str, payment_ref: str,
                       conn: asyncpg.Connection | None = None) -> store.BookingView:
-        async with self._conn(conn) as c:
-            await store.confirm(self.pool, booking_id, account_id, payment_ref, now=self.now,
-                                conn=c)
-            return await store.get_booking(c, booking_id, account_id, self.now())
+        return await store.confirm(self.pool, booking_id, account_id, payment_ref, now=self.now,
+                                   conn=conn)
 
     async def cancel(self, account_id: str, booking_id: str, leg_no: int | None = None,
                      conn: asyncpg.Connection | None = None
                      ) -> tuple[store.BookingView, CancelOutcome]:
-        async with self._conn(conn) as c:
-            out = await store.cancel(self.pool, booking_id, account_id, leg_no,
-                                     fares=self.config.fares, refunds=self.config.refunds,
-                                     now=self.now, conn=c)
-            return await store.get_booking(c, booking_id, account_id, self.now()), out
+        out, view = await store.cancel(self.pool, booking_id, account_id, leg_no,
+                                       fares=self.config.fares, refunds=self.config.refunds,
+                                       now=self.now, conn=conn)
+        return view, out
 
     async def get(self, account_id: str, booking_id: str) -> store.BookingView:
         return await store.get_booking(self.pool, booking_id, account_id, self.now())

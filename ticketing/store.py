@@ -13,11 +13,11 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import secrets
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, fields
 from datetime import date, datetime, timedelta
-from typing import Callable
+from typing import Any, Callable
 
 import asyncpg
 
@@ -333,9 +333,32 @@ async def _lock_booking(conn: asyncpg.Connection, booking_id: str,
     return row
 
 
-async def _legs(conn: asyncpg.Connection, booking_id: str) -> list[asyncpg.Record]:
-    return await conn.fetch("SELECT * FROM booking_legs WHERE booking_id = $1 ORDER BY leg_no",
-                            booking_id)
+# The booking row locked (as _lock_booking), with its legs (locked too) and passengers: one
+# row per leg, in leg order. Row-locking the legs as well makes a statement that waited for
+# the booking's lock return the versions committed by the writer it waited for (READ
+# COMMITTED re-reads locked rows, not the rest of its snapshot); legs are never added or
+# removed after the hold. FOR NO KEY UPDATE of a leg is what the leg's UPDATE takes anyway
+# (it does not block a gate tap's foreign-key check). Passengers' masked fields never change.
+_LOCKED = """
+    SELECT b.*, l AS leg,
+      (SELECT array_agg(p ORDER BY p.passenger_no) FROM booking_passengers p
+        WHERE p.booking_id = b.id) AS pax
+    FROM bookings b JOIN booking_legs l ON l.booking_id = b.id
+    WHERE b.id = $1 AND ($2::text IS NULL OR b.account_id = $2)
+    ORDER BY l.leg_no
+    FOR UPDATE OF b FOR NO KEY UPDATE OF l"""
+
+
+async def _lock_with_legs(conn: asyncpg.Connection, booking_id: str, account_id: str | None
+                          ) -> tuple[asyncpg.Record, list[Any], list[Any]]:
+    """(booking row, its legs, its passengers), the booking and legs locked: one round trip."""
+    rows = await conn.fetch(_LOCKED, booking_id, account_id)
+    if not rows:  # no such booking (a booking without legs is not made by hold)
+        row = await _lock_booking(conn, booking_id, account_id)
+        pax = await conn.fetch("SELECT * FROM booking_passengers WHERE booking_id = $1 "
+                               "ORDER BY passenger_no", booking_id)
+        return row, await _legs(conn, booking_id), list(pax)
+    return rows[0], [r["leg"] for r in rows], list(rows[0]["pax"] or ())
 
 
 async def _expire(conn: asyncpg.Connection, booking_id: str, now: datetime) -> None:
@@ -348,13 +371,15 @@ async def _expire(conn: asyncpg.Connection, booking_id: str, now: datetime) -> N
 
 
 async def confirm(pool: asyncpg.Pool, booking_id: str, account_id: str, payment_ref: str, *,
-                  now: Now, conn: asyncpg.Connection | None = None) -> None:
-    """held -> confirmed with one ticket per leg per passenger; an expired hold -> 409."""
+                  now: Now, conn: asyncpg.Connection | None = None) -> BookingView:
+    """held -> confirmed with one ticket per leg per passenger; an expired hold -> 409.
+
+    Returns the booking as a read after the commit would (built from the rows it locked)."""
     async with _using(pool, conn) as conn:
         expired = False
         async with _tx(conn):
-            row = await _lock_booking(conn, booking_id, account_id)
-            legs = [g for g in await _legs(conn, booking_id) if g["status"] == "held"]
+            row, all_legs, pax = await _lock_with_legs(conn, booking_id, account_id)
+            legs = [g for g in all_legs if g["status"] == "held"]
             keys = segment_keys(SeatRequest(g["leg_no"], g["trip_id"], g["service_date"],
                                             g["board_pos"], g["alight_pos"], 0, 0) for g in legs)
             # A hold counting this one as expired holds these locks; taking them before
@@ -368,16 +393,26 @@ async def confirm(pool: asyncpg.Pool, booking_id: str, account_id: str, payment_
                 expired = True
             else:
                 after = transition(before, Event.CONFIRM, expires_at=row["expires_at"], now=t)
-                await _issue(conn, row, legs, payment_ref, after, t)
+                tickets = await _issue(conn, row, legs, payment_ref, after, t)
+                # A held booking has no tickets yet: they are all issued here.
+                confirmed = {g["leg_no"] for g in legs}
+                view = _build_view(
+                    {**row, "status": after.value, "payment_ref": payment_ref,
+                     "paid_minor": row["total_minor"], "confirmed_at": t},
+                    [{**g, "status": "confirmed"} if g["leg_no"] in confirmed else g
+                     for g in all_legs],
+                    pax, tickets, now())
         if expired:
             raise HoldExpired("the hold has expired; book again", booking_id=booking_id)
+        return view
 
 
-async def _issue(conn: asyncpg.Connection, row: asyncpg.Record, legs: Sequence[asyncpg.Record],
-                 payment_ref: str, after: Status, t: datetime) -> None:
-    """Booking and legs confirmed, the tickets, the event: one statement.
+async def _issue(conn: asyncpg.Connection, row: asyncpg.Record, legs: Sequence[Any],
+                 payment_ref: str, after: Status, t: datetime) -> list[TicketView]:
+    """Booking and legs confirmed, the tickets, the event: one statement. Returns the
+    tickets (leg, passenger order).
 
-    The legs are named by number (the held ones read under the booking's row lock, which
+    The legs are named by number (the held ones, read under the booking's row lock, which
     every leg writer takes first): with only `status = 'held'` next to the booking id, a
     generic plan on a young table also reads the partial occupancy index (measured)."""
     cats = row["passenger_categories"]
@@ -399,20 +434,22 @@ async def _issue(conn: asyncpg.Connection, row: asyncpg.Record, legs: Sequence[a
         [k[2] for k in tickets], [k[3] for k in tickets],
         {"payment_ref": payment_ref, "paid_minor": row["total_minor"], "tickets": len(tickets)},
         [g["leg_no"] for g in legs])
+    return [TicketView(k[0], k[1], k[2], "issued") for k in tickets]
 
 
-def _leg_state(g: asyncpg.Record) -> LegState:
+def _leg_state(g: Any) -> LegState:
     return LegState(g["leg_no"], g["status"] in ("held", "confirmed"), g["agency_id"], g["mode"],
                     g["departure"], g["unit_minor"], g["price_source"], g["price_minor"])
 
 
 async def cancel(pool: asyncpg.Pool, booking_id: str, account_id: str, leg_no: int | None, *,
                  fares: FareConfig, refunds: RefundPolicy, now: Now,
-                 conn: asyncpg.Connection | None = None) -> CancelOutcome:
-    """Cancel the booking, or one leg of it (re-pricing the rest); seats go back at once."""
+                 conn: asyncpg.Connection | None = None) -> tuple[CancelOutcome, BookingView]:
+    """Cancel the booking, or one leg of it (re-pricing the rest); seats go back at once.
+
+    Returns the outcome and the booking as a read after the commit would."""
     async with _using(pool, conn) as conn, _tx(conn):
-        row = await _lock_booking(conn, booking_id, account_id)
-        legs = await _legs(conn, booking_id)
+        row, legs, pax = await _lock_with_legs(conn, booking_id, account_id)
         t = now()
         before = Status(row["status"])
         states = [_leg_state(g) for g in legs]
@@ -421,19 +458,37 @@ async def cancel(pool: asyncpg.Pool, booking_id: str, account_id: str, leg_no: i
         else:
             out = cancel_leg(before, states, leg_no, row["passenger_categories"], fares, refunds,
                              t, row["expires_at"])
-        await _apply_cancel(conn, row, out, leg_no, before, t)
-        return out
+        tickets = await _apply_cancel(conn, row, out, leg_no, before, t)
+        whole = out.status is Status.CANCELLED
+        after_legs = []
+        for g in legs:
+            n = g["leg_no"]
+            if n in out.leg_refunds:
+                g = {**g, "status": "cancelled", "refund_minor": out.leg_refunds[n]}
+            if n in out.leg_prices:
+                g = {**g, "price_minor": out.leg_prices[n]}
+            after_legs.append(g)
+        view = _build_view(
+            {**row, "status": out.status.value, "total_minor": out.total_minor,
+             "refund_minor": row["refund_minor"] + out.refund_minor,
+             "cancelled_at": t if whole else row["cancelled_at"]},
+            after_legs, pax,
+            [TicketView(k["id"], k["leg_no"], k["passenger_no"],
+                        "cancelled" if k["leg_no"] in out.leg_refunds else k["status"])
+             for k in tickets], now())
+        return out, view
 
 
 async def _apply_cancel(conn: asyncpg.Connection, row: asyncpg.Record, out: CancelOutcome,
-                        leg_no: int | None, before: Status, t: datetime) -> None:
+                        leg_no: int | None, before: Status, t: datetime) -> list[Any]:
     """Legs cancelled (refund) or re-priced, their tickets cancelled, the booking, the
-    event: one statement (one round trip)."""
+    event: one statement (one round trip). Returns the booking's tickets as they were
+    before it (leg, passenger order)."""
     bid = row["id"]
     nos = sorted(out.leg_refunds.keys() | out.leg_prices.keys())
     whole = out.status is Status.CANCELLED
     event = Event.CANCEL if leg_no is None else Event.CANCEL_LEG
-    await conn.execute(
+    tickets = await conn.fetchval(
         """WITH lg AS (
              UPDATE booking_legs l
              SET status = CASE WHEN u.cancel THEN 'cancelled' ELSE l.status END,
@@ -452,12 +507,15 @@ async def _apply_cancel(conn: asyncpg.Connection, row: asyncpg.Record, out: Canc
              WHERE id = $1)
            INSERT INTO booking_events (booking_id, event, from_status, to_status, leg_no,
                                        detail, occurred_at)
-           VALUES ($1, $12, $13, $8, $14, $15::jsonb, $2)""",
+           VALUES ($1, $12, $13, $8, $14, $15::jsonb, $2)
+           RETURNING (SELECT array_agg(k ORDER BY k.leg_no, k.passenger_no) FROM tickets k
+                      WHERE k.booking_id = $1)""",
         bid, t, nos, [n in out.leg_refunds for n in nos],
         [out.leg_refunds.get(n) for n in nos], [out.leg_prices.get(n) for n in nos],
         sorted(out.leg_refunds), out.status.value, out.total_minor, out.refund_minor, whole,
         event.value, before.value, leg_no,
         {"refund_minor": out.refund_minor, "total_minor": out.total_minor})
+    return list(tickets or ())
 
 
 async def expire_due(pool: asyncpg.Pool, now: datetime, limit: int = 500) -> int:
@@ -476,21 +534,28 @@ async def expire_due(pool: asyncpg.Pool, now: datetime, limit: int = 500) -> int
 
 # --- reads ---------------------------------------------------------------------------------
 
-def _view(row: asyncpg.Record, now: datetime) -> BookingView:
-    status = effective_status(row["status"], row["expires_at"], now)
+def _build_view(b: Mapping[str, Any], legs: Iterable[Mapping[str, Any]],
+                pax: Iterable[Mapping[str, Any]], tickets: Iterable[TicketView],
+                now: datetime) -> BookingView:
+    status = effective_status(b["status"], b["expires_at"], now)
     leg_views = tuple(LegView(
         g["leg_no"], "expired" if status is Status.EXPIRED and g["status"] == "held" else g["status"],
         g["feed"], g["agency_id"], g["agency_name"], g["mode"], g["route_id"], g["trip_id"],
         g["service_date"], g["from_stop"], g["to_stop"], g["departure"], g["arrival"],
-        g["price_minor"], g["refund_minor"], g["price_source"]) for g in row["legs"] or ())
+        g["price_minor"], g["refund_minor"], g["price_source"]) for g in legs)
     return BookingView(
-        row["id"], status.value, row["itinerary_id"], row["currency"], row["total_minor"],
-        row["paid_minor"], row["refund_minor"], row["expires_at"], row["created_at"],
-        row["confirmed_at"], row["cancelled_at"], row["payment_ref"], leg_views,
+        b["id"], status.value, b["itinerary_id"], b["currency"], b["total_minor"],
+        b["paid_minor"], b["refund_minor"], b["expires_at"], b["created_at"],
+        b["confirmed_at"], b["cancelled_at"], b["payment_ref"], leg_views,
         tuple(PassengerView(p["passenger_no"], p["category"], p["id_type"], p["name_masked"],
-                            p["id_masked"]) for p in row["pax"] or ()),
-        tuple(TicketView(k["id"], k["leg_no"], k["passenger_no"], k["status"])
-              for k in row["tickets"] or ()))
+                            p["id_masked"]) for p in pax),
+        tuple(tickets))
+
+
+def _view(row: asyncpg.Record, now: datetime) -> BookingView:
+    return _build_view(row, row["legs"] or (), row["pax"] or (),
+                       (TicketView(k["id"], k["leg_no"], k["passenger_no"], k["status"])
+                        for k in row["tickets"] or ()), now)
 
 
 # A booking with its legs, passengers and tickets in one row (arrays of table rows).

@@ -110,6 +110,43 @@ async def test_cancel_one_leg_reprices_the_rest(client, user):
     assert r.status == 400
 
 
+async def test_every_write_answers_what_a_read_then_returns(client, user, clock):
+    """confirm and cancel build their response from the rows they locked and wrote (no
+    read after the write): it must be the booking exactly as GET then returns it."""
+    async def same_as_read(r, bid):
+        assert r.status in (200, 201), await r.text()
+        got = await client.get(f"/v1/bookings/{bid}", headers=user)
+        assert await r.json() == await got.json()
+        return await got.json()
+
+    def post(path):
+        return client.post(path, json={"payment_ref": "p-1"}, headers=user)
+
+    # confirmed, then one leg cancelled (the rest re-priced), then the rest cancelled
+    a = await same_as_read(r := await book(client, user), (await r.json())["id"])
+    clock.advance(minutes=1)
+    await same_as_read(await post(f"/v1/bookings/{a['id']}/confirm"), a["id"])
+    clock.set(RAIL.departure - timedelta(hours=3))
+    x = await same_as_read(await post(f"/v1/bookings/{a['id']}/legs/0/cancel"), a["id"])
+    assert [t["status"] for t in x["tickets"]] == ["cancelled", "cancelled", "issued", "issued"]
+    x = await same_as_read(await post(f"/v1/bookings/{a['id']}/cancel"), a["id"])
+    assert x["cancelled_at"] is not None and int(x["refund"]["amount"].replace(".", "")) > 0
+
+    # held: one leg cancelled, then confirmed (tickets for the other leg only), then cancelled
+    clock.set(T0)
+    b = (await (await book(client, user)).json())
+    x = await same_as_read(await post(f"/v1/bookings/{b['id']}/legs/1/cancel"), b["id"])
+    assert x["status"] == "held" and [g["status"] for g in x["legs"]] == ["held", "cancelled"]
+    x = await same_as_read(await post(f"/v1/bookings/{b['id']}/confirm"), b["id"])
+    assert {t["leg"] for t in x["tickets"]} == {0} and x["paid"] == x["total"]
+    await same_as_read(await post(f"/v1/bookings/{b['id']}/cancel"), b["id"])
+
+    # held, cancelled as a whole
+    c = (await (await book(client, user)).json())
+    x = await same_as_read(await post(f"/v1/bookings/{c['id']}/cancel"), c["id"])
+    assert x["status"] == "cancelled" and x["refund"]["amount"] == "0.00"
+
+
 async def test_expired_hold_cannot_be_confirmed(client, user, clock):
     b = await (await book(client, user)).json()
     clock.advance(minutes=15)

@@ -304,3 +304,44 @@ async def test_concurrent_confirm_and_cancel_one_wins_consistently(env):
                                       "ORDER BY id", b.id)
         assert [e["event"] for e in events] in (["hold", "cancel"], ["hold", "confirm", "cancel"])
     assert outcomes  # at least one ordering observed; both are checked when they occur
+
+
+async def _until_waiting_for_a_lock(pool) -> None:
+    for _ in range(200):
+        if await pool.fetchval("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = "
+                               "'Lock' AND datname = current_database()"):
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError("the second writer never waited for the booking's lock")
+
+
+async def test_a_writer_that_waited_for_the_booking_sees_what_the_other_committed(env):
+    """confirm and cancel read the legs in the statement that locks the booking: after
+    waiting for another writer they must act on (and answer with) that writer's legs and
+    tickets, not on what the statement's snapshot held before the wait."""
+    b = await env.hold(BUS, RAIL, pax=2)
+    async with env.pool.acquire() as conn:
+        tx = conn.transaction()
+        await tx.start()
+        await store.cancel(env.pool, b.id, env.account, 1, fares=CONFIG.fares,
+                           refunds=CONFIG.refunds, now=env.clock.now, conn=conn)
+        confirming = asyncio.create_task(env.svc.confirm(env.account, b.id, "p"))
+        await _until_waiting_for_a_lock(env.pool)
+        await tx.commit()
+    view = await confirming
+    assert [g.status for g in view.legs] == ["confirmed", "cancelled"]
+    assert {t.leg_no for t in view.tickets} == {0} and len(view.tickets) == 2
+    assert view == await env.svc.get(env.account, b.id)
+
+    b = await env.hold(BUS, RAIL, pax=2)
+    async with env.pool.acquire() as conn:
+        tx = conn.transaction()
+        await tx.start()
+        await store.confirm(env.pool, b.id, env.account, "p", now=env.clock.now, conn=conn)
+        cancelling = asyncio.create_task(env.svc.cancel(env.account, b.id))
+        await _until_waiting_for_a_lock(env.pool)
+        await tx.commit()
+    view, out = await cancelling
+    assert view.status == "cancelled" and out.refund_minor == view.paid_minor > 0
+    assert len(view.tickets) == 4 and {t.status for t in view.tickets} == {"cancelled"}
+    assert view == await env.svc.get(env.account, b.id)

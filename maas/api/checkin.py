@@ -73,7 +73,7 @@ class CheckinState:
 
 
 CHECKIN = web.AppKey("checkin", CheckinState)
-TICKET_CACHE = 20_000   # signed static parts kept per worker (cleared when full)
+TICKET_CACHE = 10_000   # signed static parts kept per worker (~1.5 kB each; cleared when full)
 
 
 def checkin_state(app: web.Application) -> CheckinState:

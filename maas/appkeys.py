@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from maas.auth import Principal
     from maas.live import LiveNetwork
 
-__all__ = ["SETTINGS", "DB", "REDIS", "CLOCK", "LIVE", "OPENAPI", "METRICS", "AUTH_CACHE", "PRINCIPAL", "REQUEST_ID"]
+__all__ = ["SETTINGS", "DB", "REDIS", "CLOCK", "LIVE", "OPENAPI", "METRICS", "AUTH_CACHE", "PRINCIPAL", "REQUEST_ID", "LOG_FIELDS"]
 
 SETTINGS = web.AppKey("settings", Settings)
 DB = web.AppKey("db", asyncpg.Pool)
@@ -30,3 +30,5 @@ AUTH_CACHE = web.AppKey("auth_cache", LocalAuthCache)
 # Per-request state (request[PRINCIPAL], request[REQUEST_ID]); maas.http.principal_of reads it.
 PRINCIPAL: web.RequestKey["Principal"] = web.RequestKey("principal")
 REQUEST_ID = web.RequestKey("request_id", str)
+# Fields a handler adds to its request's one access log line (maas.http.annotate).
+LOG_FIELDS = web.RequestKey("log_fields", dict)

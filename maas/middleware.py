@@ -13,7 +13,7 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from maas.errors import MethodNotAllowed, NotFound, PayloadTooLarge, is_domain_error
-from maas.appkeys import REQUEST_ID
+from maas.appkeys import LOG_FIELDS, REQUEST_ID
 from maas.logs import request_id_var
 
 __all__ = ["Metrics", "middlewares", "problem_response"]
@@ -135,11 +135,12 @@ def make_middlewares(metrics: Metrics) -> list:
             route = _route_label(request)
             metrics.requests.labels(request.method, route, str(status)).inc()
             metrics.latency.labels(request.method, route).observe(elapsed)
-            log.info(
-                "%s %s %s", request.method, route, status,
-                extra={"method": request.method, "route": route, "status": status,
-                       "ms": round(elapsed * 1000, 2)},
-            )
+            fields = {"method": request.method, "route": route, "status": status,
+                      "ms": round(elapsed * 1000, 2)}
+            more = request.get(LOG_FIELDS)
+            if more:
+                fields = {**more, **fields}
+            log.info("%s %s %s", request.method, route, status, extra=fields)
             request_id_var.reset(token)
 
     return [request_context]

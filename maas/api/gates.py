@@ -18,7 +18,7 @@ from pydantic import AwareDatetime, BaseModel, Field, model_validator
 from maas.appkeys import CLOCK, DB, LIVE
 from maas.auth import Principal
 from maas.errors import Forbidden
-from maas.http import Router, principal_of
+from maas.http import Router, annotate, principal_of
 from maas.api.checkin import CheckinState, checkin_state
 from ticketing import checkin_store as store
 from ticketing import face_store
@@ -266,10 +266,9 @@ async def validate(request: web.Request, body: ValidateRequest) -> Validation:
     else:
         assert body.face is not None
         d = await _validate_face(request, st, p, body.face, now)
-    # refusals are the security signal (forgeries, replays); accepts are rows in gate_taps
-    log.log(logging.INFO if d.result == "reject" else logging.DEBUG, "gate decision",
-            extra={"gate": p.gate_id, "result": d.result, "code": d.code, "booking": d.booking,
-                   "leg": d.leg})
+    # the decision goes on the request's access line (refusals are the security signal:
+    # forgeries, replays; accepts are also rows in gate_taps)
+    annotate(request, gate=p.gate_id, result=d.result, code=d.code, booking=d.booking, leg=d.leg)
     return Validation(result=d.result, code=d.code, booking=d.booking, leg=d.leg,  # type: ignore[arg-type]
                       passengers=d.passengers)
 

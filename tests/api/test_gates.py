@@ -390,3 +390,16 @@ async def test_two_gates_uploading_conflicting_taps_at_once(client, db, make_key
     assert outcomes == ["conflict", "recorded"]
     assert await db.fetchval("SELECT gate_id FROM gate_taps WHERE booking_id = $1", bid) == "rail-1"
     assert await db.fetchval("SELECT count(*) FROM tap_conflicts WHERE booking_id = $1", bid) == 1
+
+
+async def test_the_decision_is_on_the_requests_one_access_line(client, make_key, passenger, caplog):
+    _, _, bid, qr = passenger
+    g1 = await make_key("gate", gate="rail-1", station=RAIL)
+    code = await qr()
+    with caplog.at_level("INFO", logger="maas.http"):
+        await validate(client, g1, "rail-1", qr=code)
+        await validate(client, g1, "rail-1", qr=code)
+    lines = [r for r in caplog.records if r.name == "maas.http" and getattr(r, "route", "").startswith("/v1/gates")]
+    assert [(r.result, r.code, r.booking, r.leg, r.gate) for r in lines] == [
+        ("accept", "ok", bid, 1, "rail-1"), ("reject", "already_used", bid, 1, "rail-1")]
+    assert not [r for r in caplog.records if r.name == "maas.api.gates"]   # no second line

@@ -16,6 +16,7 @@ from typing import Any, AsyncIterator
 
 from aiohttp import web
 from pydantic import BaseModel, Field, model_validator
+from pydantic_core import to_json
 
 from maas.appkeys import CLOCK, DB, LIVE, SETTINGS
 from maas.errors import Forbidden, InvalidParameter, NotFound
@@ -229,6 +230,39 @@ def render(b: store.BookingView) -> BookingOut:
         refund=_money(b.refund_minor, cur), payment_ref=b.payment_ref)
 
 
+def _money_dict(minor: int, currency: str) -> dict[str, str]:
+    return {"amount": format_minor(minor), "currency": currency}
+
+
+def render_json(b: store.BookingView) -> bytes:
+    """`render(b).model_dump_json(by_alias=True)` without building the models (the same
+    bytes: pydantic-core's encoder, the fields in BookingOut's order; tested)."""
+    cur = b.currency
+    return to_json({
+        "id": b.id, "status": b.status, "expires_at": b.expires_at, "created_at": b.created_at,
+        "confirmed_at": b.confirmed_at, "cancelled_at": b.cancelled_at,
+        "itinerary_id": b.itinerary_id,
+        "legs": [{"leg": g.leg_no, "status": g.status, "operator": g.agency_id,
+                  "operator_name": g.agency_name, "mode": g.mode, "route_id": g.route_id,
+                  "trip_id": g.trip_id, "service_date": g.service_date,
+                  "from_stop": g.from_stop, "to_stop": g.to_stop, "departure": g.departure,
+                  "arrival": g.arrival, "price": _money_dict(g.price_minor, cur),
+                  "refund": _money_dict(g.refund_minor, cur), "price_source": g.price_source}
+                 for g in b.legs],
+        "passengers": [{"name": p.name_masked, "id_number": p.id_masked, "id_type": p.id_type,
+                        "category": p.category} for p in b.passengers],
+        "tickets": [{"id": t.id, "leg": t.leg_no, "passenger": t.passenger_no,
+                     "status": t.status} for t in b.tickets],
+        "total": _money_dict(b.total_minor, cur), "paid": _money_dict(b.paid_minor, cur),
+        "refund": _money_dict(b.refund_minor, cur), "payment_ref": b.payment_ref})
+
+
+def _respond(b: store.BookingView, status: int = 200) -> web.Response:
+    """The booking as json_response(render(b)) would send it."""
+    return web.Response(body=render_json(b), status=status, content_type="application/json",
+                        charset="utf-8")
+
+
 # --- prices on /v1/plan --------------------------------------------------------------------
 
 def add_prices(request: web.Request, out: Any, it: Any) -> Any:
@@ -277,7 +311,7 @@ async def create_booking(request: web.Request, body: BookingIn) -> web.StreamRes
     async def run(conn):  # type: ignore[no-untyped-def]
         view = await request.app[BOOKINGS].hold(_account(request), body.itinerary_id, key,
                                                 snap.network, snap.versions, people, conn)
-        return render(view)
+        return _respond(view, 201)
 
     return await idempotent(request, run, status=201)
 
@@ -304,8 +338,8 @@ async def list_bookings(request: web.Request, query: ListQuery) -> BookingPage:
 
 @router.get("/v1/bookings/{id}", summary="One of my bookings", auth=("account",),
             response=BookingOut, errors={404: _ERRORS[404]})
-async def get_booking(request: web.Request) -> BookingOut:
-    return render(await request.app[BOOKINGS].get(_account(request), request.match_info["id"]))
+async def get_booking(request: web.Request) -> web.Response:
+    return _respond(await request.app[BOOKINGS].get(_account(request), request.match_info["id"]))
 
 
 @router.post("/v1/bookings/{id}/confirm", summary="Pay: held -> confirmed, tickets issued",
@@ -313,7 +347,7 @@ async def get_booking(request: web.Request) -> BookingOut:
              errors=_ERRORS)
 async def confirm_booking(request: web.Request, body: ConfirmIn) -> web.StreamResponse:
     async def run(conn):  # type: ignore[no-untyped-def]
-        return render(await request.app[BOOKINGS].confirm(
+        return _respond(await request.app[BOOKINGS].confirm(
             _account(request), request.match_info["id"], body.payment_ref, conn))
 
     return await idempotent(request, run, required=False)
@@ -325,7 +359,7 @@ async def cancel_booking(request: web.Request) -> web.StreamResponse:
     async def run(conn):  # type: ignore[no-untyped-def]
         view, _ = await request.app[BOOKINGS].cancel(_account(request), request.match_info["id"],
                                                      None, conn)
-        return render(view)
+        return _respond(view)
 
     return await idempotent(request, run, required=False)
 
@@ -343,7 +377,7 @@ async def cancel_leg(request: web.Request) -> web.StreamResponse:
     async def run(conn):  # type: ignore[no-untyped-def]
         view, _ = await request.app[BOOKINGS].cancel(_account(request), request.match_info["id"],
                                                      leg, conn)
-        return render(view)
+        return _respond(view)
 
     return await idempotent(request, run, required=False)
 

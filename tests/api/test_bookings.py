@@ -117,6 +117,8 @@ async def test_every_write_answers_what_a_read_then_returns(client, user, clock)
         assert r.status in (200, 201), await r.text()
         got = await client.get(f"/v1/bookings/{bid}", headers=user)
         assert await r.json() == await got.json()
+        assert r.headers["Content-Type"] == got.headers["Content-Type"] == \
+            "application/json; charset=utf-8"
         return await got.json()
 
     def post(path):
@@ -310,3 +312,28 @@ async def test_rotating_the_data_key_keeps_passengers_readable(client, user, app
     assert row["key_id"] == "k2"
     assert keyring_of(rotated).decrypt("k2", row["id_number_ct"],
                                        pii_aad(b["id"], 1, "id_number")) == ID2
+
+
+def test_the_body_is_byte_for_byte_what_the_model_gives():
+    from maas.api.bookings import render, render_json
+    from ticketing.store import BookingView, LegView, PassengerView, TicketView
+    cst = timezone(timedelta(hours=8))
+    t = datetime(2026, 11, 28, 8, 0, 0, 123456, tzinfo=timezone.utc)
+    legs = (LegView(0, "confirmed", "bus", "bus:JNBUS", "济南公交 \"K\"", "bus", "bus:K5",
+                    "bus:K5-0700", DAY, "bus:B1", "bus:B5", t, t + timedelta(minutes=40), 350, 0,
+                    "tariff:bus"),
+            LegView(1, "cancelled", "rail", "rail:CR", "CR", "rail", "rail:G", "rail:G-0800@08:00:00",
+                    DAY, "rail:R1", "rail:R4", t.astimezone(cst), t + timedelta(hours=3), 11258,
+                    9006, "fare:rail:F-JN-QD"))
+    pax = (PassengerView(0, "adult", "prc_id", "张*", "110*************2X"),
+           PassengerView(1, "child", "passport", "李*", "E1*****8"))
+    tickets = (TicketView("tk_1", 0, 0, "issued"), TicketView("tk_2", 1, 1, "cancelled"))
+    views = [
+        BookingView("bk_1", "held", "itin-1", "CNY", 11608, 0, 0, t + timedelta(minutes=15), t,
+                    None, None, None, legs, pax),
+        BookingView("bk_2", "confirmed", "itin-2", "CNY", 350, 11608, 9006, t, t, t,
+                    t + timedelta(seconds=1), "wx \u2603 1", legs, pax, tickets),
+        BookingView("bk_3", "cancelled", "", "EUR", 0, 0, 0, t, t, None, t, "", (), (), ()),
+    ]
+    for v in views:
+        assert render_json(v) == render(v).model_dump_json(by_alias=True).encode()

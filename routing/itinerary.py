@@ -147,7 +147,7 @@ def encode_id(key: ItineraryKey, secret: bytes = DEFAULT_SECRET) -> str:
 # (secret, payload) -> id: planners return the same itineraries again and again, and the id
 # is a pure function of these two (deterministic deflate); bounded, cleared when full
 _IDS: dict[tuple[bytes, bytes], str] = {}
-_IDS_MAX = 1 << 14
+_IDS_MAX = 1 << 13             # ~0.6 KB an entry
 
 
 def decode_id(s: str, secret: bytes = DEFAULT_SECRET) -> ItineraryKey:

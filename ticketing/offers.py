@@ -164,7 +164,7 @@ def price_itinerary(net: Network, cfg: FareConfig, legs: Sequence[Any],
     quote = make_offer(net, cfg, legs, categories).quote
     if memo is None:
         memo = _QUOTES.setdefault(net, {})
-    if len(memo) >= 1 << 14:
+    if len(memo) >= 1 << 12:       # ~1.5 KB an entry (the legs are kept alive)
         memo.clear()
     memo[key] = (cfg, quote)
     return quote

@@ -113,9 +113,8 @@ def _trip_index(net: Network) -> _Trips:
     return cached
 
 
-def resolve_legs(net: Network, legs: Sequence[Any]) -> tuple[OfferLeg, ...]:
-    """Resolve routing LegKeys (trip_id, service_date, board_pos, alight_pos, from_stop,
-    to_stop, departure, arrival) against the network."""
+def _checked(net: Network, legs: Sequence[Any]) -> list[tuple[_Trip, Any]]:
+    """Each leg with its trip, once the leg is known to be a ride the network has."""
     if not legs:
         raise ItineraryInvalid("the itinerary has no transit leg to book")
     trips = _trip_index(net)
@@ -134,14 +133,22 @@ def resolve_legs(net: Network, legs: Sequence[Any]) -> tuple[OfferLeg, ...]:
         days = net.service_days
         if not (0 <= day < days.shape[1] and days[trip.service, day]):
             raise ItineraryInvalid(f"leg {n}: the trip does not run on {leg.service_date}", leg=n)
-        out.append(OfferLeg(
+        out.append((trip, leg))
+    return out
+
+
+def resolve_legs(net: Network, legs: Sequence[Any]) -> tuple[OfferLeg, ...]:
+    """Resolve routing LegKeys (trip_id, service_date, board_pos, alight_pos, from_stop,
+    to_stop, departure, arrival) against the network."""
+    return tuple(
+        OfferLeg(
             leg_no=n, trip=trip.t, feed=trip.feed, agency_id=trip.agency_id,
             agency_name=trip.agency_name, mode=trip.mode, route_id=trip.route_id,
             trip_id=leg.trip_id, service_date=leg.service_date, board_pos=leg.board_pos,
             alight_pos=leg.alight_pos, from_stop=leg.from_stop, to_stop=leg.to_stop,
             departure=leg.departure, arrival=leg.arrival,
-        ))
-    return tuple(out)
+        )
+        for n, (trip, leg) in enumerate(_checked(net, legs)))
 
 
 def make_offer(net: Network, cfg: FareConfig, legs: Sequence[Any],
@@ -158,16 +165,23 @@ def price_itinerary(net: Network, cfg: FareConfig, legs: Sequence[Any],
         memo = _QUOTES.get(net)
         got = memo.get(key) if memo is not None else None
     except TypeError:   # legs that are not hashable: no memo
-        return make_offer(net, cfg, legs, categories).quote
+        return _quote(net, cfg, legs, categories)
     if got is not None and got[0] is cfg:
         return got[1]
-    quote = make_offer(net, cfg, legs, categories).quote
+    quote = _quote(net, cfg, legs, categories)
     if memo is None:
         memo = _QUOTES.setdefault(net, {})
     if len(memo) >= 1 << 12:       # ~1.5 KB an entry (the legs are kept alive)
         memo.clear()
     memo[key] = (cfg, quote)
     return quote
+
+
+def _quote(net: Network, cfg: FareConfig, legs: Sequence[Any],
+           categories: Sequence[str]) -> Quote:
+    """make_offer(...).quote, checking the legs the same way without building OfferLegs."""
+    spans = [LegSpan(trip.t, leg.board_pos, leg.alight_pos) for trip, leg in _checked(net, legs)]
+    return price_journey(net, cfg, spans, categories)
 
 
 # network -> (legs, categories) -> (cfg, quote): /v1/plan prices the same itineraries again

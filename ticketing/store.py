@@ -6,6 +6,11 @@ segment they touch, in ascending lock-key order, and read "now" only after they 
 booking-level write (confirm, cancel, cancel a leg, expire) locks the booking row first,
 then segments: one lock order everywhere -> no deadlocks, and confirm/cancel of one
 booking serialise. Every transition writes its booking_events row in the same transaction.
+
+Round trips (each costs worker and PostgreSQL CPU): a hold is lock, count, insert; confirm
+is lock-and-read (booking, legs, passengers), segment locks, one write; cancel is
+lock-and-read, one write. Confirm and cancel answer with the booking built from the rows
+they locked and what they wrote (what a read after the commit returns; tested).
 """
 
 from __future__ import annotations

@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import random
 import sys
+import time
 import zipfile
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
@@ -330,3 +331,34 @@ def test_locust_runs_niced_as_asked(tmp_path: Path):
     assert _locust_cmd(a, "http://127.0.0.1:1", tmp_path)[:3] == ["nice", "-n", "-5"]
     a = parse_args(["--smoke", "--loadgen-nice", "0"])
     assert _locust_cmd(a, "http://127.0.0.1:1", tmp_path)[:3] == [sys.executable, "-m", "locust"]
+
+
+def test_postgres_renice_sets_the_postmaster_and_its_children(tmp_path: Path):
+    import subprocess
+
+    import psutil
+
+    from loadtests.runner import _renice_postgres, parse_args
+
+    assert parse_args(["--smoke"]).db_nice == -5
+    assert _renice_postgres(tmp_path, 5) == 0            # no embedded PostgreSQL there: nothing
+    # a stand-in postmaster with one child, named by a postmaster.pid as PostgreSQL writes it
+    master = subprocess.Popen([sys.executable, "-c", "import subprocess, sys; "
+                               "subprocess.run([sys.executable, '-c', 'import time; time.sleep(30)'])"])
+    try:
+        for _ in range(100):
+            if psutil.Process(master.pid).children():
+                break
+            time.sleep(0.05)
+        (tmp_path / "postgres").mkdir()
+        (tmp_path / "postgres" / "postmaster.pid").write_text(f"{master.pid}\n{tmp_path}\n")
+        base = psutil.Process(master.pid).nice()
+        assert _renice_postgres(tmp_path, min(19, base + 3)) == 2
+        procs = [psutil.Process(master.pid), *psutil.Process(master.pid).children()]
+        assert [p.nice() for p in procs] == [min(19, base + 3)] * 2
+        assert _renice_postgres(tmp_path, 0) == 0        # 0: leave it alone
+    finally:
+        for p in psutil.Process(master.pid).children(recursive=True):
+            p.kill()
+        master.kill()
+        master.wait()

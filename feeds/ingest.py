@@ -24,6 +24,8 @@ import os
 import multiprocessing as mp
 import re
 import signal
+import threading
+import time
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
@@ -147,8 +149,15 @@ def analyse(
 _ANALYSER: ProcessPoolExecutor | None = None
 
 
+def _exit_with_parent(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(1.0)
+    os._exit(0)   # the serving process is gone (killed, or ended without stopping us)
+
+
 def _analyser_init() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)   # a Ctrl-C is for the server, which stops us
+    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
     try:
         os.nice(10)   # below the serving processes: a big upload never slows the gates
     except OSError:

@@ -71,6 +71,9 @@ async def _run_worker(settings: Settings, port: int, on_ready: Any) -> None:
     on_ready()
     await stop.wait()
     await runner.cleanup()
+    from feeds.ingest import close_analyser
+
+    close_analyser()   # a worker process ends with os._exit: no atexit would stop it
 
 
 def _worker_main(settings_data: dict[str, Any], port: int, ready: Any, index: int) -> None:

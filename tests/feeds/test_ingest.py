@@ -177,3 +177,30 @@ async def test_every_broken_feed_is_stored_rejected(db: asyncpg.Pool, name: str)
     assert result.rejected and not result.activated
     async with db.acquire() as conn:
         assert await store.load_active(conn) == []
+
+
+def test_the_analysis_process_ends_with_the_process_that_started_it(tmp_path: Path) -> None:
+    """A serving worker ends with os._exit (no atexit): its analysis process must not linger."""
+    import subprocess
+    import sys
+    import time
+
+    import psutil
+
+    script = (
+        "import asyncio, os, sys\n"
+        "import feeds.ingest as i\n"
+        "async def main():\n"
+        f"    await i._analyse_elsewhere({str(SMALL)!r}, feed='f', version='v', limits=i.limits_from(None), today=None)\n"
+        "    print(next(iter(i._ANALYSER._processes)), flush=True)\n"
+        "asyncio.run(main())\n"
+        "os._exit(0)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
+                         cwd=Path(__file__).resolve().parents[2])
+    assert out.returncode == 0, out.stderr
+    pid = int(out.stdout.split()[-1])
+    deadline = time.monotonic() + 15
+    while psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+        assert time.monotonic() < deadline, "the analysis process outlived its parent"
+        time.sleep(0.2)

@@ -33,6 +33,7 @@ from maas.errors import (
     UnsupportedMediaType,
     ValidationFailed,
 )
+from maas.logs import RESERVED_LOG_FIELDS
 
 __all__ = ["Router", "Endpoint", "principal_of", "annotate", "json_response", "read_json", "field_errors"]
 
@@ -175,6 +176,7 @@ def principal_of(request: web.Request) -> auth.Principal:
 def annotate(request: web.Request, **fields: Any) -> None:
     """Add fields to this request's access log line (one line per request, not a second one).
     The formatter drops fields whose names mark secrets or personal data, as for any line."""
+    fields = {(f"{k}_" if k in RESERVED_LOG_FIELDS else k): v for k, v in fields.items()}
     got = request.get(LOG_FIELDS)
     if got is None:
         request[LOG_FIELDS] = fields

@@ -14,7 +14,7 @@ import re
 import sys
 from datetime import datetime, timezone
 
-__all__ = ["request_id_var", "setup_logging", "JsonFormatter"]
+__all__ = ["request_id_var", "setup_logging", "JsonFormatter", "RESERVED_LOG_FIELDS"]
 
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
 
@@ -23,6 +23,8 @@ _CREDENTIAL = re.compile(r"\b(m[ka]_)[A-Za-z0-9_\-]{8,}")
 _BEARER = re.compile(r"(?i)(bearer\s+)\S+")
 _MAYBE_CREDENTIAL = re.compile(r"(?i)bearer\s|m[ka]_")   # one cheap pass before the two substitutions
 _STD = set(vars(logging.LogRecord("", 0, "", 0, "", (), None)).keys()) | {"message", "asctime", "request_id"}
+# LogRecord's own attributes and the access line's fields: `extra` may not set them
+RESERVED_LOG_FIELDS = frozenset(_STD | {"method", "route", "status", "ms"})
 _KEEP: dict[str, bool] = {}   # extra field name -> may be logged (decided once per name)
 
 _base_factory = logging.getLogRecordFactory()

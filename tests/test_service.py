@@ -11,7 +11,7 @@ from aiohttp import web
 from maas import auth
 from maas.app import create_app
 from maas.appkeys import AUTH_CACHE, DB
-from maas.http import Router, principal_of
+from maas.http import Router, annotate, principal_of
 from tests.conftest import bearer
 
 PROBLEM = "application/problem+json"
@@ -94,6 +94,13 @@ async def _gate(request: web.Request) -> dict:
 @probe.get("/probe/account", summary="account probe", auth=("account",))
 async def _acc(request: web.Request) -> dict:
     return {"account": principal_of(request).account_id}
+
+
+@probe.get("/probe/annotated", summary="annotated probe")
+async def _annotated(request: web.Request) -> dict:
+    annotate(request, gate="g1", name="clashes with LogRecord.name", status="clashes with the line's")
+    annotate(request, leg=2)
+    return {}
 
 
 @pytest.fixture
@@ -223,3 +230,12 @@ async def test_unexpected_error_is_500_problem_without_traceback(app, aiohttp_cl
 async def test_generated_request_ids_are_unique(client):
     ids = {(await client.get("/healthz")).headers["X-Request-ID"] for _ in range(20)}
     assert len(ids) == 20
+
+
+async def test_annotated_fields_go_on_the_one_access_line(client, caplog):
+    with caplog.at_level("INFO", logger="maas.http"):
+        r = await client.get("/probe/annotated")
+    assert r.status == 200
+    [line] = [rec for rec in caplog.records if rec.name == "maas.http" and getattr(rec, "route", "") == "/probe/annotated"]
+    assert (line.gate, line.leg, line.status, line.status_) == ("g1", 2, 200, "clashes with the line's")
+    assert line.name == "maas.http" and line.name_ == "clashes with LogRecord.name"

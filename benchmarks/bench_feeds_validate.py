@@ -26,15 +26,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from benchmarks.measure import rss_mb  # noqa: E402
 REAL = ROOT / "tests" / "data" / "real"
-
-
-def _rss_mb() -> float:
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
 
 
 def _child(step: str, path: str, out: mp.Queue) -> None:  # type: ignore[type-arg]
@@ -46,7 +39,7 @@ def _child(step: str, path: str, out: mp.Queue) -> None:  # type: ignore[type-ar
     from feeds.validate import validate
 
     files = read_archive(path) if step != "read" else None
-    base = _rss_mb()
+    base = rss_mb()
     t = time.perf_counter()
     extra = ""
     if step == "read":

@@ -30,15 +30,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from benchmarks.measure import rss_mb  # noqa: E402
 NYC = ROOT / "tests" / "data" / "real" / "nyc-subway-2018.zip"
-
-
-def _rss_mb() -> float:
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
 
 
 def _ours(paths: list[str], out) -> None:
@@ -47,7 +40,7 @@ def _ours(paths: list[str], out) -> None:
     from feeds.validate import validate
     from routing.network import merge
 
-    base = _rss_mb()
+    base = rss_mb()
     t = {"read": 0.0, "validate": 0.0, "compile": 0.0}
     nets, errors, rows = [], 0, 0
     for p in paths:
@@ -79,7 +72,7 @@ def _compile_only(paths: list[str], out) -> None:
     from feeds.compile import compile_feed
     from feeds.reader import read_archive
 
-    base = _rss_mb()
+    base = rss_mb()
     t = 0.0
     for p in paths:
         files = read_archive(p)
@@ -94,7 +87,7 @@ def _compile_only(paths: list[str], out) -> None:
 def _gtfs_kit(paths: list[str], out) -> None:
     import gtfs_kit
 
-    base = _rss_mb()
+    base = rss_mb()
     t0 = time.perf_counter()
     rows = 0
     for p in paths:

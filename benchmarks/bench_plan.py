@@ -27,11 +27,11 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import numpy as np
-import psutil
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.measure import rss_mb  # noqa: E402
 from benchmarks.peers.nx_peer import NxPeer  # noqa: E402
 from feeds.compile import compile_feed  # noqa: E402
 from routing import itinerary  # noqa: E402
@@ -40,10 +40,6 @@ from routing.network import Network, merge  # noqa: E402
 from routing.planner import Planner, Query  # noqa: E402
 
 PYRAPTOR = Path(os.environ.get("PYRAPTOR_PY", "/work/bench-venvs/pyraptor/bin/python"))
-
-
-def rss_mb() -> float:
-    return psutil.Process().memory_info().rss / 2**20
 
 
 def pct(xs, q) -> float:

@@ -74,26 +74,16 @@ async def fire(n: int, conc: int, make):
     return lat
 
 
-SPY = set()
-BOOK = False
-OUT = None
-
-
-async def phase(name, groups, n, conc, make):
+async def phase(a, name, groups, n, conc, make):
+    """n requests made by make(i), conc at a time; prints rate, latency and CPU per request."""
     spy = None
-    if name.split()[0] in SPY:
+    if name.split()[0] in a.spy.split(","):
         import subprocess
-        raw = OUT / f"spy-{name.split()[0]}.txt"
+        raw = a.out / f"spy-{name.split()[0]}.txt"
         spy = subprocess.Popen([str(Path(sys.executable).parent / "py-spy"), "record", "--nonblocking", "-r", "200", "--format", "raw",
                                 "-o", str(raw), "-p", str(groups["workers"][0].pid), "-d", "600"],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         await asyncio.sleep(1.0)
-    for g in groups.values():
-        for p in g:
-            try:
-                p.cpu_percent()
-            except psutil.Error:
-                pass
     c0 = cpu(groups)
     t0 = time.perf_counter()
     lat = await fire(n, conc, make)
@@ -134,8 +124,8 @@ async def main_async(a, url, seeded, groups):
         async def health(i):
             async with s.get("/healthz") as r:
                 await r.read()
-        await phase("healthz", groups, a.n, a.conc, health)
-        if BOOK or "bookonly" in SPY:
+        await phase(a, "healthz", groups, a.n, a.conc, health)
+        if a.book or a.book_only:
             its = []
             for p in pairs[:60]:
                 async with s.get("/v1/plan", params={"from": p[0], "to": p[1], "date": seeded["plan_date"], "time": "09:00"}) as r:
@@ -165,18 +155,15 @@ async def main_async(a, url, seeded, groups):
                 h = {"Authorization": f"Bearer {acct}", "Idempotency-Key": str(uuid.uuid4())}
                 async with s.post(f"/v1/bookings/{b}/cancel", json={}, headers=h) as r:
                     await r.read()
-            await phase("book", groups, 300, 8, book)
-            await phase("confirm", groups, len(made), 8, confirm)
-            await phase("cancel", groups, len(made), 8, cancel)
-            if "bookonly" in SPY:
+            await phase(a, "book", groups, 300, 8, book)
+            await phase(a, "confirm", groups, len(made), 8, confirm)
+            await phase(a, "cancel", groups, len(made), 8, cancel)
+            if a.book_only:
                 return
-        await phase("plan warm", groups, 200, 4, plan)
-        await phase("plan", groups, a.n, a.conc, plan)
-        await phase("stops", groups, a.n, a.conc, stops)
-        pool = seeded["pool"]
-        tickets = []
-        for t in pool:
-            tickets.append(t)
+        await phase(a, "plan warm", groups, 200, 4, plan)
+        await phase(a, "plan", groups, a.n, a.conc, plan)
+        await phase(a, "stops", groups, a.n, a.conc, stops)
+        tickets = seeded["pool"]
         toks = []
 
         async def token(i):
@@ -186,7 +173,7 @@ async def main_async(a, url, seeded, groups):
                 d = await r.json()
                 assert r.status == 200, r.status
                 toks.append((t, d["qr"]))
-        await phase("token", groups, min(a.n, len(tickets)), a.conc, token)
+        await phase(a, "token", groups, min(a.n, len(tickets)), a.conc, token)
         gates = seeded["gates"]
         res = {}
 
@@ -200,10 +187,10 @@ async def main_async(a, url, seeded, groups):
                 assert r.status == 200, (r.status, d)
                 k = d["result"] if d["result"] == "accept" else d.get("code")
                 res[k] = res.get(k, 0) + 1
-        await phase("validate (accept)", groups, len(toks), a.conc, validate)
+        await phase(a, "validate (accept)", groups, len(toks), a.conc, validate)
         print("  outcomes", res)
         res.clear()
-        await phase("validate (replay)", groups, len(toks), a.conc, validate)
+        await phase(a, "validate (replay)", groups, len(toks), a.conc, validate)
         print("  outcomes", res)
 
 
@@ -215,22 +202,18 @@ def main():
     ap.add_argument("--pool", type=int, default=1500)
     ap.add_argument("--log-level", default="INFO")
     ap.add_argument("--spy", default="")
-    ap.add_argument("--book", action="store_true")
+    ap.add_argument("--book", action="store_true", help="also hold, confirm and cancel bookings")
+    ap.add_argument("--book-only", action="store_true", help="only the booking phases")
     a = ap.parse_args()
-    SPY.update(a.spy.split(","))
-    global BOOK
-    BOOK = a.book
     data_dir = Path(tempfile.mkdtemp(prefix="maas-probe-", dir="/tmp"))
     senv = {"MAAS_LOG_LEVEL": a.log_level, "MAAS_GATES__WINDOW_MIN": json.dumps(WIDE_WINDOWS)}
     env = server_environment(senv)
     os.environ.update(senv)
-    out = Path(tempfile.mkdtemp(prefix="probe-out-"))
-    global OUT
-    OUT = out
+    a.out = out = Path(tempfile.mkdtemp(prefix="probe-out-"))
     server = Server(["--workers", str(a.workers), "--port", "0", "--host", "127.0.0.1",
                      "--data-dir", str(data_dir), "--demo"], env, out / "server.log")
+    handle = None
     try:
-        handle = None
         url = server.wait_listening(600)
         from maas.embedded import start_postgres
         handle, db_url = start_postgres(data_dir / "postgres")
@@ -239,16 +222,15 @@ def main():
         seeded = asyncio.run(seed(url, db_url, SeedPlan(plan_date=tomorrow, pool=a.pool, pairs=120,
                                                         log=lambda m: None, min_bookings=a.pool // 3), out))
         print(f"seeded in {time.monotonic() - t:.0f}s; {len(seeded['pool'])} bookings", flush=True)
-        seeded["plan_date"] = str(seeded["plan_date"]) if not isinstance(seeded["plan_date"], str) else seeded["plan_date"]
+        seeded["plan_date"] = str(seeded["plan_date"])
         groups = procs(server, data_dir)
         asyncio.run(main_async(a, url, seeded, groups))
     finally:
         server.stop()
-        try:
+        if handle is not None:
             handle.cleanup()
-        except Exception:
-            pass
         shutil.rmtree(data_dir, ignore_errors=True)
+        print(f"server log and profiles in {out}")
 
 
 if __name__ == "__main__":

@@ -81,9 +81,10 @@ def _run(coro_fn: Callable[[], Any]) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from maas.serve import run_serve
+    from maas.serve import exit_now, run_serve
 
-    return run_serve(settings_from_args(args), demo=args.demo)
+    exit_now(run_serve(settings_from_args(args), demo=args.demo))
+    return 0  # not reached
 
 
 def cmd_db_migrate(args: argparse.Namespace) -> int:

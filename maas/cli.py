@@ -208,6 +208,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = db.add_parser("migrate", help="apply pending schema migrations")
     add_common(p)
     p.set_defaults(func=cmd_db_migrate)
+    from maas.commands.db import register_backup
+
+    register_backup(db, add_common)
 
     keys = sub.add_parser("keys", help="API keys").add_subparsers(dest="keys_command", required=True)
     p = keys.add_parser("create", help="create a key; prints it alone on the last line")

@@ -154,8 +154,7 @@ def cmd_keys_rotate_signing(args: argparse.Namespace) -> int:
 
 def cmd_keys_rotate_data(args: argparse.Namespace) -> int:
     async def run() -> int:
-        from maas.api.bookings import rotate_personal_data
-        from maas.api.checkin import rotate_checkin_data
+        from maas.services import rotate_checkin_data, rotate_personal_data
 
         settings = settings_from_args(args)
         async with backends(settings) as (pool, _):

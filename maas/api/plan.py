@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import time
 import weakref
@@ -13,13 +14,16 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic_core import to_json
 
-from maas.api.bookings import add_prices
-from maas.appkeys import LIVE
+from maas.appkeys import BOOKINGS, LIVE
 from maas.http import Router
 from routing.errors import InvalidQuery, NoTimetable
 from routing.itinerary import Itinerary, Leg, Place
 from routing.planner import Planner, Query
+from ticketing.errors import TicketingError
+from ticketing.fares import format_minor
+from ticketing.offers import price_itinerary
 
+log = logging.getLogger(__name__)
 router = Router(tag="plan")
 
 _COORD = re.compile(r"^\s*(-?\d+(?:\.\d+)?)\s*,\s*(-?\d+(?:\.\d+)?)\s*$")
@@ -146,6 +150,28 @@ def render(it: Itinerary) -> ItineraryOut:
     return ItineraryOut(id=it.id, departure=_iso(it.departure), arrival=_iso(it.arrival),
                         duration_s=it.duration_s, transfers=it.transfers,
                         legs=[_leg(leg) for leg in it.legs])
+
+
+# --- prices (one adult) -------------------------------------------------------------------
+
+
+def add_prices(request: web.Request, out: Any, it: Any) -> Any:
+    """Set `price` on each transit leg and `total` of a rendered /v1/plan itinerary (one
+    adult; walks are free). Leaves them null when the legs cannot be priced."""
+    net = request.app[LIVE].current.network
+    transit = [i for i, leg in enumerate(it.legs) if leg.key is not None]
+    try:
+        quote = price_itinerary(net, request.app[BOOKINGS].config.fares,
+                                [it.legs[i].key for i in transit]) if transit else None
+    except TicketingError:
+        log.warning("could not price an itinerary", exc_info=True)
+        return out
+    currency = request.app[BOOKINGS].config.fares.currency
+    if quote is not None:
+        for i, p in zip(transit, quote.legs, strict=True):
+            out.legs[i].price = {"amount": format_minor(p.amount_minor), "currency": currency}
+    out.total = {"amount": format_minor(quote.total_minor if quote else 0), "currency": currency}
+    return out
 
 
 # --- the response body without building the models -----------------------------------------

@@ -3,78 +3,19 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
-import contextlib
 import importlib
 import json
 import sys
 from pathlib import Path
-from typing import Any, AsyncIterator, Callable
-
-import asyncpg
-import redis.asyncio as aioredis
 
 from maas import __version__, auth
-from maas.db import create_pool, migrate
-from maas.embedded import embedded_services
-from maas.settings import Settings
+from maas.commands.common import add_common, backends, settings_from_args
+from maas.commands.common import run as _run
 
 __all__ = ["main", "settings_from_args", "backends", "COMMAND_MODULES"]
 
 # Areas that add subcommands: each module has `register(subparsers, add_common)`.
-COMMAND_MODULES = ("feeds",)
-
-
-def add_common(p: argparse.ArgumentParser) -> None:
-    """The options every data-touching command takes (same data as `maas serve`)."""
-    p.add_argument("--data-dir", type=Path, help="data folder of the embedded servers")
-    p.add_argument("--database-url", help="PostgreSQL URL (default: $DATABASE_URL or embedded)")
-    p.add_argument("--redis-url", help="Redis URL (default: $REDIS_URL or embedded)")
-
-
-def settings_from_args(args: argparse.Namespace) -> Settings:
-    """Settings from the environment, overridden by whatever flags the command was given."""
-    overrides: dict[str, Any] = {}
-    for flag in ("data_dir", "database_url", "redis_url", "host", "port", "workers"):
-        value = getattr(args, flag, None)
-        if value is not None:
-            overrides[flag] = value
-    return Settings(**overrides)
-
-
-@contextlib.asynccontextmanager
-async def backends(
-    settings: Settings, *, need_redis: bool = False
-) -> AsyncIterator[tuple[asyncpg.Pool, aioredis.Redis | None]]:
-    """A migrated pool (and Redis client) on the configured or embedded servers."""
-    with embedded_services(
-        settings.data_dir,
-        database_url=settings.database_url,
-        redis_url=settings.redis_url,
-        need_redis=need_redis,
-    ) as urls:
-        pool = await create_pool(urls.database_url or "", min_size=1, max_size=4)
-        redis = aioredis.Redis.from_url(urls.redis_url) if urls.redis_url else None
-        try:
-            async with pool.acquire() as conn:
-                await migrate(conn)
-            yield pool, redis
-        finally:
-            if redis is not None:
-                await redis.aclose()
-            await pool.close()
-
-
-def _run(coro_fn: Callable[[], Any]) -> int:
-    try:
-        result = asyncio.run(coro_fn())
-    except Exception as exc:  # domain errors: a clear message, no traceback
-        code = getattr(exc, "code", None)
-        if code and hasattr(exc, "status"):
-            print(f"maas: {code}: {getattr(exc, 'detail', exc)}", file=sys.stderr)
-            return 2
-        raise
-    return int(result or 0)
+COMMAND_MODULES = ("db", "feeds")
 
 
 # --- commands ---------------------------------------------------------------------------
@@ -84,24 +25,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from maas.serve import run_serve
 
     return run_serve(settings_from_args(args), demo=args.demo)
-
-
-def cmd_db_migrate(args: argparse.Namespace) -> int:
-    async def run() -> int:
-        settings = settings_from_args(args)
-        with embedded_services(
-            settings.data_dir, database_url=settings.database_url, redis_url=None, need_redis=False
-        ) as urls:
-            pool = await create_pool(urls.database_url or "", min_size=1, max_size=1)
-            try:
-                async with pool.acquire() as conn:
-                    applied = await migrate(conn)
-            finally:
-                await pool.close()
-        print("applied: " + (", ".join(applied) if applied else "nothing (up to date)"))
-        return 0
-
-    return _run(run)
 
 
 def cmd_keys_create(args: argparse.Namespace) -> int:
@@ -201,11 +124,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, help="worker processes sharing the port (default 1)")
     p.add_argument("--demo", action="store_true", help="load and activate the Shandong demo feeds")
     p.set_defaults(func=cmd_serve)
-
-    db = sub.add_parser("db", help="database maintenance").add_subparsers(dest="db_command", required=True)
-    p = db.add_parser("migrate", help="apply pending schema migrations")
-    add_common(p)
-    p.set_defaults(func=cmd_db_migrate)
 
     keys = sub.add_parser("keys", help="API keys").add_subparsers(dest="keys_command", required=True)
     p = keys.add_parser("create", help="create a key; prints it alone on the last line")

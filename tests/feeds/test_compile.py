@@ -7,7 +7,8 @@ from datetime import date
 import numpy as np
 import pytest
 
-from feeds.compile import CompileError, compile_feed
+from feeds.compile import compile_feed
+from feeds.errors import CompileError
 
 AGENCY = "agency_id,agency_name,agency_url,agency_timezone\nA,Bus Co,http://x,Asia/Shanghai\n"
 STOPS = (
@@ -214,7 +215,7 @@ def test_no_stop_times_is_a_compile_error():
 
 
 def test_time_parser_vectorized():
-    from feeds.compile_tables import secs_array
+    from feeds.gtfs.values import secs_array
     vals = ["08:00:00", "8:00:00", " 25:10:05 ", "", "100:00:00", "12:60:00", "ab:cd:ef",
             "12:00", "0:00:00", "-1:00:00"]
     assert secs_array(np.array(vals, dtype=object)).tolist() == [

@@ -177,6 +177,7 @@ def compile_feed(files: Mapping[str, bytes], *, feed: str, version: str) -> Netw
         trip_wheelchair=enum(_col(trips_df, "wheelchair_accessible"), 2)[src],
         trip_st_start=runs.st_start, st_stop=runs.st_stop, st_arr=runs.st_arr,
         st_dep=runs.st_dep, st_pickup=runs.st_pickup, st_dropoff=runs.st_dropoff,
+        st_seq=runs.st_seq,
         transfer_from=tr[0], transfer_to=tr[1], transfer_type=tr[2], transfer_min_s=tr[3],
         **fares_v1,
         **fares_v2,

@@ -27,6 +27,7 @@ class StopTimes:
     pickup: np.ndarray
     dropoff: np.ndarray
     hop_m: np.ndarray      # row i -> metres from row i to row i+1 (len n-1)
+    seq: np.ndarray        # row -> stop_sequence (-1 when the file has none)
 
 
 def _cat(df: pd.DataFrame, name: str, lut_of, default: int, dtype) -> np.ndarray:
@@ -117,7 +118,8 @@ def stop_times(cols: dict[str, np.ndarray] | None, lat: np.ndarray,
     pick, drop = cols["pickup_type"], cols["drop_off_type"]
     ok = (trip >= 0) & (stop >= 0)
     order = np.lexsort((seq[ok], trip[ok]))
-    trip, stop, arr, dep, pick, drop = (a[ok][order] for a in (trip, stop, arr, dep, pick, drop))
+    trip, stop, arr, dep, pick, drop, seq = (a[ok][order]
+                                             for a in (trip, stop, arr, dep, pick, drop, seq))
     if len(trip) == 0:
         return None
 
@@ -125,11 +127,13 @@ def stop_times(cols: dict[str, np.ndarray] | None, lat: np.ndarray,
     arr, dep, timed = _fill_times(trip, arr, dep, hop)
     keep = timed[trip]
     if not keep.all():
-        trip, stop, arr, dep, pick, drop = (a[keep] for a in (trip, stop, arr, dep, pick, drop))
+        trip, stop, arr, dep, pick, drop, seq = (a[keep]
+                                                 for a in (trip, stop, arr, dep, pick, drop, seq))
         hop = np.nan_to_num(haversine_m(lat[stop[:-1]], lon[stop[:-1]],
                                         lat[stop[1:]], lon[stop[1:]]))
     arr, dep = _monotone(trip, arr, dep)
-    return StopTimes(trip, stop, arr.astype(np.int32), dep.astype(np.int32), pick, drop, hop)
+    seq = np.clip(seq, -1, np.iinfo(np.int32).max).astype(np.int32)
+    return StopTimes(trip, stop, arr.astype(np.int32), dep.astype(np.int32), pick, drop, hop, seq)
 
 
 def _fill_times(trip, arr, dep, hop):

@@ -30,6 +30,11 @@ __all__ = [
     "FeedVersionRejected",
     "FeedHasErrors",
     "OperatorRequired",
+    "NotProtobuf",
+    "UnknownFeed",
+    "TripOfAnotherFeed",
+    "TimeBeyondHorizon",
+    "RealtimeTooLarge",
 ]
 
 
@@ -118,3 +123,27 @@ class FeedHasErrors(FeedError):
 
 class OperatorRequired(FeedError):
     code, status = "operator_required", 400
+
+
+# --- GTFS-Realtime (feeds/realtime.py, feeds/realtime_ingest.py) ------------------------------
+# A refused message changes nothing: the whole message is one transaction.
+
+
+class NotProtobuf(FeedError):
+    code, status = "not_protobuf", 400
+
+
+class UnknownFeed(FeedError):
+    code, status = "unknown_feed", 404
+
+
+class TripOfAnotherFeed(FeedError):
+    code, status = "trip_of_another_feed", 422
+
+
+class TimeBeyondHorizon(FeedError):
+    code, status = "time_beyond_horizon", 422
+
+
+class RealtimeTooLarge(FeedError):
+    code, status = "realtime_too_large", 413

@@ -37,7 +37,8 @@ from feeds.realtime_ingest import Outcome, apply_message
 from maas.appkeys import CLOCK, DB, LIVE, METRICS, SETTINGS
 from routing.updates import TripUpdate
 
-__all__ = ["RealtimeState", "load_state", "with_realtime", "receive", "realtime_ctx", "pull_once"]
+__all__ = ["RealtimeState", "load_state", "with_realtime", "receive", "realtime_ctx", "pull_once",
+           "Puller", "PULLER", "LAG"]
 
 log = logging.getLogger(__name__)
 
@@ -161,18 +162,26 @@ async def _lag_loop(app: web.Application) -> None:
 # --- pulling ------------------------------------------------------------------------------
 
 
-async def pull_once(app: web.Application, session: aiohttp.ClientSession) -> dict[str, str]:
-    """Fetch every configured URL once and receive it; returns feed -> "ok" or the error."""
+async def pull_once(app: web.Application, session: aiohttp.ClientSession,
+                    seen: dict[str, bytes] | None = None) -> dict[str, str]:
+    """Fetch every configured URL once and receive it; returns feed -> "ok", "unchanged" (the
+    same bytes as the last applied pull, in `seen`) or what went wrong."""
     settings = app[SETTINGS].realtime
     out: dict[str, str] = {}
+    seen = {} if seen is None else seen
     for feed, url in settings.pull.items():
         try:
             async with session.get(url, timeout=aiohttp.ClientTimeout(total=settings.pull_timeout_s)) as r:
                 if r.status != 200:
                     out[feed] = f"http {r.status}"
+                    log.warning("pull of realtime feed %s from %s: %s", feed, url, out[feed])
                     continue
                 body = await r.content.read(settings.max_body_bytes + 1)
+            if seen.get(feed) == body:
+                out[feed] = "unchanged"
+                continue
             outcome = await receive(app, feed, body)
+            seen[feed] = body
             out[feed] = "ok"
             log.info("pulled %s: %d trip updates, %d alerts", feed, outcome.trip_updates, outcome.alerts)
         except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
@@ -182,37 +191,53 @@ async def pull_once(app: web.Application, session: aiohttp.ClientSession) -> dic
             if code is None:
                 log.exception("pull of realtime feed %s failed", feed)
             out[feed] = f"{code or 'error'}: {exc}"
-        if out[feed] != "ok":
+        if out[feed] not in ("ok", "unchanged"):
             log.warning("pull of realtime feed %s from %s: %s", feed, url, out[feed])
     return out
 
 
-async def _pull_loop(app: web.Application) -> None:
-    settings = app[SETTINGS]
-    conn: asyncpg.Connection | None = None
-    async with aiohttp.ClientSession() as session:
-        try:
-            while True:
-                try:
-                    if conn is None or conn.is_closed():
-                        conn = await asyncpg.connect(settings.database_url)
-                    if await realtime_store.try_pull_lock(conn):
-                        while not conn.is_closed():
-                            await pull_once(app, session)
-                            await asyncio.sleep(settings.realtime.pull_interval_s)
-                except (OSError, asyncpg.PostgresError) as exc:
-                    log.warning("realtime pull: %s", exc)
-                await asyncio.sleep(settings.realtime.pull_interval_s)
-        finally:
-            if conn is not None and not conn.is_closed():
-                await conn.close()
+class Puller:
+    """Pulls every `realtime.pull` URL while this worker holds the pull lock."""
+
+    def __init__(self, app: web.Application) -> None:
+        self.app = app
+        self.holding = False                 # this worker holds the pull lock (pulls)
+        self.last: dict[str, str] = {}       # feed -> "ok" or what went wrong, last round
+        self.seen: dict[str, bytes] = {}     # feed -> the bytes last applied (skip a repeat)
+
+    async def run(self) -> None:
+        settings = self.app[SETTINGS]
+        interval = settings.realtime.pull_interval_s
+        conn: asyncpg.Connection | None = None
+        async with aiohttp.ClientSession() as session:
+            try:
+                while True:
+                    try:
+                        if conn is None or conn.is_closed():
+                            self.holding = False
+                            conn = await asyncpg.connect(settings.database_url)
+                        if not self.holding:
+                            self.holding = await realtime_store.try_pull_lock(conn)
+                        if self.holding:
+                            self.last = await pull_once(self.app, session, self.seen)
+                    except (OSError, asyncpg.PostgresError) as exc:
+                        log.warning("realtime pull: %s", exc)
+                    await asyncio.sleep(interval)
+            finally:
+                self.holding = False
+                if conn is not None and not conn.is_closed():
+                    await conn.close()     # ends the session: the lock goes to another worker
+
+
+PULLER = web.AppKey("realtime_puller", Puller)
 
 
 async def realtime_ctx(app: web.Application) -> AsyncIterator[None]:
     app[LAG] = _Lag(app[METRICS])
     tasks = [asyncio.get_running_loop().create_task(_lag_loop(app))]
     if app[SETTINGS].realtime.pull:
-        tasks.append(asyncio.get_running_loop().create_task(_pull_loop(app)))
+        puller = app[PULLER] = Puller(app)
+        tasks.append(asyncio.get_running_loop().create_task(puller.run()))
     try:
         yield
     finally:

@@ -11,10 +11,14 @@ tag, the feed's own language). `text(texts, lang)` picks the asked language with
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
-from typing import Iterable, Mapping
+from typing import Any, Iterable, Mapping
 
-__all__ = ["Alert", "InformedEntity", "text", "is_active", "select", "touching"]
+from routing.network import Network
+
+__all__ = ["Alert", "InformedEntity", "text", "is_active", "overlaps", "select", "touching",
+           "of_legs"]
 
 
 @dataclass(frozen=True)
@@ -47,6 +51,13 @@ def is_active(alert: Alert, now: int) -> bool:
         return True
     return any((start is None or start <= now) and (end is None or now < end)
                for start, end in alert.active_periods)
+
+
+def overlaps(alert: Alert, start: int, end: int) -> bool:
+    """Active at some instant of [start, end] (a leg's travel)."""
+    if not alert.active_periods:
+        return True
+    return any((s is None or s <= end) and (e is None or start < e) for s, e in alert.active_periods)
 
 
 def text(texts: Mapping[str, str], lang: str | None) -> tuple[str | None, str | None]:
@@ -96,9 +107,61 @@ def _matches(e: InformedEntity, agency: str | None, route: str | None, route_typ
             and (e.trip is None or e.trip == trip) and (e.stop is None or e.stop in stops))
 
 
-def touching(alerts: Iterable[Alert], *, now: int, agency: str | None, route: str | None,
-             route_type: int | None, trip: str | None, stops: Iterable[str]) -> list[Alert]:
-    """The active alerts that touch a leg (its agency, route, trip, and the stops it calls at)."""
+def touching(alerts: Iterable[Alert], *, start: int, end: int, agency: str | None,
+             route: str | None, route_type: int | None, trip: str | None,
+             stops: Iterable[str]) -> list[Alert]:
+    """The alerts active while a leg travels ([start, end], POSIX s) that touch it: its agency,
+    route, route_type, trip, or one of the stops it calls at."""
     at = frozenset(stops)
-    return [a for a in alerts if is_active(a, now)
+    return [a for a in alerts if overlaps(a, start, end)
             and any(_matches(e, agency, route, route_type, trip, at) for e in a.informed)]
+
+
+class _Lookups:
+    """route id -> r, trip id -> t of one network (built once per network)."""
+
+    def __init__(self, network: Network) -> None:
+        self.route = {rid: r for r, rid in enumerate(network.route_id)}
+        self.trip = {tid: t for t, tid in enumerate(network.trip_id)}
+
+
+_LOOKUPS: weakref.WeakKeyDictionary[Network, _Lookups] = weakref.WeakKeyDictionary()
+
+
+def _lookups(network: Network) -> _Lookups:
+    got = _LOOKUPS.get(network)
+    if got is None:
+        got = _LOOKUPS.setdefault(network, _Lookups(network))
+    return got
+
+
+def of_legs(network: Network, alerts: list[Alert], legs: Iterable[Any]) -> list[Alert]:
+    """The alerts touching any of an itinerary's legs (routing.itinerary.Leg) while it travels,
+    each once, in leg order. A transit leg is touched through its agency, route, route_type,
+    trip (a frequency run "T@08:00:00" is trip T) and every stop it calls at, boarding and
+    alighting included; a walk through its two ends."""
+    if not alerts:
+        return []
+    look = _lookups(network)
+    out: dict[str, Alert] = {}
+    for leg in legs:
+        start, end = int(leg.departure.timestamp()), int(leg.arrival.timestamp())
+        agency = route = trip = route_type = None
+        stops = [p.id for p in (leg.from_place, leg.to_place) if p.id]
+        key = getattr(leg, "key", None)
+        if key is not None:
+            t = look.trip.get(key.trip_id)
+            trip = key.trip_id.split("@")[0]
+            if t is not None:
+                a = int(network.trip_st_start[t])
+                rows = network.st_stop[a + key.board_pos:a + key.alight_pos + 1]
+                stops = [str(network.stop_id[s]) for s in rows] or stops
+        r = look.route.get(leg.route_id) if leg.route_id else None
+        if r is not None:
+            route = leg.route_id
+            route_type = int(network.route_type[r])
+            agency = str(network.agency_id[network.route_agency[r]])
+        for alert in touching(alerts, start=start, end=end, agency=agency, route=route,
+                              route_type=route_type, trip=trip, stops=stops):
+            out.setdefault(alert.id, alert)
+    return list(out.values())

@@ -119,7 +119,7 @@ def test_text_in_the_asked_language_with_a_fallback():
 
 def test_a_selector_is_a_conjunction_and_touches_a_leg_by_any_stop_it_calls_at():
     route_at_b = _alert(informed=(InformedEntity(route="town:R", stop="town:B"),))
-    leg = dict(now=0, agency="town:A", route="town:R", route_type=3, trip="town:T1")
+    leg = dict(start=0, end=600, agency="town:A", route="town:R", route_type=3, trip="town:T1")
     assert touching([route_at_b], stops=["town:A", "town:B", "town:C"], **leg) == [route_at_b]
     assert touching([route_at_b], stops=["town:C", "town:D"], **leg) == []
     other_route = dict(leg, route="town:Q")
@@ -129,6 +129,9 @@ def test_a_selector_is_a_conjunction_and_touches_a_leg_by_any_stop_it_calls_at()
     assert touching([_alert(informed=(InformedEntity(),))], stops=["town:B"], **leg) == []
     expired = _alert(periods=((None, 0),), informed=(InformedEntity(agency="town:A"),))
     assert touching([expired], stops=[], **leg) == []
+    during = _alert(periods=((500, 900),), informed=(InformedEntity(agency="town:A"),))
+    later = _alert(periods=((601, None),), informed=(InformedEntity(agency="town:A"),))
+    assert touching([during, later], stops=[], **leg) == [during]   # while the leg travels
 
 
 def test_select_filters_by_feed_stop_route_and_activity():

@@ -22,7 +22,7 @@ from maas.settings import Settings
 __all__ = ["main", "settings_from_args", "backends", "COMMAND_MODULES"]
 
 # Areas that add subcommands: each module has `register(subparsers, add_common)`.
-COMMAND_MODULES = ("feeds",)
+COMMAND_MODULES = ("feeds", "gate")
 
 
 def add_common(p: argparse.ArgumentParser) -> None:
@@ -156,13 +156,16 @@ def cmd_keys_rotate_data(args: argparse.Namespace) -> int:
     async def run() -> int:
         from maas.api.bookings import rotate_personal_data
         from maas.api.checkin import rotate_checkin_data
+        from ticketing.idcard_store import index_passengers
 
         settings = settings_from_args(args)
         async with backends(settings) as (pool, _):
             n = await rotate_personal_data(pool, settings)
             m = await rotate_checkin_data(pool, settings)
+            ids = await index_passengers(pool, settings.data_keys())
         print(f"re-encrypted {n} passenger record(s) and {m} check-in secret(s) (TOTP secrets, "
-              f"face templates, signing keys) under data key {settings.data_keys().active}")
+              f"face templates, signing keys) under data key {settings.data_keys().active}; "
+              f"{ids} ID index(es) (re)computed")
         return 0
 
     return _run(run)

@@ -177,6 +177,15 @@ class GateValidator:
         self.taps.append(OfflineTap(str(uuid.uuid4()), m.gate, token.booking, leg.index, now, step))
         return Decision("accept", ACCEPT, token.booking, leg.index, token.passenger_count, step)
 
+    def remember(self, tap: OfflineTap) -> None:
+        """Count a tap this gate made earlier (e.g. kept in a local queue between runs) as used."""
+        if tap.passenger is not None:
+            self._used_passengers.add((tap.booking, tap.leg, tap.passenger))
+        else:
+            self._used_legs.add((tap.booking, tap.leg))
+            if tap.step is not None:
+                self._used_steps.add((tap.booking, tap.step))
+
     def validate_id(self, id_type: str, number: str) -> Decision:
         """Admit or refuse an ID card offline with the decisions of the online endpoint; an ID
         the manifest does not know is `not_in_manifest` (booked since, or no ticket here)."""

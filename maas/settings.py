@@ -221,6 +221,11 @@ class GateSettings(BaseModel):
         "from the gate's own bearer key",
     )
     key_cache_s: float = Field(30.0, ge=0, description="seconds verification/signing keys stay cached per process")
+    id_probe_limit: int = Field(
+        20, ge=1, description="ID cards without a ticket at the gate (unknown_id, wrong_station) one gate key may "
+        "present per window before it is slowed (429 too_many_unknown_ids) and reported (maas gate alerts)")
+    id_probe_window_s: int = Field(600, ge=1, description="the window of id_probe_limit, seconds")
+    id_probe_block_s: int = Field(900, ge=1, description="how long a gate key over id_probe_limit gets 429 for ID cards")
 
 
 class RealtimeSettings(BaseModel):

@@ -14,8 +14,9 @@ from feeds.gtfs.values import haversine_m, secs_array, to_int
 ST_COLS = ("trip_id", "stop_id", "arrival_time", "departure_time", "stop_sequence",
            "pickup_type", "drop_off_type")
 # stop_times column -> pandas dtype: few distinct values -> categorical (a small code per row);
-# times have many distinct values, and categoricals sort theirs, so they are read as text
-ST_DTYPES = {c: str if c.endswith("_time") else "category" for c in ST_COLS}
+# times have many distinct values, and categoricals sort theirs, so they are read as text; ids
+# are text too: pandas infers a categorical's categories, and "007" would come back as 7
+ST_DTYPES = {c: str if c.endswith(("_time", "_id")) else "category" for c in ST_COLS}
 
 
 @dataclass

@@ -98,6 +98,8 @@ def validate(
 def _canonical(path: str | os.PathLike[str], today: date | None) -> list[Notice]:
     try:
         result = gtfs_guru.validate(os.fspath(path), date=today.isoformat() if today else None)
+    except MemoryError:   # the feed is too large for the analysis process, not invalid
+        raise
     except Exception as exc:  # noqa: BLE001 — a validator crash must reject, not pass
         return [Notice("runtime_exception_in_validator_error", "error", None, None, None,
                        f"the validator failed on this feed: {exc}")]

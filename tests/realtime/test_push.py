@@ -167,3 +167,19 @@ async def test_an_admin_key_may_push_for_any_feed(app, town, make_key):
     admin = await make_key("admin")
     got = await push(town, admin, message(trip_update("e1", "X1", delays=[(1, "S", 60)])), feed="city")
     assert got["trip_updates"] == 1
+
+
+async def test_concurrent_pushes_of_one_feed_take_turns(app, town, town_key):
+    import asyncio
+
+    stamps = [at("07:1" + str(k)) for k in range(6)]
+    answers = await asyncio.gather(*(
+        push(town, town_key, message(trip_update("e1", "T1", delays=[(1, "A", k * 60)], ts=ts)))
+        for k, ts in enumerate(stamps)))
+    assert sorted(a["revision"] for a in answers) == [1, 2, 3, 4, 5, 6]     # one writer at a time
+    # whatever order they ran in, the newest measurement is what stays
+    rows = await app[DB].fetch("SELECT produced_ts, body FROM realtime_trip_updates")
+    assert [(r["produced_ts"], r["body"]["stop_updates"][0]["arrival"]["delay"]) for r in rows] == [
+        (stamps[-1], 5 * 60)]
+    assert sum(a["reasons"].get("stale_timestamp", 0) for a in answers) + \
+        sum(a["trip_updates"] for a in answers) == 6

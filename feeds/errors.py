@@ -30,6 +30,7 @@ __all__ = [
     "FeedVersionRejected",
     "FeedHasErrors",
     "OperatorRequired",
+    "CompileError",
     "NotProtobuf",
     "UnknownFeed",
     "TripOfAnotherFeed",
@@ -123,6 +124,17 @@ class FeedHasErrors(FeedError):
 
 class OperatorRequired(FeedError):
     code, status = "operator_required", 400
+
+
+# --- compiling -------------------------------------------------------------------------------
+
+
+class CompileError(FeedError, ValueError):
+    """The feed cannot be compiled at all (no stop_times, an agency_timezone that is not an
+    IANA zone, a file that is not UTF-8). A ValueError too, as it was before it joined the
+    tree."""
+
+    code, status = "feed_not_compilable", 422
 
 
 # --- GTFS-Realtime (feeds/realtime.py, feeds/realtime_ingest.py) ------------------------------

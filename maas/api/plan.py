@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import time
 import weakref
@@ -14,14 +15,17 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic_core import to_json
 
 from feeds.alerts import of_legs
-from maas.api.bookings import add_prices
 from maas.api.realtime import AlertOut, alert_out
-from maas.appkeys import LIVE
+from maas.appkeys import BOOKINGS, LIVE
 from maas.http import Router
 from routing.errors import InvalidQuery, NoTimetable
 from routing.itinerary import Itinerary, Leg, Place
 from routing.planner import Planner, Query
+from ticketing.errors import TicketingError
+from ticketing.fares import format_minor
+from ticketing.offers import price_itinerary
 
+log = logging.getLogger(__name__)
 router = Router(tag="plan")
 
 _COORD = re.compile(r"^\s*(-?\d+(?:\.\d+)?)\s*,\s*(-?\d+(?:\.\d+)?)\s*$")
@@ -40,7 +44,7 @@ class PlanQuery(BaseModel):
     modes: str | None = Field(None, description="Comma-separated modes to use: bus, coach, rail, metro, tram, ferry, air, other")
     max_transfers: int | None = Field(None, ge=0, description="At most this many changes; capped at routing.max_transfers (default 6)")
     wheelchair: bool = Field(False, description="Only wheelchair-accessible trips (wheelchair_accessible=1) and stops (wheelchair_boarding=1, inherited from the station)")
-    max_walk_m: float | None = Field(None, ge=0, description="Longest walk between two stops; 0 = no walking between different stops except transfers.txt. Default routing.walk_radius_m")
+    max_walk_m: float | None = Field(None, ge=0, le=100_000, description="Longest walk between two stops (at most 100 km); 0 = no walking between different stops except transfers.txt. Default routing.walk_radius_m")
     min_transfer_s: int | None = Field(None, ge=0, le=86400, description="Replaces every default minimum connection/boarding time (per mode and per station) with this value; transfers.txt and operator station rules still apply")
     limit: int | None = Field(None, ge=1, description="Itineraries to return; default routing.default_limit (5), capped at routing.max_limit (20)")
     lang: str | None = Field(None, description="Language of the alerts' texts (BCP 47, e.g. zh, en), with a fallback")
@@ -176,6 +180,28 @@ def itinerary_alerts(request: web.Request, it: Itinerary, lang: str | None) -> l
     snap = request.app[LIVE].current
     found = of_legs(snap.network, snap.realtime.all_alerts(), it.legs)
     return [alert_out(a, lang) for a in found]
+
+
+# --- prices (one adult) -------------------------------------------------------------------
+
+
+def add_prices(request: web.Request, out: Any, it: Any) -> Any:
+    """Set `price` on each transit leg and `total` of a rendered /v1/plan itinerary (one
+    adult; walks are free). Leaves them null when the legs cannot be priced."""
+    net = request.app[LIVE].current.network
+    transit = [i for i, leg in enumerate(it.legs) if leg.key is not None]
+    try:
+        quote = price_itinerary(net, request.app[BOOKINGS].config.fares,
+                                [it.legs[i].key for i in transit]) if transit else None
+    except TicketingError:
+        log.warning("could not price an itinerary", exc_info=True)
+        return out
+    currency = request.app[BOOKINGS].config.fares.currency
+    if quote is not None:
+        for i, p in zip(transit, quote.legs, strict=True):
+            out.legs[i].price = {"amount": format_minor(p.amount_minor), "currency": currency}
+    out.total = {"amount": format_minor(quote.total_minor if quote else 0), "currency": currency}
+    return out
 
 
 # --- the response body without building the models -----------------------------------------

@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
-from conftest import TOWN_OP, until
+from conftest import TOWN_OP
 from rt_messages import alert, at, deleted, message, trip_update
 
+from tests.polling import eventually
 from maas.appkeys import DB, LIVE
 
 MONDAY = date(2026, 11, 23)
@@ -50,7 +51,7 @@ async def test_a_full_dataset_applies_what_fits_and_counts_the_rest_with_reasons
     rows = await stored(app)
     assert set(rows) == {("town:T1", MONDAY), ("town:T2", MONDAY)}
     assert rows[("town:T2", MONDAY)]["canceled"] is True
-    await until(lambda: app[LIVE].current.realtime.revisions.get("town") == 1)
+    await eventually(lambda: app[LIVE].current.realtime.revisions.get("town") == 1)
     state = app[LIVE].current.realtime
     assert {u.trip_id for u in state.updates["town"]} == {"town:T1", "town:T2"}
     assert [a.id for a in state.alerts["town"]] == ["town:a1"]

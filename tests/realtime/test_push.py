@@ -184,3 +184,11 @@ async def test_concurrent_pushes_of_one_feed_take_turns(app, town, town_key):
         (stamps[-1], 5 * 60)]
     assert sum(a["reasons"].get("stale_timestamp", 0) for a in answers) + \
         sum(a["trip_updates"] for a in answers) == 6
+
+
+async def test_stops_are_matched_by_stop_sequence_first(app, town, town_key):
+    got = await push(town, town_key, message(
+        trip_update("e1", "T1", delays=[(2, "B", 60)]),            # sequence 2 is B: fits
+        trip_update("e2", "T2", delays=[(9, None, 60)]),           # no sequence 9 on T2
+        trip_update("e3", "T1", start_date="20261124", delays=[(2, "C", 60)])))   # 2 is B, not C
+    assert got["trip_updates"] == 1 and got["reasons"] == {"unknown_stop": 2}

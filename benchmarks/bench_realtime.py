@@ -165,6 +165,9 @@ async def run(a, url: str, db_url: str) -> None:
             await _push(s, url, key, cancel(raw, service_date, False))
             await _visible(url, params, lambda its: any(
                 leg["trip_id"] == trip for it in its for leg in it["legs"]), a.probes)
+        async with s.get(f"{url}/metrics") as r:
+            lag = [line for line in (await r.text()).splitlines() if line.startswith("maas_realtime_lag")]
+        print("metrics:", "; ".join(lag) or "no maas_realtime_lag_seconds line")
     for kind in ("alert", "cancel"):
         if first[kind]:
             print(_stats(f"{kind}: push sent -> first plan showing it", first[kind]))

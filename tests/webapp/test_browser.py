@@ -9,7 +9,6 @@ from a worker thread so the event loop keeps serving it.
 from __future__ import annotations
 
 import asyncio
-import os
 from collections import Counter
 from datetime import datetime
 from pathlib import Path
@@ -20,42 +19,17 @@ import pytest
 
 from maas.appkeys import LIVE
 from tests.conftest import bearer
-from tests.webapp.browser import Shots, ensure_chromium, start_browser, wait_for
+from tests.webapp.browser import Shots, wait_for
 from tests.webapp.network import TZ, bus_zip, rail_zip
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 POINT = DATA / "real" / "highdesert-point-2017.zip"
 
 
-@pytest.fixture(scope="session")
-def chromium() -> None:
-    why = ensure_chromium()
-    if why:
-        pytest.skip(f"no headless Chromium for the web app tests: {why}")
-    pytest.importorskip("selenium", reason="pip install -e '.[test]' installs selenium")
-
-
-@pytest.fixture(scope="session")
-def shots(tmp_path_factory: pytest.TempPathFactory) -> Shots:
-    folder = os.environ.get("MAAS_SCREENSHOTS")
-    s = Shots(Path(folder) if folder else tmp_path_factory.mktemp("screenshots"))
-    print(f"\nweb app screenshots in {s.folder}")
-    return s
-
-
 @pytest.fixture
 def settings(settings):  # type: ignore[no-untyped-def]
     # 5 s rotating-code steps (the smallest allowed), so the QR visibly refreshes in the test
     return settings.model_copy(update={"gates": settings.gates.model_copy(update={"totp_step_s": 5})})
-
-
-@pytest.fixture
-async def browser(chromium):  # type: ignore[no-untyped-def]
-    driver = await asyncio.to_thread(start_browser)
-    try:
-        yield driver
-    finally:
-        await asyncio.to_thread(driver.quit)
 
 
 async def _go_live(client, app, make_key) -> None:  # type: ignore[no-untyped-def]
@@ -145,13 +119,21 @@ def _current_qr(driver: Any, account: dict[str, str], booking: str) -> str:
 
 
 def _decide(driver: Any, qr: str) -> tuple[str, str]:
-    _css(driver, "#decision-box")[0]  # noqa: B018 — the page is there
     driver.execute_script("document.getElementById('decision-box').replaceChildren()")
     box = _by_id(driver, "gate-qr")
     box.clear()
     driver.execute_script("arguments[0].value = arguments[1]", box, qr)
     _by_id(driver, "gate-validate").click()
     d = wait_for(lambda: _css(driver, "#decision"), "a gate decision")[0]
+    return d.get_attribute("data-result"), d.get_attribute("data-code")
+
+
+def _face(driver: Any, template: str) -> tuple[str, str]:
+    from selenium.webdriver.support.ui import Select
+    driver.execute_script("document.getElementById('decision-box').replaceChildren()")
+    Select(_by_id(driver, "gate-face")).select_by_value(template)
+    _by_id(driver, "gate-face-check").click()
+    d = wait_for(lambda: _css(driver, "#decision"), "a face decision")[0]
     return d.get_attribute("data-result"), d.get_attribute("data-code")
 
 
@@ -213,13 +195,25 @@ async def test_a_gate_accepts_online(client, app, make_key, browser, shots) -> N
     gate_key = await make_key("gate", gate="g-b1", station="jnbus:B1")
 
     def play() -> None:
+        # the passenger enrols test face A (consent given) on this device
+        browser.execute_script("localStorage.setItem('maas.account', JSON.stringify(arguments[0]))",
+                               ride["account"])
+        browser.get(base + "#/passenger")
+        browser.refresh()                          # a fresh page: English, normal mode
+        wait_for(lambda: _css(browser, "#face-card summary"), "the face card")[0].click()
+        _by_id(browser, "face-consent").click()
+        _by_id(browser, "face-enrol").click()
+        wait_for(lambda: _css(browser, "#face-card .msg.ok"), "the face enrolled")
+
         browser.get(base + "#/gate")
         _by_id(browser, "gate-id").send_keys("g-b1")
         _by_id(browser, "maas-gateKey-input").send_keys(gate_key)
         _by_id(browser, "maas-gateKey-use").click()
+        assert _face(browser, "B") == ("reject", "no_face_match")
         qr = _current_qr(browser, ride["account"], ride["booking"])
         assert _decide(browser, qr) == ("accept", "ok")
         shots(browser, "07-gate-online-accept")
+        assert _face(browser, "A") == ("reject", "already_used")   # matched: the same ride
         # the key pasted is never shown back: the field is a password field
         assert _by_id(browser, "maas-gateKey-input").get_attribute("type") == "password"
         assert gate_key not in browser.find_element("tag name", "body").text
@@ -247,7 +241,8 @@ def _book_quickly(driver: Any, base: str, shots: Shots) -> dict[str, Any]:
     _by_id(driver, "pax-name-0").send_keys("李四")
     _by_id(driver, "pax-id-0").send_keys("11010519491231002X")
     _by_id(driver, "hold-button").click()
-    wait_for(lambda: _css(driver, "#confirm-button"), "the held booking")[0].click()
+    wait_for(lambda: _css(driver, "#confirm-button"), "the held booking",
+             page=driver)[0].click()
     wait_for(lambda: _css(driver, "#qr-img[src^='blob:']"), "the QR")
     account = driver.execute_script("return JSON.parse(localStorage.getItem('maas.account'))")
     driver.execute_script("localStorage.clear()")   # back to English, normal mode

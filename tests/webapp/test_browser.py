@@ -9,6 +9,7 @@ from a worker thread so the event loop keeps serving it.
 from __future__ import annotations
 
 import asyncio
+import zipfile
 from collections import Counter
 from datetime import datetime
 from pathlib import Path
@@ -180,6 +181,20 @@ async def test_passenger_books_and_a_gate_admits_the_qr(client, app, make_key, b
     taps = await app_db_taps(app, ride["booking"])
     assert taps == [(0, "g-b1", False)]                     # the offline tap, uploaded
 
+    operator = await make_key("operator", operator="op-jnbus")
+
+    def checkins() -> list[str]:
+        browser.get(base + "#/operator")
+        _by_id(browser, "maas-operatorKey-input").send_keys(operator)
+        _by_id(browser, "maas-operatorKey-use").click()
+        rows = wait_for(lambda: _css(browser, "#checkins tbody tr"), "the check-ins", page=browser)
+        shots(browser, "11-operator-checkins")
+        return [td.text for td in rows[0].find_elements("tag name", "td")]
+
+    station, count, passengers, qr, face, offline = await asyncio.to_thread(checkins)
+    assert station.startswith("泉城广场") and "jnbus:B1" in station
+    assert (count, passengers, qr, face, offline) == ("1", "1", "1", "0", "1")
+
 
 async def app_db_taps(app, booking: str) -> list[tuple[int, str, bool]]:  # type: ignore[no-untyped-def]
     from maas.appkeys import DB
@@ -249,19 +264,31 @@ def _book_quickly(driver: Any, base: str, shots: Shots) -> dict[str, Any]:
     return {"account": account, "booking": driver.current_url.rsplit("/", 1)[1]}
 
 
-def _operator_flow(driver: Any, base: str, shots: Shots, key: str) -> tuple[str, dict[str, int]]:
+def _publish(driver: Any, path: Path) -> str:
+    """Publish a zip through the page; the version it became."""
+    driver.execute_script("document.getElementById('publish-result').replaceChildren()")
+    name = _by_id(driver, "feed-name")
+    name.clear()
+    name.send_keys("point")
+    _by_id(driver, "feed-file").send_keys(str(path))
+    _by_id(driver, "publish-button").click()
+    wait_for(lambda: _css(driver, "#publish-result #report"), "the validation report", page=driver)
+    return _css(driver, "#publish-result .msg.ok")[0].text.rsplit(" ", 1)[1]
+
+
+def _activate(driver: Any, version: str) -> None:
+    wait_for(lambda: _css(driver, f"#activate-{version}"), "the version listed")[0].click()
+    wait_for(lambda: _css(driver, f"#versions-card tr[data-version='{version}'][data-status='active']"),
+             "the version live", page=driver)
+
+
+def _operator_flow(driver: Any, base: str, shots: Shots, key: str,
+                   second: Path) -> tuple[str, dict[str, int]]:
     driver.get(base + "#/operator")
     _by_id(driver, "maas-operatorKey-input").send_keys(key)
     _by_id(driver, "maas-operatorKey-use").click()
     wait_for(lambda: _css(driver, "#publish-form"), "the publish form")
-    name = _by_id(driver, "feed-name")
-    name.clear()
-    name.send_keys("point")
-    _by_id(driver, "feed-file").send_keys(str(POINT))
-    _by_id(driver, "publish-button").click()
-    wait_for(lambda: _css(driver, "#publish-result #report"), "the validation report")
-    ok = _css(driver, "#publish-result .msg.ok")[0].text
-    version = ok.rsplit(" ", 1)[1]
+    version = _publish(driver, POINT)
     groups = {g.get_attribute("data-code"): int(g.get_attribute("data-count"))
               for g in _css(driver, "#publish-result details.rgroup")}
     first = _css(driver, "#publish-result details.rgroup summary")[0]
@@ -269,9 +296,14 @@ def _operator_flow(driver: Any, base: str, shots: Shots, key: str) -> tuple[str,
     wait_for(lambda: _css(driver, "#publish-result details.rgroup[open] table.notices tbody tr"),
              "the notices of a code")
     shots(driver, "09-operator-report")
-    wait_for(lambda: _css(driver, f"#activate-{version}"), "the version listed")[0].click()
-    wait_for(lambda: _css(driver, f"#versions-card tr[data-version='{version}'][data-status='active']"),
-             "the version live")
+    _activate(driver, version)
+    # a second version goes live, then the operator rolls back to the first
+    newer = _publish(driver, second)
+    _activate(driver, newer)
+    button = wait_for(lambda: _css(driver, f"#activate-{version}"), "the roll-back button")[0]
+    assert button.text == "Roll back to this"
+    _activate(driver, version)
+    assert _css(driver, f"#versions-card tr[data-version='{newer}'][data-status='superseded']")
     wait_for(lambda: _css(driver, "#checkins-card:not([hidden])"), "the check-ins card")
     driver.set_window_size(1280, 2400)            # the whole page in one picture
     driver.execute_script("document.getElementById('versions-card').scrollIntoView()")
@@ -280,11 +312,15 @@ def _operator_flow(driver: Any, base: str, shots: Shots, key: str) -> tuple[str,
     return version, groups
 
 
-async def test_operator_publishes_reads_the_report_and_activates(client, app, make_key, browser,  # type: ignore[no-untyped-def]
-                                                                 shots) -> None:
+async def test_operator_publishes_reads_the_report_activates_and_rolls_back(  # type: ignore[no-untyped-def]
+        client, app, make_key, browser, shots, tmp_path) -> None:
     key = await make_key("operator", operator="op-point")
     base = str(client.make_url("/"))
-    version, groups = await asyncio.to_thread(_operator_flow, browser, base, shots, key)
+    second = tmp_path / "point-v2.zip"                 # the same feed, other bytes
+    second.write_bytes(POINT.read_bytes())
+    with zipfile.ZipFile(second, "a") as z:
+        z.writestr("notes.txt", "a second version\n")
+    version, groups = await asyncio.to_thread(_operator_flow, browser, base, shots, key, second)
     detail = await (await client.get(f"/v1/feeds/{version}", headers=bearer(key))).json()
     assert detail["status"] == "active"
     assert groups == dict(Counter(n["code"] for n in detail["report"]))

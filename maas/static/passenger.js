@@ -71,6 +71,7 @@ function stopField(which) {
             clear(list);
           } }, h("span", { class: "sname" }, stopName(s)),
           s.name !== stopName(s) ? h("span", { class: "sub" }, s.name) : null,
+          h("span", { class: "sub" }, s.feed),
           h("span", { class: "chips" }, s.modes.map((m) => h("span", { class: `chip mode-${m}` }, modeName(m))))))) 
           : h("li", { class: "empty" }, t("no.stops")));
       } catch (err) {
@@ -137,9 +138,9 @@ function transfersText(n) {
 }
 
 function legLine(leg) {
-  if (leg.mode === "walk") return `${t("walk")} · ${duration(leg.duration_s)}`;
+  if (leg.mode === "walk") return duration(leg.duration_s);
   const route = leg.route ? (leg.route.short_name || leg.route.long_name) : "";
-  return [modeName(leg.mode), route, leg.operator].filter(Boolean).join(" · ");
+  return [route, leg.operator].filter(Boolean).join(" · ");
 }
 
 // the simple steps of elderly mode: one plain sentence per action

@@ -24,13 +24,17 @@ it takes the lenient reading and keeps going):
 from __future__ import annotations
 
 import io
+from collections import defaultdict
 from collections.abc import Mapping
 from datetime import date
 
 import numpy as np
 import pandas as pd
 
-from feeds import compile_tables as _t
+from feeds.errors import CompileError
+from feeds.gtfs import agencies as gtfs_agencies
+from feeds.gtfs import calendar, fares, stop_times, stops, transfers, translations, trips
+from feeds.gtfs.values import enum, ns_nonempty, to_int
 from feeds.modes import mode_of
 from routing.network import Network
 
@@ -38,18 +42,6 @@ __all__ = ["compile_feed", "CompileError", "MAX_SERVICE_DAYS"]
 
 # A calendar running "until 2099" must not allocate decades of days.
 MAX_SERVICE_DAYS = 3 * 366
-
-
-class CompileError(ValueError):
-    """The feed cannot be compiled at all (e.g. no stop_times)."""
-
-    code = "feed_not_compilable"
-    status = 422
-
-    def __init__(self, detail: str, **extra: object) -> None:
-        super().__init__(detail)
-        self.detail = detail
-        self.extra = extra
 
 
 def _read(files: Mapping[str, bytes], name: str, *, dtypes: dict | None = None,
@@ -74,10 +66,11 @@ def _read(files: Mapping[str, bytes], name: str, *, dtypes: dict | None = None,
 
 
 def _dtypes(data: bytes, dtypes: dict) -> dict:
-    """`dtypes` keyed by the header's own spelling of each column (it may carry spaces)."""
+    """`dtypes` keyed by each column's name as pandas reads it from the header (it may carry
+    spaces; a quoted name loses its quotes); any other column is text, never inferred."""
     header = data.split(b"\n", 1)[0].decode("utf-8-sig", "replace").rstrip("\r")
-    return {h: dtypes[h.strip().strip('"')] for h in header.split(",")
-            if h.strip().strip('"') in dtypes}
+    names = [h[1:-1] if len(h) >= 2 and h[0] == h[-1] == '"' else h for h in header.split(",")]
+    return defaultdict(lambda: str, {n: dtypes[n.strip()] for n in names if n.strip() in dtypes})
 
 
 def _col(df: pd.DataFrame | None, name: str, n: int | None = None) -> np.ndarray:
@@ -101,9 +94,9 @@ def _index(ids: np.ndarray) -> dict[str, int]:
 
 def compile_feed(files: Mapping[str, bytes], *, feed: str, version: str) -> Network:
     """Compile a feed's files (root name -> bytes, e.g. from `feeds.reader`) into a Network."""
-    tzs = _t.TzTable()
-    agencies = _t.agencies(_read(files, "agency.txt"), feed, tzs)
-    stops = _t.stops(_read(files, "stops.txt"), feed, tzs, agencies.default_tz)
+    tzs = gtfs_agencies.TzTable()
+    agencies = gtfs_agencies.agencies(_read(files, "agency.txt"), feed, tzs)
+    stops_ = stops.stops(_read(files, "stops.txt"), feed, tzs, agencies.default_tz)
     routes_df = _read(files, "routes.txt")
     trips_df = _read(files, "trips.txt")
     if routes_df is None or trips_df is None:
@@ -113,7 +106,7 @@ def compile_feed(files: Mapping[str, bytes], *, feed: str, version: str) -> Netw
     route_agency = agencies.lookup(_col(routes_df, "agency_id"))
 
     # services: calendar + calendar_dates, plus any id only trips name
-    services = _t.services(_read(files, "calendar.txt"), _read(files, "calendar_dates.txt"),
+    services = calendar.services(_read(files, "calendar.txt"), _read(files, "calendar_dates.txt"),
                            _col(trips_df, "service_id"), MAX_SERVICE_DAYS)
     service_index = _index(services.ids)
 
@@ -125,17 +118,18 @@ def compile_feed(files: Mapping[str, bytes], *, feed: str, version: str) -> Netw
 
     trip_index = _index(trip_raw)
     data = files.get("stop_times.txt") or b""
-    cols = _t.st_columns_fast(data, trip_index, stops.index) if data.strip() else None
+    cols = stop_times.st_columns_fast(data, trip_index, stops_.index) if data.strip() else None
     if cols is None:   # quotes, ragged rows, odd times...: pandas reads it leniently
-        cols = _t.st_columns_pandas(_read(files, "stop_times.txt", dtypes=_t.ST_DTYPES,
-                                          usecols=_t.ST_COLS), trip_index, stops.index)
-    st = _t.stop_times(cols, stops.lat, stops.lon)
+        cols = stop_times.st_columns_pandas(
+            _read(files, "stop_times.txt", dtypes=stop_times.ST_DTYPES, usecols=stop_times.ST_COLS),
+            trip_index, stops_.index)
+    st = stop_times.stop_times(cols, stops_.lat, stops_.lon)
     del cols
     if st is None:
         raise CompileError("stop_times.txt has no usable rows", file="stop_times.txt")
 
-    freq = _t.frequencies(_read(files, "frequencies.txt"), trip_index)
-    trips = _t.expand_trips(st, freq, len(trip_raw), trip_route >= 0)
+    freq = trips.frequencies(_read(files, "frequencies.txt"), trip_index)
+    runs = trips.expand_trips(st, freq, len(trip_raw), trip_route >= 0)
 
     # mode per route, with the intercity rule fed by the mean stop spacing
     n_routes = len(route_ids)
@@ -144,7 +138,7 @@ def compile_feed(files: Mapping[str, bytes], *, feed: str, version: str) -> Netw
     sel = same_trip & (hop_route >= 0)
     dist_sum = np.bincount(hop_route[sel], weights=st.hop_m[sel], minlength=n_routes)
     hop_cnt = np.bincount(hop_route[sel], minlength=n_routes)
-    route_type = np.array([_t.to_int(x, 3) for x in _col(routes_df, "route_type")],
+    route_type = np.array([to_int(x, 3) for x in _col(routes_df, "route_type")],
                           dtype=np.int16)
     short = _col(routes_df, "route_short_name")
     long_ = _col(routes_df, "route_long_name")
@@ -154,27 +148,27 @@ def compile_feed(files: Mapping[str, bytes], *, feed: str, version: str) -> Netw
         names = (short[r], long_[r], agencies.name[route_agency[r]] if len(agencies.name) else "")
         route_mode[r] = mode_of(int(route_type[r]), names=names, stop_spacing_m=spacing)
 
-    tr = _t.transfers(_read(files, "transfers.txt"), stops.index)
-    fares = _t.fares(_read(files, "fare_attributes.txt"), _read(files, "fare_rules.txt"),
+    tr = transfers.transfers(_read(files, "transfers.txt"), stops_.index)
+    fares_v1 = fares.fares(_read(files, "fare_attributes.txt"), _read(files, "fare_rules.txt"),
                      feed, agencies, route_index)
-    fares_v2 = _t.fares_v2(routes_df, _read(files, "route_networks.txt"),
+    fares_v2 = fares.fares_v2(routes_df, _read(files, "route_networks.txt"),
                            _read(files, "stop_areas.txt"), _read(files, "fare_products.txt"),
-                           _read(files, "fare_leg_rules.txt"), feed, route_index, stops.index)
-    i18n = _t.translations(_read(files, "translations.txt"), stops)
+                           _read(files, "fare_leg_rules.txt"), feed, route_index, stops_.index)
+    i18n = translations.translations(_read(files, "translations.txt"), stops_)
 
-    src = trips.source  # t -> row of trips.txt
+    src = runs.source  # t -> row of trips.txt
     trip_ids = _ns(feed, trip_raw[src])
-    if trips.suffix is not None:
-        has = trips.suffix != ""
-        trip_ids[has] = trip_ids[has] + trips.suffix[has]
+    if runs.suffix is not None:
+        has = runs.suffix != ""
+        trip_ids[has] = trip_ids[has] + runs.suffix[has]
     return Network(
         timezones=tzs.names(), feeds=(feed,), feed_versions=(version,),
         agency_id=_ns(feed, agencies.ids), agency_name=agencies.name,
         agency_tz=agencies.tz, agency_feed=np.zeros(len(agencies.ids), dtype=np.int16),
-        stop_id=_ns(feed, stops.ids), stop_name=stops.name, stop_lat=stops.lat,
-        stop_lon=stops.lon, stop_parent=stops.parent, stop_location_type=stops.location_type,
-        stop_tz=stops.tz, stop_wheelchair=stops.wheelchair,
-        stop_zone=_t.ns_nonempty(feed, stops.zone),
+        stop_id=_ns(feed, stops_.ids), stop_name=stops_.name, stop_lat=stops_.lat,
+        stop_lon=stops_.lon, stop_parent=stops_.parent, stop_location_type=stops_.location_type,
+        stop_tz=stops_.tz, stop_wheelchair=stops_.wheelchair,
+        stop_zone=ns_nonempty(feed, stops_.zone),
         route_id=_ns(feed, route_ids), route_short_name=short, route_long_name=long_,
         route_type=route_type, route_mode=route_mode, route_agency=route_agency,
         service_id=_ns(feed, services.ids), service_base_date=services.base,
@@ -182,11 +176,12 @@ def compile_feed(files: Mapping[str, bytes], *, feed: str, version: str) -> Netw
         trip_id=trip_ids, trip_route=trip_route[src].astype(np.int32),
         trip_service=trip_service[src].astype(np.int32),
         trip_headsign=_col(trips_df, "trip_headsign")[src],
-        trip_wheelchair=_t.enum(_col(trips_df, "wheelchair_accessible"), 2)[src],
-        trip_st_start=trips.st_start, st_stop=trips.st_stop, st_arr=trips.st_arr,
-        st_dep=trips.st_dep, st_pickup=trips.st_pickup, st_dropoff=trips.st_dropoff,
+        trip_wheelchair=enum(_col(trips_df, "wheelchair_accessible"), 2)[src],
+        trip_st_start=runs.st_start, st_stop=runs.st_stop, st_arr=runs.st_arr,
+        st_dep=runs.st_dep, st_pickup=runs.st_pickup, st_dropoff=runs.st_dropoff,
+        st_seq=runs.st_seq,
         transfer_from=tr[0], transfer_to=tr[1], transfer_type=tr[2], transfer_min_s=tr[3],
-        **fares,
+        **fares_v1,
         **fares_v2,
         stop_names_i18n=i18n,
     )

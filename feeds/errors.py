@@ -30,6 +30,12 @@ __all__ = [
     "FeedVersionRejected",
     "FeedHasErrors",
     "OperatorRequired",
+    "CompileError",
+    "NotProtobuf",
+    "UnknownFeed",
+    "TripOfAnotherFeed",
+    "TimeBeyondHorizon",
+    "RealtimeTooLarge",
 ]
 
 
@@ -118,3 +124,38 @@ class FeedHasErrors(FeedError):
 
 class OperatorRequired(FeedError):
     code, status = "operator_required", 400
+
+
+# --- compiling -------------------------------------------------------------------------------
+
+
+class CompileError(FeedError, ValueError):
+    """The feed cannot be compiled at all (no stop_times, an agency_timezone that is not an
+    IANA zone, a file that is not UTF-8). A ValueError too, as it was before it joined the
+    tree."""
+
+    code, status = "feed_not_compilable", 422
+
+
+# --- GTFS-Realtime (feeds/realtime.py, feeds/realtime_ingest.py) ------------------------------
+# A refused message changes nothing: the whole message is one transaction.
+
+
+class NotProtobuf(FeedError):
+    code, status = "not_protobuf", 400
+
+
+class UnknownFeed(FeedError):
+    code, status = "unknown_feed", 404
+
+
+class TripOfAnotherFeed(FeedError):
+    code, status = "trip_of_another_feed", 422
+
+
+class TimeBeyondHorizon(FeedError):
+    code, status = "time_beyond_horizon", 422
+
+
+class RealtimeTooLarge(FeedError):
+    code, status = "realtime_too_large", 413

@@ -126,7 +126,8 @@ def analyse(
     path: str | os.PathLike[str], *, feed: str, version: str, limits: IngestLimits, today: date | None
 ) -> Analysis:
     """The synchronous, CPU-heavy part; raises a feeds.errors reader error for a bad zip."""
-    from feeds.compile import CompileError, compile_feed
+    from feeds.compile import compile_feed
+    from feeds.errors import CompileError
     from routing.network import to_bytes
 
     files = read_archive(path, limits.archive)

@@ -22,9 +22,13 @@ from routing.itinerary import Itinerary, ItineraryKey, Leg, LegKey, Place, encod
 from routing.timetable import service_ref_epoch
 
 if TYPE_CHECKING:
-    from routing.planner import Planner, Query
+    from routing.context import Context
+    from routing.planner import Query
+    from routing.search import Search
 
 __all__ = ["Ride", "Catalog", "assemble"]
+
+Reach = dict[int, tuple[int, int]]      # s -> (walk seconds, metres)
 
 
 @dataclass(frozen=True)
@@ -65,8 +69,8 @@ class Catalog:
     _MAX = 1 << 16          # entries per memo; cleared when full (bounded memory)
     _MAX_RIDES = 1 << 13    # a ride's leg is ~1 KB of objects
 
-    def __init__(self, planner: Planner):
-        self.pl, self.net = planner, planner.network
+    def __init__(self, ctx: Context):
+        self.ctx, self.net = ctx, ctx.network
         self._places: dict[int, Place] = {}
         self._trips: dict[int, _Trip] = {}
         self._refs: dict[tuple[int, int], int] = {}
@@ -125,7 +129,7 @@ class Catalog:
             net = self.net
             got = Place(id=str(net.stop_id[s]), name=str(net.stop_name[s]),
                         lat=float(net.stop_lat[s]), lon=float(net.stop_lon[s]),
-                        tz=self.pl.stop_tz(s))
+                        tz=self.ctx.stop_tz(s))
             if len(self._places) >= self._MAX:
                 self._places.clear()
             self._places[s] = got
@@ -138,8 +142,8 @@ class Catalog:
             route = int(net.trip_route[t])
             trip_id = str(net.trip_id[t])
             got = _Trip(trip_id=trip_id, feed=trip_id.split(":", 1)[0],
-                        row=int(net.trip_st_start[t]), tz=int(self.pl.trip_tz[t]),
-                        pattern=int(self.pl.fwd.trip_pattern[t]), mode=str(net.route_mode[route]),
+                        row=int(net.trip_st_start[t]), tz=int(self.ctx.trip_tz[t]),
+                        pattern=int(self.ctx.fwd.trip_pattern[t]), mode=str(net.route_mode[route]),
                         route_id=str(net.route_id[route]),
                         route_short_name=str(net.route_short_name[route]),
                         route_long_name=str(net.route_long_name[route]),
@@ -152,15 +156,14 @@ class Catalog:
 
 
 class _Builder:
-    def __init__(self, planner: Planner, se, query: Query, src, dst):
-        self.pl, self.net, self.se, self.q = planner, planner.network, se, query
-        self.cat = planner.catalog
+    def __init__(self, ctx: Context, catalog: Catalog, search: Search, query: Query,
+                 src: Reach, dst: Reach):
+        self.ctx, self.net, self.se, self.q = ctx, ctx.network, search, query
+        self.cat = catalog
         self.origin, self.dest = query.origin, query.destination
         # `src`/`dst` are in search direction; map to origin/destination reach
         self.o_reach, self.d_reach = (dst, src) if query.arrive_by else (src, dst)
-        fwd = planner.fwd
-        self.board_slack = se.board_slack if not se.day.reverse else None
-        self.fwd = fwd
+        self.fwd = ctx.fwd
 
     def place(self, s: int) -> Place:
         return self.cat.place(s)
@@ -168,7 +171,7 @@ class _Builder:
     def coord_place(self, p, near: int) -> Place:
         lat, lon = p
         return Place(id=None, name=f"{lat:.6f},{lon:.6f}", lat=float(lat), lon=float(lon),
-                     tz=self.pl.stop_tz(near))
+                     tz=self.ctx.stop_tz(near))
 
     def transit(self, r: Ride) -> tuple[Leg, int, int]:
         """The leg of ride `r`, its boarding stop and its alighting stop."""
@@ -178,14 +181,14 @@ class _Builder:
 
     def walk(self, a: Place, b: Place, start: int, dist_m: float, dur: int | None = None) -> Leg:
         if dur is None:
-            dur = int(np.ceil(dist_m / self.pl.config.walk_speed_mps))
+            dur = int(np.ceil(dist_m / self.ctx.config.walk_speed_mps))
         return Leg(mode="walk", from_place=a, to_place=b, departure=_dt(start, a.tz),
                    arrival=_dt(start + dur, b.tz), duration_s=dur, distance_m=round(dist_m, 1))
 
     def slack(self, leg: Leg, board: bool) -> int:
         """Board/alight time in effect for this leg's stop (for drawing walks)."""
         pats = self.fwd
-        p = self.cat.trip(self.pl.trip_index[leg.trip_id]).pattern
+        p = self.cat.trip(self.ctx.trip_index[leg.trip_id]).pattern
         pos = leg.key.board_pos if board else leg.key.alight_pos
         return self._slack_row(int(pats.stop_start[p]) + pos, board)
 
@@ -234,7 +237,7 @@ class _Builder:
         if isinstance(self.origin, str):
             w, dm = self.o_reach.get(s_first, (0, 0))
             if dm > 0:
-                a = self.place(self.pl.stop(self.origin))
+                a = self.place(self.ctx.stop(self.origin))
                 start = int(first.departure.timestamp()) - self.slack(first, True) - w
                 legs.append(self.walk(a, first.from_place, start, dm, w))
         else:
@@ -247,13 +250,13 @@ class _Builder:
                 nxt, s2, _ = transit[i + 1]
                 if s2 != s:
                     start = int(leg.arrival.timestamp()) + self.slack(leg, False)
-                    legs.append(self.walk(leg.to_place, nxt.from_place, start, self.pl.walk_m(s, s2)))
+                    legs.append(self.walk(leg.to_place, nxt.from_place, start, self.ctx.walk_m(s, s2)))
         # egress walk
         if isinstance(self.dest, str):
             w, dm = self.d_reach.get(s_last, (0, 0))
             if dm > 0:
                 start = int(last.arrival.timestamp()) + self.slack(last, False)
-                legs.append(self.walk(last.to_place, self.place(self.pl.stop(self.dest)), start, dm, w))
+                legs.append(self.walk(last.to_place, self.place(self.ctx.stop(self.dest)), start, dm, w))
         else:
             w, dm = self.d_reach[s_last]
             start = int(last.arrival.timestamp()) + self.slack(last, False)
@@ -275,9 +278,15 @@ def _pareto(cands: list[tuple]) -> list[tuple]:
     return kept
 
 
-def assemble(planner: Planner, se, found, query: Query, src, dst, limit: int,
+def assemble(ctx: Context, catalog: Catalog, search: Search, found: list[tuple[Ride, ...]],
+             query: Query, src: Reach, dst: Reach, limit: int,
              window: tuple[int, int] | None = None) -> list[Itinerary]:
-    b = _Builder(planner, se, query, src, dst)
+    """Itineraries of the journeys `found` (rides in travel order): Pareto-filtered over
+    (departure, arrival, transfers), sorted for the kind of query, at most `limit`.
+    `src`/`dst` are the walking reach in search direction; `window` keeps range journeys
+    starting inside it."""
+    se = search
+    b = _Builder(ctx, catalog, search, query, src, dst)
     seen: set = set()
     raws = []
     for rides in found:
@@ -305,9 +314,9 @@ def assemble(planner: Planner, se, found, query: Query, src, dst, limit: int,
         keys = tuple(leg.key for leg in legs if leg.key is not None)
         # only the feeds it rides: a new version of an unrelated feed keeps it bookable
         used = {k.trip_id.split(":", 1)[0] for k in keys}
-        ikey = ItineraryKey(versions=tuple(fv for fv in planner.versions if fv[0] in used),
+        ikey = ItineraryKey(versions=tuple(fv for fv in ctx.versions if fv[0] in used),
                             legs=keys)
-        out.append(Itinerary(id=encode_id(ikey, planner.config.id_secret), key=ikey,
+        out.append(Itinerary(id=encode_id(ikey, ctx.config.id_secret), key=ikey,
                              departure=legs[0].departure, arrival=legs[-1].arrival,
                              duration_s=arr - dep, transfers=transfers, legs=legs))
     return out

@@ -1,30 +1,33 @@
 """The journey planner: `Planner.build(network, config)` once, then `plan(query)` many times.
 
+The facade: it resolves places (stops, platforms, coordinates, walking reach), the query's
+date and time, then hands over to the search machinery (`routing.search`) on the expanded
+day (`routing.days`), and turns the rides found into itineraries (`routing.journeys`).
+
 Build (pure, a few seconds on a province): patterns (forward and reversed), footpaths
 (networkx), stop lookups. Expanded days are built on first use and cached (LRU). Querying
 is thread-safe: the only mutable state is a pool of per-query scratch arrays and the day
-cache, both behind a lock.
+cache, both behind a lock, and memos whose races build an equal value twice.
 """
 
 from __future__ import annotations
 
-import math
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from routing import raptor
 from routing.config import RoutingConfig
+from routing.context import Context
+from routing.days import DayCache
 from routing.errors import DateOutOfService, InvalidQuery, LegNotFeasible, UnknownStop
 from routing.footpaths import Footpaths, build_footpaths, near_stops
 from routing.itinerary import Itinerary, LegKey
-from routing.journeys import Catalog, Ride, assemble
+from routing.journeys import Catalog, assemble
 from routing.network import Network
-from routing.timetable import MODES, Day, Patterns, build_day, build_patterns, service_ref_epoch
+from routing.search import Searches, Sources, collect
+from routing.timetable import Day, Patterns, build_patterns, service_ref_epoch
 
 __all__ = ["Planner", "Query", "Place"]
 
@@ -47,23 +50,6 @@ class Query:
     limit: int | None = None
 
 
-@dataclass(frozen=True, eq=False)
-class _Search:
-    """Everything one direction of a query needs, resolved."""
-
-    day: Day
-    pats: Patterns
-    fps: Footpaths
-    board_slack: np.ndarray
-    alight_slack: np.ndarray
-    q_ok: np.ndarray
-    inst_ok: np.ndarray
-    stop_ok: np.ndarray
-    min_conn: int
-    max_walk: int
-    rounds: int
-
-
 class Planner:
     def __init__(self, network: Network, config: RoutingConfig, fwd: Patterns, fps: Footpaths):
         self.network = network
@@ -72,31 +58,23 @@ class Planner:
         self.rev = fwd.reversed()
         self.fps = fps
         self.fps_rev = fps.transposed()
-        self.versions = tuple(zip(network.feeds, network.feed_versions))
-        self.stop_index = {sid: i for i, sid in enumerate(network.stop_id)}
-        self.trip_index = {tid: i for i, tid in enumerate(network.trip_id)}
+        self.ctx = Context.of(network, config, fwd, fps)
+        self.versions = self.ctx.versions
+        self.stop_index = self.ctx.stop_index
+        self.trip_index = self.ctx.trip_index
+        self.trip_tz = self.ctx.trip_tz
         par = network.stop_parent
         self.children: dict[int, list[int]] = {}
         for c in np.flatnonzero(par >= 0).tolist():
             self.children.setdefault(int(par[c]), []).append(c)
-        wc = network.stop_wheelchair.copy()
-        inherit = (wc == 0) & (par >= 0)
-        wc[inherit] = network.stop_wheelchair[par[inherit]]
-        self.stop_accessible = wc == 1
-        self.all_stops_ok = np.ones(network.n_stops, dtype=bool)
         runs = np.flatnonzero(network.service_days.any(axis=0)) if network.service_days.size else []
         base = network.service_base_date
         self.valid_from = date.fromordinal(base + int(runs[0])) if len(runs) else None
         self.valid_to = date.fromordinal(base + int(runs[-1])) if len(runs) else None
-        self.trip_tz = network.agency_tz[network.route_agency[network.trip_route]]
-        self._days: OrderedDict[tuple[date, bool], Day] = OrderedDict()
-        self._day_locks: dict[tuple[date, bool], threading.Lock] = {}
-        self._lock = threading.Lock()
-        self._pool: list[raptor.Scratch] = []
-        self._wheel_cache: dict[tuple, object] = {}
+        self.days = DayCache(network, self.fwd, self.rev, config)
+        self.searches = Searches(self.ctx, self.rev, self.fps_rev)
         self._reach_cache: dict[tuple, dict[int, tuple[int, int]]] = {}
-        self.pat_len = np.diff(fwd.stop_start)
-        self.catalog = Catalog(self)    # stops and trips as itineraries show them (memo)
+        self.catalog = Catalog(self.ctx)    # stops and trips as itineraries show them (memo)
 
     # ---------------------------------------------------------------- build
     @classmethod
@@ -106,32 +84,13 @@ class Planner:
 
     # ---------------------------------------------------------------- lookups
     def stop(self, stop_id: str) -> int:
-        s = self.stop_index.get(stop_id)
-        if s is None:
-            raise UnknownStop(f"unknown stop {stop_id!r}", stop=stop_id)
-        return s
+        return self.ctx.stop(stop_id)
 
     def stop_tz(self, s: int) -> str:
-        return self.network.timezones[int(self.network.stop_tz[s])]
+        return self.ctx.stop_tz(s)
 
     def day(self, d: date, reverse: bool = False) -> Day:
-        key = (d, reverse)
-        with self._lock:
-            day = self._days.get(key)
-            if day is not None:
-                self._days.move_to_end(key)
-                return day
-            lock = self._day_locks.setdefault(key, threading.Lock())
-        with lock:                      # one builder per day; others wait for it
-            with self._lock:
-                day = self._days.get(key)
-            if day is None:
-                day = build_day(self.network, self.rev if reverse else self.fwd, d, self.config)
-                with self._lock:
-                    self._days[key] = day
-                    while len(self._days) > self.config.date_cache_size:
-                        self._days.popitem(last=False)
-        return day
+        return self.days.get(d, reverse)
 
     def check_date(self, d: date) -> None:
         if self.valid_from is None or not self.valid_from <= d <= self.valid_to:
@@ -195,70 +154,6 @@ class Planner:
             return self.stop_tz(self.stop(place))
         return self.stop_tz(min(reach, key=lambda s: reach[s][1]))
 
-    # ---------------------------------------------------------------- search setup
-    def _search(self, query: Query, d: date, reverse: bool) -> _Search:
-        cfg, net = self.config, self.network
-        pats = self.rev if reverse else self.fwd
-        day = self.day(d, reverse)
-        override = query.min_transfer_s is not None
-        board, alight = self._slacks(pats, override)
-        if query.modes:
-            unknown = set(query.modes) - set(MODES)
-            if unknown:
-                raise InvalidQuery(f"unknown mode(s) {sorted(unknown)}; known: {list(MODES)}")
-            ok_modes = np.array([m in query.modes for m in MODES])
-            q_ok = ok_modes[pats.mode[day.q_pattern]]
-        else:
-            q_ok = self._ones(("q", d, reverse), day.n_q)
-        if query.wheelchair:
-            key = (d, reverse)
-            inst_ok = self._wheel_cache.get(key)
-            if inst_ok is None:
-                inst_ok = self._wheel_cache[key] = net.trip_wheelchair[day.inst_trip] == 1
-            stop_ok = self.stop_accessible
-        else:
-            inst_ok = self._ones(("i", d, reverse), len(day.inst_trip))
-            stop_ok = self.all_stops_ok
-        max_t = cfg.max_transfers if query.max_transfers is None else \
-            max(0, min(query.max_transfers, cfg.max_transfers))
-        max_walk = cfg.walk_radius_m if query.max_walk_m is None else max(0.0, query.max_walk_m)
-        return _Search(
-            day=day, pats=pats, fps=self.fps_rev if reverse else self.fps,
-            board_slack=board, alight_slack=alight, q_ok=q_ok, inst_ok=inst_ok, stop_ok=stop_ok,
-            min_conn=int(query.min_transfer_s) if override else cfg.transfer_s,
-            max_walk=int(max_walk), rounds=max_t + 1)
-
-    def _slacks(self, pats: Patterns, override: bool) -> tuple[np.ndarray, np.ndarray]:
-        """Board/alight seconds per pattern stop in effect: station rules, else the mode
-        default (or 0 when the query's min_transfer_s replaces the defaults)."""
-        key = ("slack", pats.reverse, override)
-        got = self._wheel_cache.get(key)
-        if got is None:
-            zb = 0 if override else pats.board_slack
-            za = 0 if override else pats.alight_slack
-            got = self._wheel_cache[key] = (
-                np.where(pats.board_fixed >= 0, pats.board_fixed, zb).astype(np.int32),
-                np.where(pats.alight_fixed >= 0, pats.alight_fixed, za).astype(np.int32))
-        return got
-
-    def _ones(self, key, n: int) -> np.ndarray:
-        a = self._wheel_cache.get(key)
-        if a is None or len(a) != n:
-            a = self._wheel_cache[key] = np.ones(n, dtype=bool)
-        return a
-
-    def _scratch(self, n_q: int) -> raptor.Scratch:
-        with self._lock:
-            for i, sc in enumerate(self._pool):
-                if sc.n_q >= n_q:
-                    return self._pool.pop(i)
-        return raptor.Scratch(self.config.max_transfers + 1, self.network.n_stops, n_q)
-
-    def _release(self, sc: raptor.Scratch) -> None:
-        with self._lock:
-            if len(self._pool) < 8:
-                self._pool.append(sc)
-
     # ---------------------------------------------------------------- plan
     def plan(self, query: Query) -> list[Itinerary]:
         if query.origin == query.destination:
@@ -274,131 +169,23 @@ class Planner:
         d = query.date
         self.check_date(d)
         t0 = int((datetime.combine(d, time(0), tz) + timedelta(seconds=query.time_s)).timestamp())
-        se = self._search(query, d, query.arrive_by)
-        day = se.day
-        rel = t0 - day.origin
+        search = self.searches.resolve(query, self.day(d, query.arrive_by))
         window = max(0, min(query.window_s, cfg.max_window_min * 60))
-        src_stops = np.array(list(src), dtype=np.int32)
-        src_walk = np.array([v[0] for v in src.values()], dtype=np.int32)
-        sc = self._scratch(day.n_q)
-        egress = sc.egress              # all -1 but for this query's targets (reset below)
+        scratch = self.searches.scratch(search.day.n_q)
+        egress = scratch.egress         # all -1 but for this query's targets (reset below)
         try:
             for s, (w, _) in dst.items():
                 egress[s] = w
-            sc.reset()
-            rides = self._collect(se, sc, src_stops, src_walk, egress, rel, window, query.arrive_by)
+            scratch.reset()
+            rides = collect(search, scratch, Sources.of(src), egress, t0 - search.day.origin,
+                            window)
         finally:
             for s in dst:
                 egress[s] = -1
-            self._release(sc)
+            self.searches.release(scratch)
         limit = cfg.default_limit if query.limit is None else max(1, min(query.limit, cfg.max_limit))
         span = (t0, t0 + window) if window > 0 and not query.arrive_by else None
-        return assemble(self, se, rides, query, src, dst, limit, span)
-
-    def _departures(self, se: _Search, src_stops, src_walk, lo: int, hi: int) -> np.ndarray:
-        """Candidate start times in [lo, hi]: each boardable departure minus walk and slack."""
-        d, p = se.day, se.pats
-        out = []
-        for s, w in zip(src_stops.tolist(), src_walk.tolist()):
-            for r in range(d.stop_q_start[s], d.stop_q_start[s + 1]):
-                q = d.stop_q[r]
-                if not se.q_ok[q]:
-                    continue
-                i = d.stop_q_pos[r]
-                ps = p.stop_start[d.q_pattern[q]]
-                if not p.board_ok[ps + i]:
-                    continue
-                L = p.stop_start[d.q_pattern[q] + 1] - ps
-                n = d.q_inst_start[q + 1] - d.q_inst_start[q]
-                deps = d.t_dep[d.q_time_start[q] + i + L * np.arange(n)]
-                out.append(deps - w - se.board_slack[ps + i])
-        if not out:
-            return np.zeros(0, np.int64)
-        c = np.unique(np.concatenate(out))
-        return c[(c >= lo) & (c <= hi)][::-1]
-
-    def _collect(self, se, sc, src_stops, src_walk, egress, rel, window, reverse) -> list:
-        """Run the rounds (once, or once per departure in the window, latest first) and
-        return each journey that improved the Pareto front, as rides in travel order."""
-        if reverse:
-            rel = -rel
-        if window <= 0:
-            starts = np.array([rel], dtype=np.int32)
-        else:
-            starts = self._departures(se, src_stops, src_walk, rel, rel + window).astype(np.int32)
-        cap = max(64, 4 * se.rounds * len(starts))
-        K = se.rounds + 1
-        out_start = np.empty(cap, np.int32)
-        out_k = np.empty(cap, np.int32)
-        out_len = np.empty(cap, np.int32)
-        out_inst = np.empty((cap, K), np.int32)
-        out_board = np.empty((cap, K), np.int32)
-        out_alight = np.empty((cap, K), np.int32)
-        p, d, f = se.pats, se.day, se.fps
-        n = raptor.search(
-            p.stop_start, p.stops, p.board_ok, p.alight_ok, se.board_slack, se.alight_slack,
-            d.q_pattern, d.q_inst_start, d.q_time_start, d.t_arr, d.t_dep,
-            d.stop_q_start, d.stop_q, d.stop_q_pos, d.inst_q,
-            se.q_ok, se.inst_ok, se.stop_ok,
-            f.start, f.to, f.walk_s, f.floor_s, f.dist_m, f.rule, np.int32(se.min_conn),
-            np.int32(se.max_walk),
-            src_stops, src_walk, starts, egress, True, se.rounds,
-            sc.ready, sc.ready_from, sc.veh_inst, sc.veh_board, sc.veh_alight, sc.veh,
-            sc.tgt, sc.tgt_inst, sc.tgt_board, sc.tgt_alight, sc.tgt_improved,
-            sc.marked, sc.q_pos, sc.marked_list, sc.veh_marked, sc.veh_flag, sc.queue, out_start, out_k, out_len, out_inst, out_board, out_alight)
-        pat_len = self.pat_len
-        found = []
-        for i in range(n):
-            rides = [Ride(inst=int(out_inst[i, m]), board=int(out_board[i, m]),
-                          alight=int(out_alight[i, m]),
-                          length=int(pat_len[d.q_pattern[d.inst_q[out_inst[i, m]]]]))
-                     for m in range(out_len[i])]
-            rides = self._squeeze(se, rides)
-            if reverse:
-                found.append(tuple(Ride(inst=r.inst, board=r.length - 1 - r.alight,
-                                        alight=r.length - 1 - r.board, length=r.length)
-                                   for r in rides))
-            else:
-                found.append(tuple(reversed(rides)))
-        return found
-
-    def _conn(self, se: _Search, s: int, s2: int) -> int:
-        f = se.fps
-        for e in range(f.start[s], f.start[s + 1]):
-            if f.to[e] == s2:
-                fl = int(f.floor_s[e])
-                return max(int(f.walk_s[e]), fl if fl >= 0 else se.min_conn)
-        return se.min_conn
-
-    def _squeeze(self, se: _Search, rides: list[Ride]) -> list[Ride]:
-        """Take the latest trip of the same day pattern on each ride that still makes the
-        next connection (last ride: same arrival), so no journey waits needlessly early."""
-        d, p = se.day, se.pats
-        out = list(rides)                       # search order reversed: out[0] reaches target
-        deadline = None
-        for n, r in enumerate(out):
-            q = int(d.inst_q[r.inst])
-            ps = int(p.stop_start[int(d.q_pattern[q])])
-            L, base, i0 = r.length, int(d.q_time_start[q]), int(d.q_inst_start[q])
-            j = r.inst - i0
-            if deadline is None:
-                deadline = int(d.t_arr[base + j * L + r.alight])
-            last = int(d.q_inst_start[q + 1]) - i0
-            for k in range(j + 1, last):        # FIFO: arrivals never decrease with k
-                if int(d.t_arr[base + k * L + r.alight]) > deadline:
-                    break
-                if se.inst_ok[i0 + k]:
-                    j = k
-            out[n] = Ride(inst=i0 + j, board=r.board, alight=r.alight, length=L)
-            if n + 1 < len(out):
-                prev = out[n + 1]
-                pq = int(d.inst_q[prev.inst])
-                pps = int(p.stop_start[int(d.q_pattern[pq])])
-                s_b = int(p.stops[ps + r.board])
-                s_a = int(p.stops[pps + prev.alight])
-                deadline = (int(d.t_dep[base + j * L + r.board]) - int(se.board_slack[ps + r.board])
-                            - self._conn(se, s_a, s_b) - int(se.alight_slack[pps + prev.alight]))
-        return out
+        return assemble(self.ctx, self.catalog, search, rides, query, src, dst, limit, span)
 
     # ---------------------------------------------------------------- legs (bookings)
     def leg_stops(self, leg: LegKey) -> tuple[str, ...]:
@@ -430,12 +217,4 @@ class Planner:
 
     def walk_m(self, s: int, s2: int) -> float:
         """Walking metres s -> s2: the footpath's, else the straight line x detour."""
-        f = self.fps
-        for e in range(int(f.start[s]), int(f.start[s + 1])):
-            if f.to[e] == s2 and f.dist_m[e] > 0:
-                return float(f.dist_m[e])
-        net = self.network
-        la1, lo1 = math.radians(net.stop_lat[s]), math.radians(net.stop_lon[s])
-        la2, lo2 = math.radians(net.stop_lat[s2]), math.radians(net.stop_lon[s2])
-        a = math.sin((la2 - la1) / 2) ** 2 + math.cos(la1) * math.cos(la2) * math.sin((lo2 - lo1) / 2) ** 2
-        return 2 * 6_371_000.0 * math.asin(min(1.0, math.sqrt(a))) * self.config.walk_detour
+        return self.ctx.walk_m(s, s2)

@@ -7,7 +7,8 @@ from datetime import date
 import numpy as np
 import pytest
 
-from feeds.compile import CompileError, compile_feed
+from feeds.compile import compile_feed
+from feeds.errors import CompileError
 
 AGENCY = "agency_id,agency_name,agency_url,agency_timezone\nA,Bus Co,http://x,Asia/Shanghai\n"
 STOPS = (
@@ -51,6 +52,7 @@ def test_one_trip_sorted_by_sequence_past_midnight_and_one_digit_hours():
     assert list(net.trip_id) == ["jn:T1"] and list(net.trip_headsign) == ["Dock"]
     assert trip_times(net, 0) == [("jn:P1", h(9, 0), h(9, 1)), ("jn:B", h(23, 59), h(24, 0, 30)),
                                   ("jn:D", h(24, 10), h(24, 10))]
+    assert net.st_seq.tolist() == [1, 2, 30]    # GTFS-Realtime names stops by stop_sequence
     assert net.timezones == ("Asia/Shanghai",)
     assert list(net.route_mode) == ["bus"]
     assert net.stop_parent[list(net.stop_id).index("jn:P1")] == list(net.stop_id).index("jn:ST")
@@ -113,6 +115,7 @@ def test_frequencies_expand_into_named_trips(exact):
     assert trip_times(net, 2) == [("f:B", h(23, 50), h(23, 50)), ("f:C", h(23, 54), h(23, 55)),
                                   ("f:D", h(24, 5), h(24, 5))]
     assert (net.trip_service == 0).all()
+    assert net.st_seq.tolist() == [1, 2] + [1, 2, 3] * 3
 
 
 def test_blank_times_interpolated_along_distance_and_copied_between_arr_dep():
@@ -214,7 +217,7 @@ def test_no_stop_times_is_a_compile_error():
 
 
 def test_time_parser_vectorized():
-    from feeds.compile_tables import secs_array
+    from feeds.gtfs.values import secs_array
     vals = ["08:00:00", "8:00:00", " 25:10:05 ", "", "100:00:00", "12:60:00", "ab:cd:ef",
             "12:00", "0:00:00", "-1:00:00"]
     assert secs_array(np.array(vals, dtype=object)).tolist() == [

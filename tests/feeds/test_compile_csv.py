@@ -10,7 +10,7 @@ import pytest
 
 from feeds import compile_csv as fc
 from feeds.compile import _read
-from feeds.compile_tables import ST_COLS, ST_DTYPES, st_columns_fast, st_columns_pandas
+from feeds.gtfs.stop_times import ST_COLS, ST_DTYPES, st_columns_fast, st_columns_pandas
 
 REAL = Path(__file__).resolve().parents[1] / "data" / "real"
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from feeds.compile import compile_feed
-from feeds.compile_tables import haversine_m
+from feeds.gtfs.values import haversine_m
 from feeds.demo import demo_feed_plan, write_demo_feeds
 from feeds.demo_places import AIRPORTS, CITIES, RAIL_STATIONS
 from feeds.reader import read_archive

@@ -1,0 +1,258 @@
+"""The search machinery behind `Planner.plan`: a query resolved into the arrays the RAPTOR
+kernel takes (`Searches.resolve` -> `Search`), the kernel run (once, or once per departure
+of a range), and the rides it found squeezed to the latest trips that still connect.
+
+`Searches` holds what queries share and reuse: the board/alight times in effect per
+pattern stop, the wheelchair filter of each expanded day, all-true filters, and a pool of
+per-query scratch arrays. Thread-safe: the pool is behind a lock; the caches are dicts whose
+races build an equal value twice.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from routing import raptor
+from routing.errors import InvalidQuery
+from routing.footpaths import Footpaths
+from routing.journeys import Ride
+from routing.timetable import MODES, Day, Patterns
+
+if TYPE_CHECKING:
+    from routing.context import Context
+    from routing.planner import Query
+
+__all__ = ["Search", "Sources", "Searches", "collect"]
+
+
+@dataclass(frozen=True, eq=False)
+class Search:
+    """Everything one direction of a query needs, resolved."""
+
+    day: Day
+    pats: Patterns
+    fps: Footpaths
+    board_slack: np.ndarray     # pattern-stop row -> board seconds in effect (int32)
+    alight_slack: np.ndarray    # pattern-stop row -> alight seconds in effect (int32)
+    q_ok: np.ndarray            # day pattern -> allowed by the query's modes (bool)
+    inst_ok: np.ndarray         # instance -> allowed (wheelchair) (bool)
+    stop_ok: np.ndarray         # s -> allowed (wheelchair) (bool)
+    min_conn: int               # default change time / footpath floor (s)
+    max_walk: int               # metres of a walk between two stops
+    rounds: int                 # max trips per journey
+    pat_len: np.ndarray         # p -> stops in pattern p
+
+
+@dataclass(frozen=True, eq=False)
+class Sources:
+    """Where the search starts: stops (search direction) and the walk to each (s)."""
+
+    stops: np.ndarray           # int32
+    walk_s: np.ndarray          # int32
+
+    @classmethod
+    def of(cls, reach: dict[int, tuple[int, int]]) -> Sources:
+        return cls(np.array(list(reach), dtype=np.int32),
+                   np.array([v[0] for v in reach.values()], dtype=np.int32))
+
+
+class Searches:
+    """Resolves queries into `Search`es over one planner's days; lends scratch arrays."""
+
+    def __init__(self, ctx: Context, rev: Patterns, fps_rev: Footpaths) -> None:
+        self._ctx, self._rev, self._fps_rev = ctx, rev, fps_rev
+        net = ctx.network
+        par = net.stop_parent
+        wc = net.stop_wheelchair.copy()
+        inherit = (wc == 0) & (par >= 0)
+        wc[inherit] = net.stop_wheelchair[par[inherit]]
+        self.stop_accessible = wc == 1      # s -> step-free (a platform inherits its station)
+        self._all_stops = np.ones(net.n_stops, dtype=bool)
+        self._pat_len = np.diff(ctx.fwd.stop_start)
+        self._cache: dict[tuple, object] = {}
+        self._lock = threading.Lock()
+        self._pool: list[raptor.Scratch] = []
+
+    def resolve(self, query: Query, day: Day) -> Search:
+        cfg, net = self._ctx.config, self._ctx.network
+        reverse = day.reverse
+        pats = self._rev if reverse else self._ctx.fwd
+        d = day.query_date
+        override = query.min_transfer_s is not None
+        board, alight = self._slacks(pats, override)
+        if query.modes:
+            unknown = set(query.modes) - set(MODES)
+            if unknown:
+                raise InvalidQuery(f"unknown mode(s) {sorted(unknown)}; known: {list(MODES)}")
+            ok_modes = np.array([m in query.modes for m in MODES])
+            q_ok = ok_modes[pats.mode[day.q_pattern]]
+        else:
+            q_ok = self._ones(("q", d, reverse), day.n_q)
+        if query.wheelchair:
+            key = (d, reverse)
+            inst_ok = self._cache.get(key)
+            if inst_ok is None or len(inst_ok) != len(day.inst_trip):
+                inst_ok = self._cache[key] = net.trip_wheelchair[day.inst_trip] == 1
+            stop_ok = self.stop_accessible
+        else:
+            inst_ok = self._ones(("i", d, reverse), len(day.inst_trip))
+            stop_ok = self._all_stops
+        max_t = cfg.max_transfers if query.max_transfers is None else \
+            max(0, min(query.max_transfers, cfg.max_transfers))
+        max_walk = cfg.walk_radius_m if query.max_walk_m is None else max(0.0, query.max_walk_m)
+        return Search(
+            day=day, pats=pats, fps=self._fps_rev if reverse else self._ctx.fps,
+            board_slack=board, alight_slack=alight, q_ok=q_ok, inst_ok=inst_ok, stop_ok=stop_ok,
+            min_conn=int(query.min_transfer_s) if override else cfg.transfer_s,
+            max_walk=int(max_walk), rounds=max_t + 1, pat_len=self._pat_len)
+
+    def _slacks(self, pats: Patterns, override: bool) -> tuple[np.ndarray, np.ndarray]:
+        """Board/alight seconds per pattern stop in effect: station rules, else the mode
+        default (or 0 when the query's min_transfer_s replaces the defaults)."""
+        key = ("slack", pats.reverse, override)
+        got = self._cache.get(key)
+        if got is None:
+            zb = 0 if override else pats.board_slack
+            za = 0 if override else pats.alight_slack
+            got = self._cache[key] = (
+                np.where(pats.board_fixed >= 0, pats.board_fixed, zb).astype(np.int32),
+                np.where(pats.alight_fixed >= 0, pats.alight_fixed, za).astype(np.int32))
+        return got  # type: ignore[return-value]
+
+    def _ones(self, key: tuple, n: int) -> np.ndarray:
+        a = self._cache.get(key)
+        if a is None or len(a) != n:  # type: ignore[arg-type]
+            a = self._cache[key] = np.ones(n, dtype=bool)
+        return a  # type: ignore[return-value]
+
+    def scratch(self, n_q: int) -> raptor.Scratch:
+        with self._lock:
+            for i, sc in enumerate(self._pool):
+                if sc.n_q >= n_q:
+                    return self._pool.pop(i)
+        return raptor.Scratch(self._ctx.config.max_transfers + 1, self._ctx.network.n_stops, n_q)
+
+    def release(self, scratch: raptor.Scratch) -> None:
+        with self._lock:
+            if len(self._pool) < 8:
+                self._pool.append(scratch)
+
+
+def departures(search: Search, sources: Sources, lo: int, hi: int) -> np.ndarray:
+    """Candidate start times in [lo, hi], latest first: each boardable departure at a
+    source stop minus the walk to it and the board time."""
+    d, p = search.day, search.pats
+    out = []
+    for s, w in zip(sources.stops.tolist(), sources.walk_s.tolist()):
+        for r in range(d.stop_q_start[s], d.stop_q_start[s + 1]):
+            q = d.stop_q[r]
+            if not search.q_ok[q]:
+                continue
+            i = d.stop_q_pos[r]
+            ps = p.stop_start[d.q_pattern[q]]
+            if not p.board_ok[ps + i]:
+                continue
+            length = p.stop_start[d.q_pattern[q] + 1] - ps
+            n = d.q_inst_start[q + 1] - d.q_inst_start[q]
+            deps = d.t_dep[d.q_time_start[q] + i + length * np.arange(n)]
+            out.append(deps - w - search.board_slack[ps + i])
+    if not out:
+        return np.zeros(0, np.int64)
+    c = np.unique(np.concatenate(out))
+    return c[(c >= lo) & (c <= hi)][::-1]
+
+
+def collect(search: Search, scratch: raptor.Scratch, sources: Sources, egress: np.ndarray,
+            start: int, window: int) -> list[tuple[Ride, ...]]:
+    """Run the rounds from `start` (seconds since the day's origin, forward time) once, or
+    once per departure in [start, start + window] latest first, and return each journey that
+    improved the Pareto front, as rides in travel order."""
+    reverse = search.day.reverse
+    rel = -start if reverse else start
+    if window <= 0:
+        starts = np.array([rel], dtype=np.int32)
+    else:
+        starts = departures(search, sources, rel, rel + window).astype(np.int32)
+    cap = max(64, 4 * search.rounds * len(starts))
+    n_rounds = search.rounds + 1
+    out_start = np.empty(cap, np.int32)
+    out_k = np.empty(cap, np.int32)
+    out_len = np.empty(cap, np.int32)
+    out_inst = np.empty((cap, n_rounds), np.int32)
+    out_board = np.empty((cap, n_rounds), np.int32)
+    out_alight = np.empty((cap, n_rounds), np.int32)
+    p, d, f, sc = search.pats, search.day, search.fps, scratch
+    n = raptor.search(
+        p.stop_start, p.stops, p.board_ok, p.alight_ok, search.board_slack, search.alight_slack,
+        d.q_pattern, d.q_inst_start, d.q_time_start, d.t_arr, d.t_dep,
+        d.stop_q_start, d.stop_q, d.stop_q_pos, d.inst_q,
+        search.q_ok, search.inst_ok, search.stop_ok,
+        f.start, f.to, f.walk_s, f.floor_s, f.dist_m, f.rule, np.int32(search.min_conn),
+        np.int32(search.max_walk),
+        sources.stops, sources.walk_s, starts, egress, True, search.rounds,
+        sc.ready, sc.ready_from, sc.veh_inst, sc.veh_board, sc.veh_alight, sc.veh,
+        sc.tgt, sc.tgt_inst, sc.tgt_board, sc.tgt_alight, sc.tgt_improved,
+        sc.marked, sc.q_pos, sc.marked_list, sc.veh_marked, sc.veh_flag, sc.queue,
+        out_start, out_k, out_len, out_inst, out_board, out_alight)
+    pat_len = search.pat_len
+    found = []
+    for i in range(n):
+        rides = [Ride(inst=int(out_inst[i, m]), board=int(out_board[i, m]),
+                      alight=int(out_alight[i, m]),
+                      length=int(pat_len[d.q_pattern[d.inst_q[out_inst[i, m]]]]))
+                 for m in range(out_len[i])]
+        rides = squeeze(search, rides)
+        if reverse:
+            found.append(tuple(Ride(inst=r.inst, board=r.length - 1 - r.alight,
+                                    alight=r.length - 1 - r.board, length=r.length)
+                               for r in rides))
+        else:
+            found.append(tuple(reversed(rides)))
+    return found
+
+
+def _conn(search: Search, s: int, s2: int) -> int:
+    """Seconds from free at s to ready at s2 (footpath or change at one stop)."""
+    f = search.fps
+    for e in range(f.start[s], f.start[s + 1]):
+        if f.to[e] == s2:
+            fl = int(f.floor_s[e])
+            return max(int(f.walk_s[e]), fl if fl >= 0 else search.min_conn)
+    return search.min_conn
+
+
+def squeeze(search: Search, rides: list[Ride]) -> list[Ride]:
+    """Take the latest trip of the same day pattern on each ride that still makes the
+    next connection (last ride: same arrival), so no journey waits needlessly early.
+    `rides` are in search order reversed: rides[0] reaches the target."""
+    d, p = search.day, search.pats
+    out = list(rides)
+    deadline = None
+    for n, r in enumerate(out):
+        q = int(d.inst_q[r.inst])
+        ps = int(p.stop_start[int(d.q_pattern[q])])
+        length, base, i0 = r.length, int(d.q_time_start[q]), int(d.q_inst_start[q])
+        j = r.inst - i0
+        if deadline is None:
+            deadline = int(d.t_arr[base + j * length + r.alight])
+        last = int(d.q_inst_start[q + 1]) - i0
+        for k in range(j + 1, last):        # FIFO: arrivals never decrease with k
+            if int(d.t_arr[base + k * length + r.alight]) > deadline:
+                break
+            if search.inst_ok[i0 + k]:
+                j = k
+        out[n] = Ride(inst=i0 + j, board=r.board, alight=r.alight, length=length)
+        if n + 1 < len(out):
+            prev = out[n + 1]
+            pq = int(d.inst_q[prev.inst])
+            pps = int(p.stop_start[int(d.q_pattern[pq])])
+            s_b = int(p.stops[ps + r.board])
+            s_a = int(p.stops[pps + prev.alight])
+            deadline = (int(d.t_dep[base + j * length + r.board])
+                        - int(search.board_slack[ps + r.board])
+                        - _conn(search, s_a, s_b) - int(search.alight_slack[pps + prev.alight]))
+    return out

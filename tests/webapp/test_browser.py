@@ -330,3 +330,49 @@ async def test_operator_publishes_reads_the_report_activates_and_rolls_back(  # 
             break
         await asyncio.sleep(0.05)
     assert app[LIVE].current.versions.get("point") == version
+
+
+def _alert_message() -> bytes:
+    from google.transit import gtfs_realtime_pb2 as rt
+    msg = rt.FeedMessage()
+    msg.header.gtfs_realtime_version = "2.0"
+    msg.header.incrementality = rt.FeedHeader.FULL_DATASET
+    a = msg.entity.add(id="lift").alert
+    a.cause, a.effect = rt.Alert.CONSTRUCTION, rt.Alert.ACCESSIBILITY_ISSUE
+    a.informed_entity.add().stop_id = "B1"
+    a.header_text.translation.add(text="Quancheng Square: lift out of order", language="en")
+    a.header_text.translation.add(text="泉城广场站电梯停用", language="zh")
+    return msg.SerializeToString()
+
+
+async def test_alerts_reach_the_passenger_and_the_operator(client, app, make_key, browser,  # type: ignore[no-untyped-def]
+                                                           shots) -> None:
+    await _go_live(client, app, make_key)
+    operator = await make_key("operator", operator="op-jnbus")
+    resp = await client.post("/v1/realtime", params={"feed": "jnbus"}, data=_alert_message(),
+                             headers={**bearer(operator), "Content-Type": "application/x-protobuf"})
+    assert resp.status == 200, await resp.text()
+    for _ in range(400):
+        if (await (await client.get("/v1/alerts")).json())["alerts"]:
+            break
+        await asyncio.sleep(0.05)
+    base = str(client.make_url("/"))
+
+    def look() -> tuple[str, str]:
+        browser.get(base + "#/passenger")
+        wait_for(lambda: _css(browser, "#plan-form"), "the plan form")
+        _pick_stop(browser, "from", "quancheng", "Quancheng Square")
+        _pick_stop(browser, "to", "weishan", "Weishan Road")
+        _by_id(browser, "plan-button").click()
+        alert = wait_for(lambda: _css(browser, "#itinerary-0 .alerts li"), "the itinerary's alert",
+                         page=browser)[0].text
+        shots(browser, "12-passenger-alert")
+        browser.get(base + "#/operator")
+        _by_id(browser, "maas-operatorKey-input").send_keys(operator)
+        _by_id(browser, "maas-operatorKey-use").click()
+        listed = wait_for(lambda: _css(browser, "#alerts li"), "the operator's alerts", page=browser)[0].text
+        return alert, listed
+
+    alert, listed = await asyncio.to_thread(look)
+    assert alert == "Quancheng Square: lift out of order"
+    assert "Quancheng Square: lift out of order" in listed and "jnbus" in listed

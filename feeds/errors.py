@@ -31,6 +31,11 @@ __all__ = [
     "FeedHasErrors",
     "OperatorRequired",
     "CompileError",
+    "NotProtobuf",
+    "UnknownFeed",
+    "TripOfAnotherFeed",
+    "TimeBeyondHorizon",
+    "RealtimeTooLarge",
 ]
 
 
@@ -130,3 +135,27 @@ class CompileError(FeedError, ValueError):
     tree."""
 
     code, status = "feed_not_compilable", 422
+
+
+# --- GTFS-Realtime (feeds/realtime.py, feeds/realtime_ingest.py) ------------------------------
+# A refused message changes nothing: the whole message is one transaction.
+
+
+class NotProtobuf(FeedError):
+    code, status = "not_protobuf", 400
+
+
+class UnknownFeed(FeedError):
+    code, status = "unknown_feed", 404
+
+
+class TripOfAnotherFeed(FeedError):
+    code, status = "trip_of_another_feed", 422
+
+
+class TimeBeyondHorizon(FeedError):
+    code, status = "time_beyond_horizon", 422
+
+
+class RealtimeTooLarge(FeedError):
+    code, status = "realtime_too_large", 413

@@ -27,8 +27,44 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class Embedded:
+    """The URLs to use, and the embedded servers this process started or attached to (None
+    where a URL was given): `revive()` restarts the ones that died."""
+
     database_url: str | None
     redis_url: str | None
+    pg: object | None = None                   # pgserver.PostgresServer
+    redis_proc: subprocess.Popen | None = None
+    redis_dir: Path | None = None
+
+    def postgres_alive(self) -> bool:
+        if self.pg is None:
+            return True
+        _pgserver()
+        from pgserver.utils import PostmasterInfo
+
+        info = PostmasterInfo.read_from_pgdata(self.pg.pgdata)  # type: ignore[attr-defined]
+        return info is not None and info.is_running()
+
+    def redis_alive(self) -> bool:
+        if self.redis_dir is None:
+            return True
+        if self.redis_proc is not None:
+            return self.redis_proc.poll() is None   # poll() also reaps it: no zombie
+        return redis_socket_alive(self.redis_dir / "redis.sock")
+
+    def revive(self) -> list[str]:
+        """Restart whichever embedded server is not running; returns their names. Raises
+        if a restart fails (the caller retries with backoff)."""
+        revived = []
+        if not self.redis_alive():
+            self.redis_proc, _ = start_redis(self.redis_dir)  # type: ignore[arg-type]
+            revived.append("redis")
+        if not self.postgres_alive():
+            pg = self.pg
+            with pg._lock:  # type: ignore[attr-defined]  # pgserver's own inter-process lock
+                pg.ensure_postgres_running()  # type: ignore[attr-defined]
+            revived.append("postgres")
+        return revived
 
 
 def _pgserver():  # type: ignore[no-untyped-def]
@@ -108,12 +144,12 @@ def start_redis(folder: Path) -> tuple[subprocess.Popen | None, str]:
     return proc, url
 
 
-def stop_redis(proc: subprocess.Popen | None) -> None:
+def stop_redis(proc: subprocess.Popen | None, timeout: float = 10.0) -> None:
     if proc is None or proc.poll() is not None:
         return
     proc.terminate()
     try:
-        proc.wait(10)
+        proc.wait(timeout)
     except subprocess.TimeoutExpired:
         proc.kill()
 
@@ -123,18 +159,18 @@ def embedded_services(
     data_dir: Path, *, database_url: str | None, redis_url: str | None, need_redis: bool = True
 ) -> Iterator[Embedded]:
     """Yield URLs to use: the given ones, or embedded servers started (or attached) for them."""
-    pg_handle = None
-    redis_proc = None
+    got = Embedded(database_url, redis_url)
     try:
         if not database_url:
-            pg_handle, database_url = start_postgres(data_dir / "postgres")
+            got.pg, got.database_url = start_postgres(data_dir / "postgres")
         if not redis_url and need_redis:
-            redis_proc, redis_url = start_redis(data_dir / "redis")
-        yield Embedded(database_url, redis_url)
+            got.redis_dir = data_dir / "redis"
+            got.redis_proc, got.redis_url = start_redis(got.redis_dir)
+        yield got
     finally:
-        stop_redis(redis_proc)
-        if pg_handle is not None:
-            pg_handle.cleanup()  # stops the server when no other maas process holds it
+        stop_redis(got.redis_proc)
+        if got.pg is not None:
+            got.pg.cleanup()  # type: ignore[attr-defined]  # stops it when no other maas process holds it
 
 
 def wipe(data_dir: Path) -> None:

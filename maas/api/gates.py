@@ -16,7 +16,7 @@ from pydantic import AwareDatetime, BaseModel, Field, model_validator
 from maas.appkeys import LIVE, REDIS, REQUEST_ID, SETTINGS
 from maas.auth import Principal
 from maas.errors import Forbidden
-from maas.http import Router, annotate, principal_of
+from maas.http import INT32_MAX, Router, annotate, principal_of
 from maas.idprobes import RedisProbeLimiter
 from maas.middleware import problem_response
 from maas.api.checkin import checkin_state
@@ -165,9 +165,9 @@ async def manifest(request: web.Request, query: ManifestQuery) -> web.Response:
 class TapIn(BaseModel):
     tap_id: str = Field(min_length=8, max_length=64, description="the gate's unique id for the tap (uuid)")
     booking: str = Field(max_length=128)
-    leg: int = Field(ge=0)
+    leg: int = Field(ge=0, le=INT32_MAX)
     at: AwareDatetime = Field(description="when the gate admitted (with offset)")
-    step: int | None = Field(None, description="TOTP step of the accepted code")
+    step: int | None = Field(None, ge=0, le=INT32_MAX, description="TOTP step of the accepted code")
     passenger: int | None = Field(None, ge=0, le=1000, description="ID-card tap: the passenger "
                                   "number who entered (the decision's `passenger`); absent: the party")
 

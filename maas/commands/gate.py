@@ -250,10 +250,10 @@ def cmd_upload(args: argparse.Namespace) -> int:
 
 
 def cmd_alerts(args: argparse.Namespace) -> int:
-    from maas.cli import _run, backends, settings_from_args
+    from maas.commands.common import backends, run, settings_from_args
     from ticketing.idcard_store import list_probe_alerts
 
-    async def run() -> int:
+    async def main() -> int:
         async with backends(settings_from_args(args)) as (pool, _):
             rows = await list_probe_alerts(pool, args.limit)
         for r in rows:
@@ -261,4 +261,4 @@ def cmd_alerts(args: argparse.Namespace) -> int:
                               for k, v in r.items()}))
         return 0
 
-    return _run(run)
+    return run(main)

@@ -26,6 +26,7 @@ from ticketing.inventory import CapacityConfig
 from ticketing.pii import Keyring, pii_aad
 from ticketing.sample import leg_key, sample_network
 from ticketing.service import BookingConfig, Bookings, PassengerInput
+from tests.polling import eventually
 
 NET = sample_network()
 LIVE = dict(zip(NET.feeds, NET.feed_versions))
@@ -307,12 +308,9 @@ async def test_concurrent_confirm_and_cancel_one_wins_consistently(env):
 
 
 async def _until_waiting_for_a_lock(pool) -> None:
-    for _ in range(200):
-        if await pool.fetchval("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = "
-                               "'Lock' AND datname = current_database()"):
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError("the second writer never waited for the booking's lock")
+    await eventually(lambda: pool.fetchval(
+        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+        "AND datname = current_database()"), message="the second writer waits for the booking's lock")
 
 
 async def test_a_writer_that_waited_for_the_booking_sees_what_the_other_committed(env):

@@ -42,7 +42,7 @@ import aiohttp  # noqa: E402
 from aiohttp import web  # noqa: E402
 
 from maas import auth  # noqa: E402
-from maas.api.bookings import booking_config  # noqa: E402
+from maas.services import booking_config  # noqa: E402
 from maas.app import create_app  # noqa: E402
 from maas.appkeys import LIVE  # noqa: E402
 from maas.clock import SystemClock  # noqa: E402

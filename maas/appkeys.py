@@ -15,8 +15,9 @@ from maas.settings import Settings
 if TYPE_CHECKING:
     from maas.auth import Principal
     from maas.live import LiveNetwork
+    from ticketing.service import Bookings
 
-__all__ = ["SETTINGS", "DB", "REDIS", "CLOCK", "LIVE", "OPENAPI", "METRICS", "AUTH_CACHE", "PRINCIPAL", "REQUEST_ID", "LOG_FIELDS"]
+__all__ = ["SETTINGS", "DB", "REDIS", "CLOCK", "LIVE", "OPENAPI", "METRICS", "AUTH_CACHE", "BOOKINGS", "PRINCIPAL", "REQUEST_ID", "LOG_FIELDS"]
 
 SETTINGS = web.AppKey("settings", Settings)
 DB = web.AppKey("db", asyncpg.Pool)
@@ -26,6 +27,7 @@ LIVE: web.AppKey["LiveNetwork"] = web.AppKey("live")
 OPENAPI = web.AppKey("openapi", dict)
 METRICS: web.AppKey[Any] = web.AppKey("metrics")
 AUTH_CACHE = web.AppKey("auth_cache", LocalAuthCache)
+BOOKINGS: web.AppKey["Bookings"] = web.AppKey("bookings")   # maas/api/bookings.py builds it
 
 # Per-request state (request[PRINCIPAL], request[REQUEST_ID]); maas.http.principal_of reads it.
 PRINCIPAL: web.RequestKey["Principal"] = web.RequestKey("principal")

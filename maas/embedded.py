@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
+from maas.db_store import create_database
+
 __all__ = ["Embedded", "embedded_services", "redis_socket_alive"]
 
 log = logging.getLogger(__name__)
@@ -85,9 +87,7 @@ def start_postgres(folder: Path) -> tuple[object, str]:
     folder.mkdir(parents=True, exist_ok=True)
     server = _pgserver().get_server(folder, cleanup_mode="stop")
     url = server.get_uri()
-    if "maas" not in server.psql("SELECT datname FROM pg_database;"):
-        with contextlib.suppress(Exception):  # a concurrent starter may have just created it
-            server.psql("CREATE DATABASE maas;")
+    create_database(server.psql, "maas")
     return server, server.get_uri("maas")
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from maas.cli import settings_markdown
+from maas.commands.settings import settings_markdown
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -11,73 +11,32 @@ import asyncio
 import base64
 import contextlib
 import logging
-from datetime import date, datetime, timedelta
-from typing import Any, AsyncIterator
+from datetime import date, datetime
+from typing import AsyncIterator
 
 from aiohttp import web
 from pydantic import BaseModel, Field, model_validator
 from pydantic_core import to_json
 
-from maas.appkeys import CLOCK, DB, LIVE, SETTINGS
+from feeds import store as feed_store
+from maas.appkeys import BOOKINGS, CLOCK, DB, LIVE, SETTINGS
 from maas.errors import Forbidden, InvalidParameter, NotFound
-from maas.http import Router, principal_of
+from maas.http import INT32_MAX, Router, principal_of
 from maas.idempotency import HEADER, idempotent, purge
-from maas.settings import BookingSettings, Settings
+from maas.services import bookings_of
 from routing.itinerary import DEFAULT_SECRET, decode_id
 from ticketing import store
-from ticketing.bookings import RefundPolicy, RefundRule
-from ticketing.errors import CapacityTargetUnknown, TicketingError
-from ticketing.fares import FareConfig, Tariff, format_minor
-from ticketing.inventory import CapacityConfig
-from ticketing.offers import price_itinerary
-from ticketing.pii import Keyring
-from ticketing.service import BookingConfig, Bookings, PassengerInput
+from ticketing.errors import CapacityTargetUnknown
+from ticketing.fares import format_minor
+from ticketing.service import PassengerInput
 
-__all__ = ["router", "cleanup_ctx", "BOOKINGS", "booking_config", "keyring_of", "add_prices",
-           "rotate_personal_data"]
+__all__ = ["router", "cleanup_ctx", "BOOKINGS"]
 
 log = logging.getLogger(__name__)
 router = Router(tag="bookings")
-BOOKINGS = web.AppKey("bookings", Bookings)
 IDEMPOTENCY_TTL_S = 24 * 3600
 _IDEM_DOC = {HEADER: "required; the same key and body again returns the first response"}
 _IDEM_OPT = {HEADER: "optional; the same key and body again returns the first response"}
-
-
-# --- settings -> the frozen config of the core ---------------------------------------------
-
-def _rule(r) -> RefundRule:  # type: ignore[no-untyped-def]
-    return RefundRule(r.full_until_h, r.before_departure, r.after_departure)
-
-
-def booking_config(s: BookingSettings) -> BookingConfig:
-    tariff = lambda t: Tariff(t.per_km, t.minimum, t.base)  # noqa: E731
-    return BookingConfig(
-        fares=FareConfig(
-            currency=s.currency,
-            mode_tariffs={m: tariff(t) for m, t in s.tariffs.items()},
-            operator_tariffs={o: tariff(t) for o, t in s.operator_tariffs.items()},
-            concessions=dict(s.concessions), linked_discount=s.linked_discount, fx=dict(s.fx)),
-        refunds=RefundPolicy(_rule(s.refund), {m: _rule(r) for m, r in s.refund_by_mode.items()},
-                             {o: _rule(r) for o, r in s.refund_by_operator.items()}),
-        capacity=CapacityConfig(dict(s.capacity), s.capacity_default),
-        hold_ttl=timedelta(seconds=s.hold_ttl_s),
-        max_passengers=s.max_passengers,
-        sweeper_interval_s=s.sweeper_interval_s,
-    )
-
-
-def keyring_of(settings: Settings) -> Keyring:
-    keys = settings.data_keys()
-    return Keyring(dict(keys.keys), keys.active)
-
-
-async def rotate_personal_data(pool: Any, settings: Settings) -> int:
-    """Re-encrypt passenger names and ID numbers still under an older data key with the
-    active one (for a CLI command after `MAAS_SECRET_KEYS` gets a new first key)."""
-    from maas.clock import SystemClock
-    svc = Bookings(pool, booking_config(settings.bookings), keyring_of(settings), SystemClock().now)
-    return await svc.rotate_keys()
 
 
 async def _sweep_forever(app: web.Application) -> None:
@@ -95,8 +54,7 @@ async def _sweep_forever(app: web.Application) -> None:
 
 async def cleanup_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
-    app[BOOKINGS] = Bookings(app[DB], booking_config(settings.bookings), keyring_of(settings),
-                             app[CLOCK].now)
+    app[BOOKINGS] = bookings_of(app[DB], settings, app[CLOCK].now)
     task = asyncio.create_task(_sweep_forever(app))
     try:
         yield
@@ -118,6 +76,11 @@ class PassengerIn(BaseModel):
 class BookingIn(BaseModel):
     itinerary_id: str = Field(max_length=8192, description="`id` of an itinerary from /v1/plan")
     passengers: list[PassengerIn] = Field(max_length=50, description="one seat each on every leg")
+
+
+class LegPath(BaseModel):
+    id: str = Field(description="booking id")
+    leg: int = Field(ge=0, le=INT32_MAX, description="0-based position of the leg in the journey")
 
 
 class ConfirmIn(BaseModel):
@@ -263,27 +226,6 @@ def _respond(b: store.BookingView, status: int = 200) -> web.Response:
                         charset="utf-8")
 
 
-# --- prices on /v1/plan --------------------------------------------------------------------
-
-def add_prices(request: web.Request, out: Any, it: Any) -> Any:
-    """Set `price` on each transit leg and `total` of a rendered /v1/plan itinerary (one
-    adult; walks are free). Leaves them null when the legs cannot be priced."""
-    net = request.app[LIVE].current.network
-    transit = [i for i, leg in enumerate(it.legs) if leg.key is not None]
-    try:
-        quote = price_itinerary(net, request.app[BOOKINGS].config.fares,
-                                [it.legs[i].key for i in transit]) if transit else None
-    except TicketingError:
-        log.warning("could not price an itinerary", exc_info=True)
-        return out
-    currency = request.app[BOOKINGS].config.fares.currency
-    if quote is not None:
-        for i, p in zip(transit, quote.legs, strict=True):
-            out.legs[i].price = {"amount": format_minor(p.amount_minor), "currency": currency}
-    out.total = {"amount": format_minor(quote.total_minor if quote else 0), "currency": currency}
-    return out
-
-
 # --- endpoints -----------------------------------------------------------------------------
 
 def _account(request: web.Request) -> str:
@@ -324,6 +266,8 @@ async def list_bookings(request: web.Request, query: ListQuery) -> BookingPage:
         try:
             stamp, _, bid = base64.urlsafe_b64decode(query.cursor.encode()).decode().partition("|")
             after = (datetime.fromisoformat(stamp), bid)
+            if after[0].tzinfo is None or "\x00" in bid:
+                raise ValueError("not a cursor of ours")
         except ValueError:
             raise InvalidParameter("cursor is not one this API returned", field="cursor") from None
     views = await request.app[BOOKINGS].list(_account(request), query.limit + 1, after)
@@ -366,13 +310,10 @@ async def cancel_booking(request: web.Request) -> web.StreamResponse:
 
 @router.post("/v1/bookings/{id}/legs/{leg}/cancel",
              summary="Cancel one leg; the rest is re-priced and the difference refunded",
-             auth=("account",), response=BookingOut, headers=_IDEM_OPT,
+             auth=("account",), path_params=LegPath, response=BookingOut, headers=_IDEM_OPT,
              errors={**_ERRORS, 400: "leg is not a number"})
-async def cancel_leg(request: web.Request) -> web.StreamResponse:
-    try:
-        leg = int(request.match_info["leg"])
-    except ValueError:
-        raise InvalidParameter("leg must be a number", field="leg") from None
+async def cancel_leg(request: web.Request, path: LegPath) -> web.StreamResponse:
+    leg = path.leg
 
     async def run(conn):  # type: ignore[no-untyped-def]
         view, _ = await request.app[BOOKINGS].cancel(_account(request), request.match_info["id"],
@@ -397,7 +338,7 @@ def _namespaced(feed: str, ref: str) -> str:
 async def put_capacity(request: web.Request, body: CapacityIn) -> CapacityOut:
     feed = request.match_info["feed"]
     principal = principal_of(request)
-    owner = await request.app[DB].fetchval("SELECT operator_id FROM feeds WHERE name = $1", feed)
+    owner = await feed_store.feed_owner(request.app[DB], feed)
     if owner is None:
         raise NotFound(f"no feed {feed!r}", feed=feed)
     if principal.role != "admin" and owner != principal.operator_id:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
-from typing import Any, AsyncIterator
+from typing import AsyncIterator
 
 import segno
 from aiohttp import web
@@ -20,12 +20,10 @@ from pydantic import BaseModel, Field
 from maas.appkeys import CLOCK, DB, SETTINGS
 from maas.errors import NotFound
 from maas.http import Router, principal_of
-from ticketing import checkin_store as store
-from ticketing.checkin_config import from_settings
+from maas.services import checkin_of
 from ticketing.checkin_service import Checkin, CurrentQr
-from ticketing.keyring import KeyCache
 
-__all__ = ["router", "cleanup_ctx", "CHECKIN", "checkin_state", "rotate_checkin_data"]
+__all__ = ["router", "cleanup_ctx", "CHECKIN", "checkin_state"]
 
 log = logging.getLogger(__name__)
 router = Router(tag="checkin")
@@ -38,11 +36,7 @@ def checkin_state(app: web.Application) -> Checkin:
     """The worker's check-in use cases (ticketing.checkin_service) and their caches."""
     svc = app.get(CHECKIN)
     if svc is None:   # cleanup_ctx not run (an app built without this module's context)
-        settings = app[SETTINGS]
-        dk = settings.data_keys()
-        svc = Checkin(app[DB], from_settings(settings.gates), dk,
-                      KeyCache(dk, settings.gates.key_cache_s), app[CLOCK].now)
-        app[CHECKIN] = svc
+        svc = app[CHECKIN] = checkin_of(app[DB], app[SETTINGS], app[CLOCK].now)
     return svc
 
 
@@ -73,12 +67,6 @@ async def cleanup_ctx(app: web.Application) -> AsyncIterator[None]:
             await task
         except (asyncio.CancelledError, Exception):
             pass
-
-
-async def rotate_checkin_data(pool: Any, settings: Any) -> int:
-    """Re-seal TOTP secrets, face templates and signing keys under the active data key (for
-    `maas keys rotate-data`, after MAAS_SECRET_KEYS gets a new first key)."""
-    return await store.reseal_all(pool, settings.data_keys())
 
 
 # --- the journey token --------------------------------------------------------------------

@@ -1,11 +1,12 @@
-"""`maas db backup PATH` and `maas db restore PATH [--force]` (maas/backup.py says what a
-backup holds and why the data keys travel in it, sealed).
+"""`maas db ...`: database maintenance.
 
-    MAAS_BACKUP_PASSPHRASE=... maas db backup /backups/maas-2026-12-06.tar
-    MAAS_BACKUP_PASSPHRASE=... maas db restore /backups/maas-2026-12-06.tar [--force]
+    maas db migrate          apply pending schema migrations (also done at start-up)
+    MAAS_BACKUP_PASSPHRASE=... maas db backup PATH      database + sealed data keys in one file
+    MAAS_BACKUP_PASSPHRASE=... maas db restore PATH [--force]
 
-Both work on the embedded database of --data-dir, or on DATABASE_URL / --database-url.
-Exit codes: 0 done, 2 refused (`maas: <code>: <detail>`, nothing changed).
+maas/backup.py says what a backup holds and why the data keys travel in it, sealed. Both work on
+the embedded database of --data-dir, or on DATABASE_URL / --database-url. Exit codes: 0 done,
+2 refused (`maas: <code>: <detail>`, nothing changed).
 """
 
 from __future__ import annotations
@@ -14,10 +15,43 @@ import argparse
 import os
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
-__all__ = ["register_backup"]
+from maas.commands.common import run, settings_from_args
+from maas.db import create_pool, migrate
+from maas.embedded import embedded_services
+
+__all__ = ["register", "register_backup"]
+
+
+def register(subparsers: Any, add_common: Callable[[argparse.ArgumentParser], None]) -> None:
+    db = subparsers.add_parser("db", help="database maintenance").add_subparsers(
+        dest="db_command", required=True)
+    p = db.add_parser("migrate", help="apply pending schema migrations")
+    add_common(p)
+    p.set_defaults(func=cmd_migrate)
+    register_backup(db, add_common)
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    async def main() -> int:
+        settings = settings_from_args(args)
+        with embedded_services(
+            settings.data_dir, database_url=settings.database_url, redis_url=None, need_redis=False
+        ) as urls:
+            pool = await create_pool(urls.database_url or "", min_size=1, max_size=1)
+            try:
+                async with pool.acquire() as conn:
+                    applied = await migrate(conn)
+            finally:
+                await pool.close()
+        print("applied: " + (", ".join(applied) if applied else "nothing (up to date)"))
+        return 0
+
+    return run(main)
+
 
 PASSPHRASE_ENV = "MAAS_BACKUP_PASSPHRASE"
 
@@ -56,11 +90,8 @@ def _passphrase(args: argparse.Namespace) -> str:
 
 def cmd_backup(args: argparse.Namespace) -> int:
     from maas import backup, backup_store
-    from maas.cli import _run, settings_from_args
-    from maas.db import create_pool
-    from maas.embedded import embedded_services
 
-    async def run() -> int:
+    async def main() -> int:
         settings = settings_from_args(args)
         phrase = _passphrase(args)
         embedded = not settings.database_url
@@ -84,16 +115,13 @@ def cmd_backup(args: argparse.Namespace) -> int:
               f"and data key(s) {', '.join(sealed['ids'])} (sealed) to {args.path}")
         return 0
 
-    return _run(run)
+    return run(main)
 
 
 def cmd_restore(args: argparse.Namespace) -> int:
     from maas import backup, backup_store
-    from maas.cli import _run, settings_from_args
-    from maas.db import create_pool, migrate
-    from maas.embedded import embedded_services
 
-    async def run() -> int:
+    async def main() -> int:
         settings = settings_from_args(args)
         phrase = _passphrase(args)
         embedded = not settings.database_url
@@ -128,4 +156,4 @@ def cmd_restore(args: argparse.Namespace) -> int:
         print("restart `maas serve` so every worker reads the restored data and keys", file=sys.stderr)
         return 0
 
-    return _run(run)
+    return run(main)

@@ -76,7 +76,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def cmd_import(args: argparse.Namespace) -> int:
     from feeds.ingest import import_feed
-    from maas.cli import _run, backends, settings_from_args
+    from maas.commands.common import backends, settings_from_args
+    from maas.commands.common import run as _run
 
     async def run() -> int:
         settings = settings_from_args(args)
@@ -96,7 +97,8 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 def cmd_activate(args: argparse.Namespace) -> int:
     from feeds.ingest import activate
-    from maas.cli import _run, backends, settings_from_args
+    from maas.commands.common import backends, settings_from_args
+    from maas.commands.common import run as _run
 
     async def run() -> int:
         async with backends(settings_from_args(args)) as (pool, _):
@@ -109,7 +111,8 @@ def cmd_activate(args: argparse.Namespace) -> int:
 
 def cmd_list(args: argparse.Namespace) -> int:
     from feeds import store
-    from maas.cli import _run, backends, settings_from_args
+    from maas.commands.common import backends, settings_from_args
+    from maas.commands.common import run as _run
 
     async def run() -> int:
         async with backends(settings_from_args(args)) as (pool, _):

@@ -299,7 +299,7 @@ async def test_capacity_by_the_owning_operator(client, user, app, make_key):
 
 
 async def test_rotating_the_data_key_keeps_passengers_readable(client, user, app, settings):
-    from maas.api.bookings import keyring_of, rotate_personal_data
+    from maas.services import keyring_of, rotate_personal_data
     from maas.settings import DataKeys
     from ticketing.pii import pii_aad
     b = await (await book(client, user)).json()

@@ -11,7 +11,7 @@ import pytest
 from maas.clock import FrozenClock
 from ticketing import checkin_store as store
 from ticketing import face_store
-from ticketing.keyring import load_verification_keys, rotate_signing_key
+from ticketing.keyring_store import load_verification_keys, rotate_signing_key
 from ticketing.tokens import parse_qr, verify
 from ticketing.totp import leg_codes, step_of
 
@@ -172,7 +172,7 @@ async def test_face_template_never_in_responses_or_logs(client, make_account, ca
 
 
 async def test_rotating_the_data_key_reseals_checkin_secrets(client, db, make_account, settings, clock):
-    from maas.api.checkin import rotate_checkin_data
+    from maas.services import rotate_checkin_data
     from maas.settings import DataKeys
 
     acc, tok = await make_account()

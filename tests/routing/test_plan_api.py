@@ -114,8 +114,7 @@ async def sample(client, app):
 async def test_plan_body_is_the_response_model(sample, app, params, on_loop):
     from aiohttp.test_utils import make_mocked_request
 
-    from maas.api.bookings import add_prices
-    from maas.api.plan import PlanQuery, PlanResponse, _gauge, render, to_query
+    from maas.api.plan import PlanQuery, PlanResponse, _gauge, add_prices, render, to_query
 
     _gauge(app[LIVE].current.planner).typical = 0.0 if on_loop else 1.0
     q = {"date": "2026-11-25", **params}

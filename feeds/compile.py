@@ -24,6 +24,7 @@ it takes the lenient reading and keeps going):
 from __future__ import annotations
 
 import io
+from collections import defaultdict
 from collections.abc import Mapping
 from datetime import date
 
@@ -65,10 +66,11 @@ def _read(files: Mapping[str, bytes], name: str, *, dtypes: dict | None = None,
 
 
 def _dtypes(data: bytes, dtypes: dict) -> dict:
-    """`dtypes` keyed by the header's own spelling of each column (it may carry spaces)."""
+    """`dtypes` keyed by each column's name as pandas reads it from the header (it may carry
+    spaces; a quoted name loses its quotes); any other column is text, never inferred."""
     header = data.split(b"\n", 1)[0].decode("utf-8-sig", "replace").rstrip("\r")
-    return {h: dtypes[h.strip().strip('"')] for h in header.split(",")
-            if h.strip().strip('"') in dtypes}
+    names = [h[1:-1] if len(h) >= 2 and h[0] == h[-1] == '"' else h for h in header.split(",")]
+    return defaultdict(lambda: str, {n: dtypes[n.strip()] for n in names if n.strip() in dtypes})
 
 
 def _col(df: pd.DataFrame | None, name: str, n: int | None = None) -> np.ndarray:
@@ -177,6 +179,7 @@ def compile_feed(files: Mapping[str, bytes], *, feed: str, version: str) -> Netw
         trip_wheelchair=enum(_col(trips_df, "wheelchair_accessible"), 2)[src],
         trip_st_start=runs.st_start, st_stop=runs.st_stop, st_arr=runs.st_arr,
         st_dep=runs.st_dep, st_pickup=runs.st_pickup, st_dropoff=runs.st_dropoff,
+        st_seq=runs.st_seq,
         transfer_from=tr[0], transfer_to=tr[1], transfer_type=tr[2], transfer_min_s=tr[3],
         **fares_v1,
         **fares_v2,

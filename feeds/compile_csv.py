@@ -71,7 +71,7 @@ def split_fields(data: bytes) -> Fields | None:
     if len(commas) != n * (ncols - 1):
         return None
     c = commas.reshape(n, ncols - 1)
-    if ncols > 1 and not ((c[:, 0] > line_start).all() and (c[:, -1] < line_end).all()):
+    if ncols > 1 and not ((c[:, 0] >= line_start).all() and (c[:, -1] < line_end).all()):
         return None                       # commas total right, but not ncols-1 on every line
     return Fields(buf, names, line_start, line_end, c)
 
@@ -101,7 +101,8 @@ def factorize(buf: np.ndarray, s: np.ndarray, e: np.ndarray,
     a time; `buf` must end with 8 spare bytes (split_fields adds them)."""
     length = e - s
     nonempty = length > 0
-    if ((buf[s] == _SPACE) & nonempty).any() or \
+    # an empty last field of a file without a final newline starts at len(buf)
+    if ((buf[np.minimum(s, len(buf) - 1)] == _SPACE) & nonempty).any() or \
             ((buf[np.maximum(e - 1, 0)] == _SPACE) & nonempty).any():
         return None
     words = _words(buf) if words is None else words

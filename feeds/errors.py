@@ -24,6 +24,7 @@ __all__ = [
     "DuplicateMember",
     "TooManyMembers",
     "UploadTooLarge",
+    "AnalysisMemoryExceeded",
     "InvalidFeedName",
     "FeedOwnedByOtherOperator",
     "FeedVersionNotFound",
@@ -31,6 +32,11 @@ __all__ = [
     "FeedHasErrors",
     "OperatorRequired",
     "CompileError",
+    "NotProtobuf",
+    "UnknownFeed",
+    "TripOfAnotherFeed",
+    "TimeBeyondHorizon",
+    "RealtimeTooLarge",
 ]
 
 
@@ -90,6 +96,13 @@ class UploadTooLarge(FeedError):
     code, status = "upload_too_large", 413
 
 
+class AnalysisMemoryExceeded(FeedError):
+    """Validating or compiling the feed needed more than the analysis process may use
+    (FeedSettings.analysis_memory_bytes): the feed is too large for this installation."""
+
+    code, status = "feed_too_large_to_analyse", 413
+
+
 # --- publishing ------------------------------------------------------------------------------
 
 
@@ -130,3 +143,27 @@ class CompileError(FeedError, ValueError):
     tree."""
 
     code, status = "feed_not_compilable", 422
+
+
+# --- GTFS-Realtime (feeds/realtime.py, feeds/realtime_ingest.py) ------------------------------
+# A refused message changes nothing: the whole message is one transaction.
+
+
+class NotProtobuf(FeedError):
+    code, status = "not_protobuf", 400
+
+
+class UnknownFeed(FeedError):
+    code, status = "unknown_feed", 404
+
+
+class TripOfAnotherFeed(FeedError):
+    code, status = "trip_of_another_feed", 422
+
+
+class TimeBeyondHorizon(FeedError):
+    code, status = "time_beyond_horizon", 422
+
+
+class RealtimeTooLarge(FeedError):
+    code, status = "realtime_too_large", 413

@@ -26,7 +26,8 @@ from maas.settings import Settings
 __all__ = ["create_app", "API_MODULES"]
 
 # Every HTTP area; each module has `router` and may have a `cleanup_ctx` (background work).
-API_MODULES = ("system", "accounts", "feeds", "stops", "plan", "bookings", "checkin", "gates")
+API_MODULES = ("system", "accounts", "feeds", "stops", "plan", "bookings", "checkin", "gates",
+               "realtime", "operators", "webapp")
 
 
 def _modules() -> list[ModuleType]:

@@ -16,7 +16,7 @@ __all__ = ["main", "build_parser", "COMMAND_MODULES"]
 
 # Each module of maas/commands/ named here has `register(subparsers, add_common)`; the
 # order is the order of `maas --help`.
-COMMAND_MODULES = ("serve", "db", "keys", "settings", "feeds")
+COMMAND_MODULES = ("serve", "db", "keys", "settings", "feeds", "gate")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -29,8 +29,45 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class Embedded:
+    """The URLs to use, and the embedded servers this process started or attached to (None
+    where a URL was given): `revive()` restarts the ones that died."""
+
     database_url: str | None
     redis_url: str | None
+    pg: object | None = None                   # pgserver.PostgresServer
+    redis_proc: subprocess.Popen | None = None
+    redis_dir: Path | None = None
+    stop_by: float | None = None               # time.monotonic() deadline of the stop, if bounded
+
+    def postgres_alive(self) -> bool:
+        if self.pg is None:
+            return True
+        _pgserver()
+        from pgserver.utils import PostmasterInfo
+
+        info = PostmasterInfo.read_from_pgdata(self.pg.pgdata)  # type: ignore[attr-defined]
+        return info is not None and info.is_running()
+
+    def redis_alive(self) -> bool:
+        if self.redis_dir is None:
+            return True
+        if self.redis_proc is not None:
+            return self.redis_proc.poll() is None   # poll() also reaps it: no zombie
+        return redis_socket_alive(self.redis_dir / "redis.sock")
+
+    def revive(self) -> list[str]:
+        """Restart whichever embedded server is not running; returns their names. Raises
+        if a restart fails (the caller retries with backoff)."""
+        revived = []
+        if not self.redis_alive():
+            self.redis_proc, _ = start_redis(self.redis_dir)  # type: ignore[arg-type]
+            revived.append("redis")
+        if not self.postgres_alive():
+            pg = self.pg
+            with pg._lock:  # type: ignore[attr-defined]  # pgserver's own inter-process lock
+                pg.ensure_postgres_running()  # type: ignore[attr-defined]
+            revived.append("postgres")
+        return revived
 
 
 def _pgserver():  # type: ignore[no-untyped-def]
@@ -108,12 +145,12 @@ def start_redis(folder: Path) -> tuple[subprocess.Popen | None, str]:
     return proc, url
 
 
-def stop_redis(proc: subprocess.Popen | None) -> None:
+def stop_redis(proc: subprocess.Popen | None, timeout: float = 10.0) -> None:
     if proc is None or proc.poll() is not None:
         return
     proc.terminate()
     try:
-        proc.wait(10)
+        proc.wait(timeout)
     except subprocess.TimeoutExpired:
         proc.kill()
 
@@ -123,18 +160,48 @@ def embedded_services(
     data_dir: Path, *, database_url: str | None, redis_url: str | None, need_redis: bool = True
 ) -> Iterator[Embedded]:
     """Yield URLs to use: the given ones, or embedded servers started (or attached) for them."""
-    pg_handle = None
-    redis_proc = None
+    got = Embedded(database_url, redis_url)
     try:
         if not database_url:
-            pg_handle, database_url = start_postgres(data_dir / "postgres")
+            got.pg, got.database_url = start_postgres(data_dir / "postgres")
         if not redis_url and need_redis:
-            redis_proc, redis_url = start_redis(data_dir / "redis")
-        yield Embedded(database_url, redis_url)
+            got.redis_dir = data_dir / "redis"
+            got.redis_proc, got.redis_url = start_redis(got.redis_dir)
+        yield got
     finally:
-        stop_redis(redis_proc)
-        if pg_handle is not None:
-            pg_handle.cleanup()  # stops the server when no other maas process holds it
+        if got.stop_by is None:
+            stop_redis(got.redis_proc)
+            if got.pg is not None:
+                got.pg.cleanup()  # type: ignore[attr-defined]  # stops it when no other maas process holds it
+        else:
+            stop_redis(got.redis_proc, timeout=max(0.2, min(2.0, got.stop_by - time.monotonic())))
+            if got.pg is not None:
+                stop_postgres(got.pg, got.stop_by)
+
+
+def stop_postgres(pg: object, stop_by: float) -> None:
+    """pgserver's cleanup (stop it if no other process holds it) with a deadline: a fast stop
+    (its shutdown checkpoint fsyncs every dirty buffer: 1-15 s on a busy disk after a large
+    import) until `stop_by`, then an immediate one (no checkpoint; the next start replays the
+    WAL, so no committed row is lost)."""
+    _pgserver()
+    from pgserver import pg_ctl
+
+    with pg._lock:  # type: ignore[attr-defined]
+        pids = pg.global_process_id_list.get_and_remove(os.getpid())  # type: ignore[attr-defined]
+        if pids != [os.getpid()]:
+            return   # another maas process still uses it (or it was already stopped)
+        pg._instances.pop(pg.pgdata, None)  # type: ignore[attr-defined]
+        user = pg.system_user  # type: ignore[attr-defined]
+        wait_s = max(1, int(stop_by - time.monotonic()))
+        try:
+            pg_ctl(["-w", "-t", str(wait_s), "stop", "-m", "fast"], pgdata=pg.pgdata, user=user,  # type: ignore[attr-defined]
+                   timeout=wait_s + 5)
+        except (subprocess.CalledProcessError, subprocess.TimeoutExpired):
+            log.warning("embedded PostgreSQL did not stop within %d s; stopping it immediately", wait_s)
+            with contextlib.suppress(subprocess.CalledProcessError, subprocess.TimeoutExpired):
+                pg_ctl(["-w", "-t", "10", "stop", "-m", "immediate"], pgdata=pg.pgdata, user=user,  # type: ignore[attr-defined]
+                       timeout=15)
 
 
 def wipe(data_dir: Path) -> None:

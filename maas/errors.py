@@ -15,6 +15,7 @@ __all__ = [
     "BadRequest",
     "InvalidParameter",
     "MalformedJson",
+    "JsonTooDeep",
     "UnsupportedMediaType",
     "PayloadTooLarge",
     "ValidationFailed",
@@ -48,6 +49,10 @@ class InvalidParameter(MaasError):
 
 class MalformedJson(MaasError):
     code, status, title = "malformed_json", 400, "Malformed JSON body"
+
+
+class JsonTooDeep(MaasError):
+    code, status, title = "json_too_deep", 400, "JSON nested too deep"
 
 
 class UnsupportedMediaType(MaasError):

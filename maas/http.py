@@ -6,7 +6,8 @@
                 query=ThingQuery, response=Thing)
     async def get_thing(request, query: ThingQuery) -> Thing: ...
 
-The decorator parses the query string into `query`, a JSON body into `body`, checks the
+The decorator parses typed path parameters into `path` (when `path_params` is given), the
+query string into `query`, a JSON body into `body`, checks the
 bearer credential against `auth` (roles; "account" = passenger accounts; admin keys pass
 every key role), and renders a returned pydantic model as JSON with `status`. Every
 endpoint lands in /openapi.json, generated from the same models.
@@ -27,7 +28,9 @@ from maas.appkeys import AUTH_CACHE, DB, LOG_FIELDS, PRINCIPAL, REDIS, SETTINGS
 from maas.errors import (
     Forbidden,
     InvalidParameter,
+    JsonTooDeep,
     MalformedJson,
+    NotFound,
     PayloadTooLarge,
     Unauthorized,
     UnsupportedMediaType,
@@ -35,7 +38,17 @@ from maas.errors import (
 )
 from maas.logs import RESERVED_LOG_FIELDS
 
-__all__ = ["Router", "Endpoint", "principal_of", "annotate", "json_response", "read_json", "field_errors"]
+__all__ = ["Router", "Endpoint", "principal_of", "annotate", "json_response", "read_json", "field_errors",
+           "INT32_MAX", "MAX_JSON_DEPTH"]
+
+# Client input is checked here, once, for what no model field may hold: integers bound for
+# an int4 column are bounded by their fields (Field(le=INT32_MAX)); text is never allowed a
+# NUL or an unpaired surrogate (PostgreSQL's text cannot hold the first, UTF-8 cannot encode
+# the second), in a path, a query or a body; bodies nest at most MAX_JSON_DEPTH deep (our
+# models nest 4; json.loads and pydantic recurse, so a deep body must be refused first).
+INT32_MAX = 2**31 - 1
+MAX_JSON_DEPTH = 32
+_BAD_TEXT = "contains a NUL character or an unpaired surrogate"
 
 Handler = Callable[..., Awaitable[Any]]
 
@@ -56,6 +69,7 @@ class Endpoint:
     response_content: str | None  # a non-JSON response (e.g. "image/svg+xml")
     headers: dict[str, str] = field(default_factory=dict)  # request headers: name -> description
     description: str = ""
+    path_params: type[BaseModel] | None = None  # typed path parameters (else strings)
 
 
 class Router:
@@ -87,6 +101,7 @@ class Router:
         auth: tuple[str, ...] | None = None,
         query: type[BaseModel] | None = None,
         body: type[BaseModel] | None = None,
+        path_params: type[BaseModel] | None = None,
         response: type[BaseModel] | None = None,
         status: int = 200,
         errors: dict[int, str] | None = None,
@@ -112,6 +127,7 @@ class Router:
             response_content=response_content,
             headers=headers or {},
             description=description,
+            path_params=path_params,
         )
 
         def decorate(handler: Handler) -> Handler:
@@ -129,7 +145,18 @@ def _wrap(ep: Endpoint, handler: Handler) -> Callable[[web.Request], Awaitable[w
     async def wrapped(request: web.Request) -> web.StreamResponse:
         if ep.auth is not None:
             request[PRINCIPAL] = await _authenticate(request, ep.auth)
+        for name, value in request.match_info.items():
+            if not _storable(value):
+                # no resource is named so: nothing can be stored under such a name
+                raise NotFound(f"no such resource: {name} {_BAD_TEXT}", field=name)
         kwargs: dict[str, Any] = {}
+        if ep.path_params is not None:
+            try:
+                kwargs["path"] = ep.path_params.model_validate(dict(request.match_info))
+            except ValidationError as exc:
+                errors = field_errors(exc)
+                names = ", ".join(e["field"] for e in errors)
+                raise InvalidParameter(f"invalid path parameter(s): {names}", errors=errors) from None
         if ep.query is not None:
             kwargs["query"] = parse_query(request, ep.query)
         if ep.body is not None:
@@ -204,9 +231,55 @@ async def read_json(request: web.Request) -> Any:
     if not raw:
         raise MalformedJson("the request needs a JSON body")
     try:
-        return json.loads(raw)
+        data = json.loads(raw, parse_constant=_no_constant)
+    except RecursionError:
+        raise JsonTooDeep(f"the body nests deeper than {MAX_JSON_DEPTH} levels",
+                          max_depth=MAX_JSON_DEPTH) from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise MalformedJson(f"the body is not valid JSON: {exc}") from None
+    _check_json(data)
+    return data
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON (RFC 8259 has no NaN or Infinity)")
+
+
+def _storable(text: str) -> bool:
+    if text.isascii():
+        return "\x00" not in text
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return "\x00" not in text
+
+
+def _check_json(data: Any) -> None:
+    """Depth and text of a decoded body, iteratively (no recursion to exhaust)."""
+    stack: list[tuple[Any, int, str]] = [(data, 1, "")]
+    while stack:
+        value, depth, where = stack.pop()
+        if isinstance(value, str):
+            if not _storable(value):
+                raise ValidationFailed(f"invalid field(s): {where or 'body'}", errors=[
+                    {"field": where or "body", "message": f"text {_BAD_TEXT}"}])
+            continue
+        if not isinstance(value, (dict, list)):
+            continue
+        if depth > MAX_JSON_DEPTH:
+            raise JsonTooDeep(f"the body nests deeper than {MAX_JSON_DEPTH} levels",
+                              max_depth=MAX_JSON_DEPTH)
+        if isinstance(value, dict):
+            for key, item in value.items():
+                path = f"{where}.{key}" if where else str(key)
+                if not _storable(key):
+                    raise ValidationFailed(f"invalid field name at {where or 'body'}", errors=[
+                        {"field": where or "body", "message": f"a field name {_BAD_TEXT}"}])
+                stack.append((item, depth + 1, path))
+        else:
+            for i, item in enumerate(value):
+                stack.append((item, depth + 1, f"{where}.{i}" if where else str(i)))
 
 
 def field_errors(exc: ValidationError) -> list[dict[str, str]]:
@@ -230,6 +303,10 @@ def parse_query(request: web.Request, model: type[BaseModel]) -> BaseModel:
     data: dict[str, Any] = {}
     for key in request.query.keys():
         values = request.query.getall(key)
+        bad = [v for v in (key, *values) if not _storable(v)]
+        if bad:
+            raise InvalidParameter(f"invalid query parameter(s): {key}", errors=[
+                {"field": key if _storable(key) else "query", "message": f"text {_BAD_TEXT}"}])
         data[key] = values if len(values) > 1 else values[0]
     try:
         return model.model_validate(data)

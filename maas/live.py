@@ -9,6 +9,12 @@ long as someone holds them), and a new request sees the new one. Nothing is ever
 
 Reload: read every active version's compiled network (feeds.store.load_active), from_bytes
 each, merge, build the planner and the stop index — all in a worker thread — then swap.
+
+Realtime (maas.realtime): the snapshot also holds the realtime state (trip updates and
+alerts per feed, as stored) and `planner` is `static_planner.with_realtime(state)`. The
+same connection LISTENs on `maas_realtime`; a notification re-reads the feeds whose revision
+moved and swaps in a snapshot with the new state and planner (the network is not rebuilt).
+An activation re-applies the current realtime state to the new network.
 Every worker process holds one PostgreSQL connection LISTENing on `maas_network`
 (feeds.ingest sends NOTIFY in the activating transaction), so each process reloads after
 the commit. Bursts coalesce: calls that arrive while a reload runs are served by one more
@@ -21,7 +27,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any, AsyncIterator, Mapping
 
@@ -29,7 +35,9 @@ import asyncpg
 from aiohttp import web
 
 from feeds.store import NOTIFY_CHANNEL, load_active
+from feeds.realtime_store import NOTIFY_CHANNEL as REALTIME_CHANNEL
 from maas.appkeys import DB, LIVE, SETTINGS
+from maas.realtime import RealtimeState, load_state, with_realtime
 from routing.network import Network, empty, from_bytes, merge
 
 __all__ = ["LiveNetwork", "Snapshot", "live_ctx", "build_snapshot"]
@@ -42,26 +50,37 @@ RECONNECT_S = 2.0
 @dataclass(frozen=True, eq=False)
 class Snapshot:
     network: Network = field(default_factory=empty)
-    planner: Any = None                  # routing.planner.Planner; None while nothing is active
+    planner: Any = None                  # routing.planner.Planner on realtime; None while nothing is active
     stops: Any = None                    # routing.stops.StopIndex
     versions: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     loaded: bool = False                 # the first load from the database has finished
     generation: int = 0                  # 1, 2, ... per swap in this process
     built_s: float = 0.0                 # seconds the last build took (worker thread)
+    static_planner: Any = None           # the planner on the static timetable alone
+    realtime: RealtimeState = field(default_factory=RealtimeState)
 
 
-def build_snapshot(rows: list[tuple[str, str, bytes]], config: Any, generation: int) -> Snapshot:
+def build_snapshot(rows: list[tuple[str, str, bytes]], config: Any, generation: int,
+                   realtime: RealtimeState | None = None) -> Snapshot:
     """Pure and CPU-bound (run it in a thread): (feed, version, compiled bytes) -> Snapshot."""
     from routing.planner import Planner
     from routing.stops import StopIndex
 
     t0 = time.perf_counter()
+    realtime = realtime or RealtimeState()
     network = merge([from_bytes(blob) for _, _, blob in rows])
-    planner = Planner.build(network, config) if network.n_stops else None
+    static = Planner.build(network, config) if network.n_stops else None
     stops = StopIndex.build(network)
-    return Snapshot(network=network, planner=planner, stops=stops,
+    return Snapshot(network=network, planner=with_realtime(static, network, realtime), stops=stops,
                     versions=MappingProxyType({f: v for f, v, _ in rows}), loaded=True,
-                    generation=generation, built_s=time.perf_counter() - t0)
+                    generation=generation, built_s=time.perf_counter() - t0,
+                    static_planner=static, realtime=realtime)
+
+
+def realtime_snapshot(snap: Snapshot, realtime: RealtimeState) -> Snapshot:
+    """`snap` on a new realtime state (CPU-bound in proportion to the updates: a thread)."""
+    return replace(snap, planner=with_realtime(snap.static_planner, snap.network, realtime),
+                   realtime=realtime, generation=snap.generation + 1)
 
 
 class LiveNetwork:
@@ -74,6 +93,8 @@ class LiveNetwork:
         self._lock = asyncio.Lock()
         self._asked = 0       # reload requests so far
         self._served = 0      # requests covered by the last finished reload
+        self._rt_asked = 0    # the same for realtime refreshes
+        self._rt_served = 0
         self.listener: _Listener | None = None   # set by live_ctx
 
     async def reload(self) -> Snapshot:
@@ -97,17 +118,40 @@ class LiveNetwork:
                 return self.current
             loop = asyncio.get_running_loop()
             gen = self.current.generation + 1
-            snap = await loop.run_in_executor(None, build_snapshot, rows, self._config, gen)
+            self._rt_asked += 1          # the realtime state read now is served by this build
+            rt_target = self._rt_asked
+            realtime = await load_state(self._pool, self.current.realtime)
+            snap = await loop.run_in_executor(None, build_snapshot, rows, self._config, gen, realtime)
             self.current = snap
             self._served = target
+            self._rt_served = rt_target
             log.info("network generation %d: %s (%d stops, %d trips) built in %.1fs", gen,
                      ", ".join(f"{f}={v}" for f, v in versions.items()) or "no active feeds",
                      snap.network.n_stops, snap.network.n_trips, snap.built_s)
             return snap
 
+    async def refresh_realtime(self) -> Snapshot:
+        """Re-read the realtime state (feeds whose revision moved) and swap in a snapshot on it;
+        the network is kept. Bursts coalesce like reloads."""
+        self._rt_asked += 1
+        mine = self._rt_asked
+        async with self._lock:
+            if self._rt_served >= mine or self._pool is None:
+                return self.current
+            target = self._rt_asked
+            realtime = await load_state(self._pool, self.current.realtime)
+            if realtime is not self.current.realtime:
+                loop = asyncio.get_running_loop()
+                self.current = await loop.run_in_executor(None, realtime_snapshot, self.current, realtime)
+                log.info("realtime generation %d: revisions %s", self.current.generation,
+                         dict(realtime.revisions))
+            self._rt_served = target
+            return self.current
+
 
 class _Listener:
-    """One connection LISTENing on NOTIFY_CHANNEL; each notification asks for a reload."""
+    """One connection LISTENing on NOTIFY_CHANNEL (a reload) and the realtime channel (a
+    realtime refresh)."""
 
     def __init__(self, holder: LiveNetwork, dsn: str) -> None:
         self.holder, self.dsn = holder, dsn
@@ -117,6 +161,9 @@ class _Listener:
 
     def _on_notify(self, conn: Any, pid: int, channel: str, payload: str) -> None:
         self._spawn(self.holder.reload())
+
+    def _on_realtime(self, conn: Any, pid: int, channel: str, payload: str) -> None:
+        self._spawn(self.holder.refresh_realtime())
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.get_running_loop().create_task(coro)
@@ -131,6 +178,7 @@ class _Listener:
     async def connect(self) -> None:
         self.conn = await asyncpg.connect(self.dsn)
         await self.conn.add_listener(NOTIFY_CHANNEL, self._on_notify)
+        await self.conn.add_listener(REALTIME_CHANNEL, self._on_realtime)
 
     async def watch(self) -> None:
         """Reconnect (and reload, a notification may be lost) when the connection drops."""
@@ -141,6 +189,7 @@ class _Listener:
             try:
                 await self.connect()
                 self._spawn(self.holder.reload())
+                self._spawn(self.holder.refresh_realtime())
                 log.info("LISTEN %s: reconnected", NOTIFY_CHANNEL)
             except (OSError, asyncpg.PostgresError) as exc:
                 log.warning("LISTEN %s: reconnect failed (%s)", NOTIFY_CHANNEL, exc)

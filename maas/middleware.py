@@ -15,6 +15,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from maas.errors import MethodNotAllowed, NotFound, PayloadTooLarge, is_domain_error
 from maas.appkeys import LOG_FIELDS, REQUEST_ID
 from maas.logs import request_id_var
+from maas.outages import RETRY_AFTER_S, outage_of
 
 __all__ = ["Metrics", "middlewares", "problem_response"]
 
@@ -119,8 +120,14 @@ def make_middlewares(metrics: Metrics) -> list:
                 status = exc.status  # a redirect is re-raised as it is
                 resp = _from_http_exception(exc, rid)
             except Exception as exc:  # noqa: BLE001 — the one place errors become responses
+                outage = None if is_domain_error(exc) else outage_of(exc)
                 if is_domain_error(exc):
                     resp = _render(exc, rid)
+                elif outage is not None:  # PostgreSQL or Redis is down: 503, never 500
+                    log.warning("%s in %s %s: %s", outage.code, request.method, request.path,
+                                type(exc).__name__)
+                    resp = _render(outage, rid)
+                    resp.headers["Retry-After"] = str(RETRY_AFTER_S)
                 else:
                     log.exception("unhandled error in %s %s", request.method, request.path)
                     resp = problem_response(

@@ -75,8 +75,13 @@ def _operation(ep: Endpoint, ref: Any) -> dict[str, Any]:
     if ep.description:
         op["description"] = ep.description
     params: list[dict[str, Any]] = []
+    typed = ep.path_params.model_json_schema().get("properties", {}) if ep.path_params else {}
     for name in _path_params(ep.path):
-        params.append({"name": name, "in": "path", "required": True, "schema": {"type": "string"}})
+        prop = typed.get(name, {"type": "string"})
+        param = {"name": name, "in": "path", "required": True, "schema": prop}
+        if "description" in prop:
+            param["description"] = prop["description"]
+        params.append(param)
     if ep.query is not None:
         schema = ep.query.model_json_schema()
         required = set(schema.get("required", []))
@@ -127,6 +132,9 @@ def _operation(ep: Endpoint, ref: Any) -> dict[str, Any]:
         errors.setdefault(422, "a field is invalid")
     for status, text in sorted(errors.items()):
         responses[str(status)] = {"description": text, "content": problem}
+    # any other client error (404 of an id no resource has, 405, 413, 429, ...) and the 503 of
+    # a backend outage come as problem+json too: a response in another shape is a bug
+    responses["default"] = {"description": "any other error", "content": problem}
     op["responses"] = responses
     return op
 

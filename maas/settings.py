@@ -25,6 +25,7 @@ __all__ = [
     "BookingSettings",
     "GateSettings",
     "DataKeys",
+    "RealtimeSettings",
 ]
 
 
@@ -70,6 +71,11 @@ class FeedSettings(BaseModel):
     )
     temp_dir: Path | None = Field(
         None, description="Where uploads are streamed before validation (default: system temp)."
+    )
+    analysis_memory_bytes: int = Field(
+        4 * 1024 * 1024 * 1024, ge=64 * 1024 * 1024,
+        description="Memory the feed-analysis process may use for one feed (RLIMIT_AS past "
+        "what its libraries map at start); a feed needing more: 413 feed_too_large_to_analyse.",
     )
 
 
@@ -220,6 +226,29 @@ class GateSettings(BaseModel):
         "from the gate's own bearer key",
     )
     key_cache_s: float = Field(30.0, ge=0, description="seconds verification/signing keys stay cached per process")
+    id_probe_limit: int = Field(
+        20, ge=1, description="ID cards without a ticket at the gate (unknown_id, wrong_station) one gate key may "
+        "present per window before it is slowed (429 too_many_unknown_ids) and reported (maas gate alerts)")
+    id_probe_window_s: int = Field(600, ge=1, description="the window of id_probe_limit, seconds")
+    id_probe_block_s: int = Field(900, ge=1, description="how long a gate key over id_probe_limit gets 429 for ID cards")
+
+
+class RealtimeSettings(BaseModel):
+    """GTFS-Realtime in (owned by the realtime area). Env: MAAS_REALTIME__<FIELD>."""
+
+    past_horizon_s: int = Field(
+        21600, ge=60,
+        description="A message whose header, update timestamp or stop time is older than now minus "
+        "this is refused whole (422 time_beyond_horizon).")
+    max_body_bytes: int = Field(
+        16 * 1024 * 1024, ge=1024,
+        description="Largest GTFS-RT FeedMessage accepted by POST /v1/realtime or a pull (413 realtime_too_large).")
+    pull: dict[str, str] = Field(
+        default_factory=dict,
+        description='GTFS-RT URLs maas pulls itself, {"feed": "https://..."}; each response goes '
+        "through the same path as a push. One worker pulls (an advisory lock).")
+    pull_interval_s: float = Field(30.0, gt=0, description="Seconds between two pulls of every URL in `pull`.")
+    pull_timeout_s: float = Field(10.0, gt=0, description="Seconds a pull may take before it counts as failed.")
 
 
 # --- the service ---------------------------------------------------------------------------
@@ -287,6 +316,19 @@ class Settings(BaseSettings):
     host: str = Field("127.0.0.1", description="Address `maas serve` listens on.")
     port: int = Field(8080, ge=0, le=65535, description="Port `maas serve` listens on.")
     workers: int = Field(1, ge=1, le=64, description="Processes serving the one port.")
+    shutdown_timeout_s: float = Field(
+        5.0, gt=0, le=300,
+        description="SIGTERM/SIGINT: `maas serve` stops within this long; in-flight requests "
+        "drain meanwhile (a worker still busy near the end is killed).",
+    )
+    worker_crash_limit: int = Field(
+        5, ge=1,
+        description="A worker that dies is restarted (backoff 0.25 s doubling to 30 s); this many "
+        "worker crashes within worker_crash_window_s is a crash loop: `maas serve` gives up (exit 1).",
+    )
+    worker_crash_window_s: float = Field(
+        60.0, gt=0, description="The window of worker_crash_limit (seconds)."
+    )
     max_body_bytes: int = Field(
         1_048_576, ge=1024, description="Largest JSON request body; feed uploads have their own."
     )
@@ -307,6 +349,7 @@ class Settings(BaseSettings):
     routing: RoutingSettings = Field(default_factory=RoutingSettings)
     bookings: BookingSettings = Field(default_factory=BookingSettings)
     gates: GateSettings = Field(default_factory=GateSettings)
+    realtime: RealtimeSettings = Field(default_factory=RealtimeSettings)
 
     def data_keys(self) -> DataKeys:
         """The data-at-rest keys; creates and keeps a key file in data_dir when none are set."""

@@ -121,6 +121,10 @@ class Network:
     fare_leg_product: np.ndarray = field(default_factory=lambda: _none(np.int32))  # l -> p
     fare_leg_priority: np.ndarray = field(default_factory=lambda: _none(np.int32))  # l -> rule_priority
 
+    # GTFS stop_sequence of each stop_times row, which GTFS-Realtime names stops by. Optional
+    # (empty: absent) so networks stored before it still load; -1 in a row: unknown.
+    st_seq: np.ndarray = field(default_factory=lambda: _none(np.int32))  # row -> stop_sequence
+
     # Names in other languages for search (translations.txt, demo data): s -> {lang: name}.
     stop_names_i18n: dict[int, dict[str, str]] = field(default_factory=dict)
 
@@ -170,7 +174,7 @@ def empty() -> Network:
         "transfer_to": np.int32, "transfer_type": np.int8, "transfer_min_s": np.int32,
         "fare_price": np.float64, "fare_agency": np.int32, "fare_rule_fare": np.int32,
         "fare_rule_route": np.int32, "stop_area_stop": np.int32, "fare_product_amount": np.float64,
-        "fare_leg_product": np.int32, "fare_leg_priority": np.int32,
+        "fare_leg_product": np.int32, "fare_leg_priority": np.int32, "st_seq": np.int32,
     }
     arrays = {name: np.zeros(0, dtype=dtypes.get(name, object)) for name in _array_fields()}
     arrays["trip_st_start"] = np.zeros(1, dtype=np.int64)
@@ -208,6 +212,8 @@ def merge(networks: list[Network] | tuple[Network, ...]) -> Network:
             a = getattr(n, name)
             if name == "route_network" and len(a) != n.n_routes:  # a network without v2 fares
                 a = np.full(n.n_routes, "", dtype=object)
+            if name == "st_seq" and len(a) != len(n.st_stop):  # stored before st_seq
+                a = np.full(len(n.st_stop), -1, dtype=np.int32)
             if name in _OFFSET_BY:
                 a = np.where(a >= 0, a + off[_OFFSET_BY[name]], a).astype(a.dtype)
             elif name in _TZ_FIELDS:

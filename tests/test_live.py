@@ -13,6 +13,7 @@ import pytest
 from feeds.ingest import activate, import_feed
 from maas.app import create_app
 from maas.appkeys import DB, LIVE
+from tests.polling import eventually
 
 TODAY = date(2026, 11, 23)
 OP = "town-bus"
@@ -48,14 +49,6 @@ async def publish(pool, tmp: Path, version: int, *, activate_it: bool = True) ->
                                activate=activate_it, today=TODAY)
     assert not result.rejected, result.report
     return result.version
-
-
-async def until(predicate, timeout: float = 30.0) -> None:
-    loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
-    while not predicate():
-        assert loop.time() < end, "timed out"
-        await asyncio.sleep(0.02)
 
 
 async def test_starts_loaded_and_empty(app, client):
@@ -105,10 +98,10 @@ async def test_another_worker_reloads_on_notify(app, client, aiohttp_client, set
     await aiohttp_client(other)
     assert dict(other[LIVE].current.versions) == {}
     v1 = await publish(app[DB], tmp_path, 1)     # activation NOTIFYs maas_network
-    await until(lambda: dict(other[LIVE].current.versions) == {"town": v1})
-    await until(lambda: dict(app[LIVE].current.versions) == {"town": v1})
+    await eventually(lambda: dict(other[LIVE].current.versions) == {"town": v1})
+    await eventually(lambda: dict(app[LIVE].current.versions) == {"town": v1})
     v2 = await publish(app[DB], tmp_path, 2)
-    await until(lambda: dict(other[LIVE].current.versions) == {"town": v2})
+    await eventually(lambda: dict(other[LIVE].current.versions) == {"town": v2})
     assert other[LIVE].current.network.n_trips == 2
 
 
@@ -123,12 +116,12 @@ async def test_requests_keep_being_served_while_a_version_is_activated(app, clie
         assert r.status == 200
         names.append((await r.json())["stops"][0]["name"])
 
-    async def flip() -> None:
-        await asyncio.sleep(0.01)
+    async def flip() -> None:   # activate once the first answer is in, the rest in flight
+        await eventually(lambda: names)
         await activate(app[DB], v2, OP)
 
     await asyncio.gather(flip(), *(ask() for _ in range(40)))
-    await until(lambda: dict(app[LIVE].current.versions) == {"town": v2})
+    await eventually(lambda: dict(app[LIVE].current.versions) == {"town": v2})
     await ask()
     assert set(names) <= {"Central 1", "Central 2"} and names[-1] == "Central 2"
 
@@ -137,7 +130,7 @@ async def test_a_dropped_listen_connection_reconnects_and_catches_up(app, client
     listener = app[LIVE].listener
     pid = listener.conn.get_server_pid()
     await app[DB].execute("SELECT pg_terminate_backend($1)", pid)
-    await until(lambda: listener.conn.is_closed())
+    await eventually(lambda: listener.conn.is_closed())
     v1 = await publish(app[DB], tmp_path, 1)      # its NOTIFY finds nobody listening here
-    await until(lambda: dict(app[LIVE].current.versions) == {"town": v1})
+    await eventually(lambda: dict(app[LIVE].current.versions) == {"town": v1})
     assert listener.conn.get_server_pid() != pid and not listener.conn.is_closed()

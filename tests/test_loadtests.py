@@ -9,7 +9,6 @@ from __future__ import annotations
 import io
 import random
 import sys
-import time
 import zipfile
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
@@ -23,6 +22,7 @@ from loadtests.invariants import check_invariants  # noqa: E402
 from loadtests.payloads import forge, prc_id, republished  # noqa: E402
 from loadtests.report import activation_effect, percentile, summarise_pyspy  # noqa: E402
 from loadtests.slo import evaluate, load_profile, read_stats  # noqa: E402
+from tests.polling import eventually_sync  # noqa: E402
 
 CAPACITY = {"bus": 80, "rail": 600}
 NOW = datetime.now(timezone.utc)
@@ -346,10 +346,7 @@ def test_postgres_renice_sets_the_postmaster_and_its_children(tmp_path: Path):
     master = subprocess.Popen([sys.executable, "-c", "import subprocess, sys; "
                                "subprocess.run([sys.executable, '-c', 'import time; time.sleep(30)'])"])
     try:
-        for _ in range(100):
-            if psutil.Process(master.pid).children():
-                break
-            time.sleep(0.05)
+        eventually_sync(lambda: psutil.Process(master.pid).children(), message="a child started")
         (tmp_path / "postgres").mkdir()
         (tmp_path / "postgres" / "postmaster.pid").write_text(f"{master.pid}\n{tmp_path}\n")
         base = psutil.Process(master.pid).nice()

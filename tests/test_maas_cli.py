@@ -6,7 +6,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
@@ -15,6 +14,7 @@ import pytest
 
 from maas import auth
 from maas.embedded import redis_socket_alive
+from tests.polling import eventually_sync
 
 pytestmark = pytest.mark.slow
 
@@ -115,9 +115,10 @@ def test_serve_embedded_on_a_fresh_data_dir(tmp_path: Path):
         code, out = served.stop()
         assert code == 0
     # clean shutdown: embedded Redis gone, PostgreSQL stopped
-    time.sleep(0.5)
-    assert not redis_socket_alive(data / "redis" / "redis.sock")
-    assert not (data / "postgres" / "postmaster.pid").exists()
+    eventually_sync(lambda: not redis_socket_alive(data / "redis" / "redis.sock"),
+                    message="embedded Redis stopped")
+    eventually_sync(lambda: not (data / "postgres" / "postmaster.pid").exists(),
+                    message="embedded PostgreSQL stopped")
     subprocess.run(["rm", "-rf", str(data)])
 
 

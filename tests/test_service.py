@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 import pytest
@@ -13,6 +12,7 @@ from maas.app import create_app
 from maas.appkeys import AUTH_CACHE, DB
 from maas.http import Router, annotate, principal_of
 from tests.conftest import bearer
+from tests.polling import eventually
 
 PROBLEM = "application/problem+json"
 
@@ -140,11 +140,8 @@ async def test_roles(client, make_key, make_account):
 
 async def test_revoked_key_is_refused_by_every_cache(client, app, redis):
     key_id, secret = await auth.create_key(app[DB], "operator", operator="op1")
-    for _ in range(40):  # wait until this worker hears revocations, so it caches in memory
-        if app[AUTH_CACHE].listening:
-            break
-        await asyncio.sleep(0.05)
-    assert app[AUTH_CACHE].listening
+    # wait until this worker hears revocations, so it caches in memory
+    await eventually(lambda: app[AUTH_CACHE].listening)
     assert (await client.get("/probe/operator", headers=bearer(secret))).status == 200
     assert app[AUTH_CACHE].get(auth.hash_secret(secret).hex()) is not None  # cached in memory
     assert await redis.exists("maas:auth:" + auth.hash_secret(secret).hex())  # and in Redis
@@ -154,19 +151,12 @@ async def test_revoked_key_is_refused_by_every_cache(client, app, redis):
 
 async def test_revocations_from_other_processes_arrive_by_pubsub(client, app, redis):
     _, secret = await auth.create_key(app[DB], "gate", gate="g1", station="hsr:JNX")
-    for _ in range(40):
-        if app[AUTH_CACHE].listening:
-            break
-        await asyncio.sleep(0.05)
+    await eventually(lambda: app[AUTH_CACHE].listening)
     assert (await client.get("/probe/gate", headers=bearer(secret))).status == 200
     digest = auth.hash_secret(secret).hex()
     assert app[AUTH_CACHE].get(digest) is not None
     await redis.publish(auth.REVOKED_CHANNEL, digest)  # what `maas keys revoke` elsewhere sends
-    for _ in range(40):  # bounded wait for the message to be heard
-        if app[AUTH_CACHE].get(digest) is None:
-            break
-        await asyncio.sleep(0.05)
-    assert app[AUTH_CACHE].get(digest) is None
+    await eventually(lambda: app[AUTH_CACHE].get(digest) is None, message="revocation heard")
 
 
 async def test_without_redis_revocation_is_immediate(app, aiohttp_client, settings):

@@ -30,6 +30,9 @@ __all__ = [
     "FaceNotEnrolled",
     "BookingNotConfirmed",
     "ManifestInvalid",
+    "InvalidId",
+    "UnknownId",
+    "TooManyUnknownIds",
     "REJECTION_CODES",
 ]
 
@@ -102,11 +105,24 @@ class FaceAmbiguous(Rejection):
     code = "face_ambiguous"
 
 
+class InvalidId(Rejection):
+    """An ID card number that fails its type's format or check character (mistyped, forged)."""
+
+    code = "invalid_id"
+
+
+class UnknownId(Rejection):
+    """A well-formed ID number no booking's passenger holds (counts towards the gate's limit)."""
+
+    code = "unknown_id"
+
+
 REJECTION_CODES = tuple(
     cls.code
     for cls in (
         Malformed, UnknownKey, BadSignature, CodeExpired, WrongStation, NotYetValid,
         ValidityOver, AlreadyUsed, Cancelled, NotInManifest, NoFaceMatch, FaceAmbiguous,
+        InvalidId, UnknownId,
     )
 )
 
@@ -128,6 +144,13 @@ class FaceNotEnrolled(CheckinError):
 
 class BookingNotConfirmed(CheckinError):
     code, status = "booking_not_confirmed", 409
+
+
+class TooManyUnknownIds(CheckinError):
+    """A gate key that tried too many ID numbers without a ticket here: slowed down (an ID
+    reader can be used to test whether a person travels). Carries `retry_after_s`."""
+
+    code, status = "too_many_unknown_ids", 429
 
 
 class ManifestInvalid(CheckinError):

@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
+import os
 import time
 from collections import Counter
 from dataclasses import dataclass
 from datetime import date, datetime, time as Time, timedelta, timezone
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Protocol, Sequence
 
 import asyncpg
 import numpy as np
@@ -25,12 +27,14 @@ import numpy as np
 from routing.network import Network
 from ticketing import checkin_store as store
 from ticketing import face_store
+from ticketing import idcard_store
 from ticketing.checkin_config import CheckinConfig
 from ticketing.checkin_errors import (AlreadyUsed, BookingNotConfirmed, Cancelled, CodeExpired,
                                       ConsentRequired, InvalidTemplate, Malformed, NoFaceMatch,
-                                      Rejection)
+                                      Rejection, TooManyUnknownIds, UnknownId)
 from ticketing.faces import Gallery, from_bytes, match, normalise, to_bytes
 from ticketing.gate import ACCEPT, Decision, candidate_legs, check_ticket
+from ticketing.idcards import IdLeg, blind_indexes, canonical_id, choose_leg
 from ticketing.keyring import DataKeyring, public_bytes
 from ticketing.keyring_store import KeyCache
 from ticketing.manifest import Manifest, gate_key, seal_manifest
@@ -38,7 +42,7 @@ from ticketing.tokens import (Scanned, SignedTicket, TicketToken, TokenLeg, Veri
                               parse_qr, sign_static, signed_ticket)
 from ticketing.totp import leg_codes, leg_secret, new_secret, seconds_to_next_step, step_of
 
-__all__ = ["Checkin", "CurrentQr", "station_stops", "TICKET_CACHE"]
+__all__ = ["Checkin", "CurrentQr", "ProbeLimiter", "station_stops", "TICKET_CACHE"]
 
 log = logging.getLogger(__name__)
 TICKET_CACHE = 10_000   # signed static parts kept per worker (~1.5 kB each; cleared when full)
@@ -56,6 +60,21 @@ def station_stops(net: Network, station: str) -> tuple[str, ...]:
         frontier = {int(k) for k in kids} - members
         members |= frontier
     return (station, *sorted(str(net.stop_id[i]) for i in members if net.stop_id[i] != station))
+
+
+class ProbeLimiter(Protocol):
+    """Counts, per gate key, ID cards that found no ticket at the gate (maas/idprobes.py, on
+    Redis). `window_s`: the counting window."""
+
+    window_s: int
+
+    async def blocked_until(self, who: str, now: datetime) -> datetime | None: ...
+
+    async def miss(self, who: str, now: datetime) -> tuple[int, datetime] | None:
+        """Count one miss; (misses, blocked until) when this one crossed the limit."""
+
+
+MISSES = ("unknown_id", "wrong_station")   # an ID card without a ticket at this gate
 
 
 @dataclass(frozen=True)
@@ -205,6 +224,62 @@ class Checkin:
         # (which tries the same legs in the same order) would answer
         raise AlreadyUsed("ticket already used for this leg", leg=legs[0].index)
 
+    # --- validate: ID card ----------------------------------------------------------------
+
+    async def validate_id(self, gate: str, station: str, stops: tuple[str, ...], id_type: str,
+                          number: str, limiter: ProbeLimiter | None = None, who: str = "") -> Decision:
+        """Admit or refuse the holder of an ID card at `gate`: one passenger, on the booking
+        valid here now and not yet used by them (ticketing.idcards.choose_leg). A gate key
+        (`who`) over the limiter's limit of misses gets TooManyUnknownIds (429)."""
+        now = self.now()
+        if limiter is not None:
+            until = await limiter.blocked_until(who, now)
+            if until is not None and until > now:
+                raise TooManyUnknownIds(
+                    "this gate key tried too many ID cards without a ticket here; slowed down",
+                    retry_after_s=max(1, math.ceil((until - now).total_seconds())))
+        try:
+            canonical = canonical_id(id_type, number)
+            indexes = blind_indexes(self.data_keys.keys, canonical)
+            async with self.pool.acquire() as conn:
+                chosen = await self._admit_holder(conn, gate, station, stops, indexes, now)
+        except Rejection as err:
+            if limiter is not None and err.code in MISSES:
+                await self._miss(limiter, who, gate, station, now)
+            booking = err.extra.get("booking")
+            return Decision("reject", err.code, booking, err.extra.get("leg"), 1 if booking else None)
+        return Decision("accept", ACCEPT, chosen.booking, chosen.leg, 1, None, chosen.passenger)
+
+    async def _admit_holder(self, conn: Any, gate: str, station: str, stops: tuple[str, ...],
+                            indexes: list[bytes], now: datetime) -> IdLeg:
+        for _ in range(3):   # a tap lost to a race: look again (the state changed)
+            rows = await idcard_store.holder_legs(conn, indexes, now, self.cfg)
+            if not rows:
+                raise UnknownId("no ticket for this ID")
+            chosen = choose_leg([IdLeg(r.booking, r.passenger, r.leg, r.board,
+                                       *self.cfg.window(r.mode, r.departure, r.arrival),
+                                       r.cancelled, r.used) for r in rows], stops, now)
+            tap = await idcard_store.record_passenger_tap(
+                conn, booking=chosen.booking, leg=chosen.leg, passenger=chosen.passenger,
+                gate=gate, station=station, now=now)
+            if tap is not None:
+                return chosen
+        raise AlreadyUsed("ticket already used for this leg", leg=chosen.leg, booking=chosen.booking)
+
+    async def _miss(self, limiter: ProbeLimiter, who: str, gate: str, station: str,
+                    now: datetime) -> None:
+        tripped = await limiter.miss(who, now)
+        if tripped is None:
+            return
+        misses, until = tripped
+        log.warning("gate key slowed down: many ID cards without a ticket here",
+                    extra={"gate": gate, "station": station, "caller": who, "misses": misses})
+        await idcard_store.add_probe_alert(self.pool, who, gate, station, misses,
+                                           limiter.window_s, until, now)
+
+    async def probe_alerts(self, limit: int = 100) -> list[dict[str, Any]]:
+        return await idcard_store.list_probe_alerts(self.pool, limit)
+
     # --- validate: face -------------------------------------------------------------------
 
     async def _gallery(self, conn: Any, stops: tuple[str, ...], now: datetime,
@@ -298,6 +373,8 @@ class Checkin:
         async with self.pool.acquire() as conn:
             entries, revoked = await store.manifest_content(conn, stops, lo, hi, cfg,
                                                             self.data_keys, now)
+            id_key = os.urandom(32)
+            ids = await idcard_store.manifest_ids(conn, stops, lo, hi, cfg, self.data_keys, id_key)
             keys = await self.keys.verification_keys(conn)
             signer = await self.keys.signer(conn)
         keys = {**keys, signer.key_id: signer.private.public_key()}
@@ -305,7 +382,7 @@ class Checkin:
                      covers_from=lo, covers_until=hi, totp_step_s=cfg.totp_step_s,
                      totp_skew_steps=cfg.totp_skew_steps, totp_digits=cfg.totp_digits,
                      keys={k: public_bytes(v) for k, v in keys.items()}, entries=entries,
-                     revoked=revoked, stops=stops)
+                     revoked=revoked, stops=stops, id_key=id_key, ids=tuple(ids))
         env = seal_manifest(m, signer, gate_key(bearer, m.gate))
         log.info("manifest issued", extra={"gate": m.gate, "entries": len(entries),
                                            "revoked": len(revoked)})
@@ -313,9 +390,19 @@ class Checkin:
 
     async def upload_taps(self, gate: str, station: str, stops: tuple[str, ...],
                           taps: Iterable[store.UploadedTap]) -> list[tuple[str, str]]:
-        """(tap id, outcome) per tap made offline, in time order (see checkin_store.upload_taps)."""
-        out = await store.upload_taps(self.pool, gate, station, sorted(taps, key=lambda t: t.at),
-                                      self.now(), stops=stops)
+        """(tap id, outcome) per tap made offline, in time order (see checkin_store.upload_taps;
+        an ID-card tap, which names its passenger, idcard_store.upload_passenger_tap)."""
+        now = self.now()
+        out = []
+        party = []
+        for t in sorted(taps, key=lambda t: t.at):
+            if t.passenger is None:
+                party.append(t)
+            else:
+                out.append((t.tap_id, await idcard_store.upload_passenger_tap(
+                    self.pool, gate, station, t.tap_id, t.booking, t.leg, t.passenger, t.at, now,
+                    stops)))
+        out += await store.upload_taps(self.pool, gate, station, party, now, stops=stops)
         conflicts = sum(1 for _, o in out if o == "conflict")
         if conflicts:
             log.warning("offline double use detected", extra={"gate": gate, "conflicts": conflicts})

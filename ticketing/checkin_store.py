@@ -286,6 +286,7 @@ class UploadedTap:
     leg: int
     at: datetime
     step: int | None
+    passenger: int | None = None   # an ID-card tap (one passenger); None: the whole party
 
 
 async def _upload_one(conn: Any, gate: str, station: str, t: UploadedTap, now: datetime,

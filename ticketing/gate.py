@@ -17,12 +17,13 @@ upload later; the online endpoint runs `check_ticket` and records the tap in Pos
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Callable, Collection, Protocol
 
 from ticketing.checkin_errors import (AlreadyUsed, Cancelled, CodeExpired, NotInManifest,
                                       NotYetValid, Rejection, ValidityOver, WrongStation)
+from ticketing.idcards import IdLeg, canonical_id, choose_leg, manifest_index
 from ticketing.keyring import load_public
 from ticketing.manifest import Manifest
 from ticketing.tokens import Scanned, TicketToken, TokenLeg, parse_qr, verify
@@ -46,6 +47,7 @@ class Decision:
     leg: int | None = None
     passengers: int | None = None
     step: int | None = None     # the TOTP step an accept burned (internal, never rendered)
+    passenger: int | None = None  # ID card: the passenger_no admitted (one person, not the party)
 
     @classmethod
     def reject(cls, err: Rejection, token: TicketToken | None = None) -> "Decision":
@@ -118,10 +120,14 @@ class OfflineTap:
     leg: int
     at: datetime
     step: int | None
+    passenger: int | None = None   # ID card: the passenger who entered (else the whole party)
 
     def as_json(self) -> dict[str, object]:
-        return {"tap_id": self.tap_id, "booking": self.booking, "leg": self.leg,
-                "at": self.at.isoformat(), "step": self.step}
+        out: dict[str, object] = {"tap_id": self.tap_id, "booking": self.booking, "leg": self.leg,
+                                  "at": self.at.isoformat(), "step": self.step}
+        if self.passenger is not None:
+            out["passenger"] = self.passenger
+        return out
 
 
 @dataclass
@@ -138,6 +144,12 @@ class GateValidator:
         self._used_legs = {(b, i) for b, e in m.entries.items() for i in e.used_legs}
         self._used_steps: set[tuple[str, int]] = set()
         self._stops = frozenset(m.stops or (m.station,))
+        self._used_passengers: set[tuple[str, int, int]] = set()   # (booking, leg, passenger)
+        self._ids: dict[bytes, list[IdLeg]] = {}
+        for x in m.ids:
+            self._ids.setdefault(x.index, []).extend(
+                IdLeg(x.booking, x.passenger, leg.index, m.station if not m.stops else m.stops[0],
+                      leg.valid_from, leg.valid_until, leg.cancelled, leg.used) for leg in x.legs)
 
     def validate(self, qr: str) -> Decision:
         m = self.manifest
@@ -164,3 +176,35 @@ class GateValidator:
         self._used_steps.add((token.booking, step))
         self.taps.append(OfflineTap(str(uuid.uuid4()), m.gate, token.booking, leg.index, now, step))
         return Decision("accept", ACCEPT, token.booking, leg.index, token.passenger_count, step)
+
+    def remember(self, tap: OfflineTap) -> None:
+        """Count a tap this gate made earlier (e.g. kept in a local queue between runs) as used."""
+        if tap.passenger is not None:
+            self._used_passengers.add((tap.booking, tap.leg, tap.passenger))
+        else:
+            self._used_legs.add((tap.booking, tap.leg))
+            if tap.step is not None:
+                self._used_steps.add((tap.booking, tap.step))
+
+    def validate_id(self, id_type: str, number: str) -> Decision:
+        """Admit or refuse an ID card offline with the decisions of the online endpoint; an ID
+        the manifest does not know is `not_in_manifest` (booked since, or no ticket here)."""
+        m = self.manifest
+        now = self.clock.now()
+        try:
+            legs = self._ids.get(manifest_index(m.id_key, canonical_id(id_type, number)))
+            if not legs:
+                raise NotInManifest("no ticket for this ID in this gate's manifest")
+            legs = [replace(x, used=True) if self._entered(x) else x for x in legs]
+            chosen = choose_leg(legs, self._stops, now)
+        except Rejection as err:
+            return Decision("reject", err.code, err.extra.get("booking"), err.extra.get("leg"),
+                            1 if err.extra.get("booking") else None)
+        self._used_passengers.add((chosen.booking, chosen.leg, chosen.passenger))
+        self.taps.append(OfflineTap(str(uuid.uuid4()), m.gate, chosen.booking, chosen.leg, now,
+                                    None, chosen.passenger))
+        return Decision("accept", ACCEPT, chosen.booking, chosen.leg, 1, None, chosen.passenger)
+
+    def _entered(self, x: IdLeg) -> bool:
+        return ((x.booking, x.leg, x.passenger) in self._used_passengers
+                or (x.booking, x.leg) in self._used_legs)

@@ -3,7 +3,9 @@
 Contents: the verification keys of journey tokens; every confirmed booking with a leg that
 boards at the gate's station in the covered period, with the TOTP secrets of THOSE legs (the
 only place a secret ever leaves the server) and the legs already entered online; the revocations
-(cancelled bookings / legs) for that station and period; the TOTP parameters.
+(cancelled bookings / legs) for that station and period; the TOTP parameters; for ID cards,
+a random key of this manifest alone and each passenger of those bookings under it (the HMAC
+of the normalised ID, ticketing/idcards.py) with the legs boarding here.
 
 Layers, innermost first:
     body      canonical JSON, zlib-compressed
@@ -33,7 +35,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from ticketing.checkin_errors import ManifestInvalid
 from ticketing.keyring import SigningKey, load_public
 
-__all__ = ["ManifestLeg", "ManifestEntry", "Manifest", "gate_key", "seal_manifest",
+__all__ = ["ManifestLeg", "ManifestEntry", "ManifestIdLeg", "ManifestId", "Manifest", "gate_key", "seal_manifest",
            "open_manifest", "ALG"]
 
 ALG = "A256GCM+HKDF-SHA256(gate-key)"
@@ -77,6 +79,29 @@ class ManifestEntry:
 
 
 @dataclass(frozen=True)
+class ManifestIdLeg:
+    index: int
+    valid_from: datetime
+    valid_until: datetime
+    cancelled: bool = False   # booking or leg cancelled
+    used: bool = False        # this passenger (or the whole party) already entered it
+
+
+@dataclass(frozen=True)
+class ManifestId:
+    """One passenger of a booking boarding here, findable by ID card: `index` is
+    HMAC-SHA256(the manifest's id_key, "id_type|NUMBER") (ticketing.idcards.manifest_index)."""
+
+    booking: str
+    passenger: int
+    index: bytes
+    legs: tuple[ManifestIdLeg, ...]
+
+    def __repr__(self) -> str:
+        return f"ManifestId(booking={self.booking!r}, passenger={self.passenger})"
+
+
+@dataclass(frozen=True)
 class Manifest:
     gate: str
     station: str
@@ -91,6 +116,8 @@ class Manifest:
     entries: dict[str, ManifestEntry] = field(default_factory=dict)   # booking -> entry
     revoked: dict[str, tuple[int, ...] | None] = field(default_factory=dict)  # None: all legs
     stops: tuple[str, ...] = ()       # stop ids this gate admits to (station + platforms); () = station
+    id_key: bytes = b""               # random per manifest: the key of every ManifestId.index
+    ids: tuple[ManifestId, ...] = ()  # ID-card holders of the bookings boarding here
 
     def __repr__(self) -> str:
         return (f"Manifest(gate={self.gate!r}, station={self.station!r}, date={self.date}, "
@@ -115,6 +142,11 @@ def _body(m: Manifest) -> dict[str, Any]:
         ],
         "revoked": {b: (None if legs is None else list(legs)) for b, legs in m.revoked.items()},
         "stops": list(m.stops),
+        "id_key": _b64(m.id_key),
+        "ids": [[x.booking, x.passenger, _b64(x.index),
+                 [[leg.index, _ts(leg.valid_from), _ts(leg.valid_until), int(leg.cancelled),
+                   int(leg.used)] for leg in x.legs]]
+                for x in m.ids],
     }
 
 
@@ -135,6 +167,11 @@ def _from_body(d: dict[str, Any]) -> Manifest:
         revoked={b: (None if v is None else tuple(int(i) for i in v))
                  for b, v in d["revoked"].items()},
         stops=tuple(d.get("stops", ())),
+        id_key=_unb64(d.get("id_key", "")),
+        ids=tuple(ManifestId(booking, int(pax), _unb64(index),
+                             tuple(ManifestIdLeg(int(i), _dt(vf), _dt(vu), bool(c), bool(u))
+                                   for i, vf, vu, c, u in legs))
+                  for booking, pax, index, legs in d.get("ids", ())),
     )
 
 

@@ -19,6 +19,7 @@ __all__ = [
     "Passenger",
     "validate_passenger",
     "prc_id_check_digit",
+    "normalise_id",
     "mask_name",
     "mask_id",
 ]
@@ -88,6 +89,17 @@ def _check_id(value: str, id_type: str, field: str, today: date | None) -> None:
         raise InvalidPassenger("a Taiwan permit number is 8 digits", field=field)
 
 
+def normalise_id(id_type: str, id_number: str, today: date | None = None,
+                 field: str = "id_number") -> str:
+    """The ID number as stored and indexed (upper case, no spaces), after the checks of its
+    type; InvalidPassenger (naming `field`, never the number) if it fails them."""
+    if id_type not in ID_TYPES:
+        raise InvalidPassenger(f"id_type must be one of {', '.join(ID_TYPES)}", field="id_type")
+    number = "".join(id_number.split()).upper()
+    _check_id(number, id_type, field, today)
+    return number
+
+
 def _normalise_name(name: str, field: str) -> str:
     name = " ".join(unicodedata.normalize("NFC", name).split())
     if not name:
@@ -116,8 +128,7 @@ def validate_passenger(
     if id_type not in ID_TYPES:
         raise InvalidPassenger(f"id_type must be one of {', '.join(ID_TYPES)}",
                                field=f"{prefix}.id_type")
-    number = "".join(id_number.split()).upper()
-    _check_id(number, id_type, f"{prefix}.id_number", today)
+    number = normalise_id(id_type, id_number, today, f"{prefix}.id_number")
     return Passenger(clean_name, number, category, id_type)
 
 

@@ -18,6 +18,7 @@ from ticketing import store
 from ticketing.bookings import CancelOutcome, RefundPolicy
 from ticketing.errors import InvalidPassenger, ItineraryInvalid
 from ticketing.fares import FareConfig
+from ticketing.idcards import blind_index, index_key
 from ticketing.inventory import CapacityConfig
 from ticketing.offers import check_versions, make_offer
 from ticketing.passengers import mask_id, mask_name, validate_passenger
@@ -59,13 +60,16 @@ class Bookings:
             raise InvalidPassenger(f"at most {self.config.max_passengers} passengers per booking",
                                    field="passengers")
         out = []
+        active = self.keyring.active
+        id_key = index_key(self.keyring.keys[active], active)
         for i, p in enumerate(raw):
             v = validate_passenger(i, p.name, p.id_number, p.category, p.id_type, today)
             kid, name_ct = self.keyring.encrypt(v.name, pii_aad(booking_id, i, "name"))
             kid2, id_ct = self.keyring.encrypt(v.id_number, pii_aad(booking_id, i, "id_number"))
             assert kid == kid2
             out.append(store.NewPassenger(i, v.category, v.id_type, kid, name_ct, id_ct,
-                                          mask_name(v.name), mask_id(v.id_number)))
+                                          mask_name(v.name), mask_id(v.id_number),
+                                          blind_index(id_key, f"{v.id_type}|{v.id_number}"), active))
         return out
 
     async def hold(self, account_id: str, itinerary_id: str, key: Any, network: Network,

@@ -95,6 +95,8 @@ class NewPassenger:
     id_number_ct: bytes
     name_masked: str
     id_masked: str
+    id_index: bytes | None = None      # blind index of the ID (ticketing/idcards.py)
+    id_index_key: str | None = None    # data key id its key was derived from
 
 
 @dataclass(frozen=True)
@@ -280,9 +282,10 @@ async def _insert_booking(conn: asyncpg.Connection, b: NewBooking, status: Statu
              VALUES ($1, $2, $3, $4, $5::jsonb, cardinality($7::text[]), $7, $8, $9, $10, $11, $11)),
            px AS (
              INSERT INTO booking_passengers (booking_id, passenger_no, category, id_type, key_id,
-                 name_ct, id_number_ct, name_masked, id_masked)
+                 name_ct, id_number_ct, name_masked, id_masked, id_index, id_index_key)
              SELECT $1, * FROM unnest($6::int[], $7::text[], $12::text[], $13::text[],
-                                      $14::bytea[], $15::bytea[], $16::text[], $17::text[])),
+                                      $14::bytea[], $15::bytea[], $16::text[], $17::text[],
+                                      $36::bytea[], $37::text[])),
            lg AS (
              INSERT INTO booking_legs (booking_id, leg_no, status, feed, agency_id, agency_name,
                  mode, route_id, trip_id, service_date, board_pos, alight_pos, from_stop, to_stop,
@@ -311,7 +314,8 @@ async def _insert_booking(conn: asyncpg.Connection, b: NewBooking, status: Statu
         [g.alight_pos for g in L], [g.from_stop for g in L], [g.to_stop for g in L],
         [g.departure for g in L], [g.arrival for g in L], [g.unit_minor for g in L],
         [g.price_source for g in L], [g.price_minor for g in L],
-        {"total_minor": b.total_minor, "expires_at": expires.isoformat()})
+        {"total_minor": b.total_minor, "expires_at": expires.isoformat()},
+        [p.id_index for p in P], [p.id_index_key for p in P])
 
 
 def held_view(b: NewBooking, created: datetime, expires: datetime) -> BookingView:
@@ -458,11 +462,12 @@ async def cancel(pool: asyncpg.Pool, booking_id: str, account_id: str, leg_no: i
         t = now()
         before = Status(row["status"])
         states = [_leg_state(g) for g in legs]
+        paid_left = row["paid_minor"] - row["refund_minor"]
         if leg_no is None:
-            out = cancel_booking(before, states, refunds, t, row["expires_at"])
+            out = cancel_booking(before, states, refunds, t, row["expires_at"], paid_left)
         else:
             out = cancel_leg(before, states, leg_no, row["passenger_categories"], fares, refunds,
-                             t, row["expires_at"])
+                             t, row["expires_at"], paid_left)
         tickets = await _apply_cancel(conn, row, out, leg_no, before, t)
         whole = out.status is Status.CANCELLED
         after_legs = []

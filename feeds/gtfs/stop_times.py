@@ -14,8 +14,9 @@ from feeds.gtfs.values import haversine_m, secs_array, to_int
 ST_COLS = ("trip_id", "stop_id", "arrival_time", "departure_time", "stop_sequence",
            "pickup_type", "drop_off_type")
 # stop_times column -> pandas dtype: few distinct values -> categorical (a small code per row);
-# times have many distinct values, and categoricals sort theirs, so they are read as text
-ST_DTYPES = {c: str if c.endswith("_time") else "category" for c in ST_COLS}
+# times have many distinct values, and categoricals sort theirs, so they are read as text; ids
+# are text too: pandas infers a categorical's categories, and "007" would come back as 7
+ST_DTYPES = {c: str if c.endswith(("_time", "_id")) else "category" for c in ST_COLS}
 
 
 @dataclass
@@ -27,6 +28,7 @@ class StopTimes:
     pickup: np.ndarray
     dropoff: np.ndarray
     hop_m: np.ndarray      # row i -> metres from row i to row i+1 (len n-1)
+    seq: np.ndarray        # row -> stop_sequence (-1 when the file has none)
 
 
 def _cat(df: pd.DataFrame, name: str, lut_of, default: int, dtype) -> np.ndarray:
@@ -117,7 +119,8 @@ def stop_times(cols: dict[str, np.ndarray] | None, lat: np.ndarray,
     pick, drop = cols["pickup_type"], cols["drop_off_type"]
     ok = (trip >= 0) & (stop >= 0)
     order = np.lexsort((seq[ok], trip[ok]))
-    trip, stop, arr, dep, pick, drop = (a[ok][order] for a in (trip, stop, arr, dep, pick, drop))
+    trip, stop, arr, dep, pick, drop, seq = (a[ok][order]
+                                             for a in (trip, stop, arr, dep, pick, drop, seq))
     if len(trip) == 0:
         return None
 
@@ -125,11 +128,13 @@ def stop_times(cols: dict[str, np.ndarray] | None, lat: np.ndarray,
     arr, dep, timed = _fill_times(trip, arr, dep, hop)
     keep = timed[trip]
     if not keep.all():
-        trip, stop, arr, dep, pick, drop = (a[keep] for a in (trip, stop, arr, dep, pick, drop))
+        trip, stop, arr, dep, pick, drop, seq = (a[keep]
+                                                 for a in (trip, stop, arr, dep, pick, drop, seq))
         hop = np.nan_to_num(haversine_m(lat[stop[:-1]], lon[stop[:-1]],
                                         lat[stop[1:]], lon[stop[1:]]))
     arr, dep = _monotone(trip, arr, dep)
-    return StopTimes(trip, stop, arr.astype(np.int32), dep.astype(np.int32), pick, drop, hop)
+    seq = np.clip(seq, -1, np.iinfo(np.int32).max).astype(np.int32)
+    return StopTimes(trip, stop, arr.astype(np.int32), dep.astype(np.int32), pick, drop, hop, seq)
 
 
 def _fill_times(trip, arr, dep, hop):

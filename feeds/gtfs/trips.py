@@ -39,6 +39,7 @@ class Trips:
     st_dep: np.ndarray
     st_pickup: np.ndarray
     st_dropoff: np.ndarray
+    st_seq: np.ndarray            # row -> stop_sequence (-1 unknown)
 
 
 def expand_trips(st: StopTimes, freq: Frequencies, n_trips: int, route_ok: np.ndarray) -> Trips:
@@ -52,7 +53,8 @@ def expand_trips(st: StopTimes, freq: Frequencies, n_trips: int, route_ok: np.nd
     rows = base[st.row_trip]
     source = [np.flatnonzero(base)]
     lengths = [counts[source[0]]]
-    parts = [(st.stop[rows], st.arr[rows], st.dep[rows], st.pickup[rows], st.dropoff[rows])]
+    parts = [(st.stop[rows], st.arr[rows], st.dep[rows], st.pickup[rows], st.dropoff[rows],
+              st.seq[rows])]
     suffix: list[str] = [""] * len(source[0])
     for k in range(len(freq.trip)):
         t = int(freq.trip[k])
@@ -66,13 +68,15 @@ def expand_trips(st: StopTimes, freq: Frequencies, n_trips: int, route_ok: np.nd
         parts.append((np.tile(st.stop[lo:hi], m),
                       (runs[:, None] + rel_arr[None, :]).ravel().astype(np.int32),
                       (runs[:, None] + rel_dep[None, :]).ravel().astype(np.int32),
-                      np.tile(st.pickup[lo:hi], m), np.tile(st.dropoff[lo:hi], m)))
+                      np.tile(st.pickup[lo:hi], m), np.tile(st.dropoff[lo:hi], m),
+                      np.tile(st.seq[lo:hi], m)))
         source.append(np.full(m, t, dtype=np.int64))
         lengths.append(np.full(m, hi - lo, dtype=np.int64))
         suffix.extend("@" + hhmmss(int(r)) for r in runs)
-    cols = [np.concatenate([p[i] for p in parts]) for i in range(5)]
+    cols = [np.concatenate([p[i] for p in parts]) for i in range(6)]
     src = np.concatenate(source).astype(np.int64)
     st_start = np.concatenate([[0], np.cumsum(np.concatenate(lengths))]).astype(np.int64)
     sfx = np.array(suffix, dtype=object) if len(freq.trip) else None
     return Trips(src, sfx, st_start, cols[0].astype(np.int32), cols[1].astype(np.int32),
-                 cols[2].astype(np.int32), cols[3].astype(np.int8), cols[4].astype(np.int8))
+                 cols[2].astype(np.int32), cols[3].astype(np.int8), cols[4].astype(np.int8),
+                 cols[5].astype(np.int32))

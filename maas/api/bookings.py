@@ -21,7 +21,7 @@ from pydantic_core import to_json
 from feeds import store as feed_store
 from maas.appkeys import BOOKINGS, CLOCK, DB, LIVE, SETTINGS
 from maas.errors import Forbidden, InvalidParameter, NotFound
-from maas.http import Router, principal_of
+from maas.http import INT32_MAX, Router, principal_of
 from maas.idempotency import HEADER, idempotent, purge
 from maas.services import bookings_of
 from routing.itinerary import DEFAULT_SECRET, decode_id
@@ -76,6 +76,11 @@ class PassengerIn(BaseModel):
 class BookingIn(BaseModel):
     itinerary_id: str = Field(max_length=8192, description="`id` of an itinerary from /v1/plan")
     passengers: list[PassengerIn] = Field(max_length=50, description="one seat each on every leg")
+
+
+class LegPath(BaseModel):
+    id: str = Field(description="booking id")
+    leg: int = Field(ge=0, le=INT32_MAX, description="0-based position of the leg in the journey")
 
 
 class ConfirmIn(BaseModel):
@@ -261,6 +266,8 @@ async def list_bookings(request: web.Request, query: ListQuery) -> BookingPage:
         try:
             stamp, _, bid = base64.urlsafe_b64decode(query.cursor.encode()).decode().partition("|")
             after = (datetime.fromisoformat(stamp), bid)
+            if after[0].tzinfo is None or "\x00" in bid:
+                raise ValueError("not a cursor of ours")
         except ValueError:
             raise InvalidParameter("cursor is not one this API returned", field="cursor") from None
     views = await request.app[BOOKINGS].list(_account(request), query.limit + 1, after)
@@ -303,13 +310,10 @@ async def cancel_booking(request: web.Request) -> web.StreamResponse:
 
 @router.post("/v1/bookings/{id}/legs/{leg}/cancel",
              summary="Cancel one leg; the rest is re-priced and the difference refunded",
-             auth=("account",), response=BookingOut, headers=_IDEM_OPT,
+             auth=("account",), path_params=LegPath, response=BookingOut, headers=_IDEM_OPT,
              errors={**_ERRORS, 400: "leg is not a number"})
-async def cancel_leg(request: web.Request) -> web.StreamResponse:
-    try:
-        leg = int(request.match_info["leg"])
-    except ValueError:
-        raise InvalidParameter("leg must be a number", field="leg") from None
+async def cancel_leg(request: web.Request, path: LegPath) -> web.StreamResponse:
+    leg = path.leg
 
     async def run(conn):  # type: ignore[no-untyped-def]
         view, _ = await request.app[BOOKINGS].cancel(_account(request), request.match_info["id"],

@@ -13,12 +13,15 @@ from typing import Literal
 from aiohttp import web
 from pydantic import AwareDatetime, BaseModel, Field, model_validator
 
-from maas.appkeys import LIVE
+from maas.appkeys import LIVE, REDIS, REQUEST_ID, SETTINGS
 from maas.auth import Principal
 from maas.errors import Forbidden
-from maas.http import Router, annotate, principal_of
+from maas.http import INT32_MAX, Router, annotate, principal_of
+from maas.idprobes import RedisProbeLimiter
+from maas.middleware import problem_response
 from maas.api.checkin import checkin_state
 from ticketing import checkin_store as store
+from ticketing.checkin_errors import TooManyUnknownIds
 from ticketing.manifest import ALG
 
 __all__ = ["router"]
@@ -43,14 +46,25 @@ def _gate(request: web.Request) -> Principal:
 # --- validate -----------------------------------------------------------------------------
 
 
+class IdCard(BaseModel):
+    id_type: Literal["prc_id", "passport", "hk_macao_permit", "taiwan_permit"] = Field(
+        description="prc_id: PRC resident ID (居民身份证); passport; hk_macao_permit: 港澳居民来往内地通行证; "
+        "taiwan_permit: 台湾居民来往大陆通行证")
+    number: str = Field(min_length=1, max_length=64, description="as the card reader gives it")
+
+    def __repr__(self) -> str:   # never print the number
+        return f"IdCard(id_type={self.id_type!r})"
+
+
 class ValidateRequest(BaseModel):
     qr: str | None = Field(None, max_length=4096, description="scanned QR payload")
     face: list[float] | None = Field(None, description="probe face template (fixed length)")
+    id_card: IdCard | None = Field(None, description="an ID card read at the gate: admits its holder")
 
     @model_validator(mode="after")
     def one_of(self) -> "ValidateRequest":
-        if (self.qr is None) == (self.face is None):
-            raise ValueError("send exactly one of qr or face")
+        if sum(x is not None for x in (self.qr, self.face, self.id_card)) != 1:
+            raise ValueError("send exactly one of qr, face or id_card")
         return self
 
     def __repr__(self) -> str:
@@ -61,31 +75,58 @@ class Validation(BaseModel):
     result: Literal["accept", "reject"]
     code: str = Field(description='"ok" on accept; else bad_signature, unknown_key, code_expired, '
                       "wrong_station, not_yet_valid, validity_over, already_used, cancelled, "
-                      "malformed, no_face_match, face_ambiguous")
+                      "malformed, no_face_match, face_ambiguous, invalid_id, unknown_id")
     booking: str | None = Field(description="booking id (when the ticket is authentic)")
     leg: int | None = Field(description="leg entered (accept) or concerned (reject)")
-    passengers: int | None = Field(description="passengers to let through on this ticket")
+    passengers: int | None = Field(description="passengers to let through on this ticket "
+                                   "(1 for an ID card: its holder)")
+    passenger: int | None = Field(None, description="ID card: the holder's passenger number in "
+                                  "the booking (null for QR and face, which admit the party)")
 
 
-@router.post("/v1/gates/{gate}/validate", summary="Admit or refuse a ticket (QR or face)",
+def _limiter(request: web.Request) -> RedisProbeLimiter:
+    s = request.app[SETTINGS].gates
+    return RedisProbeLimiter(request.app[REDIS], s.id_probe_limit, s.id_probe_window_s,
+                             s.id_probe_block_s)
+
+
+@router.post("/v1/gates/{gate}/validate", summary="Admit or refuse a ticket (QR, face or ID card)",
              auth=("gate",), body=ValidateRequest, response=Validation,
-             errors={403: "not this gate's key", 422: "send exactly one of qr or face"},
+             errors={403: "not this gate's key", 422: "send exactly one of qr, face or id_card",
+                     429: "too_many_unknown_ids: this key tried too many ID cards without a "
+                     "ticket here (Retry-After)"},
              description="Always 200 with result accept|reject and a stable reason code.")
-async def validate(request: web.Request, body: ValidateRequest) -> Validation:
+async def validate(request: web.Request, body: ValidateRequest) -> web.StreamResponse | Validation:
     p = _gate(request)
     svc = checkin_state(request.app)
     gate, station = p.gate_id or "", p.station or ""
     stops = _stops(request, station)
     if body.qr is not None:
         d = await svc.validate_qr(gate, station, stops, body.qr)
+    elif body.id_card is not None:
+        try:
+            d = await svc.validate_id(gate, station, stops, body.id_card.id_type,
+                                      body.id_card.number, _limiter(request), p.id)
+        except TooManyUnknownIds as err:
+            annotate(request, gate=p.gate_id, code=err.code)
+            return _too_many(request, err, int(err.extra["retry_after_s"]))
     else:
         assert body.face is not None
         d = await svc.validate_face(gate, station, stops, body.face)
     # the decision goes on the request's access line (refusals are the security signal:
     # forgeries, replays; accepts are also rows in gate_taps)
-    annotate(request, gate=p.gate_id, result=d.result, code=d.code, booking=d.booking, leg=d.leg)
+    # (never the ID number: the request body is not logged, and the decision does not hold it)
+    annotate(request, gate=p.gate_id, result=d.result, code=d.code, booking=d.booking, leg=d.leg,
+             method="id_card" if body.id_card is not None else ("qr" if body.qr else "face"))
     return Validation(result=d.result, code=d.code, booking=d.booking, leg=d.leg,  # type: ignore[arg-type]
-                      passengers=d.passengers)
+                      passengers=d.passengers, passenger=d.passenger)
+
+
+def _too_many(request: web.Request, err: TooManyUnknownIds, retry: int) -> web.Response:
+    resp = problem_response(err.status, err.code, "Too many unknown ID cards", err.detail,
+                            request.get(REQUEST_ID), retry_after_s=retry)
+    resp.headers["Retry-After"] = str(retry)
+    return resp
 
 
 # --- offline manifest ---------------------------------------------------------------------
@@ -124,9 +165,11 @@ async def manifest(request: web.Request, query: ManifestQuery) -> web.Response:
 class TapIn(BaseModel):
     tap_id: str = Field(min_length=8, max_length=64, description="the gate's unique id for the tap (uuid)")
     booking: str = Field(max_length=128)
-    leg: int = Field(ge=0)
+    leg: int = Field(ge=0, le=INT32_MAX)
     at: AwareDatetime = Field(description="when the gate admitted (with offset)")
-    step: int | None = Field(None, description="TOTP step of the accepted code")
+    step: int | None = Field(None, ge=0, le=INT32_MAX, description="TOTP step of the accepted code")
+    passenger: int | None = Field(None, ge=0, le=1000, description="ID-card tap: the passenger "
+                                  "number who entered (the decision's `passenger`); absent: the party")
 
 
 class TapsUpload(BaseModel):
@@ -154,8 +197,8 @@ class TapsResult(BaseModel):
 async def upload_taps(request: web.Request, body: TapsUpload) -> TapsResult:
     p = _gate(request)
     station = p.station or ""
-    taps = [store.UploadedTap(t.tap_id, t.booking, t.leg, t.at.astimezone(timezone.utc), t.step)
-            for t in body.taps]
+    taps = [store.UploadedTap(t.tap_id, t.booking, t.leg, t.at.astimezone(timezone.utc), t.step,
+                              t.passenger) for t in body.taps]
     out = await checkin_state(request.app).upload_taps(p.gate_id or "", station,
                                                        _stops(request, station), taps)
     count = {k: sum(1 for _, o in out if o == k)

@@ -14,6 +14,8 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic_core import to_json
 
+from feeds.alerts import of_legs
+from maas.api.realtime import AlertOut, alert_out
 from maas.appkeys import BOOKINGS, LIVE
 from maas.http import Router
 from routing.errors import InvalidQuery, NoTimetable
@@ -42,9 +44,10 @@ class PlanQuery(BaseModel):
     modes: str | None = Field(None, description="Comma-separated modes to use: bus, coach, rail, metro, tram, ferry, air, other")
     max_transfers: int | None = Field(None, ge=0, description="At most this many changes; capped at routing.max_transfers (default 6)")
     wheelchair: bool = Field(False, description="Only wheelchair-accessible trips (wheelchair_accessible=1) and stops (wheelchair_boarding=1, inherited from the station)")
-    max_walk_m: float | None = Field(None, ge=0, description="Longest walk between two stops; 0 = no walking between different stops except transfers.txt. Default routing.walk_radius_m")
+    max_walk_m: float | None = Field(None, ge=0, le=100_000, description="Longest walk between two stops (at most 100 km); 0 = no walking between different stops except transfers.txt. Default routing.walk_radius_m")
     min_transfer_s: int | None = Field(None, ge=0, le=86400, description="Replaces every default minimum connection/boarding time (per mode and per station) with this value; transfers.txt and operator station rules still apply")
     limit: int | None = Field(None, ge=1, description="Itineraries to return; default routing.default_limit (5), capped at routing.max_limit (20)")
+    lang: str | None = Field(None, description="Language of the alerts' texts (BCP 47, e.g. zh, en), with a fallback")
 
 
 class StopOut(BaseModel):
@@ -73,6 +76,10 @@ class LegOut(BaseModel):
     to: StopOut
     departure: str = Field(description="ISO 8601 with the UTC offset of the from stop's time zone")
     arrival: str = Field(description="ISO 8601 with the UTC offset of the to stop's time zone")
+    scheduled_departure: str = Field(description="departure as the timetable has it (= departure without realtime)")
+    scheduled_arrival: str = Field(description="arrival as the timetable has it")
+    delay_s: int | None = Field(None, description="realtime delay at departure, seconds (+ late, - early)")
+    realtime: bool = Field(False, description="departure/arrival come from a realtime update")
     duration_s: int
     stops: int = Field(0, description="Stops ridden (hops); 0 for walks")
     distance_m: float | None = Field(None, description="Walks: walking distance")
@@ -88,6 +95,7 @@ class ItineraryOut(BaseModel):
     transfers: int
     legs: list[LegOut]
     total: Any = Field(None, description="Total price (added by ticketing when known)")
+    alerts: list[AlertOut] = Field(default_factory=list, description="Service alerts touching its legs while they travel")
 
 
 class PlanResponse(BaseModel):
@@ -133,23 +141,45 @@ def _stop(p: Place) -> StopOut:
     return StopOut(id=p.id, name=p.name, lat=p.lat, lon=p.lon)
 
 
+def _live(leg: Leg) -> tuple[str, str, int | None, bool]:
+    """(scheduled departure, scheduled arrival, delay_s, realtime) of a leg; a leg planned
+    without realtime runs as scheduled."""
+    sched_dep = getattr(leg, "scheduled_departure", None) or leg.departure
+    sched_arr = getattr(leg, "scheduled_arrival", None) or leg.arrival
+    realtime = bool(getattr(leg, "realtime", False))
+    delay = getattr(leg, "delay_s", None)
+    if delay is None and leg.mode != "walk":
+        delay = int((leg.departure - sched_dep).total_seconds())
+    return sched_dep.isoformat(), sched_arr.isoformat(), delay, realtime
+
+
 def _leg(leg: Leg) -> LegOut:
     walk = leg.mode == "walk"
+    sched_dep, sched_arr, delay, realtime = _live(leg)
     return LegOut(
         mode=leg.mode, feed=leg.feed, trip_id=leg.trip_id,
         route=None if walk else RouteOut(id=leg.route_id, short_name=leg.route_short_name or "",
                                          long_name=leg.route_long_name or ""),
         operator=leg.operator, headsign=leg.headsign, from_=_stop(leg.from_place),
         to=_stop(leg.to_place), departure=_iso(leg.departure), arrival=_iso(leg.arrival),
+        scheduled_departure=sched_dep, scheduled_arrival=sched_arr, delay_s=delay,
+        realtime=realtime,
         duration_s=leg.duration_s, stops=leg.stops, distance_m=leg.distance_m if walk else None,
         service_date=str(leg.key.service_date) if leg.key else None)
 
 
-def render(it: Itinerary) -> ItineraryOut:
+def render(it: Itinerary, alerts: list[AlertOut] | None = None) -> ItineraryOut:
     """The itinerary as the response model (the contract; `render_json` is its fast twin)."""
     return ItineraryOut(id=it.id, departure=_iso(it.departure), arrival=_iso(it.arrival),
                         duration_s=it.duration_s, transfers=it.transfers,
-                        legs=[_leg(leg) for leg in it.legs])
+                        legs=[_leg(leg) for leg in it.legs], alerts=alerts or [])
+
+
+def itinerary_alerts(request: web.Request, it: Itinerary, lang: str | None) -> list[AlertOut]:
+    """The alerts touching the itinerary's legs, from this worker's realtime state."""
+    snap = request.app[LIVE].current
+    found = of_legs(snap.network, snap.realtime.all_alerts(), it.legs)
+    return [alert_out(a, lang) for a in found]
 
 
 # --- prices (one adult) -------------------------------------------------------------------
@@ -204,6 +234,7 @@ def _stop_dict(p: Place) -> dict[str, Any]:
 
 def _leg_dict(leg: Leg, price: Any) -> dict[str, Any]:
     walk = leg.mode == "walk"
+    sched_dep, sched_arr, delay, realtime = _live(leg)
     return {
         "mode": leg.mode, "feed": leg.feed, "trip_id": leg.trip_id,
         "route": None if walk else {"id": leg.route_id, "short_name": leg.route_short_name or "",
@@ -211,13 +242,15 @@ def _leg_dict(leg: Leg, price: Any) -> dict[str, Any]:
         "operator": leg.operator, "headsign": leg.headsign,
         "from": _stop_dict(leg.from_place), "to": _stop_dict(leg.to_place),
         "departure": leg.departure.isoformat(), "arrival": leg.arrival.isoformat(),
-        "duration_s": leg.duration_s, "stops": leg.stops,
+        "scheduled_departure": sched_dep, "scheduled_arrival": sched_arr, "delay_s": delay,
+        "realtime": realtime, "duration_s": leg.duration_s, "stops": leg.stops,
         "distance_m": float(leg.distance_m) if walk else None,
         "service_date": str(leg.key.service_date) if leg.key else None, "price": price}
 
 
-def render_json(request: web.Request, its: list[Itinerary]) -> bytes:
-    """`PlanResponse(itineraries=[add_prices(request, render(it), it) ...])` as JSON bytes."""
+def render_json(request: web.Request, its: list[Itinerary], lang: str | None = None) -> bytes:
+    """`PlanResponse(itineraries=[add_prices(request, render(it, itinerary_alerts(...)), it)
+    ...])` as JSON bytes."""
     out = []
     for it in its:
         priced = add_prices(request, _Priced(len(it.legs)), it)
@@ -225,7 +258,8 @@ def render_json(request: web.Request, its: list[Itinerary]) -> bytes:
             "id": it.id, "departure": it.departure.isoformat(), "arrival": it.arrival.isoformat(),
             "duration_s": it.duration_s, "transfers": it.transfers,
             "legs": [_leg_dict(leg, p.price) for leg, p in zip(it.legs, priced.legs, strict=True)],
-            "total": priced.total})
+            "total": priced.total,
+            "alerts": [a.model_dump(mode="json") for a in itinerary_alerts(request, it, lang)]})
     return to_json({"itineraries": out})
 
 
@@ -255,7 +289,7 @@ async def plan(request: web.Request, query: PlanQuery) -> web.Response:
             its = gauge.plan(planner, q)
         else:
             its = await asyncio.to_thread(gauge.plan, planner, q)
-    return web.Response(body=render_json(request, its), content_type="application/json",
+    return web.Response(body=render_json(request, its, query.lang), content_type="application/json",
                         charset="utf-8")
 
 

@@ -100,13 +100,16 @@ def cmd_rotate_signing(args: argparse.Namespace) -> int:
 def cmd_rotate_data(args: argparse.Namespace) -> int:
     async def main() -> int:
         from maas.services import rotate_checkin_data, rotate_personal_data
+        from ticketing.idcard_store import index_passengers
 
         settings = settings_from_args(args)
         async with backends(settings) as (pool, _):
             n = await rotate_personal_data(pool, settings)
             m = await rotate_checkin_data(pool, settings)
+            ids = await index_passengers(pool, settings.data_keys())
         print(f"re-encrypted {n} passenger record(s) and {m} check-in secret(s) (TOTP secrets, "
-              f"face templates, signing keys) under data key {settings.data_keys().active}")
+              f"face templates, signing keys) under data key {settings.data_keys().active}; "
+              f"{ids} ID index(es) (re)computed")
         return 0
 
     return run(main)

@@ -22,6 +22,7 @@ def register(subparsers: Any, add_common: Callable[[argparse.ArgumentParser], No
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from maas.serve import run_serve
+    from maas.serve import exit_now, run_serve
 
-    return run_serve(settings_from_args(args), demo=args.demo)
+    exit_now(run_serve(settings_from_args(args), demo=args.demo))
+    return 0  # not reached

@@ -52,6 +52,7 @@ def test_one_trip_sorted_by_sequence_past_midnight_and_one_digit_hours():
     assert list(net.trip_id) == ["jn:T1"] and list(net.trip_headsign) == ["Dock"]
     assert trip_times(net, 0) == [("jn:P1", h(9, 0), h(9, 1)), ("jn:B", h(23, 59), h(24, 0, 30)),
                                   ("jn:D", h(24, 10), h(24, 10))]
+    assert net.st_seq.tolist() == [1, 2, 30]    # GTFS-Realtime names stops by stop_sequence
     assert net.timezones == ("Asia/Shanghai",)
     assert list(net.route_mode) == ["bus"]
     assert net.stop_parent[list(net.stop_id).index("jn:P1")] == list(net.stop_id).index("jn:ST")
@@ -114,6 +115,7 @@ def test_frequencies_expand_into_named_trips(exact):
     assert trip_times(net, 2) == [("f:B", h(23, 50), h(23, 50)), ("f:C", h(23, 54), h(23, 55)),
                                   ("f:D", h(24, 5), h(24, 5))]
     assert (net.trip_service == 0).all()
+    assert net.st_seq.tolist() == [1, 2] + [1, 2, 3] * 3
 
 
 def test_blank_times_interpolated_along_distance_and_copied_between_arr_dep():

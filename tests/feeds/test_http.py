@@ -6,11 +6,14 @@ import asyncio
 import zipfile
 from pathlib import Path
 
+import asyncpg
 import pytest
 from aiohttp import ClientError
 
+from feeds.store import NOTIFY_CHANNEL
 from maas.appkeys import LIVE, SETTINGS
 from tests.conftest import bearer
+from tests.polling import eventually
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 SMALL = (DATA / "real" / "highdesert-point-2017.zip").read_bytes()
@@ -41,11 +44,8 @@ async def test_publish_then_same_bytes_same_version(client, make_key) -> None:  
 
 
 async def wait_live(app, versions: dict[str, str]) -> None:  # type: ignore[no-untyped-def]
-    for _ in range(200):
-        if dict(app[LIVE].current.versions) == versions:
-            return
-        await asyncio.sleep(0.05)
-    assert dict(app[LIVE].current.versions) == versions
+    await eventually(lambda: dict(app[LIVE].current.versions) == versions,
+                     message=f"live versions {versions}")
 
 
 async def test_errors_answer_422_with_the_report(client, make_key) -> None:  # type: ignore[no-untyped-def]
@@ -170,18 +170,29 @@ async def test_admin_sees_all_and_publishes_for_an_operator(client, make_key) ->
     assert {(f["name"], f["operator_id"]) for f in listing["feeds"]} == {("point", "op1"), ("marta", "op2")}
 
 
-async def test_rejected_upload_changes_nothing_live(client, make_key, app) -> None:  # type: ignore[no-untyped-def]
+async def test_rejected_upload_changes_nothing_live(client, make_key, app, database_url) -> None:  # type: ignore[no-untyped-def]
     key = await make_key("operator", operator="op1")
     v1 = (await (await publish(client, key, SMALL)).json())["version"]
     await client.post(f"/v1/feeds/{v1}/activate", headers=bearer(key))
     await wait_live(app, {"point": v1})
     before = await (await client.get("/v1/feeds", headers=bearer(key))).json()
     live_before = app[LIVE].current
-    bad = (DATA / "broken" / "bart-errors.zip").read_bytes()
-    assert (await publish(client, key, bad)).status == 422
-    after = await (await client.get("/v1/feeds", headers=bearer(key))).json()
-    assert after["feeds"][0]["active_version"] == before["feeds"][0]["active_version"] == v1
-    await asyncio.sleep(0.2)  # a wrongly sent NOTIFY would have been heard by now
+    heard: list[str] = []
+    listener = await asyncpg.connect(database_url)
+    try:
+        for channel in (NOTIFY_CHANNEL, "test_barrier"):
+            await listener.add_listener(channel, lambda _c, _p, ch, _m: heard.append(ch))
+        bad = (DATA / "broken" / "bart-errors.zip").read_bytes()
+        assert (await publish(client, key, bad)).status == 422
+        after = await (await client.get("/v1/feeds", headers=bearer(key))).json()
+        assert after["feeds"][0]["active_version"] == before["feeds"][0]["active_version"] == v1
+        # notifications arrive in commit order: once ours is heard, a NOTIFY the upload had
+        # wrongly sent would have been heard before it
+        await listener.execute("NOTIFY test_barrier")
+        await eventually(lambda: "test_barrier" in heard)
+    finally:
+        await listener.close()
+    assert heard == ["test_barrier"]
     assert app[LIVE].current is live_before
     assert (await client.get("/healthz")).status == 200
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import shutil
 from pathlib import Path
@@ -13,6 +12,7 @@ import pytest
 from feeds import errors, store
 from feeds.ingest import activate, import_feed, version_id
 from routing.network import from_bytes
+from tests.polling import eventually, eventually_sync
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 SMALL = DATA / "real" / "highdesert-point-2017.zip"
@@ -110,10 +110,11 @@ async def test_activate_rollback_and_notify(db: asyncpg.Pool, database_url: str)
         assert from_bytes(active[0][2]).feed_versions == (v1.version,)
         # activating the active one again changes nothing and notifies nobody
         await activate(db, v1.version, "op1")
-        for _ in range(50):
-            if len(heard) >= 3:
-                break
-            await asyncio.sleep(0.05)
+        # notifications arrive in commit order: once this one is heard, all are
+        barrier: list[str] = []
+        await listener.add_listener("test_barrier", lambda *a: barrier.append(a[2]))
+        await db.execute("NOTIFY test_barrier")
+        await eventually(lambda: barrier)
         assert [h["version"] for h in heard] == [v1.version, v2.version, v1.version]
     finally:
         await listener.close()
@@ -183,7 +184,6 @@ def test_the_analysis_process_ends_with_the_process_that_started_it(tmp_path: Pa
     """A serving worker ends with os._exit (no atexit): its analysis process must not linger."""
     import subprocess
     import sys
-    import time
 
     import psutil
 
@@ -200,7 +200,11 @@ def test_the_analysis_process_ends_with_the_process_that_started_it(tmp_path: Pa
                          cwd=Path(__file__).resolve().parents[2])
     assert out.returncode == 0, out.stderr
     pid = int(out.stdout.split()[-1])
-    deadline = time.monotonic() + 15
-    while psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
-        assert time.monotonic() < deadline, "the analysis process outlived its parent"
-        time.sleep(0.2)
+
+    def gone() -> bool:
+        try:
+            return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+        except psutil.NoSuchProcess:
+            return True
+
+    eventually_sync(gone, message="the analysis process outlived its parent")

@@ -95,3 +95,24 @@ def test_from_bytes_refuses_pickles_and_foreign_blobs():
     np.savez(buf, **members)
     with pytest.raises(ValueError):   # an object member would need unpickling: refused
         from_bytes(buf.getvalue())
+
+
+def test_a_network_stored_before_stop_sequences_loads_and_merges():
+    """st_seq came later: a stored network without it loads with it empty, and a merge with
+    a network that has it fills the old rows with -1 (unknown: realtime matches by stop id)."""
+    import dataclasses
+    import io
+    import json
+
+    new = small("a", "Asia/Shanghai", "20240105", "20240106")
+    assert new.st_seq.tolist() == [1, 2]
+    with np.load(io.BytesIO(to_bytes(small("b", "Asia/Seoul", "20240101", "20240102")))) as z:
+        members = {k: z[k] for k in z.files if k != "st_seq"}
+    buf = io.BytesIO()
+    np.savez(buf, **members)
+    old = from_bytes(buf.getvalue())
+    assert len(old.st_seq) == 0 and old.n_trips == 1
+    m = merge([new, old])
+    assert m.st_seq.tolist() == [1, 2, -1, -1] and m.st_seq.dtype == np.int32
+    assert json.loads(members["__meta__"].tobytes())["format"] == "maas-network/1"
+    assert dataclasses.replace(old).st_seq.dtype == np.int32

@@ -25,6 +25,7 @@ from maas.db import create_pool
 from ticketing import store
 from ticketing.errors import HoldExpired
 from ticketing.pii import Keyring
+from tests.polling import eventually
 from tests.ticketing.test_bookings_store import CONFIG, DAY, LIVE, NET, T0
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -56,6 +57,14 @@ async def main(url, account):
 
 asyncio.run(main(sys.argv[1], sys.argv[2]))
 """
+
+
+CHILD_NAME = "maas-crash-child"
+
+
+async def _child_gone(pool) -> bool:
+    return await pool.fetchval("SELECT count(*) = 0 FROM pg_stat_activity WHERE application_name = $1",
+                               CHILD_NAME)
 
 
 async def _read_lines(proc: subprocess.Popen, n: int) -> list[str]:
@@ -96,7 +105,8 @@ async def test_killed_between_hold_and_confirm(database_url, round_):
     try:
         account, _ = await auth.create_account(pool)
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
-        proc = subprocess.Popen([sys.executable, "-c", CHILD, database_url, account], cwd=ROOT,
+        child_url = database_url + f"&application_name={CHILD_NAME}"
+        proc = subprocess.Popen([sys.executable, "-c", CHILD, child_url, account], cwd=ROOT,
                                 env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
             await _read_lines(proc, 8 + round_ * 3)
@@ -106,7 +116,8 @@ async def test_killed_between_hold_and_confirm(database_url, round_):
             proc.wait(timeout=30)
             proc.stdout.close()
             proc.stderr.close()
-        await asyncio.sleep(0.2)   # PostgreSQL notices the dropped connection, rolls back
+        # PostgreSQL notices the dropped connections and rolls back what was in flight
+        await eventually(lambda: _child_gone(pool), message="the child's sessions ended")
         states = await _check_whole(pool)
         held = [b for b, s in states.items() if s == "held"]
         confirmed = [b for b, s in states.items() if s == "confirmed"]

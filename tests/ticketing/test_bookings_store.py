@@ -26,6 +26,7 @@ from ticketing.inventory import CapacityConfig
 from ticketing.pii import Keyring, pii_aad
 from ticketing.sample import leg_key, sample_network
 from ticketing.service import BookingConfig, Bookings, PassengerInput
+from tests.polling import eventually
 
 NET = sample_network()
 LIVE = dict(zip(NET.feeds, NET.feed_versions))
@@ -307,12 +308,9 @@ async def test_concurrent_confirm_and_cancel_one_wins_consistently(env):
 
 
 async def _until_waiting_for_a_lock(pool) -> None:
-    for _ in range(200):
-        if await pool.fetchval("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = "
-                               "'Lock' AND datname = current_database()"):
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError("the second writer never waited for the booking's lock")
+    await eventually(lambda: pool.fetchval(
+        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+        "AND datname = current_database()"), message="the second writer waits for the booking's lock")
 
 
 async def test_a_writer_that_waited_for_the_booking_sees_what_the_other_committed(env):
@@ -345,3 +343,15 @@ async def test_a_writer_that_waited_for_the_booking_sees_what_the_other_committe
     assert view.status == "cancelled" and out.refund_minor == view.paid_minor > 0
     assert len(view.tickets) == 4 and {t.status for t in view.tickets} == {"cancelled"}
     assert view == await env.svc.get(env.account, b.id)
+
+
+async def test_refunds_never_exceed_what_was_paid(env):
+    """Cancelling the cheap leg of a linked booking leaves the other at its full price, more
+    than was paid for it; cancelling that one too refunds what was paid, not more."""
+    b = await env.hold(BUS, RAIL)                     # two operators: the linked discount
+    paid = (await env.svc.confirm(env.account, b.id, "p")).paid_minor
+    view, out = await env.svc.cancel(env.account, b.id, 0)
+    assert out.refund_minor == 0 and view.total_minor > paid      # the rail leg alone costs more
+    view, out = await env.svc.cancel(env.account, b.id, 1)        # > 24 h ahead: a full refund
+    assert view.status == "cancelled" and view.refund_minor == out.refund_minor == paid
+    assert sum(g.refund_minor for g in view.legs) == paid

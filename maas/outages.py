@@ -1,0 +1,85 @@
+"""Backend outages: which exceptions mean "PostgreSQL (or Redis) is not there right now".
+
+maas.middleware asks `outage_of(exc)` for every unexpected exception; a backend outage is
+answered 503 with a stable code and `Retry-After` instead of 500 `internal_error`. Nothing
+else needs to catch these: a handler that does not touch the failed backend never sees
+one, and the next request after the backend returns simply succeeds (asyncpg's pool drops
+a broken connection on release and opens a new one on the next acquire; redis-py
+reconnects per command).
+
+What counts, and why by origin rather than by class alone:
+  * asyncpg's connection errors (SQLSTATE class 08), the server shutting down or starting
+    (57P01-57P03), "connection is closed" on a pooled connection, and a pool acquire or
+    connect timeout;
+  * OSError / TimeoutError raised *inside asyncpg* (connect() to a socket nobody listens
+    on raises ConnectionRefusedError or FileNotFoundError as they are) — an OSError from
+    elsewhere (a temp file, the feed analyser) stays a 500;
+  * redis-py's ConnectionError and TimeoutError.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from types import TracebackType
+
+import asyncpg
+import redis.exceptions as redis_errors
+
+from maas.errors import MaasError
+
+__all__ = ["DatabaseUnavailable", "CacheUnavailable", "RETRY_AFTER_S", "outage_of"]
+
+# Seconds a client is told to wait: the supervisor restarts an embedded server within
+# about this long (docs/RELIABILITY.md has the measured figures).
+RETRY_AFTER_S = 5
+
+
+class DatabaseUnavailable(MaasError):
+    code, status, title = "database_unavailable", 503, "Database unavailable"
+
+
+class CacheUnavailable(MaasError):
+    code, status, title = "cache_unavailable", 503, "Cache unavailable"
+
+
+_PG_DOWN = (
+    asyncpg.PostgresConnectionError,     # 08xxx, incl. ConnectionDoesNotExistError
+    asyncpg.CannotConnectNowError,       # 57P03 starting up / shutting down
+    asyncpg.AdminShutdownError,          # 57P01 terminated by a fast/immediate stop
+    asyncpg.CrashShutdownError,          # 57P02 another backend crashed
+)
+_REDIS_DOWN = (redis_errors.ConnectionError, redis_errors.TimeoutError)
+
+
+def _raised_in(tb: TracebackType | None, package: str) -> bool:
+    while tb is not None:
+        name = tb.tb_frame.f_globals.get("__name__", "")
+        if name == package or name.startswith(package + "."):
+            return True
+        tb = tb.tb_next
+    return False
+
+
+def _one(exc: BaseException) -> MaasError | None:
+    if isinstance(exc, _PG_DOWN):
+        return DatabaseUnavailable("the database is unavailable; retry shortly")
+    if isinstance(exc, asyncpg.InterfaceError) and "closed" in str(exc):
+        return DatabaseUnavailable("the database connection was lost; retry shortly")
+    if isinstance(exc, (OSError, asyncio.TimeoutError)) and _raised_in(exc.__traceback__, "asyncpg"):
+        return DatabaseUnavailable("the database is unreachable; retry shortly")
+    if isinstance(exc, _REDIS_DOWN):
+        return CacheUnavailable("the cache is unavailable; retry shortly")
+    return None
+
+
+def outage_of(exc: BaseException) -> MaasError | None:
+    """The 503 error to answer for `exc` if it (or what caused it) is a backend outage."""
+    seen: set[int] = set()
+    cur: BaseException | None = exc
+    while cur is not None and id(cur) not in seen:
+        seen.add(id(cur))
+        got = _one(cur)
+        if got is not None:
+            return got
+        cur = cur.__cause__ or cur.__context__
+    return None

@@ -1,0 +1,97 @@
+"""Headless Chromium for the web app tests: Debian's chromium + chromedriver driven by Selenium.
+
+`ensure_chromium()` installs them with apt-get when they are missing and we are root (a fresh
+machine runs the README's test command as is); it says why when it cannot. Selenium is told
+where the driver is, so it never downloads a browser or a driver of its own.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+CHROMIUM = "/usr/bin/chromium"
+DRIVER = "/usr/bin/chromedriver"
+# a CJK font, so the Chinese pages' screenshots show characters (phones have their own)
+FONT = "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc"
+PACKAGES = ("chromium", "chromium-driver", "fonts-wqy-microhei")
+WAIT_S = 30.0        # bound of every wait for the page (a slow shared machine, never a sleep)
+
+
+def ensure_chromium() -> str | None:
+    """None when chromium and chromedriver are there (installing them if need be), else why not."""
+    if os.path.exists(CHROMIUM) and os.path.exists(DRIVER) and os.path.exists(FONT):
+        return None
+    if not shutil.which("apt-get"):
+        return f"{CHROMIUM} or {DRIVER} is missing and there is no apt-get to install them"
+    if os.geteuid() != 0:
+        return f"{CHROMIUM} or {DRIVER} is missing; run as root: apt-get install -y {' '.join(PACKAGES)}"
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    install = ["apt-get", "install", "-y", "--no-install-recommends", *PACKAGES]
+    done = subprocess.run(install, env=env, capture_output=True, text=True, timeout=900)
+    if done.returncode != 0:   # a fresh image has no package lists yet
+        subprocess.run(["apt-get", "update"], env=env, capture_output=True, text=True, timeout=600)
+        done = subprocess.run(install, env=env, capture_output=True, text=True, timeout=900)
+    if done.returncode != 0 or not (os.path.exists(CHROMIUM) and os.path.exists(DRIVER)):
+        return f"apt-get install {' '.join(PACKAGES)} failed: {done.stderr.strip()[-500:]}"
+    return None
+
+
+def start_browser(lang: str = "en-US", tz: str = "Asia/Shanghai") -> Any:
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = CHROMIUM
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
+                f"--lang={lang}", "--window-size=1280,1000", "--no-first-run",
+                "--disable-extensions", "--disable-background-networking"):
+        opts.add_argument(arg)
+    opts.add_experimental_option("prefs", {"intl.accept_languages": lang})
+    # the passenger's clock is the stations' (plan times are local to the origin stop)
+    service = Service(DRIVER, env={**os.environ, "TZ": tz})
+    driver = webdriver.Chrome(service=service, options=opts)
+    driver.set_script_timeout(WAIT_S)
+    return driver
+
+
+def wait_for(what: Callable[[], Any], message: str, timeout: float = WAIT_S,
+             page: Any = None) -> Any:
+    """Poll `what` until it returns something truthy (bounded); its value."""
+    from selenium.common.exceptions import (NoSuchElementException,
+                                            StaleElementReferenceException)
+
+    deadline = time.monotonic() + timeout
+    last: Exception | None = None
+    while True:
+        try:
+            got = what()
+            if got:
+                return got
+        except (NoSuchElementException, StaleElementReferenceException) as exc:
+            last = exc
+        if time.monotonic() > deadline:
+            seen = f"; the page says: {page.find_element('tag name', 'main').text[:2000]}" if page else ""
+            raise AssertionError(f"timed out waiting for {message}" + (f" ({last})" if last else "")
+                                 + seen)
+        time.sleep(0.1)
+
+
+class Shots:
+    """Screenshots kept as test artefacts: $MAAS_SCREENSHOTS or pytest's tmp dir."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        folder.mkdir(parents=True, exist_ok=True)
+        self.taken: list[Path] = []
+
+    def __call__(self, driver: Any, name: str) -> Path:
+        path = self.folder / f"{name}.png"
+        driver.save_screenshot(str(path))
+        self.taken.append(path)
+        print(f"screenshot: {path}")
+        return path

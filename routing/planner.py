@@ -117,13 +117,13 @@ class Planner:
         sdep, sarr = int(leg.departure.timestamp()), int(leg.arrival.timestamp())
         if run is None:
             return LegStatus(departure=utc(sdep), arrival=utc(sarr), scheduled_departure=utc(sdep),
-                             scheduled_arrival=utc(sarr), delay_s=0, departure_delay_s=0,
+                             scheduled_arrival=utc(sarr), delay_s=0, arrival_delay_s=0,
                              cancelled=False, realtime=False)
         dep = run.ref + int(run.dep[leg.board_pos])
         arr = run.ref + int(run.arr[leg.alight_pos])
         return LegStatus(
             departure=utc(dep), arrival=utc(arr), scheduled_departure=utc(sdep),
-            scheduled_arrival=utc(sarr), delay_s=arr - sarr, departure_delay_s=dep - sdep,
+            scheduled_arrival=utc(sarr), delay_s=dep - sdep, arrival_delay_s=arr - sarr,
             cancelled=bool(run.canceled or run.skipped[leg.board_pos]
                            or run.skipped[leg.alight_pos]),
             realtime=True)

@@ -241,7 +241,7 @@ class _Builder:
         if fixed >= 0:
             return int(fixed)
         if self.q.min_transfer_s is not None:
-            return 0
+            return int(self.q.min_transfer_s) if board else 0
         return int((pats.board_slack if board else pats.alight_slack)[row])
 
     def build(self, rides: tuple[Ride, ...]) -> tuple | None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 
 import pytest
 from rt_messages import city_zip, town_zip, utc
@@ -10,6 +9,7 @@ from rt_messages import city_zip, town_zip, utc
 from feeds.ingest import import_feed
 from maas.appkeys import DB, LIVE
 from maas.clock import FrozenClock
+from tests.polling import eventually
 
 TOWN_OP = "town-op"
 
@@ -35,10 +35,4 @@ async def town_key(make_key):
     return await make_key("operator", operator=TOWN_OP)
 
 
-async def until(predicate, timeout: float = 30.0) -> None:
-    """Poll a condition (bounded), never a fixed sleep."""
-    loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
-    while not predicate():
-        assert loop.time() < end, "timed out"
-        await asyncio.sleep(0.02)
+until = eventually   # the suite's one polling helper (tests/polling.py), under this area's name

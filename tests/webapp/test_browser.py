@@ -20,6 +20,7 @@ import pytest
 
 from maas.appkeys import LIVE
 from tests.conftest import bearer
+from tests.polling import eventually
 from tests.webapp.browser import Shots, ensure_chromium, start_browser, wait_for
 from tests.webapp.network import TZ, bus_zip, rail_zip
 
@@ -70,11 +71,7 @@ async def _go_live(client, app, make_key) -> None:  # type: ignore[no-untyped-de
         resp = await client.post(f"/v1/feeds/{version}/activate", headers=bearer(admin))
         assert resp.status == 200, await resp.text()
         versions[feed] = version
-    for _ in range(400):
-        if dict(app[LIVE].current.versions) == versions:
-            return
-        await asyncio.sleep(0.05)
-    assert dict(app[LIVE].current.versions) == versions
+    await eventually(lambda: dict(app[LIVE].current.versions) == versions)
 
 
 def _by_id(driver: Any, name: str) -> Any:
@@ -294,8 +291,4 @@ async def test_operator_publishes_reads_the_report_and_activates(client, app, ma
     assert detail["status"] == "active"
     assert groups == dict(Counter(n["code"] for n in detail["report"]))
     assert groups, "the point feed has warnings to show"
-    for _ in range(200):
-        if app[LIVE].current.versions.get("point") == version:
-            break
-        await asyncio.sleep(0.05)
-    assert app[LIVE].current.versions.get("point") == version
+    await eventually(lambda: app[LIVE].current.versions.get("point") == version)

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-
 import pytest
 from rt_messages import city_zip, town_zip, utc
 
 from feeds.ingest import import_feed
 from maas.appkeys import DB, LIVE
 from maas.clock import FrozenClock
-from tests.polling import eventually
 
 TOWN_OP = "town-op"
 
@@ -33,6 +31,3 @@ async def town(app, client, tmp_path):
 @pytest.fixture
 async def town_key(make_key):
     return await make_key("operator", operator=TOWN_OP)
-
-
-until = eventually   # the suite's one polling helper (tests/polling.py), under this area's name

@@ -60,7 +60,8 @@ def start_browser(lang: str = "en-US", tz: str = "Asia/Shanghai") -> Any:
     return driver
 
 
-def wait_for(what: Callable[[], Any], message: str, timeout: float = WAIT_S) -> Any:
+def wait_for(what: Callable[[], Any], message: str, timeout: float = WAIT_S,
+             page: Any = None) -> Any:
     """Poll `what` until it returns something truthy (bounded); its value."""
     from selenium.common.exceptions import (NoSuchElementException,
                                             StaleElementReferenceException)
@@ -77,7 +78,8 @@ def wait_for(what: Callable[[], Any], message: str, timeout: float = WAIT_S) -> 
     try:
         return eventually_sync(attempt, timeout, interval=0.1, message=message)
     except AssertionError as exc:
-        raise AssertionError(f"{exc}" + (f" ({last[0]})" if last else "")) from None
+        seen = f"; the page says: {page.find_element('tag name', 'main').text[:2000]}" if page else ""
+        raise AssertionError(f"{exc}" + (f" ({last[0]})" if last else "") + seen) from None
 
 
 class Shots:

@@ -314,8 +314,6 @@ class Checkin:
                             face: Sequence[float]) -> Decision:
         """Admit or refuse a probe face template at `gate` (of `station`, admitting to `stops`)."""
         now = self.now()
-        booking = None
-        pax = None
         try:
             try:
                 probe = normalise(face, self.cfg.face_dimension)
@@ -333,29 +331,35 @@ class Checkin:
                     account = self._match_now(cands, matrix, probe, now)
                 mine = [c for c in cands
                         if c.account_id == account and c.valid_from <= now <= c.valid_until]
-                # one booking at a time: the earliest one admitting here now
-                booking, pax = mine[0].booking_id, mine[0].passengers
-                leg = None
-                for c in mine:
-                    if c.booking_id != booking:
-                        continue
-                    try:
-                        tap = await store.record_tap(conn, booking=booking, leg=c.leg_no, gate=gate,
-                                                     station=station, method="face", step=None,
-                                                     now=now, require_face=True)
-                    except AlreadyUsed:
-                        continue
-                    if tap is None:       # face withdrawn, consent narrowed or booking cancelled
-                        self.galleries.pop(stops, None)
-                        booking, pax = None, None
-                        raise NoFaceMatch("no enrolled face matches")
-                    leg = c.leg_no
-                    break
-                if leg is None:
-                    raise AlreadyUsed("ticket already used for this leg", leg=mine[0].leg_no)
+                booking, pax, leg = await self._enter_first_unused(conn, gate, station, stops, mine,
+                                                                   now)
         except Rejection as err:
-            return Decision("reject", err.code, booking, err.extra.get("leg"), pax)
+            return Decision("reject", err.code, err.extra.get("booking"), err.extra.get("leg"),
+                            err.extra.get("passengers"))
         return Decision("accept", ACCEPT, booking, leg, pax)
+
+    async def _enter_first_unused(self, conn: Any, gate: str, station: str, stops: tuple[str, ...],
+                                  mine: Candidates, now: datetime) -> tuple[str, int, int]:
+        """Enter the first leg, of any of the passenger's bookings valid here now (earliest
+        first), not entered yet: one holding several bookings through this gate boards on the
+        unused one. AlreadyUsed when every one was entered; NoFaceMatch when none may be entered
+        by face (withdrawn, consent narrowed, cancelled)."""
+        used = None
+        for c in mine:
+            try:
+                tap = await store.record_tap(conn, booking=c.booking_id, leg=c.leg_no, gate=gate,
+                                             station=station, method="face", step=None, now=now,
+                                             require_face=True)
+            except AlreadyUsed:
+                used = used or c
+                continue
+            if tap is not None:
+                return c.booking_id, c.passengers, c.leg_no
+        if used is not None:
+            raise AlreadyUsed("ticket already used for this leg", leg=used.leg_no,
+                              booking=used.booking_id, passengers=used.passengers)
+        self.galleries.pop(stops, None)   # face withdrawn, consent narrowed or cancelled
+        raise NoFaceMatch("no enrolled face matches")
 
     # --- the offline manifest, offline taps and conflicts ---------------------------------
 

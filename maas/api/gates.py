@@ -8,10 +8,11 @@ parse, call ticketing.checkin_service.Checkin (where the gate decision is made),
 from __future__ import annotations
 
 from datetime import date as Date, datetime, timezone
-from typing import Literal
+from typing import Any, Literal
 
 from aiohttp import web
-from pydantic import AwareDatetime, BaseModel, Field, model_validator
+from pydantic import (AwareDatetime, BaseModel, Field, SerializerFunctionWrapHandler,
+                      model_serializer, model_validator)
 
 from maas.appkeys import LIVE, REDIS, REQUEST_ID, SETTINGS
 from maas.auth import Principal
@@ -81,7 +82,14 @@ class Validation(BaseModel):
     passengers: int | None = Field(description="passengers to let through on this ticket "
                                    "(1 for an ID card: its holder)")
     passenger: int | None = Field(None, description="ID card: the holder's passenger number in "
-                                  "the booking (null for QR and face, which admit the party)")
+                                  "the booking (absent for QR and face, which admit the party)")
+
+    @model_serializer(mode="wrap")
+    def _drop_absent(self, handler: SerializerFunctionWrapHandler) -> Any:
+        out = handler(self)
+        if out.get("passenger") is None:   # QR and face answers stay as they were
+            out.pop("passenger", None)
+        return out
 
 
 def _limiter(request: web.Request) -> RedisProbeLimiter:

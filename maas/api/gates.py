@@ -125,7 +125,7 @@ async def validate(request: web.Request, body: ValidateRequest) -> web.StreamRes
     # forgeries, replays; accepts are also rows in gate_taps)
     # (never the ID number: the request body is not logged, and the decision does not hold it)
     annotate(request, gate=p.gate_id, result=d.result, code=d.code, booking=d.booking, leg=d.leg,
-             method="id_card" if body.id_card is not None else ("qr" if body.qr else "face"))
+             via="id_card" if body.id_card is not None else ("qr" if body.qr else "face"))
     return Validation(result=d.result, code=d.code, booking=d.booking, leg=d.leg,  # type: ignore[arg-type]
                       passengers=d.passengers, passenger=d.passenger)
 

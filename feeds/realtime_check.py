@@ -8,8 +8,9 @@ A planner that knows realtime (`Planner.check_update`, routing's side of the con
 asked first when there is one; this module answers otherwise, and always for the service's
 own questions (another feed's trip, an undated trip's service date).
 
-stop_sequence values are not kept in the compiled network, so a stop named only by its
-stop_sequence is taken on trust; one named by stop_id must be a stop of that trip.
+A stop named by stop_sequence must be a row of that trip with that stop_sequence (and, if a
+stop_id is given too, that row's stop); one named by stop_id alone must be a stop of the trip.
+A network compiled before stop_sequence was kept (`st_seq` empty) takes sequences on trust.
 """
 
 from __future__ import annotations
@@ -76,7 +77,15 @@ class UpdateCheck:
         if not self.runs(t, update.service_date):
             return "not_running_that_day"
         n = self.network
-        stops = {n.stop_id[s] for s in n.st_stop[n.trip_st_start[t]:n.trip_st_start[t + 1]]}
-        if any(u.stop_id is not None and u.stop_id not in stops for u in update.stop_updates):
-            return "unknown_stop"
+        a, b = int(n.trip_st_start[t]), int(n.trip_st_start[t + 1])
+        stops = [str(n.stop_id[s]) for s in n.st_stop[a:b]]
+        by_seq = ({int(q): stops[i] for i, q in enumerate(n.st_seq[a:b]) if q >= 0}
+                  if len(n.st_seq) == len(n.st_stop) else None)
+        for u in update.stop_updates:
+            if u.stop_sequence is not None and by_seq is not None:
+                at = by_seq.get(u.stop_sequence)
+                if at is None or (u.stop_id is not None and u.stop_id != at):
+                    return "unknown_stop"
+            elif u.stop_id is not None and u.stop_id not in stops:
+                return "unknown_stop"
         return None

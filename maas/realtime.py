@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass, field
+from functools import cached_property
 from types import MappingProxyType
 from typing import Any, AsyncIterator, Mapping
 
@@ -61,6 +62,7 @@ class RealtimeState:
     def all_alerts(self) -> list[Alert]:
         return [a for als in self.alerts.values() for a in als]
 
+    @cached_property
     def newest(self) -> dict[str, int]:
         """feed -> the newest producer timestamp among its stored updates and alerts."""
         out: dict[str, int] = {}
@@ -146,7 +148,7 @@ class _Lag:
 
     def refresh(self, app: web.Application) -> None:
         now = app[CLOCK].now().timestamp()
-        for feed, stamp in app[LIVE].current.realtime.newest().items():
+        for feed, stamp in app[LIVE].current.realtime.newest.items():
             self.gauge.labels(feed).set(max(0.0, now - stamp))
 
 

@@ -63,16 +63,26 @@ class Sources:
 class Searches:
     """Resolves queries into `Search`es over one planner's days; lends scratch arrays."""
 
-    def __init__(self, ctx: Context, rev: Patterns, fps_rev: Footpaths) -> None:
-        self._ctx, self._rev, self._fps_rev = ctx, rev, fps_rev
-        net = ctx.network
-        par = net.stop_parent
-        wc = net.stop_wheelchair.copy()
-        inherit = (wc == 0) & (par >= 0)
-        wc[inherit] = net.stop_wheelchair[par[inherit]]
-        self.stop_accessible = wc == 1      # s -> step-free (a platform inherits its station)
-        self._all_stops = np.ones(net.n_stops, dtype=bool)
-        self._pat_len = np.diff(ctx.fwd.stop_start)
+    def __init__(self, ctx: Context, fwd: Patterns, rev: Patterns, fps_rev: Footpaths,
+                 like: Searches | None = None) -> None:
+        """`fwd`/`rev`: the patterns the days refer to (static, or with realtime skip
+        patterns); `like`: a Searches of the same network whose stop filters to share."""
+        self._ctx, self._fwd, self._rev, self._fps_rev = ctx, fwd, rev, fps_rev
+        self.stop_accessible: np.ndarray
+        self._all_stops: np.ndarray
+        self._pat_len: np.ndarray
+        if like is not None:
+            self.stop_accessible, self._all_stops = like.stop_accessible, like._all_stops
+        else:
+            net = ctx.network
+            par = net.stop_parent
+            wc = net.stop_wheelchair.copy()
+            inherit = (wc == 0) & (par >= 0)
+            wc[inherit] = net.stop_wheelchair[par[inherit]]
+            self.stop_accessible = wc == 1  # s -> step-free (a platform inherits its station)
+            self._all_stops = np.ones(net.n_stops, dtype=bool)
+        self._pat_len = like._pat_len if like is not None and like._fwd is fwd \
+            else np.diff(fwd.stop_start)
         self._cache: dict[tuple, object] = {}
         self._lock = threading.Lock()
         self._pool: list[raptor.Scratch] = []
@@ -80,7 +90,7 @@ class Searches:
     def resolve(self, query: Query, day: Day) -> Search:
         cfg, net = self._ctx.config, self._ctx.network
         reverse = day.reverse
-        pats = self._rev if reverse else self._ctx.fwd
+        pats = self._rev if reverse else self._fwd
         d = day.query_date
         override = query.min_transfer_s is not None
         board, alight = self._slacks(pats, override)
@@ -92,12 +102,20 @@ class Searches:
             q_ok = ok_modes[pats.mode[day.q_pattern]]
         else:
             q_ok = self._ones(("q", d, reverse), day.n_q)
+        alive = day.inst_alive          # realtime: cancelled and moved instances are dead
         if query.wheelchair:
             key = (d, reverse)
-            inst_ok = self._cache.get(key)
-            if inst_ok is None or len(inst_ok) != len(day.inst_trip):
-                inst_ok = self._cache[key] = net.trip_wheelchair[day.inst_trip] == 1
+            got = self._cache.get(key)
+            if isinstance(got, np.ndarray) and len(got) == len(day.inst_trip):
+                inst_ok = got
+            else:
+                inst_ok = net.trip_wheelchair[day.inst_trip] == 1
+                if alive is not None:
+                    inst_ok &= alive
+                self._cache[key] = inst_ok
             stop_ok = self.stop_accessible
+        elif alive is not None:
+            inst_ok, stop_ok = alive, self._all_stops
         else:
             inst_ok = self._ones(("i", d, reverse), len(day.inst_trip))
             stop_ok = self._all_stops

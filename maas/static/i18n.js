@@ -48,7 +48,8 @@ const STRINGS = {
     "g.manifest.none": "No manifest loaded.", "g.taps": "Taps to upload: {n}", "g.upload": "Upload taps",
     "g.uploaded": "Uploaded: {r} recorded, {c} conflicts, {d} duplicates", "g.noface.offline": "The manifest carries no face templates: faces are checked online only.",
     "g.crypto.missing": "This browser's WebCrypto lacks {what}: the manifest cannot be verified here, so offline validation is off.",
-    "g.passengers": "passengers", "leg": "leg", "code": "code",
+    "g.passengers": "passengers", "g.passenger": "passenger", "leg": "leg", "code": "code",
+    "rt.ontime": "on time", "rt.late": "+{min} min late", "rt.early": "{min} min early",
     error: "Error", "err.network": "The service cannot be reached.", loading: "Loading…", close: "Close",
   },
   zh: {
@@ -96,7 +97,8 @@ const STRINGS = {
     "g.manifest.none": "尚未加载名单。", "g.taps": "待上传检票：{n}", "g.upload": "上传检票记录",
     "g.uploaded": "已上传：记录 {r}，冲突 {c}，重复 {d}", "g.noface.offline": "名单中没有人脸模板：刷脸只能在线验证。",
     "g.crypto.missing": "此浏览器的 WebCrypto 不支持 {what}：无法在此校验名单，离线验票已关闭。",
-    "g.passengers": "位乘客", leg: "行程段", code: "代码",
+    "g.passengers": "位乘客", "g.passenger": "位乘客", leg: "行程段", code: "代码",
+    "rt.ontime": "准点", "rt.late": "晚点 {min} 分钟", "rt.early": "提前 {min} 分钟",
     error: "错误", "err.network": "无法连接服务。", loading: "加载中…", close: "关闭",
   },
 };

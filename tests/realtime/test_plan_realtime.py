@@ -4,10 +4,10 @@ stops not offered, legs with scheduled and realtime times, itineraries with thei
 from __future__ import annotations
 
 import pytest
-from conftest import until
 from rt_messages import alert, at, message, trip_update
 from test_push import push
 
+from tests.polling import eventually
 from maas.app import create_app
 from maas.appkeys import LIVE
 from routing.planner import Planner
@@ -29,7 +29,7 @@ def trips(its: list[dict]) -> list[str]:
 
 
 async def _applied(app, revision: int) -> None:
-    await until(lambda: app[LIVE].current.realtime.revisions.get("town") == revision)
+    await eventually(lambda: app[LIVE].current.realtime.revisions.get("town") == revision)
 
 
 async def test_without_realtime_legs_run_as_scheduled(town):
@@ -86,8 +86,8 @@ async def test_a_push_to_one_worker_changes_the_plans_of_another(app, town, town
                                                                 settings, clock):
     other = create_app(settings, clock=clock)
     other_client = await aiohttp_client(other)
-    await until(lambda: other[LIVE].current.network.n_trips > 0)
+    await eventually(lambda: other[LIVE].current.network.n_trips > 0)
     assert trips(await plan(other_client, "07:30", limit=1)) == ["town:T1"]
     await push(town, town_key, message(trip_update("e1", "T1", canceled=True)))
-    await until(lambda: other[LIVE].current.realtime.revisions.get("town") == 1)
+    await eventually(lambda: other[LIVE].current.realtime.revisions.get("town") == 1)
     assert "town:T1" not in trips(await plan(other_client, "07:30"))

@@ -59,7 +59,8 @@ def start_browser(lang: str = "en-US", tz: str = "Asia/Shanghai") -> Any:
     return driver
 
 
-def wait_for(what: Callable[[], Any], message: str, timeout: float = WAIT_S) -> Any:
+def wait_for(what: Callable[[], Any], message: str, timeout: float = WAIT_S,
+             page: Any = None) -> Any:
     """Poll `what` until it returns something truthy (bounded); its value."""
     from selenium.common.exceptions import (NoSuchElementException,
                                             StaleElementReferenceException)
@@ -74,7 +75,9 @@ def wait_for(what: Callable[[], Any], message: str, timeout: float = WAIT_S) -> 
         except (NoSuchElementException, StaleElementReferenceException) as exc:
             last = exc
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {message}" + (f" ({last})" if last else ""))
+            seen = f"; the page says: {page.find_element('tag name', 'main').text[:2000]}" if page else ""
+            raise AssertionError(f"timed out waiting for {message}" + (f" ({last})" if last else "")
+                                 + seen)
         time.sleep(0.1)
 
 

@@ -83,7 +83,7 @@ function versionsCard(ctx) {
         h("th", {}, `${t("o.errors")} / ${t("o.warnings")}`), h("th", {}, ""))),
       h("tbody", {}, f.versions.map((v) => h("tr", { dataset: { version: v.version, status: v.status } },
         h("td", {}, h("code", {}, v.version)),
-        h("td", {}, h("span", { class: `status s-${v.status}` }, v.status === "active" ? t("o.active") : v.status)),
+        h("td", {}, h("span", { class: `status s-${v.status}` }, t(`vs.${v.status}`))),
         h("td", {}, `${day(v.created_at)} ${clock(v.created_at)}`),
         h("td", {}, `${v.errors} / ${v.warnings}`),
         h("td", { class: "actions" },

@@ -268,13 +268,14 @@ async function showEvents(box, acc, id) {
   try {
     const res = await api(`/v1/bookings/${encodeURIComponent(id)}/events`, { token: acc.token });
     const items = Array.isArray(res) ? res : (res && (res.events || res.items)) || [];
+    box.hidden = false;
     clear(box, h("h3", {}, t("events")), h("ol", { class: "events", id: "booking-events" },
       items.map((ev) => h("li", {}, h("strong", {}, ev.event || ev.type || ""), " ",
         ev.to_status ? t(`status.${ev.to_status}`) : "", " ",
         h("span", { class: "sub" }, ev.occurred_at ? `${day(ev.occurred_at)} ${clock(ev.occurred_at)}` : "")))));
   } catch (err) {
-    if (!(err instanceof ApiError && err.status === 404)) clear(box, errorBox(err));
     // 404: no events endpoint on this server (yet): nothing to show
+    if (!(err instanceof ApiError && err.status === 404)) { box.hidden = false; clear(box, errorBox(err)); }
   }
 }
 
@@ -355,7 +356,7 @@ async function bookingPage(main, id, cleanups) {
     } }, t("b.cancel")));
   }
   actions.append(h("a", { href: "#/passenger", class: "button ghost" }, t("back")));
-  const events = h("section", { class: "card", id: "events-card" });
+  const events = h("section", { class: "card", id: "events-card", hidden: true });
   clear(box,
     b.status === "confirmed" ? qrPanel(acc, id, cleanups) : null,
     h("section", { class: "card", id: "booking-card" },
@@ -369,10 +370,6 @@ async function bookingPage(main, id, cleanups) {
       actions, out),
     events);
   showEvents(events, acc, id);
-  if (events.childElementCount === 0) events.hidden = true;
-  const obs = new MutationObserver(() => { events.hidden = events.childElementCount === 0; });
-  obs.observe(events, { childList: true });
-  cleanups.push(() => obs.disconnect());
 }
 
 // --- my bookings and face ---------------------------------------------------------------

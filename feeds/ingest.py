@@ -335,5 +335,5 @@ async def _activate(pool: asyncpg.Pool, version: str, operator_id: str | None) -
         row, previous = await store.activate_version(conn, version, operator_id)
         if previous != version:
             payload = json.dumps({"feed": row["feed"], "version": version, "previous": previous})
-            await conn.execute("SELECT pg_notify($1, $2)", store.NOTIFY_CHANNEL, payload)
+            await store.notify_activated(conn, payload)
     return {"version": version, "feed": row["feed"], "status": "active", "previous": previous}

@@ -13,7 +13,8 @@ process) keeps it serving:
     up: the workers answer 503 meanwhile and recover by themselves);
   * SIGINT/SIGTERM: every worker stops accepting, drains its in-flight requests and exits;
     whatever still runs `shutdown_timeout_s` minus a second after the signal is killed,
-    then the embedded servers stop (fast mode), so the whole stop stays within the setting.
+    then the embedded servers stop (PostgreSQL in fast mode until the deadline, then
+    immediate), so the whole stop stays within the setting.
 
 A (re)started worker first waits for PostgreSQL to answer, so a worker restarted during a
 database outage waits instead of crash-looping.
@@ -255,7 +256,9 @@ class Supervisor:
             print("maas stopped", flush=True)
 
     def _on_signal(self, signum: int, frame: Any) -> None:
-        self.stopping = True
+        if not self.stopping:
+            self.stopping = True
+            self.embedded.stop_by = time.monotonic() + self.settings.shutdown_timeout_s
 
     def _start(self, w: _Worker) -> None:
         reader, writer = self.ctx.Pipe(duplex=False)
@@ -368,7 +371,9 @@ class Supervisor:
 
     def _stop_all(self) -> None:
         """Signal every worker, wait for them to drain until the deadline, kill the rest, reap."""
-        deadline = time.monotonic() + max(0.5, self.settings.shutdown_timeout_s - 1.0)
+        stop_by = self.embedded.stop_by or time.monotonic() + self.settings.shutdown_timeout_s
+        self.embedded.stop_by = stop_by
+        deadline = stop_by - min(1.0, self.settings.shutdown_timeout_s / 2)  # the rest: the embedded servers
         live = [w.proc for w in self.workers if w.proc is not None]
         for p in live:
             if p.is_alive():

@@ -1,4 +1,5 @@
-"""The expanded days of one planner: built on first use per (date, direction), LRU-cached.
+"""The expanded days of one planner: built on first use per (date, direction), LRU-cached
+(the static expansion, or a realtime overlay on it).
 
 Building a Day takes tens of milliseconds to seconds on a province, so concurrent queries
 for the same new date wait for one builder instead of each building it.
@@ -8,18 +9,17 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from datetime import date
 
-from routing.config import RoutingConfig
-from routing.network import Network
-from routing.timetable import Day, Patterns, build_day
+from routing.timetable import Day
 
 __all__ = ["DayCache"]
 
 
 class DayCache:
-    def __init__(self, network: Network, fwd: Patterns, rev: Patterns, config: RoutingConfig):
-        self._network, self._fwd, self._rev, self._config = network, fwd, rev, config
+    def __init__(self, build: Callable[[date, bool], Day], size: int):
+        self._build, self._size = build, size
         self._days: OrderedDict[tuple[date, bool], Day] = OrderedDict()
         self._building: dict[tuple[date, bool], threading.Lock] = {}
         self._lock = threading.Lock()
@@ -36,10 +36,9 @@ class DayCache:
             with self._lock:
                 day = self._days.get(key)
             if day is None:
-                day = build_day(self._network, self._rev if reverse else self._fwd, d,
-                                self._config)
+                day = self._build(d, reverse)
                 with self._lock:
                     self._days[key] = day
-                    while len(self._days) > self._config.date_cache_size:
+                    while len(self._days) > self._size:
                         self._days.popitem(last=False)
         return day

@@ -84,6 +84,12 @@ class Leg:
     stops: int = 0                  # hops ridden (alight_pos - board_pos); 0 for walks
     distance_m: float = 0.0         # walks only
     key: LegKey | None = None       # transit legs only
+    # transit legs: the timetable's times (departure/arrival are realtime when known), the
+    # departure delay (+ late, s) and whether the run has a realtime update; None/0 for walks
+    scheduled_departure: datetime | None = None
+    scheduled_arrival: datetime | None = None
+    delay_s: int = 0
+    realtime: bool = False
 
 
 @dataclass(frozen=True)

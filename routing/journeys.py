@@ -2,7 +2,9 @@
 
 A journey found by the rounds is a tuple of `Ride`s (trip instance + positions). Times are
 taken from the network itself (service-day reference of the trip's time zone + GTFS
-seconds), so what we show is exactly what the feed says and what `Planner.leg_stops` checks.
+seconds), so what we show is exactly what the feed says and what `Planner.leg_stops` checks;
+on a realtime planner a run with an update shows its realtime times (the same the overlay
+day searched), and its leg keeps the timetable's in `scheduled_*` and in its `LegKey`.
 
 Deduplication: journeys are compared on (departure, arrival, transfers). One that leaves no
 later, arrives no earlier and changes no less often than another is dropped, so no near-copy
@@ -24,6 +26,7 @@ from routing.timetable import service_ref_epoch
 if TYPE_CHECKING:
     from routing.context import Context
     from routing.planner import Query
+    from routing.realtime import Realtime
     from routing.search import Search
 
 __all__ = ["Ride", "Catalog", "assemble"]
@@ -69,11 +72,14 @@ class Catalog:
     _MAX = 1 << 16          # entries per memo; cleared when full (bounded memory)
     _MAX_RIDES = 1 << 13    # a ride's leg is ~1 KB of objects
 
-    def __init__(self, ctx: Context):
-        self.ctx, self.net = ctx, ctx.network
-        self._places: dict[int, Place] = {}
-        self._trips: dict[int, _Trip] = {}
-        self._refs: dict[tuple[int, int], int] = {}
+    def __init__(self, ctx: Context, realtime: Realtime | None = None,
+                 like: Catalog | None = None):
+        """`realtime`: legs show its times; `like`: a catalog of the same network whose
+        stop, trip and reference memos to share (they do not depend on realtime)."""
+        self.ctx, self.net, self.rt = ctx, ctx.network, realtime
+        self._places: dict[int, Place] = like._places if like else {}
+        self._trips: dict[int, _Trip] = like._trips if like else {}
+        self._refs: dict[tuple[int, int], int] = like._refs if like else {}
         self._rides: dict[tuple[int, int, int, int], tuple[Leg, int, int]] = {}
 
     def forget_rides(self) -> None:
@@ -102,25 +108,40 @@ class Catalog:
             self._rides[key] = got
         return got
 
+    def times(self, t: int, sd: int, board: int, alight: int) -> tuple[int, int]:
+        """(departure at `board`, arrival at `alight`) of trip t on service date `sd`, epoch
+        seconds: realtime when the run has an update, else the timetable's."""
+        net, trip = self.net, self.trip(t)
+        ref = self.ref(sd, trip.tz)
+        run = self.rt.run(t, sd) if self.rt is not None else None
+        if run is not None:
+            return ref + int(run.dep[board]), ref + int(run.arr[alight])
+        return ref + int(net.st_dep[trip.row + board]), ref + int(net.st_arr[trip.row + alight])
+
     def _ride(self, t: int, sd: int, board: int, alight: int) -> tuple[Leg, int, int]:
         net = self.net
         trip = self.trip(t)
         row = trip.row
         ref = self.ref(sd, trip.tz)
-        dep = ref + int(net.st_dep[row + board])
-        arr = ref + int(net.st_arr[row + alight])
+        sdep = ref + int(net.st_dep[row + board])
+        sarr = ref + int(net.st_arr[row + alight])
+        dep, arr = self.times(t, sd, board, alight)
         s_b, s_a = int(net.st_stop[row + board]), int(net.st_stop[row + alight])
         fb, ta = self.place(s_b), self.place(s_a)
         key = LegKey(trip_id=trip.trip_id, service_date=date.fromordinal(sd),
                      board_pos=board, alight_pos=alight, from_stop=fb.id, to_stop=ta.id,
-                     departure=datetime.fromtimestamp(dep, timezone.utc),
-                     arrival=datetime.fromtimestamp(arr, timezone.utc))
+                     departure=datetime.fromtimestamp(sdep, timezone.utc),
+                     arrival=datetime.fromtimestamp(sarr, timezone.utc))
+        scheduled = (_dt(sdep, fb.tz), _dt(sarr, ta.tz))
+        realtime = self.rt is not None and self.rt.run(t, sd) is not None
         leg = Leg(mode=trip.mode, from_place=fb, to_place=ta,
-                  departure=_dt(dep, fb.tz), arrival=_dt(arr, ta.tz), duration_s=arr - dep,
+                  departure=_dt(dep, fb.tz) if realtime else scheduled[0],
+                  arrival=_dt(arr, ta.tz) if realtime else scheduled[1], duration_s=arr - dep,
                   feed=trip.feed, trip_id=trip.trip_id, route_id=trip.route_id,
                   route_short_name=trip.route_short_name, route_long_name=trip.route_long_name,
                   operator=trip.operator, headsign=trip.headsign,
-                  stops=alight - board, key=key)
+                  stops=alight - board, key=key, scheduled_departure=scheduled[0],
+                  scheduled_arrival=scheduled[1], delay_s=dep - sdep, realtime=realtime)
         return leg, s_b, s_a
 
     def place(self, s: int) -> Place:
@@ -192,17 +213,14 @@ class _Builder:
         pos = leg.key.board_pos if board else leg.key.alight_pos
         return self._slack_row(int(pats.stop_start[p]) + pos, board)
 
-    def _ref(self, t: int, sd: int) -> int:
-        return self.cat.ref(sd, self.cat.trip(t).tz)
-
     def raw(self, rides: tuple[Ride, ...]) -> tuple[int, int, int]:
         """(departure, arrival, transfers) as build() will compute them, without objects."""
         net, day, pats = self.net, self.se.day, self.fwd
         first, last = rides[0], rides[-1]
         t1, t2 = int(day.inst_trip[first.inst]), int(day.inst_trip[last.inst])
         r1, r2 = int(net.trip_st_start[t1]), int(net.trip_st_start[t2])
-        dep = self._ref(t1, int(day.inst_date[first.inst])) + int(net.st_dep[r1 + first.board])
-        arr = self._ref(t2, int(day.inst_date[last.inst])) + int(net.st_arr[r2 + last.alight])
+        dep = self.cat.times(t1, int(day.inst_date[first.inst]), first.board, first.alight)[0]
+        arr = self.cat.times(t2, int(day.inst_date[last.inst]), last.board, last.alight)[1]
         s_b, s_a = int(net.st_stop[r1 + first.board]), int(net.st_stop[r2 + last.alight])
         w, dm = self.o_reach.get(s_b, (0, 0))
         slack = self._slack_row(int(pats.stop_start[pats.trip_pattern[t1]]) + first.board, True)
@@ -223,7 +241,7 @@ class _Builder:
         if fixed >= 0:
             return int(fixed)
         if self.q.min_transfer_s is not None:
-            return 0
+            return int(self.q.min_transfer_s) if board else 0
         return int((pats.board_slack if board else pats.alight_slack)[row])
 
     def build(self, rides: tuple[Ride, ...]) -> tuple | None:

@@ -12,6 +12,8 @@ cache, both behind a lock, and memos whose races build an equal value twice.
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
@@ -26,10 +28,12 @@ from routing.footpaths import Footpaths, build_footpaths, near_stops
 from routing.itinerary import Itinerary, LegKey
 from routing.journeys import Catalog, assemble
 from routing.network import Network
+from routing.realtime import LegStatus, Realtime, overlay, resolve, utc
 from routing.search import Searches, Sources, collect
-from routing.timetable import Day, Patterns, build_patterns, service_ref_epoch
+from routing.timetable import Day, Patterns, build_day, build_patterns, service_ref_epoch
+from routing.updates import TripUpdate
 
-__all__ = ["Planner", "Query", "Place"]
+__all__ = ["Planner", "Query", "Place", "LegStatus"]
 
 Place = str | tuple[float, float]      # "feed:stop_id" or (lat, lon)
 
@@ -46,7 +50,8 @@ class Query:
     max_transfers: int | None = None
     wheelchair: bool = False
     max_walk_m: float | None = None     # 0: no walking between different stops (transfers.txt only)
-    min_transfer_s: int | None = None   # replaces every default connection time
+    min_transfer_s: int | None = None   # v: be at every boarding v before (replaces the mode
+    #                                     board/alight and change defaults; rules still apply)
     limit: int | None = None
 
 
@@ -71,10 +76,58 @@ class Planner:
         base = network.service_base_date
         self.valid_from = date.fromordinal(base + int(runs[0])) if len(runs) else None
         self.valid_to = date.fromordinal(base + int(runs[-1])) if len(runs) else None
-        self.days = DayCache(network, self.fwd, self.rev, config)
-        self.searches = Searches(self.ctx, self.rev, self.fps_rev)
+        self.days = DayCache(
+            lambda d, reverse: build_day(network, self.rev if reverse else fwd, d, config),
+            config.date_cache_size)
+        self.searches = Searches(self.ctx, fwd, self.rev, self.fps_rev)
         self._reach_cache: dict[tuple, dict[int, tuple[int, int]]] = {}
         self.catalog = Catalog(self.ctx)    # stops and trips as itineraries show them (memo)
+        self.realtime: Realtime | None = None   # the realtime state planned on (None: static)
+        self._static = self                     # the planner without realtime
+
+    # ---------------------------------------------------------------- realtime
+    def with_realtime(self, updates: Iterable[TripUpdate]) -> Planner:
+        """A planner on the realtime state `updates` describe (the FULL current state: it
+        replaces whatever realtime this planner had). Shares every static structure; costs
+        in proportion to the runs named (days are overlaid on first use). Updates that do
+        not apply (`check_update`) are left out."""
+        base = self._static
+        rt = Realtime(base.ctx, base.rev, updates)
+        new = copy.copy(base)
+        new.realtime = rt
+        new.days = DayCache(lambda d, reverse: overlay(rt, base.days.get(d, reverse),
+                                                       base.network.n_stops),
+                            base.config.date_cache_size)
+        new.searches = Searches(base.ctx, rt.fwd, rt.rev, base.fps_rev, like=base.searches)
+        new.catalog = Catalog(base.ctx, rt, like=base.catalog)
+        return new
+
+    def check_update(self, update: TripUpdate) -> str | None:
+        """None if `update` applies to this network, else why not: `unknown_trip`,
+        `not_running_that_day` (the trip does not run on its service date), `unknown_stop`
+        (a stop_sequence or stop id the trip does not have)."""
+        got = resolve(self.ctx, update)
+        return got if isinstance(got, str) else None
+
+    def leg_status(self, leg: LegKey) -> LegStatus:
+        """A leg of the timetable (as booked: `LegKey`) on this planner's realtime state.
+        Raises LegNotFeasible if the leg is not in the network (see `leg_stops`)."""
+        self.leg_stops(leg)
+        t = self.trip_index[leg.trip_id]
+        run = self.realtime.run(t, leg.service_date.toordinal()) if self.realtime else None
+        sdep, sarr = int(leg.departure.timestamp()), int(leg.arrival.timestamp())
+        if run is None:
+            return LegStatus(departure=utc(sdep), arrival=utc(sarr), scheduled_departure=utc(sdep),
+                             scheduled_arrival=utc(sarr), delay_s=0, arrival_delay_s=0,
+                             cancelled=False, realtime=False)
+        dep = run.ref + int(run.dep[leg.board_pos])
+        arr = run.ref + int(run.arr[leg.alight_pos])
+        return LegStatus(
+            departure=utc(dep), arrival=utc(arr), scheduled_departure=utc(sdep),
+            scheduled_arrival=utc(sarr), delay_s=dep - sdep, arrival_delay_s=arr - sarr,
+            cancelled=bool(run.canceled or run.skipped[leg.board_pos]
+                           or run.skipped[leg.alight_pos]),
+            realtime=True)
 
     # ---------------------------------------------------------------- build
     @classmethod
@@ -130,7 +183,7 @@ class Planner:
                 walk = np.maximum(fps.walk_s[a:b], np.where(rule, fps.floor_s[a:b], 0))
                 for s2, dm, w, r in zip(fps.to[a:b].tolist(), dist.tolist(), walk.tolist(),
                                         rule.tolist()):
-                    if s2 in members or (dm > max_walk and not r):
+                    if s2 in members or (not r and (dm > max_walk or max_walk <= 0)):
                         continue
                     # a transfers.txt time counts as the walk; metres >= 1 marks a walk leg
                     if s2 not in out or w < out[s2][0]:

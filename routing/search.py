@@ -63,16 +63,26 @@ class Sources:
 class Searches:
     """Resolves queries into `Search`es over one planner's days; lends scratch arrays."""
 
-    def __init__(self, ctx: Context, rev: Patterns, fps_rev: Footpaths) -> None:
-        self._ctx, self._rev, self._fps_rev = ctx, rev, fps_rev
-        net = ctx.network
-        par = net.stop_parent
-        wc = net.stop_wheelchair.copy()
-        inherit = (wc == 0) & (par >= 0)
-        wc[inherit] = net.stop_wheelchair[par[inherit]]
-        self.stop_accessible = wc == 1      # s -> step-free (a platform inherits its station)
-        self._all_stops = np.ones(net.n_stops, dtype=bool)
-        self._pat_len = np.diff(ctx.fwd.stop_start)
+    def __init__(self, ctx: Context, fwd: Patterns, rev: Patterns, fps_rev: Footpaths,
+                 like: Searches | None = None) -> None:
+        """`fwd`/`rev`: the patterns the days refer to (static, or with realtime skip
+        patterns); `like`: a Searches of the same network whose stop filters to share."""
+        self._ctx, self._fwd, self._rev, self._fps_rev = ctx, fwd, rev, fps_rev
+        self.stop_accessible: np.ndarray
+        self._all_stops: np.ndarray
+        self._pat_len: np.ndarray
+        if like is not None:
+            self.stop_accessible, self._all_stops = like.stop_accessible, like._all_stops
+        else:
+            net = ctx.network
+            par = net.stop_parent
+            wc = net.stop_wheelchair.copy()
+            inherit = (wc == 0) & (par >= 0)
+            wc[inherit] = net.stop_wheelchair[par[inherit]]
+            self.stop_accessible = wc == 1  # s -> step-free (a platform inherits its station)
+            self._all_stops = np.ones(net.n_stops, dtype=bool)
+        self._pat_len = like._pat_len if like is not None and like._fwd is fwd \
+            else np.diff(fwd.stop_start)
         self._cache: dict[tuple, object] = {}
         self._lock = threading.Lock()
         self._pool: list[raptor.Scratch] = []
@@ -80,10 +90,10 @@ class Searches:
     def resolve(self, query: Query, day: Day) -> Search:
         cfg, net = self._ctx.config, self._ctx.network
         reverse = day.reverse
-        pats = self._rev if reverse else self._ctx.fwd
+        pats = self._rev if reverse else self._fwd
         d = day.query_date
         override = query.min_transfer_s is not None
-        board, alight = self._slacks(pats, override)
+        board, alight = self._slacks(pats, query.min_transfer_s)
         if query.modes:
             unknown = set(query.modes) - set(MODES)
             if unknown:
@@ -92,12 +102,20 @@ class Searches:
             q_ok = ok_modes[pats.mode[day.q_pattern]]
         else:
             q_ok = self._ones(("q", d, reverse), day.n_q)
+        alive = day.inst_alive          # realtime: cancelled and moved instances are dead
         if query.wheelchair:
             key = (d, reverse)
-            inst_ok = self._cache.get(key)
-            if inst_ok is None or len(inst_ok) != len(day.inst_trip):
-                inst_ok = self._cache[key] = net.trip_wheelchair[day.inst_trip] == 1
+            got = self._cache.get(key)
+            if isinstance(got, np.ndarray) and len(got) == len(day.inst_trip):
+                inst_ok = got
+            else:
+                inst_ok = net.trip_wheelchair[day.inst_trip] == 1
+                if alive is not None:
+                    inst_ok &= alive
+                self._cache[key] = inst_ok
             stop_ok = self.stop_accessible
+        elif alive is not None:
+            inst_ok, stop_ok = alive, self._all_stops
         else:
             inst_ok = self._ones(("i", d, reverse), len(day.inst_trip))
             stop_ok = self._all_stops
@@ -107,17 +125,22 @@ class Searches:
         return Search(
             day=day, pats=pats, fps=self._fps_rev if reverse else self._ctx.fps,
             board_slack=board, alight_slack=alight, q_ok=q_ok, inst_ok=inst_ok, stop_ok=stop_ok,
-            min_conn=int(query.min_transfer_s) if override else cfg.transfer_s,
+            # with min_transfer_s the board time carries it: a change at one stop is 0 + v
+            min_conn=0 if override else cfg.transfer_s,
             max_walk=int(max_walk), rounds=max_t + 1, pat_len=self._pat_len)
 
-    def _slacks(self, pats: Patterns, override: bool) -> tuple[np.ndarray, np.ndarray]:
+    def _slacks(self, pats: Patterns, min_transfer_s: int | None) -> tuple[np.ndarray, np.ndarray]:
         """Board/alight seconds per pattern stop in effect: station rules, else the mode
-        default (or 0 when the query's min_transfer_s replaces the defaults)."""
-        key = ("slack", pats.reverse, override)
+        default; a query's min_transfer_s v replaces the defaults: board v (every boarding,
+        the first included), alight 0 (in reversed patterns the roles swap)."""
+        key = ("slack", pats.reverse, min_transfer_s)
         got = self._cache.get(key)
         if got is None:
-            zb = 0 if override else pats.board_slack
-            za = 0 if override else pats.alight_slack
+            if min_transfer_s is None:
+                zb, za = pats.board_slack, pats.alight_slack
+            else:
+                v = int(min_transfer_s)
+                zb, za = (0, v) if pats.reverse else (v, 0)
             got = self._cache[key] = (
                 np.where(pats.board_fixed >= 0, pats.board_fixed, zb).astype(np.int32),
                 np.where(pats.alight_fixed >= 0, pats.alight_fixed, za).astype(np.int32))

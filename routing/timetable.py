@@ -29,7 +29,8 @@ import numpy as np
 from routing.config import RoutingConfig
 from routing.network import PICKUP_NONE, Network
 
-__all__ = ["MODES", "Patterns", "Day", "build_patterns", "build_day", "service_ref_epoch"]
+__all__ = ["MODES", "Patterns", "Day", "Expansion", "build_patterns", "build_day", "expand",
+           "service_ref_epoch"]
 
 MODES = ("bus", "coach", "rail", "metro", "tram", "ferry", "air", "other")
 
@@ -152,6 +153,7 @@ class Day:
     stop_q_start: np.ndarray    # s -> first row in stop_q/stop_q_pos; len n_stops+1 (int64)
     stop_q: np.ndarray          # row -> q serving s (int32)
     stop_q_pos: np.ndarray      # row -> position of s in q (int32)
+    inst_alive: np.ndarray | None = None    # instance -> runs (realtime overlay; None: all)
 
     @property
     def n_q(self) -> int:
@@ -256,18 +258,53 @@ def build_day(net: Network, pats: Patterns, d: date, cfg: RoutingConfig) -> Day:
     """Expand the trips running around `d` for the direction of `pats`."""
     origin = int(datetime(d.year, d.month, d.day, tzinfo=timezone.utc).timestamp()) \
         - (cfg.days_before + 1) * 86400
-    reverse = pats.reverse
     inst_trip, inst_date, inst_off = _instances(net, d, cfg, origin)
-    inst_pat = pats.trip_pattern[inst_trip].astype(np.int64)
     inst_row = net.trip_st_start[inst_trip].astype(np.int64)
+    inst_pat = pats.trip_pattern[inst_trip].astype(np.int64)
+    ex = expand(pats, inst_pat, inst_row, inst_off, net.st_arr, net.st_dep)
+    order = ex.order
+    return Day(
+        query_date=d, origin=origin, reverse=pats.reverse,
+        q_pattern=ex.q_pattern, q_inst_start=ex.q_inst_start, q_time_start=ex.q_time_start,
+        t_arr=ex.t_arr, t_dep=ex.t_dep,
+        inst_trip=inst_trip[order].astype(np.int32), inst_date=inst_date[order].astype(np.int32),
+        inst_q=ex.inst_q,
+        stop_q_start=_stop_q_start(ex.row_stop, net.n_stops), stop_q=ex.row_q[ex.by_stop],
+        stop_q_pos=ex.row_pos[ex.by_stop],
+    )
+
+
+@dataclass(frozen=True, eq=False)
+class Expansion:
+    """Instances grouped into FIFO day patterns (what `build_day` and the realtime overlay
+    share). Instance arrays are indexed by position in `order` (sorted instances)."""
+
+    order: np.ndarray           # k -> index of the k-th instance in the caller's arrays
+    q_pattern: np.ndarray       # q -> p (int32)
+    q_inst_start: np.ndarray    # q -> first k; len Q+1 (int64)
+    q_time_start: np.ndarray    # q -> first row in t_arr/t_dep (int64)
+    t_arr: np.ndarray           # (int32)
+    t_dep: np.ndarray           # (int32)
+    inst_q: np.ndarray          # k -> q (int32)
+    row_stop: np.ndarray        # (q, position) row -> s, q-major
+    row_q: np.ndarray           # row -> q (int32)
+    row_pos: np.ndarray         # row -> position (int32)
+    by_stop: np.ndarray         # rows sorted by stop (stable)
+
+
+def expand(pats: Patterns, inst_pat: np.ndarray, inst_row: np.ndarray, inst_off: np.ndarray,
+           st_arr: np.ndarray, st_dep: np.ndarray) -> Expansion:
+    """Instances (pattern, first row in st_arr/st_dep, offset to add to those times) split
+    into FIFO day patterns sorted by departure, times laid out trip-major."""
+    reverse = pats.reverse
     pat_len = np.diff(pats.stop_start)
     inst_len = pat_len[inst_pat] if len(inst_pat) else np.zeros(0, np.int64)
     if reverse:
-        key_time = -(net.st_arr[inst_row + inst_len - 1] + inst_off)
+        key_time = -(st_arr[inst_row + inst_len - 1] + inst_off)
     else:
-        key_time = net.st_dep[inst_row] + inst_off
+        key_time = st_dep[inst_row] + inst_off
     order = np.lexsort((key_time, inst_pat))
-    sub = _fifo_split(order, inst_pat, inst_row, inst_off, pat_len, net.st_arr, net.st_dep, reverse)
+    sub = _fifo_split(order, inst_pat, inst_row, inst_off, pat_len, st_arr, st_dep, reverse)
     order = np.lexsort((key_time, sub, inst_pat))       # by pattern, chain, departure
     qkey = inst_pat[order] * 1_000_000 + sub[order]
     new_q = np.ones(len(order), dtype=bool)
@@ -281,7 +318,7 @@ def build_day(net: Network, pats: Patterns, d: date, cfg: RoutingConfig) -> Day:
     np.cumsum(lens_sorted, out=time_pos[1:])
     t_arr = np.empty(time_pos[-1], dtype=np.int32)
     t_dep = np.empty(time_pos[-1], dtype=np.int32)
-    _fill_times(order, inst_row, inst_off, inst_len, time_pos, net.st_arr, net.st_dep, t_arr, t_dep,
+    _fill_times(order, inst_row, inst_off, inst_len, time_pos, st_arr, st_dep, t_arr, t_dep,
                 reverse)
     q_id = np.cumsum(new_q) - 1
     # stop -> day patterns serving it, with the position
@@ -291,14 +328,13 @@ def build_day(net: Network, pats: Patterns, d: date, cfg: RoutingConfig) -> Day:
     row_q = np.repeat(np.arange(len(q_pattern), dtype=np.int32), q_len)
     row_pos = (np.arange(len(rows)) - np.repeat(np.cumsum(q_len) - q_len, q_len)).astype(np.int32)
     row_stop = pats.stops[rows]
-    by_stop = np.argsort(row_stop, kind="stable")
-    stop_q_start = np.zeros(net.n_stops + 1, dtype=np.int64)
-    np.cumsum(np.bincount(row_stop, minlength=net.n_stops), out=stop_q_start[1:])
-    return Day(
-        query_date=d, origin=origin, reverse=reverse,
-        q_pattern=q_pattern, q_inst_start=q_inst_start, q_time_start=time_pos[q_first],
-        t_arr=t_arr, t_dep=t_dep,
-        inst_trip=inst_trip[order].astype(np.int32), inst_date=inst_date[order].astype(np.int32),
-        inst_q=q_id.astype(np.int32),
-        stop_q_start=stop_q_start, stop_q=row_q[by_stop], stop_q_pos=row_pos[by_stop],
-    )
+    return Expansion(order=order, q_pattern=q_pattern, q_inst_start=q_inst_start,
+                     q_time_start=time_pos[q_first], t_arr=t_arr, t_dep=t_dep,
+                     inst_q=q_id.astype(np.int32), row_stop=row_stop, row_q=row_q,
+                     row_pos=row_pos, by_stop=np.argsort(row_stop, kind="stable"))
+
+
+def _stop_q_start(row_stop: np.ndarray, n_stops: int) -> np.ndarray:
+    start = np.zeros(n_stops + 1, dtype=np.int64)
+    np.cumsum(np.bincount(row_stop, minlength=n_stops), out=start[1:])
+    return start

@@ -36,7 +36,8 @@ from ticketing.faces import Gallery, from_bytes, match, normalise, to_bytes
 from ticketing.gate import (ACCEPT, Decision, ProofRefused, candidate_legs, check_tap_proof,
                             check_ticket)
 from ticketing.idcards import IdLeg, blind_indexes, canonical_id, choose_leg
-from ticketing.keyring import DataKeyring, KeyCache, public_bytes
+from ticketing.keyring import DataKeyring, public_bytes
+from ticketing.keyring_store import KeyCache
 from ticketing.manifest import Manifest, gate_key, seal_manifest
 from ticketing.tokens import (Scanned, SignedTicket, TicketToken, TokenLeg, VerifiedTickets,
                               parse_qr, sign_static, signed_ticket)

@@ -17,7 +17,7 @@ upload later; the online endpoint runs `check_ticket` and records the tap in Pos
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Callable, Collection, Protocol
 
@@ -248,9 +248,7 @@ class GateValidator:
             legs = self._ids.get(manifest_index(m.id_key, canonical_id(id_type, number)))
             if not legs:
                 raise NotInManifest("no ticket for this ID in this gate's manifest")
-            legs = [x if not self._entered(x) else IdLeg(
-                x.booking, x.passenger, x.leg, x.board, x.valid_from, x.valid_until, x.cancelled,
-                True) for x in legs]
+            legs = [replace(x, used=True) if self._entered(x) else x for x in legs]
             chosen = choose_leg(legs, self._stops, now)
         except Rejection as err:
             return Decision("reject", err.code, err.extra.get("booking"), err.extra.get("leg"),

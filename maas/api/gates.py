@@ -10,10 +10,11 @@ from __future__ import annotations
 from collections import Counter
 
 from datetime import date as Date, datetime, timezone
-from typing import Literal
+from typing import Any, Literal
 
 from aiohttp import web
-from pydantic import AwareDatetime, BaseModel, Field, model_validator
+from pydantic import (AwareDatetime, BaseModel, Field, SerializerFunctionWrapHandler,
+                      model_serializer, model_validator)
 
 from maas.appkeys import LIVE, REDIS, REQUEST_ID, SETTINGS
 from maas.auth import Principal
@@ -83,7 +84,14 @@ class Validation(BaseModel):
     passengers: int | None = Field(description="passengers to let through on this ticket "
                                    "(1 for an ID card: its holder)")
     passenger: int | None = Field(None, description="ID card: the holder's passenger number in "
-                                  "the booking (null for QR and face, which admit the party)")
+                                  "the booking (absent for QR and face, which admit the party)")
+
+    @model_serializer(mode="wrap")
+    def _drop_absent(self, handler: SerializerFunctionWrapHandler) -> Any:
+        out = handler(self)
+        if out.get("passenger") is None:   # QR and face answers stay as they were
+            out.pop("passenger", None)
+        return out
 
 
 def _limiter(request: web.Request) -> RedisProbeLimiter:
@@ -119,7 +127,7 @@ async def validate(request: web.Request, body: ValidateRequest) -> web.StreamRes
     # forgeries, replays; accepts are also rows in gate_taps)
     # (never the ID number: the request body is not logged, and the decision does not hold it)
     annotate(request, gate=p.gate_id, result=d.result, code=d.code, booking=d.booking, leg=d.leg,
-             method="id_card" if body.id_card is not None else ("qr" if body.qr else "face"))
+             via="id_card" if body.id_card is not None else ("qr" if body.qr else "face"))
     return Validation(result=d.result, code=d.code, booking=d.booking, leg=d.leg,  # type: ignore[arg-type]
                       passengers=d.passengers, passenger=d.passenger)
 

@@ -9,6 +9,7 @@
 Days are offsets from `base` (default 2026-11-25) on which the trip runs (default: all of
 `n_days`). Stop tz may differ per stop; each trip's agency tz is taken from `trip_tz`.
 A stop named with a leading '!' in a trip's row means no pickup there ('>' no drop-off).
+`stop_sequence=True` gives the rows GTFS stop_sequences 10, 20, ... (else the network has none).
 """
 
 from __future__ import annotations
@@ -36,7 +37,8 @@ def timetable(text: str, stops: dict[str, tuple[float, float]] | None = None, *,
               feed: str = "t", tz: str = "Asia/Shanghai", stop_tz: dict[str, str] | None = None,
               trip_tz: dict[str, str] | None = None, n_days: int = 7, base: date = BASE,
               parents: dict[str, str] | None = None, transfers=(), wheelchair_stops=None,
-              wheelchair_trips=None, version: str = "v1") -> Network:
+              wheelchair_trips=None, version: str = "v1",
+              stop_sequence: bool = False) -> Network:
     rows = []
     for line in text.strip().splitlines():
         line = line.split("#", 1)[0].strip()
@@ -143,4 +145,7 @@ def timetable(text: str, stops: dict[str, tuple[float, float]] | None = None, *,
         fare_agency=np.zeros(0, np.int32), fare_rule_fare=np.zeros(0, np.int32),
         fare_rule_route=np.zeros(0, np.int32), fare_rule_origin=obj([]),
         fare_rule_destination=obj([]),
+        # GTFS stop_sequence 10, 20, ... per trip (what GTFS-Realtime names stops by)
+        st_seq=(np.concatenate([10 * np.arange(1, b - a + 1) for a, b in zip(start, start[1:])])
+                .astype(np.int32) if stop_sequence and len(st_stop) else np.zeros(0, np.int32)),
     )

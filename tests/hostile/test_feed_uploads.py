@@ -108,5 +108,6 @@ async def test_hostile_zips(client, make_key, settings, make, status, code):
     if code == "uncompressed_too_large":
         settings.feeds.max_compression_ratio = 10_000.0   # the size limit, not the ratio, refuses it
         settings.feeds.max_uncompressed_bytes = 64 * 1024 * 1024
+        settings.feeds.analysis_memory_bytes = 1024 * 1024 * 1024   # could hold 85 MB unpacked
     r = await _publish(client, key, make(), feed="zips")
     await _problem(r, status, code)

@@ -69,8 +69,21 @@ async def test_a_feed_too_large_to_analyse_is_refused_and_a_small_one_still_load
     r = await _publish(client, key, body)
     got = await _problem(r, 413, "feed_too_large_to_analyse")
     assert got["memory_bytes"] == LIMIT
+    assert got["estimated_bytes"] > LIMIT     # refused from its size, before validating it
     r = await client.get("/v1/feeds", headers=bearer(key))
     assert (await r.json())["feeds"] == []    # nothing stored
+    r = await _publish(client, key, big_feed(trips=20), feed="small")
+    assert r.status == 201, await r.text()
+
+
+async def test_a_feed_that_needs_more_than_estimated_is_stopped_while_analysed(
+        client, make_key, settings):
+    settings.feeds.analysis_memory_bytes = 100 * 1024 * 1024
+    key = await make_key("operator", operator="op-big")
+    body = big_feed(trips=4_000)              # 240 k rows, ~9.5 MB unpacked: estimated 95 MB
+    r = await _publish(client, key, body)
+    got = await _problem(r, 413, "feed_too_large_to_analyse")
+    assert "estimated_bytes" not in got       # analysed, and stopped past the limit (watchdog or RLIMIT_AS)
     # the analysis process was replaced: the next (small) feed goes through it, under the limit
     r = await _publish(client, key, big_feed(trips=20), feed="small")
     assert r.status == 201, await r.text()
@@ -95,5 +108,6 @@ async def test_hostile_zips(client, make_key, settings, make, status, code):
     if code == "uncompressed_too_large":
         settings.feeds.max_compression_ratio = 10_000.0   # the size limit, not the ratio, refuses it
         settings.feeds.max_uncompressed_bytes = 64 * 1024 * 1024
+        settings.feeds.analysis_memory_bytes = 1024 * 1024 * 1024   # could hold 85 MB unpacked
     r = await _publish(client, key, make(), feed="zips")
     await _problem(r, status, code)

@@ -70,6 +70,9 @@ ZIPS = st.one_of(
                     max_size=6).map(_zip),
 )
 schemathesis.openapi.media_type("application/zip", ZIPS)
+# GTFS-realtime pushes: random bytes, and protobuf-looking ones (field 1 = header, truncated)
+schemathesis.openapi.media_type("application/x-protobuf", st.one_of(
+    st.binary(max_size=1024), st.binary(max_size=256).map(lambda b: b"\x0a" + bytes([len(b) % 128]) + b)))
 
 
 def _feed_message(entities: list[tuple[str, str, int | None, bool, int]]) -> bytes:

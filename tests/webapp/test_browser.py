@@ -20,6 +20,7 @@ import pytest
 
 from maas.appkeys import LIVE
 from tests.conftest import bearer
+from tests.polling import eventually
 from tests.webapp.browser import Shots, wait_for
 from tests.webapp.network import TZ, bus_zip, rail_zip
 
@@ -45,11 +46,7 @@ async def _go_live(client, app, make_key) -> None:  # type: ignore[no-untyped-de
         resp = await client.post(f"/v1/feeds/{version}/activate", headers=bearer(admin))
         assert resp.status == 200, await resp.text()
         versions[feed] = version
-    for _ in range(400):
-        if dict(app[LIVE].current.versions) == versions:
-            return
-        await asyncio.sleep(0.05)
-    assert dict(app[LIVE].current.versions) == versions
+    await eventually(lambda: dict(app[LIVE].current.versions) == versions, message="both feeds live")
 
 
 def _by_id(driver: Any, name: str) -> Any:
@@ -325,11 +322,8 @@ async def test_operator_publishes_reads_the_report_activates_and_rolls_back(  # 
     assert detail["status"] == "active"
     assert groups == dict(Counter(n["code"] for n in detail["report"]))
     assert groups, "the point feed has warnings to show"
-    for _ in range(200):
-        if app[LIVE].current.versions.get("point") == version:
-            break
-        await asyncio.sleep(0.05)
-    assert app[LIVE].current.versions.get("point") == version
+    await eventually(lambda: app[LIVE].current.versions.get("point") == version,
+                     message="the rolled-back version live")
 
 
 def _alert_message() -> bytes:
@@ -352,10 +346,9 @@ async def test_alerts_reach_the_passenger_and_the_operator(client, app, make_key
     resp = await client.post("/v1/realtime", params={"feed": "jnbus"}, data=_alert_message(),
                              headers={**bearer(operator), "Content-Type": "application/x-protobuf"})
     assert resp.status == 200, await resp.text()
-    for _ in range(400):
-        if (await (await client.get("/v1/alerts")).json())["alerts"]:
-            break
-        await asyncio.sleep(0.05)
+    async def listed() -> bool:
+        return bool((await (await client.get("/v1/alerts")).json())["alerts"])
+    await eventually(listed, message="the alert listed")
     base = str(client.make_url("/"))
 
     def look() -> tuple[str, str]:

@@ -1,16 +1,12 @@
-"""Does a realtime update fit the live static network? Pure: a `Network` in, reason codes out.
+"""Does a realtime update fit the live static network? Pure: a `Network` in, answers out.
 
     check = UpdateCheck.of(network)          # cached per network object
-    check.reason(update)                     # None, or unknown_trip / unknown_stop / not_running_that_day
     check.foreign(update.trip_id, "town")    # the other feed a namespaced id belongs to, if any
+    check.dated(update)                      # an undated trip's run: today's, or yesterday's
+    check.reason(update, planner)            # None, or unknown_trip / unknown_stop / not_running_that_day
 
-A planner that knows realtime (`Planner.check_update`, routing's side of the contract) is
-asked first when there is one; this module answers otherwise, and always for the service's
-own questions (another feed's trip, an undated trip's service date).
-
-A stop named by stop_sequence must be a row of that trip with that stop_sequence (and, if a
-stop_id is given too, that row's stop); one named by stop_id alone must be a stop of the trip.
-A network compiled before stop_sequence was kept (`st_seq` empty) takes sequences on trust.
+Whether an update applies is routing's answer (`Planner.check_update`, the rule its realtime
+overlay follows); this module answers the service's own questions.
 """
 
 from __future__ import annotations
@@ -18,6 +14,7 @@ from __future__ import annotations
 import weakref
 from dataclasses import replace
 from datetime import date, timedelta
+from typing import Any
 
 from routing.network import Network
 from routing.updates import TripUpdate
@@ -67,25 +64,7 @@ class UpdateCheck:
         yesterday = update.service_date - timedelta(days=1)
         return replace(update, service_date=yesterday) if self.runs(t, yesterday) else update
 
-    def reason(self, update: TripUpdate, planner: object | None = None) -> str | None:
-        ask = getattr(planner, "check_update", None)
-        if ask is not None:
-            return ask(update)
-        t = self.trips.get(update.trip_id)
-        if t is None:
-            return "unknown_trip"
-        if not self.runs(t, update.service_date):
-            return "not_running_that_day"
-        n = self.network
-        a, b = int(n.trip_st_start[t]), int(n.trip_st_start[t + 1])
-        stops = [str(n.stop_id[s]) for s in n.st_stop[a:b]]
-        by_seq = ({int(q): stops[i] for i, q in enumerate(n.st_seq[a:b]) if q >= 0}
-                  if len(n.st_seq) == len(n.st_stop) else None)
-        for u in update.stop_updates:
-            if u.stop_sequence is not None and by_seq is not None:
-                at = by_seq.get(u.stop_sequence)
-                if at is None or (u.stop_id is not None and u.stop_id != at):
-                    return "unknown_stop"
-            elif u.stop_id is not None and u.stop_id not in stops:
-                return "unknown_stop"
-        return None
+    def reason(self, update: TripUpdate, planner: Any) -> str | None:
+        """None if the update applies, else unknown_trip / unknown_stop / not_running_that_day:
+        routing's answer (`Planner.check_update`), the one the realtime overlay follows."""
+        return planner.check_update(update)

@@ -29,9 +29,15 @@ async def _release_as_is(conn: asyncpg.Connection) -> None:
     costs one round trip per request otherwise (~0.5 ms under load, check-in measurement)."""
 
 
+# A connection attempt to a server that does not answer gives up after this long (asyncpg's
+# default is 60 s): the request then gets 503 database_unavailable instead of hanging.
+CONNECT_TIMEOUT_S = 5.0
+
+
 async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
     pool = await asyncpg.create_pool(
-        dsn, min_size=min_size, max_size=max_size, init=_init_connection, reset=_release_as_is
+        dsn, min_size=min_size, max_size=max_size, init=_init_connection, reset=_release_as_is,
+        timeout=CONNECT_TIMEOUT_S,
     )
     assert pool is not None
     return pool

@@ -92,10 +92,10 @@ async def load_state(pool: asyncpg.Pool, have: RealtimeState) -> RealtimeState:
 
 
 def with_realtime(static_planner: Any, network: Any, state: RealtimeState) -> Any:
-    """The planner on the realtime state (CPU-bound: run it in a thread). Without a
-    realtime-aware planner (routing's `with_realtime`), the static one."""
-    if static_planner is None or not hasattr(static_planner, "with_realtime"):
-        return static_planner
+    """The planner on the realtime state of the live feeds (routing's overlay: costs in
+    proportion to the runs named, no network rebuild). None while nothing is active."""
+    if static_planner is None:
+        return None
     return static_planner.with_realtime(state.all_updates(set(network.feeds)))
 
 

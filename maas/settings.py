@@ -74,8 +74,9 @@ class FeedSettings(BaseModel):
     )
     analysis_memory_bytes: int = Field(
         4 * 1024 * 1024 * 1024, ge=64 * 1024 * 1024,
-        description="Memory the feed-analysis process may use for one feed (RLIMIT_AS past "
-        "what its libraries map at start); a feed needing more: 413 feed_too_large_to_analyse.",
+        description="Resident memory the feed-analysis process may use for one feed, past what "
+        "its libraries hold (a watchdog ends it; RLIMIT_AS at 8x as the backstop); a feed "
+        "needing more: 413 feed_too_large_to_analyse.",
     )
 
 

@@ -10,8 +10,9 @@ Minimum connection times are modelled the way airports and rail stations state t
 Operators override these per station (`station_rules`, by "feed:stop_id"; applies to the stop
 and its child platforms). transfers.txt (types 0-3, min_transfer_time) always applies.
 
-A query's `min_transfer_s` replaces every *default* above (board/alight defaults become 0,
-transfer_s becomes min_transfer_s); station_rules and transfers.txt still apply.
+A query's `min_transfer_s` v replaces every *default* above: board defaults become v (every
+boarding, the first one included), alight defaults and transfer_s become 0, so a change at
+one stop takes exactly v; station_rules and transfers.txt still apply.
 """
 
 from __future__ import annotations

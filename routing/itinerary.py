@@ -85,7 +85,7 @@ class Leg:
     distance_m: float = 0.0         # walks only
     key: LegKey | None = None       # transit legs only
     # transit legs: the timetable's times (departure/arrival are realtime when known), the
-    # arrival delay (+ late, s) and whether the run has a realtime update; None/0 for walks
+    # departure delay (+ late, s) and whether the run has a realtime update; None/0 for walks
     scheduled_departure: datetime | None = None
     scheduled_arrival: datetime | None = None
     delay_s: int = 0

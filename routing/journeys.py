@@ -141,7 +141,7 @@ class Catalog:
                   route_short_name=trip.route_short_name, route_long_name=trip.route_long_name,
                   operator=trip.operator, headsign=trip.headsign,
                   stops=alight - board, key=key, scheduled_departure=scheduled[0],
-                  scheduled_arrival=scheduled[1], delay_s=arr - sarr, realtime=realtime)
+                  scheduled_arrival=scheduled[1], delay_s=dep - sdep, realtime=realtime)
         return leg, s_b, s_a
 
     def place(self, s: int) -> Place:
@@ -241,7 +241,7 @@ class _Builder:
         if fixed >= 0:
             return int(fixed)
         if self.q.min_transfer_s is not None:
-            return 0
+            return int(self.q.min_transfer_s) if board else 0
         return int((pats.board_slack if board else pats.alight_slack)[row])
 
     def build(self, rides: tuple[Ride, ...]) -> tuple | None:

@@ -50,7 +50,8 @@ class Query:
     max_transfers: int | None = None
     wheelchair: bool = False
     max_walk_m: float | None = None     # 0: no walking between different stops (transfers.txt only)
-    min_transfer_s: int | None = None   # replaces every default connection time
+    min_transfer_s: int | None = None   # v: be at every boarding v before (replaces the mode
+    #                                     board/alight and change defaults; rules still apply)
     limit: int | None = None
 
 
@@ -117,13 +118,13 @@ class Planner:
         sdep, sarr = int(leg.departure.timestamp()), int(leg.arrival.timestamp())
         if run is None:
             return LegStatus(departure=utc(sdep), arrival=utc(sarr), scheduled_departure=utc(sdep),
-                             scheduled_arrival=utc(sarr), delay_s=0, departure_delay_s=0,
+                             scheduled_arrival=utc(sarr), delay_s=0, arrival_delay_s=0,
                              cancelled=False, realtime=False)
         dep = run.ref + int(run.dep[leg.board_pos])
         arr = run.ref + int(run.arr[leg.alight_pos])
         return LegStatus(
             departure=utc(dep), arrival=utc(arr), scheduled_departure=utc(sdep),
-            scheduled_arrival=utc(sarr), delay_s=arr - sarr, departure_delay_s=dep - sdep,
+            scheduled_arrival=utc(sarr), delay_s=dep - sdep, arrival_delay_s=arr - sarr,
             cancelled=bool(run.canceled or run.skipped[leg.board_pos]
                            or run.skipped[leg.alight_pos]),
             realtime=True)
@@ -182,7 +183,7 @@ class Planner:
                 walk = np.maximum(fps.walk_s[a:b], np.where(rule, fps.floor_s[a:b], 0))
                 for s2, dm, w, r in zip(fps.to[a:b].tolist(), dist.tolist(), walk.tolist(),
                                         rule.tolist()):
-                    if s2 in members or (dm > max_walk and not r):
+                    if s2 in members or (not r and (dm > max_walk or max_walk <= 0)):
                         continue
                     # a transfers.txt time counts as the walk; metres >= 1 marks a walk leg
                     if s2 not in out or w < out[s2][0]:

@@ -198,9 +198,10 @@ def run(
             veh_flag[s] = False
             v = veh[k, s]
             for e in range(fp_start[s], fp_start[s + 1]):
-                if not fp_rule[e] and fp_dist[e] > max_walk:
-                    continue
                 s2 = fp_to[e]
+                # max_walk 0: no walk to another stop, even one 0 m away (transfers.txt only)
+                if not fp_rule[e] and s2 != s and (fp_dist[e] > max_walk or max_walk <= 0):
+                    continue
                 fl = fp_floor[e]
                 w = fp_walk[e]
                 if fl < 0:

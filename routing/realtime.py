@@ -27,8 +27,9 @@ dep_i >= arr_i), as compile does for static trips. A CANCELED run is never board
 SKIPPED stop is neither boarded nor alighted at, the run still passes through it.
 
 Stops are matched by GTFS `stop_sequence` (`Network.st_seq`) when the update gives one and
-the network knows them, else by stop id (first occurrence at or after the previous matched
-position, so loops work).
+the network knows them (a stop id given too must name the same stop, or a stop of the same
+station, else the update names an unknown stop), else by stop id (first occurrence at or
+after the previous matched position, so loops work).
 """
 
 from __future__ import annotations
@@ -74,8 +75,8 @@ class LegStatus:
     arrival: datetime               # realtime, aware UTC
     scheduled_departure: datetime   # aware UTC
     scheduled_arrival: datetime
-    delay_s: int                    # arrival delay (+ late, - early)
-    departure_delay_s: int
+    delay_s: int                    # departure delay (+ late, - early), as on a Leg
+    arrival_delay_s: int
     cancelled: bool                 # run cancelled, or its boarding or alighting stop skipped
     realtime: bool                  # the run has a realtime update
 
@@ -89,6 +90,14 @@ def _at(ev: StopTimeEvent | None, scheduled: int, ref: int) -> int | None:
     if ev.delay is not None:
         return int(scheduled) + int(ev.delay)
     return None
+
+
+def _same_station(ctx: Context, s: int | None, s2: int) -> bool:
+    """s and s2 are one stop, or stops of one station (a platform and its station)."""
+    if s is None:
+        return False
+    par = ctx.network.stop_parent
+    return s == s2 or int(par[s]) == s2 or int(par[s2]) == s or (par[s] >= 0 and par[s] == par[s2])
 
 
 def _positions(ctx: Context, t: int, update: TripUpdate) -> dict[int, int] | None:
@@ -105,6 +114,9 @@ def _positions(ctx: Context, t: int, update: TripUpdate) -> dict[int, int] | Non
         if su.stop_sequence is not None and seqs is not None:
             hit = np.flatnonzero(seqs == su.stop_sequence)
             pos = int(hit[0]) if len(hit) else -1
+            if pos >= 0 and su.stop_id is not None and not _same_station(
+                    ctx, ctx.stop_index.get(su.stop_id), int(net.st_stop[a + pos])):
+                pos = -1                    # both given and they disagree
         elif su.stop_id is not None:
             s = ctx.stop_index.get(su.stop_id)
             if s is not None:

@@ -93,7 +93,7 @@ class Searches:
         pats = self._rev if reverse else self._fwd
         d = day.query_date
         override = query.min_transfer_s is not None
-        board, alight = self._slacks(pats, override)
+        board, alight = self._slacks(pats, query.min_transfer_s)
         if query.modes:
             unknown = set(query.modes) - set(MODES)
             if unknown:
@@ -125,17 +125,22 @@ class Searches:
         return Search(
             day=day, pats=pats, fps=self._fps_rev if reverse else self._ctx.fps,
             board_slack=board, alight_slack=alight, q_ok=q_ok, inst_ok=inst_ok, stop_ok=stop_ok,
-            min_conn=int(query.min_transfer_s) if override else cfg.transfer_s,
+            # with min_transfer_s the board time carries it: a change at one stop is 0 + v
+            min_conn=0 if override else cfg.transfer_s,
             max_walk=int(max_walk), rounds=max_t + 1, pat_len=self._pat_len)
 
-    def _slacks(self, pats: Patterns, override: bool) -> tuple[np.ndarray, np.ndarray]:
+    def _slacks(self, pats: Patterns, min_transfer_s: int | None) -> tuple[np.ndarray, np.ndarray]:
         """Board/alight seconds per pattern stop in effect: station rules, else the mode
-        default (or 0 when the query's min_transfer_s replaces the defaults)."""
-        key = ("slack", pats.reverse, override)
+        default; a query's min_transfer_s v replaces the defaults: board v (every boarding,
+        the first included), alight 0 (in reversed patterns the roles swap)."""
+        key = ("slack", pats.reverse, min_transfer_s)
         got = self._cache.get(key)
         if got is None:
-            zb = 0 if override else pats.board_slack
-            za = 0 if override else pats.alight_slack
+            if min_transfer_s is None:
+                zb, za = pats.board_slack, pats.alight_slack
+            else:
+                v = int(min_transfer_s)
+                zb, za = (0, v) if pats.reverse else (v, 0)
             got = self._cache[key] = (
                 np.where(pats.board_fixed >= 0, pats.board_fixed, zb).astype(np.int32),
                 np.where(pats.alight_fixed >= 0, pats.alight_fixed, za).astype(np.int32))

@@ -4,7 +4,8 @@ This is the contract between the realtime ingest (GTFS-Realtime `FeedMessage` ->
 objects, in the service) and `routing/` (which overlays them on the static network without
 rebuilding it). Ids are as the network spells them: trips `"feed:trip_id"`, stops
 `"feed:stop_id"`. A stop is named by its GTFS `stop_sequence`, its stop id, or both (the
-GTFS-Realtime rule: stop_sequence wins where it is given).
+GTFS-Realtime rule: stop_sequence locates it where it is given, which matters on loops; a
+stop id given with it must name the same stop or a stop of the same station).
 
 Times follow GTFS-Realtime: a `StopTimeEvent` carries a delay (seconds, + late / - early), an
 absolute time (POSIX seconds), or both; the absolute time wins. A stop with no event takes

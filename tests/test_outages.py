@@ -90,7 +90,11 @@ async def test_connections_cut_under_the_app_heal_without_a_500(client, app, ser
     finally:
         await admin.close()
     assert killed
-    statuses = [(await client.post("/v1/accounts")).status for _ in range(4)]
+    statuses: list[int] = []
+    for _ in range(app[DB].get_max_size() + 2):   # at worst each dead connection is met once
+        statuses.append((await client.post("/v1/accounts")).status)
+        if statuses[-1] == 201:
+            break
     assert set(statuses) <= {201, 503} and statuses[-1] == 201, statuses
 
 

@@ -287,6 +287,8 @@ class UploadedTap:
     at: datetime
     step: int | None
     passenger: int | None = None   # an ID-card tap (one passenger); None: the whole party
+    qr: str | None = None          # proof of a QR tap: the payload scanned (checked by the service)
+    id_card: tuple[str, str] | None = None   # proof of an ID-card tap: (id_type, number) read
 
 
 async def _upload_one(conn: Any, gate: str, station: str, t: UploadedTap, now: datetime,

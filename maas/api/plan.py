@@ -45,7 +45,7 @@ class PlanQuery(BaseModel):
     max_transfers: int | None = Field(None, ge=0, description="At most this many changes; capped at routing.max_transfers (default 6)")
     wheelchair: bool = Field(False, description="Only wheelchair-accessible trips (wheelchair_accessible=1) and stops (wheelchair_boarding=1, inherited from the station)")
     max_walk_m: float | None = Field(None, ge=0, le=100_000, description="Longest walk between two stops (at most 100 km); 0 = no walking between different stops except transfers.txt. Default routing.walk_radius_m")
-    min_transfer_s: int | None = Field(None, ge=0, le=86400, description="Replaces every default minimum connection/boarding time (per mode and per station) with this value; transfers.txt and operator station rules still apply")
+    min_transfer_s: int | None = Field(None, ge=0, le=86400, description="Your minimum connection time: be at every boarding (the first included) this many seconds before departure, instead of the mode defaults (airport check-in, rail gates) and the default change time; transfers.txt and operator station rules still apply")
     limit: int | None = Field(None, ge=1, description="Itineraries to return; default routing.default_limit (5), capped at routing.max_limit (20)")
     lang: str | None = Field(None, description="Language of the alerts' texts (BCP 47, e.g. zh, en), with a fallback")
 

@@ -17,6 +17,8 @@ from typing import Callable, TypeVar
 
 import psutil
 
+from tests.polling import eventually_sync
+
 T = TypeVar("T")
 
 START_S = 180.0   # a start on a busy 2-core machine (spawn + imports + PostgreSQL) is slow
@@ -30,15 +32,9 @@ def clean_env(**extra: str) -> dict[str, str]:
 
 
 def eventually(probe: Callable[[], T | None], timeout: float, what: str, every: float = 0.1) -> T:
-    """Poll `probe` until it returns something truthy; fail naming `what` after `timeout`."""
-    deadline = time.monotonic() + timeout
-    while True:
-        got = probe()
-        if got:
-            return got
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout:g} s: {what}")
-        time.sleep(every)
+    """Poll `probe` until it returns something truthy; fail naming `what` after `timeout`
+    (tests/polling.py's eventually_sync, in this module's argument order)."""
+    return eventually_sync(probe, timeout, every, what)
 
 
 def maas(*args: str, env: dict[str, str], timeout: float = 180) -> subprocess.CompletedProcess:

@@ -29,6 +29,7 @@ import pytest
 import redis
 
 from feeds.demo import write_demo_feeds
+from tests import polling
 from tests.faults.served import Served, clean_env, embedded_db_url, eventually, maas
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # loadtests/ is not installed
@@ -148,8 +149,7 @@ async def test_worker_killed_mid_booking_comes_back_and_no_seat_is_oversold(serv
         before = served.worker_pids()
         assert len(before) == 2
         tasks = [asyncio.create_task(book()) for _ in range(4)] + [asyncio.create_task(probe())]
-        while not outcomes:                      # mid-booking: the first answers are in
-            await asyncio.sleep(0.01)
+        await polling.eventually(lambda: outcomes)    # mid-booking: the first answers are in
         victim = before[0]
         os.kill(victim, signal.SIGKILL)
         await asyncio.gather(*tasks)
@@ -360,8 +360,7 @@ def test_sigterm_under_load_drains_in_flight_requests_and_stops_in_time(root: Pa
         async def scenario() -> tuple[float, list[bytes]]:
             stop = asyncio.Event()
             loader = asyncio.create_task(load(stop))
-            while len(results) < 20:
-                await asyncio.sleep(0.01)
+            await polling.eventually(lambda: len(results) >= 20)
             loop = asyncio.get_running_loop()
             took = loop.run_in_executor(None, srv.terminate)
             answers = await asyncio.gather(*(loop.run_in_executor(None, _finish, s) for s in held))

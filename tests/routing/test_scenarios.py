@@ -138,6 +138,32 @@ def test_rail_gate_closing_and_min_transfer_override():
     assert all(leg.trip_id != "t:G1" for it in its for leg in it.legs)
 
 
+def test_min_transfer_s_is_the_time_before_every_boarding_the_first_included():
+    """Issue 14: from an airport at 09:29 with min_transfer_s=600 the 09:30 flight was
+    offered (the option zeroed the board defaults). Now v seconds before every boarding."""
+    net = timetable("""
+        F1 A1 air TAO@09:30 PEK@11:00
+        F2 A1 air TAO@10:30 PEK@12:00
+        B1 10 bus X@09:00 TAO@09:20
+    """)
+    pl = Planner.build(net)
+    [it] = plan(pl, "t:TAO", "t:PEK", D0, hm(9, 29), min_transfer_s=600, limit=1)
+    assert it.legs[0].trip_id == "t:F2"
+    [it] = plan(pl, "t:TAO", "t:PEK", D0, hm(9, 20), min_transfer_s=600, limit=1)
+    assert it.legs[0].trip_id == "t:F1"                         # exactly 600 s before
+    [it] = plan(pl, "t:TAO", "t:PEK", D0, hm(9, 20), limit=1)
+    assert it.legs[0].trip_id == "t:F2"                         # default: 60 min at the airport
+    # a change takes exactly v: the bus arrives 09:20, 09:30 is 600 s later
+    [it] = plan(pl, "t:X", "t:PEK", D0, hm(8, 50), min_transfer_s=600, limit=1)
+    assert [leg.trip_id for leg in it.legs] == ["t:B1", "t:F1"]
+    [it] = plan(pl, "t:X", "t:PEK", D0, hm(8, 50), min_transfer_s=601, limit=1)
+    assert [leg.trip_id for leg in it.legs] == ["t:B1", "t:F2"]
+    # arrive-by plans the same rule backwards
+    [it] = plan(pl, "t:X", "t:PEK", D0, hm(11, 30), arrive_by=True, min_transfer_s=600, limit=1)
+    assert [leg.trip_id for leg in it.legs] == ["t:B1", "t:F1"]
+    assert plan(pl, "t:X", "t:PEK", D0, hm(11, 30), arrive_by=True, min_transfer_s=601) == []
+
+
 def test_bus_stop_near_the_station_connects_by_walking():
     stops = {"A": (36.60, 117.00), "B": (36.6650, 117.0000), "R": (36.6660, 117.0000),
              "J": (36.80, 117.2)}
@@ -162,6 +188,29 @@ def test_bus_stop_near_the_station_connects_by_walking():
     assert it.legs[-1].trip_id == "t:R2"                        # 10 min declared
     net3 = timetable(net_text, stops, transfers=[("B", "R", 3, -1)])
     assert plan(Planner.build(net3), "t:A", "t:J", D0, hm(7, 50)) == []
+
+
+def test_max_walk_zero_forbids_a_walk_to_another_stop_even_at_zero_metres():
+    """Issue 14: two stops at the same coordinates (a bus pole and a metro entrance mapped
+    on one point) were still joined by a 0 m walk with max_walk_m=0."""
+    stops = {"A": (36.60, 117.00), "B": (36.6650, 117.0), "R": (36.6650, 117.0),
+             "J": (36.80, 117.2)}
+    net = timetable("""
+        B1 10 bus A@08:00 B@08:30
+        R1 D1 metro R@08:35 J@09:00
+        C1 20 bus B@08:40 J@09:10
+    """, stops)
+    pl = Planner.build(net)
+    [it] = plan(pl, "t:A", "t:J", D0, hm(7, 50), limit=1)
+    assert [leg.mode for leg in it.legs] == ["bus", "walk", "metro"]
+    # no walk between B and R; the change at B itself stays
+    [it] = plan(pl, "t:A", "t:J", D0, hm(7, 50), max_walk_m=0, limit=1)
+    assert [leg.trip_id for leg in it.legs] == ["t:B1", "t:C1"]
+    # from B: only what leaves B itself (without the option, the metro at R is walked to)
+    assert {it.legs[0].trip_id for it in plan(pl, "t:B", "t:J", D0, hm(8, 30))} == {None}
+    assert [[leg.trip_id for leg in it.legs]
+            for it in plan(pl, "t:B", "t:J", D0, hm(8, 30), max_walk_m=0)] == [["t:C1"]]
+    assert plan(pl, "t:R", "t:J", D0, hm(8, 30), max_walk_m=0)[0].legs[0].trip_id == "t:R1"
 
 
 def test_pickup_and_drop_off_not_available():

@@ -68,18 +68,20 @@ def wait_for(what: Callable[[], Any], message: str, timeout: float = WAIT_S,
     from selenium.common.exceptions import (NoSuchElementException,
                                             StaleElementReferenceException)
 
+    last: list[Exception] = []
+
     def attempt() -> Any:
         try:
             return what()
-        except (NoSuchElementException, StaleElementReferenceException):
+        except (NoSuchElementException, StaleElementReferenceException) as exc:
+            last[:] = [exc]     # the page is changing under us: try again
             return None
 
     try:
-        return eventually_sync(attempt, timeout=timeout, interval=0.1, message=message)
+        return eventually_sync(attempt, timeout, interval=0.1, message=message)
     except AssertionError as exc:
-        if page is None:
-            raise
-        raise AssertionError(f"{exc}; the page says: {page.find_element('tag name', 'main').text[:2000]}") from None
+        seen = f"; the page says: {page.find_element('tag name', 'main').text[:2000]}" if page else ""
+        raise AssertionError(f"{exc}" + (f" ({last[0]})" if last else "") + seen) from None
 
 
 class Shots:

@@ -46,7 +46,7 @@ async def _go_live(client, app, make_key) -> None:  # type: ignore[no-untyped-de
         resp = await client.post(f"/v1/feeds/{version}/activate", headers=bearer(admin))
         assert resp.status == 200, await resp.text()
         versions[feed] = version
-    await eventually(lambda: dict(app[LIVE].current.versions) == versions, message="both feeds live")
+    await eventually(lambda: dict(app[LIVE].current.versions) == versions)
 
 
 def _by_id(driver: Any, name: str) -> Any:
@@ -322,8 +322,7 @@ async def test_operator_publishes_reads_the_report_activates_and_rolls_back(  # 
     assert detail["status"] == "active"
     assert groups == dict(Counter(n["code"] for n in detail["report"]))
     assert groups, "the point feed has warnings to show"
-    await eventually(lambda: app[LIVE].current.versions.get("point") == version,
-                     message="the rolled-back version live")
+    await eventually(lambda: app[LIVE].current.versions.get("point") == version)
 
 
 def _alert_message() -> bytes:
@@ -346,9 +345,10 @@ async def test_alerts_reach_the_passenger_and_the_operator(client, app, make_key
     resp = await client.post("/v1/realtime", params={"feed": "jnbus"}, data=_alert_message(),
                              headers={**bearer(operator), "Content-Type": "application/x-protobuf"})
     assert resp.status == 200, await resp.text()
-    async def listed() -> bool:
-        return bool((await (await client.get("/v1/alerts")).json())["alerts"])
-    await eventually(listed, message="the alert listed")
+    async def alerts() -> list:
+        return (await (await client.get("/v1/alerts")).json())["alerts"]
+
+    await eventually(alerts, interval=0.05)
     base = str(client.make_url("/"))
 
     def look() -> tuple[str, str]:

@@ -10,7 +10,7 @@ pick a trip, then per round pushes a DIFFERENTIAL message to `POST /v1/realtime`
 - cancel (when the planner has routing's realtime overlay): the trip cancelled; visible when
   no plan rides it any more (the same path plus `Planner.with_realtime`); then restored.
 
-    .venv/bin/python benchmarks/bench_realtime.py --workers 2 --rounds 20
+    .venv/bin/python benchmarks/bench_realtime_latency.py --workers 2 --rounds 20
 
 Prints, per kind, the latency to the first plan that shows it and to "every worker shows it"
 (p50 / p95 / max, ms). The server runs the code of the current directory.

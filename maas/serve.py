@@ -34,7 +34,7 @@ import sys
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from multiprocessing.connection import wait as wait_any
 from typing import Any
 
@@ -185,7 +185,7 @@ def _exit_reason(code: int | None) -> str:
 
 class Backoff:
     """Restart delays of one supervised thing: 0.25 s doubling per crash within `window_s`,
-    at most 30 s; `crashes_within` counts for the crash-loop verdict."""
+    at most 30 s; `times` (the crashes within the window) also decides a crash loop."""
 
     BASE_S, CAP_S = 0.25, 30.0
 
@@ -209,7 +209,6 @@ class _Worker:
     ready: Any = None                # our end of its readiness pipe until it reports
     restart_at: float | None = None  # when a dead worker starts again
     died_at: float | None = None     # when it was found dead (for "back after" figures)
-    pid_history: list[int] = field(default_factory=list)
 
 
 class Supervisor:
@@ -268,7 +267,6 @@ class Supervisor:
         w.proc.start()
         writer.close()   # the child holds its copy; EOF on ours if it dies before reporting
         w.ready, w.restart_at = reader, None
-        w.pid_history.append(w.proc.pid)
 
     def _wait_all_ready(self) -> bool:
         """Every first start reports ready; a worker that cannot start at all is a

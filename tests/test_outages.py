@@ -25,7 +25,8 @@ async def test_what_counts_as_a_database_outage(tmp_path):
     assert isinstance(outage_of(refused.value), DatabaseUnavailable)
     for exc in (asyncpg.ConnectionDoesNotExistError("closed in the middle"),
                 asyncpg.CannotConnectNowError("starting up"), asyncpg.AdminShutdownError("bye"),
-                asyncpg.InterfaceError("connection is closed")):
+                asyncpg.InterfaceError("connection is closed"),
+                asyncpg.InternalClientError("cannot switch to state 12; another operation (2) is in progress")):
         assert isinstance(outage_of(exc), DatabaseUnavailable), exc
     try:                                           # the cause counts too
         try:

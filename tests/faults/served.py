@@ -109,6 +109,11 @@ class Served:
             return None
         return pid if psutil.pid_exists(pid) else None
 
+    def errors(self) -> str:
+        """The logged errors (with their tracebacks) so far: what a failed assertion shows."""
+        return "\n".join(l for l in self.log_path.read_text().splitlines()
+                         if '"level": "error"' in l)[-6000:]
+
     def said(self) -> str:
         """The supervisor's own lines (`maas: ...`) so far."""
         return "\n".join(l for l in self.log_path.read_text().splitlines() if l.startswith("maas: "))

@@ -228,7 +228,7 @@ def test_embedded_postgres_killed_is_restarted_and_bookings_recover(served: Serv
     # meanwhile: 503 database_unavailable or already recovered, never a 500
     def recovered() -> bool:
         status, body, headers = _get(served.url + "/v1/accounts", method="POST")
-        assert status in (201, 503), (status, body)
+        assert status in (201, 503), (status, body, served.errors())
         if status == 503:
             assert body["code"] == "database_unavailable" and headers["Retry-After"], body
         return status == 201

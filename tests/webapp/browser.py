@@ -62,7 +62,9 @@ def start_browser(lang: str = "en-US", tz: str = "Asia/Shanghai") -> Any:
 
 def wait_for(what: Callable[[], Any], message: str, timeout: float = WAIT_S,
              page: Any = None) -> Any:
-    """Poll `what` until it returns something truthy (bounded); its value."""
+    """Poll `what` until it returns something truthy (tests/polling.py); its value. An element
+    not there yet (or replaced meanwhile) counts as not yet; on a timeout the page's text is
+    part of the message."""
     from selenium.common.exceptions import (NoSuchElementException,
                                             StaleElementReferenceException)
 

@@ -88,3 +88,19 @@ def test_no_inline_code_and_nothing_from_elsewhere() -> None:
             assert "console.log" not in text, name          # never logs keys or tokens
             for module in re.findall(r'from "([^"]+)"', text):
                 assert module.startswith("./") and module[2:] in ASSETS, (name, module)
+
+
+def test_both_languages_have_every_string() -> None:
+    text = (STATIC_DIR / "i18n.js").read_text(encoding="utf-8")
+    table = text[text.index("const STRINGS = {"):text.index("};\n")]
+    en, zh = table[table.index("en: {"):table.index("  zh: {")], table[table.index("  zh: {"):]
+    key = re.compile(r'(?:^|[{,]\s*)(?:"([\w.]+)"|([A-Za-z_]\w*)):\s', re.M)
+
+    def keys(block: str) -> set[str]:
+        return {a or b for a, b in key.findall(block)} - {"en", "zh"}
+
+    assert len(keys(en)) > 100 and keys(en) == keys(zh)
+    used = set(re.findall(r'\bt\("([\w.]+)"', "".join(
+        (STATIC_DIR / n).read_text(encoding="utf-8") for n in ASSETS if n.endswith(".js"))))
+    used |= set(re.findall(r'data-i18n="([\w.]+)"', (STATIC_DIR / "index.html").read_text(encoding="utf-8")))
+    assert used <= keys(en), sorted(used - keys(en))

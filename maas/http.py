@@ -270,16 +270,18 @@ def _check_json(data: Any) -> None:
         if depth > MAX_JSON_DEPTH:
             raise JsonTooDeep(f"the body nests deeper than {MAX_JSON_DEPTH} levels",
                               max_depth=MAX_JSON_DEPTH)
+        # only text and containers are looked at again (a face template's 128 floats are not)
         if isinstance(value, dict):
             for key, item in value.items():
-                path = f"{where}.{key}" if where else str(key)
                 if not _storable(key):
                     raise ValidationFailed(f"invalid field name at {where or 'body'}", errors=[
                         {"field": where or "body", "message": f"a field name {_BAD_TEXT}"}])
-                stack.append((item, depth + 1, path))
+                if isinstance(item, (str, dict, list)):
+                    stack.append((item, depth + 1, f"{where}.{key}" if where else key))
         else:
             for i, item in enumerate(value):
-                stack.append((item, depth + 1, f"{where}.{i}" if where else str(i)))
+                if isinstance(item, (str, dict, list)):
+                    stack.append((item, depth + 1, f"{where}.{i}" if where else str(i)))
 
 
 def field_errors(exc: ValidationError) -> list[dict[str, str]]:
@@ -303,8 +305,7 @@ def parse_query(request: web.Request, model: type[BaseModel]) -> BaseModel:
     data: dict[str, Any] = {}
     for key in request.query.keys():
         values = request.query.getall(key)
-        bad = [v for v in (key, *values) if not _storable(v)]
-        if bad:
+        if not all(_storable(v) for v in (key, *values)):
             raise InvalidParameter(f"invalid query parameter(s): {key}", errors=[
                 {"field": key if _storable(key) else "query", "message": f"text {_BAD_TEXT}"}])
         data[key] = values if len(values) > 1 else values[0]

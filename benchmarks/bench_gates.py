@@ -148,7 +148,8 @@ def bench_offline(n: int = 10_000) -> None:
 async def seed(pool, dk, n_qr: int, galleries: dict[str, int], dim: int):  # type: ignore[no-untyped-def]
     from ticketing.checkin_store import face_aad, secret_aad
     from ticketing.faces import normalise, to_bytes
-    from ticketing.keyring import load_signing_key, seal
+    from ticketing.keyring import seal
+    from ticketing.keyring_store import load_signing_key
 
     now = datetime.now(timezone.utc).replace(microsecond=0)
     dep, arr = now + timedelta(minutes=20), now + timedelta(hours=2)
@@ -251,7 +252,7 @@ async def bench_service(pool, dk, statics: list[bytes], secrets_: list[bytes], c
     from ticketing.checkin_config import CheckinConfig
     from ticketing.checkin_store import record_tap
     from ticketing.gate import check_ticket
-    from ticketing.keyring import load_verification_keys
+    from ticketing.keyring_store import load_verification_keys
     from ticketing.tokens import parse_qr, verify
 
     cfg = CheckinConfig()

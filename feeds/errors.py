@@ -24,6 +24,7 @@ __all__ = [
     "DuplicateMember",
     "TooManyMembers",
     "UploadTooLarge",
+    "AnalysisMemoryExceeded",
     "InvalidFeedName",
     "FeedOwnedByOtherOperator",
     "FeedVersionNotFound",
@@ -93,6 +94,13 @@ class TooManyMembers(FeedError):
 
 class UploadTooLarge(FeedError):
     code, status = "upload_too_large", 413
+
+
+class AnalysisMemoryExceeded(FeedError):
+    """Validating or compiling the feed needed more than the analysis process may use
+    (FeedSettings.analysis_memory_bytes): the feed is too large for this installation."""
+
+    code, status = "feed_too_large_to_analyse", 413
 
 
 # --- publishing ------------------------------------------------------------------------------

@@ -23,12 +23,13 @@ import logging
 import os
 import multiprocessing as mp
 import re
+import resource
 import signal
 import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -36,7 +37,8 @@ from typing import Any
 import asyncpg
 
 from feeds import store
-from feeds.errors import FeedOwnedByOtherOperator, InvalidFeedName, OperatorRequired
+from feeds.errors import (AnalysisMemoryExceeded, FeedOwnedByOtherOperator, InvalidFeedName,
+                          OperatorRequired, UncompressedTooLarge)
 from feeds.notices import Notice, has_errors, to_report
 from feeds.reader import ArchiveLimits, read_archive
 from feeds.stats import feed_stats
@@ -57,6 +59,8 @@ class IngestLimits:
     archive: ArchiveLimits = field(default_factory=ArchiveLimits)
     validation: ValidationLimits = field(default_factory=ValidationLimits)
     keep_archive: bool = True  # store the uploaded zip beside the compiled network
+    # address space the analysis process may add for one feed (None: unlimited)
+    memory_bytes: int | None = None
 
 
 def limits_from(settings: Any) -> IngestLimits:
@@ -72,6 +76,7 @@ def limits_from(settings: Any) -> IngestLimits:
         ),
         validation=ValidationLimits(max_rows=fs.max_rows, max_notices_per_code=fs.max_notices_per_code),
         keep_archive=fs.keep_archive,
+        memory_bytes=fs.analysis_memory_bytes,
     )
 
 
@@ -130,24 +135,53 @@ def analyse(
     from feeds.errors import CompileError
     from routing.network import to_bytes
 
-    files = read_archive(path, limits.archive)
-    notices = validate(path, files, limits.validation, today=today)
-    stats = feed_stats(files)
-    compiled = None
-    if not has_errors(notices):
+    archive_limits = limits.archive
+    fits = limits.memory_bytes // MEMORY_PER_BYTE if limits.memory_bytes else None
+    if fits is not None and fits < archive_limits.max_uncompressed_bytes:
+        archive_limits = replace(archive_limits, max_uncompressed_bytes=fits)
+    try:
         try:
-            network = compile_feed(files, feed=feed, version=version)
-            compiled = to_bytes(network)
-            # the compiled network knows more than the files alone (a bus route whose stops
-            # lie km apart is a coach): report its modes, as the planner will use them
-            stats["modes"] = dict(Counter(str(m) for m in network.route_mode))
-        except CompileError as exc:
-            notices.append(Notice("compile_failed", "error", None, None, None, str(exc)))
-    archive = Path(path).read_bytes() if limits.keep_archive else None
-    return Analysis(stats, notices, compiled, archive)
+            files = read_archive(path, archive_limits)
+        except UncompressedTooLarge:
+            if archive_limits is limits.archive:
+                raise
+            # more unpacked than analysis could hold: refused while unpacking, in seconds,
+            # not after minutes of validation ending in the watchdog
+            raise _too_large(limits, estimated_bytes=(fits + 1) * MEMORY_PER_BYTE) from None
+        notices = validate(path, files, limits.validation, today=today)
+        stats = feed_stats(files)
+        compiled = None
+        if not has_errors(notices):
+            try:
+                network = compile_feed(files, feed=feed, version=version)
+                compiled = to_bytes(network)
+                # the compiled network knows more than the files alone (a bus route whose stops
+                # lie km apart is a coach): report its modes, as the planner will use them
+                stats["modes"] = dict(Counter(str(m) for m in network.route_mode))
+            except CompileError as exc:
+                notices.append(Notice("compile_failed", "error", None, None, None, str(exc)))
+    except MemoryError:
+        raise _too_large(limits) from None
+    # the zip itself is read by the caller when it stores it (not pickled back from here)
+    return Analysis(stats, notices, compiled, None)
+
+
+# Resident bytes validating and compiling a feed takes per byte of its files unpacked, at
+# least: measured 15.0 (76 MB unpacked: 1.1 GB past the libraries) and 13.6 (289 MB: 3.7 GB);
+# smaller feeds more (fixed costs). A feed estimated past the limit is refused at once; one
+# under it that still needs more is stopped by the watchdog (_limit_memory).
+MEMORY_PER_BYTE = 12
+
+
+def _too_large(limits: IngestLimits, **extra: int) -> AnalysisMemoryExceeded:
+    return AnalysisMemoryExceeded(
+        f"validating and compiling this feed needs more than the {limits.memory_bytes} bytes of "
+        "memory feed analysis may use here (FeedSettings.analysis_memory_bytes); split the feed "
+        "or raise the limit", memory_bytes=limits.memory_bytes, **extra)
 
 
 _ANALYSER: ProcessPoolExecutor | None = None
+_ANALYSER_MEMORY: int | None = None
 
 
 def _exit_with_parent(parent: int) -> None:
@@ -156,13 +190,61 @@ def _exit_with_parent(parent: int) -> None:
     os._exit(0)   # the serving process is gone (killed, or ended without stopping us)
 
 
-def _analyser_init() -> None:
+def _analyser_init(memory_bytes: int | None = None) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)   # a Ctrl-C is for the server, which stops us
+    if memory_bytes:
+        _limit_memory(memory_bytes)
     threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
     try:
         os.nice(10)   # below the serving processes: a big upload never slows the gates
     except OSError:
         pass
+
+
+def _limit_memory(budget: int) -> None:
+    """Hold this process to `budget` bytes of memory past what it holds once its libraries are
+    loaded.
+
+    Resident memory is what a feed costs the machine, so a watchdog thread reads it every
+    _WATCH_S and ends the process (SIGKILL: the parent sees it die) once it passes the budget.
+    The kernel's RLIMIT_AS is the backstop for what the watchdog could miss, set loose
+    (_AS_FACTOR x budget): the allocators reserve far more address space than they touch
+    (a 76 MB feed: 1.2 GB resident, 6.6 GB mapped); glibc is held to two malloc arenas
+    (each thread arena maps 64 MiB). Past either, the parent answers
+    feed_too_large_to_analyse and starts a fresh process for the next upload."""
+    import ctypes
+
+    import feeds.compile  # noqa: F401 — their mappings (gtfs-guru alone maps ~1 GB) are not the feed's
+    import feeds.stats  # noqa: F401
+    import routing.network  # noqa: F401
+
+    try:
+        ctypes.CDLL(None).mallopt(-8, 2)   # M_ARENA_MAX
+    except (OSError, AttributeError):
+        pass
+    _, hard = resource.getrlimit(resource.RLIMIT_AS)
+    cap = _statm(0) + _AS_FACTOR * budget
+    if hard != resource.RLIM_INFINITY:
+        cap = min(cap, hard)
+    resource.setrlimit(resource.RLIMIT_AS, (cap, hard))
+    threading.Thread(target=_watch_resident, args=(_statm(1) + budget,), daemon=True).start()
+
+
+_WATCH_S = 0.05
+_AS_FACTOR = 8
+
+
+def _watch_resident(cap: int) -> None:
+    while _statm(1) <= cap:
+        time.sleep(_WATCH_S)
+    os.write(2, f"feed analysis: resident memory past {cap} bytes, stopping\n".encode())
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _statm(field: int) -> int:
+    """Bytes of this process: field 0 = address space, 1 = resident."""
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[field]) * resource.getpagesize()
 
 
 def close_analyser() -> None:
@@ -179,15 +261,24 @@ async def _analyse_elsewhere(path: str | os.PathLike[str], **kw: Any) -> Analysi
     Validation and compilation hold the GIL for seconds (pandas, gtfs-kit, Python loops);
     in a thread of a serving worker they stalled every request of that worker, gate
     validations included. One long-lived process serves every upload of this process."""
-    global _ANALYSER
+    global _ANALYSER, _ANALYSER_MEMORY
+    limits: IngestLimits = kw["limits"]
+    if _ANALYSER is not None and _ANALYSER_MEMORY != limits.memory_bytes:
+        close_analyser()
     if _ANALYSER is None:
         _ANALYSER = ProcessPoolExecutor(max_workers=1, mp_context=mp.get_context("spawn"),
-                                        initializer=_analyser_init)
+                                        initializer=_analyser_init, initargs=(limits.memory_bytes,))
+        _ANALYSER_MEMORY = limits.memory_bytes
     try:
         return await asyncio.get_running_loop().run_in_executor(
             _ANALYSER, functools.partial(analyse, os.fspath(path), **kw))
+    except AnalysisMemoryExceeded:
+        close_analyser()        # a fresh process for the next upload, its heap unfragmented
+        raise
     except BrokenProcessPool:
         _ANALYSER = None        # it died (killed, out of memory): the next upload starts a new one
+        if limits.memory_bytes:  # the watchdog ended it, or native code aborted on the cap
+            raise _too_large(limits) from None
         raise
 
 
@@ -218,12 +309,13 @@ async def import_feed(
     if existing is None:
         analysis = await _analyse_elsewhere(path, feed=feed, version=version, limits=limits, today=today)
         status = "rejected" if has_errors(analysis.notices) else "accepted"
+        archive = await loop.run_in_executor(None, Path(path).read_bytes) if limits.keep_archive else None
         async with pool.acquire() as conn, conn.transaction():
             await store.claim_feed(conn, feed, operator_id or owner)  # type: ignore[arg-type]
             created = await store.insert_version(
                 conn, version=version, feed=feed, sha256=sha, status=status,
                 uploaded_by=operator_id, size_bytes=size, stats=analysis.stats,
-                report=to_report(analysis.notices), archive=analysis.archive,
+                report=to_report(analysis.notices), archive=archive,
                 compiled=analysis.compiled,
             )
             row = await store.get_version(conn, version)
@@ -261,5 +353,5 @@ async def _activate(pool: asyncpg.Pool, version: str, operator_id: str | None) -
         row, previous = await store.activate_version(conn, version, operator_id)
         if previous != version:
             payload = json.dumps({"feed": row["feed"], "version": version, "previous": previous})
-            await conn.execute("SELECT pg_notify($1, $2)", store.NOTIFY_CHANNEL, payload)
+            await store.notify_activated(conn, payload)
     return {"version": version, "feed": row["feed"], "status": "active", "previous": previous}

@@ -1,15 +1,12 @@
-"""Does a realtime update fit the live static network? Pure: a `Network` in, reason codes out.
+"""Does a realtime update fit the live static network? Pure: a `Network` in, answers out.
 
     check = UpdateCheck.of(network)          # cached per network object
-    check.reason(update)                     # None, or unknown_trip / unknown_stop / not_running_that_day
     check.foreign(update.trip_id, "town")    # the other feed a namespaced id belongs to, if any
+    check.dated(update)                      # an undated trip's run: today's, or yesterday's
+    check.reason(update, planner)            # None, or unknown_trip / unknown_stop / not_running_that_day
 
-A planner that knows realtime (`Planner.check_update`, routing's side of the contract) is
-asked first when there is one; this module answers otherwise, and always for the service's
-own questions (another feed's trip, an undated trip's service date).
-
-stop_sequence values are not kept in the compiled network, so a stop named only by its
-stop_sequence is taken on trust; one named by stop_id must be a stop of that trip.
+Whether an update applies is routing's answer (`Planner.check_update`, the rule its realtime
+overlay follows); this module answers the service's own questions.
 """
 
 from __future__ import annotations
@@ -17,6 +14,7 @@ from __future__ import annotations
 import weakref
 from dataclasses import replace
 from datetime import date, timedelta
+from typing import Any
 
 from routing.network import Network
 from routing.updates import TripUpdate
@@ -66,17 +64,7 @@ class UpdateCheck:
         yesterday = update.service_date - timedelta(days=1)
         return replace(update, service_date=yesterday) if self.runs(t, yesterday) else update
 
-    def reason(self, update: TripUpdate, planner: object | None = None) -> str | None:
-        ask = getattr(planner, "check_update", None)
-        if ask is not None:
-            return ask(update)
-        t = self.trips.get(update.trip_id)
-        if t is None:
-            return "unknown_trip"
-        if not self.runs(t, update.service_date):
-            return "not_running_that_day"
-        n = self.network
-        stops = {n.stop_id[s] for s in n.st_stop[n.trip_st_start[t]:n.trip_st_start[t + 1]]}
-        if any(u.stop_id is not None and u.stop_id not in stops for u in update.stop_updates):
-            return "unknown_stop"
-        return None
+    def reason(self, update: TripUpdate, planner: Any) -> str | None:
+        """None if the update applies, else unknown_trip / unknown_stop / not_running_that_day:
+        routing's answer (`Planner.check_update`), the one the realtime overlay follows."""
+        return planner.check_update(update)

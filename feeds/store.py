@@ -16,7 +16,7 @@ from feeds.errors import FeedOwnedByOtherOperator, FeedVersionNotFound, FeedVers
 
 __all__ = [
     "feed_owner", "claim_feed", "insert_version", "get_version", "list_feeds",
-    "activate_version", "load_active", "NOTIFY_CHANNEL",
+    "activate_version", "load_active", "NOTIFY_CHANNEL", "active_feeds", "notify_activated",
 ]
 
 NOTIFY_CHANNEL = "maas_network"
@@ -145,6 +145,18 @@ async def load_active(conn: asyncpg.Connection) -> list[tuple[str, str, bytes]]:
         "SELECT feed, id, compiled FROM feed_versions WHERE status = 'active' ORDER BY feed"
     )
     return [(r["feed"], r["id"], bytes(r["compiled"])) for r in rows]
+
+
+async def active_feeds(conn: asyncpg.Connection | asyncpg.Pool) -> set[str]:
+    """Names of the feeds that have an active version."""
+    rows = await conn.fetch("SELECT feed FROM feed_versions WHERE status = 'active'")
+    return {r["feed"] for r in rows}
+
+
+async def notify_activated(conn: asyncpg.Connection, payload: str) -> None:
+    """Tell every worker (LISTEN on NOTIFY_CHANNEL) that the active set changed; delivered
+    when the caller's transaction commits."""
+    await conn.execute("SELECT pg_notify($1, $2)", NOTIFY_CHANNEL, payload)
 
 
 def _json(value: Any) -> str:

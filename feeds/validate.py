@@ -27,7 +27,7 @@ import gtfs_guru
 from feeds.checks import CheckLimits, run_checks
 from feeds.notices import SEVERITIES, Notice
 
-__all__ = ["ValidationLimits", "validate", "PLANNER_FILES", "DOWNGRADES"]
+__all__ = ["ValidationLimits", "validate", "PLANNER_FILES", "DOWNGRADES", "REPAIRS"]
 
 
 @dataclass(frozen=True)
@@ -52,6 +52,18 @@ DOWNGRADES = {
     "overlapping_frequency": (
         "the compiler expands every frequencies.txt row into its own runs, so an overlap "
         "only adds extra departures in the overlap (MARTA's real feed has 13)"
+    ),
+}
+
+# Errors the compiler repairs without changing what is ridden, and how: (code, file, field)
+# -> the repair. Each stays in the report, one warning per row. A parent_station naming a
+# station missing from the file is common in subsets of national feeds; the stop is boarded
+# exactly as before, only not grouped under a station (feeds.gtfs.stops reads an unknown
+# parent as none). Errors that change the timetable (an unknown stop in stop_times, times
+# going backwards) have no repair: they still reject the feed.
+REPAIRS = {
+    ("foreign_key_violation", "stops.txt", "parent_station"): (
+        "repaired: the reference is dropped and the stop loads without a parent station"
     ),
 }
 
@@ -98,6 +110,8 @@ def validate(
 def _canonical(path: str | os.PathLike[str], today: date | None) -> list[Notice]:
     try:
         result = gtfs_guru.validate(os.fspath(path), date=today.isoformat() if today else None)
+    except MemoryError:   # the feed is too large for the analysis process, not invalid
+        raise
     except Exception as exc:  # noqa: BLE001 — a validator crash must reject, not pass
         return [Notice("runtime_exception_in_validator_error", "error", None, None, None,
                        f"the validator failed on this feed: {exc}")]
@@ -148,7 +162,9 @@ def _unique(notices: list[Notice]) -> list[Notice]:
 def _downgrade(n: Notice) -> Notice:
     if n.severity != "error":
         return n
-    if n.code in DOWNGRADES:
+    if (n.code, n.file, n.field) in REPAIRS:
+        reason = REPAIRS[(n.code, n.file, n.field)]
+    elif n.code in DOWNGRADES:
         reason = DOWNGRADES[n.code]
     elif n.file is not None and n.file not in PLANNER_FILES and n.file.endswith(".txt"):
         reason = f"maas does not read {n.file}, so this cannot affect planned journeys"

@@ -22,13 +22,12 @@ from maas.live import live_ctx
 from maas.middleware import Metrics, make_middlewares
 from maas.openapi import build_openapi
 from maas.settings import Settings
-from maas.webapp import add_webapp
 
 __all__ = ["create_app", "API_MODULES"]
 
 # Every HTTP area; each module has `router` and may have a `cleanup_ctx` (background work).
 API_MODULES = ("system", "accounts", "feeds", "stops", "plan", "bookings", "checkin", "gates",
-               "realtime", "operators")
+               "realtime", "operators", "webapp")
 
 
 def _modules() -> list[ModuleType]:
@@ -73,6 +72,5 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
         app.add_routes(module.router.routes)
         if hasattr(module, "cleanup_ctx"):
             app.cleanup_ctx.append(module.cleanup_ctx)
-    add_webapp(app)
     app[OPENAPI] = build_openapi([m.router for m in modules], version=__version__)
     return app

@@ -24,6 +24,7 @@ from typing import Any
 import asyncpg
 import redis.asyncio as aioredis
 
+from maas import auth_store as store
 from maas.errors import BadRequest, NotFound
 
 __all__ = [
@@ -94,9 +95,8 @@ async def create_key(
         raise BadRequest("station must be FEED:STOP_ID", field="station")
     secret = _new_secret(KEY_PREFIX)
     key_id = "key_" + uuid.uuid4().hex[:16]
-    await conn.execute(
-        """INSERT INTO api_keys (id, secret_hash, role, operator_id, gate_id, station, name)
-           VALUES ($1, $2, $3, $4, $5, $6, $7)""",
+    await store.insert_key(
+        conn,
         key_id,
         hash_secret(secret),
         role,
@@ -109,24 +109,16 @@ async def create_key(
 
 
 async def list_keys(conn: asyncpg.Connection | asyncpg.Pool) -> list[dict[str, Any]]:
-    rows = await conn.fetch(
-        """SELECT id, role, operator_id, gate_id, station, name, created_at, revoked_at
-           FROM api_keys ORDER BY created_at"""
-    )
-    return [dict(r) for r in rows]
+    return await store.list_keys(conn)
 
 
 async def revoke_key(
     conn: asyncpg.Connection | asyncpg.Pool, key_id: str, redis: aioredis.Redis | None = None
 ) -> None:
-    row = await conn.fetchrow(
-        """UPDATE api_keys SET revoked_at = coalesce(revoked_at, now())
-           WHERE id = $1 RETURNING secret_hash""",
-        key_id,
-    )
-    if row is None:
+    secret_hash = await store.revoke_key(conn, key_id)
+    if secret_hash is None:
         raise NotFound(f"no API key {key_id!r}", key_id=key_id)
-    digest = row["secret_hash"].hex()
+    digest = secret_hash.hex()
     for cache in list(_IN_THIS_PROCESS):
         cache.drop(digest)
     if redis is not None:
@@ -141,24 +133,16 @@ async def create_account(conn: asyncpg.Connection | asyncpg.Pool) -> tuple[str, 
     """Create a passenger account; returns (account id, token shown once)."""
     token = _new_secret(ACCOUNT_PREFIX)
     account_id = "acc_" + uuid.uuid4().hex[:20]
-    await conn.execute(
-        "INSERT INTO accounts (id, token_hash) VALUES ($1, $2)", account_id, hash_secret(token)
-    )
+    await store.insert_account(conn, account_id, hash_secret(token))
     return account_id, token
 
 
 async def _lookup(pool: asyncpg.Pool, secret: str) -> Principal | None:
     digest = hash_secret(secret)
     if secret.startswith(ACCOUNT_PREFIX):
-        row = await pool.fetchrow(
-            "SELECT id FROM accounts WHERE token_hash = $1 AND deleted_at IS NULL", digest
-        )
-        return Principal(kind="account", role="account", id=row["id"]) if row else None
-    row = await pool.fetchrow(
-        """SELECT id, role, operator_id, gate_id, station FROM api_keys
-           WHERE secret_hash = $1 AND revoked_at IS NULL""",
-        digest,
-    )
+        account = await store.account_by_token(pool, digest)
+        return Principal(kind="account", role="account", id=account) if account else None
+    row = await store.key_by_secret(pool, digest)
     if row is None:
         return None
     return Principal(

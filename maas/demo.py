@@ -18,6 +18,7 @@ from typing import Any
 
 import asyncpg
 
+from feeds import store as feed_store
 from feeds.demo import demo_feed_plan, write_demo_feeds
 
 __all__ = ["load_demo", "DEMO_DAYS"]
@@ -27,11 +28,6 @@ log = logging.getLogger(__name__)
 DEMO_DAYS = 30
 
 
-async def _active_feeds(pool: asyncpg.Pool) -> set[str]:
-    rows = await pool.fetch("SELECT feed FROM feed_versions WHERE status = 'active'")
-    return {r["feed"] for r in rows}
-
-
 async def load_demo(pool: asyncpg.Pool, settings: Any, *, scale: float = 1.0,
                     start_date: date | None = None, seed: int = 0) -> list[str]:
     """Generate, import and activate the demo feeds missing an active version; returns the
@@ -39,7 +35,7 @@ async def load_demo(pool: asyncpg.Pool, settings: Any, *, scale: float = 1.0,
     from feeds.ingest import import_feed
 
     wanted = [name for name, _ in demo_feed_plan(scale)]
-    missing = set(wanted) - await _active_feeds(pool)
+    missing = set(wanted) - await feed_store.active_feeds(pool)
     if not missing:
         log.info("demo feeds already active: %s", ", ".join(wanted))
         return []

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
+from maas.db_store import create_database
+
 __all__ = ["Embedded", "embedded_services", "redis_socket_alive"]
 
 log = logging.getLogger(__name__)
@@ -35,6 +37,7 @@ class Embedded:
     pg: object | None = None                   # pgserver.PostgresServer
     redis_proc: subprocess.Popen | None = None
     redis_dir: Path | None = None
+    stop_by: float | None = None               # time.monotonic() deadline of the stop, if bounded
 
     def postgres_alive(self) -> bool:
         if self.pg is None:
@@ -84,9 +87,7 @@ def start_postgres(folder: Path) -> tuple[object, str]:
     folder.mkdir(parents=True, exist_ok=True)
     server = _pgserver().get_server(folder, cleanup_mode="stop")
     url = server.get_uri()
-    if "maas" not in server.psql("SELECT datname FROM pg_database;"):
-        with contextlib.suppress(Exception):  # a concurrent starter may have just created it
-            server.psql("CREATE DATABASE maas;")
+    create_database(server.psql, "maas")
     return server, server.get_uri("maas")
 
 
@@ -168,9 +169,39 @@ def embedded_services(
             got.redis_proc, got.redis_url = start_redis(got.redis_dir)
         yield got
     finally:
-        stop_redis(got.redis_proc)
-        if got.pg is not None:
-            got.pg.cleanup()  # type: ignore[attr-defined]  # stops it when no other maas process holds it
+        if got.stop_by is None:
+            stop_redis(got.redis_proc)
+            if got.pg is not None:
+                got.pg.cleanup()  # type: ignore[attr-defined]  # stops it when no other maas process holds it
+        else:
+            stop_redis(got.redis_proc, timeout=max(0.2, min(2.0, got.stop_by - time.monotonic())))
+            if got.pg is not None:
+                stop_postgres(got.pg, got.stop_by)
+
+
+def stop_postgres(pg: object, stop_by: float) -> None:
+    """pgserver's cleanup (stop it if no other process holds it) with a deadline: a fast stop
+    (its shutdown checkpoint fsyncs every dirty buffer: 1-15 s on a busy disk after a large
+    import) until `stop_by`, then an immediate one (no checkpoint; the next start replays the
+    WAL, so no committed row is lost)."""
+    _pgserver()
+    from pgserver import pg_ctl
+
+    with pg._lock:  # type: ignore[attr-defined]
+        pids = pg.global_process_id_list.get_and_remove(os.getpid())  # type: ignore[attr-defined]
+        if pids != [os.getpid()]:
+            return   # another maas process still uses it (or it was already stopped)
+        pg._instances.pop(pg.pgdata, None)  # type: ignore[attr-defined]
+        user = pg.system_user  # type: ignore[attr-defined]
+        wait_s = max(1, int(stop_by - time.monotonic()))
+        try:
+            pg_ctl(["-w", "-t", str(wait_s), "stop", "-m", "fast"], pgdata=pg.pgdata, user=user,  # type: ignore[attr-defined]
+                   timeout=wait_s + 5)
+        except (subprocess.CalledProcessError, subprocess.TimeoutExpired):
+            log.warning("embedded PostgreSQL did not stop within %d s; stopping it immediately", wait_s)
+            with contextlib.suppress(subprocess.CalledProcessError, subprocess.TimeoutExpired):
+                pg_ctl(["-w", "-t", "10", "stop", "-m", "immediate"], pgdata=pg.pgdata, user=user,  # type: ignore[attr-defined]
+                       timeout=15)
 
 
 def wipe(data_dir: Path) -> None:

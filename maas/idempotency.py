@@ -29,6 +29,7 @@ from typing import Any, Awaitable, Callable
 import asyncpg
 from aiohttp import web
 
+from maas import idempotency_store as store
 from maas.appkeys import DB, PRINCIPAL, SETTINGS
 from maas.errors import MaasError
 from maas.http import json_response
@@ -135,21 +136,14 @@ async def _once(request: web.Request, run: Callable[[asyncpg.Connection | None],
     async with request.app[DB].acquire() as conn:
         async with conn.transaction():
             # Blocks while a concurrent duplicate holds the (uncommitted) row.
-            mine = await conn.fetchval(
-                """INSERT INTO idempotency_keys (scope, key, request_hash, status, body, content_type)
-                   VALUES ($1, $2, $3, 0, '', '') ON CONFLICT DO NOTHING RETURNING true""",
-                scope, key, digest)
-            if mine:
+            if await store.claim(conn, scope, key, digest):
                 resp = _as_response(await run(conn), status)
                 if resp.status >= 500 or not isinstance(resp, web.Response) or resp.body is None:
                     raise _Discard(resp)  # roll back: nothing of it is kept
-                await conn.execute(
-                    """UPDATE idempotency_keys SET status = $3, body = $4, content_type = $5
-                       WHERE scope = $1 AND key = $2""",
-                    scope, key, resp.status, bytes(resp.body), resp.content_type)
+                await store.store_response(conn, scope, key, resp.status, bytes(resp.body),
+                                           resp.content_type)
                 return resp
-            row = await conn.fetchrow(
-                "SELECT * FROM idempotency_keys WHERE scope = $1 AND key = $2", scope, key)
+            row = await store.get(conn, scope, key)
     if bytes(row["request_hash"]) not in (digest, *older):
         raise IdempotencyKeyReused(f"this {HEADER} was used with a different request", key=key)
     return _replay(row)
@@ -157,7 +151,4 @@ async def _once(request: web.Request, run: Callable[[asyncpg.Connection | None],
 
 async def purge(pool: asyncpg.Pool, older_than_s: float) -> int:
     """Forget keys older than `older_than_s` seconds (clients retry within minutes)."""
-    done = await pool.execute(
-        "DELETE FROM idempotency_keys WHERE created_at < now() - make_interval(secs => $1)",
-        older_than_s)
-    return int(done.split()[-1])
+    return await store.purge(pool, older_than_s)

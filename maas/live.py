@@ -130,7 +130,6 @@ class LiveNetwork:
                      snap.network.n_stops, snap.network.n_trips, snap.built_s)
             return snap
 
-
     async def refresh_realtime(self) -> Snapshot:
         """Re-read the realtime state (feeds whose revision moved) and swap in a snapshot on it;
         the network is kept. Bursts coalesce like reloads."""

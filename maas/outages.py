@@ -9,8 +9,9 @@ reconnects per command).
 
 What counts, and why by origin rather than by class alone:
   * asyncpg's connection errors (SQLSTATE class 08), the server shutting down or starting
-    (57P01-57P03), "connection is closed" on a pooled connection, and a pool acquire or
-    connect timeout;
+    (57P01-57P03), "connection is closed" on a pooled connection, a connection left
+    half-way through an error by a dying server (InternalClientError "another operation is
+    in progress"), and a pool acquire or connect timeout;
   * OSError / TimeoutError raised *inside asyncpg* (connect() to a socket nobody listens
     on raises ConnectionRefusedError or FileNotFoundError as they are) — an OSError from
     elsewhere (a temp file, the feed analyser) stays a 500;
@@ -64,6 +65,10 @@ def _one(exc: BaseException) -> MaasError | None:
     if isinstance(exc, _PG_DOWN):
         return DatabaseUnavailable("the database is unavailable; retry shortly")
     if isinstance(exc, asyncpg.InterfaceError) and "closed" in str(exc):
+        return DatabaseUnavailable("the database connection was lost; retry shortly")
+    if isinstance(exc, asyncpg.InternalClientError) and "another operation" in str(exc):
+        # a pooled connection whose server died mid-error ("cannot switch to state 12;
+        # another operation (2) is in progress"): seen when the postmaster is killed
         return DatabaseUnavailable("the database connection was lost; retry shortly")
     if isinstance(exc, (OSError, asyncio.TimeoutError)) and _raised_in(exc.__traceback__, "asyncpg"):
         return DatabaseUnavailable("the database is unreachable; retry shortly")

@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass, field
+from functools import cached_property
 from types import MappingProxyType
 from typing import Any, AsyncIterator, Mapping
 
@@ -61,6 +62,7 @@ class RealtimeState:
     def all_alerts(self) -> list[Alert]:
         return [a for als in self.alerts.values() for a in als]
 
+    @cached_property
     def newest(self) -> dict[str, int]:
         """feed -> the newest producer timestamp among its stored updates and alerts."""
         out: dict[str, int] = {}
@@ -90,10 +92,10 @@ async def load_state(pool: asyncpg.Pool, have: RealtimeState) -> RealtimeState:
 
 
 def with_realtime(static_planner: Any, network: Any, state: RealtimeState) -> Any:
-    """The planner on the realtime state (CPU-bound: run it in a thread). Without a
-    realtime-aware planner (routing's `with_realtime`), the static one."""
-    if static_planner is None or not hasattr(static_planner, "with_realtime"):
-        return static_planner
+    """The planner on the realtime state of the live feeds (routing's overlay: costs in
+    proportion to the runs named, no network rebuild). None while nothing is active."""
+    if static_planner is None:
+        return None
     return static_planner.with_realtime(state.all_updates(set(network.feeds)))
 
 
@@ -146,7 +148,7 @@ class _Lag:
 
     def refresh(self, app: web.Application) -> None:
         now = app[CLOCK].now().timestamp()
-        for feed, stamp in app[LIVE].current.realtime.newest().items():
+        for feed, stamp in app[LIVE].current.realtime.newest.items():
             self.gauge.labels(feed).set(max(0.0, now - stamp))
 
 

@@ -13,7 +13,8 @@ process) keeps it serving:
     up: the workers answer 503 meanwhile and recover by themselves);
   * SIGINT/SIGTERM: every worker stops accepting, drains its in-flight requests and exits;
     whatever still runs `shutdown_timeout_s` minus a second after the signal is killed,
-    then the embedded servers stop (fast mode), so the whole stop stays within the setting.
+    then the embedded servers stop (PostgreSQL in fast mode until the deadline, then
+    immediate), so the whole stop stays within the setting.
 
 A (re)started worker first waits for PostgreSQL to answer, so a worker restarted during a
 database outage waits instead of crash-looping.
@@ -33,7 +34,7 @@ import sys
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from multiprocessing.connection import wait as wait_any
 from typing import Any
 
@@ -184,7 +185,7 @@ def _exit_reason(code: int | None) -> str:
 
 class Backoff:
     """Restart delays of one supervised thing: 0.25 s doubling per crash within `window_s`,
-    at most 30 s; `crashes_within` counts for the crash-loop verdict."""
+    at most 30 s; `times` (the crashes within the window) also decides a crash loop."""
 
     BASE_S, CAP_S = 0.25, 30.0
 
@@ -208,7 +209,6 @@ class _Worker:
     ready: Any = None                # our end of its readiness pipe until it reports
     restart_at: float | None = None  # when a dead worker starts again
     died_at: float | None = None     # when it was found dead (for "back after" figures)
-    pid_history: list[int] = field(default_factory=list)
 
 
 class Supervisor:
@@ -255,7 +255,9 @@ class Supervisor:
             print("maas stopped", flush=True)
 
     def _on_signal(self, signum: int, frame: Any) -> None:
-        self.stopping = True
+        if not self.stopping:
+            self.stopping = True
+            self.embedded.stop_by = time.monotonic() + self.settings.shutdown_timeout_s
 
     def _start(self, w: _Worker) -> None:
         reader, writer = self.ctx.Pipe(duplex=False)
@@ -265,7 +267,6 @@ class Supervisor:
         w.proc.start()
         writer.close()   # the child holds its copy; EOF on ours if it dies before reporting
         w.ready, w.restart_at = reader, None
-        w.pid_history.append(w.proc.pid)
 
     def _wait_all_ready(self) -> bool:
         """Every first start reports ready; a worker that cannot start at all is a
@@ -368,7 +369,9 @@ class Supervisor:
 
     def _stop_all(self) -> None:
         """Signal every worker, wait for them to drain until the deadline, kill the rest, reap."""
-        deadline = time.monotonic() + max(0.5, self.settings.shutdown_timeout_s - 1.0)
+        stop_by = self.embedded.stop_by or time.monotonic() + self.settings.shutdown_timeout_s
+        self.embedded.stop_by = stop_by
+        deadline = stop_by - min(1.0, self.settings.shutdown_timeout_s / 2)  # the rest: the embedded servers
         live = [w.proc for w in self.workers if w.proc is not None]
         for p in live:
             if p.is_alive():

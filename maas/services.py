@@ -19,7 +19,7 @@ from ticketing.checkin_config import from_settings
 from ticketing.checkin_service import Checkin
 from ticketing.fares import FareConfig, Tariff
 from ticketing.inventory import CapacityConfig
-from ticketing.keyring import KeyCache
+from ticketing.keyring_store import KeyCache
 from ticketing.pii import Keyring
 from ticketing.service import BookingConfig, Bookings
 

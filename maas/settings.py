@@ -72,6 +72,12 @@ class FeedSettings(BaseModel):
     temp_dir: Path | None = Field(
         None, description="Where uploads are streamed before validation (default: system temp)."
     )
+    analysis_memory_bytes: int = Field(
+        4 * 1024 * 1024 * 1024, ge=64 * 1024 * 1024,
+        description="Resident memory the feed-analysis process may use for one feed, past what "
+        "its libraries hold (a watchdog ends it; RLIMIT_AS at 8x as the backstop); a feed "
+        "needing more: 413 feed_too_large_to_analyse.",
+    )
 
 
 class StationRuleSettings(BaseModel):

@@ -141,26 +141,38 @@ def _refund(amount: int, fraction: Decimal) -> int:
 
 
 def cancel_booking(status: Status, legs: Sequence[LegState], policy: RefundPolicy,
-                   now: datetime, expires_at: datetime) -> CancelOutcome:
-    """Cancel the whole booking: a held one refunds nothing (nothing was paid)."""
+                   now: datetime, expires_at: datetime,
+                   paid_left: int | None = None) -> CancelOutcome:
+    """Cancel the whole booking: a held one refunds nothing (nothing was paid).
+
+    `paid_left` (paid minus already refunded) caps the refunds, leg by leg in leg order: after
+    a leg was cancelled the rest may cost more than was paid for them (the linked discount
+    gone), and no passenger is refunded more than they paid."""
     after = transition(status, Event.CANCEL, expires_at=expires_at, now=now)
     paid = Status(status) is Status.CONFIRMED
-    refunds = {
-        leg.leg_no: _refund(leg.price_minor,
-                            policy.rule(leg.operator, leg.mode).fraction(leg.departure, now))
-        if paid else 0
-        for leg in legs if leg.active
-    }
+    left = paid_left
+    refunds = {}
+    for leg in legs:
+        if not leg.active:
+            continue
+        refund = _refund(leg.price_minor,
+                         policy.rule(leg.operator, leg.mode).fraction(leg.departure, now)) \
+            if paid else 0
+        if left is not None:
+            refund = min(refund, max(0, left))
+            left -= refund
+        refunds[leg.leg_no] = refund
     return CancelOutcome(after, sum(refunds.values()), refunds, {}, 0)
 
 
 def cancel_leg(status: Status, legs: Sequence[LegState], leg_no: int, categories: Sequence[str],
                fares: FareConfig, policy: RefundPolicy, now: datetime,
-               expires_at: datetime) -> CancelOutcome:
+               expires_at: datetime, paid_left: int | None = None) -> CancelOutcome:
     """Cancel one leg and re-price the rest (the linked discount may no longer apply).
 
     The cancelled leg was worth (old total - new total of the rest); the refund is that
-    value times the cancelled leg's operator rule (never negative). Held: refund 0.
+    value times the cancelled leg's operator rule (never negative), at most `paid_left`
+    (paid minus already refunded). Held: refund 0.
     """
     target = next((leg for leg in legs if leg.leg_no == leg_no), None)
     if target is None or not target.active:
@@ -174,5 +186,7 @@ def cancel_leg(status: Status, legs: Sequence[LegState], leg_no: int, categories
     value = max(0, old_total - quote.total_minor)
     fraction = policy.rule(target.operator, target.mode).fraction(target.departure, now)
     refund = _refund(value, fraction) if Status(status) is Status.CONFIRMED else 0
+    if paid_left is not None:
+        refund = min(refund, max(0, paid_left))
     prices = {leg.leg_no: p.amount_minor for leg, p in zip(rest, quote.legs, strict=True)}
     return CancelOutcome(after, refund, {leg_no: refund}, prices, quote.total_minor)

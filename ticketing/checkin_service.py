@@ -17,7 +17,7 @@ import math
 import os
 import time
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, time as Time, timedelta, timezone
 from typing import Any, Callable, Iterable, Protocol, Sequence
 
@@ -33,9 +33,11 @@ from ticketing.checkin_errors import (AlreadyUsed, BookingNotConfirmed, Cancelle
                                       ConsentRequired, InvalidTemplate, Malformed, NoFaceMatch,
                                       Rejection, TooManyUnknownIds, UnknownId)
 from ticketing.faces import Gallery, from_bytes, match, normalise, to_bytes
-from ticketing.gate import ACCEPT, Decision, candidate_legs, check_ticket
+from ticketing.gate import (ACCEPT, Decision, ProofRefused, candidate_legs, check_tap_proof,
+                            check_ticket)
 from ticketing.idcards import IdLeg, blind_indexes, canonical_id, choose_leg
-from ticketing.keyring import DataKeyring, KeyCache, public_bytes
+from ticketing.keyring import DataKeyring, public_bytes
+from ticketing.keyring_store import KeyCache
 from ticketing.manifest import Manifest, gate_key, seal_manifest
 from ticketing.tokens import (Scanned, SignedTicket, TicketToken, TokenLeg, VerifiedTickets,
                               parse_qr, sign_static, signed_ticket)
@@ -314,8 +316,6 @@ class Checkin:
                             face: Sequence[float]) -> Decision:
         """Admit or refuse a probe face template at `gate` (of `station`, admitting to `stops`)."""
         now = self.now()
-        booking = None
-        pax = None
         try:
             try:
                 probe = normalise(face, self.cfg.face_dimension)
@@ -333,29 +333,35 @@ class Checkin:
                     account = self._match_now(cands, matrix, probe, now)
                 mine = [c for c in cands
                         if c.account_id == account and c.valid_from <= now <= c.valid_until]
-                # one booking at a time: the earliest one admitting here now
-                booking, pax = mine[0].booking_id, mine[0].passengers
-                leg = None
-                for c in mine:
-                    if c.booking_id != booking:
-                        continue
-                    try:
-                        tap = await store.record_tap(conn, booking=booking, leg=c.leg_no, gate=gate,
-                                                     station=station, method="face", step=None,
-                                                     now=now, require_face=True)
-                    except AlreadyUsed:
-                        continue
-                    if tap is None:       # face withdrawn, consent narrowed or booking cancelled
-                        self.galleries.pop(stops, None)
-                        booking, pax = None, None
-                        raise NoFaceMatch("no enrolled face matches")
-                    leg = c.leg_no
-                    break
-                if leg is None:
-                    raise AlreadyUsed("ticket already used for this leg", leg=mine[0].leg_no)
+                booking, pax, leg = await self._enter_first_unused(conn, gate, station, stops, mine,
+                                                                   now)
         except Rejection as err:
-            return Decision("reject", err.code, booking, err.extra.get("leg"), pax)
+            return Decision("reject", err.code, err.extra.get("booking"), err.extra.get("leg"),
+                            err.extra.get("passengers"))
         return Decision("accept", ACCEPT, booking, leg, pax)
+
+    async def _enter_first_unused(self, conn: Any, gate: str, station: str, stops: tuple[str, ...],
+                                  mine: Candidates, now: datetime) -> tuple[str, int, int]:
+        """Enter the first leg, of any of the passenger's bookings valid here now (earliest
+        first), not entered yet: one holding several bookings through this gate boards on the
+        unused one. AlreadyUsed when every one was entered; NoFaceMatch when none may be entered
+        by face (withdrawn, consent narrowed, cancelled)."""
+        used = None
+        for c in mine:
+            try:
+                tap = await store.record_tap(conn, booking=c.booking_id, leg=c.leg_no, gate=gate,
+                                             station=station, method="face", step=None, now=now,
+                                             require_face=True)
+            except AlreadyUsed:
+                used = used or c
+                continue
+            if tap is not None:
+                return c.booking_id, c.passengers, c.leg_no
+        if used is not None:
+            raise AlreadyUsed("ticket already used for this leg", leg=used.leg_no,
+                              booking=used.booking_id, passengers=used.passengers)
+        self.galleries.pop(stops, None)   # face withdrawn, consent narrowed or cancelled
+        raise NoFaceMatch("no enrolled face matches")
 
     # --- the offline manifest, offline taps and conflicts ---------------------------------
 
@@ -395,6 +401,11 @@ class Checkin:
         out = []
         party = []
         for t in sorted(taps, key=lambda t: t.at):
+            try:
+                t = await self._proven(t, stops, now)
+            except ProofRefused as refused:   # nothing is stored: the gate cannot show the scan
+                out.append((t.tap_id, refused.outcome))
+                continue
             if t.passenger is None:
                 party.append(t)
             else:
@@ -406,6 +417,55 @@ class Checkin:
         if conflicts:
             log.warning("offline double use detected", extra={"gate": gate, "conflicts": conflicts})
         return out
+
+    async def _proven(self, t: store.UploadedTap, stops: tuple[str, ...],
+                      now: datetime) -> store.UploadedTap:
+        """The tap, with the step its QR matched, if its proof holds as the scan would have
+        online at the tap's time; else ProofRefused (proof_required, invalid_proof,
+        outside_validity, wrong_station)."""
+        if t.passenger is not None:
+            await self._id_card_proven(t, stops, now)
+            return t
+        if t.qr is None:
+            raise ProofRefused("proof_required", "an offline tap carries the QR payload it scanned")
+        cfg = self.cfg
+        try:
+            scanned = parse_qr(t.qr)
+            async with self.pool.acquire() as conn:
+                keys = await self.keys.verification_keys(conn, want=scanned.token.key_id)
+                token = self.verified.verify(scanned, keys)
+                state = await store.ticket_state(conn, t.booking, self.data_keys, self.secrets)
+        except Rejection as err:   # malformed, unknown_key, bad_signature
+            raise ProofRefused("invalid_proof", f"the scanned QR is not a ticket of ours ({err.code})") from None
+        if state is None or state.secret is None:
+            raise ProofRefused("invalid_proof", "no such booking with tickets")
+        secret = state.secret
+        step = check_tap_proof(scanned, token, booking=t.booking, leg=t.leg, step=t.step, at=t.at,
+                               now=now, stops=stops, secret_of=lambda i: leg_secret(secret, i),
+                               step_s=cfg.totp_step_s, skew=cfg.totp_skew_steps, digits=cfg.totp_digits)
+        return replace(t, step=step)
+
+    async def _id_card_proven(self, t: store.UploadedTap, stops: tuple[str, ...],
+                              now: datetime) -> None:
+        """An ID-card tap's proof: the card read names this passenger of this booking, and the
+        leg boards here and admits at the tap's time (the number is checked, never stored)."""
+        if t.id_card is None:
+            raise ProofRefused("proof_required", "an offline ID-card tap carries the card it read")
+        try:
+            indexes = blind_indexes(self.data_keys.keys, canonical_id(*t.id_card))
+        except Rejection:
+            raise ProofRefused("invalid_proof", "the ID card read is malformed") from None
+        async with self.pool.acquire() as conn:
+            rows = await idcard_store.holder_legs(conn, indexes, t.at, self.cfg)
+        row = next((r for r in rows if (r.booking, r.passenger, r.leg) == (t.booking, t.passenger, t.leg)),
+                   None)
+        if row is None:
+            raise ProofRefused("invalid_proof", "the ID card read is not this passenger's")
+        if row.board not in stops:
+            raise ProofRefused("wrong_station", "the leg does not board at this gate")
+        lo, hi = self.cfg.window(row.mode, row.departure, row.arrival)
+        if not lo <= t.at <= hi or t.at > now + timedelta(seconds=self.cfg.totp_step_s):
+            raise ProofRefused("outside_validity", "the tap is outside the leg's validity")
 
     async def conflicts(self, operator: str, limit: int) -> list[dict[str, Any]]:
         return await store.list_conflicts(self.pool, operator, limit)

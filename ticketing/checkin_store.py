@@ -18,7 +18,7 @@ import asyncpg
 
 from ticketing.checkin_config import CheckinConfig
 from ticketing.checkin_errors import AlreadyUsed, CodeExpired
-from ticketing.keyring import DataKeyring, seal, unseal
+from ticketing.keyring import DataKeyring, seal, signing_key_aad, unseal
 from ticketing.manifest import ManifestEntry, ManifestLeg
 from ticketing.totp import leg_secret, new_secret
 
@@ -287,6 +287,8 @@ class UploadedTap:
     at: datetime
     step: int | None
     passenger: int | None = None   # an ID-card tap (one passenger); None: the whole party
+    qr: str | None = None          # proof of a QR tap: the payload scanned (checked by the service)
+    id_card: tuple[str, str] | None = None   # proof of an ID-card tap: (id_type, number) read
 
 
 async def _upload_one(conn: Any, gate: str, station: str, t: UploadedTap, now: datetime,
@@ -377,12 +379,11 @@ async def reseal_all(pool: Any, keys: DataKeyring) -> int:
     """Re-seal every check-in secret still under an older data-at-rest key with the active one
     (TOTP secrets, face templates, signing keys), so old keys can then be dropped. Each row in
     its own short transaction, locked, re-read: safe while the service runs. Returns rows."""
-    from ticketing.keyring import _aad as signing_aad
 
     tables = (
         ("booking_secrets", "booking_id", "sealed_secret", secret_aad),
         ("face_templates", "account_id", "sealed_template", face_aad),
-        ("signing_keys", "key_id", "sealed_private", signing_aad),
+        ("signing_keys", "key_id", "sealed_private", signing_key_aad),
     )
     n = 0
     async with pool.acquire() as conn:

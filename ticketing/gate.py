@@ -17,8 +17,8 @@ upload later; the online endpoint runs `check_ticket` and records the tap in Pos
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
 from typing import Callable, Collection, Protocol
 
 from ticketing.checkin_errors import (AlreadyUsed, Cancelled, CodeExpired, NotInManifest,
@@ -30,7 +30,7 @@ from ticketing.tokens import Scanned, TicketToken, TokenLeg, parse_qr, verify
 from ticketing.totp import match_step
 
 __all__ = ["ACCEPT", "Decision", "OfflineTap", "GateValidator", "candidate_legs",
-           "check_ticket", "Now"]
+           "check_ticket", "check_tap_proof", "ProofRefused", "Now"]
 
 ACCEPT = "ok"   # the code of every accept
 
@@ -110,9 +110,52 @@ def check_ticket(scanned: Scanned, token: TicketToken, station: str | Collection
     return matched, step
 
 
+class ProofRefused(Exception):
+    """An offline tap whose proof does not hold; `outcome` is the upload's outcome code."""
+
+    def __init__(self, outcome: str, detail: str) -> None:
+        super().__init__(detail)
+        self.outcome = outcome
+
+
+def check_tap_proof(scanned: Scanned, token: TicketToken, *, booking: str, leg: int,
+                    step: int | None, at: datetime, now: datetime, stops: Collection[str],
+                    secret_of: Callable[[int], bytes | None], step_s: int, skew: int,
+                    digits: int) -> int:
+    """The TOTP step of an offline QR tap, proven by the QR the gate scanned (`scanned`, whose
+    signature the caller verified into `token`): the online decision at the tap's time `at`,
+    on the stored secrets, must have admitted this leg. Raises ProofRefused:
+
+    - invalid_proof: the QR is of another booking, its rotating code was not current at `at`,
+      or it does not open this leg (or at another step than the tap says);
+    - outside_validity: `at` is outside the leg's validity window, or later than now;
+    - wrong_station: the leg does not board at this gate's stops.
+
+    A cancellation is not a refusal here: the gate could not know it offline (the upload
+    records the tap; conflicts and refunds see it)."""
+    if token.booking != booking:
+        raise ProofRefused("invalid_proof", "the scanned QR is another booking's")
+    if at > now + timedelta(seconds=step_s * max(skew, 1)):
+        raise ProofRefused("outside_validity", "the tap is later than now")
+    try:
+        legs, matched = check_ticket(scanned, token, stops, at, booking_cancelled=False,
+                                     cancelled_legs=(), secret_of=secret_of, step_s=step_s,
+                                     skew=skew, digits=digits)
+    except WrongStation:
+        raise ProofRefused("wrong_station", "the ticket does not board at this gate") from None
+    except (NotYetValid, ValidityOver):
+        raise ProofRefused("outside_validity", "the tap is outside the leg's validity") from None
+    except Rejection as err:   # code_expired, not_in_manifest: the code proves no scan then
+        raise ProofRefused("invalid_proof", f"the scanned QR does not prove the tap ({err.code})") from None
+    if leg not in {x.index for x in legs} or (step is not None and step != matched):
+        raise ProofRefused("invalid_proof", "the scanned QR does not open this leg then")
+    return matched
+
+
 @dataclass(frozen=True)
 class OfflineTap:
-    """An accept made offline, to upload with POST /v1/gates/{gate}/taps."""
+    """An accept made offline, to upload with POST /v1/gates/{gate}/taps, with its proof: the
+    QR payload scanned, or the ID card read (the server checks either as it would online)."""
 
     tap_id: str
     gate: str
@@ -121,12 +164,21 @@ class OfflineTap:
     at: datetime
     step: int | None
     passenger: int | None = None   # ID card: the passenger who entered (else the whole party)
+    qr: str | None = None          # the QR payload scanned (a QR tap's proof)
+    id_card: tuple[str, str] | None = None   # (id_type, number) read (an ID-card tap's proof)
+
+    def __repr__(self) -> str:   # never print the ID number
+        return f"OfflineTap({self.tap_id!r}, {self.booking!r}, leg={self.leg})"
 
     def as_json(self) -> dict[str, object]:
         out: dict[str, object] = {"tap_id": self.tap_id, "booking": self.booking, "leg": self.leg,
                                   "at": self.at.isoformat(), "step": self.step}
         if self.passenger is not None:
             out["passenger"] = self.passenger
+        if self.qr is not None:
+            out["qr"] = self.qr
+        if self.id_card is not None:
+            out["id_card"] = {"id_type": self.id_card[0], "number": self.id_card[1]}
         return out
 
 
@@ -174,7 +226,8 @@ class GateValidator:
             return Decision.reject(err, token)
         self._used_legs.add((token.booking, leg.index))
         self._used_steps.add((token.booking, step))
-        self.taps.append(OfflineTap(str(uuid.uuid4()), m.gate, token.booking, leg.index, now, step))
+        self.taps.append(OfflineTap(str(uuid.uuid4()), m.gate, token.booking, leg.index, now, step,
+                                    qr=qr))
         return Decision("accept", ACCEPT, token.booking, leg.index, token.passenger_count, step)
 
     def remember(self, tap: OfflineTap) -> None:
@@ -195,16 +248,14 @@ class GateValidator:
             legs = self._ids.get(manifest_index(m.id_key, canonical_id(id_type, number)))
             if not legs:
                 raise NotInManifest("no ticket for this ID in this gate's manifest")
-            legs = [x if not self._entered(x) else IdLeg(
-                x.booking, x.passenger, x.leg, x.board, x.valid_from, x.valid_until, x.cancelled,
-                True) for x in legs]
+            legs = [replace(x, used=True) if self._entered(x) else x for x in legs]
             chosen = choose_leg(legs, self._stops, now)
         except Rejection as err:
             return Decision("reject", err.code, err.extra.get("booking"), err.extra.get("leg"),
                             1 if err.extra.get("booking") else None)
         self._used_passengers.add((chosen.booking, chosen.leg, chosen.passenger))
         self.taps.append(OfflineTap(str(uuid.uuid4()), m.gate, chosen.booking, chosen.leg, now,
-                                    None, chosen.passenger))
+                                    None, chosen.passenger, id_card=(id_type, number)))
         return Decision("accept", ACCEPT, chosen.booking, chosen.leg, 1, None, chosen.passenger)
 
     def _entered(self, x: IdLeg) -> bool:

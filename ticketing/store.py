@@ -462,11 +462,12 @@ async def cancel(pool: asyncpg.Pool, booking_id: str, account_id: str, leg_no: i
         t = now()
         before = Status(row["status"])
         states = [_leg_state(g) for g in legs]
+        paid_left = row["paid_minor"] - row["refund_minor"]
         if leg_no is None:
-            out = cancel_booking(before, states, refunds, t, row["expires_at"])
+            out = cancel_booking(before, states, refunds, t, row["expires_at"], paid_left)
         else:
             out = cancel_leg(before, states, leg_no, row["passenger_categories"], fares, refunds,
-                             t, row["expires_at"])
+                             t, row["expires_at"], paid_left)
         tickets = await _apply_cancel(conn, row, out, leg_no, before, t)
         whole = out.status is Status.CANCELLED
         after_legs = []

@@ -7,11 +7,14 @@ parse, call ticketing.checkin_service.Checkin (where the gate decision is made),
 
 from __future__ import annotations
 
+from collections import Counter
+
 from datetime import date as Date, datetime, timezone
-from typing import Literal
+from typing import Any, Literal
 
 from aiohttp import web
-from pydantic import AwareDatetime, BaseModel, Field, model_validator
+from pydantic import (AwareDatetime, BaseModel, Field, SerializerFunctionWrapHandler,
+                      model_serializer, model_validator)
 
 from maas.appkeys import LIVE, REDIS, REQUEST_ID, SETTINGS
 from maas.auth import Principal
@@ -81,7 +84,14 @@ class Validation(BaseModel):
     passengers: int | None = Field(description="passengers to let through on this ticket "
                                    "(1 for an ID card: its holder)")
     passenger: int | None = Field(None, description="ID card: the holder's passenger number in "
-                                  "the booking (null for QR and face, which admit the party)")
+                                  "the booking (absent for QR and face, which admit the party)")
+
+    @model_serializer(mode="wrap")
+    def _drop_absent(self, handler: SerializerFunctionWrapHandler) -> Any:
+        out = handler(self)
+        if out.get("passenger") is None:   # QR and face answers stay as they were
+            out.pop("passenger", None)
+        return out
 
 
 def _limiter(request: web.Request) -> RedisProbeLimiter:
@@ -117,7 +127,7 @@ async def validate(request: web.Request, body: ValidateRequest) -> web.StreamRes
     # forgeries, replays; accepts are also rows in gate_taps)
     # (never the ID number: the request body is not logged, and the decision does not hold it)
     annotate(request, gate=p.gate_id, result=d.result, code=d.code, booking=d.booking, leg=d.leg,
-             method="id_card" if body.id_card is not None else ("qr" if body.qr else "face"))
+             via="id_card" if body.id_card is not None else ("qr" if body.qr else "face"))
     return Validation(result=d.result, code=d.code, booking=d.booking, leg=d.leg,  # type: ignore[arg-type]
                       passengers=d.passengers, passenger=d.passenger)
 
@@ -170,6 +180,13 @@ class TapIn(BaseModel):
     step: int | None = Field(None, ge=0, le=INT32_MAX, description="TOTP step of the accepted code")
     passenger: int | None = Field(None, ge=0, le=1000, description="ID-card tap: the passenger "
                                   "number who entered (the decision's `passenger`); absent: the party")
+    qr: str | None = Field(None, max_length=4096, description="proof of a QR tap: the QR payload "
+                           "scanned (checked as online at `at`); a QR tap without it is refused")
+    id_card: IdCard | None = Field(None, description="proof of an ID-card tap (`passenger` set): "
+                                   "the card read (checked, never stored)")
+
+    def __repr__(self) -> str:   # never print the ID number
+        return f"TapIn({self.tap_id!r})"
 
 
 class TapsUpload(BaseModel):
@@ -178,10 +195,15 @@ class TapsUpload(BaseModel):
 
 class TapOutcome(BaseModel):
     tap_id: str
-    outcome: Literal["recorded", "conflict", "duplicate", "unknown_leg", "wrong_station"] = Field(
+    outcome: Literal["recorded", "conflict", "duplicate", "unknown_leg", "wrong_station",
+                     "proof_required", "invalid_proof", "outside_validity"] = Field(
         description="recorded: the leg's entry; conflict: the leg was entered elsewhere too (first "
         "tap wins); duplicate: this tap id was uploaded before; unknown_leg: no such booking leg; "
-        "wrong_station: the leg does not board at this gate's station (not stored)")
+        "wrong_station: the leg does not board at this gate's station (not stored). Refused, not "
+        "stored: proof_required: the tap carries no proof of the scan (`qr`, or `id_card`); "
+        "invalid_proof: the QR is not ours, of another booking, or its rotating code was not "
+        "current at `at` (or the card is not this passenger's); outside_validity: `at` is outside "
+        "the leg's validity window or later than now")
 
 
 class TapsResult(BaseModel):
@@ -189,6 +211,7 @@ class TapsResult(BaseModel):
     conflicts: int
     duplicates: int
     unknown: int = Field(description="unknown_leg + wrong_station")
+    refused: int = Field(0, description="proof_required + invalid_proof + outside_validity")
     taps: list[TapOutcome]
 
 
@@ -198,13 +221,15 @@ async def upload_taps(request: web.Request, body: TapsUpload) -> TapsResult:
     p = _gate(request)
     station = p.station or ""
     taps = [store.UploadedTap(t.tap_id, t.booking, t.leg, t.at.astimezone(timezone.utc), t.step,
-                              t.passenger) for t in body.taps]
+                              t.passenger, t.qr,
+                              (t.id_card.id_type, t.id_card.number) if t.id_card else None)
+            for t in body.taps]
     out = await checkin_state(request.app).upload_taps(p.gate_id or "", station,
                                                        _stops(request, station), taps)
-    count = {k: sum(1 for _, o in out if o == k)
-             for k in ("recorded", "conflict", "duplicate", "unknown_leg", "wrong_station")}
+    count = Counter(o for _, o in out)
     return TapsResult(recorded=count["recorded"], conflicts=count["conflict"],
                       duplicates=count["duplicate"], unknown=count["unknown_leg"] + count["wrong_station"],
+                      refused=count["proof_required"] + count["invalid_proof"] + count["outside_validity"],
                       taps=[TapOutcome(tap_id=i, outcome=o) for i, o in out])  # type: ignore[arg-type]
 
 

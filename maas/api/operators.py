@@ -48,7 +48,7 @@ class Checkins(BaseModel):
 def _zone(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):   # OSError: a folder of zones ("Asia")
         raise InvalidParameter(f"tz: unknown time zone {name!r}", parameter="tz") from None
 
 
@@ -72,6 +72,8 @@ async def checkins(request: web.Request, query: CheckinsQuery) -> Checkins:
         raise Forbidden("an operator sees only its own check-ins", operator=operator)
     zone = _zone(query.tz)
     day = query.date or request.app[CLOCK].now().astimezone(zone).date()
+    if not 1 < day.year < 9999:                    # the day after must exist, in every zone
+        raise InvalidParameter(f"date out of range: {day}", parameter="date")
     start = datetime.combine(day, time(0), tzinfo=zone)
     end = datetime.combine(day + timedelta(days=1), time(0), tzinfo=zone)
     async with request.app[DB].acquire() as conn:

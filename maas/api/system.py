@@ -10,6 +10,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from prometheus_client import multiprocess
 from pydantic import BaseModel, Field
 
+from maas import db_store
 from maas.appkeys import DB, LIVE, METRICS, OPENAPI, REDIS
 from maas.http import Router, json_response
 from maas.openapi import render_docs
@@ -48,7 +49,7 @@ async def _check(coro, timeout: float = 2.0) -> str:  # type: ignore[no-untyped-
 async def readyz(request: web.Request) -> web.Response:
     app = request.app
     checks = {
-        "postgres": await _check(app[DB].fetchval("SELECT 1")),
+        "postgres": await _check(db_store.ping(app[DB])),
         "redis": await _check(app[REDIS].ping()),
         "timetable": "ok" if app[LIVE].current.loaded else "not loaded",
     }

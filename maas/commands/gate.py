@@ -189,8 +189,10 @@ def _validator(state: Path, cfg: dict[str, Any], now: datetime | None) -> Any:
     env = json.loads((state / "manifest.json").read_text())
     gate = GateValidator(open_manifest(env, base64.b64decode(cfg["manifest_key"])), _Now(now))
     for t in _taps(state, "done.jsonl") + _taps(state, "taps.jsonl"):
+        card = t.get("id_card")
         gate.remember(OfflineTap(t["tap_id"], cfg["gate"], t["booking"], int(t["leg"]),
-                                 datetime.fromisoformat(t["at"]), t.get("step"), t.get("passenger")))
+                                 datetime.fromisoformat(t["at"]), t.get("step"), t.get("passenger"),
+                                 t.get("qr"), (card["id_type"], card["number"]) if card else None))
     return gate
 
 

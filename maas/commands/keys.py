@@ -85,7 +85,7 @@ def cmd_revoke(args: argparse.Namespace) -> int:
 
 def cmd_rotate_signing(args: argparse.Namespace) -> int:
     async def main() -> int:
-        from ticketing.keyring import rotate_signing_key
+        from ticketing.keyring_store import rotate_signing_key
 
         settings = settings_from_args(args)
         async with backends(settings) as (pool, _):

@@ -17,7 +17,7 @@ function decisionView(d, how) {
     h("div", { class: "verdict" }, t(d.result)),
     h("div", { class: "why" }, h("code", {}, d.code), ` · ${how}`),
     d.booking ? h("div", { class: "sub" }, `${d.booking}`, d.leg !== null && d.leg !== undefined ? ` · ${t("leg")} ${d.leg}` : "",
-      d.passengers ? ` · ${d.passengers} ${t("g.passengers")}` : "") : null);
+      d.passengers ? ` · ${d.passengers} ${t(d.passengers === 1 ? "g.passenger" : "g.passengers")}` : "") : null);
 }
 
 export function render(main, route, cleanups) {

@@ -27,23 +27,24 @@ export function routeMap(legs, label) {
     const [x1, y1] = at(leg.from), [x2, y2] = at(leg.to);
     svg.append(el("line", { x1, y1, x2, y2, class: `map-leg mode-${leg.mode}` }));
   }
-  const seen = new Set(), labelled = [];
+  // the journey's ends first: their names win where labels would overlap, their dots lie on top
   const places = legs.flatMap((leg, i) => [[leg.from, i === 0], [leg.to, i === legs.length - 1]]);
-  // the journey's ends first, so their names win where labels would overlap
   places.sort((a, b) => Number(b[1]) - Number(a[1]));
+  const seen = new Set(), labelled = [], dots = [], labels = [];
   for (const [p, end] of places) {
-    const key = `${p.lat.toFixed(5)},${p.lon.toFixed(5)}`;
+    const key = `${p.lat.toFixed(4)},${p.lon.toFixed(4)}`;
     if (seen.has(key)) continue;
     seen.add(key);
     const [x, y] = at(p);
-    svg.append(el("circle", { cx: x, cy: y, r: end ? 6 : 4, class: end ? "map-end" : "map-stop" }));
-    if (labelled.some(([lx, ly]) => Math.abs(lx - x) < 60 && Math.abs(ly - y) < 14)) continue;
+    dots.unshift(el("circle", { cx: x, cy: y, r: end ? 6 : 4, class: end ? "map-end" : "map-stop" }));
+    if (labelled.some(([lx, ly]) => Math.abs(lx - x) < 70 && Math.abs(ly - y) < 14)) continue;
     labelled.push([x, y]);
     const right = x > W / 2;   // names run towards the middle, never off the edge
     const text = el("text", { x: right ? x - 9 : x + 9, y: y < 24 ? y + 16 : y - 7,
       "text-anchor": right ? "end" : "start", class: end ? "map-label end" : "map-label" });
     text.textContent = p.name;
-    svg.append(text);
+    labels.push(text);
   }
+  svg.append(...dots, ...labels);
   return svg;
 }

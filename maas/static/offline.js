@@ -255,8 +255,9 @@ export class OfflineGate {
       if (this.usedSteps.has(`${token.booking}|${step}`)) throw new Rejection("code_expired", "this code was already accepted", leg.index);
       this.usedLegs.add(`${token.booking}|${leg.index}`);
       this.usedSteps.add(`${token.booking}|${step}`);
+      // the QR itself goes with the tap: the server accepts an offline tap only with its proof
       this.taps.push({ tap_id: crypto.randomUUID(), booking: token.booking, leg: leg.index,
-        at: new Date(now * 1000).toISOString(), step });
+        at: new Date(now * 1000).toISOString(), step, qr });
       return { result: "accept", code: "ok", booking: token.booking, leg: leg.index, passengers: token.passengerCount };
     } catch (err) {
       if (!(err instanceof Rejection)) throw err;

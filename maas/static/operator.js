@@ -1,6 +1,6 @@
 // Operator: publish a feed, read its report, activate / roll back, conflicts, check-ins, alerts.
 
-import { t } from "./i18n.js";
+import { currentLang, t } from "./i18n.js";
 import { api, ApiError, clear, clock, day, errorBox, h, keyField, note } from "./util.js";
 
 const KEY = "maas.operatorKey";
@@ -83,7 +83,7 @@ function versionsCard(ctx) {
         h("th", {}, `${t("o.errors")} / ${t("o.warnings")}`), h("th", {}, ""))),
       h("tbody", {}, f.versions.map((v) => h("tr", { dataset: { version: v.version, status: v.status } },
         h("td", {}, h("code", {}, v.version)),
-        h("td", {}, h("span", { class: `status s-${v.status}` }, v.status === "active" ? t("o.active") : v.status)),
+        h("td", {}, h("span", { class: `status s-${v.status}` }, t(`vs.${v.status}`))),
         h("td", {}, `${day(v.created_at)} ${clock(v.created_at)}`),
         h("td", {}, `${v.errors} / ${v.warnings}`),
         h("td", { class: "actions" },
@@ -132,7 +132,7 @@ function conflictsTable(data) {
 function checkinsTable(data) {
   if (!data.stations.length) return note(t("o.nocheckins"));
   return h("div", { class: "scroll" }, h("table", { id: "checkins" }, h("thead", {}, h("tr", {}, h("th", {}, t("o.station")),
-    h("th", {}, t("o.checkins.n")), h("th", {}, t("o.passengers")), h("th", {}, "QR"), h("th", {}, "face"), h("th", {}, "offline"))),
+    h("th", {}, t("o.checkins.n")), h("th", {}, t("o.passengers")), h("th", {}, t("o.qr")), h("th", {}, t("o.face")), h("th", {}, t("o.offline")))),
   h("tbody", {}, data.stations.map((s) => h("tr", {}, h("td", {}, s.name || s.station, h("div", { class: "sub" }, s.station)),
     h("td", {}, s.checkins), h("td", {}, s.passengers), h("td", {}, s.qr), h("td", {}, s.face), h("td", {}, s.offline))))));
 }
@@ -141,7 +141,8 @@ function alertsList(data) {
   const items = Array.isArray(data) ? data : data.alerts || data.items || [];
   if (!items.length) return note(t("o.noalerts"), "ok");
   const text = (v) => (typeof v === "string" ? v : v && typeof v === "object" ? Object.values(v)[0] : "");
-  return h("ul", { class: "list alerts" }, items.map((a) => h("li", {},
+  return h("ul", { class: "list alerts", id: "alerts" }, items.map((a) => h("li", {},
+    a.feed ? h("span", { class: "badge" }, a.feed) : null, " ",
     h("strong", {}, text(a.header) || text(a.header_text) || a.cause || a.effect || a.id || ""), " ",
     h("span", {}, text(a.description) || text(a.description_text) || ""),
     a.delay_s !== undefined ? h("span", { class: "badge sev-warning" }, `${Math.round(a.delay_s / 60)} ${t("min")}`) : null)));
@@ -175,7 +176,7 @@ export function render(main, route, cleanups) {
         optional(conflicts, t("o.conflicts"), () => api(`/v1/operators/${encodeURIComponent(op)}/conflicts`, { token: ctx.key }), conflictsTable);
         optional(checkins, t("o.checkins"), () => api(`/v1/operators/${encodeURIComponent(op)}/checkins?tz=${encodeURIComponent(tz)}`, { token: ctx.key }), checkinsTable);
       }
-      optional(alerts, t("o.alerts"), () => api("/v1/alerts", { token: ctx.key }), alertsList);
+      optional(alerts, t("o.alerts"), () => api(`/v1/alerts?lang=${currentLang()}`, { token: ctx.key }), alertsList);
     };
     ctx.monitor = () => {
       if (!opInput.value.trim() && ctx.feeds[0]) opInput.value = ctx.feeds[0].operator_id;

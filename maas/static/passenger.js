@@ -71,6 +71,7 @@ function stopField(which) {
             clear(list);
           } }, h("span", { class: "sname" }, stopName(s)),
           s.name !== stopName(s) ? h("span", { class: "sub" }, s.name) : null,
+          h("span", { class: "sub" }, s.feed),
           h("span", { class: "chips" }, s.modes.map((m) => h("span", { class: `chip mode-${m}` }, modeName(m))))))) 
           : h("li", { class: "empty" }, t("no.stops")));
       } catch (err) {
@@ -113,7 +114,8 @@ function planForm(results) {
 async function plan(results, button) {
   const f = state.form;
   if (!state.from || !state.to) { clear(results, note(t("pick.stops"), "warn")); return; }
-  const q = new URLSearchParams({ from: state.from.id, to: state.to.id, date: f.date, time: f.time });
+  const q = new URLSearchParams({ from: state.from.id, to: state.to.id, date: f.date, time: f.time,
+    lang: currentLang() });
   if (f.arriveBy) q.set("arrive_by", "true");
   if (f.wheelchair) q.set("wheelchair", "true");
   if (f.modes.size && f.modes.size < MODES.length) q.set("modes", [...f.modes].join(","));
@@ -137,9 +139,9 @@ function transfersText(n) {
 }
 
 function legLine(leg) {
-  if (leg.mode === "walk") return `${t("walk")} · ${duration(leg.duration_s)}`;
+  if (leg.mode === "walk") return duration(leg.duration_s);
   const route = leg.route ? (leg.route.short_name || leg.route.long_name) : "";
-  return [modeName(leg.mode), route, leg.operator].filter(Boolean).join(" · ");
+  return [route, leg.operator].filter(Boolean).join(" · ");
 }
 
 // the simple steps of elderly mode: one plain sentence per action
@@ -157,11 +159,32 @@ function steps(it) {
   return h("ol", { class: "steps" }, out.map((s) => h("li", {}, s)));
 }
 
+// realtime: "+4 min" late / "on time", the timetable's time struck through when it moved
+function live(leg) {
+  if (!leg.realtime || leg.delay_s === null || leg.delay_s === undefined) return null;
+  const min = Math.round(leg.delay_s / 60);
+  return h("span", { class: `live ${min > 0 ? "late" : "ontime"}` },
+    min === 0 ? t("rt.ontime") : t(min > 0 ? "rt.late" : "rt.early", { min: Math.abs(min) }));
+}
+
+function when(leg) {
+  const moved = leg.realtime && leg.scheduled_departure && clock(leg.scheduled_departure) !== clock(leg.departure);
+  return h("div", { class: "when" }, h("strong", {}, clock(leg.departure)),
+    moved ? h("s", { class: "sub" }, clock(leg.scheduled_departure)) : null,
+    h("span", {}, clock(leg.arrival)));
+}
+
+function alertsOf(it) {
+  if (!it.alerts || !it.alerts.length) return null;
+  return h("ul", { class: "alerts" }, it.alerts.map((a) => h("li", { class: "msg warn" },
+    h("strong", {}, a.header || a.effect || ""), a.description ? ` ${a.description}` : "")));
+}
+
 function timeline(it) {
   return h("ol", { class: "timeline" }, it.legs.map((leg) => h("li", { class: `leg mode-${leg.mode}` },
-    h("div", { class: "when" }, h("strong", {}, clock(leg.departure)), h("span", {}, clock(leg.arrival))),
+    when(leg),
     h("div", { class: "what" },
-      h("div", { class: "line" }, h("span", { class: `chip mode-${leg.mode}` }, modeName(leg.mode)), " ", legLine(leg)),
+      h("div", { class: "line" }, h("span", { class: `chip mode-${leg.mode}` }, modeName(leg.mode)), " ", legLine(leg), " ", live(leg)),
       h("div", { class: "places" }, leg.from.name, " → ", leg.to.name,
         leg.stops ? h("span", { class: "sub" }, ` · ${leg.stops} ${t("stops")}`) : null,
         leg.headsign ? h("span", { class: "sub" }, ` · ${leg.headsign}`) : null)),
@@ -176,6 +199,7 @@ function showItineraries(results) {
       h("span", { class: "big" }, `${clock(it.departure)} → ${clock(it.arrival)}`),
       h("span", {}, duration(it.duration_s)), h("span", {}, transfersText(it.transfers)),
       h("span", { class: "total" }, `${t("total")} ${money(it.total)}`)),
+    alertsOf(it),
     h("div", { class: "itbody" },
       document.body.classList.contains("elderly") ? steps(it) : timeline(it),
       routeMap(it.legs, `${it.legs[0].from.name} → ${it.legs[it.legs.length - 1].to.name}`)),
@@ -244,13 +268,14 @@ async function showEvents(box, acc, id) {
   try {
     const res = await api(`/v1/bookings/${encodeURIComponent(id)}/events`, { token: acc.token });
     const items = Array.isArray(res) ? res : (res && (res.events || res.items)) || [];
+    box.hidden = false;
     clear(box, h("h3", {}, t("events")), h("ol", { class: "events", id: "booking-events" },
       items.map((ev) => h("li", {}, h("strong", {}, ev.event || ev.type || ""), " ",
         ev.to_status ? t(`status.${ev.to_status}`) : "", " ",
         h("span", { class: "sub" }, ev.occurred_at ? `${day(ev.occurred_at)} ${clock(ev.occurred_at)}` : "")))));
   } catch (err) {
-    if (!(err instanceof ApiError && err.status === 404)) clear(box, errorBox(err));
     // 404: no events endpoint on this server (yet): nothing to show
+    if (!(err instanceof ApiError && err.status === 404)) { box.hidden = false; clear(box, errorBox(err)); }
   }
 }
 
@@ -331,7 +356,7 @@ async function bookingPage(main, id, cleanups) {
     } }, t("b.cancel")));
   }
   actions.append(h("a", { href: "#/passenger", class: "button ghost" }, t("back")));
-  const events = h("section", { class: "card", id: "events-card" });
+  const events = h("section", { class: "card", id: "events-card", hidden: true });
   clear(box,
     b.status === "confirmed" ? qrPanel(acc, id, cleanups) : null,
     h("section", { class: "card", id: "booking-card" },
@@ -345,10 +370,6 @@ async function bookingPage(main, id, cleanups) {
       actions, out),
     events);
   showEvents(events, acc, id);
-  if (events.childElementCount === 0) events.hidden = true;
-  const obs = new MutationObserver(() => { events.hidden = events.childElementCount === 0; });
-  obs.observe(events, { childList: true });
-  cleanups.push(() => obs.disconnect());
 }
 
 // --- my bookings and face ---------------------------------------------------------------

@@ -11,7 +11,7 @@ import pytest
 from maas.clock import FrozenClock
 from ticketing import checkin_store as store
 from ticketing import face_store
-from ticketing.keyring import load_verification_keys, rotate_signing_key
+from ticketing.keyring_store import load_verification_keys, rotate_signing_key
 from ticketing.tokens import parse_qr, verify
 from ticketing.totp import leg_codes, step_of
 

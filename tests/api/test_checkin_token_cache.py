@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 
 from maas.clock import FrozenClock
-from ticketing.keyring import rotate_signing_key
+from ticketing.keyring_store import rotate_signing_key
 from ticketing.tokens import parse_qr
 from tests.api.checkin_fixtures import T0, cancel_booking, cancel_leg, insert_booking
 from tests.conftest import bearer

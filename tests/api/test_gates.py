@@ -54,8 +54,7 @@ async def test_accept_then_already_used_at_another_gate(client, make_key, passen
     g1 = await make_key("gate", gate="rail-1", station=RAIL)
     g2 = await make_key("gate", gate="rail-2", station=RAIL)
     d = await validate(client, g1, "rail-1", qr=await qr())
-    assert d == {"result": "accept", "code": "ok", "booking": bid, "leg": 1, "passengers": 2,
-                 "passenger": None}
+    assert d == {"result": "accept", "code": "ok", "booking": bid, "leg": 1, "passengers": 2}
     clock.advance(30)
     d2 = await validate(client, g2, "rail-2", qr=await qr())
     assert (d2["result"], d2["code"], d2["leg"]) == ("reject", "already_used", 1)
@@ -276,13 +275,14 @@ async def test_offline_tap_after_an_online_accept_is_a_conflict(client, make_key
     _, m2 = await manifest_of(client, k2, "rail-2")
     assert (await validate(client, k1, "rail-1", qr=await qr()))["code"] == "ok"
     clock.advance(20)
-    assert GateValidator(m2, clock).validate(await qr()).code == "ok"    # offline, unaware
-    tap = {"tap_id": str(uuid.uuid4()), "booking": bid, "leg": 1, "at": clock.now().isoformat()}
+    offline = GateValidator(m2, clock)
+    assert offline.validate(await qr()).code == "ok"    # offline, unaware
+    tap = offline.taps[0].as_json()                     # with its proof: the QR scanned
     r = await client.post("/v1/gates/rail-2/taps", json={"taps": [tap]}, headers=bearer(k2))
     assert (await r.json())["taps"][0]["outcome"] == "conflict"
-    unknown = {**tap, "tap_id": str(uuid.uuid4()), "booking": "bk_nope"}
-    r = await client.post("/v1/gates/rail-2/taps", json={"taps": [unknown]}, headers=bearer(k2))
-    assert (await r.json())["unknown"] == 1
+    other = {**tap, "tap_id": str(uuid.uuid4()), "booking": "bk_nope"}   # the QR proves another
+    r = await client.post("/v1/gates/rail-2/taps", json={"taps": [other]}, headers=bearer(k2))
+    assert (await r.json())["taps"][0]["outcome"] == "invalid_proof"
 
 
 async def test_no_totp_secret_in_logs_or_responses(client, db, make_key, passenger, settings, caplog):
@@ -364,12 +364,17 @@ async def test_a_station_gate_admits_at_its_platforms(client, app, db, make_key,
 
 
 async def test_uploaded_taps_must_be_for_legs_boarding_at_the_gate(client, db, make_key, passenger):
-    _, _, bid, _ = passenger
-    k = await make_key("gate", gate="bus-1", station=BUS)
-    tap = {"tap_id": str(uuid.uuid4()), "booking": bid, "leg": 1, "at": NOW.isoformat()}   # leg 1 is rail
-    r = await client.post("/v1/gates/bus-1/taps", json={"taps": [tap]}, headers=bearer(k))
+    _, _, bid, qr = passenger
+    k = await make_key("gate", gate="tjn-1", station="crh:TJN")    # no leg boards there
+    tap = {"tap_id": str(uuid.uuid4()), "booking": bid, "leg": 1, "at": NOW.isoformat(),
+           "qr": await qr()}
+    r = await client.post("/v1/gates/tjn-1/taps", json={"taps": [tap]}, headers=bearer(k))
     body = await r.json()
     assert body["taps"][0]["outcome"] == "wrong_station" and body["unknown"] == 1
+    k = await make_key("gate", gate="bus-1", station=BUS)           # leg 1 is rail
+    r = await client.post("/v1/gates/bus-1/taps", json={"taps": [tap]}, headers=bearer(k))
+    body = await r.json()
+    assert body["taps"][0]["outcome"] == "invalid_proof" and body["refused"] == 1
     assert await db.fetchval("SELECT count(*) FROM gate_taps") == 0
 
 

@@ -67,7 +67,7 @@ def test_signed_here_is_known_good_and_the_cache_is_bounded():
 async def test_key_objects_outlive_reloads_until_the_key_changes(db, settings):
     """What VerifiedTickets remembers is tied to key objects: a reload of unchanged keys keeps
     them (so the memory is not lost every key_cache_s), a new key id brings its own."""
-    from ticketing.keyring import KeyCache, rotate_signing_key
+    from ticketing.keyring_store import KeyCache, rotate_signing_key
 
     t = [0.0]
     cache = KeyCache(settings.data_keys(), ttl_s=30, monotonic=lambda: t[0])

@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from feeds.compile import _read
-from feeds.compile_tables import ST_COLS, ST_DTYPES, st_columns_fast, st_columns_pandas
+from feeds.gtfs.stop_times import ST_COLS, ST_DTYPES, st_columns_fast, st_columns_pandas
 
 from tests.strategies import PURE, ST_STOPS, ST_TRIPS, stop_times_csvs
 

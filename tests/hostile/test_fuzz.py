@@ -70,6 +70,36 @@ ZIPS = st.one_of(
                     max_size=6).map(_zip),
 )
 schemathesis.openapi.media_type("application/zip", ZIPS)
+# GTFS-realtime pushes: random bytes, and protobuf-looking ones (field 1 = header, truncated)
+schemathesis.openapi.media_type("application/x-protobuf", st.one_of(
+    st.binary(max_size=1024), st.binary(max_size=256).map(lambda b: b"\x0a" + bytes([len(b) % 128]) + b)))
+
+
+def _feed_message(entities: list[tuple[str, str, int | None, bool, int]]) -> bytes:
+    from google.transit import gtfs_realtime_pb2 as rt
+
+    msg = rt.FeedMessage()
+    msg.header.gtfs_realtime_version = "2.0"
+    for eid, trip, delay, deleted, incr in entities:
+        msg.header.incrementality = incr % 2
+        e = msg.entity.add(id=eid or "e", is_deleted=deleted)
+        if delay is None:
+            e.alert.header_text.translation.add(text=trip, language="en")
+            e.alert.informed_entity.add().stop_id = trip
+            continue
+        e.trip_update.trip.trip_id = trip
+        e.trip_update.stop_time_update.add(stop_sequence=abs(delay) % 40).arrival.delay = delay
+    return msg.SerializeToString()
+
+
+# GTFS-Realtime bodies (POST /v1/realtime): raw bytes, or FeedMessages of random entities
+PROTOBUFS = st.one_of(
+    st.binary(max_size=1024),
+    st.lists(st.tuples(st.text(max_size=8), st.text(max_size=20),
+                       st.none() | st.integers(-(2**31), 2**31 - 1), st.booleans(),
+                       st.integers(0, 1)), max_size=5).map(_feed_message),
+)
+schemathesis.openapi.media_type("application/x-protobuf", PROTOBUFS)
 
 
 @dataclass

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 from rt_messages import city_zip, town_zip, utc
 
@@ -33,12 +31,3 @@ async def town(app, client, tmp_path):
 @pytest.fixture
 async def town_key(make_key):
     return await make_key("operator", operator=TOWN_OP)
-
-
-async def until(predicate, timeout: float = 30.0) -> None:
-    """Poll a condition (bounded), never a fixed sleep."""
-    loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
-    while not predicate():
-        assert loop.time() < end, "timed out"
-        await asyncio.sleep(0.02)

@@ -93,8 +93,8 @@ def message(*entities: rt.FeedEntity, full: bool = True, ts: int | None = None) 
 
 def trip_update(eid: str, trip: str, *, start_date: str | None = DAY, delays=(), canceled=False,
                 skipped=(), ts: int | None = None, times=()) -> rt.FeedEntity:
-    """delays: (stop_sequence, stop_id or None, delay s); times: (stop_sequence, stop_id, POSIX s);
-    skipped: (stop_sequence, stop_id)."""
+    """delays: (stop_sequence or None, stop_id or None, delay s); times: (stop_sequence, stop_id,
+    POSIX s); skipped: (stop_sequence, stop_id)."""
     e = rt.FeedEntity(id=eid)
     tu = e.trip_update
     tu.trip.trip_id = trip
@@ -107,8 +107,10 @@ def trip_update(eid: str, trip: str, *, start_date: str | None = DAY, delays=(),
     rows = [(seq, stop, "delay", v) for seq, stop, v in delays] + \
            [(seq, stop, "time", v) for seq, stop, v in times] + \
            [(seq, stop, "skip", None) for seq, stop in skipped]
-    for seq, stop, kind, v in sorted(rows, key=lambda r: r[0]):
-        stu = tu.stop_time_update.add(stop_sequence=seq)
+    for seq, stop, kind, v in sorted(rows, key=lambda r: r[0] or 0):
+        stu = tu.stop_time_update.add()
+        if seq is not None:
+            stu.stop_sequence = seq
         if stop:
             stu.stop_id = stop
         if kind == "skip":

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from conftest import until
 from rt_messages import alert, at, message
 from test_push import push
 
+from tests.polling import eventually
 from maas.appkeys import LIVE
 
 
@@ -20,7 +20,7 @@ async def _publish(app, client, key):
         ts=at("06:00"))
     got = await push(client, key, body)
     assert got["alerts"] == 3
-    await until(lambda: app[LIVE].current.realtime.revisions.get("town") == 1)
+    await eventually(lambda: app[LIVE].current.realtime.revisions.get("town") == 1)
 
 
 async def ids(client, **params) -> list[str]:

@@ -3,17 +3,12 @@ stops not offered, legs with scheduled and realtime times, itineraries with thei
 
 from __future__ import annotations
 
-import pytest
-from conftest import until
 from rt_messages import alert, at, message, trip_update
 from test_push import push
 
+from tests.polling import eventually
 from maas.app import create_app
 from maas.appkeys import LIVE
-from routing.planner import Planner
-
-overlay = pytest.mark.skipif(not hasattr(Planner, "with_realtime"),
-                             reason="routing's realtime overlay (Planner.with_realtime) is not merged yet")
 
 
 async def plan(client, time: str, frm: str = "town:A", to: str = "town:D", **extra) -> list[dict]:
@@ -29,7 +24,7 @@ def trips(its: list[dict]) -> list[str]:
 
 
 async def _applied(app, revision: int) -> None:
-    await until(lambda: app[LIVE].current.realtime.revisions.get("town") == revision)
+    await eventually(lambda: app[LIVE].current.realtime.revisions.get("town") == revision)
 
 
 async def test_without_realtime_legs_run_as_scheduled(town):
@@ -55,7 +50,6 @@ async def test_an_itinerary_carries_the_alerts_touching_its_legs(app, town, town
     assert (await plan(town, "07:30", frm="town:C"))[0]["alerts"] == []       # C -> D passes no B
 
 
-@overlay
 async def test_a_delayed_trip_is_boarded_at_its_real_time(app, town, town_key):
     assert trips(await plan(town, "08:05", limit=1)) == ["town:T2"]      # T1 left at 08:00
     await push(town, town_key, message(trip_update("e1", "T1", delays=[(1, "A", 600)], ts=at("07:29"))))
@@ -69,7 +63,6 @@ async def test_a_delayed_trip_is_boarded_at_its_real_time(app, town, town_key):
                                                           "2026-11-23T08:40:00+08:00")   # propagated
 
 
-@overlay
 async def test_a_cancelled_trip_and_a_skipped_stop_are_not_offered(app, town, town_key):
     assert trips(await plan(town, "07:30", limit=1)) == ["town:T1"]
     await push(town, town_key, message(trip_update("e1", "T1", canceled=True)))
@@ -81,13 +74,12 @@ async def test_a_cancelled_trip_and_a_skipped_stop_are_not_offered(app, town, to
     assert trips(await plan(town, "07:30", to="town:C", limit=1)) == ["town:T1"]
 
 
-@overlay
 async def test_a_push_to_one_worker_changes_the_plans_of_another(app, town, town_key, aiohttp_client,
                                                                 settings, clock):
     other = create_app(settings, clock=clock)
     other_client = await aiohttp_client(other)
-    await until(lambda: other[LIVE].current.network.n_trips > 0)
+    await eventually(lambda: other[LIVE].current.network.n_trips > 0)
     assert trips(await plan(other_client, "07:30", limit=1)) == ["town:T1"]
     await push(town, town_key, message(trip_update("e1", "T1", canceled=True)))
-    await until(lambda: other[LIVE].current.realtime.revisions.get("town") == 1)
+    await eventually(lambda: other[LIVE].current.realtime.revisions.get("town") == 1)
     assert "town:T1" not in trips(await plan(other_client, "07:30"))

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from aiohttp import web
-from conftest import TOWN_OP, until
+from conftest import TOWN_OP
 from rt_messages import city_zip, message, town_zip, trip_update, utc
 
 from feeds.ingest import import_feed
+from tests.polling import eventually
 from maas.app import create_app
 from maas.appkeys import DB, LIVE
 from maas.clock import FrozenClock
@@ -39,26 +40,26 @@ async def test_one_worker_pulls_and_another_takes_over_when_it_stops(aiohttp_cli
         result = await import_feed(first[DB], path, feed=name, operator_id=op, activate=True,
                                    today=utc("07:30").date())
         assert not result.rejected
-    await until(lambda: first[LIVE].current.network.n_trips > 0)
-    await until(lambda: first[LIVE].current.realtime.revisions.get("town", 0) >= 1)
+    await eventually(lambda: first[LIVE].current.network.n_trips > 0)
+    await eventually(lambda: first[LIVE].current.realtime.revisions.get("town", 0) >= 1)
     assert await _stored(first[DB]) == {("town:T1", False)} and first[PULLER].holding
 
     second = create_app(settings, clock=clock)
     await aiohttp_client(second)
     served["body"] = message(trip_update("e2", "T2", canceled=True))
-    await until(lambda: ("town:T2", True) in {(u.trip_id, u.canceled) for u in
+    await eventually(lambda: ("town:T2", True) in {(u.trip_id, u.canceled) for u in
                                               second[LIVE].current.realtime.updates.get("town", ())})
     assert first[PULLER].holding and not second[PULLER].holding
 
     # a body that is not protobuf: nothing changes, the puller says why and keeps pulling
     served["body"] = b"garbage"
-    await until(lambda: first[PULLER].last.get("town", "").startswith("not_protobuf"))
+    await eventually(lambda: first[PULLER].last.get("town", "").startswith("not_protobuf"))
     assert await _stored(first[DB]) == {("town:T2", True)}
 
     await first_client.close()                        # the puller stops; its lock is released
     served["body"] = message(trip_update("e1", "T1", canceled=True))
-    await until(lambda: second[PULLER].holding)
-    await until(lambda: {(u.trip_id, u.canceled) for u in
+    await eventually(lambda: second[PULLER].holding)
+    await eventually(lambda: {(u.trip_id, u.canceled) for u in
                          second[LIVE].current.realtime.updates.get("town", ())} == {("town:T1", True)})
     assert second[PULLER].last["town"] in ("ok", "unchanged")
 
@@ -82,6 +83,6 @@ async def test_a_failing_url_is_reported_and_the_other_feeds_still_pulled(aiohtt
     await aiohttp_client(app)
     for path, name in ((town_zip(tmp_path), "town"), (city_zip(tmp_path), "city")):
         await import_feed(app[DB], path, feed=name, operator_id="op", activate=True, today=utc("07:30").date())
-    await until(lambda: app[PULLER].last.get("town") == "http 503"
+    await eventually(lambda: app[PULLER].last.get("town") == "http 503"
                 and [u.trip_id for u in app[LIVE].current.realtime.updates.get("city", ())] == ["city:X1"])
     assert await _stored(app[DB]) == {("city:X1", False)}

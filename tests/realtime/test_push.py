@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
-from conftest import TOWN_OP, until
+from conftest import TOWN_OP
 from rt_messages import alert, at, deleted, message, trip_update
 
+from tests.polling import eventually
 from maas.appkeys import DB, LIVE
 
 MONDAY = date(2026, 11, 23)
@@ -35,7 +36,7 @@ async def test_a_full_dataset_applies_what_fits_and_counts_the_rest_with_reasons
         trip_update("e1", "T1", delays=[(2, "B", 300)]),
         trip_update("e2", "T2", canceled=True),
         trip_update("e3", "NOPE"),
-        trip_update("e4", "T1", start_date="20261124", delays=[(1, "Z", 60)]),   # no stop Z on T1
+        trip_update("e4", "T1", start_date="20261124", delays=[(None, "Z", 60)]),  # no stop Z on T1
         trip_update("e5", "W", delays=[(1, "A", 60)]),                         # W runs at weekends
         alert("a1", header={"en": "Detour"}, informed=[{"stop_id": "B"}]),
         ts=at("07:29"))
@@ -50,7 +51,7 @@ async def test_a_full_dataset_applies_what_fits_and_counts_the_rest_with_reasons
     rows = await stored(app)
     assert set(rows) == {("town:T1", MONDAY), ("town:T2", MONDAY)}
     assert rows[("town:T2", MONDAY)]["canceled"] is True
-    await until(lambda: app[LIVE].current.realtime.revisions.get("town") == 1)
+    await eventually(lambda: app[LIVE].current.realtime.revisions.get("town") == 1)
     state = app[LIVE].current.realtime
     assert {u.trip_id for u in state.updates["town"]} == {"town:T1", "town:T2"}
     assert [a.id for a in state.alerts["town"]] == ["town:a1"]
@@ -167,3 +168,26 @@ async def test_an_admin_key_may_push_for_any_feed(app, town, make_key):
     admin = await make_key("admin")
     got = await push(town, admin, message(trip_update("e1", "X1", delays=[(1, "S", 60)])), feed="city")
     assert got["trip_updates"] == 1
+
+
+async def test_concurrent_pushes_of_one_feed_take_turns(app, town, town_key):
+    import asyncio
+
+    stamps = [at("07:1" + str(k)) for k in range(6)]
+    answers = await asyncio.gather(*(
+        push(town, town_key, message(trip_update("e1", "T1", delays=[(1, "A", k * 60)], ts=ts)))
+        for k, ts in enumerate(stamps)))
+    assert sorted(a["revision"] for a in answers) == [1, 2, 3, 4, 5, 6]     # one writer at a time
+    # whatever order they ran in, the newest measurement is what stays
+    rows = await app[DB].fetch("SELECT produced_ts, body FROM realtime_trip_updates")
+    assert [(r["produced_ts"], r["body"]["stop_updates"][0]["arrival"]["delay"]) for r in rows] == [
+        (stamps[-1], 5 * 60)]
+    assert sum(a["reasons"].get("stale_timestamp", 0) for a in answers) + \
+        sum(a["trip_updates"] for a in answers) == 6
+
+
+async def test_stops_are_matched_by_stop_sequence_first(app, town, town_key):
+    got = await push(town, town_key, message(
+        trip_update("e1", "T1", delays=[(2, "B", 60)]),            # sequence 2 is B: fits
+        trip_update("e2", "T2", delays=[(9, None, 60)])))          # no sequence 9 on T2
+    assert got["trip_updates"] == 1 and got["reasons"] == {"unknown_stop": 1}

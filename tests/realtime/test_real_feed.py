@@ -7,11 +7,11 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 
 import pytest
-from conftest import until
 from google.protobuf import json_format
 from google.transit import gtfs_realtime_pb2 as rt
 
 from feeds.ingest import import_feed
+from tests.polling import eventually
 from maas.appkeys import DB, LIVE
 from maas.clock import FrozenClock
 
@@ -41,7 +41,7 @@ async def test_the_sound_transit_snapshot_applies_on_its_static_feed(app, client
                   if e["trip_update"]["trip"]["schedule_relationship"] == "DUPLICATED"]
     assert (got["trip_updates"], got["ignored"], got["reasons"]) == (13, 1, {"unsupported_relationship": 1})
     assert [i["entity_id"] for i in got["ignored_entities"]] == duplicated
-    await until(lambda: app[LIVE].current.realtime.revisions.get("st") == 1)
+    await eventually(lambda: app[LIVE].current.realtime.revisions.get("st") == 1)
     updates = app[LIVE].current.realtime.updates["st"]
     assert len(updates) == 13 and all(u.service_date == date(2023, 5, 10) for u in updates)
     delays = [s.arrival.delay for u in updates for s in u.stop_updates if s.arrival and s.arrival.delay is not None]

@@ -343,3 +343,15 @@ async def test_a_writer_that_waited_for_the_booking_sees_what_the_other_committe
     assert view.status == "cancelled" and out.refund_minor == view.paid_minor > 0
     assert len(view.tickets) == 4 and {t.status for t in view.tickets} == {"cancelled"}
     assert view == await env.svc.get(env.account, b.id)
+
+
+async def test_refunds_never_exceed_what_was_paid(env):
+    """Cancelling the cheap leg of a linked booking leaves the other at its full price, more
+    than was paid for it; cancelling that one too refunds what was paid, not more."""
+    b = await env.hold(BUS, RAIL)                     # two operators: the linked discount
+    paid = (await env.svc.confirm(env.account, b.id, "p")).paid_minor
+    view, out = await env.svc.cancel(env.account, b.id, 0)
+    assert out.refund_minor == 0 and view.total_minor > paid      # the rail leg alone costs more
+    view, out = await env.svc.cancel(env.account, b.id, 1)        # > 24 h ahead: a full refund
+    assert view.status == "cancelled" and view.refund_minor == out.refund_minor == paid
+    assert sum(g.refund_minor for g in view.legs) == paid

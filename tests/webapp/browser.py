@@ -10,9 +10,10 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import time
 from pathlib import Path
 from typing import Any, Callable
+
+from tests.polling import eventually_sync
 
 CHROMIUM = "/usr/bin/chromium"
 DRIVER = "/usr/bin/chromedriver"
@@ -59,23 +60,28 @@ def start_browser(lang: str = "en-US", tz: str = "Asia/Shanghai") -> Any:
     return driver
 
 
-def wait_for(what: Callable[[], Any], message: str, timeout: float = WAIT_S) -> Any:
-    """Poll `what` until it returns something truthy (bounded); its value."""
+def wait_for(what: Callable[[], Any], message: str, timeout: float = WAIT_S,
+             page: Any = None) -> Any:
+    """Poll `what` until it returns something truthy (tests/polling.py); its value. An element
+    not there yet (or replaced meanwhile) counts as not yet; on a timeout the page's text is
+    part of the message."""
     from selenium.common.exceptions import (NoSuchElementException,
                                             StaleElementReferenceException)
 
-    deadline = time.monotonic() + timeout
-    last: Exception | None = None
-    while True:
+    last: list[Exception] = []
+
+    def attempt() -> Any:
         try:
-            got = what()
-            if got:
-                return got
+            return what()
         except (NoSuchElementException, StaleElementReferenceException) as exc:
-            last = exc
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {message}" + (f" ({last})" if last else ""))
-        time.sleep(0.1)
+            last[:] = [exc]     # the page is changing under us: try again
+            return None
+
+    try:
+        return eventually_sync(attempt, timeout, interval=0.1, message=message)
+    except AssertionError as exc:
+        seen = f"; the page says: {page.find_element('tag name', 'main').text[:2000]}" if page else ""
+        raise AssertionError(f"{exc}" + (f" ({last[0]})" if last else "") + seen) from None
 
 
 class Shots:

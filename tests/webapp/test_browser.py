@@ -9,7 +9,7 @@ from a worker thread so the event loop keeps serving it.
 from __future__ import annotations
 
 import asyncio
-import os
+import zipfile
 from collections import Counter
 from datetime import datetime
 from pathlib import Path
@@ -20,42 +20,18 @@ import pytest
 
 from maas.appkeys import LIVE
 from tests.conftest import bearer
-from tests.webapp.browser import Shots, ensure_chromium, start_browser, wait_for
+from tests.polling import eventually
+from tests.webapp.browser import Shots, wait_for
 from tests.webapp.network import TZ, bus_zip, rail_zip
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 POINT = DATA / "real" / "highdesert-point-2017.zip"
 
 
-@pytest.fixture(scope="session")
-def chromium() -> None:
-    why = ensure_chromium()
-    if why:
-        pytest.skip(f"no headless Chromium for the web app tests: {why}")
-    pytest.importorskip("selenium", reason="pip install -e '.[test]' installs selenium")
-
-
-@pytest.fixture(scope="session")
-def shots(tmp_path_factory: pytest.TempPathFactory) -> Shots:
-    folder = os.environ.get("MAAS_SCREENSHOTS")
-    s = Shots(Path(folder) if folder else tmp_path_factory.mktemp("screenshots"))
-    print(f"\nweb app screenshots in {s.folder}")
-    return s
-
-
 @pytest.fixture
 def settings(settings):  # type: ignore[no-untyped-def]
     # 5 s rotating-code steps (the smallest allowed), so the QR visibly refreshes in the test
     return settings.model_copy(update={"gates": settings.gates.model_copy(update={"totp_step_s": 5})})
-
-
-@pytest.fixture
-async def browser(chromium):  # type: ignore[no-untyped-def]
-    driver = await asyncio.to_thread(start_browser)
-    try:
-        yield driver
-    finally:
-        await asyncio.to_thread(driver.quit)
 
 
 async def _go_live(client, app, make_key) -> None:  # type: ignore[no-untyped-def]
@@ -70,11 +46,7 @@ async def _go_live(client, app, make_key) -> None:  # type: ignore[no-untyped-de
         resp = await client.post(f"/v1/feeds/{version}/activate", headers=bearer(admin))
         assert resp.status == 200, await resp.text()
         versions[feed] = version
-    for _ in range(400):
-        if dict(app[LIVE].current.versions) == versions:
-            return
-        await asyncio.sleep(0.05)
-    assert dict(app[LIVE].current.versions) == versions
+    await eventually(lambda: dict(app[LIVE].current.versions) == versions)
 
 
 def _by_id(driver: Any, name: str) -> Any:
@@ -145,13 +117,21 @@ def _current_qr(driver: Any, account: dict[str, str], booking: str) -> str:
 
 
 def _decide(driver: Any, qr: str) -> tuple[str, str]:
-    _css(driver, "#decision-box")[0]  # noqa: B018 — the page is there
     driver.execute_script("document.getElementById('decision-box').replaceChildren()")
     box = _by_id(driver, "gate-qr")
     box.clear()
     driver.execute_script("arguments[0].value = arguments[1]", box, qr)
     _by_id(driver, "gate-validate").click()
     d = wait_for(lambda: _css(driver, "#decision"), "a gate decision")[0]
+    return d.get_attribute("data-result"), d.get_attribute("data-code")
+
+
+def _face(driver: Any, template: str) -> tuple[str, str]:
+    from selenium.webdriver.support.ui import Select
+    driver.execute_script("document.getElementById('decision-box').replaceChildren()")
+    Select(_by_id(driver, "gate-face")).select_by_value(template)
+    _by_id(driver, "gate-face-check").click()
+    d = wait_for(lambda: _css(driver, "#decision"), "a face decision")[0]
     return d.get_attribute("data-result"), d.get_attribute("data-code")
 
 
@@ -198,6 +178,20 @@ async def test_passenger_books_and_a_gate_admits_the_qr(client, app, make_key, b
     taps = await app_db_taps(app, ride["booking"])
     assert taps == [(0, "g-b1", False)]                     # the offline tap, uploaded
 
+    operator = await make_key("operator", operator="op-jnbus")
+
+    def checkins() -> list[str]:
+        browser.get(base + "#/operator")
+        _by_id(browser, "maas-operatorKey-input").send_keys(operator)
+        _by_id(browser, "maas-operatorKey-use").click()
+        rows = wait_for(lambda: _css(browser, "#checkins tbody tr"), "the check-ins", page=browser)
+        shots(browser, "11-operator-checkins")
+        return [td.text for td in rows[0].find_elements("tag name", "td")]
+
+    station, count, passengers, qr, face, offline = await asyncio.to_thread(checkins)
+    assert station.startswith("泉城广场") and "jnbus:B1" in station
+    assert (count, passengers, qr, face, offline) == ("1", "1", "1", "0", "1")
+
 
 async def app_db_taps(app, booking: str) -> list[tuple[int, str, bool]]:  # type: ignore[no-untyped-def]
     from maas.appkeys import DB
@@ -213,13 +207,25 @@ async def test_a_gate_accepts_online(client, app, make_key, browser, shots) -> N
     gate_key = await make_key("gate", gate="g-b1", station="jnbus:B1")
 
     def play() -> None:
+        # the passenger enrols test face A (consent given) on this device
+        browser.execute_script("localStorage.setItem('maas.account', JSON.stringify(arguments[0]))",
+                               ride["account"])
+        browser.get(base + "#/passenger")
+        browser.refresh()                          # a fresh page: English, normal mode
+        wait_for(lambda: _css(browser, "#face-card summary"), "the face card")[0].click()
+        _by_id(browser, "face-consent").click()
+        _by_id(browser, "face-enrol").click()
+        wait_for(lambda: _css(browser, "#face-card .msg.ok"), "the face enrolled")
+
         browser.get(base + "#/gate")
         _by_id(browser, "gate-id").send_keys("g-b1")
         _by_id(browser, "maas-gateKey-input").send_keys(gate_key)
         _by_id(browser, "maas-gateKey-use").click()
+        assert _face(browser, "B") == ("reject", "no_face_match")
         qr = _current_qr(browser, ride["account"], ride["booking"])
         assert _decide(browser, qr) == ("accept", "ok")
         shots(browser, "07-gate-online-accept")
+        assert _face(browser, "A") == ("reject", "already_used")   # matched: the same ride
         # the key pasted is never shown back: the field is a password field
         assert _by_id(browser, "maas-gateKey-input").get_attribute("type") == "password"
         assert gate_key not in browser.find_element("tag name", "body").text
@@ -247,26 +253,39 @@ def _book_quickly(driver: Any, base: str, shots: Shots) -> dict[str, Any]:
     _by_id(driver, "pax-name-0").send_keys("李四")
     _by_id(driver, "pax-id-0").send_keys("11010519491231002X")
     _by_id(driver, "hold-button").click()
-    wait_for(lambda: _css(driver, "#confirm-button"), "the held booking")[0].click()
+    wait_for(lambda: _css(driver, "#confirm-button"), "the held booking",
+             page=driver)[0].click()
     wait_for(lambda: _css(driver, "#qr-img[src^='blob:']"), "the QR")
     account = driver.execute_script("return JSON.parse(localStorage.getItem('maas.account'))")
     driver.execute_script("localStorage.clear()")   # back to English, normal mode
     return {"account": account, "booking": driver.current_url.rsplit("/", 1)[1]}
 
 
-def _operator_flow(driver: Any, base: str, shots: Shots, key: str) -> tuple[str, dict[str, int]]:
+def _publish(driver: Any, path: Path) -> str:
+    """Publish a zip through the page; the version it became."""
+    driver.execute_script("document.getElementById('publish-result').replaceChildren()")
+    name = _by_id(driver, "feed-name")
+    name.clear()
+    name.send_keys("point")
+    _by_id(driver, "feed-file").send_keys(str(path))
+    _by_id(driver, "publish-button").click()
+    wait_for(lambda: _css(driver, "#publish-result #report"), "the validation report", page=driver)
+    return _css(driver, "#publish-result .msg.ok")[0].text.rsplit(" ", 1)[1]
+
+
+def _activate(driver: Any, version: str) -> None:
+    wait_for(lambda: _css(driver, f"#activate-{version}"), "the version listed")[0].click()
+    wait_for(lambda: _css(driver, f"#versions-card tr[data-version='{version}'][data-status='active']"),
+             "the version live", page=driver)
+
+
+def _operator_flow(driver: Any, base: str, shots: Shots, key: str,
+                   second: Path) -> tuple[str, dict[str, int]]:
     driver.get(base + "#/operator")
     _by_id(driver, "maas-operatorKey-input").send_keys(key)
     _by_id(driver, "maas-operatorKey-use").click()
     wait_for(lambda: _css(driver, "#publish-form"), "the publish form")
-    name = _by_id(driver, "feed-name")
-    name.clear()
-    name.send_keys("point")
-    _by_id(driver, "feed-file").send_keys(str(POINT))
-    _by_id(driver, "publish-button").click()
-    wait_for(lambda: _css(driver, "#publish-result #report"), "the validation report")
-    ok = _css(driver, "#publish-result .msg.ok")[0].text
-    version = ok.rsplit(" ", 1)[1]
+    version = _publish(driver, POINT)
     groups = {g.get_attribute("data-code"): int(g.get_attribute("data-count"))
               for g in _css(driver, "#publish-result details.rgroup")}
     first = _css(driver, "#publish-result details.rgroup summary")[0]
@@ -274,9 +293,14 @@ def _operator_flow(driver: Any, base: str, shots: Shots, key: str) -> tuple[str,
     wait_for(lambda: _css(driver, "#publish-result details.rgroup[open] table.notices tbody tr"),
              "the notices of a code")
     shots(driver, "09-operator-report")
-    wait_for(lambda: _css(driver, f"#activate-{version}"), "the version listed")[0].click()
-    wait_for(lambda: _css(driver, f"#versions-card tr[data-version='{version}'][data-status='active']"),
-             "the version live")
+    _activate(driver, version)
+    # a second version goes live, then the operator rolls back to the first
+    newer = _publish(driver, second)
+    _activate(driver, newer)
+    button = wait_for(lambda: _css(driver, f"#activate-{version}"), "the roll-back button")[0]
+    assert button.text == "Roll back to this"
+    _activate(driver, version)
+    assert _css(driver, f"#versions-card tr[data-version='{newer}'][data-status='superseded']")
     wait_for(lambda: _css(driver, "#checkins-card:not([hidden])"), "the check-ins card")
     driver.set_window_size(1280, 2400)            # the whole page in one picture
     driver.execute_script("document.getElementById('versions-card').scrollIntoView()")
@@ -285,17 +309,63 @@ def _operator_flow(driver: Any, base: str, shots: Shots, key: str) -> tuple[str,
     return version, groups
 
 
-async def test_operator_publishes_reads_the_report_and_activates(client, app, make_key, browser,  # type: ignore[no-untyped-def]
-                                                                 shots) -> None:
+async def test_operator_publishes_reads_the_report_activates_and_rolls_back(  # type: ignore[no-untyped-def]
+        client, app, make_key, browser, shots, tmp_path) -> None:
     key = await make_key("operator", operator="op-point")
     base = str(client.make_url("/"))
-    version, groups = await asyncio.to_thread(_operator_flow, browser, base, shots, key)
+    second = tmp_path / "point-v2.zip"                 # the same feed, other bytes
+    second.write_bytes(POINT.read_bytes())
+    with zipfile.ZipFile(second, "a") as z:
+        z.writestr("notes.txt", "a second version\n")
+    version, groups = await asyncio.to_thread(_operator_flow, browser, base, shots, key, second)
     detail = await (await client.get(f"/v1/feeds/{version}", headers=bearer(key))).json()
     assert detail["status"] == "active"
     assert groups == dict(Counter(n["code"] for n in detail["report"]))
     assert groups, "the point feed has warnings to show"
-    for _ in range(200):
-        if app[LIVE].current.versions.get("point") == version:
-            break
-        await asyncio.sleep(0.05)
-    assert app[LIVE].current.versions.get("point") == version
+    await eventually(lambda: app[LIVE].current.versions.get("point") == version)
+
+
+def _alert_message() -> bytes:
+    from google.transit import gtfs_realtime_pb2 as rt
+    msg = rt.FeedMessage()
+    msg.header.gtfs_realtime_version = "2.0"
+    msg.header.incrementality = rt.FeedHeader.FULL_DATASET
+    a = msg.entity.add(id="lift").alert
+    a.cause, a.effect = rt.Alert.CONSTRUCTION, rt.Alert.ACCESSIBILITY_ISSUE
+    a.informed_entity.add().stop_id = "B1"
+    a.header_text.translation.add(text="Quancheng Square: lift out of order", language="en")
+    a.header_text.translation.add(text="泉城广场站电梯停用", language="zh")
+    return msg.SerializeToString()
+
+
+async def test_alerts_reach_the_passenger_and_the_operator(client, app, make_key, browser,  # type: ignore[no-untyped-def]
+                                                           shots) -> None:
+    await _go_live(client, app, make_key)
+    operator = await make_key("operator", operator="op-jnbus")
+    resp = await client.post("/v1/realtime", params={"feed": "jnbus"}, data=_alert_message(),
+                             headers={**bearer(operator), "Content-Type": "application/x-protobuf"})
+    assert resp.status == 200, await resp.text()
+    async def alerts() -> list:
+        return (await (await client.get("/v1/alerts")).json())["alerts"]
+
+    await eventually(alerts, interval=0.05)
+    base = str(client.make_url("/"))
+
+    def look() -> tuple[str, str]:
+        browser.get(base + "#/passenger")
+        wait_for(lambda: _css(browser, "#plan-form"), "the plan form")
+        _pick_stop(browser, "from", "quancheng", "Quancheng Square")
+        _pick_stop(browser, "to", "weishan", "Weishan Road")
+        _by_id(browser, "plan-button").click()
+        alert = wait_for(lambda: _css(browser, "#itinerary-0 .alerts li"), "the itinerary's alert",
+                         page=browser)[0].text
+        shots(browser, "12-passenger-alert")
+        browser.get(base + "#/operator")
+        _by_id(browser, "maas-operatorKey-input").send_keys(operator)
+        _by_id(browser, "maas-operatorKey-use").click()
+        listed = wait_for(lambda: _css(browser, "#alerts li"), "the operator's alerts", page=browser)[0].text
+        return alert, listed
+
+    alert, listed = await asyncio.to_thread(look)
+    assert alert == "Quancheng Square: lift out of order"
+    assert "Quancheng Square: lift out of order" in listed and "jnbus" in listed

@@ -72,11 +72,16 @@ async def test_another_operator_and_bad_input_are_refused(client, db, make_key) 
     key = await make_key("operator", operator="op-bus")
     resp = await client.get("/v1/operators/op-rail/checkins", headers=bearer(key))
     assert resp.status == 403 and (await resp.json())["code"] == "forbidden"
-    resp = await client.get("/v1/operators/op-bus/checkins", params={"tz": "Mars/Olympus"},
-                            headers=bearer(key))
-    assert resp.status == 400
-    assert resp.content_type == "application/problem+json"
-    assert (await resp.json())["code"] == "invalid_parameter"
+    for tz in ("Mars/Olympus", "Asia", "../UTC", "", "\x00"):     # "Asia" is a folder of zones
+        resp = await client.get("/v1/operators/op-bus/checkins", params={"tz": tz},
+                                headers=bearer(key))
+        assert resp.status == 400, tz
+        assert resp.content_type == "application/problem+json"
+        assert (await resp.json())["code"] == "invalid_parameter"
+    for day in ("9999-12-31", "0001-01-01"):
+        resp = await client.get("/v1/operators/op-bus/checkins", params={"date": day},
+                                headers=bearer(key))
+        assert resp.status == 400, day
     resp = await client.get("/v1/operators/op-bus/checkins", params={"date": "yesterday"},
                             headers=bearer(key))
     assert resp.status == 400

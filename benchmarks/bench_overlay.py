@@ -1,7 +1,7 @@
 """Realtime overlay benchmark: the cost of applying an update set, and planner speed with
 10 % of the day's trips updated against none, in the same run.
 
-    .venv/bin/python benchmarks/bench_realtime.py --feed nyc-subway-2018 --queries 200
+    .venv/bin/python benchmarks/bench_overlay.py --feed nyc-subway-2018 --queries 200
 
 On the busiest service day of a real feed (tests/data/real) a seeded random 10 % of the
 runs of that day get a TripUpdate: 90 % delays (1-15 min at a random stop, propagated down

@@ -12,9 +12,13 @@ from pathlib import Path
 
 from aiohttp import web
 
-__all__ = ["add_webapp", "STATIC_DIR", "SECURITY_HEADERS"]
+from maas.errors import NotFound
+from maas.http import Router
 
-STATIC_DIR = Path(__file__).with_name("static")
+__all__ = ["router", "STATIC_DIR", "SECURITY_HEADERS"]
+
+router = Router(tag="web app")
+STATIC_DIR = Path(__file__).resolve().parents[1] / "static"
 
 # blob: images are the QR codes (fetched with the passenger's token, shown from memory);
 # media blob: the gate page's camera preview
@@ -47,7 +51,7 @@ def _asset(name: str) -> web.Response:
     kind = _TYPES.get(path.suffix)
     # only plain files directly in static/ with a known type: no traversal, no listing
     if "/" in name or "\\" in name or name.startswith(".") or kind is None or not path.is_file():
-        raise web.HTTPNotFound()
+        raise NotFound("no such file of the web app")
     resp = web.Response(body=path.read_bytes(), content_type=kind,
                         charset="utf-8" if kind.startswith("text/") else None)
     resp.headers.update(SECURITY_HEADERS)
@@ -55,15 +59,13 @@ def _asset(name: str) -> web.Response:
     return resp
 
 
+@router.get("/", summary="The web app (passenger, operator and gate pages)",
+            response_content="text/html")
 async def index(request: web.Request) -> web.Response:
     return _asset("index.html")
 
 
+@router.get("/static/{name}", summary="A file of the web app (JavaScript module, CSS, icon)",
+            response_content="text/javascript", errors={404: "no such file"})
 async def static(request: web.Request) -> web.Response:
     return _asset(request.match_info["name"])
-
-
-def add_webapp(app: web.Application) -> None:
-    """Register `/` and `/static/{name}` (not API endpoints: not in /openapi.json)."""
-    app.router.add_get("/", index)
-    app.router.add_get("/static/{name}", static)

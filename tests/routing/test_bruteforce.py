@@ -272,6 +272,12 @@ def test_range_query_keeps_a_later_departure_arriving_next_day():
                    "realtime generated test on 2026-12-06: the 4 h range query finds nothing where "
                    "the point query from the window start finds walk + L1x1 + walk")
 def test_range_query_keeps_a_walk_ride_walk_journey():
+    """Why (traced): the latest start in the window (08:58, L0x0 at S2) finds L1x1 boarded
+    at S2 at 09:01, after the window; `assemble` drops it (it starts outside the window), but
+    it had already set the round's target label, so the earlier starts that reach the same
+    arrival by a walk to S3 and L1x1 at 08:59 (departing 08:55:08, inside) improve nothing
+    and are never recorded. A fix must keep boardings at the origin after the window end
+    from setting labels (or record ties from earlier starts)."""
     stops = {f"S{i}": (36.6 + i * 0.002, 117.0) for i in range(5)}
     net = timetable("""
         L0x0 R0 bus 0,1,2 S0@08:54 S1@08:56 S2@08:58 S3@09:00

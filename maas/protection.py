@@ -22,6 +22,7 @@ from aiohttp import web
 
 from maas.appkeys import CLOCK, DB, LIVE, SETTINGS
 from maas.realtime import STORED_HOOKS, RealtimeState, load_state, with_realtime
+from routing.errors import LegNotFeasible
 from routing.itinerary import LegKey
 from ticketing import protection_store as pstore
 from ticketing.protection import BookedLeg, Status, disruptions
@@ -29,6 +30,7 @@ from ticketing.protection import BookedLeg, Status, disruptions
 __all__ = ["Protector", "PROTECTOR", "enqueue", "protection_ctx"]
 
 log = logging.getLogger(__name__)
+MAX_ATTEMPTS = 3     # a job that fails this often is left 'failed' (its error in `outcome`)
 
 
 class _Pulse:
@@ -87,7 +89,7 @@ class Protector:
         except Exception as exc:  # noqa: BLE001 — recorded on the job; the loop goes on
             log.exception("protection job %s failed", job["id"])
             await pstore.finish(pool, job["id"], f"error: {type(exc).__name__}", now(),
-                                failed=job["attempts"] >= 3)
+                                failed=job["attempts"] >= MAX_ATTEMPTS, retry=True)
         return True
 
     async def run(self) -> None:
@@ -122,7 +124,10 @@ async def check_booking(conn: asyncpg.Connection, planner: Any, booking_id: str,
     keys = {leg.leg_no: LegKey(**k) for leg, k in legs}
 
     def status_of(leg) -> Status:  # type: ignore[no-untyped-def]
-        st = planner.leg_status(keys[leg.leg_no])
+        try:
+            st = planner.leg_status(keys[leg.leg_no])
+        except LegNotFeasible:      # not in the active timetable (sold on an older version)
+            return Status(leg.departure, leg.arrival, False)
         return Status(st.departure, st.arrival, st.cancelled)
 
     found = disruptions([leg for leg, _ in legs], status_of, connection_of(planner.config), now)

@@ -56,13 +56,15 @@ async def claim(conn: Conn, now: datetime, lease_s: float) -> asyncpg.Record | N
         now, now - timedelta(seconds=lease_s))
 
 
-async def finish(conn: Conn, job_id: int, outcome: str, now: datetime, failed: bool = False) -> None:
-    """End a job; back to 'pending' if an update arrived while it ran."""
+async def finish(conn: Conn, job_id: int, outcome: str, now: datetime, failed: bool = False,
+                 retry: bool = False) -> None:
+    """End a job: 'done'; back to 'pending' if an update arrived while it ran or `retry`
+    (an error); 'failed' if `failed` (too many errors)."""
     await conn.execute(
         """UPDATE protection_jobs SET
-                  state = CASE WHEN again AND NOT $4 THEN 'pending' WHEN $4 THEN 'failed' ELSE 'done' END,
+                  state = CASE WHEN $4 THEN 'failed' WHEN again OR $5 THEN 'pending' ELSE 'done' END,
                   again = false, outcome = $2, finished_at = $3
-           WHERE id = $1""", job_id, outcome, now, failed)
+           WHERE id = $1""", job_id, outcome, now, failed, retry)
 
 
 async def open_jobs(conn: Conn) -> int:

@@ -78,3 +78,18 @@ async def test_one_open_job_per_booking_and_a_crashed_job_runs_again(app, line, 
 
 async def idle(pool) -> bool:
     return await pstore.open_jobs(pool) == 0
+
+
+async def test_a_job_that_errs_is_retried_then_left_failed(app, line, book, clock, settings):
+    bid, _, _ = await book()
+    lease = settings.protection.job_lease_s
+    async with app[DB].acquire() as conn, conn.transaction():     # (unseen by the protector meanwhile)
+        await pstore.enqueue_for_runs(conn, RUN, {"feed": "line"}, clock.now())
+        job = await pstore.claim(conn, clock.now(), lease)
+        assert (job["booking_id"], job["attempts"]) == (bid, 1)
+        await pstore.finish(conn, job["id"], "error: X", clock.now(), retry=True)
+        again = await pstore.claim(conn, clock.now(), lease)
+        assert (again["id"], again["attempts"]) == (job["id"], 2)
+        await pstore.finish(conn, job["id"], "error: X", clock.now(), failed=True, retry=True)
+        assert await conn.fetchval("SELECT state FROM protection_jobs WHERE id = $1", job["id"]) == "failed"
+        assert await pstore.claim(conn, clock.now(), lease) is None

@@ -59,3 +59,14 @@ async def test_events_are_the_owners_only(line, book, make_account):
     r = await line.get(f"/v1/bookings/{bid}/events", headers=bearer(stranger))
     assert r.status == 404 and (await r.json())["code"] == "booking_not_found"
     assert r.content_type == "application/problem+json"
+
+
+async def test_the_existing_use_cases_show_as_events_with_times(line, book):
+    bid, token, _ = await book()
+    r = await line.post(f"/v1/bookings/{bid}/cancel", headers=bearer(token))
+    assert r.status == 200, await r.text()
+    evs = await events(line, bid, token)
+    assert [(e["event"], e["status"]) for e in evs] == [
+        ("held", "held"), ("confirmed", "confirmed"), ("cancelled", "cancelled")]
+    assert all(e["at"].endswith("Z") or "+" in e["at"] for e in evs)
+    assert [e["id"] for e in evs] == sorted(e["id"] for e in evs)

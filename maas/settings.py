@@ -26,6 +26,7 @@ __all__ = [
     "GateSettings",
     "DataKeys",
     "RealtimeSettings",
+    "ProtectionSettings",
 ]
 
 
@@ -252,6 +253,20 @@ class RealtimeSettings(BaseModel):
     pull_timeout_s: float = Field(10.0, gt=0, description="Seconds a pull may take before it counts as failed.")
 
 
+class ProtectionSettings(BaseModel):
+    """Connection protection of confirmed bookings (issue 11). Env: MAAS_PROTECTION__<FIELD>."""
+
+    enabled: bool = Field(
+        True, description="Watch confirmed bookings: a realtime update that cancels a booked leg or "
+        "breaks a connection writes a `disrupted` event on the booking (GET /v1/bookings/{id}/events).")
+    poll_s: float = Field(
+        1.0, gt=0, description="Seconds between two looks at the protection job queue (a realtime push "
+        "to this worker wakes it at once).")
+    job_lease_s: float = Field(
+        60.0, gt=0, description="A job claimed this long ago and not finished is a crashed worker's: "
+        "another worker claims it again.")
+
+
 # --- the service ---------------------------------------------------------------------------
 
 
@@ -351,6 +366,7 @@ class Settings(BaseSettings):
     bookings: BookingSettings = Field(default_factory=BookingSettings)
     gates: GateSettings = Field(default_factory=GateSettings)
     realtime: RealtimeSettings = Field(default_factory=RealtimeSettings)
+    protection: ProtectionSettings = Field(default_factory=ProtectionSettings)
 
     def data_keys(self) -> DataKeys:
         """The data-at-rest keys; creates and keeps a key file in data_dir when none are set."""

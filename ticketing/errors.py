@@ -13,6 +13,7 @@ __all__ = [
     "TicketingError",
     "InvalidPassenger",
     "UnknownCategory",
+    "CategoryMismatch",
     "BookingNotFound",
     "SoldOut",
     "ItineraryStale",
@@ -47,6 +48,12 @@ class InvalidPassenger(TicketingError):
 
 class UnknownCategory(InvalidPassenger):
     code = "unknown_category"
+
+
+class CategoryMismatch(InvalidPassenger):
+    """The fare category contradicts the birth date the ID number carries (a PRC resident ID
+    born 1990 booked as a child); `extra["passenger"]` is its 0-based position."""
+    code = "category_mismatch"
 
 
 class BookingNotFound(TicketingError):

@@ -21,7 +21,7 @@ from ticketing.fares import FareConfig
 from ticketing.idcards import blind_index, index_key
 from ticketing.inventory import CapacityConfig
 from ticketing.offers import check_versions, make_offer
-from ticketing.passengers import mask_id, mask_name, validate_passenger
+from ticketing.passengers import AgeRules, check_category, mask_id, mask_name, validate_passenger
 from ticketing.pii import Keyring, pii_aad
 
 __all__ = ["BookingConfig", "PassengerInput", "Bookings"]
@@ -35,6 +35,7 @@ class BookingConfig:
     hold_ttl: timedelta
     max_passengers: int = 9
     sweeper_interval_s: float = 15.0
+    ages: AgeRules = AgeRules()
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,7 @@ class Bookings:
         self.pool, self.config, self.keyring, self.now = pool, config, keyring, now
 
     def _passengers(self, booking_id: str, raw: Sequence[PassengerInput],
-                    today: date) -> list[store.NewPassenger]:
+                    today: date, travel_day: date | None = None) -> list[store.NewPassenger]:
         if not raw:
             raise InvalidPassenger("at least one passenger is needed", field="passengers")
         if len(raw) > self.config.max_passengers:
@@ -64,6 +65,7 @@ class Bookings:
         id_key = index_key(self.keyring.keys[active], active)
         for i, p in enumerate(raw):
             v = validate_passenger(i, p.name, p.id_number, p.category, p.id_type, today)
+            check_category(i, v, travel_day or today, self.config.ages)
             kid, name_ct = self.keyring.encrypt(v.name, pii_aad(booking_id, i, "name"))
             kid2, id_ct = self.keyring.encrypt(v.id_number, pii_aad(booking_id, i, "id_number"))
             assert kid == kid2
@@ -82,7 +84,8 @@ class Bookings:
         if gone:
             raise ItineraryInvalid(f"leg {gone[0]} has already departed", leg=gone[0])
         booking_id = store.new_booking_id()
-        pax = self._passengers(booking_id, passengers, now.date())
+        pax = self._passengers(booking_id, passengers, now.date(), key.legs[0].service_date
+                               if key.legs else None)
         offer = make_offer(network, self.config.fares, key.legs, [p.category for p in pax])
         legs = [store.NewLeg.priced(g, p.unit_minor, p.source, p.amount_minor)
                 for g, p in zip(offer.legs, offer.quote.legs, strict=True)]
@@ -104,6 +107,15 @@ class Bookings:
                                        fares=self.config.fares, refunds=self.config.refunds,
                                        now=self.now, conn=conn)
         return view, out
+
+    async def refund_quote(self, account_id: str, booking_id: str, leg_no: int | None = None
+                           ) -> tuple[store.BookingView, CancelOutcome, datetime]:
+        """(the booking, what cancelling it - or leg `leg_no` - now would do, now): the same
+        computation as `cancel`, nothing written."""
+        t = self.now()
+        out = await store.refund_quote(self.pool, booking_id, account_id, leg_no,
+                                       fares=self.config.fares, refunds=self.config.refunds, t=t)
+        return await store.get_booking(self.pool, booking_id, account_id, t), out, t
 
     async def get(self, account_id: str, booking_id: str) -> store.BookingView:
         return await store.get_booking(self.pool, booking_id, account_id, self.now())

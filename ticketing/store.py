@@ -39,7 +39,7 @@ from ticketing.inventory import (
 
 __all__ = [
     "NewLeg", "NewPassenger", "NewBooking", "LegView", "PassengerView", "TicketView",
-    "BookingView", "new_booking_id", "hold", "confirm", "cancel", "expire_due", "get_booking",
+    "BookingView", "new_booking_id", "hold", "confirm", "cancel", "refund_quote", "expire_due", "get_booking",
     "list_bookings", "set_capacity", "occupancy", "held_view", "encrypted_passengers", "update_passenger_cipher",
 ]
 
@@ -358,6 +358,11 @@ _LOCKED = """
     FOR UPDATE OF b FOR NO KEY UPDATE OF l"""
 
 
+async def _legs(conn: Conn, booking_id: str) -> list[asyncpg.Record]:
+    return list(await conn.fetch("SELECT * FROM booking_legs WHERE booking_id = $1 "
+                                 "ORDER BY leg_no", booking_id))
+
+
 async def _lock_with_legs(conn: asyncpg.Connection, booking_id: str, account_id: str | None
                           ) -> tuple[asyncpg.Record, list[Any], list[Any]]:
     """(booking row, its legs, its passengers), the booking and legs locked: one round trip."""
@@ -451,6 +456,30 @@ def _leg_state(g: Any) -> LegState:
                     g["departure"], g["unit_minor"], g["price_source"], g["price_minor"])
 
 
+def _cancel_outcome(row: Mapping[str, Any], legs: Sequence[Any], leg_no: int | None,
+                    fares: FareConfig, refunds: RefundPolicy, t: datetime) -> CancelOutcome:
+    """What cancelling the booking (or leg `leg_no`) at `t` does: the one computation behind
+    both `cancel` and `refund_quote`, so a quote is what the cancel refunds."""
+    before = Status(row["status"])
+    states = [_leg_state(g) for g in legs]
+    paid_left = row["paid_minor"] - row["refund_minor"]
+    if leg_no is None:
+        return cancel_booking(before, states, refunds, t, row["expires_at"], paid_left)
+    return cancel_leg(before, states, leg_no, row["passenger_categories"], fares, refunds,
+                      t, row["expires_at"], paid_left)
+
+
+async def refund_quote(conn: Conn, booking_id: str, account_id: str, leg_no: int | None, *,
+                       fares: FareConfig, refunds: RefundPolicy, t: datetime) -> CancelOutcome:
+    """What `cancel` would refund at `t` (nothing written, nothing locked)."""
+    row = await conn.fetchrow("SELECT * FROM bookings WHERE id = $1 AND account_id = $2",
+                              booking_id, account_id)
+    if row is None:
+        raise BookingNotFound(f"no booking {booking_id}", booking_id=booking_id)
+    legs = await _legs(conn, booking_id)
+    return _cancel_outcome(row, legs, leg_no, fares, refunds, t)
+
+
 async def cancel(pool: asyncpg.Pool, booking_id: str, account_id: str, leg_no: int | None, *,
                  fares: FareConfig, refunds: RefundPolicy, now: Now,
                  conn: asyncpg.Connection | None = None) -> tuple[CancelOutcome, BookingView]:
@@ -461,13 +490,7 @@ async def cancel(pool: asyncpg.Pool, booking_id: str, account_id: str, leg_no: i
         row, legs, pax = await _lock_with_legs(conn, booking_id, account_id)
         t = now()
         before = Status(row["status"])
-        states = [_leg_state(g) for g in legs]
-        paid_left = row["paid_minor"] - row["refund_minor"]
-        if leg_no is None:
-            out = cancel_booking(before, states, refunds, t, row["expires_at"], paid_left)
-        else:
-            out = cancel_leg(before, states, leg_no, row["passenger_categories"], fares, refunds,
-                             t, row["expires_at"], paid_left)
+        out = _cancel_outcome(row, legs, leg_no, fares, refunds, t)
         tickets = await _apply_cancel(conn, row, out, leg_no, before, t)
         whole = out.status is Status.CANCELLED
         after_legs = []

@@ -323,6 +323,46 @@ async def cancel_leg(request: web.Request, path: LegPath) -> web.StreamResponse:
     return await idempotent(request, run, required=False)
 
 
+class QuoteQuery(BaseModel):
+    leg: int | None = Field(None, ge=0, le=INT32_MAX,
+                            description="quote cancelling only this leg (default: the whole booking)")
+
+
+class QuoteLegOut(BaseModel):
+    leg: int
+    price: Money = Field(description="what the leg costs now (all passengers)")
+    refund: Money = Field(description="what cancelling refunds for this leg")
+    new_price: Money | None = Field(description="the leg's price after a one-leg cancel re-prices it")
+
+
+class RefundQuoteOut(BaseModel):
+    booking_id: str
+    quoted_at: datetime = Field(description="the refund rules depend on the time left to departure")
+    status_after: str = Field(description="the booking's status after the cancel")
+    refund: Money = Field(description="total refund of the cancel")
+    total_after: Money = Field(description="price of the legs still booked after the cancel")
+    legs: list[QuoteLegOut] = Field(description="the legs the cancel refunds or re-prices")
+
+
+@router.get("/v1/bookings/{id}/refund-quote",
+            summary="What a cancel would refund now, per leg (same rules as the cancel)",
+            auth=("account",), query=QuoteQuery, response=RefundQuoteOut,
+            errors={404: _ERRORS[404], 409: "the booking (or leg) cannot be cancelled"})
+async def refund_quote(request: web.Request, query: QuoteQuery) -> RefundQuoteOut:
+    view, out, t = await request.app[BOOKINGS].refund_quote(
+        _account(request), request.match_info["id"], query.leg)
+    cur = view.currency
+    prices = {g.leg_no: g.price_minor for g in view.legs}
+    nos = sorted(out.leg_refunds.keys() | out.leg_prices.keys())
+    return RefundQuoteOut(
+        booking_id=view.id, quoted_at=t, status_after=out.status.value,
+        refund=_money(out.refund_minor, cur), total_after=_money(out.total_minor, cur),
+        legs=[QuoteLegOut(leg=n, price=_money(prices[n], cur),
+                          refund=_money(out.leg_refunds.get(n, 0), cur),
+                          new_price=_money(out.leg_prices[n], cur) if n in out.leg_prices
+                          else None) for n in nos])
+
+
 def _namespaced(feed: str, ref: str) -> str:
     if ref.startswith(f"{feed}:"):
         return ref

@@ -47,6 +47,7 @@ def booking_config(s: BookingSettings) -> BookingConfig:
         max_passengers=s.max_passengers,
         sweeper_interval_s=s.sweeper_interval_s,
         ages=AgeRules(s.child_under_age, s.senior_from_age),
+        exchange_offer_ttl=timedelta(seconds=s.exchange_offer_ttl_s),
     )
 
 

@@ -180,6 +180,8 @@ class BookingSettings(BaseModel):
         14, ge=1, le=30, description="a `child` passenger with a PRC resident ID is younger than this on the day of travel (China Railway: under 14)")
     senior_from_age: int = Field(
         60, ge=30, le=120, description="a `senior` passenger with a PRC resident ID is at least this old on the day of travel")
+    exchange_offer_ttl_s: int = Field(
+        600, ge=10, le=86400, description="seconds an exchange offer (POST .../exchange-offers) stays valid")
     linked_discount: float = Field(
         0.05, ge=0, lt=1, description="discount on every leg of a journey linking >= 2 operators"
     )

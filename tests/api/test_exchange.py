@@ -5,12 +5,29 @@ The live network is the sample network (ticketing/sample.py): city bus K5 and ra
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 
 import pytest
 
+from maas.appkeys import DB, LIVE
+from maas.live import Snapshot
+from routing.planner import Planner
+from ticketing.sample import itinerary_id, leg_key
+from ticketing.store import set_capacity
+from ticketing.tokens import parse_qr
 from tests.api.test_bookings import (  # noqa: F401  (fixtures)
-    BUS, ID1, ITIN, RAIL, T0, book, body, clock, user)
+    BUS, DAY, ID1, ITIN, NET, RAIL, T0, book, body, clock, user)
+from tests.conftest import bearer
+
+
+
+@pytest.fixture
+def planned(app, user, client):
+    """The client with the sample network live and plannable (after `user` made it live)."""
+    app[LIVE].current = Snapshot(network=NET, planner=Planner.build(NET), loaded=True,
+                                 versions=dict(zip(NET.feeds, NET.feed_versions)))
+    return client
 
 ADULT_1990 = "110105199001010011"   # born 1 January 1990
 CHILD_2018 = "110105201801010019"   # born 1 January 2018: 8 on the day of travel
@@ -69,7 +86,6 @@ async def test_refund_quote_of_one_leg_is_what_the_leg_cancel_refunds(client, us
 
 
 async def test_refund_quote_of_someone_elses_booking_is_404(client, user, make_account):
-    from tests.conftest import bearer
     b = await confirmed(client, user)
     _, token = await make_account()
     r = await client.get(f"/v1/bookings/{b['id']}/refund-quote", headers=bearer(token))
@@ -118,3 +134,136 @@ async def test_a_child_pays_the_child_concession(client, user, settings):
         assert abs(cents(c["price"]) - cents(a["price"]) * (1 - discount)) <= 1
         assert cents(c["price"]) < cents(a["price"])
         assert cents(ab["price"]) == cents(a["price"]) + cents(c["price"])
+
+
+# --- exchange (改签) ---------------------------------------------------------------------------
+
+async def _confirmed_live(client, user, itin: str = ITIN) -> dict:
+    r = await client.post("/v1/bookings", json={"itinerary_id": itin, "passengers": [
+        {"name": "赵六", "id_number": _fix(ADULT_1990), "category": "adult"}]},
+        headers={**user, "Idempotency-Key": str(uuid.uuid4())})
+    assert r.status == 201, await r.text()
+    bid = (await r.json())["id"]
+    r = await client.post(f"/v1/bookings/{bid}/confirm", json={"payment_ref": "p"}, headers=user)
+    assert r.status == 200, await r.text()
+    return await r.json()
+
+
+async def _offers(client, user, bid: str, leg: int, **when) -> list[dict]:
+    r = await client.post(f"/v1/bookings/{bid}/legs/{leg}/exchange-offers", json=when,
+                          headers=user)
+    assert r.status == 200, await r.text()
+    return (await r.json())["offers"]
+
+
+def _exchange(client, user, bid: str, offer_id: str, key: str | None = None):
+    return client.post(f"/v1/bookings/{bid}/exchange", json={"offer_id": offer_id},
+                       headers={**user, "Idempotency-Key": key or str(uuid.uuid4())})
+
+
+async def test_exchange_swaps_the_legs_and_the_gate_follows(planned, user, clock, make_key):
+    client = planned
+    b = await _confirmed_live(client, user)
+    bid = b["id"]
+    old_qr = (await (await client.get(f"/v1/bookings/{bid}/token", headers=user)).json())["qr"]
+    offers = await _offers(client, user, bid, 1, time="08:50")
+    assert offers and all(o["replaces_from_leg"] == 1 for o in offers)
+    trips = [o["legs"][0]["trip_id"] for o in offers]
+    assert trips == sorted(trips) and "rail:G-0800" not in trips and len(set(trips)) > 1
+    offer = offers[0]
+    trip = offer["legs"][0]["trip_id"]
+    assert [(g["from_stop"], g["to_stop"], g["mode"]) for g in offer["legs"]] == [
+        ("rail:R1", "rail:R4", "rail")]
+    # same rail fare, more than 24 h before departure: no difference, no fee
+    assert cents(offer["price_difference"]) == cents(offer["legs"][0]["price"]) - cents(
+        b["legs"][1]["price"])
+    assert cents(offer["fee"]) == 0 and cents(offer["due"]) == cents(offer["price_difference"])
+
+    key = str(uuid.uuid4())
+    r = await _exchange(client, user, bid, offer["offer_id"], key)
+    assert r.status == 200, await r.text()
+    x = await r.json()
+    assert x["id"] == bid and x["status"] == "confirmed"
+    assert [(g["leg"], g["status"], g["trip_id"]) for g in x["legs"]] == [
+        (0, "confirmed", "bus:K5-0700"),
+        (1, "replaced", "rail:G-0800"), (2, "confirmed", trip)]
+    assert [(t["leg"], t["status"]) for t in x["tickets"]] == [
+        (0, "issued"), (1, "cancelled"), (2, "issued")]
+    assert cents(x["total"]) == cents(b["legs"][0]["price"]) + cents(offer["legs"][0]["price"])
+    # the same key again: the first answer; the offer again under another key: used
+    again = await _exchange(client, user, bid, offer["offer_id"], key)
+    assert again.status == 200 and await again.json() == x
+    r = await _exchange(client, user, bid, offer["offer_id"])
+    assert r.status == 409 and (await r.json())["code"] == "offer_used"
+    got = await (await client.get(f"/v1/bookings/{bid}", headers=user)).json()
+    assert got == x
+    events = await planned.app[DB].fetch(
+        "SELECT event, leg_no, detail FROM booking_events WHERE booking_id = $1 "
+        "AND event = 'exchanged'", bid)
+    assert len(events) == 1 and events[0]["leg_no"] == 1
+
+    # the gate: the new leg admits with the booking's QR; the replaced one refuses
+    new_qr = (await (await client.get(f"/v1/bookings/{bid}/token", headers=user)).json())["qr"]
+    new_leg = next(g for g in parse_qr(new_qr).token.legs if g.index == 2)
+    old_leg = next(g for g in parse_qr(old_qr).token.legs if g.index == 1)
+    assert parse_qr(new_qr).token.booking == parse_qr(old_qr).token.booking == bid
+    assert 1 not in {g.index for g in parse_qr(new_qr).token.legs}
+    gate = await make_key("gate", gate="g-r1", station=new_leg.board)
+    clock.set(old_leg.valid_from + timedelta(minutes=1))
+    r = await client.post("/v1/gates/g-r1/validate", json={"qr": old_qr}, headers=bearer(gate))
+    refused = await r.json()
+    assert refused["result"] == "reject" and refused["code"] == "cancelled", refused
+    clock.set(new_leg.valid_from + timedelta(minutes=1))
+    new_qr = (await (await client.get(f"/v1/bookings/{bid}/token", headers=user)).json())["qr"]
+    r = await client.post("/v1/gates/g-r1/validate", json={"qr": new_qr}, headers=bearer(gate))
+    assert await r.json() == {"result": "accept", "code": "ok", "booking": bid, "leg": 2,
+                              "passengers": 1}
+
+
+async def test_exchange_is_409_when_the_seats_went_meanwhile(planned, user, clock, make_account):
+    client = planned
+    b = await _confirmed_live(client, user)
+    offer = (await _offers(client, user, b["id"], 1, time="08:50"))[0]
+    trip = offer["legs"][0]["trip_id"]
+    await set_capacity(planned.app[DB], "rail", "trip", trip, 1, None)
+    # another passenger takes the only seat of that train
+    _, token = await make_account()
+    other = await _confirmed_live(client, bearer(token),
+                                  itinerary_id(NET, [leg_key(NET, trip, DAY, 0, 3)]))
+    assert other["status"] == "confirmed"
+    r = await _exchange(client, user, b["id"], offer["offer_id"])
+    assert r.status == 409 and r.content_type == "application/problem+json"
+    p = await r.json()
+    assert p["code"] == "seats_gone" and p["leg"] == 0
+    got = await (await client.get(f"/v1/bookings/{b['id']}", headers=user)).json()
+    assert [g["status"] for g in got["legs"]] == ["confirmed", "confirmed"]
+    assert got["total"] == b["total"] and all(t["status"] == "issued" for t in got["tickets"])
+
+
+async def test_exchange_offers_and_exchange_refusals(planned, user, clock, make_account):
+    client = planned
+    b = await _confirmed_live(client, user)
+    offer = (await _offers(client, user, b["id"], 1, time="08:50"))[0]
+    # not the owner
+    _, token = await make_account()
+    r = await client.post(f"/v1/bookings/{b['id']}/legs/1/exchange-offers", json={},
+                          headers=bearer(token))
+    assert r.status == 404 and (await r.json())["code"] == "booking_not_found"
+    r = await _exchange(client, bearer(token), b["id"], offer["offer_id"])
+    assert r.status == 404
+    # no Idempotency-Key
+    r = await client.post(f"/v1/bookings/{b['id']}/exchange", json={"offer_id": offer["offer_id"]},
+                          headers=user)
+    assert r.status == 400
+    # unknown offer; expired offer
+    r = await _exchange(client, user, b["id"], "xo_nope")
+    assert r.status == 404 and (await r.json())["code"] == "offer_not_found"
+    clock.advance(minutes=11)
+    r = await _exchange(client, user, b["id"], offer["offer_id"])
+    assert r.status == 410 and (await r.json())["code"] == "offer_expired"
+    # no such leg; a departed leg
+    r = await client.post(f"/v1/bookings/{b['id']}/legs/7/exchange-offers", json={}, headers=user)
+    assert r.status == 409 and (await r.json())["code"] == "leg_not_exchangeable"
+    clock.set(BUS.departure + timedelta(minutes=1))
+    r = await client.post(f"/v1/bookings/{b['id']}/legs/0/exchange-offers", json={}, headers=user)
+    assert r.status == 409 and (await r.json())["code"] == "leg_not_exchangeable"

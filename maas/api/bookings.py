@@ -459,9 +459,12 @@ async def exchange_offers(request: web.Request, path: LegPath,
              auth=("account",), body=ExchangeIn, response=BookingOut, headers=_IDEM_DOC,
              errors={400: "missing Idempotency-Key", 404: "no such booking or offer",
                      409: "`seats_gone` (nothing changed), `offer_used`, `leg_not_exchangeable`",
-                     410: "`offer_expired`, or `itinerary_stale` (timetable changed)"})
+                     410: "`offer_expired`, or `itinerary_stale` (timetable changed)",
+                     503: "no timetable loaded"})
 async def exchange(request: web.Request, body: ExchangeIn) -> web.StreamResponse:
     snap = request.app[LIVE].current
+    if snap.network is None:
+        raise NoTimetable("no timetable is loaded yet")
     secret = _secret(request)
 
     async def run(conn):  # type: ignore[no-untyped-def]

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import json
+from datetime import date as Date, datetime
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable
 
@@ -45,10 +46,13 @@ __all__ = ["Router", "Endpoint", "principal_of", "annotate", "json_response", "r
 # an int4 column are bounded by their fields (Field(le=INT32_MAX)); text is never allowed a
 # NUL or an unpaired surrogate (PostgreSQL's text cannot hold the first, UTF-8 cannot encode
 # the second), in a path, a query or a body; bodies nest at most MAX_JSON_DEPTH deep (our
-# models nest 4; json.loads and pydantic recurse, so a deep body must be refused first).
+# models nest 4; json.loads and pydantic recurse, so a deep body must be refused first);
+# dates and times lie in years MIN_YEAR..MAX_YEAR (a day either side, in any zone, exists).
 INT32_MAX = 2**31 - 1
 MAX_JSON_DEPTH = 32
 _BAD_TEXT = "contains a NUL character or an unpaired surrogate"
+MIN_YEAR, MAX_YEAR = 2, 9998
+_BAD_DATE = f"a date outside years {MIN_YEAR}-{MAX_YEAR}"
 
 Handler = Callable[..., Awaitable[Any]]
 
@@ -270,16 +274,18 @@ def _check_json(data: Any) -> None:
         if depth > MAX_JSON_DEPTH:
             raise JsonTooDeep(f"the body nests deeper than {MAX_JSON_DEPTH} levels",
                               max_depth=MAX_JSON_DEPTH)
+        # only text and containers are looked at again (a face template's 128 floats are not)
         if isinstance(value, dict):
             for key, item in value.items():
-                path = f"{where}.{key}" if where else str(key)
                 if not _storable(key):
                     raise ValidationFailed(f"invalid field name at {where or 'body'}", errors=[
                         {"field": where or "body", "message": f"a field name {_BAD_TEXT}"}])
-                stack.append((item, depth + 1, path))
+                if isinstance(item, (str, dict, list)):
+                    stack.append((item, depth + 1, f"{where}.{key}" if where else key))
         else:
             for i, item in enumerate(value):
-                stack.append((item, depth + 1, f"{where}.{i}" if where else str(i)))
+                if isinstance(item, (str, dict, list)):
+                    stack.append((item, depth + 1, f"{where}.{i}" if where else str(i)))
 
 
 def field_errors(exc: ValidationError) -> list[dict[str, str]]:
@@ -290,27 +296,54 @@ def field_errors(exc: ValidationError) -> list[dict[str, str]]:
     return out
 
 
+def _bad_date(value: Any, where: str = "") -> str | None:
+    """The path of the first date or datetime outside MIN_YEAR..MAX_YEAR in a parsed model
+    (date arithmetic and time zone conversion of year 1 or 9999 overflow), else None."""
+    if isinstance(value, (Date, datetime)):
+        return where if not MIN_YEAR <= value.year <= MAX_YEAR else None
+    if isinstance(value, BaseModel):
+        items: Any = ((k, getattr(value, k)) for k in type(value).model_fields)
+    elif isinstance(value, (list, tuple)):
+        items = enumerate(value)
+    else:
+        return None
+    for key, item in items:
+        if isinstance(item, (Date, BaseModel, list, tuple)):
+            found = _bad_date(item, f"{where}.{key}" if where else str(key))
+            if found is not None:
+                return found
+    return None
+
+
 def parse_model(data: Any, model: type[BaseModel]) -> BaseModel:
     try:
-        return model.model_validate(data)
+        out = model.model_validate(data)
     except ValidationError as exc:
         errors = field_errors(exc)
         fields = ", ".join(e["field"] for e in errors)
         raise ValidationFailed(f"invalid field(s): {fields}", errors=errors) from None
+    bad = _bad_date(out)
+    if bad is not None:
+        raise ValidationFailed(f"invalid field(s): {bad}", errors=[{"field": bad, "message": _BAD_DATE}])
+    return out
 
 
 def parse_query(request: web.Request, model: type[BaseModel]) -> BaseModel:
     data: dict[str, Any] = {}
     for key in request.query.keys():
         values = request.query.getall(key)
-        bad = [v for v in (key, *values) if not _storable(v)]
-        if bad:
+        if not all(_storable(v) for v in (key, *values)):
             raise InvalidParameter(f"invalid query parameter(s): {key}", errors=[
                 {"field": key if _storable(key) else "query", "message": f"text {_BAD_TEXT}"}])
         data[key] = values if len(values) > 1 else values[0]
     try:
-        return model.model_validate(data)
+        out = model.model_validate(data)
     except ValidationError as exc:
         errors = field_errors(exc)
         names = ", ".join(e["field"] for e in errors)
         raise InvalidParameter(f"invalid query parameter(s): {names}", errors=errors) from None
+    bad = _bad_date(out)
+    if bad is not None:
+        raise InvalidParameter(f"invalid query parameter(s): {bad}", errors=[
+            {"field": bad, "message": _BAD_DATE}])
+    return out

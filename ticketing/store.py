@@ -371,7 +371,7 @@ async def _lock_with_legs(conn: asyncpg.Connection, booking_id: str, account_id:
         row = await _lock_booking(conn, booking_id, account_id)
         pax = await conn.fetch("SELECT * FROM booking_passengers WHERE booking_id = $1 "
                                "ORDER BY passenger_no", booking_id)
-        return row, await _legs(conn, booking_id), list(pax)
+        return row, [], list(pax)   # the join found no leg: it has none
     return rows[0], [r["leg"] for r in rows], list(rows[0]["pax"] or ())
 
 

@@ -177,6 +177,12 @@ class BookingSettings(BaseModel):
         default_factory=lambda: {"child": 0.5, "senior": 0.5, "disabled": 0.5},
         description="discount fraction per passenger category (adult pays full)",
     )
+    child_under_age: int = Field(
+        14, ge=1, le=30, description="a `child` passenger with a PRC resident ID is younger than this on the day of travel (China Railway: under 14)")
+    senior_from_age: int = Field(
+        60, ge=30, le=120, description="a `senior` passenger with a PRC resident ID is at least this old on the day of travel")
+    exchange_offer_ttl_s: int = Field(
+        600, ge=10, le=86400, description="seconds an exchange offer (POST .../exchange-offers) stays valid")
     linked_discount: float = Field(
         0.05, ge=0, lt=1, description="discount on every leg of a journey linking >= 2 operators"
     )

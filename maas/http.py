@@ -34,6 +34,7 @@ from maas.errors import (
     NotFound,
     PayloadTooLarge,
     Unauthorized,
+    UnknownParameter,
     UnsupportedMediaType,
     ValidationFailed,
 )
@@ -163,6 +164,8 @@ def _wrap(ep: Endpoint, handler: Handler) -> Callable[[web.Request], Awaitable[w
                 raise InvalidParameter(f"invalid path parameter(s): {names}", errors=errors) from None
         if ep.query is not None:
             kwargs["query"] = parse_query(request, ep.query)
+        elif request.query:
+            _refuse_unknown(request.query.keys(), frozenset())
         if ep.body is not None:
             kwargs["body"] = parse_model(await read_json(request), ep.body)
         result = await handler(request, **kwargs)
@@ -328,6 +331,29 @@ def parse_model(data: Any, model: type[BaseModel]) -> BaseModel:
     return out
 
 
+@functools.cache
+def query_names(model: type[BaseModel]) -> frozenset[str]:
+    """The query parameter names a model accepts: its field names and their aliases."""
+    names = set()
+    for name, info in model.model_fields.items():
+        names.add(info.alias or name)
+        if info.alias is None or model.model_config.get("populate_by_name"):
+            names.add(name)
+    return frozenset(names)
+
+
+def _refuse_unknown(keys: Any, known: frozenset[str]) -> None:
+    # a misspelt or unsupported parameter (e.g. `walk_speed` where none exists) is an error,
+    # never silently ignored: the answer would not be what the client asked for
+    unknown = sorted({k for k in keys if k not in known and _storable(k)})
+    if unknown:
+        raise UnknownParameter(
+            f"unknown query parameter(s): {', '.join(unknown)}"
+            + (f"; this endpoint takes: {', '.join(sorted(known))}" if known else
+               "; this endpoint takes none"),
+            parameters=unknown, known=sorted(known))
+
+
 def parse_query(request: web.Request, model: type[BaseModel]) -> BaseModel:
     data: dict[str, Any] = {}
     for key in request.query.keys():
@@ -336,6 +362,7 @@ def parse_query(request: web.Request, model: type[BaseModel]) -> BaseModel:
             raise InvalidParameter(f"invalid query parameter(s): {key}", errors=[
                 {"field": key if _storable(key) else "query", "message": f"text {_BAD_TEXT}"}])
         data[key] = values if len(values) > 1 else values[0]
+    _refuse_unknown(data.keys(), query_names(model))
     try:
         out = model.model_validate(data)
     except ValidationError as exc:

@@ -244,7 +244,7 @@ class Supervisor:
                 return 0 if self.stopping else 1
             print(
                 f"maas listening on http://{self.settings.host}:{self.port} "
-                f"({n} worker{'s' if n > 1 else ''})",
+                f"({n} worker{'s' if n > 1 else ''}; data folder {self.settings.data_dir})",
                 flush=True,
             )
             return self._keep_serving()

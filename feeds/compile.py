@@ -176,6 +176,7 @@ def compile_feed(files: Mapping[str, bytes], *, feed: str, version: str) -> Netw
         trip_id=trip_ids, trip_route=trip_route[src].astype(np.int32),
         trip_service=trip_service[src].astype(np.int32),
         trip_headsign=_col(trips_df, "trip_headsign")[src],
+        trip_short_name=_col(trips_df, "trip_short_name")[src],
         trip_wheelchair=enum(_col(trips_df, "wheelchair_accessible"), 2)[src],
         trip_st_start=runs.st_start, st_stop=runs.st_stop, st_arr=runs.st_arr,
         st_dep=runs.st_dep, st_pickup=runs.st_pickup, st_dropoff=runs.st_dropoff,

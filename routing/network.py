@@ -125,6 +125,10 @@ class Network:
     # (empty: absent) so networks stored before it still load; -1 in a row: unknown.
     st_seq: np.ndarray = field(default_factory=lambda: _none(np.int32))  # row -> stop_sequence
 
+    # trips.txt trip_short_name (train or flight number, "" when none). Optional (empty:
+    # absent) so networks stored before it still load.
+    trip_short_name: np.ndarray = field(default_factory=lambda: _none(object))  # t -> str
+
     # Names in other languages for search (translations.txt, demo data): s -> {lang: name}.
     stop_names_i18n: dict[int, dict[str, str]] = field(default_factory=dict)
 
@@ -214,6 +218,8 @@ def merge(networks: list[Network] | tuple[Network, ...]) -> Network:
                 a = np.full(n.n_routes, "", dtype=object)
             if name == "st_seq" and len(a) != len(n.st_stop):  # stored before st_seq
                 a = np.full(len(n.st_stop), -1, dtype=np.int32)
+            if name == "trip_short_name" and len(a) != n.n_trips:  # stored before it
+                a = np.full(n.n_trips, "", dtype=object)
             if name in _OFFSET_BY:
                 a = np.where(a >= 0, a + off[_OFFSET_BY[name]], a).astype(a.dtype)
             elif name in _TZ_FIELDS:

@@ -72,6 +72,8 @@ class LegOut(BaseModel):
     route: RouteOut | None = None
     operator: str | None = Field(None, description="Agency name")
     headsign: str | None = None
+    trip_short_name: str | None = Field(None, description="Train or flight number: the trip's trip_short_name, else the route's short name (null for walks)")
+    intermediate_stops: list[StopOut] = Field(default_factory=list, description="Stops the vehicle serves between from and to (empty for walks); times per stop: GET /v1/trips/{trip_id}")
     from_: StopOut = Field(alias="from")
     to: StopOut
     departure: str = Field(description="ISO 8601 with the UTC offset of the from stop's time zone")
@@ -160,7 +162,8 @@ def _leg(leg: Leg) -> LegOut:
         mode=leg.mode, feed=leg.feed, trip_id=leg.trip_id,
         route=None if walk else RouteOut(id=leg.route_id, short_name=leg.route_short_name or "",
                                          long_name=leg.route_long_name or ""),
-        operator=leg.operator, headsign=leg.headsign, from_=_stop(leg.from_place),
+        operator=leg.operator, headsign=leg.headsign, trip_short_name=leg.trip_short_name,
+        intermediate_stops=[_stop(p) for p in leg.intermediate], from_=_stop(leg.from_place),
         to=_stop(leg.to_place), departure=_iso(leg.departure), arrival=_iso(leg.arrival),
         scheduled_departure=sched_dep, scheduled_arrival=sched_arr, delay_s=delay,
         realtime=realtime,
@@ -240,6 +243,8 @@ def _leg_dict(leg: Leg, price: Any) -> dict[str, Any]:
         "route": None if walk else {"id": leg.route_id, "short_name": leg.route_short_name or "",
                                     "long_name": leg.route_long_name or ""},
         "operator": leg.operator, "headsign": leg.headsign,
+        "trip_short_name": leg.trip_short_name,
+        "intermediate_stops": [_stop_dict(p) for p in leg.intermediate],
         "from": _stop_dict(leg.from_place), "to": _stop_dict(leg.to_place),
         "departure": leg.departure.isoformat(), "arrival": leg.arrival.isoformat(),
         "scheduled_departure": sched_dep, "scheduled_arrival": sched_arr, "delay_s": delay,

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 
 from routing.errors import InvalidQuery, TripNotRunning, UnknownTrip
+from routing.names import display_name
 from routing.network import PICKUP_NONE
 from routing.timetable import service_ref_epoch
 
@@ -83,7 +84,7 @@ def _dt(epoch: int, tz: str) -> datetime:
     return datetime.fromtimestamp(epoch, timezone.utc).astimezone(ZoneInfo(tz))
 
 
-def _view(planner, t: int, d: date, first: int = 0) -> TripView:
+def _view(planner, t: int, d: date, first: int = 0, lang: str | None = None) -> TripView:
     net = planner.network
     a, b = int(net.trip_st_start[t]), int(net.trip_st_start[t + 1])
     ref = service_ref_epoch(d, net.timezones[int(planner.trip_tz[t])])
@@ -102,7 +103,7 @@ def _view(planner, t: int, d: date, first: int = 0) -> TripView:
             arr, dep, delay, skipped = sarr, sdep, None, False
         seq = int(net.st_seq[row]) if len(net.st_seq) == len(net.st_stop) else -1
         calls.append(Call(
-            stop=s, stop_id=str(net.stop_id[s]), name=str(net.stop_name[s]),
+            stop=s, stop_id=str(net.stop_id[s]), name=display_name(net, s, lang),
             lat=float(net.stop_lat[s]), lon=float(net.stop_lon[s]), sequence=seq,
             scheduled_arrival=_dt(sarr, tz), scheduled_departure=_dt(sdep, tz),
             arrival=_dt(arr, tz), departure=_dt(dep, tz), delay_s=delay, skipped=skipped,
@@ -120,7 +121,7 @@ def _view(planner, t: int, d: date, first: int = 0) -> TripView:
         line=tuple((c.lon, c.lat) for c in calls))
 
 
-def trip(planner, trip_id: str, service_date: date) -> TripView:
+def trip(planner, trip_id: str, service_date: date, lang: str | None = None) -> TripView:
     """Trip `trip_id` ("FEED:TRIP_ID") on `service_date`: UnknownTrip if the network has no
     such trip, TripNotRunning if it does not run that day."""
     t = planner.trip_index.get(trip_id)
@@ -128,14 +129,15 @@ def trip(planner, trip_id: str, service_date: date) -> TripView:
         raise UnknownTrip(f"unknown trip {trip_id!r}", trip=trip_id)
     if not _runs(planner.network, t, service_date):
         raise TripNotRunning(f"trip {trip_id} does not run on {service_date}", trip=trip_id)
-    return _view(planner, t, service_date)
+    return _view(planner, t, service_date, lang=lang)
 
 
-def departures(planner, stop_id: str, d: date, time_s: int, limit: int) -> list[Departure]:
+def departures(planner, stop_id: str, d: date, time_s: int, limit: int,
+               lang: str | None = None) -> list[Departure]:
     """The next `limit` boardings at stop `stop_id` (a station: at any of its platforms) at
     or after local time `time_s` of date `d` (the stop's zone), soonest first. A boarding is
     a call with pickup allowed that is not the trip's last; realtime times when known
-    (skipped calls and cancelled runs are left out)."""
+    (skipped calls and cancelled runs are left out). Stop names in `lang` (routing.names)."""
     if limit < 1:
         raise InvalidQuery("limit must be at least 1", parameter="limit")
     net = planner.network
@@ -173,6 +175,6 @@ def departures(planner, stop_id: str, d: date, time_s: int, limit: int) -> list[
     found.sort()
     out = []
     for _, t, pos, sd in found[:limit]:
-        view = _view(planner, t, sd, first=pos)
+        view = _view(planner, t, sd, first=pos, lang=lang)
         out.append(Departure(trip=view, call=view.calls[0], position=pos))
     return out

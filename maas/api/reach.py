@@ -15,7 +15,9 @@ from maas.api.plan import _TIME, _place
 from maas.api.trips import _date
 from maas.appkeys import LIVE
 from maas.http import Router
+from maas.lang import request_lang
 from routing.errors import InvalidQuery, NoTimetable
+from routing.names import display_name
 from routing.planner import Query
 from routing.reach import Reached, reach
 
@@ -37,6 +39,7 @@ class ReachQuery(BaseModel):
     max_walk_m: float | None = Field(None, ge=0, le=100_000, description="As /v1/plan")
     min_transfer_s: int | None = Field(None, ge=0, le=86400, description="As /v1/plan")
     format: Literal["json", "geojson"] = Field("json", description="json (stops) or geojson (a FeatureCollection: a Point per stop, and a hull per band)")
+    lang: str | None = Field(None, description="Names in zh or en (BCP 47 tag; default: Accept-Language, else as published)")
     band_minutes: int | None = Field(None, ge=1, le=MAX_MINUTES, description="GeoJSON: width of a travel-time band; default max_minutes / 4 rounded up")
 
 
@@ -70,12 +73,12 @@ def _query(q: ReachQuery) -> tuple[Query, int]:
                  min_transfer_s=q.min_transfer_s), q.max_minutes * 60
 
 
-def _stops(net: Any, got: Reached) -> list[dict[str, Any]]:
+def _stops(net: Any, got: Reached, lang: str | None = None) -> list[dict[str, Any]]:
     out = []
     for s, a, k in zip(got.stops.tolist(), got.arrival.tolist(), got.transfers.tolist()):
         tz = ZoneInfo(net.timezones[int(net.stop_tz[s])])
         rides = 0 if k < 0 else k + 1
-        out.append({"id": str(net.stop_id[s]), "name": str(net.stop_name[s]),
+        out.append({"id": str(net.stop_id[s]), "name": display_name(net, s, lang),
                     "lat": float(net.stop_lat[s]), "lon": float(net.stop_lon[s]),
                     "arrival": datetime.fromtimestamp(a, timezone.utc).astimezone(tz).isoformat(),
                     "minutes": round((a - got.t0) / 60, 1), "rides": rides,
@@ -143,7 +146,7 @@ async def get_reach(request: web.Request, query: ReachQuery) -> web.Response:
     if planner is None:
         raise NoTimetable("no timetable is loaded yet")
     got = await asyncio.to_thread(reach, planner, q, budget)
-    stops = _stops(planner.network, got)
+    stops = _stops(planner.network, got, request_lang(request, query.lang))
     if query.format == "geojson":
         return web.json_response(geojson(stops, query.max_minutes, query.band_minutes),
                                  content_type="application/geo+json")

@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field
 from maas.api.plan import _TIME
 from maas.appkeys import LIVE
 from maas.http import Router
+from maas.lang import request_lang
 from routing.errors import InvalidQuery, NoTimetable
 from routing.trips import Call, Departure, TripView, departures, trip
 
@@ -24,12 +25,14 @@ _MAX_DEPARTURES = 100
 
 class TripQuery(BaseModel):
     date: str = Field(description="YYYY-MM-DD: the GTFS service date of the run")
+    lang: str | None = Field(None, description="Names in zh or en (BCP 47 tag; default: Accept-Language, else as published)")
 
 
 class DeparturesQuery(BaseModel):
     date: str = Field(description="YYYY-MM-DD, local date at the stop")
     time: str = Field(description="HH:MM or HH:MM:SS, local time at the stop: departures at or after it")
     limit: int = Field(10, ge=1, le=_MAX_DEPARTURES, description=f"Departures to return (at most {_MAX_DEPARTURES})")
+    lang: str | None = Field(None, description="Names in zh or en (BCP 47 tag; default: Accept-Language, else as published)")
 
 
 class CallOut(BaseModel):
@@ -153,7 +156,8 @@ def _departure(d: Departure) -> DepartureOut:
 )
 async def get_trip(request: web.Request, query: TripQuery) -> TripOut:
     d = _date(query.date)
-    return _trip(trip(_planner(request), request.match_info["trip_id"], d))
+    lang = request_lang(request, query.lang)
+    return _trip(trip(_planner(request), request.match_info["trip_id"], d, lang))
 
 
 @router.get(
@@ -168,5 +172,6 @@ async def stop_departures(request: web.Request, query: DeparturesQuery) -> Depar
     d, t = _date(query.date), _time(query.time)
     planner = _planner(request)
     stop_id = request.match_info["stop_id"]
-    found = await asyncio.to_thread(departures, planner, stop_id, d, t, query.limit)
+    lang = request_lang(request, query.lang)
+    found = await asyncio.to_thread(departures, planner, stop_id, d, t, query.limit, lang)
     return DeparturesResponse(stop_id=stop_id, departures=[_departure(x) for x in found])

@@ -11,6 +11,7 @@ import pytest
 from builders import BASE, timetable
 from maas.appkeys import LIVE
 from routing.planner import Planner
+from routing.stops import StopIndex
 from routing.updates import StopTimeEvent, StopTimeUpdate, TripUpdate
 
 
@@ -29,8 +30,8 @@ def _net():
 
 def _install(app, planner: Planner) -> None:
     holder = app[LIVE]
-    holder.current = dataclasses.replace(holder.current, planner=planner,
-                                         network=planner.network, loaded=True)
+    holder.current = dataclasses.replace(holder.current, planner=planner, network=planner.network,
+                                         stops=StopIndex.build(planner.network), loaded=True)
 
 
 @pytest.fixture
@@ -128,3 +129,48 @@ async def test_departures_after_midnight_come_from_the_previous_service_day(serv
 async def test_departures_leave_out_last_calls(served):
     r = await served.get("/v1/stops/t:D/departures", params={"date": "2026-11-25", "time": "00:00"})
     assert r.status == 200 and (await r.json())["departures"] == []
+
+
+# --- names in a language ----------------------------------------------------------------------
+
+
+@pytest.fixture
+async def bilingual(client, app):
+    net = _net()
+    ids = [str(x) for x in net.stop_id]
+    names = np.array(net.stop_name, dtype=object)
+    a, b = ids.index("t:A"), ids.index("t:B")
+    names[a], names[b] = "甲站", "乙站"
+    net = dataclasses.replace(net, stop_name=names, stop_names_i18n={
+        a: {"en": "Alpha Station", "zh-Latn-pinyin": "Jia Zhan"}, b: {"zh-Latn-pinyin": "Yi Zhan"}})
+    _install(app, Planner.build(net))
+    return client
+
+
+async def test_names_follow_lang_and_accept_language(bilingual):
+    day = {"date": "2026-11-25"}
+    r = await bilingual.get("/v1/trips/t:G1", params={**day, "lang": "en"})
+    assert [c["name"] for c in (await r.json())["stops"]][:2] == ["Alpha Station", "Yi Zhan"]
+    r = await bilingual.get("/v1/trips/t:G1", params=day)
+    assert [c["name"] for c in (await r.json())["stops"]][:2] == ["甲站", "乙站"]
+    r = await bilingual.get("/v1/trips/t:G1", params=day,
+                            headers={"Accept-Language": "fr;q=1, en-GB;q=0.8, zh;q=0.5"})
+    assert (await r.json())["stops"][0]["name"] == "Alpha Station"
+    r = await bilingual.get("/v1/trips/t:G1", params={**day, "lang": "zh-CN"},
+                            headers={"Accept-Language": "en"})
+    assert (await r.json())["stops"][0]["name"] == "甲站"
+    r = await bilingual.get("/v1/stops/t:A/departures", params={**day, "time": "07:00"},
+                            headers={"Accept-Language": "en-US"})
+    assert (await r.json())["departures"][0]["platform"] == "Alpha Station"
+    r = await bilingual.get("/v1/plan", params={"from": "t:A", "to": "t:C", "time": "07:00",
+                                                "lang": "en", **day})
+    leg = (await r.json())["itineraries"][0]["legs"][0]
+    assert leg["from"]["name"] == "Alpha Station"
+    assert [s["name"] for s in leg["intermediate_stops"]] == ["Yi Zhan"]
+    r = await bilingual.get("/v1/plan", params={"from": "t:A", "to": "t:C", "time": "07:00", **day})
+    assert (await r.json())["itineraries"][0]["legs"][0]["from"]["name"] == "甲站"
+    r = await bilingual.get("/v1/stops", params={"q": "jiazhan", "lang": "en"})
+    assert (await r.json())["stops"][0]["name"] == "Alpha Station"
+    r = await bilingual.get("/v1/reach", params={"from": "t:A", "time": "07:00", "max_minutes": 120,
+                                                 "lang": "en", **day})
+    assert (await r.json())["stops"][0]["name"] == "Alpha Station"

@@ -8,7 +8,7 @@ of the stop.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
@@ -58,7 +58,8 @@ class TripView:
     realtime: bool                  # the run has a realtime update
     cancelled: bool
     calls: tuple[Call, ...]
-    line: tuple[tuple[float, float], ...]   # (lon, lat) stop to stop
+    line: tuple[tuple[float, float], ...]   # (lon, lat): shapes.txt, else stop to stop
+    line_source: str = "stops"      # "shape" (shapes.txt) or "stops"
 
 
 @dataclass(frozen=True)
@@ -129,7 +130,15 @@ def trip(planner, trip_id: str, service_date: date, lang: str | None = None) -> 
         raise UnknownTrip(f"unknown trip {trip_id!r}", trip=trip_id)
     if not _runs(planner.network, t, service_date):
         raise TripNotRunning(f"trip {trip_id} does not run on {service_date}", trip=trip_id)
-    return _view(planner, t, service_date, lang=lang)
+    view = _view(planner, t, service_date, lang=lang)
+    net = planner.network
+    h = int(net.trip_shape[t]) if len(net.trip_shape) == net.n_trips else -1
+    if h >= 0:
+        a, b = int(net.shape_start[h]), int(net.shape_start[h + 1])
+        if b - a >= 2:
+            pts = tuple(zip(net.shape_lon[a:b].tolist(), net.shape_lat[a:b].tolist()))
+            view = replace(view, line=pts, line_source="shape")
+    return view
 
 
 def departures(planner, stop_id: str, d: date, time_s: int, limit: int,

@@ -69,7 +69,7 @@ class TripOut(BaseModel):
     realtime: bool = Field(description="The run has a realtime update")
     cancelled: bool
     stops: list[CallOut]
-    shape: dict[str, Any] = Field(description="GeoJSON Feature with a LineString geometry: the stops joined in order")
+    shape: dict[str, Any] = Field(description='GeoJSON Feature with a LineString geometry: the trip\'s shapes.txt shape (properties.source "shape"), else its stops joined in order ("stops")')
 
 
 class DepartureOut(BaseModel):
@@ -128,7 +128,7 @@ def _route(v: TripView) -> RouteRef:
 
 
 def _trip(v: TripView) -> TripOut:
-    shape = {"type": "Feature", "properties": {"trip_id": v.trip_id, "source": "stops"},
+    shape = {"type": "Feature", "properties": {"trip_id": v.trip_id, "source": v.line_source},
              "geometry": {"type": "LineString", "coordinates": [list(p) for p in v.line]}}
     return TripOut(trip_id=v.trip_id, feed=v.feed, service_date=str(v.service_date),
                    trip_short_name=v.number, mode=v.mode, route=_route(v), operator=v.operator,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 from datetime import date
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
@@ -16,12 +17,15 @@ from maas.appkeys import LIVE
 from reference import Reference
 from routing.planner import Planner, Query
 from routing.reach import reach
-from test_bruteforce import CFG, _t0, networks
+from test_bruteforce import CFG, _load, _t0, networks
 
 HORIZON = 30 * 3600
 
 
-def _check(pl: Planner, origin: str, d: date, secs: int, budget: int) -> None:
+def _check(pl: Planner, origin: str, d: date, secs: int, budget: int,
+           sample: list[int] | None = None) -> int:
+    """Reach from `origin` against the reference on every stop (or `sample`); returns how many
+    of them were reached by a ride."""
     q = Query(origin, origin, d, secs)
     got = reach(pl, q, budget)
     t0 = _t0(pl, origin, d, secs)
@@ -30,7 +34,8 @@ def _check(pl: Planner, origin: str, d: date, secs: int, budget: int) -> None:
     ref = Reference(pl, d, t0, HORIZON)
     src = pl._reach(origin, pl.fps, pl.config.walk_radius_m)
     net = pl.network
-    for s in range(net.n_stops):
+    rode = 0
+    for s in (range(net.n_stops) if sample is None else sample):
         if s in src or net.stop_parent[s] >= 0 and int(net.stop_parent[s]) in src:
             assert s in by_stop and by_stop[s][1] == -1
             continue
@@ -46,6 +51,8 @@ def _check(pl: Planner, origin: str, d: date, secs: int, budget: int) -> None:
         fewest = min(it.transfers for it in pl.plan(Query(origin, sid, d, secs, limit=50))
                      if value(pl, it) == expected)
         assert by_stop[s][1] == fewest, (sid, by_stop[s], fewest)
+        rode += 1
+    return rode
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow],
@@ -60,6 +67,24 @@ def test_generated_networks_match_brute_force(data):
     secs = data.draw(st.integers(5, 11)) * 3600
     budget = data.draw(st.sampled_from([30 * 60, 2 * 3600, 20 * 3600]))
     _check(pl, f"t:{a}", d, secs, budget)
+
+
+@pytest.mark.slow
+def test_real_feeds_match_brute_force():
+    net = _load("marta-rail-blue-green-2021", "cobblinc-route30-2021")
+    pl = Planner.build(net, CFG)
+    d = date(2021, 10, 20)
+    rng = np.random.default_rng(7)
+    col = d.toordinal() - net.service_base_date
+    running = np.flatnonzero(net.service_days[net.trip_service, col])
+    firsts = sorted({int(net.st_stop[net.trip_st_start[t]]) for t in running.tolist()})
+    served = sorted({int(s) for t in running.tolist()
+                     for s in net.st_stop[net.trip_st_start[t]:net.trip_st_start[t + 1]].tolist()})
+    rode = 0
+    for o in rng.choice(firsts, 3, replace=False).tolist():
+        sample = rng.choice(served, min(25, len(served)), replace=False).tolist()
+        rode += _check(pl, str(net.stop_id[o]), d, 7 * 3600 + 1800, 90 * 60, sample)
+    assert rode >= 10       # the sample really exercises rides
 
 
 def _small():

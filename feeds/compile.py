@@ -73,6 +73,29 @@ def _dtypes(data: bytes, dtypes: dict) -> dict:
     return defaultdict(lambda: str, {n: dtypes[n.strip()] for n in names if n.strip() in dtypes})
 
 
+def _shapes(df: pd.DataFrame | None, trip_shape_id: np.ndarray, src: np.ndarray) -> dict:
+    """shapes.txt as CSR (points in shape_pt_sequence order) and each trip's shape (-1: none);
+    rows with unparsable coordinates or sequence are dropped."""
+    need = ("shape_id", "shape_pt_lat", "shape_pt_lon", "shape_pt_sequence")
+    if df is None or any(c not in df.columns for c in need):
+        return {"trip_shape": np.full(len(src), -1, dtype=np.int32)}
+    ids = df["shape_id"].str.strip().to_numpy(dtype=object)
+    lat = pd.to_numeric(df["shape_pt_lat"], errors="coerce").to_numpy(dtype=np.float64)
+    lon = pd.to_numeric(df["shape_pt_lon"], errors="coerce").to_numpy(dtype=np.float64)
+    seq = pd.to_numeric(df["shape_pt_sequence"], errors="coerce").to_numpy(dtype=np.float64)
+    ok = (np.isfinite(lat) & np.isfinite(lon) & np.isfinite(seq) & (np.abs(lat) <= 90)
+          & (np.abs(lon) <= 180) & (ids != ""))
+    ids, lat, lon, seq = ids[ok], lat[ok], lon[ok], seq[ok]
+    names, code = np.unique(ids.astype(str), return_inverse=True) if len(ids) else (np.array([], dtype=str), np.zeros(0, dtype=np.int64))
+    order = np.lexsort((seq, code))
+    start = np.zeros(len(names) + 1, dtype=np.int64)
+    np.cumsum(np.bincount(code, minlength=len(names)), out=start[1:])
+    index = {str(n): i for i, n in enumerate(names)}
+    trip_shape = np.array([index.get(str(x), -1) for x in trip_shape_id], dtype=np.int32)
+    return {"shape_start": start, "shape_lat": lat[order], "shape_lon": lon[order],
+            "trip_shape": trip_shape[src] if len(trip_shape) else np.full(len(src), -1, np.int32)}
+
+
 def _col(df: pd.DataFrame | None, name: str, n: int | None = None) -> np.ndarray:
     """Column as an object array of stripped strings ("" when the column is missing)."""
     if df is None:
@@ -176,6 +199,8 @@ def compile_feed(files: Mapping[str, bytes], *, feed: str, version: str) -> Netw
         trip_id=trip_ids, trip_route=trip_route[src].astype(np.int32),
         trip_service=trip_service[src].astype(np.int32),
         trip_headsign=_col(trips_df, "trip_headsign")[src],
+        trip_short_name=_col(trips_df, "trip_short_name")[src],
+        **_shapes(_read(files, "shapes.txt"), _col(trips_df, "shape_id"), src),
         trip_wheelchair=enum(_col(trips_df, "wheelchair_accessible"), 2)[src],
         trip_st_start=runs.st_start, st_stop=runs.st_stop, st_arr=runs.st_arr,
         st_dep=runs.st_dep, st_pickup=runs.st_pickup, st_dropoff=runs.st_dropoff,

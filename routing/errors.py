@@ -10,6 +10,8 @@ __all__ = [
     "InvalidItineraryId",
     "LegNotFeasible",
     "NoTimetable",
+    "UnknownTrip",
+    "TripNotRunning",
 ]
 
 
@@ -55,3 +57,15 @@ class LegNotFeasible(RoutingError):
 class NoTimetable(RoutingError):
     code = "timetable_not_loaded"
     status = 503
+
+
+class UnknownTrip(RoutingError):
+    code = "unknown_trip"
+    status = 404
+
+
+class TripNotRunning(RoutingError):
+    """The trip exists but does not run on the asked service date."""
+
+    code = "trip_not_running"
+    status = 404

@@ -90,6 +90,8 @@ class Leg:
     scheduled_arrival: datetime | None = None
     delay_s: int = 0
     realtime: bool = False
+    trip_short_name: str | None = None   # train/flight number (trip_short_name, else route's)
+    intermediate: tuple[Place, ...] = ()  # stops passed between from_place and to_place
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ import numpy as np
 
 from routing.itinerary import Itinerary, ItineraryKey, Leg, LegKey, Place, encode_id
 from routing.timetable import service_ref_epoch
+from routing.trips import trip_number
 
 if TYPE_CHECKING:
     from routing.context import Context
@@ -62,6 +63,7 @@ class _Trip:
     route_long_name: str
     operator: str
     headsign: str
+    number: str             # train or flight number: trip_short_name, else route short name
 
 
 class Catalog:
@@ -140,6 +142,8 @@ class Catalog:
                   feed=trip.feed, trip_id=trip.trip_id, route_id=trip.route_id,
                   route_short_name=trip.route_short_name, route_long_name=trip.route_long_name,
                   operator=trip.operator, headsign=trip.headsign,
+                  trip_short_name=trip.number,
+                  intermediate=tuple(self.place(int(s)) for s in net.st_stop[row + board + 1:row + alight]),
                   stops=alight - board, key=key, scheduled_departure=scheduled[0],
                   scheduled_arrival=scheduled[1], delay_s=dep - sdep, realtime=realtime)
         return leg, s_b, s_a
@@ -169,7 +173,8 @@ class Catalog:
                         route_short_name=str(net.route_short_name[route]),
                         route_long_name=str(net.route_long_name[route]),
                         operator=str(net.agency_name[int(net.route_agency[route])]),
-                        headsign=str(net.trip_headsign[t]))
+                        headsign=str(net.trip_headsign[t]),
+                        number=trip_number(net, t))
             if len(self._trips) >= self._MAX:
                 self._trips.clear()
             self._trips[t] = got

@@ -125,6 +125,17 @@ class Network:
     # (empty: absent) so networks stored before it still load; -1 in a row: unknown.
     st_seq: np.ndarray = field(default_factory=lambda: _none(np.int32))  # row -> stop_sequence
 
+    # trips.txt trip_short_name (train or flight number, "" when none). Optional (empty:
+    # absent) so networks stored before it still load.
+    trip_short_name: np.ndarray = field(default_factory=lambda: _none(object))  # t -> str
+
+    # shapes.txt (CSR of points per shape) and each trip's shape. Optional (empty: absent)
+    # so networks stored before them still load; trip_shape -1: the trip has no shape.
+    shape_start: np.ndarray = field(default_factory=lambda: _none(np.int64))  # h -> first point; len n_shapes+1
+    shape_lat: np.ndarray = field(default_factory=lambda: _none(np.float64))  # point -> latitude
+    shape_lon: np.ndarray = field(default_factory=lambda: _none(np.float64))  # point -> longitude
+    trip_shape: np.ndarray = field(default_factory=lambda: _none(np.int32))   # t -> h or -1
+
     # Names in other languages for search (translations.txt, demo data): s -> {lang: name}.
     stop_names_i18n: dict[int, dict[str, str]] = field(default_factory=dict)
 
@@ -153,6 +164,7 @@ _OFFSET_BY = {
     "trip_service": "services", "st_stop": "stops", "transfer_from": "stops",
     "transfer_to": "stops", "fare_agency": "agencies", "fare_rule_fare": "fares",
     "fare_rule_route": "routes", "stop_area_stop": "stops", "fare_leg_product": "fare_products",
+    "trip_shape": "shapes",
 }
 _TZ_FIELDS = ("agency_tz", "stop_tz")
 _SCALARS = ("timezones", "feeds", "feed_versions", "service_base_date", "stop_names_i18n")
@@ -175,6 +187,8 @@ def empty() -> Network:
         "fare_price": np.float64, "fare_agency": np.int32, "fare_rule_fare": np.int32,
         "fare_rule_route": np.int32, "stop_area_stop": np.int32, "fare_product_amount": np.float64,
         "fare_leg_product": np.int32, "fare_leg_priority": np.int32, "st_seq": np.int32,
+        "shape_start": np.int64, "shape_lat": np.float64, "shape_lon": np.float64,
+        "trip_shape": np.int32,
     }
     arrays = {name: np.zeros(0, dtype=dtypes.get(name, object)) for name in _array_fields()}
     arrays["trip_st_start"] = np.zeros(1, dtype=np.int64)
@@ -185,7 +199,8 @@ def empty() -> Network:
 def _counts(n: Network) -> dict[str, int]:
     return {"stops": n.n_stops, "agencies": len(n.agency_id), "routes": n.n_routes,
             "services": len(n.service_id), "fares": len(n.fare_id), "rows": len(n.st_stop),
-            "feeds": len(n.feeds), "fare_products": len(n.fare_product_id)}
+            "feeds": len(n.feeds), "fare_products": len(n.fare_product_id),
+            "shapes": max(0, len(n.shape_start) - 1), "shape_points": len(n.shape_lat)}
 
 
 def merge(networks: list[Network] | tuple[Network, ...]) -> Network:
@@ -214,6 +229,12 @@ def merge(networks: list[Network] | tuple[Network, ...]) -> Network:
                 a = np.full(n.n_routes, "", dtype=object)
             if name == "st_seq" and len(a) != len(n.st_stop):  # stored before st_seq
                 a = np.full(len(n.st_stop), -1, dtype=np.int32)
+            if name == "trip_short_name" and len(a) != n.n_trips:  # stored before it
+                a = np.full(n.n_trips, "", dtype=object)
+            if name == "trip_shape" and len(a) != n.n_trips:  # stored before shapes
+                a = np.full(n.n_trips, -1, dtype=np.int32)
+            if name == "shape_start" and len(a) == 0:
+                a = np.zeros(1, dtype=np.int64)
             if name in _OFFSET_BY:
                 a = np.where(a >= 0, a + off[_OFFSET_BY[name]], a).astype(a.dtype)
             elif name in _TZ_FIELDS:
@@ -222,6 +243,8 @@ def merge(networks: list[Network] | tuple[Network, ...]) -> Network:
                 a = (a + off["feeds"]).astype(a.dtype)
             elif name == "trip_st_start":
                 a = a[1:] + off["rows"] if parts[name] else a
+            elif name == "shape_start":
+                a = a[1:] + off["shape_points"] if parts[name] else a
             elif name == "service_days":
                 pad = np.zeros((a.shape[0], width), dtype=bool)
                 lo = n.service_base_date - base

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import re
 import time
@@ -20,6 +21,7 @@ from maas.appkeys import BOOKINGS, LIVE
 from maas.http import Router
 from routing.errors import InvalidQuery, NoTimetable
 from routing.itinerary import Itinerary, Leg, Place
+from routing.names import display_name, primary
 from routing.planner import Planner, Query
 from ticketing.errors import TicketingError
 from ticketing.fares import format_minor
@@ -47,7 +49,7 @@ class PlanQuery(BaseModel):
     max_walk_m: float | None = Field(None, ge=0, le=100_000, description="Longest walk between two stops (at most 100 km); 0 = no walking between different stops except transfers.txt. Default routing.walk_radius_m")
     min_transfer_s: int | None = Field(None, ge=0, le=86400, description="Your minimum connection time: be at every boarding (the first included) this many seconds before departure, instead of the mode defaults (airport check-in, rail gates) and the default change time; transfers.txt and operator station rules still apply")
     limit: int | None = Field(None, ge=1, description="Itineraries to return; default routing.default_limit (5), capped at routing.max_limit (20)")
-    lang: str | None = Field(None, description="Language of the alerts' texts (BCP 47, e.g. zh, en), with a fallback")
+    lang: str | None = Field(None, description="Language of the alerts' texts (BCP 47, e.g. zh, en), with a fallback; zh or en also names the legs' stops in it (translations.txt, else English/pinyin)")
 
 
 class StopOut(BaseModel):
@@ -72,6 +74,8 @@ class LegOut(BaseModel):
     route: RouteOut | None = None
     operator: str | None = Field(None, description="Agency name")
     headsign: str | None = None
+    trip_short_name: str | None = Field(None, description="Train or flight number: the trip's trip_short_name, else the route's short name (null for walks)")
+    intermediate_stops: list[StopOut] = Field(default_factory=list, description="Stops the vehicle serves between from and to (empty for walks); times per stop: GET /v1/trips/{trip_id}")
     from_: StopOut = Field(alias="from")
     to: StopOut
     departure: str = Field(description="ISO 8601 with the UTC offset of the from stop's time zone")
@@ -160,7 +164,8 @@ def _leg(leg: Leg) -> LegOut:
         mode=leg.mode, feed=leg.feed, trip_id=leg.trip_id,
         route=None if walk else RouteOut(id=leg.route_id, short_name=leg.route_short_name or "",
                                          long_name=leg.route_long_name or ""),
-        operator=leg.operator, headsign=leg.headsign, from_=_stop(leg.from_place),
+        operator=leg.operator, headsign=leg.headsign, trip_short_name=leg.trip_short_name,
+        intermediate_stops=[_stop(p) for p in leg.intermediate], from_=_stop(leg.from_place),
         to=_stop(leg.to_place), departure=_iso(leg.departure), arrival=_iso(leg.arrival),
         scheduled_departure=sched_dep, scheduled_arrival=sched_arr, delay_s=delay,
         realtime=realtime,
@@ -240,6 +245,8 @@ def _leg_dict(leg: Leg, price: Any) -> dict[str, Any]:
         "route": None if walk else {"id": leg.route_id, "short_name": leg.route_short_name or "",
                                     "long_name": leg.route_long_name or ""},
         "operator": leg.operator, "headsign": leg.headsign,
+        "trip_short_name": leg.trip_short_name,
+        "intermediate_stops": [_stop_dict(p) for p in leg.intermediate],
         "from": _stop_dict(leg.from_place), "to": _stop_dict(leg.to_place),
         "departure": leg.departure.isoformat(), "arrival": leg.arrival.isoformat(),
         "scheduled_departure": sched_dep, "scheduled_arrival": sched_arr, "delay_s": delay,
@@ -248,10 +255,27 @@ def _leg_dict(leg: Leg, price: Any) -> dict[str, Any]:
         "service_date": str(leg.key.service_date) if leg.key else None, "price": price}
 
 
+def _in_lang(request: web.Request, leg: Leg, lang: str) -> Leg:
+    """The leg with its stops named in `lang` (zh/en)."""
+    snap = request.app[LIVE].current
+    index, net = snap.planner.stop_index, snap.network
+
+    def named(p: Place) -> Place:
+        s = index.get(p.id) if p.id is not None else None
+        return p if s is None else dataclasses.replace(p, name=display_name(net, s, lang))
+
+    return dataclasses.replace(leg, from_place=named(leg.from_place), to_place=named(leg.to_place),
+                               intermediate=tuple(named(p) for p in leg.intermediate))
+
+
 def render_json(request: web.Request, its: list[Itinerary], lang: str | None = None) -> bytes:
     """`PlanResponse(itineraries=[add_prices(request, render(it, itinerary_alerts(...)), it)
-    ...])` as JSON bytes."""
+    ...])` as JSON bytes; stops named in `lang` when it is zh or en."""
     out = []
+    names = primary(lang)
+    if names is not None:
+        its = [dataclasses.replace(it, legs=tuple(_in_lang(request, leg, names) for leg in it.legs))
+               for it in its]
     for it in its:
         priced = add_prices(request, _Priced(len(it.legs)), it)
         out.append({

@@ -11,7 +11,9 @@ from pydantic import BaseModel, Field
 from maas.appkeys import LIVE
 from maas.errors import InvalidParameter
 from maas.http import Router
+from maas.lang import request_lang
 from routing.errors import NoTimetable
+from routing.names import display_name
 from routing.stops import StopHit, StopIndex
 
 router = Router(tag="stops")
@@ -29,6 +31,7 @@ class StopsQuery(BaseModel):
     near: str | None = Field(None, description='"lat,lon": places with a stop within radius_m, nearest first')
     radius_m: float = Field(500.0, gt=0, le=5000, description="Radius for near (metres, at most 5000)")
     limit: int = Field(10, ge=1, le=50, description="Places to return (at most 50)")
+    lang: str | None = Field(None, description="zh or en: `name` (and platforms' names) in that language (translations.txt, else English/pinyin); default: as published (Accept-Language is not applied here: `names` has every language)")
 
 
 class StopPlatform(BaseModel):
@@ -74,17 +77,17 @@ def _distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
     return 2 * 6_371_008.8 * math.asin(math.sqrt(min(1.0, a)))
 
 
-def _render(index: StopIndex, hit: StopHit, with_score: bool) -> StopPlace:
+def _render(index: StopIndex, hit: StopHit, with_score: bool, lang: str | None = None) -> StopPlace:
     net = index.net
     s = hit.stop
     sid = str(net.stop_id[s])
     return StopPlace(
-        id=sid, feed=sid.split(":", 1)[0], name=str(net.stop_name[s]),
+        id=sid, feed=sid.split(":", 1)[0], name=display_name(net, s, lang),
         names=dict(net.stop_names_i18n.get(s, {})),
         lat=float(net.stop_lat[s]), lon=float(net.stop_lon[s]),
         kind="station" if net.stop_location_type[s] == 1 else "stop",
         modes=list(index.modes(s)),
-        platforms=[StopPlatform(id=str(net.stop_id[c]), name=str(net.stop_name[c]),
+        platforms=[StopPlatform(id=str(net.stop_id[c]), name=display_name(net, c, lang),
                                 lat=float(net.stop_lat[c]), lon=float(net.stop_lon[c]))
                    for c in hit.platforms],
         score=hit.score if with_score else None, matched=hit.matched if with_score else None,
@@ -120,4 +123,5 @@ async def stops(request: web.Request, query: StopsQuery) -> StopsResponse:
         hits = [StopHit(h.stop, h.platforms, h.score, h.matched, in_reach[h.stop].distance_m)
                 for h in index.search(query.q, _COMBINED_DEPTH) if h.stop in in_reach]
         hits = hits[: query.limit]
-    return StopsResponse(stops=[_render(index, h, query.q is not None) for h in hits])
+    lang = request_lang(request, query.lang, accept=False)
+    return StopsResponse(stops=[_render(index, h, query.q is not None, lang) for h in hits])

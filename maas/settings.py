@@ -103,6 +103,12 @@ class RoutingSettings(BaseModel):
         default_factory=lambda: {"air": 3600, "rail": 900},
         description="Per mode: be at the stop this long before departure (air 60 min, rail: gates "
         "close 5 min before + 10 min security).")
+    board_route_type_s: dict[int, int] = Field(
+        default_factory=lambda: {101: 900, 102: 600, 105: 600, 103: 0, 106: 0, 107: 0, 108: 0,
+                                 109: 0, 300: 0},
+        description="Per GTFS route_type (exact, else its family t//100*100), before board_s: "
+        "high-speed 101 15 min, long distance 102 / sleeper 105 10 min, regional and suburban "
+        "(103, 106-109, 300-399) 0.")
     board_international_air_s: int = Field(
         5400, ge=0, description="International flight (stops in more than one time zone): 90 min.")
     alight_s: dict[str, int] = Field(
@@ -123,6 +129,7 @@ class RoutingSettings(BaseModel):
             walk_detour=self.walk_detour, access_radius_m=self.access_radius_m,
             transfer_s=self.transfer_s, board_s=dict(self.board_s),
             board_international_air_s=self.board_international_air_s, alight_s=dict(self.alight_s),
+            board_route_type_s=dict(self.board_route_type_s),
             station_rules={k: StationRule(**v.model_dump()) for k, v in self.station_rules.items()},
             max_transfers=self.max_transfers, max_window_min=self.max_window_min,
             max_limit=self.max_limit, default_limit=min(self.default_limit, self.max_limit),

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from builders import timetable
 from checks import assert_feasible, assert_pareto, value
 from reference import Reference
-from routing.config import RoutingConfig
+from routing.config import RoutingConfig, route_board_s
 from routing.planner import Planner, Query
 from routing.timetable import service_ref_epoch
 
@@ -125,7 +125,18 @@ def _triples(pl: Planner, its) -> set:
 def _start(pl: Planner, it) -> int:
     first = it.legs[0]
     return int(first.departure.timestamp()) - (
-        0 if first.mode == "walk" else pl.config.board_s.get(first.mode, 0))
+        0 if first.mode == "walk" else _board_s(pl, _trip(pl, first.trip_id)))
+
+
+def _trip(pl: Planner, trip_id: str) -> int:
+    """t of a leg's trip id (a frequency run "T@08:00:00" is trip T)."""
+    t = pl.trip_index.get(trip_id)
+    return pl.trip_index[trip_id.rsplit("@", 1)[0]] if t is None else t
+
+
+def _board_s(pl: Planner, t: int) -> int:
+    r = int(pl.network.trip_route[t])
+    return route_board_s(pl.config, int(pl.network.route_type[r]), str(pl.network.route_mode[r]))
 
 
 def _pareto_set(triples: set) -> set:
@@ -150,11 +161,10 @@ def _check_range_exact(pl: Planner, a: str, b: str, d: date, secs: int, window: 
             continue
         for t in np.flatnonzero(net.service_days[net.trip_service, col]).tolist():
             ref = service_ref_epoch(sd, net.timezones[int(pl.trip_tz[t])])
-            mode = net.route_mode[net.trip_route[t]]
             for r in range(int(net.trip_st_start[t]), int(net.trip_st_start[t + 1]) - 1):
                 s = int(net.st_stop[r])
                 if s in reach and net.st_pickup[r] != 1:
-                    c = ref + int(net.st_dep[r]) - reach[s][0] - pl.config.board_s.get(mode, 0)
+                    c = ref + int(net.st_dep[r]) - reach[s][0] - _board_s(pl, t)
                     if t0 <= c <= t0 + window:
                         starts.add(c)
     union = set()

@@ -160,3 +160,13 @@ def test_rotate_data_runs_on_an_empty_database(database_url):
     r = maas("keys", "rotate-data", env=env)
     assert r.returncode == 0, r.stderr
     assert "re-encrypted 0 passenger record(s)" in r.stdout and "under data key k2" in r.stdout
+
+
+def test_serve_scale_is_checked_before_anything_starts(tmp_path: Path):
+    env = _env(MAAS_DATA_DIR=str(tmp_path))
+    alone = maas("serve", "--scale", "10", env=env)
+    assert alone.returncode != 0 and "--scale needs --demo" in alone.stderr
+    for bad in ("0", "-1", "lots"):
+        r = maas("serve", "--demo", "--scale", bad, env=env)
+        assert r.returncode == 2 and "--scale" in r.stderr
+    assert not (tmp_path / "pg").exists() and not list(tmp_path.iterdir())

@@ -80,8 +80,7 @@ def _last_id(request: web.Request) -> int:
             headers={"Last-Event-ID": "optional; resume after this event id (also ?last_event_id=)"},
             errors={400: "invalid_parameter: Last-Event-ID is not an event id"},
             description="Each event: `id: <event id>`, `event: <name>`, `data: <EventOut JSON>`. "
-            "Comments (`: keepalive`) keep idle connections open.",
-            include_in_schema=False)
+            "Comments (`: keepalive`) keep idle connections open.")
 async def events_stream(request: web.Request) -> web.StreamResponse:
     after = _last_id(request)
     account = principal_of(request).account_id

@@ -42,11 +42,13 @@ _PRC_PROVINCES = frozenset(
     "11 12 13 14 15 21 22 23 31 32 33 34 35 36 37 41 42 43 44 45 46 "
     "50 51 52 53 54 61 62 63 64 65 71 81 82 83 91".split()
 )
-_PRC_ID = re.compile(r"\d{17}[\dX]")
+# re.ASCII: \d is 0-9 only (not fullwidth or other scripts' digits): a number is stored,
+# indexed and read by gates as the same ASCII bytes (docs/GATES.md)
+_PRC_ID = re.compile(r"\d{17}[\dX]", re.ASCII)
 # ICAO 9303 document number: up to 9 letters/digits; we require 5..9 with a digit.
-_PASSPORT = re.compile(r"(?=.*\d)[A-Z0-9]{5,9}")
-_HK_MACAO = re.compile(r"[HM]\d{8}(\d{2})?")  # 港澳居民来往内地通行证
-_TAIWAN = re.compile(r"\d{8}")                 # 台湾居民来往大陆通行证
+_PASSPORT = re.compile(r"(?=.*\d)[A-Z0-9]{5,9}", re.ASCII)
+_HK_MACAO = re.compile(r"[HM]\d{8}(\d{2})?", re.ASCII)  # 港澳居民来往内地通行证
+_TAIWAN = re.compile(r"\d{8}", re.ASCII)                 # 台湾居民来往大陆通行证
 _MAX_NAME = 64
 
 

@@ -12,16 +12,18 @@ the embedded database of --data-dir, or on DATABASE_URL / --database-url. Exit c
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
 from maas.commands.common import run, settings_from_args
 from maas.db import create_pool, migrate
 from maas.embedded import embedded_services
+from maas.settings import Settings
 
 __all__ = ["register", "register_backup"]
 
@@ -35,18 +37,25 @@ def register(subparsers: Any, add_common: Callable[[argparse.ArgumentParser], No
     register_backup(db, add_common)
 
 
+@contextlib.asynccontextmanager
+async def _database(settings: Settings) -> AsyncIterator[tuple[str, Any]]:
+    """(URL, one-connection pool) of the database: the embedded one of data_dir (started for
+    the while) or database_url; no Redis."""
+    with embedded_services(settings.data_dir, database_url=settings.database_url,
+                           redis_url=None, need_redis=False) as urls:
+        url = urls.database_url or ""
+        pool = await create_pool(url, min_size=1, max_size=1)
+        try:
+            yield url, pool
+        finally:
+            await pool.close()
+
+
 def cmd_migrate(args: argparse.Namespace) -> int:
     async def main() -> int:
-        settings = settings_from_args(args)
-        with embedded_services(
-            settings.data_dir, database_url=settings.database_url, redis_url=None, need_redis=False
-        ) as urls:
-            pool = await create_pool(urls.database_url or "", min_size=1, max_size=1)
-            try:
-                async with pool.acquire() as conn:
-                    applied = await migrate(conn)
-            finally:
-                await pool.close()
+        async with _database(settings_from_args(args)) as (_, pool):
+            async with pool.acquire() as conn:
+                applied = await migrate(conn)
         print("applied: " + (", ".join(applied) if applied else "nothing (up to date)"))
         return 0
 
@@ -96,15 +105,9 @@ def cmd_backup(args: argparse.Namespace) -> int:
         phrase = _passphrase(args)
         embedded = not settings.database_url
         pg_dump = backup.pg_tool("pg_dump", embedded=embedded)
-        with embedded_services(settings.data_dir, database_url=settings.database_url,
-                               redis_url=None, need_redis=False) as urls:
-            url = urls.database_url or ""
-            pool = await create_pool(url, min_size=1, max_size=1)
-            try:
-                async with pool.acquire() as conn:
-                    migrations = await backup_store.applied_migrations(conn)
-            finally:
-                await pool.close()
+        async with _database(settings) as (url, pool):
+            async with pool.acquire() as conn:
+                migrations = await backup_store.applied_migrations(conn)
             now = backup.utcnow()
             sealed = backup.seal_keys(settings.data_keys(), phrase)
             with tempfile.TemporaryDirectory(prefix="maas-backup-") as tmp:
@@ -131,25 +134,19 @@ def cmd_restore(args: argparse.Namespace) -> int:
             keys = backup.unseal_keys(got.manifest["data_keys"], phrase)   # refuses early
             script = Path(tmp) / "restore.sql"
             backup.restore_sql(tools["pg_restore"], got.dump_path, script)
-            with embedded_services(settings.data_dir, database_url=settings.database_url,
-                                   redis_url=None, need_redis=False) as urls:
-                url = urls.database_url or ""
-                pool = await create_pool(url, min_size=1, max_size=1)
-                try:
-                    async with pool.acquire() as conn:
-                        holding = await backup_store.tables_with_rows(conn)
-                    if holding and not args.force:
-                        raise backup.DatabaseNotEmpty(
-                            f"the database holds data ({', '.join(holding[:6])}"
-                            f"{', ...' if len(holding) > 6 else ''}); a restore replaces all of it: "
-                            f"pass --force to do so")
-                    backup.check_keys(settings, keys)
-                    backup.run_restore(tools["psql"], url, backup_store.RESET_SQL, script)
-                    said = backup.adopt_keys(settings, keys, backup.utcnow())
-                    async with pool.acquire() as conn:
-                        applied = await migrate(conn)    # a backup from an older maas
-                finally:
-                    await pool.close()
+            async with _database(settings) as (url, pool):
+                async with pool.acquire() as conn:
+                    holding = await backup_store.tables_with_rows(conn)
+                if holding and not args.force:
+                    raise backup.DatabaseNotEmpty(
+                        f"the database holds data ({', '.join(holding[:6])}"
+                        f"{', ...' if len(holding) > 6 else ''}); a restore replaces all of it: "
+                        f"pass --force to do so")
+                backup.check_keys(settings, keys)
+                backup.run_restore(tools["psql"], url, backup_store.RESET_SQL, script)
+                said = backup.adopt_keys(settings, keys, backup.utcnow())
+                async with pool.acquire() as conn:
+                    applied = await migrate(conn)    # a backup from an older maas
         print(f"restored the backup of {got.manifest['created_at']} "
               f"(data key(s) {', '.join(sorted(keys.keys))}); {said}"
               + (f"; then applied {', '.join(applied)}" if applied else ""))

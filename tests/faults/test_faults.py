@@ -228,14 +228,15 @@ def test_embedded_postgres_killed_is_restarted_and_bookings_recover(served: Serv
     assert old is not None
     os.kill(old, signal.SIGKILL)
     # meanwhile: 503 database_unavailable or already recovered, never a 500
+    # (backends of the killed postmaster may still answer for a moment, so "recovered" means a
+    # new postmaster and a write that succeeds)
     def recovered() -> bool:
         status, body, headers = _get(served.url + "/v1/accounts", method="POST")
         assert status in (201, 503), (status, body, served.errors())
         if status == 503:
             assert body["code"] == "database_unavailable" and headers["Retry-After"], body
-        return status == 201
-    eventually(recovered, RECOVER_S, "accounts can be created again after PostgreSQL was killed")
-    assert served.postmaster_pid() not in (None, old)
+        return status == 201 and served.postmaster_pid() not in (None, old)
+    eventually(recovered, RECOVER_S, "PostgreSQL restarted and accounts can be created again")
     eventually(lambda: "embedded postgres restarted" in served.said(), RECOVER_S, "the supervisor says so")
     eventually(lambda: _get(served.url + "/readyz")[0] == 200, RECOVER_S, "/readyz ok")
 

@@ -55,7 +55,7 @@ def _workers(parent: int) -> list[int]:
         except OSError:
             continue
         ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        if ppid == parent and b"multiprocessing" in cmd:
+        if ppid == parent and b"spawn_main" in cmd:
             found.append(int(entry.name))
     return sorted(found)
 
@@ -63,13 +63,12 @@ def _workers(parent: int) -> list[int]:
 def measure(data_dir: Path, scale: float, n: int) -> list[dict]:
     cmd = [sys.executable, "-m", "maas.cli", "serve", "--demo", "--scale", str(scale),
            "--workers", str(n), "--port", "0", "--data-dir", str(data_dir)]
-    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
+    log = open(data_dir / f"bench-serve-{n}.log", "w")
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, text=True)
     t0 = time.monotonic()
-    assert proc.stderr is not None
-    for line in proc.stderr:
-        if "maas listening on" in line:
-            break
-    else:
+    assert proc.stdout is not None
+    line = proc.stdout.readline()   # "maas listening on ..." once every worker is ready
+    if "maas listening on" not in line:
         raise SystemExit(f"maas serve exited with {proc.wait()}")
     ready_s = time.monotonic() - t0
     try:
@@ -84,7 +83,8 @@ def measure(data_dir: Path, scale: float, n: int) -> list[dict]:
         return rows
     finally:
         proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=60)
+        proc.communicate(timeout=60)
+        log.close()
 
 
 def main() -> None:

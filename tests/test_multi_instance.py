@@ -8,6 +8,7 @@ reason when that fails). Everything on loopback, free ports, bounded in time.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import shutil
@@ -88,6 +89,7 @@ class Stack:
         self.root = root
         self.procs: list[subprocess.Popen] = []
         self.pg_dir = root / "pg"
+        self.groups: list[int] = []   # process groups of the maas instances
 
     def start_postgres(self) -> str:
         bin_ = _pg_bin()
@@ -129,8 +131,10 @@ class Stack:
         data = self.root / name
         proc = subprocess.Popen(
             [sys.executable, "-m", "maas.cli", "serve", "--port", "0", "--data-dir", str(data)],
-            env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+            start_new_session=True)   # its own process group: the supervisor and its workers
         self.procs.append(proc)
+        self.groups.append(proc.pid)
         line = proc.stdout.readline()
         assert "listening on http://" in line, line
         return proc, line.split("listening on ", 1)[1].split()[0]
@@ -164,6 +168,9 @@ backend maas
         return f"http://127.0.0.1:{port}"
 
     def stop(self) -> None:
+        for g in self.groups:   # workers and analysers too, also of an instance killed -9
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(g, signal.SIGTERM)
         for p in reversed(self.procs):
             if p.poll() is None:
                 p.send_signal(signal.SIGTERM)
@@ -282,7 +289,7 @@ def test_two_instances_behind_haproxy(stack: Stack, tmp_path: Path):
         t.start()
     try:
         eventually_sync(lambda: len(done) >= 5, timeout=60, message="load confirms bookings")
-        proc_a.send_signal(signal.SIGKILL)
+        os.killpg(proc_a.pid, signal.SIGKILL)   # the whole instance: supervisor and workers
         before = len(done)
         eventually_sync(lambda: len(done) >= before + 10, timeout=60,
                         message="B carries the traffic after A was killed")

@@ -134,3 +134,23 @@ async def test_a_dropped_listen_connection_reconnects_and_catches_up(app, client
     v1 = await publish(app[DB], tmp_path, 1)      # its NOTIFY finds nobody listening here
     await eventually(lambda: dict(app[LIVE].current.versions) == {"town": v1})
     assert listener.conn.get_server_pid() != pid and not listener.conn.is_closed()
+
+
+async def test_plan_right_after_activate_and_rollback_sees_that_version(app, client, tmp_path, make_key):
+    from tests.conftest import bearer
+
+    key = await make_key("operator", operator=OP)
+    v1 = await publish(app[DB], tmp_path, 1, activate_it=False)
+    v2 = await publish(app[DB], tmp_path, 2, activate_it=False)
+
+    async def origin_after(version: str) -> str:
+        r = await client.post(f"/v1/feeds/{version}/activate", headers=bearer(key))
+        assert r.status == 200, await r.text()
+        r = await client.get("/v1/plan", params={"from": "town:C", "to": "town:H",
+                                                 "date": TODAY.isoformat(), "time": "07:00"})
+        assert r.status == 200, await r.text()
+        return (await r.json())["itineraries"][0]["legs"][0]["from"]["name"]
+
+    assert await origin_after(v1) == "Central 1"      # a first activation: no 503 meanwhile
+    assert await origin_after(v2) == "Central 2"
+    assert await origin_after(v1) == "Central 1"      # the rollback, at once

@@ -24,7 +24,7 @@ from feeds.errors import (
     UploadTooLarge,
 )
 from feeds.ingest import activate, check_feed_name, import_feed
-from maas.appkeys import CLOCK, DB, SETTINGS
+from maas.appkeys import CLOCK, DB, LIVE, SETTINGS
 from maas.auth import Principal
 from maas.http import Router, json_response, principal_of
 from maas.settings import FeedSettings
@@ -215,7 +215,8 @@ async def get_version(request: web.Request) -> VersionDetail:
 @router.post("/v1/feeds/{version}/activate",
              summary="Make a version live (also: roll back to an earlier one)",
              description="The network is rebuilt aside and swapped in every worker; requests in "
-             "flight finish on the old one. Activating the active version changes nothing.",
+             "flight finish on the old one. Answers once the worker that took the request serves "
+             "the version (so activate-then-plan sees it). Activating the active version changes nothing.",
              auth=("operator",), response=Activated,
              errors={403: "feed_owned_by_other_operator", 404: "feed_version_not_found",
                      409: "feed_version_rejected"})
@@ -223,6 +224,9 @@ async def activate_version(request: web.Request) -> Activated:
     principal = principal_of(request)
     operator = principal.operator_id if principal.role == "operator" else None
     out = await activate(request.app[DB], request.match_info["version"], operator)
+    # answer once this worker serves it: a script may activate and then plan (the other
+    # workers of the instance swap on the NOTIFY, within their own rebuild time)
+    await request.app[LIVE].reload()
     return Activated(**out)
 
 

@@ -40,6 +40,7 @@ export function render(main, route, cleanups) {
       if (mode.value === "offline") {
         if (!offline.gate) { clear(result, note(t("g.manifest.none"), "warn")); return; }
         if (payload.face) { clear(result, note(t("g.noface.offline"), "warn")); return; }
+        if (payload.id_card) { clear(result, note(t("g.noid.offline"), "warn")); return; }
         const d = await offline.gate.validate(payload.qr);
         clear(result, decisionView(d, t("g.offline")));
         showTaps();
@@ -84,6 +85,10 @@ export function render(main, route, cleanups) {
     }
   } }, t("g.scan"));
 
+  // an ID card as the ticket (一票（证）通行): its type and number, checked online
+  const idType = h("select", { id: "gate-id-type" }, ["prc_id", "passport", "hk_macao_permit", "taiwan_permit"].map((v) =>
+    h("option", { value: v }, t(`g.id.${v}`))));
+  const idNumber = h("input", { id: "gate-id-number", autocomplete: "off", spellcheck: "false", placeholder: "11010519491231002X" });
   const face = h("select", { id: "gate-face" }, TEST_FACES.map((f) => h("option", { value: f }, `${t("face.template")} ${f}`)));
 
   // offline: the manifest, its status and the taps queued for upload
@@ -137,7 +142,10 @@ export function render(main, route, cleanups) {
         h("button", { type: "button", class: "primary", id: "gate-validate", onclick: () => decide({ qr: qr.value.trim() }) }, t("g.validate")),
         scan), video, scanMsg, result,
       h("div", { class: "row face" }, h("label", { for: "gate-face" }, t("g.face")), face,
-        h("button", { type: "button", id: "gate-face-check", onclick: () => decide({ face: testTemplate(face.value) }) }, t("g.face.check")))));
+        h("button", { type: "button", id: "gate-face-check", onclick: () => decide({ face: testTemplate(face.value) }) }, t("g.face.check"))),
+      h("div", { class: "row idcard" }, h("label", { for: "gate-id-number" }, t("g.id")), idType, idNumber,
+        h("button", { type: "button", id: "gate-id-check", onclick: () =>
+          decide({ id_card: { id_type: idType.value, number: idNumber.value.trim().toUpperCase() } }) }, t("g.id.check")))));
   if (mode.value === "offline") offlinePanel.hidden = false;
   showManifest();
   showTaps();

@@ -135,6 +135,18 @@ def _face(driver: Any, template: str) -> tuple[str, str]:
     return d.get_attribute("data-result"), d.get_attribute("data-code")
 
 
+def _id_card(driver: Any, id_type: str, number: str) -> tuple[str, str]:
+    from selenium.webdriver.support.ui import Select
+    driver.execute_script("document.getElementById('decision-box').replaceChildren()")
+    Select(_by_id(driver, "gate-id-type")).select_by_value(id_type)
+    box = _by_id(driver, "gate-id-number")
+    box.clear()
+    box.send_keys(number)
+    _by_id(driver, "gate-id-check").click()
+    d = wait_for(lambda: _css(driver, "#decision"), "an ID-card decision")[0]
+    return d.get_attribute("data-result"), d.get_attribute("data-code")
+
+
 def _gate_flow(driver: Any, base: str, shots: Shots, gate_key: str, ride: dict[str, Any]) -> None:
     driver.get(base + "#/gate")
     _by_id(driver, "gate-id").send_keys("g-b1")
@@ -161,6 +173,11 @@ def _gate_flow(driver: Any, base: str, shots: Shots, gate_key: str, ride: dict[s
     assert _decide(driver, qr) == ("reject", "already_used")
     assert _decide(driver, "NOT-A-TICKET") == ("reject", "malformed")
     shots(driver, "06-gate-online-reject")
+    # the ID card as the ticket (online): a wrong check digit, then the passenger's own card,
+    # whose leg the uploaded tap already entered
+    assert _id_card(driver, "prc_id", "110105194912310020") == ("reject", "invalid_id")
+    assert _id_card(driver, "prc_id", "11010519491231002x") == ("reject", "already_used")
+    shots(driver, "06b-gate-id-card")
 
 
 async def test_passenger_books_and_a_gate_admits_the_qr(client, app, make_key, browser,  # type: ignore[no-untyped-def]

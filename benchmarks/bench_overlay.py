@@ -11,7 +11,7 @@ Measured:
   * the overlay of the query day, forward and reversed (first query of the day on the
     realtime planner), against expanding the same day statically (CPU, median of 5);
   * the same random earliest-arrival and 2-hour range queries on the static planner and on
-    the realtime one, p50/p95 wall-clock and CPU milliseconds.
+    the realtime one (taking turns query by query), p50/p95 wall-clock and CPU milliseconds.
 """
 
 from __future__ import annotations
@@ -65,17 +65,21 @@ def make_updates(pl: Planner, d, share: float, seed: int) -> list[TripUpdate]:
     return out
 
 
-def timed(pl: Planner, qs: list[Query]) -> tuple[list[float], list[float]]:
-    pl._reach_cache.clear()
-    pl.catalog.forget_rides()
-    itinerary._IDS.clear()
-    secs, cpu = [], []
+def timed(planners: list[Planner], qs: list[Query]) -> list[tuple[list[float], list[float]]]:
+    """(wall, CPU) seconds per query for each planner, the planners taking turns on each
+    query so a change in the machine's load hits them alike."""
+    out: list[tuple[list[float], list[float]]] = [([], []) for _ in planners]
+    for pl in planners:
+        pl._reach_cache.clear()
+        pl.catalog.forget_rides()
     for q in qs:
-        t, c = time.perf_counter(), time.process_time()
-        pl.plan(q)
-        secs.append(time.perf_counter() - t)
-        cpu.append(time.process_time() - c)
-    return secs, cpu
+        for pl, (secs, cpu) in zip(planners, out):
+            itinerary._IDS.clear()
+            t, c = time.perf_counter(), time.process_time()
+            pl.plan(q)
+            secs.append(time.perf_counter() - t)
+            cpu.append(time.process_time() - c)
+    return out
 
 
 def main() -> None:
@@ -113,9 +117,8 @@ def main() -> None:
     ranges = [Query(q.origin, q.destination, q.date, q.time_s, window_s=7200) for q in qs]
     rows = []
     for label, queries in (("earliest arrival", qs), ("2 h range", ranges)):
-        for planner, which in ((pl, "static"), (rt, "10 % updated")):
-            timed(planner, queries[:10])             # warm (numba, memos of places)
-            secs, cpu = timed(planner, queries)
+        timed([pl, rt], queries[:10])               # warm (numba, memos of places)
+        for (secs, cpu), which in zip(timed([pl, rt], queries), ("static", "10 % updated")):
             rows.append((label, which, pct(secs, 50), pct(secs, 95), pct(cpu, 50), pct(cpu, 95)))
 
     print(f"feed {name}, service day {d}: {n_running} runs, {len(ups)} updated "

@@ -22,7 +22,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from google.protobuf.message import DecodeError
+from google.protobuf.descriptor import FieldDescriptor
+from google.protobuf.message import DecodeError, Message
 from google.transit import gtfs_realtime_pb2 as rt
 
 from feeds.alerts import Alert, InformedEntity
@@ -74,7 +75,29 @@ def parse(body: bytes, *, feed: str, default_date: date) -> RealtimeMessage:
         raise NotProtobuf(f"the body is not a GTFS-Realtime FeedMessage: {exc}") from None
     if not message.IsInitialized() or not message.header.gtfs_realtime_version:
         raise NotProtobuf("the body is not a GTFS-Realtime FeedMessage (no header)")
+    _check_values(message, "")
     return parse_message(message, feed=feed, default_date=default_date)
+
+
+# POSIX seconds we can store (bigint) and show (a datetime): years 1970 to 9999
+_TIME_FIELDS = frozenset({"timestamp", "time", "start", "end"})
+_MAX_TIME = 253402300799
+
+
+def _check_values(message: Message, path: str) -> None:
+    """Refuse what no store or answer could hold: a NUL in a text, a time outside years
+    1970-9999 (protobuf's uint64 reaches beyond PostgreSQL's bigint and Python's datetime)."""
+    for fd, value in message.ListFields():
+        where = f"{path}.{fd.name}" if path else fd.name
+        repeated = fd.is_repeated if hasattr(fd, "is_repeated") else fd.label == fd.LABEL_REPEATED
+        values = value if repeated else (value,)
+        for v in values:
+            if fd.type == FieldDescriptor.TYPE_MESSAGE:
+                _check_values(v, where)
+            elif isinstance(v, str) and "\x00" in v:
+                raise NotProtobuf(f"{where} contains a NUL character")
+            elif fd.name in _TIME_FIELDS and isinstance(v, int) and not 0 <= v <= _MAX_TIME:
+                raise NotProtobuf(f"{where} is {v}, not a time between 1970 and 9999 (POSIX seconds)")
 
 
 def parse_message(message: rt.FeedMessage, *, feed: str, default_date: date) -> RealtimeMessage:

@@ -28,6 +28,15 @@ async def feed_owner(conn: asyncpg.Connection, feed: str) -> str | None:
     return await conn.fetchval("SELECT operator_id FROM feeds WHERE name = $1", feed)
 
 
+async def feed_operators(conn: asyncpg.Connection | asyncpg.Pool) -> dict[str, list[str]]:
+    """operator id -> the feeds it owns (every operator that has published)."""
+    rows = await conn.fetch("SELECT operator_id, name FROM feeds ORDER BY operator_id, name")
+    out: dict[str, list[str]] = {}
+    for r in rows:
+        out.setdefault(r["operator_id"], []).append(r["name"])
+    return out
+
+
 async def claim_feed(conn: asyncpg.Connection, feed: str, operator_id: str) -> None:
     """Create the feed for `operator_id`, or check that it is theirs (locks the feed row)."""
     await conn.execute(

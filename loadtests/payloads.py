@@ -13,9 +13,10 @@ _NAMES = ("王伟", "李娜", "张敏", "刘洋", "陈静", "杨磊", "赵丽", 
 _BASE45 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:"
 
 
-def prc_id(rng: random.Random) -> str:
-    """A valid PRC resident ID number (Jinan region code, GB 11643 MOD 11-2 check digit)."""
-    body = (f"3701{rng.randint(0, 99):02d}{rng.randint(1950, 2010)}{rng.randint(1, 12):02d}"
+def prc_id(rng: random.Random, born: tuple[int, int] = (1950, 2010)) -> str:
+    """A valid PRC resident ID number (Jinan region code, GB 11643 MOD 11-2 check digit),
+    born in a year of the range `born`."""
+    body = (f"3701{rng.randint(0, 99):02d}{rng.randint(*born)}{rng.randint(1, 12):02d}"
             f"{rng.randint(1, 28):02d}{rng.randint(0, 999):03d}")
     total = sum(int(c) * pow(2, 17 - i, 11) for i, c in enumerate(body))
     return body + "10X98765432"[total % 11]
@@ -25,8 +26,14 @@ def passengers(rng: random.Random) -> list[dict[str, str]]:
     """One passenger mostly, sometimes two; mostly adults."""
     n = 1 if rng.random() < 0.8 else 2
     cats = ("adult", "adult", "adult", "child", "senior")
-    return [{"name": rng.choice(_NAMES), "id_number": prc_id(rng), "category": rng.choice(cats)}
-            for _ in range(n)]
+    # the birth year the category needs (a child is under 14, a senior 60 or older)
+    years = {"adult": (1970, 2005), "child": (2016, 2020), "senior": (1930, 1960)}
+    out = []
+    for _ in range(n):
+        cat = rng.choice(cats)
+        out.append({"name": rng.choice(_NAMES), "id_number": prc_id(rng, years[cat]),
+                    "category": cat})
+    return out
 
 
 def republished(zip_bytes: bytes, n: int) -> bytes:

@@ -27,7 +27,7 @@ __all__ = ["create_app", "API_MODULES"]
 
 # Every HTTP area; each module has `router` and may have a `cleanup_ctx` (background work).
 API_MODULES = ("system", "accounts", "feeds", "stops", "plan", "bookings", "checkin", "gates",
-               "realtime", "operators", "webapp", "trips", "reach")
+               "realtime", "operators", "webapp", "protection", "trips", "reach")
 
 
 def _modules() -> list[ModuleType]:

@@ -5,14 +5,14 @@ Only hashes of secrets are stored; maas/auth.py makes the secrets and resolves c
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeAlias
 
 import asyncpg
 
 __all__ = ["insert_key", "list_keys", "revoke_key", "insert_account", "account_by_token",
            "key_by_secret"]
 
-Conn = asyncpg.Connection | asyncpg.Pool
+Conn: TypeAlias = asyncpg.Connection | asyncpg.Pool
 
 
 async def insert_key(conn: Conn, key_id: str, secret_hash: bytes, role: str, operator_id: str | None,

@@ -3,7 +3,9 @@
 The feeds are written to `<data_dir>/demo-feeds/` and published through the normal path
 (feeds.ingest.import_feed: validate, compile, store, activate + NOTIFY), each under its own
 operator. A demo feed that already has an active version is left alone, so running it
-again (every `serve --demo`) changes nothing; a fresh database gets all of them.
+again (every `serve --demo`) changes nothing; a fresh database gets all of them. The scale
+last loaded is kept in `<data_dir>/demo-feeds/SCALE`: asking for another scale
+(`serve --demo --scale 10`) imports and activates every demo feed again at the new size.
 
 Service runs from yesterday (late trips of the previous service day still run past
 midnight) for DEMO_DAYS days.
@@ -35,12 +37,18 @@ async def load_demo(pool: asyncpg.Pool, settings: Any, *, scale: float = 1.0,
     from feeds.ingest import import_feed
 
     wanted = [name for name, _ in demo_feed_plan(scale)]
-    missing = set(wanted) - await feed_store.active_feeds(pool)
+    out = settings.data_dir / "demo-feeds"
+    marker = out / "SCALE"
+    loaded = marker.read_text().strip() if marker.exists() else None
+    if loaded is not None and loaded != repr(float(scale)):
+        log.info("demo feeds were loaded at scale %s: loading them again at %s", loaded, scale)
+        missing = set(wanted)
+    else:
+        missing = set(wanted) - await feed_store.active_feeds(pool)
     if not missing:
         log.info("demo feeds already active: %s", ", ".join(wanted))
         return []
     start = start_date or (date.today() - timedelta(days=1))
-    out = settings.data_dir / "demo-feeds"
     loop = asyncio.get_running_loop()
     written = await loop.run_in_executor(
         None, lambda: write_demo_feeds(out, start_date=start, days=DEMO_DAYS, scale=scale,
@@ -56,4 +64,5 @@ async def load_demo(pool: asyncpg.Pool, settings: Any, *, scale: float = 1.0,
             raise RuntimeError(f"demo feed {name} was rejected: {errors[:3]}")
         log.info("demo feed %s: version %s active", name, result.version)
         activated.append(result.version)
+    marker.write_text(repr(float(scale)) + "\n")
     return activated

@@ -14,6 +14,7 @@ __all__ = [
     "MaasError",
     "BadRequest",
     "InvalidParameter",
+    "UnknownParameter",
     "MalformedJson",
     "JsonTooDeep",
     "UnsupportedMediaType",
@@ -45,6 +46,10 @@ class BadRequest(MaasError):
 
 class InvalidParameter(MaasError):
     code, status, title = "invalid_parameter", 400, "Invalid parameter"
+
+
+class UnknownParameter(MaasError):
+    code, status, title = "unknown_parameter", 400, "Unknown query parameter"
 
 
 class MalformedJson(MaasError):

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import json
+from datetime import date as Date, datetime
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable
 
@@ -33,6 +34,7 @@ from maas.errors import (
     NotFound,
     PayloadTooLarge,
     Unauthorized,
+    UnknownParameter,
     UnsupportedMediaType,
     ValidationFailed,
 )
@@ -45,10 +47,13 @@ __all__ = ["Router", "Endpoint", "principal_of", "annotate", "json_response", "r
 # an int4 column are bounded by their fields (Field(le=INT32_MAX)); text is never allowed a
 # NUL or an unpaired surrogate (PostgreSQL's text cannot hold the first, UTF-8 cannot encode
 # the second), in a path, a query or a body; bodies nest at most MAX_JSON_DEPTH deep (our
-# models nest 4; json.loads and pydantic recurse, so a deep body must be refused first).
+# models nest 4; json.loads and pydantic recurse, so a deep body must be refused first);
+# dates and times lie in years MIN_YEAR..MAX_YEAR (a day either side, in any zone, exists).
 INT32_MAX = 2**31 - 1
 MAX_JSON_DEPTH = 32
 _BAD_TEXT = "contains a NUL character or an unpaired surrogate"
+MIN_YEAR, MAX_YEAR = 2, 9998
+_BAD_DATE = f"a date outside years {MIN_YEAR}-{MAX_YEAR}"
 
 Handler = Callable[..., Awaitable[Any]]
 
@@ -159,6 +164,8 @@ def _wrap(ep: Endpoint, handler: Handler) -> Callable[[web.Request], Awaitable[w
                 raise InvalidParameter(f"invalid path parameter(s): {names}", errors=errors) from None
         if ep.query is not None:
             kwargs["query"] = parse_query(request, ep.query)
+        elif request.query:
+            _refuse_unknown(request.query.keys(), frozenset())
         if ep.body is not None:
             kwargs["body"] = parse_model(await read_json(request), ep.body)
         result = await handler(request, **kwargs)
@@ -270,16 +277,18 @@ def _check_json(data: Any) -> None:
         if depth > MAX_JSON_DEPTH:
             raise JsonTooDeep(f"the body nests deeper than {MAX_JSON_DEPTH} levels",
                               max_depth=MAX_JSON_DEPTH)
+        # only text and containers are looked at again (a face template's 128 floats are not)
         if isinstance(value, dict):
             for key, item in value.items():
-                path = f"{where}.{key}" if where else str(key)
                 if not _storable(key):
                     raise ValidationFailed(f"invalid field name at {where or 'body'}", errors=[
                         {"field": where or "body", "message": f"a field name {_BAD_TEXT}"}])
-                stack.append((item, depth + 1, path))
+                if isinstance(item, (str, dict, list)):
+                    stack.append((item, depth + 1, f"{where}.{key}" if where else key))
         else:
             for i, item in enumerate(value):
-                stack.append((item, depth + 1, f"{where}.{i}" if where else str(i)))
+                if isinstance(item, (str, dict, list)):
+                    stack.append((item, depth + 1, f"{where}.{i}" if where else str(i)))
 
 
 def field_errors(exc: ValidationError) -> list[dict[str, str]]:
@@ -290,27 +299,78 @@ def field_errors(exc: ValidationError) -> list[dict[str, str]]:
     return out
 
 
+def _bad_date(value: Any, where: str = "") -> str | None:
+    """The path of the first date or datetime outside MIN_YEAR..MAX_YEAR in a parsed model
+    (date arithmetic and time zone conversion of year 1 or 9999 overflow), else None."""
+    if isinstance(value, (Date, datetime)):
+        return where if not MIN_YEAR <= value.year <= MAX_YEAR else None
+    if isinstance(value, BaseModel):
+        items: Any = ((k, getattr(value, k)) for k in type(value).model_fields)
+    elif isinstance(value, (list, tuple)):
+        items = enumerate(value)
+    else:
+        return None
+    for key, item in items:
+        if isinstance(item, (Date, BaseModel, list, tuple)):
+            found = _bad_date(item, f"{where}.{key}" if where else str(key))
+            if found is not None:
+                return found
+    return None
+
+
 def parse_model(data: Any, model: type[BaseModel]) -> BaseModel:
     try:
-        return model.model_validate(data)
+        out = model.model_validate(data)
     except ValidationError as exc:
         errors = field_errors(exc)
         fields = ", ".join(e["field"] for e in errors)
         raise ValidationFailed(f"invalid field(s): {fields}", errors=errors) from None
+    bad = _bad_date(out)
+    if bad is not None:
+        raise ValidationFailed(f"invalid field(s): {bad}", errors=[{"field": bad, "message": _BAD_DATE}])
+    return out
+
+
+@functools.cache
+def query_names(model: type[BaseModel]) -> frozenset[str]:
+    """The query parameter names a model accepts: its field names and their aliases."""
+    names = set()
+    for name, info in model.model_fields.items():
+        names.add(info.alias or name)
+        if info.alias is None or model.model_config.get("populate_by_name"):
+            names.add(name)
+    return frozenset(names)
+
+
+def _refuse_unknown(keys: Any, known: frozenset[str]) -> None:
+    # a misspelt or unsupported parameter (e.g. `walk_speed` where none exists) is an error,
+    # never silently ignored: the answer would not be what the client asked for
+    unknown = sorted({k for k in keys if k not in known and _storable(k)})
+    if unknown:
+        raise UnknownParameter(
+            f"unknown query parameter(s): {', '.join(unknown)}"
+            + (f"; this endpoint takes: {', '.join(sorted(known))}" if known else
+               "; this endpoint takes none"),
+            parameters=unknown, known=sorted(known))
 
 
 def parse_query(request: web.Request, model: type[BaseModel]) -> BaseModel:
     data: dict[str, Any] = {}
     for key in request.query.keys():
         values = request.query.getall(key)
-        bad = [v for v in (key, *values) if not _storable(v)]
-        if bad:
+        if not all(_storable(v) for v in (key, *values)):
             raise InvalidParameter(f"invalid query parameter(s): {key}", errors=[
                 {"field": key if _storable(key) else "query", "message": f"text {_BAD_TEXT}"}])
         data[key] = values if len(values) > 1 else values[0]
+    _refuse_unknown(data.keys(), query_names(model))
     try:
-        return model.model_validate(data)
+        out = model.model_validate(data)
     except ValidationError as exc:
         errors = field_errors(exc)
         names = ", ".join(e["field"] for e in errors)
         raise InvalidParameter(f"invalid query parameter(s): {names}", errors=errors) from None
+    bad = _bad_date(out)
+    if bad is not None:
+        raise InvalidParameter(f"invalid query parameter(s): {bad}", errors=[
+            {"field": bad, "message": _BAD_DATE}])
+    return out

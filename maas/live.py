@@ -28,6 +28,7 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from types import MappingProxyType
 from typing import Any, AsyncIterator, Mapping
 
@@ -37,6 +38,7 @@ from aiohttp import web
 from feeds.store import NOTIFY_CHANNEL, load_active
 from feeds.realtime_store import NOTIFY_CHANNEL as REALTIME_CHANNEL
 from maas.appkeys import DB, LIVE, SETTINGS
+from maas.netcache import shared_network
 from maas.realtime import RealtimeState, load_state, with_realtime
 from routing.network import Network, empty, from_bytes, merge
 
@@ -61,14 +63,20 @@ class Snapshot:
 
 
 def build_snapshot(rows: list[tuple[str, str, bytes]], config: Any, generation: int,
-                   realtime: RealtimeState | None = None) -> Snapshot:
-    """Pure and CPU-bound (run it in a thread): (feed, version, compiled bytes) -> Snapshot."""
+                   realtime: RealtimeState | None = None,
+                   cache_dir: Path | None = None) -> Snapshot:
+    """CPU-bound (run it in a thread): (feed, version, compiled bytes) -> Snapshot. With
+    `cache_dir`, the merged network is built once per machine and mapped read-only
+    (maas.netcache); without, this process builds its own copy."""
     from routing.planner import Planner
     from routing.stops import StopIndex
 
     t0 = time.perf_counter()
     realtime = realtime or RealtimeState()
-    network = merge([from_bytes(blob) for _, _, blob in rows])
+    if cache_dir is not None and rows:
+        network = shared_network(rows, cache_dir)
+    else:
+        network = merge([from_bytes(blob) for _, _, blob in rows])
     static = Planner.build(network, config) if network.n_stops else None
     stops = StopIndex.build(network)
     return Snapshot(network=network, planner=with_realtime(static, network, realtime), stops=stops,
@@ -86,8 +94,10 @@ def realtime_snapshot(snap: Snapshot, realtime: RealtimeState) -> Snapshot:
 class LiveNetwork:
     """Holds the current Snapshot of one process and reloads it."""
 
-    def __init__(self, pool: asyncpg.Pool | None = None, config: Any = None) -> None:
+    def __init__(self, pool: asyncpg.Pool | None = None, config: Any = None,
+                 cache_dir: Path | None = None) -> None:
         self.current = Snapshot()
+        self._cache_dir = cache_dir   # maas.netcache: one mapped copy per machine
         self._pool = pool
         self._config = config
         self._lock = asyncio.Lock()
@@ -121,7 +131,8 @@ class LiveNetwork:
             self._rt_asked += 1          # the realtime state read now is served by this build
             rt_target = self._rt_asked
             realtime = await load_state(self._pool, self.current.realtime)
-            snap = await loop.run_in_executor(None, build_snapshot, rows, self._config, gen, realtime)
+            snap = await loop.run_in_executor(None, build_snapshot, rows, self._config, gen, realtime,
+                                              self._cache_dir)
             self.current = snap
             self._served = target
             self._rt_served = rt_target
@@ -205,7 +216,7 @@ class _Listener:
 
 async def live_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
-    holder = LiveNetwork(app[DB], settings.routing.to_config())
+    holder = LiveNetwork(app[DB], settings.routing.to_config(), settings.data_dir / "networks")
     app[LIVE] = holder
     listener = _Listener(holder, settings.database_url or "")
     holder.listener = listener

@@ -17,7 +17,7 @@ from maas.appkeys import LOG_FIELDS, REQUEST_ID
 from maas.logs import request_id_var
 from maas.outages import RETRY_AFTER_S, outage_of
 
-__all__ = ["Metrics", "middlewares", "problem_response"]
+__all__ = ["Metrics", "make_middlewares", "problem_response"]
 
 log = logging.getLogger("maas.http")
 

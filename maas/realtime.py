@@ -39,7 +39,7 @@ from maas.appkeys import CLOCK, DB, LIVE, METRICS, SETTINGS
 from routing.updates import TripUpdate
 
 __all__ = ["RealtimeState", "load_state", "with_realtime", "receive", "realtime_ctx", "pull_once",
-           "Puller", "PULLER", "LAG"]
+           "Puller", "PULLER", "LAG", "STORED_HOOKS"]
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +99,10 @@ def with_realtime(static_planner: Any, network: Any, state: RealtimeState) -> An
     return static_planner.with_realtime(state.all_updates(set(network.feeds)))
 
 
+# Called with (app, feed, [(trip_id, service_date)]) once a message is stored.
+STORED_HOOKS = web.AppKey("realtime_stored_hooks", list)
+
+
 # --- receiving a message -----------------------------------------------------------------
 
 
@@ -117,6 +121,9 @@ async def receive(app: web.Application, feed: str, body: bytes) -> Outcome:
     msg = parse(body, feed=feed, default_date=_local_today(snap.network, feed, now))
     outcome = await apply_message(app[DB], msg, check=check, planner=snap.static_planner, now=now,
                                   past_horizon_s=settings.past_horizon_s)
+    runs = [(u.trip_id, u.service_date) for _, u in msg.trip_updates]
+    for hook in app.get(STORED_HOOKS, ()):        # e.g. connection protection (maas/protection.py)
+        await hook(app, feed, runs)
     log.info("realtime %s: revision %d, %d trip updates, %d alerts, %d ignored %s", feed,
              outcome.revision, outcome.trip_updates, outcome.alerts, len(outcome.ignored),
              outcome.reasons or "")

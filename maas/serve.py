@@ -51,7 +51,7 @@ __all__ = ["run_serve", "exit_now", "Supervisor", "Backoff"]
 log = logging.getLogger("maas.serve")
 
 
-async def _prepare(settings: Settings, demo: bool) -> None:
+async def _prepare(settings: Settings, demo: bool, scale: float = 1.0) -> None:
     pool = await create_pool(settings.database_url or "", min_size=1, max_size=2)
     try:
         async with pool.acquire() as conn:
@@ -61,7 +61,7 @@ async def _prepare(settings: Settings, demo: bool) -> None:
             from maas.demo import load_demo
 
             try:
-                await load_demo(pool, settings)
+                await load_demo(pool, settings, scale=scale)
             finally:
                 close_analyser()   # the workers start their own when an operator uploads
     finally:
@@ -154,7 +154,7 @@ def exit_now(code: int) -> None:
     os._exit(code)
 
 
-def run_serve(settings: Settings, *, demo: bool = False) -> int:
+def run_serve(settings: Settings, *, demo: bool = False, scale: float = 1.0) -> int:
     setup_logging(settings.log_level)
     with embedded_services(
         settings.data_dir, database_url=settings.database_url, redis_url=settings.redis_url
@@ -163,7 +163,7 @@ def run_serve(settings: Settings, *, demo: bool = False) -> int:
             update={"database_url": urls.database_url, "redis_url": urls.redis_url}
         )
         settings.data_keys()  # create the key file once, before any worker reads it
-        asyncio.run(_prepare(settings, demo))
+        asyncio.run(_prepare(settings, demo, scale))
         reserved = _reserve_port(settings.host, settings.port)
         port = reserved.getsockname()[1]
         try:
@@ -244,7 +244,7 @@ class Supervisor:
                 return 0 if self.stopping else 1
             print(
                 f"maas listening on http://{self.settings.host}:{self.port} "
-                f"({n} worker{'s' if n > 1 else ''})",
+                f"({n} worker{'s' if n > 1 else ''}; data folder {self.settings.data_dir})",
                 flush=True,
             )
             return self._keep_serving()

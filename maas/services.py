@@ -19,6 +19,7 @@ from ticketing.checkin_config import from_settings
 from ticketing.checkin_service import Checkin
 from ticketing.fares import FareConfig, Tariff
 from ticketing.inventory import CapacityConfig
+from ticketing.passengers import AgeRules
 from ticketing.keyring_store import KeyCache
 from ticketing.pii import Keyring
 from ticketing.service import BookingConfig, Bookings
@@ -45,6 +46,8 @@ def booking_config(s: BookingSettings) -> BookingConfig:
         hold_ttl=timedelta(seconds=s.hold_ttl_s),
         max_passengers=s.max_passengers,
         sweeper_interval_s=s.sweeper_interval_s,
+        ages=AgeRules(s.child_under_age, s.senior_from_age),
+        exchange_offer_ttl=timedelta(seconds=s.exchange_offer_ttl_s),
     )
 
 

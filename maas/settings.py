@@ -26,6 +26,7 @@ __all__ = [
     "GateSettings",
     "DataKeys",
     "RealtimeSettings",
+    "ProtectionSettings",
 ]
 
 
@@ -102,6 +103,12 @@ class RoutingSettings(BaseModel):
         default_factory=lambda: {"air": 3600, "rail": 900},
         description="Per mode: be at the stop this long before departure (air 60 min, rail: gates "
         "close 5 min before + 10 min security).")
+    board_route_type_s: dict[int, int] = Field(
+        default_factory=lambda: {101: 900, 102: 600, 105: 600, 103: 0, 106: 0, 107: 0, 108: 0,
+                                 109: 0, 300: 0},
+        description="Per GTFS route_type (exact, else its family t//100*100), before board_s: "
+        "high-speed 101 15 min, long distance 102 / sleeper 105 10 min, regional and suburban "
+        "(103, 106-109, 300-399) 0.")
     board_international_air_s: int = Field(
         5400, ge=0, description="International flight (stops in more than one time zone): 90 min.")
     alight_s: dict[str, int] = Field(
@@ -122,6 +129,7 @@ class RoutingSettings(BaseModel):
             walk_detour=self.walk_detour, access_radius_m=self.access_radius_m,
             transfer_s=self.transfer_s, board_s=dict(self.board_s),
             board_international_air_s=self.board_international_air_s, alight_s=dict(self.alight_s),
+            board_route_type_s=dict(self.board_route_type_s),
             station_rules={k: StationRule(**v.model_dump()) for k, v in self.station_rules.items()},
             max_transfers=self.max_transfers, max_window_min=self.max_window_min,
             max_limit=self.max_limit, default_limit=min(self.default_limit, self.max_limit),
@@ -176,6 +184,12 @@ class BookingSettings(BaseModel):
         default_factory=lambda: {"child": 0.5, "senior": 0.5, "disabled": 0.5},
         description="discount fraction per passenger category (adult pays full)",
     )
+    child_under_age: int = Field(
+        14, ge=1, le=30, description="a `child` passenger with a PRC resident ID is younger than this on the day of travel (China Railway: under 14)")
+    senior_from_age: int = Field(
+        60, ge=30, le=120, description="a `senior` passenger with a PRC resident ID is at least this old on the day of travel")
+    exchange_offer_ttl_s: int = Field(
+        600, ge=10, le=86400, description="seconds an exchange offer (POST .../exchange-offers) stays valid")
     linked_discount: float = Field(
         0.05, ge=0, lt=1, description="discount on every leg of a journey linking >= 2 operators"
     )
@@ -250,6 +264,20 @@ class RealtimeSettings(BaseModel):
         "through the same path as a push. One worker pulls (an advisory lock).")
     pull_interval_s: float = Field(30.0, gt=0, description="Seconds between two pulls of every URL in `pull`.")
     pull_timeout_s: float = Field(10.0, gt=0, description="Seconds a pull may take before it counts as failed.")
+
+
+class ProtectionSettings(BaseModel):
+    """Connection protection of confirmed bookings (issue 11). Env: MAAS_PROTECTION__<FIELD>."""
+
+    enabled: bool = Field(
+        True, description="Watch confirmed bookings: a realtime update that cancels a booked leg or "
+        "breaks a connection writes a `disrupted` event on the booking (GET /v1/bookings/{id}/events).")
+    poll_s: float = Field(
+        1.0, gt=0, description="Seconds between two looks at the protection job queue (a realtime push "
+        "to this worker wakes it at once).")
+    job_lease_s: float = Field(
+        60.0, gt=0, description="A job claimed this long ago and not finished is a crashed worker's: "
+        "another worker claims it again.")
 
 
 # --- the service ---------------------------------------------------------------------------
@@ -351,6 +379,7 @@ class Settings(BaseSettings):
     bookings: BookingSettings = Field(default_factory=BookingSettings)
     gates: GateSettings = Field(default_factory=GateSettings)
     realtime: RealtimeSettings = Field(default_factory=RealtimeSettings)
+    protection: ProtectionSettings = Field(default_factory=ProtectionSettings)
 
     def data_keys(self) -> DataKeys:
         """The data-at-rest keys; creates and keeps a key file in data_dir when none are set."""

@@ -3,6 +3,11 @@
 Minimum connection times are modelled the way airports and rail stations state them:
   * `board_s[mode]`  - time a passenger must be at the stop before the vehicle departs
     (check-in, security, gate closing). Applies to every boarding, the first one included.
+    `board_route_type_s[route_type]` refines it by the route's GTFS route_type: the exact
+    type, else its family (t // 100 * 100, e.g. 300 for every suburban railway 300-399),
+    else the mode's `board_s`. Only high-speed and long-distance rail keep a gate time;
+    regional, suburban and commuter rail board at the platform (a basic `route_type` 2 route
+    says nothing more than "rail" and keeps `board_s["rail"]`).
   * `alight_s[mode]` - time after the vehicle arrives before the passenger is free to walk
     away or change (leaving an airport). Not added to the arrival at the destination stop.
   * `transfer_s`     - minimum change time at one stop, and the floor of every footpath:
@@ -21,7 +26,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-__all__ = ["RoutingConfig", "StationRule"]
+__all__ = ["RoutingConfig", "StationRule", "route_board_s"]
 
 
 @dataclass(frozen=True)
@@ -48,6 +53,13 @@ class RoutingConfig:
         "air": 3600,    # at the airport >= 60 min before a domestic flight
         "rail": 900,    # gates close 5 min before departure + 10 min security
     }))
+    # Extended route types (Google "Extended GTFS Route Types"): 101 high-speed rail
+    # (security + gates close 5 min before), 102 long distance and 105 sleeper (ticket check),
+    # 103 inter-regional, 106 regional, 107 tourist, 108 rail shuttle, 109 suburban and the
+    # 300 family (suburban railway): board at the platform.
+    board_route_type_s: Mapping[int, int] = field(default_factory=lambda: _ro({
+        101: 900, 102: 600, 105: 600, 103: 0, 106: 0, 107: 0, 108: 0, 109: 0, 300: 0,
+    }))
     board_international_air_s: int = 5400   # >= 90 min before an international flight
     alight_s: Mapping[str, int] = field(default_factory=lambda: _ro({
         "air": 1200,    # >= 20 min after landing to leave the airport
@@ -64,3 +76,15 @@ class RoutingConfig:
     days_after: int = 1
     date_cache_size: int = 4             # expanded days kept per planner
     id_secret: bytes = b"maas-itinerary-id-v1"
+
+
+def route_board_s(cfg: RoutingConfig, route_type: int, mode: str) -> int:
+    """Seconds to be at the stop before a departure of a route of this type and mode (before
+    station rules and the international-flight time)."""
+    t = int(route_type)
+    by_type = cfg.board_route_type_s
+    if t in by_type:
+        return int(by_type[t])
+    if t >= 100 and t // 100 * 100 in by_type:
+        return int(by_type[t // 100 * 100])
+    return int(cfg.board_s.get(mode, 0))

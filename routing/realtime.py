@@ -8,13 +8,15 @@ everything static shared. What changes:
   with boarding and alighting off at those stops (one per distinct pattern and skip set),
   appended after the static patterns (forward and reversed). Cost: the rows of those
   patterns.
-* *Days* (`overlay`, per expanded day, on first use): the static day's instance of each
-  changed or cancelled run is marked dead (`Day.inst_alive`, which the rounds and the
-  squeeze already skip like a wheelchair filter); each changed run that still runs becomes
-  a new instance with its realtime times, and the new instances are split into FIFO day
-  patterns of their own (`timetable.expand`), appended after the static ones. So no static
-  day pattern ever holds a delayed instance that overtakes another, and the binary search
-  over a day pattern's departures stays correct. The static day is shared and never
+* *Days* (`overlay`, per expanded day, on first use): a changed run whose realtime times
+  stay FIFO with the instances before and after it in its day pattern (at every stop) gets
+  them written over its instance in a copy of the day's time arrays. Any other changed run
+  (it would overtake or be overtaken, or it skips stops) is *moved*: its static instance is
+  marked dead (`Day.inst_alive`, which the rounds and the squeeze already skip like a
+  wheelchair filter) and it becomes a new instance; the moved ones are split into FIFO day
+  patterns of their own (`timetable.expand`), appended after the static ones. Cancelled runs
+  are only marked dead. So no day pattern ever holds an instance that overtakes another,
+  and the binary search over a day pattern's departures stays correct. The static day is shared and never
   written; the overlay copies its arrays once (a memcpy) and adds the changed runs: no
   sorting, FIFO split or pattern building of the network.
 
@@ -224,6 +226,7 @@ class Realtime:
                 p = skips.setdefault(sk, n_static + len(skips))
                 runs[key] = replace(r, pattern=p)
         self.runs = runs
+        self.static_pattern = ctx.fwd.trip_pattern      # t -> p (runs without skips ride it)
         if skips:
             extra = _skip_patterns(ctx.fwd, [(p, np.frombuffer(m, dtype=bool))
                                              for p, m in skips])
@@ -260,9 +263,39 @@ def _instances(day: Day, runs: list[Run]) -> np.ndarray:
     return np.where(keys[k] == want, order[k], -1)
 
 
+def _times(r: Run, day: Day) -> tuple[np.ndarray, np.ndarray]:
+    """(t_arr, t_dep) of run r as `day` lays them out (reversed days: backwards, negated)."""
+    off = r.ref - day.origin
+    if day.reverse:
+        return -(r.dep[::-1].astype(np.int64) + off), -(r.arr[::-1].astype(np.int64) + off)
+    return r.arr.astype(np.int64) + off, r.dep.astype(np.int64) + off
+
+
+def _in_place(day: Day, t_arr: np.ndarray, t_dep: np.ndarray, j: int, r: Run) -> bool:
+    """Write run r's times over instance j if it stays FIFO with the instances before and
+    after it in its day pattern (at every stop, arrival and departure), so the binary
+    search over the day pattern stays right; False (nothing written) if it would overtake
+    or be overtaken."""
+    q = int(day.inst_q[j])
+    k, n = j - int(day.q_inst_start[q]), int(day.q_inst_start[q + 1] - day.q_inst_start[q])
+    a, d = _times(r, day)
+    length = len(a)
+    base = int(day.q_time_start[q]) + k * length
+    if k > 0 and ((t_arr[base - length:base] > a).any() or (t_dep[base - length:base] > d).any()):
+        return False
+    nxt = base + length
+    if k + 1 < n and ((t_arr[nxt:nxt + length] < a).any()
+                      or (t_dep[nxt:nxt + length] < d).any()):
+        return False
+    t_arr[base:nxt], t_dep[base:nxt] = a, d
+    return True
+
+
 def overlay(rt: Realtime, day: Day, n_stops: int) -> Day:
-    """`day` (static) with the changed runs moved to FIFO day patterns of their own and the
-    static instances of changed or cancelled runs dead."""
+    """`day` (static) with the times of the changed runs: in place where a run stays FIFO
+    with its neighbours, else moved to FIFO day patterns of their own (a run that would
+    overtake or be overtaken, a run with skipped stops); the static instances of cancelled
+    and moved runs are dead."""
     runs = [r for r in rt.runs.values() if r.changed]
     if not runs:
         return day
@@ -271,8 +304,19 @@ def overlay(rt: Realtime, day: Day, n_stops: int) -> Day:
     if not hit.any():
         return day
     alive = np.ones(len(day.inst_trip), dtype=bool)
-    alive[inst[hit]] = False
-    moved = [r for r, h in zip(runs, hit.tolist()) if h and not r.canceled]
+    t_arr, t_dep = day.t_arr.copy(), day.t_dep.copy()
+    moved = []
+    static_pattern = rt.static_pattern
+    for r, j in zip(runs, inst.tolist()):
+        if j < 0:
+            continue
+        if r.canceled:
+            alive[j] = False
+        elif r.pattern != static_pattern[r.trip] or not _in_place(day, t_arr, t_dep, j, r):
+            alive[j] = False
+            moved.append(r)
+    if not moved:
+        return replace(day, t_arr=t_arr, t_dep=t_dep, inst_alive=alive)
     pats = rt.rev if day.reverse else rt.fwd
     lens = np.array([len(r.arr) for r in moved], dtype=np.int64)
     row = np.zeros(len(moved), dtype=np.int64)
@@ -295,7 +339,7 @@ def overlay(rt: Realtime, day: Day, n_stops: int) -> Day:
         q_pattern=np.concatenate([day.q_pattern, ex.q_pattern]),
         q_inst_start=np.concatenate([day.q_inst_start[:-1], n_inst + ex.q_inst_start]),
         q_time_start=np.concatenate([day.q_time_start, n_t + ex.q_time_start]),
-        t_arr=np.concatenate([day.t_arr, ex.t_arr]), t_dep=np.concatenate([day.t_dep, ex.t_dep]),
+        t_arr=np.concatenate([t_arr, ex.t_arr]), t_dep=np.concatenate([t_dep, ex.t_dep]),
         inst_trip=np.concatenate([day.inst_trip, trips[ex.order]]),
         inst_date=np.concatenate([day.inst_date, dates[ex.order]]),
         inst_q=np.concatenate([day.inst_q, n_q + ex.inst_q]),

@@ -136,6 +136,8 @@ class Searches:
         key = ("slack", pats.reverse, min_transfer_s)
         got = self._cache.get(key)
         if got is None:
+            zb: np.ndarray | int
+            za: np.ndarray | int
             if min_transfer_s is None:
                 zb, za = pats.board_slack, pats.alight_slack
             else:

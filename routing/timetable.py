@@ -26,7 +26,7 @@ from zoneinfo import ZoneInfo
 import numba
 import numpy as np
 
-from routing.config import RoutingConfig
+from routing.config import RoutingConfig, route_board_s
 from routing.network import PICKUP_NONE, Network
 
 __all__ = ["MODES", "Patterns", "Day", "Expansion", "build_patterns", "build_day", "expand",
@@ -89,6 +89,9 @@ def build_patterns(net: Network, cfg: RoutingConfig) -> Patterns:
     mode_index = {m: i for i, m in enumerate(MODES)}
     route_mode = np.array([mode_index.get(m, len(MODES) - 1) for m in net.route_mode], dtype=np.int8)
     trip_mode = route_mode[net.trip_route] if net.n_trips else np.zeros(0, np.int8)
+    route_board = np.array([route_board_s(cfg, int(net.route_type[r]), str(net.route_mode[r]))
+                            for r in range(len(net.route_mode))], dtype=np.int32)
+    trip_board = route_board[net.trip_route] if net.n_trips else np.zeros(0, np.int32)
     start = net.trip_st_start
     keys: dict[bytes, int] = {}
     trip_pattern = np.empty(net.n_trips, dtype=np.int32)
@@ -97,7 +100,7 @@ def build_patterns(net: Network, cfg: RoutingConfig) -> Patterns:
     for t in range(net.n_trips):
         a, b = start[t], start[t + 1]
         key = (stops_b[a:b].tobytes() + pick_b[a:b].tobytes() + drop_b[a:b].tobytes()
-               + bytes([trip_mode[t]]))
+               + bytes([trip_mode[t]]) + trip_board[t].tobytes())
         p = keys.get(key)
         if p is None:
             p = keys[key] = len(first_trip)
@@ -120,9 +123,8 @@ def build_patterns(net: Network, cfg: RoutingConfig) -> Patterns:
         intl[p] = len(np.unique(tz[stop_start[p]:stop_start[p + 1]])) > 1
     board_slack = np.zeros(len(rows), dtype=np.int32)
     alight_slack = np.zeros(len(rows), dtype=np.int32)
-    for m, v in cfg.board_s.items():
-        if m in mode_index:
-            board_slack[row_mode == mode_index[m]] = v
+    if len(rows):
+        board_slack[:] = trip_board[ft][row_pattern]
     for m, v in cfg.alight_s.items():
         if m in mode_index:
             alight_slack[row_mode == mode_index[m]] = v

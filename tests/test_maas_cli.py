@@ -57,13 +57,13 @@ class Served:
 
 async def test_keys_create_list_revoke(database_url):
     env = _env(DATABASE_URL=database_url)
-    r = maas("keys", "create", "--role", "gate", "--gate", "g-7", "--station", "hsr:JNX", env=env)
+    r = maas("keys", "create", "--role", "operator", "--operator", "op-new-7", "--new-operator", env=env)
     assert r.returncode == 0, r.stderr
     secret = r.stdout.strip().splitlines()[-1]
     assert secret.startswith("mk_")
     conn = await asyncpg.connect(database_url)
-    row = await conn.fetchrow("SELECT id, role, gate_id, station FROM api_keys WHERE secret_hash = $1", auth.hash_secret(secret))
-    assert (row["role"], row["gate_id"], row["station"]) == ("gate", "g-7", "hsr:JNX")
+    row = await conn.fetchrow("SELECT id, role, operator_id FROM api_keys WHERE secret_hash = $1", auth.hash_secret(secret))
+    assert (row["role"], row["operator_id"]) == ("operator", "op-new-7")
     listed = maas("keys", "list", env=env)
     assert row["id"] in listed.stdout and secret not in listed.stdout
     r = maas("keys", "revoke", row["id"], "--redis-url", "unix:///tmp/maas-none.sock", env=env)
@@ -78,6 +78,24 @@ def test_keys_bad_arguments_exit_non_zero(database_url):
     assert r.returncode != 0 and "station" in r.stderr and "Traceback" not in r.stderr
     r = maas("keys", "create", "--role", "root", env=env)
     assert r.returncode != 0 and "Traceback" not in r.stderr
+
+
+def test_keys_create_checks_operator_and_station(database_url):
+    env = _env(DATABASE_URL=database_url)
+    r = maas("keys", "create", "--role", "operator", "--operator", "op-nobody", env=env)
+    assert r.returncode == 2 and "unknown_operator" in r.stderr and "op-nobody" in r.stderr
+    assert "--new-operator" in r.stderr and "Traceback" not in r.stderr
+    r = maas("keys", "create", "--role", "gate", "--gate", "g-7", "--station", "nofeed:JNX", env=env)
+    assert r.returncode == 2 and "unknown_station" in r.stderr and "active feeds" in r.stderr
+
+
+def test_commands_refuse_a_data_folder_without_a_database(tmp_path: Path):
+    empty = tmp_path / "typo"
+    r = maas("keys", "create", "--role", "admin", "--data-dir", str(empty), env=_env())
+    assert r.returncode == 2 and "no_database" in r.stderr and str(empty) in r.stderr
+    assert not empty.exists()  # nothing created
+    r = maas("keys", "list", env=_env(MAAS_DATA_DIR=str(empty)))
+    assert r.returncode == 2 and "no_database" in r.stderr
 
 
 def test_db_migrate_is_idempotent(database_url):
@@ -142,3 +160,13 @@ def test_rotate_data_runs_on_an_empty_database(database_url):
     r = maas("keys", "rotate-data", env=env)
     assert r.returncode == 0, r.stderr
     assert "re-encrypted 0 passenger record(s)" in r.stdout and "under data key k2" in r.stdout
+
+
+def test_serve_scale_is_checked_before_anything_starts(tmp_path: Path):
+    env = _env(MAAS_DATA_DIR=str(tmp_path))
+    alone = maas("serve", "--scale", "10", env=env)
+    assert alone.returncode != 0 and "--scale needs --demo" in alone.stderr
+    for bad in ("0", "-1", "lots"):
+        r = maas("serve", "--demo", "--scale", bad, env=env)
+        assert r.returncode == 2 and "--scale" in r.stderr
+    assert not (tmp_path / "pg").exists() and not list(tmp_path.iterdir())

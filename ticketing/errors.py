@@ -13,6 +13,7 @@ __all__ = [
     "TicketingError",
     "InvalidPassenger",
     "UnknownCategory",
+    "CategoryMismatch",
     "BookingNotFound",
     "SoldOut",
     "ItineraryStale",
@@ -26,6 +27,11 @@ __all__ = [
     "DecryptionFailed",
     "FeedNotOwned",
     "CapacityTargetUnknown",
+    "LegNotExchangeable",
+    "OfferNotFound",
+    "OfferExpired",
+    "OfferUsed",
+    "SeatsGone",
 ]
 
 
@@ -47,6 +53,12 @@ class InvalidPassenger(TicketingError):
 
 class UnknownCategory(InvalidPassenger):
     code = "unknown_category"
+
+
+class CategoryMismatch(InvalidPassenger):
+    """The fare category contradicts the birth date the ID number carries (a PRC resident ID
+    born 1990 booked as a child); `extra["passenger"]` is its 0-based position."""
+    code = "category_mismatch"
 
 
 class BookingNotFound(TicketingError):
@@ -118,3 +130,32 @@ class CapacityTargetUnknown(TicketingError):
     code = "capacity_target_unknown"
     status = 422
 
+
+
+class LegNotExchangeable(InvalidTransition):
+    """Exchange needs a confirmed booking and an active leg that has not departed."""
+    code = "leg_not_exchangeable"
+
+
+class OfferNotFound(TicketingError):
+    """No such exchange offer for this booking (or not the caller's)."""
+    code = "offer_not_found"
+    status = 404
+
+
+class OfferExpired(TicketingError):
+    """The exchange offer is past its validity; ask for offers again."""
+    code = "offer_expired"
+    status = 410
+
+
+class OfferUsed(InvalidTransition):
+    """The exchange offer was already used (another Idempotency-Key), or the booking changed
+    since it was made."""
+    code = "offer_used"
+
+
+class SeatsGone(SoldOut):
+    """The offer's seats were taken meanwhile; nothing was changed. `extra["leg"]` is the
+    0-based position of the short leg in the offer."""
+    code = "seats_gone"

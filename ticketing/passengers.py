@@ -11,13 +11,17 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import date
 
-from ticketing.errors import InvalidPassenger, UnknownCategory
+from ticketing.errors import CategoryMismatch, InvalidPassenger, UnknownCategory
 
 __all__ = [
     "CATEGORIES",
     "ID_TYPES",
     "Passenger",
     "validate_passenger",
+    "AgeRules",
+    "prc_birth_date",
+    "age_on",
+    "check_category",
     "prc_id_check_digit",
     "normalise_id",
     "mask_name",
@@ -142,3 +146,54 @@ def mask_id(id_number: str) -> str:
     if len(id_number) <= 5:
         return "*" * len(id_number)
     return id_number[:3] + "*" * (len(id_number) - 5) + id_number[-2:]
+
+
+@dataclass(frozen=True)
+class AgeRules:
+    """Which ages a category needs, checked where the ID number carries the birth date.
+
+    Defaults: China Railway's child ticket is for passengers under 14 on the day of travel
+    (铁路旅客运输规程, since 2023; before, by height), and the usual senior concession
+    in China starts at 60 (老年人权益保障法 defines the elderly as 60+).
+    """
+    child_under: int = 14   # a child is younger than this on the day of travel
+    senior_from: int = 60   # a senior is at least this old on the day of travel
+
+
+def prc_birth_date(id_number: str) -> date | None:
+    """The birth date in an (already validated) 18-character PRC resident ID, else None."""
+    if len(id_number) != 18 or not id_number[:14].isdigit():
+        return None
+    try:
+        return date(int(id_number[6:10]), int(id_number[10:12]), int(id_number[12:14]))
+    except ValueError:
+        return None
+
+
+def age_on(born: date, day: date) -> int:
+    """Whole years of age on `day` (a 29 February birthday counts on 1 March)."""
+    return day.year - born.year - ((day.month, day.day) < (born.month, born.day))
+
+
+def check_category(index: int, p: Passenger, travel_day: date, rules: AgeRules) -> None:
+    """CategoryMismatch (naming `passengers[index]`) when a PRC resident ID's birth date says
+    the passenger is too old for `child` or too young for `senior` on `travel_day`.
+
+    Not checked: other document types (their numbers carry no birth date), `disabled` (the
+    certificate is checked at the gate), and `adult` (a child or senior may pay full fare).
+    """
+    if p.id_type != "prc_id" or p.category not in ("child", "senior"):
+        return
+    born = prc_birth_date(p.id_number)
+    if born is None:
+        return
+    age = age_on(born, travel_day)
+    if p.category == "child" and age >= rules.child_under:
+        raise CategoryMismatch(
+            f"passenger {index} is {age} on the day of travel by the ID number; a child is "
+            f"under {rules.child_under}", field=f"passengers[{index}].category", passenger=index)
+    if p.category == "senior" and age < rules.senior_from:
+        raise CategoryMismatch(
+            f"passenger {index} is {age} on the day of travel by the ID number; a senior is "
+            f"{rules.senior_from} or older", field=f"passengers[{index}].category",
+            passenger=index)

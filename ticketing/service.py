@@ -15,16 +15,22 @@ import asyncpg
 
 from routing.network import Network
 from ticketing import store
+from ticketing import exchange_store
 from ticketing.bookings import CancelOutcome, RefundPolicy
+from ticketing.errors import LegNotExchangeable, OfferUsed
+from ticketing.exchange import ExchangeMoney, exchange_money
+from ticketing.exchange_store import StoredOffer
+from ticketing.fares import leg_operator, leg_unit_price
+from ticketing.offers import resolve_legs
 from ticketing.errors import InvalidPassenger, ItineraryInvalid
 from ticketing.fares import FareConfig
 from ticketing.idcards import blind_index, index_key
 from ticketing.inventory import CapacityConfig
 from ticketing.offers import check_versions, make_offer
-from ticketing.passengers import mask_id, mask_name, validate_passenger
+from ticketing.passengers import AgeRules, check_category, mask_id, mask_name, validate_passenger
 from ticketing.pii import Keyring, pii_aad
 
-__all__ = ["BookingConfig", "PassengerInput", "Bookings"]
+__all__ = ["BookingConfig", "PassengerInput", "Bookings", "ExchangeOffer"]
 
 
 @dataclass(frozen=True)
@@ -35,6 +41,9 @@ class BookingConfig:
     hold_ttl: timedelta
     max_passengers: int = 9
     sweeper_interval_s: float = 15.0
+    ages: AgeRules = AgeRules()
+    exchange_offer_ttl: timedelta = timedelta(minutes=10)
+    exchange_offers: int = 5        # alternatives per request at most
 
 
 @dataclass(frozen=True)
@@ -45,6 +54,18 @@ class PassengerInput:
     id_type: str = "prc_id"
 
 
+@dataclass(frozen=True)
+class ExchangeOffer:
+    offer: StoredOffer
+    itinerary: Any                 # the routing Itinerary of the replacement legs
+    money: ExchangeMoney
+
+
+def _same_legs(key: Any, legs: Sequence[Any]) -> bool:
+    return [(g.trip_id, g.service_date, g.board_pos, g.alight_pos) for g in key.legs] == \
+        [(g["trip_id"], g["service_date"], g["board_pos"], g["alight_pos"]) for g in legs]
+
+
 class Bookings:
     """The booking use cases over one pool, one config, one keyring and one clock."""
 
@@ -53,7 +74,7 @@ class Bookings:
         self.pool, self.config, self.keyring, self.now = pool, config, keyring, now
 
     def _passengers(self, booking_id: str, raw: Sequence[PassengerInput],
-                    today: date) -> list[store.NewPassenger]:
+                    today: date, travel_day: date | None = None) -> list[store.NewPassenger]:
         if not raw:
             raise InvalidPassenger("at least one passenger is needed", field="passengers")
         if len(raw) > self.config.max_passengers:
@@ -64,6 +85,7 @@ class Bookings:
         id_key = index_key(self.keyring.keys[active], active)
         for i, p in enumerate(raw):
             v = validate_passenger(i, p.name, p.id_number, p.category, p.id_type, today)
+            check_category(i, v, travel_day or today, self.config.ages)
             kid, name_ct = self.keyring.encrypt(v.name, pii_aad(booking_id, i, "name"))
             kid2, id_ct = self.keyring.encrypt(v.id_number, pii_aad(booking_id, i, "id_number"))
             assert kid == kid2
@@ -82,7 +104,8 @@ class Bookings:
         if gone:
             raise ItineraryInvalid(f"leg {gone[0]} has already departed", leg=gone[0])
         booking_id = store.new_booking_id()
-        pax = self._passengers(booking_id, passengers, now.date())
+        pax = self._passengers(booking_id, passengers, now.date(), key.legs[0].service_date
+                               if key.legs else None)
         offer = make_offer(network, self.config.fares, key.legs, [p.category for p in pax])
         legs = [store.NewLeg.priced(g, p.unit_minor, p.source, p.amount_minor)
                 for g, p in zip(offer.legs, offer.quote.legs, strict=True)]
@@ -104,6 +127,94 @@ class Bookings:
                                        fares=self.config.fares, refunds=self.config.refunds,
                                        now=self.now, conn=conn)
         return view, out
+
+    async def refund_quote(self, account_id: str, booking_id: str, leg_no: int | None = None
+                           ) -> tuple[store.BookingView, CancelOutcome, datetime]:
+        """(the booking, what cancelling it - or leg `leg_no` - now would do, now): the same
+        computation as `cancel`, nothing written."""
+        t = self.now()
+        out = await store.refund_quote(self.pool, booking_id, account_id, leg_no,
+                                       fares=self.config.fares, refunds=self.config.refunds, t=t)
+        return await store.get_booking(self.pool, booking_id, account_id, t), out, t
+
+    def _exchange_parts(self, row: Any, legs: Sequence[Any], leg_no: int, now: datetime
+                        ) -> tuple[list[Any], list[Any]]:
+        """(kept legs, replaced legs) of exchanging from leg `leg_no`, or LegNotExchangeable."""
+        target = next((g for g in legs if g["leg_no"] == leg_no), None)
+        if row["status"] != "confirmed" or target is None or target["status"] != "confirmed":
+            raise LegNotExchangeable(f"leg {leg_no} is not a confirmed leg of a confirmed "
+                                     "booking", leg=leg_no)
+        if target["departure"] <= now:
+            raise LegNotExchangeable(f"leg {leg_no} has already departed", leg=leg_no)
+        active = [g for g in legs if g["status"] == "confirmed"]
+        return ([g for g in active if g["leg_no"] < leg_no],
+                [g for g in active if g["leg_no"] >= leg_no])
+
+    def _money(self, network: Network, row: Any, kept: Sequence[Any], replaced: Sequence[Any],
+               key: Any, now: datetime) -> ExchangeMoney:
+        spans = [g.span for g in resolve_legs(network, key.legs)]
+        return exchange_money(
+            self.config.fares, self.config.refunds, [store.leg_state(g) for g in kept],
+            [store.leg_state(g) for g in replaced],
+            [leg_unit_price(network, self.config.fares, sp) for sp in spans],
+            [leg_operator(network, sp) for sp in spans], row["passenger_categories"], now)
+
+    async def exchange_offers(self, account_id: str, booking_id: str, leg_no: int,
+                              network: Network, replan: Callable[[str, str, frozenset[str], Any],
+                                                                  Sequence[Any]],
+                              ) -> tuple[list[ExchangeOffer], str]:
+        """Alternatives for leg `leg_no` and the legs after it: `replan(from_stop, to_stop,
+        modes, leg row)` plans them (routing Itineraries); each priced and stored as a short-
+        lived offer. Returns (offers, currency)."""
+        now = self.now()
+        row, legs = await store.read_with_legs(self.pool, booking_id, account_id)
+        kept, replaced = self._exchange_parts(row, legs, leg_no, now)
+        target = replaced[0]
+        its = replan(target["from_stop"], replaced[-1]["to_stop"],
+                     frozenset(g["mode"] for g in replaced), target)
+        out = []
+        for it in its:
+            if not it.key.legs or it.key.legs[0].departure <= now or _same_legs(it.key, replaced):
+                continue
+            money = self._money(network, row, kept, replaced, it.key, now)
+            offer = StoredOffer(exchange_store.new_offer_id(), booking_id, leg_no, it.id,
+                                money.new_prices, money.old_minor, money.fee_minor, now,
+                                now + self.config.exchange_offer_ttl)
+            out.append(ExchangeOffer(offer, it, money))
+            if len(out) >= self.config.exchange_offers:
+                break
+        await exchange_store.save_offers(self.pool, [o.offer for o in out])
+        return out, row["currency"]
+
+    async def exchange(self, account_id: str, booking_id: str, offer_id: str, network: Network,
+                       live_versions: Mapping[str, str], decode: Callable[[str], Any],
+                       conn: asyncpg.Connection | None = None) -> store.BookingView:
+        """Swap the legs of offer `offer_id` in (store.replace_legs): one transaction."""
+        async def decide(conn: asyncpg.Connection, row: Any, legs: list[Any],
+                         t: datetime) -> store.Replacement:
+            offer = await exchange_store.take_offer(conn, offer_id, booking_id, t)
+            key = decode(offer.itinerary_id)
+            check_versions(key.versions, dict(live_versions))
+            kept, replaced = self._exchange_parts(row, legs, offer.from_leg, t)
+            if sum(g["price_minor"] for g in replaced) != offer.old_minor:
+                raise OfferUsed("the booking changed since this offer was made; ask again",
+                                offer_id=offer_id)
+            if key.legs[0].departure <= t:
+                raise LegNotExchangeable("the offered journey has already departed",
+                                         leg=offer.from_leg)
+            resolved = resolve_legs(network, key.legs)
+            new = [store.NewLeg.priced(g, *leg_unit_price(network, self.config.fares, g.span),
+                                       price)
+                   for g, price in zip(resolved, offer.new_prices, strict=True)]
+            due = sum(offer.new_prices) - offer.old_minor + offer.fee_minor
+            return store.Replacement(
+                offer.from_leg, new, charge_minor=max(0, due), refund_minor=max(0, -due),
+                event="exchanged",
+                detail={"offer_id": offer_id, "price_difference_minor": due - offer.fee_minor,
+                        "fee_minor": offer.fee_minor})
+
+        return await store.replace_legs(self.pool, booking_id, account_id, decide,
+                                        capacity=self.config.capacity, now=self.now, conn=conn)
 
     async def get(self, account_id: str, booking_id: str) -> store.BookingView:
         return await store.get_booking(self.pool, booking_id, account_id, self.now())

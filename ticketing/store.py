@@ -20,7 +20,7 @@ import hashlib
 import secrets
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from datetime import date, datetime, timedelta
 from typing import Any, Callable
 
@@ -30,7 +30,7 @@ from ticketing.bookings import (
     CancelOutcome, Event, LegState, RefundPolicy, Status, cancel_booking, cancel_leg,
     effective_status, transition,
 )
-from ticketing.errors import BookingNotFound, HoldExpired, SoldOut
+from ticketing.errors import BookingNotFound, HoldExpired, LegNotExchangeable, SeatsGone, SoldOut
 from ticketing.fares import FareConfig
 from ticketing.offers import OfferLeg
 from ticketing.inventory import (
@@ -39,7 +39,7 @@ from ticketing.inventory import (
 
 __all__ = [
     "NewLeg", "NewPassenger", "NewBooking", "LegView", "PassengerView", "TicketView",
-    "BookingView", "new_booking_id", "hold", "confirm", "cancel", "expire_due", "get_booking",
+    "BookingView", "new_booking_id", "hold", "confirm", "cancel", "refund_quote", "read_with_legs", "Replacement", "replace_legs", "expire_due", "get_booking",
     "list_bookings", "set_capacity", "occupancy", "held_view", "encrypted_passengers", "update_passenger_cipher",
 ]
 
@@ -358,6 +358,11 @@ _LOCKED = """
     FOR UPDATE OF b FOR NO KEY UPDATE OF l"""
 
 
+async def _legs(conn: Conn, booking_id: str) -> list[asyncpg.Record]:
+    return list(await conn.fetch("SELECT * FROM booking_legs WHERE booking_id = $1 "
+                                 "ORDER BY leg_no", booking_id))
+
+
 async def _lock_with_legs(conn: asyncpg.Connection, booking_id: str, account_id: str | None
                           ) -> tuple[asyncpg.Record, list[Any], list[Any]]:
     """(booking row, its legs, its passengers), the booking and legs locked: one round trip."""
@@ -366,7 +371,7 @@ async def _lock_with_legs(conn: asyncpg.Connection, booking_id: str, account_id:
         row = await _lock_booking(conn, booking_id, account_id)
         pax = await conn.fetch("SELECT * FROM booking_passengers WHERE booking_id = $1 "
                                "ORDER BY passenger_no", booking_id)
-        return row, await _legs(conn, booking_id), list(pax)
+        return row, [], list(pax)   # the join found no leg: it has none
     return rows[0], [r["leg"] for r in rows], list(rows[0]["pax"] or ())
 
 
@@ -446,9 +451,39 @@ async def _issue(conn: asyncpg.Connection, row: asyncpg.Record, legs: Sequence[A
     return [TicketView(k[0], k[1], k[2], "issued") for k in tickets]
 
 
-def _leg_state(g: Any) -> LegState:
+def leg_state(g: Any) -> LegState:
     return LegState(g["leg_no"], g["status"] in ("held", "confirmed"), g["agency_id"], g["mode"],
                     g["departure"], g["unit_minor"], g["price_source"], g["price_minor"])
+
+
+def _cancel_outcome(row: Mapping[str, Any], legs: Sequence[Any], leg_no: int | None,
+                    fares: FareConfig, refunds: RefundPolicy, t: datetime) -> CancelOutcome:
+    """What cancelling the booking (or leg `leg_no`) at `t` does: the one computation behind
+    both `cancel` and `refund_quote`, so a quote is what the cancel refunds."""
+    before = Status(row["status"])
+    states = [leg_state(g) for g in legs]
+    paid_left = row["paid_minor"] - row["refund_minor"]
+    if leg_no is None:
+        return cancel_booking(before, states, refunds, t, row["expires_at"], paid_left)
+    return cancel_leg(before, states, leg_no, row["passenger_categories"], fares, refunds,
+                      t, row["expires_at"], paid_left)
+
+
+async def read_with_legs(conn: Conn, booking_id: str, account_id: str | None
+                         ) -> tuple[asyncpg.Record, list[asyncpg.Record]]:
+    """(the booking row, its legs in leg order), unlocked; 404 if not the account's."""
+    row = await conn.fetchrow("SELECT * FROM bookings WHERE id = $1 AND "
+                              "($2::text IS NULL OR account_id = $2)", booking_id, account_id)
+    if row is None:
+        raise BookingNotFound(f"no booking {booking_id}", booking_id=booking_id)
+    return row, await _legs(conn, booking_id)
+
+
+async def refund_quote(conn: Conn, booking_id: str, account_id: str, leg_no: int | None, *,
+                       fares: FareConfig, refunds: RefundPolicy, t: datetime) -> CancelOutcome:
+    """What `cancel` would refund at `t` (nothing written, nothing locked)."""
+    row, legs = await read_with_legs(conn, booking_id, account_id)
+    return _cancel_outcome(row, legs, leg_no, fares, refunds, t)
 
 
 async def cancel(pool: asyncpg.Pool, booking_id: str, account_id: str, leg_no: int | None, *,
@@ -461,13 +496,7 @@ async def cancel(pool: asyncpg.Pool, booking_id: str, account_id: str, leg_no: i
         row, legs, pax = await _lock_with_legs(conn, booking_id, account_id)
         t = now()
         before = Status(row["status"])
-        states = [_leg_state(g) for g in legs]
-        paid_left = row["paid_minor"] - row["refund_minor"]
-        if leg_no is None:
-            out = cancel_booking(before, states, refunds, t, row["expires_at"], paid_left)
-        else:
-            out = cancel_leg(before, states, leg_no, row["passenger_categories"], fares, refunds,
-                             t, row["expires_at"], paid_left)
+        out = _cancel_outcome(row, legs, leg_no, fares, refunds, t)
         tickets = await _apply_cancel(conn, row, out, leg_no, before, t)
         whole = out.status is Status.CANCELLED
         after_legs = []
@@ -540,6 +569,113 @@ async def expire_due(pool: asyncpg.Pool, now: datetime, limit: int = 500) -> int
         for bid in ids:
             await _expire(conn, bid, now)
         return len(ids)
+
+
+# --- replace legs (exchange; connection protection) -----------------------------------------
+
+@dataclass(frozen=True)
+class Replacement:
+    """What to put in place of the confirmed legs `from_leg`.. of a booking."""
+    from_leg: int
+    legs: Sequence[NewLeg]          # in travel order; their leg_no is assigned here
+    charge_minor: int = 0           # added to the booking's paid amount
+    refund_minor: int = 0           # added to the booking's refunds
+    event: str = "exchanged"        # booking_events.event
+    detail: Mapping[str, Any] = field(default_factory=dict)  # booking_events.detail (no PII)
+
+
+# decide(conn, booking row, its legs, now) -> the replacement; it runs under the booking's
+# row lock (so the legs it sees are the ones replaced) and may raise to change nothing.
+Decide = Callable[[asyncpg.Connection, asyncpg.Record, list[Any], datetime], Any]
+
+
+async def replace_legs(pool: asyncpg.Pool, booking_id: str, account_id: str | None,
+                       decide: Decide, *, capacity: CapacityConfig, now: Now,
+                       conn: asyncpg.Connection | None = None) -> BookingView:
+    """Replace the confirmed legs from_leg.. of a confirmed booking in one transaction: the
+    old legs 'replaced' (seats back, tickets cancelled), the new legs appended after the last
+    leg, confirmed with new tickets, through the same segment locks and occupancy count as a
+    hold; SeatsGone (nothing changed) if a new leg lacks seats. The booking id, and so its QR
+    token, stays. Returns the booking as read after the swap."""
+    async with _using(pool, conn) as conn, _tx(conn):
+        row, legs, _ = await _lock_with_legs(conn, booking_id, account_id)
+        t = now()
+        rep: Replacement = await decide(conn, row, legs, t)
+        old = [g for g in legs if g["leg_no"] >= rep.from_leg and g["status"] == "confirmed"]
+        if row["status"] != "confirmed" or not old or not rep.legs:
+            raise LegNotExchangeable(f"leg {rep.from_leg} has no confirmed legs to replace",
+                                     leg=rep.from_leg)
+        n = row["passenger_count"]
+        base = max(g["leg_no"] for g in legs) + 1
+        new = [replace(g, leg_no=base + i) for i, g in enumerate(rep.legs)]
+        old_nos = [g["leg_no"] for g in old]
+        keys = segment_keys([SeatRequest(g["leg_no"], g["trip_id"], g["service_date"],
+                                         g["board_pos"], g["alight_pos"], n, 0) for g in old]
+                            + [SeatRequest(g.leg_no, g.trip_id, g.service_date, g.board_pos,
+                                           g.alight_pos, n, 0) for g in new])
+        await _lock_segments(conn, keys)
+        # the old seats go first: the new legs may reuse them (same trip, earlier stop)
+        await conn.execute(
+            """WITH lg AS (UPDATE booking_legs SET status = 'replaced', replaced_by = $3
+                           WHERE booking_id = $1 AND leg_no = ANY($2::int[]))
+               UPDATE tickets SET status = 'cancelled', cancelled_at = $4
+               WHERE booking_id = $1 AND leg_no = ANY($2::int[]) AND status = 'issued'""",
+            booking_id, old_nos, base, t)
+        new_keys = segment_keys(SeatRequest(g.leg_no, g.trip_id, g.service_date, g.board_pos,
+                                            g.alight_pos, n, 0) for g in new)
+        taken, caps = await _occupancy_and_capacities(conn, new_keys, t, new, capacity)
+        short = first_short_leg([SeatRequest(g.leg_no, g.trip_id, g.service_date, g.board_pos,
+                                             g.alight_pos, n, caps[g.leg_no]) for g in new], taken)
+        if short is not None:
+            leg = new[short.leg_no - base]
+            raise SeatsGone(f"the seats of {leg.trip_id} {leg.from_stop} -> {leg.to_stop} on "
+                            f"{leg.service_date} went meanwhile; nothing was changed",
+                            leg=short.leg_no - base, trip_id=leg.trip_id)
+        cats = row["passenger_categories"]
+        tickets = [(_ticket_id(), g.leg_no, p, cats[p]) for g in new for p in range(n)]
+        delta = sum(g.price_minor for g in new) - sum(g["price_minor"] for g in old)
+        await conn.execute(
+            """WITH lg AS (
+                 INSERT INTO booking_legs (booking_id, leg_no, status, feed, agency_id,
+                     agency_name, mode, route_id, trip_id, service_date, board_pos, alight_pos,
+                     from_stop, to_stop, departure, arrival, passengers, hold_until, unit_minor,
+                     price_source, price_minor)
+                 SELECT $1, u.leg_no, 'confirmed', u.feed, u.agency_id, u.agency_name, u.mode,
+                        u.route_id, u.trip_id, u.service_date, u.board_pos, u.alight_pos,
+                        u.from_stop, u.to_stop, u.departure, u.arrival, $2, $3, u.unit_minor,
+                        u.price_source, u.price_minor
+                 FROM unnest($4::int[], $5::text[], $6::text[], $7::text[], $8::text[],
+                             $9::text[], $10::text[], $11::date[], $12::int[], $13::int[],
+                             $14::text[], $15::text[], $16::timestamptz[], $17::timestamptz[],
+                             $18::bigint[], $19::text[], $20::bigint[])
+                      AS u(leg_no, feed, agency_id, agency_name, mode, route_id, trip_id,
+                           service_date, board_pos, alight_pos, from_stop, to_stop, departure,
+                           arrival, unit_minor, price_source, price_minor)),
+               bk AS (UPDATE bookings SET total_minor = total_minor + $21,
+                          paid_minor = paid_minor + $22, refund_minor = refund_minor + $23,
+                          updated_at = $24 WHERE id = $1)
+               INSERT INTO booking_events (booking_id, event, from_status, to_status, leg_no,
+                                           detail, occurred_at)
+               VALUES ($1, $25, 'confirmed', 'confirmed', $26, $27::jsonb, $24)""",
+            booking_id, n, row["expires_at"], [g.leg_no for g in new], [g.feed for g in new],
+            [g.agency_id for g in new], [g.agency_name for g in new], [g.mode for g in new],
+            [g.route_id for g in new], [g.trip_id for g in new], [g.service_date for g in new],
+            [g.board_pos for g in new], [g.alight_pos for g in new], [g.from_stop for g in new],
+            [g.to_stop for g in new], [g.departure for g in new], [g.arrival for g in new],
+            [g.unit_minor for g in new], [g.price_source for g in new],
+            [g.price_minor for g in new], delta, rep.charge_minor, rep.refund_minor, t,
+            rep.event, rep.from_leg,
+            {**rep.detail, "replaced": old_nos, "by": [g.leg_no for g in new]})
+        # tickets after their legs exist (the foreign key is checked per statement)
+        await conn.execute(
+            """INSERT INTO tickets (id, booking_id, leg_no, passenger_no, category, status,
+                                    issued_at)
+               SELECT u.id, $1, u.leg_no, u.passenger_no, u.category, 'issued', $2
+               FROM unnest($3::text[], $4::int[], $5::int[], $6::text[])
+                    AS u(id, leg_no, passenger_no, category)""",
+            booking_id, t, [k[0] for k in tickets], [k[1] for k in tickets],
+            [k[2] for k in tickets], [k[3] for k in tickets])
+        return await get_booking(conn, booking_id, account_id, t)
 
 
 # --- reads ---------------------------------------------------------------------------------

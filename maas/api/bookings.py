@@ -11,23 +11,28 @@ import asyncio
 import base64
 import contextlib
 import logging
+from dataclasses import replace
 from datetime import date, datetime
-from typing import AsyncIterator
+from typing import Any, AsyncIterator
+from zoneinfo import ZoneInfo
 
 from aiohttp import web
 from pydantic import BaseModel, Field, model_validator
 from pydantic_core import to_json
 
 from feeds import store as feed_store
+from maas.api.plan import PlanQuery, to_query
 from maas.appkeys import BOOKINGS, CLOCK, DB, LIVE, SETTINGS
 from maas.errors import Forbidden, InvalidParameter, NotFound
 from maas.http import INT32_MAX, Router, principal_of
 from maas.idempotency import HEADER, idempotent, purge
 from maas.services import bookings_of
+from routing.errors import NoTimetable
 from routing.itinerary import DEFAULT_SECRET, decode_id
 from ticketing import store
 from ticketing.errors import CapacityTargetUnknown
 from ticketing.fares import format_minor
+from ticketing.offers import resolve_legs
 from ticketing.service import PassengerInput
 
 __all__ = ["router", "cleanup_ctx", "BOOKINGS"]
@@ -36,6 +41,7 @@ log = logging.getLogger(__name__)
 router = Router(tag="bookings")
 IDEMPOTENCY_TTL_S = 24 * 3600
 _IDEM_DOC = {HEADER: "required; the same key and body again returns the first response"}
+_OFFER_WINDOW_S = 3 * 3600   # exchange alternatives depart within 3 h of the asked time
 _IDEM_OPT = {HEADER: "optional; the same key and body again returns the first response"}
 
 
@@ -321,6 +327,152 @@ async def cancel_leg(request: web.Request, path: LegPath) -> web.StreamResponse:
         return _respond(view)
 
     return await idempotent(request, run, required=False)
+
+
+class QuoteQuery(BaseModel):
+    leg: int | None = Field(None, ge=0, le=INT32_MAX,
+                            description="quote cancelling only this leg (default: the whole booking)")
+
+
+class QuoteLegOut(BaseModel):
+    leg: int
+    price: Money = Field(description="what the leg costs now (all passengers)")
+    refund: Money = Field(description="what cancelling refunds for this leg")
+    new_price: Money | None = Field(description="the leg's price after a one-leg cancel re-prices it")
+
+
+class RefundQuoteOut(BaseModel):
+    booking_id: str
+    quoted_at: datetime = Field(description="the refund rules depend on the time left to departure")
+    status_after: str = Field(description="the booking's status after the cancel")
+    refund: Money = Field(description="total refund of the cancel")
+    total_after: Money = Field(description="price of the legs still booked after the cancel")
+    legs: list[QuoteLegOut] = Field(description="the legs the cancel refunds or re-prices")
+
+
+@router.get("/v1/bookings/{id}/refund-quote",
+            summary="What a cancel would refund now, per leg (same rules as the cancel)",
+            auth=("account",), query=QuoteQuery, response=RefundQuoteOut,
+            errors={404: _ERRORS[404], 409: "the booking (or leg) cannot be cancelled"})
+async def refund_quote(request: web.Request, query: QuoteQuery) -> RefundQuoteOut:
+    view, out, t = await request.app[BOOKINGS].refund_quote(
+        _account(request), request.match_info["id"], query.leg)
+    cur = view.currency
+    prices = {g.leg_no: g.price_minor for g in view.legs}
+    nos = sorted(out.leg_refunds.keys() | out.leg_prices.keys())
+    return RefundQuoteOut(
+        booking_id=view.id, quoted_at=t, status_after=out.status.value,
+        refund=_money(out.refund_minor, cur), total_after=_money(out.total_minor, cur),
+        legs=[QuoteLegOut(leg=n, price=_money(prices[n], cur),
+                          refund=_money(out.leg_refunds.get(n, 0), cur),
+                          new_price=_money(out.leg_prices[n], cur) if n in out.leg_prices
+                          else None) for n in nos])
+
+
+class ExchangeOffersIn(BaseModel):
+    date: str | None = Field(None, max_length=10,
+                             description="YYYY-MM-DD at the boarding stop; default the leg's day")
+    time: str | None = Field(None, max_length=8,
+                             description="HH:MM[:SS] local; default the leg's departure time")
+
+
+class OfferLegOut(BaseModel):
+    operator: str
+    mode: str
+    route_id: str
+    trip_id: str
+    service_date: date
+    from_stop: str
+    to_stop: str
+    departure: datetime
+    arrival: datetime
+    price: Money = Field(description="for all passengers, by their categories")
+
+
+class ExchangeOfferOut(BaseModel):
+    offer_id: str = Field(description="pass to POST /v1/bookings/{id}/exchange")
+    expires_at: datetime
+    replaces_from_leg: int = Field(description="this leg and the booked legs after it are replaced")
+    itinerary_id: str
+    legs: list[OfferLegOut]
+    price_difference: Money = Field(description="new legs' price - replaced legs' price (negative: back to you)")
+    fee: Money = Field(description="what the refund rules keep of the replaced legs now")
+    due: Money = Field(description="price_difference + fee: > 0 charged, < 0 refunded")
+
+
+class ExchangeOffersOut(BaseModel):
+    offers: list[ExchangeOfferOut]
+
+
+class ExchangeIn(BaseModel):
+    offer_id: str = Field(min_length=1, max_length=64, description="from exchange-offers")
+
+
+def _secret(request: web.Request) -> bytes:
+    snap = request.app[LIVE].current
+    return getattr(getattr(snap.planner, "config", None), "id_secret", DEFAULT_SECRET)
+
+
+@router.post("/v1/bookings/{id}/legs/{leg}/exchange-offers",
+             summary="Alternatives for a leg and the legs after it (改签), each a short-lived offer",
+             auth=("account",), path_params=LegPath, body=ExchangeOffersIn,
+             response=ExchangeOffersOut,
+             errors={400: "bad date or time", 404: _ERRORS[404],
+                     409: "`leg_not_exchangeable`: not a confirmed leg of a confirmed booking, "
+                          "or departed", 503: "no timetable loaded"})
+async def exchange_offers(request: web.Request, path: LegPath,
+                          body: ExchangeOffersIn) -> ExchangeOffersOut:
+    snap = request.app[LIVE].current
+    planner = snap.planner
+    if planner is None:
+        raise NoTimetable("no timetable is loaded yet")
+
+    def replan(origin: str, destination: str, modes: frozenset[str], leg: Any) -> list[Any]:
+        tz = ZoneInfo(planner.place_tz(origin, {}))
+        local = leg["departure"].astimezone(tz)
+        q = to_query(PlanQuery.model_validate({
+            "from": origin, "to": destination,
+            "date": body.date or leg["service_date"].isoformat(),
+            "time": body.time or local.strftime("%H:%M")}))
+        q = replace(q, modes=modes, limit=request.app[BOOKINGS].config.exchange_offers,
+                    window_s=_OFFER_WINDOW_S)
+        return list(planner.plan(q))
+
+    svc = request.app[BOOKINGS]
+    offers, cur = await svc.exchange_offers(_account(request), request.match_info["id"],
+                                            path.leg, snap.network, replan)
+    return ExchangeOffersOut(offers=[ExchangeOfferOut(
+        offer_id=o.offer.id, expires_at=o.offer.expires_at, replaces_from_leg=o.offer.from_leg,
+        itinerary_id=o.offer.itinerary_id,
+        legs=[OfferLegOut(operator=g.agency_id, mode=g.mode, route_id=g.route_id,
+                          trip_id=g.trip_id, service_date=g.service_date,
+                          from_stop=g.from_stop, to_stop=g.to_stop, departure=g.departure,
+                          arrival=g.arrival, price=_money(p, cur))
+              for g, p in zip(resolve_legs(snap.network, o.itinerary.key.legs),
+                              o.money.new_prices, strict=True)],
+        price_difference=_money(o.money.difference_minor, cur), fee=_money(o.money.fee_minor, cur),
+        due=_money(o.money.due_minor, cur)) for o in offers])
+
+
+@router.post("/v1/bookings/{id}/exchange",
+             summary="Take an exchange offer: the legs swapped atomically, same booking and QR",
+             auth=("account",), body=ExchangeIn, response=BookingOut, headers=_IDEM_DOC,
+             errors={400: "missing Idempotency-Key", 404: "no such booking or offer",
+                     409: "`seats_gone` (nothing changed), `offer_used`, `leg_not_exchangeable`",
+                     410: "`offer_expired`, or `itinerary_stale` (timetable changed)",
+                     503: "no timetable loaded"})
+async def exchange(request: web.Request, body: ExchangeIn) -> web.StreamResponse:
+    snap = request.app[LIVE].current
+    if snap.network is None:
+        raise NoTimetable("no timetable is loaded yet")
+    secret = _secret(request)
+
+    async def run(conn):  # type: ignore[no-untyped-def]
+        return _respond(await request.app[BOOKINGS].exchange(
+            _account(request), request.match_info["id"], body.offer_id, snap.network,
+            snap.versions, lambda s: decode_id(s, secret), conn))
+
+    return await idempotent(request, run)
 
 
 def _namespaced(feed: str, ref: str) -> str:

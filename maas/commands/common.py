@@ -19,7 +19,18 @@ from maas.db import create_pool, migrate
 from maas.embedded import embedded_services
 from maas.settings import Settings
 
-__all__ = ["add_common", "settings_from_args", "backends", "run"]
+__all__ = ["add_common", "settings_from_args", "backends", "run", "NoDatabase"]
+
+
+class NoDatabase(Exception):
+    """A command pointed at a data folder that holds no database (a typo, or the wrong user's
+    folder): refused rather than creating an empty one whose keys the server would not know."""
+
+    code, status = "no_database", 400
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
 
 
 def add_common(p: argparse.ArgumentParser) -> None:
@@ -43,7 +54,12 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
 async def backends(
     settings: Settings, *, need_redis: bool = False
 ) -> AsyncIterator[tuple[asyncpg.Pool, aioredis.Redis | None]]:
-    """A migrated pool (and Redis client) on the configured or embedded servers."""
+    """A migrated pool (and Redis client) on the configured or embedded servers. An embedded
+    database must exist already (`maas serve` creates it): NoDatabase otherwise."""
+    if not settings.database_url and not (settings.data_dir / "postgres" / "PG_VERSION").exists():
+        raise NoDatabase(
+            f"no maas database in the data folder {settings.data_dir} (`maas serve` creates one "
+            f"and prints its folder); pass that folder as --data-dir, or --database-url")
     with embedded_services(
         settings.data_dir,
         database_url=settings.database_url,
@@ -66,6 +82,7 @@ def run(coro_fn: Callable[[], Any]) -> int:
     """asyncio.run(coro_fn()) as an exit code; a domain error is one line on stderr, exit 2."""
     try:
         result = asyncio.run(coro_fn())
+
     except Exception as exc:  # domain errors: a clear message, no traceback
         code = getattr(exc, "code", None)
         if code and hasattr(exc, "status"):

@@ -101,6 +101,17 @@ def _write(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
+def _append(path: Path, rows: list[dict[str, Any]]) -> None:
+    """Append JSON lines to a queue file readable by this user only (until uploaded, an ID-card
+    tap holds the number it read: its proof)."""
+    if not rows:
+        return
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    with os.fdopen(fd, "a") as fh:
+        for row in rows:
+            fh.write(json.dumps(row) + "\n")
+
+
 def _taps(state: Path, name: str) -> list[dict[str, Any]]:
     path = state / name
     if not path.exists():
@@ -133,10 +144,10 @@ def _upload(state: Path, cfg: dict[str, Any], key: str) -> int:
     status, body = _http("POST", f"{cfg['url']}/v1/gates/{cfg['gate']}/taps", key, {"taps": queued})
     if status != 200:
         return _fail(f"upload refused ({status}): {(body or {}).get('code')}; taps kept")
-    done = state / "done.jsonl"
-    with done.open("a") as fh:
-        for t in queued:
-            fh.write(json.dumps(t) + "\n")
+    # what was uploaded is kept only as "used" until the next sync, without its proof (a QR
+    # payload, an ID card number): the server has those now
+    _append(state / "done.jsonl", [{k: v for k, v in t.items() if k not in ("qr", "id_card")}
+                                   for t in queued])
     _write(state / "taps.jsonl", "")
     print(json.dumps({"uploaded": len(queued), **{k: body[k] for k in
                                                    ("recorded", "conflicts", "duplicates", "unknown")}}))
@@ -239,9 +250,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         else:
             before = len(gate.taps)
             out = _decide_offline(gate, req)
-            with (state / "taps.jsonl").open("a") as fh:
-                for tap in gate.taps[before:]:
-                    fh.write(json.dumps(tap.as_json()) + "\n")
+            _append(state / "taps.jsonl", [tap.as_json() for tap in gate.taps[before:]])
         all_ok = all_ok and out["result"] == "accept"
         print(json.dumps(out), flush=True)
     return 0 if all_ok else 1

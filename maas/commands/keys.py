@@ -30,6 +30,8 @@ def register(subparsers: Any, add_common: Callable[[argparse.ArgumentParser], No
     p.add_argument("--gate", help="gate id (gate keys)")
     p.add_argument("--station", help="FEED:STOP_ID of the gate's station (gate keys)")
     p.add_argument("--name", help="a label")
+    p.add_argument("--new-operator", action="store_true",
+                   help="allow an --operator that has published no feed yet (its first publish claims its feeds)")
     p.set_defaults(func=cmd_create)
     p = keys.add_parser("list", help="list keys (never their secrets)")
     add_common(p)
@@ -52,6 +54,10 @@ def register(subparsers: Any, add_common: Callable[[argparse.ArgumentParser], No
 def cmd_create(args: argparse.Namespace) -> int:
     async def main() -> int:
         async with backends(settings_from_args(args)) as (pool, _):
+            if args.role == "operator" and args.operator and not args.new_operator:
+                await _check_operator(pool, args.operator)
+            if args.role == "gate" and args.station and ":" in args.station:
+                await _check_station(pool, args.station)
             key_id, secret = await auth.create_key(
                 pool, args.role, operator=args.operator, gate=args.gate, station=args.station, name=args.name
             )
@@ -60,6 +66,45 @@ def cmd_create(args: argparse.Namespace) -> int:
         return 0
 
     return run(main)
+
+
+class UnknownName(Exception):
+    code, status = "unknown_operator", 400
+
+    def __init__(self, code: str, detail: str) -> None:
+        super().__init__(detail)
+        self.code, self.detail = code, detail
+
+
+async def _check_operator(pool: Any, operator: str) -> None:
+    from feeds.store import feed_operators
+
+    known = await feed_operators(pool)
+    if operator not in known:
+        listed = "; ".join(f"{op} (feeds {', '.join(feeds)})" for op, feeds in known.items()) or "none yet"
+        raise UnknownName("unknown_operator",
+                          f"no operator {operator!r} has published a feed; operators: {listed}. "
+                          f"Pass --new-operator for an operator that will publish its first feed")
+
+
+async def _check_station(pool: Any, station: str) -> None:
+    from feeds.store import load_active
+    from routing.network import from_bytes
+
+    feed, _, _ = station.partition(":")
+    active = {name: compiled for name, _, compiled in await load_active(pool)}
+    if feed not in active:
+        raise UnknownName("unknown_station",
+                          f"no active feed {feed!r} for station {station!r}; active feeds: "
+                          f"{', '.join(sorted(active)) or 'none (import and activate one first)'}")
+    net = from_bytes(active[feed])
+    ids = list(net.stop_id)
+    if station not in ids:
+        stations = [f"{sid} ({net.stop_name[i]})" for i, sid in enumerate(ids)
+                    if net.stop_location_type[i] == 1] or [f"{sid} ({net.stop_name[i]})" for i, sid in enumerate(ids)]
+        more = f" and {len(stations) - 20} more" if len(stations) > 20 else ""
+        raise UnknownName("unknown_station",
+                          f"feed {feed!r} has no stop {station!r}; its stations: {', '.join(stations[:20])}{more}")
 
 
 def cmd_list(args: argparse.Namespace) -> int:

@@ -50,7 +50,7 @@ async def user(client, app, make_account):
 def body(itin: str = ITIN, pax=None) -> dict:
     return {"itinerary_id": itin,
             "passengers": pax if pax is not None else [{"name": "张三", "id_number": ID1, "category": "adult"},
-                                  {"name": "李四", "id_number": ID2, "category": "child"}]}
+                                  {"name": "李四", "id_number": ID2, "category": "senior"}]}
 
 
 async def book(client, user, payload=None, key=None):

@@ -62,8 +62,12 @@ async def test_sync_check_offline_and_upload(trip, tmp_path, db, clock):
     assert [o["code"] for o in out] == ["ok", "already_used", "ok", "invalid_id", "face_online_only"]
     assert out[0]["booking"] == alone and out[2]["booking"] == family    # alone's leg used by its QR
     # online: the server has not seen the offline taps yet
+    queue = tmp_path / "gate" / "taps.jsonl"
+    assert queue.stat().st_mode & 0o077 == 0          # holds the cards read (proof) until uploaded
     code, out = await maas("gate", "upload", "--state", state, "--key", keys[0])
     assert code == 0 and out[0]["uploaded"] == 3 and out[0]["recorded"] == 3, out
+    kept = "".join(p.read_text() for p in (tmp_path / "gate").glob("*.jsonl"))
+    assert LI not in kept and ZHANG not in kept and qr not in kept   # the proof is gone once uploaded
     assert await db.fetchval("SELECT count(*) FROM passenger_taps WHERE NOT online") == 2
     assert await db.fetchval("SELECT count(*) FROM gate_taps WHERE NOT online") == 1
     code, out = await maas("gate", "check", "--state", state, "--online", "--key", keys[0],

@@ -78,6 +78,8 @@ def served(root: Path, rail_zip: Path):  # type: ignore[no-untyped-def]
     and each leaves it whole again (that is what they test)."""
     data = _short_dir(root, "emb") / "data"
     env = clean_env(**CAPACITY_ENV)
+    r = maas("db", "migrate", "--data-dir", str(data), env=env)   # creates the database (feeds import would refuse)
+    assert r.returncode == 0, r.stderr[-2000:]
     r = maas("feeds", "import", str(rail_zip), "--feed", "rail", "--operator", "cr",
              "--activate", "--data-dir", str(data), env=env)
     assert r.returncode == 0, r.stderr[-2000:]

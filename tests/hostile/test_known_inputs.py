@@ -36,6 +36,24 @@ async def test_taps_with_numbers_beyond_int32(client, make_key, over, field):
     assert [e["field"] for e in got["errors"]] == [field]
 
 
+@pytest.mark.parametrize("at", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"])
+async def test_a_tap_at_the_ends_of_the_calendar(client, make_key, at):
+    # converting these to UTC overflowed (500)
+    key = await make_key("gate", gate="g1", station="crh:QDN")
+    r = await client.post("/v1/gates/g1/taps", json={"taps": [_tap(at=at)]}, headers=bearer(key))
+    got = await _problem(r, 422, "validation_failed")
+    assert [e["field"] for e in got["errors"]] == ["taps.0.at"]
+
+
+@pytest.mark.parametrize("day", ["0001-01-01", "9999-12-31"])
+async def test_a_manifest_for_the_ends_of_the_calendar(client, make_key, day):
+    # the manifest window (the day, widened by hours) overflowed (500)
+    key = await make_key("gate", gate="g1", station="crh:QDN")
+    r = await client.get("/v1/gates/g1/manifest", params={"date": day}, headers=bearer(key))
+    got = await _problem(r, 400, "invalid_parameter")
+    assert [e["field"] for e in got["errors"]] == ["date"]
+
+
 async def test_a_nul_or_a_lone_surrogate_in_any_string(client, make_key, make_account):
     key = await make_key("gate", gate="g1", station="crh:QDN")
     r = await client.post("/v1/gates/g1/taps", json={"taps": [_tap(booking="a\x00b")]}, headers=bearer(key))

@@ -78,6 +78,35 @@ def test_bytes_that_are_not_a_feed_message_are_refused(body):
         parse(body, feed="town", default_date=TODAY)
 
 
+def _nasty(case: str) -> bytes:
+    m = rt.FeedMessage()
+    m.header.gtfs_realtime_version = "2.0"
+    e = m.entity.add()
+    e.id = "a\x00" if case == "nul_id" else "a1"
+    e.alert.header_text.translation.add(text="x\x00y" if case == "nul_text" else "x",
+                                        language="\x00" if case == "nul_language" else "en")
+    sel = e.alert.informed_entity.add()
+    sel.stop_id = "S\x00" if case == "nul_stop" else "S"
+    if case == "huge_header_timestamp":
+        m.header.timestamp = 2**64 - 1
+    if case == "huge_period_end":
+        e.alert.active_period.add(end=2**63)
+    if case == "negative_event_time":
+        t = m.entity.add(id="t1").trip_update
+        t.trip.trip_id = "T1"
+        t.stop_time_update.add(stop_sequence=1).departure.time = -(2**62)
+    return m.SerializeToString()
+
+
+@pytest.mark.parametrize("case", ["nul_id", "nul_text", "nul_language", "nul_stop",
+                                  "huge_header_timestamp", "huge_period_end", "negative_event_time"])
+def test_values_no_store_or_answer_could_hold_are_refused(case):
+    # each of these reached PostgreSQL (NUL text, bigint overflow) or datetime and gave a 500
+    with pytest.raises(NotProtobuf):
+        parse(_nasty(case), feed="town", default_date=TODAY)
+    parse(_nasty("fine"), feed="town", default_date=TODAY)
+
+
 def test_the_real_sound_transit_snapshot():
     raw = (DATA / "soundtransit-link-2023-trip-updates-1683740698.json").read_text()
     body = json_format.Parse(raw, rt.FeedMessage()).SerializeToString()

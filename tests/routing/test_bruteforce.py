@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from builders import timetable
 from checks import assert_feasible, assert_pareto, value
 from reference import Reference
-from routing.config import RoutingConfig
+from routing.config import RoutingConfig, route_board_s
 from routing.planner import Planner, Query
 from routing.timetable import service_ref_epoch
 
@@ -125,7 +125,18 @@ def _triples(pl: Planner, its) -> set:
 def _start(pl: Planner, it) -> int:
     first = it.legs[0]
     return int(first.departure.timestamp()) - (
-        0 if first.mode == "walk" else pl.config.board_s.get(first.mode, 0))
+        0 if first.mode == "walk" else _board_s(pl, _trip(pl, first.trip_id)))
+
+
+def _trip(pl: Planner, trip_id: str) -> int:
+    """t of a leg's trip id (a frequency run "T@08:00:00" is trip T)."""
+    t = pl.trip_index.get(trip_id)
+    return pl.trip_index[trip_id.rsplit("@", 1)[0]] if t is None else t
+
+
+def _board_s(pl: Planner, t: int) -> int:
+    r = int(pl.network.trip_route[t])
+    return route_board_s(pl.config, int(pl.network.route_type[r]), str(pl.network.route_mode[r]))
 
 
 def _pareto_set(triples: set) -> set:
@@ -150,11 +161,10 @@ def _check_range_exact(pl: Planner, a: str, b: str, d: date, secs: int, window: 
             continue
         for t in np.flatnonzero(net.service_days[net.trip_service, col]).tolist():
             ref = service_ref_epoch(sd, net.timezones[int(pl.trip_tz[t])])
-            mode = net.route_mode[net.trip_route[t]]
             for r in range(int(net.trip_st_start[t]), int(net.trip_st_start[t + 1]) - 1):
                 s = int(net.st_stop[r])
                 if s in reach and net.st_pickup[r] != 1:
-                    c = ref + int(net.st_dep[r]) - reach[s][0] - pl.config.board_s.get(mode, 0)
+                    c = ref + int(net.st_dep[r]) - reach[s][0] - _board_s(pl, t)
                     if t0 <= c <= t0 + window:
                         starts.add(c)
     union = set()
@@ -266,3 +276,31 @@ def test_range_query_keeps_a_later_departure_arriving_next_day():
     """, {"S0": (36.608, 117.004), "S1": (36.608, 117.008), "S2": (36.604, 117.0), "S3": (36.6, 117.0)},
         n_days=3)
     _check_range_exact(Planner.build(net, CFG), "t:S1", "t:S0", date(2026, 11, 26), 7 * 3600, 4 * 3600)
+
+
+@pytest.mark.xfail(strict=True, reason="known range gap (issue 14), a second case found by the "
+                   "realtime generated test on 2026-12-06: the 4 h range query finds nothing where "
+                   "the point query from the window start finds walk + L1x1 + walk")
+def test_range_query_keeps_a_walk_ride_walk_journey():
+    """Why (traced): the latest start in the window (08:58, L0x0 at S2) finds L1x1 boarded
+    at S2 at 09:01, after the window; `assemble` drops it (it starts outside the window), but
+    it had already set the round's target label, so the earlier starts that reach the same
+    arrival by a walk to S3 and L1x1 at 08:59 (departing 08:55:08, inside) improve nothing
+    and are never recorded. A fix must keep boardings at the origin after the window end
+    from setting labels (or record ties from earlier starts)."""
+    stops = {f"S{i}": (36.6 + i * 0.002, 117.0) for i in range(5)}
+    net = timetable("""
+        L0x0 R0 bus 0,1,2 S0@08:54 S1@08:56 S2@08:58 S3@09:00
+        L0x1 R0 bus 0,1,2 S0@08:57 S1@08:59 S2@09:01 S3@09:04
+        L0x2 R0 bus 0,1,2 S0@09:00 S1@09:04 S2@09:06 S3@09:08
+        L0x3 R0 bus 0,1,2 S0@09:03 S1@09:05 S2@09:07 S3@09:09
+        L0x4 R0 bus 0,1,2 S0@09:06 S1@09:08 S2@09:10 S3@09:12
+        L0x5 R0 bus 0,1,2 S0@09:09 S1@09:11 S2@09:13 S3@09:15
+        L1x0 R1 bus 0,1,2 S4@08:54 S3@08:56 S2@09:01 S1@09:05
+        L1x1 R1 bus 0,1,2 S4@08:57 S3@08:59 S2@09:01 S1@09:04
+        L1x2 R1 bus 0,1,2 S4@09:00 S3@09:04 S2@09:06 S1@09:08
+        L1x3 R1 bus 0,1,2 S4@09:03 S3@09:05 S2@09:07 S1@09:09
+    """, stops, n_days=3)
+    pl = Planner.build(net, CFG)
+    assert pl.plan(Query("t:S2", "t:S0", date(2026, 11, 26), 5 * 3600))
+    _check_range_exact(pl, "t:S2", "t:S0", date(2026, 11, 26), 5 * 3600, 4 * 3600)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
+from builders import timetable
 from checks import value
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
@@ -58,11 +59,39 @@ def _triples(its) -> list[tuple[int, int, int]]:
                   for i in its)
 
 
+@st.composite
+def headway_lines(draw):
+    """Two lines, each run every few minutes on one stop sequence, so delays overtake."""
+    names = [f"S{i}" for i in range(5)]
+    coords = {n: (36.6 + i * 0.002, 117.0) for i, n in enumerate(names)}
+    lines = []
+    for k, seq in enumerate((names[:4], names[1:][::-1])):
+        first = draw(st.integers(6 * 60, 9 * 60))
+        for n in range(draw(st.integers(2, 6))):
+            t = (first + n * draw(st.integers(3, 12))) * 60
+            calls = []
+            for s in seq:
+                calls.append(f"{s}@{t // 3600:02d}:{t % 3600 // 60:02d}")
+                t += draw(st.integers(2, 10)) * 60
+            lines.append(f"L{k}x{n} R{k} bus 0,1,2 " + " ".join(calls))
+    return timetable("\n".join(lines), coords, n_days=3), names
+
+
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow],
           derandomize=True)
 @given(data=st.data())
 def test_realtime_on_generated_networks_matches_the_baked_timetable_and_brute_force(data):
-    net, names = data.draw(networks())
+    _check(data, *data.draw(networks()), exact_range=True)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow],
+          derandomize=True)
+@given(data=st.data())
+def test_realtime_with_overtaking_runs_matches_the_baked_timetable_and_brute_force(data):
+    _check(data, *data.draw(headway_lines()))
+
+
+def _check(data, net, names, exact_range: bool = False) -> None:
     pl = Planner.build(net, CFG)
     assume(pl.valid_from <= D <= pl.valid_to)
     ups = data.draw(updates(pl))
@@ -94,7 +123,13 @@ def test_realtime_on_generated_networks_matches_the_baked_timetable_and_brute_fo
             assert not status.cancelled
             assert int(status.departure.timestamp()) == int(leg.departure.timestamp())
             assert int(status.arrival.timestamp()) == int(leg.arrival.timestamp())
-    for q in (Query(o, dst, D, secs, window_s=4 * 3600, limit=50),
-              Query(o, dst, D, secs + 3 * 3600, arrive_by=True, limit=50),
+    for q in (Query(o, dst, D, secs + 3 * 3600, arrive_by=True, limit=50),
               Query(o, dst, D, secs, max_transfers=1, limit=50)):
         assert _triples(rt.plan(q)) == _triples(baked.plan(q)), q
+    if exact_range:
+        q = Query(o, dst, D, secs, window_s=4 * 3600, limit=50)
+        assert _triples(rt.plan(q)) == _triples(baked.plan(q)), q
+    # Runs of one line overtaking each other: the overlay groups them into day patterns
+    # unlike a fresh build of the baked timetable, and range queries then meet the known
+    # range gap (issue 14; pinned in test_bruteforce, e.g. the static planner misses a
+    # walk + ride + walk journey of the range that the baked build finds): not compared.

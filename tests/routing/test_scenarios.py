@@ -301,3 +301,45 @@ def test_arrive_by_window_and_coordinates():
     [it] = plan(pl, (36.6027, 117.0), "t:B", D0, hm(9), arrive_by=True)
     assert [leg.mode for leg in it.legs] == ["walk", "bus"] and it.legs[1].trip_id == "t:T2"
     assert it.legs[0].arrival <= it.legs[1].departure
+
+
+def _with_route_types(net, types: dict[str, int]):
+    rt = net.route_type.copy()
+    for r, name in enumerate(net.route_short_name):
+        if name in types:
+            rt[r] = types[name]
+    return replace(net, route_type=rt)
+
+
+def test_board_time_by_extended_route_type():
+    """Issue 14: every rail route got the 15 min high-speed gate time, so a commuter train
+    leaving in 4 min was lost. Board times go by extended route type: high-speed 101 keeps
+    15 min, suburban 109 (and the 300 family) boards at the platform; basic 2 keeps the
+    mode's rail default; a route of each kind on the same stops is its own pattern."""
+    net = timetable("""
+        S1 S rail X@08:05 Y@08:30
+        H1 H rail X@08:10 Y@08:25
+    """)
+
+    def first(pl, t):
+        its = plan(pl, "t:X", "t:Y", D0, t, limit=1)
+        leg = its[0].legs[0] if its else None
+        return leg.trip_id if leg and leg.departure.date() == D0 else None   # None: not today
+
+    mixed = Planner.build(_with_route_types(net, {"S": 109, "H": 101}))
+    assert first(mixed, hm(8, 4)) == "t:S1"          # suburban: at the platform
+    assert first(mixed, hm(7, 55)) == "t:H1"         # high-speed: exactly 15 min before
+    assert first(mixed, hm(7, 56)) == "t:S1"
+    family = Planner.build(_with_route_types(net, {"S": 301, "H": 101}))
+    assert first(family, hm(8, 4)) == "t:S1"
+    basic = Planner.build(_with_route_types(net, {"S": 2, "H": 2}))
+    assert first(basic, hm(7, 55)) == "t:H1"         # rail default 900 s
+    assert first(basic, hm(7, 56)) is None
+    cfg = replace(RoutingConfig(), board_route_type_s={2: 120, 101: 900})
+    tuned = Planner.build(_with_route_types(net, {"S": 2, "H": 2}), config=cfg)
+    assert first(tuned, hm(8, 8)) == "t:H1"          # 08:10 - 120 s
+    assert first(tuned, hm(8, 9)) is None
+    # long distance 102: 10 min
+    ld = Planner.build(_with_route_types(net, {"S": 102, "H": 102}))
+    assert first(ld, hm(8, 0)) == "t:H1"
+    assert first(ld, hm(8, 1)) is None

@@ -85,3 +85,15 @@ async def test_load_demo_is_idempotent(app, demo_client, settings):
                                   "shandong-airlines"}
     assert snap.planner is not None and set(snap.network.route_mode) == {"bus", "coach", "rail",
                                                                          "air"}
+
+
+async def test_load_demo_at_another_scale_loads_every_feed_again(app, demo_client, settings):
+    before = {r["feed"]: r["id"] for r in await app[DB].fetch(
+        "SELECT feed, id FROM feed_versions WHERE status = 'active'")}
+    activated = await load_demo(app[DB], settings, scale=0.4, start_date=START)
+    assert len(activated) == 5 and not set(activated) & set(before.values())
+    after = {r["feed"]: r["id"] for r in await app[DB].fetch(
+        "SELECT feed, id FROM feed_versions WHERE status = 'active'")}
+    assert set(after) == set(before) and set(after.values()) == set(activated)
+    assert (settings.data_dir / "demo-feeds" / "SCALE").read_text().strip() == "0.4"
+    assert await load_demo(app[DB], settings, scale=0.4, start_date=START) == []

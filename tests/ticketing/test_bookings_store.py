@@ -33,6 +33,7 @@ LIVE = dict(zip(NET.feeds, NET.feed_versions))
 DAY = date(2026, 12, 1)
 T0 = datetime(2026, 11, 28, 8, tzinfo=timezone.utc)   # > 24 h before every trip
 ID1, ID2 = "11010519491231002X", "440524188001010014"
+CHILD = "110105201801010019"
 CONFIG = BookingConfig(
     fares=FareConfig(mode_tariffs={"bus": Tariff(0.1, 2.0, 1.0), "rail": Tariff(0.45, 10.0)},
                      concessions={"child": 0.5}, linked_discount=0.05),
@@ -51,8 +52,9 @@ class Env:
         return ItineraryKey(tuple(LIVE.items()), tuple(legs))
 
     async def hold(self, *legs, pax: int = 1, account: str | None = None, cats=None):
-        people = [PassengerInput("张三", ID1 if i % 2 == 0 else ID2,
-                                 (cats or ["adult"] * pax)[i]) for i in range(pax)]
+        cats = cats or ["adult"] * pax   # a child travels on a child's ID (born 2018)
+        people = [PassengerInput("张三", CHILD if cats[i] == "child" else ID1 if i % 2 == 0
+                                 else ID2, cats[i]) for i in range(pax)]
         return await self.svc.hold(account or self.account, "itin", self.key(*legs), NET, LIVE,
                                    people)
 
@@ -89,7 +91,7 @@ async def test_hold_two_legs_two_operators(env):
     assert b.legs[1].price_minor == round(11850 * 0.95) + round(11850 * 0.5 * 0.95)
     assert b.total_minor == sum(g.price_minor for g in b.legs)
     assert [(p.name_masked, p.id_masked) for p in b.passengers] == [
-        ("张*", "110*************2X"), ("张*", "440*************14")]
+        ("张*", "110*************2X"), ("张*", "110*************19")]
     assert await env.seats("rail:G-0800", 2) == 2 and await env.seats("bus:K5-0700", 3) == 2
     # at rest: ciphertext only, readable with the key and this row's AAD
     row = await env.pool.fetchrow("SELECT * FROM booking_passengers WHERE booking_id = $1 "

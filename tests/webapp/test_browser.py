@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import zipfile
 from collections import Counter
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -330,6 +330,16 @@ def _alert_message() -> bytes:
     msg = rt.FeedMessage()
     msg.header.gtfs_realtime_version = "2.0"
     msg.header.incrementality = rt.FeedHeader.FULL_DATASET
+    # every K5 run 4 minutes late from its first stop: today's service, and yesterday's runs
+    # past midnight (a test just after midnight rides one of those)
+    today = datetime.now(ZoneInfo(TZ)).date()
+    for day, first in ((today, 0), (today - timedelta(days=1), 24 * 60)):
+        for start in range(first, 28 * 60, 10):
+            tu = msg.entity.add(id=f"late-{day:%Y%m%d}-{start}").trip_update
+            tu.trip.trip_id = f"K5-{start // 60:02d}{start % 60:02d}"
+            tu.trip.start_date = f"{day:%Y%m%d}"
+            stu = tu.stop_time_update.add(stop_sequence=1, stop_id="B1")
+            stu.arrival.delay = stu.departure.delay = 240
     a = msg.entity.add(id="lift").alert
     a.cause, a.effect = rt.Alert.CONSTRUCTION, rt.Alert.ACCESSIBILITY_ISSUE
     a.informed_entity.add().stop_id = "B1"
@@ -338,7 +348,7 @@ def _alert_message() -> bytes:
     return msg.SerializeToString()
 
 
-async def test_alerts_reach_the_passenger_and_the_operator(client, app, make_key, browser,  # type: ignore[no-untyped-def]
+async def test_delays_and_alerts_reach_the_passenger_and_the_operator(client, app, make_key, browser,  # type: ignore[no-untyped-def]
                                                            shots) -> None:
     await _go_live(client, app, make_key)
     operator = await make_key("operator", operator="op-jnbus")
@@ -359,6 +369,8 @@ async def test_alerts_reach_the_passenger_and_the_operator(client, app, make_key
         _by_id(browser, "plan-button").click()
         alert = wait_for(lambda: _css(browser, "#itinerary-0 .alerts li"), "the itinerary's alert",
                          page=browser)[0].text
+        late = [e.text for e in _css(browser, "#itinerary-0 .live.late")]
+        assert late == ["+4 min late"], late
         shots(browser, "12-passenger-alert")
         browser.get(base + "#/operator")
         _by_id(browser, "maas-operatorKey-input").send_keys(operator)

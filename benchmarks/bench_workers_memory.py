@@ -1,0 +1,111 @@
+"""Memory of `maas serve --workers N` on one data folder: RSS and PSS of every worker.
+
+    python benchmarks/bench_workers_memory.py --data-dir D [--scale 10] [--workers 1 2 4]
+
+For each N: start `maas serve --demo --scale S --workers N --port 0` on data folder D (the
+first run imports the demo feeds; later runs find them active), wait until it listens, read
+/proc/PID/smaps_rollup of each worker (RSS, PSS) and the part of /proc/PID/smaps mapped from
+the shared network files (<D>/networks/), then stop it (SIGTERM). PSS splits shared pages
+between the processes that map them, so the PSS sum is what N workers really cost.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+
+def _kb(path: str, field: str) -> int:
+    with open(path) as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+def _shared_kb(pid: int, marker: str) -> tuple[int, int]:
+    """(Rss, Pss) in kB of the mappings whose path contains `marker`."""
+    rss = pss = 0
+    inside = False
+    with open(f"/proc/{pid}/smaps") as f:
+        for line in f:
+            parts = line.split()
+            if parts and "-" in parts[0] and len(parts) >= 5 and ":" in parts[3]:
+                inside = len(parts) >= 6 and marker in parts[5]
+            elif inside and parts[0] == "Rss:":
+                rss += int(parts[1])
+            elif inside and parts[0] == "Pss:":
+                pss += int(parts[1])
+    return rss, pss
+
+
+def _workers(parent: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmd = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        if ppid == parent and b"multiprocessing" in cmd:
+            found.append(int(entry.name))
+    return sorted(found)
+
+
+def measure(data_dir: Path, scale: float, n: int) -> list[dict]:
+    cmd = [sys.executable, "-m", "maas.cli", "serve", "--demo", "--scale", str(scale),
+           "--workers", str(n), "--port", "0", "--data-dir", str(data_dir)]
+    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
+    t0 = time.monotonic()
+    assert proc.stderr is not None
+    for line in proc.stderr:
+        if "maas listening on" in line:
+            break
+    else:
+        raise SystemExit(f"maas serve exited with {proc.wait()}")
+    ready_s = time.monotonic() - t0
+    try:
+        time.sleep(2)   # let the workers settle (the listening line comes once all are ready)
+        rows = []
+        for pid in _workers(proc.pid):
+            rss = _kb(f"/proc/{pid}/smaps_rollup", "Rss")
+            pss = _kb(f"/proc/{pid}/smaps_rollup", "Pss")
+            net_rss, net_pss = _shared_kb(pid, str(data_dir / "networks"))
+            rows.append({"pid": pid, "rss": rss, "pss": pss, "net_rss": net_rss,
+                         "net_pss": net_pss, "ready_s": ready_s})
+        return rows
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--data-dir", type=Path, required=True)
+    ap.add_argument("--scale", type=float, default=10)
+    ap.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4])
+    args = ap.parse_args()
+    os.environ.pop("DATABASE_URL", None)
+    os.environ.pop("REDIS_URL", None)
+    print("| workers | ready s | RSS MiB per worker | PSS MiB per worker | PSS sum MiB "
+          "| mapped network RSS / PSS MiB per worker |")
+    print("|---|---|---|---|---|---|")
+    for n in args.workers:
+        rows = measure(args.data_dir, args.scale, n)
+        mib = lambda kb: f"{kb / 1024:.0f}"  # noqa: E731
+        print(f"| {n} | {rows[0]['ready_s']:.0f} | {', '.join(mib(r['rss']) for r in rows)} "
+              f"| {', '.join(mib(r['pss']) for r in rows)} | {mib(sum(r['pss'] for r in rows))} "
+              f"| {', '.join(mib(r['net_rss']) + ' / ' + mib(r['net_pss']) for r in rows)} |",
+              flush=True)
+
+
+if __name__ == "__main__":
+    main()

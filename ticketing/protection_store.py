@@ -1,0 +1,127 @@
+"""Connection protection in PostgreSQL (0600_protection.sql): the job queue, the booking legs a
+realtime update can break, and the booking events. The only SQL of protection.
+
+Jobs: `enqueue_for_runs` turns the runs an update names into one open job per confirmed
+booking on them (a second update while the job is open merges into it; while it runs, it
+marks the job to run once more). `claim` takes the oldest open job with FOR UPDATE SKIP LOCKED
+(a 'running' job whose lease ran out is a crashed worker's: claimed again). The check of a job
+runs in one transaction that holds the booking row lock (`lock_booking`): one writer per
+booking, and its events are written with the job's end.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, datetime, timedelta
+
+import asyncpg
+
+from ticketing.protection import BookedLeg
+
+__all__ = ["enqueue_for_runs", "claim", "finish", "lock_booking", "recorded_disruptions",
+           "add_event", "booking_events", "account_events", "open_jobs"]
+
+Conn = asyncpg.Connection | asyncpg.Pool
+
+
+async def enqueue_for_runs(conn: Conn, runs: Sequence[tuple[str, date]], reason: dict,
+                           now: datetime) -> int:
+    """One open job per confirmed booking with a leg on one of `runs` ((trip_id, service_date));
+    how many bookings were named."""
+    if not runs:
+        return 0
+    rows = await conn.fetch(
+        """INSERT INTO protection_jobs (booking_id, state, reason, created_at)
+           SELECT DISTINCT l.booking_id, 'pending', $3::jsonb, $4::timestamptz
+             FROM unnest($1::text[], $2::date[]) AS r(trip_id, service_date)
+             JOIN booking_legs l ON l.trip_id = r.trip_id AND l.service_date = r.service_date
+                                AND l.status = 'confirmed'
+           ORDER BY 1
+           ON CONFLICT (booking_id) WHERE state IN ('pending', 'running')
+           DO UPDATE SET again = protection_jobs.state = 'running'
+           RETURNING booking_id""",
+        [r[0] for r in runs], [r[1] for r in runs], reason, now)
+    return len(rows)
+
+
+async def claim(conn: Conn, now: datetime, lease_s: float) -> asyncpg.Record | None:
+    """The oldest open job (id, booking_id, attempts), now 'running' for this worker."""
+    return await conn.fetchrow(
+        """UPDATE protection_jobs j SET state = 'running', attempts = j.attempts + 1,
+                  claimed_at = $1, again = false
+           WHERE j.id = (SELECT id FROM protection_jobs
+                          WHERE state = 'pending' OR (state = 'running' AND claimed_at < $2)
+                          ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED)
+           RETURNING j.id, j.booking_id, j.attempts""",
+        now, now - timedelta(seconds=lease_s))
+
+
+async def finish(conn: Conn, job_id: int, outcome: str, now: datetime, failed: bool = False,
+                 retry: bool = False) -> None:
+    """End a job: 'done'; back to 'pending' if an update arrived while it ran or `retry`
+    (an error); 'failed' if `failed` (too many errors)."""
+    await conn.execute(
+        """UPDATE protection_jobs SET
+                  state = CASE WHEN $4 THEN 'failed' WHEN again OR $5 THEN 'pending' ELSE 'done' END,
+                  again = false, outcome = $2, finished_at = $3
+           WHERE id = $1""", job_id, outcome, now, failed, retry)
+
+
+async def open_jobs(conn: Conn) -> int:
+    return await conn.fetchval(
+        "SELECT count(*) FROM protection_jobs WHERE state IN ('pending', 'running')")
+
+
+async def lock_booking(conn: asyncpg.Connection, booking_id: str
+                       ) -> tuple[str | None, list[tuple[BookedLeg, dict]]]:
+    """Lock the booking row (one writer per booking); its status and confirmed legs, each with
+    the LegKey fields (trip_id, service_date, board_pos, alight_pos, from_stop, to_stop)."""
+    status = await conn.fetchval("SELECT status FROM bookings WHERE id = $1 FOR UPDATE", booking_id)
+    if status is None:
+        return None, []
+    rows = await conn.fetch(
+        """SELECT leg_no, trip_id, service_date, board_pos, alight_pos, from_stop, to_stop,
+                  departure, arrival, mode
+             FROM booking_legs WHERE booking_id = $1 AND status = 'confirmed' ORDER BY leg_no""",
+        booking_id)
+    return status, [(BookedLeg(r["leg_no"], r["departure"], r["arrival"], r["mode"]),
+                     {k: r[k] for k in ("trip_id", "service_date", "board_pos", "alight_pos",
+                                        "from_stop", "to_stop", "departure", "arrival")})
+                    for r in rows]
+
+
+async def recorded_disruptions(conn: Conn, booking_id: str) -> set[tuple[int, str]]:
+    """(leg_no, reason) of the `disrupted` events the booking has already."""
+    rows = await conn.fetch(
+        "SELECT leg_no, detail->>'reason' AS reason FROM booking_events "
+        "WHERE booking_id = $1 AND event = 'disrupted'", booking_id)
+    return {(r["leg_no"], r["reason"]) for r in rows}
+
+
+async def add_event(conn: Conn, booking_id: str, event: str, status: str, leg_no: int | None,
+                    detail: dict, now: datetime) -> int:
+    return await conn.fetchval(
+        """INSERT INTO booking_events (booking_id, event, from_status, to_status, leg_no, detail,
+                                       occurred_at)
+           VALUES ($1, $2, $3, $3, $4, $5::jsonb, $6) RETURNING id""",
+        booking_id, event, status, leg_no, detail, now)
+
+
+_EVENT_COLS = "e.id, e.booking_id, e.event, e.from_status, e.to_status, e.leg_no, e.detail, e.occurred_at"
+
+
+async def booking_events(conn: Conn, booking_id: str, account_id: str) -> list[asyncpg.Record] | None:
+    """The booking's events in order; None if it is not the account's."""
+    owner = await conn.fetchval("SELECT account_id FROM bookings WHERE id = $1", booking_id)
+    if owner is None or owner != account_id:
+        return None
+    return await conn.fetch(f"SELECT {_EVENT_COLS} FROM booking_events e WHERE e.booking_id = $1 "
+                            "ORDER BY e.id", booking_id)
+
+
+async def account_events(conn: Conn, account_id: str, after_id: int, limit: int) -> list[asyncpg.Record]:
+    """Events of the account's bookings with id > after_id, oldest first (the SSE stream)."""
+    return await conn.fetch(
+        f"""SELECT {_EVENT_COLS} FROM booking_events e JOIN bookings b ON b.id = e.booking_id
+             WHERE b.account_id = $1 AND e.id > $2 ORDER BY e.id LIMIT $3""",
+        account_id, after_id, limit)

@@ -151,6 +151,7 @@ def departures(planner, stop_id: str, d: date, time_s: int, limit: int,
         raise InvalidQuery("limit must be at least 1", parameter="limit")
     net = planner.network
     s0 = planner.stop(stop_id)
+    planner.check_date(d)       # DateOutOfService outside every feed's service
     members = [s0, *planner.children.get(s0, [])]
     tz = net.timezones[int(net.stop_tz[s0])]
     start = int(datetime(d.year, d.month, d.day, tzinfo=ZoneInfo(tz)).timestamp()) + time_s

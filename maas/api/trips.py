@@ -166,7 +166,7 @@ async def get_trip(request: web.Request, query: TripQuery) -> TripOut:
     query=DeparturesQuery,
     response=DeparturesResponse,
     errors={400: "malformed date or time, limit out of range", 404: "unknown stop",
-            503: "no timetable loaded yet"},
+            422: "date outside every feed's service", 503: "no timetable loaded yet"},
 )
 async def stop_departures(request: web.Request, query: DeparturesQuery) -> DeparturesResponse:
     d, t = _date(query.date), _time(query.time)

@@ -96,6 +96,8 @@ async def test_trip_and_departures_show_realtime_delay_and_skip(app, client):
     ("/v1/trips/t:G1", {"date": "nope"}, 400, "invalid_query"),
     ("/v1/stops/t:NOPE/departures", {"date": "2026-11-25", "time": "08:00"}, 404, "unknown_stop"),
     ("/v1/stops/t:A/departures", {"date": "2026-11-25", "time": "8h"}, 400, "invalid_query"),
+    ("/v1/stops/t:A/departures", {"date": "0001-01-01", "time": "00:00"}, 422, "date_out_of_service"),
+    ("/v1/trips/t:G1", {"date": "0001-01-01"}, 404, "trip_not_running"),
 ])
 async def test_errors(served, path, params, status, code):
     r = await served.get(path, params=params)

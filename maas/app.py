@@ -20,6 +20,7 @@ from maas.clock import Clock, SystemClock
 from maas.db import db_ctx
 from maas.live import live_ctx
 from maas.middleware import Metrics, make_middlewares
+from maas.domain_metrics import DOMAIN_METRICS, DomainMetrics
 from maas.openapi import build_openapi
 from maas.settings import Settings
 
@@ -64,6 +65,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     app[SETTINGS] = settings
     app[CLOCK] = clock or SystemClock()
     app[METRICS] = registry
+    app[DOMAIN_METRICS] = DomainMetrics(registry)
     app.cleanup_ctx.append(db_ctx)
     app.cleanup_ctx.append(redis_ctx)
     app.cleanup_ctx.append(live_ctx)

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from maas.clock import SystemClock
+from maas.domain_metrics import DomainMetrics, MeteredBookings, MeteredCheckin
 from maas.settings import BookingSettings, Settings
 from ticketing.bookings import RefundPolicy, RefundRule
 from ticketing.checkin_config import from_settings
@@ -56,15 +57,20 @@ def keyring_of(settings: Settings) -> Keyring:
     return Keyring(dict(keys.keys), keys.active)
 
 
-def bookings_of(pool: Any, settings: Settings, now: Callable[[], datetime]) -> Bookings:
-    return Bookings(pool, booking_config(settings.bookings), keyring_of(settings), now)
+def bookings_of(pool: Any, settings: Settings, now: Callable[[], datetime],
+                metrics: DomainMetrics | None = None) -> Bookings:
+    """With `metrics` (the server), each use case's outcome is counted (maas/domain_metrics.py)."""
+    args = (pool, booking_config(settings.bookings), keyring_of(settings), now)
+    return Bookings(*args) if metrics is None else MeteredBookings(metrics, *args)
 
 
-def checkin_of(pool: Any, settings: Settings, now: Callable[[], datetime]) -> Checkin:
-    """One per worker: it holds the per-process check-in caches."""
+def checkin_of(pool: Any, settings: Settings, now: Callable[[], datetime],
+               metrics: DomainMetrics | None = None) -> Checkin:
+    """One per worker: it holds the per-process check-in caches. With `metrics` (the server),
+    each gate decision is counted."""
     dk = settings.data_keys()
-    return Checkin(pool, from_settings(settings.gates), dk,  # type: ignore[arg-type]
-                   KeyCache(dk, settings.gates.key_cache_s), now)  # type: ignore[arg-type]
+    args = (pool, from_settings(settings.gates), dk, KeyCache(dk, settings.gates.key_cache_s), now)
+    return Checkin(*args) if metrics is None else MeteredCheckin(metrics, *args)  # type: ignore[arg-type]
 
 
 async def rotate_personal_data(pool: Any, settings: Settings) -> int:

@@ -23,6 +23,7 @@ from pydantic_core import to_json
 from feeds import store as feed_store
 from maas.api.plan import PlanQuery, to_query
 from maas.appkeys import BOOKINGS, CLOCK, DB, LIVE, SETTINGS
+from maas.domain_metrics import DOMAIN_METRICS
 from maas.errors import Forbidden, InvalidParameter, NotFound
 from maas.http import INT32_MAX, Router, principal_of
 from maas.idempotency import HEADER, idempotent, purge
@@ -60,7 +61,7 @@ async def _sweep_forever(app: web.Application) -> None:
 
 async def cleanup_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
-    app[BOOKINGS] = bookings_of(app[DB], settings, app[CLOCK].now)
+    app[BOOKINGS] = bookings_of(app[DB], settings, app[CLOCK].now, app.get(DOMAIN_METRICS))
     task = asyncio.create_task(_sweep_forever(app))
     try:
         yield

@@ -18,6 +18,7 @@ from aiohttp import web
 from pydantic import BaseModel, Field
 
 from maas.appkeys import CLOCK, DB, SETTINGS
+from maas.domain_metrics import DOMAIN_METRICS
 from maas.errors import NotFound
 from maas.http import Router, principal_of
 from maas.services import checkin_of
@@ -36,7 +37,8 @@ def checkin_state(app: web.Application) -> Checkin:
     """The worker's check-in use cases (ticketing.checkin_service) and their caches."""
     svc = app.get(CHECKIN)
     if svc is None:   # cleanup_ctx not run (an app built without this module's context)
-        svc = app[CHECKIN] = checkin_of(app[DB], app[SETTINGS], app[CLOCK].now)
+        svc = app[CHECKIN] = checkin_of(app[DB], app[SETTINGS], app[CLOCK].now,
+                                        app.get(DOMAIN_METRICS))
     return svc
 
 

@@ -25,6 +25,7 @@ from feeds.errors import (
 )
 from feeds.ingest import activate, check_feed_name, import_feed
 from maas.appkeys import CLOCK, DB, LIVE, SETTINGS
+from maas.domain_metrics import DOMAIN_METRICS
 from maas.auth import Principal
 from maas.http import Router, json_response, principal_of
 from maas.settings import FeedSettings
@@ -168,6 +169,8 @@ async def publish(request: web.Request, query: PublishQuery) -> web.Response:
             )
     finally:
         os.unlink(path)
+    if result.created:
+        request.app[DOMAIN_METRICS].feed_versions.labels(result.status).inc()
     if result.rejected:
         errors = sum(n["severity"] == "error" for n in result.report)
         raise FeedHasErrors(
@@ -227,6 +230,7 @@ async def activate_version(request: web.Request) -> Activated:
     # answer once this worker serves it: a script may activate and then plan (the other
     # workers of the instance swap on the NOTIFY, within their own rebuild time)
     await request.app[LIVE].reload()
+    request.app[DOMAIN_METRICS].feed_activations.labels(out["feed"]).inc()
     return Activated(**out)
 
 

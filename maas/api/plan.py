@@ -18,6 +18,7 @@ from pydantic_core import to_json
 from feeds.alerts import of_legs
 from maas.api.realtime import AlertOut, alert_out
 from maas.appkeys import BOOKINGS, LIVE
+from maas.domain_metrics import DOMAIN_METRICS
 from maas.http import Router
 from routing.errors import InvalidQuery, NoTimetable
 from routing.itinerary import Itinerary, Leg, Place
@@ -305,6 +306,7 @@ async def plan(request: web.Request, query: PlanQuery) -> web.Response:
     planner = request.app[LIVE].current.planner
     if planner is None:
         raise NoTimetable("no timetable is loaded yet")
+    started = time.perf_counter()
     if q.window_s > 0:
         its = await asyncio.to_thread(planner.plan, q)
     else:
@@ -313,6 +315,8 @@ async def plan(request: web.Request, query: PlanQuery) -> web.Response:
             its = gauge.plan(planner, q)
         else:
             its = await asyncio.to_thread(gauge.plan, planner, q)
+    request.app[DOMAIN_METRICS].plan_latency.labels("range" if q.window_s > 0 else "point").observe(
+        time.perf_counter() - started)
     return web.Response(body=render_json(request, its, query.lang), content_type="application/json",
                         charset="utf-8")
 

@@ -45,7 +45,7 @@ class DomainMetrics:
             "maas_feed_versions_total", "New feed versions uploaded, by status after validation",
             ["status"], **kw)
         self.feed_activations = Counter(
-            "maas_feed_activations_total", "Feed versions activated (also roll-backs), by feed",
+            "maas_feed_activations_total", "Feed versions made live (also roll-backs; not a repeat of the live one), by feed",
             ["feed"], **kw)
         self.plan_latency = Histogram(
             "maas_plan_duration_seconds", "Time to compute a /v1/plan answer (kind point|range)",

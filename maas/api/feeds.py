@@ -230,7 +230,8 @@ async def activate_version(request: web.Request) -> Activated:
     # answer once this worker serves it: a script may activate and then plan (the other
     # workers of the instance swap on the NOTIFY, within their own rebuild time)
     await request.app[LIVE].reload()
-    request.app[DOMAIN_METRICS].feed_activations.labels(out["feed"]).inc()
+    if out["previous"] != out["version"]:     # activating the active version changes nothing
+        request.app[DOMAIN_METRICS].feed_activations.labels(out["feed"]).inc()
     return Activated(**out)
 
 

@@ -18,7 +18,9 @@ from maas.clock import FrozenClock
 from ticketing.tokens import parse_qr
 from tests.conftest import bearer
 
-SMALL = (Path(__file__).resolve().parents[1] / "data" / "real" / "highdesert-point-2017.zip").read_bytes()
+DATA = Path(__file__).resolve().parents[1] / "data"
+SMALL = (DATA / "real" / "highdesert-point-2017.zip").read_bytes()
+UNDEFINED_STOP = (DATA / "broken" / "undefined-stop.zip").read_bytes()
 
 
 @pytest.fixture
@@ -97,10 +99,15 @@ async def test_feed_versions_and_activations_are_counted(client, make_key):
                           headers={**bearer(key), "Content-Type": "application/zip"})
     assert r.status == 201, await r.text()
     version = (await r.json())["version"]
-    r = await client.post(f"/v1/feeds/{version}/activate", headers=bearer(key))
-    assert r.status == 200, await r.text()
+    for _ in range(2):                        # the second activation is a no-op: not counted
+        r = await client.post(f"/v1/feeds/{version}/activate", headers=bearer(key))
+        assert r.status == 200, await r.text()
+    r = await client.post("/v1/feeds", params={"feed": "demo"}, data=UNDEFINED_STOP,
+                          headers={**bearer(key), "Content-Type": "application/zip"})
+    assert r.status == 422
     m = await scrape(client)
     assert value(m, "maas_feed_versions_total", status="accepted") == 1
+    assert value(m, "maas_feed_versions_total", status="rejected") == 1
     assert value(m, "maas_feed_activations_total", feed="point") == 1
     assert value(m, "maas_feed_activations_total", feed="other") is None
 

@@ -39,7 +39,7 @@ class DomainMetrics:
             "maas_holds_expired_total", "Holds written as expired by the hold-expiry sweeper", **kw)
         self.gate_decisions = Counter(
             "maas_gate_decisions_total",
-            "Gate decisions: mode online (validate; via qr|id_card|face) or offline (uploaded taps)",
+            "Gate decisions: mode online (validate; via qr|id_card|face) or offline (uploaded taps, via tap)",
             ["mode", "via", "result", "code"], **kw)
         self.feed_versions = Counter(
             "maas_feed_versions_total", "New feed versions uploaded, by status after validation",
@@ -99,6 +99,10 @@ class MeteredBookings(Bookings):
         return n
 
 
+# an offline tap's outcome (the code) -> result; every other outcome refused the tap
+_TAP_RESULT = {"recorded": "accept", "conflict": "conflict", "duplicate": "duplicate"}
+
+
 class MeteredCheckin(Checkin):
     """The check-in use cases, each gate decision counted (maas_gate_decisions_total)."""
 
@@ -126,5 +130,6 @@ class MeteredCheckin(Checkin):
                           taps: Iterable[checkin_store.UploadedTap]) -> list[tuple[str, str]]:
         out = await super().upload_taps(gate, station, stops, taps)
         for _, outcome in out:
-            self.metrics.gate_decisions.labels("offline", "tap", "uploaded", outcome).inc()
+            result = _TAP_RESULT.get(outcome, "reject")
+            self.metrics.gate_decisions.labels("offline", "tap", result, outcome).inc()
         return out

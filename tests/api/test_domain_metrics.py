@@ -77,6 +77,10 @@ async def test_bookings_plan_and_gate_decisions_are_counted(live, app, make_acco
     r = await client.get(f"/v1/bookings/{bid}/token", headers=bearer(tok))
     r = await client.post("/v1/gates/g-0/validate", json={"qr": (await r.json())["qr"]}, headers=bearer(key))
     assert (await r.json())["result"] == "accept"
+    # an offline tap uploaded without its proof of the scan: refused
+    r = await client.post("/v1/gates/g-0/taps", headers=bearer(key), json={"taps": [{
+        "tap_id": str(uuid.uuid4()), "booking": bid, "leg": leg.index, "at": clock.now().isoformat()}]})
+    assert r.status == 200 and (await r.json())["refused"] == 1, await r.text()
 
     m = await scrape(client)
     assert value(m, "maas_plan_duration_seconds_count", kind="point") == 1
@@ -89,6 +93,8 @@ async def test_bookings_plan_and_gate_decisions_are_counted(live, app, make_acco
                  code="not_yet_valid") == 1
     assert value(m, "maas_gate_decisions_total", mode="online", via="qr", result="accept",
                  code="ok") == 1
+    assert value(m, "maas_gate_decisions_total", mode="offline", via="tap", result="reject",
+                 code="proof_required") == 1
     # the HTTP counters are still there beside them
     assert value(m, "maas_http_requests_total", method="GET", route="/v1/plan", status="200") == 1
 

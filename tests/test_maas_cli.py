@@ -113,6 +113,7 @@ def test_serve_with_workers_on_given_urls(database_url, redis_url):
             _get(served.url + "/healthz")
         status, body = _get(served.url + "/metrics")
         assert status == 200 and b"maas_http_requests_total" in body
+        assert b"maas_holds_expired_total" in body   # the domain metrics, in every worker
     finally:
         code, out = served.stop()
     assert code == 0 and "maas stopped" in out

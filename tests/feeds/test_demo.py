@@ -54,7 +54,8 @@ def test_modes_per_feed(demo):
     assert 3 in set(nets["shandong-coach"].route_type)
     assert set(nets["china-railway"].route_mode) == {"rail"}
     assert set(nets["shandong-airlines"].route_mode) == {"air"}
-    assert set(nets["bohai-ferry"].route_mode) == {"ferry"} and set(nets["bohai-ferry"].route_type) == {4}
+    assert set(nets["bohai-ferry"].route_mode) == {"ferry"}
+    assert set(nets["bohai-ferry"].route_type) == {4}
 
 
 def test_names_in_chinese_with_english_and_pinyin(demo):
@@ -89,7 +90,8 @@ def test_ferries_cross_the_bohai_strait_and_reach_changdao(demo):
         for t in range(ferry.n_trips):
             lo, hi = int(ferry.trip_st_start[t]), int(ferry.trip_st_start[t + 1])
             if [int(x) for x in ferry.st_stop[lo:hi]] == [at[a], at[b]]:
-                out.append((int(ferry.st_dep[lo]), int(ferry.st_arr[hi - 1]) - int(ferry.st_dep[lo])))
+                dep = int(ferry.st_dep[lo])
+                out.append((dep, int(ferry.st_arr[hi - 1]) - dep))
         return sorted(out)
     yd = sailings("YTP", "DLP")
     assert len(yd) >= 3 and all(6 * 3600 <= d <= 7 * 3600 for _, d in yd)

@@ -13,6 +13,8 @@ Feeds (name, operator):
                                   station); Qingdao–Yantai–Weihai–Rongcheng intercity
   shandong-airlines               flights (山东航空) from TNA, TAO, YNT, incl. Seoul ICN
                                   (stop_timezone Asia/Seoul)
+  bohai-ferry                     ferries (渤海轮渡): Yantai–Dalian across the Bohai strait
+                                  (about 6.5 h, incl. an overnight sailing), Penglai–Changdao
 
 Names are Chinese (stop_name) with English and pinyin in translations.txt. Bus stops sit
 80-150 m from every station and airport of their city, so bus -> HSR -> flight connects.
@@ -30,6 +32,7 @@ from datetime import date
 from pathlib import Path
 
 from feeds.demo_bus import city_bus_feed
+from feeds.demo_ferry import ferry_feed
 from feeds.demo_gtfs import Feed
 from feeds.demo_intercity import air_feed, coach_feed, rail_feed
 from feeds.demo_places import CITIES
@@ -44,7 +47,7 @@ def demo_feed_plan(scale: float = 1.0) -> list[tuple[str, str]]:
     cities = CITIES if scale > 1 else CITIES[:2]
     return ([(f"{c.key}-bus", f"{c.key}-bus") for c in cities]
             + [("shandong-coach", "shandong-coach"), ("china-railway", "china-railway"),
-               ("shandong-airlines", "shandong-airlines")])
+               ("shandong-airlines", "shandong-airlines"), ("bohai-ferry", "bohai-ferry")])
 
 
 def write_demo_feeds(out_dir: str | Path, *, start_date: date | str, days: int = 7,
@@ -68,6 +71,8 @@ def write_demo_feeds(out_dir: str | Path, *, start_date: date | str, days: int =
             coach_feed(feed, seed)
         elif name == "china-railway":
             rail_feed(feed, seed)
+        elif name == "bohai-ferry":
+            ferry_feed(feed, seed)
         else:
             air_feed(feed, seed)
         written.append((name, operator, feed.write_zip(out / f"{name}.zip")))

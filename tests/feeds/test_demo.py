@@ -35,7 +35,7 @@ def test_one_feed_per_operator(demo):
     assert [(n, o) for n, o, _ in written] == [
         ("jinan-bus", "jinan-bus"), ("qingdao-bus", "qingdao-bus"),
         ("shandong-coach", "shandong-coach"), ("china-railway", "china-railway"),
-        ("shandong-airlines", "shandong-airlines")]
+        ("shandong-airlines", "shandong-airlines"), ("bohai-ferry", "bohai-ferry")]
     assert all(p.exists() and p.suffix == ".zip" for _, _, p in written)
 
 
@@ -54,6 +54,8 @@ def test_modes_per_feed(demo):
     assert 3 in set(nets["shandong-coach"].route_type)
     assert set(nets["china-railway"].route_mode) == {"rail"}
     assert set(nets["shandong-airlines"].route_mode) == {"air"}
+    assert set(nets["bohai-ferry"].route_mode) == {"ferry"}
+    assert set(nets["bohai-ferry"].route_type) == {4}
 
 
 def test_names_in_chinese_with_english_and_pinyin(demo):
@@ -68,6 +70,35 @@ def test_names_in_chinese_with_english_and_pinyin(demo):
     assert rail.stop_name[jnx] == "济南西站"
     assert rail.stop_names_i18n[jnx] == {"en": "Jinan West Railway Station",
                                          "zh-Latn-pinyin": "Ji Nan Xi Zhan"}
+
+
+def test_ferries_cross_the_bohai_strait_and_reach_changdao(demo):
+    _, nets = demo
+    ferry = nets["bohai-ferry"]
+    ids = list(ferry.stop_id)
+    at = {k: ids.index(f"bohai-ferry:{k}") for k in ("YTP", "DLP", "PLP", "CDP")}
+    assert ferry.stop_name[at["YTP"]] == "烟台港客运站"
+    assert ferry.stop_names_i18n[at["DLP"]]["en"] == "Dalian Port Passenger Terminal"
+    # the ports where they are: Dalian across the strait, Changdao just off Penglai
+    assert 150_000 < haversine_m(ferry.stop_lat[at["YTP"]], ferry.stop_lon[at["YTP"]],
+                                 ferry.stop_lat[at["DLP"]], ferry.stop_lon[at["DLP"]]) < 180_000
+    assert 5_000 < haversine_m(ferry.stop_lat[at["PLP"]], ferry.stop_lon[at["PLP"]],
+                               ferry.stop_lat[at["CDP"]], ferry.stop_lon[at["CDP"]]) < 20_000
+
+    def sailings(a: str, b: str) -> list[tuple[int, int]]:
+        out = []
+        for t in range(ferry.n_trips):
+            lo, hi = int(ferry.trip_st_start[t]), int(ferry.trip_st_start[t + 1])
+            if [int(x) for x in ferry.st_stop[lo:hi]] == [at[a], at[b]]:
+                dep = int(ferry.st_dep[lo])
+                out.append((dep, int(ferry.st_arr[hi - 1]) - dep))
+        return sorted(out)
+    yd = sailings("YTP", "DLP")
+    assert len(yd) >= 3 and all(6 * 3600 <= d <= 7 * 3600 for _, d in yd)
+    assert any(dep + d > 24 * 3600 for dep, d in yd)          # the overnight sailing
+    pc = sailings("PLP", "CDP")
+    assert len(pc) >= 5 and all(45 * 60 <= d <= 75 * 60 for _, d in pc)
+    assert len(sailings("DLP", "YTP")) == len(yd) and len(sailings("CDP", "PLP")) == len(pc)
 
 
 def test_hsr_stations_of_the_beijing_shanghai_line_in_shandong(demo):
@@ -152,7 +183,7 @@ def test_deterministic_by_seed(tmp_path):
 
 
 def test_scale_grows_lines_and_adds_every_city():
-    assert len(demo_feed_plan(1.0)) == 5
+    assert len(demo_feed_plan(1.0)) == 6
     plan = demo_feed_plan(2.0)
     assert {f"{c.key}-bus" for c in CITIES} <= {n for n, _ in plan} and len(CITIES) == 16
 
@@ -169,13 +200,13 @@ def test_merged_demo_network_spans_the_week(demo):
     _, nets = demo
     m = merge(list(nets.values()))
     assert m.service_base_date == START.toordinal() and m.service_days.shape[1] == 7
-    assert set(m.route_mode) == {"bus", "coach", "rail", "air"}
-    assert len(m.feeds) == 5 and len(set(m.stop_id)) == m.n_stops
+    assert set(m.route_mode) == {"bus", "coach", "rail", "air", "ferry"}
+    assert len(m.feeds) == 6 and len(set(m.stop_id)) == m.n_stops
 
 
 def test_cli_writes_the_feeds(tmp_path, capsys):
     from feeds.demo import main
     main([str(tmp_path), "--scale", "0.2", "--start-date", "2026-11-23", "--days", "1"])
     out = capsys.readouterr().out.splitlines()
-    assert len(out) == 5 and out[0].split("\t")[0] == "jinan-bus"
+    assert len(out) == 6 and out[0].split("\t")[0] == "jinan-bus"
     assert Path(out[0].split("\t")[2]).exists()

@@ -74,7 +74,7 @@ async def test_empty_network_finds_nothing(client):
 
 async def test_load_demo_is_idempotent(app, demo_client, settings):
     before = await app[DB].fetch("SELECT id, status FROM feed_versions ORDER BY id")
-    assert [r["status"] for r in before] == ["active"] * 5
+    assert [r["status"] for r in before] == ["active"] * 6
     assert await load_demo(app[DB], settings, scale=0.2, start_date=START) == []
     after = await app[DB].fetch("SELECT id, status FROM feed_versions ORDER BY id")
     assert before == after
@@ -82,16 +82,16 @@ async def test_load_demo_is_idempotent(app, demo_client, settings):
     assert owners["china-railway"] == "china-railway" and owners["jinan-bus"] == "jinan-bus"
     snap = app[LIVE].current
     assert set(snap.versions) == {"jinan-bus", "qingdao-bus", "shandong-coach", "china-railway",
-                                  "shandong-airlines"}
+                                  "shandong-airlines", "bohai-ferry"}
     assert snap.planner is not None and set(snap.network.route_mode) == {"bus", "coach", "rail",
-                                                                         "air"}
+                                                                         "air", "ferry"}
 
 
 async def test_load_demo_at_another_scale_loads_every_feed_again(app, demo_client, settings):
     before = {r["feed"]: r["id"] for r in await app[DB].fetch(
         "SELECT feed, id FROM feed_versions WHERE status = 'active'")}
     activated = await load_demo(app[DB], settings, scale=0.4, start_date=START)
-    assert len(activated) == 5 and not set(activated) & set(before.values())
+    assert len(activated) == 6 and not set(activated) & set(before.values())
     after = {r["feed"]: r["id"] for r in await app[DB].fetch(
         "SELECT feed, id FROM feed_versions WHERE status = 'active'")}
     assert set(after) == set(before) and set(after.values()) == set(activated)

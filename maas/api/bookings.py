@@ -196,7 +196,7 @@ def stop_zones(snap: Any) -> Zone:
     net = snap.network
     planner = snap.planner
     if planner is not None:
-        index = planner.ctx.stop_index
+        net, index = planner.ctx.network, planner.ctx.stop_index
     else:
         got = _INDEX.get(id(net))
         if got is None or got[0] is not net:

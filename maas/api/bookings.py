@@ -12,12 +12,12 @@ import base64
 import contextlib
 import logging
 from dataclasses import replace
-from datetime import date, datetime
-from typing import Any, AsyncIterator
+from datetime import date, datetime, timezone, tzinfo
+from typing import Annotated, Any, AsyncIterator, Callable
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, PlainSerializer, model_validator
 from pydantic_core import to_json
 
 from feeds import store as feed_store
@@ -99,6 +99,11 @@ class Money(BaseModel):
     currency: str = Field(description="ISO 4217")
 
 
+# a leg's time as /v1/plan writes it: local to its stop, with the offset (+00:00, never Z)
+LocalTime = Annotated[datetime, PlainSerializer(datetime.isoformat, return_type=str,
+                                                when_used="json")]
+
+
 class LegOut(BaseModel):
     leg: int = Field(description="0-based position in the journey")
     status: str = Field(description="held | confirmed | cancelled | expired")
@@ -110,8 +115,8 @@ class LegOut(BaseModel):
     service_date: date
     from_stop: str = Field(description='"feed:stop_id"')
     to_stop: str
-    departure: datetime
-    arrival: datetime
+    departure: LocalTime = Field(description="local to from_stop, with its UTC offset")
+    arrival: LocalTime = Field(description="local to to_stop, with its UTC offset")
     price: Money = Field(description="for all passengers, after concessions and re-pricing")
     refund: Money
     price_source: str = Field(description='"fare:<gtfs fare>" or "tariff:<mode|operator>"')
@@ -181,7 +186,38 @@ def _money(minor: int, currency: str) -> Money:
     return Money(amount=format_minor(minor), currency=currency)
 
 
-def render(b: store.BookingView) -> BookingOut:
+Zone = Callable[[str], tzinfo]
+_INDEX: dict[int, tuple[Any, dict[str, int]]] = {}   # id(network) -> (network, stop id -> s)
+
+
+def stop_zones(snap: Any) -> Zone:
+    """Stop "feed:stop_id" -> its time zone in the live network (a leg's departure is shown
+    local to its boarding stop, its arrival to its alighting stop, as /v1/plan does); UTC for
+    a stop the active network does not know."""
+    net = snap.network
+    planner = snap.planner
+    if planner is not None:
+        net, index = planner.ctx.network, planner.ctx.stop_index
+    else:
+        got = _INDEX.get(id(net))
+        if got is None or got[0] is not net:
+            _INDEX.clear()
+            got = _INDEX[id(net)] = (net, {sid: i for i, sid in enumerate(net.stop_id)})
+        index = got[1]
+
+    def zone(stop_id: str) -> tzinfo:
+        s = index.get(stop_id)
+        if s is None:
+            return timezone.utc
+        return ZoneInfo(net.timezones[int(net.stop_tz[s])])
+    return zone
+
+
+def utc_zone(stop_id: str) -> tzinfo:
+    return timezone.utc
+
+
+def render(b: store.BookingView, zone: Zone) -> BookingOut:
     cur = b.currency
     return BookingOut(
         id=b.id, status=b.status, expires_at=b.expires_at, created_at=b.created_at,
@@ -189,7 +225,8 @@ def render(b: store.BookingView) -> BookingOut:
         legs=[LegOut(leg=g.leg_no, status=g.status, operator=g.agency_id,
                      operator_name=g.agency_name, mode=g.mode, route_id=g.route_id,
                      trip_id=g.trip_id, service_date=g.service_date, from_stop=g.from_stop,
-                     to_stop=g.to_stop, departure=g.departure, arrival=g.arrival,
+                     to_stop=g.to_stop, departure=g.departure.astimezone(zone(g.from_stop)),
+                     arrival=g.arrival.astimezone(zone(g.to_stop)),
                      price=_money(g.price_minor, cur), refund=_money(g.refund_minor, cur),
                      price_source=g.price_source) for g in b.legs],
         passengers=[PassengerOut(name=p.name_masked, id_number=p.id_masked, id_type=p.id_type,
@@ -204,7 +241,7 @@ def _money_dict(minor: int, currency: str) -> dict[str, str]:
     return {"amount": format_minor(minor), "currency": currency}
 
 
-def render_json(b: store.BookingView) -> bytes:
+def render_json(b: store.BookingView, zone: Zone) -> bytes:
     """`render(b).model_dump_json(by_alias=True)` without building the models (the same
     bytes: pydantic-core's encoder, the fields in BookingOut's order; tested)."""
     cur = b.currency
@@ -215,8 +252,9 @@ def render_json(b: store.BookingView) -> bytes:
         "legs": [{"leg": g.leg_no, "status": g.status, "operator": g.agency_id,
                   "operator_name": g.agency_name, "mode": g.mode, "route_id": g.route_id,
                   "trip_id": g.trip_id, "service_date": g.service_date,
-                  "from_stop": g.from_stop, "to_stop": g.to_stop, "departure": g.departure,
-                  "arrival": g.arrival, "price": _money_dict(g.price_minor, cur),
+                  "from_stop": g.from_stop, "to_stop": g.to_stop,
+                  "departure": g.departure.astimezone(zone(g.from_stop)).isoformat(),
+                  "arrival": g.arrival.astimezone(zone(g.to_stop)).isoformat(), "price": _money_dict(g.price_minor, cur),
                   "refund": _money_dict(g.refund_minor, cur), "price_source": g.price_source}
                  for g in b.legs],
         "passengers": [{"name": p.name_masked, "id_number": p.id_masked, "id_type": p.id_type,
@@ -227,9 +265,9 @@ def render_json(b: store.BookingView) -> bytes:
         "refund": _money_dict(b.refund_minor, cur), "payment_ref": b.payment_ref})
 
 
-def _respond(b: store.BookingView, status: int = 200) -> web.Response:
-    """The booking as json_response(render(b)) would send it."""
-    return web.Response(body=render_json(b), status=status, content_type="application/json",
+def _respond(request: web.Request, b: store.BookingView, status: int = 200) -> web.Response:
+    """The booking as json_response(render(b, zone)) would send it."""
+    return web.Response(body=render_json(b, stop_zones(request.app[LIVE].current)), status=status, content_type="application/json",
                         charset="utf-8")
 
 
@@ -260,7 +298,7 @@ async def create_booking(request: web.Request, body: BookingIn) -> web.StreamRes
     async def run(conn):  # type: ignore[no-untyped-def]
         view = await request.app[BOOKINGS].hold(_account(request), body.itinerary_id, key,
                                                 snap.network, snap.versions, people, conn)
-        return _respond(view, 201)
+        return _respond(request, view, 201)
 
     return await idempotent(request, run, status=201)
 
@@ -284,13 +322,14 @@ async def list_bookings(request: web.Request, query: ListQuery) -> BookingPage:
     if more:
         last = views[-1]
         cursor = base64.urlsafe_b64encode(f"{last.created_at.isoformat()}|{last.id}".encode()).decode()
-    return BookingPage(items=[render(v) for v in views], next_cursor=cursor)
+    zone = stop_zones(request.app[LIVE].current)
+    return BookingPage(items=[render(v, zone) for v in views], next_cursor=cursor)
 
 
 @router.get("/v1/bookings/{id}", summary="One of my bookings", auth=("account",),
             response=BookingOut, errors={404: _ERRORS[404]})
 async def get_booking(request: web.Request) -> web.Response:
-    return _respond(await request.app[BOOKINGS].get(_account(request), request.match_info["id"]))
+    return _respond(request, await request.app[BOOKINGS].get(_account(request), request.match_info["id"]))
 
 
 @router.post("/v1/bookings/{id}/confirm", summary="Pay: held -> confirmed, tickets issued",
@@ -298,7 +337,7 @@ async def get_booking(request: web.Request) -> web.Response:
              errors=_ERRORS)
 async def confirm_booking(request: web.Request, body: ConfirmIn) -> web.StreamResponse:
     async def run(conn):  # type: ignore[no-untyped-def]
-        return _respond(await request.app[BOOKINGS].confirm(
+        return _respond(request, await request.app[BOOKINGS].confirm(
             _account(request), request.match_info["id"], body.payment_ref, conn))
 
     return await idempotent(request, run, required=False)
@@ -310,7 +349,7 @@ async def cancel_booking(request: web.Request) -> web.StreamResponse:
     async def run(conn):  # type: ignore[no-untyped-def]
         view, _ = await request.app[BOOKINGS].cancel(_account(request), request.match_info["id"],
                                                      None, conn)
-        return _respond(view)
+        return _respond(request, view)
 
     return await idempotent(request, run, required=False)
 
@@ -325,7 +364,7 @@ async def cancel_leg(request: web.Request, path: LegPath) -> web.StreamResponse:
     async def run(conn):  # type: ignore[no-untyped-def]
         view, _ = await request.app[BOOKINGS].cancel(_account(request), request.match_info["id"],
                                                      leg, conn)
-        return _respond(view)
+        return _respond(request, view)
 
     return await idempotent(request, run, required=False)
 
@@ -385,8 +424,8 @@ class OfferLegOut(BaseModel):
     service_date: date
     from_stop: str
     to_stop: str
-    departure: datetime
-    arrival: datetime
+    departure: LocalTime = Field(description="local to from_stop, with its UTC offset")
+    arrival: LocalTime = Field(description="local to to_stop, with its UTC offset")
     price: Money = Field(description="for all passengers, by their categories")
 
 
@@ -440,6 +479,7 @@ async def exchange_offers(request: web.Request, path: LegPath,
         return list(planner.plan(q))
 
     svc = request.app[BOOKINGS]
+    zone = stop_zones(snap)
     offers, cur = await svc.exchange_offers(_account(request), request.match_info["id"],
                                             path.leg, snap.network, replan)
     return ExchangeOffersOut(offers=[ExchangeOfferOut(
@@ -447,8 +487,9 @@ async def exchange_offers(request: web.Request, path: LegPath,
         itinerary_id=o.offer.itinerary_id,
         legs=[OfferLegOut(operator=g.agency_id, mode=g.mode, route_id=g.route_id,
                           trip_id=g.trip_id, service_date=g.service_date,
-                          from_stop=g.from_stop, to_stop=g.to_stop, departure=g.departure,
-                          arrival=g.arrival, price=_money(p, cur))
+                          from_stop=g.from_stop, to_stop=g.to_stop,
+                          departure=g.departure.astimezone(zone(g.from_stop)),
+                          arrival=g.arrival.astimezone(zone(g.to_stop)), price=_money(p, cur))
               for g, p in zip(resolve_legs(snap.network, o.itinerary.key.legs),
                               o.money.new_prices, strict=True)],
         price_difference=_money(o.money.difference_minor, cur), fee=_money(o.money.fee_minor, cur),
@@ -469,7 +510,7 @@ async def exchange(request: web.Request, body: ExchangeIn) -> web.StreamResponse
     secret = _secret(request)
 
     async def run(conn):  # type: ignore[no-untyped-def]
-        return _respond(await request.app[BOOKINGS].exchange(
+        return _respond(request, await request.app[BOOKINGS].exchange(
             _account(request), request.match_info["id"], body.offer_id, snap.network,
             snap.versions, lambda s: decode_id(s, secret), conn))
 

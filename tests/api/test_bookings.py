@@ -315,7 +315,7 @@ async def test_rotating_the_data_key_keeps_passengers_readable(client, user, app
 
 
 def test_the_body_is_byte_for_byte_what_the_model_gives():
-    from maas.api.bookings import render, render_json
+    from maas.api.bookings import render, render_json, stop_zones, utc_zone
     from ticketing.store import BookingView, LegView, PassengerView, TicketView
     cst = timezone(timedelta(hours=8))
     t = datetime(2026, 11, 28, 8, 0, 0, 123456, tzinfo=timezone.utc)
@@ -336,4 +336,6 @@ def test_the_body_is_byte_for_byte_what_the_model_gives():
         BookingView("bk_3", "cancelled", "", "EUR", 0, 0, 0, t, t, None, t, "", (), (), ()),
     ]
     for v in views:
-        assert render_json(v) == render(v).model_dump_json(by_alias=True).encode()
+        for zone in (utc_zone, stop_zones(Snapshot(network=NET))):
+            assert (render_json(v, zone)
+                    == render(v, zone).model_dump_json(by_alias=True).encode())

@@ -189,6 +189,10 @@ async def test_exchange_swaps_the_legs_and_the_gate_follows(planned, user, clock
         (1, "replaced", "rail:G-0800"), (2, "confirmed", trip)]
     assert [(t["leg"], t["status"]) for t in x["tickets"]] == [
         (0, "issued"), (1, "cancelled"), (2, "issued")]
+    # local to the stops with the offset, as plans write them: the same in offer and booking
+    assert (x["legs"][2]["departure"], x["legs"][2]["arrival"]) == (
+        offer["legs"][0]["departure"], offer["legs"][0]["arrival"])
+    assert offer["legs"][0]["departure"].endswith("+08:00")
     assert cents(x["total"]) == cents(b["legs"][0]["price"]) + cents(offer["legs"][0]["price"])
     # the same key again: the first answer; the offer again under another key: used
     again = await _exchange(client, user, bid, offer["offer_id"], key)

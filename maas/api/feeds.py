@@ -232,6 +232,7 @@ async def get_version(request: web.Request) -> VersionDetail:
              "if that takes longer than feeds.activation_wait_s, 202 (served_by_all_workers false) "
              "with status_url to poll. Activating the active version changes nothing.",
              auth=("operator",), response=Activated,
+             also={202: "active, but not every worker serves it yet: poll status_url"},
              errors={403: "feed_owned_by_other_operator", 404: "feed_version_not_found",
                      409: "feed_version_rejected"})
 async def activate_version(request: web.Request) -> web.Response:

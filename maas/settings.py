@@ -68,7 +68,7 @@ class FeedSettings(BaseModel):
         True, description="Store each uploaded zip with its version (recompile, audit)."
     )
     activation_wait_s: float = Field(
-        60.0, ge=0,
+        30.0, ge=0,
         description="How long POST /v1/feeds/{version}/activate waits for every live worker of "
         "this instance to serve the version (200, served_by_all_workers true); past it, 202 with "
         "status_url (GET /v1/feeds/{version}/activation) to poll.",

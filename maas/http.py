@@ -75,6 +75,7 @@ class Endpoint:
     headers: dict[str, str] = field(default_factory=dict)  # request headers: name -> description
     description: str = ""
     path_params: type[BaseModel] | None = None  # typed path parameters (else strings)
+    also: dict[int, str] = field(default_factory=dict)  # other success statuses (same body): description
 
 
 class Router:
@@ -116,6 +117,7 @@ class Router:
         description: str = "",
         tags: tuple[str, ...] | None = None,
         include_in_schema: bool = True,
+        also: dict[int, str] | None = None,
     ) -> Callable[[Handler], Handler]:
         ep = Endpoint(
             method=method,
@@ -133,6 +135,7 @@ class Router:
             headers=headers or {},
             description=description,
             path_params=path_params,
+            also=also or {},
         )
 
         def decorate(handler: Handler) -> Handler:

@@ -20,6 +20,10 @@ Every worker process holds one PostgreSQL connection LISTENing on `maas_network`
 the commit. Bursts coalesce: calls that arrive while a reload runs are served by one more
 reload, never by one each. If the listening connection drops, it reconnects and reloads
 (a notification may have been missed meanwhile).
+
+Each worker tells the others of its instance which versions it serves (maas.served: a
+Redis key per worker, written on every swap and every HEARTBEAT_S, expiring when the worker
+dies), so an activation answers once every live worker serves the version.
 """
 
 from __future__ import annotations
@@ -37,9 +41,10 @@ from aiohttp import web
 
 from feeds.store import NOTIFY_CHANNEL, load_active
 from feeds.realtime_store import NOTIFY_CHANNEL as REALTIME_CHANNEL
-from maas.appkeys import CLOCK, DB, LIVE, SETTINGS
+from maas.appkeys import CLOCK, DB, LIVE, REDIS, SETTINGS
 from maas.netcache import shared_network
 from maas.realtime import RealtimeState, load_state, with_realtime
+from maas.served import HEARTBEAT_S, WorkerRegistry
 from routing.network import Network, empty, from_bytes, merge
 
 __all__ = ["LiveNetwork", "Snapshot", "live_ctx", "build_snapshot", "warm"]
@@ -106,6 +111,7 @@ class LiveNetwork:
         self._rt_asked = 0    # the same for realtime refreshes
         self._rt_served = 0
         self.listener: _Listener | None = None   # set by live_ctx
+        self.registry: WorkerRegistry | None = None   # set by live_ctx: tells others what we serve
 
     async def reload(self) -> Snapshot:
         """Load what is active now and swap it in; returns the snapshot in place afterwards.
@@ -136,6 +142,8 @@ class LiveNetwork:
             self.current = snap
             self._served = target
             self._rt_served = rt_target
+            if self.registry is not None:
+                await self.registry.publish(snap.versions)
             log.info("network generation %d: %s (%d stops, %d trips) built in %.1fs", gen,
                      ", ".join(f"{f}={v}" for f, v in versions.items()) or "no active feeds",
                      snap.network.n_stops, snap.network.n_trips, snap.built_s)
@@ -220,6 +228,7 @@ async def live_ctx(app: web.Application) -> AsyncIterator[None]:
     app[LIVE] = holder
     listener = _Listener(holder, settings.database_url or "")
     holder.listener = listener
+    registry = holder.registry = WorkerRegistry(app[REDIS])
     await listener.connect()          # listen first: an activation during the load is not lost
     try:
         await holder.reload()
@@ -230,12 +239,22 @@ async def live_ctx(app: web.Application) -> AsyncIterator[None]:
         spent = await asyncio.get_running_loop().run_in_executor(None, warm, planner, app[CLOCK].now())
         log.info("planner warmed in %.1fs", spent)
     watcher = asyncio.get_running_loop().create_task(listener.watch())
+    beat = asyncio.get_running_loop().create_task(_heartbeat(holder, registry))
     try:
         yield
     finally:
         watcher.cancel()
-        await asyncio.gather(watcher, return_exceptions=True)
+        beat.cancel()
+        await asyncio.gather(watcher, beat, return_exceptions=True)
+        await registry.withdraw()
         await listener.close()
+
+
+async def _heartbeat(holder: LiveNetwork, registry: WorkerRegistry) -> None:
+    """Say what this worker serves every HEARTBEAT_S (maas.served): alive, and which versions."""
+    while True:
+        await registry.publish(holder.current.versions)
+        await asyncio.sleep(HEARTBEAT_S)
 
 
 def warm(planner: Any, now: Any) -> float:

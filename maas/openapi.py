@@ -114,6 +114,8 @@ def _operation(ep: Endpoint, ref: Any) -> dict[str, Any]:
         }
     else:
         responses[str(ep.status)] = {"description": "OK"}
+    for status, text in ep.also.items():
+        responses[str(status)] = {**responses[str(ep.status)], "description": text}
     problem = {"application/problem+json": {"schema": ref(Problem)}}
     errors = dict(ep.errors)
     if ep.auth is not None:

@@ -67,6 +67,12 @@ class FeedSettings(BaseModel):
     keep_archive: bool = Field(
         True, description="Store each uploaded zip with its version (recompile, audit)."
     )
+    activation_wait_s: float = Field(
+        30.0, ge=0,
+        description="How long POST /v1/feeds/{version}/activate waits for every live worker of "
+        "this instance to serve the version (200, served_by_all_workers true); past it, 202 with "
+        "status_url (GET /v1/feeds/{version}/activation) to poll.",
+    )
     max_concurrent_imports: int = Field(
         2, ge=1, description="Feed uploads validated/compiled at once per process (memory bound)."
     )

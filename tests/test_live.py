@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 import zipfile
 from datetime import date
 from pathlib import Path
@@ -12,7 +13,8 @@ import pytest
 
 from feeds.ingest import activate, import_feed
 from maas.app import create_app
-from maas.appkeys import DB, LIVE
+from maas.appkeys import DB, LIVE, SETTINGS
+from maas.served import ALIVE_S
 from tests.polling import eventually
 
 TODAY = date(2026, 11, 23)
@@ -154,3 +156,33 @@ async def test_plan_right_after_activate_and_rollback_sees_that_version(app, cli
     assert await origin_after(v1) == "Central 1"      # a first activation: no 503 meanwhile
     assert await origin_after(v2) == "Central 2"
     assert await origin_after(v1) == "Central 1"      # the rollback, at once
+
+
+async def test_a_worker_that_lags_makes_activation_202_and_a_dead_one_does_not_block(
+        app, client, tmp_path, make_key, redis):
+    from tests.conftest import bearer
+
+    app[SETTINGS].feeds.activation_wait_s = 0.3
+    key = await make_key("operator", operator=OP)
+    v1 = await publish(app[DB], tmp_path, 1)
+    v2 = await publish(app[DB], tmp_path, 2, activate_it=False)
+    registry = app[LIVE].registry
+    lagging = f"maas:served:{registry.instance}:other-worker"
+    await redis.set(lagging, json.dumps({"town": v1}), ex=ALIVE_S)     # alive, still on v1
+
+    r = await client.post(f"/v1/feeds/{v2}/activate", headers=bearer(key))
+    body = await r.json()
+    assert r.status == 202, body
+    assert body["served_by_all_workers"] is False and r.headers["Location"] == body["status_url"]
+    r = await client.get(body["status_url"], headers=bearer(key))
+    status = await r.json()
+    assert r.status == 200 and status["served_by_all_workers"] is False
+    assert status["workers"] == {registry.worker: v2, "other-worker": v1}
+
+    await redis.delete(lagging)                 # that worker died: its key is gone
+    r = await client.post(f"/v1/feeds/{v1}/activate", headers=bearer(key))
+    body = await r.json()
+    assert r.status == 200 and body["served_by_all_workers"] is True, body
+    status = await (await client.get(body["status_url"], headers=bearer(key))).json()
+    assert status == {"version": v1, "feed": "town", "served_by_all_workers": True,
+                      "workers": {registry.worker: v1}}

@@ -126,6 +126,18 @@ class Activated(BaseModel):
     feed: str
     status: str
     previous: str | None = Field(description="the version that was active before (for rollback)")
+    served_by_all_workers: bool = Field(
+        description="every live worker of this instance serves it (200); false: the wait "
+        "(feeds.activation_wait_s) ran out, poll status_url (202)")
+    status_url: str = Field(description="GET it to see which workers serve the version")
+
+
+class ActivationStatus(BaseModel):
+    version: str
+    feed: str
+    served_by_all_workers: bool = Field(description="every live worker of this instance serves it")
+    workers: dict[str, str | None] = Field(
+        description="live worker of this instance -> the version of this feed it serves")
 
 
 # --- endpoints -------------------------------------------------------------------------------
@@ -218,21 +230,49 @@ async def get_version(request: web.Request) -> VersionDetail:
 @router.post("/v1/feeds/{version}/activate",
              summary="Make a version live (also: roll back to an earlier one)",
              description="The network is rebuilt aside and swapped in every worker; requests in "
-             "flight finish on the old one. Answers once the worker that took the request serves "
-             "the version (so activate-then-plan sees it). Activating the active version changes nothing.",
+             "flight finish on the old one. Answers 200 (served_by_all_workers true) once every live "
+             "worker of this instance serves the version, so activate-then-plan sees it on any worker; "
+             "if that takes longer than feeds.activation_wait_s, 202 (served_by_all_workers false) "
+             "with status_url to poll. Activating the active version changes nothing.",
              auth=("operator",), response=Activated,
+             also={202: "active, but not every worker serves it yet: poll status_url"},
              errors={403: "feed_owned_by_other_operator", 404: "feed_version_not_found",
                      409: "feed_version_rejected"})
-async def activate_version(request: web.Request) -> Activated:
+async def activate_version(request: web.Request) -> web.Response:
     principal = principal_of(request)
     operator = principal.operator_id if principal.role == "operator" else None
     out = await activate(request.app[DB], request.match_info["version"], operator)
-    # answer once this worker serves it: a script may activate and then plan (the other
-    # workers of the instance swap on the NOTIFY, within their own rebuild time)
-    await request.app[LIVE].reload()
+    live = request.app[LIVE]
+    await live.reload()       # this worker at once; the others swap on the NOTIFY
+    done = live.registry is None or await live.registry.wait_all_serve(
+        out["feed"], out["version"], request.app[SETTINGS].feeds.activation_wait_s)
     if out["previous"] != out["version"]:     # activating the active version changes nothing
         request.app[DOMAIN_METRICS].feed_activations.labels(out["feed"]).inc()
-    return Activated(**out)
+    body = Activated(**out, served_by_all_workers=done,
+                     status_url=f"/v1/feeds/{out['version']}/activation")
+    return json_response(body, status=200 if done else 202,
+                         headers=None if done else {"Location": body.status_url})
+
+
+@router.get("/v1/feeds/{version}/activation",
+            summary="Which workers of this instance serve a version (poll after a 202 activate)",
+            auth=("operator",), response=ActivationStatus,
+            errors={403: "feed_owned_by_other_operator", 404: "feed_version_not_found"})
+async def activation_status(request: web.Request) -> ActivationStatus:
+    version = request.match_info["version"]
+    async with request.app[DB].acquire() as conn:
+        row = await store.get_version(conn, version)
+    if row is None:
+        raise FeedVersionNotFound(f"no feed version {version!r}", version=version)
+    principal = principal_of(request)
+    if principal.role == "operator" and row["operator_id"] != principal.operator_id:
+        raise FeedOwnedByOtherOperator(f"feed {row['feed']!r} belongs to another operator", feed=row["feed"])
+    registry = request.app[LIVE].registry
+    workers = await registry.workers() if registry is not None else {}
+    serving = {w: v.get(row["feed"]) for w, v in sorted(workers.items())}
+    return ActivationStatus(version=version, feed=row["feed"],
+                            served_by_all_workers=bool(serving) and all(v == version for v in serving.values()),
+                            workers=serving)
 
 
 # --- helpers ---------------------------------------------------------------------------------

@@ -1,0 +1,127 @@
+"""Activation on a real `maas serve --workers 2`: POST /v1/feeds/{version}/activate answers once
+every worker of the instance serves the version, so plans right after it, on fresh connections
+(SO_REUSEPORT spreads them over both workers), all see it; a rollback likewise.
+
+The server runs on a free port with its own data folder (tests/faults/served.py) and is stopped
+at the end; every wait is bounded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import shutil
+import tempfile
+import zipfile
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Iterator
+
+import aiohttp
+import pytest
+
+from tests.faults.served import Served, clean_env, maas
+
+pytestmark = pytest.mark.slow
+
+DAY = date.today() + timedelta(days=1)
+PLANS = 40
+
+
+def town_zip(root: Path, version: int) -> Path:
+    """A small valid feed around today; version n names its central stop 'Central n'."""
+    start, end = (date.today() - timedelta(days=2)).strftime("%Y%m%d"), (date.today() + timedelta(days=30)).strftime("%Y%m%d")
+    files = {
+        "agency.txt": ("agency_id,agency_name,agency_url,agency_timezone\n"
+                       "A,Town Bus,http://town.example.cn,Asia/Shanghai\n"),
+        "stops.txt": ("stop_id,stop_name,stop_lat,stop_lon\n"
+                      f"C,Central {version},36.6500,117.0000\nH,Harbour,36.6600,117.0100\n"),
+        "routes.txt": "route_id,agency_id,route_short_name,route_long_name,route_type\nR,A,1,Line 1,3\n",
+        "calendar.txt": ("service_id,monday,tuesday,wednesday,thursday,friday,saturday,sunday,"
+                         f"start_date,end_date\nD,1,1,1,1,1,1,1,{start},{end}\n"),
+        "trips.txt": "route_id,service_id,trip_id\n" + "".join(f"R,D,T{k}\n" for k in range(version)),
+        "stop_times.txt": "trip_id,arrival_time,departure_time,stop_id,stop_sequence\n" + "".join(
+            f"T{k},0{8 + k}:00:00,0{8 + k}:00:00,C,1\nT{k},0{8 + k}:20:00,0{8 + k}:20:00,H,2\n"
+            for k in range(version)),
+    }
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        for name, text in files.items():
+            z.writestr(name, text)
+    path = root / f"town-{version}.zip"
+    path.write_bytes(buf.getvalue())
+    return path
+
+
+@pytest.fixture
+def root() -> Iterator[Path]:
+    """Our own folder under /tmp (see tests/faults/test_faults.py: pytest's is reset to 0700)."""
+    path = Path(tempfile.mkdtemp(prefix="maas-a-", dir="/tmp"))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def _import(root: Path, data: Path, env: dict[str, str], version: int, *extra: str) -> str:
+    r = maas("feeds", "import", str(town_zip(root, version)), "--feed", "town", "--operator", "town-bus",
+             *extra, "--data-dir", str(data), env=env)
+    assert r.returncode == 0, r.stderr[-2000:]
+    return json.loads(r.stdout.strip().splitlines()[-1])["version"]
+
+
+async def _origins(url: str) -> set[str]:
+    """The first leg's origin name of PLANS plans, each on a fresh connection."""
+    async def one() -> str:
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True)) as s:
+            async with s.get(url + "/v1/plan", params={"from": "town:C", "to": "town:H",
+                                                       "date": DAY.isoformat(), "time": "07:00"}) as r:
+                body = await r.json()
+                assert r.status == 200, body
+                return body["itineraries"][0]["legs"][0]["from"]["name"]
+    return set(await asyncio.gather(*(one() for _ in range(PLANS))))
+
+
+async def _activate(url: str, key: str, version: str) -> dict:
+    async with aiohttp.ClientSession() as s:
+        async with s.post(f"{url}/v1/feeds/{version}/activate",
+                          headers={"Authorization": f"Bearer {key}"}) as r:
+            body = await r.json()
+            assert r.status == 200, body
+            return body
+
+
+def test_activate_then_plan_on_any_worker_sees_it(root: Path) -> None:
+    data = root / "data"
+    env = clean_env()
+    r = maas("db", "migrate", "--data-dir", str(data), env=env)
+    assert r.returncode == 0, r.stderr[-2000:]
+    v1 = _import(root, data, env, 1, "--activate")
+    v2 = _import(root, data, env, 2)
+    r = maas("keys", "create", "--role", "admin", "--data-dir", str(data), env=env)
+    assert r.returncode == 0, r.stderr[-2000:]
+    key = r.stdout.strip().splitlines()[-1]
+    srv = Served(data, workers=2, env=env)
+    try:
+        assert len(srv.worker_pids()) == 2
+
+        async def scenario() -> None:
+            assert await _origins(srv.url) == {"Central 1"}
+            got = await _activate(srv.url, key, v2)
+            assert got["served_by_all_workers"] is True and got["previous"] == v1
+            assert await _origins(srv.url) == {"Central 2"}
+            got = await _activate(srv.url, key, v1)        # the rollback
+            assert got["served_by_all_workers"] is True and got["previous"] == v2
+            assert await _origins(srv.url) == {"Central 1"}
+            async with aiohttp.ClientSession() as s:
+                async with s.get(f"{srv.url}{got['status_url']}",
+                                 headers={"Authorization": f"Bearer {key}"}) as r:
+                    status = await r.json()
+                    assert r.status == 200, status
+            assert status["served_by_all_workers"] is True
+            assert len(status["workers"]) == 2 and set(status["workers"].values()) == {v1}
+
+        asyncio.run(scenario())
+    finally:
+        srv.close()

@@ -222,7 +222,7 @@ def test_two_instances_behind_haproxy(stack: Stack, tmp_path: Path):
 
     # a feed activated through A is planned by B within seconds
     op = subprocess.run([sys.executable, "-m", "maas.cli", "keys", "create", "--role", "operator",
-                         "--operator", "jinan-bus"], env=env, capture_output=True, text=True,
+                         "--operator", "jinan-bus", "--new-operator"], env=env, capture_output=True, text=True,
                         timeout=60)
     assert op.returncode == 0, op.stderr
     op_key = op.stdout.strip().splitlines()[-1]

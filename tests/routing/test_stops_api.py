@@ -91,9 +91,11 @@ async def test_load_demo_at_another_scale_loads_every_feed_again(app, demo_clien
     before = {r["feed"]: r["id"] for r in await app[DB].fetch(
         "SELECT feed, id FROM feed_versions WHERE status = 'active'")}
     activated = await load_demo(app[DB], settings, scale=0.4, start_date=START)
-    assert len(activated) == 6 and not set(activated) & set(before.values())
+    assert len(activated) == 6          # every demo feed imported and activated again
     after = {r["feed"]: r["id"] for r in await app[DB].fetch(
         "SELECT feed, id FROM feed_versions WHERE status = 'active'")}
     assert set(after) == set(before) and set(after.values()) == set(activated)
+    # (not "every id new": a version id hashes the zip, and at these small scales a feed may
+    # come back byte for byte the same when both writes fall in one zip-timestamp second)
     assert (settings.data_dir / "demo-feeds" / "SCALE").read_text().strip() == "0.4"
     assert await load_demo(app[DB], settings, scale=0.4, start_date=START) == []

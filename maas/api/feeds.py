@@ -216,14 +216,7 @@ async def list_feeds(request: web.Request) -> FeedList:
             auth=("operator",), response=VersionDetail,
             errors={403: "feed_owned_by_other_operator", 404: "feed_version_not_found"})
 async def get_version(request: web.Request) -> VersionDetail:
-    version = request.match_info["version"]
-    async with request.app[DB].acquire() as conn:
-        row = await store.get_version(conn, version)
-    if row is None:
-        raise FeedVersionNotFound(f"no feed version {version!r}", version=version)
-    principal = principal_of(request)
-    if principal.role == "operator" and row["operator_id"] != principal.operator_id:
-        raise FeedOwnedByOtherOperator(f"feed {row['feed']!r} belongs to another operator", feed=row["feed"])
+    row = await _own_version(request)
     return VersionDetail(version=row["id"], **_fields(row, VersionDetail))
 
 
@@ -259,14 +252,8 @@ async def activate_version(request: web.Request) -> web.Response:
             auth=("operator",), response=ActivationStatus,
             errors={403: "feed_owned_by_other_operator", 404: "feed_version_not_found"})
 async def activation_status(request: web.Request) -> ActivationStatus:
-    version = request.match_info["version"]
-    async with request.app[DB].acquire() as conn:
-        row = await store.get_version(conn, version)
-    if row is None:
-        raise FeedVersionNotFound(f"no feed version {version!r}", version=version)
-    principal = principal_of(request)
-    if principal.role == "operator" and row["operator_id"] != principal.operator_id:
-        raise FeedOwnedByOtherOperator(f"feed {row['feed']!r} belongs to another operator", feed=row["feed"])
+    row = await _own_version(request)
+    version = row["id"]
     registry = request.app[LIVE].registry
     workers = await registry.workers() if registry is not None else {}
     serving = {w: v.get(row["feed"]) for w, v in sorted(workers.items())}
@@ -276,6 +263,18 @@ async def activation_status(request: web.Request) -> ActivationStatus:
 
 
 # --- helpers ---------------------------------------------------------------------------------
+
+async def _own_version(request: web.Request) -> Any:
+    """The version named in the path, if the caller may see it (404 / 403 otherwise)."""
+    version = request.match_info["version"]
+    async with request.app[DB].acquire() as conn:
+        row = await store.get_version(conn, version)
+    if row is None:
+        raise FeedVersionNotFound(f"no feed version {version!r}", version=version)
+    principal = principal_of(request)
+    if principal.role == "operator" and row["operator_id"] != principal.operator_id:
+        raise FeedOwnedByOtherOperator(f"feed {row['feed']!r} belongs to another operator", feed=row["feed"])
+    return row
 
 
 def _operator(principal: Principal, requested: str | None) -> str | None:

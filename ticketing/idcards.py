@@ -68,7 +68,8 @@ def blind_indexes(data_keys: Mapping[str, bytes], canonical: str) -> list[bytes]
 
 
 def manifest_index(manifest_key: bytes, canonical: str) -> bytes:
-    return hmac.new(manifest_key, canonical.encode(), hashlib.sha256).digest()
+    """The same keyed hash as the server's index, under one manifest's own random key."""
+    return blind_index(manifest_key, canonical)
 
 
 @dataclass(frozen=True)

@@ -187,6 +187,7 @@ async def test_exchange_swaps_the_legs_and_the_gate_follows(planned, user, clock
     assert [(g["leg"], g["status"], g["trip_id"]) for g in x["legs"]] == [
         (0, "confirmed", "bus:K5-0700"),
         (1, "replaced", "rail:G-0800"), (2, "confirmed", trip)]
+    assert [(g["leg"], g["replaced_by"]) for g in x["legs"]] == [(0, None), (1, 2), (2, None)]
     assert [(t["leg"], t["status"]) for t in x["tickets"]] == [
         (0, "issued"), (1, "cancelled"), (2, "issued")]
     # local to the stops with the offset, as plans write them: the same in offer and booking

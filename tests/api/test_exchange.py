@@ -217,7 +217,9 @@ async def test_exchange_swaps_the_legs_and_the_gate_follows(planned, user, clock
     clock.set(old_leg.valid_from + timedelta(minutes=1))
     r = await client.post("/v1/gates/g-r1/validate", json={"qr": old_qr}, headers=bearer(gate))
     refused = await r.json()
-    assert refused["result"] == "reject" and refused["code"] == "cancelled", refused
+    assert refused["result"] == "reject" and refused["code"] == "replaced", refused
+    assert refused["replaced_by"] == {"leg": 2, "trip_id": trip, "station": "rail:R1",
+                                      "departure": x["legs"][2]["departure"]}
     clock.set(new_leg.valid_from + timedelta(minutes=1))
     new_qr = (await (await client.get(f"/v1/bookings/{bid}/token", headers=user)).json())["qr"]
     r = await client.post("/v1/gates/g-r1/validate", json={"qr": new_qr}, headers=bearer(gate))

@@ -118,6 +118,8 @@ class Manifest:
     stops: tuple[str, ...] = ()       # stop ids this gate admits to (station + platforms); () = station
     id_key: bytes = b""               # random per manifest: the key of every ManifestId.index
     ids: tuple[ManifestId, ...] = ()  # ID-card holders of the bookings boarding here
+    tz: str = "UTC"                   # the station's IANA time zone (its feed's): `date` is a
+                                      # day there; a gate writes taps and shows times in it
 
     def __repr__(self) -> str:
         return (f"Manifest(gate={self.gate!r}, station={self.station!r}, date={self.date}, "
@@ -143,6 +145,7 @@ def _body(m: Manifest) -> dict[str, Any]:
         "revoked": {b: (None if legs is None else list(legs)) for b, legs in m.revoked.items()},
         "stops": list(m.stops),
         "id_key": _b64(m.id_key),
+        "tz": m.tz,
         "ids": [[x.booking, x.passenger, _b64(x.index),
                  [[leg.index, _ts(leg.valid_from), _ts(leg.valid_until), int(leg.cancelled),
                    int(leg.used)] for leg in x.legs]]
@@ -168,6 +171,7 @@ def _from_body(d: dict[str, Any]) -> Manifest:
                  for b, v in d["revoked"].items()},
         stops=tuple(d.get("stops", ())),
         id_key=_unb64(d.get("id_key", "")),
+        tz=str(d.get("tz", "UTC")),
         ids=tuple(ManifestId(booking, int(pax), _unb64(index),
                              tuple(ManifestIdLeg(int(i), _dt(vf), _dt(vu), bool(c), bool(u))
                                    for i, vf, vu, c, u in legs))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -34,7 +35,7 @@ const [envelope, secret, cases, done] = arguments;
   const gate = new OfflineGate(m, () => now);
   const out = [];
   for (const [qr, at] of cases) { now = at; out.push(await gate.validate(qr)); }
-  done({ok: true, out, taps: gate.taps.map(t => [t.booking, t.leg, t.step])});
+  done({ok: true, out, taps: gate.taps.map(t => [t.booking, t.leg, t.step, t.at])});
 })().catch(e => done({ok: false, error: String(e && e.message || e), name: e && e.name}));
 """
 
@@ -56,6 +57,7 @@ def _cases() -> tuple[Any, list[tuple[str, float]]]:
     m = manifest_for([(token, secret), (cancelled, secret), (cut_leg, secret), (twice, secret),
                       (used, secret)], key, revoked={cancelled.booking: None, cut_leg.booking: (1,)},
                      used={used.booking: (1,)})
+    m = replace(m, tz="Asia/Shanghai")     # taps are written in the station's time zone
     now = RAIL_OPEN + timedelta(minutes=5)
     good = qr_for(token, key, secret, now)
     raw = bytearray(b45decode(good))
@@ -93,7 +95,7 @@ def _python(m: Any, cases: list[tuple[str, Any]]) -> tuple[list[tuple], list[tup
         clock.set(at)
         d = gate.validate(qr)
         out.append((d.result, d.code, d.booking, d.leg, d.passengers))
-    return out, [(t.booking, t.leg, t.step) for t in gate.taps]
+    return out, [(t.booking, t.leg, t.step, t.at.isoformat()) for t in gate.taps]
 
 
 async def test_offline_decisions_match_the_python_validator(client, browser) -> None:  # type: ignore[no-untyped-def]
@@ -116,6 +118,7 @@ async def test_offline_decisions_match_the_python_validator(client, browser) -> 
     assert got["ok"], got
     assert [(d["result"], d["code"], d["booking"], d["leg"], d["passengers"]) for d in got["out"]] == expected
     assert [tuple(t) for t in got["taps"]] == taps
+    assert taps and all(at.endswith("+08:00") for *_, at in taps)
 
 
 async def test_a_manifest_for_another_gate_key_is_refused(client, browser) -> None:  # type: ignore[no-untyped-def]

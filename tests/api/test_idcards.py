@@ -320,3 +320,23 @@ async def test_conflicts_are_shown_local_to_the_boarding_station(trip, make_key,
     assert c["winner"]["at"] == first.astimezone(SHANGHAI).isoformat()
     assert c["loser"]["at"] == (first + timedelta(minutes=1)).astimezone(SHANGHAI).isoformat()
     assert c["detected_at"].endswith("+08:00")
+
+
+async def test_id_card_entries_count_in_the_operators_checkins(trip, db, make_key):
+    """GET /v1/operators/{id}/checkins counts an ID card as one check-in of one passenger,
+    beside the QR entry of a party."""
+    client, tok, family, alone, token, keys = trip
+    await db.execute("INSERT INTO feeds (name, operator_id) VALUES ('bus', 'op-bus')")
+    r = await client.get(f"/v1/bookings/{alone}/token", headers=bearer(tok))
+    qr = await client.post("/v1/gates/g-0/validate", json={"qr": (await r.json())["qr"]},
+                           headers=bearer(keys[0]))
+    assert (await qr.json())["booking"] == alone                         # 张三's party of one
+    assert (await check_id(client, keys[0], "g-0", LI))["booking"] == family
+    assert (await check_id(client, keys[0], "g-0", ZHANG))["booking"] == family
+    op = await make_key("operator", operator="op-bus")
+    r = await client.get("/v1/operators/op-bus/checkins", headers=bearer(op))
+    body = await r.json()
+    assert r.status == 200, body
+    assert body["total"] == 3
+    assert [(s["station"], s["checkins"], s["passengers"], s["qr"], s["face"], s["id_card"],
+             s["offline"]) for s in body["stations"]] == [(token.legs[0].board, 3, 3, 1, 0, 2, 0)]

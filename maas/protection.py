@@ -21,6 +21,7 @@ import asyncpg
 from aiohttp import web
 
 from maas.appkeys import CLOCK, DB, LIVE, SETTINGS
+from maas.localtime import local, planner_zones
 from maas.realtime import STORED_HOOKS, RealtimeState, load_state, with_realtime
 from routing.errors import LegNotFeasible
 from routing.itinerary import LegKey
@@ -122,13 +123,16 @@ async def check_booking(conn: asyncpg.Connection, planner: Any, booking_id: str,
     if status != "confirmed" or not legs or planner is None:
         return "not_confirmed" if status != "confirmed" else "ok"
     keys = {leg.leg_no: LegKey(**k) for leg, k in legs}
+    zone = planner_zones(planner)   # the event's times are written local to their stops
 
     def status_of(leg) -> Status:  # type: ignore[no-untyped-def]
+        k = keys[leg.leg_no]
         try:
-            st = planner.leg_status(keys[leg.leg_no])
+            st = planner.leg_status(k)
         except LegNotFeasible:      # not in the active timetable (sold on an older version)
-            return Status(leg.departure, leg.arrival, False)
-        return Status(st.departure, st.arrival, st.cancelled)
+            st = Status(leg.departure, leg.arrival, False)
+        return Status(local(st.departure, zone, k.from_stop), local(st.arrival, zone, k.to_stop),
+                      st.cancelled)
 
     found = disruptions([leg for leg, _ in legs], status_of, connection_of(planner.config), now)
     if not found:

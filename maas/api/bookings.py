@@ -12,12 +12,12 @@ import base64
 import contextlib
 import logging
 from dataclasses import replace
-from datetime import date, datetime, timezone, tzinfo
-from typing import Annotated, Any, AsyncIterator, Callable
+from datetime import date, datetime
+from typing import Any, AsyncIterator
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
-from pydantic import BaseModel, Field, PlainSerializer, model_validator
+from pydantic import BaseModel, Field, model_validator
 from pydantic_core import to_json
 
 from feeds import store as feed_store
@@ -27,6 +27,7 @@ from maas.domain_metrics import DOMAIN_METRICS
 from maas.errors import Forbidden, InvalidParameter, NotFound
 from maas.http import INT32_MAX, Router, principal_of
 from maas.idempotency import HEADER, idempotent, purge
+from maas.localtime import LocalTime, Zone, stop_zones, utc_zone  # noqa: F401 (utc_zone: tests)
 from maas.services import bookings_of
 from routing.errors import NoTimetable
 from routing.itinerary import DEFAULT_SECRET, decode_id
@@ -97,11 +98,6 @@ class ConfirmIn(BaseModel):
 class Money(BaseModel):
     amount: str = Field(description='decimal string, e.g. "12.50"')
     currency: str = Field(description="ISO 4217")
-
-
-# a leg's time as /v1/plan writes it: local to its stop, with the offset (+00:00, never Z)
-LocalTime = Annotated[datetime, PlainSerializer(datetime.isoformat, return_type=str,
-                                                when_used="json")]
 
 
 class LegOut(BaseModel):
@@ -187,37 +183,6 @@ class CapacityOut(BaseModel):
 
 def _money(minor: int, currency: str) -> Money:
     return Money(amount=format_minor(minor), currency=currency)
-
-
-Zone = Callable[[str], tzinfo]
-_INDEX: dict[int, tuple[Any, dict[str, int]]] = {}   # id(network) -> (network, stop id -> s)
-
-
-def stop_zones(snap: Any) -> Zone:
-    """Stop "feed:stop_id" -> its time zone in the live network (a leg's departure is shown
-    local to its boarding stop, its arrival to its alighting stop, as /v1/plan does); UTC for
-    a stop the active network does not know."""
-    net = snap.network
-    planner = snap.planner
-    if planner is not None:
-        net, index = planner.ctx.network, planner.ctx.stop_index
-    else:
-        got = _INDEX.get(id(net))
-        if got is None or got[0] is not net:
-            _INDEX.clear()
-            got = _INDEX[id(net)] = (net, {sid: i for i, sid in enumerate(net.stop_id)})
-        index = got[1]
-
-    def zone(stop_id: str) -> tzinfo:
-        s = index.get(stop_id)
-        if s is None:
-            return timezone.utc
-        return ZoneInfo(net.timezones[int(net.stop_tz[s])])
-    return zone
-
-
-def utc_zone(stop_id: str) -> tzinfo:
-    return timezone.utc
 
 
 def render(b: store.BookingView, zone: Zone) -> BookingOut:

@@ -106,7 +106,8 @@ LocalTime = Annotated[datetime, PlainSerializer(datetime.isoformat, return_type=
 
 class LegOut(BaseModel):
     leg: int = Field(description="0-based position in the journey")
-    status: str = Field(description="held | confirmed | cancelled | expired")
+    status: str = Field(description="held | confirmed | cancelled | expired | replaced (exchanged "
+                        "or rebooked: see replaced_by)")
     operator: str = Field(description='"feed:agency_id"')
     operator_name: str
     mode: str
@@ -120,6 +121,8 @@ class LegOut(BaseModel):
     price: Money = Field(description="for all passengers, after concessions and re-pricing")
     refund: Money
     price_source: str = Field(description='"fare:<gtfs fare>" or "tariff:<mode|operator>"')
+    replaced_by: int | None = Field(None, description="status replaced: `leg` of the first leg "
+                                    "that replaced this one (a later leg of this booking); else null")
 
 
 class PassengerOut(BaseModel):
@@ -228,7 +231,7 @@ def render(b: store.BookingView, zone: Zone) -> BookingOut:
                      to_stop=g.to_stop, departure=g.departure.astimezone(zone(g.from_stop)),
                      arrival=g.arrival.astimezone(zone(g.to_stop)),
                      price=_money(g.price_minor, cur), refund=_money(g.refund_minor, cur),
-                     price_source=g.price_source) for g in b.legs],
+                     price_source=g.price_source, replaced_by=g.replaced_by) for g in b.legs],
         passengers=[PassengerOut(name=p.name_masked, id_number=p.id_masked, id_type=p.id_type,
                                  category=p.category) for p in b.passengers],
         tickets=[TicketOut(id=t.id, leg=t.leg_no, passenger=t.passenger_no, status=t.status)
@@ -255,7 +258,8 @@ def render_json(b: store.BookingView, zone: Zone) -> bytes:
                   "from_stop": g.from_stop, "to_stop": g.to_stop,
                   "departure": g.departure.astimezone(zone(g.from_stop)).isoformat(),
                   "arrival": g.arrival.astimezone(zone(g.to_stop)).isoformat(), "price": _money_dict(g.price_minor, cur),
-                  "refund": _money_dict(g.refund_minor, cur), "price_source": g.price_source}
+                  "refund": _money_dict(g.refund_minor, cur), "price_source": g.price_source,
+                  "replaced_by": g.replaced_by}
                  for g in b.legs],
         "passengers": [{"name": p.name_masked, "id_number": p.id_masked, "id_type": p.id_type,
                         "category": p.category} for p in b.passengers],

@@ -22,6 +22,7 @@ from maas.errors import Forbidden
 from maas.http import INT32_MAX, Router, annotate, principal_of
 from maas.idprobes import RedisProbeLimiter
 from maas.middleware import problem_response
+from maas.api.bookings import LocalTime, stop_zones
 from maas.api.checkin import checkin_state
 from ticketing import checkin_store as store
 from ticketing.checkin_errors import TooManyUnknownIds
@@ -74,23 +75,33 @@ class ValidateRequest(BaseModel):
         return "ValidateRequest(...)"
 
 
+class ReplacedByOut(BaseModel):
+    leg: int = Field(description="the booking's leg to board instead (the same QR and ID card)")
+    trip_id: str = Field(description='"feed:trip_id"')
+    departure: LocalTime = Field(description="local to its boarding station, with the offset")
+    station: str = Field(description='where it boards, "feed:stop_id"')
+
+
 class Validation(BaseModel):
     result: Literal["accept", "reject"]
     code: str = Field(description='"ok" on accept; else bad_signature, unknown_key, code_expired, '
                       "wrong_station, not_yet_valid, validity_over, already_used, cancelled, "
-                      "malformed, no_face_match, face_ambiguous, invalid_id, unknown_id")
+                      "replaced, malformed, no_face_match, face_ambiguous, invalid_id, unknown_id")
     booking: str | None = Field(description="booking id (when the ticket is authentic)")
     leg: int | None = Field(description="leg entered (accept) or concerned (reject)")
     passengers: int | None = Field(description="passengers to let through on this ticket "
                                    "(1 for an ID card: its holder)")
     passenger: int | None = Field(None, description="ID card: the holder's passenger number in "
                                   "the booking (absent for QR and face, which admit the party)")
+    replaced_by: ReplacedByOut | None = Field(None, description="code replaced: the leg that "
+                                              "replaced this one (exchanged or rebooked); else absent")
 
     @model_serializer(mode="wrap")
     def _drop_absent(self, handler: SerializerFunctionWrapHandler) -> Any:
         out = handler(self)
-        if out.get("passenger") is None:   # QR and face answers stay as they were
-            out.pop("passenger", None)
+        for name in ("passenger", "replaced_by"):   # other answers stay as they were
+            if out.get(name) is None:
+                out.pop(name, None)
         return out
 
 
@@ -128,8 +139,13 @@ async def validate(request: web.Request, body: ValidateRequest) -> web.StreamRes
     # (never the ID number: the request body is not logged, and the decision does not hold it)
     annotate(request, gate=p.gate_id, result=d.result, code=d.code, booking=d.booking, leg=d.leg,
              via="id_card" if body.id_card is not None else ("qr" if body.qr else "face"))
+    by = d.replaced_by
     return Validation(result=d.result, code=d.code, booking=d.booking, leg=d.leg,  # type: ignore[arg-type]
-                      passengers=d.passengers, passenger=d.passenger)
+                      passengers=d.passengers, passenger=d.passenger,
+                      replaced_by=None if by is None else ReplacedByOut(
+                          leg=by.leg, trip_id=by.trip_id, station=by.station,
+                          departure=by.departure.astimezone(
+                              stop_zones(request.app[LIVE].current)(by.station))))
 
 
 def _too_many(request: web.Request, err: TooManyUnknownIds, retry: int) -> web.Response:
@@ -165,7 +181,8 @@ async def manifest(request: web.Request, query: ManifestQuery) -> web.Response:
     station = p.station or ""
     bearer = request.headers["Authorization"].partition(" ")[2].strip()
     env = await checkin_state(request.app).manifest(p.gate_id or "", station,
-                                                    _stops(request, station), query.date, bearer)
+                                                    _stops(request, station), query.date, bearer,
+                                                    stop_zones(request.app[LIVE].current))
     return web.json_response(env, headers={"Cache-Control": "no-store"})
 
 

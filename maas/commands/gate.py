@@ -231,8 +231,11 @@ def _decide_offline(gate: Any, req: dict[str, Any]) -> dict[str, Any]:
     else:
         return {"result": "reject", "code": "face_online_only", "booking": None, "leg": None,
                 "passengers": None, "passenger": None}
-    return {"result": d.result, "code": d.code, "booking": d.booking, "leg": d.leg,
-            "passengers": d.passengers, "passenger": d.passenger}
+    out = {"result": d.result, "code": d.code, "booking": d.booking, "leg": d.leg,
+           "passengers": d.passengers, "passenger": d.passenger}
+    if d.replaced_by is not None:   # code replaced: the leg to board instead, as online
+        out["replaced_by"] = d.replaced_by.as_json()
+    return out
 
 
 def cmd_check(args: argparse.Namespace) -> int:

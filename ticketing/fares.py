@@ -30,11 +30,13 @@ from typing import Any
 
 import numpy as np
 
+from routing.fares import FareClasses, FareTable
 from routing.network import Network
 from ticketing.errors import NoFare, UnknownCategory
 
 __all__ = ["Tariff", "FareConfig", "LegSpan", "LegPrice", "Quote", "leg_unit_price",
-           "leg_operator", "price_units", "price_journey", "leg_distance_km", "format_minor"]
+           "leg_operator", "price_units", "price_journey", "leg_distance_km", "format_minor",
+           "search_fares"]
 
 _EARTH_KM = 6371.0088
 
@@ -283,7 +285,8 @@ def leg_unit_price(net: Network, cfg: FareConfig, leg: LegSpan) -> tuple[int, st
                  lambda: _leg_unit_price(net, cfg, leg))
 
 
-def _leg_unit_price(net: Network, cfg: FareConfig, leg: LegSpan) -> tuple[int, str]:
+def _leg_unit_price(net: Network, cfg: FareConfig, leg: LegSpan,
+                    memo: bool = True) -> tuple[int, str]:
     route = int(net.trip_route[leg.trip])
     start = int(net.trip_st_start[leg.trip])
     board = int(net.st_stop[start + leg.board_pos])
@@ -291,7 +294,9 @@ def _leg_unit_price(net: Network, cfg: FareConfig, leg: LegSpan) -> tuple[int, s
     fare = _v2_fare(net, cfg, route, board, alight)
     if fare is None:
         fare = _gtfs_fare(net, cfg, route, str(net.stop_zone[board]), str(net.stop_zone[alight]))
-    return fare if fare is not None else _tariff(net, cfg, route, leg)
+    if fare is not None:
+        return fare
+    return _tariff(net, cfg, route, leg) if memo else _tariff_of(net, cfg, route, leg)
 
 
 # --- journeys ------------------------------------------------------------------------------
@@ -349,3 +354,43 @@ def price_journey(net: Network, cfg: FareConfig, legs: Sequence[LegSpan],
     """Price every leg for the given passengers (one category each) and the total."""
     units = [leg_unit_price(net, cfg, leg) for leg in legs]
     return price_units(cfg, units, [leg_operator(net, leg) for leg in legs], categories)
+
+
+# --- the fare table of a price search (criteria=price) ---------------------------------------
+
+def search_fares(net: Network, cfg: FareConfig, classes: FareClasses) -> FareTable:
+    """Every ride's price as `routing.fares.FareTable` arrays: for each fare class (trips with
+    the same stops and route) and each (board, alight) pair its stops allow, the one-adult
+    unit price `leg_unit_price` gives and the same with the linked discount rounded as
+    `price_units` rounds it, so the search adds up exactly what a booking charges.
+    A ride that has no price (NoFare) is -1. Costs one price per pair (seconds on a large
+    network): build it once per network and config."""
+    full = np.full(classes.n_entries, -1, dtype=np.int64)
+    disc = np.full(classes.n_entries, -1, dtype=np.int64)
+    adult = Decimal(1) - Decimal(str(cfg.concessions.get("adult", 0.0)))
+    keep = Decimal(1) - Decimal(str(cfg.linked_discount))
+    rounded: dict[int, int] = {}
+    for c in range(classes.n_classes):
+        t, n = int(classes.rep_trip[c]), int(classes.length[c])
+        base, row = int(classes.start[c]), int(classes.row[c])
+        board = classes.board_ok[row:row + n]
+        alight = classes.alight_ok[row:row + n]
+        for b in range(n - 1):
+            if not board[b]:
+                continue
+            for a in range(b + 1, n):
+                if not alight[a]:
+                    continue
+                try:
+                    unit = _leg_unit_price(net, cfg, LegSpan(t, b, a), memo=False)[0]
+                except NoFare:
+                    continue
+                got = rounded.get(unit)
+                if got is None:     # what price_units charges one adult, alone and linked
+                    got = rounded[unit] = (unit if adult == 1 else _round(Decimal(unit) * adult),
+                                           _round(Decimal(unit) * adult * keep))
+                full[base + b * n + a], disc[base + b * n + a] = got
+    agencies = np.unique(net.agency_id.astype(str), return_inverse=True)[1].astype(np.int32)
+    operator = agencies[net.route_agency[net.trip_route]] if net.n_trips else np.zeros(0, np.int32)
+    return FareTable(classes=classes, full=full, disc=disc,
+                     trip_operator=np.asarray(operator, dtype=np.int32), linked=keep != 1)

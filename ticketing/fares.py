@@ -241,15 +241,21 @@ def _v2_fare(net: Network, cfg: FareConfig, route: int, board: int,
 
 # --- distance tariffs ----------------------------------------------------------------------
 
-def leg_distance_km(net: Network, leg: LegSpan) -> float:
-    """Great-circle length of the leg along its trip's stops (km)."""
-    start = int(net.trip_st_start[leg.trip])
-    stops = net.st_stop[start + leg.board_pos: start + leg.alight_pos + 1]
+def _segments_km(net: Network, stops: np.ndarray) -> np.ndarray:
+    """Great-circle km between consecutive stops (element by element: the same value for a
+    segment whatever array it is computed in)."""
     lat = np.radians(net.stop_lat[stops])
     lon = np.radians(net.stop_lon[stops])
     dlat, dlon = np.diff(lat), np.diff(lon)
     a = np.sin(dlat / 2) ** 2 + np.cos(lat[:-1]) * np.cos(lat[1:]) * np.sin(dlon / 2) ** 2
-    return float(np.sum(2 * _EARTH_KM * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0)))))
+    return 2 * _EARTH_KM * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0)))
+
+
+def leg_distance_km(net: Network, leg: LegSpan) -> float:
+    """Great-circle length of the leg along its trip's stops (km)."""
+    start = int(net.trip_st_start[leg.trip])
+    return float(np.sum(_segments_km(net, net.st_stop[start + leg.board_pos:
+                                                      start + leg.alight_pos + 1])))
 
 
 def _tariff(net: Network, cfg: FareConfig, route: int, leg: LegSpan) -> tuple[int, str]:
@@ -259,20 +265,31 @@ def _tariff(net: Network, cfg: FareConfig, route: int, leg: LegSpan) -> tuple[in
 
 
 def _tariff_of(net: Network, cfg: FareConfig, route: int, leg: LegSpan) -> tuple[int, str]:
+    return _tariff_km(net, cfg, route, leg_distance_km(net, leg))
+
+
+def _tariff_km(net: Network, cfg: FareConfig, route: int, km: float) -> tuple[int, str]:
+    tariff, source = _tariff_for(net, cfg, route)
+    return _tariff_minor(cfg, tariff, km, str(net.route_mode[route])), source
+
+
+def _tariff_for(net: Network, cfg: FareConfig, route: int) -> tuple[Tariff, str]:
+    """The tariff of a route: its operator's, else its mode's (else "other")."""
     agency = str(net.agency_id[int(net.route_agency[route])])
     mode = str(net.route_mode[route])
     if agency in cfg.operator_tariffs:
-        tariff, source = cfg.operator_tariffs[agency], f"tariff:operator:{agency}"
-    elif mode in cfg.mode_tariffs or "other" in cfg.mode_tariffs:
+        return cfg.operator_tariffs[agency], f"tariff:operator:{agency}"
+    if mode in cfg.mode_tariffs or "other" in cfg.mode_tariffs:
         key = mode if mode in cfg.mode_tariffs else "other"
-        tariff, source = cfg.mode_tariffs[key], f"tariff:mode:{key}"
-    else:
-        raise NoFare(f"no fare and no tariff for mode {mode!r}", mode=mode)
-    km = leg_distance_km(net, leg)
+        return cfg.mode_tariffs[key], f"tariff:mode:{key}"
+    raise NoFare(f"no fare and no tariff for mode {mode!r}", mode=mode)
+
+
+def _tariff_minor(cfg: FareConfig, tariff: Tariff, km: float, mode: str) -> int:
     price = max(tariff.minimum, tariff.base + tariff.per_km * km)
     if not math.isfinite(price):
         raise NoFare("tariff gives no finite price", mode=mode)
-    return _round(Decimal(str(price)) * 100, cfg.round_minor), source
+    return _round(Decimal(str(price)) * 100, cfg.round_minor)
 
 
 # id(cfg) -> (cfg, (units, linked, categories) -> Quote): Decimal arithmetic on the same few inputs
@@ -285,18 +302,22 @@ def leg_unit_price(net: Network, cfg: FareConfig, leg: LegSpan) -> tuple[int, st
                  lambda: _leg_unit_price(net, cfg, leg))
 
 
-def _leg_unit_price(net: Network, cfg: FareConfig, leg: LegSpan,
-                    memo: bool = True) -> tuple[int, str]:
+def _leg_unit_price(net: Network, cfg: FareConfig, leg: LegSpan) -> tuple[int, str]:
     route = int(net.trip_route[leg.trip])
     start = int(net.trip_st_start[leg.trip])
     board = int(net.st_stop[start + leg.board_pos])
     alight = int(net.st_stop[start + leg.alight_pos])
+    fare = _fare(net, cfg, route, board, alight)
+    return fare if fare is not None else _tariff(net, cfg, route, leg)
+
+
+def _fare(net: Network, cfg: FareConfig, route: int, board: int,
+          alight: int) -> tuple[int, str] | None:
+    """The GTFS fare (v2, else v1) of a ride of `route` from stop `board` to `alight`."""
     fare = _v2_fare(net, cfg, route, board, alight)
     if fare is None:
         fare = _gtfs_fare(net, cfg, route, str(net.stop_zone[board]), str(net.stop_zone[alight]))
-    if fare is not None:
-        return fare
-    return _tariff(net, cfg, route, leg) if memo else _tariff_of(net, cfg, route, leg)
+    return fare
 
 
 # --- journeys ------------------------------------------------------------------------------
@@ -370,21 +391,37 @@ def search_fares(net: Network, cfg: FareConfig, classes: FareClasses) -> FareTab
     adult = Decimal(1) - Decimal(str(cfg.concessions.get("adult", 0.0)))
     keep = Decimal(1) - Decimal(str(cfg.linked_discount))
     rounded: dict[int, int] = {}
+    has_fares = bool(len(net.fare_leg_product) or len(net.fare_id))
     for c in range(classes.n_classes):
         t, n = int(classes.rep_trip[c]), int(classes.length[c])
         base, row = int(classes.start[c]), int(classes.row[c])
         board = classes.board_ok[row:row + n]
         alight = classes.alight_ok[row:row + n]
+        route = int(net.trip_route[t])
+        first = int(net.trip_st_start[t])
+        stops = net.st_stop[first:first + n]
+        seg = _segments_km(net, stops)      # leg_distance_km, segment by segment
+        mode = str(net.route_mode[route])
+        try:
+            tariff: Tariff | None = _tariff_for(net, cfg, route)[0]
+        except NoFare:
+            tariff = None
         for b in range(n - 1):
             if not board[b]:
                 continue
             for a in range(b + 1, n):
                 if not alight[a]:
                     continue
-                try:
-                    unit = _leg_unit_price(net, cfg, LegSpan(t, b, a), memo=False)[0]
-                except NoFare:
+                fare = _fare(net, cfg, route, int(stops[b]), int(stops[a])) if has_fares else None
+                if fare is not None:
+                    unit = fare[0]
+                elif tariff is None:
                     continue
+                else:
+                    try:
+                        unit = _tariff_minor(cfg, tariff, float(np.sum(seg[b:a])), mode)
+                    except NoFare:
+                        continue
                 got = rounded.get(unit)
                 if got is None:     # what price_units charges one adult, alone and linked
                     got = rounded[unit] = (unit if adult == 1 else _round(Decimal(unit) * adult),

@@ -7,7 +7,8 @@ Random reachable queries (origin, destination, time 07:00-19:00) on the busiest 
 Measured: earliest-arrival Pareto query and 2-hour range query p50/p95 (Planner.plan, i.e.
 rounds + itinerary assembly), the same over HTTP (GET /v1/plan on the real app, loopback),
 network load time (compile + Planner.build + day expansion) and memory (RSS growth).
-Peers, same queries: a networkx time-expanded Dijkstra (earliest arrival only; built here) and
+Peers, same queries: a plain pure-Python connection scan (benchmarks/peers/csa_peer.py, run
+side by side with the HTTP plans: `--http` reports http_vs_csa_p50), a networkx time-expanded Dijkstra (earliest arrival only; built here) and
 pyraptor (in its own venv, /work/bench-venvs/pyraptor, from the same expanded trips).
 """
 
@@ -32,6 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.measure import rss_mb  # noqa: E402
+from benchmarks.peers.csa_peer import CsaPeer  # noqa: E402
 from benchmarks.peers.nx_peer import NxPeer  # noqa: E402
 from feeds.compile import compile_feed  # noqa: E402
 from routing import itinerary  # noqa: E402
@@ -143,6 +145,19 @@ def run_nx(trips, rel_qs, n) -> dict:
         secs.append(time.perf_counter() - t1)
     del peer
     return {"build_s": build, "mem_mb": mem, "secs": secs}
+
+
+def run_csa(trips, rel_qs) -> dict:
+    t0 = time.perf_counter()
+    peer = CsaPeer(trips)
+    build = time.perf_counter() - t0
+    secs, cpu, found = [], [], 0
+    for o, d, t in rel_qs:
+        t1, c1 = time.perf_counter(), time.process_time()
+        found += peer.earliest(o, d, t) is not None
+        secs.append(time.perf_counter() - t1)
+        cpu.append(time.process_time() - c1)
+    return {"build_s": build, "secs": secs, "cpu": cpu, "found": found, "connections": len(peer.conns)}
 
 
 def run_pyraptor(trips, n_stops, rel_qs, n, rounds) -> dict | None:
@@ -261,6 +276,13 @@ def main() -> None:
     if not args.no_peers:
         trips, origin = expanded_trips(pl, d)
         rel = [query_rel(pl, q, origin) for q in qs]
+        csa = run_csa(trips, rel)
+        r["csa_connections"] = csa["connections"]
+        r["csa_build_s"] = round(csa["build_s"], 2)
+        r["csa_found"] = csa["found"]
+        r["csa_p50_ms"] = round(pct(csa["secs"], 50), 3)
+        r["csa_p95_ms"] = round(pct(csa["secs"], 95), 3)
+        r["csa_ratio_p50"] = round(pct(csa["secs"], 50) / pct(ea, 50), 1)
         nx_r = run_nx(trips, rel, args.nx_queries)
         r["peer_trip_instances"] = len(trips)
         n = len(nx_r["secs"])
@@ -279,6 +301,10 @@ def main() -> None:
             r["pyraptor_ratio_p50"] = round(pct(pr["secs"], 50) / pct(ea[:n], 50))
     if args.http:
         h = run_http(pl, net, qs, 7200)
+        if not args.no_peers:
+            r["csa_p50_ms"] = round(pct(csa["secs"], 50), 3)
+            r["csa_cpu_p50_ms"] = round(pct(csa["cpu"], 50), 3)
+            r["http_vs_csa_p50"] = round(pct(csa["secs"], 50) / pct(h["pareto"], 50), 2)
         r["http_pareto_p50_ms"] = round(pct(h["pareto"], 50), 3)
         r["http_pareto_p95_ms"] = round(pct(h["pareto"], 95), 3)
         r["http_range2h_p50_ms"] = round(pct(h["range"], 50), 3)

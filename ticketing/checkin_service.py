@@ -394,9 +394,9 @@ class Checkin:
         zone a replacing leg's departure is shown in (its boarding stop's; default UTC)."""
         cfg = self.cfg
         now = self.now()
-        zone = ZoneInfo(tz)
-        day = day or now.astimezone(zone).date()
-        start = datetime.combine(day, Time(0), tzinfo=zone)
+        here = ZoneInfo(tz)
+        day = day or now.astimezone(here).date()
+        start = datetime.combine(day, Time(0), tzinfo=here)
         lo = start - timedelta(seconds=cfg.manifest_before_s)
         hi = start + timedelta(days=1, seconds=cfg.manifest_after_s)
         async with self.pool.acquire() as conn:

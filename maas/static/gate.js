@@ -2,7 +2,7 @@
 // (POST /v1/gates/{gate}/validate) or offline from the gate's downloaded manifest.
 
 import { t } from "./i18n.js";
-import { api, clear, errorBox, h, keyField, note } from "./util.js";
+import { api, clear, clock, day, errorBox, h, keyField, note } from "./util.js";
 import { TEST_FACES, testTemplate } from "./faces.js";
 import { OfflineGate, missingPrimitives, openManifest } from "./offline.js";
 
@@ -17,7 +17,10 @@ function decisionView(d, how) {
     h("div", { class: "verdict" }, t(d.result)),
     h("div", { class: "why" }, h("code", {}, d.code), ` · ${how}`),
     d.booking ? h("div", { class: "sub" }, `${d.booking}`, d.leg !== null && d.leg !== undefined ? ` · ${t("leg")} ${d.leg}` : "",
-      d.passengers ? ` · ${d.passengers} ${t(d.passengers === 1 ? "g.passenger" : "g.passengers")}` : "") : null);
+      d.passengers ? ` · ${d.passengers} ${t(d.passengers === 1 ? "g.passenger" : "g.passengers")}` : "") : null,
+    // the leg's window, local to the station (as the server writes it)
+    d.valid_from ? h("div", { class: "sub", id: "decision-window" }, `${t("g.opens")} ${day(d.valid_from)} ${clock(d.valid_from)}`) : null,
+    d.valid_until ? h("div", { class: "sub", id: "decision-window" }, `${t("g.closed")} ${day(d.valid_until)} ${clock(d.valid_until)}`) : null);
 }
 
 export function render(main, route, cleanups) {

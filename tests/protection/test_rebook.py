@@ -8,6 +8,7 @@ U3 B 09:40 -> C (+30 min); rail boarding asks 15 min.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import date
 
 from tests.conftest import bearer
@@ -198,3 +199,22 @@ async def test_the_connection_time_is_the_one_sold(app, line, line_key, book):
     await push(line, line_key, message(trip_update("e1", "T1", delays=[(2, "B", 600)])))
     await settled(app, line, other, other_token, "rebooked")
     assert [e["event"] for e in await events(line, bid, token)] == ["held", "confirmed"]
+
+
+async def test_two_updates_at_once_on_two_workers_rebook_the_booking_once(
+        app, line, line_key, book, aiohttp_client, settings, clock):
+    from maas.app import create_app
+    from maas.appkeys import LIVE
+    bid, token, _ = await book()
+    other = create_app(settings, clock=clock)
+    other_client = await aiohttp_client(other)
+    other[LIVE].current = app[LIVE].current
+    late = message(trip_update("e1", "T1", delays=[(2, "B", 600)]))
+    later = message(trip_update("e1", "T1", delays=[(2, "B", 660)]))
+    await asyncio.gather(push(line, line_key, late), push(other_client, line_key, later))
+    evs = await settled(app, line, bid, token, "rebooked")
+    assert [e["event"] for e in evs].count("rebooked") == 1
+    b = await booking(line, bid, token)
+    assert [(g["trip_id"], g["status"]) for g in b["legs"]] == [
+        ("line:T1", "confirmed"), ("line:U1", "replaced"), ("line:U2", "confirmed")]
+    assert [await taken(app, clock, t) for t in ("line:U1", "line:U2", "line:U3")] == [0, 1, 0]

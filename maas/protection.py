@@ -13,9 +13,10 @@ the passenger will be (ticketing/rebook.py) on this worker's realtime planner, a
 legs are swapped for the earliest-arriving alternative through `ticketing.store.replace_legs`
 (the same segment locks and seat count as a new booking) at no cost: event `rebooked`. With no
 alternative, or no seats on any: event `rebook_failed`, and the booking's `protection` offers
-the full refund of the broken legs (taken with POST /v1/bookings/{id}/cancel). The job is
-'rebooking' from the check's commit to the swap's, which finishes it in the same transaction;
-a crash in between is resumed by the next claim after the lease. Plans of bookings with the
+the full refund of the broken legs (taken with POST /v1/bookings/{id}/cancel). The check's
+commit releases the job as 'rebooking'; it is claimed again after the checks waiting (every
+broken booking hears `disrupted` first) and the swap's transaction finishes it; a crash while
+rebooking is resumed by the next claim after the lease. Plans of bookings with the
 same origin, time, destination and options are searched once (memoised per planner).
 """
 
@@ -119,6 +120,12 @@ class Protector:
             return False
         try:
             planner = await self._planner_now()
+            if job["rebook"]:
+                outcome = await rebook_booking(self.app, planner, job["id"], job["booking_id"],
+                                               self.plans)
+                if outcome in ("rebooked", "rebook_failed"):
+                    self.written.pulse()
+                return True
             async with pool.acquire() as conn, conn.transaction():
                 outcome, found = await judge_booking(conn, planner, job["booking_id"], now())
                 rebook = bool(found) and settings.rebook
@@ -128,11 +135,6 @@ class Protector:
                     await pstore.finish(conn, job["id"], outcome, now())
             if outcome == "disrupted":
                 self.written.pulse()
-            if rebook:
-                outcome = await rebook_booking(self.app, planner, job["id"], job["booking_id"],
-                                               self.plans)
-                if outcome in ("rebooked", "rebook_failed"):
-                    self.written.pulse()
         except Exception as exc:  # noqa: BLE001 — recorded on the job; the loop goes on
             log.exception("protection job %s failed", job["id"])
             await pstore.finish(pool, job["id"], f"error: {type(exc).__name__}", now(),

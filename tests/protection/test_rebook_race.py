@@ -74,26 +74,39 @@ async def test_a_crash_mid_rebook_is_resumed_after_the_lease(app, line, line_key
     planner = await dead._planner_now()
     await pstore.enqueue_for_runs(pool, RUN, {"feed": "line"}, clock.now())
     job = await pstore.claim(pool, clock.now(), lease)
-    # the dead worker's check committed (its `disrupted` event) and it died rebooking
-    async with pool.acquire() as conn, conn.transaction():
+    assert not job["rebook"]
+    async with pool.acquire() as conn, conn.transaction():        # the check
         assert (await judge_booking(conn, planner, bid, clock.now()))[0] == "disrupted"
         await pstore.start_rebooking(conn, job["id"], clock.now())
-    assert await pool.fetchval("SELECT state FROM protection_jobs WHERE id = $1",
-                               job["id"]) == "rebooking"
     # an update meanwhile merges into the open job (no second job for the booking)
     assert await pstore.enqueue_for_runs(pool, RUN, {"feed": "line"}, clock.now()) == 1
     assert await pstore.open_jobs(pool) == 1
-    worker = Protector(app)
+    # a worker claims the rebooking and dies before its swap commits
+    took = await pstore.claim(pool, clock.now(), lease)
+    assert (took["id"], took["rebook"]) == (job["id"], True)
+    assert await pool.fetchval("SELECT state FROM protection_jobs WHERE id = $1",
+                               job["id"]) == "rebooking"
     assert await pstore.claim(pool, clock.now(), lease) is None      # within the lease: left
     clock.advance(lease + 1)
+    worker = Protector(app)
     assert await worker.run_one()
     row = await pool.fetchrow("SELECT state, attempts, outcome FROM protection_jobs WHERE id = $1",
                               job["id"])
-    # resumed: the check writes nothing new and the rebooking is done; the update that came
-    # while it was open runs it once more (nothing left to do)
-    assert (row["attempts"], row["outcome"]) == (2, "rebooked")
-    while await worker.run_one():
-        pass
-    assert await pstore.open_jobs(pool) == 0
+    assert (row["state"], row["attempts"], row["outcome"]) == ("done", 3, "rebooked")
+    assert not await worker.run_one() and await pstore.open_jobs(pool) == 0
     assert await kinds(app, bid) == ["hold", "confirm", "disrupted", "rebooked"]
     assert [await taken(app, clock, t) for t in ("line:U1", "line:U2")] == [0, 1]
+
+
+async def test_checks_are_claimed_before_rebookings(app, line, book, clock, settings):
+    first, _, _ = await book()
+    pool, lease = app[DB], settings.protection.job_lease_s
+    await pstore.enqueue_for_runs(pool, RUN, {"feed": "line"}, clock.now())
+    job = await pstore.claim(pool, clock.now(), lease)
+    await pstore.start_rebooking(pool, job["id"], clock.now())
+    second, _, _ = await book()
+    await pstore.enqueue_for_runs(pool, RUN, {"feed": "line"}, clock.now())
+    nxt = await pstore.claim(pool, clock.now(), lease)
+    assert (nxt["booking_id"], nxt["rebook"]) == (second, False)
+    last = await pstore.claim(pool, clock.now(), lease)
+    assert (last["booking_id"], last["rebook"]) == (first, True)

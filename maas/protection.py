@@ -33,6 +33,7 @@ import asyncpg
 from aiohttp import web
 
 from maas.appkeys import BOOKINGS, CLOCK, DB, LIVE, SETTINGS
+from maas.localtime import local, planner_zones
 from maas.realtime import STORED_HOOKS, RealtimeState, load_state, with_realtime
 from routing.errors import LegNotFeasible, RoutingError
 from routing.itinerary import LegKey
@@ -197,13 +198,16 @@ def sold_connection_of(config: Any, options: store.SaleOptions
 
 
 def _status_of(planner: Any, key_of: Callable[[Any], LegKey]) -> Callable[[Any], Status]:
+    zone = planner_zones(planner)   # the event's times are written local to their stops
+
     def status_of(leg: Any) -> Status:
         key = key_of(leg)
         try:
             st = planner.leg_status(key)
         except LegNotFeasible:      # not in the active timetable (sold on an older version)
-            return Status(key.departure, key.arrival, False)
-        return Status(st.departure, st.arrival, st.cancelled)
+            st = Status(key.departure, key.arrival, False)
+        return Status(local(st.departure, zone, key.from_stop), local(st.arrival, zone, key.to_stop),
+                      st.cancelled)
     return status_of
 
 

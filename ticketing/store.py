@@ -146,6 +146,7 @@ class LegView:
     price_minor: int
     refund_minor: int
     price_source: str
+    replaced_by: int | None = None   # status 'replaced': leg_no of the first leg that replaced it
 
 
 @dataclass(frozen=True)
@@ -728,7 +729,7 @@ def _build_view(b: Mapping[str, Any], legs: Iterable[Mapping[str, Any]],
         g["leg_no"], "expired" if status is Status.EXPIRED and g["status"] == "held" else g["status"],
         g["feed"], g["agency_id"], g["agency_name"], g["mode"], g["route_id"], g["trip_id"],
         g["service_date"], g["from_stop"], g["to_stop"], g["departure"], g["arrival"],
-        g["price_minor"], g["refund_minor"], g["price_source"]) for g in legs)
+        g["price_minor"], g["refund_minor"], g["price_source"], g["replaced_by"]) for g in legs)
     return BookingView(
         b["id"], status.value, b["itinerary_id"], b["currency"], b["total_minor"],
         b["paid_minor"], b["refund_minor"], b["expires_at"], b["created_at"],

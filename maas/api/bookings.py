@@ -12,12 +12,12 @@ import base64
 import contextlib
 import logging
 from dataclasses import replace
-from datetime import date, datetime, timezone, tzinfo
-from typing import Annotated, Any, AsyncIterator, Callable
+from datetime import date, datetime
+from typing import Any, AsyncIterator
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
-from pydantic import BaseModel, Field, PlainSerializer, model_validator
+from pydantic import BaseModel, Field, model_validator
 from pydantic_core import to_json
 
 from feeds import store as feed_store
@@ -27,6 +27,7 @@ from maas.domain_metrics import DOMAIN_METRICS
 from maas.errors import Forbidden, InvalidParameter, NotFound
 from maas.http import INT32_MAX, Router, principal_of
 from maas.idempotency import HEADER, idempotent, purge
+from maas.localtime import LocalTime, Zone, stop_zones, utc_zone  # noqa: F401 (utc_zone: tests)
 from maas.protection import sale_options, sold_connection_of
 from maas.services import bookings_of
 from routing.errors import NoTimetable
@@ -107,14 +108,10 @@ class Money(BaseModel):
     currency: str = Field(description="ISO 4217")
 
 
-# a leg's time as /v1/plan writes it: local to its stop, with the offset (+00:00, never Z)
-LocalTime = Annotated[datetime, PlainSerializer(datetime.isoformat, return_type=str,
-                                                when_used="json")]
-
-
 class LegOut(BaseModel):
     leg: int = Field(description="0-based position in the journey")
-    status: str = Field(description="held | confirmed | cancelled | expired")
+    status: str = Field(description="held | confirmed | cancelled | expired | replaced (exchanged "
+                        "or rebooked: see replaced_by)")
     operator: str = Field(description='"feed:agency_id"')
     operator_name: str
     mode: str
@@ -128,6 +125,8 @@ class LegOut(BaseModel):
     price: Money = Field(description="for all passengers, after concessions and re-pricing")
     refund: Money
     price_source: str = Field(description='"fare:<gtfs fare>" or "tariff:<mode|operator>"')
+    replaced_by: int | None = Field(None, description="status replaced: `leg` of the first leg "
+                                    "that replaced this one (a later leg of this booking); else null")
 
 
 class PassengerOut(BaseModel):
@@ -207,37 +206,6 @@ def _money(minor: int, currency: str) -> Money:
     return Money(amount=format_minor(minor), currency=currency)
 
 
-Zone = Callable[[str], tzinfo]
-_INDEX: dict[int, tuple[Any, dict[str, int]]] = {}   # id(network) -> (network, stop id -> s)
-
-
-def stop_zones(snap: Any) -> Zone:
-    """Stop "feed:stop_id" -> its time zone in the live network (a leg's departure is shown
-    local to its boarding stop, its arrival to its alighting stop, as /v1/plan does); UTC for
-    a stop the active network does not know."""
-    net = snap.network
-    planner = snap.planner
-    if planner is not None:
-        net, index = planner.ctx.network, planner.ctx.stop_index
-    else:
-        got = _INDEX.get(id(net))
-        if got is None or got[0] is not net:
-            _INDEX.clear()
-            got = _INDEX[id(net)] = (net, {sid: i for i, sid in enumerate(net.stop_id)})
-        index = got[1]
-
-    def zone(stop_id: str) -> tzinfo:
-        s = index.get(stop_id)
-        if s is None:
-            return timezone.utc
-        return ZoneInfo(net.timezones[int(net.stop_tz[s])])
-    return zone
-
-
-def utc_zone(stop_id: str) -> tzinfo:
-    return timezone.utc
-
-
 def render(b: store.BookingView, zone: Zone) -> BookingOut:
     cur = b.currency
     return BookingOut(
@@ -249,7 +217,7 @@ def render(b: store.BookingView, zone: Zone) -> BookingOut:
                      to_stop=g.to_stop, departure=g.departure.astimezone(zone(g.from_stop)),
                      arrival=g.arrival.astimezone(zone(g.to_stop)),
                      price=_money(g.price_minor, cur), refund=_money(g.refund_minor, cur),
-                     price_source=g.price_source) for g in b.legs],
+                     price_source=g.price_source, replaced_by=g.replaced_by) for g in b.legs],
         passengers=[PassengerOut(name=p.name_masked, id_number=p.id_masked, id_type=p.id_type,
                                  category=p.category) for p in b.passengers],
         tickets=[TicketOut(id=t.id, leg=t.leg_no, passenger=t.passenger_no, status=t.status)
@@ -294,7 +262,8 @@ def render_json(b: store.BookingView, zone: Zone) -> bytes:
                   "from_stop": g.from_stop, "to_stop": g.to_stop,
                   "departure": g.departure.astimezone(zone(g.from_stop)).isoformat(),
                   "arrival": g.arrival.astimezone(zone(g.to_stop)).isoformat(), "price": _money_dict(g.price_minor, cur),
-                  "refund": _money_dict(g.refund_minor, cur), "price_source": g.price_source}
+                  "refund": _money_dict(g.refund_minor, cur), "price_source": g.price_source,
+                  "replaced_by": g.replaced_by}
                  for g in b.legs],
         "passengers": [{"name": p.name_masked, "id_number": p.id_masked, "id_type": p.id_type,
                         "category": p.category} for p in b.passengers],

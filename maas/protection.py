@@ -155,46 +155,55 @@ class Protector:
                 await asyncio.wait_for(self.wake.wait(), poll)
 
 
-def change_of(config: Any, min_transfer_s: int | None = None) -> Callable[[str, str], int]:
+def change_of(config: Any, min_transfer_s: int | None = None,
+              extra_s: int = 0) -> Callable[[str, str], int]:
     """The change time the planner asks from a leg of mode a to one of mode b: alighting time
     of a, then the longer of the boarding time of b and the transfer time; the passenger's own
-    minimum connection time (/v1/plan `min_transfer_s`) instead, when they gave one."""
+    minimum connection time (/v1/plan `min_transfer_s`) instead, when they gave one; plus the
+    profile's `extra_transfer_s`."""
+    extra = int(extra_s or 0)
     if min_transfer_s is not None:
-        return lambda a, b: int(min_transfer_s)
+        return lambda a, b: int(min_transfer_s) + extra
     alight, board, transfer = config.alight_s, config.board_s, int(config.transfer_s)
-    return lambda a, b: int(alight.get(a, 0)) + max(int(board.get(b, 0)), transfer)
+    return lambda a, b: int(alight.get(a, 0)) + max(int(board.get(b, 0)), transfer) + extra
 
 
-def lead_of(config: Any, min_transfer_s: int | None = None) -> Callable[[str | None, str], int]:
+def lead_of(config: Any, min_transfer_s: int | None = None,
+            extra_s: int = 0) -> Callable[[str | None, str], int]:
     """What to add to the time the passenger is at a stop before the planner, which adds the
     next boarding time itself, plans from there: after a leg of mode `prev`, its alighting
-    time and the transfer time; before the first leg (prev None), minus its boarding time
-    (the passenger was to be there that long before the departure)."""
+    time, the transfer time and the profile's extra change time; before the first leg (prev
+    None), minus its boarding time (the passenger was to be there that long before)."""
+    extra = int(extra_s or 0)
     if min_transfer_s is not None:
-        return lambda prev, first: 0 if prev is not None else int(min_transfer_s)
+        return lambda prev, first: extra if prev is not None else int(min_transfer_s)
     alight, board, transfer = config.alight_s, config.board_s, int(config.transfer_s)
     return lambda prev, first: (int(board.get(first, 0)) if prev is None
-                                else int(alight.get(prev, 0)) + transfer)
+                                else int(alight.get(prev, 0)) + transfer + extra)
 
 
-def connection_of(config: Any, min_transfer_s: int | None = None
+def connection_of(config: Any, min_transfer_s: int | None = None, extra_s: int = 0
                   ) -> Callable[[BookedLeg, BookedLeg], int]:
     """`change_of` between two booked legs."""
-    ch = change_of(config, min_transfer_s)
+    ch = change_of(config, min_transfer_s, extra_s)
     return lambda a, b: ch(a.mode, b.mode)
 
 
 def sale_options(modes: str | None, wheelchair: bool = False, max_walk_m: float | None = None,
-                 min_transfer_s: int | None = None) -> store.SaleOptions:
-    """The plan options a booking is sold with (POST /v1/bookings), as stored."""
+                 min_transfer_s: int | None = None,
+                 profile: dict[str, Any] | None = None) -> store.SaleOptions:
+    """The plan options a booking is sold with (POST /v1/bookings), as stored; `profile`: the
+    planner Query's travel-profile fields (maas/api/plan.py `profile_options`)."""
     listed = tuple(sorted({m.strip() for m in modes.split(",") if m.strip()})) if modes else ()
-    return store.SaleOptions(listed or None, wheelchair, max_walk_m, min_transfer_s)
+    return store.SaleOptions(listed or None, wheelchair, max_walk_m, min_transfer_s,
+                             {k: v for k, v in (profile or {}).items() if v})
 
 
 def sold_connection_of(config: Any, options: store.SaleOptions
                        ) -> Callable[[BookedLeg, BookedLeg], int] | None:
     """The change time a sale stores per leg (None without a timetable: not stored)."""
-    return None if config is None else connection_of(config, options.min_transfer_s)
+    return None if config is None else connection_of(
+        config, options.min_transfer_s, options.profile.get("extra_transfer_s", 0))
 
 
 def _status_of(planner: Any, key_of: Callable[[Any], LegKey]) -> Callable[[Any], Status]:
@@ -211,12 +220,16 @@ def _status_of(planner: Any, key_of: Callable[[Any], LegKey]) -> Callable[[Any],
     return status_of
 
 
-def _judge(planner: Any, legs: Sequence[tuple[BookedLeg, dict]], min_transfer_s: int | None,
+def _extra(options: dict) -> int:
+    return int((options.get("profile") or {}).get("extra_transfer_s") or 0)
+
+
+def _judge(planner: Any, legs: Sequence[tuple[BookedLeg, dict]], options: dict,
            now: datetime) -> tuple[list[Disruption], Callable[[Any], Status]]:
     keys = {leg.leg_no: LegKey(**k) for leg, k in legs}
     status_of = _status_of(planner, lambda leg: keys[leg.leg_no])
-    return (disruptions([leg for leg, _ in legs], status_of,
-                        connection_of(planner.config, min_transfer_s), now), status_of)
+    conn = connection_of(planner.config, options.get("min_transfer_s"), _extra(options))
+    return disruptions([leg for leg, _ in legs], status_of, conn, now), status_of
 
 
 async def judge_booking(conn: asyncpg.Connection, planner: Any, booking_id: str,
@@ -227,7 +240,7 @@ async def judge_booking(conn: asyncpg.Connection, planner: Any, booking_id: str,
     status, legs, options = await pstore.lock_booking(conn, booking_id)
     if status != "confirmed" or not legs or planner is None:
         return ("not_confirmed" if status != "confirmed" else "ok"), []
-    found, _ = _judge(planner, legs, options.get("min_transfer_s"), now)
+    found, _ = _judge(planner, legs, options, now)
     if not found:
         return "ok", []
     known = await pstore.recorded_disruptions(conn, booking_id)
@@ -252,7 +265,7 @@ def plan_journeys(planner: Any, plan: Replan) -> list[Any]:
         q = Query(origin=plan.origin, destination=plan.destination, date=local.date(),
                   time_s=local.hour * 3600 + local.minute * 60 + local.second,
                   modes=plan.modes, wheelchair=plan.wheelchair, max_walk_m=plan.max_walk_m,
-                  min_transfer_s=plan.min_transfer_s, limit=ALTERNATIVES)
+                  min_transfer_s=plan.min_transfer_s, limit=ALTERNATIVES, **dict(plan.profile))
         return list(planner.plan(q))
     except RoutingError as exc:
         log.info("protection: no plan from %s to %s: %s", plan.origin, plan.destination, exc)
@@ -306,17 +319,17 @@ async def rebook_booking(app: web.Application, planner: Any, job_id: int, bookin
             await pstore.finish(conn, job_id, outcome, t)
             return outcome
         mts = options.get("min_transfer_s")
-        found, _ = _judge(planner, legs, mts, t)
+        found, _ = _judge(planner, legs, options, t)
         if not found:
             await pstore.finish(conn, job_id, "ok", t)
             return "ok"
         row, rows = await store.read_with_legs(conn, booking_id, None)
         confirmed = [g for g in rows if g["status"] == "confirmed"]
         first = min(d.leg_no for d in found)
-        change = change_of(planner.config, mts)
+        change = change_of(planner.config, mts, _extra(options))
         row_status = _status_of(planner, _row_key)
         plan = replan_for(confirmed, first, lambda g: row_status(g).arrival, options,
-                          lead_of(planner.config, mts), t)
+                          lead_of(planner.config, mts, _extra(options)), t)
         kept = [g for g in confirmed if g["leg_no"] < first]
         replaced = [g for g in confirmed if g["leg_no"] >= first]
         reason = "no_alternative"

@@ -94,9 +94,9 @@ async def lock_booking(conn: asyncpg.Connection, booking_id: str
     """Lock the booking row (one writer per booking); its status, its confirmed legs, each with
     the LegKey fields (trip_id, service_date, board_pos, alight_pos, from_stop, to_stop,
     departure, arrival), and the plan options it was sold with (modes, wheelchair, max_walk_m,
-    min_transfer_s; 0610_rebook.sql)."""
+    min_transfer_s, profile; 0610_rebook.sql, 0611_rebook_profile.sql)."""
     row = await conn.fetchrow(
-        "SELECT status, modes, wheelchair, max_walk_m, min_transfer_s FROM bookings "
+        "SELECT status, modes, wheelchair, max_walk_m, min_transfer_s, profile FROM bookings "
         "WHERE id = $1 FOR UPDATE", booking_id)
     if row is None:
         return None, [], {}
@@ -105,7 +105,8 @@ async def lock_booking(conn: asyncpg.Connection, booking_id: str
                   departure, arrival, mode, connection_s
              FROM booking_legs WHERE booking_id = $1 AND status = 'confirmed' ORDER BY leg_no""",
         booking_id)
-    options = {k: row[k] for k in ("modes", "wheelchair", "max_walk_m", "min_transfer_s")}
+    options = {k: row[k] for k in ("modes", "wheelchair", "max_walk_m", "min_transfer_s",
+                                   "profile")}
     return row["status"], [(BookedLeg(r["leg_no"], r["departure"], r["arrival"], r["mode"],
                                       r["connection_s"]),
                             {k: r[k] for k in ("trip_id", "service_date", "board_pos",

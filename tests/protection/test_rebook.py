@@ -218,3 +218,22 @@ async def test_two_updates_at_once_on_two_workers_rebook_the_booking_once(
     assert [(g["trip_id"], g["status"]) for g in b["legs"]] == [
         ("line:T1", "confirmed"), ("line:U1", "replaced"), ("line:U2", "confirmed")]
     assert [await taken(app, clock, t) for t in ("line:U1", "line:U2", "line:U3")] == [0, 1, 0]
+
+
+async def test_the_travel_profile_sold_is_kept_for_the_connection_and_the_replan(
+        app, line, line_key, book):
+    # elderly: 5 min more at every change -> T1 -> U1 sold with 15 + 5 = 20 min (all the slack)
+    bid, token, _ = await book(profile="elderly")
+    row = await app[DB].fetchrow("SELECT profile FROM bookings WHERE id = $1", bid)
+    assert row["profile"]["extra_transfer_s"] == 300 and row["profile"]["step_free"] is True
+    conns = await app[DB].fetch("SELECT connection_s FROM booking_legs WHERE booking_id = $1 "
+                                "ORDER BY leg_no", bid)
+    assert [r["connection_s"] for r in conns] == [0, 1200]
+    other, other_token, _ = await book()
+    # one minute late breaks the elderly change only
+    await push(line, line_key, message(trip_update("e1", "T1", delays=[(2, "B", 60)])))
+    evs = await settled(app, line, bid, token, "rebooked")
+    assert evs[-1]["detail"]["replaced"] == [1]
+    b = await booking(line, bid, token)
+    assert [g["trip_id"] for g in b["legs"] if g["status"] == "confirmed"] == ["line:T1", "line:U2"]
+    assert [e["event"] for e in await events(line, other, other_token)] == ["held", "confirmed"]

@@ -33,7 +33,7 @@ import asyncpg
 from aiohttp import web
 
 from maas.appkeys import BOOKINGS, CLOCK, DB, LIVE, SETTINGS
-from maas.localtime import local, planner_zones
+from maas.localtime import local, local_iso, planner_zones
 from maas.realtime import STORED_HOOKS, RealtimeState, load_state, with_realtime
 from routing.errors import LegNotFeasible, RoutingError
 from routing.itinerary import LegKey
@@ -334,16 +334,18 @@ async def rebook_booking(app: web.Application, planner: Any, job_id: int, bookin
         replaced = [g for g in confirmed if g["leg_no"] >= first]
         reason = "no_alternative"
         max_delay = timedelta(minutes=app[SETTINGS].protection.rebook_max_delay_min)
+        zone = planner_zones(planner)
         for it in usable(plan, await plans(planner, plan), replaced, change, t, max_delay):
             try:
                 new, fare, paid = _new_legs(planner, svc.config.fares, plan, kept, replaced, it,
                                             row["passenger_categories"], change)
             except (RoutingError, TicketingError):
                 continue        # a leg the live network cannot price or resolve
+            # times of stops local to them (as plan legs and `disrupted` events)
             detail = {"reasons": sorted({d.reason for d in found}), "from_stop": plan.origin,
-                      "ready_at": plan.ready.isoformat(),
-                      "old_arrival": replaced[-1]["arrival"].isoformat(),
-                      "new_arrival": new[-1].arrival.isoformat(),
+                      "ready_at": local_iso(plan.ready, zone, plan.origin),
+                      "old_arrival": local_iso(replaced[-1]["arrival"], zone, plan.destination),
+                      "new_arrival": local_iso(new[-1].arrival, zone, new[-1].to_stop),
                       "fare_difference_minor": fare - paid, "charged_minor": 0}
             rep = store.Replacement(first, new, event="rebooked", detail=detail)
 
@@ -371,7 +373,7 @@ async def rebook_booking(app: web.Application, planner: Any, job_id: int, bookin
         if prev.get("state") != "rebook_failed" or prev.get("legs") != offered:
             await pstore.add_event(conn, booking_id, "rebook_failed", status, first, {
                 "legs": offered, "reason": reason, "refund_minor": refund,
-                "from_stop": plan.origin, "ready_at": plan.ready.isoformat()}, t)
+                "from_stop": plan.origin, "ready_at": local_iso(plan.ready, zone, plan.origin)}, t)
             await pstore.set_protection(conn, booking_id, {
                 "state": "rebook_failed", "at": t.isoformat(), "legs": offered,
                 "reason": reason, "refund_minor": refund})

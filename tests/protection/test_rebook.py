@@ -67,8 +67,9 @@ async def test_a_missed_connection_is_rebooked_onto_the_next_train_at_no_cost(
     assert ev["leg_no"] == 1 and ev["status"] == "confirmed"
     d = ev["detail"]
     assert (d["replaced"], d["by"], d["from_stop"]) == ([1], [2], "line:B")
-    assert d["old_arrival"].startswith("2026-11-23T01:10:00")       # U1 at C 09:10 (+08:00)
-    assert d["new_arrival"].startswith("2026-11-23T01:40:00")       # U2 at C 09:40
+    assert d["old_arrival"] == "2026-11-23T09:10:00+08:00"           # U1 at C, local to C
+    assert d["new_arrival"] == "2026-11-23T09:40:00+08:00"           # U2 at C
+    assert d["ready_at"] == "2026-11-23T08:30:00+08:00"              # T1 at B, 10 min late
     assert d["charged_minor"] == 0 and "fare_difference_minor" in d
 
     after = await booking(line, bid, token)

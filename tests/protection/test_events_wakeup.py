@@ -49,6 +49,9 @@ async def test_an_event_written_by_one_worker_wakes_the_stream_of_another(
         (disrupted,) = await read_events(resp, 1)
         assert disrupted["event"] == "disrupted" and f'"booking_id":"{bid}"' in disrupted["data"]
         # a passenger's own change through the first app (not a protection job) wakes it too
+        # (after rebook's answer to the cancelled train: no other train A -> B)
+        (protected,) = await read_events(resp, 1)
+        assert protected["event"] == "rebook_failed", protected       # T1 is the only A -> B
         r = await line.post(f"/v1/bookings/{bid}/cancel", headers=bearer(token))
         assert r.status == 200, await r.text()
         (cancelled,) = await read_events(resp, 1)

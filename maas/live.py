@@ -35,7 +35,7 @@ import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, AsyncIterator, Mapping
+from typing import Any, AsyncIterator, Callable, Mapping
 
 import asyncpg
 from aiohttp import web
@@ -184,6 +184,15 @@ class _Listener:
         self.tasks: set[asyncio.Task] = set()
         self.closing = False
         self.notify_delay_s = float(os.environ.get(NOTIFY_DELAY_ENV) or 0)
+        # other channels on this connection: channel -> (on notify, on reconnect: one may be lost)
+        self.subscribers: dict[str, tuple[Callable[..., None], Callable[[], None] | None]] = {}
+
+    async def subscribe(self, channel: str, on_notify: Callable[..., None],
+                        on_reconnect: Callable[[], None] | None = None) -> None:
+        """LISTEN on `channel` too (again after every reconnect, then `on_reconnect()`)."""
+        self.subscribers[channel] = (on_notify, on_reconnect)
+        if self.conn is not None and not self.conn.is_closed():
+            await self.conn.add_listener(channel, on_notify)
 
     def _on_notify(self, conn: Any, pid: int, channel: str, payload: str) -> None:
         self._spawn(self._reload_late() if self.notify_delay_s > 0 else self.holder.reload())
@@ -209,6 +218,8 @@ class _Listener:
         self.conn = await asyncpg.connect(self.dsn)
         await self.conn.add_listener(NOTIFY_CHANNEL, self._on_notify)
         await self.conn.add_listener(REALTIME_CHANNEL, self._on_realtime)
+        for channel, (on_notify, _) in self.subscribers.items():
+            await self.conn.add_listener(channel, on_notify)
 
     async def watch(self) -> None:
         """Reconnect (and reload, a notification may be lost) when the connection drops."""
@@ -220,6 +231,9 @@ class _Listener:
                 await self.connect()
                 self._spawn(self.holder.reload())
                 self._spawn(self.holder.refresh_realtime())
+                for _, on_reconnect in self.subscribers.values():
+                    if on_reconnect is not None:
+                        on_reconnect()
                 log.info("LISTEN %s: reconnected", NOTIFY_CHANNEL)
             except (OSError, asyncpg.PostgresError) as exc:
                 log.warning("LISTEN %s: reconnect failed (%s)", NOTIFY_CHANNEL, exc)

@@ -207,7 +207,7 @@ class _Builder:
 
     def walk(self, a: Place, b: Place, start: int, dist_m: float, dur: int | None = None) -> Leg:
         if dur is None:
-            dur = int(np.ceil(dist_m / self.ctx.config.walk_speed_mps))
+            dur = int(np.ceil(dist_m / (self.q.walk_speed_mps or self.ctx.config.walk_speed_mps)))
         return Leg(mode="walk", from_place=a, to_place=b, departure=_dt(start, a.tz),
                    arrival=_dt(start + dur, b.tz), duration_s=dur, distance_m=round(dist_m, 1))
 
@@ -311,7 +311,8 @@ def assemble(ctx: Context, catalog: Catalog, search: Search, found: list[tuple[R
              window: tuple[int, int] | None = None,
              prices: list[int] | None = None) -> list[Itinerary]:
     """Itineraries of the journeys `found` (rides in travel order): Pareto-filtered over
-    (departure, arrival, transfers), sorted for the kind of query, at most `limit`.
+    (departure, arrival, transfers), sorted for the kind of query (a point query with a
+    `transfer_penalty_s` by arrival + penalty x transfers), at most `limit`.
     `src`/`dst` are the walking reach in search direction; `window` keeps range journeys
     starting inside it. `prices` (criteria=price, one per journey found): price is a fourth
     criterion of the filter, and the cheapest journey is always among the `limit` returned."""
@@ -335,7 +336,11 @@ def assemble(ctx: Context, catalog: Catalog, search: Search, found: list[tuple[R
     if query.window_s > 0:
         kept.sort(key=lambda c: (c[0], c[1], c[2]))
     elif query.arrive_by:
-        kept.sort(key=lambda c: (-c[0], c[2], c[1]))
+        pen = int(query.transfer_penalty_s or 0)
+        kept.sort(key=lambda c: (-c[0] + pen * c[2], c[2], c[1]))
+    elif query.transfer_penalty_s:      # a profile preferring fewer changes
+        pen = int(query.transfer_penalty_s)
+        kept.sort(key=lambda c: (c[1] + pen * c[2], c[2], -c[0]))
     else:
         kept.sort(key=lambda c: (c[1], c[2], -c[0]))
     top = kept[:limit]

@@ -55,6 +55,11 @@ class Query:
     min_transfer_s: int | None = None   # v: be at every boarding v before (replaces the mode
     #                                     board/alight and change defaults; rules still apply)
     limit: int | None = None
+    # travel profile (routing.config.Profile): None/0/False keep the network's behaviour
+    walk_speed_mps: float | None = None  # every walk at this speed (access, egress, footpaths)
+    extra_transfer_s: int = 0           # added to every change between two vehicles
+    transfer_penalty_s: int = 0         # ranking: a change costs this much arrival time
+    step_free: bool = False             # no stop/trip the feed marks as not accessible (2)
 
 
 class Planner:
@@ -160,19 +165,23 @@ class Planner:
     def _members(self, s: int) -> list[int]:
         return [s, *self.children.get(s, [])]
 
-    def _reach(self, place: Place, fps: Footpaths, max_walk: float) -> dict[int, tuple[int, int]]:
-        """Stops reachable on foot from (or to) a place: s -> (walk seconds, metres)."""
+    def _reach(self, place: Place, fps: Footpaths, max_walk: float,
+               speed_mps: float | None = None) -> dict[int, tuple[int, int]]:
+        """Stops reachable on foot from (or to) a place: s -> (walk seconds, metres);
+        `fps` walked at `speed_mps` (Searches.footpaths), coordinates walked at it too."""
         if not isinstance(place, str):
-            return self._reach_uncached(place, fps, max_walk)
-        key = (place, fps is self.fps, max_walk)
+            return self._reach_uncached(place, fps, max_walk, speed_mps)
+        # adjusted footpaths share `start` with the ones they were made from (direction)
+        key = (place, fps.start is self.fps.start, max_walk, speed_mps)
         got = self._reach_cache.get(key)
         if got is None:
             if len(self._reach_cache) > 8192:
                 self._reach_cache.clear()
-            got = self._reach_cache[key] = self._reach_uncached(place, fps, max_walk)
+            got = self._reach_cache[key] = self._reach_uncached(place, fps, max_walk, speed_mps)
         return got
 
-    def _reach_uncached(self, place: Place, fps: Footpaths, max_walk: float):
+    def _reach_uncached(self, place: Place, fps: Footpaths, max_walk: float,
+                        speed_mps: float | None = None):
         cfg = self.config
         out: dict[int, tuple[int, int]] = {}
         if isinstance(place, str):
@@ -200,7 +209,7 @@ class Planner:
             k = int(np.argmin(dist))
             idx, dist = idx[k:k + 1], dist[k:k + 1]
         for s, dm in zip(idx.tolist(), (dist * cfg.walk_detour).tolist()):
-            out[s] = (int(np.ceil(dm / cfg.walk_speed_mps)), int(round(dm)))
+            out[s] = (int(np.ceil(dm / (speed_mps or cfg.walk_speed_mps))), int(round(dm)))
         if not out:
             raise UnknownStop(f"no stop within {radius:.0f} m of {lat},{lon}", place=f"{lat},{lon}")
         return out
@@ -230,10 +239,11 @@ class Planner:
                                "or window_min", parameter="criteria")
         cfg = self.config
         max_walk = cfg.walk_radius_m if query.max_walk_m is None else max(0.0, query.max_walk_m)
+        speed, walks = query.walk_speed_mps, self.searches.footpaths
         src = self._reach(query.destination if query.arrive_by else query.origin,
-                          self.fps_rev if query.arrive_by else self.fps, max_walk)
+                          walks(query.arrive_by, speed), max_walk, speed)
         dst = self._reach(query.origin if query.arrive_by else query.destination,
-                          self.fps if query.arrive_by else self.fps_rev, max_walk)
+                          walks(not query.arrive_by, speed), max_walk, speed)
         anchor = query.destination if query.arrive_by else query.origin
         tz = ZoneInfo(self.place_tz(anchor, src))
         d = query.date

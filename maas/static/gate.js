@@ -12,12 +12,15 @@ const GATE = "maas.gateId";
 // one offline gate per tab: the manifest and the taps queued for upload
 const offline = { gate: null, info: null };
 
-function decisionView(d, how) {
+export function decisionView(d, how) {
   return h("div", { class: `decision ${d.result}`, id: "decision", dataset: { result: d.result, code: d.code } },
     h("div", { class: "verdict" }, t(d.result)),
     h("div", { class: "why" }, h("code", {}, d.code), ` · ${how}`),
     d.booking ? h("div", { class: "sub" }, `${d.booking}`, d.leg !== null && d.leg !== undefined ? ` · ${t("leg")} ${d.leg}` : "",
-      d.passengers ? ` · ${d.passengers} ${t(d.passengers === 1 ? "g.passenger" : "g.passengers")}` : "") : null);
+      d.passengers ? ` · ${d.passengers} ${t(d.passengers === 1 ? "g.passenger" : "g.passengers")}` : "") : null,
+    d.replaced_by ? h("div", { class: "sub", id: "replaced-by" }, t("g.replaced", {
+      leg: d.replaced_by.leg, trip: d.replaced_by.trip_id, departure: d.replaced_by.departure,
+      station: d.replaced_by.station })) : null);
 }
 
 export function render(main, route, cleanups) {

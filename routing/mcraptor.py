@@ -95,19 +95,30 @@ def _dominates(yF, yD, yop, xF, xD, xop, linked):
 def _insert(head, s, t, F, D, op, k, linked, l_arr, l_full, l_disc, l_op, l_round, l_next,
             l_dead):
     """False if a label of the bag at s dominates (t, F, D, op); else kills the labels of
-    round k it dominates and returns True (the caller writes the label)."""
+    round k it dominates and returns True (the caller writes the label). Dead labels are
+    unlinked from the bag on the way (the per-round lists of new labels skip them)."""
+    prev = -1
     y = head[s]
     while y >= 0:
-        if not l_dead[y] and l_arr[y] <= t and _dominates(l_full[y], l_disc[y], l_op[y], F, D, op,
-                                                            linked):
-            return False
-        y = l_next[y]
-    y = head[s]
-    while y >= 0:
-        if not l_dead[y] and l_round[y] == k and t <= l_arr[y] and \
-                _dominates(F, D, op, l_full[y], l_disc[y], l_op[y], linked):
-            l_dead[y] = True
-        y = l_next[y]
+        nxt = l_next[y]
+        if l_dead[y]:
+            if prev < 0:
+                head[s] = nxt
+            else:
+                l_next[prev] = nxt
+        else:
+            if l_arr[y] <= t and _dominates(l_full[y], l_disc[y], l_op[y], F, D, op, linked):
+                return False
+            if l_round[y] == k and t <= l_arr[y] and \
+                    _dominates(F, D, op, l_full[y], l_disc[y], l_op[y], linked):
+                l_dead[y] = True
+                if prev < 0:
+                    head[s] = nxt
+                else:
+                    l_next[prev] = nxt
+            else:
+                prev = y
+        y = nxt
     return True
 
 

@@ -201,6 +201,18 @@ def search_kernel(
             n_rb = 0
             for i in range(start_pos, L):
                 s = pat_stops[ps + i]
+                if n_rb > 0 and n_tg > 0:
+                    # a ride already at or past a target label's arrival, costing at least its
+                    # price before this ride, can give nothing new: off the route bag
+                    w = 0
+                    for e in range(n_rb):
+                        if _pruned(tg, n_tg, t_arr[tbase + rb[e, 0] * L + i], rb[e, 4]):
+                            continue
+                        if w != e:
+                            for f in range(7):
+                                rb[w, f] = rb[e, f]
+                        w += 1
+                    n_rb = w
                 if n_rb > 0 and pat_alight_ok[ps + i] and stop_ok[s]:
                     for e in range(n_rb):
                         cur = rb[e, 0]

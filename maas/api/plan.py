@@ -22,11 +22,11 @@ from maas.domain_metrics import DOMAIN_METRICS
 from maas.http import Router
 from routing.config import PROFILES
 from routing.errors import InvalidQuery, NoTimetable
+from routing.fares import FareClasses, FareTable
 from routing.itinerary import Itinerary, Leg, Place
 from routing.names import display_name, primary
 from routing.planner import Planner, Query
 from ticketing.errors import TicketingError
-from routing.fares import FareClasses, FareTable
 from ticketing.fares import FareConfig, format_minor, search_fares
 from ticketing.offers import price_itinerary
 

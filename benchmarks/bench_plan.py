@@ -90,7 +90,7 @@ def make_queries(pl: Planner, d: date, n: int, seed: int) -> list[Query]:
 CPU: dict[str, list[float]] = {}
 
 
-def time_queries(pl: Planner, qs: list[Query], name: str = "") -> list[float]:
+def time_queries(pl: Planner, qs: list[Query], name: str = "", fares=None) -> list[float]:
     """Wall-clock seconds per query; process CPU seconds go to CPU[name] (the machine is
     shared, so CPU time shows what a query costs without waiting for a core)."""
     secs, cpu = [], []
@@ -99,7 +99,7 @@ def time_queries(pl: Planner, qs: list[Query], name: str = "") -> list[float]:
     itinerary._IDS.clear()
     for q in qs:
         t, c = time.perf_counter(), time.process_time()
-        pl.plan(q)
+        pl.plan(q) if fares is None else pl.plan(q, fares=fares)
         secs.append(time.perf_counter() - t)
         cpu.append(time.process_time() - c)
     CPU[name] = cpu
@@ -289,6 +289,42 @@ def run_http(pl: Planner, net: Network, qs: list[Query], window: int, peer=None,
     return res
 
 
+def run_price(pl: Planner, qs: list[Query]) -> dict:
+    """criteria=price vs the two-criteria query, same queries, alternating query by query
+    (both see the same machine load); plus the fare table build and the answer sizes."""
+    from maas.services import booking_config
+    from maas.settings import Settings
+    from ticketing.fares import search_fares
+
+    fares_cfg = booking_config(Settings().bookings).fares
+    t = time.perf_counter()
+    table = search_fares(pl.network, fares_cfg, pl.fare_classes())
+    build = time.perf_counter() - t
+    for q in qs[:5]:
+        pl.plan(q, fares=table)                                 # warm (numba, caches)
+    two, three, two_cpu, three_cpu, n2, n3 = [], [], [], [], [], []
+    for q in qs:
+        for fares, secs, cpu, n in ((None, two, two_cpu, n2), (table, three, three_cpu, n3)):
+            w, c = time.perf_counter(), time.process_time()
+            its = pl.plan(q) if fares is None else pl.plan(q, fares=fares)
+            secs.append(time.perf_counter() - w)
+            cpu.append(time.process_time() - c)
+            n.append(len(its))
+    return {"fare_classes": pl.fare_classes().n_classes,
+            "fare_entries": int((table.full >= 0).sum()), "fare_table_build_s": round(build, 2),
+            "price_two_criteria_p50_ms": round(pct(two, 50), 3),
+            "price_two_criteria_p95_ms": round(pct(two, 95), 3),
+            "price_three_criteria_p50_ms": round(pct(three, 50), 3),
+            "price_three_criteria_p95_ms": round(pct(three, 95), 3),
+            "price_two_cpu_p50_ms": round(pct(two_cpu, 50), 3),
+            "price_three_cpu_p50_ms": round(pct(three_cpu, 50), 3),
+            "price_ratio_p50": round(pct(three, 50) / pct(two, 50), 1),
+            "price_ratio_p95": round(pct(three, 95) / pct(two, 95), 1),
+            "price_ratio_cpu_p50": round(pct(three_cpu, 50) / pct(two_cpu, 50), 1),
+            "itineraries_two_mean": round(float(np.mean(n2)), 2),
+            "itineraries_three_mean": round(float(np.mean(n3)), 2)}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--feed", default="nyc-subway-2018")
@@ -299,6 +335,9 @@ def main() -> None:
     ap.add_argument("--no-peers", action="store_true")
     ap.add_argument("--http", action="store_true")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--price", action="store_true",
+                    help="also criteria=price (the default settings' fares) on the same queries, "
+                         "interleaved with the two-criteria query")
     args = ap.parse_args()
     cfg = RoutingConfig()
     m0 = rss_mb()
@@ -328,6 +367,8 @@ def main() -> None:
          "pareto_cpu_p50_ms": round(pct(CPU["pareto"], 50), 3),
          "range2h_cpu_p50_ms": round(pct(CPU["range"], 50), 3),
          "load_avg_1m": round(os.getloadavg()[0], 1), "cpus": os.cpu_count()}
+    if args.price:
+        r.update(run_price(pl, qs))
     if not args.no_peers:
         trips, origin = expanded_trips(pl, d)
         rel = [query_rel(pl, q, origin) for q in qs]

@@ -22,11 +22,12 @@ from maas.domain_metrics import DOMAIN_METRICS
 from maas.http import Router
 from routing.config import PROFILES
 from routing.errors import InvalidQuery, NoTimetable
+from routing.fares import FareClasses, FareTable
 from routing.itinerary import Itinerary, Leg, Place
 from routing.names import display_name, primary
 from routing.planner import Planner, Query
 from ticketing.errors import TicketingError
-from ticketing.fares import format_minor
+from ticketing.fares import FareConfig, format_minor, search_fares
 from ticketing.offers import price_itinerary
 
 log = logging.getLogger(__name__)
@@ -51,6 +52,7 @@ class PlanQuery(BaseModel):
     max_walk_m: float | None = Field(None, ge=0, le=100_000, description="Longest walk between two stops (at most 100 km); 0 = no walking between different stops except transfers.txt. Default routing.walk_radius_m")
     min_transfer_s: int | None = Field(None, ge=0, le=86400, description="Your minimum connection time: be at every boarding (the first included) this many seconds before departure, instead of the mode defaults (airport check-in, rail gates) and the default change time; transfers.txt and operator station rules still apply")
     limit: int | None = Field(None, ge=1, description="Itineraries to return; default routing.default_limit (5), capped at routing.max_limit (20)")
+    criteria: str | None = Field(None, description="Comma-separated Pareto criteria: arrival and transfers always; add price (criteria=price) to keep slower journeys that cost less (one adult, the booking's fares and linked discount). Departures at a time only: not with arrive_by or window_min. Default: arrival,transfers")
     lang: str | None = Field(None, description="Language of the alerts' texts (BCP 47, e.g. zh, en), with a fallback; zh or en also names the legs' stops in it (translations.txt, else English/pinyin)")
     profile: Literal["default", "elderly"] = Field("default", description="Travel profile: defaults of the options below. elderly: walk_speed 0.8 m/s, extra_transfer_s 300, max_transfers 3, fewer changes preferred (a change ranks as 10 min of arrival), step-free where known (no stop or trip the feed marks not accessible); an option given explicitly wins")
     walk_speed: float | None = Field(None, ge=0.3, le=3.0, description="Walking speed, m/s (0.3-3.0), for every walk (access, egress, changes); default routing.walk_speed_mps (1.2), elderly 0.8")
@@ -121,6 +123,25 @@ def _place(p: str, name: str) -> str | tuple[float, float]:
     if ":" not in p or p.startswith(":") or p.endswith(":"):
         raise InvalidQuery(f'{name} must be "FEED:STOP_ID" or "lat,lon", not {p!r}', parameter=name)
     return p.strip()
+
+
+CRITERIA = ("arrival", "transfers", "price")
+
+
+def by_price(q: PlanQuery) -> bool:
+    """True when `criteria` asks for price; InvalidQuery (400 invalid_query) for an unknown
+    criterion, or price with arrive_by or window_min."""
+    if q.criteria is None:
+        return False
+    asked = [c.strip() for c in q.criteria.split(",")]
+    unknown = [c for c in asked if c not in CRITERIA]
+    if unknown or not asked:
+        raise InvalidQuery(f"unknown criteria {unknown}; known: {list(CRITERIA)}",
+                           parameter="criteria")
+    if "price" in asked and (q.arrive_by or q.window_min > 0):
+        raise InvalidQuery("criteria=price plans departures at a time: not with arrive_by or "
+                           "window_min", parameter="criteria")
+    return "price" in asked
 
 
 def to_query(q: PlanQuery) -> Query:
@@ -310,21 +331,28 @@ def render_json(request: web.Request, its: list[Itinerary], lang: str | None = N
     summary="Plan journeys across bus, coach, rail, metro and air",
     query=PlanQuery,
     response=PlanResponse,
-    errors={400: "malformed date/time/coordinates, from = to, unknown mode",
+    errors={400: "malformed date/time/coordinates, from = to, unknown mode, unknown criteria "
+                 "or criteria=price with arrive_by/window_min (invalid_query, parameter named)",
             404: "unknown stop (named in the problem), or no stop near the coordinates",
-            422: "date outside every active feed's service (valid_from/valid_to given)",
+            422: "date outside every active feed's service (valid_from/valid_to given); "
+                 "price_search_too_large",
             503: "no timetable loaded yet"},
-    description="Pareto-optimal journeys over (arrival, transfers); with window_min every "
+    description="Pareto-optimal journeys over (arrival, transfers), with criteria=price over "
+    "(arrival, transfers, price); with window_min every "
     "non-dominated journey departing in the window; arrive_by gives latest departures. "
     "Caps: window_min <= 360, limit <= 20, max_transfers <= 6 (routing settings).",
 )
 async def plan(request: web.Request, query: PlanQuery) -> web.Response:
     q = to_query(query)
+    price = by_price(query)
     planner = request.app[LIVE].current.planner
     if planner is None:
         raise NoTimetable("no timetable is loaded yet")
     started = time.perf_counter()
-    if q.window_s > 0:
+    if price:
+        table = await fare_table(planner, request.app[BOOKINGS].config.fares)
+        its = await asyncio.to_thread(planner.plan, q, table)
+    elif q.window_s > 0:
         its = await asyncio.to_thread(planner.plan, q)
     else:
         gauge = _gauge(planner)
@@ -332,10 +360,36 @@ async def plan(request: web.Request, query: PlanQuery) -> web.Response:
             its = gauge.plan(planner, q)
         else:
             its = await asyncio.to_thread(gauge.plan, planner, q)
-    request.app[DOMAIN_METRICS].plan_latency.labels("range" if q.window_s > 0 else "point").observe(
-        time.perf_counter() - started)
+    kind = "price" if price else "range" if q.window_s > 0 else "point"
+    request.app[DOMAIN_METRICS].plan_latency.labels(kind).observe(time.perf_counter() - started)
     return web.Response(body=render_json(request, its, query.lang), content_type="application/json",
                         charset="utf-8")
+
+
+# --- the fare table of criteria=price --------------------------------------------------------
+# Built on the first price query of a network (seconds on a large one: one price per ride of
+# every fare class), in a thread, once even when several requests wait for it; kept while the
+# planner's fare classes live (realtime planners share them).
+
+_TABLES: weakref.WeakKeyDictionary[FareClasses, tuple[FareConfig, FareTable]] = \
+    weakref.WeakKeyDictionary()
+_BUILDING: dict[tuple[int, int], asyncio.Future[FareTable]] = {}
+
+
+async def fare_table(planner: Planner, cfg: FareConfig) -> FareTable:
+    classes = planner.fare_classes()
+    got = _TABLES.get(classes)
+    if got is not None and got[0] is cfg:
+        return got[1]
+    key = (id(classes), id(cfg))
+    fut = _BUILDING.get(key)
+    if fut is None:
+        fut = asyncio.ensure_future(asyncio.to_thread(search_fares, planner.network, cfg, classes))
+        _BUILDING[key] = fut
+        fut.add_done_callback(lambda _: _BUILDING.pop(key, None))
+    table = await asyncio.shield(fut)
+    _TABLES[classes] = (cfg, table)
+    return table
 
 
 # --- where a plan runs ---------------------------------------------------------------------

@@ -32,6 +32,7 @@ from routing.realtime import LegStatus, Realtime, overlay, resolve, utc
 from routing.search import Searches, Sources, collect
 from routing.timetable import Day, Patterns, build_day, build_patterns, service_ref_epoch
 from routing.updates import TripUpdate
+from routing.via import plan_via
 
 __all__ = ["Planner", "Query", "Place", "LegStatus"]
 
@@ -53,6 +54,8 @@ class Query:
     min_transfer_s: int | None = None   # v: be at every boarding v before (replaces the mode
     #                                     board/alight and change defaults; rules still apply)
     limit: int | None = None
+    via: tuple[str, ...] = ()            # stops to pass through in order (routing.via)
+    via_min_stay_s: int = 0             # at least this long from arrival to departure at each
     # travel profile (routing.config.Profile): None/0/False keep the network's behaviour
     walk_speed_mps: float | None = None  # every walk at this speed (access, egress, footpaths)
     extra_transfer_s: int = 0           # added to every change between two vehicles
@@ -220,6 +223,8 @@ class Planner:
     def plan(self, query: Query) -> list[Itinerary]:
         if query.origin == query.destination:
             raise InvalidQuery("from and to are the same place")
+        if query.via:
+            return plan_via(self, query)
         cfg = self.config
         max_walk = cfg.walk_radius_m if query.max_walk_m is None else max(0.0, query.max_walk_m)
         speed, walks = query.walk_speed_mps, self.searches.footpaths
@@ -281,3 +286,14 @@ class Planner:
     def walk_m(self, s: int, s2: int) -> float:
         """Walking metres s -> s2: the footpath's, else the straight line x detour."""
         return self.ctx.walk_m(s, s2)
+
+    def alight_s(self, leg, min_transfer_s: int | None = None) -> int:
+        """Seconds after a transit leg's arrival before the passenger is free (station rule,
+        else the mode's default; 0 with a query's min_transfer_s)."""
+        pats = self.fwd
+        t = self.trip_index[leg.key.trip_id]
+        row = int(pats.stop_start[int(pats.trip_pattern[t])]) + leg.key.alight_pos
+        fixed = int(pats.alight_fixed[row])
+        if fixed >= 0:
+            return fixed
+        return 0 if min_transfer_s is not None else int(pats.alight_slack[row])

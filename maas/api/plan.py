@@ -52,6 +52,8 @@ class PlanQuery(BaseModel):
     min_transfer_s: int | None = Field(None, ge=0, le=86400, description="Your minimum connection time: be at every boarding (the first included) this many seconds before departure, instead of the mode defaults (airport check-in, rail gates) and the default change time; transfers.txt and operator station rules still apply")
     limit: int | None = Field(None, ge=1, description="Itineraries to return; default routing.default_limit (5), capped at routing.max_limit (20)")
     lang: str | None = Field(None, description="Language of the alerts' texts (BCP 47, e.g. zh, en), with a fallback; zh or en also names the legs' stops in it (translations.txt, else English/pinyin)")
+    via: str | None = Field(None, max_length=400, description='Stops to pass through in order, "FEED:STOP_ID[,FEED:STOP_ID]" (at most 3): the itinerary alights at (or walks into) each and boards again from there; forward point queries only (not with arrive_by or window_min)')
+    via_min_stay_s: int = Field(0, ge=0, le=86400, description="With via: at least this many seconds from the arrival at each via stop to the next departure (never less than a change takes)")
     profile: Literal["default", "elderly"] = Field("default", description="Travel profile: defaults of the options below. elderly: walk_speed 0.8 m/s, extra_transfer_s 300, max_transfers 3, fewer changes preferred (a change ranks as 10 min of arrival), step-free where known (no stop or trip the feed marks not accessible); an option given explicitly wins")
     walk_speed: float | None = Field(None, ge=0.3, le=3.0, description="Walking speed, m/s (0.3-3.0), for every walk (access, egress, changes); default routing.walk_speed_mps (1.2), elderly 0.8")
     extra_transfer_s: int | None = Field(None, ge=0, le=3600, description="Seconds added to every change between two vehicles (on top of the change time, walk, transfers.txt and station rules); default 0, elderly 300")
@@ -139,7 +141,19 @@ def to_query(q: PlanQuery) -> Query:
     return Query(origin=origin, destination=dest, date=d, time_s=secs, arrive_by=q.arrive_by,
                  window_s=q.window_min * 60, modes=modes,
                  wheelchair=q.wheelchair, max_walk_m=q.max_walk_m, min_transfer_s=q.min_transfer_s,
-                 limit=q.limit, **profile_options(q))
+                 limit=q.limit, via=_vias(q.via), via_min_stay_s=q.via_min_stay_s,
+                 **profile_options(q))
+
+
+def _vias(text: str | None) -> tuple[str, ...]:
+    out = []
+    for part in (text or "").split(","):
+        if part.strip():
+            p = _place(part, "via")
+            if not isinstance(p, str):
+                raise InvalidQuery(f"via takes stop ids, not coordinates: {part!r}", parameter="via")
+            out.append(p)
+    return tuple(out)
 
 
 def profile_options(q: Any) -> dict[str, Any]:

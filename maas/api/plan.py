@@ -20,10 +20,11 @@ from maas.api.realtime import AlertOut, alert_out
 from maas.appkeys import BOOKINGS, LIVE
 from maas.domain_metrics import DOMAIN_METRICS
 from maas.http import Router
+from maas.lang import request_lang
 from routing.config import PROFILES
 from routing.errors import InvalidQuery, NoTimetable
 from routing.itinerary import Itinerary, Leg, Place
-from routing.names import display_name, primary
+from routing.names import display_name, headsign, primary, route_name
 from routing.planner import Planner, Query
 from ticketing.errors import TicketingError
 from ticketing.fares import format_minor
@@ -51,7 +52,7 @@ class PlanQuery(BaseModel):
     max_walk_m: float | None = Field(None, ge=0, le=100_000, description="Longest walk between two stops (at most 100 km); 0 = no walking between different stops except transfers.txt. Default routing.walk_radius_m")
     min_transfer_s: int | None = Field(None, ge=0, le=86400, description="Your minimum connection time: be at every boarding (the first included) this many seconds before departure, instead of the mode defaults (airport check-in, rail gates) and the default change time; transfers.txt and operator station rules still apply")
     limit: int | None = Field(None, ge=1, description="Itineraries to return; default routing.default_limit (5), capped at routing.max_limit (20)")
-    lang: str | None = Field(None, description="Language of the alerts' texts (BCP 47, e.g. zh, en), with a fallback; zh or en also names the legs' stops in it (translations.txt, else English/pinyin)")
+    lang: str | None = Field(None, description="Language of the alerts' texts (BCP 47, e.g. zh, en), with a fallback; zh or en also names the legs' stops, routes and headsigns in it (translations.txt, else English/pinyin); without it, names follow Accept-Language (zh/en), else as published")
     via: str | None = Field(None, max_length=400, description='Stops to pass through in order, "FEED:STOP_ID[,FEED:STOP_ID]" (at most 3): the itinerary alights at (or walks into) each and boards again from there; forward point queries only (not with arrive_by or window_min)')
     via_min_stay_s: int = Field(0, ge=0, le=86400, description="With via: at least this many seconds from the arrival at each via stop to the next departure (never less than a change takes)")
     profile: Literal["default", "elderly"] = Field("default", description="Travel profile: defaults of the options below. elderly: walk_speed 0.8 m/s, extra_transfer_s 300, max_transfers 3, fewer changes preferred (a change ranks as 10 min of arrival), step-free where known (no stop or trip the feed marks not accessible); an option given explicitly wins")
@@ -296,15 +297,24 @@ def _in_lang(request: web.Request, leg: Leg, lang: str) -> Leg:
         s = index.get(p.id) if p.id is not None else None
         return p if s is None else dataclasses.replace(p, name=display_name(net, s, lang))
 
-    return dataclasses.replace(leg, from_place=named(leg.from_place), to_place=named(leg.to_place),
-                               intermediate=tuple(named(p) for p in leg.intermediate))
+    leg = dataclasses.replace(leg, from_place=named(leg.from_place), to_place=named(leg.to_place),
+                              intermediate=tuple(named(p) for p in leg.intermediate))
+    t = snap.planner.trip_index.get(leg.trip_id) if leg.trip_id is not None else None
+    if t is None:
+        return leg
+    r = int(net.trip_route[t])
+    return dataclasses.replace(
+        leg, route_short_name=route_name(net, r, "route_short_name", lang),
+        route_long_name=route_name(net, r, "route_long_name", lang), headsign=headsign(net, t, lang))
 
 
-def render_json(request: web.Request, its: list[Itinerary], lang: str | None = None) -> bytes:
+def render_json(request: web.Request, its: list[Itinerary], lang: str | None = None,
+                names: str | None = None) -> bytes:
     """`PlanResponse(itineraries=[add_prices(request, render(it, itinerary_alerts(...)), it)
-    ...])` as JSON bytes; stops named in `lang` when it is zh or en."""
+    ...])` as JSON bytes; alerts in `lang`; stops, routes and headsigns named in `names`
+    (zh or en; default: `lang`'s)."""
     out = []
-    names = primary(lang)
+    names = names or primary(lang)
     if names is not None:
         its = [dataclasses.replace(it, legs=tuple(_in_lang(request, leg, names) for leg in it.legs))
                for it in its]
@@ -338,7 +348,7 @@ async def plan(request: web.Request, query: PlanQuery) -> web.Response:
     if planner is None:
         raise NoTimetable("no timetable is loaded yet")
     started = time.perf_counter()
-    if q.window_s > 0:
+    if q.window_s > 0 or q.via:         # range and via queries: several searches, a thread
         its = await asyncio.to_thread(planner.plan, q)
     else:
         gauge = _gauge(planner)
@@ -348,7 +358,8 @@ async def plan(request: web.Request, query: PlanQuery) -> web.Response:
             its = await asyncio.to_thread(gauge.plan, planner, q)
     request.app[DOMAIN_METRICS].plan_latency.labels("range" if q.window_s > 0 else "point").observe(
         time.perf_counter() - started)
-    return web.Response(body=render_json(request, its, query.lang), content_type="application/json",
+    return web.Response(body=render_json(request, its, query.lang, request_lang(request, query.lang)),
+                        content_type="application/json",
                         charset="utf-8")
 
 

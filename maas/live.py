@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -52,6 +53,11 @@ __all__ = ["LiveNetwork", "Snapshot", "live_ctx", "build_snapshot", "warm"]
 log = logging.getLogger(__name__)
 
 RECONNECT_S = 2.0
+# Test hook (tests/test_activation_workers.py), never set in production: a worker swaps in an
+# activation it hears of by NOTIFY this many seconds late, as a worker whose rebuild is slow
+# would; the worker that answers the activation reloads at once. Without the activation's wait
+# for every worker, a plan right after it reaches a worker still on the old version.
+NOTIFY_DELAY_ENV = "MAAS_TEST_NOTIFY_DELAY_S"
 
 
 @dataclass(frozen=True, eq=False)
@@ -177,9 +183,14 @@ class _Listener:
         self.conn: asyncpg.Connection | None = None
         self.tasks: set[asyncio.Task] = set()
         self.closing = False
+        self.notify_delay_s = float(os.environ.get(NOTIFY_DELAY_ENV) or 0)
 
     def _on_notify(self, conn: Any, pid: int, channel: str, payload: str) -> None:
-        self._spawn(self.holder.reload())
+        self._spawn(self._reload_late() if self.notify_delay_s > 0 else self.holder.reload())
+
+    async def _reload_late(self) -> None:
+        await asyncio.sleep(self.notify_delay_s)   # the test hook: see NOTIFY_DELAY_ENV
+        await self.holder.reload()
 
     def _on_realtime(self, conn: Any, pid: int, channel: str, payload: str) -> None:
         self._spawn(self.holder.refresh_realtime())

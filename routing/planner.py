@@ -24,9 +24,11 @@ from routing.config import RoutingConfig
 from routing.context import Context
 from routing.days import DayCache
 from routing.errors import DateOutOfService, InvalidQuery, LegNotFeasible, UnknownStop
+from routing.fares import FareClasses, FareTable, fare_classes
 from routing.footpaths import Footpaths, build_footpaths, near_stops
 from routing.itinerary import Itinerary, LegKey
 from routing.journeys import Catalog, assemble
+from routing.mcraptor import BagPool, collect_priced
 from routing.network import Network
 from routing.realtime import LegStatus, Realtime, overlay, resolve, utc
 from routing.search import Searches, Sources, collect
@@ -90,6 +92,7 @@ class Planner:
         self.searches = Searches(self.ctx, fwd, self.rev, self.fps_rev)
         self._reach_cache: dict[tuple, dict[int, tuple[int, int]]] = {}
         self.catalog = Catalog(self.ctx)    # stops and trips as itineraries show them (memo)
+        self._bags = BagPool()                  # label buffers of price searches
         self.realtime: Realtime | None = None   # the realtime state planned on (None: static)
         self._static = self                     # the planner without realtime
 
@@ -220,10 +223,26 @@ class Planner:
         return self.stop_tz(min(reach, key=lambda s: reach[s][1]))
 
     # ---------------------------------------------------------------- plan
-    def plan(self, query: Query) -> list[Itinerary]:
+    def fare_classes(self) -> FareClasses:
+        """What a `FareTable` for this planner is indexed by (built once, shared with its
+        realtime planners)."""
+        base = self._static
+        got = base.__dict__.get("_fare_classes")
+        if got is None:
+            got = base.__dict__["_fare_classes"] = fare_classes(base.network, base.fwd)
+        return got
+
+    def plan(self, query: Query, fares: FareTable | None = None) -> list[Itinerary]:
+        """Itineraries for `query`. With `fares` (criteria=price; depart-at point queries
+        only), price is a third Pareto criterion: slower journeys that cost less survive."""
         if query.origin == query.destination:
             raise InvalidQuery("from and to are the same place")
+        if fares is not None and (query.arrive_by or query.window_s > 0):
+            raise InvalidQuery("criteria=price plans departures at a time: not with arrive_by "
+                               "or window_min", parameter="criteria")
         if query.via:
+            if fares is not None:
+                raise InvalidQuery("criteria=price is not combined with via", parameter="criteria")
             return plan_via(self, query)
         cfg = self.config
         max_walk = cfg.walk_radius_m if query.max_walk_m is None else max(0.0, query.max_walk_m)
@@ -245,15 +264,24 @@ class Planner:
             for s, (w, _) in dst.items():
                 egress[s] = w
             scratch.reset()
-            rides = collect(search, scratch, Sources.of(src), egress, t0 - search.day.origin,
-                            window)
+            if fares is not None:
+                if fares.classes is not self.fare_classes():
+                    raise ValueError("the fare table was made for another planner's network")
+                priced = collect_priced(search, self._bags, Sources.of(src), egress,
+                                        t0 - search.day.origin, fares)
+                rides, prices = [r for r, _ in priced], [c for _, c in priced]
+            else:
+                rides = collect(search, scratch, Sources.of(src), egress, t0 - search.day.origin,
+                                window)
+                prices = None
         finally:
             for s in dst:
                 egress[s] = -1
             self.searches.release(scratch)
         limit = cfg.default_limit if query.limit is None else max(1, min(query.limit, cfg.max_limit))
         span = (t0, t0 + window) if window > 0 and not query.arrive_by else None
-        return assemble(self.ctx, self.catalog, search, rides, query, src, dst, limit, span)
+        return assemble(self.ctx, self.catalog, search, rides, query, src, dst, limit, span,
+                        prices=prices)
 
     # ---------------------------------------------------------------- legs (bookings)
     def leg_stops(self, leg: LegKey) -> tuple[str, ...]:

@@ -283,10 +283,11 @@ def _conn(search: Search, s: int, s2: int) -> int:
     return search.min_conn
 
 
-def squeeze(search: Search, rides: list[Ride]) -> list[Ride]:
+def squeeze(search: Search, rides: list[Ride], inst_class: np.ndarray | None = None) -> list[Ride]:
     """Take the latest trip of the same day pattern on each ride that still makes the
     next connection (last ride: same arrival), so no journey waits needlessly early.
-    `rides` are in search order reversed: rides[0] reaches the target."""
+    `rides` are in search order reversed: rides[0] reaches the target. With `inst_class`
+    (instance -> fare class; criteria=price) only a trip of the same fare class (same price)."""
     d, p = search.day, search.pats
     out = list(rides)
     deadline = None
@@ -301,7 +302,8 @@ def squeeze(search: Search, rides: list[Ride]) -> list[Ride]:
         for k in range(j + 1, last):        # FIFO: arrivals never decrease with k
             if int(d.t_arr[base + k * length + r.alight]) > deadline:
                 break
-            if search.inst_ok[i0 + k]:
+            if search.inst_ok[i0 + k] and (inst_class is None
+                                           or inst_class[i0 + k] == inst_class[r.inst]):
                 j = k
         out[n] = Ride(inst=i0 + j, board=r.board, alight=r.alight, length=length)
         if n + 1 < len(out):

@@ -20,6 +20,7 @@ from collections import Counter
 from dataclasses import dataclass, replace
 from datetime import date, datetime, time as Time, timedelta, timezone, tzinfo
 from typing import Any, Callable, Iterable, Protocol, Sequence
+from zoneinfo import ZoneInfo
 
 import asyncpg
 import numpy as np
@@ -249,8 +250,7 @@ class Checkin:
             if limiter is not None and err.code in MISSES:
                 await self._miss(limiter, who, gate, station, now)
             booking = err.extra.get("booking")
-            return Decision("reject", err.code, booking, err.extra.get("leg"), 1 if booking else None,
-                            replaced_by=err.extra.get("replaced_by"))
+            return Decision.reject(err, booking=booking, passengers=1 if booking else None)
         return Decision("accept", ACCEPT, chosen.booking, chosen.leg, 1, None, chosen.passenger)
 
     async def _admit_holder(self, conn: Any, gate: str, station: str, stops: tuple[str, ...],
@@ -387,14 +387,16 @@ class Checkin:
     # --- the offline manifest, offline taps and conflicts ---------------------------------
 
     async def manifest(self, gate: str, station: str, stops: tuple[str, ...], day: date | None,
-                       bearer: str, zone: Callable[[str], tzinfo] | None = None) -> dict[str, Any]:
-        """The gate's signed manifest for `day` (default: today, UTC), sealed under a key
-        derived from the gate's bearer key. `zone(stop)`: the time zone a replacing leg's
-        departure is shown in (its boarding stop's; default UTC)."""
+                       bearer: str, zone: Callable[[str], tzinfo] | None = None,
+                       tz: str = "UTC") -> dict[str, Any]:
+        """The gate's signed manifest for `day` (default: today) in `tz` (the station's time
+        zone), sealed under a key derived from the gate's bearer key. `zone(stop)`: the time
+        zone a replacing leg's departure is shown in (its boarding stop's; default UTC)."""
         cfg = self.cfg
         now = self.now()
-        day = day or now.date()
-        start = datetime.combine(day, Time(0), tzinfo=timezone.utc)
+        zone = ZoneInfo(tz)
+        day = day or now.astimezone(zone).date()
+        start = datetime.combine(day, Time(0), tzinfo=zone)
         lo = start - timedelta(seconds=cfg.manifest_before_s)
         hi = start + timedelta(days=1, seconds=cfg.manifest_after_s)
         async with self.pool.acquire() as conn:
@@ -409,7 +411,7 @@ class Checkin:
                      covers_from=lo, covers_until=hi, totp_step_s=cfg.totp_step_s,
                      totp_skew_steps=cfg.totp_skew_steps, totp_digits=cfg.totp_digits,
                      keys={k: public_bytes(v) for k, v in keys.items()}, entries=entries,
-                     revoked=revoked, stops=stops, id_key=id_key, ids=tuple(ids),
+                     revoked=revoked, stops=stops, id_key=id_key, ids=tuple(ids), tz=tz,
                      replaced={b: {n: replace(r, departure=r.departure.astimezone(
                                    zone(r.station) if zone else timezone.utc))
                                    for n, r in legs.items()} for b, legs in replaced.items()})

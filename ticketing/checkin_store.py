@@ -400,10 +400,13 @@ async def upload_taps(pool: Any, gate: str, station: str, taps: Iterable[Uploade
 
 
 async def list_conflicts(conn: Any, operator: str, limit: int = 100) -> list[dict[str, Any]]:
-    """Conflicts on legs of this operator ("feed:agency_id", or a feed it owns), newest first."""
+    """Conflicts on legs of this operator ("feed:agency_id", or a feed it owns), newest first,
+    each with the leg's boarding stop (`from_stop`: its times are shown local to it)."""
     rows = await conn.fetch(
-        """SELECT * FROM tap_conflicts WHERE agency_id = $1 OR feed = $1
-            ORDER BY detected_at DESC, id DESC LIMIT $2""", operator, limit)
+        """SELECT c.*, l.from_stop FROM tap_conflicts c
+             LEFT JOIN booking_legs l ON l.booking_id = c.booking_id AND l.leg_no = c.leg_no
+            WHERE c.agency_id = $1 OR c.feed = $1
+            ORDER BY c.detected_at DESC, c.id DESC LIMIT $2""", operator, limit)
     return [dict(r) for r in rows]
 
 

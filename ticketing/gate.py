@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 from typing import Callable, Collection, Mapping, Protocol
+from zoneinfo import ZoneInfo
 
 from ticketing.checkin_errors import (AlreadyUsed, Cancelled, CodeExpired, NotInManifest,
                                       NotYetValid, Rejection, Replaced, ValidityOver, WrongStation)
@@ -51,12 +52,30 @@ class Decision:
     step: int | None = None     # the TOTP step an accept burned (internal, never rendered)
     passenger: int | None = None  # ID card: the passenger_no admitted (one person, not the party)
     replaced_by: ReplacedBy | None = None   # code replaced: the leg to board instead
+    valid_from: datetime | None = None   # not_yet_valid: when the leg's window opens
+    valid_until: datetime | None = None  # validity_over: when it closed
 
     @classmethod
-    def reject(cls, err: Rejection, token: TicketToken | None = None) -> "Decision":
-        return cls("reject", err.code, token.booking if token else None,
-                   err.extra.get("leg"), token.passenger_count if token else None,
-                   replaced_by=err.extra.get("replaced_by"))
+    def reject(cls, err: Rejection, token: TicketToken | None = None, *,
+               booking: str | None = None, passengers: int | None = None) -> "Decision":
+        """The refusal `err`; booking and party from the verified `token` if there is one."""
+        if token is not None:
+            booking, passengers = token.booking, token.passenger_count
+        return cls("reject", err.code, booking, err.extra.get("leg"), passengers,
+                   replaced_by=err.extra.get("replaced_by"),
+                   valid_from=_instant(err.extra.get("valid_from")),
+                   valid_until=_instant(err.extra.get("valid_until")))
+
+    def localised(self, tz: tzinfo) -> "Decision":
+        """The same decision with its window's instants written in `tz` (the station's)."""
+        if self.valid_from is None and self.valid_until is None:
+            return self
+        return replace(self, valid_from=self.valid_from and self.valid_from.astimezone(tz),
+                       valid_until=self.valid_until and self.valid_until.astimezone(tz))
+
+
+def _instant(iso: object) -> datetime | None:
+    return datetime.fromisoformat(iso) if isinstance(iso, str) else None
 
 
 def replaced_error(leg: int, by: ReplacedBy, **extra: object) -> Replaced:
@@ -212,6 +231,7 @@ class GateValidator:
         self._used_steps: set[tuple[str, int]] = set()
         self._stops = frozenset(m.stops or (m.station,))
         self._used_passengers: set[tuple[str, int, int]] = set()   # (booking, leg, passenger)
+        self._zone = ZoneInfo(m.tz)   # the station's: taps and decisions are written in it
         self._ids: dict[bytes, list[IdLeg]] = {}
         for x in m.ids:
             self._ids.setdefault(x.index, []).extend(
@@ -240,11 +260,11 @@ class GateValidator:
             if (token.booking, step) in self._used_steps:
                 raise CodeExpired("this code was already accepted", leg=leg.index)
         except Rejection as err:
-            return Decision.reject(err, token)
+            return Decision.reject(err, token).localised(self._zone)
         self._used_legs.add((token.booking, leg.index))
         self._used_steps.add((token.booking, step))
-        self.taps.append(OfflineTap(str(uuid.uuid4()), m.gate, token.booking, leg.index, now, step,
-                                    qr=qr))
+        self.taps.append(OfflineTap(str(uuid.uuid4()), m.gate, token.booking, leg.index,
+                                    now.astimezone(self._zone), step, qr=qr))
         return Decision("accept", ACCEPT, token.booking, leg.index, token.passenger_count, step)
 
     def remember(self, tap: OfflineTap) -> None:
@@ -268,12 +288,13 @@ class GateValidator:
             legs = [replace(x, used=True) if self._entered(x) else x for x in legs]
             chosen = choose_leg(legs, self._stops, now)
         except Rejection as err:
-            return Decision("reject", err.code, err.extra.get("booking"), err.extra.get("leg"),
-                            1 if err.extra.get("booking") else None,
-                            replaced_by=err.extra.get("replaced_by"))
+            booking = err.extra.get("booking")
+            return Decision.reject(err, booking=booking,
+                                   passengers=1 if booking else None).localised(self._zone)
         self._used_passengers.add((chosen.booking, chosen.leg, chosen.passenger))
-        self.taps.append(OfflineTap(str(uuid.uuid4()), m.gate, chosen.booking, chosen.leg, now,
-                                    None, chosen.passenger, id_card=(id_type, number)))
+        self.taps.append(OfflineTap(str(uuid.uuid4()), m.gate, chosen.booking, chosen.leg,
+                                    now.astimezone(self._zone), None, chosen.passenger,
+                                    id_card=(id_type, number)))
         return Decision("accept", ACCEPT, chosen.booking, chosen.leg, 1, None, chosen.passenger)
 
     def _entered(self, x: IdLeg) -> bool:

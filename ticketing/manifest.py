@@ -137,6 +137,8 @@ class Manifest:
     # booking -> {replaced leg boarding here -> the leg that replaced it} (those legs are also
     # in `revoked`, so a gate that predates `replaced` still refuses them, as `cancelled`)
     replaced: dict[str, dict[int, ReplacedBy]] = field(default_factory=dict)
+    tz: str = "UTC"                   # the station's IANA time zone (its feed's): `date` is a
+                                      # day there; a gate writes taps and shows times in it
 
     def __repr__(self) -> str:
         return (f"Manifest(gate={self.gate!r}, station={self.station!r}, date={self.date}, "
@@ -162,6 +164,7 @@ def _body(m: Manifest) -> dict[str, Any]:
         "revoked": {b: (None if legs is None else list(legs)) for b, legs in m.revoked.items()},
         "stops": list(m.stops),
         "id_key": _b64(m.id_key),
+        "tz": m.tz,
         "ids": [[x.booking, x.passenger, _b64(x.index),
                  [[leg.index, _ts(leg.valid_from), _ts(leg.valid_until), int(leg.cancelled),
                    int(leg.used)] for leg in x.legs]]
@@ -203,6 +206,7 @@ def _from_body(d: dict[str, Any]) -> Manifest:
                  for b, v in d["revoked"].items()},
         stops=tuple(d.get("stops", ())),
         id_key=_unb64(d.get("id_key", "")),
+        tz=str(d.get("tz", "UTC")),
         ids=tuple(ManifestId(booking, int(pax), _unb64(index),
                              tuple(ManifestIdLeg(int(i), _dt(vf), _dt(vu), bool(c), bool(u))
                                    for i, vf, vu, c, u in legs))

@@ -42,7 +42,11 @@ class EventOut(BaseModel):
     status: str = Field(description="the booking's status after the event")
     leg_no: int | None = Field(None, description="the leg it concerns, if one")
     detail: dict[str, Any] = Field(default_factory=dict,
-                                   description="amounts, reason (cancelled | missed_connection), times")
+                                   description="amounts, reason (cancelled | missed_connection), "
+                                   "times: a time of a stop (missed_connection's `arrival`, "
+                                   "`departure`) is local to that stop with its offset, e.g. "
+                                   "2026-12-01T08:30:00+08:00, as plan legs; a hold's "
+                                   "`expires_at` is UTC like the booking's")
     at: datetime
 
 

@@ -124,7 +124,28 @@ export async function openManifest(envelope, gateSecret, trustedKeys = null) {
     keys: Object.fromEntries(Object.entries(d.keys).map(([k, v]) => [k, unb64(v)])),
     entries, revoked: new Map(Object.entries(d.revoked)), stops: d.stops && d.stops.length ? d.stops : [d.station],
     replaced: replacedOf(d.replaced),
+    tz: d.tz || "UTC",
   };
+}
+
+// ISO 8601 of unix seconds `t` as the wall clock of the IANA zone `tz`, with its offset: a
+// tap's time is written local to the station, as the server writes every time of a place
+export function localIso(t, tz) {
+  const d = new Date(Math.floor(t) * 1000);
+  let p;
+  try {
+    p = Object.fromEntries(new Intl.DateTimeFormat("en-CA", {
+      timeZone: tz, hourCycle: "h23", year: "numeric", month: "2-digit", day: "2-digit",
+      hour: "2-digit", minute: "2-digit", second: "2-digit",
+    }).formatToParts(d).map((x) => [x.type, x.value]));
+  } catch (err) {
+    return d.toISOString();              // a zone this browser does not know: UTC
+  }
+  const wall = Date.UTC(+p.year, +p.month - 1, +p.day, +p.hour, +p.minute, +p.second);
+  const off = Math.round((wall - d.getTime()) / 60000), a = Math.abs(off);
+  const two = (n) => String(n).padStart(2, "0");
+  return `${p.year}-${p.month}-${p.day}T${p.hour}:${p.minute}:${p.second}` +
+    `${off < 0 ? "-" : "+"}${two(Math.floor(a / 60))}:${two(a % 60)}`;
 }
 
 // --- the QR payload (ticketing/tokens.py) ------------------------------------------------
@@ -275,7 +296,7 @@ export class OfflineGate {
       this.usedSteps.add(`${token.booking}|${step}`);
       // the QR itself goes with the tap: the server accepts an offline tap only with its proof
       this.taps.push({ tap_id: crypto.randomUUID(), booking: token.booking, leg: leg.index,
-        at: new Date(now * 1000).toISOString(), step, qr });
+        at: localIso(now, m.tz), step, qr });
       return { result: "accept", code: "ok", booking: token.booking, leg: leg.index, passengers: token.passengerCount };
     } catch (err) {
       if (!(err instanceof Rejection)) throw err;

@@ -37,7 +37,7 @@ const [envelope, secret, cases, done] = arguments;
   for (const [qr, at] of cases) { now = at; out.push(await gate.validate(qr)); }
   const { decisionView } = await import("/static/gate.js");
   const shown = out.filter(d => d.replaced_by).map(d => decisionView(d, "offline").textContent);
-  done({ok: true, out, shown, taps: gate.taps.map(t => [t.booking, t.leg, t.step])});
+  done({ok: true, out, shown, taps: gate.taps.map(t => [t.booking, t.leg, t.step, t.at])});
 })().catch(e => done({ok: false, error: String(e && e.message || e), name: e && e.name}));
 """
 
@@ -64,6 +64,7 @@ def _cases() -> tuple[Any, list[tuple[str, float]]]:
     m = replace(m, replaced={swapped.booking: {1: ReplacedBy(
         3, "crh:G-1130", datetime(2026, 11, 26, 11, 30, tzinfo=timezone(timedelta(hours=8))),
         "crh:QDN")}})
+    m = replace(m, tz="Asia/Shanghai")     # taps are written in the station's time zone
     now = RAIL_OPEN + timedelta(minutes=5)
     good = qr_for(token, key, secret, now)
     raw = bytearray(b45decode(good))
@@ -103,7 +104,7 @@ def _python(m: Any, cases: list[tuple[str, Any]]) -> tuple[list[tuple], list[tup
         d = gate.validate(qr)
         out.append((d.result, d.code, d.booking, d.leg, d.passengers,
                     d.replaced_by.as_json() if d.replaced_by else None))
-    return out, [(t.booking, t.leg, t.step) for t in gate.taps]
+    return out, [(t.booking, t.leg, t.step, t.at.isoformat()) for t in gate.taps]
 
 
 async def test_offline_decisions_match_the_python_validator(client, browser) -> None:  # type: ignore[no-untyped-def]
@@ -130,6 +131,7 @@ async def test_offline_decisions_match_the_python_validator(client, browser) -> 
     # the gate page shows where to board instead
     assert len(got["shown"]) == 1 and "crh:G-1130" in got["shown"][0], got["shown"]
     assert "2026-11-26T11:30:00+08:00" in got["shown"][0] and "crh:QDN" in got["shown"][0]
+    assert taps and all(at.endswith("+08:00") for *_, at in taps)
 
 
 async def test_a_manifest_for_another_gate_key_is_refused(client, browser) -> None:  # type: ignore[no-untyped-def]

@@ -34,6 +34,7 @@ from routing.realtime import LegStatus, Realtime, overlay, resolve, utc
 from routing.search import Searches, Sources, collect
 from routing.timetable import Day, Patterns, build_day, build_patterns, service_ref_epoch
 from routing.updates import TripUpdate
+from routing.via import plan_via
 
 __all__ = ["Planner", "Query", "Place", "LegStatus"]
 
@@ -55,6 +56,8 @@ class Query:
     min_transfer_s: int | None = None   # v: be at every boarding v before (replaces the mode
     #                                     board/alight and change defaults; rules still apply)
     limit: int | None = None
+    via: tuple[str, ...] = ()            # stops to pass through in order (routing.via)
+    via_min_stay_s: int = 0             # at least this long from arrival to departure at each
     # travel profile (routing.config.Profile): None/0/False keep the network's behaviour
     walk_speed_mps: float | None = None  # every walk at this speed (access, egress, footpaths)
     extra_transfer_s: int = 0           # added to every change between two vehicles
@@ -237,6 +240,10 @@ class Planner:
         if fares is not None and (query.arrive_by or query.window_s > 0):
             raise InvalidQuery("criteria=price plans departures at a time: not with arrive_by "
                                "or window_min", parameter="criteria")
+        if query.via:
+            if fares is not None:
+                raise InvalidQuery("criteria=price is not combined with via", parameter="criteria")
+            return plan_via(self, query)
         cfg = self.config
         max_walk = cfg.walk_radius_m if query.max_walk_m is None else max(0.0, query.max_walk_m)
         speed, walks = query.walk_speed_mps, self.searches.footpaths
@@ -307,3 +314,14 @@ class Planner:
     def walk_m(self, s: int, s2: int) -> float:
         """Walking metres s -> s2: the footpath's, else the straight line x detour."""
         return self.ctx.walk_m(s, s2)
+
+    def alight_s(self, leg, min_transfer_s: int | None = None) -> int:
+        """Seconds after a transit leg's arrival before the passenger is free (station rule,
+        else the mode's default; 0 with a query's min_transfer_s)."""
+        pats = self.fwd
+        t = self.trip_index[leg.key.trip_id]
+        row = int(pats.stop_start[int(pats.trip_pattern[t])]) + leg.key.alight_pos
+        fixed = int(pats.alight_fixed[row])
+        if fixed >= 0:
+            return fixed
+        return 0 if min_transfer_s is not None else int(pats.alight_slack[row])

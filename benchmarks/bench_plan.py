@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/bench_plan.py --feed nyc-subway-2018 --queries 100 --http
     .venv/bin/python benchmarks/bench_plan.py --demo-scale 10 --queries 50
+    .venv/bin/python benchmarks/bench_plan.py --feed nyc-subway-2018 --no-peers --mapped
 
 Random reachable queries (origin, destination, time 07:00-19:00) on the busiest service day.
 Measured: earliest-arrival Pareto query and 2-hour range query p50/p95 (Planner.plan, i.e.
@@ -15,8 +16,10 @@ pyraptor (in its own venv, /work/bench-venvs/pyraptor, from the same expanded tr
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -338,14 +341,26 @@ def main() -> None:
     ap.add_argument("--price", action="store_true",
                     help="also criteria=price (the default settings' fares) on the same queries, "
                          "interleaved with the two-criteria query")
+    ap.add_argument("--mapped", action="store_true",
+                    help="plan on the network and planner structures mapped read-only from "
+                         "disk (maas.netcache), as a maas worker does")
     args = ap.parse_args()
     cfg = RoutingConfig()
     m0 = rss_mb()
     t0 = time.perf_counter()
     net, label = load_network(args)
     t_compile = time.perf_counter() - t0
+    shared = None
+    if args.mapped:     # as a maas worker plans: network and planner structures mapped from disk
+        from maas.netcache import shared_generation
+        from routing.network import to_bytes
+
+        where = Path(tempfile.mkdtemp(prefix="bench-plan-map-"))
+        atexit.register(shutil.rmtree, where, True)
+        gen = shared_generation([("bench", "1", to_bytes(net))], where)
+        net, shared = gen.network, gen.shared(cfg)
     t1 = time.perf_counter()
-    pl = Planner.build(net, cfg)
+    pl = Planner.build(net, cfg, shared)
     t_build = time.perf_counter() - t1
     d, conns = busiest_day(net)
     t2 = time.perf_counter()
@@ -357,7 +372,7 @@ def main() -> None:
     ea = time_queries(pl, qs, "pareto")
     rq = [Query(q.origin, q.destination, q.date, q.time_s, window_s=7200) for q in qs]
     rng = time_queries(pl, rq, "range")
-    r = {"network": label, "date": str(d), "connections_day": conns, "stops": net.n_stops,
+    r = {"network": label + (" (mapped)" if args.mapped else ""), "date": str(d), "connections_day": conns, "stops": net.n_stops,
          "trips": net.n_trips, "stop_times": int(len(net.st_stop)),
          "compile_s": round(t_compile, 2), "planner_build_s": round(t_build, 2),
          "day_expand_s": round(t_day, 2), "rss_growth_mb": round(mem),

@@ -43,7 +43,7 @@ from aiohttp import web
 from feeds.store import NOTIFY_CHANNEL, load_active
 from feeds.realtime_store import NOTIFY_CHANNEL as REALTIME_CHANNEL
 from maas.appkeys import CLOCK, DB, LIVE, REDIS, SETTINGS
-from maas.netcache import shared_network
+from maas.netcache import shared_generation
 from maas.realtime import RealtimeState, load_state, with_realtime
 from maas.served import HEARTBEAT_S, WorkerRegistry
 from routing.network import Network, empty, from_bytes, merge
@@ -77,18 +77,23 @@ def build_snapshot(rows: list[tuple[str, str, bytes]], config: Any, generation: 
                    realtime: RealtimeState | None = None,
                    cache_dir: Path | None = None) -> Snapshot:
     """CPU-bound (run it in a thread): (feed, version, compiled bytes) -> Snapshot. With
-    `cache_dir`, the merged network is built once per machine and mapped read-only
+    `cache_dir`, the merged network and the planner's structures (patterns, footpaths,
+    trip index, expanded days) are built once per machine and mapped read-only
     (maas.netcache); without, this process builds its own copy."""
+    from routing.config import RoutingConfig
     from routing.planner import Planner
     from routing.stops import StopIndex
 
     t0 = time.perf_counter()
     realtime = realtime or RealtimeState()
+    config = config or RoutingConfig()
+    shared = None
     if cache_dir is not None and rows:
-        network = shared_network(rows, cache_dir)
+        gen = shared_generation(rows, cache_dir)
+        network, shared = gen.network, gen.shared(config)
     else:
         network = merge([from_bytes(blob) for _, _, blob in rows])
-    static = Planner.build(network, config) if network.n_stops else None
+    static = Planner.build(network, config, shared) if network.n_stops else None
     stops = StopIndex.build(network)
     return Snapshot(network=network, planner=with_realtime(static, network, realtime), stops=stops,
                     versions=MappingProxyType({f: v for f, v, _ in rows}), loaded=True,

@@ -147,9 +147,14 @@ def run_nx(trips, rel_qs, n) -> dict:
     return {"build_s": build, "mem_mb": mem, "secs": secs}
 
 
-def run_csa(trips, rel_qs) -> dict:
+def csa_peer(pl: Planner, trips) -> CsaPeer:  # type: ignore[no-untyped-def]
+    fp = pl.fps
+    return CsaPeer(trips, (fp.start, fp.to, fp.walk_s))
+
+
+def run_csa(pl: Planner, trips, rel_qs) -> dict:  # type: ignore[no-untyped-def]
     t0 = time.perf_counter()
-    peer = CsaPeer(trips)
+    peer = csa_peer(pl, trips)
     build = time.perf_counter() - t0
     secs, cpu, found = [], [], 0
     for o, d, t in rel_qs:
@@ -191,6 +196,12 @@ def _serve_child(pl: Planner, net: Network, settings, conn) -> None:  # type: ig
     from maas.app import create_app
     from maas.appkeys import LIVE
 
+    prof = None
+    if os.environ.get("BENCH_PLAN_PROFILE"):   # cProfile of the server, written on SIGTERM
+        import cProfile
+
+        prof = cProfile.Profile(time.thread_time)
+
     async def go() -> None:
         app = create_app(settings)
         runner = web.AppRunner(app, access_log=None)
@@ -202,7 +213,12 @@ def _serve_child(pl: Planner, net: Network, settings, conn) -> None:  # type: ig
         stop = asyncio.Event()
         asyncio.get_running_loop().add_signal_handler(sig.SIGTERM, stop.set)
         conn.send(site._server.sockets[0].getsockname()[1])
+        if prof is not None:
+            prof.enable()
         await stop.wait()
+        if prof is not None:
+            prof.disable()
+            prof.dump_stats(os.environ["BENCH_PLAN_PROFILE"])
         await runner.cleanup()
 
     asyncio.run(go())
@@ -331,7 +347,7 @@ def main() -> None:
     if not args.no_peers:
         trips, origin = expanded_trips(pl, d)
         rel = [query_rel(pl, q, origin) for q in qs]
-        csa = run_csa(trips, rel)
+        csa = run_csa(pl, trips, rel)
         r["csa_connections"] = csa["connections"]
         r["csa_build_s"] = round(csa["build_s"], 2)
         r["csa_found"] = csa["found"]
@@ -357,7 +373,7 @@ def main() -> None:
     if args.http:
         peer = None
         if not args.no_peers:
-            peer = CsaPeer(trips)
+            peer = csa_peer(pl, trips)
         h = run_http(pl, net, qs, 7200, peer, rel if not args.no_peers else None)
         if peer is not None:   # the same queries, each right after its plan over HTTP
             r["http_csa_side_by_side_p50_ms"] = round(pct(h["peer"], 50), 3)

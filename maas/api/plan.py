@@ -329,25 +329,51 @@ def _in_lang(request: web.Request, leg: Leg, lang: str) -> Leg:
         route_long_name=route_name(net, r, "route_long_name", lang), headsign=headsign(net, t, lang))
 
 
+# A leg's JSON up to its price is a pure function of the (frozen) Leg, and the planner hands
+# out the same Leg objects for the same rides (routing.journeys memoises them): written once,
+# kept by identity (the entry holds the Leg, so its id is not reused while cached), bounded.
+_LEG_JSON: dict[int, tuple[Leg, bytes]] = {}
+_LEG_JSON_MAX = 8192
+_NULL_END = b"null}"
+
+
+def _leg_json(leg: Leg) -> bytes:
+    """`to_json(_leg_dict(leg, price))` without its last `PRICE}`: ends with `"price":`."""
+    got = _LEG_JSON.get(id(leg))
+    if got is not None and got[0] is leg:
+        return got[1]
+    body = to_json(_leg_dict(leg, None))
+    head = body[:-len(_NULL_END)]   # "price" is the last key: ..."price":null}
+    if len(_LEG_JSON) >= _LEG_JSON_MAX:
+        _LEG_JSON.clear()
+    _LEG_JSON[id(leg)] = (leg, head)
+    return head
+
+
 def render_json(request: web.Request, its: list[Itinerary], lang: str | None = None,
                 names: str | None = None) -> bytes:
     """`PlanResponse(itineraries=[add_prices(request, render(it, itinerary_alerts(...)), it)
     ...])` as JSON bytes; alerts in `lang`; stops, routes and headsigns named in `names`
-    (zh or en; default: `lang`'s)."""
+    (zh or en; default: `lang`'s). Written in parts by pydantic-core's encoder (compact, so
+    the parts join to the same bytes as the whole)."""
     out = []
     names = names or primary(lang)
-    if names is not None:
+    if names is not None:   # renamed legs are new objects: not memoised
         its = [dataclasses.replace(it, legs=tuple(_in_lang(request, leg, names) for leg in it.legs))
                for it in its]
+        leg_head = lambda leg: to_json(_leg_dict(leg, None))[:-len(_NULL_END)]  # noqa: E731
+    else:
+        leg_head = _leg_json
     for it in its:
         priced = add_prices(request, _Priced(len(it.legs)), it)
-        out.append({
-            "id": it.id, "departure": it.departure.isoformat(), "arrival": it.arrival.isoformat(),
-            "duration_s": it.duration_s, "transfers": it.transfers,
-            "legs": [_leg_dict(leg, p.price) for leg, p in zip(it.legs, priced.legs, strict=True)],
-            "total": priced.total,
-            "alerts": [a.model_dump(mode="json") for a in itinerary_alerts(request, it, lang)]})
-    return to_json({"itineraries": out})
+        head = to_json({"id": it.id, "departure": it.departure.isoformat(), "arrival": it.arrival.isoformat(),
+                        "duration_s": it.duration_s, "transfers": it.transfers})
+        legs = b",".join(leg_head(leg) + to_json(p.price) + b"}"
+                         for leg, p in zip(it.legs, priced.legs, strict=True))
+        alerts = to_json([a.model_dump(mode="json") for a in itinerary_alerts(request, it, lang)])
+        out.append(b"".join((head[:-1], b',"legs":[', legs, b'],"total":', to_json(priced.total),
+                             b',"alerts":', alerts, b"}")))
+    return b'{"itineraries":[' + b",".join(out) + b"]}"
 
 
 @router.get(

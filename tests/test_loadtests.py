@@ -35,6 +35,12 @@ async def _account(conn: asyncpg.Connection, n: int) -> str:
     return acc
 
 
+def _live_until() -> datetime:
+    """A hold still live when the invariants run: from the wall clock now, not from NOW (taken
+    at import; under a loaded parallel run this test may start more than 15 minutes later)."""
+    return datetime.now(timezone.utc) + timedelta(minutes=15)
+
+
 async def _booking(conn: asyncpg.Connection, bid: str, account: str, status: str, legs: list[dict],
                    passengers: int = 1, tickets: bool = True, confirmed_at: datetime | None = None,
                    cancelled_at: datetime | None = None) -> None:
@@ -44,7 +50,7 @@ async def _booking(conn: asyncpg.Connection, bid: str, account: str, status: str
                passenger_categories, currency, total_minor, expires_at, created_at, updated_at,
                confirmed_at, cancelled_at)
            VALUES ($1, $2, $3, 'it', '{}', $4, $5, 'CNY', 200, $6, $7, $7, $8, $9)""",
-        bid, account, status, passengers, ["adult"] * passengers, NOW + timedelta(minutes=15),
+        bid, account, status, passengers, ["adult"] * passengers, _live_until(),
         NOW - timedelta(hours=1), confirmed_at or (NOW - timedelta(minutes=30) if status != "held" else None),
         cancelled_at)
     for p in range(passengers):
@@ -62,7 +68,7 @@ async def _booking(conn: asyncpg.Connection, bid: str, account: str, status: str
                        $13, $14, 200, 'tariff:bus', 200, $15)""",
             bid, no, leg.get("status", status), leg.get("mode", "bus"), leg["trip"], DAY, leg["board"],
             leg["alight"], f"f:s{leg['board']}", f"f:s{leg['alight']}", NOW, NOW + timedelta(hours=1),
-            passengers, leg.get("hold_until", NOW + timedelta(minutes=15)), leg.get("cancelled_at"))
+            passengers, leg.get("hold_until", _live_until()), leg.get("cancelled_at"))
         if tickets and leg.get("status", status) == "confirmed":
             for p in range(passengers):
                 await conn.execute(

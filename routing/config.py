@@ -74,6 +74,10 @@ class RoutingConfig:
     # journeys lasting more than a day).
     days_before: int = 1
     days_after: int = 1
+    # A search that finds nothing arriving within those days (overnight trains, long-haul
+    # flights, a ferry tomorrow night) is repeated on a longer expansion reaching this many
+    # days after the query time (before it, for arrive-by).
+    horizon_days: int = 3
     date_cache_size: int = 4             # expanded days kept per planner
     id_secret: bytes = b"maas-itinerary-id-v1"
 

@@ -9,6 +9,8 @@ day searched), and its leg keeps the timetable's in `scheduled_*` and in its `Le
 Deduplication: journeys are compared on (departure, arrival, transfers). One that leaves no
 later, arrives no earlier and changes no less often than another is dropped, so no near-copy
 that only waits longer at the start survives; among equal ones the first (least walking) wins.
+Range queries compare what the search optimises: the start (departure minus board time and
+access walk) and the arrival plus the alight time.
 """
 
 from __future__ import annotations
@@ -235,9 +237,12 @@ class _Builder:
         else:
             self.start = dep - slack
         w, dm = self.d_reach.get(s_a, (0, 0))
+        row = int(pats.stop_start[pats.trip_pattern[t2]]) + last.alight
         if dm > 0 or not isinstance(self.dest, str):
-            row = int(pats.stop_start[pats.trip_pattern[t2]]) + last.alight
             arr += w + self._slack_row(row, False)
+            self.value = arr
+        else:       # what the search minimises: free to leave the destination
+            self.value = arr + self._slack_row(row, False)
         return dep, arr, len(rides) - 1
 
     def _slack_row(self, row: int, board: bool) -> int:
@@ -329,8 +334,12 @@ def assemble(ctx: Context, catalog: Catalog, search: Search, found: list[tuple[R
             continue
         seen.add(key)
         raw = b.raw(rides)
-        if window is not None and not window[0] <= b.start <= window[1]:
-            continue                    # a range query returns journeys starting in its window
+        if window is not None:
+            if not window[0] <= b.start <= window[1]:
+                continue                # a range query returns journeys starting in its window
+            # Pareto over what the search optimises: the latest time to set out (board time
+            # and access walk included) and the time free at the destination
+            raw = (b.start, b.value, raw[2])
         raws.append((*raw, 0, rides, prices[n] if prices is not None else None))
     kept = _pareto(raws, priced=prices is not None)
     if query.window_s > 0:

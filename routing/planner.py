@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
+from routing import raptor
 from routing.config import RoutingConfig
 from routing.context import Context, trip_zones
 from routing.days import DayCache
@@ -33,7 +34,8 @@ from routing.network import Network
 from routing.prebuilt import Shared, pack, trip_arrays, unpack
 from routing.realtime import LegStatus, Realtime, overlay, resolve, utc
 from routing.search import Searches, Sources, collect
-from routing.timetable import Day, Patterns, build_day, build_patterns, service_ref_epoch
+from routing.timetable import (Day, Patterns, build_day, build_patterns, day_span,
+                               service_ref_epoch)
 from routing.updates import TripUpdate
 from routing.via import plan_via
 
@@ -41,13 +43,15 @@ __all__ = ["Planner", "Query", "Place", "LegStatus"]
 
 
 def _shared_day(shared: Shared, network: Network, pats: Patterns, d: date,
-                config: RoutingConfig) -> Day:
-    """The expanded day (d, direction of `pats`) kept in `shared`, built there once."""
+                config: RoutingConfig, long: bool = False) -> Day:
+    """The expanded day (d, direction of `pats`, `long`: to the horizon) kept in `shared`,
+    built there once."""
     def build() -> dict[str, np.ndarray]:
-        day = build_day(network, pats, d, config)
+        day = build_day(network, pats, d, config, long)
         return {**pack(day), "day_origin": np.array([day.origin], dtype=np.int64)}
 
-    got = shared.arrays(f"day-{d.isoformat()}-{'rev' if pats.reverse else 'fwd'}", build)
+    name = f"day-{d.isoformat()}-{'rev' if pats.reverse else 'fwd'}{'-long' if long else ''}"
+    got = shared.arrays(name, build)
     return unpack(Day, got, query_date=d, origin=int(got["day_origin"][0]), reverse=pats.reverse)
 
 Place = str | tuple[float, float]      # "feed:stop_id" or (lat, lon)
@@ -107,10 +111,12 @@ class Planner:
         base = network.service_base_date
         self.valid_from = date.fromordinal(base + int(runs[0])) if len(runs) else None
         self.valid_to = date.fromordinal(base + int(runs[-1])) if len(runs) else None
+        self._max_dep = int(network.st_dep.max()) if len(network.st_dep) else 0
         self.days = DayCache(
-            lambda d, reverse: build_day(network, self.rev if reverse else fwd, d, config)
+            lambda d, reverse, long: build_day(network, self.rev if reverse else fwd, d, config,
+                                               long)
             if shared is None else _shared_day(shared, network, self.rev if reverse else fwd,
-                                               d, config),
+                                               d, config, long),
             config.date_cache_size)
         self.searches = Searches(self.ctx, fwd, self.rev, self.fps_rev)
         self._reach_cache: dict[tuple, dict[int, tuple[int, int]]] = {}
@@ -129,8 +135,8 @@ class Planner:
         rt = Realtime(base.ctx, base.rev, updates)
         new = copy.copy(base)
         new.realtime = rt
-        new.days = DayCache(lambda d, reverse: overlay(rt, base.days.get(d, reverse),
-                                                       base.network.n_stops),
+        new.days = DayCache(lambda d, reverse, long: overlay(rt, base.days.get(d, reverse, long),
+                                                             base.network.n_stops),
                             base.config.date_cache_size)
         new.searches = Searches(base.ctx, rt.fwd, rt.rev, base.fps_rev, like=base.searches)
         new.catalog = Catalog(base.ctx, rt, like=base.catalog)
@@ -186,8 +192,8 @@ class Planner:
     def stop_tz(self, s: int) -> str:
         return self.ctx.stop_tz(s)
 
-    def day(self, d: date, reverse: bool = False) -> Day:
-        return self.days.get(d, reverse)
+    def day(self, d: date, reverse: bool = False, long: bool = False) -> Day:
+        return self.days.get(d, reverse, long)
 
     def check_date(self, d: date) -> None:
         if self.valid_from is None or not self.valid_from <= d <= self.valid_to:
@@ -289,8 +295,23 @@ class Planner:
         d = query.date
         self.check_date(d)
         t0 = int((datetime.combine(d, time(0), tz) + timedelta(seconds=query.time_s)).timestamp())
-        search = self.searches.resolve(query, self.day(d, query.arrive_by))
         window = max(0, min(query.window_s, cfg.max_window_min * 60))
+        search, rides, prices, best = self._search(query, t0, window, src, dst, fares, False)
+        if best > self._exact_until(search, False) and self._longer_helps(d, query.arrive_by):
+            # nothing found that trips of the days not expanded could not beat: search again
+            # on the days up to the horizon (overnight trains, long-haul flights)
+            search, rides, prices, best = self._search(query, t0, window, src, dst, fares, True)
+        limit = cfg.default_limit if query.limit is None else max(1, min(query.limit, cfg.max_limit))
+        span = (t0, t0 + window) if window > 0 and not query.arrive_by else None
+        return assemble(self.ctx, self.catalog, search, rides, query, src, dst, limit, span,
+                        prices=prices)
+
+    def _search(self, query: Query, t0: int, window: int, src: dict, dst: dict,
+                fares: FareTable | None, long: bool):
+        """Run the rounds on the day of the query (`long`: expanded to the horizon); the
+        search, the journeys found, their prices (with `fares`) and the best target value
+        (search time, INF: none)."""
+        search = self.searches.resolve(query, self.day(query.date, query.arrive_by, long))
         scratch = self.searches.scratch(search.day.n_q)
         egress = scratch.egress         # all -1 but for this query's targets (reset below)
         try:
@@ -303,18 +324,38 @@ class Planner:
                 priced = collect_priced(search, self._bags, Sources.of(src), egress,
                                         t0 - search.day.origin, fares)
                 rides, prices = [r for r, _ in priced], [c for _, c in priced]
+                best = 0 if rides else int(raptor.INF)
             else:
                 rides = collect(search, scratch, Sources.of(src), egress, t0 - search.day.origin,
                                 window)
                 prices = None
+                best = int(scratch.tgt.min())
         finally:
             for s in dst:
                 egress[s] = -1
             self.searches.release(scratch)
-        limit = cfg.default_limit if query.limit is None else max(1, min(query.limit, cfg.max_limit))
-        span = (t0, t0 + window) if window > 0 and not query.arrive_by else None
-        return assemble(self.ctx, self.catalog, search, rides, query, src, dst, limit, span,
-                        prices=prices)
+        return search, rides, prices, best
+
+    def _exact_until(self, search, long: bool) -> int:
+        """Search time up to which the day's expansion is exact: no trip of a service date
+        it leaves out arrives earlier (forward), or departs later (arrive-by: searched
+        backwards), than that. UTC+14 is the earliest local midnight of a date."""
+        day = search.day
+        before, after = day_span(self.config, day.reverse, long)
+        midnight = int(datetime.combine(day.query_date, time(0), timezone.utc).timestamp())
+        if day.reverse:     # times are origin - t: a left-out trip departs by `last`
+            last = midnight - (before + 1) * 86400 + 14 * 3600 + self._max_dep
+            return day.origin - last
+        return midnight + (after + 1) * 86400 - 14 * 3600 - day.origin
+
+    def _longer_helps(self, d: date, reverse: bool) -> bool:
+        """Does any feed run on a date the long expansion adds?"""
+        cfg = self.config
+        if cfg.horizon_days <= (cfg.days_before if reverse else cfg.days_after):
+            return False
+        if reverse:
+            return self.valid_from is not None and self.valid_from < d - timedelta(cfg.days_before)
+        return self.valid_to is not None and self.valid_to > d + timedelta(cfg.days_after)
 
     # ---------------------------------------------------------------- legs (bookings)
     def leg_stops(self, leg: LegKey) -> tuple[str, ...]:

@@ -87,7 +87,8 @@ def reach(planner, query, max_s: int) -> Reached:
             day.stop_q_start, day.stop_q, day.stop_q_pos,
             search.q_ok, search.inst_ok, search.stop_ok,
             f.start, f.to, f.walk_s, f.floor_s, f.dist_m, f.rule, np.int32(search.min_conn),
-            np.int32(search.max_walk), sources.stops, src_times, sc.egress, True, search.rounds,
+            np.int32(search.max_walk), sources.stops, src_times, np.int64(raptor.INF), sc.egress, True,
+            search.rounds,
             sc.ready, sc.ready_from, sc.veh_inst, sc.veh_board, sc.veh_alight, sc.veh,
             sc.tgt, sc.tgt_inst, sc.tgt_board, sc.tgt_alight, sc.tgt_improved,
             sc.marked, sc.q_pos, sc.marked_list, sc.veh_marked, sc.veh_flag, sc.queue)

@@ -233,8 +233,10 @@ def collect(search: Search, scratch: raptor.Scratch, sources: Sources, egress: n
     rel = -start if reverse else start
     if window <= 0:
         starts = np.array([rel], dtype=np.int32)
+        latest = int(raptor.INF)
     else:
         starts = departures(search, sources, rel, rel + window).astype(np.int32)
+        latest = rel + window
     cap = max(64, 4 * search.rounds * len(starts))
     n_rounds = search.rounds + 1
     out_start = np.empty(cap, np.int32)
@@ -251,7 +253,7 @@ def collect(search: Search, scratch: raptor.Scratch, sources: Sources, egress: n
         search.q_ok, search.inst_ok, search.stop_ok,
         f.start, f.to, f.walk_s, f.floor_s, f.dist_m, f.rule, np.int32(search.min_conn),
         np.int32(search.max_walk),
-        sources.stops, sources.walk_s, starts, egress, True, search.rounds,
+        sources.stops, sources.walk_s, starts, np.int64(latest), egress, True, search.rounds,
         sc.ready, sc.ready_from, sc.veh_inst, sc.veh_board, sc.veh_alight, sc.veh,
         sc.tgt, sc.tgt_inst, sc.tgt_board, sc.tgt_alight, sc.tgt_improved,
         sc.marked, sc.q_pos, sc.marked_list, sc.veh_marked, sc.veh_flag, sc.queue,

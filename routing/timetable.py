@@ -245,11 +245,11 @@ def _fill_times(order, inst_row, inst_off, inst_len, time_pos, st_arr, st_dep, t
                 t_dep[base + i] = st_dep[r] + inst_off[j]
 
 
-def _instances(net: Network, d: date, cfg: RoutingConfig, origin: int):
+def _instances(net: Network, d: date, before: int, after: int, origin: int):
     trip_tz = net.agency_tz[net.route_agency[net.trip_route]]
     trips, dates, offs = [], [], []
     n_days = net.service_days.shape[1]
-    for delta in range(-cfg.days_before, cfg.days_after + 1):
+    for delta in range(-before, after + 1):
         sd = d + timedelta(days=delta)
         col = sd.toordinal() - net.service_base_date
         if not 0 <= col < n_days:
@@ -267,11 +267,25 @@ def _instances(net: Network, d: date, cfg: RoutingConfig, origin: int):
     return np.concatenate(trips), np.concatenate(dates), np.concatenate(offs)
 
 
-def build_day(net: Network, pats: Patterns, d: date, cfg: RoutingConfig) -> Day:
-    """Expand the trips running around `d` for the direction of `pats`."""
+def day_span(cfg: RoutingConfig, reverse: bool, long: bool) -> tuple[int, int]:
+    """Service days expanded (before, after) the query date: `long` reaches
+    `horizon_days` in the search direction (later for forward, earlier for arrive-by)."""
+    before, after = cfg.days_before, cfg.days_after
+    if long:
+        if reverse:
+            before = max(before, cfg.horizon_days)
+        else:
+            after = max(after, cfg.horizon_days)
+    return before, after
+
+
+def build_day(net: Network, pats: Patterns, d: date, cfg: RoutingConfig,
+              long: bool = False) -> Day:
+    """Expand the trips running around `d` for the direction of `pats` (`day_span`)."""
+    before, after = day_span(cfg, pats.reverse, long)
     origin = int(datetime(d.year, d.month, d.day, tzinfo=timezone.utc).timestamp()) \
-        - (cfg.days_before + 1) * 86400
-    inst_trip, inst_date, inst_off = _instances(net, d, cfg, origin)
+        - (before + 1) * 86400
+    inst_trip, inst_date, inst_off = _instances(net, d, before, after, origin)
     inst_row = net.trip_st_start[inst_trip].astype(np.int64)
     inst_pat = pats.trip_pattern[inst_trip].astype(np.int64)
     ex = expand(pats, inst_pat, inst_row, inst_off, net.st_arr, net.st_dep)

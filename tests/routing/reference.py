@@ -20,7 +20,9 @@ from routing.timetable import route_boards, service_ref_epoch
 
 
 class Reference:
-    def __init__(self, planner: Planner, day, t0: int, horizon: int, min_conn: int | None = None):
+    def __init__(self, planner: Planner, day, t0: int, horizon: int, min_conn: int | None = None,
+                 days: tuple[int, int] | None = None):
+        """`days`: service dates (before, after) `day` to take (default the planner's)."""
         net, cfg = planner.network, planner.config
         self.pl, self.t0, self.t1 = planner, t0, t0 + horizon
         min_conn = cfg.transfer_s if min_conn is None else min_conn
@@ -32,7 +34,8 @@ class Reference:
         alight_s = np.array([cfg.alight_s.get(m, 0) for m in mode_of]) if net.n_trips else []
         fps = planner.fps
         self.alight_edges = []
-        for delta in range(-cfg.days_before, cfg.days_after + 1):
+        before, after = days or (cfg.days_before, cfg.days_after)
+        for delta in range(-before, after + 1):
             sd = day + timedelta(days=delta)
             col = sd.toordinal() - net.service_base_date
             if not 0 <= col < net.service_days.shape[1]:

@@ -180,7 +180,8 @@ def compile_feed(files: Mapping[str, bytes], *, feed: str, version: str,
     fares_v2 = fares.fares_v2(routes_df, _read(files, "route_networks.txt"),
                            _read(files, "stop_areas.txt"), _read(files, "fare_products.txt"),
                            _read(files, "fare_leg_rules.txt"), feed, route_index, stops_.index)
-    i18n = translations.translations(_read(files, "translations.txt"), stops_)
+    tr_df = _read(files, "translations.txt")
+    i18n = translations.translations(tr_df, stops_)
 
     src = runs.source  # t -> row of trips.txt
     trip_ids = _ns(feed, trip_raw[src])
@@ -213,6 +214,12 @@ def compile_feed(files: Mapping[str, bytes], *, feed: str, version: str,
         **fares_v2,
         stop_names_i18n=i18n,
         route_board_s=route_board_times(route_type, board_times),
+        route_names_i18n=translations.field_translations(
+            tr_df, "routes", ("route_short_name", "route_long_name"), route_ids,
+            {"route_short_name": short, "route_long_name": long_}),
+        trip_headsign_i18n=translations.field_translations(
+            tr_df, "trips", ("trip_headsign",), trip_raw,
+            {"trip_headsign": _col(trips_df, "trip_headsign")})[src],
     )
 
 

@@ -141,6 +141,12 @@ class Network:
     # (empty: absent) so networks stored before it still load.
     route_board_s: np.ndarray = field(default_factory=lambda: _none(np.int32))  # r -> s or -1
 
+    # translations.txt of route names and headsigns: a JSON object {field: {lang: text}} per
+    # route / trip, "" when none (routing.names). Optional (empty: absent) so networks stored
+    # before them still load.
+    route_names_i18n: np.ndarray = field(default_factory=lambda: _none(object))  # r -> JSON or ""
+    trip_headsign_i18n: np.ndarray = field(default_factory=lambda: _none(object))  # t -> JSON or ""
+
     # Names in other languages for search (translations.txt, demo data): s -> {lang: name}.
     stop_names_i18n: dict[int, dict[str, str]] = field(default_factory=dict)
 
@@ -238,6 +244,10 @@ def merge(networks: list[Network] | tuple[Network, ...]) -> Network:
                 a = np.full(n.n_trips, "", dtype=object)
             if name == "trip_shape" and len(a) != n.n_trips:  # stored before shapes
                 a = np.full(n.n_trips, -1, dtype=np.int32)
+            if name == "route_names_i18n" and len(a) != n.n_routes:  # stored before it
+                a = np.full(n.n_routes, "", dtype=object)
+            if name == "trip_headsign_i18n" and len(a) != n.n_trips:  # stored before it
+                a = np.full(n.n_trips, "", dtype=object)
             if name == "route_board_s" and len(a) != n.n_routes:  # stored before it
                 a = np.full(n.n_routes, -1, dtype=np.int32)
             if name == "shape_start" and len(a) == 0:

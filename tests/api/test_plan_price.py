@@ -90,6 +90,7 @@ def cents_total(it: dict) -> int:
 @pytest.mark.parametrize("extra", [
     {"criteria": "cost"}, {"criteria": ""}, {"criteria": "price,fun"},
     {"criteria": "price", "arrive_by": "true"}, {"criteria": "price", "window_min": "60"},
+    {"criteria": "price", "via": "t:B"},
 ])
 async def test_bad_criteria_is_a_400_naming_the_parameter(priced, extra):
     r = await priced.get("/v1/plan", params={**PARAMS, **extra})

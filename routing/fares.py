@@ -9,7 +9,8 @@ is the booking's one, for one adult:
   class's stop count (-1: the ride has no price; the search does not use it);
 - a journey whose rides have two or more operators (`trip_operator`) pays, for every ride,
   `disc[...]` instead (the linked discount, rounded per leg exactly as the booking rounds it);
-  with one operator it pays the sum of `full`.
+  with one operator it pays the sum of `full`. 0 <= disc <= full (a discount: the search
+  bounds what a label's journeys will pay by its discounted sum).
 
 A *fare class* is the pair (static pattern, route): trips of one class call at the same stops
 with the same route, so every (board, alight) pair of them has one price.
@@ -51,8 +52,8 @@ class FareClasses:
 @dataclass(frozen=True, eq=False)
 class FareTable:
     classes: FareClasses
-    full: np.ndarray            # entry -> one adult's price, minor units (int64; -1 none)
-    disc: np.ndarray            # entry -> the same with the linked discount (int64; -1 none)
+    full: np.ndarray            # entry -> one adult's price, minor units (int32; -1 none)
+    disc: np.ndarray            # entry -> the same with the linked discount (int32; -1 none)
     trip_operator: np.ndarray   # t -> operator index (int32)
     linked: bool                # a journey with >= 2 operators pays `disc` (a discount is set)
 

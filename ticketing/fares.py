@@ -379,6 +379,8 @@ def price_journey(net: Network, cfg: FareConfig, legs: Sequence[LegSpan],
 
 # --- the fare table of a price search (criteria=price) ---------------------------------------
 
+_INT32_MAX = 2**31 - 1
+
 def search_fares(net: Network, cfg: FareConfig, classes: FareClasses) -> FareTable:
     """Every ride's price as `routing.fares.FareTable` arrays: for each fare class (trips with
     the same stops and route) and each (board, alight) pair its stops allow, the one-adult
@@ -386,8 +388,8 @@ def search_fares(net: Network, cfg: FareConfig, classes: FareClasses) -> FareTab
     `price_units` rounds it, so the search adds up exactly what a booking charges.
     A ride that has no price (NoFare) is -1. Costs one price per pair (seconds on a large
     network): build it once per network and config."""
-    full = np.full(classes.n_entries, -1, dtype=np.int64)
-    disc = np.full(classes.n_entries, -1, dtype=np.int64)
+    full = np.full(classes.n_entries, -1, dtype=np.int32)   # minor units: < 21M CNY a ride
+    disc = np.full(classes.n_entries, -1, dtype=np.int32)
     adult = Decimal(1) - Decimal(str(cfg.concessions.get("adult", 0.0)))
     keep = Decimal(1) - Decimal(str(cfg.linked_discount))
     rounded: dict[int, int] = {}
@@ -426,6 +428,8 @@ def search_fares(net: Network, cfg: FareConfig, classes: FareClasses) -> FareTab
                 if got is None:     # what price_units charges one adult, alone and linked
                     got = rounded[unit] = (unit if adult == 1 else _round(Decimal(unit) * adult),
                                            _round(Decimal(unit) * adult * keep))
+                if not 0 <= got[1] <= got[0] <= _INT32_MAX:
+                    continue        # negative or absurd (> 21M): left out of price searches
                 full[base + b * n + a], disc[base + b * n + a] = got
     agencies = np.unique(net.agency_id.astype(str), return_inverse=True)[1].astype(np.int32)
     operator = agencies[net.route_agency[net.trip_route]] if net.n_trips else np.zeros(0, np.int32)

@@ -434,7 +434,7 @@ async def fare_table(planner: Planner, cfg: FareConfig) -> FareTable:
         return got[1]
     key = (id(classes), id(cfg))
     fut = _BUILDING.get(key)
-    if fut is None:
+    if fut is None or fut.get_loop() is not asyncio.get_running_loop():
         fut = asyncio.ensure_future(asyncio.to_thread(search_fares, planner.network, cfg, classes))
         _BUILDING[key] = fut
         fut.add_done_callback(lambda _: _BUILDING.pop(key, None))

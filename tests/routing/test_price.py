@@ -365,3 +365,17 @@ def test_marta_and_cobblinc_with_operator_tariffs():
                      operator_tariffs={"marta:MARTA": Tariff(0.6, 2.5)}, linked_discount=0.1)
     net = _real("marta-rail-blue-green-2021", "cobblinc-route30-2021")
     assert _real_price_case(net, cfg, date(2021, 10, 20), 30, seed=3) >= 1
+
+
+@pytest.mark.slow
+def test_marta_and_cobblinc_with_gtfs_flat_fares():
+    """The same two feeds with a GTFS v1 fare table (flat fare per route: MARTA 2.50, CobbLinc
+    1.00) instead of tariffs: the search prices every itinerary as the booking does."""
+    net = _real("marta-rail-blue-green-2021", "cobblinc-route30-2021")
+    fares = [(r, 2.5 if str(net.route_id[r]).startswith("marta:") else 1.0, "")
+             for r in range(len(net.route_id))]
+    net = with_v1_fares(net, [""] * net.n_stops, fares)
+    cfg = FareConfig(mode_tariffs=REAL_TARIFFS, linked_discount=0.1)
+    table = search_fares(net, cfg, Planner.build(net, CFG).fare_classes())
+    assert set(np.unique(table.full[table.full >= 0]).tolist()) == {100, 250}
+    _real_price_case(net, cfg, date(2021, 10, 20), 20, seed=4)

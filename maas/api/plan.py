@@ -334,7 +334,7 @@ def render_json(request: web.Request, its: list[Itinerary], lang: str | None = N
     summary="Plan journeys across bus, coach, rail, metro and air",
     query=PlanQuery,
     response=PlanResponse,
-    errors={400: "malformed date/time/coordinates, from = to, unknown mode",
+    errors={400: "malformed date/time/coordinates, from = to, unknown mode, via with arrive_by/window_min or repeated (invalid_query), option out of bounds (invalid_parameter)",
             404: "unknown stop (named in the problem), or no stop near the coordinates",
             422: "date outside every active feed's service (valid_from/valid_to given)",
             503: "no timetable loaded yet"},

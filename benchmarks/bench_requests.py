@@ -92,7 +92,8 @@ async def phase(a, name, groups, n, conc, make):
         import subprocess
         raw = a.out / f"spy-{name.split()[0]}.txt"
         spy = subprocess.Popen([str(Path(sys.executable).parent / "py-spy"), "record", "--nonblocking", "-r", "200", "--format", "raw",
-                                "-o", str(raw), "-p", str(groups["workers"][0].pid), "-d", "600"],
+                                "-o", str(raw), "-p", str(groups["workers"][0].pid), "-d", "600",
+                                *(["--gil"] if a.spy_gil else [])],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         await asyncio.sleep(1.0)
     c0 = cpu(groups)
@@ -301,6 +302,8 @@ def main():
     ap.add_argument("--pool", type=int, default=1500)
     ap.add_argument("--log-level", default="INFO")
     ap.add_argument("--spy", default="")
+    ap.add_argument("--spy-gil", action="store_true",
+                    help="py-spy only samples holding the GIL: Python's own CPU, not waits in a syscall")
     ap.add_argument("--book", action="store_true", help="also hold, confirm and cancel bookings")
     ap.add_argument("--book-only", action="store_true", help="only the booking phases")
     ap.add_argument("--against", type=Path, help="an older tree to measure in the same run")

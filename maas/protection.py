@@ -13,9 +13,10 @@ the passenger will be (ticketing/rebook.py) on this worker's realtime planner, a
 legs are swapped for the earliest-arriving alternative through `ticketing.store.replace_legs`
 (the same segment locks and seat count as a new booking) at no cost: event `rebooked`. With no
 alternative, or no seats on any: event `rebook_failed`, and the booking's `protection` offers
-the full refund of the broken legs (taken with POST /v1/bookings/{id}/cancel). The job is
-'rebooking' from the check's commit to the swap's, which finishes it in the same transaction;
-a crash in between is resumed by the next claim after the lease. Plans of bookings with the
+the full refund of the broken legs (taken with POST /v1/bookings/{id}/cancel). The check's
+commit releases the job as 'rebooking'; it is claimed again after the checks waiting (every
+broken booking hears `disrupted` first) and the swap's transaction finishes it; a crash while
+rebooking is resumed by the next claim after the lease. Plans of bookings with the
 same origin, time, destination and options are searched once (memoised per planner).
 """
 
@@ -32,7 +33,7 @@ import asyncpg
 from aiohttp import web
 
 from maas.appkeys import BOOKINGS, CLOCK, DB, LIVE, SETTINGS
-from maas.localtime import local, planner_zones
+from maas.localtime import local, local_iso, planner_zones
 from maas.realtime import STORED_HOOKS, RealtimeState, load_state, with_realtime
 from routing.errors import LegNotFeasible, RoutingError
 from routing.itinerary import LegKey
@@ -120,6 +121,12 @@ class Protector:
             return False
         try:
             planner = await self._planner_now()
+            if job["rebook"]:
+                outcome = await rebook_booking(self.app, planner, job["id"], job["booking_id"],
+                                               self.plans)
+                if outcome in ("rebooked", "rebook_failed"):
+                    self.written.pulse()
+                return True
             async with pool.acquire() as conn, conn.transaction():
                 outcome, found = await judge_booking(conn, planner, job["booking_id"], now())
                 rebook = bool(found) and settings.rebook
@@ -129,11 +136,6 @@ class Protector:
                     await pstore.finish(conn, job["id"], outcome, now())
             if outcome == "disrupted":
                 self.written.pulse()
-            if rebook:
-                outcome = await rebook_booking(self.app, planner, job["id"], job["booking_id"],
-                                               self.plans)
-                if outcome in ("rebooked", "rebook_failed"):
-                    self.written.pulse()
         except Exception as exc:  # noqa: BLE001 — recorded on the job; the loop goes on
             log.exception("protection job %s failed", job["id"])
             await pstore.finish(pool, job["id"], f"error: {type(exc).__name__}", now(),
@@ -153,46 +155,55 @@ class Protector:
                 await asyncio.wait_for(self.wake.wait(), poll)
 
 
-def change_of(config: Any, min_transfer_s: int | None = None) -> Callable[[str, str], int]:
+def change_of(config: Any, min_transfer_s: int | None = None,
+              extra_s: int = 0) -> Callable[[str, str], int]:
     """The change time the planner asks from a leg of mode a to one of mode b: alighting time
     of a, then the longer of the boarding time of b and the transfer time; the passenger's own
-    minimum connection time (/v1/plan `min_transfer_s`) instead, when they gave one."""
+    minimum connection time (/v1/plan `min_transfer_s`) instead, when they gave one; plus the
+    profile's `extra_transfer_s`."""
+    extra = int(extra_s or 0)
     if min_transfer_s is not None:
-        return lambda a, b: int(min_transfer_s)
+        return lambda a, b: int(min_transfer_s) + extra
     alight, board, transfer = config.alight_s, config.board_s, int(config.transfer_s)
-    return lambda a, b: int(alight.get(a, 0)) + max(int(board.get(b, 0)), transfer)
+    return lambda a, b: int(alight.get(a, 0)) + max(int(board.get(b, 0)), transfer) + extra
 
 
-def lead_of(config: Any, min_transfer_s: int | None = None) -> Callable[[str | None, str], int]:
+def lead_of(config: Any, min_transfer_s: int | None = None,
+            extra_s: int = 0) -> Callable[[str | None, str], int]:
     """What to add to the time the passenger is at a stop before the planner, which adds the
     next boarding time itself, plans from there: after a leg of mode `prev`, its alighting
-    time and the transfer time; before the first leg (prev None), minus its boarding time
-    (the passenger was to be there that long before the departure)."""
+    time, the transfer time and the profile's extra change time; before the first leg (prev
+    None), minus its boarding time (the passenger was to be there that long before)."""
+    extra = int(extra_s or 0)
     if min_transfer_s is not None:
-        return lambda prev, first: 0 if prev is not None else int(min_transfer_s)
+        return lambda prev, first: extra if prev is not None else int(min_transfer_s)
     alight, board, transfer = config.alight_s, config.board_s, int(config.transfer_s)
     return lambda prev, first: (int(board.get(first, 0)) if prev is None
-                                else int(alight.get(prev, 0)) + transfer)
+                                else int(alight.get(prev, 0)) + transfer + extra)
 
 
-def connection_of(config: Any, min_transfer_s: int | None = None
+def connection_of(config: Any, min_transfer_s: int | None = None, extra_s: int = 0
                   ) -> Callable[[BookedLeg, BookedLeg], int]:
     """`change_of` between two booked legs."""
-    ch = change_of(config, min_transfer_s)
+    ch = change_of(config, min_transfer_s, extra_s)
     return lambda a, b: ch(a.mode, b.mode)
 
 
 def sale_options(modes: str | None, wheelchair: bool = False, max_walk_m: float | None = None,
-                 min_transfer_s: int | None = None) -> store.SaleOptions:
-    """The plan options a booking is sold with (POST /v1/bookings), as stored."""
+                 min_transfer_s: int | None = None,
+                 profile: dict[str, Any] | None = None) -> store.SaleOptions:
+    """The plan options a booking is sold with (POST /v1/bookings), as stored; `profile`: the
+    planner Query's travel-profile fields (maas/api/plan.py `profile_options`)."""
     listed = tuple(sorted({m.strip() for m in modes.split(",") if m.strip()})) if modes else ()
-    return store.SaleOptions(listed or None, wheelchair, max_walk_m, min_transfer_s)
+    return store.SaleOptions(listed or None, wheelchair, max_walk_m, min_transfer_s,
+                             {k: v for k, v in (profile or {}).items() if v})
 
 
 def sold_connection_of(config: Any, options: store.SaleOptions
                        ) -> Callable[[BookedLeg, BookedLeg], int] | None:
     """The change time a sale stores per leg (None without a timetable: not stored)."""
-    return None if config is None else connection_of(config, options.min_transfer_s)
+    return None if config is None else connection_of(
+        config, options.min_transfer_s, options.profile.get("extra_transfer_s", 0))
 
 
 def _status_of(planner: Any, key_of: Callable[[Any], LegKey]) -> Callable[[Any], Status]:
@@ -209,12 +220,16 @@ def _status_of(planner: Any, key_of: Callable[[Any], LegKey]) -> Callable[[Any],
     return status_of
 
 
-def _judge(planner: Any, legs: Sequence[tuple[BookedLeg, dict]], min_transfer_s: int | None,
+def _extra(options: dict) -> int:
+    return int((options.get("profile") or {}).get("extra_transfer_s") or 0)
+
+
+def _judge(planner: Any, legs: Sequence[tuple[BookedLeg, dict]], options: dict,
            now: datetime) -> tuple[list[Disruption], Callable[[Any], Status]]:
     keys = {leg.leg_no: LegKey(**k) for leg, k in legs}
     status_of = _status_of(planner, lambda leg: keys[leg.leg_no])
-    return (disruptions([leg for leg, _ in legs], status_of,
-                        connection_of(planner.config, min_transfer_s), now), status_of)
+    conn = connection_of(planner.config, options.get("min_transfer_s"), _extra(options))
+    return disruptions([leg for leg, _ in legs], status_of, conn, now), status_of
 
 
 async def judge_booking(conn: asyncpg.Connection, planner: Any, booking_id: str,
@@ -225,7 +240,7 @@ async def judge_booking(conn: asyncpg.Connection, planner: Any, booking_id: str,
     status, legs, options = await pstore.lock_booking(conn, booking_id)
     if status != "confirmed" or not legs or planner is None:
         return ("not_confirmed" if status != "confirmed" else "ok"), []
-    found, _ = _judge(planner, legs, options.get("min_transfer_s"), now)
+    found, _ = _judge(planner, legs, options, now)
     if not found:
         return "ok", []
     known = await pstore.recorded_disruptions(conn, booking_id)
@@ -250,7 +265,7 @@ def plan_journeys(planner: Any, plan: Replan) -> list[Any]:
         q = Query(origin=plan.origin, destination=plan.destination, date=local.date(),
                   time_s=local.hour * 3600 + local.minute * 60 + local.second,
                   modes=plan.modes, wheelchair=plan.wheelchair, max_walk_m=plan.max_walk_m,
-                  min_transfer_s=plan.min_transfer_s, limit=ALTERNATIVES)
+                  min_transfer_s=plan.min_transfer_s, limit=ALTERNATIVES, **dict(plan.profile))
         return list(planner.plan(q))
     except RoutingError as exc:
         log.info("protection: no plan from %s to %s: %s", plan.origin, plan.destination, exc)
@@ -304,31 +319,33 @@ async def rebook_booking(app: web.Application, planner: Any, job_id: int, bookin
             await pstore.finish(conn, job_id, outcome, t)
             return outcome
         mts = options.get("min_transfer_s")
-        found, _ = _judge(planner, legs, mts, t)
+        found, _ = _judge(planner, legs, options, t)
         if not found:
             await pstore.finish(conn, job_id, "ok", t)
             return "ok"
         row, rows = await store.read_with_legs(conn, booking_id, None)
         confirmed = [g for g in rows if g["status"] == "confirmed"]
         first = min(d.leg_no for d in found)
-        change = change_of(planner.config, mts)
+        change = change_of(planner.config, mts, _extra(options))
         row_status = _status_of(planner, _row_key)
         plan = replan_for(confirmed, first, lambda g: row_status(g).arrival, options,
-                          lead_of(planner.config, mts), t)
+                          lead_of(planner.config, mts, _extra(options)), t)
         kept = [g for g in confirmed if g["leg_no"] < first]
         replaced = [g for g in confirmed if g["leg_no"] >= first]
         reason = "no_alternative"
         max_delay = timedelta(minutes=app[SETTINGS].protection.rebook_max_delay_min)
+        zone = planner_zones(planner)
         for it in usable(plan, await plans(planner, plan), replaced, change, t, max_delay):
             try:
                 new, fare, paid = _new_legs(planner, svc.config.fares, plan, kept, replaced, it,
                                             row["passenger_categories"], change)
             except (RoutingError, TicketingError):
                 continue        # a leg the live network cannot price or resolve
+            # times of stops local to them (as plan legs and `disrupted` events)
             detail = {"reasons": sorted({d.reason for d in found}), "from_stop": plan.origin,
-                      "ready_at": plan.ready.isoformat(),
-                      "old_arrival": replaced[-1]["arrival"].isoformat(),
-                      "new_arrival": new[-1].arrival.isoformat(),
+                      "ready_at": local_iso(plan.ready, zone, plan.origin),
+                      "old_arrival": local_iso(replaced[-1]["arrival"], zone, plan.destination),
+                      "new_arrival": local_iso(new[-1].arrival, zone, new[-1].to_stop),
                       "fare_difference_minor": fare - paid, "charged_minor": 0}
             rep = store.Replacement(first, new, event="rebooked", detail=detail)
 
@@ -356,7 +373,7 @@ async def rebook_booking(app: web.Application, planner: Any, job_id: int, bookin
         if prev.get("state") != "rebook_failed" or prev.get("legs") != offered:
             await pstore.add_event(conn, booking_id, "rebook_failed", status, first, {
                 "legs": offered, "reason": reason, "refund_minor": refund,
-                "from_stop": plan.origin, "ready_at": plan.ready.isoformat()}, t)
+                "from_stop": plan.origin, "ready_at": local_iso(plan.ready, zone, plan.origin)}, t)
             await pstore.set_protection(conn, booking_id, {
                 "state": "rebook_failed", "at": t.isoformat(), "legs": offered,
                 "reason": reason, "refund_minor": refund})

@@ -280,7 +280,8 @@ class ProtectionSettings(BaseModel):
         "breaks a connection writes a `disrupted` event on the booking (GET /v1/bookings/{id}/events).")
     poll_s: float = Field(
         1.0, gt=0, description="Seconds between two looks at the protection job queue (a realtime push "
-        "to this worker wakes it at once).")
+        "to this worker wakes it at once), and between two reads of a GET /v1/events stream that no "
+        "wake-up came to (a new event of its account, in any worker or instance, wakes it at once).")
     job_lease_s: float = Field(
         60.0, gt=0, description="A job claimed this long ago and not finished is a crashed worker's: "
         "another worker claims it again.")

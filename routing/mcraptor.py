@@ -95,19 +95,30 @@ def _dominates(yF, yD, yop, xF, xD, xop, linked):
 def _insert(head, s, t, F, D, op, k, linked, l_arr, l_full, l_disc, l_op, l_round, l_next,
             l_dead):
     """False if a label of the bag at s dominates (t, F, D, op); else kills the labels of
-    round k it dominates and returns True (the caller writes the label)."""
+    round k it dominates and returns True (the caller writes the label). Dead labels are
+    unlinked from the bag on the way (the per-round lists of new labels skip them)."""
+    prev = -1
     y = head[s]
     while y >= 0:
-        if not l_dead[y] and l_arr[y] <= t and _dominates(l_full[y], l_disc[y], l_op[y], F, D, op,
-                                                            linked):
-            return False
-        y = l_next[y]
-    y = head[s]
-    while y >= 0:
-        if not l_dead[y] and l_round[y] == k and t <= l_arr[y] and \
-                _dominates(F, D, op, l_full[y], l_disc[y], l_op[y], linked):
-            l_dead[y] = True
-        y = l_next[y]
+        nxt = l_next[y]
+        if l_dead[y]:
+            if prev < 0:
+                head[s] = nxt
+            else:
+                l_next[prev] = nxt
+        else:
+            if l_arr[y] <= t and _dominates(l_full[y], l_disc[y], l_op[y], F, D, op, linked):
+                return False
+            if l_round[y] == k and t <= l_arr[y] and \
+                    _dominates(F, D, op, l_full[y], l_disc[y], l_op[y], linked):
+                l_dead[y] = True
+                if prev < 0:
+                    head[s] = nxt
+                else:
+                    l_next[prev] = nxt
+            else:
+                prev = y
+        y = nxt
     return True
 
 
@@ -190,6 +201,18 @@ def search_kernel(
             n_rb = 0
             for i in range(start_pos, L):
                 s = pat_stops[ps + i]
+                if n_rb > 0 and n_tg > 0:
+                    # a ride already at or past a target label's arrival, costing at least its
+                    # price before this ride, can give nothing new: off the route bag
+                    w = 0
+                    for e in range(n_rb):
+                        if _pruned(tg, n_tg, t_arr[tbase + rb[e, 0] * L + i], rb[e, 4]):
+                            continue
+                        if w != e:
+                            for f in range(7):
+                                rb[w, f] = rb[e, f]
+                        w += 1
+                    n_rb = w
                 if n_rb > 0 and pat_alight_ok[ps + i] and stop_ok[s]:
                     for e in range(n_rb):
                         cur = rb[e, 0]

@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 
 from routing.config import RoutingConfig
-from routing.context import Context
+from routing.context import Context, trip_zones
 from routing.days import DayCache
 from routing.errors import DateOutOfService, InvalidQuery, LegNotFeasible, UnknownStop
 from routing.fares import FareClasses, FareTable, fare_classes
@@ -30,6 +30,7 @@ from routing.itinerary import Itinerary, LegKey
 from routing.journeys import Catalog, assemble
 from routing.mcraptor import BagPool, collect_priced
 from routing.network import Network
+from routing.prebuilt import Shared, pack, trip_arrays, unpack
 from routing.realtime import LegStatus, Realtime, overlay, resolve, utc
 from routing.search import Searches, Sources, collect
 from routing.timetable import Day, Patterns, build_day, build_patterns, service_ref_epoch
@@ -37,6 +38,17 @@ from routing.updates import TripUpdate
 from routing.via import plan_via
 
 __all__ = ["Planner", "Query", "Place", "LegStatus"]
+
+
+def _shared_day(shared: Shared, network: Network, pats: Patterns, d: date,
+                config: RoutingConfig) -> Day:
+    """The expanded day (d, direction of `pats`) kept in `shared`, built there once."""
+    def build() -> dict[str, np.ndarray]:
+        day = build_day(network, pats, d, config)
+        return {**pack(day), "day_origin": np.array([day.origin], dtype=np.int64)}
+
+    got = shared.arrays(f"day-{d.isoformat()}-{'rev' if pats.reverse else 'fwd'}", build)
+    return unpack(Day, got, query_date=d, origin=int(got["day_origin"][0]), reverse=pats.reverse)
 
 Place = str | tuple[float, float]      # "feed:stop_id" or (lat, lon)
 
@@ -66,14 +78,23 @@ class Query:
 
 
 class Planner:
-    def __init__(self, network: Network, config: RoutingConfig, fwd: Patterns, fps: Footpaths):
+    def __init__(self, network: Network, config: RoutingConfig, fwd: Patterns, fps: Footpaths,
+                 shared: Shared | None = None):
         self.network = network
         self.config = config
         self.fwd = fwd
-        self.rev = fwd.reversed()
         self.fps = fps
-        self.fps_rev = fps.transposed()
-        self.ctx = Context.of(network, config, fwd, fps)
+        if shared is None:
+            self.rev = fwd.reversed()
+            self.fps_rev = fps.transposed()
+            self.ctx = Context.of(network, config, fwd, fps)
+        else:
+            self.rev = unpack(Patterns, shared.arrays("patterns-rev", lambda: pack(fwd.reversed())),
+                              reverse=True)
+            self.fps_rev = unpack(Footpaths, shared.arrays("footpaths-rev",
+                                                           lambda: pack(fps.transposed())))
+            self.ctx = Context.of(network, config, fwd, fps, shared.arrays("trips", lambda: {
+                **trip_arrays(network.trip_id), "trip_tz": trip_zones(network)}))
         self.versions = self.ctx.versions
         self.stop_index = self.ctx.stop_index
         self.trip_index = self.ctx.trip_index
@@ -87,7 +108,9 @@ class Planner:
         self.valid_from = date.fromordinal(base + int(runs[0])) if len(runs) else None
         self.valid_to = date.fromordinal(base + int(runs[-1])) if len(runs) else None
         self.days = DayCache(
-            lambda d, reverse: build_day(network, self.rev if reverse else fwd, d, config),
+            lambda d, reverse: build_day(network, self.rev if reverse else fwd, d, config)
+            if shared is None else _shared_day(shared, network, self.rev if reverse else fwd,
+                                               d, config),
             config.date_cache_size)
         self.searches = Searches(self.ctx, fwd, self.rev, self.fps_rev)
         self._reach_cache: dict[tuple, dict[int, tuple[int, int]]] = {}
@@ -142,9 +165,19 @@ class Planner:
 
     # ---------------------------------------------------------------- build
     @classmethod
-    def build(cls, network: Network, config: RoutingConfig | None = None) -> Planner:
+    def build(cls, network: Network, config: RoutingConfig | None = None,
+              shared: Shared | None = None) -> Planner:
+        """`shared` (routing.prebuilt): where the patterns, footpaths, trip index and expanded
+        days are kept once for every process, instead of each building its own."""
         config = config or RoutingConfig()
-        return cls(network, config, build_patterns(network, config), build_footpaths(network, config))
+        if shared is None:
+            return cls(network, config, build_patterns(network, config),
+                       build_footpaths(network, config))
+        fwd = unpack(Patterns, shared.arrays(
+            "patterns", lambda: pack(build_patterns(network, config))), reverse=False)
+        fps = unpack(Footpaths, shared.arrays(
+            "footpaths", lambda: pack(build_footpaths(network, config))))
+        return cls(network, config, fwd, fps, shared)
 
     # ---------------------------------------------------------------- lookups
     def stop(self, stop_id: str) -> int:

@@ -387,16 +387,16 @@ class Checkin:
     # --- the offline manifest, offline taps and conflicts ---------------------------------
 
     async def manifest(self, gate: str, station: str, stops: tuple[str, ...], day: date | None,
-                       bearer: str, zone: Callable[[str], tzinfo] | None = None,
+                       bearer: str, stop_zone: Callable[[str], tzinfo] | None = None,
                        tz: str = "UTC") -> dict[str, Any]:
         """The gate's signed manifest for `day` (default: today) in `tz` (the station's time
-        zone), sealed under a key derived from the gate's bearer key. `zone(stop)`: the time
-        zone a replacing leg's departure is shown in (its boarding stop's; default UTC)."""
+        zone), sealed under a key derived from the gate's bearer key. `stop_zone(stop)`: the
+        time zone a replacing leg's departure is shown in (its boarding stop's; default UTC)."""
         cfg = self.cfg
         now = self.now()
-        zone = ZoneInfo(tz)
-        day = day or now.astimezone(zone).date()
-        start = datetime.combine(day, Time(0), tzinfo=zone)
+        here = ZoneInfo(tz)
+        day = day or now.astimezone(here).date()
+        start = datetime.combine(day, Time(0), tzinfo=here)
         lo = start - timedelta(seconds=cfg.manifest_before_s)
         hi = start + timedelta(days=1, seconds=cfg.manifest_after_s)
         async with self.pool.acquire() as conn:
@@ -413,7 +413,7 @@ class Checkin:
                      keys={k: public_bytes(v) for k, v in keys.items()}, entries=entries,
                      revoked=revoked, stops=stops, id_key=id_key, ids=tuple(ids), tz=tz,
                      replaced={b: {n: replace(r, departure=r.departure.astimezone(
-                                   zone(r.station) if zone else timezone.utc))
+                                   stop_zone(r.station) if stop_zone else timezone.utc))
                                    for n, r in legs.items()} for b, legs in replaced.items()})
         env = seal_manifest(m, signer, gate_key(bearer, m.gate))
         log.info("manifest issued", extra={"gate": m.gate, "entries": len(entries),

@@ -55,12 +55,13 @@ class Replan:
     wheelchair: bool = False
     max_walk_m: float | None = None
     min_transfer_s: int | None = None
+    profile: tuple[tuple[str, Any], ...] = ()   # the planner Query's travel-profile fields
 
     @property
     def query_key(self) -> tuple:
         """Replans with equal keys plan the same (one search for all of them)."""
         return (self.origin, self.at, self.destination, self.modes, self.wheelchair,
-                self.max_walk_m, self.min_transfer_s)
+                self.max_walk_m, self.min_transfer_s, self.profile)
 
 
 def replan_for(legs: Sequence[Mapping[str, Any]], first_broken: int,
@@ -88,7 +89,8 @@ def replan_for(legs: Sequence[Mapping[str, Any]], first_broken: int,
     return Replan(first_broken, tuple(g["leg_no"] for g in replaced), origin, ready,
                   max(at, now), replaced[-1]["to_stop"], prev_mode, modes,
                   bool(options.get("wheelchair")), options.get("max_walk_m"),
-                  options.get("min_transfer_s"))
+                  options.get("min_transfer_s"),
+                  tuple(sorted((options.get("profile") or {}).items())))
 
 
 def usable(plan: Replan, itineraries: Sequence[Any], replaced: Sequence[Mapping[str, Any]],

@@ -99,6 +99,7 @@ class SaleOptions:
     wheelchair: bool = False
     max_walk_m: float | None = None
     min_transfer_s: int | None = None
+    profile: Mapping[str, Any] = field(default_factory=dict)  # the Query's travel-profile fields
 
 
 @dataclass(frozen=True)
@@ -297,9 +298,9 @@ async def _insert_booking(conn: asyncpg.Connection, b: NewBooking, status: Statu
         """WITH bk AS (
              INSERT INTO bookings (id, account_id, status, itinerary_id, feed_versions,
                  passenger_count, passenger_categories, currency, total_minor, expires_at,
-                 created_at, updated_at, modes, wheelchair, max_walk_m, min_transfer_s)
+                 created_at, updated_at, modes, wheelchair, max_walk_m, min_transfer_s, profile)
              VALUES ($1, $2, $3, $4, $5::jsonb, cardinality($7::text[]), $7, $8, $9, $10, $11, $11,
-                     $38, $39, $40, $41)),
+                     $38, $39, $40, $41, $43::jsonb)),
            px AS (
              INSERT INTO booking_passengers (booking_id, passenger_no, category, id_type, key_id,
                  name_ct, id_number_ct, name_masked, id_masked, id_index, id_index_key)
@@ -338,7 +339,8 @@ async def _insert_booking(conn: asyncpg.Connection, b: NewBooking, status: Statu
         {"total_minor": b.total_minor, "expires_at": expires.isoformat()},
         [p.id_index for p in P], [p.id_index_key for p in P],
         list(b.options.modes) if b.options.modes is not None else None, b.options.wheelchair,
-        b.options.max_walk_m, b.options.min_transfer_s, [g.connection_s for g in L])
+        b.options.max_walk_m, b.options.min_transfer_s, [g.connection_s for g in L],
+        dict(b.options.profile))
 
 
 def held_view(b: NewBooking, created: datetime, expires: datetime) -> BookingView:

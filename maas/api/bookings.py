@@ -13,7 +13,7 @@ import contextlib
 import logging
 from dataclasses import replace
 from datetime import date, datetime
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, Literal
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
@@ -21,7 +21,7 @@ from pydantic import BaseModel, Field, model_validator
 from pydantic_core import to_json
 
 from feeds import store as feed_store
-from maas.api.plan import PlanQuery, to_query
+from maas.api.plan import PlanQuery, profile_options, to_query
 from maas.appkeys import BOOKINGS, CLOCK, DB, LIVE, SETTINGS
 from maas.domain_metrics import DOMAIN_METRICS
 from maas.errors import Forbidden, InvalidParameter, NotFound
@@ -92,6 +92,10 @@ class BookingIn(BaseModel):
     wheelchair: bool = Field(False, description="/v1/plan `wheelchair` of the itinerary (protection re-plans step-free)")
     max_walk_m: float | None = Field(None, ge=0, le=100_000, description="/v1/plan `max_walk_m` of the itinerary")
     min_transfer_s: int | None = Field(None, ge=0, le=86400, description="/v1/plan `min_transfer_s` of the itinerary: the connection time each change is sold (and protected) with")
+    profile: Literal["default", "elderly"] = Field("default", description="/v1/plan `profile` of the itinerary (protection re-plans with it)")
+    walk_speed: float | None = Field(None, ge=0.3, le=3.0, description="/v1/plan `walk_speed` of the itinerary")
+    extra_transfer_s: int | None = Field(None, ge=0, le=3600, description="/v1/plan `extra_transfer_s` of the itinerary (added to the connection time each change is sold with)")
+    max_transfers: int | None = Field(None, ge=0, le=INT32_MAX, description="/v1/plan `max_transfers` of the itinerary")
 
 
 class LegPath(BaseModel):
@@ -303,7 +307,8 @@ async def create_booking(request: web.Request, body: BookingIn) -> web.StreamRes
     secret = getattr(getattr(snap.planner, "config", None), "id_secret", DEFAULT_SECRET)
     key = decode_id(body.itinerary_id, secret)
     people = [PassengerInput(p.name, p.id_number, p.category, p.id_type) for p in body.passengers]
-    options = sale_options(body.modes, body.wheelchair, body.max_walk_m, body.min_transfer_s)
+    options = sale_options(body.modes, body.wheelchair, body.max_walk_m, body.min_transfer_s,
+                           profile_options(body))
     conn_of = sold_connection_of(getattr(snap.planner, "config", None), options)
 
     async def run(conn):  # type: ignore[no-untyped-def]

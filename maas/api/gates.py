@@ -23,7 +23,6 @@ from maas.http import INT32_MAX, Router, annotate, principal_of
 from maas.idprobes import RedisProbeLimiter
 from maas.localtime import LocalTime, local, stop_zones, zone_name
 from maas.middleware import problem_response
-from maas.api.bookings import LocalTime, stop_zones
 from maas.api.checkin import checkin_state
 from ticketing import checkin_store as store
 from ticketing.checkin_errors import TooManyUnknownIds
@@ -196,7 +195,8 @@ async def manifest(request: web.Request, query: ManifestQuery) -> web.Response:
     bearer = request.headers["Authorization"].partition(" ")[2].strip()
     env = await checkin_state(request.app).manifest(
         p.gate_id or "", station, _stops(request, station), query.date, bearer,
-        stop_zones(request.app[LIVE].current), zone_name(_station_zone(request, station)))
+        stop_zone=stop_zones(request.app[LIVE].current),
+        tz=zone_name(_station_zone(request, station)))
     return web.json_response(env, headers={"Cache-Control": "no-store"})
 
 

@@ -18,9 +18,10 @@ ALTER TABLE bookings ADD COLUMN IF NOT EXISTS protection jsonb;
 ALTER TABLE booking_legs ADD COLUMN IF NOT EXISTS connection_s integer;     -- NULL: not stored at sale
 
 -- Protection jobs gain a phase: 'rebooking' = the check found a broken leg (its `disrupted`
--- events are written) and the re-plan + swap is under way. A crash there leaves the row
+-- events are written) and the re-plan + swap is to do: released (claimed_at NULL) for any
+-- worker, claimed after the pending checks. A crash while rebooking leaves the row
 -- 'rebooking' with its claim time; after protection.job_lease_s another worker claims it and
--- resumes (the check again finds the broken legs, writes nothing new, and rebooks).
+-- resumes (the rebooking judges the booking again under its row lock).
 ALTER TABLE protection_jobs DROP CONSTRAINT IF EXISTS protection_jobs_state_check;
 ALTER TABLE protection_jobs ADD CONSTRAINT protection_jobs_state_check
     CHECK (state IN ('pending', 'running', 'rebooking', 'done', 'failed'));

@@ -8,6 +8,7 @@ U3 B 09:40 -> C (+30 min); rail boarding asks 15 min.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import date
 
 from tests.conftest import bearer
@@ -66,8 +67,9 @@ async def test_a_missed_connection_is_rebooked_onto_the_next_train_at_no_cost(
     assert ev["leg_no"] == 1 and ev["status"] == "confirmed"
     d = ev["detail"]
     assert (d["replaced"], d["by"], d["from_stop"]) == ([1], [2], "line:B")
-    assert d["old_arrival"].startswith("2026-11-23T01:10:00")       # U1 at C 09:10 (+08:00)
-    assert d["new_arrival"].startswith("2026-11-23T01:40:00")       # U2 at C 09:40
+    assert d["old_arrival"] == "2026-11-23T09:10:00+08:00"           # U1 at C, local to C
+    assert d["new_arrival"] == "2026-11-23T09:40:00+08:00"           # U2 at C
+    assert d["ready_at"] == "2026-11-23T08:30:00+08:00"              # T1 at B, 10 min late
     assert d["charged_minor"] == 0 and "fare_difference_minor" in d
 
     after = await booking(line, bid, token)
@@ -198,3 +200,41 @@ async def test_the_connection_time_is_the_one_sold(app, line, line_key, book):
     await push(line, line_key, message(trip_update("e1", "T1", delays=[(2, "B", 600)])))
     await settled(app, line, other, other_token, "rebooked")
     assert [e["event"] for e in await events(line, bid, token)] == ["held", "confirmed"]
+
+
+async def test_two_updates_at_once_on_two_workers_rebook_the_booking_once(
+        app, line, line_key, book, aiohttp_client, settings, clock):
+    from maas.app import create_app
+    from maas.appkeys import LIVE
+    bid, token, _ = await book()
+    other = create_app(settings, clock=clock)
+    other_client = await aiohttp_client(other)
+    other[LIVE].current = app[LIVE].current
+    late = message(trip_update("e1", "T1", delays=[(2, "B", 600)]))
+    later = message(trip_update("e1", "T1", delays=[(2, "B", 660)]))
+    await asyncio.gather(push(line, line_key, late), push(other_client, line_key, later))
+    evs = await settled(app, line, bid, token, "rebooked")
+    assert [e["event"] for e in evs].count("rebooked") == 1
+    b = await booking(line, bid, token)
+    assert [(g["trip_id"], g["status"]) for g in b["legs"]] == [
+        ("line:T1", "confirmed"), ("line:U1", "replaced"), ("line:U2", "confirmed")]
+    assert [await taken(app, clock, t) for t in ("line:U1", "line:U2", "line:U3")] == [0, 1, 0]
+
+
+async def test_the_travel_profile_sold_is_kept_for_the_connection_and_the_replan(
+        app, line, line_key, book):
+    # elderly: 5 min more at every change -> T1 -> U1 sold with 15 + 5 = 20 min (all the slack)
+    bid, token, _ = await book(profile="elderly")
+    row = await app[DB].fetchrow("SELECT profile FROM bookings WHERE id = $1", bid)
+    assert row["profile"]["extra_transfer_s"] == 300 and row["profile"]["step_free"] is True
+    conns = await app[DB].fetch("SELECT connection_s FROM booking_legs WHERE booking_id = $1 "
+                                "ORDER BY leg_no", bid)
+    assert [r["connection_s"] for r in conns] == [0, 1200]
+    other, other_token, _ = await book()
+    # one minute late breaks the elderly change only
+    await push(line, line_key, message(trip_update("e1", "T1", delays=[(2, "B", 60)])))
+    evs = await settled(app, line, bid, token, "rebooked")
+    assert evs[-1]["detail"]["replaced"] == [1]
+    b = await booking(line, bid, token)
+    assert [g["trip_id"] for g in b["legs"] if g["status"] == "confirmed"] == ["line:T1", "line:U2"]
+    assert [e["event"] for e in await events(line, other, other_token)] == ["held", "confirmed"]

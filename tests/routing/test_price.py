@@ -288,3 +288,80 @@ def test_unpriced_rides_are_not_used():
     table = search_fares(pl.network, cfg, pl.fare_classes())
     its = pl.plan(Query("t:A", "t:B", BASE, 7 * 3600 + 30 * 60, limit=20), fares=table)
     assert [it.legs[0].trip_id for it in its] == ["t:T2"]
+
+
+# ------------------------------------------------------------------ real feeds
+def _real(*names: str):
+    import zipfile
+    from pathlib import Path
+
+    from feeds.compile import compile_feed
+    from routing.network import merge
+
+    nets = []
+    for n in names:
+        with zipfile.ZipFile(Path(__file__).parent.parent / "data" / "real" / f"{n}.zip") as z:
+            nets.append(compile_feed({m: z.read(m) for m in z.namelist()}, feed=n.split("-")[0],
+                                     version="1"))
+    return nets[0] if len(nets) == 1 else merge(nets)
+
+
+REAL_TARIFFS = {"bus": Tariff(0.1, 2.0, 1.0), "coach": Tariff(0.3, 5.0), "rail": Tariff(0.45, 10.0),
+                "metro": Tariff(0.2, 2.0, 1.0), "tram": Tariff(0.1, 2.0, 1.0),
+                "ferry": Tariff(0.5, 10.0), "other": Tariff(0.3, 5.0)}
+
+
+def _real_price_case(net, cfg: FareConfig, d: date, n: int, seed: int) -> int:
+    """Random served stop pairs: the price search keeps the fastest journeys (per number of
+    transfers, the same earliest arrival as the two-criteria search), never costs more than
+    any of them, prices what the booking charges; returns how many queries had a slower but
+    cheaper journey."""
+    pl = Planner.build(net, RoutingConfig(max_limit=200))
+    table = search_fares(net, cfg, pl.fare_classes())
+    col = d.toordinal() - net.service_base_date
+    running = np.flatnonzero(net.service_days[net.trip_service, col])
+    served = np.unique(np.concatenate([net.st_stop[net.trip_st_start[t]:net.trip_st_start[t + 1]]
+                                       for t in running.tolist()]))
+    rng = np.random.default_rng(seed)
+    cheaper = answered = 0
+    for _ in range(n):
+        a, b = (str(net.stop_id[s]) for s in rng.choice(served, 2, replace=False))
+        secs = int(rng.integers(6 * 3600, 10 * 3600))
+        q = Query(a, b, d, secs, limit=200)
+        fast = pl.plan(q)
+        priced = pl.plan(q, fares=table)
+        assert bool(fast) == bool(priced)
+        if not fast:
+            continue
+        answered += 1
+        for k in range(pl.config.max_transfers + 1):
+            assert min((value(pl, it) for it in fast if it.transfers <= k), default=None) == \
+                min((value(pl, it) for it in priced if it.transfers <= k), default=None), (a, b, k)
+        for it in priced:
+            assert_feasible(pl, it)
+            keys = [leg.key for leg in it.legs if leg.key is not None]
+            assert it.price_minor == price_itinerary(net, cfg, keys).total_minor
+        best = min(it.price_minor for it in priced)
+        assert all(best <= price_itinerary(net, cfg, [leg.key for leg in it.legs if leg.key])
+                   .total_minor for it in fast)
+        first = min(value(pl, it) for it in priced)
+        cheaper += any(value(pl, it) > first and it.price_minor < min(
+            x.price_minor for x in priced if value(pl, x) == first) for it in priced)
+    assert answered >= n // 3
+    return cheaper
+
+
+@pytest.mark.slow
+def test_sncf_rail_and_coach_slower_cheaper_journeys():
+    """SNCF TER: trains and TER coaches of three operators; a coach is cheaper per km."""
+    cfg = FareConfig(mode_tariffs=REAL_TARIFFS, linked_discount=0.05)
+    assert _real_price_case(_real("sncf-ter-2019"), cfg, date(2019, 10, 15), 30, seed=11) >= 1
+
+
+@pytest.mark.slow
+def test_marta_and_cobblinc_with_operator_tariffs():
+    """Two operators merged; MARTA rail dearer per km than the CobbLinc bus."""
+    cfg = FareConfig(mode_tariffs=REAL_TARIFFS,
+                     operator_tariffs={"marta:MARTA": Tariff(0.6, 2.5)}, linked_discount=0.1)
+    net = _real("marta-rail-blue-green-2021", "cobblinc-route30-2021")
+    assert _real_price_case(net, cfg, date(2021, 10, 20), 30, seed=3) >= 1

@@ -382,7 +382,9 @@ def render_json(request: web.Request, its: list[Itinerary], lang: str | None = N
     query=PlanQuery,
     response=PlanResponse,
     errors={400: "malformed date/time/coordinates, from = to, unknown mode, unknown criteria "
-                 "or criteria=price with arrive_by/window_min/via (invalid_query, parameter named)",
+                 "or criteria=price with arrive_by/window_min/via, via with arrive_by/window_min "
+                 "or repeated (invalid_query, parameter named); option out of bounds "
+                 "(invalid_parameter)",
             404: "unknown stop (named in the problem), or no stop near the coordinates",
             422: "date outside every active feed's service (valid_from/valid_to given); "
                  "price_search_too_large",

@@ -7,7 +7,8 @@ Random reachable queries (origin, destination, time 07:00-19:00) on the busiest 
 Measured: earliest-arrival Pareto query and 2-hour range query p50/p95 (Planner.plan, i.e.
 rounds + itinerary assembly), the same over HTTP (GET /v1/plan on the real app, loopback),
 network load time (compile + Planner.build + day expansion) and memory (RSS growth).
-Peers, same queries: a networkx time-expanded Dijkstra (earliest arrival only; built here) and
+Peers, same queries: a plain pure-Python connection scan (benchmarks/peers/csa_peer.py, run
+side by side with the HTTP plans: `--http` reports http_vs_csa_p50), a networkx time-expanded Dijkstra (earliest arrival only; built here) and
 pyraptor (in its own venv, /work/bench-venvs/pyraptor, from the same expanded trips).
 """
 
@@ -32,6 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.measure import rss_mb  # noqa: E402
+from benchmarks.peers.csa_peer import CsaPeer  # noqa: E402
 from benchmarks.peers.nx_peer import NxPeer  # noqa: E402
 from feeds.compile import compile_feed  # noqa: E402
 from routing import itinerary  # noqa: E402
@@ -145,6 +147,19 @@ def run_nx(trips, rel_qs, n) -> dict:
     return {"build_s": build, "mem_mb": mem, "secs": secs}
 
 
+def run_csa(trips, rel_qs) -> dict:
+    t0 = time.perf_counter()
+    peer = CsaPeer(trips)
+    build = time.perf_counter() - t0
+    secs, cpu, found = [], [], 0
+    for o, d, t in rel_qs:
+        t1, c1 = time.perf_counter(), time.process_time()
+        found += peer.earliest(o, d, t) is not None
+        secs.append(time.perf_counter() - t1)
+        cpu.append(time.process_time() - c1)
+    return {"build_s": build, "secs": secs, "cpu": cpu, "found": found, "connections": len(peer.conns)}
+
+
 def run_pyraptor(trips, n_stops, rel_qs, n, rounds) -> dict | None:
     if not PYRAPTOR.exists():
         print(f"pyraptor venv not found at {PYRAPTOR}; skipped", file=sys.stderr)
@@ -164,59 +179,114 @@ def run_pyraptor(trips, n_stops, rel_qs, n, rounds) -> dict | None:
         return json.loads(out.read_text())
 
 
-def run_http(pl: Planner, net: Network, qs: list[Query], window: int) -> dict:
+def _serve_child(pl: Planner, net: Network, settings, conn) -> None:  # type: ignore[no-untyped-def]
+    """The forked server: the real app over this planner, on a free loopback port (sent back
+    through `conn`), until SIGTERM."""
     import asyncio
     import dataclasses
+    import signal as sig
 
-    import aiohttp
     from aiohttp import web
 
     from maas.app import create_app
     from maas.appkeys import LIVE
-    from maas.embedded import embedded_services
-    from maas.settings import Settings
 
-    def params(q: Query) -> dict:
-        h, m, s = q.time_s // 3600, q.time_s // 60 % 60, q.time_s % 60
-        out = {"from": q.origin, "to": q.destination, "date": q.date.isoformat(),
-               "time": f"{h:02d}:{m:02d}:{s:02d}"}
-        if window:
-            out["window_min"] = str(window // 60)
-        return out
-
-    async def go(settings) -> dict:
+    async def go() -> None:
         app = create_app(settings)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()
-        port = site._server.sockets[0].getsockname()[1]
         holder = app[LIVE]
         holder.current = dataclasses.replace(holder.current, planner=pl, network=net, loaded=True)
-        res = {}
-        try:
-            async with aiohttp.ClientSession(f"http://127.0.0.1:{port}") as s:
-                for name, w in (("pareto", 0), ("range", window)):
-                    secs = []
-                    for q in qs:
-                        p = params(q)
-                        if not w:
-                            p.pop("window_min", None)
-                        t = time.perf_counter()
-                        async with s.get("/v1/plan", params=p) as r:
-                            await r.read()
-                            assert r.status == 200, await r.text()
-                        secs.append(time.perf_counter() - t)
-                    res[name] = secs
-        finally:
-            await runner.cleanup()
-        return res
+        stop = asyncio.Event()
+        asyncio.get_running_loop().add_signal_handler(sig.SIGTERM, stop.set)
+        conn.send(site._server.sockets[0].getsockname()[1])
+        await stop.wait()
+        await runner.cleanup()
 
+    asyncio.run(go())
+
+
+def _get(sock, buf: bytearray, path: str) -> tuple[int, bytes]:  # type: ignore[no-untyped-def]
+    """One GET over a keep-alive socket; (status, body). A minimal client, so the time is the
+    server's (an aiohttp client in this process cost as much as a short plan)."""
+    sock.sendall(f"GET {path} HTTP/1.1\r\nHost: bench\r\n\r\n".encode())
+    while b"\r\n\r\n" not in buf:
+        buf += sock.recv(65536)
+    head, _, rest = bytes(buf).partition(b"\r\n\r\n")
+    n = 0
+    for line in head.split(b"\r\n")[1:]:
+        k, _, v = line.partition(b":")
+        if k.strip().lower() == b"content-length":
+            n = int(v)
+    while len(rest) < n:
+        rest += sock.recv(65536)
+    buf[:] = rest[n:]
+    return int(head.split(b" ", 2)[1]), rest[:n]
+
+
+def run_http(pl: Planner, net: Network, qs: list[Query], window: int, peer=None, rel=None) -> dict:  # type: ignore[no-untyped-def]
+    """GET /v1/plan on the real app in a forked server process, one request at a time over one
+    keep-alive connection; with `peer`, its earliest-arrival answer to the same query right
+    after each plan (side by side: both see the same machine load). Also the server
+    process's CPU per request."""
+    import multiprocessing
+    import socket
+    from urllib.parse import urlencode
+
+    import psutil
+
+    from maas.embedded import embedded_services
+    from maas.settings import Settings
+
+    def path(q: Query, w: int) -> str:
+        h, m, s = q.time_s // 3600, q.time_s // 60 % 60, q.time_s % 60
+        p = {"from": q.origin, "to": q.destination, "date": q.date.isoformat(), "time": f"{h:02d}:{m:02d}:{s:02d}"}
+        if w:
+            p["window_min"] = str(w // 60)
+        return "/v1/plan?" + urlencode(p)
+
+    res: dict = {}
     with tempfile.TemporaryDirectory() as tmp:
         with embedded_services(Path(tmp), database_url=None, redis_url=None) as emb:
             settings = Settings(database_url=emb.database_url, redis_url=emb.redis_url,
                                 data_dir=Path(tmp) / "data", log_level="WARNING")
-            return asyncio.run(go(settings))
+            ctx = multiprocessing.get_context("fork")
+            parent, child = ctx.Pipe()
+            proc = ctx.Process(target=_serve_child, args=(pl, net, settings, child), daemon=True)
+            proc.start()
+            try:
+                port = parent.recv() if parent.poll(120) else None
+                assert port, "the benchmark server did not start"
+                server = psutil.Process(proc.pid)
+                with socket.create_connection(("127.0.0.1", port)) as sock:
+                    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                    buf = bytearray()
+                    for q in qs[:5]:   # warm: first requests of a fresh app
+                        _get(sock, buf, path(q, 0))
+                    for name, w in (("pareto", 0), ("range", window)):
+                        secs, peer_secs = [], []
+                        c0 = server.cpu_times()
+                        for i, q in enumerate(qs):
+                            t = time.perf_counter()
+                            status, body = _get(sock, buf, path(q, w))
+                            secs.append(time.perf_counter() - t)
+                            assert status == 200, body[:300]
+                            if peer is not None and not w:
+                                o, d, t0 = rel[i]
+                                t = time.perf_counter()
+                                peer.earliest(o, d, t0)
+                                peer_secs.append(time.perf_counter() - t)
+                        c1 = server.cpu_times()
+                        res[name] = secs
+                        res[name + "_server_cpu_ms"] = ((c1.user + c1.system) - (c0.user + c0.system)) / len(qs) * 1000
+                        if peer_secs:
+                            res["peer"] = peer_secs
+            finally:
+                proc.terminate()
+                proc.join(30)
+    return res
 
 
 def main() -> None:
@@ -261,6 +331,13 @@ def main() -> None:
     if not args.no_peers:
         trips, origin = expanded_trips(pl, d)
         rel = [query_rel(pl, q, origin) for q in qs]
+        csa = run_csa(trips, rel)
+        r["csa_connections"] = csa["connections"]
+        r["csa_build_s"] = round(csa["build_s"], 2)
+        r["csa_found"] = csa["found"]
+        r["csa_p50_ms"] = round(pct(csa["secs"], 50), 3)
+        r["csa_p95_ms"] = round(pct(csa["secs"], 95), 3)
+        r["csa_ratio_p50"] = round(pct(csa["secs"], 50) / pct(ea, 50), 1)
         nx_r = run_nx(trips, rel, args.nx_queries)
         r["peer_trip_instances"] = len(trips)
         n = len(nx_r["secs"])
@@ -278,7 +355,15 @@ def main() -> None:
             r["pyraptor_p50_ms"] = round(pct(pr["secs"], 50), 1)
             r["pyraptor_ratio_p50"] = round(pct(pr["secs"], 50) / pct(ea[:n], 50))
     if args.http:
-        h = run_http(pl, net, qs, 7200)
+        peer = None
+        if not args.no_peers:
+            peer = CsaPeer(trips)
+        h = run_http(pl, net, qs, 7200, peer, rel if not args.no_peers else None)
+        if peer is not None:   # the same queries, each right after its plan over HTTP
+            r["http_csa_side_by_side_p50_ms"] = round(pct(h["peer"], 50), 3)
+            r["http_vs_csa_p50"] = round(pct(h["peer"], 50) / pct(h["pareto"], 50), 2)
+        r["http_pareto_server_cpu_ms"] = round(h["pareto_server_cpu_ms"], 3)
+        r["http_range2h_server_cpu_ms"] = round(h["range_server_cpu_ms"], 3)
         r["http_pareto_p50_ms"] = round(pct(h["pareto"], 50), 3)
         r["http_pareto_p95_ms"] = round(pct(h["pareto"], 95), 3)
         r["http_range2h_p50_ms"] = round(pct(h["range"], 50), 3)

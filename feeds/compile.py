@@ -115,8 +115,11 @@ def _index(ids: np.ndarray) -> dict[str, int]:
     return {s: i for i, s in enumerate(ids)}
 
 
-def compile_feed(files: Mapping[str, bytes], *, feed: str, version: str) -> Network:
-    """Compile a feed's files (root name -> bytes, e.g. from `feeds.reader`) into a Network."""
+def compile_feed(files: Mapping[str, bytes], *, feed: str, version: str,
+                 board_times: Mapping[int, int] | None = None) -> Network:
+    """Compile a feed's files (root name -> bytes, e.g. from `feeds.reader`) into a Network.
+    `board_times`: the operator's board time per route_type (exact, else the extended type's
+    family t//100*100), over the planner's defaults for this feed's routes."""
     tzs = gtfs_agencies.TzTable()
     agencies = gtfs_agencies.agencies(_read(files, "agency.txt"), feed, tzs)
     stops_ = stops.stops(_read(files, "stops.txt"), feed, tzs, agencies.default_tz)
@@ -209,6 +212,20 @@ def compile_feed(files: Mapping[str, bytes], *, feed: str, version: str) -> Netw
         **fares_v1,
         **fares_v2,
         stop_names_i18n=i18n,
+        route_board_s=route_board_times(route_type, board_times),
     )
+
+
+def route_board_times(route_type: np.ndarray, board_times: Mapping[int, int] | None) -> np.ndarray:
+    """r -> the operator's board time for its route_type (exact, else its family), -1 none."""
+    out = np.full(len(route_type), -1, dtype=np.int32)
+    for r, t in enumerate(route_type.tolist() if board_times else ()):
+        t = int(t)
+        v = board_times.get(t)
+        if v is None and t >= 100:
+            v = board_times.get(t // 100 * 100)
+        if v is not None:
+            out[r] = int(v)
+    return out
 
 

@@ -284,6 +284,15 @@ class ProtectionSettings(BaseModel):
     job_lease_s: float = Field(
         60.0, gt=0, description="A job claimed this long ago and not finished is a crashed worker's: "
         "another worker claims it again.")
+    rebook: bool = Field(
+        True, description="Rebook a disrupted booking by itself: re-plan the rest of the journey from "
+        "where the passenger will be (same destination and options, earliest arrival), swap the broken "
+        "legs at no cost (event `rebooked`), else offer the full refund of the broken legs (event "
+        "`rebook_failed`).")
+    rebook_max_delay_min: int = Field(
+        360, ge=0, le=7 * 24 * 60, description="Rebook only onto a journey arriving at most this many "
+        "minutes after the one sold; a later one is left to the passenger (`rebook_failed` with the "
+        "full refund of the broken legs offered).")
 
 
 # --- the service ---------------------------------------------------------------------------

@@ -24,9 +24,11 @@ from routing.config import RoutingConfig
 from routing.context import Context
 from routing.days import DayCache
 from routing.errors import DateOutOfService, InvalidQuery, LegNotFeasible, UnknownStop
+from routing.fares import FareClasses, FareTable, fare_classes
 from routing.footpaths import Footpaths, build_footpaths, near_stops
 from routing.itinerary import Itinerary, LegKey
 from routing.journeys import Catalog, assemble
+from routing.mcraptor import BagPool, collect_priced
 from routing.network import Network
 from routing.realtime import LegStatus, Realtime, overlay, resolve, utc
 from routing.search import Searches, Sources, collect
@@ -53,6 +55,11 @@ class Query:
     min_transfer_s: int | None = None   # v: be at every boarding v before (replaces the mode
     #                                     board/alight and change defaults; rules still apply)
     limit: int | None = None
+    # travel profile (routing.config.Profile): None/0/False keep the network's behaviour
+    walk_speed_mps: float | None = None  # every walk at this speed (access, egress, footpaths)
+    extra_transfer_s: int = 0           # added to every change between two vehicles
+    transfer_penalty_s: int = 0         # ranking: a change costs this much arrival time
+    step_free: bool = False             # no stop/trip the feed marks as not accessible (2)
 
 
 class Planner:
@@ -82,6 +89,7 @@ class Planner:
         self.searches = Searches(self.ctx, fwd, self.rev, self.fps_rev)
         self._reach_cache: dict[tuple, dict[int, tuple[int, int]]] = {}
         self.catalog = Catalog(self.ctx)    # stops and trips as itineraries show them (memo)
+        self._bags = BagPool()                  # label buffers of price searches
         self.realtime: Realtime | None = None   # the realtime state planned on (None: static)
         self._static = self                     # the planner without realtime
 
@@ -157,19 +165,23 @@ class Planner:
     def _members(self, s: int) -> list[int]:
         return [s, *self.children.get(s, [])]
 
-    def _reach(self, place: Place, fps: Footpaths, max_walk: float) -> dict[int, tuple[int, int]]:
-        """Stops reachable on foot from (or to) a place: s -> (walk seconds, metres)."""
+    def _reach(self, place: Place, fps: Footpaths, max_walk: float,
+               speed_mps: float | None = None) -> dict[int, tuple[int, int]]:
+        """Stops reachable on foot from (or to) a place: s -> (walk seconds, metres);
+        `fps` walked at `speed_mps` (Searches.footpaths), coordinates walked at it too."""
         if not isinstance(place, str):
-            return self._reach_uncached(place, fps, max_walk)
-        key = (place, fps is self.fps, max_walk)
+            return self._reach_uncached(place, fps, max_walk, speed_mps)
+        # adjusted footpaths share `start` with the ones they were made from (direction)
+        key = (place, fps.start is self.fps.start, max_walk, speed_mps)
         got = self._reach_cache.get(key)
         if got is None:
             if len(self._reach_cache) > 8192:
                 self._reach_cache.clear()
-            got = self._reach_cache[key] = self._reach_uncached(place, fps, max_walk)
+            got = self._reach_cache[key] = self._reach_uncached(place, fps, max_walk, speed_mps)
         return got
 
-    def _reach_uncached(self, place: Place, fps: Footpaths, max_walk: float):
+    def _reach_uncached(self, place: Place, fps: Footpaths, max_walk: float,
+                        speed_mps: float | None = None):
         cfg = self.config
         out: dict[int, tuple[int, int]] = {}
         if isinstance(place, str):
@@ -197,7 +209,7 @@ class Planner:
             k = int(np.argmin(dist))
             idx, dist = idx[k:k + 1], dist[k:k + 1]
         for s, dm in zip(idx.tolist(), (dist * cfg.walk_detour).tolist()):
-            out[s] = (int(np.ceil(dm / cfg.walk_speed_mps)), int(round(dm)))
+            out[s] = (int(np.ceil(dm / (speed_mps or cfg.walk_speed_mps))), int(round(dm)))
         if not out:
             raise UnknownStop(f"no stop within {radius:.0f} m of {lat},{lon}", place=f"{lat},{lon}")
         return out
@@ -208,15 +220,30 @@ class Planner:
         return self.stop_tz(min(reach, key=lambda s: reach[s][1]))
 
     # ---------------------------------------------------------------- plan
-    def plan(self, query: Query) -> list[Itinerary]:
+    def fare_classes(self) -> FareClasses:
+        """What a `FareTable` for this planner is indexed by (built once, shared with its
+        realtime planners)."""
+        base = self._static
+        got = base.__dict__.get("_fare_classes")
+        if got is None:
+            got = base.__dict__["_fare_classes"] = fare_classes(base.network, base.fwd)
+        return got
+
+    def plan(self, query: Query, fares: FareTable | None = None) -> list[Itinerary]:
+        """Itineraries for `query`. With `fares` (criteria=price; depart-at point queries
+        only), price is a third Pareto criterion: slower journeys that cost less survive."""
         if query.origin == query.destination:
             raise InvalidQuery("from and to are the same place")
+        if fares is not None and (query.arrive_by or query.window_s > 0):
+            raise InvalidQuery("criteria=price plans departures at a time: not with arrive_by "
+                               "or window_min", parameter="criteria")
         cfg = self.config
         max_walk = cfg.walk_radius_m if query.max_walk_m is None else max(0.0, query.max_walk_m)
+        speed, walks = query.walk_speed_mps, self.searches.footpaths
         src = self._reach(query.destination if query.arrive_by else query.origin,
-                          self.fps_rev if query.arrive_by else self.fps, max_walk)
+                          walks(query.arrive_by, speed), max_walk, speed)
         dst = self._reach(query.origin if query.arrive_by else query.destination,
-                          self.fps if query.arrive_by else self.fps_rev, max_walk)
+                          walks(not query.arrive_by, speed), max_walk, speed)
         anchor = query.destination if query.arrive_by else query.origin
         tz = ZoneInfo(self.place_tz(anchor, src))
         d = query.date
@@ -230,15 +257,24 @@ class Planner:
             for s, (w, _) in dst.items():
                 egress[s] = w
             scratch.reset()
-            rides = collect(search, scratch, Sources.of(src), egress, t0 - search.day.origin,
-                            window)
+            if fares is not None:
+                if fares.classes is not self.fare_classes():
+                    raise ValueError("the fare table was made for another planner's network")
+                priced = collect_priced(search, self._bags, Sources.of(src), egress,
+                                        t0 - search.day.origin, fares)
+                rides, prices = [r for r, _ in priced], [c for _, c in priced]
+            else:
+                rides = collect(search, scratch, Sources.of(src), egress, t0 - search.day.origin,
+                                window)
+                prices = None
         finally:
             for s in dst:
                 egress[s] = -1
             self.searches.release(scratch)
         limit = cfg.default_limit if query.limit is None else max(1, min(query.limit, cfg.max_limit))
         span = (t0, t0 + window) if window > 0 and not query.arrive_by else None
-        return assemble(self.ctx, self.catalog, search, rides, query, src, dst, limit, span)
+        return assemble(self.ctx, self.catalog, search, rides, query, src, dst, limit, span,
+                        prices=prices)
 
     # ---------------------------------------------------------------- legs (bookings)
     def leg_stops(self, leg: LegKey) -> tuple[str, ...]:

@@ -408,3 +408,76 @@ def test_postgres_renice_sets_the_postmaster_and_its_children(tmp_path: Path):
             p.kill()
         master.kill()
         master.wait()
+
+
+def test_target_needs_the_targets_database_and_distributed_shares_the_pool():
+    from loadtests.runner import _locust_cmd, parse_args
+
+    with pytest.raises(SystemExit):
+        parse_args(["--smoke", "--target", "http://127.0.0.1:1", "--database-url", ""])
+    a = parse_args(["--smoke", "--target", "http://127.0.0.1:1", "--database-url", "postgresql://x/y",
+                    "--distributed", "3", "--local-workers", "1", "--master-bind", "0.0.0.0"])
+    assert (a.processes, a.local_workers) == (3, 1)   # the gate pool is shared out over 3 workers
+    cmd = _locust_cmd(a, a.target, Path("/tmp"))
+    assert cmd[cmd.index("--expect-workers") + 1] == "3" and "--processes" not in cmd
+    assert cmd[cmd.index("--master-bind-host") + 1] == "0.0.0.0"
+    with pytest.raises(SystemExit):
+        parse_args(["--smoke", "--distributed", "1", "--local-workers", "2"])
+
+
+@pytest.mark.slow
+def test_distributed_run_against_a_target_the_test_started(tmp_path: Path):
+    """`loadtests/run --target URL --distributed 1`: no server of its own, a Locust master and
+    one worker that learns the seed from the master and sends its outcomes back; every check
+    (failures, SLOs, invariants, gates against taps) passes over a few seconds of load."""
+    import json
+    import os
+    import signal
+    import subprocess
+
+    from loadtests.runner import WIDE_WINDOWS
+    from maas.embedded import start_postgres
+
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("MAAS_") and k not in ("DATABASE_URL", "REDIS_URL")}
+    env["MAAS_GATES__WINDOW_MIN"] = json.dumps(WIDE_WINDOWS)   # the target admits tomorrow's tickets
+    data = tmp_path / "data"
+    with (tmp_path / "serve.err").open("w") as err:
+        serve = subprocess.Popen([sys.executable, "-m", "maas.cli", "serve", "--demo", "--scale", "0.2",
+                                  "--port", "0", "--data-dir", str(data)],
+                                 env=env, stdout=subprocess.PIPE, stderr=err, text=True, start_new_session=True)
+    handle = None
+    try:
+        line = serve.stdout.readline()  # type: ignore[union-attr]
+        assert "listening on http://" in line, (tmp_path / "serve.err").read_text()[-3000:]
+        url = line.split("listening on ", 1)[1].split()[0]
+        handle, db = start_postgres(data / "postgres")   # attaches to the target's PostgreSQL
+        slo = tmp_path / "slo.toml"
+        slo.write_text('[smoke]\nmax_failures = 0\n[smoke.endpoints."GET /v1/plan"]\np95 = 60000\n'
+                       '[smoke.endpoints."POST /v1/gates/{gate}/validate"]\np95 = 60000\n')
+        out = tmp_path / "out"
+        run = subprocess.run(
+            [str(Path(__file__).resolve().parents[1] / "loadtests" / "run"), "--smoke", "--target", url,
+             "--database-url", db, "--distributed", "1", "--master-port", "0", "--time", "8",
+             "--users", "6", "--spawn-rate", "6", "--pool", "20", "--slo", str(slo), "--out", str(out),
+             "--loadgen-nice", "0", "--mix", '{"operator_first_s": 600}'],
+            env={**env, "PYTHON": sys.executable}, capture_output=True, text=True, timeout=400)
+        assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
+        summary = json.loads((out / "summary.json").read_text())
+        assert summary["target"] == url and "startup_s" not in summary   # no server of its own
+        assert "--master" in summary["locust_command"] and "--expect-workers 1" in summary["locust_command"]
+        assert [p.name for p in out.glob("outcomes-*.json")] == ["outcomes-worker0.json"]
+        checks = {c["what"]: c for c in summary["checks"]}
+        assert checks["distributed: every Locust worker sent what it saw"]["ok"]
+        assert summary["endpoints"]["GET /v1/plan"]["requests"] > 0
+        assert summary["accepted"] > 0   # the worker's gates entered tickets the master seeded
+        assert serve.poll() is None      # the target was left running
+    finally:
+        if handle is not None:
+            handle.cleanup()
+        serve.send_signal(signal.SIGTERM)
+        try:
+            serve.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(serve.pid, signal.SIGKILL)
+            serve.communicate()

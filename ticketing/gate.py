@@ -4,7 +4,9 @@ One order of checks, so online and offline give the same code for the same ticke
 
     malformed -> unknown_key -> bad_signature          (the payload itself)
     wrong_station -> not_yet_valid / validity_over     (the signed legs against gate and clock)
-    cancelled                                          (revocations)
+    cancelled, replaced                                (revocations: a leg exchanged or
+                                                        rebooked is `replaced`, naming the
+                                                        leg that replaced it)
     code_expired                                       (rotating code not within now ± skew)
     already_used                                       (this leg was already entered)
     code_expired                                       (this code's step was already accepted —
@@ -19,18 +21,18 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, tzinfo
-from typing import Callable, Collection, Protocol
+from typing import Callable, Collection, Mapping, Protocol
 from zoneinfo import ZoneInfo
 
 from ticketing.checkin_errors import (AlreadyUsed, Cancelled, CodeExpired, NotInManifest,
-                                      NotYetValid, Rejection, ValidityOver, WrongStation)
+                                      NotYetValid, Rejection, Replaced, ValidityOver, WrongStation)
 from ticketing.idcards import IdLeg, canonical_id, choose_leg, manifest_index
 from ticketing.keyring import load_public
-from ticketing.manifest import Manifest
+from ticketing.manifest import Manifest, ReplacedBy
 from ticketing.tokens import Scanned, TicketToken, TokenLeg, parse_qr, verify
 from ticketing.totp import match_step
 
-__all__ = ["ACCEPT", "Decision", "OfflineTap", "GateValidator", "candidate_legs",
+__all__ = ["ACCEPT", "Decision", "ReplacedBy", "replaced_error", "OfflineTap", "GateValidator", "candidate_legs",
            "check_ticket", "check_tap_proof", "ProofRefused", "Now"]
 
 ACCEPT = "ok"   # the code of every accept
@@ -49,6 +51,7 @@ class Decision:
     passengers: int | None = None
     step: int | None = None     # the TOTP step an accept burned (internal, never rendered)
     passenger: int | None = None  # ID card: the passenger_no admitted (one person, not the party)
+    replaced_by: ReplacedBy | None = None   # code replaced: the leg to board instead
     valid_from: datetime | None = None   # not_yet_valid: when the leg's window opens
     valid_until: datetime | None = None  # validity_over: when it closed
 
@@ -59,6 +62,7 @@ class Decision:
         if token is not None:
             booking, passengers = token.booking, token.passenger_count
         return cls("reject", err.code, booking, err.extra.get("leg"), passengers,
+                   replaced_by=err.extra.get("replaced_by"),
                    valid_from=_instant(err.extra.get("valid_from")),
                    valid_until=_instant(err.extra.get("valid_until")))
 
@@ -72,6 +76,11 @@ class Decision:
 
 def _instant(iso: object) -> datetime | None:
     return datetime.fromisoformat(iso) if isinstance(iso, str) else None
+
+
+def replaced_error(leg: int, by: ReplacedBy, **extra: object) -> Replaced:
+    return Replaced(f"leg {leg} was replaced by leg {by.leg} ({by.trip_id})", leg=leg,
+                    replaced_by=by, **extra)
 
 
 def candidate_legs(token: TicketToken, station: str | Collection[str], now: datetime) -> list[TokenLeg]:
@@ -99,18 +108,24 @@ def candidate_legs(token: TicketToken, station: str | Collection[str], now: date
 def check_ticket(scanned: Scanned, token: TicketToken, station: str | Collection[str],
                  now: datetime, *, booking_cancelled: bool, cancelled_legs: Collection[int],
                  secret_of: Callable[[int], bytes | None] | None, step_s: int, skew: int,
-                 digits: int) -> tuple[list[TokenLeg], int]:
+                 digits: int, replaced: Mapping[int, ReplacedBy] | None = None
+                 ) -> tuple[list[TokenLeg], int]:
     """The legs this verified ticket may enter now and the TOTP step their codes matched.
 
     Raises the rejection that comes first in the module's order. `secret_of(leg)` gives a
     leg's code secret; `secret_of` None means the booking is not known here (offline: not in
-    the manifest)."""
+    the manifest). `replaced`: the booking's legs (among `cancelled_legs`) that an exchange or
+    a rebooking replaced, and by what; refused as `replaced` rather than `cancelled`."""
     legs = candidate_legs(token, station, now)
     if booking_cancelled:
         raise Cancelled("booking cancelled")
-    legs = [leg for leg in legs if leg.index not in cancelled_legs]
-    if not legs:
+    live = [leg for leg in legs if leg.index not in cancelled_legs]
+    if not live:
+        gone = next((leg for leg in legs if replaced and leg.index in replaced), None)
+        if gone is not None and replaced is not None:
+            raise replaced_error(gone.index, replaced[gone.index])
         raise Cancelled("leg cancelled")
+    legs = live
     if secret_of is None:
         raise NotInManifest("booking not in this gate's manifest")
     matched: list[TokenLeg] = []
@@ -221,7 +236,8 @@ class GateValidator:
         for x in m.ids:
             self._ids.setdefault(x.index, []).extend(
                 IdLeg(x.booking, x.passenger, leg.index, m.station if not m.stops else m.stops[0],
-                      leg.valid_from, leg.valid_until, leg.cancelled, leg.used) for leg in x.legs)
+                      leg.valid_from, leg.valid_until, leg.cancelled, leg.used,
+                      m.replaced.get(x.booking, {}).get(leg.index)) for leg in x.legs)
 
     def validate(self, qr: str) -> Decision:
         m = self.manifest
@@ -236,7 +252,8 @@ class GateValidator:
                 scanned, token, self._stops, now,
                 booking_cancelled=token.booking in m.revoked and revoked is None,
                 cancelled_legs=revoked or (), secret_of=entry.secrets.get if entry else None,
-                step_s=m.totp_step_s, skew=m.totp_skew_steps, digits=m.totp_digits)
+                step_s=m.totp_step_s, skew=m.totp_skew_steps, digits=m.totp_digits,
+                replaced=m.replaced.get(token.booking))
             leg = next((x for x in legs if (token.booking, x.index) not in self._used_legs), None)
             if leg is None:
                 raise AlreadyUsed("ticket already used for this leg", leg=legs[0].index)

@@ -80,17 +80,26 @@ class ValidateRequest(BaseModel):
         return "ValidateRequest(...)"
 
 
+class ReplacedByOut(BaseModel):
+    leg: int = Field(description="the booking's leg to board instead (the same QR and ID card)")
+    trip_id: str = Field(description='"feed:trip_id"')
+    departure: LocalTime = Field(description="local to its boarding station, with the offset")
+    station: str = Field(description='where it boards, "feed:stop_id"')
+
+
 class Validation(BaseModel):
     result: Literal["accept", "reject"]
     code: str = Field(description='"ok" on accept; else bad_signature, unknown_key, code_expired, '
                       "wrong_station, not_yet_valid, validity_over, already_used, cancelled, "
-                      "malformed, no_face_match, face_ambiguous, invalid_id, unknown_id")
+                      "replaced, malformed, no_face_match, face_ambiguous, invalid_id, unknown_id")
     booking: str | None = Field(description="booking id (when the ticket is authentic)")
     leg: int | None = Field(description="leg entered (accept) or concerned (reject)")
     passengers: int | None = Field(description="passengers to let through on this ticket "
                                    "(1 for an ID card: its holder)")
     passenger: int | None = Field(None, description="ID card: the holder's passenger number in "
                                   "the booking (absent for QR and face, which admit the party)")
+    replaced_by: ReplacedByOut | None = Field(None, description="code replaced: the leg that "
+                                              "replaced this one (exchanged or rebooked); else absent")
     valid_from: LocalTime | None = Field(None, description="not_yet_valid: when the leg's "
                                          "window opens here, local to the station with its offset")
     valid_until: LocalTime | None = Field(None, description="validity_over: when it closed, "
@@ -99,9 +108,9 @@ class Validation(BaseModel):
     @model_serializer(mode="wrap")
     def _drop_absent(self, handler: SerializerFunctionWrapHandler) -> Any:
         out = handler(self)
-        for k in ("passenger", "valid_from", "valid_until"):   # only where they say something
-            if out.get(k) is None:
-                out.pop(k, None)
+        for name in ("passenger", "replaced_by", "valid_from", "valid_until"):   # only where they say something
+            if out.get(name) is None:
+                out.pop(name, None)
         return out
 
 
@@ -141,9 +150,14 @@ async def validate(request: web.Request, body: ValidateRequest) -> web.StreamRes
              via="id_card" if body.id_card is not None else ("qr" if body.qr else "face"))
     if d.valid_from is not None or d.valid_until is not None:
         d = d.localised(_station_zone(request, station))
+    by = d.replaced_by
     return Validation(result=d.result, code=d.code, booking=d.booking, leg=d.leg,  # type: ignore[arg-type]
                       passengers=d.passengers, passenger=d.passenger, valid_from=d.valid_from,
-                      valid_until=d.valid_until)
+                      valid_until=d.valid_until,
+                      replaced_by=None if by is None else ReplacedByOut(
+                          leg=by.leg, trip_id=by.trip_id, station=by.station,
+                          departure=by.departure.astimezone(
+                              stop_zones(request.app[LIVE].current)(by.station))))
 
 
 def _too_many(request: web.Request, err: TooManyUnknownIds, retry: int) -> web.Response:
@@ -181,7 +195,7 @@ async def manifest(request: web.Request, query: ManifestQuery) -> web.Response:
     bearer = request.headers["Authorization"].partition(" ")[2].strip()
     env = await checkin_state(request.app).manifest(
         p.gate_id or "", station, _stops(request, station), query.date, bearer,
-        zone_name(_station_zone(request, station)))
+        stop_zones(request.app[LIVE].current), zone_name(_station_zone(request, station)))
     return web.json_response(env, headers={"Cache-Control": "no-store"})
 
 

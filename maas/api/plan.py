@@ -9,7 +9,7 @@ import re
 import time
 import weakref
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Literal
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
@@ -20,6 +20,7 @@ from maas.api.realtime import AlertOut, alert_out
 from maas.appkeys import BOOKINGS, LIVE
 from maas.domain_metrics import DOMAIN_METRICS
 from maas.http import Router
+from routing.config import PROFILES
 from routing.errors import InvalidQuery, NoTimetable
 from routing.itinerary import Itinerary, Leg, Place
 from routing.names import display_name, primary
@@ -51,6 +52,9 @@ class PlanQuery(BaseModel):
     min_transfer_s: int | None = Field(None, ge=0, le=86400, description="Your minimum connection time: be at every boarding (the first included) this many seconds before departure, instead of the mode defaults (airport check-in, rail gates) and the default change time; transfers.txt and operator station rules still apply")
     limit: int | None = Field(None, ge=1, description="Itineraries to return; default routing.default_limit (5), capped at routing.max_limit (20)")
     lang: str | None = Field(None, description="Language of the alerts' texts (BCP 47, e.g. zh, en), with a fallback; zh or en also names the legs' stops in it (translations.txt, else English/pinyin)")
+    profile: Literal["default", "elderly"] = Field("default", description="Travel profile: defaults of the options below. elderly: walk_speed 0.8 m/s, extra_transfer_s 300, max_transfers 3, fewer changes preferred (a change ranks as 10 min of arrival), step-free where known (no stop or trip the feed marks not accessible); an option given explicitly wins")
+    walk_speed: float | None = Field(None, ge=0.3, le=3.0, description="Walking speed, m/s (0.3-3.0), for every walk (access, egress, changes); default routing.walk_speed_mps (1.2), elderly 0.8")
+    extra_transfer_s: int | None = Field(None, ge=0, le=3600, description="Seconds added to every change between two vehicles (on top of the change time, walk, transfers.txt and station rules); default 0, elderly 300")
 
 
 class StopOut(BaseModel):
@@ -133,9 +137,22 @@ def to_query(q: PlanQuery) -> Query:
         raise InvalidQuery("from and to are the same place")
     modes = frozenset(x.strip() for x in q.modes.split(",") if x.strip()) if q.modes else None
     return Query(origin=origin, destination=dest, date=d, time_s=secs, arrive_by=q.arrive_by,
-                 window_s=q.window_min * 60, modes=modes, max_transfers=q.max_transfers,
+                 window_s=q.window_min * 60, modes=modes,
                  wheelchair=q.wheelchair, max_walk_m=q.max_walk_m, min_transfer_s=q.min_transfer_s,
-                 limit=q.limit)
+                 limit=q.limit, **profile_options(q))
+
+
+def profile_options(q: Any) -> dict[str, Any]:
+    """The travel-profile fields of a Query from a query model with `profile`, `walk_speed`,
+    `extra_transfer_s` and `max_transfers` (plan, reach): the profile's defaults, then
+    whatever the query set explicitly."""
+    p = PROFILES[q.profile]
+    speed = q.walk_speed if q.walk_speed is not None else p.walk_speed_mps
+    return {
+        "walk_speed_mps": None if speed is None else round(float(speed), 2),
+        "extra_transfer_s": q.extra_transfer_s if q.extra_transfer_s is not None else p.extra_transfer_s,
+        "max_transfers": q.max_transfers if q.max_transfers is not None else p.max_transfers,
+        "transfer_penalty_s": p.transfer_penalty_s, "step_free": p.step_free}
 
 
 def _iso(dt: datetime) -> str:

@@ -233,6 +233,8 @@ def _decide_offline(gate: Any, req: dict[str, Any]) -> dict[str, Any]:
                 "passengers": None, "passenger": None}
     out = {"result": d.result, "code": d.code, "booking": d.booking, "leg": d.leg,
            "passengers": d.passengers, "passenger": d.passenger}
+    if d.replaced_by is not None:   # code replaced: the leg to board instead, as online
+        out["replaced_by"] = d.replaced_by.as_json()
     for k in ("valid_from", "valid_until"):   # local to the station, as the server answers
         if getattr(d, k) is not None:
             out[k] = getattr(d, k).isoformat()

@@ -101,9 +101,11 @@ class Validation(BaseModel):
     replaced_by: ReplacedByOut | None = Field(None, description="code replaced: the leg that "
                                               "replaced this one (exchanged or rebooked); else absent")
     valid_from: LocalTime | None = Field(None, description="not_yet_valid: when the leg's "
-                                         "window opens here, local to the station with its offset")
+                                         "window opens here, local to the station with its offset",
+                                         examples=["2026-12-01T06:20:00+08:00"])
     valid_until: LocalTime | None = Field(None, description="validity_over: when it closed, "
-                                          "local to the station with its offset")
+                                          "local to the station with its offset",
+                                          examples=["2026-12-01T09:45:00+08:00"])
 
     @model_serializer(mode="wrap")
     def _drop_absent(self, handler: SerializerFunctionWrapHandler) -> Any:
@@ -207,7 +209,9 @@ class TapIn(BaseModel):
     tap_id: str = Field(min_length=8, max_length=64, description="the gate's unique id for the tap (uuid)")
     booking: str = Field(max_length=128)
     leg: int = Field(ge=0, le=INT32_MAX)
-    at: AwareDatetime = Field(description="when the gate admitted (with offset)")
+    at: AwareDatetime = Field(description="when the gate admitted, with its offset (gates write "
+                              "it local to the station, the manifest's tz)",
+                              examples=["2026-12-01T06:41:07+08:00"])
     step: int | None = Field(None, ge=0, le=INT32_MAX, description="TOTP step of the accepted code")
     passenger: int | None = Field(None, ge=0, le=1000, description="ID-card tap: the passenger "
                                   "number who entered (the decision's `passenger`); absent: the party")
@@ -271,7 +275,8 @@ class ConflictsQuery(BaseModel):
 class TapRef(BaseModel):
     tap_id: str
     gate: str
-    at: LocalTime = Field(description="local to the leg's boarding stop, with its offset")
+    at: LocalTime = Field(description="local to the leg's boarding stop, with its offset",
+                          examples=["2026-12-01T06:41:07+08:00"])
 
 
 class TapConflict(BaseModel):
@@ -281,7 +286,7 @@ class TapConflict(BaseModel):
     winner: TapRef = Field(description="the first tap: it stands")
     loser: TapRef = Field(description="the later tap of the same ticket at another gate")
     detected_at: LocalTime = Field(description="when the upload found it, local to the leg's "
-                                   "boarding stop")
+                                   "boarding stop", examples=["2026-12-01T07:02:31+08:00"])
 
 
 class Conflicts(BaseModel):

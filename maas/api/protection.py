@@ -53,7 +53,11 @@ class EventOut(BaseModel):
                                    "times: a time of a stop (missed_connection's `arrival`, "
                                    "`departure`) is local to that stop with its offset, e.g. "
                                    "2026-12-01T08:30:00+08:00, as plan legs; a hold's "
-                                   "`expires_at` is UTC like the booking's")
+                                   "`expires_at` is UTC like the booking's",
+                                   examples=[{"leg_no": 1, "reason": "missed_connection",
+                                              "arrival": "2026-12-01T08:30:00+08:00",
+                                              "departure": "2026-12-01T08:40:00+08:00",
+                                              "connection_s": 900, "available_s": 600}])
     at: datetime
 
 

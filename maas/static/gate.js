@@ -18,12 +18,12 @@ export function decisionView(d, how) {
     h("div", { class: "why" }, h("code", {}, d.code), ` · ${how}`),
     d.booking ? h("div", { class: "sub" }, `${d.booking}`, d.leg !== null && d.leg !== undefined ? ` · ${t("leg")} ${d.leg}` : "",
       d.passengers ? ` · ${d.passengers} ${t(d.passengers === 1 ? "g.passenger" : "g.passengers")}` : "") : null,
-    d.replaced_by ? h("div", { class: "sub", id: "replaced-by" }, t("g.replaced", {
-      leg: d.replaced_by.leg, trip: d.replaced_by.trip_id, departure: d.replaced_by.departure,
-      station: d.replaced_by.station })) : null,
     // the leg's window, local to the station (as the server writes it)
     d.valid_from ? h("div", { class: "sub", id: "decision-window" }, `${t("g.opens")} ${day(d.valid_from)} ${clock(d.valid_from)}`) : null,
-    d.valid_until ? h("div", { class: "sub", id: "decision-window" }, `${t("g.closed")} ${day(d.valid_until)} ${clock(d.valid_until)}`) : null);
+    d.valid_until ? h("div", { class: "sub", id: "decision-window" }, `${t("g.closed")} ${day(d.valid_until)} ${clock(d.valid_until)}`) : null,
+    d.replaced_by ? h("div", { class: "sub", id: "replaced-by" }, t("g.replaced", {
+      leg: d.replaced_by.leg, trip: d.replaced_by.trip_id, departure: d.replaced_by.departure,
+      station: d.replaced_by.station })) : null);
 }
 
 export function render(main, route, cleanups) {

@@ -28,7 +28,7 @@ from routing.footpaths import Footpaths, build_footpaths, near_stops
 from routing.itinerary import Itinerary, LegKey
 from routing.journeys import Catalog, assemble
 from routing.network import Network
-from routing.prebuilt import Shared, pack, trip_arrays, unpack
+from routing.prebuilt import Shared, pack, register_trips, trip_arrays, unpack
 from routing.realtime import LegStatus, Realtime, overlay, resolve, utc
 from routing.search import Searches, Sources, collect
 from routing.timetable import Day, Patterns, build_day, build_patterns, service_ref_epoch
@@ -85,6 +85,7 @@ class Planner:
                                                            lambda: pack(fps.transposed())))
             self.ctx = Context.of(network, config, fwd, fps, shared.arrays("trips", lambda: {
                 **trip_arrays(network.trip_id), "trip_tz": trip_zones(network)}))
+            register_trips(network, self.ctx.trip_index)
         self.versions = self.ctx.versions
         self.stop_index = self.ctx.stop_index
         self.trip_index = self.ctx.trip_index

@@ -5,7 +5,9 @@ date and time, then hands over to the search machinery (`routing.search`) on the
 day (`routing.days`), and turns the rides found into itineraries (`routing.journeys`).
 
 Build (pure, a few seconds on a province): patterns (forward and reversed), footpaths
-(networkx), stop lookups. Expanded days are built on first use and cached (LRU). Querying
+(networkx), stop lookups. Expanded days are built on first use and cached (LRU). Given a
+`shared` hook (routing.prebuilt), the planner asks it for all of these instead, so the
+processes of one machine can share one (read-only, memory-mapped) copy. Querying
 is thread-safe: the only mutable state is a pool of per-query scratch arrays and the day
 cache, both behind a lock, and memos whose races build an equal value twice.
 """
@@ -35,17 +37,6 @@ from routing.timetable import Day, Patterns, build_day, build_patterns, service_
 from routing.updates import TripUpdate
 
 __all__ = ["Planner", "Query", "Place", "LegStatus"]
-
-
-def _shared_day(shared: Shared, network: Network, pats: Patterns, d: date,
-                config: RoutingConfig) -> Day:
-    """The expanded day (d, direction of `pats`) kept in `shared`, built there once."""
-    def build() -> dict[str, np.ndarray]:
-        day = build_day(network, pats, d, config)
-        return {**pack(day), "day_origin": np.array([day.origin], dtype=np.int64)}
-
-    got = shared.arrays(f"day-{d.isoformat()}-{'rev' if pats.reverse else 'fwd'}", build)
-    return unpack(Day, got, query_date=d, origin=int(got["day_origin"][0]), reverse=pats.reverse)
 
 Place = str | tuple[float, float]      # "feed:stop_id" or (lat, lon)
 
@@ -305,3 +296,14 @@ class Planner:
     def walk_m(self, s: int, s2: int) -> float:
         """Walking metres s -> s2: the footpath's, else the straight line x detour."""
         return self.ctx.walk_m(s, s2)
+
+
+def _shared_day(shared: Shared, network: Network, pats: Patterns, d: date,
+                config: RoutingConfig) -> Day:
+    """The expanded day (d, direction of `pats`) kept in `shared`, built there once."""
+    def build() -> dict[str, np.ndarray]:
+        day = build_day(network, pats, d, config)
+        return {**pack(day), "day_origin": np.array([day.origin], dtype=np.int64)}
+
+    got = shared.arrays(f"day-{d.isoformat()}-{'rev' if pats.reverse else 'fwd'}", build)
+    return unpack(Day, got, query_date=d, origin=int(got["day_origin"][0]), reverse=pats.reverse)

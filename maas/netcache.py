@@ -36,18 +36,27 @@ import json
 import os
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 
 from routing.network import Network, _array_fields, from_bytes, merge
 
-__all__ = ["shared_network", "shared_generation", "Generation", "SharedArrays", "network_key",
-           "config_key", "trim", "KEEP", "DAYS_KEPT"]
+__all__ = [
+    "DAYS_KEPT",
+    "KEEP",
+    "Generation",
+    "SharedArrays",
+    "config_key",
+    "network_key",
+    "shared_generation",
+    "shared_network",
+    "trim",
+]
 
 KEEP = 3        # generations kept on disk (the newest ones)
 DAYS_KEPT = 8   # expanded days kept per generation and planner configuration

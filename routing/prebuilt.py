@@ -23,8 +23,15 @@ from typing import Any, Protocol
 
 import numpy as np
 
-__all__ = ["Shared", "TripIndex", "pack", "unpack", "trip_arrays", "register_trips",
-           "registered_trips"]
+__all__ = [
+    "Shared",
+    "TripIndex",
+    "pack",
+    "register_trips",
+    "registered_trips",
+    "trip_arrays",
+    "unpack",
+]
 
 Arrays = dict[str, np.ndarray]
 

@@ -416,7 +416,8 @@ def main() -> None:
     ea = time_queries(pl, qs, "pareto")
     rq = [Query(q.origin, q.destination, q.date, q.time_s, window_s=7200) for q in qs]
     rng = time_queries(pl, rq, "range")
-    r = {"network": label + (" (mapped)" if args.mapped else ""), "date": str(d), "connections_day": conns, "stops": net.n_stops,
+    label += " (mapped)" if args.mapped else ""
+    r = {"network": label, "date": str(d), "connections_day": conns, "stops": net.n_stops,
          "trips": net.n_trips, "stop_times": int(len(net.st_stop)),
          "compile_s": round(t_compile, 2), "planner_build_s": round(t_build, 2),
          "day_expand_s": round(t_day, 2), "rss_growth_mb": round(mem),

@@ -18,6 +18,7 @@ what each extra worker adds to it, as a share of the first worker's (issue 17: <
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import signal
 import subprocess
@@ -125,7 +126,7 @@ def main() -> None:
               f"| {', '.join(mib(r['net_rss']) + ' / ' + mib(r['net_pss']) for r in rows)} |"
               + extra, flush=True)
     ns = sorted(network)
-    for a, b in zip(ns, ns[1:]):
+    for a, b in itertools.pairwise(ns):
         each = (network[b] - network[a]) / (b - a)
         print(f"each worker from {a} to {b}: +{each:.0f} MiB of network memory, "
               f"{100 * each / network[ns[0]]:.0f} % of the first worker's {network[ns[0]]:.0f} MiB",

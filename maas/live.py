@@ -43,7 +43,7 @@ from aiohttp import web
 from feeds.store import NOTIFY_CHANNEL, load_active
 from feeds.realtime_store import NOTIFY_CHANNEL as REALTIME_CHANNEL
 from maas.appkeys import CLOCK, DB, LIVE, REDIS, SETTINGS
-from maas.netcache import shared_generation
+from maas.netcache import shared_generation, trim
 from maas.realtime import RealtimeState, load_state, with_realtime
 from maas.served import HEARTBEAT_S, WorkerRegistry
 from routing.network import Network, empty, from_bytes, merge
@@ -95,6 +95,7 @@ def build_snapshot(rows: list[tuple[str, str, bytes]], config: Any, generation: 
         network = merge([from_bytes(blob) for _, _, blob in rows])
     static = Planner.build(network, config, shared) if network.n_stops else None
     stops = StopIndex.build(network)
+    trim()
     return Snapshot(network=network, planner=with_realtime(static, network, realtime), stops=stops,
                     versions=MappingProxyType({f: v for f, v, _ in rows}), loaded=True,
                     generation=generation, built_s=time.perf_counter() - t0,
@@ -267,6 +268,7 @@ async def live_ctx(app: web.Application) -> AsyncIterator[None]:
     planner = holder.current.planner
     if planner is not None:   # before this worker reports ready: its first plan is not the slow one
         spent = await asyncio.get_running_loop().run_in_executor(None, warm, planner, app[CLOCK].now())
+        trim()
         log.info("planner warmed in %.1fs", spent)
     watcher = asyncio.get_running_loop().create_task(listener.watch())
     beat = asyncio.get_running_loop().create_task(_heartbeat(holder, registry))

@@ -5,7 +5,9 @@ date and time, then hands over to the search machinery (`routing.search`) on the
 day (`routing.days`), and turns the rides found into itineraries (`routing.journeys`).
 
 Build (pure, a few seconds on a province): patterns (forward and reversed), footpaths
-(networkx), stop lookups. Expanded days are built on first use and cached (LRU). Querying
+(networkx), stop lookups. Expanded days are built on first use and cached (LRU). Given a
+`shared` hook (routing.prebuilt), the planner asks it for all of these instead, so the
+processes of one machine can share one (read-only, memory-mapped) copy. Querying
 is thread-safe: the only mutable state is a pool of per-query scratch arrays and the day
 cache, both behind a lock, and memos whose races build an equal value twice.
 """
@@ -31,7 +33,7 @@ from routing.itinerary import Itinerary, LegKey
 from routing.journeys import Catalog, assemble
 from routing.mcraptor import BagPool, collect_priced
 from routing.network import Network
-from routing.prebuilt import Shared, pack, trip_arrays, unpack
+from routing.prebuilt import Shared, pack, register_trips, trip_arrays, unpack
 from routing.realtime import LegStatus, Realtime, overlay, resolve, utc
 from routing.search import Searches, Sources, collect
 from routing.timetable import (Day, Patterns, build_day, build_patterns, day_span,
@@ -40,19 +42,6 @@ from routing.updates import TripUpdate
 from routing.via import plan_via
 
 __all__ = ["Planner", "Query", "Place", "LegStatus"]
-
-
-def _shared_day(shared: Shared, network: Network, pats: Patterns, d: date,
-                config: RoutingConfig, long: bool = False) -> Day:
-    """The expanded day (d, direction of `pats`, `long`: to the horizon) kept in `shared`,
-    built there once."""
-    def build() -> dict[str, np.ndarray]:
-        day = build_day(network, pats, d, config, long)
-        return {**pack(day), "day_origin": np.array([day.origin], dtype=np.int64)}
-
-    name = f"day-{d.isoformat()}-{'rev' if pats.reverse else 'fwd'}{'-long' if long else ''}"
-    got = shared.arrays(name, build)
-    return unpack(Day, got, query_date=d, origin=int(got["day_origin"][0]), reverse=pats.reverse)
 
 Place = str | tuple[float, float]      # "feed:stop_id" or (lat, lon)
 
@@ -99,6 +88,7 @@ class Planner:
                                                            lambda: pack(fps.transposed())))
             self.ctx = Context.of(network, config, fwd, fps, shared.arrays("trips", lambda: {
                 **trip_arrays(network.trip_id), "trip_tz": trip_zones(network)}))
+            register_trips(network, self.ctx.trip_index)
         self.versions = self.ctx.versions
         self.stop_index = self.ctx.stop_index
         self.trip_index = self.ctx.trip_index
@@ -399,3 +389,16 @@ class Planner:
         if fixed >= 0:
             return fixed
         return 0 if min_transfer_s is not None else int(pats.alight_slack[row])
+
+
+def _shared_day(shared: Shared, network: Network, pats: Patterns, d: date,
+                config: RoutingConfig, long: bool = False) -> Day:
+    """The expanded day (d, direction of `pats`, `long`: to the horizon) kept in `shared`,
+    built there once."""
+    def build() -> dict[str, np.ndarray]:
+        day = build_day(network, pats, d, config, long)
+        return {**pack(day), "day_origin": np.array([day.origin], dtype=np.int64)}
+
+    name = f"day-{d.isoformat()}-{'rev' if pats.reverse else 'fwd'}{'-long' if long else ''}"
+    got = shared.arrays(name, build)
+    return unpack(Day, got, query_date=d, origin=int(got["day_origin"][0]), reverse=pats.reverse)

@@ -16,13 +16,22 @@ dict of 200k+ Python strings per process.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import fields
 from typing import Any, Protocol
 
 import numpy as np
 
-__all__ = ["Shared", "TripIndex", "pack", "unpack", "trip_arrays"]
+__all__ = [
+    "Shared",
+    "TripIndex",
+    "pack",
+    "register_trips",
+    "registered_trips",
+    "trip_arrays",
+    "unpack",
+]
 
 Arrays = dict[str, np.ndarray]
 
@@ -58,15 +67,41 @@ class TripIndex(Mapping[str, int]):
 
     def __init__(self, arrays: Mapping[str, np.ndarray]) -> None:
         self._ids, self._t = arrays["trip_sorted"], arrays["trip_order"]
+        fixed = self._ids.dtype.kind == "U"
+        self._dtype = self._ids.dtype if fixed else None
+        self._width = self._ids.dtype.itemsize // 4 if fixed else None
+        self._search = self._ids.searchsorted
+        self._n = len(self._ids)
+        self._memo: dict[str, int] = {}   # trips looked up lately (a search costs ~5 us)
+
+    _MEMO = 4096
 
     def get(self, key: Any, default: Any = None) -> Any:
-        if not isinstance(key, str) or not len(self._ids):
+        t = self._memo.get(key) if isinstance(key, str) else None
+        if t is not None:
+            return t
+        t = self._find(key)
+        if t is None:
             return default
-        k = int(np.searchsorted(self._ids, key))
+        if len(self._memo) >= self._MEMO:
+            self._memo.clear()
+        self._memo[key] = t
+        return t
+
+    def _find(self, key: Any) -> int | None:
+        if not isinstance(key, str) or not self._n:
+            return None
+        if self._dtype is not None:
+            if len(key) > self._width:       # longer than every id: not one of them
+                return None
+            # the key in the ids' own dtype: any other makes numpy cast (copy) all the ids
+            k = int(self._search(np.array(key, dtype=self._dtype)))
+        else:
+            k = int(self._search(key))
         # str(): a fixed-width array drops trailing NULs, so compare as the caller wrote it
-        if k < len(self._ids) and str(self._ids[k]) == key:
+        if k < self._n and str(self._ids[k]) == key:
             return int(self._t[k])
-        return default
+        return None
 
     def __getitem__(self, key: str) -> int:
         t = self.get(key)
@@ -81,4 +116,18 @@ class TripIndex(Mapping[str, int]):
         return (str(x) for x in self._ids)
 
     def __len__(self) -> int:
-        return len(self._ids)
+        return self._n
+
+
+# network -> its shared TripIndex, so other lookups of trips by id on the same network (the
+# booking offers) use it instead of building a dict of every trip id per process
+_REGISTERED: weakref.WeakKeyDictionary[Any, TripIndex] = weakref.WeakKeyDictionary()
+
+
+def register_trips(network: Any, index: TripIndex) -> None:
+    _REGISTERED[network] = index
+
+
+def registered_trips(network: Any) -> TripIndex | None:
+    """The shared TripIndex a planner registered for `network`, if any."""
+    return _REGISTERED.get(network)

@@ -56,6 +56,34 @@ class StopHit:
     distance_m: float | None      # near: metres to the nearest stop of the place
 
 
+_CHUNK = 1 << 20    # stop_times rows at a time: a province has millions (bounded temporaries)
+
+
+def _served(net: Network, place_of: np.ndarray) -> tuple[np.ndarray, dict[int, tuple[str, ...]]]:
+    """place -> stop_times rows at it, and place -> the modes calling there (in _MODES order).
+    Counted per stop in chunks of rows, then summed per place: temporaries of a few MB
+    where whole-column arrays took ~200 MB at the top of a worker's start-up."""
+    n = net.n_stops
+    mode_code = np.array([_MODES.index(m) if m in _MODES else len(_MODES) - 1
+                          for m in net.route_mode], dtype=np.int8)
+    trip_mode = mode_code[net.trip_route] if net.n_trips else np.zeros(0, np.int8)
+    row_mode = np.repeat(trip_mode, np.diff(net.trip_st_start))
+    rows = np.zeros(n, dtype=np.int64)                  # s -> stop_times rows at s
+    served = np.zeros((len(_MODES), n), dtype=bool)     # (mode, s) -> a trip of it calls at s
+    for a in range(0, len(net.st_stop), _CHUNK):
+        stops, mode = net.st_stop[a:a + _CHUNK], row_mode[a:a + _CHUNK]
+        rows += np.bincount(stops, minlength=n)
+        for code in np.unique(mode).tolist():
+            served[code, stops[mode == code]] = True
+    ok = place_of >= 0
+    weight = np.bincount(place_of[ok], weights=rows[ok], minlength=n).astype(np.int64)
+    modes: dict[int, tuple[str, ...]] = {}
+    for code in range(len(_MODES)):
+        for place in np.unique(place_of[served[code] & ok]).tolist():
+            modes[place] = modes.get(place, ()) + (_MODES[code],)
+    return weight, modes
+
+
 class StopIndex:
     def __init__(self, net: Network, place_of: np.ndarray, keys: list[str], key_place: np.ndarray,
                  key_label: list[str], weight: np.ndarray, modes: dict[int, tuple[str, ...]]):
@@ -122,18 +150,7 @@ class StopIndex:
                     add(p, name, full)
                     add(p, name, short, _INITIALS)
 
-        weight = np.zeros(n, dtype=np.int64)
-        modes: dict[int, tuple[str, ...]] = {}
-        if len(net.st_stop):
-            row_place = place_of[net.st_stop]
-            ok = row_place >= 0
-            weight = np.bincount(row_place[ok], minlength=n)
-            mode_code = np.array([_MODES.index(m) if m in _MODES else len(_MODES) - 1
-                                  for m in net.route_mode], dtype=np.int64)
-            row_trip = np.repeat(np.arange(net.n_trips), np.diff(net.trip_st_start))
-            pair = np.unique(row_place[ok] * 8 + mode_code[net.trip_route[row_trip[ok]]])
-            for place, code in zip((pair // 8).tolist(), (pair % 8).tolist()):
-                modes[place] = modes.get(place, ()) + (_MODES[code],)
+        weight, modes = _served(net, place_of)
         index = cls(net, place_of, keys, np.array(key_place, dtype=np.int64), labels, weight,
                     modes)
         index._set_kinds(np.array(kinds, dtype=np.int8))

@@ -10,7 +10,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from maas.netcache import DAYS_KEPT, KEEP, config_key, network_key, shared_generation, shared_network
+from maas.netcache import (
+    DAYS_KEPT,
+    KEEP,
+    config_key,
+    network_key,
+    shared_generation,
+    shared_network,
+)
 from routing.config import RoutingConfig
 from routing.network import _array_fields, from_bytes, merge, to_bytes
 from routing.planner import Planner

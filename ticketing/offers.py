@@ -15,6 +15,7 @@ from datetime import date, datetime
 from typing import Any
 
 from routing.network import Network
+from routing.prebuilt import registered_trips
 from ticketing.errors import ItineraryInvalid, ItineraryStale
 from ticketing.fares import FareConfig, LegSpan, Quote, price_journey
 
@@ -78,7 +79,8 @@ class _Trips:
 
     def __init__(self, net: Network):
         self.net = net
-        self.index = {str(t): i for i, t in enumerate(net.trip_id)}
+        # the planner's shared index when it has one (no dict of every trip id per process)
+        self.index = registered_trips(net) or {str(t): i for i, t in enumerate(net.trip_id)}
         self.trips: dict[int, _Trip] = {}
 
     def get(self, trip_id: str) -> _Trip | None:

@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/bench_plan.py --feed nyc-subway-2018 --queries 100 --http
     .venv/bin/python benchmarks/bench_plan.py --demo-scale 10 --queries 50
+    .venv/bin/python benchmarks/bench_plan.py --feed nyc-subway-2018 --no-peers --mapped
 
 Random reachable queries (origin, destination, time 07:00-19:00) on the busiest service day.
 Measured: earliest-arrival Pareto query and 2-hour range query p50/p95 (Planner.plan, i.e.
@@ -15,8 +16,10 @@ pyraptor (in its own venv, /work/bench-venvs/pyraptor, from the same expanded tr
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -90,7 +93,7 @@ def make_queries(pl: Planner, d: date, n: int, seed: int) -> list[Query]:
 CPU: dict[str, list[float]] = {}
 
 
-def time_queries(pl: Planner, qs: list[Query], name: str = "") -> list[float]:
+def time_queries(pl: Planner, qs: list[Query], name: str = "", fares=None) -> list[float]:
     """Wall-clock seconds per query; process CPU seconds go to CPU[name] (the machine is
     shared, so CPU time shows what a query costs without waiting for a core)."""
     secs, cpu = [], []
@@ -99,7 +102,7 @@ def time_queries(pl: Planner, qs: list[Query], name: str = "") -> list[float]:
     itinerary._IDS.clear()
     for q in qs:
         t, c = time.perf_counter(), time.process_time()
-        pl.plan(q)
+        pl.plan(q) if fares is None else pl.plan(q, fares=fares)
         secs.append(time.perf_counter() - t)
         cpu.append(time.process_time() - c)
     CPU[name] = cpu
@@ -333,6 +336,42 @@ def run_http(pl: Planner, net: Network, qs: list[Query], window: int, peer=None,
     return res
 
 
+def run_price(pl: Planner, qs: list[Query]) -> dict:
+    """criteria=price vs the two-criteria query, same queries, alternating query by query
+    (both see the same machine load); plus the fare table build and the answer sizes."""
+    from maas.services import booking_config
+    from maas.settings import Settings
+    from ticketing.fares import search_fares
+
+    fares_cfg = booking_config(Settings().bookings).fares
+    t = time.perf_counter()
+    table = search_fares(pl.network, fares_cfg, pl.fare_classes())
+    build = time.perf_counter() - t
+    for q in qs[:5]:
+        pl.plan(q, fares=table)                                 # warm (numba, caches)
+    two, three, two_cpu, three_cpu, n2, n3 = [], [], [], [], [], []
+    for q in qs:
+        for fares, secs, cpu, n in ((None, two, two_cpu, n2), (table, three, three_cpu, n3)):
+            w, c = time.perf_counter(), time.process_time()
+            its = pl.plan(q) if fares is None else pl.plan(q, fares=fares)
+            secs.append(time.perf_counter() - w)
+            cpu.append(time.process_time() - c)
+            n.append(len(its))
+    return {"fare_classes": pl.fare_classes().n_classes,
+            "fare_entries": int((table.full >= 0).sum()), "fare_table_build_s": round(build, 2),
+            "price_two_criteria_p50_ms": round(pct(two, 50), 3),
+            "price_two_criteria_p95_ms": round(pct(two, 95), 3),
+            "price_three_criteria_p50_ms": round(pct(three, 50), 3),
+            "price_three_criteria_p95_ms": round(pct(three, 95), 3),
+            "price_two_cpu_p50_ms": round(pct(two_cpu, 50), 3),
+            "price_three_cpu_p50_ms": round(pct(three_cpu, 50), 3),
+            "price_ratio_p50": round(pct(three, 50) / pct(two, 50), 1),
+            "price_ratio_p95": round(pct(three, 95) / pct(two, 95), 1),
+            "price_ratio_cpu_p50": round(pct(three_cpu, 50) / pct(two_cpu, 50), 1),
+            "itineraries_two_mean": round(float(np.mean(n2)), 2),
+            "itineraries_three_mean": round(float(np.mean(n3)), 2)}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--feed", default="nyc-subway-2018")
@@ -343,14 +382,29 @@ def main() -> None:
     ap.add_argument("--no-peers", action="store_true")
     ap.add_argument("--http", action="store_true")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--price", action="store_true",
+                    help="also criteria=price (the default settings' fares) on the same queries, "
+                         "interleaved with the two-criteria query")
+    ap.add_argument("--mapped", action="store_true",
+                    help="plan on the network and planner structures mapped read-only from "
+                         "disk (maas.netcache), as a maas worker does")
     args = ap.parse_args()
     cfg = RoutingConfig()
     m0 = rss_mb()
     t0 = time.perf_counter()
     net, label = load_network(args)
     t_compile = time.perf_counter() - t0
+    shared = None
+    if args.mapped:     # as a maas worker plans: network and planner structures mapped from disk
+        from maas.netcache import shared_generation
+        from routing.network import to_bytes
+
+        where = Path(tempfile.mkdtemp(prefix="bench-plan-map-"))
+        atexit.register(shutil.rmtree, where, True)
+        gen = shared_generation([("bench", "1", to_bytes(net))], where)
+        net, shared = gen.network, gen.shared(cfg)
     t1 = time.perf_counter()
-    pl = Planner.build(net, cfg)
+    pl = Planner.build(net, cfg, shared)
     t_build = time.perf_counter() - t1
     d, conns = busiest_day(net)
     t2 = time.perf_counter()
@@ -362,7 +416,7 @@ def main() -> None:
     ea = time_queries(pl, qs, "pareto")
     rq = [Query(q.origin, q.destination, q.date, q.time_s, window_s=7200) for q in qs]
     rng = time_queries(pl, rq, "range")
-    r = {"network": label, "date": str(d), "connections_day": conns, "stops": net.n_stops,
+    r = {"network": label + (" (mapped)" if args.mapped else ""), "date": str(d), "connections_day": conns, "stops": net.n_stops,
          "trips": net.n_trips, "stop_times": int(len(net.st_stop)),
          "compile_s": round(t_compile, 2), "planner_build_s": round(t_build, 2),
          "day_expand_s": round(t_day, 2), "rss_growth_mb": round(mem),
@@ -372,6 +426,8 @@ def main() -> None:
          "pareto_cpu_p50_ms": round(pct(CPU["pareto"], 50), 3),
          "range2h_cpu_p50_ms": round(pct(CPU["range"], 50), 3),
          "load_avg_1m": round(os.getloadavg()[0], 1), "cpus": os.cpu_count()}
+    if args.price:
+        r.update(run_price(pl, qs))
     if not args.no_peers:
         trips, origin = expanded_trips(pl, d)
         rel = [query_rel(pl, q, origin) for q in qs]

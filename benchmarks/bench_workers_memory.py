@@ -1,12 +1,18 @@
 """Memory of `maas serve --workers N` on one data folder: RSS and PSS of every worker.
 
     python benchmarks/bench_workers_memory.py --data-dir D [--scale 10] [--workers 1 2 4]
+        [--baseline-data-dir B --baseline-scale 0.1]
 
 For each N: start `maas serve --demo --scale S --workers N --port 0` on data folder D (the
 first run imports the demo feeds; later runs find them active), wait until it listens, read
 /proc/PID/smaps_rollup of each worker (RSS, PSS) and the part of /proc/PID/smaps mapped from
 the shared network files (<D>/networks/), then stop it (SIGTERM). PSS splits shared pages
 between the processes that map them, so the PSS sum is what N workers really cost.
+
+With a baseline (the same N workers on a tiny demo network, data folder B), the network's
+memory is the PSS sum minus the baseline's PSS sum at the same N (interpreter, libraries and
+compiled kernels cancel out, shared libraries split the same way), and the last lines give
+what each extra worker adds to it, as a share of the first worker's (issue 17: <= 15 %).
 """
 
 from __future__ import annotations
@@ -92,18 +98,37 @@ def main() -> None:
     ap.add_argument("--data-dir", type=Path, required=True)
     ap.add_argument("--scale", type=float, default=10)
     ap.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4])
+    ap.add_argument("--baseline-data-dir", type=Path, default=None)
+    ap.add_argument("--baseline-scale", type=float, default=0.1)
     args = ap.parse_args()
     os.environ.pop("DATABASE_URL", None)
     os.environ.pop("REDIS_URL", None)
+    base = args.baseline_data_dir
     print("| workers | ready s | RSS MiB per worker | PSS MiB per worker | PSS sum MiB "
-          "| mapped network RSS / PSS MiB per worker |")
-    print("|---|---|---|---|---|---|")
+          "| mapped network RSS / PSS MiB per worker |"
+          + (f" baseline PSS sum MiB (scale {args.baseline_scale:g}) | network PSS MiB |"
+             if base else ""))
+    print("|---|---|---|---|---|---|" + ("---|---|" if base else ""))
+    network: dict[int, float] = {}
     for n in args.workers:
         rows = measure(args.data_dir, args.scale, n)
         mib = lambda kb: f"{kb / 1024:.0f}"  # noqa: E731
+        total = sum(r["pss"] for r in rows)
+        extra = ""
+        if base:
+            base.mkdir(parents=True, exist_ok=True)
+            floor = sum(r["pss"] for r in measure(base, args.baseline_scale, n))
+            network[n] = (total - floor) / 1024
+            extra = f" {mib(floor)} | {network[n]:.0f} |"
         print(f"| {n} | {rows[0]['ready_s']:.0f} | {', '.join(mib(r['rss']) for r in rows)} "
-              f"| {', '.join(mib(r['pss']) for r in rows)} | {mib(sum(r['pss'] for r in rows))} "
-              f"| {', '.join(mib(r['net_rss']) + ' / ' + mib(r['net_pss']) for r in rows)} |",
+              f"| {', '.join(mib(r['pss']) for r in rows)} | {mib(total)} "
+              f"| {', '.join(mib(r['net_rss']) + ' / ' + mib(r['net_pss']) for r in rows)} |"
+              + extra, flush=True)
+    ns = sorted(network)
+    for a, b in zip(ns, ns[1:]):
+        each = (network[b] - network[a]) / (b - a)
+        print(f"each worker from {a} to {b}: +{each:.0f} MiB of network memory, "
+              f"{100 * each / network[ns[0]]:.0f} % of the first worker's {network[ns[0]]:.0f} MiB",
               flush=True)
 
 

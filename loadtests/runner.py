@@ -362,7 +362,8 @@ async def _db_checks(db_url: str, settings: Any, gate_ids: set[str], accepted: l
                       (SELECT count(*) FROM bookings WHERE status = 'confirmed') AS confirmed,
                       (SELECT count(*) FROM bookings WHERE status = 'cancelled') AS cancelled,
                       (SELECT count(*) FROM tickets) AS tickets,
-                      (SELECT count(*) FROM gate_taps) AS taps""")
+                      (SELECT count(*) FROM gate_taps) AS taps,
+                      (SELECT count(*) FROM passenger_taps) AS id_card_taps""")
         details["counts"] = dict(counts)
     finally:
         await conn.close()

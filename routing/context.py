@@ -4,6 +4,7 @@ the itinerary assembly (`routing.journeys`) read, instead of reaching into a Pla
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 
@@ -13,9 +14,15 @@ from routing.config import RoutingConfig
 from routing.errors import UnknownStop
 from routing.footpaths import Footpaths
 from routing.network import Network
+from routing.prebuilt import TripIndex
 from routing.timetable import Patterns
 
-__all__ = ["Context"]
+__all__ = ["Context", "trip_zones"]
+
+
+def trip_zones(network: Network) -> np.ndarray:
+    """t -> z of its agency's time zone (int16)."""
+    return network.agency_tz[network.route_agency[network.trip_route]]
 
 
 @dataclass(frozen=True, eq=False)
@@ -26,16 +33,18 @@ class Context:
     fps: Footpaths                      # forward footpaths
     trip_tz: np.ndarray                 # t -> z of its agency's time zone (int16)
     stop_index: dict[str, int]          # "feed:stop_id" -> s
-    trip_index: dict[str, int]          # "feed:trip_id" -> t
+    trip_index: Mapping[str, int]       # "feed:trip_id" -> t (a dict, or a shared TripIndex)
     versions: tuple[tuple[str, str], ...]   # (feed, version) of every merged feed
 
     @classmethod
     def of(cls, network: Network, config: RoutingConfig, fwd: Patterns,
-           fps: Footpaths) -> Context:
+           fps: Footpaths, trips: Mapping[str, np.ndarray] | None = None) -> Context:
+        """`trips`: `trip_arrays` of the network (shared, routing.prebuilt), else a dict."""
         return cls(network=network, config=config, fwd=fwd, fps=fps,
-                   trip_tz=network.agency_tz[network.route_agency[network.trip_route]],
-                   stop_index={sid: i for i, sid in enumerate(network.stop_id)},
-                   trip_index={tid: i for i, tid in enumerate(network.trip_id)},
+                   trip_tz=trips["trip_tz"] if trips is not None else trip_zones(network),
+                   stop_index={str(sid): i for i, sid in enumerate(network.stop_id)},
+                   trip_index=(TripIndex(trips) if trips is not None
+                               else {tid: i for i, tid in enumerate(network.trip_id)}),
                    versions=tuple(zip(network.feeds, network.feed_versions)))
 
     def stop(self, stop_id: str) -> int:

@@ -21,19 +21,34 @@ from zoneinfo import ZoneInfo
 import numpy as np
 
 from routing.config import RoutingConfig
-from routing.context import Context
+from routing.context import Context, trip_zones
 from routing.days import DayCache
 from routing.errors import DateOutOfService, InvalidQuery, LegNotFeasible, UnknownStop
+from routing.fares import FareClasses, FareTable, fare_classes
 from routing.footpaths import Footpaths, build_footpaths, near_stops
 from routing.itinerary import Itinerary, LegKey
 from routing.journeys import Catalog, assemble
+from routing.mcraptor import BagPool, collect_priced
 from routing.network import Network
+from routing.prebuilt import Shared, pack, trip_arrays, unpack
 from routing.realtime import LegStatus, Realtime, overlay, resolve, utc
 from routing.search import Searches, Sources, collect
 from routing.timetable import Day, Patterns, build_day, build_patterns, service_ref_epoch
 from routing.updates import TripUpdate
+from routing.via import plan_via
 
 __all__ = ["Planner", "Query", "Place", "LegStatus"]
+
+
+def _shared_day(shared: Shared, network: Network, pats: Patterns, d: date,
+                config: RoutingConfig) -> Day:
+    """The expanded day (d, direction of `pats`) kept in `shared`, built there once."""
+    def build() -> dict[str, np.ndarray]:
+        day = build_day(network, pats, d, config)
+        return {**pack(day), "day_origin": np.array([day.origin], dtype=np.int64)}
+
+    got = shared.arrays(f"day-{d.isoformat()}-{'rev' if pats.reverse else 'fwd'}", build)
+    return unpack(Day, got, query_date=d, origin=int(got["day_origin"][0]), reverse=pats.reverse)
 
 Place = str | tuple[float, float]      # "feed:stop_id" or (lat, lon)
 
@@ -53,17 +68,33 @@ class Query:
     min_transfer_s: int | None = None   # v: be at every boarding v before (replaces the mode
     #                                     board/alight and change defaults; rules still apply)
     limit: int | None = None
+    via: tuple[str, ...] = ()            # stops to pass through in order (routing.via)
+    via_min_stay_s: int = 0             # at least this long from arrival to departure at each
+    # travel profile (routing.config.Profile): None/0/False keep the network's behaviour
+    walk_speed_mps: float | None = None  # every walk at this speed (access, egress, footpaths)
+    extra_transfer_s: int = 0           # added to every change between two vehicles
+    transfer_penalty_s: int = 0         # ranking: a change costs this much arrival time
+    step_free: bool = False             # no stop/trip the feed marks as not accessible (2)
 
 
 class Planner:
-    def __init__(self, network: Network, config: RoutingConfig, fwd: Patterns, fps: Footpaths):
+    def __init__(self, network: Network, config: RoutingConfig, fwd: Patterns, fps: Footpaths,
+                 shared: Shared | None = None):
         self.network = network
         self.config = config
         self.fwd = fwd
-        self.rev = fwd.reversed()
         self.fps = fps
-        self.fps_rev = fps.transposed()
-        self.ctx = Context.of(network, config, fwd, fps)
+        if shared is None:
+            self.rev = fwd.reversed()
+            self.fps_rev = fps.transposed()
+            self.ctx = Context.of(network, config, fwd, fps)
+        else:
+            self.rev = unpack(Patterns, shared.arrays("patterns-rev", lambda: pack(fwd.reversed())),
+                              reverse=True)
+            self.fps_rev = unpack(Footpaths, shared.arrays("footpaths-rev",
+                                                           lambda: pack(fps.transposed())))
+            self.ctx = Context.of(network, config, fwd, fps, shared.arrays("trips", lambda: {
+                **trip_arrays(network.trip_id), "trip_tz": trip_zones(network)}))
         self.versions = self.ctx.versions
         self.stop_index = self.ctx.stop_index
         self.trip_index = self.ctx.trip_index
@@ -77,11 +108,14 @@ class Planner:
         self.valid_from = date.fromordinal(base + int(runs[0])) if len(runs) else None
         self.valid_to = date.fromordinal(base + int(runs[-1])) if len(runs) else None
         self.days = DayCache(
-            lambda d, reverse: build_day(network, self.rev if reverse else fwd, d, config),
+            lambda d, reverse: build_day(network, self.rev if reverse else fwd, d, config)
+            if shared is None else _shared_day(shared, network, self.rev if reverse else fwd,
+                                               d, config),
             config.date_cache_size)
         self.searches = Searches(self.ctx, fwd, self.rev, self.fps_rev)
         self._reach_cache: dict[tuple, dict[int, tuple[int, int]]] = {}
         self.catalog = Catalog(self.ctx)    # stops and trips as itineraries show them (memo)
+        self._bags = BagPool()                  # label buffers of price searches
         self.realtime: Realtime | None = None   # the realtime state planned on (None: static)
         self._static = self                     # the planner without realtime
 
@@ -131,9 +165,19 @@ class Planner:
 
     # ---------------------------------------------------------------- build
     @classmethod
-    def build(cls, network: Network, config: RoutingConfig | None = None) -> Planner:
+    def build(cls, network: Network, config: RoutingConfig | None = None,
+              shared: Shared | None = None) -> Planner:
+        """`shared` (routing.prebuilt): where the patterns, footpaths, trip index and expanded
+        days are kept once for every process, instead of each building its own."""
         config = config or RoutingConfig()
-        return cls(network, config, build_patterns(network, config), build_footpaths(network, config))
+        if shared is None:
+            return cls(network, config, build_patterns(network, config),
+                       build_footpaths(network, config))
+        fwd = unpack(Patterns, shared.arrays(
+            "patterns", lambda: pack(build_patterns(network, config))), reverse=False)
+        fps = unpack(Footpaths, shared.arrays(
+            "footpaths", lambda: pack(build_footpaths(network, config))))
+        return cls(network, config, fwd, fps, shared)
 
     # ---------------------------------------------------------------- lookups
     def stop(self, stop_id: str) -> int:
@@ -157,19 +201,23 @@ class Planner:
     def _members(self, s: int) -> list[int]:
         return [s, *self.children.get(s, [])]
 
-    def _reach(self, place: Place, fps: Footpaths, max_walk: float) -> dict[int, tuple[int, int]]:
-        """Stops reachable on foot from (or to) a place: s -> (walk seconds, metres)."""
+    def _reach(self, place: Place, fps: Footpaths, max_walk: float,
+               speed_mps: float | None = None) -> dict[int, tuple[int, int]]:
+        """Stops reachable on foot from (or to) a place: s -> (walk seconds, metres);
+        `fps` walked at `speed_mps` (Searches.footpaths), coordinates walked at it too."""
         if not isinstance(place, str):
-            return self._reach_uncached(place, fps, max_walk)
-        key = (place, fps is self.fps, max_walk)
+            return self._reach_uncached(place, fps, max_walk, speed_mps)
+        # adjusted footpaths share `start` with the ones they were made from (direction)
+        key = (place, fps.start is self.fps.start, max_walk, speed_mps)
         got = self._reach_cache.get(key)
         if got is None:
             if len(self._reach_cache) > 8192:
                 self._reach_cache.clear()
-            got = self._reach_cache[key] = self._reach_uncached(place, fps, max_walk)
+            got = self._reach_cache[key] = self._reach_uncached(place, fps, max_walk, speed_mps)
         return got
 
-    def _reach_uncached(self, place: Place, fps: Footpaths, max_walk: float):
+    def _reach_uncached(self, place: Place, fps: Footpaths, max_walk: float,
+                        speed_mps: float | None = None):
         cfg = self.config
         out: dict[int, tuple[int, int]] = {}
         if isinstance(place, str):
@@ -197,7 +245,7 @@ class Planner:
             k = int(np.argmin(dist))
             idx, dist = idx[k:k + 1], dist[k:k + 1]
         for s, dm in zip(idx.tolist(), (dist * cfg.walk_detour).tolist()):
-            out[s] = (int(np.ceil(dm / cfg.walk_speed_mps)), int(round(dm)))
+            out[s] = (int(np.ceil(dm / (speed_mps or cfg.walk_speed_mps))), int(round(dm)))
         if not out:
             raise UnknownStop(f"no stop within {radius:.0f} m of {lat},{lon}", place=f"{lat},{lon}")
         return out
@@ -208,15 +256,34 @@ class Planner:
         return self.stop_tz(min(reach, key=lambda s: reach[s][1]))
 
     # ---------------------------------------------------------------- plan
-    def plan(self, query: Query) -> list[Itinerary]:
+    def fare_classes(self) -> FareClasses:
+        """What a `FareTable` for this planner is indexed by (built once, shared with its
+        realtime planners)."""
+        base = self._static
+        got = base.__dict__.get("_fare_classes")
+        if got is None:
+            got = base.__dict__["_fare_classes"] = fare_classes(base.network, base.fwd)
+        return got
+
+    def plan(self, query: Query, fares: FareTable | None = None) -> list[Itinerary]:
+        """Itineraries for `query`. With `fares` (criteria=price; depart-at point queries
+        only), price is a third Pareto criterion: slower journeys that cost less survive."""
         if query.origin == query.destination:
             raise InvalidQuery("from and to are the same place")
+        if fares is not None and (query.arrive_by or query.window_s > 0):
+            raise InvalidQuery("criteria=price plans departures at a time: not with arrive_by "
+                               "or window_min", parameter="criteria")
+        if query.via:
+            if fares is not None:
+                raise InvalidQuery("criteria=price is not combined with via", parameter="criteria")
+            return plan_via(self, query)
         cfg = self.config
         max_walk = cfg.walk_radius_m if query.max_walk_m is None else max(0.0, query.max_walk_m)
+        speed, walks = query.walk_speed_mps, self.searches.footpaths
         src = self._reach(query.destination if query.arrive_by else query.origin,
-                          self.fps_rev if query.arrive_by else self.fps, max_walk)
+                          walks(query.arrive_by, speed), max_walk, speed)
         dst = self._reach(query.origin if query.arrive_by else query.destination,
-                          self.fps if query.arrive_by else self.fps_rev, max_walk)
+                          walks(not query.arrive_by, speed), max_walk, speed)
         anchor = query.destination if query.arrive_by else query.origin
         tz = ZoneInfo(self.place_tz(anchor, src))
         d = query.date
@@ -230,15 +297,24 @@ class Planner:
             for s, (w, _) in dst.items():
                 egress[s] = w
             scratch.reset()
-            rides = collect(search, scratch, Sources.of(src), egress, t0 - search.day.origin,
-                            window)
+            if fares is not None:
+                if fares.classes is not self.fare_classes():
+                    raise ValueError("the fare table was made for another planner's network")
+                priced = collect_priced(search, self._bags, Sources.of(src), egress,
+                                        t0 - search.day.origin, fares)
+                rides, prices = [r for r, _ in priced], [c for _, c in priced]
+            else:
+                rides = collect(search, scratch, Sources.of(src), egress, t0 - search.day.origin,
+                                window)
+                prices = None
         finally:
             for s in dst:
                 egress[s] = -1
             self.searches.release(scratch)
         limit = cfg.default_limit if query.limit is None else max(1, min(query.limit, cfg.max_limit))
         span = (t0, t0 + window) if window > 0 and not query.arrive_by else None
-        return assemble(self.ctx, self.catalog, search, rides, query, src, dst, limit, span)
+        return assemble(self.ctx, self.catalog, search, rides, query, src, dst, limit, span,
+                        prices=prices)
 
     # ---------------------------------------------------------------- legs (bookings)
     def leg_stops(self, leg: LegKey) -> tuple[str, ...]:
@@ -271,3 +347,14 @@ class Planner:
     def walk_m(self, s: int, s2: int) -> float:
         """Walking metres s -> s2: the footpath's, else the straight line x detour."""
         return self.ctx.walk_m(s, s2)
+
+    def alight_s(self, leg, min_transfer_s: int | None = None) -> int:
+        """Seconds after a transit leg's arrival before the passenger is free (station rule,
+        else the mode's default; 0 with a query's min_transfer_s)."""
+        pats = self.fwd
+        t = self.trip_index[leg.key.trip_id]
+        row = int(pats.stop_start[int(pats.trip_pattern[t])]) + leg.key.alight_pos
+        fixed = int(pats.alight_fixed[row])
+        if fixed >= 0:
+            return fixed
+        return 0 if min_transfer_s is not None else int(pats.alight_slack[row])

@@ -60,12 +60,14 @@ def _stations(planner, arr: np.ndarray) -> np.ndarray:
 def reach(planner, query, max_s: int) -> Reached:
     """Every stop reachable from `query.origin` leaving at `query.date`/`query.time_s` within
     `max_s` seconds, with the options of `query` (modes, max_transfers, wheelchair,
-    max_walk_m, min_transfer_s); `query.destination` is ignored."""
+    max_walk_m, min_transfer_s, the travel profile's walk_speed_mps, extra_transfer_s and
+    step_free); `query.destination` is ignored."""
     if max_s <= 0:
         raise InvalidQuery("max_minutes must be positive", parameter="max_minutes")
     cfg, net = planner.config, planner.network
     max_walk = cfg.walk_radius_m if query.max_walk_m is None else max(0.0, query.max_walk_m)
-    src = planner._reach(query.origin, planner.fps, max_walk)
+    walks = planner.searches.footpaths(False, query.walk_speed_mps)     # no extra: walks
+    src = planner._reach(query.origin, walks, max_walk, query.walk_speed_mps)
     tz = planner.place_tz(query.origin, src)
     d = query.date
     planner.check_date(d)
@@ -95,7 +97,7 @@ def reach(planner, query, max_s: int) -> Reached:
     walked = np.full(net.n_stops, INF, dtype=np.int64)
     walked[sources.stops] = start + sources.walk_s.astype(np.int64)
     walked = _stations(planner, walked)
-    per_k = [_stations(planner, _into(planner.fps, veh[k], search.max_walk))
+    per_k = [_stations(planner, _into(walks, veh[k], search.max_walk))
              for k in range(1, veh.shape[0])]
     best = np.minimum.reduce(per_k) if per_k else np.full(net.n_stops, INF, dtype=np.int64)
     transfers = np.full(net.n_stops, -1, dtype=np.int32)

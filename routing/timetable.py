@@ -30,7 +30,7 @@ from routing.config import RoutingConfig, route_board_s
 from routing.network import PICKUP_NONE, Network
 
 __all__ = ["MODES", "Patterns", "Day", "Expansion", "build_patterns", "build_day", "expand",
-           "service_ref_epoch"]
+           "route_boards", "service_ref_epoch"]
 
 MODES = ("bus", "coach", "rail", "metro", "tram", "ferry", "air", "other")
 
@@ -85,12 +85,23 @@ def _station_rules(net: Network, cfg: RoutingConfig) -> tuple[np.ndarray, np.nda
     return rules[0], rules[1], rules[2]
 
 
+def route_boards(net: Network, cfg: RoutingConfig) -> np.ndarray:
+    """r -> seconds to be at the stop before a departure of route r: the board time its
+    feed's operator set at publish (`Network.route_board_s`), else the defaults by route type
+    and mode (`route_board_s`); before station rules and the international-flight time."""
+    out = np.array([route_board_s(cfg, int(net.route_type[r]), str(net.route_mode[r]))
+                    for r in range(len(net.route_mode))], dtype=np.int32)
+    own = net.route_board_s
+    if len(own) == len(out):
+        out = np.where(own >= 0, own, out).astype(np.int32)
+    return out
+
+
 def build_patterns(net: Network, cfg: RoutingConfig) -> Patterns:
     mode_index = {m: i for i, m in enumerate(MODES)}
     route_mode = np.array([mode_index.get(m, len(MODES) - 1) for m in net.route_mode], dtype=np.int8)
     trip_mode = route_mode[net.trip_route] if net.n_trips else np.zeros(0, np.int8)
-    route_board = np.array([route_board_s(cfg, int(net.route_type[r]), str(net.route_mode[r]))
-                            for r in range(len(net.route_mode))], dtype=np.int32)
+    route_board = route_boards(net, cfg)
     trip_board = route_board[net.trip_route] if net.n_trips else np.zeros(0, np.int32)
     start = net.trip_st_start
     keys: dict[bytes, int] = {}

@@ -79,6 +79,16 @@ async def _tap(conn: asyncpg.Connection, bid: str, leg: int, station: str, at: d
         f"tap-{bid}-{leg}", bid, leg, gate, station, at)
 
 
+async def _card(conn: asyncpg.Connection, bid: str, leg: int, passenger: int, station: str,
+                at: datetime, online: bool = True, recorded: datetime | None = None) -> None:
+    """An ID-card entry of one passenger (schema 0650: passenger_taps)."""
+    await conn.execute(
+        """INSERT INTO passenger_taps (tap_id, booking_id, leg_no, passenger_no, gate_id, station,
+               method, online, tapped_at, recorded_at)
+           VALUES ($1, $2, $3, $4, 'g1', $5, 'id_card', $6, $7, $8)""",
+        f"card-{bid}-{leg}-{passenger}", bid, leg, passenger, station, online, at, recorded or at)
+
+
 def _by_name(violations) -> dict[str, int]:  # type: ignore[no-untyped-def]
     return {v.invariant.name: v.count for v in violations}
 
@@ -108,6 +118,11 @@ async def test_a_consistent_database_passes_every_invariant(conn):
                    tickets=False, cancelled_at=NOW)
     await _tap(conn, "bk_1", 0, "f:s0", NOW - timedelta(minutes=5))
     await _tap(conn, "bk_5", 0, "f:s0", NOW - timedelta(minutes=5))
+    # ID cards: each passenger of a party of two once, before any QR of the party
+    await _booking(conn, "bk_6", acc, "confirmed", [{"trip": "f:t3", "board": 0, "alight": 1}],
+                   passengers=2)
+    await _card(conn, "bk_6", 0, 0, "f:s0", NOW - timedelta(minutes=6))
+    await _card(conn, "bk_6", 0, 1, "f:s0", NOW - timedelta(minutes=5))
     result = await check_invariants(conn, CAPACITY, 100)
     assert _by_name(result) == {"no_overselling": 0, "no_double_admission": 0, "tickets_complete": 0,
                                 "taps_confirmed": 0}
@@ -176,6 +191,40 @@ async def test_a_step_accepted_twice_is_found(conn):
                           VALUES ('bk_1', 7, 'g1', now()), ('bk_1', 7, 'g2', now())""")
     result = {v.invariant.name: v for v in await check_invariants(conn, CAPACITY, 100)}
     assert result["no_double_admission"].count == 1
+
+
+async def test_id_card_entries_are_judged_like_taps(conn):
+    """passenger_taps count: a card entry on a booking not confirmed then, or at another stop,
+    breaks taps_confirmed; an online card entry on a leg the party had entered by QR before,
+    or one passenger entered twice (if the key were ever dropped), no_double_admission."""
+    acc = await _account(conn, 5)
+    await _booking(conn, "bk_1", acc, "held", [{"trip": "f:t1", "board": 0, "alight": 1}], tickets=False)
+    await _card(conn, "bk_1", 0, 0, "f:s0", NOW)                          # not confirmed
+    await _booking(conn, "bk_2", acc, "confirmed", [{"trip": "f:t2", "board": 2, "alight": 3}])
+    await _card(conn, "bk_2", 0, 0, "f:s0", NOW)                          # wrong stop
+    await _booking(conn, "bk_3", acc, "confirmed", [{"trip": "f:t3", "board": 0, "alight": 1}],
+                   passengers=2)
+    await _tap(conn, "bk_3", 0, "f:s0", NOW - timedelta(minutes=2))       # the party by QR ...
+    await _card(conn, "bk_3", 0, 1, "f:s0", NOW)                          # ... then a card: no
+    await _booking(conn, "bk_4", acc, "confirmed", [{"trip": "f:t4", "board": 0, "alight": 1}],
+                   passengers=2)
+    await _card(conn, "bk_4", 0, 0, "f:s0", NOW - timedelta(minutes=3))
+    # an offline card entry uploaded after the party's QR is a conflict, not a violation
+    await _tap(conn, "bk_4", 0, "f:s0", NOW - timedelta(minutes=2))
+    await _card(conn, "bk_4", 0, 1, "f:s0", NOW - timedelta(minutes=4), online=False,
+                recorded=NOW)
+    result = {v.invariant.name: v for v in await check_invariants(conn, CAPACITY, 100)}
+    taps = result["taps_confirmed"]
+    assert sorted((r["source"], r["booking_id"]) for r in taps.rows) == [
+        ("passenger_taps", "bk_1"), ("passenger_taps", "bk_2")]
+    double = result["no_double_admission"]
+    assert [(r["source"], r["booking_id"]) for r in double.rows] == [
+        ("passenger_taps after the party", "bk_3")]
+    await conn.execute("ALTER TABLE passenger_taps DROP CONSTRAINT passenger_taps_booking_id_leg_no_passenger_no_key")
+    await conn.execute("UPDATE passenger_taps SET passenger_no = 0 WHERE tap_id = 'card-bk_4-0-1'")
+    result = {v.invariant.name: v for v in await check_invariants(conn, CAPACITY, 100)}
+    assert sorted(r["source"] for r in result["no_double_admission"].rows) == [
+        "passenger_taps", "passenger_taps after the party"]
 
 
 # --- SLO evaluation -----------------------------------------------------------------------

@@ -10,9 +10,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from maas.netcache import KEEP, network_key, shared_network
+from maas.netcache import DAYS_KEPT, KEEP, config_key, network_key, shared_generation, shared_network
+from routing.config import RoutingConfig
 from routing.network import _array_fields, from_bytes, merge, to_bytes
 from routing.planner import Planner
+
+DAY = date(2026, 11, 24)
 
 
 @pytest.fixture(scope="module")
@@ -35,12 +38,16 @@ def _mapped_files(pid: int | str = "self") -> set[str]:
 
 
 def _worker(rows, cache_dir, out):
-    net = shared_network(rows, Path(cache_dir))
+    gen = shared_generation(rows, Path(cache_dir))
+    planner = Planner.build(gen.network, RoutingConfig(), gen.shared(RoutingConfig()))
+    day = planner.day(DAY)
     out.put((sorted(p for p in _mapped_files() if p.startswith(str(cache_dir))),
-             int(net.st_dep.sum())))
+             (int(gen.network.st_dep.sum()), int(day.t_dep.sum()), len(planner.trip_index))))
 
 
 def test_two_processes_map_the_same_files(rows, tmp_path):
+    """The network and the planner's structures (patterns, footpaths, trip index, an
+    expanded day) are built once and both processes map the same files."""
     ctx = mp.get_context("spawn")
     out = ctx.Queue()
     procs = [ctx.Process(target=_worker, args=(rows, str(tmp_path), out)) for _ in range(2)]
@@ -50,11 +57,18 @@ def test_two_processes_map_the_same_files(rows, tmp_path):
     for p in procs:
         p.join(timeout=60)
         assert p.exitcode == 0
-    (files_a, sum_a), (files_b, sum_b) = results
+    (files_a, sums_a), (files_b, sums_b) = results
     key = network_key([(f, v) for f, v, _ in rows])
-    assert files_a == files_b and any(f.endswith(f"/{key}/st_dep.npy") for f in files_a)
-    assert sum_a == sum_b
+    planner_dir = tmp_path / key / f"planner-{config_key(RoutingConfig())}"
+    assert files_a == files_b
+    for path in (tmp_path / key / "st_dep.npy", tmp_path / key / "trip_id.npy",
+                 planner_dir / "patterns" / "stops.npy", planner_dir / "footpaths" / "to.npy",
+                 planner_dir / "patterns-rev" / "stops.npy", planner_dir / "trips" / "trip_sorted.npy",
+                 planner_dir / f"day-{DAY}-fwd" / "t_dep.npy"):
+        assert str(path) in files_a, path
+    assert sums_a == sums_b
     assert [p.name for p in tmp_path.iterdir() if p.is_dir()] == [key]   # built once
+    assert [p.name for p in (tmp_path / key).iterdir() if p.is_dir()] == [planner_dir.name]
 
 
 def test_mapped_network_equals_the_merged_one_and_is_read_only(rows, tmp_path):
@@ -62,12 +76,20 @@ def test_mapped_network_equals_the_merged_one_and_is_read_only(rows, tmp_path):
     mapped = shared_network(rows, tmp_path)
     for name in _array_fields():
         a, b = getattr(mine, name), getattr(mapped, name)
-        assert a.dtype == b.dtype and np.array_equal(a, b), name
+        if a.dtype == object:    # string columns: fixed-width unicode, mapped like the numbers
+            assert b.dtype.kind == "U" and a.tolist() == b.tolist(), name
+        else:
+            assert a.dtype == b.dtype and np.array_equal(a, b), name
     assert mapped.stop_names_i18n == mine.stop_names_i18n
     assert mapped.service_base_date == mine.service_base_date
-    assert isinstance(mapped.st_dep, np.memmap)
+    key = network_key([(f, v) for f, v, _ in rows])
+    files = _mapped_files()
+    assert str(tmp_path / key / "st_dep.npy") in files
+    assert str(tmp_path / key / "trip_id.npy") in files
     with pytest.raises(ValueError):
         mapped.st_dep[0] = 1
+    with pytest.raises(ValueError):
+        mapped.trip_id[0] = "x"
     a = mine.stop_id[0]
     b = mapped.stop_id[mapped.n_stops - 1]
     plans = Planner.build(mapped)   # the planner builds on read-only arrays
@@ -82,3 +104,16 @@ def test_old_generations_are_pruned(rows, tmp_path):
         keys.append(network_key([(f, v) for f, v, _ in versioned]))
     left = {p.name for p in tmp_path.iterdir() if p.is_dir()}
     assert keys[-1] in left and keys[0] not in left and len(left) == KEEP
+
+
+def test_expanded_days_are_kept_up_to_a_bound(rows, tmp_path):
+    gen = shared_generation(rows, tmp_path)
+    shared = gen.shared(RoutingConfig())
+    built = []
+    for k in range(DAYS_KEPT + 2):
+        shared.arrays(f"day-test-{k:02d}", lambda k=k: built.append(k) or {"x": np.arange(k + 1)})
+    days = sorted(p.name for p in shared.path.iterdir() if p.is_dir() and p.name.startswith("day-"))
+    assert len(days) == DAYS_KEPT and days[-1] == f"day-test-{DAYS_KEPT + 1:02d}"
+    assert built == list(range(DAYS_KEPT + 2))
+    got = shared.arrays(f"day-test-{DAYS_KEPT + 1:02d}", lambda: pytest.fail("built again"))
+    assert got["x"].tolist() == list(range(DAYS_KEPT + 2)) and not got["x"].flags.writeable

@@ -62,7 +62,7 @@ function stopField(which) {
     timer = setTimeout(async () => {
       const mine = ++seq;
       try {
-        const res = await api(`/v1/stops?q=${encodeURIComponent(q)}&limit=6`);
+        const res = await api(`/v1/stops?q=${encodeURIComponent(q)}&limit=6&lang=${currentLang()}`);
         if (mine !== seq) return;
         clear(list, res.stops.length ? res.stops.map((s) => h("li", {},
           h("button", { type: "button", class: "suggestion", dataset: { id: s.id }, onclick: () => {

@@ -15,9 +15,8 @@ from datetime import timedelta
 import networkx as nx
 import numpy as np
 
-from routing.config import route_board_s
 from routing.planner import Planner
-from routing.timetable import service_ref_epoch
+from routing.timetable import route_boards, service_ref_epoch
 
 
 class Reference:
@@ -29,8 +28,7 @@ class Reference:
         stop_times: dict[int, set[int]] = {}
         trip_tz = planner.trip_tz
         mode_of = net.route_mode[net.trip_route]
-        board_s = np.array([route_board_s(cfg, int(net.route_type[r]), str(net.route_mode[r]))
-                            for r in net.trip_route]) if net.n_trips else []
+        board_s = route_boards(net, cfg)[net.trip_route] if net.n_trips else []
         alight_s = np.array([cfg.alight_s.get(m, 0) for m in mode_of]) if net.n_trips else []
         fps = planner.fps
         self.alight_edges = []

@@ -15,9 +15,9 @@ from hypothesis import strategies as st
 from builders import timetable
 from checks import assert_feasible, assert_pareto, value
 from reference import Reference
-from routing.config import RoutingConfig, route_board_s
+from routing.config import RoutingConfig
 from routing.planner import Planner, Query
-from routing.timetable import service_ref_epoch
+from routing.timetable import route_boards, service_ref_epoch
 
 REAL = Path(__file__).parent.parent / "data" / "real"
 CFG = RoutingConfig(max_transfers=12)
@@ -135,8 +135,7 @@ def _trip(pl: Planner, trip_id: str) -> int:
 
 
 def _board_s(pl: Planner, t: int) -> int:
-    r = int(pl.network.trip_route[t])
-    return route_board_s(pl.config, int(pl.network.route_type[r]), str(pl.network.route_mode[r]))
+    return int(route_boards(pl.network, pl.config)[int(pl.network.trip_route[t])])
 
 
 def _pareto_set(triples: set) -> set:

@@ -398,9 +398,10 @@ def chain(tg, j, l_parent, l_inst, l_board, l_alight, out):
 
 
 def collect_priced(search, pool: BagPool, sources, egress: np.ndarray, start: int,
-                   table) -> list[tuple[tuple, int]]:
+                   table) -> list[tuple[tuple, int, int]]:
     """Run the price rounds from `start` (seconds since the day's origin) and return every
-    Pareto journey found at the target as (rides in travel order, price in minor units)."""
+    Pareto journey found at the target as (rides in travel order, price in minor units,
+    arrival in search time)."""
     from routing.journeys import Ride
     from routing.search import squeeze
 
@@ -446,7 +447,7 @@ def collect_priced(search, pool: BagPool, sources, egress: np.ndarray, start: in
                       length=int(pat_len[d.q_pattern[d.inst_q[out_rides[r, 0]]]]))
                  for r in range(m)]
         rides = squeeze(search, rides, inst_class)
-        found.append((tuple(reversed(rides)), int(bags.tg[j, 1])))
+        found.append((tuple(reversed(rides)), int(bags.tg[j, 1]), int(bags.tg[j, 0])))
     bags.reset()
     pool.put(bags)
     return found

@@ -313,8 +313,8 @@ class Planner:
                     raise ValueError("the fare table was made for another planner's network")
                 priced = collect_priced(search, self._bags, Sources.of(src), egress,
                                         t0 - search.day.origin, fares)
-                rides, prices = [r for r, _ in priced], [c for _, c in priced]
-                best = 0 if rides else int(raptor.INF)
+                rides, prices = [r for r, _, _ in priced], [c for _, c, _ in priced]
+                best = min((a for _, _, a in priced), default=int(raptor.INF))
             else:
                 rides = collect(search, scratch, Sources.of(src), egress, t0 - search.day.origin,
                                 window)

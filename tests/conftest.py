@@ -26,6 +26,14 @@ from maas.db import migrate
 from maas.embedded import start_postgres, start_redis, stop_redis
 from maas.settings import DataKeys, Settings
 
+
+def pytest_configure(config: pytest.Config) -> None:
+    """One seed per run for the generated tests (tests/routing: test ids carry it), chosen
+    here so that pytest-xdist's workers, which inherit the environment, collect the same ids."""
+    if not os.environ.get("MAAS_TEST_SEED"):
+        os.environ["MAAS_TEST_SEED"] = str(int.from_bytes(os.urandom(4), "big"))
+
+
 TEMPLATE = "maas_template"
 
 

@@ -266,7 +266,7 @@ def plan_journeys(planner: Any, plan: Replan) -> list[Any]:
                   time_s=local.hour * 3600 + local.minute * 60 + local.second,
                   modes=plan.modes, wheelchair=plan.wheelchair, max_walk_m=plan.max_walk_m,
                   min_transfer_s=plan.min_transfer_s, limit=ALTERNATIVES, **dict(plan.profile))
-        return list(planner.plan(q))
+        return [it for it in planner.plan(q) if it.key.legs]   # walk-only: nothing to book
     except RoutingError as exc:
         log.info("protection: no plan from %s to %s: %s", plan.origin, plan.destination, exc)
         return []

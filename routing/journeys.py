@@ -220,6 +220,16 @@ class _Builder:
         pos = leg.key.board_pos if board else leg.key.alight_pos
         return self._slack_row(int(pats.stop_start[p]) + pos, board)
 
+    def walk_only(self, dep: int, dur: int, dist_m: float) -> tuple:
+        """The itinerary of one walk from the origin to the destination (as `build`)."""
+        near = next(iter(self.o_reach or self.d_reach))
+        a = self.place(self.ctx.stop(self.origin)) if isinstance(self.origin, str) \
+            else self.coord_place(self.origin, near)
+        z = self.place(self.ctx.stop(self.dest)) if isinstance(self.dest, str) \
+            else self.coord_place(self.dest, near)
+        leg = self.walk(a, z, dep, dist_m, dur)
+        return dep, dep + dur, 0, leg.distance_m, (leg,)
+
     def raw(self, rides: tuple[Ride, ...]) -> tuple[int, int, int]:
         """(departure, arrival, transfers) as build() will compute them, without objects."""
         net, day, pats = self.net, self.se.day, self.fwd
@@ -314,13 +324,17 @@ def _pareto(cands: list[tuple], priced: bool = False) -> list[tuple]:
 def assemble(ctx: Context, catalog: Catalog, search: Search, found: list[tuple[Ride, ...]],
              query: Query, src: Reach, dst: Reach, limit: int,
              window: tuple[int, int] | None = None,
-             prices: list[int] | None = None) -> list[Itinerary]:
+             prices: list[int] | None = None,
+             walk: tuple[int, int, float] | None = None) -> list[Itinerary]:
     """Itineraries of the journeys `found` (rides in travel order): Pareto-filtered over
     (departure, arrival, transfers), sorted for the kind of query (a point query with a
     `transfer_penalty_s` by arrival + penalty x transfers), at most `limit`.
     `src`/`dst` are the walking reach in search direction; `window` keeps range journeys
     starting inside it. `prices` (criteria=price, one per journey found): price is a fourth
-    criterion of the filter, and the cheapest journey is always among the `limit` returned."""
+    criterion of the filter, and the cheapest journey is always among the `limit` returned.
+    `walk` (departure, seconds, metres): the origin is within walking reach of the
+    destination: a walk-only itinerary is offered (no ride: nothing beats it on transfers)
+    and every journey that walking from its own start would beat (arrive no later) dropped."""
     se = search
     b = _Builder(ctx, catalog, search, query, src, dst)
     seen: set = set()
@@ -334,6 +348,8 @@ def assemble(ctx: Context, catalog: Catalog, search: Search, found: list[tuple[R
             continue
         seen.add(key)
         raw = b.raw(rides)
+        if walk is not None and b.value - b.start >= walk[1]:
+            continue                    # walking from its start arrives no later, no ride
         if window is not None:
             if not window[0] <= b.start <= window[1]:
                 continue                # a range query returns journeys starting in its window
@@ -342,6 +358,8 @@ def assemble(ctx: Context, catalog: Catalog, search: Search, found: list[tuple[R
             raw = (b.start, b.value, raw[2])
         raws.append((*raw, 0, rides, prices[n] if prices is not None else None))
     kept = _pareto(raws, priced=prices is not None)
+    if walk is not None:
+        kept.append((walk[0], walk[0] + walk[1], 0, walk[2], None, 0 if prices is not None else None))
     if query.window_s > 0:
         kept.sort(key=lambda c: (c[0], c[1], c[2]))
     elif query.arrive_by:
@@ -357,7 +375,8 @@ def assemble(ctx: Context, catalog: Catalog, search: Search, found: list[tuple[R
         cheapest = min(kept, key=lambda c: (c[5], c[1], c[2]))
         if cheapest not in top:
             top = top[:limit - 1] + [cheapest]
-    kept = [(*b.build(c[4]), c[5]) for c in top]
+    kept = [(*(b.build(c[4]) if c[4] is not None else b.walk_only(c[0], c[1] - c[0], c[3])),
+              c[5]) for c in top]
     out = []
     for dep, arr, transfers, _, legs, price in kept:
         keys = tuple(leg.key for leg in legs if leg.key is not None)

@@ -28,7 +28,7 @@ from routing.context import Context, trip_zones
 from routing.days import DayCache
 from routing.errors import DateOutOfService, InvalidQuery, LegNotFeasible, UnknownStop
 from routing.fares import FareClasses, FareTable, fare_classes
-from routing.footpaths import Footpaths, build_footpaths, near_stops
+from routing.footpaths import Footpaths, build_footpaths, haversine_m, near_stops
 from routing.itinerary import Itinerary, LegKey
 from routing.journeys import Catalog, assemble
 from routing.mcraptor import BagPool, collect_priced
@@ -261,9 +261,12 @@ class Planner:
             got = base.__dict__["_fare_classes"] = fare_classes(base.network, base.fwd)
         return got
 
-    def plan(self, query: Query, fares: FareTable | None = None) -> list[Itinerary]:
+    def plan(self, query: Query, fares: FareTable | None = None, *,
+             walk_only: bool = True) -> list[Itinerary]:
         """Itineraries for `query`. With `fares` (criteria=price; depart-at point queries
-        only), price is a third Pareto criterion: slower journeys that cost less survive."""
+        only), price is a third Pareto criterion: slower journeys that cost less survive.
+        `walk_only`: offer walking when within reach (see `_walk_only`; off for the
+        segments of a via query, which ride to and from each via stop)."""
         if query.origin == query.destination:
             raise InvalidQuery("from and to are the same place")
         if fares is not None and (query.arrive_by or query.window_s > 0):
@@ -293,8 +296,37 @@ class Planner:
             search, rides, prices, best = self._search(query, t0, window, src, dst, fares, True)
         limit = cfg.default_limit if query.limit is None else max(1, min(query.limit, cfg.max_limit))
         span = (t0, t0 + window) if window > 0 and not query.arrive_by else None
+        # (not with fares: a price search answers with journeys to book)
+        walk = self._walk_only(query, src, dst, max_walk) if fares is None and walk_only \
+            else None
+        if walk is not None:    # (departure, seconds, metres): leave at the query time
+            walk = (t0 - walk[0] if query.arrive_by else t0, *walk)
         return assemble(self.ctx, self.catalog, search, rides, query, src, dst, limit, span,
-                        prices=prices)
+                        prices=prices, walk=walk)
+
+    def _walk_only(self, query: Query, src: dict, dst: dict,
+                   max_walk: float) -> tuple[int, float] | None:
+        """(seconds, metres) of the shortest walk from the origin to the destination, if
+        within walking reach: a stop (or a platform of it) within the other place's walking
+        reach (`src`/`dst`, search direction), or two coordinates within `access_radius_m`;
+        None without (or with max_walk_m=0)."""
+        if max_walk <= 0:
+            return None
+        o_reach, d_reach = (dst, src) if query.arrive_by else (src, dst)
+        best: tuple[int, float] | None = None
+        for place, other in ((query.origin, d_reach), (query.destination, o_reach)):
+            if isinstance(place, str):
+                for m in self._members(self.stop(place)):
+                    if m in other and (best is None or other[m][0] < best[0]):
+                        best = (int(other[m][0]), float(other[m][1]))
+        if best is None and not isinstance(query.origin, str) and \
+                not isinstance(query.destination, str):
+            cfg = self.config
+            dm = float(haversine_m(*query.origin, *query.destination)) * cfg.walk_detour
+            if dm <= min(cfg.access_radius_m, max_walk):
+                speed = query.walk_speed_mps or cfg.walk_speed_mps
+                best = (int(np.ceil(dm / speed)), dm)
+        return best
 
     def _search(self, query: Query, t0: int, window: int, src: dict, dst: dict,
                 fares: FareTable | None, long: bool):

@@ -90,7 +90,7 @@ def plan_via(planner: Planner, query: Query) -> list[Itinerary]:
     limit = cfg.default_limit if query.limit is None else max(1, min(query.limit, cfg.max_limit))
     seg = replace(query, via=(), via_min_stay_s=0, limit=cfg.max_limit)
     # partial journeys: (free at the last place, transfers, legs, first departure)
-    first = planner.plan(replace(seg, destination=chain[1]))
+    first = planner.plan(replace(seg, destination=chain[1]), walk_only=False)
     mts = query.min_transfer_s
     partials = _front([(free_at_end(planner, it, mts), it.transfers, it.legs, _epoch(it.departure))
                        for it in first])
@@ -99,7 +99,8 @@ def plan_via(planner: Planner, query: Query) -> list[Itinerary]:
         for free, _, legs, dep in partials:
             d, secs = _start(planner, a, free + stay)
             try:
-                its = planner.plan(replace(seg, origin=a, destination=b, date=d, time_s=secs))
+                its = planner.plan(replace(seg, origin=a, destination=b, date=d, time_s=secs),
+                                   walk_only=False)
             except DateOutOfService:
                 continue
             for it in its:

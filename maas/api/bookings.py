@@ -511,7 +511,7 @@ async def exchange_offers(request: web.Request, path: LegPath,
             "time": body.time or local.strftime("%H:%M")}))
         q = replace(q, modes=modes, limit=request.app[BOOKINGS].config.exchange_offers,
                     window_s=_OFFER_WINDOW_S)
-        return list(planner.plan(q))
+        return [it for it in planner.plan(q) if it.key.legs]   # a walk-only one: nothing to sell
 
     svc = request.app[BOOKINGS]
     zone = stop_zones(snap)

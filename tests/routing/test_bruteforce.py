@@ -35,7 +35,17 @@ def _compare(pl: Planner, ref: Reference, origin: str, dest: str, d: date, secs:
     src = pl._reach(origin, pl.fps, pl.config.walk_radius_m)
     dst = pl._reach(dest, pl.fps_rev, pl.config.walk_radius_m)
     expected = ref.earliest({s: w for s, (w, _) in src.items()}, {s: w for s, (w, _) in dst.items()})
+    walk = _walk_s(pl, origin, dest)
+    if walk is not None and (expected is None or ref.t0 + walk < expected):
+        expected = ref.t0 + walk        # walking there is the earliest
     its = pl.plan(Query(origin, dest, d, secs, limit=50))
+    walks = [it for it in its if all(leg.mode == "walk" for leg in it.legs)]
+    assert len(walks) == (walk is not None), walks
+    for it in walks:
+        assert len(it.legs) == 1 and it.duration_s == walk and it.transfers == 0
+        assert int(it.departure.timestamp()) == ref.t0
+    for it in its:          # a journey walking from its own start would beat is not offered
+        assert walk is None or it in walks or value(pl, it) - _start(pl, it) < walk
     got = min((value(pl, it) for it in its), default=None)
     if got is not None and got > ref.t1:
         got = None
@@ -56,6 +66,18 @@ def _compare(pl: Planner, ref: Reference, origin: str, dest: str, d: date, secs:
             assert v is not None and v <= best
         best = v if v is not None else best
     return expected
+
+
+def _walk_s(pl: Planner, a: str, b: str) -> int | None:
+    """Brute force: seconds of a walk from stop a to stop b (straight line x detour at the
+    walking speed), None beyond the walk radius."""
+    net, cfg = pl.network, pl.config
+    i, j = pl.stop(a), pl.stop(b)
+    lat1, lon1, lat2, lon2 = map(np.radians, (net.stop_lat[i], net.stop_lon[i],
+                                              net.stop_lat[j], net.stop_lon[j]))
+    h = np.sin((lat2 - lat1) / 2) ** 2 + np.cos(lat1) * np.cos(lat2) * np.sin((lon2 - lon1) / 2) ** 2
+    dist = 2 * 6_371_000.0 * np.arcsin(np.sqrt(h)) * cfg.walk_detour
+    return int(np.ceil(dist / cfg.walk_speed_mps)) if dist <= cfg.walk_radius_m else None
 
 
 # ------------------------------------------------------------------ generated networks
@@ -240,10 +262,13 @@ def _check_range_exact(pl: Planner, a: str, b: str, d: date, secs: int, window: 
             if v is not None:
                 triples.add((c, v, k))
     its = pl.plan(Query(a, b, d, secs, window_s=window, limit=50))
-    got = [_range_triple(pl, it) for it in its if it.transfers >= 0 and any(
-        leg.mode != "walk" for leg in it.legs)]
+    got = [_range_triple(pl, it) for it in its if any(leg.mode != "walk" for leg in it.legs)]
     assert len(got) == len(set(got)), got
-    assert set(got) == _pareto_set(triples), (sorted(got), sorted(_pareto_set(triples)))
+    # without the journeys walking from their own start would beat (walk-only: one itinerary)
+    walk = _walk_s(pl, a, b)
+    want = {t for t in _pareto_set(triples) if walk is None or t[1] - t[0] < walk}
+    assert set(got) == want, (sorted(got), sorted(want))
+    assert len(its) - len(got) == (walk is not None)
 
 
 def _check_range(pl: Planner, a: str, b: str, d: date, secs: int) -> None:

@@ -52,6 +52,31 @@ async def test_plan_from_coordinates_has_walk_legs(planned):
     assert walk["from"]["id"] is None and walk["to"]["id"] == "t:A"
 
 
+async def test_walk_only_when_walking_is_the_answer(planned):
+    # two coordinates 45 m apart: one walk leg, no transit
+    r = await planned.get("/v1/plan", params={"from": "36.6001,117.0", "to": "36.6005,117.0",
+                                              "date": "2026-11-25", "time": "07:30"})
+    assert r.status == 200, await r.text()
+    [it] = (await r.json())["itineraries"]
+    [walk] = it["legs"]
+    assert walk["mode"] == "walk" and 40 < walk["distance_m"] < 70 and it["transfers"] == 0
+    assert it["departure"] == "2026-11-25T07:30:00+08:00" and it["duration_s"] == walk["duration_s"] > 0
+    assert walk["from"]["id"] is None and walk["to"]["id"] is None
+    assert decode_id(it["id"]).legs == ()
+    # coordinates 300 m from stop A: walking there beats waiting for any bus
+    r = await planned.get("/v1/plan", params={"from": "36.6027,117.0", "to": "t:A",
+                                              "date": "2026-11-25", "time": "07:30"})
+    [it] = (await r.json())["itineraries"]
+    assert [leg["mode"] for leg in it["legs"]] == ["walk"] and it["legs"][0]["to"]["id"] == "t:A"
+    # a walk-only itinerary has nothing to book
+    token = (await (await planned.post("/v1/accounts")).json())["token"]
+    r = await planned.post("/v1/bookings", json={"itinerary_id": it["id"], "passengers": [
+        {"name": "张三", "id_number": "11010519491231002X", "category": "adult"}]},
+        headers={"Authorization": f"Bearer {token}", "Idempotency-Key": "walk-1"})
+    assert r.status == 422 and r.content_type == "application/problem+json"
+    assert (await r.json())["code"] == "itinerary_invalid"
+
+
 @pytest.mark.parametrize("params,status,word", [
     ({"from": "t:NOPE", "to": "t:B"}, 404, "t:NOPE"),
     ({"from": "t:A", "to": "t:A"}, 400, "same"),

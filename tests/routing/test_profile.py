@@ -69,6 +69,9 @@ def test_walk_speed_and_extra_transfer_match_brute_force(data):
     src = pl._reach(origin, pl.searches.footpaths(False, speed), walk, speed)
     dst = pl._reach(dest, pl.searches.footpaths(True, speed), walk, speed)
     expected = ref.earliest({s: w for s, (w, _) in src.items()}, {s: w for s, (w, _) in dst.items()})
+    if pl.stop(origin) in dst:      # walking there at `speed` (a walk-only itinerary)
+        on_foot = t0 + dst[pl.stop(origin)][0]
+        expected = on_foot if expected is None else min(expected, on_foot)
     its = pl.plan(Query(origin, dest, d, secs, limit=50, walk_speed_mps=speed,
                         extra_transfer_s=extra))
     got = min((value(pl, it) for it in its), default=None)

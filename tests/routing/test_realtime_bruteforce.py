@@ -106,6 +106,9 @@ def _check(data, net, names, exact_range: bool = False) -> None:
     egress = rt._reach(dst, rt.fps_rev, CFG.walk_radius_m)
     expected = ref.earliest({s: w for s, (w, _) in src.items()},
                             {s: w for s, (w, _) in egress.items()})
+    if rt.stop(o) in egress:        # walking there (a walk-only itinerary)
+        on_foot = t0 + egress[rt.stop(o)][0]
+        expected = on_foot if expected is None else min(expected, on_foot)
     its = rt.plan(Query(o, dst, D, secs, limit=50))
     got = min((value(rt, it) for it in its), default=None)
     if got is not None and got > ref.t1:

@@ -8,7 +8,8 @@ Random reachable queries (origin, destination, time 07:00-19:00) on the busiest 
 Measured: earliest-arrival Pareto query and 2-hour range query p50/p95 (Planner.plan, i.e.
 rounds + itinerary assembly), the same over HTTP (GET /v1/plan on the real app, loopback),
 network load time (compile + Planner.build + day expansion) and memory (RSS growth).
-Peers, same queries: a networkx time-expanded Dijkstra (earliest arrival only; built here) and
+Peers, same queries: a plain pure-Python connection scan (benchmarks/peers/csa_peer.py, run
+side by side with the HTTP plans: `--http` reports http_vs_csa_p50), a networkx time-expanded Dijkstra (earliest arrival only; built here) and
 pyraptor (in its own venv, /work/bench-venvs/pyraptor, from the same expanded trips).
 """
 
@@ -35,6 +36,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.measure import rss_mb  # noqa: E402
+from benchmarks.peers.csa_peer import CsaPeer  # noqa: E402
 from benchmarks.peers.nx_peer import NxPeer  # noqa: E402
 from feeds.compile import compile_feed  # noqa: E402
 from routing import itinerary  # noqa: E402
@@ -91,7 +93,7 @@ def make_queries(pl: Planner, d: date, n: int, seed: int) -> list[Query]:
 CPU: dict[str, list[float]] = {}
 
 
-def time_queries(pl: Planner, qs: list[Query], name: str = "") -> list[float]:
+def time_queries(pl: Planner, qs: list[Query], name: str = "", fares=None) -> list[float]:
     """Wall-clock seconds per query; process CPU seconds go to CPU[name] (the machine is
     shared, so CPU time shows what a query costs without waiting for a core)."""
     secs, cpu = [], []
@@ -100,7 +102,7 @@ def time_queries(pl: Planner, qs: list[Query], name: str = "") -> list[float]:
     itinerary._IDS.clear()
     for q in qs:
         t, c = time.perf_counter(), time.process_time()
-        pl.plan(q)
+        pl.plan(q) if fares is None else pl.plan(q, fares=fares)
         secs.append(time.perf_counter() - t)
         cpu.append(time.process_time() - c)
     CPU[name] = cpu
@@ -148,6 +150,24 @@ def run_nx(trips, rel_qs, n) -> dict:
     return {"build_s": build, "mem_mb": mem, "secs": secs}
 
 
+def csa_peer(pl: Planner, trips) -> CsaPeer:  # type: ignore[no-untyped-def]
+    fp = pl.fps
+    return CsaPeer(trips, (fp.start, fp.to, fp.walk_s))
+
+
+def run_csa(pl: Planner, trips, rel_qs) -> dict:  # type: ignore[no-untyped-def]
+    t0 = time.perf_counter()
+    peer = csa_peer(pl, trips)
+    build = time.perf_counter() - t0
+    secs, cpu, found = [], [], 0
+    for o, d, t in rel_qs:
+        t1, c1 = time.perf_counter(), time.process_time()
+        found += peer.earliest(o, d, t) is not None
+        secs.append(time.perf_counter() - t1)
+        cpu.append(time.process_time() - c1)
+    return {"build_s": build, "secs": secs, "cpu": cpu, "found": found, "connections": len(peer.conns)}
+
+
 def run_pyraptor(trips, n_stops, rel_qs, n, rounds) -> dict | None:
     if not PYRAPTOR.exists():
         print(f"pyraptor venv not found at {PYRAPTOR}; skipped", file=sys.stderr)
@@ -167,59 +187,189 @@ def run_pyraptor(trips, n_stops, rel_qs, n, rounds) -> dict | None:
         return json.loads(out.read_text())
 
 
-def run_http(pl: Planner, net: Network, qs: list[Query], window: int) -> dict:
+def _serve_child(pl: Planner, net: Network, settings, conn) -> None:  # type: ignore[no-untyped-def]
+    """The forked server: the real app over this planner, on a free loopback port (sent back
+    through `conn`), until SIGTERM."""
     import asyncio
     import dataclasses
+    import signal as sig
 
-    import aiohttp
     from aiohttp import web
 
     from maas.app import create_app
     from maas.appkeys import LIVE
-    from maas.embedded import embedded_services
-    from maas.settings import Settings
 
-    def params(q: Query) -> dict:
-        h, m, s = q.time_s // 3600, q.time_s // 60 % 60, q.time_s % 60
-        out = {"from": q.origin, "to": q.destination, "date": q.date.isoformat(),
-               "time": f"{h:02d}:{m:02d}:{s:02d}"}
-        if window:
-            out["window_min"] = str(window // 60)
-        return out
+    prof = None
+    if os.environ.get("BENCH_PLAN_PROFILE"):   # cProfile of the server, written on SIGTERM
+        import cProfile
 
-    async def go(settings) -> dict:
+        prof = cProfile.Profile(time.thread_time)
+
+    split: dict[str, float] = {}
+    if os.environ.get("BENCH_PLAN_SPLIT"):   # thread CPU in planning and in rendering, on SIGTERM
+        import maas.api.plan as plan_api
+
+        def timed(name, fn):  # type: ignore[no-untyped-def]
+            def run(*a, **k):  # type: ignore[no-untyped-def]
+                t = time.thread_time()
+                try:
+                    return fn(*a, **k)
+                finally:
+                    split[name] = split.get(name, 0.0) + time.thread_time() - t
+                    split[name + " n"] = split.get(name + " n", 0) + 1
+            return run
+        plan_api.render_json = timed("render_json", plan_api.render_json)
+        plan_api.add_prices = timed("add_prices", plan_api.add_prices)
+        plan_api._Gauge.plan = timed("planner", plan_api._Gauge.plan)
+        plan_api.to_query = timed("to_query", plan_api.to_query)
+
+    async def go() -> None:
         app = create_app(settings)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()
-        port = site._server.sockets[0].getsockname()[1]
         holder = app[LIVE]
         holder.current = dataclasses.replace(holder.current, planner=pl, network=net, loaded=True)
-        res = {}
-        try:
-            async with aiohttp.ClientSession(f"http://127.0.0.1:{port}") as s:
-                for name, w in (("pareto", 0), ("range", window)):
-                    secs = []
-                    for q in qs:
-                        p = params(q)
-                        if not w:
-                            p.pop("window_min", None)
-                        t = time.perf_counter()
-                        async with s.get("/v1/plan", params=p) as r:
-                            await r.read()
-                            assert r.status == 200, await r.text()
-                        secs.append(time.perf_counter() - t)
-                    res[name] = secs
-        finally:
-            await runner.cleanup()
-        return res
+        stop = asyncio.Event()
+        asyncio.get_running_loop().add_signal_handler(sig.SIGTERM, stop.set)
+        conn.send(site._server.sockets[0].getsockname()[1])
+        if prof is not None:
+            prof.enable()
+        await stop.wait()
+        if prof is not None:
+            prof.disable()
+            prof.dump_stats(os.environ["BENCH_PLAN_PROFILE"])
+        if split:
+            print("server CPU split (ms per call):", {k: round(v / split[k + " n"] * 1000, 3)
+                                                      for k, v in split.items() if not k.endswith(" n")},
+                  file=sys.stderr, flush=True)
+        await runner.cleanup()
 
+    asyncio.run(go())
+
+
+def _get(sock, buf: bytearray, path: str) -> tuple[int, bytes]:  # type: ignore[no-untyped-def]
+    """One GET over a keep-alive socket; (status, body). A minimal client, so the time is the
+    server's (an aiohttp client in this process cost as much as a short plan)."""
+    sock.sendall(f"GET {path} HTTP/1.1\r\nHost: bench\r\n\r\n".encode())
+    while b"\r\n\r\n" not in buf:
+        buf += sock.recv(65536)
+    head, _, rest = bytes(buf).partition(b"\r\n\r\n")
+    n = 0
+    for line in head.split(b"\r\n")[1:]:
+        k, _, v = line.partition(b":")
+        if k.strip().lower() == b"content-length":
+            n = int(v)
+    while len(rest) < n:
+        rest += sock.recv(65536)
+    buf[:] = rest[n:]
+    return int(head.split(b" ", 2)[1]), rest[:n]
+
+
+def run_http(pl: Planner, net: Network, qs: list[Query], window: int, peer=None, rel=None) -> dict:  # type: ignore[no-untyped-def]
+    """GET /v1/plan on the real app in a forked server process, one request at a time over one
+    keep-alive connection; with `peer`, its earliest-arrival answer to the same query right
+    after each plan (side by side: both see the same machine load). Also the server
+    process's CPU per request."""
+    import multiprocessing
+    import socket
+    from urllib.parse import urlencode
+
+    import psutil
+
+    from maas.embedded import embedded_services
+    from maas.settings import Settings
+
+    def path(q: Query, w: int) -> str:
+        h, m, s = q.time_s // 3600, q.time_s // 60 % 60, q.time_s % 60
+        p = {"from": q.origin, "to": q.destination, "date": q.date.isoformat(), "time": f"{h:02d}:{m:02d}:{s:02d}"}
+        if w:
+            p["window_min"] = str(w // 60)
+        return "/v1/plan?" + urlencode(p)
+
+    res: dict = {}
     with tempfile.TemporaryDirectory() as tmp:
         with embedded_services(Path(tmp), database_url=None, redis_url=None) as emb:
             settings = Settings(database_url=emb.database_url, redis_url=emb.redis_url,
                                 data_dir=Path(tmp) / "data", log_level="WARNING")
-            return asyncio.run(go(settings))
+            ctx = multiprocessing.get_context("fork")
+            parent, child = ctx.Pipe()
+            proc = ctx.Process(target=_serve_child, args=(pl, net, settings, child), daemon=True)
+            proc.start()
+            try:
+                port = parent.recv() if parent.poll(120) else None
+                assert port, "the benchmark server did not start"
+                server = psutil.Process(proc.pid)
+                with socket.create_connection(("127.0.0.1", port)) as sock:
+                    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                    buf = bytearray()
+                    for q in qs[:5]:   # warm: first requests of a fresh app
+                        _get(sock, buf, path(q, 0))
+                    c0 = server.cpu_times()   # the HTTP floor: the same stack, no planning
+                    for _ in range(len(qs)):
+                        _get(sock, buf, "/healthz")
+                    c1 = server.cpu_times()
+                    res["healthz_server_cpu_ms"] = ((c1.user + c1.system) - (c0.user + c0.system)) / len(qs) * 1000
+                    for name, w in (("pareto", 0), ("range", window)):
+                        secs, peer_secs, peer_cpu = [], [], []
+                        c0 = server.cpu_times()
+                        for i, q in enumerate(qs):
+                            t = time.perf_counter()
+                            status, body = _get(sock, buf, path(q, w))
+                            secs.append(time.perf_counter() - t)
+                            assert status == 200, body[:300]
+                            if peer is not None and not w:
+                                o, d, t0 = rel[i]
+                                t, c = time.perf_counter(), time.process_time()
+                                peer.earliest(o, d, t0)
+                                peer_secs.append(time.perf_counter() - t)
+                                peer_cpu.append(time.process_time() - c)
+                        c1 = server.cpu_times()
+                        res[name] = secs
+                        res[name + "_server_cpu_ms"] = ((c1.user + c1.system) - (c0.user + c0.system)) / len(qs) * 1000
+                        if peer_secs:
+                            res["peer"], res["peer_cpu"] = peer_secs, peer_cpu
+            finally:
+                proc.terminate()
+                proc.join(30)
+    return res
+
+
+def run_price(pl: Planner, qs: list[Query]) -> dict:
+    """criteria=price vs the two-criteria query, same queries, alternating query by query
+    (both see the same machine load); plus the fare table build and the answer sizes."""
+    from maas.services import booking_config
+    from maas.settings import Settings
+    from ticketing.fares import search_fares
+
+    fares_cfg = booking_config(Settings().bookings).fares
+    t = time.perf_counter()
+    table = search_fares(pl.network, fares_cfg, pl.fare_classes())
+    build = time.perf_counter() - t
+    for q in qs[:5]:
+        pl.plan(q, fares=table)                                 # warm (numba, caches)
+    two, three, two_cpu, three_cpu, n2, n3 = [], [], [], [], [], []
+    for q in qs:
+        for fares, secs, cpu, n in ((None, two, two_cpu, n2), (table, three, three_cpu, n3)):
+            w, c = time.perf_counter(), time.process_time()
+            its = pl.plan(q) if fares is None else pl.plan(q, fares=fares)
+            secs.append(time.perf_counter() - w)
+            cpu.append(time.process_time() - c)
+            n.append(len(its))
+    return {"fare_classes": pl.fare_classes().n_classes,
+            "fare_entries": int((table.full >= 0).sum()), "fare_table_build_s": round(build, 2),
+            "price_two_criteria_p50_ms": round(pct(two, 50), 3),
+            "price_two_criteria_p95_ms": round(pct(two, 95), 3),
+            "price_three_criteria_p50_ms": round(pct(three, 50), 3),
+            "price_three_criteria_p95_ms": round(pct(three, 95), 3),
+            "price_two_cpu_p50_ms": round(pct(two_cpu, 50), 3),
+            "price_three_cpu_p50_ms": round(pct(three_cpu, 50), 3),
+            "price_ratio_p50": round(pct(three, 50) / pct(two, 50), 1),
+            "price_ratio_p95": round(pct(three, 95) / pct(two, 95), 1),
+            "price_ratio_cpu_p50": round(pct(three_cpu, 50) / pct(two_cpu, 50), 1),
+            "itineraries_two_mean": round(float(np.mean(n2)), 2),
+            "itineraries_three_mean": round(float(np.mean(n3)), 2)}
 
 
 def main() -> None:
@@ -232,6 +382,9 @@ def main() -> None:
     ap.add_argument("--no-peers", action="store_true")
     ap.add_argument("--http", action="store_true")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--price", action="store_true",
+                    help="also criteria=price (the default settings' fares) on the same queries, "
+                         "interleaved with the two-criteria query")
     ap.add_argument("--mapped", action="store_true",
                     help="plan on the network and planner structures mapped read-only from "
                          "disk (maas.netcache), as a maas worker does")
@@ -274,9 +427,18 @@ def main() -> None:
          "pareto_cpu_p50_ms": round(pct(CPU["pareto"], 50), 3),
          "range2h_cpu_p50_ms": round(pct(CPU["range"], 50), 3),
          "load_avg_1m": round(os.getloadavg()[0], 1), "cpus": os.cpu_count()}
+    if args.price:
+        r.update(run_price(pl, qs))
     if not args.no_peers:
         trips, origin = expanded_trips(pl, d)
         rel = [query_rel(pl, q, origin) for q in qs]
+        csa = run_csa(pl, trips, rel)
+        r["csa_connections"] = csa["connections"]
+        r["csa_build_s"] = round(csa["build_s"], 2)
+        r["csa_found"] = csa["found"]
+        r["csa_p50_ms"] = round(pct(csa["secs"], 50), 3)
+        r["csa_p95_ms"] = round(pct(csa["secs"], 95), 3)
+        r["csa_ratio_p50"] = round(pct(csa["secs"], 50) / pct(ea, 50), 1)
         nx_r = run_nx(trips, rel, args.nx_queries)
         r["peer_trip_instances"] = len(trips)
         n = len(nx_r["secs"])
@@ -294,7 +456,21 @@ def main() -> None:
             r["pyraptor_p50_ms"] = round(pct(pr["secs"], 50), 1)
             r["pyraptor_ratio_p50"] = round(pct(pr["secs"], 50) / pct(ea[:n], 50))
     if args.http:
-        h = run_http(pl, net, qs, 7200)
+        peer = None
+        if not args.no_peers:
+            peer = csa_peer(pl, trips)
+        h = run_http(pl, net, qs, 7200, peer, rel if not args.no_peers else None)
+        if peer is not None:   # the same queries, each right after its plan over HTTP
+            r["http_csa_side_by_side_p50_ms"] = round(pct(h["peer"], 50), 3)
+            r["http_csa_side_by_side_cpu_p50_ms"] = round(pct(h["peer_cpu"], 50), 3)
+            r["http_csa_side_by_side_cpu_mean_ms"] = round(float(np.mean(h["peer_cpu"])) * 1000, 3)
+            r["http_vs_csa_p50"] = round(pct(h["peer"], 50) / pct(h["pareto"], 50), 2)
+            # CPU: the server process's mean CPU per plan request against the scan's mean
+            r["http_server_cpu_vs_csa_cpu_mean"] = round(
+                float(np.mean(h["peer_cpu"])) * 1000 / h["pareto_server_cpu_ms"], 2)
+        r["http_healthz_server_cpu_ms"] = round(h["healthz_server_cpu_ms"], 3)
+        r["http_pareto_server_cpu_ms"] = round(h["pareto_server_cpu_ms"], 3)
+        r["http_range2h_server_cpu_ms"] = round(h["range_server_cpu_ms"], 3)
         r["http_pareto_p50_ms"] = round(pct(h["pareto"], 50), 3)
         r["http_pareto_p95_ms"] = round(pct(h["pareto"], 95), 3)
         r["http_range2h_p50_ms"] = round(pct(h["range"], 50), 3)

@@ -10,6 +10,16 @@ with --book also hold, confirm, cancel) and prints CPU ms per request of each pr
 
 The server runs the code of the current directory (`python -m maas.cli` from it), so one
 script measures another tree too: `cd /tmp/old-tree && python /path/to/bench_requests.py`.
+
+Two trees in the same run (absolute figures move from machine to machine and minute to
+minute on a shared one): `--against DIR` also starts DIR's server (DIR/.venv/bin/python, or
+--against-python), seeds it with DIR's own seed code, and runs every phase on the old tree
+and then on this one before the next phase; the end prints worker + PostgreSQL CPU ms per
+request of both and the ratio new/old:
+
+    git worktree add --detach /tmp/a05 a05cdb2 && (cd /tmp/a05 && python3 -m venv .venv &&
+        .venv/bin/pip install -e ".[test,load]")
+    .venv/bin/python benchmarks/bench_requests.py --book --n 1000 --against /tmp/a05
 """
 from __future__ import annotations
 
@@ -75,13 +85,15 @@ async def fire(n: int, conc: int, make):
 
 
 async def phase(a, name, groups, n, conc, make):
-    """n requests made by make(i), conc at a time; prints rate, latency and CPU per request."""
+    """n requests made by make(i), conc at a time; prints rate, latency and CPU per request
+    (and returns the CPU ms per request of each process group)."""
     spy = None
     if name.split()[0] in a.spy.split(","):
         import subprocess
         raw = a.out / f"spy-{name.split()[0]}.txt"
         spy = subprocess.Popen([str(Path(sys.executable).parent / "py-spy"), "record", "--nonblocking", "-r", "200", "--format", "raw",
-                                "-o", str(raw), "-p", str(groups["workers"][0].pid), "-d", "600"],
+                                "-o", str(raw), "-p", str(groups["workers"][0].pid), "-d", "600",
+                                *(["--gil"] if a.spy_gil else [])],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         await asyncio.sleep(1.0)
     c0 = cpu(groups)
@@ -97,11 +109,23 @@ async def phase(a, name, groups, n, conc, make):
         from loadtests.report import summarise_pyspy
         print(summarise_pyspy(raw, top=30))
     pct = lambda q: lat[min(len(lat) - 1, int(q * len(lat)))] * 1000
-    print(f"{name:22s} n={n} {n / wall:7.0f}/s  p50 {pct(.5):6.1f} p99 {pct(.99):6.1f} ms | CPU ms/req "
+    print(f"{a.label}{name:22s} n={n} {n / wall:7.0f}/s  p50 {pct(.5):6.1f} p99 {pct(.99):6.1f} ms | CPU ms/req "
           + " ".join(f"{k} {v:.2f}" for k, v in per.items()), flush=True)
+    RESULTS.setdefault(a.label, {})[name] = per
+    return per
+
+
+RESULTS: dict[str, dict[str, dict[str, float]]] = {}   # label -> phase -> group -> CPU ms/request
 
 
 async def main_async(a, url, seeded, groups):
+    """Every phase on one server."""
+    async for _ in phases(a, url, seeded, groups):
+        pass
+
+
+async def phases(a, url, seeded, groups):
+    """The phases on one server, yielding after each (so two trees can take turns)."""
     rng = random.Random(1)
     conn = aiohttp.TCPConnector(limit=64)
     async with aiohttp.ClientSession(url, connector=conn) as s:
@@ -125,6 +149,7 @@ async def main_async(a, url, seeded, groups):
             async with s.get("/healthz") as r:
                 await r.read()
         await phase(a, "healthz", groups, a.n, a.conc, health)
+        yield
         if a.book or a.book_only:
             its = []
             for p in pairs[:60]:
@@ -156,13 +181,19 @@ async def main_async(a, url, seeded, groups):
                 async with s.post(f"/v1/bookings/{b}/cancel", json={}, headers=h) as r:
                     await r.read()
             await phase(a, "book", groups, 300, 8, book)
+            yield
             await phase(a, "confirm", groups, len(made), 8, confirm)
+            yield
             await phase(a, "cancel", groups, len(made), 8, cancel)
+            yield
             if a.book_only:
                 return
         await phase(a, "plan warm", groups, 200, 4, plan)
+        yield
         await phase(a, "plan", groups, a.n, a.conc, plan)
+        yield
         await phase(a, "stops", groups, a.n, a.conc, stops)
+        yield
         tickets = seeded["pool"]
         toks = []
 
@@ -174,6 +205,7 @@ async def main_async(a, url, seeded, groups):
                 assert r.status == 200, r.status
                 toks.append((t, d["qr"]))
         await phase(a, "token", groups, min(a.n, len(tickets)), a.conc, token)
+        yield
         gates = seeded["gates"]
         res = {}
 
@@ -188,10 +220,78 @@ async def main_async(a, url, seeded, groups):
                 k = d["result"] if d["result"] == "accept" else d.get("code")
                 res[k] = res.get(k, 0) + 1
         await phase(a, "validate (accept)", groups, len(toks), a.conc, validate)
-        print("  outcomes", res)
+        yield
+        print(f"  {a.label}outcomes", res)
         res.clear()
         await phase(a, "validate (replay)", groups, len(toks), a.conc, validate)
-        print("  outcomes", res)
+        yield
+        print(f"  {a.label}outcomes", res)
+
+
+def start(a, tree: Path, python: str, tag: str):
+    """One tree's server on a fresh embedded data folder, seeded by that tree's own seed code
+    (a subprocess of its interpreter, so its SQL matches its schema): (server, url, seed,
+    data_dir, process groups)."""
+    import subprocess
+
+    data_dir = Path(tempfile.mkdtemp(prefix=f"maas-probe-{tag}-", dir="/tmp"))
+    senv = {"MAAS_LOG_LEVEL": a.log_level, "MAAS_GATES__WINDOW_MIN": json.dumps(WIDE_WINDOWS)}
+    env = server_environment(senv)
+    os.environ.update(senv)
+    server = Server(["--workers", str(a.workers), "--port", "0", "--host", "127.0.0.1",
+                     "--data-dir", str(data_dir), "--demo"], env, a.out / f"server-{tag}.log",
+                    python=python, cwd=tree)
+    try:
+        url = server.wait_listening(600)
+        seed_file = a.out / f"seed-{tag}.json"
+        t = time.monotonic()
+        subprocess.run([python, str(Path(__file__).resolve()), "--seed-only", url, str(data_dir),
+                        str(seed_file), "--pool", str(a.pool)], cwd=tree, env=env, check=True)
+        seeded = json.loads(seed_file.read_text())
+        print(f"[{tag}] seeded in {time.monotonic() - t:.0f}s; {len(seeded['pool'])} bookings", flush=True)
+        return server, url, seeded, data_dir, procs(server, data_dir)
+    except BaseException:
+        server.stop()
+        shutil.rmtree(data_dir, ignore_errors=True)
+        raise
+
+
+def seed_only(url: str, data_dir: Path, out: Path, pool: int) -> None:
+    from maas.embedded import start_postgres
+
+    handle, db_url = start_postgres(data_dir / "postgres")
+    try:
+        tomorrow = datetime.now(SHANGHAI).date() + timedelta(days=1)
+        seeded = asyncio.run(seed(url, db_url, SeedPlan(plan_date=tomorrow, pool=pool, pairs=120,
+                                                        log=lambda m: None, min_bookings=pool // 3), out.parent))
+        seeded["plan_date"] = str(seeded["plan_date"])
+        out.write_text(json.dumps(seeded, ensure_ascii=False, default=str))
+    finally:
+        handle.cleanup()
+
+
+async def take_turns(runs) -> None:
+    """Each phase on every server in turn before the next phase."""
+    gens = [phases(a, url, seeded, groups) for a, url, seeded, groups in runs]
+    live = list(gens)
+    while live:
+        for g in list(live):
+            try:
+                await g.__anext__()
+            except StopAsyncIteration:
+                live.remove(g)
+
+
+def compare(old: str, new: str) -> None:
+    print(f"\nworker + PostgreSQL CPU ms per request, {old} vs {new} (same run):")
+    print(f"{'phase':22s} {old + ' w+pg':>14s} {new + ' w+pg':>14s} {'new/old':>8s}")
+    for name, o in RESULTS[old].items():
+        n = RESULTS[new].get(name)
+        if n is None or name in ("healthz", "plan warm"):
+            continue
+        ov, nv = o["workers"] + o["postgres"], n["workers"] + n["postgres"]
+        print(f"{name:22s} {o['workers']:6.2f}+{o['postgres']:5.2f}  {n['workers']:6.2f}+{n['postgres']:5.2f} "
+              f"{nv / ov if ov else float('nan'):8.0%}", flush=True)
 
 
 def main():
@@ -202,35 +302,39 @@ def main():
     ap.add_argument("--pool", type=int, default=1500)
     ap.add_argument("--log-level", default="INFO")
     ap.add_argument("--spy", default="")
+    ap.add_argument("--spy-gil", action="store_true",
+                    help="py-spy only samples holding the GIL: Python's own CPU, not waits in a syscall")
     ap.add_argument("--book", action="store_true", help="also hold, confirm and cancel bookings")
     ap.add_argument("--book-only", action="store_true", help="only the booking phases")
+    ap.add_argument("--against", type=Path, help="an older tree to measure in the same run")
+    ap.add_argument("--against-python", help="its interpreter (default DIR/.venv/bin/python)")
+    ap.add_argument("--seed-only", nargs=3, metavar=("URL", "DATA_DIR", "OUT"), help=argparse.SUPPRESS)
     a = ap.parse_args()
-    data_dir = Path(tempfile.mkdtemp(prefix="maas-probe-", dir="/tmp"))
-    senv = {"MAAS_LOG_LEVEL": a.log_level, "MAAS_GATES__WINDOW_MIN": json.dumps(WIDE_WINDOWS)}
-    env = server_environment(senv)
-    os.environ.update(senv)
-    a.out = out = Path(tempfile.mkdtemp(prefix="probe-out-"))
-    server = Server(["--workers", str(a.workers), "--port", "0", "--host", "127.0.0.1",
-                     "--data-dir", str(data_dir), "--demo"], env, out / "server.log")
-    handle = None
+    if a.seed_only:
+        seed_only(a.seed_only[0], Path(a.seed_only[1]), Path(a.seed_only[2]), a.pool)
+        return
+    a.out = Path(tempfile.mkdtemp(prefix="probe-out-"))
+    trees = [("new", Path(os.getcwd()), sys.executable)]
+    if a.against:
+        old = a.against.resolve()
+        trees.insert(0, ("old", old, a.against_python or str(old / ".venv" / "bin" / "python")))
+    started = []
     try:
-        url = server.wait_listening(600)
-        from maas.embedded import start_postgres
-        handle, db_url = start_postgres(data_dir / "postgres")
-        tomorrow = datetime.now(SHANGHAI).date() + timedelta(days=1)
-        t = time.monotonic()
-        seeded = asyncio.run(seed(url, db_url, SeedPlan(plan_date=tomorrow, pool=a.pool, pairs=120,
-                                                        log=lambda m: None, min_bookings=a.pool // 3), out))
-        print(f"seeded in {time.monotonic() - t:.0f}s; {len(seeded['pool'])} bookings", flush=True)
-        seeded["plan_date"] = str(seeded["plan_date"])
-        groups = procs(server, data_dir)
-        asyncio.run(main_async(a, url, seeded, groups))
+        for tag, tree, python in trees:
+            started.append((tag, start(a, tree, python, tag)))
+        runs = []
+        for tag, (_server, url, seeded, _dd, groups) in started:
+            b = argparse.Namespace(**vars(a))
+            b.label = f"[{tag}] " if a.against else ""
+            runs.append((b, url, seeded, groups))
+        asyncio.run(take_turns(runs))
+        if a.against:
+            compare("[old] ", "[new] ")
     finally:
-        server.stop()
-        if handle is not None:
-            handle.cleanup()
-        shutil.rmtree(data_dir, ignore_errors=True)
-        print(f"server log and profiles in {out}")
+        for _tag, (server, _url, _seeded, data_dir, _groups) in started:
+            server.stop()
+            shutil.rmtree(data_dir, ignore_errors=True)
+        print(f"server logs and profiles in {a.out}")
 
 
 if __name__ == "__main__":

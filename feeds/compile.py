@@ -115,8 +115,11 @@ def _index(ids: np.ndarray) -> dict[str, int]:
     return {s: i for i, s in enumerate(ids)}
 
 
-def compile_feed(files: Mapping[str, bytes], *, feed: str, version: str) -> Network:
-    """Compile a feed's files (root name -> bytes, e.g. from `feeds.reader`) into a Network."""
+def compile_feed(files: Mapping[str, bytes], *, feed: str, version: str,
+                 board_times: Mapping[int, int] | None = None) -> Network:
+    """Compile a feed's files (root name -> bytes, e.g. from `feeds.reader`) into a Network.
+    `board_times`: the operator's board time per route_type (exact, else the extended type's
+    family t//100*100), over the planner's defaults for this feed's routes."""
     tzs = gtfs_agencies.TzTable()
     agencies = gtfs_agencies.agencies(_read(files, "agency.txt"), feed, tzs)
     stops_ = stops.stops(_read(files, "stops.txt"), feed, tzs, agencies.default_tz)
@@ -177,7 +180,8 @@ def compile_feed(files: Mapping[str, bytes], *, feed: str, version: str) -> Netw
     fares_v2 = fares.fares_v2(routes_df, _read(files, "route_networks.txt"),
                            _read(files, "stop_areas.txt"), _read(files, "fare_products.txt"),
                            _read(files, "fare_leg_rules.txt"), feed, route_index, stops_.index)
-    i18n = translations.translations(_read(files, "translations.txt"), stops_)
+    tr_df = _read(files, "translations.txt")
+    i18n = translations.translations(tr_df, stops_)
 
     src = runs.source  # t -> row of trips.txt
     trip_ids = _ns(feed, trip_raw[src])
@@ -209,6 +213,26 @@ def compile_feed(files: Mapping[str, bytes], *, feed: str, version: str) -> Netw
         **fares_v1,
         **fares_v2,
         stop_names_i18n=i18n,
+        route_board_s=route_board_times(route_type, board_times),
+        route_names_i18n=translations.field_translations(
+            tr_df, "routes", ("route_short_name", "route_long_name"), route_ids,
+            {"route_short_name": short, "route_long_name": long_}),
+        trip_headsign_i18n=translations.field_translations(
+            tr_df, "trips", ("trip_headsign",), trip_raw,
+            {"trip_headsign": _col(trips_df, "trip_headsign")})[src],
     )
+
+
+def route_board_times(route_type: np.ndarray, board_times: Mapping[int, int] | None) -> np.ndarray:
+    """r -> the operator's board time for its route_type (exact, else its family), -1 none."""
+    out = np.full(len(route_type), -1, dtype=np.int32)
+    for r, t in enumerate(route_type.tolist() if board_times else ()):
+        t = int(t)
+        v = board_times.get(t)
+        if v is None and t >= 100:
+            v = board_times.get(t // 100 * 100)
+        if v is not None:
+            out[r] = int(v)
+    return out
 
 

@@ -46,6 +46,32 @@ def _stop_times(feed: Feed, trip: str, stops: list[tuple[str, int, int]]) -> Non
               for i, (s, a, d) in enumerate(stops)])
 
 
+NIGHT_LINE = "jiqing"                        # Jinan–Qingdao runs through the night
+NIGHT_HOURS = (21, 22, 23, 0, 1, 2, 3, 4, 5)  # departures (service-day times under 24:00)
+
+
+def _train(feed: Feed, line: str, stations: tuple[str, ...], order: list[int],
+           stops_at: list[int], t: int, kmh: float, number: str, direction: int) -> None:
+    """One train of `line` leaving its first station at `t`, calling at `stops_at`."""
+    if stops_at[0] != order[0]:
+        stops_at.insert(0, order[0])
+    if stops_at[-1] != order[-1]:
+        stops_at.append(order[-1])
+    rows, prev = [], None
+    for i in stops_at:
+        p = RAIL_STATIONS[stations[i]]
+        if prev is not None:
+            t += int(distance_m(prev.lat, prev.lon, p.lat, p.lon) * 1.1 / (kmh / 3.6)) + 180
+            t = (t + 59) // 60 * 60
+        dwell = 0 if i in (order[0], order[-1]) else 120
+        rows.append((f"{stations[i]}-{line}", t, t + dwell))
+        t += dwell
+        prev = p
+    head = RAIL_STATIONS[stations[order[-1]]].zh
+    feed.add("trips.txt", TRIPS, [(line, "DAILY", number, head, number, direction, 1)])
+    _stop_times(feed, number, rows)
+
+
 def rail_feed(feed: Feed, seed: int) -> Feed:
     rng = np.random.default_rng([seed, 2])
     _agency(feed, "cr-jinan", "中国铁路济南局集团", "https://www.12306.cn", "12306")
@@ -75,26 +101,17 @@ def rail_feed(feed: Feed, seed: int) -> Feed:
                 t += int(rng.integers(-4, 5)) * 60
                 pattern = k % 3
                 stops_at = [i for i in order if i in always or pattern == 0 or i % 2 == pattern % 2]
-                if stops_at[0] != order[0]:
-                    stops_at.insert(0, order[0])
-                if stops_at[-1] != order[-1]:
-                    stops_at.append(order[-1])
-                rows, prev = [], None
-                for i in stops_at:
-                    p = RAIL_STATIONS[stations[i]]
-                    if prev is not None:
-                        t += int(distance_m(prev.lat, prev.lon, p.lat, p.lon) * 1.1
-                                 / (kmh / 3.6)) + 180
-                        t = (t + 59) // 60 * 60
-                    dwell = 0 if i in (order[0], order[-1]) else 120
-                    rows.append((f"{stations[i]}-{line}", t, t + dwell))
-                    t += dwell
-                    prev = p
                 number = f"{prefix}{(n + 1) * 100 + 2 * k + direction + 1}"
-                trip = f"{number}"
-                head = RAIL_STATIONS[stations[order[-1]]].zh
-                feed.add("trips.txt", TRIPS, [(line, "DAILY", trip, head, number, direction, 1)])
-                _stop_times(feed, trip, rows)
+                _train(feed, line, stations, order, stops_at, t, kmh, number, direction)
+            if line == NIGHT_LINE:
+                # night trains (动卧) every hour from 21:00 to 05:00, fast stops only, so a
+                # train leaves within a rail gate's window (2 h) at any hour: the README
+                # walkthrough boards "the next train" whenever it runs
+                for j, hour in enumerate(NIGHT_HOURS):
+                    stops_at = [i for i in order if i in always]
+                    number = f"D{(n + 1) * 100 + 70 + 2 * j + direction + 1}"
+                    _train(feed, line, stations, order, stops_at, hour * 3600, kmh, number,
+                           direction)
     return feed
 
 

@@ -14,6 +14,7 @@ transaction and sends NOTIFY maas_network in it, so every worker reloads after c
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 
 import asyncio
 import functools
@@ -113,7 +114,33 @@ def check_feed_name(feed: str) -> str:
     return feed
 
 
-def version_id(feed: str, sha256: str) -> str:
+_BOARD_TIME = re.compile(r"^\s*(\d{1,4})\s*:\s*(\d{1,5})\s*$")
+MAX_BOARD_S = 4 * 3600
+
+
+def parse_board_times(text: str) -> dict[int, int]:
+    """"TYPE:SECONDS[,TYPE:SECONDS]" (GTFS route_type, basic or extended, 0-1799; 0-14400 s)
+    -> {route_type: seconds}; ValueError saying what is wrong."""
+    out: dict[int, int] = {}
+    for part in text.split(","):
+        m = _BOARD_TIME.match(part)
+        if not m:
+            raise ValueError(f"{part.strip()!r} is not ROUTE_TYPE:SECONDS (e.g. 2:120)")
+        t, v = int(m.group(1)), int(m.group(2))
+        if t > 1799 or v > MAX_BOARD_S:
+            raise ValueError(f"{part.strip()!r}: route_type 0-1799, seconds 0-{MAX_BOARD_S}")
+        if t in out:
+            raise ValueError(f"route_type {t} given twice")
+        out[t] = v
+    return out
+
+
+def version_id(feed: str, sha256: str, board_times: Mapping[int, int] | None = None) -> str:
+    """'{feed}-' + 16 hex of the zip's sha256; with the operator's board times, of the sha256
+    of both (the same zip published with other board times is another version)."""
+    if board_times:
+        own = ",".join(f"{t}:{int(board_times[t])}" for t in sorted(board_times))
+        sha256 = hashlib.sha256(f"{sha256}|board_times={own}".encode()).hexdigest()
     return f"{feed}-{sha256[:16]}"
 
 
@@ -128,7 +155,8 @@ def file_sha256(path: str | os.PathLike[str]) -> tuple[str, int]:
 
 
 def analyse(
-    path: str | os.PathLike[str], *, feed: str, version: str, limits: IngestLimits, today: date | None
+    path: str | os.PathLike[str], *, feed: str, version: str, limits: IngestLimits, today: date | None,
+    board_times: Mapping[int, int] | None = None,
 ) -> Analysis:
     """The synchronous, CPU-heavy part; raises a feeds.errors reader error for a bad zip."""
     from feeds.compile import compile_feed
@@ -153,7 +181,7 @@ def analyse(
         compiled = None
         if not has_errors(notices):
             try:
-                network = compile_feed(files, feed=feed, version=version)
+                network = compile_feed(files, feed=feed, version=version, board_times=board_times)
                 compiled = to_bytes(network)
                 # the compiled network knows more than the files alone (a bus route whose stops
                 # lie km apart is a coach): report its modes, as the planner will use them
@@ -291,6 +319,7 @@ async def import_feed(
     activate: bool = False,
     settings: Any = None,
     today: date | None = None,
+    board_times: Mapping[int, int] | None = None,
 ) -> ImportResult:
     """Validate and store the zip at `path` as a version of `feed` for `operator_id`.
 
@@ -301,13 +330,16 @@ async def import_feed(
     limits = limits_from(settings)
     loop = asyncio.get_running_loop()
     sha, size = await loop.run_in_executor(None, file_sha256, path)
-    version = version_id(feed, sha)
+    version = version_id(feed, sha, board_times)
     async with pool.acquire() as conn:
         owner = await store.feed_owner(conn, feed)
         _check_owner(feed, owner, operator_id)
         existing = await store.get_version(conn, version)
     if existing is None:
-        analysis = await _analyse_elsewhere(path, feed=feed, version=version, limits=limits, today=today)
+        analysis = await _analyse_elsewhere(path, feed=feed, version=version, limits=limits,
+                                            today=today, board_times=dict(board_times or {}))
+        if board_times:
+            analysis.stats["board_times"] = {str(t): int(v) for t, v in sorted(board_times.items())}
         status = "rejected" if has_errors(analysis.notices) else "accepted"
         archive = await loop.run_in_executor(None, Path(path).read_bytes) if limits.keep_archive else None
         async with pool.acquire() as conn, conn.transaction():

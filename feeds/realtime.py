@@ -151,7 +151,8 @@ def _trip_update(entity_id: str, tu: rt.TripUpdate, feed: str, default_date: dat
         trip_id=trip_id, service_date=service_date,
         canceled=relationship == _TRIP.CANCELED,
         stop_updates=() if relationship == _TRIP.CANCELED else stops,
-        timestamp=tu.timestamp if tu.HasField("timestamp") else header_stamp)
+        timestamp=tu.timestamp if tu.HasField("timestamp") else header_stamp,
+        start_time=trip.start_time or None)
 
 
 def _stop_update(feed: str, stu: rt.TripUpdate.StopTimeUpdate) -> StopTimeUpdate:

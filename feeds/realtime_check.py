@@ -2,6 +2,7 @@
 
     check = UpdateCheck.of(network)          # cached per network object
     check.foreign(update.trip_id, "town")    # the other feed a namespaced id belongs to, if any
+    check.instance(update)                   # a frequency trip's run named by its start_time
     check.dated(update)                      # an undated trip's run: today's, or yesterday's
     check.reason(update, planner)            # None, or unknown_trip / unknown_stop / not_running_that_day
 
@@ -28,6 +29,8 @@ class UpdateCheck:
     def __init__(self, network: Network) -> None:
         self.network = network
         self.trips: dict[str, int] = {tid: t for t, tid in enumerate(network.trip_id)}
+        # trips of frequencies.txt: the base id -> the runs are "base@HH:MM:SS"
+        self.frequency_bases = frozenset(tid.partition("@")[0] for tid in self.trips if "@" in tid)
         self.feeds = frozenset(network.feeds)
 
     @classmethod
@@ -55,6 +58,20 @@ class UpdateCheck:
         col = day.toordinal() - n.service_base_date
         return 0 <= col < n.service_days.shape[1] and bool(n.service_days[n.trip_service[t], col])
 
+    def instance(self, update: TripUpdate) -> TripUpdate:
+        """A frequency trip is named by its GTFS id and the run's start_time (GTFS-Realtime);
+        the network names each run "feed:trip@HH:MM:SS". An exact id is left as it is."""
+        if update.trip_id in self.trips or update.trip_id not in self.frequency_bases:
+            return update
+        if not update.start_time:
+            return update
+        try:
+            h, m, s = (int(x) for x in update.start_time.split(":"))
+        except ValueError:
+            return update
+        run = f"{update.trip_id}@{h:02d}:{m:02d}:{s:02d}"
+        return replace(update, trip_id=run) if run in self.trips else update
+
     def dated(self, update: TripUpdate) -> TripUpdate:
         """A trip sent without start_date was dated `today`; a run started yesterday (a trip
         past midnight) is the one meant when only yesterday's runs."""
@@ -66,5 +83,8 @@ class UpdateCheck:
 
     def reason(self, update: TripUpdate, planner: Any) -> str | None:
         """None if the update applies, else unknown_trip / unknown_stop / not_running_that_day:
-        routing's answer (`Planner.check_update`), the one the realtime overlay follows."""
+        routing's answer (`Planner.check_update`), the one the realtime overlay follows; a
+        frequency trip named without (or with a wrong) start_time: `unknown_run`."""
+        if update.trip_id not in self.trips and update.trip_id in self.frequency_bases:
+            return "unknown_run"
         return planner.check_update(update)

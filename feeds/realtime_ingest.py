@@ -90,6 +90,7 @@ def _sorted_out(msg: RealtimeMessage, check: UpdateCheck, planner: Any
     ok: list[tuple[str, TripUpdate]] = []
     ignored = [Ignored(s.entity_id, s.reason, s.trip_id) for s in msg.skipped]
     for eid, u in msg.trip_updates:
+        u = check.instance(u)
         if eid in msg.undated:
             u = check.dated(u)
         reason = check.reason(u, planner)

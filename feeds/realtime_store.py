@@ -166,6 +166,7 @@ def update_from_json(d: dict[str, Any]) -> TripUpdate:
     return TripUpdate(
         trip_id=d["trip_id"], service_date=date.fromisoformat(d["service_date"]),
         canceled=d.get("canceled", False), timestamp=d.get("timestamp"),
+        start_time=d.get("start_time"),
         stop_updates=tuple(
             StopTimeUpdate(stop_sequence=s.get("stop_sequence"), stop_id=s.get("stop_id"),
                            arrival=_event(s.get("arrival")), departure=_event(s.get("departure")),

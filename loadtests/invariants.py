@@ -1,17 +1,21 @@
 """What must hold in PostgreSQL after any storm of requests, checked with plain SQL.
 
-Each check is one query against the bookings schema (maas/migrations/0200_bookings.sql) and
-the gates schema (0300_gates.sql) that returns the offending rows; an empty result means the
+Each check is one query against the bookings schema (maas/migrations/0200_bookings.sql), the
+gates schema (0300_gates.sql) and the ID-card entries (0650_id_cards.sql) that returns the
+offending rows; an empty result means the
 invariant holds. The queries restate the schema's own rules, not the store's code:
 
 - seats: a leg occupies `passengers` seats on segments board_pos .. alight_pos-1 of its
   trip run while it is confirmed, or held with hold_until in the future; the capacity of a
   run is its trip override, else its GTFS trip's (frequency runs "t@HH:MM:SS"), else its
   route's, else the per-mode default from settings.
-- a booking leg is admitted at most once (gate_taps, one row per admitted leg).
+- a booking leg is admitted at most once (gate_taps: the party, by QR or face), a passenger
+  at most once per leg (passenger_taps: by ID card), and no card admits on a leg the party had
+  already entered when the card was presented (an online card entry recorded after the party's).
 - a confirmed booking has one issued ticket per confirmed leg per passenger, and no ticket
   is issued for a leg or booking that is not confirmed.
-- a tap was accepted while its booking and leg were confirmed, at the leg's boarding stop.
+- a tap (gate_taps or passenger_taps) was accepted while its booking and leg were confirmed,
+  at the leg's boarding stop.
 """
 
 from __future__ import annotations
@@ -77,6 +81,14 @@ _ONE_TAP = Invariant(
     UNION ALL
     SELECT 'used_steps', booking_id, NULL, count(*)
     FROM used_steps GROUP BY booking_id, step HAVING count(*) > 1
+    UNION ALL
+    SELECT 'passenger_taps', booking_id, leg_no, count(*)
+    FROM passenger_taps GROUP BY booking_id, leg_no, passenger_no HAVING count(*) > 1
+    UNION ALL
+    SELECT 'passenger_taps after the party', p.booking_id, p.leg_no, 1
+    FROM passenger_taps p
+    JOIN gate_taps g ON g.booking_id = p.booking_id AND g.leg_no = p.leg_no
+    WHERE p.online AND g.recorded_at < p.recorded_at
     """,
 )
 
@@ -114,12 +126,17 @@ _TICKETS = Invariant(
 
 _TAPS = Invariant(
     "taps_confirmed",
-    "every accepted tap belongs to a booking and leg that were confirmed when it was "
-    "accepted, at the leg's boarding stop",
+    "every accepted tap (QR/face of the party, ID card of a passenger) belongs to a booking "
+    "and leg that were confirmed when it was accepted, at the leg's boarding stop",
     """
-    SELECT t.tap_id, t.booking_id, t.leg_no, t.gate_id, t.station, b.status AS booking_status,
-           l.status AS leg_status, l.from_stop, t.tapped_at::text AS tapped_at
-    FROM gate_taps t
+    SELECT t.source, t.tap_id, t.booking_id, t.leg_no, t.gate_id, t.station,
+           b.status AS booking_status, l.status AS leg_status, l.from_stop,
+           t.tapped_at::text AS tapped_at
+    FROM (SELECT 'gate_taps' AS source, tap_id, booking_id, leg_no, gate_id, station, tapped_at
+            FROM gate_taps
+          UNION ALL
+          SELECT 'passenger_taps', tap_id, booking_id, leg_no, gate_id, station, tapped_at
+            FROM passenger_taps) t
     LEFT JOIN bookings b ON b.id = t.booking_id
     LEFT JOIN booking_legs l ON l.booking_id = t.booking_id AND l.leg_no = t.leg_no
     WHERE b.id IS NULL OR l.booking_id IS NULL

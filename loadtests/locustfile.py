@@ -13,6 +13,13 @@ Each Locust process writes what it saw (outcome counts, every accepted booking l
 and validate latencies with their times, feed activations) to
 $MAAS_LOAD_OUT/outcomes-<pid>.json when the test stops; the runner checks them against
 PostgreSQL.
+
+Distributed ($MAAS_LOAD_DISTRIBUTED=1: a master and workers that may run on other machines,
+`loadtests/run --distributed N` / `--worker`): only the master reads the seed file. A worker
+asks the master for the seed (custom message `maas_seed_request`; the answer carries the mix,
+the number of workers and the operator's zip), and when the run stops the master asks every
+worker to stop its users and send what it saw (`maas_collect` -> `maas_outcomes`), which the
+master writes as outcomes-<worker>.json, waiting a bounded time for each.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ import json
 import os
 import random
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -29,7 +37,7 @@ from typing import Any
 
 from locust import User, between, events, task
 from locust.contrib.fasthttp import FastHttpUser
-from locust.runners import MasterRunner
+from locust.runners import MasterRunner, WorkerRunner
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the project root
 from loadtests.payloads import forge, passengers, republished  # noqa: E402
@@ -40,7 +48,13 @@ if os.environ.get("MAAS_LOAD_SEED"):
         SEED = json.load(_fh)
 OUT_DIR = os.environ.get("MAAS_LOAD_OUT", ".")
 PROCESSES = max(1, int(os.environ.get("MAAS_LOAD_PROCESSES", "1")))
-MIX: dict[str, float] = SEED.get("mix", {})
+DISTRIBUTED = os.environ.get("MAAS_LOAD_DISTRIBUTED") == "1"
+MIX: dict[str, float] = dict(SEED.get("mix", {}))
+SEEDED = threading.Event()   # set once SEED holds the run's seed (at import, or from the master)
+if SEED:
+    SEEDED.set()
+SEED_WAIT_S = 120.0
+COLLECT_WAIT_S = 60.0
 
 # What this process saw; written out at test stop.
 OUTCOMES: Counter[str] = Counter()
@@ -64,15 +78,16 @@ N_PUBLISH = "POST /v1/feeds"
 N_ACTIVATE = "POST /v1/feeds/{version}/activate"
 
 
-def poisson_throughput(rate: float):  # type: ignore[no-untyped-def]
-    """Like Locust's constant_throughput (at most `rate` task runs a second per user, on
-    average exactly that when the server keeps up), but with exponential gaps between task
+def poisson_throughput(rate_key: str, default: float):  # type: ignore[no-untyped-def]
+    """Like Locust's constant_throughput (at most MIX[rate_key] task runs a second per user,
+    on average exactly that when the server keeps up), but with exponential gaps between task
     starts: users started together never stay in step, so arrivals look like many
-    independent phones and gates rather than synchronized bursts."""
+    independent phones and gates rather than synchronized bursts. The rate is read when
+    used: a distributed worker learns the mix from the master after import."""
 
     def wait_time(user: Any) -> float:
         now = time.monotonic()
-        nxt = getattr(user, "_next_start", now) + user.rng.expovariate(rate)
+        nxt = getattr(user, "_next_start", now) + user.rng.expovariate(float(MIX.get(rate_key, default)))
         user._next_start = max(nxt, now)   # a slow server never builds up a backlog to burst
         return max(0.0, user._next_start - now)
 
@@ -110,6 +125,12 @@ def _bearer(secret: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {secret}"}
 
 
+def _wait_seeded() -> None:
+    """A distributed worker's users start once the master's seed arrived (bounded)."""
+    if not SEEDED.wait(SEED_WAIT_S):
+        raise RuntimeError(f"no seed from the Locust master within {SEED_WAIT_S:.0f} s")
+
+
 def _plan_params(rng: random.Random, pair: list[str]) -> dict[str, str]:
     lo, hi = SEED.get("plan_hours", [7, 19])
     minute = rng.randint(lo * 60, hi * 60 - 1)
@@ -140,9 +161,10 @@ class Passenger(FastHttpUser):
     """A mobile app: find stops, plan (mostly); sometimes book, confirm, show the QR, cancel."""
 
     weight = int(MIX.get("passenger_weight", 6))
-    wait_time = poisson_throughput(float(MIX.get("passenger_rate", 1.0)))
+    wait_time = poisson_throughput("passenger_rate", 1.0)
 
     def on_start(self) -> None:
+        _wait_seeded()
         self.rng = random.Random()
         self.token = ""
         with self.client.post("/v1/accounts", name=N_ACCOUNT, catch_response=True) as r:
@@ -283,14 +305,15 @@ def _claim_ticket(environment: Any) -> tuple[dict[str, Any], int, str] | None:
             if entry["ready_at"] <= now:
                 leg, station = entry["left"].pop(0)
                 if entry["left"]:
-                    entry["ready_at"] = now + STEP_S + 1.0
+                    entry["ready_at"] = now + _step_s() + 1.0
                     _POOL.append(entry)
                 return entry, int(leg), station
             _POOL.append(entry)
         return None
 
 
-STEP_S = float(MIX.get("totp_step_s", 15))
+def _step_s() -> float:
+    return float(MIX.get("totp_step_s", 15))
 
 
 class Gate(FastHttpUser):
@@ -299,9 +322,10 @@ class Gate(FastHttpUser):
     station — which must all be rejected."""
 
     weight = int(MIX.get("gate_weight", 4))
-    wait_time = poisson_throughput(float(MIX.get("gate_rate", 1.0)))
+    wait_time = poisson_throughput("gate_rate", 1.0)
 
     def on_start(self) -> None:
+        _wait_seeded()
         self.rng = random.Random()
 
     def _validate(self, gate: list[str], qr: str, expect: set[str], why: str) -> dict[str, Any] | None:
@@ -369,6 +393,7 @@ class Operator(FastHttpUser):
     wait_time = between(1, 2)
 
     def on_start(self) -> None:
+        _wait_seeded()
         self.op = SEED.get("operator") or {}
         self.zip = open(self.op["zip"], "rb").read() if self.op.get("zip") else b""
         self.started = time.time()
@@ -418,16 +443,130 @@ def _sample(request_type: str, name: str, response_time: float, exception: Any =
             SAMPLES[kind].append((t, response_time))
 
 
+def _outcomes() -> dict[str, Any]:
+    with _LOCK:
+        return {"pid": os.getpid(), "outcomes": dict(OUTCOMES), "accepted": ACCEPTED,
+                "samples": SAMPLES, "activations": ACTIVATIONS, "pool_left": len(_POOL)}
+
+
+def _write(name: str, data: dict[str, Any]) -> None:
+    with open(os.path.join(OUT_DIR, f"outcomes-{name}.json"), "w", encoding="utf-8") as fh:
+        json.dump(data, fh)
+
+
 @events.test_stop.add_listener
 def _write_outcomes(environment: Any, **_: Any) -> None:
-    if isinstance(environment.runner, MasterRunner):
+    runner = environment.runner
+    if isinstance(runner, MasterRunner):
         return
-    with _LOCK:
-        data = {"pid": os.getpid(), "outcomes": dict(OUTCOMES), "accepted": ACCEPTED,
-                "samples": SAMPLES, "activations": ACTIVATIONS, "pool_left": len(_POOL)}
-    path = os.path.join(OUT_DIR, f"outcomes-{os.getpid()}.json")
-    with open(path, "w", encoding="utf-8") as fh:
-        json.dump(data, fh)
+    if DISTRIBUTED and isinstance(runner, WorkerRunner):
+        return   # sent to the master on its maas_collect
+    _write(str(os.getpid()), _outcomes())
+
+
+def _apply_mix() -> None:
+    """User weights and task weights from MIX (at import, and again on a distributed worker
+    once the master's seed arrived: task weights are drawn on the worker)."""
+    Passenger.weight = int(MIX.get("passenger_weight", 6))
+    Passenger.tasks = ([Passenger.search_stops] * int(MIX.get("stops_weight", 3))
+                       + [Passenger.plan_only] * int(MIX.get("plan_weight", 10))
+                       + [Passenger.plan_and_book] * int(MIX.get("book_weight", 2)))
+    Gate.weight = int(MIX.get("gate_weight", 4))
+    Operator.fixed_count = int(MIX.get("operators", 1))
+
+
+_apply_mix()
+
+
+# --- distributed: seed out to the workers, outcomes back to the master ----------------------
+
+_COLLECTED: dict[str, bool] = {}
+
+
+def _adopt_seed(data: dict[str, Any]) -> None:
+    global PROCESSES
+    seed = data["seed"]
+    op = seed.get("operator") or {}
+    if data.get("operator_zip"):
+        fd, path = tempfile.mkstemp(prefix="maas-load-op-", suffix=".zip")
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data["operator_zip"])
+        seed["operator"] = {**op, "zip": path}
+    SEED.clear()
+    SEED.update(seed)
+    MIX.clear()
+    MIX.update(seed.get("mix", {}))
+    PROCESSES = max(1, int(data.get("processes", 1)))
+    _apply_mix()
+    SEEDED.set()
+
+
+def _on_seed_request(environment: Any, msg: Any, **_: Any) -> None:
+    op = SEED.get("operator") or {}
+    blob = b""
+    if op.get("zip") and os.path.exists(op["zip"]):
+        with open(op["zip"], "rb") as fh:
+            blob = fh.read()
+    workers = int(getattr(environment.parsed_options, "expect_workers", 1) or 1)
+    environment.runner.send_message("maas_seed", {"seed": SEED, "processes": workers,
+                                                  "operator_zip": blob}, client_id=msg.node_id)
+
+
+def _on_seed(environment: Any, msg: Any, **_: Any) -> None:
+    if not SEEDED.is_set():
+        _adopt_seed(msg.data)
+
+
+def _on_collect(environment: Any, msg: Any, **_: Any) -> None:
+    environment.runner.stop()   # stops the users (each finishes its task, within stop_timeout)
+    environment.runner.send_message("maas_outcomes", _outcomes())
+
+
+def _on_outcomes(environment: Any, msg: Any, **_: Any) -> None:
+    index = environment.runner.get_worker_index(msg.node_id)
+    _write(f"worker{index}", msg.data)
+    _COLLECTED[msg.node_id] = True
+
+
+def _ask_for_seed(runner: Any) -> None:
+    while not SEEDED.is_set():   # again every 2 s: the master may not have listened yet
+        runner.send_message("maas_seed_request")
+        SEEDED.wait(2.0)
+
+
+@events.init.add_listener
+def _distributed(environment: Any, **_: Any) -> None:
+    runner = environment.runner
+    if not DISTRIBUTED:
+        return
+    if isinstance(runner, MasterRunner):
+        runner.register_message("maas_seed_request", _on_seed_request)
+        runner.register_message("maas_outcomes", _on_outcomes)
+    elif isinstance(runner, WorkerRunner):
+        import gevent
+
+        runner.register_message("maas_seed", _on_seed)
+        runner.register_message("maas_collect", _on_collect, concurrent=True)
+        if not SEEDED.is_set():
+            gevent.spawn(_ask_for_seed, runner)
+
+
+@events.test_stopping.add_listener
+def _collect(environment: Any, **_: Any) -> None:
+    """On the master, before it tells the workers to quit: each worker stops its users and
+    sends its outcomes; wait for all of them (bounded)."""
+    runner = environment.runner
+    if not (DISTRIBUTED and isinstance(runner, MasterRunner)):
+        return
+    import gevent
+
+    clients = [c.id for c in runner.clients.all]
+    for cid in clients:
+        _COLLECTED.pop(cid, None)
+        runner.send_message("maas_collect", client_id=cid)
+    deadline = time.monotonic() + COLLECT_WAIT_S + float(environment.stop_timeout or 0)
+    while time.monotonic() < deadline and not all(_COLLECTED.get(c) for c in clients):
+        gevent.sleep(0.2)
 
 
 __all__ = ["Passenger", "Gate", "Operator", "User"]

@@ -5,6 +5,10 @@ start maas (N workers, fresh embedded data or the given URLs, demo network) -> s
 time and user count -> check: unexpected failures, latency SLOs (slo.toml), invariants in
 PostgreSQL, accepts seen by the gates against the taps stored -> stop maas (SIGTERM; also
 on Ctrl-C or any error). Exit status 0 only if every check passed.
+
+`--target URL` drives a maas that is already running (no server started; its PostgreSQL given
+by --database-url). `--distributed N` runs Locust as a master and N workers (started here, or
+on other machines with `loadtests/run --worker --master-host HOST`).
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -88,7 +93,29 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         "holding a connection or a seat lock are not held up behind planning; 0 to leave it)")
     p.add_argument("--mix", default="", help="JSON overriding the traffic mix (see PROFILES)")
     p.add_argument("--keep-data", action="store_true", help="keep the embedded data folder")
+    p.add_argument("--target", metavar="URL",
+                   help="drive this running maas instead of starting one (needs --database-url: its "
+                        "PostgreSQL, where the seed creates its keys and the invariants are checked)")
+    p.add_argument("--distributed", type=int, default=0, metavar="N",
+                   help="Locust as a master and N workers (instead of --processes)")
+    p.add_argument("--local-workers", type=int, metavar="K",
+                   help="of the N workers, start K here (default N; the others run "
+                        "`loadtests/run --worker --master-host HOST` on other machines)")
+    p.add_argument("--master-bind", default="127.0.0.1", metavar="HOST",
+                   help="address the Locust master listens on for workers (0.0.0.0 for other machines)")
+    p.add_argument("--master-port", type=int, default=5557,
+                   help="port of the Locust master (0: a free one; default 5557)")
+    p.add_argument("--worker", action="store_true",
+                   help="only run a Locust worker for a master started elsewhere by loadtests/run")
+    p.add_argument("--master-host", default="127.0.0.1", help="the master's address (with --worker)")
     a = p.parse_args(argv)
+    if a.target and not a.database_url:
+        p.error("--target needs --database-url (or $DATABASE_URL): the target's PostgreSQL, where the "
+                "seed reads the active feeds and creates its API keys and the invariants are checked")
+    if a.distributed < 0 or (a.local_workers is not None and not 0 <= a.local_workers <= a.distributed):
+        p.error("--local-workers K needs --distributed N with 0 <= K <= N")
+    if a.local_workers is None:
+        a.local_workers = a.distributed
     prof = PROFILES["smoke" if a.smoke else "full"]
     for k in ("users", "spawn_rate", "time", "workers", "processes"):
         if getattr(a, k) is None:
@@ -97,6 +124,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     a.mix_values = {**prof["mix"], **(json.loads(a.mix) if a.mix else {})}
     if a.smoke and a.time > 60:
         p.error("--smoke runs at most 60 s of load")
+    if a.distributed:
+        a.processes = a.distributed   # the pool is shared out over the workers
     return a
 
 
@@ -150,8 +179,14 @@ def _renice_postgres(data_dir: Path, nice: int) -> int:
     return done
 
 
-def _groups(server: Server, data_dir: Path, locust: subprocess.Popen | None) -> dict[str, list[psutil.Process]]:
-    groups: dict[str, list[psutil.Process]] = {"maas workers": server.workers()}
+def _groups(server: Server | None, data_dir: Path, locust: subprocess.Popen | None,
+            local_workers: list[subprocess.Popen] = ()) -> dict[str, list[psutil.Process]]:
+    groups: dict[str, list[psutil.Process]] = {}
+    if server is None:   # an external target: only the load generator is ours to sample
+        if locust is not None:
+            groups["locust"] = _tree([locust, *local_workers])
+        return groups
+    groups["maas workers"] = server.workers()
     pg: list[psutil.Process] = []
     pidfile = data_dir / "postgres" / "postmaster.pid"
     try:
@@ -169,12 +204,31 @@ def _groups(server: Server, data_dir: Path, locust: subprocess.Popen | None) -> 
             pass
     groups["redis"] = redis
     if locust is not None:
+        groups["locust"] = _tree([locust, *local_workers])
+    return groups
+
+
+def _tree(procs: list[subprocess.Popen]) -> list[psutil.Process]:
+    out: list[psutil.Process] = []
+    for proc in procs:
         try:
-            lp = psutil.Process(locust.pid)
-            groups["locust"] = [lp, *lp.children(recursive=True)]
+            lp = psutil.Process(proc.pid)
+            out += [lp, *lp.children(recursive=True)]
         except psutil.Error:
             pass
-    return groups
+    return out
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _worker_cmd(a: argparse.Namespace, master_host: str, port: int) -> list[str]:
+    nice = ["nice", "-n", str(a.loadgen_nice)] if a.loadgen_nice and shutil.which("nice") else []
+    return [*nice, sys.executable, "-m", "locust", "-f", str(HERE / "locustfile.py"), "--worker",
+            "--master-host", master_host, "--master-port", str(port), "--loglevel", "WARNING"]
 
 
 def _locust_cmd(a: argparse.Namespace, url: str, out: Path) -> list[str]:
@@ -184,7 +238,10 @@ def _locust_cmd(a: argparse.Namespace, url: str, out: Path) -> list[str]:
            "--stop-timeout", "20", "--csv", str(out / "locust"), "--csv-full-history",
            "--html", str(out / "report.html"), "--only-summary", "--loglevel", "WARNING",
            "--exit-code-on-error", "1", "--web-host", "127.0.0.1"]
-    if a.processes > 1:
+    if a.distributed:
+        cmd += ["--master", "--expect-workers", str(a.distributed), "--expect-workers-max-wait", "120",
+                "--master-bind-host", a.master_bind, "--master-bind-port", str(a.master_port)]
+    elif a.processes > 1:
         cmd += ["--processes", str(a.processes), "--master-bind-host", "127.0.0.1"]
     return cmd
 
@@ -214,13 +271,29 @@ def _stop_group(proc: subprocess.Popen) -> None:
         pass
 
 
-def _run_locust(a: argparse.Namespace, url: str, out: Path, env: dict[str, str], server: Server,
+def _run_locust(a: argparse.Namespace, url: str, out: Path, env: dict[str, str], server: Server | None,
                 data_dir: Path, results: dict[str, Any]) -> int:
+    if a.distributed:
+        env = {**env, "MAAS_LOAD_DISTRIBUTED": "1"}
+        if not a.master_port:
+            a.master_port = _free_port()
     cmd = _locust_cmd(a, url, out)
     results["locust_command"] = " ".join(cmd)
     log = open(out / "locust.log", "w", encoding="utf-8")
     proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    sampler = CpuSampler(lambda: _groups(server, data_dir, proc)).start()
+    workers: list[subprocess.Popen] = []
+    if a.distributed:   # the workers know only the master: no seed file, no output folder of ours
+        wenv = {k: v for k, v in env.items() if k not in ("MAAS_LOAD_SEED", "MAAS_LOAD_OUT")}
+        wcmd = _worker_cmd(a, "127.0.0.1" if a.master_bind in ("0.0.0.0", "*", "") else a.master_bind,
+                           a.master_port)
+        for i in range(a.local_workers):
+            wlog = open(out / f"locust-worker{i}.log", "w", encoding="utf-8")
+            workers.append(subprocess.Popen(wcmd, env=wenv, stdout=wlog, stderr=subprocess.STDOUT,
+                                            start_new_session=True, cwd=tempfile.gettempdir()))
+            wlog.close()
+        say(f"Locust master on {a.master_bind}:{a.master_port}, {a.local_workers} of "
+            f"{a.distributed} workers started here")
+    sampler = CpuSampler(lambda: _groups(server, data_dir, proc, workers)).start()
     results["loadavg_before"] = [round(x, 2) for x in os.getloadavg()]
     spy = None
     t0 = time.monotonic()
@@ -228,7 +301,7 @@ def _run_locust(a: argparse.Namespace, url: str, out: Path, env: dict[str, str],
         deadline = t0 + a.time + 90
         while proc.poll() is None:
             # profile once the users are running, before the operator's first activation
-            if a.profile and spy is None and time.monotonic() - t0 > min(15.0, a.time / 4):
+            if a.profile and spy is None and server is not None and time.monotonic() - t0 > min(15.0, a.time / 4):
                 workers = server.workers()
                 if workers:
                     spy = _pyspy(workers[0].pid, a.profile, out)
@@ -241,6 +314,11 @@ def _run_locust(a: argparse.Namespace, url: str, out: Path, env: dict[str, str],
         _stop_group(proc)
         raise
     finally:
+        for w in workers:   # they quit with the master; a worker that does not is stopped
+            try:
+                w.wait(30)
+            except subprocess.TimeoutExpired:
+                _stop_group(w)
         results["cpu"] = sampler.stop()
         results["loadavg_after"] = [round(x, 2) for x in os.getloadavg()]
         results["load_seconds"] = round(time.monotonic() - t0, 1)
@@ -284,7 +362,8 @@ async def _db_checks(db_url: str, settings: Any, gate_ids: set[str], accepted: l
                       (SELECT count(*) FROM bookings WHERE status = 'confirmed') AS confirmed,
                       (SELECT count(*) FROM bookings WHERE status = 'cancelled') AS cancelled,
                       (SELECT count(*) FROM tickets) AS tickets,
-                      (SELECT count(*) FROM gate_taps) AS taps""")
+                      (SELECT count(*) FROM gate_taps) AS taps,
+                      (SELECT count(*) FROM passenger_taps) AS id_card_taps""")
         details["counts"] = dict(counts)
     finally:
         await conn.close()
@@ -343,7 +422,7 @@ def _seed_phase(a: argparse.Namespace, url: str, db_url: str, out: Path,
 
 
 def _judge(a: argparse.Namespace, out: Path, seeded: dict[str, Any], db_url: str, settings: Any,
-           server: Server, results: dict[str, Any]) -> list[Check]:
+           server: Server | None, results: dict[str, Any]) -> list[Check]:
     """Every check after the load: SLOs, invariants, gates against taps, pool, server log."""
     stats_path = out / "locust_stats.csv"
     if not stats_path.exists():
@@ -358,8 +437,13 @@ def _judge(a: argparse.Namespace, out: Path, seeded: dict[str, Any], db_url: str
     if outcomes.counts.get("gate pool exhausted"):
         checks.append(Check("gates: the pre-booked pool lasted the whole run", "0 empty claims",
                             str(outcomes.counts["gate pool exhausted"]), False))
-    errors = _server_errors(server)
-    checks.append(Check("server log: no ERROR lines (500s, crashed tasks)", "0", str(len(errors)), not errors))
+    errors = _server_errors(server) if server is not None else []
+    if server is not None:   # an external target's log is its operator's to read
+        checks.append(Check("server log: no ERROR lines (500s, crashed tasks)", "0", str(len(errors)), not errors))
+    if a.distributed:
+        got = len(list(out.glob("outcomes-worker*.json")))
+        checks.append(Check("distributed: every Locust worker sent what it saw", str(a.distributed), str(got),
+                            got == a.distributed))
     results.update({
         "endpoints": {n: {"requests": s.requests, "failures": s.failures, "rps": s.rps, **s.percentiles}
                       for n, s in stats.items()},
@@ -374,8 +458,25 @@ def _interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
 
+def run_worker(a: argparse.Namespace) -> int:
+    """`loadtests/run --worker --master-host HOST`: one Locust worker for a master started by
+    `loadtests/run --distributed N --master-bind 0.0.0.0` on another machine; it gets the seed
+    from the master and sends what it saw back."""
+    env = {**clean_env({"MAAS_LOAD_DISTRIBUTED": "1"}),
+           "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    say(f"Locust worker for the master at {a.master_host}:{a.master_port}")
+    proc = subprocess.Popen(_worker_cmd(a, a.master_host, a.master_port), env=env, start_new_session=True)
+    try:
+        return proc.wait()
+    except BaseException:
+        _stop_group(proc)
+        raise
+
+
 def main(argv: list[str] | None = None) -> int:
     a = parse_args(argv)
+    if a.worker:
+        return run_worker(a)
     signal.signal(signal.SIGTERM, _interrupt)   # e.g. a CI timeout: still stop maas cleanly
     out: Path = a.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
@@ -399,15 +500,21 @@ def main(argv: list[str] | None = None) -> int:
     code = 1
     t_start = time.monotonic()
     try:
-        say(f"starting maas: {a.workers} workers, data in {data_dir}")
-        server = Server(["--workers", str(a.workers), "--port", "0", "--host", "127.0.0.1",
-                         "--data-dir", str(data_dir), "--demo"], env, out / "server.log")
-        url = server.wait_listening(timeout=600)
-        results["startup_s"] = round(time.monotonic() - t_start, 1)
-        say(f"maas is listening on {url} after {results['startup_s']} s")
-        db_url = _database_url(a, data_dir, stack)
-        if not a.database_url:
-            results["postgres_reniced"] = _renice_postgres(data_dir, a.db_nice)
+        if a.target:
+            url = a.target.rstrip("/")
+            results["target"] = url
+            say(f"driving the running maas at {url} (no server started)")
+            db_url = a.database_url
+        else:
+            say(f"starting maas: {a.workers} workers, data in {data_dir}")
+            server = Server(["--workers", str(a.workers), "--port", "0", "--host", "127.0.0.1",
+                             "--data-dir", str(data_dir), "--demo"], env, out / "server.log")
+            url = server.wait_listening(timeout=600)
+            results["startup_s"] = round(time.monotonic() - t_start, 1)
+            say(f"maas is listening on {url} after {results['startup_s']} s")
+            db_url = _database_url(a, data_dir, stack)
+            if not a.database_url:
+                results["postgres_reniced"] = _renice_postgres(data_dir, a.db_nice)
 
         from maas.settings import Settings
         settings = Settings(database_url=db_url)

@@ -46,13 +46,16 @@ def server_environment(extra: dict[str, str]) -> dict[str, str]:
 
 
 class Server:
-    def __init__(self, args: list[str], env: dict[str, str], log_path: Path) -> None:
+    def __init__(self, args: list[str], env: dict[str, str], log_path: Path,
+                 python: str | None = None, cwd: Path | None = None) -> None:
+        """`python -m maas.cli serve ARGS`; another tree's interpreter and folder run its code
+        (benchmarks/bench_requests.py --against)."""
         self.log_path = log_path
         self._log = open(log_path, "w", encoding="utf-8")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "maas.cli", "serve", *args],
+            [python or sys.executable, "-m", "maas.cli", "serve", *args],
             env=env, stdout=subprocess.PIPE, stderr=self._log, text=True,
-            start_new_session=True,
+            start_new_session=True, cwd=cwd,
         )
         self.url = ""
         self._lines: queue.Queue[str | None] = queue.Queue()

@@ -1,6 +1,6 @@
 """The `maas` command: one subcommand group per noun, each in maas/commands/.
 
-    maas serve | db ... | keys ... | settings | feeds ...
+    maas serve | db ... | keys ... | settings | feeds ... | gate ... | realtime ...
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ __all__ = ["main", "build_parser", "COMMAND_MODULES"]
 
 # Each module of maas/commands/ named here has `register(subparsers, add_common)`; the
 # order is the order of `maas --help`.
-COMMAND_MODULES = ("serve", "db", "keys", "settings", "feeds", "gate")
+COMMAND_MODULES = ("serve", "db", "keys", "settings", "feeds", "gate", "realtime")
 
 
 def build_parser() -> argparse.ArgumentParser:

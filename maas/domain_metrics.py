@@ -83,10 +83,11 @@ class MeteredBookings(Bookings):
         return await self.metrics.booking("confirm", "confirmed", super().confirm(*args, **kw))
 
     async def cancel(self, account_id: str, booking_id: str, leg_no: int | None = None,
-                     conn: Any = None) -> Any:
-        action = "cancel" if leg_no is None else "cancel_leg"
+                     conn: Any = None, legs: Any = None) -> Any:
+        action = "cancel" if leg_no is None and legs is None else "cancel_leg"
         return await self.metrics.booking(action, "cancelled",
-                                          super().cancel(account_id, booking_id, leg_no, conn))
+                                          super().cancel(account_id, booking_id, leg_no, conn,
+                                                         legs))
 
     async def exchange(self, *args: Any, **kw: Any) -> Any:
         return await self.metrics.booking("exchange", "exchanged", super().exchange(*args, **kw))

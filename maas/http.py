@@ -76,6 +76,7 @@ class Endpoint:
     description: str = ""
     path_params: type[BaseModel] | None = None  # typed path parameters (else strings)
     also: dict[int, str] = field(default_factory=dict)  # other success statuses (same body): description
+    body_optional: bool = False  # no body (or an empty one) is the body model's defaults
 
 
 class Router:
@@ -118,6 +119,7 @@ class Router:
         tags: tuple[str, ...] | None = None,
         include_in_schema: bool = True,
         also: dict[int, str] | None = None,
+        body_optional: bool = False,
     ) -> Callable[[Handler], Handler]:
         ep = Endpoint(
             method=method,
@@ -136,6 +138,7 @@ class Router:
             description=description,
             path_params=path_params,
             also=also or {},
+            body_optional=body_optional,
         )
 
         def decorate(handler: Handler) -> Handler:
@@ -170,7 +173,10 @@ def _wrap(ep: Endpoint, handler: Handler) -> Callable[[web.Request], Awaitable[w
         elif request.query:
             _refuse_unknown(request.query.keys(), frozenset())
         if ep.body is not None:
-            kwargs["body"] = parse_model(await read_json(request), ep.body)
+            if ep.body_optional and not await request.read():
+                kwargs["body"] = ep.body()
+            else:
+                kwargs["body"] = parse_model(await read_json(request), ep.body)
         result = await handler(request, **kwargs)
         if isinstance(result, web.StreamResponse):
             return result

@@ -30,11 +30,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, AsyncIterator, Mapping
+from typing import Any, AsyncIterator, Callable, Mapping
 
 import asyncpg
 from aiohttp import web
@@ -52,6 +53,11 @@ __all__ = ["LiveNetwork", "Snapshot", "live_ctx", "build_snapshot", "warm"]
 log = logging.getLogger(__name__)
 
 RECONNECT_S = 2.0
+# Test hook (tests/test_activation_workers.py), never set in production: a worker swaps in an
+# activation it hears of by NOTIFY this many seconds late, as a worker whose rebuild is slow
+# would; the worker that answers the activation reloads at once. Without the activation's wait
+# for every worker, a plan right after it reaches a worker still on the old version.
+NOTIFY_DELAY_ENV = "MAAS_TEST_NOTIFY_DELAY_S"
 
 
 @dataclass(frozen=True, eq=False)
@@ -183,9 +189,23 @@ class _Listener:
         self.conn: asyncpg.Connection | None = None
         self.tasks: set[asyncio.Task] = set()
         self.closing = False
+        self.notify_delay_s = float(os.environ.get(NOTIFY_DELAY_ENV) or 0)
+        # other channels on this connection: channel -> (on notify, on reconnect: one may be lost)
+        self.subscribers: dict[str, tuple[Callable[..., None], Callable[[], None] | None]] = {}
+
+    async def subscribe(self, channel: str, on_notify: Callable[..., None],
+                        on_reconnect: Callable[[], None] | None = None) -> None:
+        """LISTEN on `channel` too (again after every reconnect, then `on_reconnect()`)."""
+        self.subscribers[channel] = (on_notify, on_reconnect)
+        if self.conn is not None and not self.conn.is_closed():
+            await self.conn.add_listener(channel, on_notify)
 
     def _on_notify(self, conn: Any, pid: int, channel: str, payload: str) -> None:
-        self._spawn(self.holder.reload())
+        self._spawn(self._reload_late() if self.notify_delay_s > 0 else self.holder.reload())
+
+    async def _reload_late(self) -> None:
+        await asyncio.sleep(self.notify_delay_s)   # the test hook: see NOTIFY_DELAY_ENV
+        await self.holder.reload()
 
     def _on_realtime(self, conn: Any, pid: int, channel: str, payload: str) -> None:
         self._spawn(self.holder.refresh_realtime())
@@ -204,6 +224,8 @@ class _Listener:
         self.conn = await asyncpg.connect(self.dsn)
         await self.conn.add_listener(NOTIFY_CHANNEL, self._on_notify)
         await self.conn.add_listener(REALTIME_CHANNEL, self._on_realtime)
+        for channel, (on_notify, _) in self.subscribers.items():
+            await self.conn.add_listener(channel, on_notify)
 
     async def watch(self) -> None:
         """Reconnect (and reload, a notification may be lost) when the connection drops."""
@@ -215,6 +237,9 @@ class _Listener:
                 await self.connect()
                 self._spawn(self.holder.reload())
                 self._spawn(self.holder.refresh_realtime())
+                for _, on_reconnect in self.subscribers.values():
+                    if on_reconnect is not None:
+                        on_reconnect()
                 log.info("LISTEN %s: reconnected", NOTIFY_CHANNEL)
             except (OSError, asyncpg.PostgresError) as exc:
                 log.warning("LISTEN %s: reconnect failed (%s)", NOTIFY_CHANNEL, exc)

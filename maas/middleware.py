@@ -7,7 +7,7 @@ import json
 import logging
 import secrets
 import time
-from typing import Iterator
+from typing import Any, Iterator
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Histogram
@@ -103,6 +103,20 @@ def _request_ids() -> Iterator[str]:
 
 def make_middlewares(metrics: Metrics) -> list:
     request_ids = _request_ids()
+    # labelled children by their labels (bounded: routes x methods x statuses); `labels()`
+    # takes a lock and builds the child key on every call
+    counters: dict[tuple[str, str, int], Any] = {}
+    timers: dict[tuple[str, str], Any] = {}
+
+    def observe(method: str, route: str, status: int, elapsed: float) -> None:
+        c = counters.get((method, route, status))
+        if c is None:
+            c = counters[(method, route, status)] = metrics.requests.labels(method, route, str(status))
+        c.inc()
+        h = timers.get((method, route))
+        if h is None:
+            h = timers[(method, route)] = metrics.latency.labels(method, route)
+        h.observe(elapsed)
 
     @web.middleware
     async def request_context(request: web.Request, handler):  # type: ignore[no-untyped-def]
@@ -140,8 +154,7 @@ def make_middlewares(metrics: Metrics) -> list:
         finally:
             elapsed = time.perf_counter() - started
             route = _route_label(request)
-            metrics.requests.labels(request.method, route, str(status)).inc()
-            metrics.latency.labels(request.method, route).observe(elapsed)
+            observe(request.method, route, status, elapsed)
             fields = {"method": request.method, "route": route, "status": status,
                       "ms": round(elapsed * 1000, 2)}
             more = request.get(LOG_FIELDS)

@@ -95,7 +95,8 @@ def _operation(ep: Endpoint, ref: Any) -> dict[str, Any]:
     if params:
         op["parameters"] = params
     if ep.body is not None:
-        op["requestBody"] = {"required": True, "content": {"application/json": {"schema": ref(ep.body)}}}
+        op["requestBody"] = {"required": not ep.body_optional,
+                             "content": {"application/json": {"schema": ref(ep.body)}}}
     elif ep.request_content:
         op["requestBody"] = {
             "required": True,

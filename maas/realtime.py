@@ -171,6 +171,20 @@ async def _lag_loop(app: web.Application) -> None:
 # --- pulling ------------------------------------------------------------------------------
 
 
+async def _read_capped(content: aiohttp.StreamReader, cap: int) -> bytes:
+    """The body up to `cap` bytes: one `read(n)` returns what has arrived so far, so a message sent
+    in pieces would be cut short; read until the end or the cap."""
+    parts: list[bytes] = []
+    size = 0
+    while size < cap:
+        part = await content.read(cap - size)
+        if not part:
+            break
+        parts.append(part)
+        size += len(part)
+    return b"".join(parts)
+
+
 async def pull_once(app: web.Application, session: aiohttp.ClientSession,
                     seen: dict[str, bytes] | None = None) -> dict[str, str]:
     """Fetch every configured URL once and receive it; returns feed -> "ok", "unchanged" (the
@@ -185,7 +199,7 @@ async def pull_once(app: web.Application, session: aiohttp.ClientSession,
                     out[feed] = f"http {r.status}"
                     log.warning("pull of realtime feed %s from %s: %s", feed, url, out[feed])
                     continue
-                body = await r.content.read(settings.max_body_bytes + 1)
+                body = await _read_capped(r.content, settings.max_body_bytes + 1)
             if seen.get(feed) == body:
                 out[feed] = "unchanged"
                 continue

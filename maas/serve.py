@@ -101,13 +101,15 @@ async def _wait_for_database(dsn: str, stop: asyncio.Event) -> bool:
     return False
 
 
-async def _run_worker(settings: Settings, port: int, on_ready: Any) -> None:
+async def _run_worker(settings: Settings, port: int, on_ready: Any,
+                      parent: int | None = None) -> None:
     from maas.app import create_app
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    watch = loop.create_task(_watch_parent(parent, stop)) if parent is not None else None
     if not await _wait_for_database(settings.database_url or "", stop):
         return
     app = create_app(settings)
@@ -117,8 +119,13 @@ async def _run_worker(settings: Settings, port: int, on_ready: Any) -> None:
     await runner.setup()
     site = web.TCPSite(runner, settings.host, port, reuse_port=True, backlog=1024)
     await site.start()
-    on_ready()
+    try:
+        on_ready()
+    except OSError:      # the supervisor died while we started (its end of the pipe is gone)
+        stop.set()
     await stop.wait()
+    if watch is not None:
+        watch.cancel()
     t0 = time.perf_counter()
     await runner.cleanup()   # stops accepting, drains in-flight requests, closes the pools
     from feeds.ingest import close_analyser
@@ -127,7 +134,43 @@ async def _run_worker(settings: Settings, port: int, on_ready: Any) -> None:
     log.info("worker stopped", extra={"stop_ms": round((time.perf_counter() - t0) * 1000, 1)})
 
 
-def _worker_main(settings_data: dict[str, Any], port: int, ready: Any, index: int) -> None:
+PR_SET_PDEATHSIG = 1    # linux/prctl.h
+PARENT_WATCH_S = 1.0    # how often a worker looks whether its supervisor is still there
+
+
+def _die_with_parent(parent: int) -> None:
+    """Have the kernel send this worker SIGTERM when the supervisor `parent` dies, even by
+    SIGKILL (which it cannot pass on): the worker then drains and exits as on a normal stop,
+    instead of serving the port on its own. Linux only (prctl); `_watch_parent` is the
+    portable fallback. A parent already gone before the call: stop now."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            if libc.prctl(PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0) != 0:
+                log.warning("prctl(PR_SET_PDEATHSIG) failed: errno %d", ctypes.get_errno())
+        except (OSError, AttributeError):
+            log.warning("prctl unavailable: the worker watches its supervisor's pid instead")
+    if os.getppid() != parent:      # it died before the call: nobody would tell us
+        exit_now(0)
+
+
+async def _watch_parent(parent: int, stop: asyncio.Event) -> None:
+    """Stop the worker once its supervisor is gone (its parent pid changes to a reaper)."""
+    while not stop.is_set():
+        if os.getppid() != parent:
+            log.warning("the supervisor (pid %d) is gone: this worker stops", parent)
+            stop.set()
+            return
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(stop.wait(), PARENT_WATCH_S)
+
+
+def _worker_main(settings_data: dict[str, Any], port: int, ready: Any, index: int,
+                 parent: int | None = None) -> None:
+    if parent is not None:
+        _die_with_parent(parent)
     settings = Settings(**settings_data)
     setup_logging(settings.log_level)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when we stop
@@ -137,7 +180,7 @@ def _worker_main(settings_data: dict[str, Any], port: int, ready: Any, index: in
         ready.close()
 
     try:
-        asyncio.run(_run_worker(settings, port, on_ready))
+        asyncio.run(_run_worker(settings, port, on_ready, parent))
     except Exception:
         log.exception("worker %d failed", index)
         raise
@@ -262,7 +305,8 @@ class Supervisor:
     def _start(self, w: _Worker) -> None:
         reader, writer = self.ctx.Pipe(duplex=False)
         w.proc = self.ctx.Process(
-            target=_worker_main, args=(self.data, self.port, writer, w.index), daemon=False
+            target=_worker_main, args=(self.data, self.port, writer, w.index, os.getpid()),
+            daemon=False
         )
         w.proc.start()
         writer.close()   # the child holds its copy; EOF on ours if it dies before reporting

@@ -280,10 +280,20 @@ class ProtectionSettings(BaseModel):
         "breaks a connection writes a `disrupted` event on the booking (GET /v1/bookings/{id}/events).")
     poll_s: float = Field(
         1.0, gt=0, description="Seconds between two looks at the protection job queue (a realtime push "
-        "to this worker wakes it at once).")
+        "to this worker wakes it at once), and between two reads of a GET /v1/events stream that no "
+        "wake-up came to (a new event of its account, in any worker or instance, wakes it at once).")
     job_lease_s: float = Field(
         60.0, gt=0, description="A job claimed this long ago and not finished is a crashed worker's: "
         "another worker claims it again.")
+    rebook: bool = Field(
+        True, description="Rebook a disrupted booking by itself: re-plan the rest of the journey from "
+        "where the passenger will be (same destination and options, earliest arrival), swap the broken "
+        "legs at no cost (event `rebooked`), else offer the full refund of the broken legs (event "
+        "`rebook_failed`).")
+    rebook_max_delay_min: int = Field(
+        360, ge=0, le=7 * 24 * 60, description="Rebook only onto a journey arriving at most this many "
+        "minutes after the one sold; a later one is left to the passenger (`rebook_failed` with the "
+        "full refund of the broken legs offered).")
 
 
 # --- the service ---------------------------------------------------------------------------

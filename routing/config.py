@@ -26,7 +26,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-__all__ = ["RoutingConfig", "StationRule", "route_board_s"]
+__all__ = ["PROFILES", "Profile", "RoutingConfig", "StationRule", "route_board_s"]
 
 
 @dataclass(frozen=True)
@@ -74,6 +74,10 @@ class RoutingConfig:
     # journeys lasting more than a day).
     days_before: int = 1
     days_after: int = 1
+    # A search that finds nothing arriving within those days (overnight trains, long-haul
+    # flights, a ferry tomorrow night) is repeated on a longer expansion reaching this many
+    # days after the query time (before it, for arrive-by).
+    horizon_days: int = 3
     date_cache_size: int = 4             # expanded days kept per planner
     id_secret: bytes = b"maas-itinerary-id-v1"
 
@@ -88,3 +92,32 @@ def route_board_s(cfg: RoutingConfig, route_type: int, mode: str) -> int:
     if t >= 100 and t // 100 * 100 in by_type:
         return int(by_type[t // 100 * 100])
     return int(cfg.board_s.get(mode, 0))
+
+
+@dataclass(frozen=True)
+class Profile:
+    """A travel profile: defaults a query takes unless it sets the option itself.
+
+    `walk_speed_mps` replaces the network's walking speed for every walk (access, egress,
+    footpaths); `extra_transfer_s` is added to every change between two vehicles (on top of
+    the change time, walk, transfers.txt and station rules); `transfer_penalty_s` is what one
+    transfer costs when the itineraries of the Pareto set are ranked (a journey with one change
+    fewer arriving up to that much later comes first); `step_free` leaves out the stops
+    (wheelchair_boarding, a platform inheriting its station's) and trips (wheelchair_accessible)
+    the feed marks as NOT accessible (2), keeping those it says nothing about."""
+
+    walk_speed_mps: float | None = None
+    extra_transfer_s: int = 0
+    transfer_penalty_s: int = 0
+    max_transfers: int | None = None
+    step_free: bool = False
+
+
+# profile=elderly: 0.8 m/s is the walking speed older pedestrians keep (crossing-time studies
+# use 0.8-0.9 m/s, against 1.2 m/s for the general population); 5 min more per change; a
+# change costs 10 min when itineraries are ranked; at most 3 changes; step-free where known.
+PROFILES: Mapping[str, Profile] = MappingProxyType({
+    "default": Profile(),
+    "elderly": Profile(walk_speed_mps=0.8, extra_transfer_s=300, transfer_penalty_s=600,
+                       max_transfers=3, step_free=True),
+})

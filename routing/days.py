@@ -18,14 +18,15 @@ __all__ = ["DayCache"]
 
 
 class DayCache:
-    def __init__(self, build: Callable[[date, bool], Day], size: int):
+    def __init__(self, build: Callable[[date, bool, bool], Day], size: int):
         self._build, self._size = build, size
-        self._days: OrderedDict[tuple[date, bool], Day] = OrderedDict()
-        self._building: dict[tuple[date, bool], threading.Lock] = {}
+        self._days: OrderedDict[tuple[date, bool, bool], Day] = OrderedDict()
+        self._building: dict[tuple[date, bool, bool], threading.Lock] = {}
         self._lock = threading.Lock()
 
-    def get(self, d: date, reverse: bool = False) -> Day:
-        key = (d, reverse)
+    def get(self, d: date, reverse: bool = False, long: bool = False) -> Day:
+        """The day of `d` in one direction; `long`: expanded to the planner's horizon."""
+        key = (d, reverse, long)
         with self._lock:
             day = self._days.get(key)
             if day is not None:
@@ -36,7 +37,7 @@ class DayCache:
             with self._lock:
                 day = self._days.get(key)
             if day is None:
-                day = self._build(d, reverse)
+                day = self._build(d, reverse, long)
                 with self._lock:
                     self._days[key] = day
                     while len(self._days) > self._size:

@@ -12,6 +12,7 @@ __all__ = [
     "NoTimetable",
     "UnknownTrip",
     "TripNotRunning",
+    "PriceSearchTooLarge",
 ]
 
 
@@ -69,3 +70,10 @@ class TripNotRunning(RoutingError):
 
     code = "trip_not_running"
     status = 404
+
+
+class PriceSearchTooLarge(RoutingError):
+    """A criteria=price search outgrew its label buffers (extra: none)."""
+
+    code = "price_search_too_large"
+    status = 422

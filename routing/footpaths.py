@@ -49,6 +49,21 @@ class Footpaths:
         frm = np.repeat(np.arange(n, dtype=np.int32), np.diff(self.start))
         return _csr(n, self.to, frm, self.walk_s, self.floor_s, self.dist_m, self.rule)
 
+    def adjusted(self, speed_mps: float | None, built_mps: float, extra_s: int = 0) -> Footpaths:
+        """The same footpaths walked at `speed_mps` instead of `built_mps` (None: as built),
+        each taking `extra_s` more (its floor too: max(walk, floor) + extra). Walk times
+        scale with the speed; transfers.txt times (walk 0, a fixed floor) do not."""
+        walk, floor = self.walk_s, self.floor_s
+        if speed_mps is not None and speed_mps != built_mps:
+            walk = np.ceil(walk * (built_mps / speed_mps)).astype(np.int32)
+        if extra_s:
+            walk = (walk + extra_s).astype(np.int32)
+            floor = np.where(floor >= 0, floor + extra_s, -1).astype(np.int32)
+        if walk is self.walk_s and floor is self.floor_s:
+            return self
+        return Footpaths(start=self.start, to=self.to, walk_s=walk, floor_s=floor,
+                         dist_m=self.dist_m, rule=self.rule)
+
     def neighbours(self, s: int) -> tuple[np.ndarray, np.ndarray]:
         a, b = self.start[s], self.start[s + 1]
         return self.to[a:b], self.dist_m[a:b]

@@ -103,6 +103,9 @@ class Itinerary:
     duration_s: int
     transfers: int
     legs: tuple[Leg, ...]
+    # criteria=price: what the search counted for one adult (minor units; = the booking's
+    # price for these legs). None: planned without prices.
+    price_minor: int | None = None
 
 
 def _epoch(dt: datetime) -> int:

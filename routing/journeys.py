@@ -9,6 +9,8 @@ day searched), and its leg keeps the timetable's in `scheduled_*` and in its `Le
 Deduplication: journeys are compared on (departure, arrival, transfers). One that leaves no
 later, arrives no earlier and changes no less often than another is dropped, so no near-copy
 that only waits longer at the start survives; among equal ones the first (least walking) wins.
+Range queries compare what the search optimises: the start (departure minus board time and
+access walk) and the arrival plus the alight time.
 """
 
 from __future__ import annotations
@@ -207,7 +209,7 @@ class _Builder:
 
     def walk(self, a: Place, b: Place, start: int, dist_m: float, dur: int | None = None) -> Leg:
         if dur is None:
-            dur = int(np.ceil(dist_m / self.ctx.config.walk_speed_mps))
+            dur = int(np.ceil(dist_m / (self.q.walk_speed_mps or self.ctx.config.walk_speed_mps)))
         return Leg(mode="walk", from_place=a, to_place=b, departure=_dt(start, a.tz),
                    arrival=_dt(start + dur, b.tz), duration_s=dur, distance_m=round(dist_m, 1))
 
@@ -235,9 +237,12 @@ class _Builder:
         else:
             self.start = dep - slack
         w, dm = self.d_reach.get(s_a, (0, 0))
+        row = int(pats.stop_start[pats.trip_pattern[t2]]) + last.alight
         if dm > 0 or not isinstance(self.dest, str):
-            row = int(pats.stop_start[pats.trip_pattern[t2]]) + last.alight
             arr += w + self._slack_row(row, False)
+            self.value = arr
+        else:       # what the search minimises: free to leave the destination
+            self.value = arr + self._slack_row(row, False)
         return dep, arr, len(rides) - 1
 
     def _slack_row(self, row: int, board: bool) -> int:
@@ -290,12 +295,17 @@ class _Builder:
         return dep, arr, len(transit) - 1, walk, tuple(legs)
 
 
-def _pareto(cands: list[tuple]) -> list[tuple]:
-    """Keep journeys no other one beats on (later departure, earlier arrival, fewer transfers)."""
-    cands = sorted(cands, key=lambda c: (c[1], c[2], -c[0], c[3]))
+def _pareto(cands: list[tuple], priced: bool = False) -> list[tuple]:
+    """Keep journeys no other one beats on (later departure, earlier arrival, fewer transfers;
+    `priced`: and a price no higher, c[5])."""
+    if priced:
+        cands = sorted(cands, key=lambda c: (c[1], c[2], c[5], -c[0], c[3]))
+    else:
+        cands = sorted(cands, key=lambda c: (c[1], c[2], -c[0], c[3]))
     kept: list[tuple] = []
     for c in cands:
-        if any(k[0] >= c[0] and k[1] <= c[1] and k[2] <= c[2] for k in kept):
+        if any(k[0] >= c[0] and k[1] <= c[1] and k[2] <= c[2] and (not priced or k[5] <= c[5])
+               for k in kept):
             continue
         kept.append(c)
     return kept
@@ -303,16 +313,19 @@ def _pareto(cands: list[tuple]) -> list[tuple]:
 
 def assemble(ctx: Context, catalog: Catalog, search: Search, found: list[tuple[Ride, ...]],
              query: Query, src: Reach, dst: Reach, limit: int,
-             window: tuple[int, int] | None = None) -> list[Itinerary]:
+             window: tuple[int, int] | None = None,
+             prices: list[int] | None = None) -> list[Itinerary]:
     """Itineraries of the journeys `found` (rides in travel order): Pareto-filtered over
-    (departure, arrival, transfers), sorted for the kind of query, at most `limit`.
+    (departure, arrival, transfers), sorted for the kind of query (a point query with a
+    `transfer_penalty_s` by arrival + penalty x transfers), at most `limit`.
     `src`/`dst` are the walking reach in search direction; `window` keeps range journeys
-    starting inside it."""
+    starting inside it. `prices` (criteria=price, one per journey found): price is a fourth
+    criterion of the filter, and the cheapest journey is always among the `limit` returned."""
     se = search
     b = _Builder(ctx, catalog, search, query, src, dst)
     seen: set = set()
     raws = []
-    for rides in found:
+    for n, rides in enumerate(found):
         if not rides:
             continue
         key = tuple((int(se.day.inst_trip[r.inst]), int(se.day.inst_date[r.inst]), r.board, r.alight)
@@ -321,19 +334,32 @@ def assemble(ctx: Context, catalog: Catalog, search: Search, found: list[tuple[R
             continue
         seen.add(key)
         raw = b.raw(rides)
-        if window is not None and not window[0] <= b.start <= window[1]:
-            continue                    # a range query returns journeys starting in its window
-        raws.append((*raw, 0, rides))
-    kept = _pareto(raws)
+        if window is not None:
+            if not window[0] <= b.start <= window[1]:
+                continue                # a range query returns journeys starting in its window
+            # Pareto over what the search optimises: the latest time to set out (board time
+            # and access walk included) and the time free at the destination
+            raw = (b.start, b.value, raw[2])
+        raws.append((*raw, 0, rides, prices[n] if prices is not None else None))
+    kept = _pareto(raws, priced=prices is not None)
     if query.window_s > 0:
         kept.sort(key=lambda c: (c[0], c[1], c[2]))
     elif query.arrive_by:
-        kept.sort(key=lambda c: (-c[0], c[2], c[1]))
+        pen = int(query.transfer_penalty_s or 0)
+        kept.sort(key=lambda c: (-c[0] + pen * c[2], c[2], c[1]))
+    elif query.transfer_penalty_s:      # a profile preferring fewer changes
+        pen = int(query.transfer_penalty_s)
+        kept.sort(key=lambda c: (c[1] + pen * c[2], c[2], -c[0]))
     else:
         kept.sort(key=lambda c: (c[1], c[2], -c[0]))
-    kept = [b.build(c[4]) for c in kept[:limit]]
+    top = kept[:limit]
+    if prices is not None and kept:
+        cheapest = min(kept, key=lambda c: (c[5], c[1], c[2]))
+        if cheapest not in top:
+            top = top[:limit - 1] + [cheapest]
+    kept = [(*b.build(c[4]), c[5]) for c in top]
     out = []
-    for dep, arr, transfers, _, legs in kept:
+    for dep, arr, transfers, _, legs, price in kept:
         keys = tuple(leg.key for leg in legs if leg.key is not None)
         # only the feeds it rides: a new version of an unrelated feed keeps it bookable
         used = {k.trip_id.split(":", 1)[0] for k in keys}
@@ -341,5 +367,6 @@ def assemble(ctx: Context, catalog: Catalog, search: Search, found: list[tuple[R
                             legs=keys)
         out.append(Itinerary(id=encode_id(ikey, ctx.config.id_secret), key=ikey,
                              departure=legs[0].departure, arrival=legs[-1].arrival,
-                             duration_s=arr - dep, transfers=transfers, legs=legs))
+                             duration_s=arr - dep, transfers=transfers, legs=legs,
+                             price_minor=price))
     return out

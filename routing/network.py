@@ -136,6 +136,17 @@ class Network:
     shape_lon: np.ndarray = field(default_factory=lambda: _none(np.float64))  # point -> longitude
     trip_shape: np.ndarray = field(default_factory=lambda: _none(np.int32))   # t -> h or -1
 
+    # Board times the feed's operator set at publish (POST /v1/feeds?board_times=): seconds to
+    # be at the stop before a departure of route r, -1 = the planner's defaults. Optional
+    # (empty: absent) so networks stored before it still load.
+    route_board_s: np.ndarray = field(default_factory=lambda: _none(np.int32))  # r -> s or -1
+
+    # translations.txt of route names and headsigns: a JSON object {field: {lang: text}} per
+    # route / trip, "" when none (routing.names). Optional (empty: absent) so networks stored
+    # before them still load.
+    route_names_i18n: np.ndarray = field(default_factory=lambda: _none(object))  # r -> JSON or ""
+    trip_headsign_i18n: np.ndarray = field(default_factory=lambda: _none(object))  # t -> JSON or ""
+
     # Names in other languages for search (translations.txt, demo data): s -> {lang: name}.
     stop_names_i18n: dict[int, dict[str, str]] = field(default_factory=dict)
 
@@ -188,7 +199,7 @@ def empty() -> Network:
         "fare_rule_route": np.int32, "stop_area_stop": np.int32, "fare_product_amount": np.float64,
         "fare_leg_product": np.int32, "fare_leg_priority": np.int32, "st_seq": np.int32,
         "shape_start": np.int64, "shape_lat": np.float64, "shape_lon": np.float64,
-        "trip_shape": np.int32,
+        "trip_shape": np.int32, "route_board_s": np.int32,
     }
     arrays = {name: np.zeros(0, dtype=dtypes.get(name, object)) for name in _array_fields()}
     arrays["trip_st_start"] = np.zeros(1, dtype=np.int64)
@@ -233,6 +244,12 @@ def merge(networks: list[Network] | tuple[Network, ...]) -> Network:
                 a = np.full(n.n_trips, "", dtype=object)
             if name == "trip_shape" and len(a) != n.n_trips:  # stored before shapes
                 a = np.full(n.n_trips, -1, dtype=np.int32)
+            if name == "route_names_i18n" and len(a) != n.n_routes:  # stored before it
+                a = np.full(n.n_routes, "", dtype=object)
+            if name == "trip_headsign_i18n" and len(a) != n.n_trips:  # stored before it
+                a = np.full(n.n_trips, "", dtype=object)
+            if name == "route_board_s" and len(a) != n.n_routes:  # stored before it
+                a = np.full(n.n_routes, -1, dtype=np.int32)
             if name == "shape_start" and len(a) == 0:
                 a = np.zeros(1, dtype=np.int64)
             if name in _OFFSET_BY:

@@ -22,19 +22,24 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
+from routing import raptor
 from routing.config import RoutingConfig
 from routing.context import Context, trip_zones
 from routing.days import DayCache
 from routing.errors import DateOutOfService, InvalidQuery, LegNotFeasible, UnknownStop
+from routing.fares import FareClasses, FareTable, fare_classes
 from routing.footpaths import Footpaths, build_footpaths, near_stops
 from routing.itinerary import Itinerary, LegKey
 from routing.journeys import Catalog, assemble
+from routing.mcraptor import BagPool, collect_priced
 from routing.network import Network
 from routing.prebuilt import Shared, pack, register_trips, trip_arrays, unpack
 from routing.realtime import LegStatus, Realtime, overlay, resolve, utc
 from routing.search import Searches, Sources, collect
-from routing.timetable import Day, Patterns, build_day, build_patterns, service_ref_epoch
+from routing.timetable import (Day, Patterns, build_day, build_patterns, day_span,
+                               service_ref_epoch)
 from routing.updates import TripUpdate
+from routing.via import plan_via
 
 __all__ = ["Planner", "Query", "Place", "LegStatus"]
 
@@ -56,6 +61,13 @@ class Query:
     min_transfer_s: int | None = None   # v: be at every boarding v before (replaces the mode
     #                                     board/alight and change defaults; rules still apply)
     limit: int | None = None
+    via: tuple[str, ...] = ()            # stops to pass through in order (routing.via)
+    via_min_stay_s: int = 0             # at least this long from arrival to departure at each
+    # travel profile (routing.config.Profile): None/0/False keep the network's behaviour
+    walk_speed_mps: float | None = None  # every walk at this speed (access, egress, footpaths)
+    extra_transfer_s: int = 0           # added to every change between two vehicles
+    transfer_penalty_s: int = 0         # ranking: a change costs this much arrival time
+    step_free: bool = False             # no stop/trip the feed marks as not accessible (2)
 
 
 class Planner:
@@ -89,14 +101,17 @@ class Planner:
         base = network.service_base_date
         self.valid_from = date.fromordinal(base + int(runs[0])) if len(runs) else None
         self.valid_to = date.fromordinal(base + int(runs[-1])) if len(runs) else None
+        self._max_dep = int(network.st_dep.max()) if len(network.st_dep) else 0
         self.days = DayCache(
-            lambda d, reverse: build_day(network, self.rev if reverse else fwd, d, config)
+            lambda d, reverse, long: build_day(network, self.rev if reverse else fwd, d, config,
+                                               long)
             if shared is None else _shared_day(shared, network, self.rev if reverse else fwd,
-                                               d, config),
+                                               d, config, long),
             config.date_cache_size)
         self.searches = Searches(self.ctx, fwd, self.rev, self.fps_rev)
         self._reach_cache: dict[tuple, dict[int, tuple[int, int]]] = {}
         self.catalog = Catalog(self.ctx)    # stops and trips as itineraries show them (memo)
+        self._bags = BagPool()                  # label buffers of price searches
         self.realtime: Realtime | None = None   # the realtime state planned on (None: static)
         self._static = self                     # the planner without realtime
 
@@ -110,8 +125,8 @@ class Planner:
         rt = Realtime(base.ctx, base.rev, updates)
         new = copy.copy(base)
         new.realtime = rt
-        new.days = DayCache(lambda d, reverse: overlay(rt, base.days.get(d, reverse),
-                                                       base.network.n_stops),
+        new.days = DayCache(lambda d, reverse, long: overlay(rt, base.days.get(d, reverse, long),
+                                                             base.network.n_stops),
                             base.config.date_cache_size)
         new.searches = Searches(base.ctx, rt.fwd, rt.rev, base.fps_rev, like=base.searches)
         new.catalog = Catalog(base.ctx, rt, like=base.catalog)
@@ -167,8 +182,8 @@ class Planner:
     def stop_tz(self, s: int) -> str:
         return self.ctx.stop_tz(s)
 
-    def day(self, d: date, reverse: bool = False) -> Day:
-        return self.days.get(d, reverse)
+    def day(self, d: date, reverse: bool = False, long: bool = False) -> Day:
+        return self.days.get(d, reverse, long)
 
     def check_date(self, d: date) -> None:
         if self.valid_from is None or not self.valid_from <= d <= self.valid_to:
@@ -182,19 +197,23 @@ class Planner:
     def _members(self, s: int) -> list[int]:
         return [s, *self.children.get(s, [])]
 
-    def _reach(self, place: Place, fps: Footpaths, max_walk: float) -> dict[int, tuple[int, int]]:
-        """Stops reachable on foot from (or to) a place: s -> (walk seconds, metres)."""
+    def _reach(self, place: Place, fps: Footpaths, max_walk: float,
+               speed_mps: float | None = None) -> dict[int, tuple[int, int]]:
+        """Stops reachable on foot from (or to) a place: s -> (walk seconds, metres);
+        `fps` walked at `speed_mps` (Searches.footpaths), coordinates walked at it too."""
         if not isinstance(place, str):
-            return self._reach_uncached(place, fps, max_walk)
-        key = (place, fps is self.fps, max_walk)
+            return self._reach_uncached(place, fps, max_walk, speed_mps)
+        # adjusted footpaths share `start` with the ones they were made from (direction)
+        key = (place, fps.start is self.fps.start, max_walk, speed_mps)
         got = self._reach_cache.get(key)
         if got is None:
             if len(self._reach_cache) > 8192:
                 self._reach_cache.clear()
-            got = self._reach_cache[key] = self._reach_uncached(place, fps, max_walk)
+            got = self._reach_cache[key] = self._reach_uncached(place, fps, max_walk, speed_mps)
         return got
 
-    def _reach_uncached(self, place: Place, fps: Footpaths, max_walk: float):
+    def _reach_uncached(self, place: Place, fps: Footpaths, max_walk: float,
+                        speed_mps: float | None = None):
         cfg = self.config
         out: dict[int, tuple[int, int]] = {}
         if isinstance(place, str):
@@ -222,7 +241,7 @@ class Planner:
             k = int(np.argmin(dist))
             idx, dist = idx[k:k + 1], dist[k:k + 1]
         for s, dm in zip(idx.tolist(), (dist * cfg.walk_detour).tolist()):
-            out[s] = (int(np.ceil(dm / cfg.walk_speed_mps)), int(round(dm)))
+            out[s] = (int(np.ceil(dm / (speed_mps or cfg.walk_speed_mps))), int(round(dm)))
         if not out:
             raise UnknownStop(f"no stop within {radius:.0f} m of {lat},{lon}", place=f"{lat},{lon}")
         return out
@@ -233,37 +252,100 @@ class Planner:
         return self.stop_tz(min(reach, key=lambda s: reach[s][1]))
 
     # ---------------------------------------------------------------- plan
-    def plan(self, query: Query) -> list[Itinerary]:
+    def fare_classes(self) -> FareClasses:
+        """What a `FareTable` for this planner is indexed by (built once, shared with its
+        realtime planners)."""
+        base = self._static
+        got = base.__dict__.get("_fare_classes")
+        if got is None:
+            got = base.__dict__["_fare_classes"] = fare_classes(base.network, base.fwd)
+        return got
+
+    def plan(self, query: Query, fares: FareTable | None = None) -> list[Itinerary]:
+        """Itineraries for `query`. With `fares` (criteria=price; depart-at point queries
+        only), price is a third Pareto criterion: slower journeys that cost less survive."""
         if query.origin == query.destination:
             raise InvalidQuery("from and to are the same place")
+        if fares is not None and (query.arrive_by or query.window_s > 0):
+            raise InvalidQuery("criteria=price plans departures at a time: not with arrive_by "
+                               "or window_min", parameter="criteria")
+        if query.via:
+            if fares is not None:
+                raise InvalidQuery("criteria=price is not combined with via", parameter="criteria")
+            return plan_via(self, query)
         cfg = self.config
         max_walk = cfg.walk_radius_m if query.max_walk_m is None else max(0.0, query.max_walk_m)
+        speed, walks = query.walk_speed_mps, self.searches.footpaths
         src = self._reach(query.destination if query.arrive_by else query.origin,
-                          self.fps_rev if query.arrive_by else self.fps, max_walk)
+                          walks(query.arrive_by, speed), max_walk, speed)
         dst = self._reach(query.origin if query.arrive_by else query.destination,
-                          self.fps if query.arrive_by else self.fps_rev, max_walk)
+                          walks(not query.arrive_by, speed), max_walk, speed)
         anchor = query.destination if query.arrive_by else query.origin
         tz = ZoneInfo(self.place_tz(anchor, src))
         d = query.date
         self.check_date(d)
         t0 = int((datetime.combine(d, time(0), tz) + timedelta(seconds=query.time_s)).timestamp())
-        search = self.searches.resolve(query, self.day(d, query.arrive_by))
         window = max(0, min(query.window_s, cfg.max_window_min * 60))
+        search, rides, prices, best = self._search(query, t0, window, src, dst, fares, False)
+        if best > self._exact_until(search, False) and self._longer_helps(d, query.arrive_by):
+            # nothing found that trips of the days not expanded could not beat: search again
+            # on the days up to the horizon (overnight trains, long-haul flights)
+            search, rides, prices, best = self._search(query, t0, window, src, dst, fares, True)
+        limit = cfg.default_limit if query.limit is None else max(1, min(query.limit, cfg.max_limit))
+        span = (t0, t0 + window) if window > 0 and not query.arrive_by else None
+        return assemble(self.ctx, self.catalog, search, rides, query, src, dst, limit, span,
+                        prices=prices)
+
+    def _search(self, query: Query, t0: int, window: int, src: dict, dst: dict,
+                fares: FareTable | None, long: bool):
+        """Run the rounds on the day of the query (`long`: expanded to the horizon); the
+        search, the journeys found, their prices (with `fares`) and the best target value
+        (search time, INF: none)."""
+        search = self.searches.resolve(query, self.day(query.date, query.arrive_by, long))
         scratch = self.searches.scratch(search.day.n_q)
         egress = scratch.egress         # all -1 but for this query's targets (reset below)
         try:
             for s, (w, _) in dst.items():
                 egress[s] = w
             scratch.reset()
-            rides = collect(search, scratch, Sources.of(src), egress, t0 - search.day.origin,
-                            window)
+            if fares is not None:
+                if fares.classes is not self.fare_classes():
+                    raise ValueError("the fare table was made for another planner's network")
+                priced = collect_priced(search, self._bags, Sources.of(src), egress,
+                                        t0 - search.day.origin, fares)
+                rides, prices = [r for r, _ in priced], [c for _, c in priced]
+                best = 0 if rides else int(raptor.INF)
+            else:
+                rides = collect(search, scratch, Sources.of(src), egress, t0 - search.day.origin,
+                                window)
+                prices = None
+                best = int(scratch.tgt.min())
         finally:
             for s in dst:
                 egress[s] = -1
             self.searches.release(scratch)
-        limit = cfg.default_limit if query.limit is None else max(1, min(query.limit, cfg.max_limit))
-        span = (t0, t0 + window) if window > 0 and not query.arrive_by else None
-        return assemble(self.ctx, self.catalog, search, rides, query, src, dst, limit, span)
+        return search, rides, prices, best
+
+    def _exact_until(self, search, long: bool) -> int:
+        """Search time up to which the day's expansion is exact: no trip of a service date
+        it leaves out arrives earlier (forward), or departs later (arrive-by: searched
+        backwards), than that. UTC+14 is the earliest local midnight of a date."""
+        day = search.day
+        before, after = day_span(self.config, day.reverse, long)
+        midnight = int(datetime.combine(day.query_date, time(0), timezone.utc).timestamp())
+        if day.reverse:     # times are origin - t: a left-out trip departs by `last`
+            last = midnight - (before + 1) * 86400 + 14 * 3600 + self._max_dep
+            return day.origin - last
+        return midnight + (after + 1) * 86400 - 14 * 3600 - day.origin
+
+    def _longer_helps(self, d: date, reverse: bool) -> bool:
+        """Does any feed run on a date the long expansion adds?"""
+        cfg = self.config
+        if cfg.horizon_days <= (cfg.days_before if reverse else cfg.days_after):
+            return False
+        if reverse:
+            return self.valid_from is not None and self.valid_from < d - timedelta(cfg.days_before)
+        return self.valid_to is not None and self.valid_to > d + timedelta(cfg.days_after)
 
     # ---------------------------------------------------------------- legs (bookings)
     def leg_stops(self, leg: LegKey) -> tuple[str, ...]:
@@ -297,13 +379,26 @@ class Planner:
         """Walking metres s -> s2: the footpath's, else the straight line x detour."""
         return self.ctx.walk_m(s, s2)
 
+    def alight_s(self, leg, min_transfer_s: int | None = None) -> int:
+        """Seconds after a transit leg's arrival before the passenger is free (station rule,
+        else the mode's default; 0 with a query's min_transfer_s)."""
+        pats = self.fwd
+        t = self.trip_index[leg.key.trip_id]
+        row = int(pats.stop_start[int(pats.trip_pattern[t])]) + leg.key.alight_pos
+        fixed = int(pats.alight_fixed[row])
+        if fixed >= 0:
+            return fixed
+        return 0 if min_transfer_s is not None else int(pats.alight_slack[row])
+
 
 def _shared_day(shared: Shared, network: Network, pats: Patterns, d: date,
-                config: RoutingConfig) -> Day:
-    """The expanded day (d, direction of `pats`) kept in `shared`, built there once."""
+                config: RoutingConfig, long: bool = False) -> Day:
+    """The expanded day (d, direction of `pats`, `long`: to the horizon) kept in `shared`,
+    built there once."""
     def build() -> dict[str, np.ndarray]:
-        day = build_day(network, pats, d, config)
+        day = build_day(network, pats, d, config, long)
         return {**pack(day), "day_origin": np.array([day.origin], dtype=np.int64)}
 
-    got = shared.arrays(f"day-{d.isoformat()}-{'rev' if pats.reverse else 'fwd'}", build)
+    name = f"day-{d.isoformat()}-{'rev' if pats.reverse else 'fwd'}{'-long' if long else ''}"
+    got = shared.arrays(name, build)
     return unpack(Day, got, query_date=d, origin=int(got["day_origin"][0]), reverse=pats.reverse)

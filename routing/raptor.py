@@ -1,7 +1,11 @@
 """The RAPTOR rounds (numba). One call = one departure time of a (r)RAPTOR search.
 
 Labels (seconds since the Day's origin; INF = unreached), K = max rounds:
-  ready[k, s]    earliest time a passenger is free at s, ready to board, with <= k trips
+  ready[0, s]    the sources: start + access walk (what a first boarding waits from)
+  ready[k, s]    k >= 1: earliest time a passenger is free at s, ready to board, after
+                 1..k trips (the source label is not copied in: in a range query a first
+                 boarding must leave by the window end, so it does not dominate a later
+                 label after a ride, which may board anything)
   veh[k, s]      earliest vehicle arrival (+ alight time) at s with <= k trips
   tgt[k]         best arrival at the target with exactly k trips (target pruning, Pareto)
 Local pruning compares with the label of the same round (not a best over all rounds): in
@@ -86,7 +90,7 @@ def run(
     # footpaths
     fp_start, fp_to, fp_walk, fp_floor, fp_dist, fp_rule, min_conn, max_walk,
     # sources, targets
-    src_stops, src_times, egress, slack_at_target, rounds,
+    src_stops, src_times, max_wait, egress, slack_at_target, rounds,
     # state
     ready, ready_from, veh_inst, veh_board, veh_alight, veh,
     tgt, tgt_inst, tgt_board, tgt_alight, tgt_improved, marked, q_pos,
@@ -100,9 +104,7 @@ def run(
         s = src_stops[k]
         t = src_times[k]
         if t < ready[0, s]:
-            for kk in range(K):
-                if t < ready[kk, s]:
-                    ready[kk, s] = t
+            ready[0, s] = t         # sources only in ready[0]: rounds >= 1 are after a ride
             ready_from[0, s] = -1
             if not marked[s]:
                 marked[s] = True
@@ -177,9 +179,12 @@ def run(
                 r = ready[k - 1, s]
                 if r < INF and pat_board_ok[ps + i] and stop_ok[s]:
                     need = r + board_slack[ps + i]
+                    # a first boarding (round 1: from the source label, start + walk)
+                    # leaves by the window end: at most max_wait after that label
+                    last = need + max_wait if k == 1 and max_wait < INF else INF
                     if cur < 0:
                         j = _earliest(t_dep, tbase, L, i, 0, n_inst, need, inst_ok, ibase)
-                        if j < n_inst:
+                        if j < n_inst and t_dep[tbase + j * L + i] <= last:
                             cur = j
                             bpos = i
                     elif cur > 0 and need <= t_dep[tbase + (cur - 1) * L + i]:
@@ -189,7 +194,7 @@ def run(
                             j -= 1
                         while j < cur and not inst_ok[ibase + j]:
                             j += 1
-                        if j < cur:
+                        if j < cur and t_dep[tbase + j * L + i] <= last:
                             cur = j
                             bpos = i
         # footpaths and changes from every stop reached by a vehicle this round
@@ -207,7 +212,8 @@ def run(
                 if fl < 0:
                     fl = min_conn
                 t = v + (w if w > fl else fl)
-                if t < ready[k, s2] and t < bound:
+                # no later than the source label (fewer rides) unless that one is capped
+                if t < ready[k, s2] and t < bound and (t < ready[0, s2] or max_wait < INF):
                     for kk in range(k, K):
                         if t < ready[kk, s2]:
                             ready[kk, s2] = t
@@ -223,8 +229,9 @@ def run(
 @numba.njit(cache=True, nogil=True)
 def _chain(k, pat_stop_start, pat_stops, board_slack, q_pattern, q_inst_start, q_time_start,
            t_dep, inst_q, ready, ready_from, veh_inst, veh_board, veh_alight,
-           tgt_inst, tgt_board, tgt_alight, out_inst, out_board, out_alight, row):
-    """Follow the pointers of round k back to a source; rides written target-first."""
+           tgt_inst, tgt_board, tgt_alight, out_inst, out_board, out_alight, row, max_wait):
+    """Follow the pointers of round k back to a source; rides written target-first.
+    `max_wait`: how long after its source label a first boarding may leave (see `run`)."""
     g = tgt_inst[k]
     b = tgt_board[k]
     a = tgt_alight[k]
@@ -242,6 +249,8 @@ def _chain(k, pat_stop_start, pat_stops, board_slack, q_pattern, q_inst_start, q
         s_b = pat_stops[ps + b]
         need = t_dep[q_time_start[q] + (g - q_inst_start[q]) * L + b] - board_slack[ps + b]
         j = 0
+        if need > ready[0, s_b] + max_wait:
+            j = 1               # too late to be the first boarding (after the window end)
         while j < rnd and ready[j, s_b] > need:
             j += 1
         if j == 0 or j >= rnd:
@@ -260,13 +269,16 @@ def search(
     q_pattern, q_inst_start, q_time_start, t_arr, t_dep, stop_q_start, stop_q, stop_q_pos, inst_q,
     q_ok, inst_ok, stop_ok,
     fp_start, fp_to, fp_walk, fp_floor, fp_dist, fp_rule, min_conn, max_walk,
-    src_stops, src_walk, starts, egress, slack_at_target, rounds,
+    src_stops, src_walk, starts, latest, egress, slack_at_target, rounds,
     ready, ready_from, veh_inst, veh_board, veh_alight, veh,
     tgt, tgt_inst, tgt_board, tgt_alight, tgt_improved, marked, q_pos,
     marked_list, veh_marked, veh_flag, queue,
     out_start, out_k, out_len, out_inst, out_board, out_alight,
 ):
     """rRAPTOR: one run per start (decreasing), each Pareto improvement's rides recorded.
+    `latest`: the latest start of the window (INF: none); a run's first boarding may wait
+    at the origin until then, not later: a journey leaving after the window must not set
+    labels that hide the in-window journeys with the same arrival.
     Returns the number of journeys written (capped by the output size)."""
     n_out = 0
     cap = len(out_k)
@@ -275,11 +287,12 @@ def search(
         t0 = starts[it]
         for m in range(len(src_stops)):
             src_times[m] = t0 + src_walk[m]
+        max_wait = latest - t0 if latest < INF else latest
         run(pat_stop_start, pat_stops, pat_board_ok, pat_alight_ok, board_slack, alight_slack,
             q_pattern, q_inst_start, q_time_start, t_arr, t_dep, stop_q_start, stop_q, stop_q_pos,
             q_ok, inst_ok, stop_ok,
             fp_start, fp_to, fp_walk, fp_floor, fp_dist, fp_rule, min_conn, max_walk,
-            src_stops, src_times, egress, slack_at_target, rounds,
+            src_stops, src_times, max_wait, egress, slack_at_target, rounds,
             ready, ready_from, veh_inst, veh_board, veh_alight, veh,
             tgt, tgt_inst, tgt_board, tgt_alight, tgt_improved, marked, q_pos,
             marked_list, veh_marked, veh_flag, queue)
@@ -293,7 +306,7 @@ def search(
                     k, pat_stop_start, pat_stops, board_slack, q_pattern, q_inst_start,
                     q_time_start, t_dep, inst_q, ready, ready_from, veh_inst, veh_board,
                     veh_alight, tgt_inst, tgt_board, tgt_alight, out_inst, out_board, out_alight,
-                    n_out)
+                    n_out, max_wait)
                 n_out += 1
             if v < best:
                 best = v

@@ -60,12 +60,14 @@ def _stations(planner, arr: np.ndarray) -> np.ndarray:
 def reach(planner, query, max_s: int) -> Reached:
     """Every stop reachable from `query.origin` leaving at `query.date`/`query.time_s` within
     `max_s` seconds, with the options of `query` (modes, max_transfers, wheelchair,
-    max_walk_m, min_transfer_s); `query.destination` is ignored."""
+    max_walk_m, min_transfer_s, the travel profile's walk_speed_mps, extra_transfer_s and
+    step_free); `query.destination` is ignored."""
     if max_s <= 0:
         raise InvalidQuery("max_minutes must be positive", parameter="max_minutes")
     cfg, net = planner.config, planner.network
     max_walk = cfg.walk_radius_m if query.max_walk_m is None else max(0.0, query.max_walk_m)
-    src = planner._reach(query.origin, planner.fps, max_walk)
+    walks = planner.searches.footpaths(False, query.walk_speed_mps)     # no extra: walks
+    src = planner._reach(query.origin, walks, max_walk, query.walk_speed_mps)
     tz = planner.place_tz(query.origin, src)
     d = query.date
     planner.check_date(d)
@@ -85,7 +87,8 @@ def reach(planner, query, max_s: int) -> Reached:
             day.stop_q_start, day.stop_q, day.stop_q_pos,
             search.q_ok, search.inst_ok, search.stop_ok,
             f.start, f.to, f.walk_s, f.floor_s, f.dist_m, f.rule, np.int32(search.min_conn),
-            np.int32(search.max_walk), sources.stops, src_times, sc.egress, True, search.rounds,
+            np.int32(search.max_walk), sources.stops, src_times, np.int64(raptor.INF), sc.egress, True,
+            search.rounds,
             sc.ready, sc.ready_from, sc.veh_inst, sc.veh_board, sc.veh_alight, sc.veh,
             sc.tgt, sc.tgt_inst, sc.tgt_board, sc.tgt_alight, sc.tgt_improved,
             sc.marked, sc.q_pos, sc.marked_list, sc.veh_marked, sc.veh_flag, sc.queue)
@@ -95,7 +98,7 @@ def reach(planner, query, max_s: int) -> Reached:
     walked = np.full(net.n_stops, INF, dtype=np.int64)
     walked[sources.stops] = start + sources.walk_s.astype(np.int64)
     walked = _stations(planner, walked)
-    per_k = [_stations(planner, _into(planner.fps, veh[k], search.max_walk))
+    per_k = [_stations(planner, _into(walks, veh[k], search.max_walk))
              for k in range(1, veh.shape[0])]
     best = np.minimum.reduce(per_k) if per_k else np.full(net.n_stops, INF, dtype=np.int64)
     transfers = np.full(net.n_stops, -1, dtype=np.int32)

@@ -69,10 +69,12 @@ class Searches:
         patterns); `like`: a Searches of the same network whose stop filters to share."""
         self._ctx, self._fwd, self._rev, self._fps_rev = ctx, fwd, rev, fps_rev
         self.stop_accessible: np.ndarray
+        self.stop_not_barred: np.ndarray
         self._all_stops: np.ndarray
         self._pat_len: np.ndarray
         if like is not None:
             self.stop_accessible, self._all_stops = like.stop_accessible, like._all_stops
+            self.stop_not_barred = like.stop_not_barred
         else:
             net = ctx.network
             par = net.stop_parent
@@ -80,10 +82,12 @@ class Searches:
             inherit = (wc == 0) & (par >= 0)
             wc[inherit] = net.stop_wheelchair[par[inherit]]
             self.stop_accessible = wc == 1  # s -> step-free (a platform inherits its station)
+            self.stop_not_barred = wc != 2  # s -> not marked inaccessible (unknown passes)
             self._all_stops = np.ones(net.n_stops, dtype=bool)
         self._pat_len = like._pat_len if like is not None and like._fwd is fwd \
             else np.diff(fwd.stop_start)
         self._cache: dict[tuple, object] = {}
+        self._fps: dict[tuple, Footpaths] = {}
         self._lock = threading.Lock()
         self._pool: list[raptor.Scratch] = []
 
@@ -93,6 +97,7 @@ class Searches:
         pats = self._rev if reverse else self._fwd
         d = day.query_date
         override = query.min_transfer_s is not None
+        extra = max(0, int(query.extra_transfer_s or 0))
         board, alight = self._slacks(pats, query.min_transfer_s)
         if query.modes:
             unknown = set(query.modes) - set(MODES)
@@ -114,6 +119,17 @@ class Searches:
                     inst_ok &= alive
                 self._cache[key] = inst_ok
             stop_ok = self.stop_accessible
+        elif query.step_free:
+            key = ("step_free", d, reverse)
+            got = self._cache.get(key)
+            if isinstance(got, np.ndarray) and len(got) == len(day.inst_trip):
+                inst_ok = got
+            else:
+                inst_ok = net.trip_wheelchair[day.inst_trip] != 2
+                if alive is not None:
+                    inst_ok &= alive
+                self._cache[key] = inst_ok
+            stop_ok = self.stop_not_barred
         elif alive is not None:
             inst_ok, stop_ok = alive, self._all_stops
         else:
@@ -123,11 +139,28 @@ class Searches:
             max(0, min(query.max_transfers, cfg.max_transfers))
         max_walk = cfg.walk_radius_m if query.max_walk_m is None else max(0.0, query.max_walk_m)
         return Search(
-            day=day, pats=pats, fps=self._fps_rev if reverse else self._ctx.fps,
+            day=day, pats=pats, fps=self.footpaths(reverse, query.walk_speed_mps, extra),
             board_slack=board, alight_slack=alight, q_ok=q_ok, inst_ok=inst_ok, stop_ok=stop_ok,
-            # with min_transfer_s the board time carries it: a change at one stop is 0 + v
-            min_conn=0 if override else cfg.transfer_s,
+            # with min_transfer_s the board time carries it: a change at one stop is 0 + v;
+            # extra_transfer_s is in every footpath's time (walk and floor) and here
+            min_conn=(0 if override else cfg.transfer_s) + extra,
             max_walk=int(max_walk), rounds=max_t + 1, pat_len=self._pat_len)
+
+    def footpaths(self, reverse: bool, speed_mps: float | None = None,
+                  extra_s: int = 0) -> Footpaths:
+        """The footpaths (search direction) walked at `speed_mps` (None: the network's), each
+        change taking `extra_s` more (a query's travel profile); cached per combination."""
+        base = self._fps_rev if reverse else self._ctx.fps
+        if speed_mps is None and not extra_s:
+            return base
+        key = (reverse, speed_mps, extra_s)
+        got = self._fps.get(key)
+        if got is None:
+            if len(self._fps) >= 16:     # bounded: queries choose these values
+                self._fps.clear()
+            got = self._fps[key] = base.adjusted(speed_mps, self._ctx.config.walk_speed_mps,
+                                                 extra_s)
+        return got
 
     def _slacks(self, pats: Patterns, min_transfer_s: int | None) -> tuple[np.ndarray, np.ndarray]:
         """Board/alight seconds per pattern stop in effect: station rules, else the mode
@@ -200,8 +233,10 @@ def collect(search: Search, scratch: raptor.Scratch, sources: Sources, egress: n
     rel = -start if reverse else start
     if window <= 0:
         starts = np.array([rel], dtype=np.int32)
+        latest = int(raptor.INF)
     else:
         starts = departures(search, sources, rel, rel + window).astype(np.int32)
+        latest = rel + window
     cap = max(64, 4 * search.rounds * len(starts))
     n_rounds = search.rounds + 1
     out_start = np.empty(cap, np.int32)
@@ -218,7 +253,7 @@ def collect(search: Search, scratch: raptor.Scratch, sources: Sources, egress: n
         search.q_ok, search.inst_ok, search.stop_ok,
         f.start, f.to, f.walk_s, f.floor_s, f.dist_m, f.rule, np.int32(search.min_conn),
         np.int32(search.max_walk),
-        sources.stops, sources.walk_s, starts, egress, True, search.rounds,
+        sources.stops, sources.walk_s, starts, np.int64(latest), egress, True, search.rounds,
         sc.ready, sc.ready_from, sc.veh_inst, sc.veh_board, sc.veh_alight, sc.veh,
         sc.tgt, sc.tgt_inst, sc.tgt_board, sc.tgt_alight, sc.tgt_improved,
         sc.marked, sc.q_pos, sc.marked_list, sc.veh_marked, sc.veh_flag, sc.queue,
@@ -250,10 +285,11 @@ def _conn(search: Search, s: int, s2: int) -> int:
     return search.min_conn
 
 
-def squeeze(search: Search, rides: list[Ride]) -> list[Ride]:
+def squeeze(search: Search, rides: list[Ride], inst_class: np.ndarray | None = None) -> list[Ride]:
     """Take the latest trip of the same day pattern on each ride that still makes the
     next connection (last ride: same arrival), so no journey waits needlessly early.
-    `rides` are in search order reversed: rides[0] reaches the target."""
+    `rides` are in search order reversed: rides[0] reaches the target. With `inst_class`
+    (instance -> fare class; criteria=price) only a trip of the same fare class (same price)."""
     d, p = search.day, search.pats
     out = list(rides)
     deadline = None
@@ -268,7 +304,8 @@ def squeeze(search: Search, rides: list[Ride]) -> list[Ride]:
         for k in range(j + 1, last):        # FIFO: arrivals never decrease with k
             if int(d.t_arr[base + k * length + r.alight]) > deadline:
                 break
-            if search.inst_ok[i0 + k]:
+            if search.inst_ok[i0 + k] and (inst_class is None
+                                           or inst_class[i0 + k] == inst_class[r.inst]):
                 j = k
         out[n] = Ride(inst=i0 + j, board=r.board, alight=r.alight, length=length)
         if n + 1 < len(out):

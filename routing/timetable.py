@@ -30,7 +30,7 @@ from routing.config import RoutingConfig, route_board_s
 from routing.network import PICKUP_NONE, Network
 
 __all__ = ["MODES", "Patterns", "Day", "Expansion", "build_patterns", "build_day", "expand",
-           "service_ref_epoch"]
+           "route_boards", "service_ref_epoch"]
 
 MODES = ("bus", "coach", "rail", "metro", "tram", "ferry", "air", "other")
 
@@ -85,12 +85,23 @@ def _station_rules(net: Network, cfg: RoutingConfig) -> tuple[np.ndarray, np.nda
     return rules[0], rules[1], rules[2]
 
 
+def route_boards(net: Network, cfg: RoutingConfig) -> np.ndarray:
+    """r -> seconds to be at the stop before a departure of route r: the board time its
+    feed's operator set at publish (`Network.route_board_s`), else the defaults by route type
+    and mode (`route_board_s`); before station rules and the international-flight time."""
+    out = np.array([route_board_s(cfg, int(net.route_type[r]), str(net.route_mode[r]))
+                    for r in range(len(net.route_mode))], dtype=np.int32)
+    own = net.route_board_s
+    if len(own) == len(out):
+        out = np.where(own >= 0, own, out).astype(np.int32)
+    return out
+
+
 def build_patterns(net: Network, cfg: RoutingConfig) -> Patterns:
     mode_index = {m: i for i, m in enumerate(MODES)}
     route_mode = np.array([mode_index.get(m, len(MODES) - 1) for m in net.route_mode], dtype=np.int8)
     trip_mode = route_mode[net.trip_route] if net.n_trips else np.zeros(0, np.int8)
-    route_board = np.array([route_board_s(cfg, int(net.route_type[r]), str(net.route_mode[r]))
-                            for r in range(len(net.route_mode))], dtype=np.int32)
+    route_board = route_boards(net, cfg)
     trip_board = route_board[net.trip_route] if net.n_trips else np.zeros(0, np.int32)
     start = net.trip_st_start
     keys: dict[bytes, int] = {}
@@ -234,11 +245,11 @@ def _fill_times(order, inst_row, inst_off, inst_len, time_pos, st_arr, st_dep, t
                 t_dep[base + i] = st_dep[r] + inst_off[j]
 
 
-def _instances(net: Network, d: date, cfg: RoutingConfig, origin: int):
+def _instances(net: Network, d: date, before: int, after: int, origin: int):
     trip_tz = net.agency_tz[net.route_agency[net.trip_route]]
     trips, dates, offs = [], [], []
     n_days = net.service_days.shape[1]
-    for delta in range(-cfg.days_before, cfg.days_after + 1):
+    for delta in range(-before, after + 1):
         sd = d + timedelta(days=delta)
         col = sd.toordinal() - net.service_base_date
         if not 0 <= col < n_days:
@@ -256,11 +267,25 @@ def _instances(net: Network, d: date, cfg: RoutingConfig, origin: int):
     return np.concatenate(trips), np.concatenate(dates), np.concatenate(offs)
 
 
-def build_day(net: Network, pats: Patterns, d: date, cfg: RoutingConfig) -> Day:
-    """Expand the trips running around `d` for the direction of `pats`."""
+def day_span(cfg: RoutingConfig, reverse: bool, long: bool) -> tuple[int, int]:
+    """Service days expanded (before, after) the query date: `long` reaches
+    `horizon_days` in the search direction (later for forward, earlier for arrive-by)."""
+    before, after = cfg.days_before, cfg.days_after
+    if long:
+        if reverse:
+            before = max(before, cfg.horizon_days)
+        else:
+            after = max(after, cfg.horizon_days)
+    return before, after
+
+
+def build_day(net: Network, pats: Patterns, d: date, cfg: RoutingConfig,
+              long: bool = False) -> Day:
+    """Expand the trips running around `d` for the direction of `pats` (`day_span`)."""
+    before, after = day_span(cfg, pats.reverse, long)
     origin = int(datetime(d.year, d.month, d.day, tzinfo=timezone.utc).timestamp()) \
-        - (cfg.days_before + 1) * 86400
-    inst_trip, inst_date, inst_off = _instances(net, d, cfg, origin)
+        - (before + 1) * 86400
+    inst_trip, inst_date, inst_off = _instances(net, d, before, after, origin)
     inst_row = net.trip_st_start[inst_trip].astype(np.int64)
     inst_pat = pats.trip_pattern[inst_trip].astype(np.int64)
     ex = expand(pats, inst_pat, inst_row, inst_off, net.st_arr, net.st_dep)

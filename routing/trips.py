@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 
 from routing.errors import InvalidQuery, TripNotRunning, UnknownTrip
-from routing.names import display_name
+from routing.names import display_name, headsign, route_name
 from routing.network import PICKUP_NONE
 from routing.timetable import service_ref_epoch
 
@@ -115,9 +115,10 @@ def _view(planner, t: int, d: date, first: int = 0, lang: str | None = None) -> 
     return TripView(
         trip_id=trip_id, feed=trip_id.split(":", 1)[0], service_date=d,
         number=trip_number(net, t), route_id=str(net.route_id[r]),
-        route_short_name=str(net.route_short_name[r]), route_long_name=str(net.route_long_name[r]),
+        route_short_name=route_name(net, r, "route_short_name", lang),
+        route_long_name=route_name(net, r, "route_long_name", lang),
         mode=str(net.route_mode[r]), operator=str(net.agency_name[int(net.route_agency[r])]),
-        headsign=str(net.trip_headsign[t]), realtime=run is not None,
+        headsign=headsign(net, t, lang), realtime=run is not None,
         cancelled=bool(run is not None and run.canceled), calls=tuple(calls),
         line=tuple((c.lon, c.lat) for c in calls))
 

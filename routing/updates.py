@@ -43,3 +43,5 @@ class TripUpdate:
     canceled: bool = False              # schedule_relationship CANCELED: the whole run
     stop_updates: tuple[StopTimeUpdate, ...] = ()   # in stop order
     timestamp: int | None = None        # POSIX seconds the producer measured it
+    start_time: str | None = None       # GTFS-RT start_time "HH:MM:SS": names the run of a
+                                        # frequency trip (the network's "feed:trip@HH:MM:SS")

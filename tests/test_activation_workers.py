@@ -2,6 +2,13 @@
 every worker of the instance serves the version, so plans right after it, on fresh connections
 (SO_REUSEPORT spreads them over both workers), all see it; a rollback likewise.
 
+To make the test sensitive, every worker swaps in what it hears of by NOTIFY NOTIFY_DELAY_S
+late (the test hook maas.live.NOTIFY_DELAY_ENV, as a worker with a slow rebuild): only the
+worker answering the activation serves the new version at once. An activation that answered
+without waiting for every worker would let some of the PLANS plans right after it (fresh
+connections: SO_REUSEPORT spreads them over both workers) reach the other worker, still on the
+old version, and the test would fail.
+
 The server runs on a free port with its own data folder (tests/faults/served.py) and is stopped
 at the end; every wait is bounded.
 """
@@ -21,12 +28,14 @@ from typing import Iterator
 import aiohttp
 import pytest
 
+from maas.live import NOTIFY_DELAY_ENV
 from tests.faults.served import Served, clean_env, maas
 
 pytestmark = pytest.mark.slow
 
 DAY = date.today() + timedelta(days=1)
 PLANS = 40
+NOTIFY_DELAY_S = 8     # under feeds.activation_wait_s (30): the activation still answers 200
 
 
 def town_zip(root: Path, version: int) -> Path:
@@ -102,7 +111,7 @@ def test_activate_then_plan_on_any_worker_sees_it(root: Path) -> None:
     r = maas("keys", "create", "--role", "admin", "--data-dir", str(data), env=env)
     assert r.returncode == 0, r.stderr[-2000:]
     key = r.stdout.strip().splitlines()[-1]
-    srv = Served(data, workers=2, env=env)
+    srv = Served(data, workers=2, env={**env, NOTIFY_DELAY_ENV: str(NOTIFY_DELAY_S)})
     try:
         assert len(srv.worker_pids()) == 2
 

@@ -35,6 +35,12 @@ async def _account(conn: asyncpg.Connection, n: int) -> str:
     return acc
 
 
+def _live_until() -> datetime:
+    """A hold still live when the invariants run: from the wall clock now, not from NOW (taken
+    at import; under a loaded parallel run this test may start more than 15 minutes later)."""
+    return datetime.now(timezone.utc) + timedelta(minutes=15)
+
+
 async def _booking(conn: asyncpg.Connection, bid: str, account: str, status: str, legs: list[dict],
                    passengers: int = 1, tickets: bool = True, confirmed_at: datetime | None = None,
                    cancelled_at: datetime | None = None) -> None:
@@ -44,7 +50,7 @@ async def _booking(conn: asyncpg.Connection, bid: str, account: str, status: str
                passenger_categories, currency, total_minor, expires_at, created_at, updated_at,
                confirmed_at, cancelled_at)
            VALUES ($1, $2, $3, 'it', '{}', $4, $5, 'CNY', 200, $6, $7, $7, $8, $9)""",
-        bid, account, status, passengers, ["adult"] * passengers, NOW + timedelta(minutes=15),
+        bid, account, status, passengers, ["adult"] * passengers, _live_until(),
         NOW - timedelta(hours=1), confirmed_at or (NOW - timedelta(minutes=30) if status != "held" else None),
         cancelled_at)
     for p in range(passengers):
@@ -62,7 +68,7 @@ async def _booking(conn: asyncpg.Connection, bid: str, account: str, status: str
                        $13, $14, 200, 'tariff:bus', 200, $15)""",
             bid, no, leg.get("status", status), leg.get("mode", "bus"), leg["trip"], DAY, leg["board"],
             leg["alight"], f"f:s{leg['board']}", f"f:s{leg['alight']}", NOW, NOW + timedelta(hours=1),
-            passengers, leg.get("hold_until", NOW + timedelta(minutes=15)), leg.get("cancelled_at"))
+            passengers, leg.get("hold_until", _live_until()), leg.get("cancelled_at"))
         if tickets and leg.get("status", status) == "confirmed":
             for p in range(passengers):
                 await conn.execute(
@@ -77,6 +83,16 @@ async def _tap(conn: asyncpg.Connection, bid: str, leg: int, station: str, at: d
                totp_step, tapped_at, recorded_at)
            VALUES ($1, $2, $3, $4, $5, 'qr', true, 1, $6, $6)""",
         f"tap-{bid}-{leg}", bid, leg, gate, station, at)
+
+
+async def _card(conn: asyncpg.Connection, bid: str, leg: int, passenger: int, station: str,
+                at: datetime, online: bool = True, recorded: datetime | None = None) -> None:
+    """An ID-card entry of one passenger (schema 0650: passenger_taps)."""
+    await conn.execute(
+        """INSERT INTO passenger_taps (tap_id, booking_id, leg_no, passenger_no, gate_id, station,
+               method, online, tapped_at, recorded_at)
+           VALUES ($1, $2, $3, $4, 'g1', $5, 'id_card', $6, $7, $8)""",
+        f"card-{bid}-{leg}-{passenger}", bid, leg, passenger, station, online, at, recorded or at)
 
 
 def _by_name(violations) -> dict[str, int]:  # type: ignore[no-untyped-def]
@@ -108,6 +124,11 @@ async def test_a_consistent_database_passes_every_invariant(conn):
                    tickets=False, cancelled_at=NOW)
     await _tap(conn, "bk_1", 0, "f:s0", NOW - timedelta(minutes=5))
     await _tap(conn, "bk_5", 0, "f:s0", NOW - timedelta(minutes=5))
+    # ID cards: each passenger of a party of two once, before any QR of the party
+    await _booking(conn, "bk_6", acc, "confirmed", [{"trip": "f:t3", "board": 0, "alight": 1}],
+                   passengers=2)
+    await _card(conn, "bk_6", 0, 0, "f:s0", NOW - timedelta(minutes=6))
+    await _card(conn, "bk_6", 0, 1, "f:s0", NOW - timedelta(minutes=5))
     result = await check_invariants(conn, CAPACITY, 100)
     assert _by_name(result) == {"no_overselling": 0, "no_double_admission": 0, "tickets_complete": 0,
                                 "taps_confirmed": 0}
@@ -176,6 +197,40 @@ async def test_a_step_accepted_twice_is_found(conn):
                           VALUES ('bk_1', 7, 'g1', now()), ('bk_1', 7, 'g2', now())""")
     result = {v.invariant.name: v for v in await check_invariants(conn, CAPACITY, 100)}
     assert result["no_double_admission"].count == 1
+
+
+async def test_id_card_entries_are_judged_like_taps(conn):
+    """passenger_taps count: a card entry on a booking not confirmed then, or at another stop,
+    breaks taps_confirmed; an online card entry on a leg the party had entered by QR before,
+    or one passenger entered twice (if the key were ever dropped), no_double_admission."""
+    acc = await _account(conn, 5)
+    await _booking(conn, "bk_1", acc, "held", [{"trip": "f:t1", "board": 0, "alight": 1}], tickets=False)
+    await _card(conn, "bk_1", 0, 0, "f:s0", NOW)                          # not confirmed
+    await _booking(conn, "bk_2", acc, "confirmed", [{"trip": "f:t2", "board": 2, "alight": 3}])
+    await _card(conn, "bk_2", 0, 0, "f:s0", NOW)                          # wrong stop
+    await _booking(conn, "bk_3", acc, "confirmed", [{"trip": "f:t3", "board": 0, "alight": 1}],
+                   passengers=2)
+    await _tap(conn, "bk_3", 0, "f:s0", NOW - timedelta(minutes=2))       # the party by QR ...
+    await _card(conn, "bk_3", 0, 1, "f:s0", NOW)                          # ... then a card: no
+    await _booking(conn, "bk_4", acc, "confirmed", [{"trip": "f:t4", "board": 0, "alight": 1}],
+                   passengers=2)
+    await _card(conn, "bk_4", 0, 0, "f:s0", NOW - timedelta(minutes=3))
+    # an offline card entry uploaded after the party's QR is a conflict, not a violation
+    await _tap(conn, "bk_4", 0, "f:s0", NOW - timedelta(minutes=2))
+    await _card(conn, "bk_4", 0, 1, "f:s0", NOW - timedelta(minutes=4), online=False,
+                recorded=NOW)
+    result = {v.invariant.name: v for v in await check_invariants(conn, CAPACITY, 100)}
+    taps = result["taps_confirmed"]
+    assert sorted((r["source"], r["booking_id"]) for r in taps.rows) == [
+        ("passenger_taps", "bk_1"), ("passenger_taps", "bk_2")]
+    double = result["no_double_admission"]
+    assert [(r["source"], r["booking_id"]) for r in double.rows] == [
+        ("passenger_taps after the party", "bk_3")]
+    await conn.execute("ALTER TABLE passenger_taps DROP CONSTRAINT passenger_taps_booking_id_leg_no_passenger_no_key")
+    await conn.execute("UPDATE passenger_taps SET passenger_no = 0 WHERE tap_id = 'card-bk_4-0-1'")
+    result = {v.invariant.name: v for v in await check_invariants(conn, CAPACITY, 100)}
+    assert sorted(r["source"] for r in result["no_double_admission"].rows) == [
+        "passenger_taps", "passenger_taps after the party"]
 
 
 # --- SLO evaluation -----------------------------------------------------------------------
@@ -359,3 +414,76 @@ def test_postgres_renice_sets_the_postmaster_and_its_children(tmp_path: Path):
             p.kill()
         master.kill()
         master.wait()
+
+
+def test_target_needs_the_targets_database_and_distributed_shares_the_pool():
+    from loadtests.runner import _locust_cmd, parse_args
+
+    with pytest.raises(SystemExit):
+        parse_args(["--smoke", "--target", "http://127.0.0.1:1", "--database-url", ""])
+    a = parse_args(["--smoke", "--target", "http://127.0.0.1:1", "--database-url", "postgresql://x/y",
+                    "--distributed", "3", "--local-workers", "1", "--master-bind", "0.0.0.0"])
+    assert (a.processes, a.local_workers) == (3, 1)   # the gate pool is shared out over 3 workers
+    cmd = _locust_cmd(a, a.target, Path("/tmp"))
+    assert cmd[cmd.index("--expect-workers") + 1] == "3" and "--processes" not in cmd
+    assert cmd[cmd.index("--master-bind-host") + 1] == "0.0.0.0"
+    with pytest.raises(SystemExit):
+        parse_args(["--smoke", "--distributed", "1", "--local-workers", "2"])
+
+
+@pytest.mark.slow
+def test_distributed_run_against_a_target_the_test_started(tmp_path: Path):
+    """`loadtests/run --target URL --distributed 1`: no server of its own, a Locust master and
+    one worker that learns the seed from the master and sends its outcomes back; every check
+    (failures, SLOs, invariants, gates against taps) passes over a few seconds of load."""
+    import json
+    import os
+    import signal
+    import subprocess
+
+    from loadtests.runner import WIDE_WINDOWS
+    from maas.embedded import start_postgres
+
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("MAAS_") and k not in ("DATABASE_URL", "REDIS_URL")}
+    env["MAAS_GATES__WINDOW_MIN"] = json.dumps(WIDE_WINDOWS)   # the target admits tomorrow's tickets
+    data = tmp_path / "data"
+    with (tmp_path / "serve.err").open("w") as err:
+        serve = subprocess.Popen([sys.executable, "-m", "maas.cli", "serve", "--demo", "--scale", "0.2",
+                                  "--port", "0", "--data-dir", str(data)],
+                                 env=env, stdout=subprocess.PIPE, stderr=err, text=True, start_new_session=True)
+    handle = None
+    try:
+        line = serve.stdout.readline()  # type: ignore[union-attr]
+        assert "listening on http://" in line, (tmp_path / "serve.err").read_text()[-3000:]
+        url = line.split("listening on ", 1)[1].split()[0]
+        handle, db = start_postgres(data / "postgres")   # attaches to the target's PostgreSQL
+        slo = tmp_path / "slo.toml"
+        slo.write_text('[smoke]\nmax_failures = 0\n[smoke.endpoints."GET /v1/plan"]\np95 = 60000\n'
+                       '[smoke.endpoints."POST /v1/gates/{gate}/validate"]\np95 = 60000\n')
+        out = tmp_path / "out"
+        run = subprocess.run(
+            [str(Path(__file__).resolve().parents[1] / "loadtests" / "run"), "--smoke", "--target", url,
+             "--database-url", db, "--distributed", "1", "--master-port", "0", "--time", "8",
+             "--users", "6", "--spawn-rate", "6", "--pool", "20", "--slo", str(slo), "--out", str(out),
+             "--loadgen-nice", "0", "--mix", '{"operator_first_s": 600}'],
+            env={**env, "PYTHON": sys.executable}, capture_output=True, text=True, timeout=400)
+        assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
+        summary = json.loads((out / "summary.json").read_text())
+        assert summary["target"] == url and "startup_s" not in summary   # no server of its own
+        assert "--master" in summary["locust_command"] and "--expect-workers 1" in summary["locust_command"]
+        assert [p.name for p in out.glob("outcomes-*.json")] == ["outcomes-worker0.json"]
+        checks = {c["what"]: c for c in summary["checks"]}
+        assert checks["distributed: every Locust worker sent what it saw"]["ok"]
+        assert summary["endpoints"]["GET /v1/plan"]["requests"] > 0
+        assert summary["accepted"] > 0   # the worker's gates entered tickets the master seeded
+        assert serve.poll() is None      # the target was left running
+    finally:
+        if handle is not None:
+            handle.cleanup()
+        serve.send_signal(signal.SIGTERM)
+        try:
+            serve.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(serve.pid, signal.SIGKILL)
+            serve.communicate()

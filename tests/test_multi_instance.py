@@ -212,8 +212,11 @@ def test_two_instances_behind_haproxy(stack: Stack, tmp_path: Path):
     keys = subprocess.run([sys.executable, "-m", "maas.cli", "db", "migrate"],
                           env=_env(DATABASE_URL=db), capture_output=True, text=True, timeout=120)
     assert keys.returncode == 0, keys.stderr
+    # gates admit 72 h before departure: the ticket of tomorrow's trip enters now
+    wide = json.dumps({m: [4320, 120] for m in ("bus", "tram", "metro", "ferry", "coach", "rail",
+                                                   "air", "other")})
     env = _env(DATABASE_URL=db, REDIS_URL=redis, MAAS_SECRET_KEYS="k1:" + "A" * 43,
-               MAAS_WORKERS="1", MAAS_SHUTDOWN_TIMEOUT_S="5")
+               MAAS_WORKERS="1", MAAS_SHUTDOWN_TIMEOUT_S="5", MAAS_GATES__WINDOW_MIN=wide)
     proc_a, a = stack.start_maas("a", env)
     _proc_b, b = stack.start_maas("b", env)
     lb = stack.start_haproxy([a, b])
@@ -263,6 +266,21 @@ def test_two_instances_behind_haproxy(stack: Stack, tmp_path: Path):
     status, confirmed = _http("POST", f"{b}/v1/bookings/{held['id']}/confirm",
                               {"payment_ref": "multi-1"}, user)
     assert status == 200 and confirmed["status"] == "confirmed", confirmed
+
+    # a ticket accepted at a gate through A is already_used through B
+    board = next(leg for leg in plan["itineraries"][0]["legs"] if leg.get("mode") != "walk")["from"]
+    station = board["id"] if isinstance(board, dict) else board
+    gate = subprocess.run([sys.executable, "-m", "maas.cli", "keys", "create", "--role", "gate",
+                           "--gate", "multi-gate", "--station", station], env=env, capture_output=True,
+                          text=True, timeout=60)
+    assert gate.returncode == 0, gate.stderr
+    gate_auth = {"Authorization": f"Bearer {gate.stdout.strip().splitlines()[-1]}"}
+    status, token = _http("GET", f"{a}/v1/bookings/{held['id']}/token", headers=user)
+    assert status == 200 and token.get("qr"), token
+    status, first = _http("POST", a + "/v1/gates/multi-gate/validate", {"qr": token["qr"]}, gate_auth)
+    assert status == 200 and first["result"] == "accept", first
+    status, again = _http("POST", b + "/v1/gates/multi-gate/validate", {"qr": token["qr"]}, gate_auth)
+    assert status == 200 and again["result"] != "accept" and again.get("code") == "already_used", again
 
     # kill -9 instance A under load through the balancer: traffic moves to B, nothing lost
     done: list[str] = []

@@ -22,6 +22,7 @@ __all__ = [
     "ValidityOver",
     "AlreadyUsed",
     "Cancelled",
+    "Replaced",
     "NotInManifest",
     "NoFaceMatch",
     "FaceAmbiguous",
@@ -90,6 +91,13 @@ class Cancelled(Rejection):
     code, status = "cancelled", 410
 
 
+class Replaced(Rejection):
+    """The leg was exchanged or rebooked: the booking (and its QR) admits on the leg that
+    replaced it, named by `replaced_by` (a ticketing.manifest.ReplacedBy), never on this one."""
+
+    code, status = "replaced", 410
+
+
 class NotInManifest(Rejection):
     """Offline only: a correctly signed ticket the gate's manifest does not know (sold after
     the manifest was built), so its rotating code cannot be checked. Refresh the manifest."""
@@ -121,7 +129,7 @@ REJECTION_CODES = tuple(
     cls.code
     for cls in (
         Malformed, UnknownKey, BadSignature, CodeExpired, WrongStation, NotYetValid,
-        ValidityOver, AlreadyUsed, Cancelled, NotInManifest, NoFaceMatch, FaceAmbiguous,
+        ValidityOver, AlreadyUsed, Cancelled, Replaced, NotInManifest, NoFaceMatch, FaceAmbiguous,
         InvalidId, UnknownId,
     )
 )

@@ -18,8 +18,9 @@ import os
 import time
 from collections import Counter
 from dataclasses import dataclass, replace
-from datetime import date, datetime, time as Time, timedelta, timezone
+from datetime import date, datetime, time as Time, timedelta, timezone, tzinfo
 from typing import Any, Callable, Iterable, Protocol, Sequence
+from zoneinfo import ZoneInfo
 
 import asyncpg
 import numpy as np
@@ -31,10 +32,10 @@ from ticketing import idcard_store
 from ticketing.checkin_config import CheckinConfig
 from ticketing.checkin_errors import (AlreadyUsed, BookingNotConfirmed, Cancelled, CodeExpired,
                                       ConsentRequired, InvalidTemplate, Malformed, NoFaceMatch,
-                                      Rejection, TooManyUnknownIds, UnknownId)
+                                      Rejection, Replaced, TooManyUnknownIds, UnknownId)
 from ticketing.faces import Gallery, from_bytes, match, normalise, to_bytes
 from ticketing.gate import (ACCEPT, Decision, ProofRefused, candidate_legs, check_tap_proof,
-                            check_ticket)
+                            check_ticket, replaced_error)
 from ticketing.idcards import IdLeg, blind_indexes, canonical_id, choose_leg
 from ticketing.keyring import DataKeyring, public_bytes
 from ticketing.keyring_store import KeyCache
@@ -178,7 +179,8 @@ class Checkin:
             booking_cancelled=state is None or state.status != "confirmed",
             cancelled_legs=state.cancelled_legs if state else (),
             secret_of=lambda i: leg_secret(booking_secret, i),
-            step_s=cfg.totp_step_s, skew=cfg.totp_skew_steps, digits=cfg.totp_digits)
+            step_s=cfg.totp_step_s, skew=cfg.totp_skew_steps, digits=cfg.totp_digits,
+            replaced=state.replaced if state else None)
         leg = await self._record(conn, gate, station, token.booking, [x.index for x in legs],
                                  "qr", step, now)
         return leg, step
@@ -248,7 +250,7 @@ class Checkin:
             if limiter is not None and err.code in MISSES:
                 await self._miss(limiter, who, gate, station, now)
             booking = err.extra.get("booking")
-            return Decision("reject", err.code, booking, err.extra.get("leg"), 1 if booking else None)
+            return Decision.reject(err, booking=booking, passengers=1 if booking else None)
         return Decision("accept", ACCEPT, chosen.booking, chosen.leg, 1, None, chosen.passenger)
 
     async def _admit_holder(self, conn: Any, gate: str, station: str, stops: tuple[str, ...],
@@ -259,7 +261,7 @@ class Checkin:
                 raise UnknownId("no ticket for this ID")
             chosen = choose_leg([IdLeg(r.booking, r.passenger, r.leg, r.board,
                                        *self.cfg.window(r.mode, r.departure, r.arrival),
-                                       r.cancelled, r.used) for r in rows], stops, now)
+                                       r.cancelled, r.used, r.replaced_by) for r in rows], stops, now)
             tap = await idcard_store.record_passenger_tap(
                 conn, booking=chosen.booking, leg=chosen.leg, passenger=chosen.passenger,
                 gate=gate, station=station, now=now)
@@ -331,23 +333,37 @@ class Checkin:
                     # enrolled or booked since the gallery was loaded? look once more
                     _, cands, matrix = await self._gallery(conn, stops, now, reload=True)
                     account = self._match_now(cands, matrix, probe, now)
-                mine = [c for c in cands
-                        if c.account_id == account and c.valid_from <= now <= c.valid_until]
-                booking, pax, leg = await self._enter_first_unused(conn, gate, station, stops, mine,
-                                                                   now)
+                try:
+                    booking, pax, leg = await self._enter_first_unused(
+                        conn, gate, station, stops, self._mine(cands, account, now), now)
+                except (NoFaceMatch, Replaced):
+                    # the gallery may predate a change (a leg exchanged or cancelled, a face
+                    # withdrawn; the leg that replaced one may admit here now): look once more
+                    # (rare: the match held, but nothing could be entered)
+                    _, cands, _ = await self._gallery(conn, stops, now, reload=True)
+                    booking, pax, leg = await self._enter_first_unused(
+                        conn, gate, station, stops, self._mine(cands, account, now), now)
         except Rejection as err:
             return Decision("reject", err.code, err.extra.get("booking"), err.extra.get("leg"),
-                            err.extra.get("passengers"))
+                            err.extra.get("passengers"), replaced_by=err.extra.get("replaced_by"))
         return Decision("accept", ACCEPT, booking, leg, pax)
+
+    @staticmethod
+    def _mine(cands: Candidates, account: str, now: datetime) -> Candidates:
+        return [c for c in cands if c.account_id == account and c.valid_from <= now <= c.valid_until]
 
     async def _enter_first_unused(self, conn: Any, gate: str, station: str, stops: tuple[str, ...],
                                   mine: Candidates, now: datetime) -> tuple[str, int, int]:
         """Enter the first leg, of any of the passenger's bookings valid here now (earliest
         first), not entered yet: one holding several bookings through this gate boards on the
-        unused one. AlreadyUsed when every one was entered; NoFaceMatch when none may be entered
-        by face (withdrawn, consent narrowed, cancelled)."""
+        unused one. AlreadyUsed when every one was entered; Replaced when the only legs here
+        were exchanged or rebooked (naming the replacement); NoFaceMatch when none may be
+        entered by face (withdrawn, consent narrowed, cancelled)."""
         used = None
+        gone = next((c for c in mine if c.replaced), None)
         for c in mine:
+            if c.replaced:
+                continue
             try:
                 tap = await store.record_tap(conn, booking=c.booking_id, leg=c.leg_no, gate=gate,
                                              station=station, method="face", step=None, now=now,
@@ -360,24 +376,32 @@ class Checkin:
         if used is not None:
             raise AlreadyUsed("ticket already used for this leg", leg=used.leg_no,
                               booking=used.booking_id, passengers=used.passengers)
+        if gone is not None:
+            by = (await store.replacements(conn, [gone.booking_id])).get(gone.booking_id, {})
+            if gone.leg_no in by:
+                raise replaced_error(gone.leg_no, by[gone.leg_no], booking=gone.booking_id,
+                                     passengers=gone.passengers)
         self.galleries.pop(stops, None)   # face withdrawn, consent narrowed or cancelled
         raise NoFaceMatch("no enrolled face matches")
 
     # --- the offline manifest, offline taps and conflicts ---------------------------------
 
     async def manifest(self, gate: str, station: str, stops: tuple[str, ...], day: date | None,
-                       bearer: str) -> dict[str, Any]:
-        """The gate's signed manifest for `day` (default: today, UTC), sealed under a key
-        derived from the gate's bearer key."""
+                       bearer: str, stop_zone: Callable[[str], tzinfo] | None = None,
+                       tz: str = "UTC") -> dict[str, Any]:
+        """The gate's signed manifest for `day` (default: today) in `tz` (the station's time
+        zone), sealed under a key derived from the gate's bearer key. `stop_zone(stop)`: the
+        time zone a replacing leg's departure is shown in (its boarding stop's; default UTC)."""
         cfg = self.cfg
         now = self.now()
-        day = day or now.date()
-        start = datetime.combine(day, Time(0), tzinfo=timezone.utc)
+        here = ZoneInfo(tz)
+        day = day or now.astimezone(here).date()
+        start = datetime.combine(day, Time(0), tzinfo=here)
         lo = start - timedelta(seconds=cfg.manifest_before_s)
         hi = start + timedelta(days=1, seconds=cfg.manifest_after_s)
         async with self.pool.acquire() as conn:
-            entries, revoked = await store.manifest_content(conn, stops, lo, hi, cfg,
-                                                            self.data_keys, now)
+            entries, revoked, replaced = await store.manifest_content(conn, stops, lo, hi, cfg,
+                                                                      self.data_keys, now)
             id_key = os.urandom(32)
             ids = await idcard_store.manifest_ids(conn, stops, lo, hi, cfg, self.data_keys, id_key)
             keys = await self.keys.verification_keys(conn)
@@ -387,7 +411,10 @@ class Checkin:
                      covers_from=lo, covers_until=hi, totp_step_s=cfg.totp_step_s,
                      totp_skew_steps=cfg.totp_skew_steps, totp_digits=cfg.totp_digits,
                      keys={k: public_bytes(v) for k, v in keys.items()}, entries=entries,
-                     revoked=revoked, stops=stops, id_key=id_key, ids=tuple(ids))
+                     revoked=revoked, stops=stops, id_key=id_key, ids=tuple(ids), tz=tz,
+                     replaced={b: {n: replace(r, departure=r.departure.astimezone(
+                                   stop_zone(r.station) if stop_zone else timezone.utc))
+                                   for n, r in legs.items()} for b, legs in replaced.items()})
         env = seal_manifest(m, signer, gate_key(bearer, m.gate))
         log.info("manifest issued", extra={"gate": m.gate, "entries": len(entries),
                                            "revoked": len(revoked)})

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Iterable, Sequence
 
@@ -19,13 +19,13 @@ import asyncpg
 from ticketing.checkin_config import CheckinConfig
 from ticketing.checkin_errors import AlreadyUsed, CodeExpired
 from ticketing.keyring import DataKeyring, seal, signing_key_aad, unseal
-from ticketing.manifest import ManifestEntry, ManifestLeg
+from ticketing.manifest import ManifestEntry, ManifestLeg, ReplacedBy
 from ticketing.totp import leg_secret, new_secret
 
 __all__ = [
     "TicketState", "SecretCache", "TokenSource", "token_source", "ensure_secret", "create_secret",
     "ticket_state", "record_tap", "station_secrets", "manifest_content", "upload_taps", "list_conflicts",
-    "UploadedTap", "reseal_all", "secret_aad", "face_aad", "max_margins",
+    "UploadedTap", "reseal_all", "secret_aad", "face_aad", "max_margins", "replacements",
 ]
 
 
@@ -34,6 +34,7 @@ class TicketState:
     status: str                      # booking status
     cancelled_legs: frozenset[int]   # legs not confirmed any more
     secret: bytes | None
+    replaced: dict[int, ReplacedBy] = field(default_factory=dict)   # of cancelled_legs: replaced
 
 
 def secret_aad(booking: str) -> bytes:
@@ -145,17 +146,43 @@ async def ticket_state(conn: Any, booking_id: str, keys: DataKeyring,
     row = await conn.fetchrow(
         """SELECT b.status, s.data_key_id, s.sealed_secret,
                   array(SELECT l.leg_no FROM booking_legs l
-                        WHERE l.booking_id = b.id AND l.status <> 'confirmed') AS cancelled
+                        WHERE l.booking_id = b.id AND l.status <> 'confirmed') AS cancelled,
+                  EXISTS (SELECT 1 FROM booking_legs l
+                          WHERE l.booking_id = b.id AND l.status = 'replaced') AS replaced
              FROM bookings b LEFT JOIN booking_secrets s ON s.booking_id = b.id
             WHERE b.id = $1""", booking_id)
     if row is None:
         return None
+    replaced = (await replacements(conn, [booking_id])).get(booking_id, {}) if row["replaced"] else {}
     secret = cache.get(booking_id) if cache else None
     if secret is None and row["sealed_secret"] is not None:
         secret = unseal(keys, row["data_key_id"], row["sealed_secret"], secret_aad(booking_id))
         if cache:
             cache.put(booking_id, secret)
-    return TicketState(row["status"], frozenset(row["cancelled"]), secret)
+    return TicketState(row["status"], frozenset(row["cancelled"]), secret, replaced)
+
+
+async def replacements(conn: Any, booking_ids: Sequence[str]) -> dict[str, dict[int, ReplacedBy]]:
+    """booking -> {replaced leg -> the leg that replaced it}, following `replaced_by` through
+    legs replaced again (an exchanged leg exchanged once more) to the last one. Departures UTC."""
+    rows = await conn.fetch(
+        """SELECT booking_id, leg_no, status, replaced_by, trip_id, departure, from_stop
+             FROM booking_legs WHERE booking_id = ANY ($1::text[])""", list(set(booking_ids)))
+    legs = {(r["booking_id"], r["leg_no"]): r for r in rows}
+    out: dict[str, dict[int, ReplacedBy]] = {}
+    for r in rows:
+        if r["status"] != "replaced" or r["replaced_by"] is None:
+            continue
+        b, by = r["booking_id"], legs.get((r["booking_id"], r["replaced_by"]))
+        seen = {r["leg_no"]}
+        while by is not None and by["status"] == "replaced" and by["replaced_by"] is not None \
+                and by["leg_no"] not in seen:
+            seen.add(by["leg_no"])
+            by = legs.get((b, by["replaced_by"]))
+        if by is not None:
+            out.setdefault(b, {})[r["leg_no"]] = ReplacedBy(by["leg_no"], by["trip_id"],
+                                                            by["departure"], by["from_stop"])
+    return out
 
 
 async def record_tap(conn: Any, *, booking: str, leg: int, gate: str, station: str,
@@ -236,9 +263,11 @@ def max_margins(cfg: CheckinConfig) -> tuple[timedelta, timedelta]:
 
 async def manifest_content(conn: Any, stops: Sequence[str], lo: datetime, hi: datetime,
                            cfg: CheckinConfig, keys: DataKeyring, now: datetime
-                           ) -> tuple[dict[str, ManifestEntry], dict[str, tuple[int, ...] | None]]:
-    """Entries (confirmed bookings with a confirmed leg admitting at `stops` within [lo, hi))
-    and revocations (cancelled bookings/legs that would have) for a gate manifest."""
+                           ) -> tuple[dict[str, ManifestEntry], dict[str, tuple[int, ...] | None],
+                                      dict[str, dict[int, ReplacedBy]]]:
+    """Entries (confirmed bookings with a confirmed leg admitting at `stops` within [lo, hi)),
+    revocations (cancelled or replaced bookings/legs that would have) and, of those, the legs
+    replaced (by what) for a gate manifest."""
     before, after = max_margins(cfg)
     rows = await conn.fetch(
         """SELECT l.booking_id, b.status AS bstatus, b.passenger_count, l.leg_no,
@@ -253,6 +282,7 @@ async def manifest_content(conn: Any, stops: Sequence[str], lo: datetime, hi: da
     used: dict[str, set[int]] = {}
     pax: dict[str, int] = {}
     revoked: dict[str, tuple[int, ...] | None] = {}
+    gone: dict[str, set[int]] = {}
     for r in rows:
         vf, vu = cfg.window(r["mode"], r["departure"], r["arrival"])
         if not (vf < hi and vu >= lo):
@@ -268,12 +298,17 @@ async def manifest_content(conn: Any, stops: Sequence[str], lo: datetime, hi: da
             pax[b] = r["passenger_count"]
             if r["used"]:
                 used.setdefault(b, set()).add(r["leg_no"])
+        if r["lstatus"] == "replaced" and r["bstatus"] == "confirmed":
+            gone.setdefault(b, set()).add(r["leg_no"])
     entries: dict[str, ManifestEntry] = {}
     for b, bl in legs.items():
         secret, _ = await ensure_secret(conn, b, keys, now)
         entries[b] = ManifestEntry(b, {leg.index: leg_secret(secret, leg.index) for leg in bl},
                                    pax[b], tuple(bl), frozenset(used.get(b, ())))
-    return entries, revoked
+    found = await replacements(conn, list(gone)) if gone else {}
+    replaced = {b: {n: by for n, by in found.get(b, {}).items() if n in ns}
+                for b, ns in gone.items() if found.get(b)}
+    return entries, revoked, replaced
 
 
 # --- offline taps and conflicts -----------------------------------------------------------
@@ -365,10 +400,13 @@ async def upload_taps(pool: Any, gate: str, station: str, taps: Iterable[Uploade
 
 
 async def list_conflicts(conn: Any, operator: str, limit: int = 100) -> list[dict[str, Any]]:
-    """Conflicts on legs of this operator ("feed:agency_id", or a feed it owns), newest first."""
+    """Conflicts on legs of this operator ("feed:agency_id", or a feed it owns), newest first,
+    each with the leg's boarding stop (`from_stop`: its times are shown local to it)."""
     rows = await conn.fetch(
-        """SELECT * FROM tap_conflicts WHERE agency_id = $1 OR feed = $1
-            ORDER BY detected_at DESC, id DESC LIMIT $2""", operator, limit)
+        """SELECT c.*, l.from_stop FROM tap_conflicts c
+             LEFT JOIN booking_legs l ON l.booking_id = c.booking_id AND l.leg_no = c.leg_no
+            WHERE c.agency_id = $1 OR c.feed = $1
+            ORDER BY c.detected_at DESC, c.id DESC LIMIT $2""", operator, limit)
     return [dict(r) for r in rows]
 
 

@@ -32,6 +32,7 @@ __all__ = [
     "OfferExpired",
     "OfferUsed",
     "SeatsGone",
+    "NoRefundOffer",
 ]
 
 
@@ -159,3 +160,9 @@ class SeatsGone(SoldOut):
     """The offer's seats were taken meanwhile; nothing was changed. `extra["leg"]` is the
     0-based position of the short leg in the offer."""
     code = "seats_gone"
+
+
+class NoRefundOffer(InvalidTransition):
+    """Cancel with `legs` takes connection protection's refund offer: those legs must be broken
+    legs the offer still covers (the booking's protection is rebook_failed)."""
+    code = "no_refund_offer"

@@ -40,6 +40,7 @@ class FaceCandidate:
     valid_from: datetime
     valid_until: datetime
     template: bytes      # unsealed float32 unit vector
+    replaced: bool = False   # the leg was exchanged or rebooked: never admits, says `replaced`
 
     def __repr__(self) -> str:
         return f"FaceCandidate(account={self.account_id!r}, booking={self.booking_id!r})"
@@ -47,19 +48,21 @@ class FaceCandidate:
 
 async def face_candidates(conn: Any, stops: Sequence[str], now: datetime, cfg: CheckinConfig,
                           keys: DataKeyring, horizon_s: float = 0) -> list[FaceCandidate]:
-    """Enrolled passengers with a confirmed leg admitting at `stops` at some time in
-    [now, now + horizon_s], whose consent covers that leg's operator: the gallery of a 1:N
-    match (the caller keeps only the rows admitting at the moment it matches)."""
+    """Enrolled passengers with a confirmed (or replaced: `FaceCandidate.replaced`) leg of a
+    confirmed booking admitting at `stops` at some time in [now, now + horizon_s], whose
+    consent covers that leg's operator: the gallery of a 1:N match (the caller keeps only the
+    rows admitting at the moment it matches)."""
     before, after = max_margins(cfg)
     before += timedelta(seconds=horizon_s)
     rows = await conn.fetch(
         """SELECT b.account_id, l.booking_id, l.leg_no, b.passenger_count, l.mode, l.departure,
-                  l.arrival, f.dimension, f.data_key_id, f.sealed_template
+                  l.arrival, l.status, f.dimension, f.data_key_id, f.sealed_template
              FROM booking_legs l
              JOIN bookings b ON b.id = l.booking_id
              JOIN face_templates f ON f.account_id = b.account_id
             WHERE l.from_stop = ANY ($1::text[]) AND l.departure <= $2 AND l.departure > $3
-              AND l.arrival >= $4 AND l.status = 'confirmed' AND b.status = 'confirmed'
+              AND l.arrival >= $4 AND l.status IN ('confirmed', 'replaced')
+              AND b.status = 'confirmed'
               AND f.dimension = $5
               AND (f.consent_operators IS NULL OR l.agency_id = ANY (f.consent_operators)
                    OR l.feed = ANY (f.consent_operators))
@@ -76,7 +79,8 @@ async def face_candidates(conn: Any, stops: Sequence[str], now: datetime, cfg: C
             template = unseal(keys, r["data_key_id"], r["sealed_template"], face_aad(r["account_id"]))
             unsealed[r["account_id"]] = template
         out.append(FaceCandidate(r["account_id"], r["booking_id"], r["leg_no"],
-                                 r["passenger_count"], vf, vu, template))
+                                 r["passenger_count"], vf, vu, template,
+                                 r["status"] == "replaced"))
     return out
 
 

@@ -30,11 +30,13 @@ from typing import Any
 
 import numpy as np
 
+from routing.fares import FareClasses, FareTable
 from routing.network import Network
 from ticketing.errors import NoFare, UnknownCategory
 
 __all__ = ["Tariff", "FareConfig", "LegSpan", "LegPrice", "Quote", "leg_unit_price",
-           "leg_operator", "price_units", "price_journey", "leg_distance_km", "format_minor"]
+           "leg_operator", "price_units", "price_journey", "leg_distance_km", "format_minor",
+           "search_fares"]
 
 _EARTH_KM = 6371.0088
 
@@ -239,15 +241,21 @@ def _v2_fare(net: Network, cfg: FareConfig, route: int, board: int,
 
 # --- distance tariffs ----------------------------------------------------------------------
 
-def leg_distance_km(net: Network, leg: LegSpan) -> float:
-    """Great-circle length of the leg along its trip's stops (km)."""
-    start = int(net.trip_st_start[leg.trip])
-    stops = net.st_stop[start + leg.board_pos: start + leg.alight_pos + 1]
+def _segments_km(net: Network, stops: np.ndarray) -> np.ndarray:
+    """Great-circle km between consecutive stops (element by element: the same value for a
+    segment whatever array it is computed in)."""
     lat = np.radians(net.stop_lat[stops])
     lon = np.radians(net.stop_lon[stops])
     dlat, dlon = np.diff(lat), np.diff(lon)
     a = np.sin(dlat / 2) ** 2 + np.cos(lat[:-1]) * np.cos(lat[1:]) * np.sin(dlon / 2) ** 2
-    return float(np.sum(2 * _EARTH_KM * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0)))))
+    return 2 * _EARTH_KM * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0)))
+
+
+def leg_distance_km(net: Network, leg: LegSpan) -> float:
+    """Great-circle length of the leg along its trip's stops (km)."""
+    start = int(net.trip_st_start[leg.trip])
+    return float(np.sum(_segments_km(net, net.st_stop[start + leg.board_pos:
+                                                      start + leg.alight_pos + 1])))
 
 
 def _tariff(net: Network, cfg: FareConfig, route: int, leg: LegSpan) -> tuple[int, str]:
@@ -257,20 +265,31 @@ def _tariff(net: Network, cfg: FareConfig, route: int, leg: LegSpan) -> tuple[in
 
 
 def _tariff_of(net: Network, cfg: FareConfig, route: int, leg: LegSpan) -> tuple[int, str]:
+    return _tariff_km(net, cfg, route, leg_distance_km(net, leg))
+
+
+def _tariff_km(net: Network, cfg: FareConfig, route: int, km: float) -> tuple[int, str]:
+    tariff, source = _tariff_for(net, cfg, route)
+    return _tariff_minor(cfg, tariff, km, str(net.route_mode[route])), source
+
+
+def _tariff_for(net: Network, cfg: FareConfig, route: int) -> tuple[Tariff, str]:
+    """The tariff of a route: its operator's, else its mode's (else "other")."""
     agency = str(net.agency_id[int(net.route_agency[route])])
     mode = str(net.route_mode[route])
     if agency in cfg.operator_tariffs:
-        tariff, source = cfg.operator_tariffs[agency], f"tariff:operator:{agency}"
-    elif mode in cfg.mode_tariffs or "other" in cfg.mode_tariffs:
+        return cfg.operator_tariffs[agency], f"tariff:operator:{agency}"
+    if mode in cfg.mode_tariffs or "other" in cfg.mode_tariffs:
         key = mode if mode in cfg.mode_tariffs else "other"
-        tariff, source = cfg.mode_tariffs[key], f"tariff:mode:{key}"
-    else:
-        raise NoFare(f"no fare and no tariff for mode {mode!r}", mode=mode)
-    km = leg_distance_km(net, leg)
+        return cfg.mode_tariffs[key], f"tariff:mode:{key}"
+    raise NoFare(f"no fare and no tariff for mode {mode!r}", mode=mode)
+
+
+def _tariff_minor(cfg: FareConfig, tariff: Tariff, km: float, mode: str) -> int:
     price = max(tariff.minimum, tariff.base + tariff.per_km * km)
     if not math.isfinite(price):
         raise NoFare("tariff gives no finite price", mode=mode)
-    return _round(Decimal(str(price)) * 100, cfg.round_minor), source
+    return _round(Decimal(str(price)) * 100, cfg.round_minor)
 
 
 # id(cfg) -> (cfg, (units, linked, categories) -> Quote): Decimal arithmetic on the same few inputs
@@ -288,10 +307,17 @@ def _leg_unit_price(net: Network, cfg: FareConfig, leg: LegSpan) -> tuple[int, s
     start = int(net.trip_st_start[leg.trip])
     board = int(net.st_stop[start + leg.board_pos])
     alight = int(net.st_stop[start + leg.alight_pos])
+    fare = _fare(net, cfg, route, board, alight)
+    return fare if fare is not None else _tariff(net, cfg, route, leg)
+
+
+def _fare(net: Network, cfg: FareConfig, route: int, board: int,
+          alight: int) -> tuple[int, str] | None:
+    """The GTFS fare (v2, else v1) of a ride of `route` from stop `board` to `alight`."""
     fare = _v2_fare(net, cfg, route, board, alight)
     if fare is None:
         fare = _gtfs_fare(net, cfg, route, str(net.stop_zone[board]), str(net.stop_zone[alight]))
-    return fare if fare is not None else _tariff(net, cfg, route, leg)
+    return fare
 
 
 # --- journeys ------------------------------------------------------------------------------
@@ -349,3 +375,63 @@ def price_journey(net: Network, cfg: FareConfig, legs: Sequence[LegSpan],
     """Price every leg for the given passengers (one category each) and the total."""
     units = [leg_unit_price(net, cfg, leg) for leg in legs]
     return price_units(cfg, units, [leg_operator(net, leg) for leg in legs], categories)
+
+
+# --- the fare table of a price search (criteria=price) ---------------------------------------
+
+_INT32_MAX = 2**31 - 1
+
+def search_fares(net: Network, cfg: FareConfig, classes: FareClasses) -> FareTable:
+    """Every ride's price as `routing.fares.FareTable` arrays: for each fare class (trips with
+    the same stops and route) and each (board, alight) pair its stops allow, the one-adult
+    unit price `leg_unit_price` gives and the same with the linked discount rounded as
+    `price_units` rounds it, so the search adds up exactly what a booking charges.
+    A ride that has no price (NoFare) is -1. Costs one price per pair (seconds on a large
+    network): build it once per network and config."""
+    full = np.full(classes.n_entries, -1, dtype=np.int32)   # minor units: < 21M CNY a ride
+    disc = np.full(classes.n_entries, -1, dtype=np.int32)
+    adult = Decimal(1) - Decimal(str(cfg.concessions.get("adult", 0.0)))
+    keep = Decimal(1) - Decimal(str(cfg.linked_discount))
+    rounded: dict[int, int] = {}
+    has_fares = bool(len(net.fare_leg_product) or len(net.fare_id))
+    for c in range(classes.n_classes):
+        t, n = int(classes.rep_trip[c]), int(classes.length[c])
+        base, row = int(classes.start[c]), int(classes.row[c])
+        board = classes.board_ok[row:row + n]
+        alight = classes.alight_ok[row:row + n]
+        route = int(net.trip_route[t])
+        first = int(net.trip_st_start[t])
+        stops = net.st_stop[first:first + n]
+        seg = _segments_km(net, stops)      # leg_distance_km, segment by segment
+        mode = str(net.route_mode[route])
+        try:
+            tariff: Tariff | None = _tariff_for(net, cfg, route)[0]
+        except NoFare:
+            tariff = None
+        for b in range(n - 1):
+            if not board[b]:
+                continue
+            for a in range(b + 1, n):
+                if not alight[a]:
+                    continue
+                fare = _fare(net, cfg, route, int(stops[b]), int(stops[a])) if has_fares else None
+                if fare is not None:
+                    unit = fare[0]
+                elif tariff is None:
+                    continue
+                else:
+                    try:
+                        unit = _tariff_minor(cfg, tariff, float(np.sum(seg[b:a])), mode)
+                    except NoFare:
+                        continue
+                got = rounded.get(unit)
+                if got is None:     # what price_units charges one adult, alone and linked
+                    got = rounded[unit] = (unit if adult == 1 else _round(Decimal(unit) * adult),
+                                           _round(Decimal(unit) * adult * keep))
+                if not 0 <= got[1] <= got[0] <= _INT32_MAX:
+                    continue        # negative or absurd (> 21M): left out of price searches
+                full[base + b * n + a], disc[base + b * n + a] = got
+    agencies = np.unique(net.agency_id.astype(str), return_inverse=True)[1].astype(np.int32)
+    operator = agencies[net.route_agency[net.trip_route]] if net.n_trips else np.zeros(0, np.int32)
+    return FareTable(classes=classes, full=full, disc=disc,
+                     trip_operator=np.asarray(operator, dtype=np.int32), linked=keep != 1)

@@ -4,7 +4,9 @@ One order of checks, so online and offline give the same code for the same ticke
 
     malformed -> unknown_key -> bad_signature          (the payload itself)
     wrong_station -> not_yet_valid / validity_over     (the signed legs against gate and clock)
-    cancelled                                          (revocations)
+    cancelled, replaced                                (revocations: a leg exchanged or
+                                                        rebooked is `replaced`, naming the
+                                                        leg that replaced it)
     code_expired                                       (rotating code not within now ± skew)
     already_used                                       (this leg was already entered)
     code_expired                                       (this code's step was already accepted —
@@ -18,18 +20,19 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
-from typing import Callable, Collection, Protocol
+from datetime import datetime, timedelta, tzinfo
+from typing import Callable, Collection, Mapping, Protocol
+from zoneinfo import ZoneInfo
 
 from ticketing.checkin_errors import (AlreadyUsed, Cancelled, CodeExpired, NotInManifest,
-                                      NotYetValid, Rejection, ValidityOver, WrongStation)
+                                      NotYetValid, Rejection, Replaced, ValidityOver, WrongStation)
 from ticketing.idcards import IdLeg, canonical_id, choose_leg, manifest_index
 from ticketing.keyring import load_public
-from ticketing.manifest import Manifest
+from ticketing.manifest import Manifest, ReplacedBy
 from ticketing.tokens import Scanned, TicketToken, TokenLeg, parse_qr, verify
 from ticketing.totp import match_step
 
-__all__ = ["ACCEPT", "Decision", "OfflineTap", "GateValidator", "candidate_legs",
+__all__ = ["ACCEPT", "Decision", "ReplacedBy", "replaced_error", "OfflineTap", "GateValidator", "candidate_legs",
            "check_ticket", "check_tap_proof", "ProofRefused", "Now"]
 
 ACCEPT = "ok"   # the code of every accept
@@ -48,11 +51,36 @@ class Decision:
     passengers: int | None = None
     step: int | None = None     # the TOTP step an accept burned (internal, never rendered)
     passenger: int | None = None  # ID card: the passenger_no admitted (one person, not the party)
+    replaced_by: ReplacedBy | None = None   # code replaced: the leg to board instead
+    valid_from: datetime | None = None   # not_yet_valid: when the leg's window opens
+    valid_until: datetime | None = None  # validity_over: when it closed
 
     @classmethod
-    def reject(cls, err: Rejection, token: TicketToken | None = None) -> "Decision":
-        return cls("reject", err.code, token.booking if token else None,
-                   err.extra.get("leg"), token.passenger_count if token else None)
+    def reject(cls, err: Rejection, token: TicketToken | None = None, *,
+               booking: str | None = None, passengers: int | None = None) -> "Decision":
+        """The refusal `err`; booking and party from the verified `token` if there is one."""
+        if token is not None:
+            booking, passengers = token.booking, token.passenger_count
+        return cls("reject", err.code, booking, err.extra.get("leg"), passengers,
+                   replaced_by=err.extra.get("replaced_by"),
+                   valid_from=_instant(err.extra.get("valid_from")),
+                   valid_until=_instant(err.extra.get("valid_until")))
+
+    def localised(self, tz: tzinfo) -> "Decision":
+        """The same decision with its window's instants written in `tz` (the station's)."""
+        if self.valid_from is None and self.valid_until is None:
+            return self
+        return replace(self, valid_from=self.valid_from and self.valid_from.astimezone(tz),
+                       valid_until=self.valid_until and self.valid_until.astimezone(tz))
+
+
+def _instant(iso: object) -> datetime | None:
+    return datetime.fromisoformat(iso) if isinstance(iso, str) else None
+
+
+def replaced_error(leg: int, by: ReplacedBy, **extra: object) -> Replaced:
+    return Replaced(f"leg {leg} was replaced by leg {by.leg} ({by.trip_id})", leg=leg,
+                    replaced_by=by, **extra)
 
 
 def candidate_legs(token: TicketToken, station: str | Collection[str], now: datetime) -> list[TokenLeg]:
@@ -80,18 +108,24 @@ def candidate_legs(token: TicketToken, station: str | Collection[str], now: date
 def check_ticket(scanned: Scanned, token: TicketToken, station: str | Collection[str],
                  now: datetime, *, booking_cancelled: bool, cancelled_legs: Collection[int],
                  secret_of: Callable[[int], bytes | None] | None, step_s: int, skew: int,
-                 digits: int) -> tuple[list[TokenLeg], int]:
+                 digits: int, replaced: Mapping[int, ReplacedBy] | None = None
+                 ) -> tuple[list[TokenLeg], int]:
     """The legs this verified ticket may enter now and the TOTP step their codes matched.
 
     Raises the rejection that comes first in the module's order. `secret_of(leg)` gives a
     leg's code secret; `secret_of` None means the booking is not known here (offline: not in
-    the manifest)."""
+    the manifest). `replaced`: the booking's legs (among `cancelled_legs`) that an exchange or
+    a rebooking replaced, and by what; refused as `replaced` rather than `cancelled`."""
     legs = candidate_legs(token, station, now)
     if booking_cancelled:
         raise Cancelled("booking cancelled")
-    legs = [leg for leg in legs if leg.index not in cancelled_legs]
-    if not legs:
+    live = [leg for leg in legs if leg.index not in cancelled_legs]
+    if not live:
+        gone = next((leg for leg in legs if replaced and leg.index in replaced), None)
+        if gone is not None and replaced is not None:
+            raise replaced_error(gone.index, replaced[gone.index])
         raise Cancelled("leg cancelled")
+    legs = live
     if secret_of is None:
         raise NotInManifest("booking not in this gate's manifest")
     matched: list[TokenLeg] = []
@@ -197,11 +231,13 @@ class GateValidator:
         self._used_steps: set[tuple[str, int]] = set()
         self._stops = frozenset(m.stops or (m.station,))
         self._used_passengers: set[tuple[str, int, int]] = set()   # (booking, leg, passenger)
+        self._zone = ZoneInfo(m.tz)   # the station's: taps and decisions are written in it
         self._ids: dict[bytes, list[IdLeg]] = {}
         for x in m.ids:
             self._ids.setdefault(x.index, []).extend(
                 IdLeg(x.booking, x.passenger, leg.index, m.station if not m.stops else m.stops[0],
-                      leg.valid_from, leg.valid_until, leg.cancelled, leg.used) for leg in x.legs)
+                      leg.valid_from, leg.valid_until, leg.cancelled, leg.used,
+                      m.replaced.get(x.booking, {}).get(leg.index)) for leg in x.legs)
 
     def validate(self, qr: str) -> Decision:
         m = self.manifest
@@ -216,18 +252,19 @@ class GateValidator:
                 scanned, token, self._stops, now,
                 booking_cancelled=token.booking in m.revoked and revoked is None,
                 cancelled_legs=revoked or (), secret_of=entry.secrets.get if entry else None,
-                step_s=m.totp_step_s, skew=m.totp_skew_steps, digits=m.totp_digits)
+                step_s=m.totp_step_s, skew=m.totp_skew_steps, digits=m.totp_digits,
+                replaced=m.replaced.get(token.booking))
             leg = next((x for x in legs if (token.booking, x.index) not in self._used_legs), None)
             if leg is None:
                 raise AlreadyUsed("ticket already used for this leg", leg=legs[0].index)
             if (token.booking, step) in self._used_steps:
                 raise CodeExpired("this code was already accepted", leg=leg.index)
         except Rejection as err:
-            return Decision.reject(err, token)
+            return Decision.reject(err, token).localised(self._zone)
         self._used_legs.add((token.booking, leg.index))
         self._used_steps.add((token.booking, step))
-        self.taps.append(OfflineTap(str(uuid.uuid4()), m.gate, token.booking, leg.index, now, step,
-                                    qr=qr))
+        self.taps.append(OfflineTap(str(uuid.uuid4()), m.gate, token.booking, leg.index,
+                                    now.astimezone(self._zone), step, qr=qr))
         return Decision("accept", ACCEPT, token.booking, leg.index, token.passenger_count, step)
 
     def remember(self, tap: OfflineTap) -> None:
@@ -251,11 +288,13 @@ class GateValidator:
             legs = [replace(x, used=True) if self._entered(x) else x for x in legs]
             chosen = choose_leg(legs, self._stops, now)
         except Rejection as err:
-            return Decision("reject", err.code, err.extra.get("booking"), err.extra.get("leg"),
-                            1 if err.extra.get("booking") else None)
+            booking = err.extra.get("booking")
+            return Decision.reject(err, booking=booking,
+                                   passengers=1 if booking else None).localised(self._zone)
         self._used_passengers.add((chosen.booking, chosen.leg, chosen.passenger))
-        self.taps.append(OfflineTap(str(uuid.uuid4()), m.gate, chosen.booking, chosen.leg, now,
-                                    None, chosen.passenger, id_card=(id_type, number)))
+        self.taps.append(OfflineTap(str(uuid.uuid4()), m.gate, chosen.booking, chosen.leg,
+                                    now.astimezone(self._zone), None, chosen.passenger,
+                                    id_card=(id_type, number)))
         return Decision("accept", ACCEPT, chosen.booking, chosen.leg, 1, None, chosen.passenger)
 
     def _entered(self, x: IdLeg) -> bool:

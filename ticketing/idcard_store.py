@@ -17,10 +17,10 @@ from typing import Any, Sequence
 import asyncpg
 
 from ticketing.checkin_config import CheckinConfig
-from ticketing.checkin_store import max_margins
+from ticketing.checkin_store import max_margins, replacements
 from ticketing.idcards import index_key, blind_index, manifest_index
 from ticketing.keyring import DataKeyring
-from ticketing.manifest import ManifestId, ManifestIdLeg
+from ticketing.manifest import ManifestId, ManifestIdLeg, ReplacedBy
 from ticketing.pii import Keyring, pii_aad
 
 __all__ = ["HolderLeg", "holder_legs", "record_passenger_tap", "manifest_ids", "index_passengers",
@@ -40,16 +40,18 @@ class HolderLeg:
     arrival: datetime
     cancelled: bool
     used: bool
+    replaced_by: ReplacedBy | None = None   # an exchanged or rebooked leg: its replacement
 
 
 async def holder_legs(conn: Any, indexes: Sequence[bytes], now: datetime,
                       cfg: CheckinConfig) -> list[HolderLeg]:
     """Every leg (departing from two days ago to LOOKAHEAD) of every confirmed or cancelled
-    booking whose passenger has one of `indexes`; one indexed lookup."""
+    booking whose passenger has one of `indexes`; one indexed lookup (and one more for the
+    replacements of legs an exchange or a rebooking replaced, if any)."""
     _, after = max_margins(cfg)
     rows = await conn.fetch(
         """SELECT p.booking_id, p.passenger_no, l.leg_no, l.from_stop, l.mode, l.departure,
-                  l.arrival, (b.status <> 'confirmed' OR l.status <> 'confirmed') AS cancelled,
+                  l.arrival, l.status AS lstatus, (b.status <> 'confirmed' OR l.status <> 'confirmed') AS cancelled,
                   (EXISTS (SELECT 1 FROM gate_taps t
                            WHERE t.booking_id = l.booking_id AND t.leg_no = l.leg_no)
                    OR EXISTS (SELECT 1 FROM passenger_taps q
@@ -59,11 +61,14 @@ async def holder_legs(conn: Any, indexes: Sequence[bytes], now: datetime,
              JOIN bookings b ON b.id = p.booking_id
              JOIN booking_legs l ON l.booking_id = p.booking_id
             WHERE p.id_index = ANY ($1::bytea[]) AND b.status IN ('confirmed', 'cancelled')
-              AND l.status IN ('confirmed', 'cancelled')
+              AND l.status IN ('confirmed', 'cancelled', 'replaced')
               AND l.departure > $2 AND l.departure < $3""",
         list(indexes), now - after - timedelta(days=2), now + LOOKAHEAD)
+    gone = [r["booking_id"] for r in rows if r["lstatus"] == "replaced"]
+    by = await replacements(conn, gone) if gone else {}
     return [HolderLeg(r["booking_id"], r["passenger_no"], r["leg_no"], r["from_stop"], r["mode"],
-                      r["departure"], r["arrival"], r["cancelled"], r["used"]) for r in rows]
+                      r["departure"], r["arrival"], r["cancelled"], r["used"],
+                      by.get(r["booking_id"], {}).get(r["leg_no"])) for r in rows]
 
 
 async def record_passenger_tap(conn: Any, *, booking: str, leg: int, passenger: int, gate: str,
@@ -137,7 +142,8 @@ async def manifest_ids(conn: Any, stops: Sequence[str], lo: datetime, hi: dateti
              JOIN bookings b ON b.id = l.booking_id
              JOIN booking_passengers p ON p.booking_id = l.booking_id
             WHERE l.from_stop = ANY ($1::text[]) AND l.departure < $3 AND l.departure > $2
-              AND b.status IN ('confirmed', 'cancelled') AND l.status IN ('confirmed', 'cancelled')
+              AND b.status IN ('confirmed', 'cancelled')
+              AND l.status IN ('confirmed', 'cancelled', 'replaced')
             GROUP BY p.booking_id, p.passenger_no, p.id_type, p.key_id, p.id_number_ct""",
         list(stops), lo - after - timedelta(days=2), hi + before)
     ring = Keyring(dict(keys.keys), keys.active)

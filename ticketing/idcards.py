@@ -17,7 +17,8 @@ date and the GB 11643-1999 ISO 7064 MOD 11-2 check character) and then only ever
 `choose_leg` is the decision, shared by the online endpoint and the offline validator: among
 the legs of every booking of the card's holder, admit on the one that is valid here and unused
 (earliest first); else refuse with the code of the leg that came closest to admitting, in the
-order of gate.py (wrong_station < not_yet_valid/validity_over < cancelled < already_used).
+order of gate.py (wrong_station < not_yet_valid/validity_over < cancelled/replaced <
+already_used). A leg an exchange or a rebooking replaced is `replaced`, naming its replacement.
 """
 
 from __future__ import annotations
@@ -32,8 +33,9 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from ticketing.checkin_errors import (AlreadyUsed, Cancelled, InvalidId, NotYetValid, Rejection,
-                                      ValidityOver, WrongStation)
+                                      Replaced, ValidityOver, WrongStation)
 from ticketing.errors import InvalidPassenger
+from ticketing.manifest import ReplacedBy
 from ticketing.passengers import ID_TYPES, normalise_id
 
 __all__ = ["ID_TYPES", "IdLeg", "canonical_id", "index_key", "blind_index", "blind_indexes",
@@ -84,6 +86,7 @@ class IdLeg:
     valid_until: datetime
     cancelled: bool           # booking or leg no longer confirmed
     used: bool                # this passenger (or the whole party, by QR/face) entered this leg
+    replaced_by: ReplacedBy | None = None   # the leg was replaced (and so `cancelled`) by this one
 
 
 def _refusal(legs: list[IdLeg], stops: Collection[str], now: datetime) -> tuple[int, Rejection]:
@@ -103,6 +106,10 @@ def _refusal(legs: list[IdLeg], stops: Collection[str], now: datetime) -> tuple[
                                valid_until=last.valid_until.isoformat(), booking=last.booking)
     live = [x for x in valid if not x.cancelled]
     if not live:
+        gone = next((x for x in valid if x.replaced_by is not None), None)
+        if gone is not None and gone.replaced_by is not None:
+            return 2, Replaced(f"leg {gone.leg} was replaced by leg {gone.replaced_by.leg}",
+                               leg=gone.leg, booking=gone.booking, replaced_by=gone.replaced_by)
         return 2, Cancelled("booking cancelled", leg=valid[0].leg, booking=valid[0].booking)
     return 3, AlreadyUsed("ticket already used for this leg", leg=live[0].leg, booking=live[0].booking)
 

@@ -24,7 +24,7 @@ import json
 import os
 import zlib
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from typing import Any, Mapping
 
 from cryptography.exceptions import InvalidSignature, InvalidTag
@@ -35,7 +35,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from ticketing.checkin_errors import ManifestInvalid
 from ticketing.keyring import SigningKey, load_public
 
-__all__ = ["ManifestLeg", "ManifestEntry", "ManifestIdLeg", "ManifestId", "Manifest", "gate_key", "seal_manifest",
+__all__ = ["ReplacedBy", "ManifestLeg", "ManifestEntry", "ManifestIdLeg", "ManifestId", "Manifest", "gate_key", "seal_manifest",
            "open_manifest", "ALG"]
 
 ALG = "A256GCM+HKDF-SHA256(gate-key)"
@@ -57,6 +57,22 @@ def _ts(dt: datetime) -> int:
 
 def _dt(ts: int) -> datetime:
     return datetime.fromtimestamp(ts, timezone.utc)
+
+
+@dataclass(frozen=True)
+class ReplacedBy:
+    """The leg that replaced a booked leg (an exchange or a rebooking: booking_legs.replaced_by,
+    followed to the leg that is not itself replaced): what a gate shows a passenger it refuses
+    with `replaced`. `departure` carries the offset of its boarding stop's zone."""
+
+    leg: int
+    trip_id: str
+    departure: datetime
+    station: str        # its boarding stop, "feed:stop_id"
+
+    def as_json(self) -> dict[str, object]:
+        return {"leg": self.leg, "trip_id": self.trip_id, "departure": self.departure.isoformat(),
+                "station": self.station}
 
 
 @dataclass(frozen=True)
@@ -118,6 +134,11 @@ class Manifest:
     stops: tuple[str, ...] = ()       # stop ids this gate admits to (station + platforms); () = station
     id_key: bytes = b""               # random per manifest: the key of every ManifestId.index
     ids: tuple[ManifestId, ...] = ()  # ID-card holders of the bookings boarding here
+    # booking -> {replaced leg boarding here -> the leg that replaced it} (those legs are also
+    # in `revoked`, so a gate that predates `replaced` still refuses them, as `cancelled`)
+    replaced: dict[str, dict[int, ReplacedBy]] = field(default_factory=dict)
+    tz: str = "UTC"                   # the station's IANA time zone (its feed's): `date` is a
+                                      # day there; a gate writes taps and shows times in it
 
     def __repr__(self) -> str:
         return (f"Manifest(gate={self.gate!r}, station={self.station!r}, date={self.date}, "
@@ -143,11 +164,28 @@ def _body(m: Manifest) -> dict[str, Any]:
         "revoked": {b: (None if legs is None else list(legs)) for b, legs in m.revoked.items()},
         "stops": list(m.stops),
         "id_key": _b64(m.id_key),
+        "tz": m.tz,
         "ids": [[x.booking, x.passenger, _b64(x.index),
                  [[leg.index, _ts(leg.valid_from), _ts(leg.valid_until), int(leg.cancelled),
                    int(leg.used)] for leg in x.legs]]
                 for x in m.ids],
+        "replaced": {b: {str(i): [r.leg, r.trip_id, _ts(r.departure), r.station,
+                                  _offset_s(r.departure)]
+                         for i, r in sorted(legs.items())}
+                     for b, legs in m.replaced.items()},
     }
+
+
+def _offset_s(dt: datetime) -> int:
+    off = dt.utcoffset()
+    return int(off.total_seconds()) if off is not None else 0
+
+
+def _replaced(raw: Mapping[str, Any]) -> dict[str, dict[int, ReplacedBy]]:
+    return {b: {int(i): ReplacedBy(int(leg), str(trip), datetime.fromtimestamp(
+                    int(dep), timezone(timedelta(seconds=int(off)))), str(station))
+                for i, (leg, trip, dep, station, off) in legs.items()}
+            for b, legs in raw.items()}
 
 
 def _from_body(d: dict[str, Any]) -> Manifest:
@@ -168,10 +206,12 @@ def _from_body(d: dict[str, Any]) -> Manifest:
                  for b, v in d["revoked"].items()},
         stops=tuple(d.get("stops", ())),
         id_key=_unb64(d.get("id_key", "")),
+        tz=str(d.get("tz", "UTC")),
         ids=tuple(ManifestId(booking, int(pax), _unb64(index),
                              tuple(ManifestIdLeg(int(i), _dt(vf), _dt(vu), bool(c), bool(u))
                                    for i, vf, vu, c, u in legs))
                   for booking, pax, index, legs in d.get("ids", ())),
+        replaced=_replaced(d.get("replaced", {})),
     )
 
 

@@ -3,8 +3,10 @@ realtime update can break, and the booking events. The only SQL of protection.
 
 Jobs: `enqueue_for_runs` turns the runs an update names into one open job per confirmed
 booking on them (a second update while the job is open merges into it; while it runs, it
-marks the job to run once more). `claim` takes the oldest open job with FOR UPDATE SKIP LOCKED
-(a 'running' job whose lease ran out is a crashed worker's: claimed again). The check of a job
+marks the job to run once more). `claim` takes the oldest open job with FOR UPDATE SKIP LOCKED,
+checks before rebookings (a claimed job whose lease ran out is a crashed worker's: claimed
+again). A check that finds a broken leg releases the job as 'rebooking' (`start_rebooking`);
+the rebooking ends it (`finish`) in the transaction of the swap. The check of a job
 runs in one transaction that holds the booking row lock (`lock_booking`): one writer per
 booking, and its events are written with the job's end.
 """
@@ -18,7 +20,8 @@ import asyncpg
 
 from ticketing.protection import BookedLeg
 
-__all__ = ["enqueue_for_runs", "claim", "finish", "lock_booking", "recorded_disruptions",
+__all__ = ["enqueue_for_runs", "claim", "start_rebooking", "finish", "set_protection",
+           "protection_of", "lock_booking", "recorded_disruptions",
            "add_event", "booking_events", "account_events", "open_jobs"]
 
 Conn = asyncpg.Connection | asyncpg.Pool
@@ -37,23 +40,37 @@ async def enqueue_for_runs(conn: Conn, runs: Sequence[tuple[str, date]], reason:
              JOIN booking_legs l ON l.trip_id = r.trip_id AND l.service_date = r.service_date
                                 AND l.status = 'confirmed'
            ORDER BY 1
-           ON CONFLICT (booking_id) WHERE state IN ('pending', 'running')
-           DO UPDATE SET again = protection_jobs.state = 'running'
+           ON CONFLICT (booking_id) WHERE state IN ('pending', 'running', 'rebooking')
+           DO UPDATE SET again = protection_jobs.state IN ('running', 'rebooking')
            RETURNING booking_id""",
         [r[0] for r in runs], [r[1] for r in runs], reason, now)
     return len(rows)
 
 
 async def claim(conn: Conn, now: datetime, lease_s: float) -> asyncpg.Record | None:
-    """The oldest open job (id, booking_id, attempts), now 'running' for this worker."""
+    """The next open job (id, booking_id, attempts, rebook), now claimed by this worker: the
+    oldest check to run ('pending', now 'running') before the oldest rebooking to do
+    ('rebooking' released by its check, or left by a crashed worker past its lease; it stays
+    'rebooking', `rebook` true), so every booking an update breaks hears `disrupted` first."""
     return await conn.fetchrow(
-        """UPDATE protection_jobs j SET state = 'running', attempts = j.attempts + 1,
-                  claimed_at = $1, again = false
-           WHERE j.id = (SELECT id FROM protection_jobs
-                          WHERE state = 'pending' OR (state = 'running' AND claimed_at < $2)
-                          ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED)
-           RETURNING j.id, j.booking_id, j.attempts""",
+        """WITH j0 AS (SELECT id, state FROM protection_jobs
+                        WHERE state = 'pending'
+                           OR (state = 'rebooking' AND (claimed_at IS NULL OR claimed_at < $2))
+                           OR (state = 'running' AND claimed_at < $2)
+                        ORDER BY state = 'rebooking', id LIMIT 1 FOR UPDATE SKIP LOCKED)
+           UPDATE protection_jobs j
+              SET state = CASE WHEN j0.state = 'rebooking' THEN 'rebooking' ELSE 'running' END,
+                  attempts = j.attempts + 1, claimed_at = $1, again = false
+             FROM j0 WHERE j.id = j0.id
+           RETURNING j.id, j.booking_id, j.attempts, j0.state = 'rebooking' AS rebook""",
         now, now - timedelta(seconds=lease_s))
+
+
+async def start_rebooking(conn: Conn, job_id: int, now: datetime) -> None:
+    """The job's check found a broken leg (its `disrupted` events written in this transaction):
+    'rebooking', released for any worker to claim once the checks waiting are done."""
+    await conn.execute("UPDATE protection_jobs SET state = 'rebooking', claimed_at = NULL "
+                       "WHERE id = $1", job_id)
 
 
 async def finish(conn: Conn, job_id: int, outcome: str, now: datetime, failed: bool = False,
@@ -69,25 +86,42 @@ async def finish(conn: Conn, job_id: int, outcome: str, now: datetime, failed: b
 
 async def open_jobs(conn: Conn) -> int:
     return await conn.fetchval(
-        "SELECT count(*) FROM protection_jobs WHERE state IN ('pending', 'running')")
+        "SELECT count(*) FROM protection_jobs WHERE state IN ('pending', 'running', 'rebooking')")
 
 
 async def lock_booking(conn: asyncpg.Connection, booking_id: str
-                       ) -> tuple[str | None, list[tuple[BookedLeg, dict]]]:
-    """Lock the booking row (one writer per booking); its status and confirmed legs, each with
-    the LegKey fields (trip_id, service_date, board_pos, alight_pos, from_stop, to_stop)."""
-    status = await conn.fetchval("SELECT status FROM bookings WHERE id = $1 FOR UPDATE", booking_id)
-    if status is None:
-        return None, []
+                       ) -> tuple[str | None, list[tuple[BookedLeg, dict]], dict]:
+    """Lock the booking row (one writer per booking); its status, its confirmed legs, each with
+    the LegKey fields (trip_id, service_date, board_pos, alight_pos, from_stop, to_stop,
+    departure, arrival), and the plan options it was sold with (modes, wheelchair, max_walk_m,
+    min_transfer_s, profile; 0610_rebook.sql, 0611_rebook_profile.sql)."""
+    row = await conn.fetchrow(
+        "SELECT status, modes, wheelchair, max_walk_m, min_transfer_s, profile FROM bookings "
+        "WHERE id = $1 FOR UPDATE", booking_id)
+    if row is None:
+        return None, [], {}
     rows = await conn.fetch(
         """SELECT leg_no, trip_id, service_date, board_pos, alight_pos, from_stop, to_stop,
-                  departure, arrival, mode
+                  departure, arrival, mode, connection_s
              FROM booking_legs WHERE booking_id = $1 AND status = 'confirmed' ORDER BY leg_no""",
         booking_id)
-    return status, [(BookedLeg(r["leg_no"], r["departure"], r["arrival"], r["mode"]),
-                     {k: r[k] for k in ("trip_id", "service_date", "board_pos", "alight_pos",
-                                        "from_stop", "to_stop", "departure", "arrival")})
-                    for r in rows]
+    options = {k: row[k] for k in ("modes", "wheelchair", "max_walk_m", "min_transfer_s",
+                                   "profile")}
+    return row["status"], [(BookedLeg(r["leg_no"], r["departure"], r["arrival"], r["mode"],
+                                      r["connection_s"]),
+                            {k: r[k] for k in ("trip_id", "service_date", "board_pos",
+                                               "alight_pos", "from_stop", "to_stop",
+                                               "departure", "arrival")})
+                           for r in rows], options
+
+
+async def set_protection(conn: Conn, booking_id: str, state: dict | None) -> None:
+    """What protection did last to the booking (bookings.protection; see 0610_rebook.sql)."""
+    await conn.execute("UPDATE bookings SET protection = $2::jsonb WHERE id = $1", booking_id, state)
+
+
+async def protection_of(conn: Conn, booking_id: str) -> dict | None:
+    return await conn.fetchval("SELECT protection FROM bookings WHERE id = $1", booking_id)
 
 
 async def recorded_disruptions(conn: Conn, booking_id: str) -> set[tuple[int, str]]:

@@ -29,6 +29,7 @@ from ticketing.inventory import CapacityConfig
 from ticketing.offers import check_versions, make_offer
 from ticketing.passengers import AgeRules, check_category, mask_id, mask_name, validate_passenger
 from ticketing.pii import Keyring, pii_aad
+from ticketing.protection import BookedLeg, sold_connections
 
 __all__ = ["BookingConfig", "PassengerInput", "Bookings", "ExchangeOffer"]
 
@@ -96,8 +97,13 @@ class Bookings:
 
     async def hold(self, account_id: str, itinerary_id: str, key: Any, network: Network,
                    live_versions: Mapping[str, str], passengers: Sequence[PassengerInput],
-                   conn: asyncpg.Connection | None = None) -> store.BookingView:
-        """Hold seats on every leg of the itinerary `key` (a routing ItineraryKey)."""
+                   conn: asyncpg.Connection | None = None,
+                   options: store.SaleOptions = store.SaleOptions(),
+                   connection_of: Callable[[BookedLeg, BookedLeg], int] | None = None,
+                   ) -> store.BookingView:
+        """Hold seats on every leg of the itinerary `key` (a routing ItineraryKey). `options`
+        (the plan's) and each leg's connection time (`connection_of`: the change time asked
+        between two legs) are kept for connection protection."""
         check_versions(key.versions, dict(live_versions))
         now = self.now()
         gone = [n for n, leg in enumerate(key.legs) if leg.departure <= now]
@@ -107,10 +113,15 @@ class Bookings:
         pax = self._passengers(booking_id, passengers, now.date(), key.legs[0].service_date
                                if key.legs else None)
         offer = make_offer(network, self.config.fares, key.legs, [p.category for p in pax])
-        legs = [store.NewLeg.priced(g, p.unit_minor, p.source, p.amount_minor)
-                for g, p in zip(offer.legs, offer.quote.legs, strict=True)]
+        conns: list[int | None] = [None] * len(offer.legs)
+        if connection_of is not None:
+            conns = list(sold_connections([BookedLeg(g.leg_no, g.departure, g.arrival, g.mode)
+                                           for g in offer.legs], connection_of))
+        legs = [store.NewLeg.priced(g, p.unit_minor, p.source, p.amount_minor, c)
+                for g, p, c in zip(offer.legs, offer.quote.legs, conns, strict=True)]
         booking = store.NewBooking(booking_id, account_id, itinerary_id, dict(key.versions),
-                                   offer.quote.currency, offer.quote.total_minor, legs, pax)
+                                   offer.quote.currency, offer.quote.total_minor, legs, pax,
+                                   options)
         created, expires = await store.hold(self.pool, booking, capacity=self.config.capacity,
                                             ttl=self.config.hold_ttl, now=self.now, conn=conn)
         return store.held_view(booking, created, expires)
@@ -121,11 +132,13 @@ class Bookings:
                                    conn=conn)
 
     async def cancel(self, account_id: str, booking_id: str, leg_no: int | None = None,
-                     conn: asyncpg.Connection | None = None
+                     conn: asyncpg.Connection | None = None, legs: Sequence[int] | None = None
                      ) -> tuple[store.BookingView, CancelOutcome]:
+        """Cancel the booking, leg `leg_no`, or the broken `legs` of a standing refund offer
+        (connection protection: refunded in full)."""
         out, view = await store.cancel(self.pool, booking_id, account_id, leg_no,
                                        fares=self.config.fares, refunds=self.config.refunds,
-                                       now=self.now, conn=conn)
+                                       now=self.now, conn=conn, some=legs)
         return view, out
 
     async def refund_quote(self, account_id: str, booking_id: str, leg_no: int | None = None

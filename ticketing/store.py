@@ -30,7 +30,10 @@ from ticketing.bookings import (
     CancelOutcome, Event, LegState, RefundPolicy, Status, cancel_booking, cancel_leg,
     effective_status, transition,
 )
-from ticketing.errors import BookingNotFound, HoldExpired, LegNotExchangeable, SeatsGone, SoldOut
+from ticketing.errors import (
+    BookingNotFound, HoldExpired, LegNotExchangeable, NoRefundOffer, SeatsGone, SoldOut,
+)
+from ticketing.rebook import full_refund, offer_legs
 from ticketing.fares import FareConfig
 from ticketing.offers import OfferLeg
 from ticketing.inventory import (
@@ -39,7 +42,7 @@ from ticketing.inventory import (
 
 __all__ = [
     "NewLeg", "NewPassenger", "NewBooking", "LegView", "PassengerView", "TicketView",
-    "BookingView", "new_booking_id", "hold", "confirm", "cancel", "refund_quote", "read_with_legs", "Replacement", "replace_legs", "expire_due", "get_booking",
+    "BookingView", "SaleOptions", "new_booking_id", "hold", "confirm", "cancel", "refund_quote", "read_with_legs", "Replacement", "replace_legs", "expire_due", "get_booking",
     "list_bookings", "set_capacity", "occupancy", "held_view", "encrypted_passengers", "update_passenger_cipher",
 ]
 
@@ -78,11 +81,25 @@ class NewLeg(OfferLeg):
     unit_minor: int
     price_source: str
     price_minor: int
+    connection_s: int | None = None   # change time before this leg as sold (protection)
 
     @classmethod
-    def priced(cls, leg: OfferLeg, unit_minor: int, source: str, amount_minor: int) -> "NewLeg":
+    def priced(cls, leg: OfferLeg, unit_minor: int, source: str, amount_minor: int,
+               connection_s: int | None = None) -> "NewLeg":
         return cls(**{f.name: getattr(leg, f.name) for f in fields(OfferLeg)},
-                   unit_minor=unit_minor, price_source=source, price_minor=amount_minor)
+                   unit_minor=unit_minor, price_source=source, price_minor=amount_minor,
+                   connection_s=connection_s)
+
+
+@dataclass(frozen=True)
+class SaleOptions:
+    """The /v1/plan options an itinerary was planned with, kept on the booking so connection
+    protection re-plans the journey the same way (0610_rebook.sql)."""
+    modes: tuple[str, ...] | None = None    # None: the modes of the legs sold
+    wheelchair: bool = False
+    max_walk_m: float | None = None
+    min_transfer_s: int | None = None
+    profile: Mapping[str, Any] = field(default_factory=dict)  # the Query's travel-profile fields
 
 
 @dataclass(frozen=True)
@@ -109,6 +126,7 @@ class NewBooking:
     total_minor: int
     legs: Sequence[NewLeg]
     passengers: Sequence[NewPassenger]
+    options: SaleOptions = SaleOptions()
 
 
 @dataclass(frozen=True)
@@ -129,6 +147,7 @@ class LegView:
     price_minor: int
     refund_minor: int
     price_source: str
+    replaced_by: int | None = None   # status 'replaced': leg_no of the first leg that replaced it
 
 
 @dataclass(frozen=True)
@@ -165,6 +184,7 @@ class BookingView:
     legs: tuple[LegView, ...]
     passengers: tuple[PassengerView, ...]
     tickets: tuple[TicketView, ...] = field(default=())
+    protection: Mapping[str, Any] | None = None   # bookings.protection (connection protection)
 
 
 # --- seat segments -------------------------------------------------------------------------
@@ -278,8 +298,9 @@ async def _insert_booking(conn: asyncpg.Connection, b: NewBooking, status: Statu
         """WITH bk AS (
              INSERT INTO bookings (id, account_id, status, itinerary_id, feed_versions,
                  passenger_count, passenger_categories, currency, total_minor, expires_at,
-                 created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5::jsonb, cardinality($7::text[]), $7, $8, $9, $10, $11, $11)),
+                 created_at, updated_at, modes, wheelchair, max_walk_m, min_transfer_s, profile)
+             VALUES ($1, $2, $3, $4, $5::jsonb, cardinality($7::text[]), $7, $8, $9, $10, $11, $11,
+                     $38, $39, $40, $41, $43::jsonb)),
            px AS (
              INSERT INTO booking_passengers (booking_id, passenger_no, category, id_type, key_id,
                  name_ct, id_number_ct, name_masked, id_masked, id_index, id_index_key)
@@ -289,18 +310,19 @@ async def _insert_booking(conn: asyncpg.Connection, b: NewBooking, status: Statu
            lg AS (
              INSERT INTO booking_legs (booking_id, leg_no, status, feed, agency_id, agency_name,
                  mode, route_id, trip_id, service_date, board_pos, alight_pos, from_stop, to_stop,
-                 departure, arrival, passengers, hold_until, unit_minor, price_source, price_minor)
+                 departure, arrival, passengers, hold_until, unit_minor, price_source, price_minor,
+                 connection_s)
              SELECT $1, u.leg_no, 'held', u.feed, u.agency_id, u.agency_name, u.mode, u.route_id,
                     u.trip_id, u.service_date, u.board_pos, u.alight_pos, u.from_stop, u.to_stop,
                     u.departure, u.arrival, cardinality($7::text[]), $10, u.unit_minor,
-                    u.price_source, u.price_minor
+                    u.price_source, u.price_minor, u.connection_s
              FROM unnest($18::int[], $19::text[], $20::text[], $21::text[], $22::text[],
                          $23::text[], $24::text[], $25::date[], $26::int[], $27::int[],
                          $28::text[], $29::text[], $30::timestamptz[], $31::timestamptz[],
-                         $32::bigint[], $33::text[], $34::bigint[])
+                         $32::bigint[], $33::text[], $34::bigint[], $42::int[])
                   AS u(leg_no, feed, agency_id, agency_name, mode, route_id, trip_id,
                        service_date, board_pos, alight_pos, from_stop, to_stop, departure,
-                       arrival, unit_minor, price_source, price_minor))
+                       arrival, unit_minor, price_source, price_minor, connection_s))
            INSERT INTO booking_events (booking_id, event, from_status, to_status, detail,
                                        occurred_at)
            VALUES ($1, 'hold', NULL, $3, $35::jsonb, $11)""",
@@ -315,7 +337,10 @@ async def _insert_booking(conn: asyncpg.Connection, b: NewBooking, status: Statu
         [g.departure for g in L], [g.arrival for g in L], [g.unit_minor for g in L],
         [g.price_source for g in L], [g.price_minor for g in L],
         {"total_minor": b.total_minor, "expires_at": expires.isoformat()},
-        [p.id_index for p in P], [p.id_index_key for p in P])
+        [p.id_index for p in P], [p.id_index_key for p in P],
+        list(b.options.modes) if b.options.modes is not None else None, b.options.wheelchair,
+        b.options.max_walk_m, b.options.min_transfer_s, [g.connection_s for g in L],
+        dict(b.options.profile))
 
 
 def held_view(b: NewBooking, created: datetime, expires: datetime) -> BookingView:
@@ -457,12 +482,24 @@ def leg_state(g: Any) -> LegState:
 
 
 def _cancel_outcome(row: Mapping[str, Any], legs: Sequence[Any], leg_no: int | None,
-                    fares: FareConfig, refunds: RefundPolicy, t: datetime) -> CancelOutcome:
-    """What cancelling the booking (or leg `leg_no`) at `t` does: the one computation behind
-    both `cancel` and `refund_quote`, so a quote is what the cancel refunds."""
+                    fares: FareConfig, refunds: RefundPolicy, t: datetime,
+                    some: Sequence[int] | None = None) -> CancelOutcome:
+    """What cancelling the booking (or leg `leg_no`, or the legs `some`) at `t` does: the one
+    computation behind both `cancel` and `refund_quote`, so a quote is what the cancel refunds.
+    While connection protection's refund offer stands (ticketing/rebook.py), the broken legs
+    it covers are refunded in full; `some` must be such legs (else NoRefundOffer)."""
     before = Status(row["status"])
     states = [leg_state(g) for g in legs]
     paid_left = row["paid_minor"] - row["refund_minor"]
+    offered = offer_legs(row.get("protection"), legs)
+    if some is not None:
+        if not some or not set(some) <= set(offered):
+            raise NoRefundOffer(f"legs {sorted(set(some))} are not broken legs with a standing "
+                                f"refund offer (offered: {list(offered)})", legs=list(offered))
+        return full_refund(row, states, some, refunds, t, only_offered=True)
+    if offered and (leg_no is None or leg_no in offered):
+        return full_refund(row, states, offered if leg_no is None else [leg_no], refunds, t,
+                           only_offered=leg_no is not None)
     if leg_no is None:
         return cancel_booking(before, states, refunds, t, row["expires_at"], paid_left)
     return cancel_leg(before, states, leg_no, row["passenger_categories"], fares, refunds,
@@ -480,23 +517,28 @@ async def read_with_legs(conn: Conn, booking_id: str, account_id: str | None
 
 
 async def refund_quote(conn: Conn, booking_id: str, account_id: str, leg_no: int | None, *,
-                       fares: FareConfig, refunds: RefundPolicy, t: datetime) -> CancelOutcome:
+                       fares: FareConfig, refunds: RefundPolicy, t: datetime,
+                       some: Sequence[int] | None = None) -> CancelOutcome:
     """What `cancel` would refund at `t` (nothing written, nothing locked)."""
     row, legs = await read_with_legs(conn, booking_id, account_id)
-    return _cancel_outcome(row, legs, leg_no, fares, refunds, t)
+    return _cancel_outcome(row, legs, leg_no, fares, refunds, t, some)
 
 
 async def cancel(pool: asyncpg.Pool, booking_id: str, account_id: str, leg_no: int | None, *,
                  fares: FareConfig, refunds: RefundPolicy, now: Now,
-                 conn: asyncpg.Connection | None = None) -> tuple[CancelOutcome, BookingView]:
-    """Cancel the booking, or one leg of it (re-pricing the rest); seats go back at once.
+                 conn: asyncpg.Connection | None = None,
+                 some: Sequence[int] | None = None) -> tuple[CancelOutcome, BookingView]:
+    """Cancel the booking, or one leg of it (re-pricing the rest), or the broken legs `some`
+    of a standing refund offer (in full); seats go back at once.
 
     Returns the outcome and the booking as a read after the commit would."""
     async with _using(pool, conn) as conn, _tx(conn):
         row, legs, pax = await _lock_with_legs(conn, booking_id, account_id)
         t = now()
         before = Status(row["status"])
-        out = _cancel_outcome(row, legs, leg_no, fares, refunds, t)
+        out = _cancel_outcome(row, legs, leg_no, fares, refunds, t, some)
+        if some is not None and out.status is not Status.CANCELLED:
+            leg_no = min(some)      # recorded as a leg cancel of the first of them
         tickets = await _apply_cancel(conn, row, out, leg_no, before, t)
         whole = out.status is Status.CANCELLED
         after_legs = []
@@ -639,18 +681,18 @@ async def replace_legs(pool: asyncpg.Pool, booking_id: str, account_id: str | No
                  INSERT INTO booking_legs (booking_id, leg_no, status, feed, agency_id,
                      agency_name, mode, route_id, trip_id, service_date, board_pos, alight_pos,
                      from_stop, to_stop, departure, arrival, passengers, hold_until, unit_minor,
-                     price_source, price_minor)
+                     price_source, price_minor, connection_s)
                  SELECT $1, u.leg_no, 'confirmed', u.feed, u.agency_id, u.agency_name, u.mode,
                         u.route_id, u.trip_id, u.service_date, u.board_pos, u.alight_pos,
                         u.from_stop, u.to_stop, u.departure, u.arrival, $2, $3, u.unit_minor,
-                        u.price_source, u.price_minor
+                        u.price_source, u.price_minor, u.connection_s
                  FROM unnest($4::int[], $5::text[], $6::text[], $7::text[], $8::text[],
                              $9::text[], $10::text[], $11::date[], $12::int[], $13::int[],
                              $14::text[], $15::text[], $16::timestamptz[], $17::timestamptz[],
-                             $18::bigint[], $19::text[], $20::bigint[])
+                             $18::bigint[], $19::text[], $20::bigint[], $28::int[])
                       AS u(leg_no, feed, agency_id, agency_name, mode, route_id, trip_id,
                            service_date, board_pos, alight_pos, from_stop, to_stop, departure,
-                           arrival, unit_minor, price_source, price_minor)),
+                           arrival, unit_minor, price_source, price_minor, connection_s)),
                bk AS (UPDATE bookings SET total_minor = total_minor + $21,
                           paid_minor = paid_minor + $22, refund_minor = refund_minor + $23,
                           updated_at = $24 WHERE id = $1)
@@ -665,7 +707,8 @@ async def replace_legs(pool: asyncpg.Pool, booking_id: str, account_id: str | No
             [g.unit_minor for g in new], [g.price_source for g in new],
             [g.price_minor for g in new], delta, rep.charge_minor, rep.refund_minor, t,
             rep.event, rep.from_leg,
-            {**rep.detail, "replaced": old_nos, "by": [g.leg_no for g in new]})
+            {**rep.detail, "replaced": old_nos, "by": [g.leg_no for g in new]},
+            [g.connection_s for g in new])
         # tickets after their legs exist (the foreign key is checked per statement)
         await conn.execute(
             """INSERT INTO tickets (id, booking_id, leg_no, passenger_no, category, status,
@@ -688,14 +731,14 @@ def _build_view(b: Mapping[str, Any], legs: Iterable[Mapping[str, Any]],
         g["leg_no"], "expired" if status is Status.EXPIRED and g["status"] == "held" else g["status"],
         g["feed"], g["agency_id"], g["agency_name"], g["mode"], g["route_id"], g["trip_id"],
         g["service_date"], g["from_stop"], g["to_stop"], g["departure"], g["arrival"],
-        g["price_minor"], g["refund_minor"], g["price_source"]) for g in legs)
+        g["price_minor"], g["refund_minor"], g["price_source"], g["replaced_by"]) for g in legs)
     return BookingView(
         b["id"], status.value, b["itinerary_id"], b["currency"], b["total_minor"],
         b["paid_minor"], b["refund_minor"], b["expires_at"], b["created_at"],
         b["confirmed_at"], b["cancelled_at"], b["payment_ref"], leg_views,
         tuple(PassengerView(p["passenger_no"], p["category"], p["id_type"], p["name_masked"],
                             p["id_masked"]) for p in pax),
-        tuple(tickets))
+        tuple(tickets), b.get("protection"))
 
 
 def _view(row: asyncpg.Record, now: datetime) -> BookingView:

@@ -12,21 +12,23 @@ import base64
 import contextlib
 import logging
 from dataclasses import replace
-from datetime import date, datetime, timezone, tzinfo
-from typing import Annotated, Any, AsyncIterator, Callable
+from datetime import date, datetime
+from typing import Any, AsyncIterator, Literal
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
-from pydantic import BaseModel, Field, PlainSerializer, model_validator
+from pydantic import BaseModel, Field, model_validator
 from pydantic_core import to_json
 
 from feeds import store as feed_store
-from maas.api.plan import PlanQuery, to_query
+from maas.api.plan import PlanQuery, profile_options, to_query
 from maas.appkeys import BOOKINGS, CLOCK, DB, LIVE, SETTINGS
 from maas.domain_metrics import DOMAIN_METRICS
 from maas.errors import Forbidden, InvalidParameter, NotFound
 from maas.http import INT32_MAX, Router, principal_of
 from maas.idempotency import HEADER, idempotent, purge
+from maas.localtime import LocalTime, Zone, stop_zones, utc_zone  # noqa: F401 (utc_zone: tests)
+from maas.protection import sale_options, sold_connection_of
 from maas.services import bookings_of
 from routing.errors import NoTimetable
 from routing.itinerary import DEFAULT_SECRET, decode_id
@@ -34,6 +36,7 @@ from ticketing import store
 from ticketing.errors import CapacityTargetUnknown
 from ticketing.fares import format_minor
 from ticketing.offers import resolve_legs
+from ticketing.rebook import offer_legs
 from ticketing.service import PassengerInput
 
 __all__ = ["router", "cleanup_ctx", "BOOKINGS"]
@@ -83,6 +86,16 @@ class PassengerIn(BaseModel):
 class BookingIn(BaseModel):
     itinerary_id: str = Field(max_length=8192, description="`id` of an itinerary from /v1/plan")
     passengers: list[PassengerIn] = Field(max_length=50, description="one seat each on every leg")
+    # the /v1/plan options the itinerary was planned with: connection protection re-plans a
+    # disrupted journey with them (default: the modes of the legs booked, no other option)
+    modes: str | None = Field(None, max_length=200, description="/v1/plan `modes` of the itinerary (protection re-plans with them; default: the modes of its legs)")
+    wheelchair: bool = Field(False, description="/v1/plan `wheelchair` of the itinerary (protection re-plans step-free)")
+    max_walk_m: float | None = Field(None, ge=0, le=100_000, description="/v1/plan `max_walk_m` of the itinerary")
+    min_transfer_s: int | None = Field(None, ge=0, le=86400, description="/v1/plan `min_transfer_s` of the itinerary: the connection time each change is sold (and protected) with")
+    profile: Literal["default", "elderly"] = Field("default", description="/v1/plan `profile` of the itinerary (protection re-plans with it)")
+    walk_speed: float | None = Field(None, ge=0.3, le=3.0, description="/v1/plan `walk_speed` of the itinerary")
+    extra_transfer_s: int | None = Field(None, ge=0, le=3600, description="/v1/plan `extra_transfer_s` of the itinerary (added to the connection time each change is sold with)")
+    max_transfers: int | None = Field(None, ge=0, le=INT32_MAX, description="/v1/plan `max_transfers` of the itinerary")
 
 
 class LegPath(BaseModel):
@@ -99,14 +112,10 @@ class Money(BaseModel):
     currency: str = Field(description="ISO 4217")
 
 
-# a leg's time as /v1/plan writes it: local to its stop, with the offset (+00:00, never Z)
-LocalTime = Annotated[datetime, PlainSerializer(datetime.isoformat, return_type=str,
-                                                when_used="json")]
-
-
 class LegOut(BaseModel):
     leg: int = Field(description="0-based position in the journey")
-    status: str = Field(description="held | confirmed | cancelled | expired")
+    status: str = Field(description="held | confirmed | cancelled | expired | replaced (exchanged "
+                        "or rebooked: see replaced_by)")
     operator: str = Field(description='"feed:agency_id"')
     operator_name: str
     mode: str
@@ -120,6 +129,8 @@ class LegOut(BaseModel):
     price: Money = Field(description="for all passengers, after concessions and re-pricing")
     refund: Money
     price_source: str = Field(description='"fare:<gtfs fare>" or "tariff:<mode|operator>"')
+    replaced_by: int | None = Field(None, description="status replaced: `leg` of the first leg "
+                                    "that replaced this one (a later leg of this booking); else null")
 
 
 class PassengerOut(BaseModel):
@@ -134,6 +145,18 @@ class TicketOut(BaseModel):
     leg: int
     passenger: int
     status: str = Field(description="issued | cancelled")
+
+
+class RefundOfferOut(BaseModel):
+    legs: list[int] = Field(description="the broken legs: POST /v1/bookings/{id}/cancel with {\"legs\": these} refunds them in full")
+    refund: Money = Field(description="their full price (no fee), at most what is left of the payment")
+
+
+class ProtectionOut(BaseModel):
+    state: str = Field(description="rebooked | rebook_failed")
+    at: datetime = Field(description="when connection protection did it")
+    legs: list[int] = Field(description="the legs the disruption broke (rebooked: the legs replaced)")
+    refund_offer: RefundOfferOut | None = Field(description="rebook_failed: the full refund of the broken legs, while they are still booked")
 
 
 class BookingOut(BaseModel):
@@ -151,6 +174,7 @@ class BookingOut(BaseModel):
     paid: Money
     refund: Money = Field(description="refunds granted so far")
     payment_ref: str | None
+    protection: ProtectionOut | None = Field(None, description="what connection protection did last (null: nothing)")
 
 
 class BookingPage(BaseModel):
@@ -186,37 +210,6 @@ def _money(minor: int, currency: str) -> Money:
     return Money(amount=format_minor(minor), currency=currency)
 
 
-Zone = Callable[[str], tzinfo]
-_INDEX: dict[int, tuple[Any, dict[str, int]]] = {}   # id(network) -> (network, stop id -> s)
-
-
-def stop_zones(snap: Any) -> Zone:
-    """Stop "feed:stop_id" -> its time zone in the live network (a leg's departure is shown
-    local to its boarding stop, its arrival to its alighting stop, as /v1/plan does); UTC for
-    a stop the active network does not know."""
-    net = snap.network
-    planner = snap.planner
-    if planner is not None:
-        net, index = planner.ctx.network, planner.ctx.stop_index
-    else:
-        got = _INDEX.get(id(net))
-        if got is None or got[0] is not net:
-            _INDEX.clear()
-            got = _INDEX[id(net)] = (net, {sid: i for i, sid in enumerate(net.stop_id)})
-        index = got[1]
-
-    def zone(stop_id: str) -> tzinfo:
-        s = index.get(stop_id)
-        if s is None:
-            return timezone.utc
-        return ZoneInfo(net.timezones[int(net.stop_tz[s])])
-    return zone
-
-
-def utc_zone(stop_id: str) -> tzinfo:
-    return timezone.utc
-
-
 def render(b: store.BookingView, zone: Zone) -> BookingOut:
     cur = b.currency
     return BookingOut(
@@ -228,13 +221,31 @@ def render(b: store.BookingView, zone: Zone) -> BookingOut:
                      to_stop=g.to_stop, departure=g.departure.astimezone(zone(g.from_stop)),
                      arrival=g.arrival.astimezone(zone(g.to_stop)),
                      price=_money(g.price_minor, cur), refund=_money(g.refund_minor, cur),
-                     price_source=g.price_source) for g in b.legs],
+                     price_source=g.price_source, replaced_by=g.replaced_by) for g in b.legs],
         passengers=[PassengerOut(name=p.name_masked, id_number=p.id_masked, id_type=p.id_type,
                                  category=p.category) for p in b.passengers],
         tickets=[TicketOut(id=t.id, leg=t.leg_no, passenger=t.passenger_no, status=t.status)
                  for t in b.tickets],
         total=_money(b.total_minor, cur), paid=_money(b.paid_minor, cur),
-        refund=_money(b.refund_minor, cur), payment_ref=b.payment_ref)
+        refund=_money(b.refund_minor, cur), payment_ref=b.payment_ref,
+        protection=_protection(b))
+
+
+def _protection(b: store.BookingView) -> dict[str, Any] | None:
+    """The booking's `protection` as BookingOut has it (a standing refund offer: the broken
+    legs still booked, their full price up to what is left of the payment)."""
+    p = b.protection
+    if not p:
+        return None
+    offer = None
+    legs = offer_legs(p, [{"leg_no": g.leg_no, "status": g.status} for g in b.legs])
+    if legs:
+        price = sum(g.price_minor for g in b.legs if g.leg_no in set(legs))
+        offer = {"legs": list(legs),
+                 "refund": _money_dict(min(price, max(0, b.paid_minor - b.refund_minor)),
+                                       b.currency)}
+    return {"state": p.get("state"), "at": datetime.fromisoformat(p["at"]),
+            "legs": list(p.get("legs", ())), "refund_offer": offer}
 
 
 def _money_dict(minor: int, currency: str) -> dict[str, str]:
@@ -255,14 +266,16 @@ def render_json(b: store.BookingView, zone: Zone) -> bytes:
                   "from_stop": g.from_stop, "to_stop": g.to_stop,
                   "departure": g.departure.astimezone(zone(g.from_stop)).isoformat(),
                   "arrival": g.arrival.astimezone(zone(g.to_stop)).isoformat(), "price": _money_dict(g.price_minor, cur),
-                  "refund": _money_dict(g.refund_minor, cur), "price_source": g.price_source}
+                  "refund": _money_dict(g.refund_minor, cur), "price_source": g.price_source,
+                  "replaced_by": g.replaced_by}
                  for g in b.legs],
         "passengers": [{"name": p.name_masked, "id_number": p.id_masked, "id_type": p.id_type,
                         "category": p.category} for p in b.passengers],
         "tickets": [{"id": t.id, "leg": t.leg_no, "passenger": t.passenger_no,
                      "status": t.status} for t in b.tickets],
         "total": _money_dict(b.total_minor, cur), "paid": _money_dict(b.paid_minor, cur),
-        "refund": _money_dict(b.refund_minor, cur), "payment_ref": b.payment_ref})
+        "refund": _money_dict(b.refund_minor, cur), "payment_ref": b.payment_ref,
+        "protection": _protection(b)})
 
 
 def _respond(request: web.Request, b: store.BookingView, status: int = 200) -> web.Response:
@@ -294,10 +307,14 @@ async def create_booking(request: web.Request, body: BookingIn) -> web.StreamRes
     secret = getattr(getattr(snap.planner, "config", None), "id_secret", DEFAULT_SECRET)
     key = decode_id(body.itinerary_id, secret)
     people = [PassengerInput(p.name, p.id_number, p.category, p.id_type) for p in body.passengers]
+    options = sale_options(body.modes, body.wheelchair, body.max_walk_m, body.min_transfer_s,
+                           profile_options(body))
+    conn_of = sold_connection_of(getattr(snap.planner, "config", None), options)
 
     async def run(conn):  # type: ignore[no-untyped-def]
         view = await request.app[BOOKINGS].hold(_account(request), body.itinerary_id, key,
-                                                snap.network, snap.versions, people, conn)
+                                                snap.network, snap.versions, people, conn,
+                                                options, conn_of)
         return _respond(request, view, 201)
 
     return await idempotent(request, run, status=201)
@@ -343,12 +360,30 @@ async def confirm_booking(request: web.Request, body: ConfirmIn) -> web.StreamRe
     return await idempotent(request, run, required=False)
 
 
-@router.post("/v1/bookings/{id}/cancel", summary="Cancel the whole booking (refund per operator rules)",
-             auth=("account",), response=BookingOut, headers=_IDEM_OPT, errors=_ERRORS)
-async def cancel_booking(request: web.Request) -> web.StreamResponse:
+class CancelIn(BaseModel):
+    legs: list[int] | None = Field(None, min_length=1, max_length=64,
+                                   description="take connection protection's refund offer: the broken "
+                                   "legs it names (booking `protection.refund_offer.legs`, or some of "
+                                   "them), refunded in full; default: cancel the whole booking")
+
+    @model_validator(mode="after")
+    def _legs_in_range(self) -> "CancelIn":
+        if self.legs is not None and any(n < 0 or n > INT32_MAX for n in self.legs):
+            raise ValueError("legs are 0-based leg numbers")
+        return self
+
+
+@router.post("/v1/bookings/{id}/cancel",
+             summary="Cancel the whole booking (refund per operator rules; broken legs with a "
+                     "refund offer in full), or with `legs` only the offer's broken legs",
+             auth=("account",), body=CancelIn, body_optional=True, response=BookingOut,
+             headers=_IDEM_OPT,
+             errors={**_ERRORS, 409: "not allowed in the booking's state; `no_refund_offer`: "
+                                      "`legs` are not broken legs of a standing refund offer"})
+async def cancel_booking(request: web.Request, body: CancelIn) -> web.StreamResponse:
     async def run(conn):  # type: ignore[no-untyped-def]
         view, _ = await request.app[BOOKINGS].cancel(_account(request), request.match_info["id"],
-                                                     None, conn)
+                                                     None, conn, body.legs)
         return _respond(request, view)
 
     return await idempotent(request, run, required=False)

@@ -23,9 +23,10 @@ from feeds.errors import (
     FeedVersionNotFound,
     UploadTooLarge,
 )
-from feeds.ingest import activate, check_feed_name, import_feed
+from feeds.ingest import activate, check_feed_name, import_feed, parse_board_times
 from maas.appkeys import CLOCK, DB, LIVE, SETTINGS
 from maas.domain_metrics import DOMAIN_METRICS
+from maas.errors import InvalidParameter
 from maas.auth import Principal
 from maas.http import Router, json_response, principal_of
 from maas.settings import FeedSettings
@@ -51,6 +52,15 @@ class PublishQuery(BaseModel):
     operator: str | None = Field(
         None, description="admin keys only: the operator publishing (needed for a new feed)"
     )
+    board_times: str | None = Field(
+        None, max_length=400,
+        description="Board times of this feed's routes, 'ROUTE_TYPE:SECONDS[,...]' (e.g. '2:120' "
+        "for a commuter railway boarding at the platform 2 min before): be at the stop this long "
+        "before a departure, by GTFS route_type (exact, else an extended type's family "
+        "t//100*100), instead of the defaults by extended route type (routing.board_route_type_s); "
+        "0-14400 s. Kept with the version (stats.board_times): the same zip with other board "
+        "times is another version",
+    )
 
 
 class Notice(BaseModel):
@@ -74,10 +84,11 @@ class Stats(BaseModel):
     agency_names: list[str] = Field(default_factory=list)
     files: list[str] = Field(default_factory=list)
     bytes: int = Field(0, description="total size of the files, unzipped")
+    board_times: dict[str, int] = Field(default_factory=dict, description="the operator's board times by route_type (POST /v1/feeds board_times), seconds")
 
 
 class Published(BaseModel):
-    version: str = Field(description="version id: '{feed}-' + first 16 hex of the zip's sha256")
+    version: str = Field(description="version id: '{feed}-' + first 16 hex of the zip's sha256 (with board_times: of the sha256 of the zip's sha256 and them)")
     feed: str
     status: str = Field(description="accepted | active | superseded (rejected ones answer 422)")
     created: bool = Field(description="false: these exact bytes were already this version")
@@ -155,7 +166,7 @@ class ActivationStatus(BaseModel):
     response=Published,
     status=201,
     request_content="application/zip",
-    errors={400: "not_a_zip, empty_upload, invalid_feed_name", 403: "feed_owned_by_other_operator",
+    errors={400: "not_a_zip, empty_upload, invalid_feed_name, invalid_parameter (board_times)", 403: "feed_owned_by_other_operator",
             413: "upload_too_large, uncompressed_too_large",
             422: "feed_has_errors (report included), compression_ratio_too_high, unsafe_member_name, "
                  "invalid_input_files_in_subfolder, too_many_members"},
@@ -165,6 +176,10 @@ async def publish(request: web.Request, query: PublishQuery) -> web.Response:
     settings: FeedSettings = request.app[SETTINGS].feeds
     feed = check_feed_name(query.feed)
     operator = _operator(principal, query.operator)
+    try:
+        board_times = parse_board_times(query.board_times) if query.board_times else None
+    except ValueError as exc:
+        raise InvalidParameter(f"board_times: {exc}", parameter="board_times") from None
     declared = request.content_length
     if declared is not None and declared > settings.max_upload_bytes:
         raise UploadTooLarge(_too_large(settings), max_bytes=settings.max_upload_bytes)
@@ -177,7 +192,7 @@ async def publish(request: web.Request, query: PublishQuery) -> web.Response:
         async with request.app[IMPORT_SLOTS]:
             result = await import_feed(
                 request.app[DB], path, feed=feed, operator_id=operator, settings=settings,
-                today=request.app[CLOCK].now().date(),
+                today=request.app[CLOCK].now().date(), board_times=board_times,
             )
     finally:
         os.unlink(path)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from datetime import date as Date, datetime, timezone
+from datetime import date as Date, datetime, timezone, tzinfo
 from typing import Any, Literal
 
 from aiohttp import web
@@ -21,6 +21,7 @@ from maas.auth import Principal
 from maas.errors import Forbidden
 from maas.http import INT32_MAX, Router, annotate, principal_of
 from maas.idprobes import RedisProbeLimiter
+from maas.localtime import LocalTime, local, stop_zones, zone_name
 from maas.middleware import problem_response
 from maas.api.checkin import checkin_state
 from ticketing import checkin_store as store
@@ -36,6 +37,11 @@ def _stops(request: web.Request, station: str) -> tuple[str, ...]:
     """The stop ids a gate at `station` admits to, on the live network."""
     snap = request.app[LIVE].current
     return checkin_state(request.app).stops(snap.generation, snap.network, station)
+
+
+def _station_zone(request: web.Request, station: str) -> tzinfo:
+    """The time zone of the gate's station: its times are written local to it."""
+    return stop_zones(request.app[LIVE].current)(station)
 
 
 def _gate(request: web.Request) -> Principal:
@@ -74,23 +80,39 @@ class ValidateRequest(BaseModel):
         return "ValidateRequest(...)"
 
 
+class ReplacedByOut(BaseModel):
+    leg: int = Field(description="the booking's leg to board instead (the same QR and ID card)")
+    trip_id: str = Field(description='"feed:trip_id"')
+    departure: LocalTime = Field(description="local to its boarding station, with the offset")
+    station: str = Field(description='where it boards, "feed:stop_id"')
+
+
 class Validation(BaseModel):
     result: Literal["accept", "reject"]
     code: str = Field(description='"ok" on accept; else bad_signature, unknown_key, code_expired, '
                       "wrong_station, not_yet_valid, validity_over, already_used, cancelled, "
-                      "malformed, no_face_match, face_ambiguous, invalid_id, unknown_id")
+                      "replaced, malformed, no_face_match, face_ambiguous, invalid_id, unknown_id")
     booking: str | None = Field(description="booking id (when the ticket is authentic)")
     leg: int | None = Field(description="leg entered (accept) or concerned (reject)")
     passengers: int | None = Field(description="passengers to let through on this ticket "
                                    "(1 for an ID card: its holder)")
     passenger: int | None = Field(None, description="ID card: the holder's passenger number in "
                                   "the booking (absent for QR and face, which admit the party)")
+    replaced_by: ReplacedByOut | None = Field(None, description="code replaced: the leg that "
+                                              "replaced this one (exchanged or rebooked); else absent")
+    valid_from: LocalTime | None = Field(None, description="not_yet_valid: when the leg's "
+                                         "window opens here, local to the station with its offset",
+                                         examples=["2026-12-01T06:20:00+08:00"])
+    valid_until: LocalTime | None = Field(None, description="validity_over: when it closed, "
+                                          "local to the station with its offset",
+                                          examples=["2026-12-01T09:45:00+08:00"])
 
     @model_serializer(mode="wrap")
     def _drop_absent(self, handler: SerializerFunctionWrapHandler) -> Any:
         out = handler(self)
-        if out.get("passenger") is None:   # QR and face answers stay as they were
-            out.pop("passenger", None)
+        for name in ("passenger", "replaced_by", "valid_from", "valid_until"):   # only where they say something
+            if out.get(name) is None:
+                out.pop(name, None)
         return out
 
 
@@ -128,8 +150,16 @@ async def validate(request: web.Request, body: ValidateRequest) -> web.StreamRes
     # (never the ID number: the request body is not logged, and the decision does not hold it)
     annotate(request, gate=p.gate_id, result=d.result, code=d.code, booking=d.booking, leg=d.leg,
              via="id_card" if body.id_card is not None else ("qr" if body.qr else "face"))
+    if d.valid_from is not None or d.valid_until is not None:
+        d = d.localised(_station_zone(request, station))
+    by = d.replaced_by
     return Validation(result=d.result, code=d.code, booking=d.booking, leg=d.leg,  # type: ignore[arg-type]
-                      passengers=d.passengers, passenger=d.passenger)
+                      passengers=d.passengers, passenger=d.passenger, valid_from=d.valid_from,
+                      valid_until=d.valid_until,
+                      replaced_by=None if by is None else ReplacedByOut(
+                          leg=by.leg, trip_id=by.trip_id, station=by.station,
+                          departure=by.departure.astimezone(
+                              stop_zones(request.app[LIVE].current)(by.station))))
 
 
 def _too_many(request: web.Request, err: TooManyUnknownIds, retry: int) -> web.Response:
@@ -143,7 +173,8 @@ def _too_many(request: web.Request, err: TooManyUnknownIds, retry: int) -> web.R
 
 
 class ManifestQuery(BaseModel):
-    date: Date | None = Field(None, description="the day (YYYY-MM-DD); default: today (UTC)")
+    date: Date | None = Field(None, description="the day (YYYY-MM-DD) in the station's time "
+                              "zone; default: today there")
 
 
 class ManifestEnvelope(BaseModel):
@@ -164,8 +195,10 @@ async def manifest(request: web.Request, query: ManifestQuery) -> web.Response:
     p = _gate(request)
     station = p.station or ""
     bearer = request.headers["Authorization"].partition(" ")[2].strip()
-    env = await checkin_state(request.app).manifest(p.gate_id or "", station,
-                                                    _stops(request, station), query.date, bearer)
+    env = await checkin_state(request.app).manifest(
+        p.gate_id or "", station, _stops(request, station), query.date, bearer,
+        stop_zone=stop_zones(request.app[LIVE].current),
+        tz=zone_name(_station_zone(request, station)))
     return web.json_response(env, headers={"Cache-Control": "no-store"})
 
 
@@ -176,7 +209,9 @@ class TapIn(BaseModel):
     tap_id: str = Field(min_length=8, max_length=64, description="the gate's unique id for the tap (uuid)")
     booking: str = Field(max_length=128)
     leg: int = Field(ge=0, le=INT32_MAX)
-    at: AwareDatetime = Field(description="when the gate admitted (with offset)")
+    at: AwareDatetime = Field(description="when the gate admitted, with its offset (gates write "
+                              "it local to the station, the manifest's tz)",
+                              examples=["2026-12-01T06:41:07+08:00"])
     step: int | None = Field(None, ge=0, le=INT32_MAX, description="TOTP step of the accepted code")
     passenger: int | None = Field(None, ge=0, le=1000, description="ID-card tap: the passenger "
                                   "number who entered (the decision's `passenger`); absent: the party")
@@ -240,7 +275,8 @@ class ConflictsQuery(BaseModel):
 class TapRef(BaseModel):
     tap_id: str
     gate: str
-    at: datetime
+    at: LocalTime = Field(description="local to the leg's boarding stop, with its offset",
+                          examples=["2026-12-01T06:41:07+08:00"])
 
 
 class TapConflict(BaseModel):
@@ -249,7 +285,8 @@ class TapConflict(BaseModel):
     operator: str = Field(description='the leg\'s operator "feed:agency_id"')
     winner: TapRef = Field(description="the first tap: it stands")
     loser: TapRef = Field(description="the later tap of the same ticket at another gate")
-    detected_at: datetime
+    detected_at: LocalTime = Field(description="when the upload found it, local to the leg's "
+                                   "boarding stop", examples=["2026-12-01T07:02:31+08:00"])
 
 
 class Conflicts(BaseModel):
@@ -265,8 +302,12 @@ async def conflicts(request: web.Request, query: ConflictsQuery) -> Conflicts:
     if p.role != "admin" and p.operator_id != operator:
         raise Forbidden("an operator sees only its own conflicts", operator=operator)
     rows = await checkin_state(request.app).conflicts(operator, query.limit)
+    zone = stop_zones(request.app[LIVE].current)
+
+    def here(r: Any, key: str) -> datetime:
+        return local(r[key], zone, r["from_stop"] or "")
     return Conflicts(conflicts=[TapConflict(
         booking=r["booking_id"], leg=r["leg_no"], operator=r["agency_id"],
-        winner=TapRef(tap_id=r["winner_tap_id"], gate=r["winner_gate"], at=r["winner_at"]),
-        loser=TapRef(tap_id=r["loser_tap_id"], gate=r["loser_gate"], at=r["loser_at"]),
-        detected_at=r["detected_at"]) for r in rows])
+        winner=TapRef(tap_id=r["winner_tap_id"], gate=r["winner_gate"], at=here(r, "winner_at")),
+        loser=TapRef(tap_id=r["loser_tap_id"], gate=r["loser_gate"], at=here(r, "loser_at")),
+        detected_at=here(r, "detected_at")) for r in rows])

@@ -28,11 +28,13 @@ class CheckinsQuery(BaseModel):
 class StationCount(BaseModel):
     station: str = Field(description='boarding stop "feed:stop_id" (a station or one of its platforms)')
     name: str | None = Field(description="its name in the live timetable (null if not live)")
-    checkins: int = Field(description="booking legs entered there")
-    passengers: int = Field(description="passengers on those legs")
+    checkins: int = Field(description="entries there: a party on one booking leg (QR, face) or "
+                          "one passenger (ID card)")
+    passengers: int = Field(description="people those entries let through")
     qr: int
     face: int
     offline: int = Field(description="entries uploaded later by an offline gate")
+    id_card: int = Field(description="passengers entered by ID card (一票（证）通行), one each")
 
 
 class Checkins(BaseModel):
@@ -83,5 +85,6 @@ async def checkins(request: web.Request, query: CheckinsQuery) -> Checkins:
         operator=operator, date=day, tz=query.tz, start=start, end=end,
         total=sum(r.checkins for r in rows),
         stations=[StationCount(station=r.station, name=names.get(r.station), checkins=r.checkins,
-                               passengers=r.passengers, qr=r.qr, face=r.face, offline=r.offline)
+                               passengers=r.passengers, qr=r.qr, face=r.face, offline=r.offline,
+                               id_card=r.id_card)
                   for r in rows])

@@ -9,7 +9,7 @@ import re
 import time
 import weakref
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Literal
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
@@ -20,12 +20,15 @@ from maas.api.realtime import AlertOut, alert_out
 from maas.appkeys import BOOKINGS, LIVE
 from maas.domain_metrics import DOMAIN_METRICS
 from maas.http import Router
+from maas.lang import request_lang
+from routing.config import PROFILES
 from routing.errors import InvalidQuery, NoTimetable
+from routing.fares import FareClasses, FareTable
 from routing.itinerary import Itinerary, Leg, Place
-from routing.names import display_name, primary
+from routing.names import display_name, headsign, primary, route_name
 from routing.planner import Planner, Query
 from ticketing.errors import TicketingError
-from ticketing.fares import format_minor
+from ticketing.fares import FareConfig, format_minor, search_fares
 from ticketing.offers import price_itinerary
 
 log = logging.getLogger(__name__)
@@ -50,7 +53,13 @@ class PlanQuery(BaseModel):
     max_walk_m: float | None = Field(None, ge=0, le=100_000, description="Longest walk between two stops (at most 100 km); 0 = no walking between different stops except transfers.txt. Default routing.walk_radius_m")
     min_transfer_s: int | None = Field(None, ge=0, le=86400, description="Your minimum connection time: be at every boarding (the first included) this many seconds before departure, instead of the mode defaults (airport check-in, rail gates) and the default change time; transfers.txt and operator station rules still apply")
     limit: int | None = Field(None, ge=1, description="Itineraries to return; default routing.default_limit (5), capped at routing.max_limit (20)")
-    lang: str | None = Field(None, description="Language of the alerts' texts (BCP 47, e.g. zh, en), with a fallback; zh or en also names the legs' stops in it (translations.txt, else English/pinyin)")
+    criteria: str | None = Field(None, description="Comma-separated Pareto criteria: arrival and transfers always; add price (criteria=price) to keep slower journeys that cost less (one adult, the booking's fares and linked discount). Departures at a time only: not with arrive_by or window_min. Default: arrival,transfers")
+    lang: str | None = Field(None, description="Language of the alerts' texts (BCP 47, e.g. zh, en), with a fallback; zh or en also names the legs' stops, routes and headsigns in it (translations.txt, else English/pinyin); without it, names follow Accept-Language (zh/en), else as published")
+    via: str | None = Field(None, max_length=400, description='Stops to pass through in order, "FEED:STOP_ID[,FEED:STOP_ID]" (at most 3): the itinerary alights at (or walks into) each and boards again from there; forward point queries only (not with arrive_by or window_min)')
+    via_min_stay_s: int = Field(0, ge=0, le=86400, description="With via: at least this many seconds from the arrival at each via stop to the next departure (never less than a change takes)")
+    profile: Literal["default", "elderly"] = Field("default", description="Travel profile: defaults of the options below. elderly: walk_speed 0.8 m/s, extra_transfer_s 300, max_transfers 3, fewer changes preferred (a change ranks as 10 min of arrival), step-free where known (no stop or trip the feed marks not accessible); an option given explicitly wins")
+    walk_speed: float | None = Field(None, ge=0.3, le=3.0, description="Walking speed, m/s (0.3-3.0), for every walk (access, egress, changes); default routing.walk_speed_mps (1.2), elderly 0.8")
+    extra_transfer_s: int | None = Field(None, ge=0, le=3600, description="Seconds added to every change between two vehicles (on top of the change time, walk, transfers.txt and station rules); default 0, elderly 300")
 
 
 class StopOut(BaseModel):
@@ -119,6 +128,25 @@ def _place(p: str, name: str) -> str | tuple[float, float]:
     return p.strip()
 
 
+CRITERIA = ("arrival", "transfers", "price")
+
+
+def by_price(q: PlanQuery) -> bool:
+    """True when `criteria` asks for price; InvalidQuery (400 invalid_query) for an unknown
+    criterion, or price with arrive_by or window_min."""
+    if q.criteria is None:
+        return False
+    asked = [c.strip() for c in q.criteria.split(",")]
+    unknown = [c for c in asked if c not in CRITERIA]
+    if unknown or not asked:
+        raise InvalidQuery(f"unknown criteria {unknown}; known: {list(CRITERIA)}",
+                           parameter="criteria")
+    if "price" in asked and (q.arrive_by or q.window_min > 0 or q.via):
+        raise InvalidQuery("criteria=price plans departures at a time: not with arrive_by, "
+                           "window_min or via", parameter="criteria")
+    return "price" in asked
+
+
 def to_query(q: PlanQuery) -> Query:
     try:
         d = date.fromisoformat(q.date)
@@ -133,9 +161,34 @@ def to_query(q: PlanQuery) -> Query:
         raise InvalidQuery("from and to are the same place")
     modes = frozenset(x.strip() for x in q.modes.split(",") if x.strip()) if q.modes else None
     return Query(origin=origin, destination=dest, date=d, time_s=secs, arrive_by=q.arrive_by,
-                 window_s=q.window_min * 60, modes=modes, max_transfers=q.max_transfers,
+                 window_s=q.window_min * 60, modes=modes,
                  wheelchair=q.wheelchair, max_walk_m=q.max_walk_m, min_transfer_s=q.min_transfer_s,
-                 limit=q.limit)
+                 limit=q.limit, via=_vias(q.via), via_min_stay_s=q.via_min_stay_s,
+                 **profile_options(q))
+
+
+def _vias(text: str | None) -> tuple[str, ...]:
+    out = []
+    for part in (text or "").split(","):
+        if part.strip():
+            p = _place(part, "via")
+            if not isinstance(p, str):
+                raise InvalidQuery(f"via takes stop ids, not coordinates: {part!r}", parameter="via")
+            out.append(p)
+    return tuple(out)
+
+
+def profile_options(q: Any) -> dict[str, Any]:
+    """The travel-profile fields of a Query from a query model with `profile`, `walk_speed`,
+    `extra_transfer_s` and `max_transfers` (plan, reach): the profile's defaults, then
+    whatever the query set explicitly."""
+    p = PROFILES[q.profile]
+    speed = q.walk_speed if q.walk_speed is not None else p.walk_speed_mps
+    return {
+        "walk_speed_mps": None if speed is None else round(float(speed), 2),
+        "extra_transfer_s": q.extra_transfer_s if q.extra_transfer_s is not None else p.extra_transfer_s,
+        "max_transfers": q.max_transfers if q.max_transfers is not None else p.max_transfers,
+        "transfer_penalty_s": p.transfer_penalty_s, "step_free": p.step_free}
 
 
 def _iso(dt: datetime) -> str:
@@ -265,27 +318,62 @@ def _in_lang(request: web.Request, leg: Leg, lang: str) -> Leg:
         s = index.get(p.id) if p.id is not None else None
         return p if s is None else dataclasses.replace(p, name=display_name(net, s, lang))
 
-    return dataclasses.replace(leg, from_place=named(leg.from_place), to_place=named(leg.to_place),
-                               intermediate=tuple(named(p) for p in leg.intermediate))
+    leg = dataclasses.replace(leg, from_place=named(leg.from_place), to_place=named(leg.to_place),
+                              intermediate=tuple(named(p) for p in leg.intermediate))
+    t = snap.planner.trip_index.get(leg.trip_id) if leg.trip_id is not None else None
+    if t is None:
+        return leg
+    r = int(net.trip_route[t])
+    return dataclasses.replace(
+        leg, route_short_name=route_name(net, r, "route_short_name", lang),
+        route_long_name=route_name(net, r, "route_long_name", lang), headsign=headsign(net, t, lang))
 
 
-def render_json(request: web.Request, its: list[Itinerary], lang: str | None = None) -> bytes:
+# A leg's JSON up to its price is a pure function of the (frozen) Leg, and the planner hands
+# out the same Leg objects for the same rides (routing.journeys memoises them): written once,
+# kept by identity (the entry holds the Leg, so its id is not reused while cached), bounded.
+_LEG_JSON: dict[int, tuple[Leg, bytes]] = {}
+_LEG_JSON_MAX = 8192
+_NULL_END = b"null}"
+
+
+def _leg_json(leg: Leg) -> bytes:
+    """`to_json(_leg_dict(leg, price))` without its last `PRICE}`: ends with `"price":`."""
+    got = _LEG_JSON.get(id(leg))
+    if got is not None and got[0] is leg:
+        return got[1]
+    body = to_json(_leg_dict(leg, None))
+    head = body[:-len(_NULL_END)]   # "price" is the last key: ..."price":null}
+    if len(_LEG_JSON) >= _LEG_JSON_MAX:
+        _LEG_JSON.clear()
+    _LEG_JSON[id(leg)] = (leg, head)
+    return head
+
+
+def render_json(request: web.Request, its: list[Itinerary], lang: str | None = None,
+                names: str | None = None) -> bytes:
     """`PlanResponse(itineraries=[add_prices(request, render(it, itinerary_alerts(...)), it)
-    ...])` as JSON bytes; stops named in `lang` when it is zh or en."""
+    ...])` as JSON bytes; alerts in `lang`; stops, routes and headsigns named in `names`
+    (zh or en; default: `lang`'s). Written in parts by pydantic-core's encoder (compact, so
+    the parts join to the same bytes as the whole)."""
     out = []
-    names = primary(lang)
-    if names is not None:
+    names = names or primary(lang)
+    if names is not None:   # renamed legs are new objects: not memoised
         its = [dataclasses.replace(it, legs=tuple(_in_lang(request, leg, names) for leg in it.legs))
                for it in its]
+        leg_head = lambda leg: to_json(_leg_dict(leg, None))[:-len(_NULL_END)]  # noqa: E731
+    else:
+        leg_head = _leg_json
     for it in its:
         priced = add_prices(request, _Priced(len(it.legs)), it)
-        out.append({
-            "id": it.id, "departure": it.departure.isoformat(), "arrival": it.arrival.isoformat(),
-            "duration_s": it.duration_s, "transfers": it.transfers,
-            "legs": [_leg_dict(leg, p.price) for leg, p in zip(it.legs, priced.legs, strict=True)],
-            "total": priced.total,
-            "alerts": [a.model_dump(mode="json") for a in itinerary_alerts(request, it, lang)]})
-    return to_json({"itineraries": out})
+        head = to_json({"id": it.id, "departure": it.departure.isoformat(), "arrival": it.arrival.isoformat(),
+                        "duration_s": it.duration_s, "transfers": it.transfers})
+        legs = b",".join(leg_head(leg) + to_json(p.price) + b"}"
+                         for leg, p in zip(it.legs, priced.legs, strict=True))
+        alerts = to_json([a.model_dump(mode="json") for a in itinerary_alerts(request, it, lang)])
+        out.append(b"".join((head[:-1], b',"legs":[', legs, b'],"total":', to_json(priced.total),
+                             b',"alerts":', alerts, b"}")))
+    return b'{"itineraries":[' + b",".join(out) + b"]}"
 
 
 @router.get(
@@ -293,21 +381,30 @@ def render_json(request: web.Request, its: list[Itinerary], lang: str | None = N
     summary="Plan journeys across bus, coach, rail, metro and air",
     query=PlanQuery,
     response=PlanResponse,
-    errors={400: "malformed date/time/coordinates, from = to, unknown mode",
+    errors={400: "malformed date/time/coordinates, from = to, unknown mode, unknown criteria "
+                 "or criteria=price with arrive_by/window_min/via, via with arrive_by/window_min "
+                 "or repeated (invalid_query, parameter named); option out of bounds "
+                 "(invalid_parameter)",
             404: "unknown stop (named in the problem), or no stop near the coordinates",
-            422: "date outside every active feed's service (valid_from/valid_to given)",
+            422: "date outside every active feed's service (valid_from/valid_to given); "
+                 "price_search_too_large",
             503: "no timetable loaded yet"},
-    description="Pareto-optimal journeys over (arrival, transfers); with window_min every "
+    description="Pareto-optimal journeys over (arrival, transfers), with criteria=price over "
+    "(arrival, transfers, price); with window_min every "
     "non-dominated journey departing in the window; arrive_by gives latest departures. "
     "Caps: window_min <= 360, limit <= 20, max_transfers <= 6 (routing settings).",
 )
 async def plan(request: web.Request, query: PlanQuery) -> web.Response:
     q = to_query(query)
+    price = by_price(query)
     planner = request.app[LIVE].current.planner
     if planner is None:
         raise NoTimetable("no timetable is loaded yet")
     started = time.perf_counter()
-    if q.window_s > 0:
+    if price:
+        table = await fare_table(planner, request.app[BOOKINGS].config.fares)
+        its = await asyncio.to_thread(planner.plan, q, table)
+    elif q.window_s > 0 or q.via:       # range and via queries: several searches, a thread
         its = await asyncio.to_thread(planner.plan, q)
     else:
         gauge = _gauge(planner)
@@ -315,10 +412,37 @@ async def plan(request: web.Request, query: PlanQuery) -> web.Response:
             its = gauge.plan(planner, q)
         else:
             its = await asyncio.to_thread(gauge.plan, planner, q)
-    request.app[DOMAIN_METRICS].plan_latency.labels("range" if q.window_s > 0 else "point").observe(
-        time.perf_counter() - started)
-    return web.Response(body=render_json(request, its, query.lang), content_type="application/json",
+    kind = "price" if price else "range" if q.window_s > 0 else "point"
+    request.app[DOMAIN_METRICS].plan_latency.labels(kind).observe(time.perf_counter() - started)
+    return web.Response(body=render_json(request, its, query.lang, request_lang(request, query.lang)),
+                        content_type="application/json",
                         charset="utf-8")
+
+
+# --- the fare table of criteria=price --------------------------------------------------------
+# Built on the first price query of a network (seconds on a large one: one price per ride of
+# every fare class), in a thread, once even when several requests wait for it; kept while the
+# planner's fare classes live (realtime planners share them).
+
+_TABLES: weakref.WeakKeyDictionary[FareClasses, tuple[FareConfig, FareTable]] = \
+    weakref.WeakKeyDictionary()
+_BUILDING: dict[tuple[int, int], asyncio.Future[FareTable]] = {}
+
+
+async def fare_table(planner: Planner, cfg: FareConfig) -> FareTable:
+    classes = planner.fare_classes()
+    got = _TABLES.get(classes)
+    if got is not None and got[0] is cfg:
+        return got[1]
+    key = (id(classes), id(cfg))
+    fut = _BUILDING.get(key)
+    if fut is None or fut.get_loop() is not asyncio.get_running_loop():
+        fut = asyncio.ensure_future(asyncio.to_thread(search_fares, planner.network, cfg, classes))
+        _BUILDING[key] = fut
+        fut.add_done_callback(lambda _: _BUILDING.pop(key, None))
+    table = await asyncio.shield(fut)
+    _TABLES[classes] = (cfg, table)
+    return table
 
 
 # --- where a plan runs ---------------------------------------------------------------------

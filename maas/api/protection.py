@@ -2,9 +2,10 @@
 live stream of them (GET /v1/events, Server-Sent Events). Thin: read rows, render.
 
 Rows first: every event is a booking_events row before anyone hears of it; the stream reads
-rows after the last id it sent (Last-Event-ID resumes) and sleeps between reads until a
-protection job in this worker wakes it or protection.poll_s passes.
-`cleanup_ctx` runs this worker's protection jobs (maas/protection.py).
+rows after the last id it sent (Last-Event-ID resumes) and sleeps between reads until a new
+event of the account in any worker or instance wakes it (NOTIFY maas_events,
+maas/event_wakeups.py), a protection job in this worker does, or protection.poll_s passes.
+`cleanup_ctx` runs this worker's protection jobs (maas/protection.py) and its wake-ups.
 """
 
 from __future__ import annotations
@@ -13,13 +14,14 @@ import asyncio
 import contextlib
 import json
 from datetime import datetime
-from typing import Any
+from typing import Any, AsyncIterator
 
 from aiohttp import web
 from pydantic import BaseModel, Field
 
 from maas.appkeys import DB, SETTINGS
 from maas.errors import InvalidParameter
+from maas.event_wakeups import WAKEUPS, wakeups_ctx
 from maas.http import Router, principal_of
 from maas.protection import PROTECTOR, protection_ctx
 from ticketing import protection_store as pstore
@@ -28,7 +30,12 @@ from ticketing.errors import BookingNotFound
 __all__ = ["router", "cleanup_ctx"]
 
 router = Router(tag="bookings")
-cleanup_ctx = protection_ctx
+
+
+async def cleanup_ctx(app: web.Application) -> AsyncIterator[None]:
+    async with contextlib.asynccontextmanager(wakeups_ctx)(app), \
+            contextlib.asynccontextmanager(protection_ctx)(app):
+        yield
 
 # booking_events names of the store's own transitions -> the names the API shows
 _NAMES = {"hold": "held", "confirm": "confirmed", "expire": "expired", "cancel": "cancelled",
@@ -38,11 +45,19 @@ _NAMES = {"hold": "held", "confirm": "confirmed", "expire": "expired", "cancel":
 class EventOut(BaseModel):
     id: int = Field(description="global order; the SSE `id` (Last-Event-ID resumes after it)")
     booking_id: str
-    event: str = Field(description="held | confirmed | expired | cancelled | leg_cancelled | disrupted")
+    event: str = Field(description="held | confirmed | expired | cancelled | leg_cancelled | disrupted | rebooked | rebook_failed | exchanged")
     status: str = Field(description="the booking's status after the event")
     leg_no: int | None = Field(None, description="the leg it concerns, if one")
     detail: dict[str, Any] = Field(default_factory=dict,
-                                   description="amounts, reason (cancelled | missed_connection), times")
+                                   description="amounts, reason (cancelled | missed_connection), "
+                                   "times: a time of a stop (missed_connection's `arrival`, "
+                                   "`departure`) is local to that stop with its offset, e.g. "
+                                   "2026-12-01T08:30:00+08:00, as plan legs; a hold's "
+                                   "`expires_at` is UTC like the booking's",
+                                   examples=[{"leg_no": 1, "reason": "missed_connection",
+                                              "arrival": "2026-12-01T08:30:00+08:00",
+                                              "departure": "2026-12-01T08:40:00+08:00",
+                                              "connection_s": 900, "available_s": 600}])
     at: datetime
 
 
@@ -90,17 +105,23 @@ async def events_stream(request: web.Request) -> web.StreamResponse:
     await resp.prepare(request=request)   # (keyword: not a database prepare)
     await resp.write(b": stream of booking events\n\n")
     wake = request.app[PROTECTOR].written if PROTECTOR in request.app else None
-    while True:
-        rows = await pstore.account_events(pool, account, after, 100)
-        for r in rows:
-            ev = render(r)
-            await resp.write(f"id: {ev.id}\nevent: {ev.event}\ndata: {ev.model_dump_json()}\n\n".encode())
-            after = ev.id
-        if len(rows) == 100:
-            continue
-        if wake is not None:
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(wake.wait(), poll)
-        else:
-            await asyncio.sleep(poll)
-        await resp.write(b": keepalive\n\n")
+    wakeups = request.app[WAKEUPS] if WAKEUPS in request.app else None
+    with wakeups.waiter(account) if wakeups else contextlib.nullcontext(asyncio.Event()) as mine:
+        while True:
+            mine.clear()      # before the read: a wake-up during it is not lost
+            rows = await pstore.account_events(pool, account, after, 100)
+            for r in rows:
+                ev = render(r)
+                await resp.write(f"id: {ev.id}\nevent: {ev.event}\ndata: {ev.model_dump_json()}\n\n".encode())
+                after = ev.id
+            if len(rows) == 100:
+                continue
+            waits = [asyncio.ensure_future(mine.wait())]
+            if wake is not None:
+                waits.append(asyncio.ensure_future(wake.wait()))
+            try:
+                await asyncio.wait(waits, timeout=poll, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for w in waits:
+                    w.cancel()
+            await resp.write(b": keepalive\n\n")

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
-from maas.api.plan import _TIME, _place
+from maas.api.plan import _TIME, _place, profile_options
 from maas.api.trips import _date
 from maas.appkeys import LIVE
 from maas.http import Router
@@ -38,6 +38,9 @@ class ReachQuery(BaseModel):
     wheelchair: bool = Field(False, description="As /v1/plan")
     max_walk_m: float | None = Field(None, ge=0, le=100_000, description="As /v1/plan")
     min_transfer_s: int | None = Field(None, ge=0, le=86400, description="As /v1/plan")
+    profile: Literal["default", "elderly"] = Field("default", description="As /v1/plan (travel profile)")
+    walk_speed: float | None = Field(None, ge=0.3, le=3.0, description="As /v1/plan (m/s)")
+    extra_transfer_s: int | None = Field(None, ge=0, le=3600, description="As /v1/plan")
     format: Literal["json", "geojson"] = Field("json", description="json (stops) or geojson (a FeatureCollection: a Point per stop, and a hull per band)")
     lang: str | None = Field(None, description="Names in zh or en (BCP 47 tag; default: Accept-Language, else as published)")
     band_minutes: int | None = Field(None, ge=1, le=MAX_MINUTES, description="GeoJSON: width of a travel-time band; default max_minutes / 4 rounded up")
@@ -69,8 +72,8 @@ def _query(q: ReachQuery) -> tuple[Query, int]:
     origin = _place(q.from_, "from")
     modes = frozenset(x.strip() for x in q.modes.split(",") if x.strip()) if q.modes else None
     return Query(origin=origin, destination=origin, date=d, time_s=secs, modes=modes,
-                 max_transfers=q.max_transfers, wheelchair=q.wheelchair, max_walk_m=q.max_walk_m,
-                 min_transfer_s=q.min_transfer_s), q.max_minutes * 60
+                 wheelchair=q.wheelchair, max_walk_m=q.max_walk_m,
+                 min_transfer_s=q.min_transfer_s, **profile_options(q)), q.max_minutes * 60
 
 
 def _stops(net: Any, got: Reached, lang: str | None = None) -> list[dict[str, Any]]:

@@ -40,7 +40,8 @@ class PushQuery(BaseModel):
 class IgnoredEntity(BaseModel):
     entity_id: str
     trip_id: str | None = Field(None, description='"FEED:TRIP_ID" when the entity named a trip')
-    reason: str = Field(description="unknown_trip, unknown_stop, not_running_that_day, "
+    reason: str = Field(description="unknown_trip, unknown_run (a frequency trip without its run's start_time), "
+                        "unknown_stop, not_running_that_day, "
                         "stale_timestamp, unsupported_relationship, vehicle_position, no_trip_id, "
                         "bad_start_date, empty_entity")
 

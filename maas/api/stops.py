@@ -31,7 +31,7 @@ class StopsQuery(BaseModel):
     near: str | None = Field(None, description='"lat,lon": places with a stop within radius_m, nearest first')
     radius_m: float = Field(500.0, gt=0, le=5000, description="Radius for near (metres, at most 5000)")
     limit: int = Field(10, ge=1, le=50, description="Places to return (at most 50)")
-    lang: str | None = Field(None, description="zh or en: `name` (and platforms' names) in that language (translations.txt, else English/pinyin); default: as published (Accept-Language is not applied here: `names` has every language)")
+    lang: str | None = Field(None, description="zh or en: `name` (and platforms' names) in that language (translations.txt, else English/pinyin); default: Accept-Language (zh/en), else as published; `names` has every language")
 
 
 class StopPlatform(BaseModel):
@@ -123,5 +123,5 @@ async def stops(request: web.Request, query: StopsQuery) -> StopsResponse:
         hits = [StopHit(h.stop, h.platforms, h.score, h.matched, in_reach[h.stop].distance_m)
                 for h in index.search(query.q, _COMBINED_DEPTH) if h.stop in in_reach]
         hits = hits[: query.limit]
-    lang = request_lang(request, query.lang, accept=False)
+    lang = request_lang(request, query.lang)
     return StopsResponse(stops=[_render(index, h, query.q is not None, lang) for h in hits])

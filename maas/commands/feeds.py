@@ -39,6 +39,8 @@ def register(subparsers: Any, add_common: Callable[[argparse.ArgumentParser], No
     p.add_argument("--feed", required=True, help="feed name (prefixes every id: 'feed:stop_id')")
     p.add_argument("--operator", help="publishing operator (required for a new feed)")
     p.add_argument("--activate", action="store_true", help="make it live if it has no errors")
+    p.add_argument("--board-times", metavar="TYPE:S[,TYPE:S]",
+                   help="board times by route_type for this feed's routes (as POST /v1/feeds board_times)")
     p.set_defaults(func=cmd_import)
 
     p = feeds.add_parser("activate", help="make a stored version live (or roll back to it)")
@@ -75,16 +77,22 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from feeds.ingest import import_feed
+    from feeds.ingest import import_feed, parse_board_times
     from maas.commands.common import backends, settings_from_args
     from maas.commands.common import run as _run
+
+    try:
+        board_times = parse_board_times(args.board_times) if args.board_times else None
+    except ValueError as exc:
+        print(f"--board-times: {exc}", file=sys.stderr)
+        return 2
 
     async def run() -> int:
         settings = settings_from_args(args)
         async with backends(settings) as (pool, _):
             result = await import_feed(
                 pool, args.path, feed=args.feed, operator_id=args.operator,
-                activate=args.activate, settings=settings.feeds,
+                activate=args.activate, settings=settings.feeds, board_times=board_times,
             )
         notices = [Notice(**n) for n in result.report]
         _print_report(notices, result.stats, file=sys.stderr)

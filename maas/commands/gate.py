@@ -177,7 +177,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
     _write(state / "manifest.json", json.dumps(env))
     _write(state / "gate.json", json.dumps(cfg))
     _write(state / "done.jsonl", "")      # the new manifest knows every tap uploaded so far
-    print(json.dumps({"gate": m.gate, "station": m.station, "date": m.date.isoformat(),
+    print(json.dumps({"gate": m.gate, "station": m.station, "date": m.date.isoformat(), "tz": m.tz,
                       "bookings": len(m.entries), "id_cards": len(m.ids),
                       "revoked": len(m.revoked)}))
     return 0
@@ -231,8 +231,14 @@ def _decide_offline(gate: Any, req: dict[str, Any]) -> dict[str, Any]:
     else:
         return {"result": "reject", "code": "face_online_only", "booking": None, "leg": None,
                 "passengers": None, "passenger": None}
-    return {"result": d.result, "code": d.code, "booking": d.booking, "leg": d.leg,
-            "passengers": d.passengers, "passenger": d.passenger}
+    out = {"result": d.result, "code": d.code, "booking": d.booking, "leg": d.leg,
+           "passengers": d.passengers, "passenger": d.passenger}
+    if d.replaced_by is not None:   # code replaced: the leg to board instead, as online
+        out["replaced_by"] = d.replaced_by.as_json()
+    for k in ("valid_from", "valid_until"):   # local to the station, as the server answers
+        if getattr(d, k) is not None:
+            out[k] = getattr(d, k).isoformat()
+    return out
 
 
 def cmd_check(args: argparse.Namespace) -> int:

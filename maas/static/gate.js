@@ -2,7 +2,7 @@
 // (POST /v1/gates/{gate}/validate) or offline from the gate's downloaded manifest.
 
 import { t } from "./i18n.js";
-import { api, clear, errorBox, h, keyField, note } from "./util.js";
+import { api, clear, clock, day, errorBox, h, keyField, note } from "./util.js";
 import { TEST_FACES, testTemplate } from "./faces.js";
 import { OfflineGate, missingPrimitives, openManifest } from "./offline.js";
 
@@ -12,12 +12,18 @@ const GATE = "maas.gateId";
 // one offline gate per tab: the manifest and the taps queued for upload
 const offline = { gate: null, info: null };
 
-function decisionView(d, how) {
+export function decisionView(d, how) {
   return h("div", { class: `decision ${d.result}`, id: "decision", dataset: { result: d.result, code: d.code } },
     h("div", { class: "verdict" }, t(d.result)),
     h("div", { class: "why" }, h("code", {}, d.code), ` · ${how}`),
     d.booking ? h("div", { class: "sub" }, `${d.booking}`, d.leg !== null && d.leg !== undefined ? ` · ${t("leg")} ${d.leg}` : "",
-      d.passengers ? ` · ${d.passengers} ${t(d.passengers === 1 ? "g.passenger" : "g.passengers")}` : "") : null);
+      d.passengers ? ` · ${d.passengers} ${t(d.passengers === 1 ? "g.passenger" : "g.passengers")}` : "") : null,
+    // the leg's window, local to the station (as the server writes it)
+    d.valid_from ? h("div", { class: "sub", id: "decision-window" }, `${t("g.opens")} ${day(d.valid_from)} ${clock(d.valid_from)}`) : null,
+    d.valid_until ? h("div", { class: "sub", id: "decision-window" }, `${t("g.closed")} ${day(d.valid_until)} ${clock(d.valid_until)}`) : null,
+    d.replaced_by ? h("div", { class: "sub", id: "replaced-by" }, t("g.replaced", {
+      leg: d.replaced_by.leg, trip: d.replaced_by.trip_id, departure: d.replaced_by.departure,
+      station: d.replaced_by.station })) : null);
 }
 
 export function render(main, route, cleanups) {

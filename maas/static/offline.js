@@ -12,7 +12,24 @@ const B45 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:";
 const SIG_LEN = 64;
 
 export class Rejection extends Error {
-  constructor(code, message, leg = null) { super(message); this.code = code; this.leg = leg; }
+  constructor(code, message, leg = null, replacedBy = null) {
+    super(message); this.code = code; this.leg = leg; this.replacedBy = replacedBy;
+  }
+}
+
+// datetime.fromtimestamp(epoch, timezone(offset)).isoformat(), as ticketing/manifest.py reads it
+function isoAt(epoch, offsetS) {
+  const local = new Date((epoch + offsetS) * 1000).toISOString().slice(0, 19);
+  const a = Math.abs(offsetS), pad = (n) => String(n).padStart(2, "0");
+  const secs = a % 60 ? `:${pad(a % 60)}` : "";
+  return `${local}${offsetS < 0 ? "-" : "+"}${pad(Math.floor(a / 3600))}:${pad(Math.floor((a % 3600) / 60))}${secs}`;
+}
+
+// the manifest's `replaced`: booking -> Map(leg -> {leg, trip_id, departure, station})
+function replacedOf(raw) {
+  return new Map(Object.entries(raw || {}).map(([b, legs]) => [b, new Map(Object.entries(legs).map(
+    ([i, [leg, trip, dep, station, off]]) => [Number(i),
+      { leg: Number(leg), trip_id: trip, departure: isoAt(Number(dep), Number(off)), station }]))]));
 }
 export class ManifestInvalid extends Error {}
 
@@ -106,7 +123,29 @@ export async function openManifest(envelope, gateSecret, trustedKeys = null) {
     totpStep: Number(step), totpSkew: Number(skew), totpDigits: Number(digits), kid: signed.kid,
     keys: Object.fromEntries(Object.entries(d.keys).map(([k, v]) => [k, unb64(v)])),
     entries, revoked: new Map(Object.entries(d.revoked)), stops: d.stops && d.stops.length ? d.stops : [d.station],
+    replaced: replacedOf(d.replaced),
+    tz: d.tz || "UTC",
   };
+}
+
+// ISO 8601 of unix seconds `t` as the wall clock of the IANA zone `tz`, with its offset: a
+// tap's time is written local to the station, as the server writes every time of a place
+export function localIso(t, tz) {
+  const d = new Date(Math.floor(t) * 1000);
+  let p;
+  try {
+    p = Object.fromEntries(new Intl.DateTimeFormat("en-CA", {
+      timeZone: tz, hourCycle: "h23", year: "numeric", month: "2-digit", day: "2-digit",
+      hour: "2-digit", minute: "2-digit", second: "2-digit",
+    }).formatToParts(d).map((x) => [x.type, x.value]));
+  } catch (err) {
+    return d.toISOString();              // a zone this browser does not know: UTC
+  }
+  const wall = Date.UTC(+p.year, +p.month - 1, +p.day, +p.hour, +p.minute, +p.second);
+  const off = Math.round((wall - d.getTime()) / 60000), a = Math.abs(off);
+  const two = (n) => String(n).padStart(2, "0");
+  return `${p.year}-${p.month}-${p.day}T${p.hour}:${p.minute}:${p.second}` +
+    `${off < 0 ? "-" : "+"}${two(Math.floor(a / 60))}:${two(a % 60)}`;
 }
 
 // --- the QR payload (ticketing/tokens.py) ------------------------------------------------
@@ -257,12 +296,14 @@ export class OfflineGate {
       this.usedSteps.add(`${token.booking}|${step}`);
       // the QR itself goes with the tap: the server accepts an offline tap only with its proof
       this.taps.push({ tap_id: crypto.randomUUID(), booking: token.booking, leg: leg.index,
-        at: new Date(now * 1000).toISOString(), step, qr });
+        at: localIso(now, m.tz), step, qr });
       return { result: "accept", code: "ok", booking: token.booking, leg: leg.index, passengers: token.passengerCount };
     } catch (err) {
       if (!(err instanceof Rejection)) throw err;
-      return { result: "reject", code: err.code, booking: token ? token.booking : null, leg: err.leg,
+      const out = { result: "reject", code: err.code, booking: token ? token.booking : null, leg: err.leg,
         passengers: token ? token.passengerCount : null };
+      if (err.replacedBy) out.replaced_by = err.replacedBy;   // code replaced: the leg to board instead
+      return out;
     }
   }
 
@@ -272,8 +313,14 @@ export class OfflineGate {
     let legs = candidateLegs(token, m.stops, now);
     const revoked = m.revoked.has(token.booking) ? m.revoked.get(token.booking) : [];
     if (m.revoked.has(token.booking) && revoked === null) throw new Rejection("cancelled", "booking cancelled");
-    legs = legs.filter((l) => !(revoked || []).includes(l.index));
-    if (!legs.length) throw new Rejection("cancelled", "leg cancelled");
+    const live = legs.filter((l) => !(revoked || []).includes(l.index));
+    if (!live.length) {
+      const swapped = m.replaced.get(token.booking) || new Map();
+      const gone = legs.find((l) => swapped.has(l.index));
+      if (gone) throw new Rejection("replaced", "leg replaced", gone.index, swapped.get(gone.index));
+      throw new Rejection("cancelled", "leg cancelled");
+    }
+    legs = live;
     const entry = m.entries.get(token.booking);
     if (!entry) throw new Rejection("not_in_manifest", "booking not in this gate's manifest");
     const matched = [];

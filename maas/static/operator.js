@@ -132,9 +132,9 @@ function conflictsTable(data) {
 function checkinsTable(data) {
   if (!data.stations.length) return note(t("o.nocheckins"));
   return h("div", { class: "scroll" }, h("table", { id: "checkins" }, h("thead", {}, h("tr", {}, h("th", {}, t("o.station")),
-    h("th", {}, t("o.checkins.n")), h("th", {}, t("o.passengers")), h("th", {}, t("o.qr")), h("th", {}, t("o.face")), h("th", {}, t("o.offline")))),
+    h("th", {}, t("o.checkins.n")), h("th", {}, t("o.passengers")), h("th", {}, t("o.qr")), h("th", {}, t("o.face")), h("th", {}, t("o.idcard")), h("th", {}, t("o.offline")))),
   h("tbody", {}, data.stations.map((s) => h("tr", {}, h("td", {}, s.name || s.station, h("div", { class: "sub" }, s.station)),
-    h("td", {}, s.checkins), h("td", {}, s.passengers), h("td", {}, s.qr), h("td", {}, s.face), h("td", {}, s.offline))))));
+    h("td", {}, s.checkins), h("td", {}, s.passengers), h("td", {}, s.qr), h("td", {}, s.face), h("td", {}, s.id_card), h("td", {}, s.offline))))));
 }
 
 function alertsList(data) {

@@ -62,7 +62,7 @@ function stopField(which) {
     timer = setTimeout(async () => {
       const mine = ++seq;
       try {
-        const res = await api(`/v1/stops?q=${encodeURIComponent(q)}&limit=6`);
+        const res = await api(`/v1/stops?q=${encodeURIComponent(q)}&limit=6&lang=${currentLang()}`);
         if (mine !== seq) return;
         clear(list, res.stops.length ? res.stops.map((s) => h("li", {},
           h("button", { type: "button", class: "suggestion", dataset: { id: s.id }, onclick: () => {
@@ -119,7 +119,10 @@ async function plan(results, button) {
   if (f.arriveBy) q.set("arrive_by", "true");
   if (f.wheelchair) q.set("wheelchair", "true");
   if (f.modes.size && f.modes.size < MODES.length) q.set("modes", [...f.modes].join(","));
-  if (document.body.classList.contains("elderly")) q.set("limit", "3");
+  if (document.body.classList.contains("elderly")) {
+    q.set("limit", "3");
+    q.set("profile", "elderly");   // slower walks, more time to change, fewer changes, step-free
+  }
   button.disabled = true;
   clear(results, note(t("planning")));
   try {

@@ -334,6 +334,12 @@ def test_the_body_is_byte_for_byte_what_the_model_gives():
         BookingView("bk_2", "confirmed", "itin-2", "CNY", 350, 11608, 9006, t, t, t,
                     t + timedelta(seconds=1), "wx \u2603 1", legs, pax, tickets),
         BookingView("bk_3", "cancelled", "", "EUR", 0, 0, 0, t, t, None, t, "", (), (), ()),
+        BookingView("bk_4", "confirmed", "itin-4", "CNY", 350, 11608, 9006, t, t, t, None, "p",
+                    legs, pax, tickets, {"state": "rebook_failed", "at": t.isoformat(),
+                                         "legs": [0, 1], "refund_minor": 350}),
+        BookingView("bk_5", "confirmed", "itin-5", "CNY", 350, 11608, 0, t, t, t, None, "p",
+                    legs, pax, tickets, {"state": "rebooked", "at": t.isoformat(), "legs": [1],
+                                         "by": [2]}),
     ]
     for v in views:
         for zone in (utc_zone, stop_zones(Snapshot(network=NET))):

@@ -187,6 +187,7 @@ async def test_exchange_swaps_the_legs_and_the_gate_follows(planned, user, clock
     assert [(g["leg"], g["status"], g["trip_id"]) for g in x["legs"]] == [
         (0, "confirmed", "bus:K5-0700"),
         (1, "replaced", "rail:G-0800"), (2, "confirmed", trip)]
+    assert [(g["leg"], g["replaced_by"]) for g in x["legs"]] == [(0, None), (1, 2), (2, None)]
     assert [(t["leg"], t["status"]) for t in x["tickets"]] == [
         (0, "issued"), (1, "cancelled"), (2, "issued")]
     # local to the stops with the offset, as plans write them: the same in offer and booking
@@ -216,7 +217,9 @@ async def test_exchange_swaps_the_legs_and_the_gate_follows(planned, user, clock
     clock.set(old_leg.valid_from + timedelta(minutes=1))
     r = await client.post("/v1/gates/g-r1/validate", json={"qr": old_qr}, headers=bearer(gate))
     refused = await r.json()
-    assert refused["result"] == "reject" and refused["code"] == "cancelled", refused
+    assert refused["result"] == "reject" and refused["code"] == "replaced", refused
+    assert refused["replaced_by"] == {"leg": 2, "trip_id": trip, "station": "rail:R1",
+                                      "departure": x["legs"][2]["departure"]}
     clock.set(new_leg.valid_from + timedelta(minutes=1))
     new_qr = (await (await client.get(f"/v1/bookings/{bid}/token", headers=user)).json())["qr"]
     r = await client.post("/v1/gates/g-r1/validate", json={"qr": new_qr}, headers=bearer(gate))

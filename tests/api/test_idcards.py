@@ -7,6 +7,7 @@ import json
 import logging
 import uuid
 from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -21,6 +22,7 @@ from ticketing.manifest import gate_key, open_manifest
 from ticketing.tokens import parse_qr
 from tests.conftest import bearer
 
+SHANGHAI = ZoneInfo("Asia/Shanghai")
 ZHANG = "11010519491231002X"      # valid PRC IDs (check character right)
 LI = "110105201801010019"
 WANG = "370102198003150011"
@@ -116,6 +118,9 @@ async def test_wrong_station_not_yet_valid_cancelled(trip, make_key, clock):
     clock.set(token.legs[0].valid_from - timedelta(minutes=1))
     d = await check_id(client, keys[0], "g-0", LI)
     assert (d["code"], d["leg"], d["booking"]) == ("not_yet_valid", 0, family)
+    # when it opens, local to the station (the sample feed's Asia/Shanghai) with the offset
+    assert d["valid_from"] == token.legs[0].valid_from.astimezone(SHANGHAI).isoformat()
+    assert d["valid_from"].endswith("+08:00") and "valid_until" not in d
     clock.set(token.legs[0].valid_from + timedelta(minutes=1))
     # a gate where no leg boards (the journey's destination)
     far = await make_key("gate", gate="g-far", station="rail:R4")
@@ -235,11 +240,14 @@ async def test_offline_manifest_validates_id_cards_and_uploads_which_passenger(t
     assert not {x.index for x in rail.ids} & {x.index for x in m.ids}
     assert GateValidator(rail, clock).validate_id("prc_id", WANG).code == "not_in_manifest"
     clock.set(token.legs[1].valid_from - timedelta(minutes=1))
-    assert GateValidator(rail, clock).validate_id("prc_id", LI).code == "not_yet_valid"
+    early = GateValidator(rail, clock).validate_id("prc_id", LI)
+    assert early.code == "not_yet_valid" and (m.tz, rail.tz) == ("Asia/Shanghai",) * 2
+    assert early.valid_from.isoformat() == token.legs[1].valid_from.astimezone(SHANGHAI).isoformat()
     clock.set(token.legs[0].valid_from + timedelta(minutes=1))
     # taps say who passed; uploaded, the server knows (and the online gate refuses a second entry)
     taps = [t.as_json() for t in gate.taps]
     assert sorted(t["passenger"] for t in taps) == [0, 0, 1]
+    assert all(t["at"].endswith("+08:00") for t in taps)         # the station's wall clock
     r = await client.post("/v1/gates/g-0/taps", json={"taps": taps}, headers=bearer(keys[0]))
     assert (await r.json())["recorded"] == 3, await r.text()
     r = await client.post("/v1/gates/g-0/taps", json={"taps": taps}, headers=bearer(keys[0]))
@@ -285,3 +293,50 @@ def test_manifest_index_is_bound_to_its_key():
     c = canonical_id("prc_id", ZHANG)
     assert manifest_index(b"a" * 32, c) != manifest_index(b"b" * 32, c)
     assert canonical_id("prc_id", ZHANG.lower()) == c != canonical_id("passport", "E12345678")
+
+
+async def test_conflicts_are_shown_local_to_the_boarding_station(trip, make_key, clock):
+    """Two offline gates of one station admit the same card: the operator's conflict report
+    writes both taps and the detection local to the station, with the offset."""
+    client, tok, family, alone, token, keys = trip
+    other = await make_key("gate", gate="g-0b", station=token.legs[0].board)
+    gates = []
+    for gate, key in (("g-0", keys[0]), ("g-0b", other)):
+        r = await client.get(f"/v1/gates/{gate}/manifest", headers=bearer(key))
+        gates.append((gate, key, GateValidator(open_manifest(await r.json(), gate_key(key, gate)), clock)))
+    for _, _, g in gates:
+        assert g.validate_id("prc_id", LI).code == "ok"
+        clock.advance(60)
+    for gate, key, g in gates:
+        r = await client.post(f"/v1/gates/{gate}/taps", json={"taps": [t.as_json() for t in g.taps]},
+                              headers=bearer(key))
+        assert r.status == 200, await r.text()
+    op = await make_key("operator", operator="bus")
+    r = await client.get("/v1/operators/bus/conflicts", headers=bearer(op))
+    assert r.status == 200, await r.text()
+    (c,) = (await r.json())["conflicts"]
+    assert (c["booking"], c["winner"]["gate"], c["loser"]["gate"]) == (family, "g-0", "g-0b")
+    first = token.legs[0].valid_from + timedelta(minutes=1)
+    assert c["winner"]["at"] == first.astimezone(SHANGHAI).isoformat()
+    assert c["loser"]["at"] == (first + timedelta(minutes=1)).astimezone(SHANGHAI).isoformat()
+    assert c["detected_at"].endswith("+08:00")
+
+
+async def test_id_card_entries_count_in_the_operators_checkins(trip, db, make_key):
+    """GET /v1/operators/{id}/checkins counts an ID card as one check-in of one passenger,
+    beside the QR entry of a party."""
+    client, tok, family, alone, token, keys = trip
+    await db.execute("INSERT INTO feeds (name, operator_id) VALUES ('bus', 'op-bus')")
+    r = await client.get(f"/v1/bookings/{alone}/token", headers=bearer(tok))
+    qr = await client.post("/v1/gates/g-0/validate", json={"qr": (await r.json())["qr"]},
+                           headers=bearer(keys[0]))
+    assert (await qr.json())["booking"] == alone                         # 张三's party of one
+    assert (await check_id(client, keys[0], "g-0", LI))["booking"] == family
+    assert (await check_id(client, keys[0], "g-0", ZHANG))["booking"] == family
+    op = await make_key("operator", operator="op-bus")
+    r = await client.get("/v1/operators/op-bus/checkins", headers=bearer(op))
+    body = await r.json()
+    assert r.status == 200, body
+    assert body["total"] == 3
+    assert [(s["station"], s["checkins"], s["passengers"], s["qr"], s["face"], s["id_card"],
+             s["offline"]) for s in body["stations"]] == [(token.legs[0].board, 3, 3, 1, 0, 2, 0)]

@@ -409,3 +409,45 @@ def test_a_crash_loop_gives_up_loudly_and_stops_everything(root: Path) -> None:
         assert not (data / "postgres" / "postmaster.pid").exists()
     finally:
         srv.close()
+
+
+# --- the supervisor alone killed -----------------------------------------------------------------
+
+
+def _running(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def _refused(url: str) -> bool:
+    host, port = url.rsplit("//", 1)[1].rsplit(":", 1)
+    try:
+        socket.create_connection((host, int(port)), timeout=5).close()
+    except OSError:
+        return True
+    return False
+
+
+def test_workers_stop_when_the_supervisor_is_killed(root: Path) -> None:
+    """kill -9 of `maas serve` alone (it cannot stop its workers): the workers notice
+    (PR_SET_PDEATHSIG on Linux, else their parent-pid watch), drain and exit, so nothing keeps
+    serving the port unsupervised."""
+    data = _short_dir(root, "orphans") / "d"
+    srv = Served(data, workers=2, env=clean_env())
+    workers = srv.worker_pids()
+    left = [p for p in (srv.redis_pid(), srv.postmaster_pid()) if p is not None]
+    try:
+        assert len(workers) == 2 and not _refused(srv.url)
+        os.kill(srv.proc.pid, signal.SIGKILL)
+        srv.proc.wait(timeout=RECOVER_S)
+        eventually(lambda: not any(_running(p) for p in workers), RECOVER_S,
+                   "the workers of the killed supervisor exited")
+        assert _refused(srv.url)
+    finally:
+        # nothing stops the embedded servers of a killed supervisor either: stop ours here
+        for pid in workers + left:
+            if _running(pid):
+                os.kill(pid, signal.SIGKILL)
+        srv.close()

@@ -210,3 +210,28 @@ def test_cli_writes_the_feeds(tmp_path, capsys):
     out = capsys.readouterr().out.splitlines()
     assert len(out) == 6 and out[0].split("\t")[0] == "jinan-bus"
     assert Path(out[0].split("\t")[2]).exists()
+
+
+def test_a_train_from_jinan_west_to_qingdao_boards_within_the_rail_gate_window_at_any_hour(demo):
+    """The README walkthrough plans Jinan West -> Qingdao "now" and scans the ticket at the
+    gate at once: at every hour of the day (night trains 21:00-05:00), the first itinerary's
+    train leaves within the rail gate's window (it opens 2 h before departure)."""
+    from datetime import datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    from maas.settings import Settings
+    from routing.planner import Planner, Query
+
+    settings = Settings()
+    planner = Planner.build(nets_rail := demo[1]["china-railway"], settings.routing.to_config())
+    assert nets_rail.n_trips
+    before_min = settings.gates.window_min["rail"][0]
+    day = date(2026, 11, 25)
+    tz = ZoneInfo("Asia/Shanghai")
+    for minute in range(0, 24 * 60, 10):
+        now = datetime(day.year, day.month, day.day, tzinfo=tz) + timedelta(minutes=minute)
+        its = planner.plan(Query(origin="china-railway:jinanxi", destination="china-railway:qingdao",
+                                 date=day, time_s=minute * 60, modes=frozenset({"rail"})))
+        assert its, f"{now:%H:%M}: no itinerary"
+        dep = next(leg for leg in its[0].legs if leg.mode == "rail").departure
+        assert timedelta(0) < dep - now <= timedelta(minutes=before_min), (f"{now:%H:%M}", dep)

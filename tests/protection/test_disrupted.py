@@ -39,6 +39,9 @@ async def test_a_delay_past_the_change_time_disrupts_the_booking(app, line, line
     (ev,) = await eventually(disrupted)
     assert ev["leg_no"] == 1 and ev["detail"]["reason"] == "missed_connection"
     assert (ev["detail"]["available_s"], ev["detail"]["connection_s"]) == (600, 900)
+    # its times are local to their stops (Asia/Shanghai), with the offset, as plans write them
+    assert ev["detail"]["arrival"].endswith("T08:30:00+08:00")      # T1 at B, 10 min late
+    assert ev["detail"]["departure"].endswith("T08:40:00+08:00")    # U1 from B
     assert ev["status"] == "confirmed"
 
 

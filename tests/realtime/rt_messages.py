@@ -92,7 +92,8 @@ def message(*entities: rt.FeedEntity, full: bool = True, ts: int | None = None) 
 
 
 def trip_update(eid: str, trip: str, *, start_date: str | None = DAY, delays=(), canceled=False,
-                skipped=(), ts: int | None = None, times=()) -> rt.FeedEntity:
+                skipped=(), ts: int | None = None, times=(), start_time: str | None = None
+                ) -> rt.FeedEntity:
     """delays: (stop_sequence or None, stop_id or None, delay s); times: (stop_sequence, stop_id,
     POSIX s); skipped: (stop_sequence, stop_id)."""
     e = rt.FeedEntity(id=eid)
@@ -100,6 +101,8 @@ def trip_update(eid: str, trip: str, *, start_date: str | None = DAY, delays=(),
     tu.trip.trip_id = trip
     if start_date:
         tu.trip.start_date = start_date
+    if start_time:
+        tu.trip.start_time = start_time
     if canceled:
         tu.trip.schedule_relationship = rt.TripDescriptor.CANCELED
     if ts is not None:

@@ -15,13 +15,14 @@ from datetime import timedelta
 import networkx as nx
 import numpy as np
 
-from routing.config import route_board_s
 from routing.planner import Planner
-from routing.timetable import service_ref_epoch
+from routing.timetable import route_boards, service_ref_epoch
 
 
 class Reference:
-    def __init__(self, planner: Planner, day, t0: int, horizon: int, min_conn: int | None = None):
+    def __init__(self, planner: Planner, day, t0: int, horizon: int, min_conn: int | None = None,
+                 days: tuple[int, int] | None = None):
+        """`days`: service dates (before, after) `day` to take (default the planner's)."""
         net, cfg = planner.network, planner.config
         self.pl, self.t0, self.t1 = planner, t0, t0 + horizon
         min_conn = cfg.transfer_s if min_conn is None else min_conn
@@ -29,12 +30,12 @@ class Reference:
         stop_times: dict[int, set[int]] = {}
         trip_tz = planner.trip_tz
         mode_of = net.route_mode[net.trip_route]
-        board_s = np.array([route_board_s(cfg, int(net.route_type[r]), str(net.route_mode[r]))
-                            for r in net.trip_route]) if net.n_trips else []
+        board_s = route_boards(net, cfg)[net.trip_route] if net.n_trips else []
         alight_s = np.array([cfg.alight_s.get(m, 0) for m in mode_of]) if net.n_trips else []
         fps = planner.fps
         self.alight_edges = []
-        for delta in range(-cfg.days_before, cfg.days_after + 1):
+        before, after = days or (cfg.days_before, cfg.days_after)
+        for delta in range(-before, after + 1):
             sd = day + timedelta(days=delta)
             col = sd.toordinal() - net.service_base_date
             if not 0 <= col < net.service_days.shape[1]:

@@ -132,6 +132,22 @@ async def test_plan_body_is_the_response_model(sample, app, params, on_loop):
         assert all(it.total for it in model.itineraries)
 
 
+async def test_a_plan_asked_again_writes_the_same_body_from_its_memoised_legs(sample, app):
+    from maas.api import plan as plan_api
+
+    q = {"from": "bus:B1", "to": "rail:R4", "time": "07:00", "date": "2026-11-25"}
+    plan_api._LEG_JSON.clear()
+    first = await (await sample.get("/v1/plan", params=q)).read()
+    def rides() -> set[int]:   # transit legs memoised (a walk may be a new object each time)
+        return {k for k, (leg, _) in plan_api._LEG_JSON.items() if leg.key is not None}
+    cached = rides()
+    assert cached
+    again = await (await sample.get("/v1/plan", params=q)).read()
+    assert again == first and rides() == cached   # the same Leg objects: written once
+    plan_api._LEG_JSON.clear()
+    assert await (await sample.get("/v1/plan", params=q)).read() == first
+
+
 def test_point_queries_run_on_the_loop_only_once_known_to_be_short():
     from maas.api.plan import _Gauge
 

@@ -205,9 +205,9 @@ async def test_passenger_books_and_a_gate_admits_the_qr(client, app, make_key, b
         shots(browser, "11-operator-checkins")
         return [td.text for td in rows[0].find_elements("tag name", "td")]
 
-    station, count, passengers, qr, face, offline = await asyncio.to_thread(checkins)
+    station, count, passengers, qr, face, id_card, offline = await asyncio.to_thread(checkins)
     assert station.startswith("泉城广场") and "jnbus:B1" in station
-    assert (count, passengers, qr, face, offline) == ("1", "1", "1", "0", "1")
+    assert (count, passengers, qr, face, id_card, offline) == ("1", "1", "1", "0", "0", "1")
 
 
 async def app_db_taps(app, booking: str) -> list[tuple[int, str, bool]]:  # type: ignore[no-untyped-def]

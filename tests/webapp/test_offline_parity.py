@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import timedelta
+from dataclasses import replace
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -14,7 +15,7 @@ from maas.clock import FrozenClock
 from ticketing.base45 import b45decode, b45encode
 from ticketing.gate import GateValidator
 from ticketing.keyring import SigningKey
-from ticketing.manifest import gate_key, seal_manifest
+from ticketing.manifest import ReplacedBy, gate_key, seal_manifest
 from ticketing.tokens import TicketToken, TokenLeg
 from ticketing.totp import new_secret
 
@@ -34,7 +35,9 @@ const [envelope, secret, cases, done] = arguments;
   const gate = new OfflineGate(m, () => now);
   const out = [];
   for (const [qr, at] of cases) { now = at; out.push(await gate.validate(qr)); }
-  done({ok: true, out, taps: gate.taps.map(t => [t.booking, t.leg, t.step])});
+  const { decisionView } = await import("/static/gate.js");
+  const shown = out.filter(d => d.replaced_by).map(d => decisionView(d, "offline").textContent);
+  done({ok: true, out, shown, taps: gate.taps.map(t => [t.booking, t.leg, t.step, t.at])});
 })().catch(e => done({ok: false, error: String(e && e.message || e), name: e && e.name}));
 """
 
@@ -53,9 +56,15 @@ def _cases() -> tuple[Any, list[tuple[str, float]]]:
     twice = TicketToken(key.key_id, "b-there-and-back", T0, (("adult", 1),),
                         (TokenLeg(0, RAIL, "crh:JNX", vf, vu), TokenLeg(1, RAIL, "crh:TJN", vf, vu)))
     used = journey(key_id=key.key_id)
+    swapped = journey(key_id=key.key_id)             # leg 1 exchanged for leg 3
     m = manifest_for([(token, secret), (cancelled, secret), (cut_leg, secret), (twice, secret),
-                      (used, secret)], key, revoked={cancelled.booking: None, cut_leg.booking: (1,)},
+                      (used, secret), (swapped, secret)], key,
+                     revoked={cancelled.booking: None, cut_leg.booking: (1,), swapped.booking: (1,)},
                      used={used.booking: (1,)})
+    m = replace(m, replaced={swapped.booking: {1: ReplacedBy(
+        3, "crh:G-1130", datetime(2026, 11, 26, 11, 30, tzinfo=timezone(timedelta(hours=8))),
+        "crh:QDN")}})
+    m = replace(m, tz="Asia/Shanghai")     # taps are written in the station's time zone
     now = RAIL_OPEN + timedelta(minutes=5)
     good = qr_for(token, key, secret, now)
     raw = bytearray(b45decode(good))
@@ -68,6 +77,7 @@ def _cases() -> tuple[Any, list[tuple[str, float]]]:
         (qr_for(token, key, secret, now), T0 + timedelta(hours=9)),          # validity_over
         (qr_for(cancelled, key, secret, now), now),                          # cancelled
         (qr_for(cut_leg, key, secret, now), now),                            # leg cancelled
+        (qr_for(swapped, key, secret, now), now),                            # leg replaced
         (qr_for(stranger, key, secret, now), now),                           # not_in_manifest
         (qr_for(token, key, secret, now, step_offset=-3), now),              # code_expired
         (qr_for(used, key, secret, now), now),                               # already_used
@@ -92,8 +102,9 @@ def _python(m: Any, cases: list[tuple[str, Any]]) -> tuple[list[tuple], list[tup
     for qr, at in cases:
         clock.set(at)
         d = gate.validate(qr)
-        out.append((d.result, d.code, d.booking, d.leg, d.passengers))
-    return out, [(t.booking, t.leg, t.step) for t in gate.taps]
+        out.append((d.result, d.code, d.booking, d.leg, d.passengers,
+                    d.replaced_by.as_json() if d.replaced_by else None))
+    return out, [(t.booking, t.leg, t.step, t.at.isoformat()) for t in gate.taps]
 
 
 async def test_offline_decisions_match_the_python_validator(client, browser) -> None:  # type: ignore[no-untyped-def]
@@ -102,7 +113,7 @@ async def test_offline_decisions_match_the_python_validator(client, browser) -> 
     expected, taps = _python(m, cases)
     assert {c for _, c, *_ in expected} >= {
         "ok", "malformed", "unknown_key", "bad_signature", "not_yet_valid", "validity_over",
-        "cancelled", "not_in_manifest", "code_expired", "already_used", "wrong_station"}
+        "cancelled", "replaced", "not_in_manifest", "code_expired", "already_used", "wrong_station"}
     base = str(client.make_url("/"))
 
     def run() -> dict[str, Any]:
@@ -114,8 +125,13 @@ async def test_offline_decisions_match_the_python_validator(client, browser) -> 
 
     got = await asyncio.to_thread(run)
     assert got["ok"], got
-    assert [(d["result"], d["code"], d["booking"], d["leg"], d["passengers"]) for d in got["out"]] == expected
+    assert [(d["result"], d["code"], d["booking"], d["leg"], d["passengers"], d.get("replaced_by"))
+            for d in got["out"]] == expected
     assert [tuple(t) for t in got["taps"]] == taps
+    # the gate page shows where to board instead
+    assert len(got["shown"]) == 1 and "crh:G-1130" in got["shown"][0], got["shown"]
+    assert "2026-11-26T11:30:00+08:00" in got["shown"][0] and "crh:QDN" in got["shown"][0]
+    assert taps and all(at.endswith("+08:00") for *_, at in taps)
 
 
 async def test_a_manifest_for_another_gate_key_is_refused(client, browser) -> None:  # type: ignore[no-untyped-def]

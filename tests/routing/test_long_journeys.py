@@ -1,0 +1,133 @@
+"""Journeys longer than a day (overnight trains, long-haul flights, a ferry two days later):
+the planner answers up to `horizon_days` (3) after the query time, checked against the
+time-expanded brute force on generated networks of long legs running on a few days of the
+week, and on the demo network with tomorrow's ferries cancelled."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import zipfile
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from builders import grid_stops, timetable
+from checks import assert_feasible, value
+from hypothesis import HealthCheck, assume, given, note, seed, settings
+from hypothesis import strategies as st
+from reference import Reference
+
+from routing.config import RoutingConfig
+from routing.planner import Planner, Query
+from routing.updates import TripUpdate
+
+D = date(2026, 11, 26)      # day 1 of the generated networks (base 2026-11-25)
+SEED = int(os.environ.get("MAAS_TEST_SEED") or secrets.randbelow(2**32))
+
+
+def _hhmm(t: int) -> str:
+    return f"{t // 3600:02d}:{t % 3600 // 60:02d}"
+
+
+@st.composite
+def long_haul(draw):
+    """Stops far apart (no walking), lines whose legs take 30 min to 30 h, each running on
+    one to three days of the week."""
+    names = [f"S{i}" for i in range(draw(st.integers(3, 6)))]
+    lines = []
+    for k in range(draw(st.integers(1, 8))):
+        seq = draw(st.lists(st.sampled_from(names), min_size=2, max_size=4, unique=True))
+        mode = draw(st.sampled_from(["rail", "air", "bus"]))
+        days = sorted(draw(st.sets(st.integers(0, 6), min_size=1, max_size=3)))
+        t = draw(st.integers(0, 23 * 60)) * 60
+        calls = []
+        for s in seq:
+            calls.append(f"{s}@{_hhmm(t)}")
+            t += draw(st.integers(30, 30 * 60)) * 60
+        lines.append(f"T{k} R{k} {mode} {','.join(map(str, days))} " + " ".join(calls))
+    text = "\n".join(lines)
+    note(f"timetable({text!r}, grid_stops({names!r}), n_days=7)")
+    return timetable(text, grid_stops(names), n_days=7), names
+
+
+@pytest.mark.parametrize("run_seed", [SEED], ids=[f"seed={SEED}"])
+@settings(max_examples=int(os.environ.get("MAAS_TEST_EXAMPLES") or 40), deadline=None,
+          suppress_health_check=[HealthCheck.too_slow])
+@seed(SEED)
+@given(data=st.data())
+def test_long_journeys_match_brute_force(run_seed, data):
+    note(f"replay: MAAS_TEST_SEED={run_seed}")
+    net, names = data.draw(long_haul())
+    pl = Planner.build(net, RoutingConfig(max_transfers=8))
+    assume(pl.valid_from <= D <= pl.valid_to)
+    a, b = data.draw(st.lists(st.sampled_from(names), min_size=2, max_size=2, unique=True))
+    secs = data.draw(st.integers(0, 23)) * 3600
+    tz = ZoneInfo(pl.stop_tz(pl.stop(f"t:{a}")))
+    t0 = int((datetime.combine(D, time(0), tz) + timedelta(seconds=secs)).timestamp())
+    horizon = 3 * 86400
+    ref = Reference(pl, D, t0, horizon, days=(1, 3))
+    expected = ref.earliest({pl.stop(f"t:{a}"): 0}, {pl.stop(f"t:{b}"): 0})
+    its = pl.plan(Query(f"t:{a}", f"t:{b}", D, secs, limit=20))
+    got = min((value(pl, it) for it in its), default=None)
+    for it in its:
+        assert_feasible(pl, it)
+    if expected is not None:
+        assert got == expected, (got, expected)
+    else:
+        assert got is None or got > t0 + horizon, got
+    if expected is not None and expected - t0 > 86400:
+        # the journey longer than a day is found backwards too, from its arrival
+        arr = datetime.fromtimestamp(expected, ZoneInfo(pl.stop_tz(pl.stop(f"t:{b}"))))
+        assume(arr.date() <= pl.valid_to)
+        back = pl.plan(Query(f"t:{a}", f"t:{b}", arr.date(),
+                             arr.hour * 3600 + arr.minute * 60 + arr.second, arrive_by=True))
+        assert back and max(int(it.departure.timestamp()) for it in back) >= t0
+
+
+def test_a_weekly_train_three_days_later_is_found():
+    net = timetable("""
+        T1 R1 rail 3 A@22:00 B@30:30     # leaves day 3 (Saturday) 22:00, arrives Sunday 06:30
+        T2 R2 bus C@08:00 D@08:30        # daily, elsewhere
+    """, grid_stops(["A", "B", "C", "D"]), n_days=7)
+    pl = Planner.build(net)
+    its = pl.plan(Query("t:A", "t:B", D, 23 * 3600))      # Thursday 23:00: 47 h to wait
+    assert [leg.trip_id for leg in its[0].legs] == ["t:T1"]
+    assert its[0].legs[0].departure.date() == date(2026, 11, 28)
+    assert its[0].arrival.date() == date(2026, 11, 29)
+    # arrive by Tuesday 07:00: the latest departure is the same train, three days before
+    back = pl.plan(Query("t:A", "t:B", date(2026, 12, 1), 7 * 3600, arrive_by=True))
+    assert back and back[0].legs[0].departure.date() == date(2026, 11, 28)
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    from feeds.compile import compile_feed
+    from feeds.demo import write_demo_feeds
+    from routing.network import merge
+
+    out = tmp_path_factory.mktemp("demo")
+    nets = []
+    for name, _op, path in write_demo_feeds(out, start_date=date(2026, 11, 23), days=7, scale=1):
+        with zipfile.ZipFile(path) as z:
+            nets.append(compile_feed({m: z.read(m) for m in z.namelist()}, feed=name, version="1"))
+    return Planner.build(merge(nets))
+
+
+@pytest.mark.slow
+def test_demo_ferry_after_a_day_of_cancelled_sailings(demo):
+    """Yantai -> Dalian at 22:00: the overnight sailing has left; tomorrow's three sailings
+    are cancelled (a storm), so the answer is the morning sailing two days later (41 h)."""
+    q = Query("bohai-ferry:YTP", "bohai-ferry:DLP", date(2026, 11, 25), 22 * 3600,
+              modes=frozenset({"ferry"}))
+    its = demo.plan(q)
+    assert its[0].legs[0].departure.date() == date(2026, 11, 26)
+    storm = demo.with_realtime([TripUpdate(f"bohai-ferry:YD-0-{k:02d}", date(2026, 11, 26),
+                                           canceled=True) for k in (1, 2, 3)])
+    its = storm.plan(q)
+    assert its, "the sailing two days later is found"
+    ferry = its[0].legs[0]
+    assert ferry.trip_id == "bohai-ferry:YD-0-01" and ferry.key.service_date == date(2026, 11, 27)
+    assert (its[0].arrival - its[0].legs[0].departure).total_seconds() == 6.5 * 3600
+    assert (its[0].arrival.replace(tzinfo=None) - datetime(2026, 11, 25, 22)).total_seconds() \
+        > 86400

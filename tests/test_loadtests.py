@@ -140,7 +140,9 @@ async def test_an_oversold_segment_is_found(conn):
     await _booking(conn, "bk_1", acc, "confirmed", [{"trip": "f:t1", "board": 0, "alight": 3}])
     await _booking(conn, "bk_2", acc, "confirmed", [{"trip": "f:t1", "board": 1, "alight": 2}])
     # a live hold on segment 1 makes three seats on a two-seat segment
-    await _booking(conn, "bk_3", acc, "held", [{"trip": "f:t1", "board": 1, "alight": 2}])
+    # (live when checked: NOW is the module's import time, and a full suite takes longer than a hold)
+    await _booking(conn, "bk_3", acc, "held", [{"trip": "f:t1", "board": 1, "alight": 2,
+                   "hold_until": datetime.now(timezone.utc) + timedelta(minutes=15)}])
     # a frequency run takes its GTFS trip's override; 3 passengers on a 2-seat run
     await _booking(conn, "bk_4", acc, "confirmed", [{"trip": "f:t1@08:00:00", "board": 5, "alight": 6}],
                    passengers=3)

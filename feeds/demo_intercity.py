@@ -47,7 +47,10 @@ def _stop_times(feed: Feed, trip: str, stops: list[tuple[str, int, int]]) -> Non
 
 
 NIGHT_LINE = "jiqing"                        # Jinan–Qingdao runs through the night
-NIGHT_HOURS = (21, 22, 23, 0, 1, 2, 3, 4, 5)  # departures (service-day times under 24:00)
+# departures every 30 min 21:00-06:00 (service-day times under 24:00): the next train and the
+# one after it (what a rebooking takes when the first is cancelled) both leave within a rail
+# gate's 2 h window at any hour
+NIGHT_TIMES = tuple(range(21 * 3600, 24 * 3600, 1800)) + tuple(range(0, 6 * 3600 + 1, 1800))
 
 
 def _train(feed: Feed, line: str, stations: tuple[str, ...], order: list[int],
@@ -104,14 +107,14 @@ def rail_feed(feed: Feed, seed: int) -> Feed:
                 number = f"{prefix}{(n + 1) * 100 + 2 * k + direction + 1}"
                 _train(feed, line, stations, order, stops_at, t, kmh, number, direction)
             if line == NIGHT_LINE:
-                # night trains (动卧) every hour from 21:00 to 05:00, fast stops only, so a
-                # train leaves within a rail gate's window (2 h) at any hour: the README
-                # walkthrough boards "the next train" whenever it runs
-                for j, hour in enumerate(NIGHT_HOURS):
+                # night trains (动卧) every 30 min from 21:00 to 06:00, fast stops only, so
+                # two trains leave within a rail gate's window (2 h) at any hour: the README
+                # walkthrough boards "the next train" whenever it runs, and its rebooking
+                # onto the one after
+                for j, t0 in enumerate(NIGHT_TIMES):
                     stops_at = [i for i in order if i in always]
-                    number = f"D{(n + 1) * 100 + 70 + 2 * j + direction + 1}"
-                    _train(feed, line, stations, order, stops_at, hour * 3600, kmh, number,
-                           direction)
+                    number = f"D{(n + 1) * 100 + 50 + 2 * j + direction + 1}"
+                    _train(feed, line, stations, order, stops_at, t0, kmh, number, direction)
     return feed
 
 

@@ -51,7 +51,7 @@ def _wrapper(bin_dir: Path, name: str, body: str) -> None:
 
 def test_the_readme_walkthrough_works_literally(tmp_path: Path):
     """At any hour: the walkthrough boards the next train from Jinan West, and the demo runs
-    night trains on that line (tests/feeds/test_demo.py checks one leaves within the rail gate's
+    night trains on that line (tests/feeds/test_demo.py checks two leave within the rail gate's
     window at every hour)."""
     script = walkthrough()
     env = {k: v for k, v in os.environ.items()

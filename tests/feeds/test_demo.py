@@ -235,3 +235,10 @@ def test_a_train_from_jinan_west_to_qingdao_boards_within_the_rail_gate_window_a
         assert its, f"{now:%H:%M}: no itinerary"
         dep = next(leg for leg in its[0].legs if leg.mode == "rail").departure
         assert timedelta(0) < dep - now <= timedelta(minutes=before_min), (f"{now:%H:%M}", dep)
+        # and the train after it (the walkthrough's rebooking when that one is cancelled)
+        ranged = planner.plan(Query(origin="china-railway:jinanxi", destination="china-railway:qingdao",
+                                    date=day, time_s=minute * 60, window_s=before_min * 60,
+                                    modes=frozenset({"rail"}), limit=20))
+        deps = sorted({leg.departure for it in ranged for leg in it.legs if leg.mode == "rail"
+                       and leg.departure - now <= timedelta(minutes=before_min)})
+        assert len(deps) >= 2 and deps[0] == dep, (f"{now:%H:%M}", deps)

@@ -2,27 +2,17 @@
 
 from __future__ import annotations
 
-import zipfile
 from datetime import date
 
 import pytest
 
 from checks import assert_feasible, assert_pareto
-from routing.planner import Planner, Query
+from routing.planner import Query
 
 
 @pytest.fixture(scope="module")
-def planner(tmp_path_factory):
-    from feeds.compile import compile_feed
-    from feeds.demo import write_demo_feeds
-    from routing.network import merge
-
-    out = tmp_path_factory.mktemp("demo")
-    nets = []
-    for name, _op, path in write_demo_feeds(out, start_date=date(2026, 11, 23), days=7, scale=1):
-        with zipfile.ZipFile(path) as z:
-            nets.append(compile_feed({m: z.read(m) for m in z.namelist()}, feed=name, version="1"))
-    return Planner.build(merge(nets))
+def planner(demo_planner):
+    return demo_planner
 
 
 @pytest.mark.slow

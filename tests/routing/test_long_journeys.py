@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import zipfile
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -101,17 +100,8 @@ def test_a_weekly_train_three_days_later_is_found():
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory):
-    from feeds.compile import compile_feed
-    from feeds.demo import write_demo_feeds
-    from routing.network import merge
-
-    out = tmp_path_factory.mktemp("demo")
-    nets = []
-    for name, _op, path in write_demo_feeds(out, start_date=date(2026, 11, 23), days=7, scale=1):
-        with zipfile.ZipFile(path) as z:
-            nets.append(compile_feed({m: z.read(m) for m in z.namelist()}, feed=name, version="1"))
-    return Planner.build(merge(nets))
+def demo(demo_planner):
+    return demo_planner
 
 
 @pytest.mark.slow

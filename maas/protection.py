@@ -46,7 +46,7 @@ from ticketing.offers import resolve_legs
 from ticketing.protection import BookedLeg, Disruption, Status, disruptions, sold_connections
 from ticketing.rebook import FULL_REFUND, Replan, allocate, full_refund, replan_for, usable
 
-__all__ = ["Protector", "PROTECTOR", "enqueue", "protection_ctx", "sale_options",
+__all__ = ["Protector", "PROTECTOR", "enqueue", "enqueue_jobs", "protection_ctx", "sale_options",
            "sold_connection_of", "rebook_booking"]
 
 log = logging.getLogger(__name__)
@@ -382,15 +382,22 @@ async def rebook_booking(app: web.Application, planner: Any, job_id: int, bookin
 
 
 async def enqueue(app: web.Application, feed: str, runs: Sequence[tuple[str, date]]) -> int:
-    """Jobs for the confirmed bookings on `runs` (a stored realtime message); wakes this worker."""
+    """Jobs for the confirmed bookings on `runs` (a stored realtime message); wakes this worker.
+    How many bookings were named."""
+    return len(await enqueue_jobs(app, feed, runs))
+
+
+async def enqueue_jobs(app: web.Application, feed: str, runs: Sequence[tuple[str, date]]
+                       ) -> list[int]:
+    """`enqueue`, returning the ids of the jobs (`maas realtime delay --wait` waits for them)."""
     if not app[SETTINGS].protection.enabled or not runs:
-        return 0
-    n = await pstore.enqueue_for_runs(app[DB], sorted(set(runs)),
-                                      {"feed": feed, "trips": sorted({r[0] for r in runs})},
-                                      app[CLOCK].now())
-    if n and PROTECTOR in app:
+        return []
+    jobs = await pstore.enqueue_for_runs(app[DB], sorted(set(runs)),
+                                         {"feed": feed, "trips": sorted({r[0] for r in runs})},
+                                         app[CLOCK].now())
+    if jobs and PROTECTOR in app:
         app[PROTECTOR].wake.set()
-    return n
+    return jobs
 
 
 PROTECTOR = web.AppKey("protector", Protector)

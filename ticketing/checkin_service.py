@@ -153,7 +153,7 @@ class Checkin:
             if keys is None:
                 async with self.pool.acquire() as conn:
                     keys = await self.keys.verification_keys(conn, want=scanned.token.key_id)
-            token = self.verified.verify(scanned, keys)
+            token = self.verified.verify(scanned, keys, self.keys.own_key())
             candidate_legs(token, stops, now)              # station/time refusals need no DB
             self.warm(stops, now)
             secret = self.secrets.get(token.booking)

@@ -196,7 +196,8 @@ def _map(path: Path) -> Network:
     names = StopNames(meta["i18n_langs"], {k: arrays.pop(k) for k in _NAMES_ARRAYS})
     for name, values in meta["objects"].items():
         a = np.empty(len(values), dtype=object)
-        a[:] = values
+        same: dict[str, str] = {}
+        a[:] = [same.setdefault(v, v) for v in values]   # one str per distinct value
         arrays[name] = a
     os.utime(path)   # recently used: pruned last
     return Network(

@@ -108,6 +108,15 @@ async def database_url(services: Services) -> AsyncIterator[str]:
 
 
 @pytest.fixture
+def aiohttp_client(database_url, aiohttp_client):  # type: ignore[no-untyped-def]
+    """pytest-aiohttp's, set up after the test database (so torn down before it): every app a
+    test starts is closed before its database is dropped, whatever order the test names its
+    fixtures in (`(aiohttp_client, settings)` dropped it first; the app's pool then kept
+    retrying its connection floor against a database that was gone)."""
+    return aiohttp_client
+
+
+@pytest.fixture
 def redis_url(services: Services) -> str:
     return services.redis_url
 

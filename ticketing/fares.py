@@ -253,7 +253,7 @@ def _segments_km(net: Network, stops: np.ndarray) -> np.ndarray:
 
 def leg_distance_km(net: Network, leg: LegSpan) -> float:
     """Great-circle length of the leg along its trip's stops (km)."""
-    return float(np.sum(_trip_segments_km(net, leg.trip)[leg.board_pos:leg.alight_pos]))
+    return float(_trip_segments_km(net, leg.trip)[leg.board_pos:leg.alight_pos].sum())
 
 
 # The segments of a trip's whole stop sequence, computed once per sequence (trips of a route

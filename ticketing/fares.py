@@ -343,7 +343,7 @@ def _fare(net: Network, cfg: FareConfig, route: int, board: int,
           alight: int) -> tuple[int, str] | None:
     """The GTFS fare (v2, else v1) of a ride of `route` from stop `board` to `alight`."""
     fare = _v2_fare(net, cfg, route, board, alight)
-    if fare is None:
+    if fare is None and len(net.fare_id):   # no v1 fare in the network: none applies
         fare = _gtfs_fare(net, cfg, route, str(net.stop_zone[board]), str(net.stop_zone[alight]))
     return fare
 

@@ -253,7 +253,7 @@ def _segments_km(net: Network, stops: np.ndarray) -> np.ndarray:
 
 def leg_distance_km(net: Network, leg: LegSpan) -> float:
     """Great-circle length of the leg along its trip's stops (km)."""
-    return float(np.sum(_trip_segments_km(net, leg.trip)[leg.board_pos:leg.alight_pos]))
+    return float(_trip_segments_km(net, leg.trip)[leg.board_pos:leg.alight_pos].sum())
 
 
 # The segments of a trip's whole stop sequence, computed once per sequence (trips of a route
@@ -343,7 +343,7 @@ def _fare(net: Network, cfg: FareConfig, route: int, board: int,
           alight: int) -> tuple[int, str] | None:
     """The GTFS fare (v2, else v1) of a ride of `route` from stop `board` to `alight`."""
     fare = _v2_fare(net, cfg, route, board, alight)
-    if fare is None:
+    if fare is None and len(net.fare_id):   # no v1 fare in the network: none applies
         fare = _gtfs_fare(net, cfg, route, str(net.stop_zone[board]), str(net.stop_zone[alight]))
     return fare
 

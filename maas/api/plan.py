@@ -118,7 +118,7 @@ class PlanResponse(BaseModel):
 
 
 def _place(p: str, name: str) -> str | tuple[float, float]:
-    m = _COORD.match(p)
+    m = _COORD.match(p) if "," in p else None     # a stop id (the usual case): no comma
     if m:
         lat, lon = float(m.group(1)), float(m.group(2))
         if not (-90 <= lat <= 90 and -180 <= lon <= 180):
@@ -154,9 +154,13 @@ def to_query(q: PlanQuery) -> Query:
     except ValueError:
         raise InvalidQuery(f"date must be YYYY-MM-DD, not {q.date!r}", parameter="date") from None
     m = _TIME.match(q.time.strip())
-    if not m or int(m.group(1)) > 23 or int(m.group(2)) > 59 or int(m.group(3) or 0) > 59:
+    if not m:
         raise InvalidQuery(f"time must be HH:MM or HH:MM:SS, not {q.time!r}", parameter="time")
-    secs = int(m.group(1)) * 3600 + int(m.group(2)) * 60 + int(m.group(3) or 0)
+    h, mi, sec = m.groups()
+    h, mi, sec = int(h), int(mi), int(sec or 0)
+    if h > 23 or mi > 59 or sec > 59:
+        raise InvalidQuery(f"time must be HH:MM or HH:MM:SS, not {q.time!r}", parameter="time")
+    secs = h * 3600 + mi * 60 + sec
     origin, dest = _place(q.from_, "from"), _place(q.to, "to")
     if origin == dest:
         raise InvalidQuery("from and to are the same place")

@@ -109,9 +109,15 @@ def leg_json(leg: Leg, memo: bool = True) -> str:
     return text
 
 
+_CURRENCY: dict[str, str] = {}
+
+
 def money_json(amount_minor: int, currency: str) -> str:
     """`{"amount":"12.50","currency":"CNY"}`"""
-    return f'{{"amount":"{format_minor(amount_minor)}","currency":{_text(currency)}}}'
+    text = _CURRENCY.get(currency)
+    if text is None:
+        text = _CURRENCY[currency] = _text(currency)   # a few currencies a process
+    return f'{{"amount":"{format_minor(amount_minor)}","currency":{text}}}'
 
 
 def itinerary_json(it: Itinerary, legs: list[str], quote: Quote | None, priced: bool,

@@ -14,10 +14,12 @@ unlinking a mapped file does not unmap it).
 String columns (ids, names, headsigns) are stored as fixed-width unicode arrays (`<U{n}`),
 mapped like the numbers: an element is a `numpy.str_`, a `str`. A column whose fixed width
 would waste too much (one very long value among short ones), or that holds a value ending
-in NUL (which the fixed width cannot keep), stays a Python list in `meta.json`.
+in NUL (which the fixed width cannot keep), stays a Python list in `meta.json`. The stops'
+translations (`stop_names_i18n`) are arrays too (a UTF-8 blob, `StopNames` looks them up).
 
 Planner structures (`Generation.shared(config)`, routing.prebuilt): patterns, footpaths,
-their reversed forms, the sorted trip ids and every expanded day are kept under
+their reversed forms, the sorted trip and stop ids, the stop search index
+(routing.stops.StopIndex) and every expanded day are kept under
 `<key>/planner-<config digest>/<name>/`, each built once per machine under its own lock by
 the first worker that asks for it (an expanded day: the first to plan on that date) and
 mapped by all. At most `DAYS_KEPT` expanded days are kept per generation (least recently

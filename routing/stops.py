@@ -1,6 +1,7 @@
 """Stop search: by name (Chinese, pinyin, English, any case, typos) and by position.
 
     index = StopIndex.build(network)          # once per network (at activation)
+    index = StopIndex.build(network, shared)  # its arrays built once, kept by routing.prebuilt.Shared
     index.search("jinanxi")                   # -> [StopHit(stop=<济南西站>, ...), ...]
     index.near(36.67, 116.89, radius_m=500)
 

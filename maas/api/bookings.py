@@ -153,7 +153,7 @@ class RefundOfferOut(BaseModel):
 
 
 class ProtectionOut(BaseModel):
-    state: str = Field(description="rebooked | rebook_failed")
+    state: str = Field(description="rebooked | rebook_failed | restored (works again: the refund offer withdrawn)")
     at: datetime = Field(description="when connection protection did it")
     legs: list[int] = Field(description="the legs the disruption broke (rebooked: the legs replaced)")
     refund_offer: RefundOfferOut | None = Field(description="rebook_failed: the full refund of the broken legs, while they are still booked")

@@ -257,7 +257,7 @@ def itinerary_quote(request: web.Request, it: Itinerary) -> tuple[Quote | None, 
         return None, True
     try:
         return price_itinerary(request.app[LIVE].current.network,
-                               request.app[BOOKINGS].config.fares, keys), True
+                               request.app[BOOKINGS].config.fares, keys, planned=True), True
     except TicketingError:
         log.warning("could not price an itinerary", exc_info=True)
         return None, False

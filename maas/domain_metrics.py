@@ -48,6 +48,7 @@ class DomainMetrics:
         self.feed_activations = Counter(
             "maas_feed_activations_total", "Feed versions made live (also roll-backs; not a repeat of the live one), by feed",
             ["feed"], **kw)
+        self._decisions: dict[tuple[str, str, str], Any] = {}   # online gate_decisions children
         self.plan_latency = Histogram(
             "maas_plan_duration_seconds", "Time to compute a /v1/plan answer (kind point|range)",
             ["kind"], buckets=PLAN_BUCKETS, **kw)
@@ -65,7 +66,11 @@ class DomainMetrics:
         return out
 
     def decision(self, via: str, d: Decision) -> Decision:
-        self.gate_decisions.labels("online", via, d.result, d.code).inc()
+        key = (via, d.result, d.code)
+        child = self._decisions.get(key)
+        if child is None:   # labels() takes a lock and builds the key on every call
+            child = self._decisions[key] = self.gate_decisions.labels("online", via, d.result, d.code)
+        child.inc()
         return d
 
 

@@ -8,6 +8,7 @@ uploads: the unique violation), a unique violation on used_steps is a replayed c
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -225,18 +226,9 @@ async def replacements(conn: Any, booking_ids: Sequence[str]) -> dict[str, dict[
     return out
 
 
-async def record_tap(conn: Any, *, booking: str, leg: int, gate: str, station: str,
-                     method: str, step: int | None, now: datetime,
-                     require_confirmed: bool = False, require_face: bool = False) -> str | None:
-    """Record an online entry atomically (tap + burned step in one statement); its tap id.
-
-    AlreadyUsed when the leg already has an entry tap (e.g. another gate won the race);
-    CodeExpired when this code's step was already accepted for the booking (a replay).
-    With `require_confirmed`, the same statement checks that booking and leg are still
-    confirmed and records nothing (returns None) if not — the caller then looks closer.
-    With `require_face`, also that the booking's account still has a face template whose
-    consent covers the leg's operator (a withdrawn face never admits, even from a cache)."""
-    tap_id = str(uuid.uuid4())
+@functools.cache
+def _tap_statement(require_confirmed: bool, require_face: bool, burn: bool) -> str:
+    """record_tap's statement for these options (built once each)."""
     face = """ AND EXISTS (SELECT 1 FROM face_templates f WHERE f.account_id = b.account_id
                  AND (f.consent_operators IS NULL OR l.agency_id = ANY (f.consent_operators)
                       OR l.feed = ANY (f.consent_operators)))""" if require_face else ""
@@ -250,7 +242,7 @@ async def record_tap(conn: Any, *, booking: str, leg: int, gate: str, station: s
     # racing insert to commit exactly like a unique violation would, but without the error
     # (and its log line in PostgreSQL): the statement then reports eligible-but-not-entered.
     # A burned step is still a unique violation on used_steps and rolls the tap back.
-    tap = f"""INSERT INTO gate_taps (tap_id, booking_id, leg_no, gate_id, station, method,
+    tap = """INSERT INTO gate_taps (tap_id, booking_id, leg_no, gate_id, station, method,
                                     online, totp_step, tapped_at, recorded_at)
               SELECT $1, booking_id, $3, $4, coalesce(from_stop, $5::text), $6, true, $7::bigint,
                      $8, $8 FROM ok
@@ -258,13 +250,27 @@ async def record_tap(conn: Any, *, booking: str, leg: int, gate: str, station: s
               RETURNING booking_id"""
     steps = ("""INSERT INTO used_steps (booking_id, step, gate_id, used_at)
                 SELECT booking_id, $7, $4, $8 FROM tap RETURNING booking_id"""
-             if step is not None else "SELECT booking_id FROM tap")
+             if burn else "SELECT booking_id FROM tap")
+    # 0: booking or leg not (any more) eligible; 1: eligible, leg already entered; 2: entered
+    return f"""WITH ok AS ({source}), tap AS ({tap}), burned AS ({steps})
+                SELECT (SELECT count(*) FROM ok)::int + (SELECT count(*) FROM burned)::int"""
+
+
+async def record_tap(conn: Any, *, booking: str, leg: int, gate: str, station: str,
+                     method: str, step: int | None, now: datetime,
+                     require_confirmed: bool = False, require_face: bool = False) -> str | None:
+    """Record an online entry atomically (tap + burned step in one statement); its tap id.
+
+    AlreadyUsed when the leg already has an entry tap (e.g. another gate won the race);
+    CodeExpired when this code's step was already accepted for the booking (a replay).
+    With `require_confirmed`, the same statement checks that booking and leg are still
+    confirmed and records nothing (returns None) if not — the caller then looks closer.
+    With `require_face`, also that the booking's account still has a face template whose
+    consent covers the leg's operator (a withdrawn face never admits, even from a cache)."""
+    tap_id = str(uuid.uuid4())
     try:
-        # 0: booking or leg not (any more) eligible; 1: eligible, leg already entered; 2: entered
-        got = await conn.fetchval(
-            f"""WITH ok AS ({source}), tap AS ({tap}), burned AS ({steps})
-                SELECT (SELECT count(*) FROM ok)::int + (SELECT count(*) FROM burned)::int""",
-            tap_id, booking, leg, gate, station, method, step, now)
+        got = await conn.fetchval(_tap_statement(require_confirmed, require_face, step is not None),
+                                  tap_id, booking, leg, gate, station, method, step, now)
     except asyncpg.UniqueViolationError as exc:
         if exc.constraint_name == "used_steps_pkey":
             raise CodeExpired("this code was already accepted", leg=leg) from None

@@ -409,3 +409,20 @@ async def test_the_decision_is_on_the_requests_one_access_line(client, make_key,
     assert [(r.result, r.code, r.booking, r.leg, r.gate) for r in lines] == [
         ("accept", "ok", bid, 1, "rail-1"), ("reject", "already_used", bid, 1, "rail-1")]
     assert not [r for r in caplog.records if r.name == "maas.api.gates"]   # no second line
+
+
+@pytest.mark.parametrize("d", [
+    dict(result="accept", code="ok", booking="bk_1", leg=1, passengers=2),
+    dict(result="accept", code="ok", booking="bk_2", leg=0, passengers=1, passenger=3),
+    dict(result="reject", code="malformed"),
+    dict(result="reject", code="already_used", booking="bk_é\u2028\"/\\ü", leg=0, passengers=4),
+])
+def test_a_plain_decision_is_written_as_the_model_writes_it(d):
+    """The common decision (no window, no replacement) skips the model: the same bytes."""
+    from maas.api.gates import Validation, _plain_validation
+    from ticketing.gate import Decision
+
+    fast = _plain_validation(Decision(**d))
+    model = Validation(**{"booking": None, "leg": None, "passengers": None, **d})
+    assert fast.text == model.model_dump_json()
+    assert fast.content_type == "application/json" and fast.charset == "utf-8"

@@ -104,66 +104,77 @@ LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
     stored idempotency_keys;
     v_short int;
+    written boolean;
+    found_ record;
 BEGIN
-    IF p_scope IS NOT NULL THEN
-        SELECT * INTO stored FROM maas_idempotency_claim(p_scope, p_key);
-        IF stored.scope IS NOT NULL THEN
-            RETURN QUERY SELECT NULL::int, stored;
-            RETURN;
-        END IF;
-    END IF;
-    PERFORM pg_advisory_xact_lock(1651, k) FROM unnest(p_locks) WITH ORDINALITY AS u(k, i)
-    ORDER BY i;
-    -- after the locks (a new snapshot): every hold we could race with is committed or waiting
-    SELECT min(pr.leg_no) INTO v_short
-    FROM unnest(p_leg, p_trip, p_date, p_seg, p_need) AS pr(leg_no, trip_id, service_date, seg, need)
-    JOIN unnest($18, $24, $23, p_cap) AS lg(leg_no, trip_id, route_id, cap) USING (leg_no)
-    WHERE (SELECT coalesce(sum(l.passengers), 0) FROM booking_legs l
-           WHERE l.trip_id = pr.trip_id AND l.service_date = pr.service_date
-             AND l.board_pos <= pr.seg AND l.alight_pos > pr.seg
-             AND l.status IN ('held', 'confirmed')
-             AND (l.status = 'confirmed' OR l.hold_until > $11))
-          + pr.need >
-          coalesce((SELECT c.seats FROM seat_capacity c WHERE c.scope = 'trip' AND c.ref_id = lg.trip_id),
-                   (SELECT c.seats FROM seat_capacity c
-                     WHERE c.scope = 'trip' AND c.ref_id = split_part(lg.trip_id, '@', 1)),
-                   (SELECT c.seats FROM seat_capacity c WHERE c.scope = 'route' AND c.ref_id = lg.route_id),
-                   lg.cap);
-    IF v_short IS NOT NULL THEN
-        RETURN QUERY SELECT v_short, NULL::idempotency_keys;
+    -- the key's claim first, then the segments (one lock order everywhere: key, booking, segments)
+    PERFORM pg_advisory_xact_lock(u.c, u.k)
+    FROM (SELECT 1652 AS c, hashtext(p_scope || E'\n' || p_key) AS k, 0::bigint AS i
+          WHERE p_scope IS NOT NULL
+          UNION ALL SELECT 1651, v.k, v.i FROM unnest(p_locks) WITH ORDINALITY AS v(k, i)) u
+    ORDER BY u.i;
+    -- after the locks (a new snapshot): a duplicate's key, and every hold we could race with,
+    -- are committed or waiting
+    SELECT (SELECT k FROM idempotency_keys k WHERE k.scope = p_scope AND k.key = p_key) AS used,
+           (SELECT min(pr.leg_no)
+            FROM unnest(p_leg, p_trip, p_date, p_seg, p_need)
+                 AS pr(leg_no, trip_id, service_date, seg, need)
+            JOIN unnest($18, $24, $23, p_cap) AS lg(leg_no, trip_id, route_id, cap) USING (leg_no)
+            WHERE (SELECT coalesce(sum(l.passengers), 0) FROM booking_legs l
+                   WHERE l.trip_id = pr.trip_id AND l.service_date = pr.service_date
+                     AND l.board_pos <= pr.seg AND l.alight_pos > pr.seg
+                     AND l.status IN ('held', 'confirmed')
+                     AND (l.status = 'confirmed' OR l.hold_until > $11))
+                  + pr.need >
+                  coalesce((SELECT c.seats FROM seat_capacity c
+                             WHERE c.scope = 'trip' AND c.ref_id = lg.trip_id),
+                           (SELECT c.seats FROM seat_capacity c
+                             WHERE c.scope = 'trip' AND c.ref_id = split_part(lg.trip_id, '@', 1)),
+                           (SELECT c.seats FROM seat_capacity c
+                             WHERE c.scope = 'route' AND c.ref_id = lg.route_id),
+                           lg.cap)) AS short_leg
+    INTO found_;
+    stored := found_.used;
+    v_short := found_.short_leg;
+    IF stored.scope IS NOT NULL OR v_short IS NOT NULL THEN
+        RETURN QUERY SELECT v_short, stored;   -- a used key (nothing checked) or a short leg
         RETURN;
     END IF;
-    INSERT INTO bookings (id, account_id, status, itinerary_id, feed_versions, passenger_count,
-        passenger_categories, currency, total_minor, expires_at, created_at, updated_at, modes,
-        wheelchair, max_walk_m, min_transfer_s, profile)
-    VALUES ($1, $2, $3, $4, $5, cardinality($7), $7, $8, $9, $10, $11, $11, $38, $39, $40, $41,
-            $43);
-    INSERT INTO booking_passengers (booking_id, passenger_no, category, id_type, key_id, name_ct,
-        id_number_ct, name_masked, id_masked, id_index, id_index_key)
-    SELECT $1, * FROM unnest($6, $7, $12, $13, $14, $15, $16, $17, $36, $37);
-    INSERT INTO booking_legs (booking_id, leg_no, status, feed, agency_id, agency_name, mode,
-        route_id, trip_id, service_date, board_pos, alight_pos, from_stop, to_stop, departure,
-        arrival, passengers, hold_until, unit_minor, price_source, price_minor, connection_s,
-        lock_ids)
-    SELECT $1, u.leg_no, 'held', u.feed, u.agency_id, u.agency_name, u.mode, u.route_id,
-           u.trip_id, u.service_date, u.board_pos, u.alight_pos, u.from_stop, u.to_stop,
-           u.departure, u.arrival, cardinality($7), $10, u.unit_minor, u.price_source,
-           u.price_minor, u.connection_s,
-           (SELECT array_agg(DISTINCT x.k) FROM unnest(p_leg, p_lock) AS x(leg_no, k)
-             WHERE x.leg_no = u.leg_no)
-    FROM unnest($18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32, $33,
-                $34, $42)
-         AS u(leg_no, feed, agency_id, agency_name, mode, route_id, trip_id, service_date,
-              board_pos, alight_pos, from_stop, to_stop, departure, arrival, unit_minor,
-              price_source, price_minor, connection_s);
-    INSERT INTO booking_events (booking_id, event, from_status, to_status, detail, occurred_at)
-    VALUES ($1, 'hold', NULL, $3, $35, $11);
-    IF p_scope IS NOT NULL THEN
+    WITH bk AS (
+        INSERT INTO bookings (id, account_id, status, itinerary_id, feed_versions,
+            passenger_count, passenger_categories, currency, total_minor, expires_at, created_at,
+            updated_at, modes, wheelchair, max_walk_m, min_transfer_s, profile)
+        VALUES ($1, $2, $3, $4, $5, cardinality($7), $7, $8, $9, $10, $11, $11, $38, $39, $40,
+                $41, $43)),
+      px AS (
+        INSERT INTO booking_passengers (booking_id, passenger_no, category, id_type, key_id,
+            name_ct, id_number_ct, name_masked, id_masked, id_index, id_index_key)
+        SELECT $1, * FROM unnest($6, $7, $12, $13, $14, $15, $16, $17, $36, $37)),
+      lg AS (
+        INSERT INTO booking_legs (booking_id, leg_no, status, feed, agency_id, agency_name, mode,
+            route_id, trip_id, service_date, board_pos, alight_pos, from_stop, to_stop,
+            departure, arrival, passengers, hold_until, unit_minor, price_source, price_minor,
+            connection_s, lock_ids)
+        SELECT $1, u.leg_no, 'held', u.feed, u.agency_id, u.agency_name, u.mode, u.route_id,
+               u.trip_id, u.service_date, u.board_pos, u.alight_pos, u.from_stop, u.to_stop,
+               u.departure, u.arrival, cardinality($7), $10, u.unit_minor, u.price_source,
+               u.price_minor, u.connection_s,
+               (SELECT array_agg(DISTINCT x.k) FROM unnest(p_leg, p_lock) AS x(leg_no, k)
+                 WHERE x.leg_no = u.leg_no)
+        FROM unnest($18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32,
+                    $33, $34, $42)
+             AS u(leg_no, feed, agency_id, agency_name, mode, route_id, trip_id, service_date,
+                  board_pos, alight_pos, from_stop, to_stop, departure, arrival, unit_minor,
+                  price_source, price_minor, connection_s)),
+      ik AS (
         INSERT INTO idempotency_keys (scope, key, request_hash, status, body, content_type)
-        VALUES (p_scope, p_key, p_hash, p_status, p_body, p_ctype) ON CONFLICT DO NOTHING;
-        IF NOT FOUND THEN   -- written meanwhile without the claim's lock: undo, replay it
-            RAISE EXCEPTION 'maas_idempotency_race';
-        END IF;
+        SELECT p_scope, p_key, p_hash, p_status, p_body, p_ctype WHERE p_scope IS NOT NULL
+        ON CONFLICT DO NOTHING RETURNING 1)
+    INSERT INTO booking_events (booking_id, event, from_status, to_status, detail, occurred_at)
+    VALUES ($1, 'hold', NULL, $3, $35, $11)
+    RETURNING p_scope IS NULL OR EXISTS (SELECT FROM ik) INTO written;
+    IF NOT written THEN   -- the key's row was written meanwhile without its claim: undo, replay
+        RAISE EXCEPTION 'maas_idempotency_race';
     END IF;
     RETURN QUERY SELECT NULL::int, NULL::idempotency_keys;
 END

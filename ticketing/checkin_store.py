@@ -23,7 +23,7 @@ from ticketing.manifest import ManifestEntry, ManifestLeg, ReplacedBy
 from ticketing.totp import leg_secret, new_secret
 
 __all__ = [
-    "TicketState", "SecretCache", "TokenSource", "token_source", "ensure_secret", "create_secret",
+    "TicketState", "SecretCache", "TokenSource", "NewSecret", "new_sealed_secret", "token_source", "ensure_secret", "create_secret",
     "ticket_state", "record_tap", "station_secrets", "manifest_content", "upload_taps", "list_conflicts",
     "UploadedTap", "reseal_all", "secret_aad", "face_aad", "max_margins", "replacements",
 ]
@@ -85,28 +85,68 @@ class TokenSource:
     data_key_id: str | None
     sealed_secret: bytes | None
     issued_at: datetime | None
+    created: bool = False            # this statement stored the caller's new secret
 
 
-async def token_source(conn: Any, booking_id: str) -> TokenSource | None:
+@dataclass(frozen=True)
+class NewSecret:
+    """A booking's would-be TOTP secret, sealed, for `token_source` to store if there is none."""
+
+    secret: bytes
+    data_key_id: str
+    sealed: bytes
+    issued_at: datetime
+
+
+def new_sealed_secret(keys: DataKeyring, booking_id: str, now: datetime) -> NewSecret:
+    secret = new_secret()
+    dek, blob = seal(keys, secret, secret_aad(booking_id))
+    return NewSecret(secret, dek, blob, now)
+
+
+async def token_source(conn: Any, booking_id: str, account: str | None = None,
+                       new: NewSecret | None = None) -> TokenSource | None:
     """The booking, its confirmed legs (leg_no order) and its sealed secret; one round trip.
+
+    With `new`, the same statement stores it as the booking's secret when the booking is
+    `account`'s, confirmed, with a confirmed leg, and has no secret yet (`created`): the first
+    token of a booking takes one statement, not a read and then an insert. A secret stored by
+    a racing request meanwhile wins (nothing is stored; the caller reads theirs).
 
     One row per leg, filtered here rather than in SQL: with `l.status = 'confirmed'` in the
     statement, a generic plan on a young table ANDs in the partial occupancy index and reads
-    thousands of index entries per call (measured)."""
+    thousands of index entries per call (measured). The insert's conditions look at the read
+    rows (the CTE, materialised), never into booking_legs' indexes."""
     rows = await conn.fetch(
-        """SELECT b.account_id, b.status, b.passenger_categories,
-                  s.data_key_id, s.sealed_secret, s.issued_at,
-                  l.leg_no, l.status AS leg_status, l.from_stop, l.to_stop, l.mode, l.departure, l.arrival
-             FROM bookings b
-             LEFT JOIN booking_secrets s ON s.booking_id = b.id
-             LEFT JOIN booking_legs l ON l.booking_id = b.id
-            WHERE b.id = $1
-            ORDER BY l.leg_no""", booking_id)
+        """WITH src AS (
+               SELECT b.account_id, b.status, b.passenger_categories,
+                      s.data_key_id, s.sealed_secret, s.issued_at,
+                      l.leg_no, l.status AS leg_status, l.from_stop, l.to_stop, l.mode,
+                      l.departure, l.arrival
+                 FROM bookings b
+                 LEFT JOIN booking_secrets s ON s.booking_id = b.id
+                 LEFT JOIN booking_legs l ON l.booking_id = b.id
+                WHERE b.id = $1),
+           made AS (
+               INSERT INTO booking_secrets (booking_id, data_key_id, sealed_secret, issued_at)
+               SELECT $1, $3, $4, $5
+                WHERE $4::bytea IS NOT NULL
+                  AND EXISTS (SELECT 1 FROM src
+                               WHERE account_id = $2 AND status = 'confirmed'
+                                 AND leg_status = 'confirmed' AND sealed_secret IS NULL)
+               ON CONFLICT (booking_id) DO NOTHING
+               RETURNING issued_at)
+           SELECT src.*, (SELECT issued_at FROM made) AS made_at FROM src ORDER BY leg_no""",
+        booking_id, account, new.data_key_id if new else None, new.sealed if new else None,
+        new.issued_at if new else None)
     if not rows:
         return None
     b = rows[0]
     legs = tuple((r["leg_no"], r["from_stop"], r["to_stop"], r["mode"], r["departure"], r["arrival"])
                  for r in rows if r["leg_status"] == "confirmed")
+    if new is not None and b["made_at"] is not None:
+        return TokenSource(b["account_id"], b["status"], tuple(b["passenger_categories"]), legs,
+                           new.data_key_id, new.sealed, b["made_at"], created=True)
     return TokenSource(b["account_id"], b["status"], tuple(b["passenger_categories"]), legs,
                        b["data_key_id"], b["sealed_secret"], b["issued_at"])
 

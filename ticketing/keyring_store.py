@@ -84,11 +84,27 @@ class KeyCache:
         self._keys_at = float("-inf")
         self._signer: SigningKey | None = None
         self._signer_at = float("-inf")
+        self._own_for: tuple[SigningKey, Ed25519PublicKey] | None = None   # own_key's memo
+        self._own: tuple[Ed25519PrivateKey, Ed25519PublicKey] | None = None
 
     def cached_verification_keys(self, want: str | None = None) -> dict[str, Ed25519PublicKey] | None:
         """The keys without touching the database, or None when `verification_keys` would
         reload them (so a caller takes a connection only then)."""
         return None if self._reload_due(want) else self._keys
+
+    def own_key(self) -> tuple[Ed25519PrivateKey, Ed25519PublicKey] | None:
+        """The active signing key, if this process has loaded it (no reload), with the
+        verification key object held for its id when that is its public key: tickets signed
+        here verify by signing again (tokens.VerifiedTickets)."""
+        signer = self._signer
+        held = self._keys.get(signer.key_id) if signer is not None else None
+        if signer is None or held is None:
+            return None
+        memo = self._own_for
+        if memo is None or memo[0] is not signer or memo[1] is not held:
+            same = public_bytes(held) == public_bytes(signer.private)
+            self._own_for, self._own = (signer, held), ((signer.private, held) if same else None)
+        return self._own
 
     def cached_key(self, key_id: str) -> Ed25519PublicKey | None:
         """The verification key object now held for `key_id` (no reload)."""

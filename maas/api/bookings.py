@@ -27,7 +27,7 @@ from maas.appkeys import BOOKINGS, CLOCK, DB, LIVE, SETTINGS
 from maas.domain_metrics import DOMAIN_METRICS
 from maas.errors import Forbidden, InvalidParameter, NotFound
 from maas.http import INT32_MAX, Router, principal_of
-from maas.idempotency import HEADER, idempotent, purge
+from maas.idempotency import HEADER, Key, idempotent, key_of, purge, replay
 from maas.localtime import LocalTime, Zone, stop_zones, utc_zone  # noqa: F401 (utc_zone: tests)
 from maas.protection import sale_options, sold_connection_of
 from maas.services import bookings_of
@@ -279,6 +279,25 @@ def _respond(request: web.Request, b: store.BookingView, status: int = 200) -> w
                         charset="utf-8")
 
 
+class _Body:
+    """The response of a booking use case that stores it with its own writes (Idempotency-Key:
+    `stored` is what the store needs, None without a key): rendered once, sent as stored."""
+
+    def __init__(self, zone: Zone, key: Key | None, status: int = 200) -> None:
+        self.zone, self.status, self.body = zone, status, b""
+        self.stored = None if key is None else store.Idempotent(
+            key.scope, key.key, key.digest, self.render, status)
+
+    def render(self, b: store.BookingView) -> bytes:
+        self.body = render_json(b, self.zone)
+        return self.body
+
+    def response(self, b: store.BookingView) -> web.Response:
+        """The booking as json_response(render(b, zone)) would send it."""
+        return web.Response(body=self.body or render_json(b, self.zone), status=self.status,
+                            content_type="application/json", charset="utf-8")
+
+
 # --- endpoints -----------------------------------------------------------------------------
 
 def _account(request: web.Request) -> str:
@@ -305,14 +324,15 @@ async def create_booking(request: web.Request, body: BookingIn) -> web.StreamRes
     options = sale_options(body.modes, body.wheelchair, body.max_walk_m, body.min_transfer_s,
                            profile_options(body))
     conn_of = sold_connection_of(getattr(snap.planner, "config", None), options)
-
-    async def run(conn):  # type: ignore[no-untyped-def]
+    idem = await key_of(request)
+    body_of = _Body(stop_zones(snap), idem, 201)
+    try:
         view = await request.app[BOOKINGS].hold(_account(request), body.itinerary_id, key,
-                                                snap.network, snap.versions, people, conn,
-                                                options, conn_of)
-        return _respond(request, view, 201)
-
-    return await idempotent(request, run, status=201)
+                                                snap.network, snap.versions, people, None,
+                                                options, conn_of, idempotent=body_of.stored)
+    except store.Replayed as used:
+        return replay(request, idem, used.row)  # type: ignore[arg-type]
+    return body_of.response(view)
 
 
 @router.get("/v1/bookings", summary="My bookings, newest first", auth=("account",),
@@ -348,11 +368,14 @@ async def get_booking(request: web.Request) -> web.Response:
              auth=("account",), body=ConfirmIn, response=BookingOut, headers=_IDEM_OPT,
              errors=_ERRORS)
 async def confirm_booking(request: web.Request, body: ConfirmIn) -> web.StreamResponse:
-    async def run(conn):  # type: ignore[no-untyped-def]
-        return _respond(request, await request.app[BOOKINGS].confirm(
-            _account(request), request.match_info["id"], body.payment_ref, conn))
-
-    return await idempotent(request, run, required=False)
+    idem = await key_of(request, required=False)
+    body_of = _Body(stop_zones(request.app[LIVE].current), idem)
+    try:
+        view = await request.app[BOOKINGS].confirm(
+            _account(request), request.match_info["id"], body.payment_ref, None, body_of.stored)
+    except store.Replayed as used:
+        return replay(request, idem, used.row)  # type: ignore[arg-type]
+    return body_of.response(view)
 
 
 class CancelIn(BaseModel):
@@ -376,12 +399,14 @@ class CancelIn(BaseModel):
              errors={**_ERRORS, 409: "not allowed in the booking's state; `no_refund_offer`: "
                                       "`legs` are not broken legs of a standing refund offer"})
 async def cancel_booking(request: web.Request, body: CancelIn) -> web.StreamResponse:
-    async def run(conn):  # type: ignore[no-untyped-def]
+    idem = await key_of(request, required=False)
+    body_of = _Body(stop_zones(request.app[LIVE].current), idem)
+    try:
         view, _ = await request.app[BOOKINGS].cancel(_account(request), request.match_info["id"],
-                                                     None, conn, body.legs)
-        return _respond(request, view)
-
-    return await idempotent(request, run, required=False)
+                                                     None, None, body.legs, body_of.stored)
+    except store.Replayed as used:
+        return replay(request, idem, used.row)  # type: ignore[arg-type]
+    return body_of.response(view)
 
 
 @router.post("/v1/bookings/{id}/legs/{leg}/cancel",
@@ -391,12 +416,14 @@ async def cancel_booking(request: web.Request, body: CancelIn) -> web.StreamResp
 async def cancel_leg(request: web.Request, path: LegPath) -> web.StreamResponse:
     leg = path.leg
 
-    async def run(conn):  # type: ignore[no-untyped-def]
+    idem = await key_of(request, required=False)
+    body_of = _Body(stop_zones(request.app[LIVE].current), idem)
+    try:
         view, _ = await request.app[BOOKINGS].cancel(_account(request), request.match_info["id"],
-                                                     leg, conn)
-        return _respond(request, view)
-
-    return await idempotent(request, run, required=False)
+                                                     leg, None, None, body_of.stored)
+    except store.Replayed as used:
+        return replay(request, idem, used.row)  # type: ignore[arg-type]
+    return body_of.response(view)
 
 
 class QuoteQuery(BaseModel):

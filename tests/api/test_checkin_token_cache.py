@@ -79,3 +79,35 @@ async def test_racing_first_tokens_carry_one_secret(client, db, make_account):
     qrs = {(await r.json())["qr"] for r in got}
     assert len(qrs) == 1
     assert await db.fetchval("SELECT count(*) FROM booking_secrets WHERE booking_id = $1", bid) == 1
+
+
+async def test_a_refused_token_stores_no_secret(client, db, make_account):
+    """The first token's read also stores the booking's secret, but only for its owner and a
+    confirmed booking with a confirmed leg (what the token is then made of)."""
+    acc, tok = await make_account()
+    _, other = await make_account()
+    mine = await insert_booking(db, acc)
+    held = await insert_booking(db, acc, status="held")
+    no_legs = await insert_booking(db, acc)
+    await db.execute("UPDATE booking_legs SET status = 'cancelled' WHERE booking_id = $1", no_legs)
+    assert (await _token(client, mine, other)).status == 404
+    assert (await _token(client, held, tok)).status == 409
+    assert (await _token(client, no_legs, tok)).status == 409
+    assert await db.fetchval("SELECT count(*) FROM booking_secrets") == 0
+    assert (await _token(client, mine, tok)).status == 200
+    assert await db.fetch("SELECT booking_id, issued_at FROM booking_secrets") == [(mine, NOW)]
+
+
+async def test_another_worker_serves_the_first_tokens_secret(client, app, db, make_account, settings,
+                                                             clock):
+    """A worker that did not make the secret (its cache is empty) reads it: the same codes and
+    issue time, and no second secret."""
+    from maas.services import checkin_of
+
+    acc, tok = await make_account()
+    bid = await insert_booking(db, acc)
+    first = parse_qr((await (await _token(client, bid, tok)).json())["qr"])
+    other = checkin_of(db, settings, clock.now)
+    again = parse_qr((await other.current_qr(acc, bid)).qr)
+    assert (again.static, again.codes) == (first.static, first.codes)
+    assert await db.fetchval("SELECT count(*) FROM booking_secrets WHERE booking_id = $1", bid) == 1

@@ -88,3 +88,56 @@ async def test_key_objects_outlive_reloads_until_the_key_changes(db, settings):
     tickets.verify(good, keys)
     with pytest.raises(BadSignature):     # the new key under the old id would not pass
         tickets.verify(good, {first.key_id: keys[new_kid]})
+
+
+class _Signer:
+    """A private key's stand-in that counts signatures and may sign something else."""
+
+    def __init__(self, key, wrong=False):
+        self.key, self.wrong, self.calls = key, wrong, 0
+
+    def sign(self, data):
+        self.calls += 1
+        return bytes(64) if self.wrong else self.key.sign(data)
+
+
+def test_own_key_checks_by_signing_again_with_the_same_answers(monkeypatch):
+    """Under our own key a signed part is checked by signing it again (deterministic Ed25519):
+    genuine ones pass without a verification, anything else is verified as before."""
+    import ticketing.tokens as tokens
+
+    key = signer()
+    public = key.private.public_key()
+    keys = {key.key_id: public}
+    verified = []
+    real = tokens.verify
+    monkeypatch.setattr(tokens, "verify", lambda s, k: verified.append(s) or real(s, k))
+    own = _Signer(key.private)
+    good = _scan(key)
+    assert VerifiedTickets().verify(good, keys, (own, public)) == good.token
+    assert own.calls == 1 and verified == []
+    raw = bytearray(b45decode(qr_for(good.token, key, new_secret(), T0)))
+    for pos in (len(good.static) - 1, len(good.static) + 3):                # static, signature
+        bad = bytearray(raw)
+        bad[pos] ^= 1
+        with pytest.raises(BadSignature):
+            VerifiedTickets().verify(parse_qr(b45encode(bytes(bad))), keys, (own, public))
+    assert len(verified) == 2
+    # a signature our signer would not make is verified (and a genuine one still passes)
+    assert VerifiedTickets().verify(good, keys, (_Signer(key.private, wrong=True), public)) == good.token
+    # own key given for another key object: not used
+    other = _Signer(key.private)
+    assert VerifiedTickets().verify(good, keys, (other, key.private.public_key())) == good.token
+    assert other.calls == 0 and len(verified) == 4
+
+
+async def test_own_key_is_the_loaded_signer_with_its_held_key_object(db, settings):
+    from ticketing.keyring_store import KeyCache
+
+    cache = KeyCache(settings.data_keys(), ttl_s=30)
+    assert cache.own_key() is None                       # nothing loaded: no database here
+    async with db.acquire() as conn:
+        s = await cache.signer(conn)
+        own = cache.own_key()
+        assert own is not None and own[0] is s.private and own[1] is cache.cached_key(s.key_id)
+        assert cache.own_key() is own

@@ -30,6 +30,14 @@ def test_base45_round_trips_any_bytes(data):
 
 
 @PURE
+@given(st.binary(max_size=300))
+def test_base45_encoders_agree(data):
+    """The array encoder (long inputs) writes exactly what the loop (short ones) writes."""
+    from ticketing.base45 import _b45encode_arrays, _b45encode_loop
+    assert _b45encode_arrays(data) == _b45encode_loop(data)
+
+
+@PURE
 @given(st.text(B45, max_size=60))
 def test_base45_decodes_only_canonical_text(s):
     """Every value has one spelling: what decodes re-encodes to the very same text, so two

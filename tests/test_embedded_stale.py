@@ -21,6 +21,7 @@ import psutil
 import pytest
 
 from maas.embedded import postgres_running, redis_socket_alive, start_postgres, start_redis, stop_redis
+from tests.conftest import sweep_stale_roots
 from tests.polling import eventually_sync
 
 pytestmark = pytest.mark.slow
@@ -87,6 +88,31 @@ def test_a_start_stops_the_servers_a_killed_process_left_in_its_folder(root: Pat
         stop_redis(proc)
         pg.cleanup()  # type: ignore[attr-defined]
     assert not postgres_running(root / "pg") and not redis_socket_alive(root / "redis" / "redis.sock")
+
+
+def test_a_session_start_sweeps_the_servers_of_killed_sessions_only(root: Path) -> None:
+    killed, running = root / "maas-t-killed", root / "maas-t-running"
+    pids = {}
+    children = []
+    try:
+        for folder in (killed, running):
+            child = subprocess.Popen([sys.executable, "-c", STARTER, str(folder)], cwd=REPO,
+                                     stdout=subprocess.PIPE, text=True)
+            children.append(child)
+            pids[folder] = tuple(map(int, _first_line(child).split()))
+        children[0].kill()
+        children[0].wait(60)
+        assert sweep_stale_roots(root) == [killed]
+        assert not killed.exists() and not any(alive(p) for p in pids[killed])
+        assert running.exists() and all(alive(p) for p in pids[running])
+    finally:
+        for child in children:
+            if child.poll() is None:
+                child.kill()                # (the sweep below stops its servers)
+            child.wait(60)
+            child.stdout.close()  # type: ignore[union-attr]
+        sweep_stale_roots(root)
+    assert not any(alive(p) for p in pids.get(running, ()))
 
 
 @pytest.mark.skipif(not os.environ.get(PROBE_ENV),

@@ -13,7 +13,7 @@ import contextlib
 import logging
 from dataclasses import replace
 from datetime import date, datetime
-from typing import Any, AsyncIterator, Literal
+from typing import Any, AsyncIterator
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
@@ -22,6 +22,7 @@ from pydantic_core import to_json
 
 from feeds import store as feed_store
 from maas.api.plan import PlanQuery, profile_options, to_query
+from maas.api.plan_options import PlanOptions
 from maas.appkeys import BOOKINGS, CLOCK, DB, LIVE, SETTINGS
 from maas.domain_metrics import DOMAIN_METRICS
 from maas.errors import Forbidden, InvalidParameter, NotFound
@@ -83,19 +84,13 @@ class PassengerIn(BaseModel):
     id_type: str = Field("prc_id", description="prc_id | passport | hk_macao_permit | taiwan_permit")
 
 
-class BookingIn(BaseModel):
+class BookingIn(PlanOptions):
+    """The itinerary, the passengers, and the /v1/plan options (PlanOptions) the itinerary was
+    planned with: connection protection re-plans a disrupted journey with them, and each change
+    is sold (and protected) with its connection time (min_transfer_s + extra_transfer_s).
+    Default: the modes of the legs booked, no other option."""
     itinerary_id: str = Field(max_length=8192, description="`id` of an itinerary from /v1/plan")
     passengers: list[PassengerIn] = Field(max_length=50, description="one seat each on every leg")
-    # the /v1/plan options the itinerary was planned with: connection protection re-plans a
-    # disrupted journey with them (default: the modes of the legs booked, no other option)
-    modes: str | None = Field(None, max_length=200, description="/v1/plan `modes` of the itinerary (protection re-plans with them; default: the modes of its legs)")
-    wheelchair: bool = Field(False, description="/v1/plan `wheelchair` of the itinerary (protection re-plans step-free)")
-    max_walk_m: float | None = Field(None, ge=0, le=100_000, description="/v1/plan `max_walk_m` of the itinerary")
-    min_transfer_s: int | None = Field(None, ge=0, le=86400, description="/v1/plan `min_transfer_s` of the itinerary: the connection time each change is sold (and protected) with")
-    profile: Literal["default", "elderly"] = Field("default", description="/v1/plan `profile` of the itinerary (protection re-plans with it)")
-    walk_speed: float | None = Field(None, ge=0.3, le=3.0, description="/v1/plan `walk_speed` of the itinerary")
-    extra_transfer_s: int | None = Field(None, ge=0, le=3600, description="/v1/plan `extra_transfer_s` of the itinerary (added to the connection time each change is sold with)")
-    max_transfers: int | None = Field(None, ge=0, le=INT32_MAX, description="/v1/plan `max_transfers` of the itinerary")
 
 
 class LegPath(BaseModel):

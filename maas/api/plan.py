@@ -9,7 +9,7 @@ import re
 import time
 import weakref
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Any
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
@@ -17,6 +17,7 @@ from pydantic_core import to_json
 
 from feeds.alerts import of_legs
 from maas.api import plan_json
+from maas.api.plan_options import PlanOptions
 from maas.api.realtime import AlertOut, alert_out
 from maas.appkeys import BOOKINGS, LIVE
 from maas.domain_metrics import DOMAIN_METRICS
@@ -39,7 +40,9 @@ _COORD = re.compile(r"^\s*(-?\d+(?:\.\d+)?)\s*,\s*(-?\d+(?:\.\d+)?)\s*$")
 _TIME = re.compile(r"^(\d{1,2}):(\d{2})(?::(\d{2}))?$")
 
 
-class PlanQuery(BaseModel):
+class PlanQuery(PlanOptions):
+    """GET /v1/plan's query; the options that shape a journey: PlanOptions."""
+
     model_config = ConfigDict(populate_by_name=True)
 
     from_: str = Field(alias="from", description='Origin: "FEED:STOP_ID" or "lat,lon" (nearest stops within walking reach)')
@@ -48,19 +51,11 @@ class PlanQuery(BaseModel):
     time: str = Field(description="HH:MM or HH:MM:SS, local time of the origin stop (destination stop when arrive_by)")
     arrive_by: bool = Field(False, description="true: latest departures arriving by date/time")
     window_min: int = Field(0, ge=0, description="Range query: every non-dominated journey departing in [time, time + window_min] (arriving in [time - window, time] when arrive_by). Capped at routing.max_window_min (default 360).")
-    modes: str | None = Field(None, description="Comma-separated modes to use: bus, coach, rail, metro, tram, ferry, air, other")
-    max_transfers: int | None = Field(None, ge=0, description="At most this many changes; capped at routing.max_transfers (default 6)")
-    wheelchair: bool = Field(False, description="Only wheelchair-accessible trips (wheelchair_accessible=1) and stops (wheelchair_boarding=1, inherited from the station)")
-    max_walk_m: float | None = Field(None, ge=0, le=100_000, description="Longest walk between two stops (at most 100 km); 0 = no walking between different stops except transfers.txt. Default routing.walk_radius_m")
-    min_transfer_s: int | None = Field(None, ge=0, le=86400, description="Your minimum connection time: be at every boarding (the first included) this many seconds before departure, instead of the mode defaults (airport check-in, rail gates) and the default change time; transfers.txt and operator station rules still apply")
     limit: int | None = Field(None, ge=1, description="Itineraries to return; default routing.default_limit (5), capped at routing.max_limit (20)")
     criteria: str | None = Field(None, description="Comma-separated Pareto criteria: arrival and transfers always; add price (criteria=price) to keep slower journeys that cost less (one adult, the booking's fares and linked discount). Departures at a time only: not with arrive_by or window_min. Default: arrival,transfers")
     lang: str | None = Field(None, description="Language of the alerts' texts (BCP 47, e.g. zh, en), with a fallback; zh or en also names the legs' stops, routes and headsigns in it (translations.txt, else English/pinyin); without it, names follow Accept-Language (zh/en), else as published")
     via: str | None = Field(None, max_length=400, description='Stops to pass through in order, "FEED:STOP_ID[,FEED:STOP_ID]" (at most 3): the itinerary alights at (or walks into) each and boards again from there; forward point queries only (not with arrive_by or window_min)')
     via_min_stay_s: int = Field(0, ge=0, le=86400, description="With via: at least this many seconds from the arrival at each via stop to the next departure (never less than a change takes)")
-    profile: Literal["default", "elderly"] = Field("default", description="Travel profile: defaults of the options below. elderly: walk_speed 0.8 m/s, extra_transfer_s 300, max_transfers 3, fewer changes preferred (a change ranks as 10 min of arrival), step-free where known (no stop or trip the feed marks not accessible); an option given explicitly wins")
-    walk_speed: float | None = Field(None, ge=0.3, le=3.0, description="Walking speed, m/s (0.3-3.0), for every walk (access, egress, changes); default routing.walk_speed_mps (1.2), elderly 0.8")
-    extra_transfer_s: int | None = Field(None, ge=0, le=3600, description="Seconds added to every change between two vehicles (on top of the change time, walk, transfers.txt and station rules); default 0, elderly 300")
 
 
 class StopOut(BaseModel):

@@ -145,7 +145,7 @@ class Catalog:
                   route_short_name=trip.route_short_name, route_long_name=trip.route_long_name,
                   operator=trip.operator, headsign=trip.headsign,
                   trip_short_name=trip.number,
-                  intermediate=tuple(self.place(int(s)) for s in net.st_stop[row + board + 1:row + alight]),
+                  intermediate=self.places(net.st_stop[row + board + 1:row + alight].tolist()),
                   stops=alight - board, key=key, scheduled_departure=scheduled[0],
                   scheduled_arrival=scheduled[1], delay_s=dep - sdep, realtime=realtime)
         return leg, s_b, s_a
@@ -161,6 +161,11 @@ class Catalog:
                 self._places.clear()
             self._places[s] = got
         return got
+
+    def places(self, stops: list[int]) -> tuple[Place, ...]:
+        """`place` of each stop (a ride passes ~10: one lookup each, no call when known)."""
+        known = self._places
+        return tuple([known.get(s) or self.place(s) for s in stops])
 
     def trip(self, t: int) -> _Trip:
         got = self._trips.get(t)

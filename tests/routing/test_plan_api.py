@@ -135,11 +135,14 @@ async def sample(client, app):
     {"from": "36.6615,117.0200", "to": "rail:R3", "time": "09:10"},          # walk from a point
     {"from": "bus:B2", "to": "36.0650,120.3100", "time": "18:00", "arrive_by": "true"},
     {"from": "bus:B1", "to": "bus:B5", "time": "23:50"},                      # none left today
+    {"from": "bus:B1", "to": "rail:R4", "time": "07:00", "lang": "zh"},      # named legs: not memoised
 ])
 async def test_plan_body_is_the_response_model(sample, app, params, on_loop):
     from aiohttp.test_utils import make_mocked_request
 
-    from maas.api.plan import PlanQuery, PlanResponse, _gauge, add_prices, render, to_query
+    import dataclasses
+
+    from maas.api.plan import PlanQuery, PlanResponse, _gauge, _in_lang, add_prices, render, to_query
 
     _gauge(app[LIVE].current.planner).typical = 0.0 if on_loop else 1.0
     q = {"date": "2026-11-25", **params}
@@ -149,6 +152,9 @@ async def test_plan_body_is_the_response_model(sample, app, params, on_loop):
     body = await r.text()
     its = app[LIVE].current.planner.plan(to_query(PlanQuery.model_validate(q)))
     request = make_mocked_request("GET", "/v1/plan", app=app)
+    if "lang" in params:
+        its = [dataclasses.replace(it, legs=tuple(_in_lang(request, leg, params["lang"])
+                                                  for leg in it.legs)) for it in its]
     model = PlanResponse(itineraries=[add_prices(request, render(it), it) for it in its])
     assert body == model.model_dump_json(by_alias=True)
     if "23:50" not in params["time"]:

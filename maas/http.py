@@ -233,10 +233,12 @@ def annotate(request: web.Request, **fields: Any) -> None:
 
 def json_response(payload: Any, *, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
     if isinstance(payload, BaseModel):
-        text = payload.model_dump_json(by_alias=True)
+        # model_dump_json's bytes, without the round trip through str
+        body = type(payload).__pydantic_serializer__.to_json(payload, by_alias=True)
     else:
-        text = json.dumps(payload, default=str, ensure_ascii=False)
-    return web.Response(text=text, status=status, content_type="application/json", headers=headers)
+        body = json.dumps(payload, default=str, ensure_ascii=False).encode()
+    return web.Response(body=body, status=status, content_type="application/json", charset="utf-8",
+                        headers=headers)
 
 
 async def read_json(request: web.Request) -> Any:

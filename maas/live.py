@@ -42,6 +42,7 @@ from aiohttp import web
 
 from feeds.store import NOTIFY_CHANNEL, load_active
 from feeds.realtime_store import NOTIFY_CHANNEL as REALTIME_CHANNEL
+from maas import heap
 from maas.appkeys import CLOCK, DB, LIVE, REDIS, SETTINGS
 from maas.netcache import shared_generation, trim
 from maas.realtime import RealtimeState, load_state, with_realtime
@@ -152,6 +153,7 @@ class LiveNetwork:
             snap = await loop.run_in_executor(None, build_snapshot, rows, self._config, gen, realtime,
                                               self._cache_dir)
             self.current = snap
+            heap.thaw()    # the old generation's cycles may be collected (maas/heap.py)
             self._served = target
             self._rt_served = rt_target
             if self.registry is not None:

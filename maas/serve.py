@@ -41,6 +41,7 @@ from typing import Any
 import asyncpg
 from aiohttp import web
 
+from maas import heap
 from maas.db import create_pool, migrate
 from maas.embedded import Embedded, embedded_services
 from maas.logs import setup_logging
@@ -119,6 +120,8 @@ async def _run_worker(settings: Settings, port: int, on_ready: Any,
     await runner.setup()
     site = web.TCPSite(runner, settings.host, port, reuse_port=True, backlog=1024)
     await site.start()
+    heap.enable()
+    heap.freeze()     # what the worker built before serving is never scanned again (maas/heap.py)
     try:
         on_ready()
     except OSError:      # the supervisor died while we started (its end of the pipe is gone)

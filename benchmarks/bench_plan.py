@@ -206,7 +206,7 @@ def _serve_child(pl: Planner, net: Network, settings, conn) -> None:  # type: ig
         prof = cProfile.Profile(time.thread_time)
 
     split: dict[str, float] = {}
-    if os.environ.get("BENCH_PLAN_SPLIT"):   # thread CPU in planning and in rendering, on SIGTERM
+    if os.environ.get("BENCH_PLAN_SPLIT"):   # thread CPU in parts of a plan request, on SIGTERM
         import maas.api.plan as plan_api
 
         def timed(name, fn):  # type: ignore[no-untyped-def]
@@ -219,9 +219,11 @@ def _serve_child(pl: Planner, net: Network, settings, conn) -> None:  # type: ig
                     split[name + " n"] = split.get(name + " n", 0) + 1
             return run
         plan_api.render_json = timed("render_json", plan_api.render_json)
-        plan_api.add_prices = timed("add_prices", plan_api.add_prices)
+        plan_api.itinerary_quote = timed("prices", plan_api.itinerary_quote)
         plan_api._Gauge.plan = timed("planner", plan_api._Gauge.plan)
         plan_api.to_query = timed("to_query", plan_api.to_query)
+        import maas.http as http_edge
+        http_edge.parse_query = timed("parse_query", http_edge.parse_query)
 
     async def go() -> None:
         app = create_app(settings)

@@ -13,6 +13,12 @@ With a baseline (the same N workers on a tiny demo network, data folder B), the 
 memory is the PSS sum minus the baseline's PSS sum at the same N (interpreter, libraries and
 compiled kernels cancel out, shared libraries split the same way), and the last lines give
 what each extra worker adds to it, as a share of the first worker's (issue 17: <= 15 %).
+
+Beside PSS, each worker's anonymous memory (`Anonymous:` of smaps_rollup: its heap and
+other private pages, nothing mapped from a file): what a worker holds for itself alone, so
+the same difference on it counts what each extra worker really adds, without the page cache
+and shared-library splits that make PSS move from run to run. `--repeat R` runs every N (and
+its baseline) R times, rounds in turn, and the summary takes the medians.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ import argparse
 import itertools
 import os
 import signal
+import statistics
 import subprocess
 import sys
 import time
@@ -82,10 +89,10 @@ def measure(data_dir: Path, scale: float, n: int) -> list[dict]:
         time.sleep(2)   # let the workers settle (the listening line comes once all are ready)
         rows = []
         for pid in _workers(proc.pid):
-            rss = _kb(f"/proc/{pid}/smaps_rollup", "Rss")
-            pss = _kb(f"/proc/{pid}/smaps_rollup", "Pss")
+            rollup = f"/proc/{pid}/smaps_rollup"
+            rss, pss, anon = _kb(rollup, "Rss"), _kb(rollup, "Pss"), _kb(rollup, "Anonymous")
             net_rss, net_pss = _shared_kb(pid, str(data_dir / "networks"))
-            rows.append({"pid": pid, "rss": rss, "pss": pss, "net_rss": net_rss,
+            rows.append({"pid": pid, "rss": rss, "pss": pss, "anon": anon, "net_rss": net_rss,
                          "net_pss": net_pss, "ready_s": ready_s})
         return rows
     finally:
@@ -101,36 +108,52 @@ def main() -> None:
     ap.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4])
     ap.add_argument("--baseline-data-dir", type=Path, default=None)
     ap.add_argument("--baseline-scale", type=float, default=0.1)
+    ap.add_argument("--repeat", type=int, default=1, help="rounds; the summary takes medians")
     args = ap.parse_args()
     os.environ.pop("DATABASE_URL", None)
     os.environ.pop("REDIS_URL", None)
     base = args.baseline_data_dir
-    print("| workers | ready s | RSS MiB per worker | PSS MiB per worker | PSS sum MiB "
-          "| mapped network RSS / PSS MiB per worker |"
-          + (f" baseline PSS sum MiB (scale {args.baseline_scale:g}) | network PSS MiB |"
-             if base else ""))
-    print("|---|---|---|---|---|---|" + ("---|---|" if base else ""))
-    network: dict[int, float] = {}
-    for n in args.workers:
-        rows = measure(args.data_dir, args.scale, n)
-        mib = lambda kb: f"{kb / 1024:.0f}"  # noqa: E731
-        total = sum(r["pss"] for r in rows)
-        extra = ""
-        if base:
-            base.mkdir(parents=True, exist_ok=True)
-            floor = sum(r["pss"] for r in measure(base, args.baseline_scale, n))
-            network[n] = (total - floor) / 1024
-            extra = f" {mib(floor)} | {network[n]:.0f} |"
-        print(f"| {n} | {rows[0]['ready_s']:.0f} | {', '.join(mib(r['rss']) for r in rows)} "
-              f"| {', '.join(mib(r['pss']) for r in rows)} | {mib(total)} "
-              f"| {', '.join(mib(r['net_rss']) + ' / ' + mib(r['net_pss']) for r in rows)} |"
-              + extra, flush=True)
-    ns = sorted(network)
-    for a, b in itertools.pairwise(ns):
-        each = (network[b] - network[a]) / (b - a)
-        print(f"each worker from {a} to {b}: +{each:.0f} MiB of network memory, "
-              f"{100 * each / network[ns[0]]:.0f} % of the first worker's {network[ns[0]]:.0f} MiB",
-              flush=True)
+    print("| workers | ready s | RSS MiB per worker | PSS MiB per worker | anon MiB per worker "
+          "| PSS sum MiB | mapped network RSS / PSS MiB per worker |"
+          + (f" baseline PSS / anon sum MiB (scale {args.baseline_scale:g}) "
+             "| network PSS / anon MiB |" if base else ""))
+    print("|---|---|---|---|---|---|---|" + ("---|---|" if base else ""))
+    mib = lambda kb: f"{kb / 1024:.0f}"  # noqa: E731
+    network: dict[str, dict[int, list[float]]] = {"PSS": {}, "anon": {}}
+    for _ in range(args.repeat):
+        for n in args.workers:
+            rows = measure(args.data_dir, args.scale, n)
+            total = sum(r["pss"] for r in rows)
+            anon = sum(r["anon"] for r in rows)
+            extra = ""
+            if base:
+                base.mkdir(parents=True, exist_ok=True)
+                floor_rows = measure(base, args.baseline_scale, n)
+                floor = sum(r["pss"] for r in floor_rows)
+                floor_anon = sum(r["anon"] for r in floor_rows)
+                network["PSS"].setdefault(n, []).append((total - floor) / 1024)
+                network["anon"].setdefault(n, []).append((anon - floor_anon) / 1024)
+                extra = (f" {mib(floor)} / {mib(floor_anon)} | {(total - floor) / 1024:.0f} / "
+                         f"{(anon - floor_anon) / 1024:.0f} |")
+            print(f"| {n} | {rows[0]['ready_s']:.0f} | {', '.join(mib(r['rss']) for r in rows)} "
+                  f"| {', '.join(mib(r['pss']) for r in rows)} "
+                  f"| {', '.join(mib(r['anon']) for r in rows)} | {mib(total)} "
+                  f"| {', '.join(mib(r['net_rss']) + ' / ' + mib(r['net_pss']) for r in rows)} |"
+                  + extra, flush=True)
+    if not network["PSS"]:
+        return
+    # the goal's yardstick: the first worker's network memory (PSS: its mapped network too)
+    first = statistics.median(network["PSS"][min(network["PSS"])])
+    for kind, runs in network.items():
+        med = {n: statistics.median(v) for n, v in runs.items()}
+        ns = sorted(med)
+        print(f"network {kind} MiB, median of {args.repeat}: "
+              + ", ".join(f"{n} workers {med[n]:.0f}" for n in ns), flush=True)
+        for a, b in itertools.pairwise(ns):
+            each = (med[b] - med[a]) / (b - a)
+            print(f"  {kind}: each worker from {a} to {b}: +{each:.1f} MiB, "
+                  f"{100 * each / first:.0f} % of the first worker's {first:.0f} MiB (PSS)",
+                  flush=True)
 
 
 if __name__ == "__main__":

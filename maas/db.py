@@ -4,7 +4,9 @@ maas/db_store.py; `migrate` and `migrations` are re-exported here).
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 from typing import AsyncIterator
 
 import asyncpg
@@ -13,7 +15,9 @@ from aiohttp import web
 from maas.appkeys import DB, SETTINGS
 from maas.db_store import migrate, migrations
 
-__all__ = ["migrations", "migrate", "create_pool", "db_ctx"]
+__all__ = ["migrations", "migrate", "create_pool", "close_pool", "db_ctx"]
+
+log = logging.getLogger(__name__)
 
 async def _init_connection(conn: asyncpg.Connection) -> None:
     for typename in ("json", "jsonb"):
@@ -43,6 +47,33 @@ async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10) -> asy
     return pool
 
 
+# How long a pool's close waits for the connections in use to come back (a request still
+# running, a task stuck on a dead server) before it terminates them.
+CLOSE_TIMEOUT_S = 10.0
+
+
+async def close_pool(pool: asyncpg.Pool, timeout: float | None = None) -> bool:
+    """Close `pool` within `timeout`: gracefully (waiting for the connections in use), else
+    terminated. True when it closed gracefully. From the first line on, the pool's connection
+    floor (min_size) is no longer kept: asyncpg restores it in a background task that, with the
+    database gone (dropped, renamed, the server stopping), retries with backoff, and nothing of
+    that may reconnect once the pool is closing."""
+    timeout = CLOSE_TIMEOUT_S if timeout is None else timeout
+    if hasattr(pool, "_minsize"):      # asyncpg >= 0.32 keeps the floor; a floor of 0 ends that
+        pool._minsize = 0
+    task = getattr(pool, "_maintenance_task", None)
+    if task is not None:
+        task.cancel()
+    try:
+        await asyncio.wait_for(pool.close(), timeout)
+        return True
+    except asyncio.TimeoutError:
+        log.warning("the PostgreSQL pool did not close within %g s; terminating its connections",
+                    timeout)
+        pool.terminate()
+        return False
+
+
 async def db_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     if not settings.database_url:
@@ -57,4 +88,4 @@ async def db_ctx(app: web.Application) -> AsyncIterator[None]:
     try:
         yield
     finally:
-        await pool.close()
+        await close_pool(pool)

@@ -15,6 +15,7 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from ticketing import checkin_store as checkin_store
+from ticketing import store
 from ticketing.checkin_service import Checkin
 from ticketing.gate import Decision
 from ticketing.service import Bookings
@@ -56,6 +57,8 @@ class DomainMetrics:
         """Await `work`, counting `done` on success or the domain error's code on failure."""
         try:
             out = await work
+        except store.Replayed:
+            raise   # a replayed Idempotency-Key: nothing was done this time
         except Exception as err:
             self.bookings.labels(action, str(getattr(err, "code", None) or "error")).inc()
             raise
@@ -88,11 +91,11 @@ class MeteredBookings(Bookings):
         return await self.metrics.booking("confirm", "confirmed", super().confirm(*args, **kw))
 
     async def cancel(self, account_id: str, booking_id: str, leg_no: int | None = None,
-                     conn: Any = None, legs: Any = None) -> Any:
+                     conn: Any = None, legs: Any = None, idempotent: Any = None) -> Any:
         action = "cancel" if leg_no is None and legs is None else "cancel_leg"
         return await self.metrics.booking(action, "cancelled",
                                           super().cancel(account_id, booking_id, leg_no, conn,
-                                                         legs))
+                                                         legs, idempotent))
 
     async def exchange(self, *args: Any, **kw: Any) -> Any:
         return await self.metrics.booking("exchange", "exchanged", super().exchange(*args, **kw))

@@ -4,6 +4,11 @@ Used when DATABASE_URL / REDIS_URL are unset, so one command runs maas on a fres
 A second `maas` command pointed at the same data folder attaches to the running servers
 (pgserver counts the processes holding its server and stops it with the last one; our
 Redis answers on a unix socket in the folder). Production sets the URLs instead.
+
+A server whose process was killed (SIGKILL, a crashed CI runner) outlives it: its PostgreSQL
+still lists the dead pid among its holders, its Redis (a session of its own) still answers.
+Starting on that folder again finds them stale (`stop_stale_postgres`, `stop_stale_redis`: no
+live process holds them) and stops them first, instead of attaching to a server nobody stops.
 """
 
 from __future__ import annotations
@@ -22,7 +27,8 @@ from typing import Iterator
 
 from maas.db_store import create_database
 
-__all__ = ["Embedded", "embedded_services", "redis_socket_alive"]
+__all__ = ["Embedded", "embedded_services", "redis_socket_alive", "postgres_running",
+           "stop_stale_postgres", "stop_stale_redis"]
 
 log = logging.getLogger(__name__)
 
@@ -82,9 +88,68 @@ def _pgserver():  # type: ignore[no-untyped-def]
     return pgserver
 
 
+def _alive(pid: int) -> bool:
+    import psutil   # (pgserver's dependency)
+
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def stop_stale_postgres(folder: Path) -> bool:
+    """Stop the embedded PostgreSQL of `folder` if no live process holds it (every pid in
+    pgserver's holder list is dead: a killed maas or test run); prune dead holders otherwise,
+    so the last live one still stops it. True when a stale server was stopped. Runs under
+    pgserver's inter-process lock (a server being started is registered under it)."""
+    _pgserver()
+    from pgserver import pg_ctl
+    from pgserver.postgres_server import PostgresServer
+    from pgserver.utils import DiskList, PostmasterInfo
+
+    pgdata = folder.expanduser().resolve()
+    if pgdata in PostgresServer._instances or not (pgdata / "PG_VERSION").exists():
+        return False                       # ours (this process holds it), or never initialised
+    with PostgresServer._lock:
+        holders = DiskList(pgdata / ".handle_pids.json")
+        pids = holders.get()
+        live = [p for p in pids if _alive(p)]
+        if live:
+            if live != pids:
+                holders.put(live)
+            return False
+        info = PostmasterInfo.read_from_pgdata(pgdata)
+        if info is not None and info.is_running():
+            log.warning("stopping the stale embedded PostgreSQL of %s (pid %d): its holders %s "
+                        "are gone", pgdata, info.pid, pids)
+            user = "pgserver" if os.geteuid() == 0 else None   # as pgserver runs it under root
+            try:
+                pg_ctl(["-w", "-t", "20", "stop", "-m", "fast"], pgdata=pgdata, user=user, timeout=30)
+            except (subprocess.CalledProcessError, subprocess.TimeoutExpired):
+                pg_ctl(["-w", "-t", "10", "stop", "-m", "immediate"], pgdata=pgdata, user=user,
+                       timeout=15)
+            stopped = True
+        else:
+            stopped = False
+        if pids:
+            holders.put([])
+        return stopped
+
+
+def postgres_running(folder: Path) -> bool:
+    """Whether the postmaster of `folder`'s postmaster.pid is running."""
+    _pgserver()
+    from pgserver.utils import PostmasterInfo
+
+    info = PostmasterInfo.read_from_pgdata(folder)
+    return info is not None and info.is_running()
+
+
 def start_postgres(folder: Path) -> tuple[object, str]:
-    """Start (or attach to) the embedded PostgreSQL; returns (handle, url of database maas)."""
+    """Start (or attach to) the embedded PostgreSQL; returns (handle, url of database maas). A
+    stale server of the folder (no live holder) is stopped first."""
     folder.mkdir(parents=True, exist_ok=True)
+    stop_stale_postgres(folder)
     server = _pgserver().get_server(folder, cleanup_mode="stop")
     url = server.get_uri()
     create_database(server.psql, "maas")
@@ -112,11 +177,51 @@ def redis_socket_alive(sock: Path) -> bool:
         return False
 
 
+REDIS_OWNER = "redis.owner"     # "<pid of the process that started it> <redis-server's pid>"
+
+
+def _redis_owner(folder: Path) -> tuple[int, int] | None:
+    try:
+        starter, server = (folder / REDIS_OWNER).read_text().split()[:2]
+        return int(starter), int(server)
+    except (FileNotFoundError, ValueError):
+        return None
+
+
+def stop_stale_redis(folder: Path, wait_s: float = 10.0) -> bool:
+    """Stop the embedded Redis of `folder` if the process that started it is gone (it runs in
+    a session of its own, so it outlives a killed starter). True when one was stopped."""
+    sock = folder / "redis.sock"
+    owner = _redis_owner(folder)
+    if owner is None or _alive(owner[0]) or not redis_socket_alive(sock):
+        return False
+    log.warning("stopping the stale embedded Redis of %s (pid %d): the process that started "
+                "it (%d) is gone", folder, owner[1], owner[0])
+    with contextlib.suppress(OSError), socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(2.0)
+        s.connect(str(sock))
+        s.sendall(b"SHUTDOWN NOSAVE\r\n")
+        s.recv(64)                          # the server closes the connection as it goes
+    deadline = time.monotonic() + wait_s
+    while redis_socket_alive(sock) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if redis_socket_alive(sock):
+        import psutil
+
+        with contextlib.suppress(psutil.Error):
+            proc = psutil.Process(owner[1])
+            if "redis-server" in proc.name():
+                proc.kill()
+    return True
+
+
 def start_redis(folder: Path) -> tuple[subprocess.Popen | None, str]:
-    """Start (or attach to) the embedded Redis; returns (process we started or None, url)."""
+    """Start (or attach to) the embedded Redis; returns (process we started or None, url). A
+    stale one (its starter gone) is stopped first."""
     folder.mkdir(parents=True, exist_ok=True)
     sock = folder / "redis.sock"
     url = f"unix://{sock}"
+    stop_stale_redis(folder)
     if redis_socket_alive(sock):
         return None, url
     with contextlib.suppress(FileNotFoundError):
@@ -142,6 +247,7 @@ def start_redis(folder: Path) -> tuple[subprocess.Popen | None, str]:
             proc.kill()
             raise RuntimeError("embedded redis-server did not start within 15 s")
         time.sleep(0.05)
+    (folder / REDIS_OWNER).write_text(f"{os.getpid()} {proc.pid}\n")
     return proc, url
 
 

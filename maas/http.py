@@ -17,9 +17,13 @@ from __future__ import annotations
 
 import functools
 import json
-from datetime import date as Date, datetime
+import re
+from datetime import date as Date, datetime, time as Time, timedelta
+from decimal import Decimal
+from enum import Enum
+from uuid import UUID
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable
+from typing import Annotated, Any, Awaitable, Callable, Literal, get_args, get_origin
 
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
@@ -253,8 +257,23 @@ async def read_json(request: web.Request) -> Any:
                           max_depth=MAX_JSON_DEPTH) from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise MalformedJson(f"the body is not valid JSON: {exc}") from None
-    _check_json(data)
+    if _may_need_check(raw):
+        _check_json(data)
     return data
+
+
+def _may_need_check(raw: bytes) -> bool:
+    """False when the raw body shows that `_check_json` would find nothing, without walking
+    the decoded value: a NUL or a surrogate in decoded text comes from a `\\u0000` or
+    `\\ud800`-`\\udfff` escape, from raw surrogate bytes (0xED 0xA0-0xBF: json decodes
+    UTF-8 with surrogatepass) or from a UTF-16/32 body (which has NUL bytes); a value nests no
+    deeper than the `{` and `[` bytes it holds. (An escaped backslash before `u0000` only
+    costs the walk.)"""
+    return (_SUSPECT.search(raw) is not None
+            or raw.count(b"{") + raw.count(b"[") > MAX_JSON_DEPTH)
+
+
+_SUSPECT = re.compile(rb"\\u(?:0000|[dD][89a-fA-F])|[\x00\xed]")
 
 
 def _no_constant(name: str) -> Any:
@@ -314,7 +333,7 @@ def _bad_date(value: Any, where: str = "") -> str | None:
     if isinstance(value, (Date, datetime)):
         return where if not MIN_YEAR <= value.year <= MAX_YEAR else None
     if isinstance(value, BaseModel):
-        items: Any = ((k, getattr(value, k)) for k in type(value).model_fields)
+        items: Any = ((k, getattr(value, k)) for k in _date_fields(type(value)))
     elif isinstance(value, (list, tuple)):
         items = enumerate(value)
     else:
@@ -325,6 +344,45 @@ def _bad_date(value: Any, where: str = "") -> str | None:
             if found is not None:
                 return found
     return None
+
+
+_IN_PROGRESS: set[type] = set()
+_NO_DATE = (str, bytes, int, float, Decimal, UUID, Time, timedelta, Enum, dict, set, frozenset,
+            type(None))
+
+
+@functools.cache
+def _date_fields(model: type[BaseModel]) -> tuple[str, ...]:
+    """The fields of `model` whose annotation lets them hold a date or datetime where
+    `_bad_date` looks (itself, in a model, list or tuple): the others need no walk (most
+    bodies and queries have none). Anything not understood counts as possible."""
+    _IN_PROGRESS.add(model)
+    try:
+        return tuple(name for name, info in model.model_fields.items()
+                     if _may_hold_date(info.annotation))
+    finally:
+        _IN_PROGRESS.discard(model)
+
+
+def _may_hold_date(tp: Any) -> bool:
+    if tp is Any or tp is object:
+        return True
+    if isinstance(tp, type) and not get_args(tp):
+        if issubclass(tp, BaseModel):
+            return tp in _IN_PROGRESS or bool(_date_fields(tp))   # a cycle: assume so
+        # plain values, and containers `_bad_date` never looks into; any other class may
+        # validate into a date (pydantic's AwareDatetime is such a class)
+        return not issubclass(tp, _NO_DATE)
+    if tp is None or tp is type(None):
+        return False
+    args = get_args(tp)
+    if get_origin(tp) is Annotated:
+        return _may_hold_date(args[0])
+    if get_origin(tp) is Literal:
+        return False
+    if args:    # list[X], tuple[X, ...], X | None, dict[K, V] (never walked; kept to be safe)
+        return any(_may_hold_date(a) for a in args if a is not Ellipsis)
+    return True    # Any, a TypeVar, a forward reference
 
 
 def parse_model(data: Any, model: type[BaseModel]) -> BaseModel:

@@ -14,7 +14,8 @@ Semantics (keys are per caller: an account or an API key):
   * same key, same request (method, path, canonical JSON body) -> the stored response,
     with `Idempotent-Replayed: true` -- also after a restart (it lives in PostgreSQL);
   * same key, different request -> 422 idempotency_key_reused;
-  * concurrent duplicates: the second waits on the first's uncommitted row, then replays;
+  * concurrent duplicates: the second waits on the first's claim (a transaction-level
+    advisory lock on the key), then replays;
   * an error (a raised domain error, or a 5xx) is not stored: nothing was committed, so a
     retry with the same key runs again.
 """
@@ -24,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+from dataclasses import dataclass
 from typing import Any, Awaitable, Callable
 
 import asyncpg
@@ -35,7 +37,7 @@ from maas.errors import MaasError
 from maas.http import json_response
 
 __all__ = ["HEADER", "IdempotencyKeyMissing", "IdempotencyKeyReused", "IdempotencyKeyInvalid",
-           "idempotent", "request_hash", "purge"]
+           "idempotent", "request_hash", "purge", "Key", "key_of", "replay"]
 
 HEADER = "Idempotency-Key"
 REPLAYED = "Idempotent-Replayed"
@@ -59,12 +61,19 @@ def request_hash(method: str, path: str, body: bytes, key: bytes = b"") -> bytes
 
     Keyed (HMAC) because bodies carry personal data (names, ID numbers): a plain hash of
     low-entropy fields could be confirmed by guessing; without the key it cannot."""
+    return _hmac(key, _canonical(method, path, body))
+
+
+def _canonical(method: str, path: str, body: bytes) -> bytes:
     try:
         canon = json.dumps(json.loads(body), sort_keys=True, separators=(",", ":")).encode()
     except (ValueError, UnicodeDecodeError):
         canon = body
-    return hmac.new(key, b"\n".join([method.encode(), path.encode(), canon]),
-                    hashlib.sha256).digest()
+    return b"\n".join([method.encode(), path.encode(), canon])
+
+
+def _hmac(key: bytes, msg: bytes) -> bytes:
+    return hmac.new(key, msg, hashlib.sha256).digest()
 
 
 _HASH_KEYS: dict[str, list[bytes]] = {}
@@ -108,45 +117,79 @@ class _Discard(Exception):
         self.resp = resp
 
 
-async def idempotent(request: web.Request,
-                     run: Callable[[asyncpg.Connection | None], Awaitable[Any]], *,
-                     status: int = 200, required: bool = True) -> web.StreamResponse:
-    """Run `run(conn)` at most once per (caller, Idempotency-Key); see the module doc."""
+@dataclass(frozen=True)
+class Key:
+    """A request's Idempotency-Key: who (scope), the key, the request's hash under the active
+    data key, and the canonical request (to hash under older keys when a stored hash differs)."""
+    scope: str
+    key: str
+    digest: bytes
+    canonical: bytes
+
+    def same_request(self, stored_hash: bytes, keys: list[bytes]) -> bool:
+        return stored_hash == self.digest or any(
+            stored_hash == _hmac(k, self.canonical) for k in keys[1:])
+
+
+async def key_of(request: web.Request, required: bool = True) -> Key | None:
+    """The request's Idempotency-Key (None: no header and not `required`); 400 if missing or
+    malformed. For handlers whose use case stores the response with its own writes in one
+    transaction (ticketing/store.py `Idempotent`); `replay` answers a used key."""
     key = request.headers.get(HEADER)
     if key is None:
         if required:
             raise IdempotencyKeyMissing(f"send an {HEADER} header (e.g. a UUID) with this POST")
-        return _as_response(await run(None), status)
+        return None
     if not 0 < len(key) <= _MAX_KEY or not key.isprintable():
         raise IdempotencyKeyInvalid(f"{HEADER} must be 1-{_MAX_KEY} printable characters")
-    scope = _scope(request)
-    body = await request.read()
-    keys = _hash_keys(request)
-    digest = request_hash(request.method, request.path, body, keys[0])
-    older = [request_hash(request.method, request.path, body, k) for k in keys[1:]]
+    canonical = _canonical(request.method, request.path, await request.read())
+    return Key(_scope(request), key, _hmac(_hash_keys(request)[0], canonical), canonical)
+
+
+def replay(request: web.Request, key: Key, row: Any) -> web.Response:
+    """The stored response of a used key, or 422 if it was used with another request."""
+    if not key.same_request(bytes(row["request_hash"]), _hash_keys(request)):
+        raise IdempotencyKeyReused(f"this {HEADER} was used with a different request",
+                                   key=key.key)
+    return _replay(row)
+
+
+async def idempotent(request: web.Request,
+                     run: Callable[[asyncpg.Connection | None], Awaitable[Any]], *,
+                     status: int = 200, required: bool = True) -> web.StreamResponse:
+    """Run `run(conn)` at most once per (caller, Idempotency-Key); see the module doc."""
+    key = await key_of(request, required)
+    if key is None:
+        return _as_response(await run(None), status)
     try:
-        return await _once(request, run, status, scope, key, digest, older)
+        return await _once(request, run, status, key)
     except _Discard as discarded:
         return discarded.resp
 
 
 async def _once(request: web.Request, run: Callable[[asyncpg.Connection | None], Awaitable[Any]],
-                status: int, scope: str, key: str, digest: bytes,
-                older: list[bytes]) -> web.StreamResponse:
+                status: int, key: Key) -> web.StreamResponse:
     async with request.app[DB].acquire() as conn:
-        async with conn.transaction():
-            # Blocks while a concurrent duplicate holds the (uncommitted) row.
-            if await store.claim(conn, scope, key, digest):
-                resp = _as_response(await run(conn), status)
-                if resp.status >= 500 or not isinstance(resp, web.Response) or resp.body is None:
-                    raise _Discard(resp)  # roll back: nothing of it is kept
-                await store.store_response(conn, scope, key, resp.status, bytes(resp.body),
-                                           resp.content_type)
-                return resp
-            row = await store.get(conn, scope, key)
-    if bytes(row["request_hash"]) not in (digest, *older):
-        raise IdempotencyKeyReused(f"this {HEADER} was used with a different request", key=key)
-    return _replay(row)
+        try:
+            async with conn.transaction():
+                # Blocks while a concurrent duplicate holds the key's claim.
+                row = await store.claim(conn, key.scope, key.key)
+                if row is None:
+                    resp = _as_response(await run(conn), status)
+                    if resp.status >= 500 or not isinstance(resp, web.Response) or resp.body is None:
+                        raise _Discard(resp)  # roll back: nothing of it is kept
+                    if not await store.store_response(conn, key.scope, key.key, key.digest,
+                                                      resp.status, bytes(resp.body),
+                                                      resp.content_type):
+                        raise _Written()      # roll back, replay what is stored
+                    return resp
+        except _Written:
+            row = await store.get(conn, key.scope, key.key)
+    return replay(request, key, row)
+
+
+class _Written(Exception):
+    """The key's row was written meanwhile by a writer that did not take the claim's lock."""
 
 
 async def purge(pool: asyncpg.Pool, older_than_s: float) -> int:

@@ -94,7 +94,7 @@ def build_snapshot(rows: list[tuple[str, str, bytes]], config: Any, generation: 
     else:
         network = merge([from_bytes(blob) for _, _, blob in rows])
     static = Planner.build(network, config, shared) if network.n_stops else None
-    stops = StopIndex.build(network)
+    stops = StopIndex.build(network, shared)
     trim()
     return Snapshot(network=network, planner=with_realtime(static, network, realtime), stops=stops,
                     versions=MappingProxyType({f: v for f, v, _ in rows}), loaded=True,

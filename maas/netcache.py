@@ -14,10 +14,12 @@ unlinking a mapped file does not unmap it).
 String columns (ids, names, headsigns) are stored as fixed-width unicode arrays (`<U{n}`),
 mapped like the numbers: an element is a `numpy.str_`, a `str`. A column whose fixed width
 would waste too much (one very long value among short ones), or that holds a value ending
-in NUL (which the fixed width cannot keep), stays a Python list in `meta.json`.
+in NUL (which the fixed width cannot keep), stays a Python list in `meta.json`. The stops'
+translations (`stop_names_i18n`) are arrays too (a UTF-8 blob, `StopNames` looks them up).
 
 Planner structures (`Generation.shared(config)`, routing.prebuilt): patterns, footpaths,
-their reversed forms, the sorted trip ids and every expanded day are kept under
+their reversed forms, the sorted trip and stop ids, the stop search index
+(routing.stops.StopIndex) and every expanded day are kept under
 `<key>/planner-<config digest>/<name>/`, each built once per machine under its own lock by
 the first worker that asks for it (an expanded day: the first to plan on that date) and
 mapped by all. At most `DAYS_KEPT` expanded days are kept per generation (least recently
@@ -31,12 +33,13 @@ from __future__ import annotations
 
 import ctypes
 import fcntl
+import gc
 import hashlib
 import json
 import os
 import shutil
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -51,6 +54,7 @@ __all__ = [
     "KEEP",
     "Generation",
     "SharedArrays",
+    "StopNames",
     "config_key",
     "network_key",
     "shared_generation",
@@ -60,9 +64,10 @@ __all__ = [
 
 KEEP = 3        # generations kept on disk (the newest ones)
 DAYS_KEPT = 8   # expanded days kept per generation and planner configuration
-_FORMAT = "maas-netcache/2"
+_FORMAT = "maas-netcache/3"
 _ARRAYS = "maas-netcache-arrays/1"
-_PLANNER = "maas-planner/1"   # bump when routing changes what it derives from a network
+_PLANNER = "maas-planner/2"   # bump when routing changes what it derives from a network
+#                               (the planner's structures and routing.stops.StopIndex's arrays)
 _MAX_WIDTH_WASTE = 4          # fixed-width strings: at most 4x the characters (+ a margin)
 
 Arrays = dict[str, np.ndarray]
@@ -112,9 +117,10 @@ def shared_generation(rows: list[tuple[str, str, bytes]], cache_dir: Path) -> Ge
 
 
 def trim() -> None:
-    """Give the heap's free pages back to the system (glibc `malloc_trim`; elsewhere nothing).
-    Building a snapshot frees its temporaries in the middle of the heap, where glibc keeps
-    them: ~10 MB per worker at --scale 10."""
+    """Collect garbage, then give the heap's free pages back to the system (glibc
+    `malloc_trim`; elsewhere nothing). Building a snapshot frees its temporaries in the
+    middle of the heap, where glibc keeps them: ~10 MB per worker at --scale 10."""
+    gc.collect()
     try:
         ctypes.CDLL(None).malloc_trim(0)
     except (OSError, AttributeError):
@@ -168,10 +174,8 @@ def _write(net: Network, cache_dir: Path, key: str) -> None:
     tmp.mkdir()
     meta: dict = {"format": _FORMAT, "timezones": list(net.timezones), "feeds": list(net.feeds),
                   "feed_versions": list(net.feed_versions),
-                  "service_base_date": int(net.service_base_date),
-                  "stop_names_i18n": [[int(s), d] for s, d in net.stop_names_i18n.items()],
-                  "objects": {}}
-    arrays: Arrays = {}
+                  "service_base_date": int(net.service_base_date), "objects": {}}
+    arrays: Arrays = _names_arrays(net.stop_names_i18n, meta)
     for name in _array_fields():
         a = getattr(net, name)
         if a.dtype == object:
@@ -191,16 +195,85 @@ def _map(path: Path) -> Network:
     if meta.get("format") != _FORMAT:
         raise ValueError(f"{path}: not a {_FORMAT} directory")
     arrays = _load(path, meta["arrays"])
+    names = StopNames(meta["i18n_langs"], {k: arrays.pop(k) for k in _NAMES_ARRAYS})
     for name, values in meta["objects"].items():
         a = np.empty(len(values), dtype=object)
-        a[:] = values
+        same: dict[str, str] = {}
+        a[:] = [same.setdefault(v, v) for v in values]   # one str per distinct value
         arrays[name] = a
     os.utime(path)   # recently used: pruned last
     return Network(
         timezones=tuple(meta["timezones"]), feeds=tuple(meta["feeds"]),
         feed_versions=tuple(meta["feed_versions"]),
         service_base_date=meta["service_base_date"],
-        stop_names_i18n={int(s): d for s, d in meta["stop_names_i18n"]}, **arrays)
+        stop_names_i18n=names, **arrays)
+
+
+_NAMES_ARRAYS = ("i18n_stop", "i18n_start", "i18n_lang", "i18n_blob", "i18n_name_start")
+
+
+def _names_arrays(names: Mapping[int, Mapping[str, str]], meta: dict) -> Arrays:
+    """A network's stop_names_i18n as StopNames' arrays (its languages into `meta`)."""
+    stops = sorted(int(s) for s in names)
+    langs: dict[str, int] = {}
+    lang, encoded = [], []
+    for s in stops:
+        for code, text in names[s].items():
+            lang.append(langs.setdefault(code, len(langs)))
+            encoded.append(text.encode())
+    meta["i18n_langs"] = list(langs)
+    return {"i18n_stop": np.array(stops, dtype=np.int64),
+            "i18n_start": _offsets([len(names[s]) for s in stops]),
+            "i18n_lang": np.array(lang, dtype=np.int32),
+            "i18n_blob": np.frombuffer(b"".join(encoded), dtype=np.uint8),
+            "i18n_name_start": _offsets([len(b) for b in encoded])}
+
+
+def _offsets(sizes: list[int]) -> np.ndarray:
+    out = np.zeros(len(sizes) + 1, dtype=np.int64)
+    out[1:] = np.cumsum(sizes, dtype=np.int64)
+    return out
+
+
+class StopNames(Mapping[int, dict[str, str]]):
+    """s -> {lang: name} (a network's stop_names_i18n) over mapped arrays: the stops that have
+    names sorted, a CSR of their (language, name) entries, the names as one UTF-8 blob. A
+    lookup is a binary search and builds the small dict asked for; no worker holds a dict
+    per stop."""
+
+    def __init__(self, langs: list[str], arrays: Arrays) -> None:
+        self._langs = tuple(langs)
+        self._stop, self._start = arrays["i18n_stop"], arrays["i18n_start"]
+        self._lang, self._name_start = arrays["i18n_lang"], arrays["i18n_name_start"]
+        self._blob = memoryview(arrays["i18n_blob"])
+
+    def get(self, s: Any, default: Any = None) -> Any:
+        try:
+            s = int(s)
+        except (TypeError, ValueError):
+            return default
+        i = int(self._stop.searchsorted(s))
+        if i >= len(self._stop) or int(self._stop[i]) != s:
+            return default
+        at = self._name_start
+        return {self._langs[int(self._lang[e])]:
+                bytes(self._blob[int(at[e]):int(at[e + 1])]).decode()
+                for e in range(int(self._start[i]), int(self._start[i + 1]))}
+
+    def __getitem__(self, s: int) -> dict[str, str]:
+        got = self.get(s)
+        if got is None:
+            raise KeyError(s)
+        return got
+
+    def __contains__(self, s: object) -> bool:
+        return self.get(s) is not None
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._stop.tolist())
+
+    def __len__(self) -> int:
+        return len(self._stop)
 
 
 def _prune(cache_dir: Path, keep_key: str) -> None:

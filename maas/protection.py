@@ -13,7 +13,8 @@ the passenger will be (ticketing/rebook.py) on this worker's realtime planner, a
 legs are swapped for the earliest-arriving alternative through `ticketing.store.replace_legs`
 (the same segment locks and seat count as a new booking) at no cost: event `rebooked`. With no
 alternative, or no seats on any: event `rebook_failed`, and the booking's `protection` offers
-the full refund of the broken legs (taken with POST /v1/bookings/{id}/cancel). The check's
+the full refund of the broken legs (taken with POST /v1/bookings/{id}/cancel) until a later
+check finds the journey as sold feasible again (`withdraw_offer`: event `restored`). The check's
 commit releases the job as 'rebooking'; it is claimed again after the checks waiting (every
 broken booking hears `disrupted` first) and the swap's transaction finishes it; a crash while
 rebooking is resumed by the next claim after the lease. Plans of bookings with the
@@ -46,7 +47,7 @@ from ticketing.offers import resolve_legs
 from ticketing.protection import BookedLeg, Disruption, Status, disruptions, sold_connections
 from ticketing.rebook import FULL_REFUND, Replan, allocate, full_refund, replan_for, usable
 
-__all__ = ["Protector", "PROTECTOR", "enqueue", "protection_ctx", "sale_options",
+__all__ = ["Protector", "PROTECTOR", "enqueue", "enqueue_jobs", "protection_ctx", "sale_options",
            "sold_connection_of", "rebook_booking"]
 
 log = logging.getLogger(__name__)
@@ -124,7 +125,7 @@ class Protector:
             if job["rebook"]:
                 outcome = await rebook_booking(self.app, planner, job["id"], job["booking_id"],
                                                self.plans)
-                if outcome in ("rebooked", "rebook_failed"):
+                if outcome in ("rebooked", "rebook_failed", "restored"):
                     self.written.pulse()
                 return True
             async with pool.acquire() as conn, conn.transaction():
@@ -134,7 +135,7 @@ class Protector:
                     await pstore.start_rebooking(conn, job["id"], now())
                 else:
                     await pstore.finish(conn, job["id"], outcome, now())
-            if outcome == "disrupted":
+            if outcome in ("disrupted", "restored"):
                 self.written.pulse()
         except Exception as exc:  # noqa: BLE001 — recorded on the job; the loop goes on
             log.exception("protection job %s failed", job["id"])
@@ -235,19 +236,42 @@ def _judge(planner: Any, legs: Sequence[tuple[BookedLeg, dict]], options: dict,
 async def judge_booking(conn: asyncpg.Connection, planner: Any, booking_id: str,
                         now: datetime) -> tuple[str, list[Disruption]]:
     """Check one booking (its row locked for this transaction); writes `disrupted` events for
-    legs newly broken. ('ok' | 'disrupted' (new events) | 'known' (nothing new) |
-    'not_confirmed', the broken legs)."""
+    legs newly broken; a booking whose legs all work again has its refund offer withdrawn
+    (`withdraw_offer`). ('ok' | 'disrupted' (new events) | 'known' (nothing new) | 'restored'
+    (offer withdrawn) | 'not_confirmed', the broken legs)."""
     status, legs, options = await pstore.lock_booking(conn, booking_id)
     if status != "confirmed" or not legs or planner is None:
         return ("not_confirmed" if status != "confirmed" else "ok"), []
     found, _ = _judge(planner, legs, options, now)
     if not found:
-        return "ok", []
+        return ("restored" if await withdraw_offer(conn, booking_id, status, now) else "ok"), []
     known = await pstore.recorded_disruptions(conn, booking_id)
     new = [d for d in found if (d.leg_no, d.reason) not in known]
     for d in new:
         await pstore.add_event(conn, booking_id, "disrupted", status, d.leg_no, d.as_json(), now)
     return ("disrupted" if new else "known"), found
+
+
+async def withdraw_offer(conn: asyncpg.Connection, booking_id: str, status: str,
+                         now: datetime) -> bool:
+    """A booking (row locked) whose legs all work again: if its protection is `rebook_failed`,
+    the full-refund offer is withdrawn (state `restored`, event `restored`). The refund is the
+    remedy for a connection the operator cannot provide; once the realtime state shows the
+    journey as sold feasible again (the delay withdrawn, the train reinstated), the operator
+    performs the contract as sold and the ordinary refund rules apply, as a rail operator
+    judges the right to a fee-free refund by the delay expected when the passenger asks. A
+    passenger who took the offer keeps it (those legs are cancelled); a later break offers it
+    again. True when an offer was withdrawn."""
+    prev = await pstore.protection_of(conn, booking_id) or {}
+    if prev.get("state") != "rebook_failed":
+        return False
+    legs = list(prev.get("legs", ()))
+    await pstore.add_event(conn, booking_id, "restored", status, min(legs, default=None), {
+        "legs": legs, "refund_offer": "withdrawn",
+        "withdrawn_refund_minor": prev.get("refund_minor")}, now)
+    await pstore.set_protection(conn, booking_id, {"state": "restored", "at": now.isoformat(),
+                                                   "legs": legs})
+    return True
 
 
 async def check_booking(conn: asyncpg.Connection, planner: Any, booking_id: str,
@@ -307,7 +331,8 @@ async def rebook_booking(app: web.Application, planner: Any, job_id: int, bookin
     it again, plan from where the passenger will be, and swap the broken legs for the first
     alternative with seats (store.replace_legs; event `rebooked`), else record
     `rebook_failed` with the full refund offered. Finishes the job in the same transaction.
-    'rebooked' | 'rebook_failed' | 'ok' (nothing broken any more) | 'not_confirmed'."""
+    'rebooked' | 'rebook_failed' | 'ok' (nothing broken any more) | 'restored' (nothing broken
+    any more: a standing refund offer withdrawn) | 'not_confirmed'."""
     pool: asyncpg.Pool = app[DB]
     now = app[CLOCK].now
     svc = app[BOOKINGS]
@@ -321,8 +346,9 @@ async def rebook_booking(app: web.Application, planner: Any, job_id: int, bookin
         mts = options.get("min_transfer_s")
         found, _ = _judge(planner, legs, options, t)
         if not found:
-            await pstore.finish(conn, job_id, "ok", t)
-            return "ok"
+            outcome = "restored" if await withdraw_offer(conn, booking_id, status, t) else "ok"
+            await pstore.finish(conn, job_id, outcome, t)
+            return outcome
         row, rows = await store.read_with_legs(conn, booking_id, None)
         confirmed = [g for g in rows if g["status"] == "confirmed"]
         first = min(d.leg_no for d in found)
@@ -382,15 +408,22 @@ async def rebook_booking(app: web.Application, planner: Any, job_id: int, bookin
 
 
 async def enqueue(app: web.Application, feed: str, runs: Sequence[tuple[str, date]]) -> int:
-    """Jobs for the confirmed bookings on `runs` (a stored realtime message); wakes this worker."""
+    """Jobs for the confirmed bookings on `runs` (a stored realtime message); wakes this worker.
+    How many bookings were named."""
+    return len(await enqueue_jobs(app, feed, runs))
+
+
+async def enqueue_jobs(app: web.Application, feed: str, runs: Sequence[tuple[str, date]]
+                       ) -> list[int]:
+    """`enqueue`, returning the ids of the jobs (`maas realtime delay --wait` waits for them)."""
     if not app[SETTINGS].protection.enabled or not runs:
-        return 0
-    n = await pstore.enqueue_for_runs(app[DB], sorted(set(runs)),
-                                      {"feed": feed, "trips": sorted({r[0] for r in runs})},
-                                      app[CLOCK].now())
-    if n and PROTECTOR in app:
+        return []
+    jobs = await pstore.enqueue_for_runs(app[DB], sorted(set(runs)),
+                                         {"feed": feed, "trips": sorted({r[0] for r in runs})},
+                                         app[CLOCK].now())
+    if jobs and PROTECTOR in app:
         app[PROTECTOR].wake.set()
-    return n
+    return jobs
 
 
 PROTECTOR = web.AppKey("protector", Protector)

@@ -46,7 +46,7 @@ from maas.embedded import Embedded, embedded_services
 from maas.logs import setup_logging
 from maas.settings import Settings
 
-__all__ = ["run_serve", "exit_now", "Supervisor", "Backoff"]
+__all__ = ["run_serve", "run_loop", "exit_now", "Supervisor", "Backoff"]
 
 log = logging.getLogger("maas.serve")
 
@@ -180,11 +180,21 @@ def _worker_main(settings_data: dict[str, Any], port: int, ready: Any, index: in
         ready.close()
 
     try:
-        asyncio.run(_run_worker(settings, port, on_ready, parent))
+        run_loop(_run_worker(settings, port, on_ready, parent), settings.event_loop)
     except Exception:
         log.exception("worker %d failed", index)
         raise
     exit_now(0)
+
+
+def run_loop(main: Any, event_loop: str = "uvloop") -> Any:
+    """asyncio.run(main) on the event loop the settings name: uvloop's (libuv) costs a worker
+    less CPU per request than asyncio's own, and asyncpg runs faster on it."""
+    if event_loop == "uvloop":
+        import uvloop
+
+        return uvloop.run(main)
+    return asyncio.run(main)
 
 
 def exit_now(code: int) -> None:

@@ -12,6 +12,7 @@ import json
 import os
 import secrets
 from pathlib import Path
+from typing import Literal
 
 import platformdirs
 from pydantic import AliasChoices, BaseModel, Field
@@ -361,6 +362,11 @@ class Settings(BaseSettings):
     host: str = Field("127.0.0.1", description="Address `maas serve` listens on.")
     port: int = Field(8080, ge=0, le=65535, description="Port `maas serve` listens on.")
     workers: int = Field(1, ge=1, le=64, description="Processes serving the one port.")
+    event_loop: Literal["uvloop", "asyncio"] = Field(
+        "uvloop",
+        description="Event loop of the `maas serve` workers: uvloop (libuv; less CPU per "
+        "request) or Python's own asyncio loop.",
+    )
     shutdown_timeout_s: float = Field(
         5.0, gt=0, le=300,
         description="SIGTERM/SIGINT: `maas serve` stops within this long; in-flight requests "

@@ -32,17 +32,20 @@ class Context:
     fwd: Patterns                       # forward patterns (t -> p, pattern-stop rows)
     fps: Footpaths                      # forward footpaths
     trip_tz: np.ndarray                 # t -> z of its agency's time zone (int16)
-    stop_index: dict[str, int]          # "feed:stop_id" -> s
+    stop_index: Mapping[str, int]       # "feed:stop_id" -> s (a dict, or a shared TripIndex)
     trip_index: Mapping[str, int]       # "feed:trip_id" -> t (a dict, or a shared TripIndex)
     versions: tuple[tuple[str, str], ...]   # (feed, version) of every merged feed
 
     @classmethod
     def of(cls, network: Network, config: RoutingConfig, fwd: Patterns,
-           fps: Footpaths, trips: Mapping[str, np.ndarray] | None = None) -> Context:
-        """`trips`: `trip_arrays` of the network (shared, routing.prebuilt), else a dict."""
+           fps: Footpaths, trips: Mapping[str, np.ndarray] | None = None,
+           stops: Mapping[str, np.ndarray] | None = None) -> Context:
+        """`trips`: `trip_arrays` of the network (shared, routing.prebuilt), else a dict;
+        `stops`: `trip_arrays` of its stop ids (the same sorted lookup), else a dict."""
         return cls(network=network, config=config, fwd=fwd, fps=fps,
                    trip_tz=trips["trip_tz"] if trips is not None else trip_zones(network),
-                   stop_index={str(sid): i for i, sid in enumerate(network.stop_id)},
+                   stop_index=(TripIndex(stops) if stops is not None
+                               else {str(sid): i for i, sid in enumerate(network.stop_id)}),
                    trip_index=(TripIndex(trips) if trips is not None
                                else {tid: i for i, tid in enumerate(network.trip_id)}),
                    versions=tuple(zip(network.feeds, network.feed_versions)))

@@ -17,6 +17,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
@@ -70,6 +71,23 @@ class Query:
     step_free: bool = False             # no stop/trip the feed marks as not accessible (2)
 
 
+class Children:
+    """s -> its child stops (stop_parent) in stop order, `.get(s, default)` like a dict of
+    lists, over two arrays (a CSR) instead of a dict per worker."""
+
+    def __init__(self, parent: np.ndarray) -> None:
+        kids = np.flatnonzero(parent >= 0)
+        kids = kids[np.argsort(parent[kids], kind="stable")]
+        self._kids = kids
+        self._start = np.searchsorted(parent[kids], np.arange(len(parent) + 1))
+
+    def get(self, s: int, default: Any = None) -> Any:
+        if not 0 <= s < len(self._start) - 1:
+            return default
+        a, b = int(self._start[s]), int(self._start[s + 1])
+        return self._kids[a:b].tolist() if b > a else default
+
+
 class Planner:
     def __init__(self, network: Network, config: RoutingConfig, fwd: Patterns, fps: Footpaths,
                  shared: Shared | None = None):
@@ -87,16 +105,14 @@ class Planner:
             self.fps_rev = unpack(Footpaths, shared.arrays("footpaths-rev",
                                                            lambda: pack(fps.transposed())))
             self.ctx = Context.of(network, config, fwd, fps, shared.arrays("trips", lambda: {
-                **trip_arrays(network.trip_id), "trip_tz": trip_zones(network)}))
+                **trip_arrays(network.trip_id), "trip_tz": trip_zones(network)}),
+                shared.arrays("stop-ids", lambda: trip_arrays(network.stop_id)))
             register_trips(network, self.ctx.trip_index)
         self.versions = self.ctx.versions
         self.stop_index = self.ctx.stop_index
         self.trip_index = self.ctx.trip_index
         self.trip_tz = self.ctx.trip_tz
-        par = network.stop_parent
-        self.children: dict[int, list[int]] = {}
-        for c in np.flatnonzero(par >= 0).tolist():
-            self.children.setdefault(int(par[c]), []).append(c)
+        self.children = Children(network.stop_parent)
         runs = np.flatnonzero(network.service_days.any(axis=0)) if network.service_days.size else []
         base = network.service_base_date
         self.valid_from = date.fromordinal(base + int(runs[0])) if len(runs) else None

@@ -10,7 +10,9 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import signal
 import tempfile
+import threading
 import uuid
 from pathlib import Path
 from typing import AsyncIterator, Awaitable, Callable, Iterator
@@ -23,7 +25,10 @@ from maas.app import create_app
 from maas.appkeys import DB, REDIS
 from maas.clock import Clock, SystemClock
 from maas.db import migrate
-from maas.embedded import start_postgres, start_redis, stop_redis
+from maas.embedded import (
+    postgres_running, redis_socket_alive, start_postgres, start_redis, stop_redis,
+    stop_stale_postgres, stop_stale_redis,
+)
 from maas.settings import DataKeys, Settings
 
 
@@ -32,6 +37,40 @@ def pytest_configure(config: pytest.Config) -> None:
     here so that pytest-xdist's workers, which inherit the environment, collect the same ids."""
     if not os.environ.get("MAAS_TEST_SEED"):
         os.environ["MAAS_TEST_SEED"] = str(int.from_bytes(os.urandom(4), "big"))
+    if threading.current_thread() is threading.main_thread():
+        # a killed run (CI's timeout, a terminal closed) ends like Ctrl-C: pytest tears the
+        # session down, so the embedded PostgreSQL and Redis stop instead of leaking
+        for sig in (signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, _interrupt)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}")
+
+
+ROOT_PREFIX = "maas-t-"
+
+
+def sweep_stale_roots(parent: Path = Path("/tmp")) -> list[Path]:
+    """Stop the servers of earlier test sessions that were killed before their teardown (no
+    live process holds them) and remove their folders; a running session's are left alone."""
+    removed = []
+    for root in sorted(parent.glob(ROOT_PREFIX + "*")):
+        try:
+            if root.stat().st_uid != os.getuid() or not (root / "pg" / "PG_VERSION").exists():
+                continue          # not ours, or a session still initialising its server
+            stop_stale_postgres(root / "pg")
+            stop_stale_redis(root / "redis")
+            holders = root / "pg" / ".handle_pids.json"
+            if holders.exists() and holders.read_text().strip() not in ("", "[]"):
+                continue          # a live session holds it
+            if postgres_running(root / "pg") or redis_socket_alive(root / "redis" / "redis.sock"):
+                continue
+            shutil.rmtree(root, ignore_errors=True)
+            removed.append(root)
+        except OSError:
+            continue
+    return removed
 
 
 TEMPLATE = "maas_template"
@@ -89,7 +128,8 @@ class Services:
 
 @pytest.fixture(scope="session")
 def services() -> Iterator[Services]:
-    root = Path(tempfile.mkdtemp(prefix="maas-t-", dir="/tmp"))
+    sweep_stale_roots()
+    root = Path(tempfile.mkdtemp(prefix=ROOT_PREFIX, dir="/tmp"))
     svc = Services(root)
     try:
         yield svc
@@ -105,6 +145,15 @@ async def database_url(services: Services) -> AsyncIterator[str]:
         yield services.db_url(name)
     finally:
         await services.drop_db(name)
+
+
+@pytest.fixture
+def aiohttp_client(database_url, aiohttp_client):  # type: ignore[no-untyped-def]
+    """pytest-aiohttp's, set up after the test database (so torn down before it): every app a
+    test starts is closed before its database is dropped, whatever order the test names its
+    fixtures in (`(aiohttp_client, settings)` dropped it first; the app's pool then kept
+    retrying its connection floor against a database that was gone)."""
+    return aiohttp_client
 
 
 @pytest.fixture

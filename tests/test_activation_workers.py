@@ -16,11 +16,9 @@ at the end; every wait is bounded.
 from __future__ import annotations
 
 import asyncio
-import io
 import json
 import shutil
 import tempfile
-import zipfile
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Iterator
@@ -30,37 +28,13 @@ import pytest
 
 from maas.live import NOTIFY_DELAY_ENV
 from tests.faults.served import Served, clean_env, maas
+from tests.town import town_zip
 
 pytestmark = pytest.mark.slow
 
 DAY = date.today() + timedelta(days=1)
 PLANS = 40
 NOTIFY_DELAY_S = 8     # under feeds.activation_wait_s (30): the activation still answers 200
-
-
-def town_zip(root: Path, version: int) -> Path:
-    """A small valid feed around today; version n names its central stop 'Central n'."""
-    start, end = (date.today() - timedelta(days=2)).strftime("%Y%m%d"), (date.today() + timedelta(days=30)).strftime("%Y%m%d")
-    files = {
-        "agency.txt": ("agency_id,agency_name,agency_url,agency_timezone\n"
-                       "A,Town Bus,http://town.example.cn,Asia/Shanghai\n"),
-        "stops.txt": ("stop_id,stop_name,stop_lat,stop_lon\n"
-                      f"C,Central {version},36.6500,117.0000\nH,Harbour,36.6600,117.0100\n"),
-        "routes.txt": "route_id,agency_id,route_short_name,route_long_name,route_type\nR,A,1,Line 1,3\n",
-        "calendar.txt": ("service_id,monday,tuesday,wednesday,thursday,friday,saturday,sunday,"
-                         f"start_date,end_date\nD,1,1,1,1,1,1,1,{start},{end}\n"),
-        "trips.txt": "route_id,service_id,trip_id\n" + "".join(f"R,D,T{k}\n" for k in range(version)),
-        "stop_times.txt": "trip_id,arrival_time,departure_time,stop_id,stop_sequence\n" + "".join(
-            f"T{k},0{8 + k}:00:00,0{8 + k}:00:00,C,1\nT{k},0{8 + k}:20:00,0{8 + k}:20:00,H,2\n"
-            for k in range(version)),
-    }
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as z:
-        for name, text in files.items():
-            z.writestr(name, text)
-    path = root / f"town-{version}.zip"
-    path.write_bytes(buf.getvalue())
-    return path
 
 
 @pytest.fixture
@@ -74,7 +48,8 @@ def root() -> Iterator[Path]:
 
 
 def _import(root: Path, data: Path, env: dict[str, str], version: int, *extra: str) -> str:
-    r = maas("feeds", "import", str(town_zip(root, version)), "--feed", "town", "--operator", "town-bus",
+    days = date.today() - timedelta(days=2), date.today() + timedelta(days=30)
+    r = maas("feeds", "import", str(town_zip(root, version, *days)), "--feed", "town", "--operator", "town-bus",
              *extra, "--data-dir", str(data), env=env)
     assert r.returncode == 0, r.stderr[-2000:]
     return json.loads(r.stdout.strip().splitlines()[-1])["version"]

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import io
 import json
-import zipfile
 from datetime import date
 from pathlib import Path
 
@@ -16,38 +14,15 @@ from maas.app import create_app
 from maas.appkeys import DB, LIVE, SETTINGS
 from maas.served import ALIVE_S
 from tests.polling import eventually
+from tests.town import town_zip
 
 TODAY = date(2026, 11, 23)
 OP = "town-bus"
 
 
-def town_zip(tmp: Path, version: int) -> Path:
-    """A small valid feed; version n runs n trips and names its central stop 'Central n'."""
-    trips = "".join(f"R,D,T{k}\n" for k in range(version))
-    times = "".join(f"T{k},0{8 + k}:00:00,0{8 + k}:00:00,C,1\nT{k},0{8 + k}:20:00,0{8 + k}:20:00,H,2\n"
-                    for k in range(version))
-    files = {
-        "agency.txt": ("agency_id,agency_name,agency_url,agency_timezone\n"
-                       "A,Town Bus,http://town.example.cn,Asia/Shanghai\n"),
-        "stops.txt": ("stop_id,stop_name,stop_lat,stop_lon\n"
-                      f"C,Central {version},36.6500,117.0000\nH,Harbour,36.6600,117.0100\n"),
-        "routes.txt": "route_id,agency_id,route_short_name,route_long_name,route_type\nR,A,1,Line 1,3\n",
-        "calendar.txt": ("service_id,monday,tuesday,wednesday,thursday,friday,saturday,sunday,"
-                         "start_date,end_date\nD,1,1,1,1,1,1,1,20261120,20261231\n"),
-        "trips.txt": "route_id,service_id,trip_id\n" + trips,
-        "stop_times.txt": "trip_id,arrival_time,departure_time,stop_id,stop_sequence\n" + times,
-    }
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as z:
-        for name, text in files.items():
-            z.writestr(name, text)
-    path = tmp / f"town-{version}.zip"
-    path.write_bytes(buf.getvalue())
-    return path
-
-
 async def publish(pool, tmp: Path, version: int, *, activate_it: bool = True) -> str:
-    result = await import_feed(pool, town_zip(tmp, version), feed="town", operator_id=OP,
+    result = await import_feed(pool, town_zip(tmp, version, date(2026, 11, 20), date(2026, 12, 31)),
+                               feed="town", operator_id=OP,
                                activate=activate_it, today=TODAY)
     assert not result.rejected, result.report
     return result.version

@@ -124,3 +124,43 @@ def test_expanded_days_are_kept_up_to_a_bound(rows, tmp_path):
     assert built == list(range(DAYS_KEPT + 2))
     got = shared.arrays(f"day-test-{DAYS_KEPT + 1:02d}", lambda: pytest.fail("built again"))
     assert got["x"].tolist() == list(range(DAYS_KEPT + 2)) and not got["x"].flags.writeable
+
+
+def test_stop_index_is_built_once_mapped_and_answers_like_the_in_memory_one(rows, tmp_path):
+    """The stop search index's arrays live in the generation (mapped read-only, no per-key
+    strings in a worker) and every query answers exactly as an index built in memory."""
+    from routing.stops import StopIndex
+
+    mine = merge([from_bytes(b) for _, _, b in rows])
+    gen = shared_generation(rows, tmp_path)
+    shared = gen.shared(RoutingConfig())
+    mapped = StopIndex.build(gen.network, shared)
+    again = StopIndex.build(gen.network, gen.shared(RoutingConfig()))
+    in_memory = StopIndex.build(mine)
+    files = _mapped_files()
+    assert str(shared.path / "stop-index" / "key_blob.npy") in files
+    assert not mapped.weight.flags.writeable and not again.weight.flags.writeable
+    names = [str(x) for x in mine.stop_name[:40]]
+    english = [d["en"] for d in list(mine.stop_names_i18n.values())[:40] if "en" in d]
+    queries = [*names, *english, *(n[:2] for n in names), *(e.lower()[1:] for e in english),
+               "jinanxi", "ji3 nan2 xi1", "qingdao airport", "qingdoa", "jnanxi", "zz", "1"]
+    for q in queries:
+        assert mapped.search(q) == in_memory.search(q) == again.search(q), q
+    lat, lon = float(mine.stop_lat[0]), float(mine.stop_lon[0])
+    assert mapped.near(lat, lon, 2000) == in_memory.near(lat, lon, 2000)
+    assert [mapped.modes(p) for p in range(mine.n_stops)] == \
+        [in_memory.modes(p) for p in range(mine.n_stops)]
+
+
+def test_translations_are_mapped_and_looked_up_like_a_dict(rows, tmp_path):
+    mine = merge([from_bytes(b) for _, _, b in rows])
+    names = shared_network(rows, tmp_path).stop_names_i18n
+    assert len(names) == len(mine.stop_names_i18n) > 0
+    for s in range(mine.n_stops):
+        assert names.get(s) == mine.stop_names_i18n.get(s)
+        assert (s in names) == (s in mine.stop_names_i18n)
+    s = next(iter(mine.stop_names_i18n))
+    assert names[np.int32(s)] == mine.stop_names_i18n[s]
+    assert names.get(-1) is None and names.get("x", {}) == {} and mine.n_stops not in names
+    with pytest.raises(KeyError):
+        names[mine.n_stops]

@@ -160,8 +160,11 @@ def make_offer(net: Network, cfg: FareConfig, legs: Sequence[Any],
 
 
 def price_itinerary(net: Network, cfg: FareConfig, legs: Sequence[Any],
-                    categories: Sequence[str] = ("adult",)) -> Quote:
-    """Prices of an itinerary's transit legs (routing LegKeys), for /v1/plan."""
+                    categories: Sequence[str] = ("adult",), *, planned: bool = False) -> Quote:
+    """Prices of an itinerary's transit legs (routing LegKeys), for /v1/plan. `planned`: the
+    legs were just made by a planner on `net` (their stops, positions and service dates are
+    the network's by construction), so only their trips are looked up, not checked again
+    (a fifth of pricing a new itinerary); a booking's legs (from an id) are always checked."""
     try:
         key = (tuple(legs), tuple(categories))
         memo = _QUOTES.get(net)
@@ -170,7 +173,7 @@ def price_itinerary(net: Network, cfg: FareConfig, legs: Sequence[Any],
         return _quote(net, cfg, legs, categories)
     if got is not None and got[0] is cfg:
         return got[1]
-    quote = _quote(net, cfg, legs, categories)
+    quote = _quote(net, cfg, legs, categories, planned)
     if memo is None:
         memo = _QUOTES.setdefault(net, {})
     if len(memo) >= 1 << 12:       # ~1.5 KB an entry (the legs are kept alive)
@@ -180,9 +183,19 @@ def price_itinerary(net: Network, cfg: FareConfig, legs: Sequence[Any],
 
 
 def _quote(net: Network, cfg: FareConfig, legs: Sequence[Any],
-           categories: Sequence[str]) -> Quote:
+           categories: Sequence[str], planned: bool = False) -> Quote:
     """make_offer(...).quote, checking the legs the same way without building OfferLegs."""
-    spans = [LegSpan(trip.t, leg.board_pos, leg.alight_pos) for trip, leg in _checked(net, legs)]
+    if planned:
+        trips = _trip_index(net)
+        spans = []
+        for n, leg in enumerate(legs):
+            trip = trips.get(leg.trip_id)
+            if trip is None:
+                raise ItineraryInvalid(f"leg {n}: unknown trip {leg.trip_id}", leg=n)
+            spans.append(LegSpan(trip.t, leg.board_pos, leg.alight_pos))
+    else:
+        spans = [LegSpan(trip.t, leg.board_pos, leg.alight_pos)
+                 for trip, leg in _checked(net, legs)]
     return price_journey(net, cfg, spans, categories)
 
 

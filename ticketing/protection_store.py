@@ -28,11 +28,11 @@ Conn = asyncpg.Connection | asyncpg.Pool
 
 
 async def enqueue_for_runs(conn: Conn, runs: Sequence[tuple[str, date]], reason: dict,
-                           now: datetime) -> int:
+                           now: datetime) -> list[int]:
     """One open job per confirmed booking with a leg on one of `runs` ((trip_id, service_date));
-    how many bookings were named."""
+    the ids of the jobs named (one per booking: new ones, or the open ones merged into)."""
     if not runs:
-        return 0
+        return []
     rows = await conn.fetch(
         """INSERT INTO protection_jobs (booking_id, state, reason, created_at)
            SELECT DISTINCT l.booking_id, 'pending', $3::jsonb, $4::timestamptz
@@ -42,9 +42,9 @@ async def enqueue_for_runs(conn: Conn, runs: Sequence[tuple[str, date]], reason:
            ORDER BY 1
            ON CONFLICT (booking_id) WHERE state IN ('pending', 'running', 'rebooking')
            DO UPDATE SET again = protection_jobs.state IN ('running', 'rebooking')
-           RETURNING booking_id""",
+           RETURNING id""",
         [r[0] for r in runs], [r[1] for r in runs], reason, now)
-    return len(rows)
+    return [r["id"] for r in rows]
 
 
 async def claim(conn: Conn, now: datetime, lease_s: float) -> asyncpg.Record | None:
@@ -84,9 +84,15 @@ async def finish(conn: Conn, job_id: int, outcome: str, now: datetime, failed: b
            WHERE id = $1""", job_id, outcome, now, failed, retry)
 
 
-async def open_jobs(conn: Conn) -> int:
+async def open_jobs(conn: Conn, ids: Sequence[int] | None = None) -> int:
+    """How many jobs are open (pending, running or rebooking): all, or of the jobs `ids`. A job
+    an update merged into while it ran goes back to pending under its id: open until rerun."""
+    if ids is None:
+        return await conn.fetchval(
+            "SELECT count(*) FROM protection_jobs WHERE state IN ('pending', 'running', 'rebooking')")
     return await conn.fetchval(
-        "SELECT count(*) FROM protection_jobs WHERE state IN ('pending', 'running', 'rebooking')")
+        "SELECT count(*) FROM protection_jobs WHERE id = ANY($1::bigint[]) "
+        "AND state IN ('pending', 'running', 'rebooking')", list(ids))
 
 
 async def lock_booking(conn: asyncpg.Connection, booking_id: str

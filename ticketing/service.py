@@ -73,6 +73,8 @@ class Bookings:
     def __init__(self, pool: asyncpg.Pool, config: BookingConfig, keyring: Keyring,
                  now: Callable[[], datetime]) -> None:
         self.pool, self.config, self.keyring, self.now = pool, config, keyring, now
+        active = keyring.active     # the blind-index key of the active data key, derived once
+        self._id_key = index_key(keyring.keys[active], active)
 
     def _passengers(self, booking_id: str, raw: Sequence[PassengerInput],
                     today: date, travel_day: date | None = None) -> list[store.NewPassenger]:
@@ -82,8 +84,7 @@ class Bookings:
             raise InvalidPassenger(f"at most {self.config.max_passengers} passengers per booking",
                                    field="passengers")
         out = []
-        active = self.keyring.active
-        id_key = index_key(self.keyring.keys[active], active)
+        active, id_key = self.keyring.active, self._id_key
         for i, p in enumerate(raw):
             v = validate_passenger(i, p.name, p.id_number, p.category, p.id_type, today)
             check_category(i, v, travel_day or today, self.config.ages)
@@ -100,19 +101,25 @@ class Bookings:
                    conn: asyncpg.Connection | None = None,
                    options: store.SaleOptions = store.SaleOptions(),
                    connection_of: Callable[[BookedLeg, BookedLeg], int] | None = None,
-                   ) -> store.BookingView:
+                   idempotent: store.Idempotent | None = None) -> store.BookingView:
         """Hold seats on every leg of the itinerary `key` (a routing ItineraryKey). `options`
         (the plan's) and each leg's connection time (`connection_of`: the change time asked
-        between two legs) are kept for connection protection."""
-        check_versions(key.versions, dict(live_versions))
-        now = self.now()
-        gone = [n for n, leg in enumerate(key.legs) if leg.departure <= now]
-        if gone:
-            raise ItineraryInvalid(f"leg {gone[0]} has already departed", leg=gone[0])
-        booking_id = store.new_booking_id()
-        pax = self._passengers(booking_id, passengers, now.date(), key.legs[0].service_date
-                               if key.legs else None)
-        offer = make_offer(network, self.config.fares, key.legs, [p.category for p in pax])
+        between two legs) are kept for connection protection. With `idempotent`, the response
+        is stored with the booking (store.Replayed if the key was used)."""
+        try:
+            check_versions(key.versions, dict(live_versions))
+            now = self.now()
+            gone = [n for n, leg in enumerate(key.legs) if leg.departure <= now]
+            if gone:
+                raise ItineraryInvalid(f"leg {gone[0]} has already departed", leg=gone[0])
+            booking_id = store.new_booking_id()
+            pax = self._passengers(booking_id, passengers, now.date(), key.legs[0].service_date
+                                   if key.legs else None)
+            offer = make_offer(network, self.config.fares, key.legs, [p.category for p in pax])
+        except Exception:
+            if idempotent is not None:  # a used key replays, whatever the request meets now
+                await store.raise_if_used(self.pool, idempotent)
+            raise
         conns: list[int | None] = [None] * len(offer.legs)
         if connection_of is not None:
             conns = list(sold_connections([BookedLeg(g.leg_no, g.departure, g.arrival, g.mode)
@@ -123,22 +130,25 @@ class Bookings:
                                    offer.quote.currency, offer.quote.total_minor, legs, pax,
                                    options)
         created, expires = await store.hold(self.pool, booking, capacity=self.config.capacity,
-                                            ttl=self.config.hold_ttl, now=self.now, conn=conn)
+                                            ttl=self.config.hold_ttl, now=self.now, conn=conn,
+                                            idempotent=idempotent)
         return store.held_view(booking, created, expires)
 
     async def confirm(self, account_id: str, booking_id: str, payment_ref: str,
-                      conn: asyncpg.Connection | None = None) -> store.BookingView:
+                      conn: asyncpg.Connection | None = None,
+                      idempotent: store.Idempotent | None = None) -> store.BookingView:
         return await store.confirm(self.pool, booking_id, account_id, payment_ref, now=self.now,
-                                   conn=conn)
+                                   conn=conn, idempotent=idempotent)
 
     async def cancel(self, account_id: str, booking_id: str, leg_no: int | None = None,
-                     conn: asyncpg.Connection | None = None, legs: Sequence[int] | None = None
+                     conn: asyncpg.Connection | None = None, legs: Sequence[int] | None = None,
+                     idempotent: store.Idempotent | None = None
                      ) -> tuple[store.BookingView, CancelOutcome]:
         """Cancel the booking, leg `leg_no`, or the broken `legs` of a standing refund offer
         (connection protection: refunded in full)."""
         out, view = await store.cancel(self.pool, booking_id, account_id, leg_no,
                                        fares=self.config.fares, refunds=self.config.refunds,
-                                       now=self.now, conn=conn, some=legs)
+                                       now=self.now, conn=conn, some=legs, idempotent=idempotent)
         return view, out
 
     async def refund_quote(self, account_id: str, booking_id: str, leg_no: int | None = None

@@ -2,20 +2,25 @@
 
 Concurrency (see 0200_bookings.sql): occupancy is counted from `booking_legs`; writers
 that could add occupancy (hold, confirm) first take a transaction-level advisory lock per
-segment they touch, in ascending lock-key order, and read "now" only after they hold them. Every
+segment they touch, in ascending lock-key order, and count only after they hold them
+(confirm reads "now" after them; a hold just before its statement, see `hold`). Every
 booking-level write (confirm, cancel, cancel a leg, expire) locks the booking row first,
 then segments: one lock order everywhere -> no deadlocks, and confirm/cancel of one
 booking serialise. Every transition writes its booking_events row in the same transaction.
 
-Round trips (each costs worker and PostgreSQL CPU): a hold is lock, count, insert; confirm
-is lock-and-read (booking, legs, passengers), segment locks, one write; cancel is
-lock-and-read, one write. Confirm and cancel answer with the booking built from the rows
-they locked and what they wrote (what a read after the commit returns; tested).
+Round trips (each costs worker and PostgreSQL CPU; the functions are in
+0820_booking_round_trips.sql): a hold is one statement (`maas_hold`); confirm is BEGIN,
+lock-and-read (`maas_booking_locked`: booking, legs, passengers, segment locks), one write,
+COMMIT; cancel is BEGIN, lock-and-read (with the tickets), one write, COMMIT. With an
+Idempotency-Key (`Idempotent`), the key is claimed by the first statement and its response
+written by the last. Confirm and cancel answer with the booking built from the rows they
+locked and what they wrote (what a read after the commit returns; tested).
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import secrets
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
@@ -37,12 +42,13 @@ from ticketing.rebook import full_refund, offer_legs
 from ticketing.fares import FareConfig
 from ticketing.offers import OfferLeg
 from ticketing.inventory import (
-    CapacityConfig, SeatRequest, SegmentKey, capacity_for, first_short_leg, segment_keys,
+    CapacityConfig, SeatRequest, SegmentKey, capacity_for, demand, first_short_leg,
+    segment_keys,
 )
 
 __all__ = [
     "NewLeg", "NewPassenger", "NewBooking", "LegView", "PassengerView", "TicketView",
-    "BookingView", "SaleOptions", "new_booking_id", "hold", "confirm", "cancel", "refund_quote", "read_with_legs", "Replacement", "replace_legs", "expire_due", "get_booking",
+    "BookingView", "SaleOptions", "Idempotent", "Replayed", "raise_if_used", "new_booking_id", "hold", "confirm", "cancel", "refund_quote", "read_with_legs", "Replacement", "replace_legs", "expire_due", "get_booking",
     "list_bookings", "set_capacity", "occupancy", "held_view", "encrypted_passengers", "update_passenger_cipher",
 ]
 
@@ -192,6 +198,7 @@ class BookingView:
 _LOCK_SPACE = 1651  # advisory lock class of seat segments (two-int form: its own key space)
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def _lock_id(key: SegmentKey) -> int:
     """A stable 32-bit lock key per segment; a collision only serialises two segments."""
     raw = f"{key[0]}|{key[1].isoformat()}|{key[2]}".encode()
@@ -262,70 +269,104 @@ async def set_capacity(conn: Conn, feed: str, scope: str, ref_id: str, seats: in
 
 # --- hold ----------------------------------------------------------------------------------
 
+@dataclass(frozen=True)
+class Idempotent:
+    """An Idempotency-Key request whose response is written with the booking's own writes
+    (maas/idempotency.py): the key is claimed in the same transaction, and `render(view)`
+    gives the response body stored with the effects (status `status`, type `content_type`)."""
+    scope: str
+    key: str
+    request_hash: bytes
+    render: Callable[["BookingView"], bytes]
+    status: int = 200
+    content_type: str = "application/json"
+
+
+class Replayed(Exception):
+    """The Idempotency-Key was used before: nothing was done; `row` is its stored response
+    (an idempotency_keys row). Not a domain error: the caller replays (or refuses) it."""
+
+    def __init__(self, row: Any) -> None:
+        super().__init__("idempotency key already used")
+        self.row = row
+
+
+_IDEM_RACE = "maas_idempotency_race"
+
+
+async def _stored(conn: Conn, idem: Idempotent) -> Replayed:
+    """The key's stored response, after a statement found it written meanwhile by a writer
+    that did not take the claim's lock (rolled back; nothing of ours is kept)."""
+    row = await conn.fetchrow("SELECT * FROM idempotency_keys WHERE scope = $1 AND key = $2",
+                              idem.scope, idem.key)
+    return Replayed(row)
+
+
+async def raise_if_used(pool: asyncpg.Pool, idem: Idempotent) -> None:
+    """Replayed if the key holds a stored response (waiting for a duplicate in flight)."""
+    row = await pool.fetchrow("SELECT * FROM maas_idempotency_claim($1, $2)", idem.scope, idem.key)
+    if row is not None:
+        raise Replayed(row)
+
+
+def _idem_args(idem: Idempotent | None, view: BookingView | None) -> list[Any]:
+    if idem is None or view is None:
+        return [None] * 6
+    return [idem.scope, idem.key, idem.request_hash, idem.status, idem.render(view),
+            idem.content_type]
+
+
 async def hold(pool: asyncpg.Pool, booking: NewBooking, *, capacity: CapacityConfig,
-               ttl: timedelta, now: Now, conn: asyncpg.Connection | None = None
-               ) -> tuple[datetime, datetime]:
+               ttl: timedelta, now: Now, conn: asyncpg.Connection | None = None,
+               idempotent: Idempotent | None = None) -> tuple[datetime, datetime]:
     """Hold every leg's seats for all passengers, or raise SoldOut holding nothing.
 
-    Returns (created_at, expires_at). With `conn`, runs inside the caller's transaction.
-    """
+    One statement (`maas_hold`, 0820_booking_round_trips.sql): segment locks, seats counted
+    after them, capacities, the writes. "now" is read before it: a clock read earlier than
+    the count only counts more holds as live (never sells a seat twice), and a confirm reads
+    its clock after the same locks, so after this hold's. With `idempotent`, the key is
+    claimed first and the response (of the held view) stored with the booking; a used key
+    raises Replayed. Returns (created_at, expires_at). With `conn`, runs inside the caller's
+    transaction."""
     n = len(booking.passengers)
     after = transition(None, Event.HOLD)
-    keys = segment_keys(SeatRequest(leg.leg_no, leg.trip_id, leg.service_date, leg.board_pos,
-                                    leg.alight_pos, n, 0) for leg in booking.legs)
-    async with _using(pool, conn) as conn, _tx(conn):
-        await _lock_segments(conn, keys)
-        t = now()  # after the locks: every hold we could race with is committed or waiting
-        taken, caps = await _occupancy_and_capacities(conn, keys, t, booking.legs, capacity)
-        requests = [SeatRequest(leg.leg_no, leg.trip_id, leg.service_date, leg.board_pos,
-                                leg.alight_pos, n, caps[leg.leg_no]) for leg in booking.legs]
-        short = first_short_leg(requests, taken)
-        if short is not None:
-            leg = booking.legs[short.leg_no]
-            raise SoldOut(f"leg {short.leg_no} ({leg.trip_id} {leg.from_stop} -> "
-                          f"{leg.to_stop} on {leg.service_date}) has fewer than {n} free seats",
-                          leg=short.leg_no, trip_id=leg.trip_id)
-        expires = t + ttl
-        await _insert_booking(conn, booking, after, t, expires)
+    legs = booking.legs
+    requests = [SeatRequest(leg.leg_no, leg.trip_id, leg.service_date, leg.board_pos,
+                            leg.alight_pos, n, 0) for leg in legs]
+    need = demand(requests)
+    pairs = [(r.leg_no, (r.trip_id, r.service_date, s)) for r in requests for s in r.segments()]
+    locks = {k: _lock_id(k) for k in need}
+    t = now()
+    expires = t + ttl
+    try:
+        row = await (conn or pool).fetchrow(
+            _HOLD, *_hold_args(booking, after, t, expires),
+            *_idem_args(idempotent, held_view(booking, t, expires) if idempotent else None),
+            sorted(set(locks.values())), [p[0] for p in pairs], [p[1][0] for p in pairs],
+            [p[1][1] for p in pairs], [p[1][2] for p in pairs], [need[p[1]] for p in pairs],
+            [locks[p[1]] for p in pairs],
+            [capacity.by_mode.get(leg.mode, capacity.default) for leg in legs])
+    except asyncpg.RaiseError as err:
+        if idempotent is None or conn is not None or str(err) != _IDEM_RACE:
+            raise
+        raise await _stored(pool, idempotent) from None
+    if row["replay"] is not None:
+        raise Replayed(row["replay"])
+    if row["short_leg"] is not None:
+        leg = booking.legs[row["short_leg"]]
+        raise SoldOut(f"leg {leg.leg_no} ({leg.trip_id} {leg.from_stop} -> "
+                      f"{leg.to_stop} on {leg.service_date}) has fewer than {n} free seats",
+                      leg=leg.leg_no, trip_id=leg.trip_id)
     return t, expires
 
 
-async def _insert_booking(conn: asyncpg.Connection, b: NewBooking, status: Status, now: datetime,
-                          expires: datetime) -> None:
-    """Booking, passengers, legs and the hold event in one statement (one round trip)."""
+_HOLD = "SELECT * FROM maas_hold(" + ", ".join(f"${i}" for i in range(1, 58)) + ")"
+
+
+def _hold_args(b: NewBooking, status: Status, now: datetime, expires: datetime) -> list[Any]:
+    """$1-$43 of maas_hold: the booking, passengers, legs and the hold event's detail."""
     P, L = b.passengers, b.legs
-    await conn.execute(
-        """WITH bk AS (
-             INSERT INTO bookings (id, account_id, status, itinerary_id, feed_versions,
-                 passenger_count, passenger_categories, currency, total_minor, expires_at,
-                 created_at, updated_at, modes, wheelchair, max_walk_m, min_transfer_s, profile)
-             VALUES ($1, $2, $3, $4, $5::jsonb, cardinality($7::text[]), $7, $8, $9, $10, $11, $11,
-                     $38, $39, $40, $41, $43::jsonb)),
-           px AS (
-             INSERT INTO booking_passengers (booking_id, passenger_no, category, id_type, key_id,
-                 name_ct, id_number_ct, name_masked, id_masked, id_index, id_index_key)
-             SELECT $1, * FROM unnest($6::int[], $7::text[], $12::text[], $13::text[],
-                                      $14::bytea[], $15::bytea[], $16::text[], $17::text[],
-                                      $36::bytea[], $37::text[])),
-           lg AS (
-             INSERT INTO booking_legs (booking_id, leg_no, status, feed, agency_id, agency_name,
-                 mode, route_id, trip_id, service_date, board_pos, alight_pos, from_stop, to_stop,
-                 departure, arrival, passengers, hold_until, unit_minor, price_source, price_minor,
-                 connection_s)
-             SELECT $1, u.leg_no, 'held', u.feed, u.agency_id, u.agency_name, u.mode, u.route_id,
-                    u.trip_id, u.service_date, u.board_pos, u.alight_pos, u.from_stop, u.to_stop,
-                    u.departure, u.arrival, cardinality($7::text[]), $10, u.unit_minor,
-                    u.price_source, u.price_minor, u.connection_s
-             FROM unnest($18::int[], $19::text[], $20::text[], $21::text[], $22::text[],
-                         $23::text[], $24::text[], $25::date[], $26::int[], $27::int[],
-                         $28::text[], $29::text[], $30::timestamptz[], $31::timestamptz[],
-                         $32::bigint[], $33::text[], $34::bigint[], $42::int[])
-                  AS u(leg_no, feed, agency_id, agency_name, mode, route_id, trip_id,
-                       service_date, board_pos, alight_pos, from_stop, to_stop, departure,
-                       arrival, unit_minor, price_source, price_minor, connection_s))
-           INSERT INTO booking_events (booking_id, event, from_status, to_status, detail,
-                                       occurred_at)
-           VALUES ($1, 'hold', NULL, $3, $35::jsonb, $11)""",
+    return [
         b.id, b.account_id, status.value, b.itinerary_id, dict(b.feed_versions),
         [p.passenger_no for p in P], [p.category for p in P], b.currency, b.total_minor,
         expires, now, [p.id_type for p in P], [p.key_id for p in P], [p.name_ct for p in P],
@@ -340,7 +381,7 @@ async def _insert_booking(conn: asyncpg.Connection, b: NewBooking, status: Statu
         [p.id_index for p in P], [p.id_index_key for p in P],
         list(b.options.modes) if b.options.modes is not None else None, b.options.wheelchair,
         b.options.max_walk_m, b.options.min_transfer_s, [g.connection_s for g in L],
-        dict(b.options.profile))
+        dict(b.options.profile)]
 
 
 def held_view(b: NewBooking, created: datetime, expires: datetime) -> BookingView:
@@ -400,6 +441,32 @@ async def _lock_with_legs(conn: asyncpg.Connection, booking_id: str, account_id:
     return rows[0], [r["leg"] for r in rows], list(rows[0]["pax"] or ())
 
 
+class _Race(Exception):
+    """The response row was written meanwhile without the claim's lock: roll back, replay."""
+
+
+async def _locked_for(conn: asyncpg.Connection, booking_id: str, account_id: str | None,
+                      idempotent: Idempotent | None, *, segments: bool, tickets: bool
+                      ) -> tuple[Any, list[Any], list[Any], list[Any]]:
+    """(booking row, its legs, its passengers, its tickets if `tickets`), the booking and legs
+    locked, read after the locks; with `idempotent` the key claimed first (Replayed if used);
+    with `segments` the held legs' segments locked too when they all carry their lock keys
+    (else the caller locks them). One round trip (maas_booking_locked)."""
+    rows = await conn.fetch("SELECT * FROM maas_booking_locked($1, $2, $3, $4, $5, $6)",
+                            booking_id, account_id, idempotent and idempotent.scope,
+                            idempotent and idempotent.key, segments, tickets)
+    if rows and rows[0]["replay"] is not None:
+        raise Replayed(rows[0]["replay"])
+    if not rows:  # no such booking (a booking without legs is not made by hold)
+        row, _, pax = await _lock_with_legs(conn, booking_id, account_id)
+        tk = await conn.fetch("SELECT * FROM tickets WHERE booking_id = $1 "
+                              "ORDER BY leg_no, passenger_no", booking_id) if tickets else ()
+        return row, [], pax, list(tk)
+    first = rows[0]
+    return first, [r["leg"] for r in rows], list(first["pax"] or ()), \
+        list(first["tickets"] or ())
+
+
 async def _expire(conn: asyncpg.Connection, booking_id: str, now: datetime) -> None:
     await conn.execute(
         """WITH bk AS (UPDATE bookings SET status = 'expired', updated_at = $2 WHERE id = $1),
@@ -410,53 +477,67 @@ async def _expire(conn: asyncpg.Connection, booking_id: str, now: datetime) -> N
 
 
 async def confirm(pool: asyncpg.Pool, booking_id: str, account_id: str, payment_ref: str, *,
-                  now: Now, conn: asyncpg.Connection | None = None) -> BookingView:
+                  now: Now, conn: asyncpg.Connection | None = None,
+                  idempotent: Idempotent | None = None) -> BookingView:
     """held -> confirmed with one ticket per leg per passenger; an expired hold -> 409.
 
-    Returns the booking as a read after the commit would (built from the rows it locked)."""
+    Round trips: BEGIN, the locking read (key claim, booking, legs, segment locks), the
+    write (with the key's response), COMMIT. Returns the booking as a read after the commit
+    would (built from the rows it locked)."""
     async with _using(pool, conn) as conn:
         expired = False
-        async with _tx(conn):
-            row, all_legs, pax = await _lock_with_legs(conn, booking_id, account_id)
-            legs = [g for g in all_legs if g["status"] == "held"]
-            keys = segment_keys(SeatRequest(g["leg_no"], g["trip_id"], g["service_date"],
-                                            g["board_pos"], g["alight_pos"], 0, 0) for g in legs)
-            # A hold counting this one as expired holds these locks; taking them before
-            # reading the clock orders us after it (then we see expired) or before it.
-            await _lock_segments(conn, keys)
-            t = now()
-            before = Status(row["status"])
-            if effective_status(before, row["expires_at"], t) is Status.EXPIRED and \
-                    before is Status.HELD:
-                await _expire(conn, booking_id, t)
-                expired = True
-            else:
-                after = transition(before, Event.CONFIRM, expires_at=row["expires_at"], now=t)
-                tickets = await _issue(conn, row, legs, payment_ref, after, t)
-                # A held booking has no tickets yet: they are all issued here.
-                confirmed = {g["leg_no"] for g in legs}
-                view = _build_view(
-                    {**row, "status": after.value, "payment_ref": payment_ref,
-                     "paid_minor": row["total_minor"], "confirmed_at": t},
-                    [{**g, "status": "confirmed"} if g["leg_no"] in confirmed else g
-                     for g in all_legs],
-                    pax, tickets, now())
+        try:
+            async with _tx(conn):
+                row, all_legs, pax, _ = await _locked_for(conn, booking_id, account_id,
+                                                          idempotent, segments=True,
+                                                          tickets=False)
+                legs = [g for g in all_legs if g["status"] == "held"]
+                if any(g["lock_ids"] is None for g in legs):
+                    # A hold counting this one as expired holds these locks; taking them
+                    # before reading the clock orders us after it (then we see expired) or
+                    # before it. (Held legs with their lock keys: taken by the read.)
+                    await _lock_segments(conn, segment_keys(
+                        SeatRequest(g["leg_no"], g["trip_id"], g["service_date"], g["board_pos"],
+                                    g["alight_pos"], 0, 0) for g in legs))
+                t = now()
+                before = Status(row["status"])
+                if effective_status(before, row["expires_at"], t) is Status.EXPIRED and \
+                        before is Status.HELD:
+                    await _expire(conn, booking_id, t)
+                    expired = True
+                else:
+                    after = transition(before, Event.CONFIRM, expires_at=row["expires_at"], now=t)
+                    cats = row["passenger_categories"]
+                    # A held booking has no tickets yet: they are all issued here.
+                    tickets = [(_ticket_id(), g["leg_no"], p, cats[p])
+                               for g in legs for p in range(len(cats))]
+                    confirmed = {g["leg_no"] for g in legs}
+                    view = _build_view(
+                        {**row, "status": after.value, "payment_ref": payment_ref,
+                         "paid_minor": row["total_minor"], "confirmed_at": t},
+                        [{**g, "status": "confirmed"} if g["leg_no"] in confirmed else g
+                         for g in all_legs],
+                        pax, [TicketView(k[0], k[1], k[2], "issued") for k in tickets], now())
+                    if not await _issue(conn, row, legs, payment_ref, after, t, tickets,
+                                        _idem_args(idempotent, view)) and idempotent:
+                        raise _Race
+        except _Race:
+            raise await _stored(conn, idempotent) from None  # type: ignore[arg-type]
         if expired:
             raise HoldExpired("the hold has expired; book again", booking_id=booking_id)
         return view
 
 
-async def _issue(conn: asyncpg.Connection, row: asyncpg.Record, legs: Sequence[Any],
-                 payment_ref: str, after: Status, t: datetime) -> list[TicketView]:
-    """Booking and legs confirmed, the tickets, the event: one statement. Returns the
-    tickets (leg, passenger order).
+async def _issue(conn: asyncpg.Connection, row: Any, legs: Sequence[Any],
+                 payment_ref: str, after: Status, t: datetime,
+                 tickets: Sequence[tuple[str, int, int, str]], idem: Sequence[Any]) -> bool:
+    """Booking and legs confirmed, the tickets, the event, the Idempotency-Key's response
+    (`idem`: _idem_args): one statement. False if the key's row was there already.
 
     The legs are named by number (the held ones, read under the booking's row lock, which
     every leg writer takes first): with only `status = 'held'` next to the booking id, a
     generic plan on a young table also reads the partial occupancy index (measured)."""
-    cats = row["passenger_categories"]
-    tickets = [(_ticket_id(), g["leg_no"], p, cats[p]) for g in legs for p in range(len(cats))]
-    await conn.execute(
+    return bool(await conn.fetchval(
         """WITH bk AS (UPDATE bookings SET status = $2, payment_ref = $3, paid_minor = total_minor,
                            confirmed_at = $4, updated_at = $4 WHERE id = $1),
                 lg AS (UPDATE booking_legs SET status = 'confirmed'
@@ -465,15 +546,19 @@ async def _issue(conn: asyncpg.Connection, row: asyncpg.Record, legs: Sequence[A
                                             issued_at)
                        SELECT u.id, $1, u.leg_no, u.passenger_no, u.category, 'issued', $4
                        FROM unnest($5::text[], $6::int[], $7::int[], $8::text[])
-                            AS u(id, leg_no, passenger_no, category))
+                            AS u(id, leg_no, passenger_no, category)),
+                ik AS (INSERT INTO idempotency_keys (scope, key, request_hash, status, body,
+                                                     content_type)
+                       SELECT $11, $12, $13, $14, $15, $16 WHERE $11::text IS NOT NULL
+                       ON CONFLICT DO NOTHING RETURNING 1)
            INSERT INTO booking_events (booking_id, event, from_status, to_status, detail,
                                        occurred_at)
-           VALUES ($1, 'confirm', 'held', $2, $9::jsonb, $4)""",
+           VALUES ($1, 'confirm', 'held', $2, $9::jsonb, $4)
+           RETURNING $11::text IS NULL OR EXISTS (SELECT FROM ik)""",
         row["id"], after.value, payment_ref, t, [k[0] for k in tickets], [k[1] for k in tickets],
         [k[2] for k in tickets], [k[3] for k in tickets],
         {"payment_ref": payment_ref, "paid_minor": row["total_minor"], "tickets": len(tickets)},
-        [g["leg_no"] for g in legs])
-    return [TicketView(k[0], k[1], k[2], "issued") for k in tickets]
+        [g["leg_no"] for g in legs], *idem))
 
 
 def leg_state(g: Any) -> LegState:
@@ -527,49 +612,61 @@ async def refund_quote(conn: Conn, booking_id: str, account_id: str, leg_no: int
 async def cancel(pool: asyncpg.Pool, booking_id: str, account_id: str, leg_no: int | None, *,
                  fares: FareConfig, refunds: RefundPolicy, now: Now,
                  conn: asyncpg.Connection | None = None,
-                 some: Sequence[int] | None = None) -> tuple[CancelOutcome, BookingView]:
+                 some: Sequence[int] | None = None,
+                 idempotent: Idempotent | None = None) -> tuple[CancelOutcome, BookingView]:
     """Cancel the booking, or one leg of it (re-pricing the rest), or the broken legs `some`
     of a standing refund offer (in full); seats go back at once.
 
-    Returns the outcome and the booking as a read after the commit would."""
-    async with _using(pool, conn) as conn, _tx(conn):
-        row, legs, pax = await _lock_with_legs(conn, booking_id, account_id)
-        t = now()
-        before = Status(row["status"])
-        out = _cancel_outcome(row, legs, leg_no, fares, refunds, t, some)
-        if some is not None and out.status is not Status.CANCELLED:
-            leg_no = min(some)      # recorded as a leg cancel of the first of them
-        tickets = await _apply_cancel(conn, row, out, leg_no, before, t)
-        whole = out.status is Status.CANCELLED
-        after_legs = []
-        for g in legs:
-            n = g["leg_no"]
-            if n in out.leg_refunds:
-                g = {**g, "status": "cancelled", "refund_minor": out.leg_refunds[n]}
-            if n in out.leg_prices:
-                g = {**g, "price_minor": out.leg_prices[n]}
-            after_legs.append(g)
-        view = _build_view(
-            {**row, "status": out.status.value, "total_minor": out.total_minor,
-             "refund_minor": row["refund_minor"] + out.refund_minor,
-             "cancelled_at": t if whole else row["cancelled_at"]},
-            after_legs, pax,
-            [TicketView(k["id"], k["leg_no"], k["passenger_no"],
-                        "cancelled" if k["leg_no"] in out.leg_refunds else k["status"])
-             for k in tickets], now())
-        return out, view
+    Round trips: BEGIN, the locking read (key claim, booking, legs, tickets), the write (with
+    the key's response), COMMIT. Returns the outcome and the booking as a read after the
+    commit would."""
+    async with _using(pool, conn) as conn:
+        try:
+            async with _tx(conn):
+                row, legs, pax, tickets = await _locked_for(conn, booking_id, account_id,
+                                                            idempotent, segments=False,
+                                                            tickets=True)
+                t = now()
+                before = Status(row["status"])
+                out = _cancel_outcome(row, legs, leg_no, fares, refunds, t, some)
+                if some is not None and out.status is not Status.CANCELLED:
+                    leg_no = min(some)      # recorded as a leg cancel of the first of them
+                whole = out.status is Status.CANCELLED
+                after_legs = []
+                for g in legs:
+                    n = g["leg_no"]
+                    if n in out.leg_refunds:
+                        g = {**g, "status": "cancelled", "refund_minor": out.leg_refunds[n]}
+                    if n in out.leg_prices:
+                        g = {**g, "price_minor": out.leg_prices[n]}
+                    after_legs.append(g)
+                view = _build_view(
+                    {**row, "status": out.status.value, "total_minor": out.total_minor,
+                     "refund_minor": row["refund_minor"] + out.refund_minor,
+                     "cancelled_at": t if whole else row["cancelled_at"]},
+                    after_legs, pax,
+                    [TicketView(k["id"], k["leg_no"], k["passenger_no"],
+                                "cancelled" if k["leg_no"] in out.leg_refunds else k["status"])
+                     for k in tickets], now())
+                if not await _apply_cancel(conn, row, out, leg_no, before, t,
+                                           _idem_args(idempotent, view)) and idempotent:
+                    raise _Race
+                return out, view
+        except _Race:
+            raise await _stored(conn, idempotent) from None  # type: ignore[arg-type]
 
 
-async def _apply_cancel(conn: asyncpg.Connection, row: asyncpg.Record, out: CancelOutcome,
-                        leg_no: int | None, before: Status, t: datetime) -> list[Any]:
+async def _apply_cancel(conn: asyncpg.Connection, row: Any, out: CancelOutcome,
+                        leg_no: int | None, before: Status, t: datetime,
+                        idem: Sequence[Any]) -> bool:
     """Legs cancelled (refund) or re-priced, their tickets cancelled, the booking, the
-    event: one statement (one round trip). Returns the booking's tickets as they were
-    before it (leg, passenger order)."""
+    event, the Idempotency-Key's response (`idem`: _idem_args): one statement (one round
+    trip). False if the key's row was there already."""
     bid = row["id"]
     nos = sorted(out.leg_refunds.keys() | out.leg_prices.keys())
     whole = out.status is Status.CANCELLED
     event = Event.CANCEL if leg_no is None else Event.CANCEL_LEG
-    tickets = await conn.fetchval(
+    return bool(await conn.fetchval(
         """WITH lg AS (
              UPDATE booking_legs l
              SET status = CASE WHEN u.cancel THEN 'cancelled' ELSE l.status END,
@@ -585,18 +682,20 @@ async def _apply_cancel(conn: asyncpg.Connection, row: asyncpg.Record, out: Canc
            bk AS (
              UPDATE bookings SET status = $8, total_minor = $9, refund_minor = refund_minor + $10,
                  updated_at = $2, cancelled_at = CASE WHEN $11 THEN $2 ELSE cancelled_at END
-             WHERE id = $1)
+             WHERE id = $1),
+           ik AS (
+             INSERT INTO idempotency_keys (scope, key, request_hash, status, body, content_type)
+             SELECT $16, $17, $18, $19, $20, $21 WHERE $16::text IS NOT NULL
+             ON CONFLICT DO NOTHING RETURNING 1)
            INSERT INTO booking_events (booking_id, event, from_status, to_status, leg_no,
                                        detail, occurred_at)
            VALUES ($1, $12, $13, $8, $14, $15::jsonb, $2)
-           RETURNING (SELECT array_agg(k ORDER BY k.leg_no, k.passenger_no) FROM tickets k
-                      WHERE k.booking_id = $1)""",
+           RETURNING $16::text IS NULL OR EXISTS (SELECT FROM ik)""",
         bid, t, nos, [n in out.leg_refunds for n in nos],
         [out.leg_refunds.get(n) for n in nos], [out.leg_prices.get(n) for n in nos],
         sorted(out.leg_refunds), out.status.value, out.total_minor, out.refund_minor, whole,
         event.value, before.value, leg_no,
-        {"refund_minor": out.refund_minor, "total_minor": out.total_minor})
-    return list(tickets or ())
+        {"refund_minor": out.refund_minor, "total_minor": out.total_minor}, *idem))
 
 
 async def expire_due(pool: asyncpg.Pool, now: datetime, limit: int = 500) -> int:

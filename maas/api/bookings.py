@@ -13,7 +13,7 @@ import contextlib
 import logging
 from dataclasses import replace
 from datetime import date, datetime
-from typing import Any, AsyncIterator, Literal
+from typing import Any, AsyncIterator
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
@@ -22,11 +22,12 @@ from pydantic_core import to_json
 
 from feeds import store as feed_store
 from maas.api.plan import PlanQuery, profile_options, to_query
+from maas.api.plan_options import PlanOptions
 from maas.appkeys import BOOKINGS, CLOCK, DB, LIVE, SETTINGS
 from maas.domain_metrics import DOMAIN_METRICS
 from maas.errors import Forbidden, InvalidParameter, NotFound
 from maas.http import INT32_MAX, Router, principal_of
-from maas.idempotency import HEADER, idempotent, purge
+from maas.idempotency import HEADER, Key, idempotent, key_of, purge, replay
 from maas.localtime import LocalTime, Zone, stop_zones, utc_zone  # noqa: F401 (utc_zone: tests)
 from maas.protection import sale_options, sold_connection_of
 from maas.services import bookings_of
@@ -83,19 +84,13 @@ class PassengerIn(BaseModel):
     id_type: str = Field("prc_id", description="prc_id | passport | hk_macao_permit | taiwan_permit")
 
 
-class BookingIn(BaseModel):
+class BookingIn(PlanOptions):
+    """The itinerary, the passengers, and the /v1/plan options (PlanOptions) the itinerary was
+    planned with: connection protection re-plans a disrupted journey with them, and each change
+    is sold (and protected) with its connection time (min_transfer_s + extra_transfer_s).
+    Default: the modes of the legs booked, no other option."""
     itinerary_id: str = Field(max_length=8192, description="`id` of an itinerary from /v1/plan")
     passengers: list[PassengerIn] = Field(max_length=50, description="one seat each on every leg")
-    # the /v1/plan options the itinerary was planned with: connection protection re-plans a
-    # disrupted journey with them (default: the modes of the legs booked, no other option)
-    modes: str | None = Field(None, max_length=200, description="/v1/plan `modes` of the itinerary (protection re-plans with them; default: the modes of its legs)")
-    wheelchair: bool = Field(False, description="/v1/plan `wheelchair` of the itinerary (protection re-plans step-free)")
-    max_walk_m: float | None = Field(None, ge=0, le=100_000, description="/v1/plan `max_walk_m` of the itinerary")
-    min_transfer_s: int | None = Field(None, ge=0, le=86400, description="/v1/plan `min_transfer_s` of the itinerary: the connection time each change is sold (and protected) with")
-    profile: Literal["default", "elderly"] = Field("default", description="/v1/plan `profile` of the itinerary (protection re-plans with it)")
-    walk_speed: float | None = Field(None, ge=0.3, le=3.0, description="/v1/plan `walk_speed` of the itinerary")
-    extra_transfer_s: int | None = Field(None, ge=0, le=3600, description="/v1/plan `extra_transfer_s` of the itinerary (added to the connection time each change is sold with)")
-    max_transfers: int | None = Field(None, ge=0, le=INT32_MAX, description="/v1/plan `max_transfers` of the itinerary")
 
 
 class LegPath(BaseModel):
@@ -153,7 +148,7 @@ class RefundOfferOut(BaseModel):
 
 
 class ProtectionOut(BaseModel):
-    state: str = Field(description="rebooked | rebook_failed")
+    state: str = Field(description="rebooked | rebook_failed | restored (works again: the refund offer withdrawn)")
     at: datetime = Field(description="when connection protection did it")
     legs: list[int] = Field(description="the legs the disruption broke (rebooked: the legs replaced)")
     refund_offer: RefundOfferOut | None = Field(description="rebook_failed: the full refund of the broken legs, while they are still booked")
@@ -284,6 +279,25 @@ def _respond(request: web.Request, b: store.BookingView, status: int = 200) -> w
                         charset="utf-8")
 
 
+class _Body:
+    """The response of a booking use case that stores it with its own writes (Idempotency-Key:
+    `stored` is what the store needs, None without a key): rendered once, sent as stored."""
+
+    def __init__(self, zone: Zone, key: Key | None, status: int = 200) -> None:
+        self.zone, self.status, self.body = zone, status, b""
+        self.stored = None if key is None else store.Idempotent(
+            key.scope, key.key, key.digest, self.render, status)
+
+    def render(self, b: store.BookingView) -> bytes:
+        self.body = render_json(b, self.zone)
+        return self.body
+
+    def response(self, b: store.BookingView) -> web.Response:
+        """The booking as json_response(render(b, zone)) would send it."""
+        return web.Response(body=self.body or render_json(b, self.zone), status=self.status,
+                            content_type="application/json", charset="utf-8")
+
+
 # --- endpoints -----------------------------------------------------------------------------
 
 def _account(request: web.Request) -> str:
@@ -310,14 +324,15 @@ async def create_booking(request: web.Request, body: BookingIn) -> web.StreamRes
     options = sale_options(body.modes, body.wheelchair, body.max_walk_m, body.min_transfer_s,
                            profile_options(body))
     conn_of = sold_connection_of(getattr(snap.planner, "config", None), options)
-
-    async def run(conn):  # type: ignore[no-untyped-def]
+    idem = await key_of(request)
+    body_of = _Body(stop_zones(snap), idem, 201)
+    try:
         view = await request.app[BOOKINGS].hold(_account(request), body.itinerary_id, key,
-                                                snap.network, snap.versions, people, conn,
-                                                options, conn_of)
-        return _respond(request, view, 201)
-
-    return await idempotent(request, run, status=201)
+                                                snap.network, snap.versions, people, None,
+                                                options, conn_of, idempotent=body_of.stored)
+    except store.Replayed as used:
+        return replay(request, idem, used.row)  # type: ignore[arg-type]
+    return body_of.response(view)
 
 
 @router.get("/v1/bookings", summary="My bookings, newest first", auth=("account",),
@@ -353,11 +368,14 @@ async def get_booking(request: web.Request) -> web.Response:
              auth=("account",), body=ConfirmIn, response=BookingOut, headers=_IDEM_OPT,
              errors=_ERRORS)
 async def confirm_booking(request: web.Request, body: ConfirmIn) -> web.StreamResponse:
-    async def run(conn):  # type: ignore[no-untyped-def]
-        return _respond(request, await request.app[BOOKINGS].confirm(
-            _account(request), request.match_info["id"], body.payment_ref, conn))
-
-    return await idempotent(request, run, required=False)
+    idem = await key_of(request, required=False)
+    body_of = _Body(stop_zones(request.app[LIVE].current), idem)
+    try:
+        view = await request.app[BOOKINGS].confirm(
+            _account(request), request.match_info["id"], body.payment_ref, None, body_of.stored)
+    except store.Replayed as used:
+        return replay(request, idem, used.row)  # type: ignore[arg-type]
+    return body_of.response(view)
 
 
 class CancelIn(BaseModel):
@@ -381,12 +399,14 @@ class CancelIn(BaseModel):
              errors={**_ERRORS, 409: "not allowed in the booking's state; `no_refund_offer`: "
                                       "`legs` are not broken legs of a standing refund offer"})
 async def cancel_booking(request: web.Request, body: CancelIn) -> web.StreamResponse:
-    async def run(conn):  # type: ignore[no-untyped-def]
+    idem = await key_of(request, required=False)
+    body_of = _Body(stop_zones(request.app[LIVE].current), idem)
+    try:
         view, _ = await request.app[BOOKINGS].cancel(_account(request), request.match_info["id"],
-                                                     None, conn, body.legs)
-        return _respond(request, view)
-
-    return await idempotent(request, run, required=False)
+                                                     None, None, body.legs, body_of.stored)
+    except store.Replayed as used:
+        return replay(request, idem, used.row)  # type: ignore[arg-type]
+    return body_of.response(view)
 
 
 @router.post("/v1/bookings/{id}/legs/{leg}/cancel",
@@ -396,12 +416,14 @@ async def cancel_booking(request: web.Request, body: CancelIn) -> web.StreamResp
 async def cancel_leg(request: web.Request, path: LegPath) -> web.StreamResponse:
     leg = path.leg
 
-    async def run(conn):  # type: ignore[no-untyped-def]
+    idem = await key_of(request, required=False)
+    body_of = _Body(stop_zones(request.app[LIVE].current), idem)
+    try:
         view, _ = await request.app[BOOKINGS].cancel(_account(request), request.match_info["id"],
-                                                     leg, conn)
-        return _respond(request, view)
-
-    return await idempotent(request, run, required=False)
+                                                     leg, None, None, body_of.stored)
+    except store.Replayed as used:
+        return replay(request, idem, used.row)  # type: ignore[arg-type]
+    return body_of.response(view)
 
 
 class QuoteQuery(BaseModel):

@@ -9,13 +9,15 @@ import re
 import time
 import weakref
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Any
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic_core import to_json
 
 from feeds.alerts import of_legs
+from maas.api import plan_json
+from maas.api.plan_options import PlanOptions
 from maas.api.realtime import AlertOut, alert_out
 from maas.appkeys import BOOKINGS, LIVE
 from maas.domain_metrics import DOMAIN_METRICS
@@ -28,7 +30,7 @@ from routing.itinerary import Itinerary, Leg, Place
 from routing.names import display_name, headsign, primary, route_name
 from routing.planner import Planner, Query
 from ticketing.errors import TicketingError
-from ticketing.fares import FareConfig, format_minor, search_fares
+from ticketing.fares import FareConfig, Quote, format_minor, search_fares
 from ticketing.offers import price_itinerary
 
 log = logging.getLogger(__name__)
@@ -38,7 +40,9 @@ _COORD = re.compile(r"^\s*(-?\d+(?:\.\d+)?)\s*,\s*(-?\d+(?:\.\d+)?)\s*$")
 _TIME = re.compile(r"^(\d{1,2}):(\d{2})(?::(\d{2}))?$")
 
 
-class PlanQuery(BaseModel):
+class PlanQuery(PlanOptions):
+    """GET /v1/plan's query; the options that shape a journey: PlanOptions."""
+
     model_config = ConfigDict(populate_by_name=True)
 
     from_: str = Field(alias="from", description='Origin: "FEED:STOP_ID" or "lat,lon" (nearest stops within walking reach)')
@@ -47,19 +51,11 @@ class PlanQuery(BaseModel):
     time: str = Field(description="HH:MM or HH:MM:SS, local time of the origin stop (destination stop when arrive_by)")
     arrive_by: bool = Field(False, description="true: latest departures arriving by date/time")
     window_min: int = Field(0, ge=0, description="Range query: every non-dominated journey departing in [time, time + window_min] (arriving in [time - window, time] when arrive_by). Capped at routing.max_window_min (default 360).")
-    modes: str | None = Field(None, description="Comma-separated modes to use: bus, coach, rail, metro, tram, ferry, air, other")
-    max_transfers: int | None = Field(None, ge=0, description="At most this many changes; capped at routing.max_transfers (default 6)")
-    wheelchair: bool = Field(False, description="Only wheelchair-accessible trips (wheelchair_accessible=1) and stops (wheelchair_boarding=1, inherited from the station)")
-    max_walk_m: float | None = Field(None, ge=0, le=100_000, description="Longest walk between two stops (at most 100 km); 0 = no walking between different stops except transfers.txt. Default routing.walk_radius_m")
-    min_transfer_s: int | None = Field(None, ge=0, le=86400, description="Your minimum connection time: be at every boarding (the first included) this many seconds before departure, instead of the mode defaults (airport check-in, rail gates) and the default change time; transfers.txt and operator station rules still apply")
     limit: int | None = Field(None, ge=1, description="Itineraries to return; default routing.default_limit (5), capped at routing.max_limit (20)")
     criteria: str | None = Field(None, description="Comma-separated Pareto criteria: arrival and transfers always; add price (criteria=price) to keep slower journeys that cost less (one adult, the booking's fares and linked discount). Departures at a time only: not with arrive_by or window_min. Default: arrival,transfers")
     lang: str | None = Field(None, description="Language of the alerts' texts (BCP 47, e.g. zh, en), with a fallback; zh or en also names the legs' stops, routes and headsigns in it (translations.txt, else English/pinyin); without it, names follow Accept-Language (zh/en), else as published")
     via: str | None = Field(None, max_length=400, description='Stops to pass through in order, "FEED:STOP_ID[,FEED:STOP_ID]" (at most 3): the itinerary alights at (or walks into) each and boards again from there; forward point queries only (not with arrive_by or window_min)')
     via_min_stay_s: int = Field(0, ge=0, le=86400, description="With via: at least this many seconds from the arrival at each via stop to the next departure (never less than a change takes)")
-    profile: Literal["default", "elderly"] = Field("default", description="Travel profile: defaults of the options below. elderly: walk_speed 0.8 m/s, extra_transfer_s 300, max_transfers 3, fewer changes preferred (a change ranks as 10 min of arrival), step-free where known (no stop or trip the feed marks not accessible); an option given explicitly wins")
-    walk_speed: float | None = Field(None, ge=0.3, le=3.0, description="Walking speed, m/s (0.3-3.0), for every walk (access, egress, changes); default routing.walk_speed_mps (1.2), elderly 0.8")
-    extra_transfer_s: int | None = Field(None, ge=0, le=3600, description="Seconds added to every change between two vehicles (on top of the change time, walk, transfers.txt and station rules); default 0, elderly 300")
 
 
 class StopOut(BaseModel):
@@ -117,7 +113,7 @@ class PlanResponse(BaseModel):
 
 
 def _place(p: str, name: str) -> str | tuple[float, float]:
-    m = _COORD.match(p)
+    m = _COORD.match(p) if "," in p else None     # a stop id (the usual case): no comma
     if m:
         lat, lon = float(m.group(1)), float(m.group(2))
         if not (-90 <= lat <= 90 and -180 <= lon <= 180):
@@ -153,9 +149,13 @@ def to_query(q: PlanQuery) -> Query:
     except ValueError:
         raise InvalidQuery(f"date must be YYYY-MM-DD, not {q.date!r}", parameter="date") from None
     m = _TIME.match(q.time.strip())
-    if not m or int(m.group(1)) > 23 or int(m.group(2)) > 59 or int(m.group(3) or 0) > 59:
+    if not m:
         raise InvalidQuery(f"time must be HH:MM or HH:MM:SS, not {q.time!r}", parameter="time")
-    secs = int(m.group(1)) * 3600 + int(m.group(2)) * 60 + int(m.group(3) or 0)
+    h, mi, sec = m.groups()
+    h, mi, sec = int(h), int(mi), int(sec or 0)
+    if h > 23 or mi > 59 or sec > 59:
+        raise InvalidQuery(f"time must be HH:MM or HH:MM:SS, not {q.time!r}", parameter="time")
+    secs = h * 3600 + mi * 60 + sec
     origin, dest = _place(q.from_, "from"), _place(q.to, "to")
     if origin == dest:
         raise InvalidQuery("from and to are the same place")
@@ -244,69 +244,36 @@ def itinerary_alerts(request: web.Request, it: Itinerary, lang: str | None) -> l
 # --- prices (one adult) -------------------------------------------------------------------
 
 
-def add_prices(request: web.Request, out: Any, it: Any) -> Any:
-    """Set `price` on each transit leg and `total` of a rendered /v1/plan itinerary (one
-    adult; walks are free). Leaves them null when the legs cannot be priced."""
-    net = request.app[LIVE].current.network
-    transit = [i for i, leg in enumerate(it.legs) if leg.key is not None]
+def itinerary_quote(request: web.Request, it: Itinerary) -> tuple[Quote | None, bool]:
+    """(quote of its transit legs, priced): one adult; (None, True) when it has no transit
+    leg (free), (None, False) when its legs cannot be priced."""
+    keys = [leg.key for leg in it.legs if leg.key is not None]
+    if not keys:
+        return None, True
     try:
-        quote = price_itinerary(net, request.app[BOOKINGS].config.fares,
-                                [it.legs[i].key for i in transit]) if transit else None
+        return price_itinerary(request.app[LIVE].current.network,
+                               request.app[BOOKINGS].config.fares, keys, planned=True), True
     except TicketingError:
         log.warning("could not price an itinerary", exc_info=True)
+        return None, False
+
+
+def add_prices(request: web.Request, out: ItineraryOut, it: Itinerary) -> ItineraryOut:
+    """Set `price` on each transit leg and `total` of a rendered /v1/plan itinerary (one
+    adult; walks are free). Leaves them null when the legs cannot be priced."""
+    quote, priced = itinerary_quote(request, it)
+    if not priced:
         return out
     currency = request.app[BOOKINGS].config.fares.currency
     if quote is not None:
+        transit = [i for i, leg in enumerate(it.legs) if leg.key is not None]
         for i, p in zip(transit, quote.legs, strict=True):
             out.legs[i].price = {"amount": format_minor(p.amount_minor), "currency": currency}
     out.total = {"amount": format_minor(quote.total_minor if quote else 0), "currency": currency}
     return out
 
 
-# --- the response body without building the models -----------------------------------------
-# Validating ~20 pydantic models per plan and dumping them was a fifth of a plan request's
-# CPU. `render_json` writes the same JSON (same keys in the same order, the values the models
-# would hold after validation, pydantic-core's encoder) from plain dicts; a test checks it
-# against PlanResponse.
-
-
-class _PricedLeg:
-    __slots__ = ("price",)
-
-    def __init__(self) -> None:
-        self.price: Any = None
-
-
-class _Priced:
-    """The part of a rendered itinerary that `add_prices` fills in: legs[i].price, total."""
-
-    __slots__ = ("legs", "total")
-
-    def __init__(self, n_legs: int) -> None:
-        self.legs = [_PricedLeg() for _ in range(n_legs)]
-        self.total: Any = None
-
-
-def _stop_dict(p: Place) -> dict[str, Any]:
-    return {"id": p.id, "name": p.name, "lat": float(p.lat), "lon": float(p.lon)}
-
-
-def _leg_dict(leg: Leg, price: Any) -> dict[str, Any]:
-    walk = leg.mode == "walk"
-    sched_dep, sched_arr, delay, realtime = _live(leg)
-    return {
-        "mode": leg.mode, "feed": leg.feed, "trip_id": leg.trip_id,
-        "route": None if walk else {"id": leg.route_id, "short_name": leg.route_short_name or "",
-                                    "long_name": leg.route_long_name or ""},
-        "operator": leg.operator, "headsign": leg.headsign,
-        "trip_short_name": leg.trip_short_name,
-        "intermediate_stops": [_stop_dict(p) for p in leg.intermediate],
-        "from": _stop_dict(leg.from_place), "to": _stop_dict(leg.to_place),
-        "departure": leg.departure.isoformat(), "arrival": leg.arrival.isoformat(),
-        "scheduled_departure": sched_dep, "scheduled_arrival": sched_arr, "delay_s": delay,
-        "realtime": realtime, "duration_s": leg.duration_s, "stops": leg.stops,
-        "distance_m": float(leg.distance_m) if walk else None,
-        "service_date": str(leg.key.service_date) if leg.key else None, "price": price}
+# --- the response body without building the models (maas.api.plan_json) ---------------------
 
 
 def _in_lang(request: web.Request, leg: Leg, lang: str) -> Leg:
@@ -329,51 +296,30 @@ def _in_lang(request: web.Request, leg: Leg, lang: str) -> Leg:
         route_long_name=route_name(net, r, "route_long_name", lang), headsign=headsign(net, t, lang))
 
 
-# A leg's JSON up to its price is a pure function of the (frozen) Leg, and the planner hands
-# out the same Leg objects for the same rides (routing.journeys memoises them): written once,
-# kept by identity (the entry holds the Leg, so its id is not reused while cached), bounded.
-_LEG_JSON: dict[int, tuple[Leg, bytes]] = {}
-_LEG_JSON_MAX = 8192
-_NULL_END = b"null}"
-
-
-def _leg_json(leg: Leg) -> bytes:
-    """`to_json(_leg_dict(leg, price))` without its last `PRICE}`: ends with `"price":`."""
-    got = _LEG_JSON.get(id(leg))
-    if got is not None and got[0] is leg:
-        return got[1]
-    body = to_json(_leg_dict(leg, None))
-    head = body[:-len(_NULL_END)]   # "price" is the last key: ..."price":null}
-    if len(_LEG_JSON) >= _LEG_JSON_MAX:
-        _LEG_JSON.clear()
-    _LEG_JSON[id(leg)] = (leg, head)
-    return head
+def _alerts_json(request: web.Request, it: Itinerary, lang: str | None) -> str:
+    if not any(request.app[LIVE].current.realtime.alerts.values()):
+        return "[]"   # no alert anywhere (the usual case): nothing to look up
+    return to_json([a.model_dump(mode="json") for a in itinerary_alerts(request, it, lang)]).decode()
 
 
 def render_json(request: web.Request, its: list[Itinerary], lang: str | None = None,
                 names: str | None = None) -> bytes:
     """`PlanResponse(itineraries=[add_prices(request, render(it, itinerary_alerts(...)), it)
     ...])` as JSON bytes; alerts in `lang`; stops, routes and headsigns named in `names`
-    (zh or en; default: `lang`'s). Written in parts by pydantic-core's encoder (compact, so
-    the parts join to the same bytes as the whole)."""
-    out = []
+    (zh or en; default: `lang`'s)."""
     names = names or primary(lang)
-    if names is not None:   # renamed legs are new objects: not memoised
+    memo = names is None      # renamed legs are new objects: not memoised
+    if not memo:
         its = [dataclasses.replace(it, legs=tuple(_in_lang(request, leg, names) for leg in it.legs))
                for it in its]
-        leg_head = lambda leg: to_json(_leg_dict(leg, None))[:-len(_NULL_END)]  # noqa: E731
-    else:
-        leg_head = _leg_json
+    currency = request.app[BOOKINGS].config.fares.currency
+    out = []
     for it in its:
-        priced = add_prices(request, _Priced(len(it.legs)), it)
-        head = to_json({"id": it.id, "departure": it.departure.isoformat(), "arrival": it.arrival.isoformat(),
-                        "duration_s": it.duration_s, "transfers": it.transfers})
-        legs = b",".join(leg_head(leg) + to_json(p.price) + b"}"
-                         for leg, p in zip(it.legs, priced.legs, strict=True))
-        alerts = to_json([a.model_dump(mode="json") for a in itinerary_alerts(request, it, lang)])
-        out.append(b"".join((head[:-1], b',"legs":[', legs, b'],"total":', to_json(priced.total),
-                             b',"alerts":', alerts, b"}")))
-    return b'{"itineraries":[' + b",".join(out) + b"]}"
+        quote, priced = itinerary_quote(request, it)
+        out.append(plan_json.itinerary_json(
+            it, [plan_json.leg_json(leg, memo) for leg in it.legs], quote, priced, currency,
+            _alerts_json(request, it, lang)))
+    return ('{"itineraries":[' + ",".join(out) + "]}").encode()
 
 
 @router.get(
@@ -455,21 +401,28 @@ async def fare_table(planner: Planner, cfg: FareConfig) -> FareTable:
 
 _INLINE_CPU_S = 0.002   # typical point query below this: run on the loop
 _ALPHA = 0.05           # weight of the newest measurement in the moving average
+_SLOW_S = 4 * _INLINE_CPU_S   # a measurement counts at most this much
 
 
 class _Gauge:
-    """Typical CPU seconds of one point query on one planner (exponential moving average)."""
+    """Typical CPU seconds of one point query on one planner: the mean of the first
+    measurements, then an exponential moving average. (Starting the average from a slow
+    guess took ~30 queries, each handed to a thread, to come down to a fast planner.)"""
 
-    __slots__ = ("typical",)
+    __slots__ = ("typical", "seen")
 
     def __init__(self) -> None:
-        self.typical = 4 * _INLINE_CPU_S    # unknown: slow until measured
+        self.typical = _SLOW_S    # unknown: slow until measured
+        self.seen = 0
 
     def inline(self) -> bool:
         return self.typical < _INLINE_CPU_S
 
     def record(self, cpu_s: float) -> None:
-        self.typical += _ALPHA * (cpu_s - self.typical)   # races between threads only blur it
+        self.seen += 1       # races between threads only blur the figure
+        weight = max(_ALPHA, 1 / self.seen)
+        # one very slow query (a day expanded on first use) counts as slow, not as seconds
+        self.typical += weight * (min(cpu_s, _SLOW_S) - self.typical)
 
     def plan(self, planner: Planner, q: Query) -> list[Itinerary]:
         t = time.thread_time()

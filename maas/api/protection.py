@@ -45,7 +45,7 @@ _NAMES = {"hold": "held", "confirm": "confirmed", "expire": "expired", "cancel":
 class EventOut(BaseModel):
     id: int = Field(description="global order; the SSE `id` (Last-Event-ID resumes after it)")
     booking_id: str
-    event: str = Field(description="held | confirmed | expired | cancelled | leg_cancelled | disrupted | rebooked | rebook_failed | exchanged")
+    event: str = Field(description="held | confirmed | expired | cancelled | leg_cancelled | disrupted | rebooked | rebook_failed | restored | exchanged")
     status: str = Field(description="the booking's status after the event")
     leg_no: int | None = Field(None, description="the leg it concerns, if one")
     detail: dict[str, Any] = Field(default_factory=dict,

@@ -12,6 +12,7 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
 from maas.api.plan import _TIME, _place, profile_options
+from maas.api.plan_options import PlanOptions
 from maas.api.trips import _date
 from maas.appkeys import LIVE
 from maas.http import Router
@@ -26,21 +27,15 @@ router = Router(tag="plan")
 MAX_MINUTES = 24 * 60
 
 
-class ReachQuery(BaseModel):
+class ReachQuery(PlanOptions):
+    """GET /v1/reach's query: the origin, the budget, and the options of /v1/plan (PlanOptions)."""
+
     model_config = ConfigDict(populate_by_name=True)
 
     from_: str = Field(alias="from", description='Origin: "FEED:STOP_ID" or "lat,lon"')
     date: str = Field(description="YYYY-MM-DD, local date at the origin")
     time: str = Field(description="HH:MM or HH:MM:SS, local time at the origin")
     max_minutes: int = Field(60, ge=1, le=MAX_MINUTES, description=f"Travel-time budget in minutes (at most {MAX_MINUTES})")
-    modes: str | None = Field(None, description="Comma-separated modes to use (as /v1/plan)")
-    max_transfers: int | None = Field(None, ge=0, description="As /v1/plan")
-    wheelchair: bool = Field(False, description="As /v1/plan")
-    max_walk_m: float | None = Field(None, ge=0, le=100_000, description="As /v1/plan")
-    min_transfer_s: int | None = Field(None, ge=0, le=86400, description="As /v1/plan")
-    profile: Literal["default", "elderly"] = Field("default", description="As /v1/plan (travel profile)")
-    walk_speed: float | None = Field(None, ge=0.3, le=3.0, description="As /v1/plan (m/s)")
-    extra_transfer_s: int | None = Field(None, ge=0, le=3600, description="As /v1/plan")
     format: Literal["json", "geojson"] = Field("json", description="json (stops) or geojson (a FeatureCollection: a Point per stop, and a hull per band)")
     lang: str | None = Field(None, description="Names in zh or en (BCP 47 tag; default: Accept-Language, else as published)")
     band_minutes: int | None = Field(None, ge=1, le=MAX_MINUTES, description="GeoJSON: width of a travel-time band; default max_minutes / 4 rounded up")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import re
 
+import orjson
 from aiohttp import web
 from pydantic import BaseModel, Field
 
@@ -77,22 +78,59 @@ def _distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
     return 2 * 6_371_008.8 * math.asin(math.sqrt(min(1.0, a)))
 
 
-def _render(index: StopIndex, hit: StopHit, with_score: bool, lang: str | None = None) -> StopPlace:
+def _render(index: StopIndex, hit: StopHit, with_score: bool, lang: str | None = None) -> dict:
+    """One StopPlace as a dict in the model's field order: `_body` writes it with orjson,
+    the same bytes as StopsResponse.model_dump_json (tested) at a fraction of the CPU."""
     net = index.net
     s = hit.stop
     sid = str(net.stop_id[s])
-    return StopPlace(
-        id=sid, feed=sid.split(":", 1)[0], name=display_name(net, s, lang),
-        names=dict(net.stop_names_i18n.get(s, {})),
-        lat=float(net.stop_lat[s]), lon=float(net.stop_lon[s]),
-        kind="station" if net.stop_location_type[s] == 1 else "stop",
-        modes=list(index.modes(s)),
-        platforms=[StopPlatform(id=str(net.stop_id[c]), name=display_name(net, c, lang),
-                                lat=float(net.stop_lat[c]), lon=float(net.stop_lon[c]))
-                   for c in hit.platforms],
-        score=hit.score if with_score else None, matched=hit.matched if with_score else None,
-        distance_m=None if hit.distance_m is None else round(hit.distance_m, 1),
-    )
+    lat, lon = net.stop_lat, net.stop_lon
+    return {
+        "id": sid, "feed": sid.split(":", 1)[0], "name": display_name(net, s, lang),
+        "names": dict(net.stop_names_i18n.get(s, {})),
+        "lat": float(lat[s]), "lon": float(lon[s]),
+        "kind": "station" if net.stop_location_type[s] == 1 else "stop",
+        "modes": list(index.modes(s)),
+        "platforms": [{"id": str(net.stop_id[c]), "name": display_name(net, c, lang),
+                       "lat": float(lat[c]), "lon": float(lon[c])} for c in hit.platforms],
+        "score": hit.score if with_score else None,
+        "matched": hit.matched if with_score else None,
+        "distance_m": None if hit.distance_m is None else round(hit.distance_m, 1),
+    }
+
+
+def _body(places: list[dict]) -> bytes:
+    return orjson.dumps({"stops": places})
+
+
+class _Answers:
+    """The bodies of the latest answers over one stop index, by query: a search box asks the
+    same prefixes again and again, and an answer depends only on the query and the index (a
+    network generation). Bounded by bytes; the oldest answer leaves first; a new index
+    empties it."""
+
+    def __init__(self, budget: int) -> None:
+        self.budget = budget
+        self.index: StopIndex | None = None
+        self.bodies: dict[tuple, bytes] = {}
+        self.size = 0
+
+    def get(self, index: StopIndex, key: tuple) -> bytes | None:
+        if index is not self.index:
+            self.index, self.bodies, self.size = index, {}, 0
+            return None
+        return self.bodies.get(key)
+
+    def put(self, index: StopIndex, key: tuple, body: bytes) -> None:
+        if index is not self.index or len(body) > self.budget // 8:
+            return
+        self.bodies[key] = body
+        self.size += len(body)
+        while self.size > self.budget:
+            self.size -= len(self.bodies.pop(next(iter(self.bodies))))
+
+
+_ANSWERS = _Answers(2 << 20)   # per worker process
 
 
 @router.get(
@@ -105,13 +143,24 @@ def _render(index: StopIndex, hit: StopHit, with_score: bool, lang: str | None =
     errors={400: "neither q nor near, malformed near, radius_m/limit out of range",
             503: "no timetable loaded yet"},
 )
-async def stops(request: web.Request, query: StopsQuery) -> StopsResponse:
+async def stops(request: web.Request, query: StopsQuery) -> web.Response:
     if query.q is None and query.near is None:
         raise InvalidParameter("give q (a name) or near (lat,lon)", parameter="q")
     point = _near(query.near) if query.near is not None else None
     index = request.app[LIVE].current.stops
     if index is None:
         raise NoTimetable("no timetable is loaded yet")
+    lang = request_lang(request, query.lang)
+    key = (query.q, point, query.radius_m, query.limit, lang)
+    body = _ANSWERS.get(index, key)
+    if body is None:
+        body = _body([_render(index, h, query.q is not None, lang)
+                      for h in _hits(index, query, point)])
+        _ANSWERS.put(index, key, body)
+    return web.Response(body=body, content_type="application/json", charset="utf-8")
+
+
+def _hits(index: StopIndex, query: StopsQuery, point: tuple[float, float] | None) -> list[StopHit]:
     if query.q is None:
         assert point is not None
         hits = index.near(point[0], point[1], query.radius_m, query.limit)
@@ -123,5 +172,4 @@ async def stops(request: web.Request, query: StopsQuery) -> StopsResponse:
         hits = [StopHit(h.stop, h.platforms, h.score, h.matched, in_reach[h.stop].distance_m)
                 for h in index.search(query.q, _COMBINED_DEPTH) if h.stop in in_reach]
         hits = hits[: query.limit]
-    lang = request_lang(request, query.lang)
-    return StopsResponse(stops=[_render(index, h, query.q is not None, lang) for h in hits])
+    return hits

@@ -10,7 +10,8 @@ transaction, NOTIFY maas_realtime), including connection protection's jobs for t
 bookings on that run, which the running server's workers take (`disrupted`, then `rebooked` or
 `rebook_failed`: GET /v1/bookings/{id}/events). It prints the counts POST /v1/realtime answers
 plus `bookings` (protection jobs queued); with `--wait S` it waits up to S seconds for the
-server to finish them (`protection`: done | pending). Exit 0 when the update was applied, 1 when
+server to finish the jobs of this update (`protection`: done | pending; others' jobs in the queue
+are not waited for). Exit 0 when the update was applied, 1 when
 it was ignored (its reason in `reasons`), 2 when refused (unknown feed or trip: `maas: code`).
 """
 
@@ -39,7 +40,7 @@ def register(subparsers: Any, add_common: Callable[[argparse.ArgumentParser], No
     p.add_argument("--date", type=date.fromisoformat,
                    help="service date (default: today in the feed's time zone)")
     p.add_argument("--wait", type=float, default=0.0, metavar="S",
-                   help="wait up to S seconds for the server to finish the protection jobs")
+                   help="wait up to S seconds for the server to finish this update's protection jobs")
     p.add_argument("--now", type=datetime.fromisoformat,
                    help="apply as of this instant (ISO with offset; default: now)")
     p.set_defaults(func=cmd_delay)
@@ -73,7 +74,7 @@ def cmd_delay(args: argparse.Namespace) -> int:
     from maas.appkeys import CLOCK, DB, LIVE, SETTINGS
     from maas.commands.common import backends, run, settings_from_args
     from maas.live import LiveNetwork
-    from maas.protection import enqueue
+    from maas.protection import enqueue_jobs
     from maas.realtime import STORED_HOOKS, receive
     from ticketing import protection_store as pstore
 
@@ -98,22 +99,22 @@ def cmd_delay(args: argparse.Namespace) -> int:
             app = web.Application()
             app[SETTINGS], app[DB], app[CLOCK], app[LIVE] = settings, pool, clock, live
             app[STORED_HOOKS] = []
-            queued: list[int] = []
+            queued: list[int] = []      # ids of this update's protection jobs
 
             async def count(app: web.Application, feed: str, runs: Any) -> None:
-                queued.append(await enqueue(app, feed, runs))
+                queued.extend(await enqueue_jobs(app, feed, runs))
             app[STORED_HOOKS].append(count)
             out = await receive(app, args.feed, body)
             result: dict[str, Any] = {
                 "feed": args.feed, "trip_id": trip, "cancelled": bool(args.cancel),
                 "delay_s": None if args.cancel else args.minutes * 60,
                 "revision": out.revision, "trip_updates": out.trip_updates,
-                "ignored": len(out.ignored), "reasons": out.reasons, "bookings": sum(queued)}
-            if args.wait > 0 and sum(queued):
+                "ignored": len(out.ignored), "reasons": out.reasons, "bookings": len(queued)}
+            if args.wait > 0 and queued:
                 deadline = time.monotonic() + args.wait
-                while await pstore.open_jobs(pool) and time.monotonic() < deadline:
+                while await pstore.open_jobs(pool, queued) and time.monotonic() < deadline:
                     await asyncio.sleep(0.2)
-                result["protection"] = "pending" if await pstore.open_jobs(pool) else "done"
+                result["protection"] = "pending" if await pstore.open_jobs(pool, queued) else "done"
             print(json.dumps(result), flush=True)
             return 0 if out.trip_updates else 1
 

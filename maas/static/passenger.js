@@ -206,8 +206,16 @@ function showItineraries(results) {
     h("div", { class: "itbody" },
       document.body.classList.contains("elderly") ? steps(it) : timeline(it),
       routeMap(it.legs, `${it.legs[0].from.name} → ${it.legs[it.legs.length - 1].to.name}`)),
-    h("button", { type: "button", class: "primary book", id: `book-${i}`,
-      onclick: () => { state.chosen = it; bookingForm(results); } }, t("book")))));
+    bookable(it)
+      ? h("button", { type: "button", class: "primary book", id: `book-${i}`,
+        onclick: () => { state.chosen = it; bookingForm(results); } }, t("book"))
+      : h("p", { class: "msg info walk-only", id: `walk-only-${i}` }, t("walk.only")))));
+}
+
+// An itinerary with a vehicle to ride: a walk-only one has nothing to book (POST /v1/bookings
+// refuses it, 422 itinerary_invalid), so it shows no Book button.
+function bookable(it) {
+  return it.legs.some((leg) => leg.mode !== "walk");
 }
 
 function passengerRow(i) {

@@ -345,3 +345,31 @@ def test_the_body_is_byte_for_byte_what_the_model_gives():
         for zone in (utc_zone, stop_zones(Snapshot(network=NET))):
             assert (render_json(v, zone)
                     == render(v, zone).model_dump_json(by_alias=True).encode())
+
+
+async def test_a_used_key_replays_even_where_the_request_would_now_fail(client, user, app):
+    key = str(uuid.uuid4())
+    first = await book(client, user, key=key)
+    go_live(app, {"bus": "bus-v2", "rail": "rail-v1"})    # the itinerary is stale now
+    again = await book(client, user, key=key)
+    assert again.status == 201 and await again.json() == await first.json()
+    assert again.headers.get("Idempotent-Replayed") == "true"
+    go_live(app)
+    other = await book(client, user, body(pax=[{"name": "王五", "id_number": ID1}]), key=key)
+    assert other.status == 422 and (await other.json())["code"] == "idempotency_key_reused"
+
+
+async def test_cancel_with_idempotency_key_replays_and_keys_are_per_request(client, user, app):
+    b = await (await book(client, user)).json()
+    h = {**user, "Idempotency-Key": "cancel-" + b["id"]}
+    r1 = await client.post(f"/v1/bookings/{b['id']}/cancel", json={}, headers=h)
+    r2 = await client.post(f"/v1/bookings/{b['id']}/cancel", json={}, headers=h)
+    assert r1.status == r2.status == 200 and await r1.json() == await r2.json()
+    assert (await r1.json())["status"] == "cancelled"
+    assert r2.headers.get("Idempotent-Replayed") == "true" and "Idempotent-Replayed" not in r1.headers
+    # the same key on another endpoint is another request
+    r3 = await client.post(f"/v1/bookings/{b['id']}/confirm", json={"payment_ref": "p"}, headers=h)
+    assert r3.status == 422 and (await r3.json())["code"] == "idempotency_key_reused"
+    events = await app[DB].fetch("SELECT event FROM booking_events WHERE booking_id = $1 "
+                                 "ORDER BY id", b["id"])
+    assert [e["event"] for e in events] == ["hold", "cancel"]

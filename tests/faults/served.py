@@ -6,6 +6,7 @@ supervisor's `maas: ...` lines and the JSON logs) goes to a file next to that fo
 
 from __future__ import annotations
 
+import json
 import os
 import selectors
 import signal
@@ -40,6 +41,14 @@ def eventually(probe: Callable[[], T | None], timeout: float, what: str, every: 
 def maas(*args: str, env: dict[str, str], timeout: float = 180) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "maas.cli", *args], env=env,
                           capture_output=True, text=True, timeout=timeout)
+
+
+def _level(line: str) -> str | None:
+    """A JSON log line's level (None for the supervisor's own lines and anything else)."""
+    try:
+        return json.loads(line).get("level") if line.startswith("{") else None
+    except ValueError:
+        return None
 
 
 class Served:
@@ -112,7 +121,7 @@ class Served:
     def errors(self) -> str:
         """The logged errors (with their tracebacks) so far: what a failed assertion shows."""
         return "\n".join(l for l in self.log_path.read_text().splitlines()
-                         if '"level": "error"' in l)[-6000:]
+                         if _level(l) == "error")[-6000:]
 
     def said(self) -> str:
         """The supervisor's own lines (`maas: ...`) so far."""

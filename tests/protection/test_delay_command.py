@@ -62,6 +62,23 @@ async def test_a_cancel_without_a_way_round_is_rebook_failed(settings, line, boo
     assert events[-2:] == ["disrupted", "rebook_failed"], events
 
 
+async def test_wait_waits_for_its_own_update_not_for_the_whole_queue(settings, line, book, app,
+                                                                    clock):
+    bid, token, _ = await book()
+    other, _, trips = await book("line:B", "line:C")       # not on T1: not this update's
+    assert "line:T1" not in trips
+    # another update's job on `other`, claimed by a worker that is still at it (its lease
+    # never runs out on the frozen clock): it stays open for the whole test
+    await app[DB].execute(
+        "INSERT INTO protection_jobs (booking_id, state, created_at, claimed_at) "
+        "VALUES ($1, 'running', $2, $2)", other, clock.now())
+    code, out = await _delay(settings, "--trip", "T1", "--minutes", "10", "--wait", "120")
+    assert code == 0 and out[0]["bookings"] == 1 and out[0]["protection"] == "done", out
+    assert [e["event"] for e in await _events(line, bid, token)][-2:] == ["disrupted", "rebooked"]
+    assert await app[DB].fetchval("SELECT count(*) FROM protection_jobs WHERE state = 'running' "
+                                  "AND booking_id = $1", other) == 1
+
+
 async def test_an_unknown_trip_is_refused_and_nothing_is_stored(settings, line, app):
     before = await app[DB].fetchval("SELECT count(*) FROM protection_jobs")
     code, out = await _delay(settings, "--trip", "line:NOPE", "--minutes", "5")

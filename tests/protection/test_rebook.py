@@ -150,6 +150,42 @@ async def test_no_alternative_fails_and_offers_the_broken_legs_in_full(app, line
     assert await taken(app, clock, "line:T1") == 0
 
 
+async def test_the_offer_is_withdrawn_when_the_connection_works_again(app, line, line_key,
+                                                                      book):
+    bid, token, _ = await book()
+    paid = (await booking(line, bid, token))["paid"]
+    r = await line.get(f"/v1/bookings/{bid}/refund-quote", headers=bearer(token))
+    by_the_rules = (await r.json())["refund"]
+    assert by_the_rules != paid                    # (< 24 h: the rules keep a fee)
+    await push(line, line_key, message(trip_update("e1", "T1", canceled=True)))
+    await settled(app, line, bid, token, "rebook_failed")
+    assert (await booking(line, bid, token))["protection"]["refund_offer"]["legs"] == [0, 1]
+    # the operator reinstates T1 (on time): the journey as sold works again
+    await push(line, line_key, message(trip_update("e1", "T1", delays=[(1, None, 0)])))
+    evs = await settled(app, line, bid, token, "restored")
+    assert [e["event"] for e in evs] == ["held", "confirmed", "disrupted", "rebook_failed",
+                                         "restored"]
+    assert evs[-1]["detail"]["legs"] == [0, 1]
+    assert evs[-1]["detail"]["refund_offer"] == "withdrawn"
+    b = await booking(line, bid, token)
+    assert (b["status"], b["protection"]["state"], b["protection"]["refund_offer"]) == (
+        "confirmed", "restored", None)
+    r = await line.get(f"/v1/bookings/{bid}/refund-quote", headers=bearer(token))
+    assert (await r.json())["refund"] == by_the_rules
+    r = await line.post(f"/v1/bookings/{bid}/cancel", json={"legs": [0, 1]}, headers=bearer(token))
+    assert r.status == 409 and (await r.json())["code"] == "no_refund_offer"
+    # broken again: offered again
+    await push(line, line_key, message(trip_update("e1", "T1", canceled=True)))
+    evs = await eventually(lambda: _events_ending(line, bid, token, "rebook_failed"))
+    assert [e["event"] for e in evs][-3:] == ["rebook_failed", "restored", "rebook_failed"]
+    assert (await booking(line, bid, token))["protection"]["refund_offer"]["legs"] == [0, 1]
+
+
+async def _events_ending(client, bid: str, token: str, event: str) -> list[dict] | None:
+    evs = await events(client, bid, token)
+    return evs if evs[-1]["event"] == event else None
+
+
 async def test_without_an_offer_a_cancel_keeps_the_rules_fee(line, book):
     bid, token, _ = await book()
     b = await booking(line, bid, token)

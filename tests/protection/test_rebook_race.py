@@ -79,8 +79,8 @@ async def test_a_crash_mid_rebook_is_resumed_after_the_lease(app, line, line_key
         assert (await judge_booking(conn, planner, bid, clock.now()))[0] == "disrupted"
         await pstore.start_rebooking(conn, job["id"], clock.now())
     # an update meanwhile merges into the open job (no second job for the booking)
-    assert await pstore.enqueue_for_runs(pool, RUN, {"feed": "line"}, clock.now()) == 1
-    assert await pstore.open_jobs(pool) == 1
+    assert await pstore.enqueue_for_runs(pool, RUN, {"feed": "line"}, clock.now()) == [job["id"]]
+    assert await pstore.open_jobs(pool) == 1 and await pstore.open_jobs(pool, [job["id"]]) == 1
     # a worker claims the rebooking and dies before its swap commits
     took = await pstore.claim(pool, clock.now(), lease)
     assert (took["id"], took["rebook"]) == (job["id"], True)

@@ -158,18 +158,18 @@ async def test_plan_body_is_the_response_model(sample, app, params, on_loop):
 
 
 async def test_a_plan_asked_again_writes_the_same_body_from_its_memoised_legs(sample, app):
-    from maas.api import plan as plan_api
+    from maas.api import plan_json
 
     q = {"from": "bus:B1", "to": "rail:R4", "time": "07:00", "date": "2026-11-25"}
-    plan_api._LEG_JSON.clear()
+    plan_json.clear()
     first = await (await sample.get("/v1/plan", params=q)).read()
     def rides() -> set[int]:   # transit legs memoised (a walk may be a new object each time)
-        return {k for k, (leg, _) in plan_api._LEG_JSON.items() if leg.key is not None}
+        return {k for k, (leg, _) in plan_json._LEG_JSON.items() if leg.key is not None}
     cached = rides()
     assert cached
     again = await (await sample.get("/v1/plan", params=q)).read()
     assert again == first and rides() == cached   # the same Leg objects: written once
-    plan_api._LEG_JSON.clear()
+    plan_json.clear()
     assert await (await sample.get("/v1/plan", params=q)).read() == first
 
 
@@ -184,3 +184,18 @@ def test_point_queries_run_on_the_loop_only_once_known_to_be_short():
     for _ in range(30):                     # the network got slow to search: back to a thread
         g.record(0.05)
     assert not g.inline()
+
+
+def test_a_fast_planner_runs_on_the_loop_after_a_few_queries_even_after_a_slow_first():
+    from maas.api.plan import _Gauge
+
+    g = _Gauge()
+    g.record(2.0)                           # the first query expanded a day: seconds
+    assert not g.inline()
+    for _ in range(10):
+        g.record(0.0005)
+    assert g.inline()
+    slow = _Gauge()
+    for _ in range(10):                     # a planner that is always slow stays in a thread
+        slow.record(0.003)
+    assert not slow.inline()

@@ -99,3 +99,54 @@ async def test_load_demo_at_another_scale_loads_every_feed_again(app, demo_clien
     # come back byte for byte the same when both writes fall in one zip-timestamp second)
     assert (settings.data_dir / "demo-feeds" / "SCALE").read_text().strip() == "0.4"
     assert await load_demo(app[DB], settings, scale=0.4, start_date=START) == []
+
+
+@pytest.mark.parametrize("lang", [None, "en", "zh"])
+def test_rendered_bytes_equal_the_response_models(demo_planner, lang):
+    # /v1/stops writes plain dicts with orjson: the bytes the pydantic models would write
+    from maas.api.stops import StopsResponse, _body, _render
+    from routing.stops import StopIndex
+
+    index = StopIndex.build(demo_planner.network)
+    cases = [(index.search(q, 50), True) for q in ("ji", "jinanxi", "qingdoa bei", "机场", "站", "TAO", "z")]
+    cases += [(index.near(lat, lon, 5000, 50), False) for lat, lon in ((36.6697, 116.8907), (36.07, 120.38))]
+    assert sum(len(hits) for hits, _ in cases) > 100
+    for hits, with_score in cases:
+        places = [_render(index, h, with_score, lang) for h in hits]
+        assert _body(places) == StopsResponse(stops=places).model_dump_json(by_alias=True).encode()
+
+
+async def test_a_repeated_query_gets_the_same_answer_in_its_own_language(demo_client):
+    # answers are kept per query and language: asking again, or in another language, is
+    # answered as the first time
+    asked = [({"q": "jinanxi", "lang": "en"}, {}), ({"q": "jinanxi"}, {"Accept-Language": "zh"}),
+             ({"q": "jinanxi"}, {"Accept-Language": "en-GB,en;q=0.9"}), ({"q": "jinanxi"}, {}),
+             ({"q": "jinanxi", "limit": "1"}, {}), ({"near": "36.6697,116.8907"}, {}),
+             ({"near": "36.6697,116.8907", "radius_m": "100"}, {})]
+    first = []
+    for params, headers in asked:
+        r = await demo_client.get("/v1/stops", params=params, headers=headers)
+        first.append(await r.read())
+    for (params, headers), body in zip(asked, first):
+        r = await demo_client.get("/v1/stops", params=params, headers=headers)
+        assert await r.read() == body and r.headers["Content-Type"] == "application/json; charset=utf-8"
+    en, zh, en_gb, published, one, near, near_100 = first
+    assert b"Jinan West Railway Station" in en.split(b'"names"')[0] and en == en_gb
+    assert "济南西站".encode() in zh.split(b'"names"')[0] and zh == published
+    assert one.count(b'"kind"') == 1 and len(near) > len(near_100)
+
+
+def test_kept_answers_stay_within_their_budget_and_go_with_their_index():
+    from maas.api.stops import _Answers
+
+    answers, a, b = _Answers(1000), object(), object()
+    assert answers.get(a, ("x",)) is None
+    for i in range(30):
+        answers.put(a, (i,), bytes(100))
+        assert answers.size <= 1000 and answers.get(a, (i,)) == bytes(100)
+    assert answers.get(a, (0,)) is None and answers.get(a, (29,)) is not None   # oldest went first
+    answers.put(a, ("big",), bytes(200))     # over an eighth of the budget: not kept
+    assert answers.get(a, ("big",)) is None
+    assert answers.get(b, (29,)) is None and answers.size == 0   # another index: emptied
+    answers.put(a, (1,), b"late")     # an answer over the old index after the switch: dropped
+    assert answers.get(b, (1,)) is None

@@ -357,3 +357,67 @@ async def test_refunds_never_exceed_what_was_paid(env):
     view, out = await env.svc.cancel(env.account, b.id, 1)        # > 24 h ahead: a full refund
     assert view.status == "cancelled" and view.refund_minor == out.refund_minor == paid
     assert sum(g.refund_minor for g in view.legs) == paid
+
+
+async def _advisory_segment_locks(conn) -> set[int]:
+    rows = await conn.fetch("SELECT objid FROM pg_locks WHERE locktype = 'advisory' "
+                            "AND classid = 1651 AND objsubid = 2 AND pid = pg_backend_pid()")
+    return {int(r["objid"]) for r in rows}
+
+
+@pytest.mark.parametrize("stored", [True, False])
+async def test_confirm_takes_the_segment_locks_of_its_held_legs(env, stored):
+    """The hold stores each leg's segment lock keys (lock_ids) and confirm's locking read takes
+    them; held legs without them (written before they were stored) are locked by the caller.
+    Either way confirm holds every segment lock of the legs it confirms, before its clock."""
+    b = await env.hold(BUS, RAIL, pax=2)
+    keys = [("bus:K5-0700", DAY, s) for s in range(4)] + [("rail:G-0800", DAY, s) for s in range(3)]
+    want = {store._lock_id(k) & 0xFFFFFFFF for k in keys}
+    legs = await env.pool.fetch("SELECT lock_ids FROM booking_legs WHERE booking_id = $1 "
+                                "ORDER BY leg_no", b.id)
+    assert {k & 0xFFFFFFFF for g in legs for k in g["lock_ids"]} == want
+    if not stored:
+        await env.pool.execute("UPDATE booking_legs SET lock_ids = NULL WHERE booking_id = $1",
+                               b.id)
+    async with env.pool.acquire() as conn, conn.transaction():
+        assert await _advisory_segment_locks(conn) == set()
+        view = await store.confirm(env.pool, b.id, env.account, "p", now=env.clock.now, conn=conn)
+        assert view.status == "confirmed"
+        assert await _advisory_segment_locks(conn) == want
+
+
+async def test_a_used_idempotency_key_replays_and_writes_nothing_more(env):
+    """With an Idempotency-Key the response is stored with the writes; the same key again
+    raises Replayed with it (hold, confirm, cancel), and nothing else is written."""
+    rendered: list[bytes] = []
+
+    def key(name: str, status: int = 200) -> store.Idempotent:
+        def render(v: store.BookingView) -> bytes:
+            rendered.append(f"{v.id} {v.status}".encode())
+            return rendered[-1]
+        return store.Idempotent("account:" + env.account, name, b"h" * 32, render, status)
+
+    people = [PassengerInput("张三", ID1)]
+    b = await env.svc.hold(env.account, "itin", env.key(RAIL), NET, LIVE, people,
+                           idempotent=key("k-hold", 201))
+    with pytest.raises(store.Replayed) as again:
+        await env.svc.hold(env.account, "itin", env.key(RAIL), NET, LIVE, people,
+                           idempotent=key("k-hold", 201))
+    assert (again.value.row["status"], bytes(again.value.row["body"])) == (201, f"{b.id} held".encode())
+    c = await env.svc.confirm(env.account, b.id, "p", idempotent=key("k-confirm"))
+    with pytest.raises(store.Replayed) as again:
+        await env.svc.confirm(env.account, b.id, "p", idempotent=key("k-confirm"))
+    assert bytes(again.value.row["body"]) == f"{c.id} confirmed".encode()
+    view, _ = await env.svc.cancel(env.account, b.id, idempotent=key("k-cancel"))
+    with pytest.raises(store.Replayed) as again:
+        await env.svc.cancel(env.account, b.id, idempotent=key("k-cancel"))
+    assert bytes(again.value.row["body"]) == f"{view.id} cancelled".encode()
+    # a used key replays even where the request itself would now fail (departed)
+    env.clock.set(RAIL.departure + timedelta(minutes=1))
+    with pytest.raises(store.Replayed):
+        await env.svc.hold(env.account, "itin", env.key(RAIL), NET, LIVE, people,
+                           idempotent=key("k-hold", 201))
+    assert await env.pool.fetchval("SELECT count(*) FROM bookings") == 1
+    events = await env.pool.fetch("SELECT event FROM booking_events ORDER BY id")
+    assert [e["event"] for e in events] == ["hold", "confirm", "cancel"]
+    assert await env.pool.fetchval("SELECT count(*) FROM idempotency_keys") == 3

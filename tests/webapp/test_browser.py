@@ -210,6 +210,42 @@ async def test_passenger_books_and_a_gate_admits_the_qr(client, app, make_key, b
     assert (count, passengers, qr, face, id_card, offline) == ("1", "1", "1", "0", "0", "1")
 
 
+def _walk_only_flow(driver: Any, base: str, shots: Shots) -> list[tuple[bool, bool, str]]:
+    """Plan Jinan West Station Bus Hub -> Jinan West (120 m apart): (walk-only, has a Book
+    button, walk-only note) per itinerary shown."""
+    driver.get(base + "#/passenger")
+    wait_for(lambda: _css(driver, "#plan-form"), "the plan form")
+    _pick_stop(driver, "from", "bus hub", "Jinan West Station Bus Hub")
+    box = _by_id(driver, "to-input")
+    box.clear()
+    box.send_keys("jinan west")
+    wait_for(lambda: next((b for b in _css(driver, "#to-suggestions .suggestion")
+                           if "Jinan West" in b.text and "Bus Hub" not in b.text), None),
+             "the suggestion Jinan West (the station)").click()
+    wait_for(lambda: not _css(driver, "#to-suggestions li"), "the suggestions to close")
+    _by_id(driver, "plan-button").click()
+    cards = wait_for(lambda: _css(driver, "article.itinerary"), "an itinerary")
+    shots(driver, "05w-walk-only")
+    out = []
+    for card in cards:
+        modes = [li.get_attribute("class") for li in card.find_elements("css selector", "li.leg")]
+        walk_only = all("mode-walk" in m for m in modes)
+        notes = card.find_elements("css selector", ".walk-only")
+        out.append((walk_only, bool(card.find_elements("css selector", "button.book")),
+                    notes[0].text if notes else ""))
+    return out
+
+
+async def test_a_walk_only_journey_offers_no_booking(client, app, make_key, browser,  # type: ignore[no-untyped-def]
+                                                     shots) -> None:
+    await _go_live(client, app, make_key)
+    cards = await asyncio.to_thread(_walk_only_flow, browser, str(client.make_url("/")), shots)
+    assert any(walk for walk, _, _ in cards), cards
+    for walk_only, book, said in cards:
+        assert book is not walk_only, cards                  # Book only where there is a ride
+        assert (said == "On foot all the way: no ticket needed.") is walk_only, cards
+
+
 async def app_db_taps(app, booking: str) -> list[tuple[int, str, bool]]:  # type: ignore[no-untyped-def]
     from maas.appkeys import DB
     rows = await app[DB].fetch("SELECT leg_no, gate_id, online FROM gate_taps WHERE booking_id = $1"

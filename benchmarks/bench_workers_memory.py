@@ -151,8 +151,8 @@ def main() -> None:
               + ", ".join(f"{n} workers {med[n]:.0f}" for n in ns), flush=True)
         for a, b in itertools.pairwise(ns):
             each = (med[b] - med[a]) / (b - a)
-            print(f"  {kind}: each worker from {a} to {b}: +{each:.1f} MiB, "
-                  f"{100 * each / first:.0f} % of the first worker's {first:.0f} MiB (PSS)",
+            print(f"  {kind}: each worker from {a} to {b}: {each:+.1f} MiB, "
+                  f"{100 * each / first:.1f} % of the first worker's {first:.0f} MiB (PSS)",
                   flush=True)
 
 

@@ -1,11 +1,11 @@
 """The cyclic garbage collector and a worker's long-lived heap.
 
 A worker's heap is mostly what it built before serving: the network, the planner, the stop
-index, the modules (~350k tracked objects for the demo). CPython's collector scans all of
-them again in every full collection, which the allocations of a few hundred requests set off:
-0.1-0.4 s of CPU each time on this machine, ~10 % of a worker's CPU per request under plan
-load. `freeze()` once the worker is ready moves them to the permanent generation, which no
-collection scans.
+index, the modules (~350k tracked objects for the demo at scale 1). CPython's collector scans
+all of them again in every full collection, which the objects that requests leave behind set
+off now and then: one such collection took 0.45 s on the loaded 2-core machine; a worker
+that froze spent ~10 % less CPU per /healthz and /v1/plan request (BENCHMARKS.md). `freeze()`
+once the worker is ready moves them to the permanent generation, which no collection scans.
 
 A frozen object that becomes garbage is still freed by its reference count; only garbage
 *cycles* among frozen objects would stay. So a new network generation thaws the heap at

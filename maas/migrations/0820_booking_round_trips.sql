@@ -86,11 +86,13 @@ BEGIN
             FOR UPDATE OF bk FOR NO KEY UPDATE OF l;
     END IF;
     IF p_segments AND FOUND THEN
+        -- (no status test in a WHERE: a generic plan could then read the partial occupancy
+        -- index instead of the booking's legs; see ticketing/store.py `_issue`)
         PERFORM pg_advisory_xact_lock(1651, s.k)
-        FROM (SELECT DISTINCT unnest(l.lock_ids) AS k FROM booking_legs l
-              WHERE l.booking_id = p_booking AND l.status = 'held') s
-        WHERE NOT EXISTS (SELECT FROM booking_legs l WHERE l.booking_id = p_booking
-                          AND l.status = 'held' AND l.lock_ids IS NULL)
+        FROM (SELECT DISTINCT unnest(CASE WHEN l.status = 'held' THEN l.lock_ids END) AS k
+              FROM booking_legs l WHERE l.booking_id = p_booking) s
+        WHERE (SELECT bool_and(l.status <> 'held' OR l.lock_ids IS NOT NULL)
+               FROM booking_legs l WHERE l.booking_id = p_booking)
         ORDER BY s.k;
     END IF;
 END

@@ -51,6 +51,18 @@ def _interrupt(signum: int, frame: object) -> None:
 ROOT_PREFIX = "maas-t-"
 
 
+def own_tmp_dir(prefix: str) -> Iterator[Path]:
+    """Yield a folder of our own under /tmp, removed afterwards (for fixtures). Not pytest's:
+    pytest resets /tmp/pytest-of-<user> to 0700 at every session start (and prunes old
+    sessions), which locks the embedded PostgreSQL (run as its own user when we are root) out
+    of its data folder mid-test."""
+    path = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
 def sweep_stale_roots(parent: Path = Path("/tmp")) -> list[Path]:
     """Stop the servers of earlier test sessions that were killed before their teardown (no
     live process holds them) and remove their folders; a running session's are left alone."""

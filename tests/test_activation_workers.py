@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
-import tempfile
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Iterator
@@ -27,6 +25,7 @@ import aiohttp
 import pytest
 
 from maas.live import NOTIFY_DELAY_ENV
+from tests.conftest import own_tmp_dir
 from tests.faults.served import Served, clean_env, maas
 from tests.town import town_zip
 
@@ -39,12 +38,8 @@ NOTIFY_DELAY_S = 8     # under feeds.activation_wait_s (30): the activation stil
 
 @pytest.fixture
 def root() -> Iterator[Path]:
-    """Our own folder under /tmp (see tests/faults/test_faults.py: pytest's is reset to 0700)."""
-    path = Path(tempfile.mkdtemp(prefix="maas-a-", dir="/tmp"))
-    try:
-        yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
+    """Our own folder under /tmp (tests/conftest.py `own_tmp_dir`)."""
+    yield from own_tmp_dir("maas-a-")
 
 
 def _import(root: Path, data: Path, env: dict[str, str], version: int, *extra: str) -> str:

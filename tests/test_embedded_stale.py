@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import os
 import selectors
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 from typing import Iterator
 
@@ -21,7 +19,7 @@ import psutil
 import pytest
 
 from maas.embedded import postgres_running, redis_socket_alive, start_postgres, start_redis, stop_redis
-from tests.conftest import sweep_stale_roots
+from tests.conftest import own_tmp_dir, sweep_stale_roots
 from tests.polling import eventually_sync
 
 pytestmark = pytest.mark.slow
@@ -31,14 +29,14 @@ START_S = 180.0       # a start on a busy 2-core machine
 PROBE_ENV = "MAAS_TEST_SIGTERM_PROBE"
 
 STARTER = """
-import sys, time
+import signal, sys
 from pathlib import Path
 from maas.embedded import start_postgres, start_redis
 root = Path(sys.argv[1])
 pg, _ = start_postgres(root / "pg")
 proc, _ = start_redis(root / "redis")
 print(pg.get_pid(), proc.pid, flush=True)
-time.sleep(600)          # until the test kills it
+signal.pause()           # until the test kills it
 """
 
 
@@ -51,11 +49,8 @@ def alive(pid: int) -> bool:
 
 @pytest.fixture
 def root() -> Iterator[Path]:
-    path = Path(tempfile.mkdtemp(prefix="maas-s-", dir="/tmp"))
-    try:
-        yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
+    """Our own folder under /tmp (tests/conftest.py `own_tmp_dir`)."""
+    yield from own_tmp_dir("maas-s-")
 
 
 def _first_line(proc: subprocess.Popen) -> str:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import gc
 import weakref
 
 from maas import heap
+from tests.polling import eventually
 
 
 class _Node:
@@ -31,11 +31,8 @@ async def test_freeze_thaw_and_freeze_again(monkeypatch):
         assert gc.get_freeze_count() == 0
         gc.collect()
         assert gone() is None          # the old cycle is reclaimed
-        for _ in range(200):           # frozen again REFREEZE_S later
-            if gc.get_freeze_count() > 0:
-                break
-            await asyncio.sleep(0.01)
-        assert gc.get_freeze_count() > 0
+        await eventually(lambda: gc.get_freeze_count() > 0, timeout=10,   # REFREEZE_S later
+                         message="the heap frozen again")
     finally:
         if heap._pending is not None:
             heap._pending.cancel()

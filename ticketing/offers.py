@@ -115,6 +115,14 @@ def _trip_index(net: Network) -> _Trips:
     return cached
 
 
+def _trip_of(trips: Any, n: int, leg: Any) -> _Trip:
+    """Leg n's trip; 422 itinerary_invalid if the network has no such trip."""
+    trip = trips.get(leg.trip_id)
+    if trip is None:
+        raise ItineraryInvalid(f"leg {n}: unknown trip {leg.trip_id}", leg=n)
+    return trip
+
+
 def _checked(net: Network, legs: Sequence[Any]) -> list[tuple[_Trip, Any]]:
     """Each leg with its trip, once the leg is known to be a ride the network has."""
     if not legs:
@@ -122,9 +130,7 @@ def _checked(net: Network, legs: Sequence[Any]) -> list[tuple[_Trip, Any]]:
     trips = _trip_index(net)
     out = []
     for n, leg in enumerate(legs):
-        trip = trips.get(leg.trip_id)
-        if trip is None:
-            raise ItineraryInvalid(f"leg {n}: unknown trip {leg.trip_id}", leg=n)
+        trip = _trip_of(trips, n, leg)
         start = trip.start
         if not 0 <= leg.board_pos < leg.alight_pos < trip.n_stops:
             raise ItineraryInvalid(f"leg {n}: stop positions outside the trip", leg=n)
@@ -170,7 +176,7 @@ def price_itinerary(net: Network, cfg: FareConfig, legs: Sequence[Any],
         memo = _QUOTES.get(net)
         got = memo.get(key) if memo is not None else None
     except TypeError:   # legs that are not hashable: no memo
-        return _quote(net, cfg, legs, categories)
+        return _quote(net, cfg, legs, categories, planned)
     if got is not None and got[0] is cfg:
         return got[1]
     quote = _quote(net, cfg, legs, categories, planned)
@@ -187,12 +193,8 @@ def _quote(net: Network, cfg: FareConfig, legs: Sequence[Any],
     """make_offer(...).quote, checking the legs the same way without building OfferLegs."""
     if planned:
         trips = _trip_index(net)
-        spans = []
-        for n, leg in enumerate(legs):
-            trip = trips.get(leg.trip_id)
-            if trip is None:
-                raise ItineraryInvalid(f"leg {n}: unknown trip {leg.trip_id}", leg=n)
-            spans.append(LegSpan(trip.t, leg.board_pos, leg.alight_pos))
+        spans = [LegSpan(_trip_of(trips, n, leg).t, leg.board_pos, leg.alight_pos)
+                 for n, leg in enumerate(legs)]
     else:
         spans = [LegSpan(trip.t, leg.board_pos, leg.alight_pos)
                  for trip, leg in _checked(net, legs)]

@@ -12,11 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
 import signal
 import socket
 import sys
-import tempfile
 import uuid
 from datetime import date, timedelta
 from pathlib import Path
@@ -30,6 +28,7 @@ import redis
 
 from feeds.demo import write_demo_feeds
 from tests import polling
+from tests.conftest import own_tmp_dir
 from tests.faults.served import Served, clean_env, embedded_db_url, eventually, maas
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # loadtests/ is not installed
@@ -56,14 +55,8 @@ def rail_zip(root: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def root() -> Iterator[Path]:
-    """Our own folder under /tmp, not pytest's: pytest resets /tmp/pytest-of-<user> to 0700 at
-    every session start (and prunes old sessions), which locks the embedded PostgreSQL (run
-    as its own user when we are root) out of its data folder mid-test."""
-    path = Path(tempfile.mkdtemp(prefix="maas-f-", dir="/tmp"))
-    try:
-        yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
+    """Our own folder under /tmp (tests/conftest.py `own_tmp_dir`)."""
+    yield from own_tmp_dir("maas-f-")
 
 
 def _short_dir(root: Path, name: str) -> Path:

@@ -15,6 +15,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from maas.errors import MethodNotAllowed, NotFound, PayloadTooLarge, is_domain_error
 from maas.appkeys import LOG_FIELDS, REQUEST_ID
 from maas.logs import request_id_var
+from maas.metric_batch import MetricBatch
 from maas.outages import RETRY_AFTER_S, outage_of
 
 __all__ = ["Metrics", "make_middlewares", "problem_response"]
@@ -101,8 +102,9 @@ def _request_ids() -> Iterator[str]:
     return (f"{prefix}{n:08x}" for n in itertools.count())
 
 
-def make_middlewares(metrics: Metrics) -> list:
+def make_middlewares(metrics: Metrics, batch: MetricBatch | None = None) -> list:
     request_ids = _request_ids()
+    batch = batch or MetricBatch()
     # labelled children by their labels (bounded: routes x methods x statuses); `labels()`
     # takes a lock and builds the child key on every call
     counters: dict[tuple[str, str, int], Any] = {}
@@ -112,11 +114,11 @@ def make_middlewares(metrics: Metrics) -> list:
         c = counters.get((method, route, status))
         if c is None:
             c = counters[(method, route, status)] = metrics.requests.labels(method, route, str(status))
-        c.inc()
+        batch.inc(c)
         h = timers.get((method, route))
         if h is None:
             h = timers[(method, route)] = metrics.latency.labels(method, route)
-        h.observe(elapsed)
+        batch.observe(h, elapsed)
 
     @web.middleware
     async def request_context(request: web.Request, handler):  # type: ignore[no-untyped-def]

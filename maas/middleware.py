@@ -14,7 +14,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from maas.errors import MethodNotAllowed, NotFound, PayloadTooLarge, is_domain_error
 from maas.appkeys import LOG_FIELDS, REQUEST_ID
-from maas.logs import request_id_var
+from maas.logs import log_access, request_id_var
 from maas.metric_batch import MetricBatch
 from maas.outages import RETRY_AFTER_S, outage_of
 
@@ -162,7 +162,7 @@ def make_middlewares(metrics: Metrics, batch: MetricBatch | None = None) -> list
             more = request.get(LOG_FIELDS)
             if more:
                 fields = {**more, **fields}
-            log.info("%s %s %s", request.method, route, status, extra=fields)
+            log_access(log, "%s %s %s", (request.method, route, status), fields)
             request_id_var.reset(token)
 
     return [request_context]

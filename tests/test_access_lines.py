@@ -87,3 +87,42 @@ async def test_shutdown_writes_what_is_held(handler):
     assert stream.writes == []
     logging.shutdown([lambda: h])   # what a worker's exit does (maas.serve.exit_now)
     assert [line["msg"] for line in stream.lines()] == ["GET /last 200"]
+
+
+def test_a_copied_access_record_is_the_record_info_would_make(monkeypatch):
+    from maas.logs import log_access, request_id_var
+
+    for flag in ("logThreads", "logProcesses", "logMultiprocessing"):   # as setup_logging sets them
+        monkeypatch.setattr(logging, flag, False)
+    monkeypatch.setattr(logging, "_srcfile", None)
+    logger = logging.getLogger("maas.test_access")
+    logger.setLevel(logging.INFO)
+    got: list[logging.LogRecord] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            got.append(record)
+
+    keep = Keep()
+    logger.addHandler(keep)
+    token = request_id_var.set("rid-1")
+    try:
+        fields = {"method": "GET", "route": "/healthz", "status": 200, "ms": 0.1, "gate": "g1"}
+        logger.info("%s %s %s", "GET", "/healthz", 200, extra=fields)
+        for _ in range(2):   # the first call makes the template, the second copies it
+            log_access(logger, "%s %s %s", ("GET", "/healthz", 200), fields)
+        # a field that is one of the record's own attributes: refused by info(), as before
+        with pytest.raises(KeyError):
+            log_access(logger, "x", (), {"levelname": "bogus"})
+        logger.setLevel(logging.WARNING)
+        log_access(logger, "%s", ("never",), {})
+    finally:
+        request_id_var.reset(token)
+        logger.removeHandler(keep)
+    assert len(got) == 3
+    timing = {"created", "msecs", "relativeCreated"}
+    plain, copied = ({k: v for k, v in vars(r).items() if k not in timing} for r in (got[0], got[2]))
+    assert copied == plain
+    assert copied["request_id"] == "rid-1" and copied["gate"] == "g1"
+    assert got[2].getMessage() == "GET /healthz 200"
+    assert isinstance(got[2].created, float) and got[2].msecs == int((got[2].created % 1) * 1000)

@@ -23,6 +23,7 @@ __all__ = ["Metrics", "make_middlewares", "problem_response"]
 log = logging.getLogger("maas.http")
 
 PROBLEM = "application/problem+json"
+_ENCODER = json.JSONEncoder(default=str, ensure_ascii=False)   # json.dumps's, built once
 
 
 class Metrics:
@@ -55,7 +56,7 @@ def problem_response(
         **extra,
     }
     return web.Response(
-        text=json.dumps(body, default=str, ensure_ascii=False), status=status, content_type=PROBLEM
+        text=_ENCODER.encode(body), status=status, content_type=PROBLEM
     )
 
 

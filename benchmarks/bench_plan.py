@@ -35,7 +35,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.measure import rss_mb  # noqa: E402
+from benchmarks.measure import proc_cpu_s, rss_mb  # noqa: E402
 from benchmarks.peers.csa_peer import CsaPeer  # noqa: E402
 from benchmarks.peers.nx_peer import NxPeer  # noqa: E402
 from feeds.compile import compile_feed  # noqa: E402
@@ -287,7 +287,7 @@ def _side_by_side(sock, buf, server, sets, peer, path, block: int = BLOCK) -> di
     out: dict = {}
     for (qs, rel), b, tag in zip(sets, (block, 1), ("", "_q1"), strict=True):
         secs, peer_secs, peer_cpu = [], [], []
-        c0 = server.cpu_times()
+        c0 = proc_cpu_s(server)
         for n, s in enumerate(range(0, len(qs), b)):
             idx = range(s, min(s + b, len(qs)))
             for turn in ((0, 1) if n % 2 == 0 else (1, 0)):
@@ -303,9 +303,9 @@ def _side_by_side(sock, buf, server, sets, peer, path, block: int = BLOCK) -> di
                         peer.earliest(o, d, t0)
                         peer_secs.append(time.perf_counter() - t)
                         peer_cpu.append(time.process_time() - c)
-        c1 = server.cpu_times()
+        c1 = proc_cpu_s(server)
         out["side" + tag], out["peer" + tag], out["peer_cpu" + tag] = secs, peer_secs, peer_cpu
-        out["side_server_cpu_ms" + tag] = ((c1.user + c1.system) - (c0.user + c0.system)) / len(qs) * 1000
+        out["side_server_cpu_ms" + tag] = (c1 - c0) / len(qs) * 1000
     return out
 
 
@@ -348,22 +348,22 @@ def run_http(pl: Planner, net: Network, qs: list[Query], window: int, peer=None,
                     buf = bytearray()
                     for q in qs[:5]:   # warm: first requests of a fresh app
                         _get(sock, buf, path(q, 0))
-                    c0 = server.cpu_times()   # the HTTP floor: the same stack, no planning
+                    c0 = proc_cpu_s(server)   # the HTTP floor: the same stack, no planning
                     for _ in range(len(qs)):
                         _get(sock, buf, "/healthz")
-                    c1 = server.cpu_times()
-                    res["healthz_server_cpu_ms"] = ((c1.user + c1.system) - (c0.user + c0.system)) / len(qs) * 1000
+                    c1 = proc_cpu_s(server)
+                    res["healthz_server_cpu_ms"] = (c1 - c0) / len(qs) * 1000
                     for name, w in (("pareto", 0), ("range", window)):
                         secs, peer_secs, peer_cpu = [], [], []
-                        c0 = server.cpu_times()
+                        c0 = proc_cpu_s(server)
                         for i, q in enumerate(qs):
                             t = time.perf_counter()
                             status, body = _get(sock, buf, path(q, w))
                             secs.append(time.perf_counter() - t)
                             assert status == 200, body[:300]
-                        c1 = server.cpu_times()
+                        c1 = proc_cpu_s(server)
                         res[name] = secs
-                        res[name + "_server_cpu_ms"] = ((c1.user + c1.system) - (c0.user + c0.system)) / len(qs) * 1000
+                        res[name + "_server_cpu_ms"] = (c1 - c0) / len(qs) * 1000
                     if peer is not None and side_sets:
                         res.update(_side_by_side(sock, buf, server, side_sets, peer, path))
             finally:

@@ -2,8 +2,9 @@
 
 The store owns every statement and turns PostgreSQL's answers into domain outcomes: a conflict
 on gate_taps(booking_id, leg_no) is `AlreadyUsed` (online: ON CONFLICT DO NOTHING; offline
-uploads: the unique violation), a unique violation on used_steps is a replayed code
-(`CodeExpired`). Secrets are sealed/unsealed here with the data-at-rest keys.
+uploads: the unique violation), a unique violation on the taps' burned steps
+(gate_taps_burned_step) is a replayed code (`CodeExpired`). Secrets are sealed/unsealed here
+with the data-at-rest keys.
 """
 
 from __future__ import annotations
@@ -226,6 +227,9 @@ async def replacements(conn: Any, booking_ids: Sequence[str]) -> dict[str, dict[
     return out
 
 
+BURNED_STEP_KEY = "gate_taps_burned_step"   # a step burned twice for a booking: code_expired
+
+
 @functools.cache
 def _tap_statement(require_confirmed: bool, require_face: bool, burn: bool) -> str:
     """record_tap's statement for these options (built once each)."""
@@ -241,19 +245,17 @@ def _tap_statement(require_confirmed: bool, require_face: bool, burn: bool) -> s
     # A leg already entered is a conflict on gate_taps (booking_id, leg_no), which waits for a
     # racing insert to commit exactly like a unique violation would, but without the error
     # (and its log line in PostgreSQL): the statement then reports eligible-but-not-entered.
-    # A burned step is still a unique violation on used_steps and rolls the tap back.
-    tap = """INSERT INTO gate_taps (tap_id, booking_id, leg_no, gate_id, station, method,
-                                    online, totp_step, tapped_at, recorded_at)
+    # A burned step (`burned_step`, unique per booking among the taps: migration 0850) is
+    # still a unique violation, on gate_taps_burned_step, and rolls the tap back.
+    tap = f"""INSERT INTO gate_taps (tap_id, booking_id, leg_no, gate_id, station, method,
+                                    online, totp_step, tapped_at, recorded_at, burned_step)
               SELECT $1, booking_id, $3, $4, coalesce(from_stop, $5::text), $6, true, $7::bigint,
-                     $8, $8 FROM ok
+                     $8, $8, {"$7::bigint" if burn else "NULL"} FROM ok
               ON CONFLICT (booking_id, leg_no) DO NOTHING
               RETURNING booking_id"""
-    steps = ("""INSERT INTO used_steps (booking_id, step, gate_id, used_at)
-                SELECT booking_id, $7, $4, $8 FROM tap RETURNING booking_id"""
-             if burn else "SELECT booking_id FROM tap")
     # 0: booking or leg not (any more) eligible; 1: eligible, leg already entered; 2: entered
-    return f"""WITH ok AS ({source}), tap AS ({tap}), burned AS ({steps})
-                SELECT (SELECT count(*) FROM ok)::int + (SELECT count(*) FROM burned)::int"""
+    return f"""WITH ok AS ({source}), tap AS ({tap})
+                SELECT (SELECT count(*) FROM ok)::int + (SELECT count(*) FROM tap)::int"""
 
 
 async def record_tap(conn: Any, *, booking: str, leg: int, gate: str, station: str,
@@ -272,7 +274,7 @@ async def record_tap(conn: Any, *, booking: str, leg: int, gate: str, station: s
         got = await conn.fetchval(_tap_statement(require_confirmed, require_face, step is not None),
                                   tap_id, booking, leg, gate, station, method, step, now)
     except asyncpg.UniqueViolationError as exc:
-        if exc.constraint_name == "used_steps_pkey":
+        if exc.constraint_name == BURNED_STEP_KEY:
             raise CodeExpired("this code was already accepted", leg=leg) from None
         raise AlreadyUsed("ticket already used for this leg", leg=leg) from None
     if got == 1:

@@ -661,7 +661,12 @@ async def _apply_cancel(conn: asyncpg.Connection, row: Any, out: CancelOutcome,
                         idem: Sequence[Any]) -> bool:
     """Legs cancelled (refund) or re-priced, their tickets cancelled, the booking, the
     event, the Idempotency-Key's response (`idem`: _idem_args): one statement (one round
-    trip). False if the key's row was there already."""
+    trip). False if the key's row was there already.
+
+    The legs are named by `leg_no = ANY` and their new amounts looked up by position, not
+    joined to an unnest of the arrays: PostgreSQL's generic plan of that join was estimated
+    dearer than a custom one, so the statement was planned anew at every execution on most
+    pooled connections (~0.25 ms of PostgreSQL CPU per cancel, measured)."""
     bid = row["id"]
     nos = sorted(out.leg_refunds.keys() | out.leg_prices.keys())
     whole = out.status is Status.CANCELLED
@@ -669,30 +674,30 @@ async def _apply_cancel(conn: asyncpg.Connection, row: Any, out: CancelOutcome,
     return bool(await conn.fetchval(
         """WITH lg AS (
              UPDATE booking_legs l
-             SET status = CASE WHEN u.cancel THEN 'cancelled' ELSE l.status END,
-                 refund_minor = CASE WHEN u.cancel THEN u.refund ELSE l.refund_minor END,
-                 cancelled_at = CASE WHEN u.cancel THEN $2 ELSE l.cancelled_at END,
-                 price_minor = coalesce(u.price, l.price_minor)
-             FROM unnest($3::int[], $4::bool[], $5::bigint[], $6::bigint[])
-                  AS u(leg_no, cancel, refund, price)
-             WHERE l.booking_id = $1 AND l.leg_no = u.leg_no),
+             SET status = CASE WHEN l.leg_no = ANY($6::int[]) THEN 'cancelled' ELSE l.status END,
+                 refund_minor = CASE WHEN l.leg_no = ANY($6::int[])
+                                     THEN ($4::bigint[])[array_position($3::int[], l.leg_no)]
+                                     ELSE l.refund_minor END,
+                 cancelled_at = CASE WHEN l.leg_no = ANY($6::int[]) THEN $2 ELSE l.cancelled_at END,
+                 price_minor = coalesce(($5::bigint[])[array_position($3::int[], l.leg_no)],
+                                        l.price_minor)
+             WHERE l.booking_id = $1 AND l.leg_no = ANY($3::int[])),
            tk AS (
              UPDATE tickets SET status = 'cancelled', cancelled_at = $2
-             WHERE booking_id = $1 AND leg_no = ANY($7::int[]) AND status = 'issued'),
+             WHERE booking_id = $1 AND leg_no = ANY($6::int[]) AND status = 'issued'),
            bk AS (
-             UPDATE bookings SET status = $8, total_minor = $9, refund_minor = refund_minor + $10,
-                 updated_at = $2, cancelled_at = CASE WHEN $11 THEN $2 ELSE cancelled_at END
+             UPDATE bookings SET status = $7, total_minor = $8, refund_minor = refund_minor + $9,
+                 updated_at = $2, cancelled_at = CASE WHEN $10 THEN $2 ELSE cancelled_at END
              WHERE id = $1),
            ik AS (
              INSERT INTO idempotency_keys (scope, key, request_hash, status, body, content_type)
-             SELECT $16, $17, $18, $19, $20, $21 WHERE $16::text IS NOT NULL
+             SELECT $15, $16, $17, $18, $19, $20 WHERE $15::text IS NOT NULL
              ON CONFLICT DO NOTHING RETURNING 1)
            INSERT INTO booking_events (booking_id, event, from_status, to_status, leg_no,
                                        detail, occurred_at)
-           VALUES ($1, $12, $13, $8, $14, $15::jsonb, $2)
-           RETURNING $16::text IS NULL OR EXISTS (SELECT FROM ik)""",
-        bid, t, nos, [n in out.leg_refunds for n in nos],
-        [out.leg_refunds.get(n) for n in nos], [out.leg_prices.get(n) for n in nos],
+           VALUES ($1, $11, $12, $7, $13, $14::jsonb, $2)
+           RETURNING $15::text IS NULL OR EXISTS (SELECT FROM ik)""",
+        bid, t, nos, [out.leg_refunds.get(n) for n in nos], [out.leg_prices.get(n) for n in nos],
         sorted(out.leg_refunds), out.status.value, out.total_minor, out.refund_minor, whole,
         event.value, before.value, leg_no,
         {"refund_minor": out.refund_minor, "total_minor": out.total_minor}, *idem))

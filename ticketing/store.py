@@ -9,9 +9,10 @@ then segments: one lock order everywhere -> no deadlocks, and confirm/cancel of 
 booking serialise. Every transition writes its booking_events row in the same transaction.
 
 Round trips (each costs worker and PostgreSQL CPU; the functions are in
-0820_booking_round_trips.sql): a hold is one statement (`maas_hold`); confirm is BEGIN,
-lock-and-read (`maas_booking_locked`: booking, legs, passengers, segment locks), one write,
-COMMIT; cancel is BEGIN, lock-and-read (with the tickets), one write, COMMIT. With an
+0820_booking_round_trips.sql and 0831_booking_for_write.sql): a hold is one statement
+(`maas_hold`); confirm is BEGIN, lock-and-read (`maas_booking_for_write`: booking lock,
+segment locks, then one row of booking, legs, passengers), one write, COMMIT; cancel is
+BEGIN, lock-and-read (with the tickets), one write, COMMIT. With an
 Idempotency-Key (`Idempotent`), the key is claimed by the first statement and its response
 written by the last. Confirm and cancel answer with the booking built from the rows they
 locked and what they wrote (what a read after the commit returns; tested).
@@ -448,23 +449,19 @@ class _Race(Exception):
 async def _locked_for(conn: asyncpg.Connection, booking_id: str, account_id: str | None,
                       idempotent: Idempotent | None, *, segments: bool, tickets: bool
                       ) -> tuple[Any, list[Any], list[Any], list[Any]]:
-    """(booking row, its legs, its passengers, its tickets if `tickets`), the booking and legs
-    locked, read after the locks; with `idempotent` the key claimed first (Replayed if used);
+    """(booking row, its legs, its passengers, its tickets if `tickets`), the booking locked
+    and read after the locks; with `idempotent` the key claimed first (Replayed if used);
     with `segments` the held legs' segments locked too when they all carry their lock keys
-    (else the caller locks them). One round trip (maas_booking_locked)."""
-    rows = await conn.fetch("SELECT * FROM maas_booking_locked($1, $2, $3, $4, $5, $6)",
-                            booking_id, account_id, idempotent and idempotent.scope,
-                            idempotent and idempotent.key, segments, tickets)
-    if rows and rows[0]["replay"] is not None:
-        raise Replayed(rows[0]["replay"])
-    if not rows:  # no such booking (a booking without legs is not made by hold)
-        row, _, pax = await _lock_with_legs(conn, booking_id, account_id)
-        tk = await conn.fetch("SELECT * FROM tickets WHERE booking_id = $1 "
-                              "ORDER BY leg_no, passenger_no", booking_id) if tickets else ()
-        return row, [], pax, list(tk)
-    first = rows[0]
-    return first, [r["leg"] for r in rows], list(first["pax"] or ()), \
-        list(first["tickets"] or ())
+    (else the caller locks them). One round trip, one row (maas_booking_for_write, migration
+    0831: the legs, and the passengers' and tickets' shown fields, as arrays)."""
+    row = await conn.fetchrow("SELECT * FROM maas_booking_for_write($1, $2, $3, $4, $5, $6)",
+                              booking_id, account_id, idempotent and idempotent.scope,
+                              idempotent and idempotent.key, segments, tickets)
+    if row is None:
+        raise BookingNotFound(f"no booking {booking_id}", booking_id=booking_id)
+    if row["replay"] is not None:
+        raise Replayed(row["replay"])
+    return row, list(row["legs"] or ()), list(row["pax"] or ()), list(row["tickets"] or ())
 
 
 async def _expire(conn: asyncpg.Connection, booking_id: str, now: datetime) -> None:

@@ -79,8 +79,9 @@ _ONE_TAP = Invariant(
     SELECT 'gate_taps' AS source, booking_id, leg_no, count(*) AS taps
     FROM gate_taps GROUP BY booking_id, leg_no HAVING count(*) > 1
     UNION ALL
-    SELECT 'used_steps', booking_id, NULL, count(*)
-    FROM used_steps GROUP BY booking_id, step HAVING count(*) > 1
+    SELECT 'burned steps', booking_id, NULL, count(*)
+    FROM gate_taps WHERE burned_step IS NOT NULL
+    GROUP BY booking_id, burned_step HAVING count(*) > 1
     UNION ALL
     SELECT 'passenger_taps', booking_id, leg_no, count(*)
     FROM passenger_taps GROUP BY booking_id, leg_no, passenger_no HAVING count(*) > 1

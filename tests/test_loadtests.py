@@ -190,15 +190,19 @@ async def test_missing_tickets_and_bad_taps_are_found(conn):
 
 
 async def test_a_step_accepted_twice_is_found(conn):
-    # gate_taps cannot hold two taps of one leg (unique key); a TOTP step accepted twice for
-    # one booking is what a broken replay check would leave, if the key were ever dropped
+    # gate_taps cannot hold two taps of one leg (unique key) nor one burned step twice for a
+    # booking (unique index); two legs burning one step is what a broken replay check would
+    # leave, if the index were ever dropped
     acc = await _account(conn, 4)
-    await _booking(conn, "bk_1", acc, "confirmed", [{"trip": "f:t1", "board": 0, "alight": 1}])
-    await conn.execute("ALTER TABLE used_steps DROP CONSTRAINT used_steps_pkey")
-    await conn.execute("""INSERT INTO used_steps (booking_id, step, gate_id, used_at)
-                          VALUES ('bk_1', 7, 'g1', now()), ('bk_1', 7, 'g2', now())""")
+    await _booking(conn, "bk_1", acc, "confirmed", [{"trip": "f:t1", "board": 0, "alight": 1},
+                                                    {"trip": "f:t2", "board": 2, "alight": 3}])
+    await conn.execute("DROP INDEX gate_taps_burned_step")
+    for leg in (0, 1):
+        await _tap(conn, "bk_1", leg, "f:s0", NOW, gate=f"g{leg}")
+    await conn.execute("UPDATE gate_taps SET burned_step = 7 WHERE booking_id = 'bk_1'")
     result = {v.invariant.name: v for v in await check_invariants(conn, CAPACITY, 100)}
     assert result["no_double_admission"].count == 1
+    assert result["no_double_admission"].rows[0]["source"] == "burned steps"
 
 
 async def test_id_card_entries_are_judged_like_taps(conn):

@@ -2,8 +2,9 @@
 
 The store owns every statement and turns PostgreSQL's answers into domain outcomes: a conflict
 on gate_taps(booking_id, leg_no) is `AlreadyUsed` (online: ON CONFLICT DO NOTHING; offline
-uploads: the unique violation), a unique violation on used_steps is a replayed code
-(`CodeExpired`). Secrets are sealed/unsealed here with the data-at-rest keys.
+uploads: the unique violation), a unique violation on the taps' burned steps
+(gate_taps_burned_step) is a replayed code (`CodeExpired`). Secrets are sealed/unsealed here
+with the data-at-rest keys.
 """
 
 from __future__ import annotations
@@ -114,30 +115,13 @@ async def token_source(conn: Any, booking_id: str, account: str | None = None,
     token of a booking takes one statement, not a read and then an insert. A secret stored by
     a racing request meanwhile wins (nothing is stored; the caller reads theirs).
 
-    One row per leg, filtered here rather than in SQL: with `l.status = 'confirmed'` in the
-    statement, a generic plan on a young table ANDs in the partial occupancy index and reads
-    thousands of index entries per call (measured). The insert's conditions look at the read
-    rows (the CTE, materialised), never into booking_legs' indexes."""
+    One function call (`maas_token_source`, migration 0851: its statements are planned
+    generically, once per connection). One row per leg, filtered here rather than in SQL: with
+    `l.status = 'confirmed'` in a WHERE clause, a generic plan on a young table ANDs in a
+    partial status index and reads thousands of index entries per call (measured); the
+    insert's condition reads the legs by the booking's key."""
     rows = await conn.fetch(
-        """WITH src AS (
-               SELECT b.account_id, b.status, b.passenger_categories,
-                      s.data_key_id, s.sealed_secret, s.issued_at,
-                      l.leg_no, l.status AS leg_status, l.from_stop, l.to_stop, l.mode,
-                      l.departure, l.arrival
-                 FROM bookings b
-                 LEFT JOIN booking_secrets s ON s.booking_id = b.id
-                 LEFT JOIN booking_legs l ON l.booking_id = b.id
-                WHERE b.id = $1),
-           made AS (
-               INSERT INTO booking_secrets (booking_id, data_key_id, sealed_secret, issued_at)
-               SELECT $1, $3, $4, $5
-                WHERE $4::bytea IS NOT NULL
-                  AND EXISTS (SELECT 1 FROM src
-                               WHERE account_id = $2 AND status = 'confirmed'
-                                 AND leg_status = 'confirmed' AND sealed_secret IS NULL)
-               ON CONFLICT (booking_id) DO NOTHING
-               RETURNING issued_at)
-           SELECT src.*, (SELECT issued_at FROM made) AS made_at FROM src ORDER BY leg_no""",
+        "SELECT * FROM maas_token_source($1, $2, $3, $4, $5)",   # migration 0851
         booking_id, account, new.data_key_id if new else None, new.sealed if new else None,
         new.issued_at if new else None)
     if not rows:
@@ -226,6 +210,12 @@ async def replacements(conn: Any, booking_ids: Sequence[str]) -> dict[str, dict[
     return out
 
 
+BURNED_STEP_KEY = "gate_taps_burned_step"   # a step burned twice for a booking: code_expired
+# record_tap with require_confirmed (a QR accept): _tap_statement(True, False, burn) as a
+# function whose statements are planned once per connection (migration 0851)
+_GATE_TAP = "SELECT maas_gate_tap($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+
+
 @functools.cache
 def _tap_statement(require_confirmed: bool, require_face: bool, burn: bool) -> str:
     """record_tap's statement for these options (built once each)."""
@@ -241,19 +231,17 @@ def _tap_statement(require_confirmed: bool, require_face: bool, burn: bool) -> s
     # A leg already entered is a conflict on gate_taps (booking_id, leg_no), which waits for a
     # racing insert to commit exactly like a unique violation would, but without the error
     # (and its log line in PostgreSQL): the statement then reports eligible-but-not-entered.
-    # A burned step is still a unique violation on used_steps and rolls the tap back.
-    tap = """INSERT INTO gate_taps (tap_id, booking_id, leg_no, gate_id, station, method,
-                                    online, totp_step, tapped_at, recorded_at)
+    # A burned step (`burned_step`, unique per booking among the taps: migration 0850) is
+    # still a unique violation, on gate_taps_burned_step, and rolls the tap back.
+    tap = f"""INSERT INTO gate_taps (tap_id, booking_id, leg_no, gate_id, station, method,
+                                    online, totp_step, tapped_at, recorded_at, burned_step)
               SELECT $1, booking_id, $3, $4, coalesce(from_stop, $5::text), $6, true, $7::bigint,
-                     $8, $8 FROM ok
+                     $8, $8, {"$7::bigint" if burn else "NULL"} FROM ok
               ON CONFLICT (booking_id, leg_no) DO NOTHING
               RETURNING booking_id"""
-    steps = ("""INSERT INTO used_steps (booking_id, step, gate_id, used_at)
-                SELECT booking_id, $7, $4, $8 FROM tap RETURNING booking_id"""
-             if burn else "SELECT booking_id FROM tap")
     # 0: booking or leg not (any more) eligible; 1: eligible, leg already entered; 2: entered
-    return f"""WITH ok AS ({source}), tap AS ({tap}), burned AS ({steps})
-                SELECT (SELECT count(*) FROM ok)::int + (SELECT count(*) FROM burned)::int"""
+    return f"""WITH ok AS ({source}), tap AS ({tap})
+                SELECT (SELECT count(*) FROM ok)::int + (SELECT count(*) FROM tap)::int"""
 
 
 async def record_tap(conn: Any, *, booking: str, leg: int, gate: str, station: str,
@@ -269,10 +257,14 @@ async def record_tap(conn: Any, *, booking: str, leg: int, gate: str, station: s
     consent covers the leg's operator (a withdrawn face never admits, even from a cache)."""
     tap_id = str(uuid.uuid4())
     try:
-        got = await conn.fetchval(_tap_statement(require_confirmed, require_face, step is not None),
-                                  tap_id, booking, leg, gate, station, method, step, now)
+        if require_confirmed and not require_face:   # every QR accept: migration 0851
+            got = await conn.fetchval(_GATE_TAP, tap_id, booking, leg, gate, station, method,
+                                      step, now, step is not None)
+        else:
+            got = await conn.fetchval(_tap_statement(require_confirmed, require_face, step is not None),
+                                      tap_id, booking, leg, gate, station, method, step, now)
     except asyncpg.UniqueViolationError as exc:
-        if exc.constraint_name == "used_steps_pkey":
+        if exc.constraint_name == BURNED_STEP_KEY:
             raise CodeExpired("this code was already accepted", leg=leg) from None
         raise AlreadyUsed("ticket already used for this leg", leg=leg) from None
     if got == 1:

@@ -8,6 +8,7 @@ database are serialised by one transaction-level advisory lock.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
@@ -74,7 +75,9 @@ class KeyCache:
 
     Keys never change once created, so caching is safe; the TTL only bounds how long a
     process takes to notice a rotation made elsewhere. A token naming a key id we do not
-    know triggers one reload (at most once a second, so junk key ids cannot flood the DB)."""
+    know triggers one reload (at most once a second, so junk key ids cannot flood the DB).
+    One load at a time: requests that find the cache cold while a load runs wait for it
+    (a stale signing key keeps signing while it is re-read)."""
 
     def __init__(self, data_keys: DataKeyring, ttl_s: float, monotonic: Any = None) -> None:
         self.data_keys = data_keys
@@ -86,6 +89,10 @@ class KeyCache:
         self._signer_at = float("-inf")
         self._own_for: tuple[SigningKey, Ed25519PublicKey] | None = None   # own_key's memo
         self._own: tuple[Ed25519PrivateKey, Ed25519PublicKey] | None = None
+        # a load in flight: the requests that find the cache cold meanwhile wait for it instead
+        # of each reading the same rows (a worker's first tokens and scans arrive together)
+        self._keys_loading: asyncio.Future[None] | None = None
+        self._signer_loading: asyncio.Future[None] | None = None
 
     def cached_verification_keys(self, want: str | None = None) -> dict[str, Ed25519PublicKey] | None:
         """The keys without touching the database, or None when `verification_keys` would
@@ -117,24 +124,55 @@ class KeyCache:
         return stale or missing
 
     async def verification_keys(self, conn: Any, want: str | None = None) -> dict[str, Ed25519PublicKey]:
-        if self._reload_due(want):
-            now = self._mono()
-            keys = await load_verification_keys(conn)
-            if self._signer is not None:
-                keys[self._signer.key_id] = self._signer.private.public_key()
-            self._keys = self._same_objects(keys)
-            self._keys_at = now
+        while self._reload_due(want):
+            loading = self._keys_loading
+            if loading is not None:     # another request is reading them: wait for its answer
+                await asyncio.shield(loading)
+                continue
+            self._keys_loading = asyncio.get_running_loop().create_future()
+            try:
+                now = self._mono()
+                keys = await load_verification_keys(conn)
+                if self._signer is not None:
+                    keys[self._signer.key_id] = self._signer.private.public_key()
+                self._keys = self._same_objects(keys)
+                self._keys_at = now
+            finally:
+                self._done(self._keys_loading)
+                self._keys_loading = None
+            break
         return self._keys
 
     async def signer(self, conn: Any) -> SigningKey:
-        now = self._mono()
-        if self._signer is None or now - self._signer_at > self.ttl_s:
-            self._signer = await load_signing_key(conn, self.data_keys)
-            self._signer_at = now
-            # what we sign with, we verify, even before the next reload of all keys
-            self._keys = self._same_objects(
-                {**self._keys, self._signer.key_id: self._signer.private.public_key()})
-        return self._signer
+        while True:
+            now = self._mono()
+            held = self._signer
+            if held is not None and now - self._signer_at <= self.ttl_s:
+                return held
+            loading = self._signer_loading
+            if loading is not None:
+                if held is not None:    # being re-read: the held key signs meanwhile
+                    return held
+                await asyncio.shield(loading)
+                continue
+            self._signer_loading = asyncio.get_running_loop().create_future()
+            try:
+                self._signer = await load_signing_key(conn, self.data_keys)
+                self._signer_at = now
+                # what we sign with, we verify, even before the next reload of all keys
+                self._keys = self._same_objects(
+                    {**self._keys, self._signer.key_id: self._signer.private.public_key()})
+            finally:
+                self._done(self._signer_loading)
+                self._signer_loading = None
+            return self._signer
+
+    @staticmethod
+    def _done(loading: asyncio.Future[None] | None) -> None:
+        """Wake the requests waiting for a load; each then looks again (and loads itself if
+        this one failed or was cancelled)."""
+        if loading is not None and not loading.done():
+            loading.set_result(None)
 
     def _same_objects(self, keys: dict[str, Ed25519PublicKey]) -> dict[str, Ed25519PublicKey]:
         """`keys`, keeping the object already held for a key id whose key is unchanged, so what

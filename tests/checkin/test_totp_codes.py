@@ -44,6 +44,15 @@ def test_leg_codes_and_matching_agree_with_pyotp():
 def test_negative_steps_are_refused():
     with pytest.raises(ValueError):
         code_for(new_secret(), -1)
+    with pytest.raises(ValueError):
+        leg_codes(new_secret(), [0], -1)
+
+
+def test_leg_codes_are_each_legs_code_for():
+    secret = new_secret()
+    for step, digits in ((0, 6), (118_000_000, 6), (2**40, 8)):
+        assert leg_codes(secret, [3, 0, 7], step, digits=digits) == [
+            code_for(leg_secret(secret, i), step, digits=digits) for i in (3, 0, 7)]
 
 
 def test_a_kept_signed_part_gives_the_same_text_as_qr_payload():

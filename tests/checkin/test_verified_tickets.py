@@ -141,3 +141,44 @@ async def test_own_key_is_the_loaded_signer_with_its_held_key_object(db, setting
         own = cache.own_key()
         assert own is not None and own[0] is s.private and own[1] is cache.cached_key(s.key_id)
         assert cache.own_key() is own
+
+
+class _Counting:
+    """A real connection that counts the statements sent through it."""
+
+    def __init__(self, conn):
+        self.conn, self.statements = conn, 0
+
+    def __getattr__(self, name):
+        attr = getattr(self.conn, name)
+        if name in ("fetch", "fetchrow", "fetchval", "execute"):
+            async def counted(*args, **kwargs):
+                self.statements += 1
+                return await attr(*args, **kwargs)
+            return counted
+        return attr
+
+
+async def test_a_cold_key_cache_is_read_once_by_requests_arriving_together(db, settings):
+    """A worker's first tokens and scans come together: one of them reads the keys, the others
+    wait for it instead of each reading the same rows; a stale signer keeps signing while it
+    is re-read."""
+    import asyncio
+
+    from ticketing.keyring_store import KeyCache
+
+    t = [0.0]
+    cache = KeyCache(settings.data_keys(), ttl_s=30, monotonic=lambda: t[0])
+    async with db.acquire() as c1, db.acquire() as c2, db.acquire() as c3, db.acquire() as c4:
+        await KeyCache(settings.data_keys(), ttl_s=30).signer(c1)   # the database's first key
+        conns = [_Counting(c) for c in (c1, c2, c3, c4)]
+        signers = await asyncio.gather(*(cache.signer(c) for c in conns))
+        assert len({s.key_id for s in signers}) == 1
+        assert sum(c.statements for c in conns) == 1
+        t[0] += 31
+        keysets = await asyncio.gather(*(cache.verification_keys(c) for c in conns))
+        assert all(k is keysets[0] for k in keysets) and signers[0].key_id in keysets[0]
+        assert sum(c.statements for c in conns) == 2
+        again = await asyncio.gather(*(cache.signer(c) for c in conns))   # stale: one re-reads
+        assert all(s.key_id == signers[0].key_id for s in again)
+        assert sum(c.statements for c in conns) == 3

@@ -157,14 +157,17 @@ _ACCESS_TEMPLATES: dict[str, dict[str, Any]] = {}   # logger name -> an INFO rec
 
 def log_access(logger: logging.Logger, msg: str, args: tuple[object, ...],
                fields: dict[str, object]) -> None:
-    """`logger.info(msg, *args, extra=fields)`, with the record copied from one made once
-    instead of built by LogRecord.__init__ (file name, module, thread and process look-ups
-    that our lines never show: ~5 -> 2 us per request). Only where `setup_logging` turned
-    those look-ups off and our record factory is in place; the plain call everywhere else
-    (or when a field would clash with a record's own attribute, which `info` refuses)."""
+    """`logger.info(msg, *args, extra=fields)` for the access line of every request, cheaper:
+    in a worker whose only handler is our AccessLineHandler, the formatter's line is built
+    straight from the fields, with no LogRecord; elsewhere (tests' capture handlers) the
+    record is copied from one made once instead of built by LogRecord.__init__ (file name,
+    module, thread and process look-ups that our lines never show: ~5 -> 2 us), where
+    `setup_logging` turned those look-ups off and our record factory is in place; the plain
+    call otherwise, and when a field would clash with a record's own attribute (which `info`
+    refuses)."""
     if not logger.isEnabledFor(logging.INFO):
         return
-    direct = _access_handler(logger)
+    direct = _access_handler(logger) if _STD.isdisjoint(fields) else None
     if direct is not None:
         # what JsonFormatter.format writes for the record info() would make (the record's
         # own attributes never show; request_id is one of them), without the record

@@ -158,6 +158,8 @@ def test_a_line_written_without_a_record_is_the_formatters_line(monkeypatch):
     assert {k: v for k, v in direct.items() if k != "ts"} == {k: v for k, v in formatted.items() if k != "ts"}
     assert direct["request_id"] == "rid-7" and "abcdefghijklmnop" not in direct["note"]
     assert "id_number" not in direct and direct["gate"] == "闸机-1"
+    with pytest.raises(KeyError):   # a record's own attribute as a field: refused, as info() does
+        log_access(logger, "x", (), {"levelname": "bogus"})
     # anything else on the way (a capture handler beside ours, a disabled logger): the record path
     monkeypatch.setattr(logging.root, "handlers", [h, logging.NullHandler()])
     assert _access_handler(logger) is None

@@ -35,7 +35,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.measure import rss_mb  # noqa: E402
+from benchmarks.measure import proc_cpu_s, rss_mb  # noqa: E402
 from benchmarks.peers.csa_peer import CsaPeer  # noqa: E402
 from benchmarks.peers.nx_peer import NxPeer  # noqa: E402
 from feeds.compile import compile_feed  # noqa: E402
@@ -44,6 +44,8 @@ from routing.config import RoutingConfig  # noqa: E402
 from routing.network import Network, merge  # noqa: E402
 from routing.planner import Planner, Query  # noqa: E402
 
+# side by side with the scan: queries taken in turns of this many (see _side_by_side)
+BLOCK = 10
 PYRAPTOR = Path(os.environ.get("PYRAPTOR_PY", "/work/bench-venvs/pyraptor/bin/python"))
 
 
@@ -189,15 +191,18 @@ def run_pyraptor(trips, n_stops, rel_qs, n, rounds) -> dict | None:
 
 def _serve_child(pl: Planner, net: Network, settings, conn) -> None:  # type: ignore[no-untyped-def]
     """The forked server: the real app over this planner, on a free loopback port (sent back
-    through `conn`), until SIGTERM."""
+    through `conn`), until SIGTERM; run as a `maas serve` worker runs (the settings' event
+    loop, the heap frozen once it is ready: maas/serve.py, maas/heap.py)."""
     import asyncio
     import dataclasses
     import signal as sig
 
     from aiohttp import web
 
+    from maas import heap
     from maas.app import create_app
     from maas.appkeys import LIVE
+    from maas.serve import run_loop
 
     prof = None
     if os.environ.get("BENCH_PLAN_PROFILE"):   # cProfile of the server, written on SIGTERM
@@ -215,8 +220,7 @@ def _serve_child(pl: Planner, net: Network, settings, conn) -> None:  # type: ig
                 try:
                     return fn(*a, **k)
                 finally:
-                    split[name] = split.get(name, 0.0) + time.thread_time() - t
-                    split[name + " n"] = split.get(name + " n", 0) + 1
+                    split.setdefault(name, []).append(time.thread_time() - t)
             return run
         plan_api.render_json = timed("render_json", plan_api.render_json)
         plan_api.itinerary_quote = timed("prices", plan_api.itinerary_quote)
@@ -233,6 +237,8 @@ def _serve_child(pl: Planner, net: Network, settings, conn) -> None:  # type: ig
         await site.start()
         holder = app[LIVE]
         holder.current = dataclasses.replace(holder.current, planner=pl, network=net, loaded=True)
+        heap.enable()
+        heap.freeze()
         stop = asyncio.Event()
         asyncio.get_running_loop().add_signal_handler(sig.SIGTERM, stop.set)
         conn.send(site._server.sockets[0].getsockname()[1])
@@ -243,12 +249,12 @@ def _serve_child(pl: Planner, net: Network, settings, conn) -> None:  # type: ig
             prof.disable()
             prof.dump_stats(os.environ["BENCH_PLAN_PROFILE"])
         if split:
-            print("server CPU split (ms per call):", {k: round(v / split[k + " n"] * 1000, 3)
-                                                      for k, v in split.items() if not k.endswith(" n")},
-                  file=sys.stderr, flush=True)
+            print("server CPU split (ms per call, mean / p50 of the last 200 calls):",
+                  {k: (round(float(np.mean(v)) * 1000, 3), round(pct(v[-200:], 50), 3))
+                   for k, v in split.items()}, file=sys.stderr, flush=True)
         await runner.cleanup()
 
-    asyncio.run(go())
+    run_loop(go(), settings.event_loop)
 
 
 def _get(sock, buf: bytearray, path: str) -> tuple[int, bytes]:  # type: ignore[no-untyped-def]
@@ -269,11 +275,45 @@ def _get(sock, buf: bytearray, path: str) -> tuple[int, bytes]:  # type: ignore[
     return int(head.split(b" ", 2)[1]), rest[:n]
 
 
-def run_http(pl: Planner, net: Network, qs: list[Query], window: int, peer=None, rel=None) -> dict:  # type: ignore[no-untyped-def]
+def _side_by_side(sock, buf, server, sets, peer, path, block: int = BLOCK) -> dict:  # type: ignore[no-untyped-def]
+    """The plans over HTTP and the scan's earliest-arrival answers to the same queries in one
+    run, taking turns in blocks of `block` queries (HTTP first in one block, the scan first in
+    the next), so both see the same machine load within a second. Query by query (block 1)
+    the scan's walk over ~200k Python tuples between two plans evicts the server's caches: the
+    planner's CPU alone rose 40-70 % that way while the scan's moved 5 % (bench notes in
+    BENCHMARKS.md), so block 1 is reported too, as `*_q1`, not as the figure. `sets`: two
+    (queries, the scan's queries) lists, one per run, that the server has not seen before (its
+    memos of rides and leg texts start cold for them, as for the first plans of a new day)."""
+    out: dict = {}
+    for (qs, rel), b, tag in zip(sets, (block, 1), ("", "_q1"), strict=True):
+        secs, peer_secs, peer_cpu = [], [], []
+        c0 = proc_cpu_s(server)
+        for n, s in enumerate(range(0, len(qs), b)):
+            idx = range(s, min(s + b, len(qs)))
+            for turn in ((0, 1) if n % 2 == 0 else (1, 0)):
+                for i in idx:
+                    if turn == 0:
+                        t = time.perf_counter()
+                        status, body = _get(sock, buf, path(qs[i], 0))
+                        secs.append(time.perf_counter() - t)
+                        assert status == 200, body[:300]
+                    else:
+                        o, d, t0 = rel[i]
+                        t, c = time.perf_counter(), time.process_time()
+                        peer.earliest(o, d, t0)
+                        peer_secs.append(time.perf_counter() - t)
+                        peer_cpu.append(time.process_time() - c)
+        c1 = proc_cpu_s(server)
+        out["side" + tag], out["peer" + tag], out["peer_cpu" + tag] = secs, peer_secs, peer_cpu
+        out["side_server_cpu_ms" + tag] = (c1 - c0) / len(qs) * 1000
+    return out
+
+
+def run_http(pl: Planner, net: Network, qs: list[Query], window: int, peer=None, side_sets=None) -> dict:  # type: ignore[no-untyped-def]
     """GET /v1/plan on the real app in a forked server process, one request at a time over one
-    keep-alive connection; with `peer`, its earliest-arrival answer to the same query right
-    after each plan (side by side: both see the same machine load). Also the server
-    process's CPU per request."""
+    keep-alive connection; with `peer`, also side by side with its earliest-arrival answers
+    to the same queries (`_side_by_side`, on `side_sets`). Also the server process's CPU per
+    request."""
     import multiprocessing
     import socket
     from urllib.parse import urlencode
@@ -308,30 +348,24 @@ def run_http(pl: Planner, net: Network, qs: list[Query], window: int, peer=None,
                     buf = bytearray()
                     for q in qs[:5]:   # warm: first requests of a fresh app
                         _get(sock, buf, path(q, 0))
-                    c0 = server.cpu_times()   # the HTTP floor: the same stack, no planning
+                    c0 = proc_cpu_s(server)   # the HTTP floor: the same stack, no planning
                     for _ in range(len(qs)):
                         _get(sock, buf, "/healthz")
-                    c1 = server.cpu_times()
-                    res["healthz_server_cpu_ms"] = ((c1.user + c1.system) - (c0.user + c0.system)) / len(qs) * 1000
+                    c1 = proc_cpu_s(server)
+                    res["healthz_server_cpu_ms"] = (c1 - c0) / len(qs) * 1000
                     for name, w in (("pareto", 0), ("range", window)):
                         secs, peer_secs, peer_cpu = [], [], []
-                        c0 = server.cpu_times()
+                        c0 = proc_cpu_s(server)
                         for i, q in enumerate(qs):
                             t = time.perf_counter()
                             status, body = _get(sock, buf, path(q, w))
                             secs.append(time.perf_counter() - t)
                             assert status == 200, body[:300]
-                            if peer is not None and not w:
-                                o, d, t0 = rel[i]
-                                t, c = time.perf_counter(), time.process_time()
-                                peer.earliest(o, d, t0)
-                                peer_secs.append(time.perf_counter() - t)
-                                peer_cpu.append(time.process_time() - c)
-                        c1 = server.cpu_times()
+                        c1 = proc_cpu_s(server)
                         res[name] = secs
-                        res[name + "_server_cpu_ms"] = ((c1.user + c1.system) - (c0.user + c0.system)) / len(qs) * 1000
-                        if peer_secs:
-                            res["peer"], res["peer_cpu"] = peer_secs, peer_cpu
+                        res[name + "_server_cpu_ms"] = (c1 - c0) / len(qs) * 1000
+                    if peer is not None and side_sets:
+                        res.update(_side_by_side(sock, buf, server, side_sets, peer, path))
             finally:
                 proc.terminate()
                 proc.join(30)
@@ -461,15 +495,24 @@ def main() -> None:
         peer = None
         if not args.no_peers:
             peer = csa_peer(pl, trips)
-        h = run_http(pl, net, qs, 7200, peer, rel if not args.no_peers else None)
-        if peer is not None:   # the same queries, each right after its plan over HTTP
-            r["http_csa_side_by_side_p50_ms"] = round(pct(h["peer"], 50), 3)
-            r["http_csa_side_by_side_cpu_p50_ms"] = round(pct(h["peer_cpu"], 50), 3)
-            r["http_csa_side_by_side_cpu_mean_ms"] = round(float(np.mean(h["peer_cpu"])) * 1000, 3)
-            r["http_vs_csa_p50"] = round(pct(h["peer"], 50) / pct(h["pareto"], 50), 2)
-            # CPU: the server process's mean CPU per plan request against the scan's mean
-            r["http_server_cpu_vs_csa_cpu_mean"] = round(
-                float(np.mean(h["peer_cpu"])) * 1000 / h["pareto_server_cpu_ms"], 2)
+        side_sets = []
+        if peer is not None:   # fresh queries for each side-by-side run (see _side_by_side)
+            for k in (1, 2):
+                more = make_queries(pl, d, args.queries, args.seed + k)
+                side_sets.append((more, [query_rel(pl, q, origin) for q in more]))
+        h = run_http(pl, net, qs, 7200, peer, side_sets)
+        if peer is not None:   # the same queries, HTTP and the scan taking turns in blocks
+            for tag, label in (("", ""), ("_q1", "_query_by_query")):
+                r[f"http_side_by_side_p50_ms{label}"] = round(pct(h["side" + tag], 50), 3)
+                r[f"http_csa_side_by_side_p50_ms{label}"] = round(pct(h["peer" + tag], 50), 3)
+                r[f"http_csa_side_by_side_cpu_p50_ms{label}"] = round(pct(h["peer_cpu" + tag], 50), 3)
+                r[f"http_csa_side_by_side_cpu_mean_ms{label}"] = round(float(np.mean(h["peer_cpu" + tag])) * 1000, 3)
+                r[f"http_side_by_side_server_cpu_ms{label}"] = round(h["side_server_cpu_ms" + tag], 3)
+                r[f"http_vs_csa_p50{label}"] = round(pct(h["peer" + tag], 50) / pct(h["side" + tag], 50), 2)
+                # CPU: the server process's mean CPU per plan request against the scan's mean
+                r[f"http_server_cpu_vs_csa_cpu_mean{label}"] = round(
+                    float(np.mean(h["peer_cpu" + tag])) * 1000 / h["side_server_cpu_ms" + tag], 2)
+            r["http_side_by_side_block"] = BLOCK
         r["http_healthz_server_cpu_ms"] = round(h["healthz_server_cpu_ms"], 3)
         r["http_pareto_server_cpu_ms"] = round(h["pareto_server_cpu_ms"], 3)
         r["http_range2h_server_cpu_ms"] = round(h["range_server_cpu_ms"], 3)

@@ -19,6 +19,7 @@ from maas.auth import LocalAuthCache, listen_revocations
 from maas.clock import Clock, SystemClock
 from maas.db import db_ctx
 from maas.live import live_ctx
+from maas.metric_batch import METRIC_BATCH, MetricBatch
 from maas.middleware import Metrics, make_middlewares
 from maas.domain_metrics import DOMAIN_METRICS, DomainMetrics
 from maas.openapi import build_openapi
@@ -54,18 +55,25 @@ async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
         await client.aclose()
 
 
+async def _flush_metrics(app: web.Application) -> None:
+    app[METRIC_BATCH].flush()   # a stopping worker's last values reach its metrics file
+
+
 def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Application:
     # One registry per app, so several apps (tests) never clash; with N worker processes
     # prometheus-client's multiprocess mode aggregates (PROMETHEUS_MULTIPROC_DIR).
     registry = None if os.environ.get("PROMETHEUS_MULTIPROC_DIR") else CollectorRegistry()
     metrics = Metrics(registry)
+    batch = MetricBatch()   # per-request values written at most once a second (maas/metric_batch.py)
     app = web.Application(
-        client_max_size=settings.max_body_bytes, middlewares=make_middlewares(metrics)
+        client_max_size=settings.max_body_bytes, middlewares=make_middlewares(metrics, batch)
     )
+    app[METRIC_BATCH] = batch
+    app.on_cleanup.append(_flush_metrics)
     app[SETTINGS] = settings
     app[CLOCK] = clock or SystemClock()
     app[METRICS] = registry
-    app[DOMAIN_METRICS] = DomainMetrics(registry)
+    app[DOMAIN_METRICS] = DomainMetrics(registry, batch)
     app.cleanup_ctx.append(db_ctx)
     app.cleanup_ctx.append(redis_ctx)
     app.cleanup_ctx.append(live_ctx)

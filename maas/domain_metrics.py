@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
+from maas.metric_batch import MetricBatch
 from ticketing import checkin_store as checkin_store
 from ticketing import store
 from ticketing.checkin_service import Checkin
@@ -31,8 +32,11 @@ class DomainMetrics:
     """The domain series of one app (one registry; None = prometheus-client's default one,
     aggregated over workers in multiprocess mode)."""
 
-    def __init__(self, registry: CollectorRegistry | None) -> None:
+    def __init__(self, registry: CollectorRegistry | None, batch: MetricBatch | None = None) -> None:
         kw: dict[str, Any] = {"registry": registry} if registry is not None else {}
+        # the per-request series (a decision, a booking outcome, a plan's time) are written
+        # in batches; the rare ones (feeds, the sweeper) at once
+        self.batch = batch or MetricBatch()
         self.bookings = Counter(
             "maas_bookings_total", "Booking use cases by action and outcome (a state or an error code)",
             ["action", "outcome"], **kw)
@@ -49,6 +53,8 @@ class DomainMetrics:
             "maas_feed_activations_total", "Feed versions made live (also roll-backs; not a repeat of the live one), by feed",
             ["feed"], **kw)
         self._decisions: dict[tuple[str, str, str], Any] = {}   # online gate_decisions children
+        self._outcomes: dict[tuple[str, str], Any] = {}   # bookings children
+        self._plans: dict[str, Any] = {}   # plan_latency children by kind
         self.plan_latency = Histogram(
             "maas_plan_duration_seconds", "Time to compute a /v1/plan answer (kind point|range)",
             ["kind"], buckets=PLAN_BUCKETS, **kw)
@@ -60,17 +66,30 @@ class DomainMetrics:
         except store.Replayed:
             raise   # a replayed Idempotency-Key: nothing was done this time
         except Exception as err:
-            self.bookings.labels(action, str(getattr(err, "code", None) or "error")).inc()
+            self._outcome(action, str(getattr(err, "code", None) or "error"))
             raise
-        self.bookings.labels(action, done).inc()
+        self._outcome(action, done)
         return out
+
+    def _outcome(self, action: str, outcome: str) -> None:
+        child = self._outcomes.get((action, outcome))
+        if child is None:
+            child = self._outcomes[(action, outcome)] = self.bookings.labels(action, outcome)
+        self.batch.inc(child)
+
+    def plan_took(self, kind: str, seconds: float) -> None:
+        """One /v1/plan answer's time (maas_plan_duration_seconds{kind})."""
+        child = self._plans.get(kind)
+        if child is None:
+            child = self._plans[kind] = self.plan_latency.labels(kind)
+        self.batch.observe(child, seconds)
 
     def decision(self, via: str, d: Decision) -> Decision:
         key = (via, d.result, d.code)
         child = self._decisions.get(key)
         if child is None:   # labels() takes a lock and builds the key on every call
             child = self._decisions[key] = self.gate_decisions.labels("online", via, d.result, d.code)
-        child.inc()
+        self.batch.inc(child)
         return d
 
 

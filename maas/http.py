@@ -236,7 +236,7 @@ def json_response(payload: Any, *, status: int = 200, headers: dict[str, str] | 
         # model_dump_json's bytes, without the round trip through str
         body = type(payload).__pydantic_serializer__.to_json(payload, by_alias=True)
     else:
-        body = json.dumps(payload, default=str, ensure_ascii=False).encode()
+        body = _ENCODER.encode(payload).encode()
     return web.Response(body=body, status=status, content_type="application/json", charset="utf-8",
                         headers=headers)
 
@@ -253,7 +253,9 @@ async def read_json(request: web.Request) -> Any:
     if not raw:
         raise MalformedJson("the request needs a JSON body")
     try:
-        data = json.loads(raw, parse_constant=_no_constant)
+        # json.loads(raw, parse_constant=...) itself, with the decoder built once (loads
+        # builds a decoder and its scanner on every call given an argument: 9 -> 2 us)
+        data = _DECODER.decode(raw.decode(json.detect_encoding(raw), "surrogatepass"))
     except RecursionError:
         raise JsonTooDeep(f"the body nests deeper than {MAX_JSON_DEPTH} levels",
                           max_depth=MAX_JSON_DEPTH) from None
@@ -271,8 +273,12 @@ def _may_need_check(raw: bytes) -> bool:
     UTF-8 with surrogatepass) or from a UTF-16/32 body (which has NUL bytes); a value nests no
     deeper than the `{` and `[` bytes it holds. (An escaped backslash before `u0000` only
     costs the walk.)"""
-    return (_SUSPECT.search(raw) is not None
-            or raw.count(b"{") + raw.count(b"[") > MAX_JSON_DEPTH)
+    # substring tests first (memchr-fast); the regex, which has no literal to skip ahead
+    # by and costs ~20 ns a byte, only when one of them is there
+    if b"\\u" in raw or b"\x00" in raw or b"\xed" in raw:
+        if _SUSPECT.search(raw) is not None:
+            return True
+    return raw.count(b"{") + raw.count(b"[") > MAX_JSON_DEPTH
 
 
 _SUSPECT = re.compile(rb"\\u(?:0000|[dD][89a-fA-F])|[\x00\xed]")
@@ -280,6 +286,12 @@ _SUSPECT = re.compile(rb"\\u(?:0000|[dD][89a-fA-F])|[\x00\xed]")
 
 def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON (RFC 8259 has no NaN or Infinity)")
+
+
+_DECODER = json.JSONDecoder(parse_constant=_no_constant)
+# json.dumps(payload, default=str, ensure_ascii=False)'s encoder, built once (dumps builds
+# one per call when given an argument)
+_ENCODER = json.JSONEncoder(default=str, ensure_ascii=False)
 
 
 def _storable(text: str) -> bool:

@@ -7,23 +7,26 @@ secrets (token, template, id_number, secret, qr, ...).
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import json
 import logging
 import re
 import sys
+import time
 from datetime import datetime, timezone
+from typing import Any
 
 import orjson
 
-__all__ = ["request_id_var", "setup_logging", "JsonFormatter", "RESERVED_LOG_FIELDS"]
+__all__ = ["request_id_var", "setup_logging", "log_access", "JsonFormatter", "AccessLineHandler",
+           "RESERVED_LOG_FIELDS"]
 
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
 
 _SECRET_WORDS = ("token", "secret", "password", "template", "id_number", "qr", "key", "face", "name")
 _CREDENTIAL = re.compile(r"\b(m[ka]_)[A-Za-z0-9_\-]{8,}")
 _BEARER = re.compile(r"(?i)(bearer\s+)\S+")
-_MAYBE_CREDENTIAL = re.compile(r"(?i)bearer\s|m[ka]_")   # one cheap pass before the two substitutions
 _STD = set(vars(logging.LogRecord("", 0, "", 0, "", (), None)).keys()) | {"message", "asctime", "request_id"}
 # LogRecord's own attributes and the access line's fields: `extra` may not set them
 RESERVED_LOG_FIELDS = frozenset(_STD | {"method", "route", "status", "ms"})
@@ -42,7 +45,11 @@ logging.setLogRecordFactory(_record_with_request_id)
 
 
 def scrub(text: str) -> str:
-    if _MAYBE_CREDENTIAL.search(text) is None:
+    # the cheap pass first: plain substring tests (~0.15 us) instead of the case-insensitive
+    # regex (~0.7 us), on every text value of every line; a superset of what the two
+    # substitutions below change (`m[ka]_` is case-sensitive; "bearer" has no letter that
+    # matches another character case-insensitively)
+    if "mk_" not in text and "ma_" not in text and "bearer" not in text.lower():
         return text
     text = _BEARER.sub(r"\1***", text)
     return _CREDENTIAL.sub(r"\1***", text)
@@ -100,18 +107,119 @@ class JsonFormatter(logging.Formatter):
         keep = _KEEP.get
         for key, value in record.__dict__.items():
             ok = keep(key)
-            if ok is None:
-                ok = _keep(key)
-            if not ok:
+            if not ok and (ok is not None or not _keep(key)):
                 continue
-            out[key] = (value if value is None or type(value) in _PLAIN or isinstance(value, (int, float))
-                        else scrub(str(value)))
+            kind = type(value)
+            if kind is str:   # most fields: the test for it first
+                out[key] = scrub(value)
+            elif value is None or kind in _PLAIN or isinstance(value, (int, float)):
+                out[key] = value
+            else:
+                out[key] = scrub(str(value))
         if record.exc_info:
             out["exc"] = scrub(self.formatException(record.exc_info))
         return _encode(out)
 
 
 _PLAIN = frozenset((int, float, bool))
+
+
+_ACCESS_TEMPLATES: dict[str, dict[str, Any]] = {}   # logger name -> an INFO record's attributes
+
+
+def log_access(logger: logging.Logger, msg: str, args: tuple[object, ...],
+               fields: dict[str, object]) -> None:
+    """`logger.info(msg, *args, extra=fields)`, with the record copied from one made once
+    instead of built by LogRecord.__init__ (file name, module, thread and process look-ups
+    that our lines never show: ~5 -> 2 us per request). Only where `setup_logging` turned
+    those look-ups off and our record factory is in place; the plain call everywhere else
+    (or when a field would clash with a record's own attribute, which `info` refuses)."""
+    if not logger.isEnabledFor(logging.INFO):
+        return
+    base = _ACCESS_TEMPLATES.get(logger.name)
+    if (base is None or logging._srcfile is not None   # type: ignore[attr-defined]
+            or logging.logThreads or logging.logProcesses or logging.logMultiprocessing
+            or getattr(logging, "logAsyncioTasks", False)
+            or logging.getLogRecordFactory() is not _record_with_request_id
+            or not base.keys().isdisjoint(fields)):
+        logger.info(msg, *args, extra=fields)
+        if base is None and logging._srcfile is None:   # type: ignore[attr-defined]
+            _ACCESS_TEMPLATES[logger.name] = vars(logger.makeRecord(
+                logger.name, logging.INFO, "(unknown file)", 0, msg, (), None,
+                "(unknown function)"))   # what Logger._log passes without _srcfile
+        return
+    record = logging.LogRecord.__new__(logging.LogRecord)
+    attrs = record.__dict__
+    attrs.update(base)
+    ct = time.time()
+    attrs["created"] = ct
+    attrs["msecs"] = int((ct - int(ct)) * 1000) + 0.0
+    attrs["relativeCreated"] = (ct - logging._startTime) * 1000   # type: ignore[attr-defined]
+    attrs["msg"] = msg
+    attrs["args"] = args
+    attrs["request_id"] = request_id_var.get()
+    attrs.update(fields)
+    logger.handle(record)
+
+
+class AccessLineHandler(logging.StreamHandler):
+    """A StreamHandler that gathers the request access lines (INFO and below from
+    `maas.http`) and writes them together: one write per ~4 KiB (at most PIPE_BUF, so the
+    workers' lines never interleave inside a pipe) or FLUSH_S after the first line held,
+    instead of one write per request (~3 us of a worker's CPU each). Every other line is
+    written at once, after what is held (the order stays). A worker's last lines are written
+    by `logging.shutdown()` at its exit; a line is lost only if the process is killed
+    (SIGKILL, a crash of the interpreter) within FLUSH_S of it."""
+
+    FLUSH_S = 0.5
+    MAX_BYTES = 4000   # under PIPE_BUF (4096 on Linux)
+
+    def __init__(self, stream: Any = None) -> None:
+        super().__init__(stream)
+        self._held: list[str] = []
+        self._size = 0
+        self._since = 0.0               # time.monotonic() of the first line held
+        self._timer: Any = None         # the loop's TimerHandle while lines are held
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.levelno >= logging.WARNING or record.name != "maas.http":
+            self.flush()
+            super().emit(record)
+            return
+        try:
+            line = self.format(record) + self.terminator
+        except Exception:   # noqa: BLE001 -- logging's own way: report, never raise
+            self.handleError(record)
+            return
+        now = time.monotonic()
+        if self._held and (self._size + len(line) > self.MAX_BYTES or now - self._since >= self.FLUSH_S):
+            self.flush()
+        if not self._held:
+            self._since = now
+        self._held.append(line)
+        self._size += len(line)
+        if self._timer is None:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:    # no loop in this thread: nothing would come back to write it
+                self.flush()
+                return
+            self._timer = loop.call_later(self.FLUSH_S, self.flush)
+
+    def flush(self) -> None:
+        with self.lock:   # type: ignore[union-attr]  # (the timer calls it outside handle())
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+            if self._held:
+                text = "".join(self._held)
+                self._held.clear()
+                self._size = 0
+                try:
+                    self.stream.write(text)
+                except Exception:   # noqa: BLE001 -- a closed or broken stream: as StreamHandler
+                    pass
+            super().flush()
 
 
 def setup_logging(level: str = "INFO") -> None:
@@ -121,7 +229,9 @@ def setup_logging(level: str = "INFO") -> None:
     logging.logThreads = False
     logging.logProcesses = False
     logging.logMultiprocessing = False
-    handler = logging.StreamHandler(sys.stderr)
+    if hasattr(logging, "logAsyncioTasks"):   # Python 3.12+
+        logging.logAsyncioTasks = False
+    handler = AccessLineHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]

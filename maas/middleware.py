@@ -14,7 +14,8 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from maas.errors import MethodNotAllowed, NotFound, PayloadTooLarge, is_domain_error
 from maas.appkeys import LOG_FIELDS, REQUEST_ID
-from maas.logs import request_id_var
+from maas.logs import log_access, request_id_var
+from maas.metric_batch import MetricBatch
 from maas.outages import RETRY_AFTER_S, outage_of
 
 __all__ = ["Metrics", "make_middlewares", "problem_response"]
@@ -22,6 +23,7 @@ __all__ = ["Metrics", "make_middlewares", "problem_response"]
 log = logging.getLogger("maas.http")
 
 PROBLEM = "application/problem+json"
+_ENCODER = json.JSONEncoder(default=str, ensure_ascii=False)   # json.dumps's, built once
 
 
 class Metrics:
@@ -54,7 +56,7 @@ def problem_response(
         **extra,
     }
     return web.Response(
-        text=json.dumps(body, default=str, ensure_ascii=False), status=status, content_type=PROBLEM
+        text=_ENCODER.encode(body), status=status, content_type=PROBLEM
     )
 
 
@@ -101,8 +103,9 @@ def _request_ids() -> Iterator[str]:
     return (f"{prefix}{n:08x}" for n in itertools.count())
 
 
-def make_middlewares(metrics: Metrics) -> list:
+def make_middlewares(metrics: Metrics, batch: MetricBatch | None = None) -> list:
     request_ids = _request_ids()
+    batch = batch or MetricBatch()
     # labelled children by their labels (bounded: routes x methods x statuses); `labels()`
     # takes a lock and builds the child key on every call
     counters: dict[tuple[str, str, int], Any] = {}
@@ -112,11 +115,11 @@ def make_middlewares(metrics: Metrics) -> list:
         c = counters.get((method, route, status))
         if c is None:
             c = counters[(method, route, status)] = metrics.requests.labels(method, route, str(status))
-        c.inc()
+        batch.inc(c)
         h = timers.get((method, route))
         if h is None:
             h = timers[(method, route)] = metrics.latency.labels(method, route)
-        h.observe(elapsed)
+        batch.observe(h, elapsed)
 
     @web.middleware
     async def request_context(request: web.Request, handler):  # type: ignore[no-untyped-def]
@@ -160,7 +163,7 @@ def make_middlewares(metrics: Metrics) -> list:
             more = request.get(LOG_FIELDS)
             if more:
                 fields = {**more, **fields}
-            log.info("%s %s %s", request.method, route, status, extra=fields)
+            log_access(log, "%s %s %s", (request.method, route, status), fields)
             request_id_var.reset(token)
 
     return [request_context]

@@ -84,6 +84,9 @@ class Catalog:
         self._places: dict[int, Place] = like._places if like else {}
         self._trips: dict[int, _Trip] = like._trips if like else {}
         self._refs: dict[tuple[int, int], int] = like._refs if like else {}
+        # the stops a ride passes, per (pattern, board, alight): every trip of a pattern
+        # passes the same ones, so its legs share one tuple (and renderers can key by it)
+        self._spans: dict[tuple[int, int, int], tuple[Place, ...]] = like._spans if like else {}
         self._rides: dict[tuple[int, int, int, int], tuple[Leg, int, int]] = {}
 
     def forget_rides(self) -> None:
@@ -145,7 +148,7 @@ class Catalog:
                   route_short_name=trip.route_short_name, route_long_name=trip.route_long_name,
                   operator=trip.operator, headsign=trip.headsign,
                   trip_short_name=trip.number,
-                  intermediate=self.places(net.st_stop[row + board + 1:row + alight].tolist()),
+                  intermediate=self.passed(trip, board, alight),
                   stops=alight - board, key=key, scheduled_departure=scheduled[0],
                   scheduled_arrival=scheduled[1], delay_s=dep - sdep, realtime=realtime)
         return leg, s_b, s_a
@@ -160,6 +163,18 @@ class Catalog:
             if len(self._places) >= self._MAX:
                 self._places.clear()
             self._places[s] = got
+        return got
+
+    def passed(self, trip: _Trip, board: int, alight: int) -> tuple[Place, ...]:
+        """The places of the stops `trip` serves between positions `board` and `alight`."""
+        key = (trip.pattern, board, alight)
+        got = self._spans.get(key)
+        if got is None:
+            row = trip.row
+            got = self.places(self.net.st_stop[row + board + 1:row + alight].tolist())
+            if len(self._spans) >= self._MAX:
+                self._spans.clear()
+            self._spans[key] = got
         return got
 
     def places(self, stops: list[int]) -> tuple[Place, ...]:

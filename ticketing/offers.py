@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
+from routing.fares import FareClasses
 from routing.network import Network
 from routing.prebuilt import registered_trips
 from ticketing.errors import ItineraryInvalid, ItineraryStale
@@ -166,20 +167,24 @@ def make_offer(net: Network, cfg: FareConfig, legs: Sequence[Any],
 
 
 def price_itinerary(net: Network, cfg: FareConfig, legs: Sequence[Any],
-                    categories: Sequence[str] = ("adult",), *, planned: bool = False) -> Quote:
+                    categories: Sequence[str] = ("adult",), *, planned: bool = False,
+                    classes: FareClasses | None = None) -> Quote:
     """Prices of an itinerary's transit legs (routing LegKeys), for /v1/plan. `planned`: the
     legs were just made by a planner on `net` (their stops, positions and service dates are
     the network's by construction), so only their trips are looked up, not checked again
-    (a fifth of pricing a new itinerary); a booking's legs (from an id) are always checked."""
+    (a fifth of pricing a new itinerary); a booking's legs (from an id) are always checked.
+    `classes` (with `planned`): that planner's fare classes; a leg is priced as its class's
+    representative trip (same route, same stops: the same price, as a price search counts
+    it), so a unit price computed for one trip serves every trip of its class."""
     try:
         key = (tuple(legs), tuple(categories))
         memo = _QUOTES.get(net)
         got = memo.get(key) if memo is not None else None
     except TypeError:   # legs that are not hashable: no memo
-        return _quote(net, cfg, legs, categories, planned)
+        return _quote(net, cfg, legs, categories, planned, classes)
     if got is not None and got[0] is cfg:
         return got[1]
-    quote = _quote(net, cfg, legs, categories, planned)
+    quote = _quote(net, cfg, legs, categories, planned, classes)
     if memo is None:
         memo = _QUOTES.setdefault(net, {})
     if len(memo) >= 1 << 12:       # ~1.5 KB an entry (the legs are kept alive)
@@ -189,12 +194,15 @@ def price_itinerary(net: Network, cfg: FareConfig, legs: Sequence[Any],
 
 
 def _quote(net: Network, cfg: FareConfig, legs: Sequence[Any],
-           categories: Sequence[str], planned: bool = False) -> Quote:
+           categories: Sequence[str], planned: bool = False,
+           classes: FareClasses | None = None) -> Quote:
     """make_offer(...).quote, checking the legs the same way without building OfferLegs."""
     if planned:
         trips = _trip_index(net)
-        spans = [LegSpan(_trip_of(trips, n, leg).t, leg.board_pos, leg.alight_pos)
-                 for n, leg in enumerate(legs)]
+        ts = [_trip_of(trips, n, leg).t for n, leg in enumerate(legs)]
+        if classes is not None and len(classes.trip_class) == net.n_trips:
+            ts = [int(classes.rep_trip[classes.trip_class[t]]) for t in ts]
+        spans = [LegSpan(t, leg.board_pos, leg.alight_pos) for t, leg in zip(ts, legs, strict=True)]
     else:
         spans = [LegSpan(trip.t, leg.board_pos, leg.alight_pos)
                  for trip, leg in _checked(net, legs)]

@@ -250,9 +250,11 @@ def itinerary_quote(request: web.Request, it: Itinerary) -> tuple[Quote | None, 
     keys = [leg.key for leg in it.legs if leg.key is not None]
     if not keys:
         return None, True
+    snap = request.app[LIVE].current
     try:
-        return price_itinerary(request.app[LIVE].current.network,
-                               request.app[BOOKINGS].config.fares, keys, planned=True), True
+        return price_itinerary(snap.network, request.app[BOOKINGS].config.fares, keys,
+                               planned=True, classes=snap.planner.fare_classes()
+                               if snap.planner is not None else None), True
     except TicketingError:
         log.warning("could not price an itinerary", exc_info=True)
         return None, False

@@ -32,6 +32,7 @@ _MAX = 1 << 14
 _PLACES: dict[int, tuple[Place, str]] = {}
 _TRIPS: dict[tuple[Any, ...], str] = {}
 _LEG_JSON: dict[int, tuple[Leg, str]] = {}
+_SPANS: dict[int, tuple[tuple[Place, ...], str]] = {}   # a ride's passed stops, by the tuple
 _LEG_JSON_MAX = 8192
 
 
@@ -39,6 +40,7 @@ def clear() -> None:
     _PLACES.clear()
     _TRIPS.clear()
     _LEG_JSON.clear()
+    _SPANS.clear()
 
 
 def _place(p: Place) -> str:
@@ -53,6 +55,19 @@ def _place(p: Place) -> str:
 
 
 def _places(ps: tuple[Place, ...]) -> str:
+    """`_place` of each, comma-separated; kept by the tuple's identity (the planner's
+    catalog hands every trip of a pattern the same tuple for the same span)."""
+    got = _SPANS.get(id(ps))
+    if got is not None and got[0] is ps:
+        return got[1]
+    text = _join_places(ps)
+    if len(_SPANS) >= _MAX:
+        _SPANS.clear()
+    _SPANS[id(ps)] = (ps, text)
+    return text
+
+
+def _join_places(ps: tuple[Place, ...]) -> str:
     """`_place` of each, comma-separated (inlined: ~60 stops a response)."""
     out = []
     memo = _PLACES
@@ -80,7 +95,7 @@ def _head(leg: Leg) -> str:
     return got
 
 
-def _write_leg(leg: Leg) -> str:
+def _write_leg(leg: Leg, memo: bool = True) -> str:
     walk = leg.mode == "walk"
     dep, arr = leg.departure.isoformat(), leg.arrival.isoformat()
     sched_dep = leg.scheduled_departure
@@ -92,7 +107,7 @@ def _write_leg(leg: Leg) -> str:
         delay = int((leg.departure - (sched_dep or leg.departure)).total_seconds())
     place = _place
     return "".join((
-        _head(leg), _places(leg.intermediate),
+        _head(leg), (_places if memo else _join_places)(leg.intermediate),
         '],"from":', place(leg.from_place), ',"to":', place(leg.to_place),
         ',"departure":"', dep, '","arrival":"', arr,
         '","scheduled_departure":"', sdep, '","scheduled_arrival":"', sarr,
@@ -108,7 +123,7 @@ def leg_json(leg: Leg, memo: bool = True) -> str:
     """The leg's JSON object without its price: ends with `"price":`. `memo`: keep it by the
     Leg's identity (the planner memoises its rides: the same Leg comes back)."""
     if not memo:
-        return _write_leg(leg)
+        return _write_leg(leg, False)
     got = _LEG_JSON.get(id(leg))
     if got is not None and got[0] is leg:
         return got[1]

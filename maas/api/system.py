@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 from maas import db_store
 from maas.appkeys import DB, LIVE, METRICS, OPENAPI, REDIS
 from maas.http import Router, json_response
+from maas.metric_batch import METRIC_BATCH
 from maas.openapi import render_docs
 
 router = Router(tag="system")
@@ -60,6 +61,9 @@ async def readyz(request: web.Request) -> web.Response:
 
 @router.get("/metrics", summary="Prometheus metrics", response_content=CONTENT_TYPE_LATEST)
 async def metrics(request: web.Request) -> web.Response:
+    batch = request.app.get(METRIC_BATCH)
+    if batch is not None:
+        batch.flush()   # this process's values are exact; other workers' at most FLUSH_S late
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)

@@ -28,7 +28,7 @@ from routing.planner import Planner, Query
 from routing.timetable import service_ref_epoch
 from ticketing.errors import NoFare
 from ticketing.fares import FareConfig, LegSpan, Tariff, price_journey, search_fares
-from ticketing.offers import price_itinerary
+from ticketing.offers import _quote, price_itinerary
 
 CFG = RoutingConfig(max_transfers=2, max_limit=200)
 
@@ -344,6 +344,11 @@ def _real_price_case(net, cfg: FareConfig, d: date, n: int, seed: int) -> int:
         best = min(it.price_minor for it in priced)
         assert all(best <= price_itinerary(net, cfg, [leg.key for leg in it.legs if leg.key])
                    .total_minor for it in fast)
+        for it in fast:   # /v1/plan prices a leg as its fare class's representative trip
+            keys = [leg.key for leg in it.legs if leg.key is not None]
+            if keys:
+                assert _quote(net, cfg, keys, ("adult",), True, pl.fare_classes()) == \
+                    _quote(net, cfg, keys, ("adult",))
         first = min(value(pl, it) for it in priced)
         cheaper += any(value(pl, it) > first and it.price_minor < min(
             x.price_minor for x in priced if value(pl, x) == first) for it in priced)

@@ -421,3 +421,52 @@ async def test_a_used_idempotency_key_replays_and_writes_nothing_more(env):
     events = await env.pool.fetch("SELECT event FROM booking_events ORDER BY id")
     assert [e["event"] for e in events] == ["hold", "confirm", "cancel"]
     assert await env.pool.fetchval("SELECT count(*) FROM idempotency_keys") == 3
+
+
+async def test_concurrent_cancels_write_once_and_duplicates_replay(env):
+    """Cancel reads without a lock and writes only if the booking is still the version it
+    read (else cancels the locking way): of concurrent cancels one writes, the others see
+    it cancelled; duplicates of one Idempotency-Key all answer with the one stored response."""
+    b = await env.hold(BUS, RAIL, pax=2)
+    paid = (await env.svc.confirm(env.account, b.id, "p")).paid_minor
+    results = await asyncio.gather(*(env.svc.cancel(env.account, b.id) for _ in range(6)),
+                                   return_exceptions=True)
+    won = [r for r in results if not isinstance(r, Exception)]
+    assert len(won) == 1 and all(isinstance(r, BookingCancelled) for r in results
+                                 if isinstance(r, Exception))
+    view = await env.svc.get(env.account, b.id)
+    assert view == won[0][0] and view.refund_minor == won[0][1].refund_minor == paid
+    events = await env.pool.fetch("SELECT event FROM booking_events WHERE booking_id = $1", b.id)
+    assert [e["event"] for e in events] == ["hold", "confirm", "cancel"]
+
+    b = await env.hold(BUS, RAIL, pax=2)
+    await env.svc.confirm(env.account, b.id, "p")
+    key = store.Idempotent("account:" + env.account, "k-dup", b"h" * 32,
+                           lambda v: f"{v.id} {v.status} {v.refund_minor}".encode())
+    results = await asyncio.gather(*(env.svc.cancel(env.account, b.id, idempotent=key)
+                                     for _ in range(6)), return_exceptions=True)
+    won = [r for r in results if not isinstance(r, Exception)]
+    assert len(won) == 1
+    body = f"{b.id} cancelled {won[0][0].refund_minor}".encode()
+    assert all(isinstance(r, store.Replayed) and bytes(r.row["body"]) == body
+               for r in results if isinstance(r, Exception))
+    assert await env.pool.fetchval("SELECT count(*) FROM booking_events WHERE booking_id = $1 "
+                                   "AND event = 'cancel'", b.id) == 1
+
+
+async def test_cancel_writes_nothing_over_a_booking_changed_since_its_read(env):
+    """The two-round-trip cancel's write (maas_cancel_write) is refused when the booking row
+    is no longer the version read; the cancel then acts on what is there now."""
+    b = await env.hold(BUS, RAIL, pax=2)
+    version = await env.pool.fetchval("SELECT xmin FROM bookings WHERE id = $1", b.id)
+    await env.svc.confirm(env.account, b.id, "p")
+    stale = await env.pool.fetchval(
+        "SELECT maas_cancel_write($1, $2, $3, '{0,1}', '{0,0}', '{NULL,NULL}', '{0,1}', "
+        "'cancelled', 0, 0, true, 'cancel', 'held', NULL, '{}', NULL, NULL, NULL, NULL, NULL, "
+        "NULL)", b.id, version, env.clock.now())
+    assert stale is False
+    view = await env.svc.get(env.account, b.id)
+    assert view.status == "confirmed" and {t.status for t in view.tickets} == {"issued"}
+    view, out = await env.svc.cancel(env.account, b.id)
+    assert view.status == "cancelled" and out.refund_minor == view.paid_minor > 0
+    assert view == await env.svc.get(env.account, b.id)

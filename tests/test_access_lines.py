@@ -1,0 +1,128 @@
+"""Access lines written together (maas/logs.py AccessLineHandler): held for a moment inside
+a worker's loop, every other line at once, nothing reordered, nothing left behind."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+
+from maas.logs import AccessLineHandler, JsonFormatter
+from tests.polling import eventually
+
+
+class Recorder:
+    """A stream that keeps each write() call apart."""
+
+    def __init__(self) -> None:
+        self.writes: list[str] = []
+
+    def write(self, text: str) -> None:
+        self.writes.append(text)
+
+    def flush(self) -> None:
+        pass
+
+    def lines(self) -> list[dict]:
+        return [json.loads(line) for line in "".join(self.writes).splitlines()]
+
+
+def _record(name: str, level: int, msg: str) -> logging.LogRecord:
+    return logging.LogRecord(name, level, "", 0, msg, (), None)
+
+
+@pytest.fixture
+def handler():
+    stream = Recorder()
+    h = AccessLineHandler(stream)
+    h.setFormatter(JsonFormatter())
+    yield h, stream
+    h.close()
+
+
+async def test_access_lines_are_held_then_written_in_one_go(handler):
+    h, stream = handler
+    h.FLUSH_S = 0.02
+    for i in range(5):
+        h.handle(_record("maas.http", logging.INFO, f"GET /healthz {i}"))
+    assert stream.writes == []        # held
+    await eventually(lambda: stream.writes)
+    assert len(stream.writes) == 1
+    assert [line["msg"] for line in stream.lines()] == [f"GET /healthz {i}" for i in range(5)]
+
+
+async def test_other_lines_are_written_at_once_after_what_is_held(handler):
+    h, stream = handler
+    h.FLUSH_S = 60.0     # only the lines themselves may write
+    h.handle(_record("maas.http", logging.INFO, "GET /a 200"))
+    h.handle(_record("maas.http", logging.WARNING, "postgres_unavailable in GET /b"))
+    h.handle(_record("maas.http", logging.INFO, "GET /c 200"))
+    h.handle(_record("maas.live", logging.INFO, "feed activated"))
+    assert [line["msg"] for line in stream.lines()] == [
+        "GET /a 200", "postgres_unavailable in GET /b", "GET /c 200", "feed activated"]
+
+
+async def test_no_write_is_larger_than_a_pipe_writes_at_once(handler):
+    h, stream = handler
+    h.FLUSH_S = 60.0
+    for i in range(200):
+        h.handle(_record("maas.http", logging.INFO, f"GET /v1/stops {i:04d} " + "x" * 150))
+    h.flush()
+    assert len(stream.writes) > 1
+    assert all(len(w.encode()) <= 4096 for w in stream.writes)
+    assert len(stream.lines()) == 200
+
+
+def test_without_a_loop_every_line_is_written_at_once(handler):
+    h, stream = handler
+    h.handle(_record("maas.http", logging.INFO, "GET /a 200"))
+    assert len(stream.lines()) == 1
+
+
+async def test_shutdown_writes_what_is_held(handler):
+    h, stream = handler
+    h.FLUSH_S = 60.0
+    h.handle(_record("maas.http", logging.INFO, "GET /last 200"))
+    assert stream.writes == []
+    logging.shutdown([lambda: h])   # what a worker's exit does (maas.serve.exit_now)
+    assert [line["msg"] for line in stream.lines()] == ["GET /last 200"]
+
+
+def test_a_copied_access_record_is_the_record_info_would_make(monkeypatch):
+    from maas.logs import log_access, request_id_var
+
+    for flag in ("logThreads", "logProcesses", "logMultiprocessing"):   # as setup_logging sets them
+        monkeypatch.setattr(logging, flag, False)
+    monkeypatch.setattr(logging, "_srcfile", None)
+    logger = logging.getLogger("maas.test_access")
+    logger.setLevel(logging.INFO)
+    got: list[logging.LogRecord] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            got.append(record)
+
+    keep = Keep()
+    logger.addHandler(keep)
+    token = request_id_var.set("rid-1")
+    try:
+        fields = {"method": "GET", "route": "/healthz", "status": 200, "ms": 0.1, "gate": "g1"}
+        logger.info("%s %s %s", "GET", "/healthz", 200, extra=fields)
+        for _ in range(2):   # the first call makes the template, the second copies it
+            log_access(logger, "%s %s %s", ("GET", "/healthz", 200), fields)
+        # a field that is one of the record's own attributes: refused by info(), as before
+        with pytest.raises(KeyError):
+            log_access(logger, "x", (), {"levelname": "bogus"})
+        logger.setLevel(logging.WARNING)
+        log_access(logger, "%s", ("never",), {})
+    finally:
+        request_id_var.reset(token)
+        logger.removeHandler(keep)
+    assert len(got) == 3
+    timing = {"created", "msecs", "relativeCreated"}
+    plain, copied = ({k: v for k, v in vars(r).items() if k not in timing} for r in (got[0], got[2]))
+    assert copied == plain
+    assert copied["request_id"] == "rid-1" and copied["gate"] == "g1"
+    assert got[2].getMessage() == "GET /healthz 200"
+    assert isinstance(got[2].created, float) and got[2].msecs == int((got[2].created % 1) * 1000)

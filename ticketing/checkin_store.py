@@ -115,13 +115,31 @@ async def token_source(conn: Any, booking_id: str, account: str | None = None,
     token of a booking takes one statement, not a read and then an insert. A secret stored by
     a racing request meanwhile wins (nothing is stored; the caller reads theirs).
 
-    One function call (`maas_token_source`, migration 0851: its statements are planned
-    generically, once per connection). One row per leg, filtered here rather than in SQL: with
-    `l.status = 'confirmed'` in a WHERE clause, a generic plan on a young table ANDs in a
-    partial status index and reads thousands of index entries per call (measured); the
-    insert's condition reads the legs by the booking's key."""
+    One row per leg, filtered here rather than in SQL: with `l.status = 'confirmed'` in the
+    statement, a generic plan on a young table ANDs in the partial occupancy index and reads
+    thousands of index entries per call (measured). The insert's conditions look at the read
+    rows (the CTE, materialised), never into booking_legs' indexes. (A plpgsql function with
+    generic plans, migration 0851, cost more than it saved here: dropped by 0852.)"""
     rows = await conn.fetch(
-        "SELECT * FROM maas_token_source($1, $2, $3, $4, $5)",   # migration 0851
+        """WITH src AS (
+               SELECT b.account_id, b.status, b.passenger_categories,
+                      s.data_key_id, s.sealed_secret, s.issued_at,
+                      l.leg_no, l.status AS leg_status, l.from_stop, l.to_stop, l.mode,
+                      l.departure, l.arrival
+                 FROM bookings b
+                 LEFT JOIN booking_secrets s ON s.booking_id = b.id
+                 LEFT JOIN booking_legs l ON l.booking_id = b.id
+                WHERE b.id = $1),
+           made AS (
+               INSERT INTO booking_secrets (booking_id, data_key_id, sealed_secret, issued_at)
+               SELECT $1, $3, $4, $5
+                WHERE $4::bytea IS NOT NULL
+                  AND EXISTS (SELECT 1 FROM src
+                               WHERE account_id = $2 AND status = 'confirmed'
+                                 AND leg_status = 'confirmed' AND sealed_secret IS NULL)
+               ON CONFLICT (booking_id) DO NOTHING
+               RETURNING issued_at)
+           SELECT src.*, (SELECT issued_at FROM made) AS made_at FROM src ORDER BY leg_no""",
         booking_id, account, new.data_key_id if new else None, new.sealed if new else None,
         new.issued_at if new else None)
     if not rows:

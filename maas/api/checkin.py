@@ -13,6 +13,7 @@ import io
 import logging
 from typing import AsyncIterator
 
+import orjson
 import segno
 from aiohttp import web
 from pydantic import BaseModel, Field
@@ -96,8 +97,14 @@ _NO_STORE = {"Cache-Control": "no-store"}
             errors={404: "not your booking", 409: "booking not confirmed"})
 async def token(request: web.Request) -> web.Response:
     got = await _current_qr(request)
-    body = TokenResponse(qr=got.qr, refresh_in_s=round(got.refresh_in_s, 3), step_s=got.step_s)
-    return web.Response(text=body.model_dump_json(), content_type="application/json",
+    return _token_response(got)
+
+
+def _token_response(got: CurrentQr) -> web.Response:
+    """`TokenResponse` as the model writes it, byte for byte, without building the model
+    (tests/api/test_checkin.py compares them)."""
+    body = {"qr": got.qr, "refresh_in_s": round(float(got.refresh_in_s), 3), "step_s": int(got.step_s)}
+    return web.Response(body=orjson.dumps(body), content_type="application/json", charset="utf-8",
                         headers=_NO_STORE)
 
 

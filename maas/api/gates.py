@@ -7,12 +7,12 @@ parse, call ticketing.checkin_service.Checkin (where the gate decision is made),
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 
 from datetime import date as Date, datetime, timezone, tzinfo
 from typing import Any, Literal
 
+import orjson
 from aiohttp import web
 from pydantic import (AwareDatetime, BaseModel, Field, SerializerFunctionWrapHandler,
                       model_serializer, model_validator)
@@ -173,8 +173,7 @@ def _plain_validation(d: Decision) -> web.Response:
                            "passengers": d.passengers}
     if d.passenger is not None:
         out["passenger"] = d.passenger
-    return web.Response(text=json.dumps(out, ensure_ascii=False, separators=(",", ":")),
-                        content_type="application/json")
+    return web.Response(body=orjson.dumps(out), content_type="application/json", charset="utf-8")
 
 
 def _too_many(request: web.Request, err: TooManyUnknownIds, retry: int) -> web.Response:

@@ -193,3 +193,17 @@ async def test_rotating_the_data_key_reseals_checkin_secrets(client, db, make_ac
     secret, _ = await store.ensure_secret(db, bid, only_new, NOW)   # opens without the old key
     assert parse_qr(before).codes == tuple(leg_codes(secret, [0, 1, 2], step_of(NOW, 15)))
     assert old.active == "test1"
+
+
+@pytest.mark.parametrize("refresh", [0.0, 0.0004, 0.001, 0.0105, 1.0, 7.25, 12.3456, 14.9996, 29.999, 30.0, 1e-7])
+def test_a_token_is_written_as_the_model_writes_it(refresh):
+    """The token skips its response model: the same bytes, header and charset."""
+    from maas.api.checkin import TokenResponse, _token_response
+    from ticketing.checkin_service import CurrentQr
+
+    got = CurrentQr(qr="NCFOXN%TS3DH 0$:+A/ .-*KL", refresh_in_s=refresh, step_s=30)
+    fast = _token_response(got)
+    model = TokenResponse(qr=got.qr, refresh_in_s=round(refresh, 3), step_s=30)
+    assert fast.text == model.model_dump_json()
+    assert fast.content_type == "application/json" and fast.charset == "utf-8"
+    assert fast.headers["Cache-Control"] == "no-store"

@@ -4,18 +4,21 @@ Concurrency (see 0200_bookings.sql): occupancy is counted from `booking_legs`; w
 that could add occupancy (hold, confirm) first take a transaction-level advisory lock per
 segment they touch, in ascending lock-key order, and count only after they hold them
 (confirm reads "now" after them; a hold just before its statement, see `hold`). Every
-booking-level write (confirm, cancel, cancel a leg, expire) locks the booking row first,
-then segments: one lock order everywhere -> no deadlocks, and confirm/cancel of one
-booking serialise. Every transition writes its booking_events row in the same transaction.
+booking-level write (confirm, cancel, cancel a leg, expire, exchange) locks the booking row
+first (after the Idempotency-Key's claim), then segments: one lock order everywhere -> no
+deadlocks, and confirm/cancel of one booking serialise; and it updates the booking row in
+the transaction that writes any of its legs or tickets (the two-round-trip cancel relies on
+it: an unchanged booking row version means unchanged legs and tickets). Every transition
+writes its booking_events row in the same transaction.
 
 Round trips (each costs worker and PostgreSQL CPU; the functions are in
-0820_booking_round_trips.sql and 0831_booking_for_write.sql): a hold is one statement
+0820_booking_round_trips.sql and 0831-0833): a hold is one statement
 (`maas_hold`); confirm is BEGIN, lock-and-read (`maas_booking_for_write`: booking lock,
 segment locks, then one row of booking, legs, passengers), one write, COMMIT; cancel is a
-read and one statement that writes and commits (`maas_cancel_write`, 0832: it writes only if
-the booking row is still the version read; else the locking way, as confirm). With an
-Idempotency-Key (`Idempotent`), the key is claimed by the first statement and its response
-written by the last. Confirm and cancel answer with the booking built from the rows they
+read (`maas_booking_current`) and one statement that writes and commits (`maas_cancel_write`:
+it writes only if the booking row is still the version read; else the locking way, as
+confirm). With an Idempotency-Key (`Idempotent`), the key is claimed by the first locking
+statement (cancel's read only looks it up) and its response written by the last. Confirm and cancel answer with the booking built from the rows they
 locked and what they wrote (what a read after the commit returns; tested).
 """
 

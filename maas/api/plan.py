@@ -361,7 +361,7 @@ async def plan(request: web.Request, query: PlanQuery) -> web.Response:
         else:
             its = await asyncio.to_thread(gauge.plan, planner, q)
     kind = "price" if price else "range" if q.window_s > 0 else "point"
-    request.app[DOMAIN_METRICS].plan_latency.labels(kind).observe(time.perf_counter() - started)
+    request.app[DOMAIN_METRICS].plan_took(kind, time.perf_counter() - started)
     return web.Response(body=render_json(request, its, query.lang, request_lang(request, query.lang)),
                         content_type="application/json",
                         charset="utf-8")

@@ -39,6 +39,7 @@ sys.path.insert(0, os.getcwd())   # the tree under test: see the docstring
 import aiohttp
 import psutil
 
+from benchmarks.measure import proc_cpu_s
 from loadtests.runner import WIDE_WINDOWS, SHANGHAI
 from loadtests.seed import SeedPlan, seed
 from loadtests.payloads import passengers
@@ -53,20 +54,6 @@ def procs(server: Server, data_dir: Path) -> dict[str, object]:
     return {"workers": server.workers(), "postgres": lambda: [pm, *pm.children(recursive=True)]}
 
 
-def _proc_cpu(p: psutil.Process) -> float:
-    """CPU seconds of a process: the sum of its threads' /proc schedstat (ns), so short
-    phases are not rounded to psutil's 10 ms ticks; psutil where that cannot be read."""
-    try:
-        total = 0
-        for task in os.listdir(f"/proc/{p.pid}/task"):
-            with open(f"/proc/{p.pid}/task/{task}/schedstat") as f:
-                total += int(f.read().split()[0])
-        return total / 1e9
-    except (OSError, ValueError, IndexError):
-        c = p.cpu_times()
-        return c.user + c.system
-
-
 def cpu(groups) -> dict[str, dict[int, float]]:
     """CPU seconds per process of each group (and of this client), keyed by pid."""
     out = {}
@@ -74,12 +61,12 @@ def cpu(groups) -> dict[str, dict[int, float]]:
         seen = {}
         for p in (ps() if callable(ps) else ps):
             try:
-                seen[p.pid] = _proc_cpu(p)
+                seen[p.pid] = proc_cpu_s(p)
             except psutil.Error:
                 pass
         out[k] = seen
     me = psutil.Process()
-    out["client"] = {me.pid: _proc_cpu(me)}
+    out["client"] = {me.pid: proc_cpu_s(me)}
     return out
 
 

@@ -15,6 +15,7 @@ import re
 import sys
 import time
 from datetime import datetime, timezone
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
@@ -104,24 +105,51 @@ class JsonFormatter(logging.Formatter):
         rid = getattr(record, "request_id", None)
         if rid:
             out["request_id"] = rid
-        keep = _KEEP.get
-        for key, value in record.__dict__.items():
-            ok = keep(key)
-            if not ok and (ok is not None or not _keep(key)):
-                continue
-            kind = type(value)
-            if kind is str:   # most fields: the test for it first
-                out[key] = scrub(value)
-            elif value is None or kind in _PLAIN or isinstance(value, (int, float)):
-                out[key] = value
-            else:
-                out[key] = scrub(str(value))
+        _add_fields(out, record.__dict__)
         if record.exc_info:
             out["exc"] = scrub(self.formatException(record.exc_info))
         return _encode(out)
 
 
+def _add_fields(out: dict[str, object], fields: dict[str, object]) -> None:
+    """The fields that may be logged (a record's own attributes may not), text scrubbed."""
+    keep = _KEEP.get
+    for key, value in fields.items():
+        ok = keep(key)
+        if not ok and (ok is not None or not _keep(key)):
+            continue
+        kind = type(value)
+        if kind is str:   # most fields: the test for it first
+            out[key] = scrub(value)
+        elif value is None or kind in _PLAIN or isinstance(value, (int, float)):
+            out[key] = value
+        else:
+            out[key] = scrub(str(value))
+
+
 _PLAIN = frozenset((int, float, bool))
+
+
+def _access_handler(logger: logging.Logger) -> "AccessLineHandler | None":
+    """The handler an INFO line of `logger` reaches alone, when that is an AccessLineHandler
+    with our formatter and nothing on the way filters or also handles it (a `maas serve`
+    worker after setup_logging); else None (tests' capture handlers, a custom set-up)."""
+    if logger.disabled:
+        return None
+    node: Any = logger
+    root = logging.root
+    while node is not root:
+        if node.handlers or node.filters or not node.propagate:
+            return None
+        node = node.parent
+    handlers = root.handlers
+    if len(handlers) != 1 or root.filters or root.manager.disable >= logging.INFO:
+        return None
+    h = handlers[0]
+    if (type(h) is not AccessLineHandler or h.filters or h.level > logging.INFO
+            or type(h.formatter) is not JsonFormatter):
+        return None
+    return h
 
 
 _ACCESS_TEMPLATES: dict[str, dict[str, Any]] = {}   # logger name -> an INFO record's attributes
@@ -129,12 +157,30 @@ _ACCESS_TEMPLATES: dict[str, dict[str, Any]] = {}   # logger name -> an INFO rec
 
 def log_access(logger: logging.Logger, msg: str, args: tuple[object, ...],
                fields: dict[str, object]) -> None:
-    """`logger.info(msg, *args, extra=fields)`, with the record copied from one made once
-    instead of built by LogRecord.__init__ (file name, module, thread and process look-ups
-    that our lines never show: ~5 -> 2 us per request). Only where `setup_logging` turned
-    those look-ups off and our record factory is in place; the plain call everywhere else
-    (or when a field would clash with a record's own attribute, which `info` refuses)."""
+    """`logger.info(msg, *args, extra=fields)` for the access line of every request, cheaper:
+    in a worker whose only handler is our AccessLineHandler, the formatter's line is built
+    straight from the fields, with no LogRecord; elsewhere (tests' capture handlers) the
+    record is copied from one made once instead of built by LogRecord.__init__ (file name,
+    module, thread and process look-ups that our lines never show: ~5 -> 2 us), where
+    `setup_logging` turned those look-ups off and our record factory is in place; the plain
+    call otherwise, and when a field would clash with a record's own attribute (which `info`
+    refuses)."""
     if not logger.isEnabledFor(logging.INFO):
+        return
+    direct = _access_handler(logger) if _STD.isdisjoint(fields) else None
+    if direct is not None:
+        # what JsonFormatter.format writes for the record info() would make (the record's
+        # own attributes never show; request_id is one of them), without the record
+        if args and len(args) == 1 and isinstance(args[0], Mapping) and args[0]:
+            args = args[0]   # type: ignore[assignment]  # as LogRecord takes a lone mapping
+        out: dict[str, object] = {"ts": _timestamp(time.time()),
+                                  "level": logging.getLevelName(logging.INFO).lower(),
+                                  "logger": logger.name, "msg": scrub(str(msg) % args if args else str(msg))}
+        rid = request_id_var.get()
+        if rid:
+            out["request_id"] = rid
+        _add_fields(out, fields)
+        direct.hold(_encode(out) + direct.terminator)
         return
     base = _ACCESS_TEMPLATES.get(logger.name)
     if (base is None or logging._srcfile is not None   # type: ignore[attr-defined]
@@ -191,13 +237,23 @@ class AccessLineHandler(logging.StreamHandler):
         except Exception:   # noqa: BLE001 -- logging's own way: report, never raise
             self.handleError(record)
             return
+        self._hold(line)
+
+    def hold(self, line: str) -> None:
+        """Hold one formatted access line (with its terminator), as emit() does
+        (maas.logs.log_access writes its lines here without a record)."""
+        with self.lock:   # type: ignore[union-attr]
+            self._hold(line)
+
+    def _hold(self, line: str) -> None:
+        size = len(line) if line.isascii() else len(line.encode())
         now = time.monotonic()
-        if self._held and (self._size + len(line) > self.MAX_BYTES or now - self._since >= self.FLUSH_S):
+        if self._held and (self._size + size > self.MAX_BYTES or now - self._since >= self.FLUSH_S):
             self.flush()
         if not self._held:
             self._since = now
         self._held.append(line)
-        self._size += len(line)
+        self._size += size
         if self._timer is None:
             try:
                 loop = asyncio.get_running_loop()

@@ -28,7 +28,8 @@ FLUSH_S = 1.0
 
 class MetricBatch:
     """Counter increments and histogram observations of labelled children, held until
-    `flush()` adds them (one `inc` per child and bucket instead of one per request)."""
+    `flush()` adds them (one `inc` per child and bucket instead of one per request). Called
+    from the event loop's thread only (handlers and middleware), like the loop's timer."""
 
     def __init__(self, flush_s: float = FLUSH_S) -> None:
         self.flush_s = flush_s

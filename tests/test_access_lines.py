@@ -126,3 +126,57 @@ def test_a_copied_access_record_is_the_record_info_would_make(monkeypatch):
     assert copied["request_id"] == "rid-1" and copied["gate"] == "g1"
     assert got[2].getMessage() == "GET /healthz 200"
     assert isinstance(got[2].created, float) and got[2].msecs == int((got[2].created % 1) * 1000)
+
+
+def test_a_line_written_without_a_record_is_the_formatters_line(monkeypatch):
+    from maas.logs import _access_handler, log_access, request_id_var
+
+    for flag in ("logThreads", "logProcesses", "logMultiprocessing"):
+        monkeypatch.setattr(logging, flag, False)
+    monkeypatch.setattr(logging, "_srcfile", None)
+    stream = Recorder()
+    h = AccessLineHandler(stream)
+    h.setFormatter(JsonFormatter())
+    monkeypatch.setattr(logging.root, "handlers", [h])   # a worker's set-up: ours alone
+    monkeypatch.setattr(logging.root, "level", logging.INFO)
+    logger = logging.getLogger("maas.http")
+    assert _access_handler(logger) is h
+    fields = {"method": "POST", "route": "/v1/gates/{gate}/validate", "status": 200, "ms": 1.5,
+              "gate": "闸机-1", "note": "Bearer mk_abcdefghijklmnop", "id_number": "370102199001011234",
+              "leg": None, "ok": True, "booking": object()}
+    token = request_id_var.set("rid-7")
+    try:
+        log_access(logger, "%s %s %s", ("POST", "/v1/gates/{gate}/validate", 200), fields)
+        record = logger.makeRecord("maas.http", logging.INFO, "(unknown file)", 0, "%s %s %s",
+                                   ("POST", "/v1/gates/{gate}/validate", 200), None, extra=fields)
+    finally:
+        request_id_var.reset(token)
+    h.flush()
+    [direct] = stream.lines()
+    formatted = json.loads(JsonFormatter().format(record))
+    assert [k for k in direct if k != "ts"] == [k for k in formatted if k != "ts"]   # same order
+    assert {k: v for k, v in direct.items() if k != "ts"} == {k: v for k, v in formatted.items() if k != "ts"}
+    assert direct["request_id"] == "rid-7" and "abcdefghijklmnop" not in direct["note"]
+    assert "id_number" not in direct and direct["gate"] == "闸机-1"
+    with pytest.raises(KeyError):   # a record's own attribute as a field: refused, as info() does
+        log_access(logger, "x", (), {"levelname": "bogus"})
+    # anything else on the way (a capture handler beside ours, a disabled logger): the record path
+    monkeypatch.setattr(logging.root, "handlers", [h, logging.NullHandler()])
+    assert _access_handler(logger) is None
+    monkeypatch.setattr(logging.root, "handlers", [h])
+    monkeypatch.setattr(logger, "disabled", True)
+    assert _access_handler(logger) is None
+
+
+def test_a_write_counts_bytes_not_characters(handler):
+    h, stream = handler
+    h.FLUSH_S = 60.0
+
+    async def run() -> None:
+        for i in range(100):
+            h.handle(_record("maas.http", logging.INFO, f"GET /v1/stops 济南西站济南西站济南西站 {i:03d}"))
+        h.flush()
+
+    import asyncio
+    asyncio.run(run())
+    assert all(len(w.encode()) <= 4096 for w in stream.writes) and len(stream.lines()) == 100

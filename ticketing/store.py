@@ -4,18 +4,21 @@ Concurrency (see 0200_bookings.sql): occupancy is counted from `booking_legs`; w
 that could add occupancy (hold, confirm) first take a transaction-level advisory lock per
 segment they touch, in ascending lock-key order, and count only after they hold them
 (confirm reads "now" after them; a hold just before its statement, see `hold`). Every
-booking-level write (confirm, cancel, cancel a leg, expire) locks the booking row first,
-then segments: one lock order everywhere -> no deadlocks, and confirm/cancel of one
-booking serialise. Every transition writes its booking_events row in the same transaction.
+booking-level write (confirm, cancel, cancel a leg, expire, exchange) locks the booking row
+first (after the Idempotency-Key's claim), then segments: one lock order everywhere -> no
+deadlocks, and confirm/cancel of one booking serialise; and it updates the booking row in
+the transaction that writes any of its legs or tickets (the two-round-trip cancel relies on
+it: an unchanged booking row version means unchanged legs and tickets). Every transition
+writes its booking_events row in the same transaction.
 
 Round trips (each costs worker and PostgreSQL CPU; the functions are in
-0820_booking_round_trips.sql and 0831_booking_for_write.sql): a hold is one statement
+0820_booking_round_trips.sql and 0831-0833): a hold is one statement
 (`maas_hold`); confirm is BEGIN, lock-and-read (`maas_booking_for_write`: booking lock,
 segment locks, then one row of booking, legs, passengers), one write, COMMIT; cancel is a
-read and one statement that writes and commits (`maas_cancel_write`, 0832: it writes only if
-the booking row is still the version read; else the locking way, as confirm). With an
-Idempotency-Key (`Idempotent`), the key is claimed by the first statement and its response
-written by the last. Confirm and cancel answer with the booking built from the rows they
+read (`maas_booking_current`) and one statement that writes and commits (`maas_cancel_write`:
+it writes only if the booking row is still the version read; else the locking way, as
+confirm). With an Idempotency-Key (`Idempotent`), the key is claimed by the first locking
+statement (cancel's read only looks it up) and its response written by the last. Confirm and cancel answer with the booking built from the rows they
 locked and what they wrote (what a read after the commit returns; tested).
 """
 
@@ -615,7 +618,8 @@ async def cancel(pool: asyncpg.Pool, booking_id: str, account_id: str, leg_no: i
     """Cancel the booking, or one leg of it (re-pricing the rest), or the broken legs `some`
     of a standing refund offer (in full); seats go back at once.
 
-    Round trips: a read (key, booking, legs, tickets), then one statement that claims the key,
+    Round trips: a read (`maas_booking_current`, 0833: key, booking, legs, tickets, no
+    lock), then one statement that claims the key,
     writes only if the booking row is still the version read, and commits
     (`maas_cancel_write`, migration 0832). If the booking changed in between (a concurrent
     writer), the locking way: BEGIN, the locking read, the write, COMMIT (also inside a
@@ -644,23 +648,6 @@ async def cancel(pool: asyncpg.Pool, booking_id: str, account_id: str, leg_no: i
             raise await _stored(conn, idempotent) from None  # type: ignore[arg-type]
 
 
-# The booking as it stands (no lock), with its row version (xmin), its legs, the shown fields
-# of its passengers and tickets, and the Idempotency-Key's stored response if any: one row
-# even without the booking (a used key replays whatever the booking is now, as a claim does).
-_CURRENT = """
-    SELECT b.*, b.xmin AS version,
-      (SELECT array_agg(l ORDER BY l.leg_no) FROM booking_legs l WHERE l.booking_id = b.id) AS legs,
-      (SELECT array_agg(ROW(p.passenger_no, p.category, p.id_type, p.name_masked,
-                            p.id_masked)::maas_passenger_view ORDER BY p.passenger_no)
-         FROM booking_passengers p WHERE p.booking_id = b.id) AS pax,
-      (SELECT array_agg(ROW(k.id, k.leg_no, k.passenger_no, k.status)::maas_ticket_view
-                        ORDER BY k.leg_no, k.passenger_no)
-         FROM tickets k WHERE k.booking_id = b.id) AS tickets,
-      (SELECT k FROM idempotency_keys k WHERE k.scope = $3 AND k.key = $4) AS replay
-    FROM (SELECT) one
-    LEFT JOIN bookings b ON b.id = $1 AND ($2::text IS NULL OR b.account_id = $2)"""
-
-
 async def _cancel_unlocked(conn: asyncpg.Connection, booking_id: str, account_id: str,
                            leg_no: int | None, *, fares: FareConfig, refunds: RefundPolicy,
                            now: Now, some: Sequence[int] | None,
@@ -669,8 +656,9 @@ async def _cancel_unlocked(conn: asyncpg.Connection, booking_id: str, account_id
     """`cancel` in two round trips (see there), or None when the booking changed between
     the read and the write (nothing written: cancel the locking way). A used key raises
     Replayed; a cancel the booking does not allow raises as `cancel` does."""
-    row = await conn.fetchrow(_CURRENT, booking_id, account_id,
-                              idempotent and idempotent.scope, idempotent and idempotent.key)
+    row = await conn.fetchrow("SELECT * FROM maas_booking_current($1, $2, $3, $4)", booking_id,
+                              account_id, idempotent and idempotent.scope,
+                              idempotent and idempotent.key)
     if row["replay"] is not None:
         raise Replayed(row["replay"])
     if row["id"] is None:

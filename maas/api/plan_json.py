@@ -43,28 +43,31 @@ def clear() -> None:
     _SPANS.clear()
 
 
-def _place(p: Place) -> str:
-    got = _PLACES.get(id(p))
-    if got is not None and got[0] is p:
+def _kept(memo: dict[int, tuple[Any, str]], obj: Any, write: Any, most: int = _MAX) -> str:
+    """write(obj), kept in `memo` by obj's identity (the entry holds obj, so its id is not
+    reused while kept); emptied when `most` entries are held."""
+    got = memo.get(id(obj))
+    if got is not None and got[0] is obj:
         return got[1]
-    text = _text({"id": p.id, "name": p.name, "lat": float(p.lat), "lon": float(p.lon)})
-    if len(_PLACES) >= _MAX:
-        _PLACES.clear()
-    _PLACES[id(p)] = (p, text)
+    text = write(obj)
+    if len(memo) >= most:
+        memo.clear()
+    memo[id(obj)] = (obj, text)
     return text
+
+
+def _write_place(p: Place) -> str:
+    return _text({"id": p.id, "name": p.name, "lat": float(p.lat), "lon": float(p.lon)})
+
+
+def _place(p: Place) -> str:
+    return _kept(_PLACES, p, _write_place)
 
 
 def _places(ps: tuple[Place, ...]) -> str:
     """`_place` of each, comma-separated; kept by the tuple's identity (the planner's
     catalog hands every trip of a pattern the same tuple for the same span)."""
-    got = _SPANS.get(id(ps))
-    if got is not None and got[0] is ps:
-        return got[1]
-    text = _join_places(ps)
-    if len(_SPANS) >= _MAX:
-        _SPANS.clear()
-    _SPANS[id(ps)] = (ps, text)
-    return text
+    return _kept(_SPANS, ps, _join_places)
 
 
 def _join_places(ps: tuple[Place, ...]) -> str:
@@ -124,14 +127,7 @@ def leg_json(leg: Leg, memo: bool = True) -> str:
     Leg's identity (the planner memoises its rides: the same Leg comes back)."""
     if not memo:
         return _write_leg(leg, False)
-    got = _LEG_JSON.get(id(leg))
-    if got is not None and got[0] is leg:
-        return got[1]
-    text = _write_leg(leg)
-    if len(_LEG_JSON) >= _LEG_JSON_MAX:
-        _LEG_JSON.clear()
-    _LEG_JSON[id(leg)] = (leg, text)
-    return text
+    return _kept(_LEG_JSON, leg, _write_leg, _LEG_JSON_MAX)
 
 
 _CURRENCY: dict[str, str] = {}

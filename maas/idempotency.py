@@ -64,9 +64,13 @@ def request_hash(method: str, path: str, body: bytes, key: bytes = b"") -> bytes
     return _hmac(key, _canonical(method, path, body))
 
 
+# json.dumps(..., sort_keys=True, separators=(",", ":")) builds this encoder at every call
+_CANON = json.JSONEncoder(sort_keys=True, separators=(",", ":"))
+
+
 def _canonical(method: str, path: str, body: bytes) -> bytes:
     try:
-        canon = json.dumps(json.loads(body), sort_keys=True, separators=(",", ":")).encode()
+        canon = _CANON.encode(json.loads(body)).encode()
     except (ValueError, UnicodeDecodeError):
         canon = body
     return b"\n".join([method.encode(), path.encode(), canon])

@@ -39,7 +39,6 @@ sys.path.insert(0, os.getcwd())   # the tree under test: see the docstring
 import aiohttp
 import psutil
 
-from benchmarks.measure import proc_cpu_s
 from loadtests.runner import WIDE_WINDOWS, SHANGHAI
 from loadtests.seed import SeedPlan, seed
 from loadtests.payloads import passengers
@@ -56,6 +55,10 @@ def procs(server: Server, data_dir: Path) -> dict[str, object]:
 
 def cpu(groups) -> dict[str, dict[int, float]]:
     """CPU seconds per process of each group (and of this client), keyed by pid."""
+    # here, not at the top: `--seed-only` runs this file on an older tree's path, whose
+    # benchmarks/measure.py may not have it
+    from benchmarks.measure import proc_cpu_s
+
     out = {}
     for k, ps in groups.items():
         seen = {}

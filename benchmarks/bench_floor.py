@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import shutil
 import statistics
 import sys
 import tempfile
@@ -123,9 +122,7 @@ def main() -> None:
                   f"{med['new'][1]:.3f}  new/old per round " + ", ".join(f"{x:.0%}" for x in ratios)
                   + f"  (median {statistics.median(ratios):.0%})")
     finally:
-        for _tag, (server, _url, _seeded, data_dir, _groups) in started:
-            server.stop()
-            shutil.rmtree(data_dir, ignore_errors=True)
+        br.stop_all(started)
         print(f"server logs in {a.out}")
 
 

@@ -354,9 +354,9 @@ def run_http(pl: Planner, net: Network, qs: list[Query], window: int, peer=None,
                     c1 = proc_cpu_s(server)
                     res["healthz_server_cpu_ms"] = (c1 - c0) / len(qs) * 1000
                     for name, w in (("pareto", 0), ("range", window)):
-                        secs, peer_secs, peer_cpu = [], [], []
+                        secs = []
                         c0 = proc_cpu_s(server)
-                        for i, q in enumerate(qs):
+                        for q in qs:
                             t = time.perf_counter()
                             status, body = _get(sock, buf, path(q, w))
                             secs.append(time.perf_counter() - t)

@@ -341,10 +341,15 @@ def main():
         if a.against:
             compare("[old] ", "[new] ")
     finally:
-        for _tag, (server, _url, _seeded, data_dir, _groups) in started:
-            server.stop()
-            shutil.rmtree(data_dir, ignore_errors=True)
+        stop_all(started)
         print(f"server logs and profiles in {a.out}")
+
+
+def stop_all(started) -> None:
+    """Stop the servers `start` started and remove their data folders."""
+    for _tag, (server, _url, _seeded, data_dir, _groups) in started:
+        server.stop()
+        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 if __name__ == "__main__":

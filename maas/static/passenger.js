@@ -83,10 +83,11 @@ function stopField(which) {
 }
 
 function planForm(results) {
-  const f = state.form || (state.form = { date: todayLocal(), time: nowLocalTime(), arriveBy: false,
-    wheelchair: false, modes: new Set(MODES) });
-  const date = h("input", { type: "date", id: "date-input", value: f.date, onchange: (e) => { f.date = e.target.value; } });
-  const time = h("input", { type: "time", id: "time-input", value: f.time, onchange: (e) => { f.time = e.target.value; } });
+  // date and time left as shown ("now"): a search plans from the moment it is made
+  const f = state.form || (state.form = { date: todayLocal(), time: nowLocalTime(), now: true,
+    arriveBy: false, wheelchair: false, modes: new Set(MODES) });
+  const date = h("input", { type: "date", id: "date-input", value: f.date, onchange: (e) => { f.date = e.target.value; f.now = false; } });
+  const time = h("input", { type: "time", id: "time-input", value: f.time, onchange: (e) => { f.time = e.target.value; f.now = false; } });
   const arrive = h("input", { type: "checkbox", id: "arrive-by", checked: f.arriveBy, onchange: (e) => { f.arriveBy = e.target.checked; } });
   const wheel = h("input", { type: "checkbox", id: "wheelchair", checked: f.wheelchair, onchange: (e) => { f.wheelchair = e.target.checked; } });
   const modes = h("fieldset", { class: "modes advanced" }, h("legend", {}, t("modes")),
@@ -114,7 +115,9 @@ function planForm(results) {
 async function plan(results, button) {
   const f = state.form;
   if (!state.from || !state.to) { clear(results, note(t("pick.stops"), "warn")); return; }
-  const q = new URLSearchParams({ from: state.from.id, to: state.to.id, date: f.date, time: f.time,
+  // "now" to the second: a departure of the current minute that has left is not offered
+  const q = new URLSearchParams({ from: state.from.id, to: state.to.id,
+    date: f.now ? todayLocal() : f.date, time: f.now ? nowLocalTime(true) : f.time,
     lang: currentLang() });
   if (f.arriveBy) q.set("arrive_by", "true");
   if (f.wheelchair) q.set("wheelchair", "true");

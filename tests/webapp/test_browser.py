@@ -69,11 +69,26 @@ def _pick_stop(driver: Any, which: str, typed: str, expect: str) -> None:
     wait_for(lambda: not _css(driver, f"#{which}-suggestions li"), "the suggestions to close")
 
 
+def _clear_of_a_departure(margin_s: int = 25) -> None:
+    """Plan at least `margin_s` before the next K5 departure from B1 (every 10 min, on the
+    10-minute marks of Shanghai time: tests/webapp/network.py), so the leg a plan offers has
+    not left by the time the page holds it (the page plans from "now" to the second, and a
+    hold refuses a departed leg). Waits at most `margin_s` (on the clock, by design)."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    def clear() -> bool:
+        t = datetime.now(ZoneInfo("Asia/Shanghai"))
+        return 600 - (t.minute * 60 + t.second) % 600 > margin_s
+    wait_for(clear, "a moment clear of a departure", timeout=margin_s + 5)
+
+
 def _passenger_flow(driver: Any, base: str, shots: Shots) -> dict[str, Any]:
     driver.get(base + "#/passenger")
     wait_for(lambda: _css(driver, "#plan-form"), "the plan form")
     _pick_stop(driver, "from", "quancheng", "Quancheng Square")
     _pick_stop(driver, "to", "qingdao", "Qingdao")
+    _clear_of_a_departure()
     _by_id(driver, "plan-button").click()
     first = wait_for(lambda: _css(driver, "#itinerary-0"), "an itinerary")[0]
     assert "K5" in first.text and "G" in first.text
@@ -297,6 +312,7 @@ def _book_quickly(driver: Any, base: str, shots: Shots) -> dict[str, Any]:
     assert not _css(driver, "fieldset.modes") or not _css(driver, "fieldset.modes")[0].is_displayed()
     _pick_stop(driver, "from", "quancheng", "泉城广场")
     _pick_stop(driver, "to", "jinanxi", "济南西站公交枢纽")
+    _clear_of_a_departure()
     _by_id(driver, "plan-button").click()
     wait_for(lambda: _css(driver, "#itinerary-0 ol.steps li"), "simple steps")
     steps = [li.text for li in _css(driver, "#itinerary-0 ol.steps li")]

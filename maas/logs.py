@@ -152,19 +152,15 @@ def _access_handler(logger: logging.Logger) -> "AccessLineHandler | None":
     return h
 
 
-_ACCESS_TEMPLATES: dict[str, dict[str, Any]] = {}   # logger name -> an INFO record's attributes
 
 
 def log_access(logger: logging.Logger, msg: str, args: tuple[object, ...],
                fields: dict[str, object]) -> None:
-    """`logger.info(msg, *args, extra=fields)` for the access line of every request, cheaper:
-    in a worker whose only handler is our AccessLineHandler, the formatter's line is built
-    straight from the fields, with no LogRecord; elsewhere (tests' capture handlers) the
-    record is copied from one made once instead of built by LogRecord.__init__ (file name,
-    module, thread and process look-ups that our lines never show: ~5 -> 2 us), where
-    `setup_logging` turned those look-ups off and our record factory is in place; the plain
-    call otherwise, and when a field would clash with a record's own attribute (which `info`
-    refuses)."""
+    """`logger.info(msg, *args, extra=fields)` for the access line of every request, cheaper
+    in a worker whose only handler is our AccessLineHandler: the formatter's line is built
+    straight from the fields, with no LogRecord (~5 -> 2 us). Anywhere else (tests' capture
+    handlers), and when a field would clash with a record's own attribute (which `info`
+    refuses), the plain call."""
     if not logger.isEnabledFor(logging.INFO):
         return
     direct = _access_handler(logger) if _STD.isdisjoint(fields) else None
@@ -182,30 +178,7 @@ def log_access(logger: logging.Logger, msg: str, args: tuple[object, ...],
         _add_fields(out, fields)
         direct.hold(_encode(out) + direct.terminator)
         return
-    base = _ACCESS_TEMPLATES.get(logger.name)
-    if (base is None or logging._srcfile is not None   # type: ignore[attr-defined]
-            or logging.logThreads or logging.logProcesses or logging.logMultiprocessing
-            or getattr(logging, "logAsyncioTasks", False)
-            or logging.getLogRecordFactory() is not _record_with_request_id
-            or not base.keys().isdisjoint(fields)):
-        logger.info(msg, *args, extra=fields)
-        if base is None and logging._srcfile is None:   # type: ignore[attr-defined]
-            _ACCESS_TEMPLATES[logger.name] = vars(logger.makeRecord(
-                logger.name, logging.INFO, "(unknown file)", 0, msg, (), None,
-                "(unknown function)"))   # what Logger._log passes without _srcfile
-        return
-    record = logging.LogRecord.__new__(logging.LogRecord)
-    attrs = record.__dict__
-    attrs.update(base)
-    ct = time.time()
-    attrs["created"] = ct
-    attrs["msecs"] = int((ct - int(ct)) * 1000) + 0.0
-    attrs["relativeCreated"] = (ct - logging._startTime) * 1000   # type: ignore[attr-defined]
-    attrs["msg"] = msg
-    attrs["args"] = args
-    attrs["request_id"] = request_id_var.get()
-    attrs.update(fields)
-    logger.handle(record)
+    logger.info(msg, *args, extra=fields)
 
 
 class AccessLineHandler(logging.StreamHandler):

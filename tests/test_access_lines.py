@@ -109,7 +109,7 @@ def test_a_copied_access_record_is_the_record_info_would_make(monkeypatch):
     try:
         fields = {"method": "GET", "route": "/healthz", "status": 200, "ms": 0.1, "gate": "g1"}
         logger.info("%s %s %s", "GET", "/healthz", 200, extra=fields)
-        for _ in range(2):   # the first call makes the template, the second copies it
+        for _ in range(2):   # another handler listens: the record info() makes, each time
             log_access(logger, "%s %s %s", ("GET", "/healthz", 200), fields)
         # a field that is one of the record's own attributes: refused by info(), as before
         with pytest.raises(KeyError):

@@ -18,7 +18,8 @@ from routing.fares import FareClasses
 from routing.network import Network
 from routing.prebuilt import registered_trips
 from ticketing.errors import ItineraryInvalid, ItineraryStale
-from ticketing.fares import FareConfig, LegSpan, Quote, price_journey
+from ticketing.fares import (FareConfig, LegSpan, Quote, leg_operator, leg_unit_price, price_journey,
+                              price_units)
 
 __all__ = ["OfferLeg", "Offer", "check_versions", "resolve_legs", "make_offer", "price_itinerary"]
 
@@ -176,6 +177,10 @@ def price_itinerary(net: Network, cfg: FareConfig, legs: Sequence[Any],
     `classes` (with `planned`): that planner's fare classes; a leg is priced as its class's
     representative trip (same route, same stops: the same price, as a price search counts
     it), so a unit price computed for one trip serves every trip of its class."""
+    if planned and classes is not None:
+        pricer = _planned(net, cfg, classes)
+        if pricer is not None:
+            return pricer.quote(legs, categories)
     try:
         key = (tuple(legs), tuple(categories))
         memo = _QUOTES.get(net)
@@ -207,6 +212,65 @@ def _quote(net: Network, cfg: FareConfig, legs: Sequence[Any],
         spans = [LegSpan(trip.t, leg.board_pos, leg.alight_pos)
                  for trip, leg in _checked(net, legs)]
     return price_journey(net, cfg, spans, categories)
+
+
+class _Planned:
+    """Quotes of planned legs on one network, priced as their fare class's representative
+    trip (`price_itinerary(planned=True, classes=...)`), from plain memos: trip id -> (the trip
+    priced, its operator) and (that trip, board, alight) -> unit price; the quote itself is
+    `price_units`' (memoised by the units). The same values as `_quote(..., planned=True,
+    classes=...)`, without hashing the legs (a leg key holds eight fields, two datetimes) or
+    looking the network up in a weak memo once per leg: a plan's new itineraries (a new day,
+    a query nobody asked yet) were priced at ~3x the in-process cost inside a busy server."""
+
+    __slots__ = ("net", "cfg", "classes", "trips", "units")
+
+    def __init__(self, net: Network, cfg: FareConfig, classes: FareClasses) -> None:
+        self.net, self.cfg, self.classes = net, cfg, classes
+        self.trips: dict[str, tuple[int, str]] = {}
+        self.units: dict[tuple[int, int, int], tuple[int, str]] = {}
+
+    def quote(self, legs: Sequence[Any], categories: Sequence[str]) -> Quote:
+        trips, memo = self.trips, self.units
+        units, operators = [], []
+        for n, leg in enumerate(legs):
+            got = trips.get(leg.trip_id)
+            if got is None:
+                got = self._trip(n, leg)
+            t, operator = got
+            key = (t, leg.board_pos, leg.alight_pos)
+            unit = memo.get(key)
+            if unit is None:
+                unit = leg_unit_price(self.net, self.cfg, LegSpan(*key))
+                if len(memo) >= 1 << 16:
+                    memo.clear()
+                memo[key] = unit
+            units.append(unit)
+            operators.append(operator)
+        return price_units(self.cfg, units, operators, categories)
+
+    def _trip(self, n: int, leg: Any) -> tuple[int, str]:
+        net, classes = self.net, self.classes
+        t = int(classes.rep_trip[classes.trip_class[_trip_of(_trip_index(net), n, leg).t]])
+        got = (t, leg_operator(net, LegSpan(t, 0, 0)))
+        if len(self.trips) >= 1 << 16:
+            self.trips.clear()
+        self.trips[leg.trip_id] = got
+        return got
+
+
+_PLANNED: weakref.WeakKeyDictionary[FareClasses, _Planned] = weakref.WeakKeyDictionary()
+
+
+def _planned(net: Network, cfg: FareConfig, classes: FareClasses) -> _Planned | None:
+    """The pricer of `classes` (a planner's) on `net` with `cfg`; None when `classes` is not
+    of `net`'s trips."""
+    got = _PLANNED.get(classes)
+    if got is None or got.net is not net or got.cfg is not cfg:
+        if len(classes.trip_class) != net.n_trips:
+            return None
+        got = _PLANNED[classes] = _Planned(net, cfg, classes)
+    return got
 
 
 # network -> (legs, categories) -> (cfg, quote): /v1/plan prices the same itineraries again

@@ -347,8 +347,11 @@ def _real_price_case(net, cfg: FareConfig, d: date, n: int, seed: int) -> int:
         for it in fast:   # /v1/plan prices a leg as its fare class's representative trip
             keys = [leg.key for leg in it.legs if leg.key is not None]
             if keys:
-                assert _quote(net, cfg, keys, ("adult",), True, pl.fare_classes()) == \
-                    _quote(net, cfg, keys, ("adult",))
+                checked = _quote(net, cfg, keys, ("adult",))
+                assert _quote(net, cfg, keys, ("adult",), True, pl.fare_classes()) == checked
+                # and what /v1/plan calls (its own memos of trips and unit prices)
+                assert price_itinerary(net, cfg, keys, planned=True,
+                                       classes=pl.fare_classes()) == checked
         first = min(value(pl, it) for it in priced)
         cheaper += any(value(pl, it) > first and it.price_minor < min(
             x.price_minor for x in priced if value(pl, x) == first) for it in priced)

@@ -124,8 +124,9 @@ def _write_leg(leg: Leg, memo: bool = True) -> str:
 
 def leg_json(leg: Leg, memo: bool = True) -> str:
     """The leg's JSON object without its price: ends with `"price":`. `memo`: keep it by the
-    Leg's identity (the planner memoises its rides: the same Leg comes back)."""
-    if not memo:
+    Leg's identity (the planner memoises its rides: the same Leg comes back; a walk is made
+    anew for every plan, so it is never kept: it would only push rides out)."""
+    if not memo or leg.key is None:
         return _write_leg(leg, False)
     return _kept(_LEG_JSON, leg, _write_leg, _LEG_JSON_MAX)
 

@@ -17,12 +17,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from routing.itinerary import Itinerary, ItineraryKey, Leg, LegKey, Place, encode_id
+from routing.itinerary import Itinerary, ItineraryKey, Leg, LegKey, Place, encode_id, new_leg
 from routing.timetable import service_ref_epoch
 from routing.trips import trip_number
 
@@ -37,8 +37,10 @@ __all__ = ["Ride", "Catalog", "assemble"]
 Reach = dict[int, tuple[int, int]]      # s -> (walk seconds, metres)
 
 
-@dataclass(frozen=True)
-class Ride:
+class Ride(NamedTuple):
+    """One ride of a journey found by the rounds (a named tuple: a plan makes a dozen or more,
+    and a frozen dataclass took ~4x as long to make)."""
+
     inst: int       # trip instance in the Day
     board: int      # forward position in the trip's stop sequence
     alight: int
@@ -141,7 +143,7 @@ class Catalog:
                      arrival=datetime.fromtimestamp(sarr, timezone.utc))
         scheduled = (_dt(sdep, fb.tz), _dt(sarr, ta.tz))
         realtime = self.rt is not None and self.rt.run(t, sd) is not None
-        leg = Leg(mode=trip.mode, from_place=fb, to_place=ta,
+        leg = new_leg(mode=trip.mode, from_place=fb, to_place=ta,
                   departure=_dt(dep, fb.tz) if realtime else scheduled[0],
                   arrival=_dt(arr, ta.tz) if realtime else scheduled[1], duration_s=arr - dep,
                   feed=trip.feed, trip_id=trip.trip_id, route_id=trip.route_id,
@@ -230,8 +232,8 @@ class _Builder:
     def walk(self, a: Place, b: Place, start: int, dist_m: float, dur: int | None = None) -> Leg:
         if dur is None:
             dur = int(np.ceil(dist_m / (self.q.walk_speed_mps or self.ctx.config.walk_speed_mps)))
-        return Leg(mode="walk", from_place=a, to_place=b, departure=_dt(start, a.tz),
-                   arrival=_dt(start + dur, b.tz), duration_s=dur, distance_m=round(dist_m, 1))
+        return new_leg(mode="walk", from_place=a, to_place=b, departure=_dt(start, a.tz),
+                       arrival=_dt(start + dur, b.tz), duration_s=dur, distance_m=round(dist_m, 1))
 
     def slack(self, leg: Leg, board: bool) -> int:
         """Board/alight time in effect for this leg's stop (for drawing walks)."""

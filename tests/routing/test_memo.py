@@ -69,3 +69,22 @@ def test_itinerary_prices_follow_the_config_even_when_memoised():
     assert price_itinerary(NET, dear, legs).total_minor == 900
     assert price_itinerary(NET, dear, legs, ("adult", "child")).total_minor == 1350
     assert price_itinerary(NET, cheap, legs).total_minor == 500
+
+
+def test_legs_made_without_init_are_the_legs_init_makes():
+    """The planner makes its legs with `new_leg` (no frozen-dataclass __init__): each is
+    equal, field for field and in the same order, to `Leg(**the same fields)`."""
+    import dataclasses
+
+    from routing.itinerary import Leg, new_leg
+
+    legs = [leg for q in _queries() for it in Planner.build(NET).plan(q) for leg in it.legs]
+    assert {leg.mode for leg in legs} >= {"bus", "rail"}
+    for leg in legs:
+        values = {f.name: getattr(leg, f.name) for f in dataclasses.fields(Leg)}
+        made = Leg(**values)
+        assert made == leg and hash(made) == hash(leg) and vars(made) == vars(leg)
+        assert list(vars(leg)) == list(values)
+        walk_only = {k: v for k, v in values.items() if k in (
+            "mode", "from_place", "to_place", "departure", "arrival", "duration_s", "distance_m")}
+        assert vars(new_leg(**walk_only)) == vars(Leg(**walk_only))

@@ -159,7 +159,7 @@ def encode_id(key: ItineraryKey, secret: bytes = DEFAULT_SECRET) -> str:
             for leg in key.legs
         ],
     ]
-    raw = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
+    raw = _ID_JSON.encode(payload).encode()
     memo = (secret, raw)
     got = _IDS.get(memo)
     if got is None:
@@ -171,6 +171,9 @@ def encode_id(key: ItineraryKey, secret: bytes = DEFAULT_SECRET) -> str:
         _IDS[memo] = got
     return got
 
+
+# json.dumps(payload, separators=(",", ":"), ensure_ascii=False), its encoder built once
+_ID_JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 
 # (secret, payload) -> id: planners return the same itineraries again and again, and the id
 # is a pure function of these two (deterministic deflate); bounded, cleared when full

@@ -12,7 +12,6 @@ checks, `gate.check_ticket`), `gate.GateValidator` offline.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import math
 import os
@@ -20,7 +19,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, replace
 from datetime import date, datetime, time as Time, timedelta, timezone, tzinfo
-from typing import Any, AsyncIterator, Callable, Iterable, Protocol, Sequence
+from typing import Any, Callable, Iterable, Protocol, Sequence
 from zoneinfo import ZoneInfo
 
 import asyncpg
@@ -49,8 +48,6 @@ __all__ = ["Checkin", "CurrentQr", "ProbeLimiter", "station_stops", "TICKET_CACH
 
 log = logging.getLogger(__name__)
 TICKET_CACHE = 10_000   # signed static parts kept per worker (~1.5 kB each; cleared when full)
-# PostgreSQL connections a worker's scans and tokens use at once (see Checkin._conn)
-GATE_DB_SLOTS = 3
 Candidates = list[face_store.FaceCandidate]
 
 
@@ -107,20 +104,6 @@ class Checkin:
         self.verified = VerifiedTickets()                          # signed parts known good
         self._warmed: dict[tuple[str, ...], float] = {}
         self._tasks: set[asyncio.Task[None]] = set()
-        self._slots = asyncio.Semaphore(GATE_DB_SLOTS)
-
-    @contextlib.asynccontextmanager
-    async def _conn(self) -> AsyncIterator[Any]:
-        """A pooled connection for a scan or a token, at most GATE_DB_SLOTS at once per worker.
-        Each of these requests holds its connection for one short statement (~0.2-0.5 ms), so
-        a few connections carry a worker's gate traffic; the pool hands out the connection
-        released last, so the same few stay warm. Every connection pays once for each
-        statement: parsing it, PostgreSQL's first five executions planned for their
-        parameters (custom plans, ~0.4 ms each for the token's statement), maas_gate_tap's
-        compilation; a burst spread over a whole pool (10 per worker) paid that on each."""
-        async with self._slots:
-            async with self.pool.acquire() as conn:
-                yield conn
 
     # --- the gate's stops and the secret cache ------------------------------------------------
 
@@ -168,13 +151,13 @@ class Checkin:
             scanned = parse_qr(qr)
             keys = self.keys.cached_verification_keys(want=scanned.token.key_id)
             if keys is None:
-                async with self._conn() as conn:
+                async with self.pool.acquire() as conn:
                     keys = await self.keys.verification_keys(conn, want=scanned.token.key_id)
             token = self.verified.verify(scanned, keys, self.keys.own_key())
             candidate_legs(token, stops, now)              # station/time refusals need no DB
             self.warm(stops, now)
             secret = self.secrets.get(token.booking)
-            async with self._conn() as conn:
+            async with self.pool.acquire() as conn:
                 done = secret and await self._fast_accept(conn, gate, station, stops, scanned,
                                                           token, secret, now)
                 if done:
@@ -523,7 +506,7 @@ class Checkin:
         secret = self.secrets.get(booking_id)
         # not known to this worker: maybe the first token, so the read stores a secret if none
         new = store.new_sealed_secret(self.data_keys, booking_id, now) if secret is None else None
-        async with self._conn() as conn:
+        async with self.pool.acquire() as conn:
             src = await store.token_source(conn, booking_id, account, new)
             if src is None or src.account_id != account:
                 return None

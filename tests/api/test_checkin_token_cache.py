@@ -112,36 +112,3 @@ async def test_another_worker_serves_the_first_tokens_secret(client, app, db, ma
     assert (again.static, again.codes) == (first.static, first.codes)
     assert await db.fetchval("SELECT count(*) FROM booking_secrets WHERE booking_id = $1", bid) == 1
 
-
-async def test_scans_and_tokens_hold_at_most_a_few_pooled_connections(db, settings, clock):
-    """A burst of scans and tokens runs on GATE_DB_SLOTS connections of the worker's pool (each
-    connection pays once per statement for its parse and first plans); the rest wait their
-    turn, and every one of them runs."""
-    import asyncio
-
-    from maas.services import checkin_of
-    from ticketing.checkin_service import GATE_DB_SLOTS
-    from tests import polling
-
-    svc = checkin_of(db, settings, clock.now)
-    inside: set[int] = set()
-    peak = 0
-    done = 0
-    release = asyncio.Event()
-
-    async def hold() -> None:
-        nonlocal peak, done
-        async with svc._conn() as conn:
-            pid = await conn.fetchval("SELECT pg_backend_pid()")
-            inside.add(pid)
-            peak = max(peak, len(inside))
-            await release.wait()
-            inside.discard(pid)
-        done += 1
-
-    tasks = [asyncio.create_task(hold()) for _ in range(GATE_DB_SLOTS + 4)]
-    await polling.eventually(lambda: len(inside) == GATE_DB_SLOTS)
-    assert svc._slots.locked() and done == 0     # the others wait for a slot, not for the pool
-    release.set()
-    await asyncio.gather(*tasks)
-    assert done == GATE_DB_SLOTS + 4 and peak == GATE_DB_SLOTS

@@ -111,4 +111,3 @@ async def test_another_worker_serves_the_first_tokens_secret(client, app, db, ma
     again = parse_qr((await other.current_qr(acc, bid)).qr)
     assert (again.static, again.codes) == (first.static, first.codes)
     assert await db.fetchval("SELECT count(*) FROM booking_secrets WHERE booking_id = $1", bid) == 1
-

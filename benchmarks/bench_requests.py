@@ -318,6 +318,8 @@ def main():
     ap.add_argument("--book-only", action="store_true", help="only the booking phases")
     ap.add_argument("--against", type=Path, help="an older tree to measure in the same run")
     ap.add_argument("--against-python", help="its interpreter (default DIR/.venv/bin/python)")
+    ap.add_argument("--settle", type=float, default=35.0,
+                    help="seconds between the last seed and the first phase (heaps refrozen)")
     ap.add_argument("--seed-only", nargs=3, metavar=("URL", "DATA_DIR", "OUT"), help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.seed_only:
@@ -332,6 +334,13 @@ def main():
     try:
         for tag, tree, python in trees:
             started.append((tag, start(a, tree, python, tag)))
+        # the seed activates a feed, and a worker of this tree thaws its heap for 30 s after
+        # an activation (maas/heap.py REFREEZE_S): a full collection of the unfrozen heap (one
+        # took 155 ms) would land in the phases of the tree seeded last, so they start after
+        # the workers froze again, as a served worker runs
+        if a.settle > 0:
+            print(f"waiting {a.settle:.0f} s for the workers to freeze their heaps again", flush=True)
+            time.sleep(a.settle)
         runs = []
         for tag, (_server, url, seeded, _dd, groups) in started:
             b = argparse.Namespace(**vars(a))

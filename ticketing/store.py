@@ -13,14 +13,16 @@ it: an unchanged booking row version means unchanged legs and tickets). Every tr
 writes its booking_events row in the same transaction.
 
 Round trips (each costs worker and PostgreSQL CPU; the functions are in
-0820_booking_round_trips.sql and 0831-0833): a hold is one statement
-(`maas_hold`); confirm and cancel are a read (`maas_booking_current`) and one statement that
-writes and commits (`maas_confirm_write`, 0835: it also re-counts the seats under the segment
+0820_booking_round_trips.sql and 0831-0836): a hold is one statement (`maas_hold_rows`,
+0836); confirm and cancel are a read (`maas_booking_current`) and one statement that writes
+and commits (`maas_confirm_write`, 0835, which also counts the seats again under the segment
 locks; `maas_cancel_write`, 0832): each writes only if the booking row is still the version
 read; else the locking way: BEGIN, lock-and-read (`maas_booking_for_write`: booking lock,
-segment locks, then one row of booking, legs, passengers), one write, COMMIT. With an Idempotency-Key (`Idempotent`), the key is claimed by the first locking
-statement (cancel's read only looks it up) and its response written by the last. Confirm and cancel answer with the booking built from the rows they
-locked and what they wrote (what a read after the commit returns; tested).
+segment locks, then one row of booking, legs, passengers), one write, COMMIT. With an
+Idempotency-Key (`Idempotent`), the key is claimed by the first locking statement (the read
+only looks it up) and its response written by the last. Confirm and cancel answer with the
+booking built from the rows they read and what they wrote (what a read after the commit
+returns; tested).
 """
 
 from __future__ import annotations
@@ -48,7 +50,7 @@ from ticketing.rebook import full_refund, offer_legs
 from ticketing.fares import FareConfig
 from ticketing.offers import OfferLeg
 from ticketing.inventory import (
-    CapacityConfig, SeatRequest, SegmentKey, capacity_for, demand, first_short_leg,
+    CapacityConfig, SeatRequest, SegmentKey, capacity_for, first_short_leg,
     segment_keys,
 )
 
@@ -327,8 +329,9 @@ async def hold(pool: asyncpg.Pool, booking: NewBooking, *, capacity: CapacityCon
                idempotent: Idempotent | None = None) -> tuple[datetime, datetime]:
     """Hold every leg's seats for all passengers, or raise SoldOut holding nothing.
 
-    One statement (`maas_hold`, 0820_booking_round_trips.sql): segment locks, seats counted
-    after them, capacities, the writes. "now" is read before it: a clock read earlier than
+    One statement (`maas_hold_rows`, 0836_hold_rows.sql: the passengers and legs as arrays of
+    rows): segment locks, seats counted after them, capacities, the writes. "now" is read
+    before it: a clock read earlier than
     the count only counts more holds as live (never sells a seat twice), and a confirm reads
     its clock after the same locks, so after this hold's. With `idempotent`, the key is
     claimed first and the response (of the held view) stored with the booking; a used key
@@ -336,22 +339,21 @@ async def hold(pool: asyncpg.Pool, booking: NewBooking, *, capacity: CapacityCon
     transaction."""
     n = len(booking.passengers)
     after = transition(None, Event.HOLD)
-    legs = booking.legs
-    requests = [SeatRequest(leg.leg_no, leg.trip_id, leg.service_date, leg.board_pos,
-                            leg.alight_pos, n, 0) for leg in legs]
-    need = demand(requests)
-    pairs = [(r.leg_no, (r.trip_id, r.service_date, s)) for r in requests for s in r.segments()]
-    locks = {k: _lock_id(k) for k in need}
     t = now()
     expires = t + ttl
+    idem = _idem_args(idempotent, held_view(booking, t, expires) if idempotent else None)
     try:
+        legs, locks = _hold_legs(booking.legs, capacity)
+        b, o = booking, booking.options
         row = await (conn or pool).fetchrow(
-            _HOLD, *_hold_args(booking, after, t, expires),
-            *_idem_args(idempotent, held_view(booking, t, expires) if idempotent else None),
-            sorted(set(locks.values())), [p[0] for p in pairs], [p[1][0] for p in pairs],
-            [p[1][1] for p in pairs], [p[1][2] for p in pairs], [need[p[1]] for p in pairs],
-            [locks[p[1]] for p in pairs],
-            [capacity.by_mode.get(leg.mode, capacity.default) for leg in legs])
+            _HOLD, b.id, b.account_id, after.value, b.itinerary_id, dict(b.feed_versions),
+            b.currency, b.total_minor, expires, t,
+            {"total_minor": b.total_minor, "expires_at": expires.isoformat()},
+            list(o.modes) if o.modes is not None else None, o.wheelchair, o.max_walk_m,
+            o.min_transfer_s, dict(o.profile),
+            [(p.passenger_no, p.category, p.id_type, p.key_id, p.name_ct, p.id_number_ct,
+              p.name_masked, p.id_masked, p.id_index, p.id_index_key) for p in b.passengers],
+            legs, locks, *idem)
     except asyncpg.RaiseError as err:
         if idempotent is None or conn is not None or str(err) != _IDEM_RACE:
             raise
@@ -366,28 +368,26 @@ async def hold(pool: asyncpg.Pool, booking: NewBooking, *, capacity: CapacityCon
     return t, expires
 
 
-_HOLD = "SELECT * FROM maas_hold(" + ", ".join(f"${i}" for i in range(1, 58)) + ")"
+_HOLD = "SELECT * FROM maas_hold_rows(" + ", ".join(f"${i}" for i in range(1, 25)) + ")"
 
 
-def _hold_args(b: NewBooking, status: Status, now: datetime, expires: datetime) -> list[Any]:
-    """$1-$43 of maas_hold: the booking, passengers, legs and the hold event's detail."""
-    P, L = b.passengers, b.legs
-    return [
-        b.id, b.account_id, status.value, b.itinerary_id, dict(b.feed_versions),
-        [p.passenger_no for p in P], [p.category for p in P], b.currency, b.total_minor,
-        expires, now, [p.id_type for p in P], [p.key_id for p in P], [p.name_ct for p in P],
-        [p.id_number_ct for p in P], [p.name_masked for p in P], [p.id_masked for p in P],
-        [g.leg_no for g in L], [g.feed for g in L], [g.agency_id for g in L],
-        [g.agency_name for g in L], [g.mode for g in L], [g.route_id for g in L],
-        [g.trip_id for g in L], [g.service_date for g in L], [g.board_pos for g in L],
-        [g.alight_pos for g in L], [g.from_stop for g in L], [g.to_stop for g in L],
-        [g.departure for g in L], [g.arrival for g in L], [g.unit_minor for g in L],
-        [g.price_source for g in L], [g.price_minor for g in L],
-        {"total_minor": b.total_minor, "expires_at": expires.isoformat()},
-        [p.id_index for p in P], [p.id_index_key for p in P],
-        list(b.options.modes) if b.options.modes is not None else None, b.options.wheelchair,
-        b.options.max_walk_m, b.options.min_transfer_s, [g.connection_s for g in L],
-        dict(b.options.profile)]
+def _hold_legs(legs: Sequence[NewLeg], capacity: CapacityConfig
+               ) -> tuple[list[tuple[Any, ...]], list[int]]:
+    """(maas_hold_rows' leg rows, every segment lock key of the hold in ascending order): a
+    leg's row carries its capacity from the settings and its segments' lock keys."""
+    rows, every = [], set()
+    for g in legs:
+        ids = sorted({_lock_id((g.trip_id, g.service_date, s))
+                      for s in range(g.board_pos, g.alight_pos)})
+        every.update(ids)
+        rows.append((g.leg_no, g.feed, g.agency_id, g.agency_name, g.mode, g.route_id,
+                     g.trip_id, g.service_date, g.board_pos, g.alight_pos, g.from_stop,
+                     g.to_stop, g.departure, g.arrival, g.unit_minor, g.price_source,
+                     g.price_minor, g.connection_s,
+                     capacity.by_mode.get(g.mode, capacity.default), ids))
+    return rows, sorted(every)
+
+
 
 
 def held_view(b: NewBooking, created: datetime, expires: datetime) -> BookingView:

@@ -525,3 +525,33 @@ async def test_confirm_counts_segments_not_the_whole_span(env):
     await env.hold(leg_key(NET, "rail:G-0800", DAY, 2, 3))            # Weifang ->
     assert (await env.svc.confirm(env.account, b.id, "p")).status == "confirmed"
     assert [await env.seats("rail:G-0800", s) for s in range(3)] == [2, 1, 2]
+
+
+async def test_two_legs_of_one_booking_on_one_trip_add_up(env):
+    """The hold counts the seats a booking needs per segment from all its legs: two legs on
+    one run that share a segment need twice the passengers there."""
+    from dataclasses import replace
+    await set_seats(env, "rail:G-0800", 3)
+    b = await env.hold(leg_key(NET, "rail:G-0800", DAY, 0, 2), pax=2)
+    row = await env.pool.fetchrow("SELECT * FROM booking_legs WHERE booking_id = $1", b.id)
+    leg = store.NewLeg(0, 0, row["feed"], row["agency_id"], row["agency_name"], row["mode"],
+                       row["route_id"], row["trip_id"], DAY, 0, 2, row["from_stop"],
+                       row["to_stop"], row["departure"], row["arrival"], 100, "test", 100)
+    people = (await env.pool.fetch("SELECT * FROM booking_passengers WHERE booking_id = $1 "
+                                   "ORDER BY passenger_no", b.id))
+    pax = [store.NewPassenger(p["passenger_no"], p["category"], p["id_type"], p["key_id"],
+                              p["name_ct"], p["id_number_ct"], p["name_masked"], p["id_masked"])
+           for p in people][:1]
+
+    def booking(*legs: store.NewLeg) -> store.NewBooking:
+        return store.NewBooking(store.new_booking_id(), env.account, "itin", LIVE, "CNY", 200,
+                                legs, pax)
+    # 2 taken on segments 0-1; one passenger on 0-2 and again on 1-3 needs 2 seats on segment 1
+    with pytest.raises(SoldOut) as err:
+        await store.hold(env.pool, booking(leg, replace(leg, leg_no=1, board_pos=1, alight_pos=3)),
+                         capacity=CONFIG.capacity, ttl=CONFIG.hold_ttl, now=env.clock.now)
+    assert err.value.extra["leg"] == 0
+    await store.hold(env.pool, booking(replace(leg, board_pos=2, alight_pos=3),
+                                       replace(leg, leg_no=1, board_pos=2, alight_pos=3)),
+                     capacity=CONFIG.capacity, ttl=CONFIG.hold_ttl, now=env.clock.now)
+    assert [await env.seats("rail:G-0800", s) for s in range(3)] == [2, 2, 2]

@@ -138,7 +138,8 @@ class Bookings:
                       conn: asyncpg.Connection | None = None,
                       idempotent: store.Idempotent | None = None) -> store.BookingView:
         return await store.confirm(self.pool, booking_id, account_id, payment_ref, now=self.now,
-                                   conn=conn, idempotent=idempotent)
+                                   conn=conn, idempotent=idempotent,
+                                   capacity=self.config.capacity)
 
     async def cancel(self, account_id: str, booking_id: str, leg_no: int | None = None,
                      conn: asyncpg.Connection | None = None, legs: Sequence[int] | None = None,

@@ -3,7 +3,8 @@
 Concurrency (see 0200_bookings.sql): occupancy is counted from `booking_legs`; writers
 that could add occupancy (hold, confirm) first take a transaction-level advisory lock per
 segment they touch, in ascending lock-key order, and count only after they hold them
-(confirm reads "now" after them; a hold just before its statement, see `hold`). Every
+(a hold reads "now" just before its statement, see `hold`; confirm after them, or before
+them and then counts its seats again under them, see `confirm`). Every
 booking-level write (confirm, cancel, cancel a leg, expire, exchange) locks the booking row
 first (after the Idempotency-Key's claim), then segments: one lock order everywhere -> no
 deadlocks, and confirm/cancel of one booking serialise; and it updates the booking row in
@@ -12,14 +13,16 @@ it: an unchanged booking row version means unchanged legs and tickets). Every tr
 writes its booking_events row in the same transaction.
 
 Round trips (each costs worker and PostgreSQL CPU; the functions are in
-0820_booking_round_trips.sql and 0831-0833): a hold is one statement
-(`maas_hold`); confirm is BEGIN, lock-and-read (`maas_booking_for_write`: booking lock,
-segment locks, then one row of booking, legs, passengers), one write, COMMIT; cancel is a
-read (`maas_booking_current`) and one statement that writes and commits (`maas_cancel_write`:
-it writes only if the booking row is still the version read; else the locking way, as
-confirm). With an Idempotency-Key (`Idempotent`), the key is claimed by the first locking
-statement (cancel's read only looks it up) and its response written by the last. Confirm and cancel answer with the booking built from the rows they
-locked and what they wrote (what a read after the commit returns; tested).
+0820_booking_round_trips.sql and 0831-0836): a hold is one statement (`maas_hold_rows`,
+0836); confirm and cancel are a read (`maas_booking_current`) and one statement that writes
+and commits (`maas_confirm_write`, 0835, which also counts the seats again under the segment
+locks; `maas_cancel_write`, 0832): each writes only if the booking row is still the version
+read; else the locking way: BEGIN, lock-and-read (`maas_booking_for_write`: booking lock,
+segment locks, then one row of booking, legs, passengers), one write, COMMIT. With an
+Idempotency-Key (`Idempotent`), the key is claimed by the first locking statement (the read
+only looks it up) and its response written by the last. Confirm and cancel answer with the
+booking built from the rows they read and what they wrote (what a read after the commit
+returns; tested).
 """
 
 from __future__ import annotations
@@ -47,7 +50,7 @@ from ticketing.rebook import full_refund, offer_legs
 from ticketing.fares import FareConfig
 from ticketing.offers import OfferLeg
 from ticketing.inventory import (
-    CapacityConfig, SeatRequest, SegmentKey, capacity_for, demand, first_short_leg,
+    CapacityConfig, SeatRequest, SegmentKey, capacity_for, first_short_leg,
     segment_keys,
 )
 
@@ -326,8 +329,9 @@ async def hold(pool: asyncpg.Pool, booking: NewBooking, *, capacity: CapacityCon
                idempotent: Idempotent | None = None) -> tuple[datetime, datetime]:
     """Hold every leg's seats for all passengers, or raise SoldOut holding nothing.
 
-    One statement (`maas_hold`, 0820_booking_round_trips.sql): segment locks, seats counted
-    after them, capacities, the writes. "now" is read before it: a clock read earlier than
+    One statement (`maas_hold_rows`, 0836_hold_rows.sql: the passengers and legs as arrays of
+    rows): segment locks, seats counted after them, capacities, the writes. "now" is read
+    before it: a clock read earlier than
     the count only counts more holds as live (never sells a seat twice), and a confirm reads
     its clock after the same locks, so after this hold's. With `idempotent`, the key is
     claimed first and the response (of the held view) stored with the booking; a used key
@@ -335,22 +339,21 @@ async def hold(pool: asyncpg.Pool, booking: NewBooking, *, capacity: CapacityCon
     transaction."""
     n = len(booking.passengers)
     after = transition(None, Event.HOLD)
-    legs = booking.legs
-    requests = [SeatRequest(leg.leg_no, leg.trip_id, leg.service_date, leg.board_pos,
-                            leg.alight_pos, n, 0) for leg in legs]
-    need = demand(requests)
-    pairs = [(r.leg_no, (r.trip_id, r.service_date, s)) for r in requests for s in r.segments()]
-    locks = {k: _lock_id(k) for k in need}
     t = now()
     expires = t + ttl
+    idem = _idem_args(idempotent, held_view(booking, t, expires) if idempotent else None)
     try:
+        legs, locks = _hold_legs(booking.legs, capacity)
+        b, o = booking, booking.options
         row = await (conn or pool).fetchrow(
-            _HOLD, *_hold_args(booking, after, t, expires),
-            *_idem_args(idempotent, held_view(booking, t, expires) if idempotent else None),
-            sorted(set(locks.values())), [p[0] for p in pairs], [p[1][0] for p in pairs],
-            [p[1][1] for p in pairs], [p[1][2] for p in pairs], [need[p[1]] for p in pairs],
-            [locks[p[1]] for p in pairs],
-            [capacity.by_mode.get(leg.mode, capacity.default) for leg in legs])
+            _HOLD, b.id, b.account_id, after.value, b.itinerary_id, dict(b.feed_versions),
+            b.currency, b.total_minor, expires, t,
+            {"total_minor": b.total_minor, "expires_at": expires.isoformat()},
+            list(o.modes) if o.modes is not None else None, o.wheelchair, o.max_walk_m,
+            o.min_transfer_s, dict(o.profile),
+            [(p.passenger_no, p.category, p.id_type, p.key_id, p.name_ct, p.id_number_ct,
+              p.name_masked, p.id_masked, p.id_index, p.id_index_key) for p in b.passengers],
+            legs, locks, *idem)
     except asyncpg.RaiseError as err:
         if idempotent is None or conn is not None or str(err) != _IDEM_RACE:
             raise
@@ -365,28 +368,26 @@ async def hold(pool: asyncpg.Pool, booking: NewBooking, *, capacity: CapacityCon
     return t, expires
 
 
-_HOLD = "SELECT * FROM maas_hold(" + ", ".join(f"${i}" for i in range(1, 58)) + ")"
+_HOLD = "SELECT * FROM maas_hold_rows(" + ", ".join(f"${i}" for i in range(1, 25)) + ")"
 
 
-def _hold_args(b: NewBooking, status: Status, now: datetime, expires: datetime) -> list[Any]:
-    """$1-$43 of maas_hold: the booking, passengers, legs and the hold event's detail."""
-    P, L = b.passengers, b.legs
-    return [
-        b.id, b.account_id, status.value, b.itinerary_id, dict(b.feed_versions),
-        [p.passenger_no for p in P], [p.category for p in P], b.currency, b.total_minor,
-        expires, now, [p.id_type for p in P], [p.key_id for p in P], [p.name_ct for p in P],
-        [p.id_number_ct for p in P], [p.name_masked for p in P], [p.id_masked for p in P],
-        [g.leg_no for g in L], [g.feed for g in L], [g.agency_id for g in L],
-        [g.agency_name for g in L], [g.mode for g in L], [g.route_id for g in L],
-        [g.trip_id for g in L], [g.service_date for g in L], [g.board_pos for g in L],
-        [g.alight_pos for g in L], [g.from_stop for g in L], [g.to_stop for g in L],
-        [g.departure for g in L], [g.arrival for g in L], [g.unit_minor for g in L],
-        [g.price_source for g in L], [g.price_minor for g in L],
-        {"total_minor": b.total_minor, "expires_at": expires.isoformat()},
-        [p.id_index for p in P], [p.id_index_key for p in P],
-        list(b.options.modes) if b.options.modes is not None else None, b.options.wheelchair,
-        b.options.max_walk_m, b.options.min_transfer_s, [g.connection_s for g in L],
-        dict(b.options.profile)]
+def _hold_legs(legs: Sequence[NewLeg], capacity: CapacityConfig
+               ) -> tuple[list[tuple[Any, ...]], list[int]]:
+    """(maas_hold_rows' leg rows, every segment lock key of the hold in ascending order): a
+    leg's row carries its capacity from the settings and its segments' lock keys."""
+    rows, every = [], set()
+    for g in legs:
+        ids = sorted({_lock_id((g.trip_id, g.service_date, s))
+                      for s in range(g.board_pos, g.alight_pos)})
+        every.update(ids)
+        rows.append((g.leg_no, g.feed, g.agency_id, g.agency_name, g.mode, g.route_id,
+                     g.trip_id, g.service_date, g.board_pos, g.alight_pos, g.from_stop,
+                     g.to_stop, g.departure, g.arrival, g.unit_minor, g.price_source,
+                     g.price_minor, g.connection_s,
+                     capacity.by_mode.get(g.mode, capacity.default), ids))
+    return rows, sorted(every)
+
+
 
 
 def held_view(b: NewBooking, created: datetime, expires: datetime) -> BookingView:
@@ -479,13 +480,26 @@ async def _expire(conn: asyncpg.Connection, booking_id: str, now: datetime) -> N
 
 async def confirm(pool: asyncpg.Pool, booking_id: str, account_id: str, payment_ref: str, *,
                   now: Now, conn: asyncpg.Connection | None = None,
-                  idempotent: Idempotent | None = None) -> BookingView:
+                  idempotent: Idempotent | None = None,
+                  capacity: CapacityConfig | None = None) -> BookingView:
     """held -> confirmed with one ticket per leg per passenger; an expired hold -> 409.
 
-    Round trips: BEGIN, the locking read (key claim, booking, legs, segment locks), the
-    write (with the key's response), COMMIT. Returns the booking as a read after the commit
-    would (built from the rows it locked)."""
+    Round trips, with `capacity` (the seat re-count needs it) and outside a caller's
+    transaction: a read (`maas_booking_current`, 0833: key, booking, legs, no lock), then one
+    statement that claims the key, writes only if the booking row is still the version read,
+    takes the segment locks, counts the seats again under them and commits
+    (`maas_confirm_write`, migration 0835). Else, and when the booking changed in between, is
+    past its hold, or a segment is over capacity after the locks (a hold that read its clock
+    later may have counted this one as expired): the locking way, BEGIN, the locking read
+    (key claim, booking, legs, segment locks; the clock read after them), the write (with the
+    key's response), COMMIT. Returns the booking as a read after the commit would (built
+    from the rows it read and what it wrote)."""
     async with _using(pool, conn) as conn:
+        if capacity is not None and not conn.is_in_transaction():
+            done = await _confirm_unlocked(conn, booking_id, account_id, payment_ref, now=now,
+                                           idempotent=idempotent, capacity=capacity)
+            if done is not None:
+                return done
         expired = False
         try:
             async with _tx(conn):
@@ -508,17 +522,8 @@ async def confirm(pool: asyncpg.Pool, booking_id: str, account_id: str, payment_
                     expired = True
                 else:
                     after = transition(before, Event.CONFIRM, expires_at=row["expires_at"], now=t)
-                    cats = row["passenger_categories"]
-                    # A held booking has no tickets yet: they are all issued here.
-                    tickets = [(_ticket_id(), g["leg_no"], p, cats[p])
-                               for g in legs for p in range(len(cats))]
-                    confirmed = {g["leg_no"] for g in legs}
-                    view = _build_view(
-                        {**row, "status": after.value, "payment_ref": payment_ref,
-                         "paid_minor": row["total_minor"], "confirmed_at": t},
-                        [{**g, "status": "confirmed"} if g["leg_no"] in confirmed else g
-                         for g in all_legs],
-                        pax, [TicketView(k[0], k[1], k[2], "issued") for k in tickets], now())
+                    tickets, view = _confirmed(row, all_legs, legs, pax, payment_ref, after, t,
+                                               now)
                     if not await _issue(conn, row, legs, payment_ref, after, t, tickets,
                                         _idem_args(idempotent, view)) and idempotent:
                         raise _Race
@@ -527,6 +532,74 @@ async def confirm(pool: asyncpg.Pool, booking_id: str, account_id: str, payment_
         if expired:
             raise HoldExpired("the hold has expired; book again", booking_id=booking_id)
         return view
+
+
+_RECOUNT = "maas_confirm_recount"
+_CONFIRM_WRITE = ("SELECT maas_confirm_write(" + ", ".join(f"${i}" for i in range(1, 25))
+                  + ")")
+
+
+def _confirmed(row: Mapping[str, Any], all_legs: Sequence[Any], legs: Sequence[Any],
+               pax: Sequence[Any], payment_ref: str, after: Status, t: datetime, now: Now
+               ) -> tuple[list[tuple[str, int, int, str]], BookingView]:
+    """(the tickets to issue, the booking after confirming its held `legs` at `t`)."""
+    cats = row["passenger_categories"]
+    # A held booking has no tickets yet: they are all issued here.
+    tickets = [(_ticket_id(), g["leg_no"], p, cats[p]) for g in legs for p in range(len(cats))]
+    confirmed = {g["leg_no"] for g in legs}
+    view = _build_view(
+        {**row, "status": after.value, "payment_ref": payment_ref,
+         "paid_minor": row["total_minor"], "confirmed_at": t},
+        [{**g, "status": "confirmed"} if g["leg_no"] in confirmed else g for g in all_legs],
+        pax, [TicketView(k[0], k[1], k[2], "issued") for k in tickets], now())
+    return tickets, view
+
+
+async def _confirm_unlocked(conn: asyncpg.Connection, booking_id: str, account_id: str,
+                            payment_ref: str, *, now: Now, idempotent: Idempotent | None,
+                            capacity: CapacityConfig) -> BookingView | None:
+    """`confirm` in two round trips (see there), or None when it must be done the locking
+    way (nothing written): the booking changed since the read, its hold has run out (the
+    expiry is written under the locks), a held leg lacks its stored segment lock keys, or a
+    segment is over capacity after the locks. A used key raises Replayed; a confirm the
+    booking does not allow raises as `confirm` does."""
+    row = await conn.fetchrow("SELECT * FROM maas_booking_current($1, $2, $3, $4)", booking_id,
+                              account_id, idempotent and idempotent.scope,
+                              idempotent and idempotent.key)
+    if row["replay"] is not None:
+        raise Replayed(row["replay"])
+    if row["id"] is None:
+        raise BookingNotFound(f"no booking {booking_id}", booking_id=booking_id)
+    t = now()
+    before = Status(row["status"])
+    if before is Status.HELD and effective_status(before, row["expires_at"], t) is Status.EXPIRED:
+        return None
+    after = transition(before, Event.CONFIRM, expires_at=row["expires_at"], now=t)
+    all_legs = list(row["legs"] or ())
+    legs = [g for g in all_legs if g["status"] == "held"]
+    if any(g["lock_ids"] is None for g in legs):
+        return None
+    tickets, view = _confirmed(row, all_legs, legs, list(row["pax"] or ()), payment_ref, after,
+                               t, now)
+    segs = [(g["trip_id"], g["service_date"], g["board_pos"], g["alight_pos"], g["route_id"],
+             capacity.by_mode.get(g["mode"], capacity.default)) for g in legs]
+    try:
+        written = await conn.fetchval(
+            _CONFIRM_WRITE, booking_id, row["version"], t, after.value, payment_ref,
+            [g["leg_no"] for g in legs], sorted({k for g in legs for k in g["lock_ids"]}),
+            *([s[i] for s in segs] for i in range(6)),
+            [k[0] for k in tickets], [k[1] for k in tickets], [k[2] for k in tickets],
+            [k[3] for k in tickets],
+            {"payment_ref": payment_ref, "paid_minor": row["total_minor"],
+             "tickets": len(tickets)},
+            *_idem_args(idempotent, view))
+    except asyncpg.RaiseError as err:
+        if str(err) == _RECOUNT:
+            return None
+        if idempotent is None or str(err) != _IDEM_RACE:
+            raise
+        raise await _stored(conn, idempotent) from None
+    return view if written else None
 
 
 async def _issue(conn: asyncpg.Connection, row: Any, legs: Sequence[Any],

@@ -470,3 +470,88 @@ async def test_cancel_writes_nothing_over_a_booking_changed_since_its_read(env):
     view, out = await env.svc.cancel(env.account, b.id)
     assert view.status == "cancelled" and out.refund_minor == view.paid_minor > 0
     assert view == await env.svc.get(env.account, b.id)
+
+
+async def test_a_confirm_racing_a_hold_that_counted_it_expired_sees_it_expired(env):
+    """Confirm reads its clock before its write (two round trips): a hold whose clock is
+    already past this booking's expiry may have sold its seats meanwhile. Under the segment
+    locks the confirm counts the seats again, finds the segment over capacity, and confirms
+    the locking way, reading the clock after the locks: the hold expired, nothing oversold."""
+    await set_seats(env, "rail:G-0800", 2)
+    b = await env.hold(RAIL, pax=2)
+    later = FrozenClock(b.expires_at + timedelta(minutes=1))
+    rival = Bookings(env.pool, CONFIG, env.svc.keyring, later.now)
+    people = [PassengerInput("李四", ID1), PassengerInput("王五", ID2)]
+    async with env.pool.acquire() as conn:
+        tx = conn.transaction()
+        await tx.start()
+        held = await rival.hold(env.account, "itin", env.key(RAIL), NET, LIVE, people, conn=conn)
+        confirming = asyncio.create_task(env.svc.confirm(env.account, b.id, "p"))
+        await _until_waiting_for_a_lock(env.pool)      # our clock read: before the expiry
+        env.clock.set(later.now())
+        await tx.commit()
+    with pytest.raises(HoldExpired):
+        await confirming
+    assert (await env.svc.get(env.account, b.id)).status == "expired"
+    assert (await env.svc.get(env.account, held.id)).status == "held"
+    assert await env.seats("rail:G-0800", 0) == 2
+    assert await env.pool.fetchval("SELECT count(*) FROM tickets") == 0
+
+
+async def test_confirm_writes_nothing_over_a_booking_changed_since_its_read(env):
+    """The two-round-trip confirm's write (maas_confirm_write) is refused when the booking row
+    is no longer the version read; the confirm then acts on what is there now (here: the
+    booking confirmed by another request meanwhile, so this one is refused)."""
+    b = await env.hold(BUS, pax=1)
+    version = await env.pool.fetchval("SELECT xmin FROM bookings WHERE id = $1", b.id)
+    first = await env.svc.confirm(env.account, b.id, "p")
+    stale = await env.pool.fetchval(
+        store._CONFIRM_WRITE, b.id, version, env.clock.now(), "confirmed", "q", [0], [], [], [],
+        [], [], [], [], ["tk_x"], [0], [0], ["adult"], {}, None, None, None, None, None, None)
+    assert stale is False
+    assert await env.pool.fetchval("SELECT count(*) FROM tickets WHERE booking_id = $1",
+                                   b.id) == 1
+    assert await env.svc.get(env.account, b.id) == first
+    with pytest.raises(InvalidTransition):
+        await env.svc.confirm(env.account, b.id, "p")
+
+
+async def test_confirm_counts_segments_not_the_whole_span(env):
+    """The confirm's re-count judges each segment: legs that overlap the confirmed leg's span
+    but not one another fill no segment past capacity, and the booking confirms."""
+    await set_seats(env, "rail:G-0800", 2)
+    b = await env.hold(RAIL, pax=1)                                   # Jinan West -> Qingdao
+    await env.hold(leg_key(NET, "rail:G-0800", DAY, 0, 1))            # -> Zibo
+    await env.hold(leg_key(NET, "rail:G-0800", DAY, 2, 3))            # Weifang ->
+    assert (await env.svc.confirm(env.account, b.id, "p")).status == "confirmed"
+    assert [await env.seats("rail:G-0800", s) for s in range(3)] == [2, 1, 2]
+
+
+async def test_two_legs_of_one_booking_on_one_trip_add_up(env):
+    """The hold counts the seats a booking needs per segment from all its legs: two legs on
+    one run that share a segment need twice the passengers there."""
+    from dataclasses import replace
+    await set_seats(env, "rail:G-0800", 3)
+    b = await env.hold(leg_key(NET, "rail:G-0800", DAY, 0, 2), pax=2)
+    row = await env.pool.fetchrow("SELECT * FROM booking_legs WHERE booking_id = $1", b.id)
+    leg = store.NewLeg(0, 0, row["feed"], row["agency_id"], row["agency_name"], row["mode"],
+                       row["route_id"], row["trip_id"], DAY, 0, 2, row["from_stop"],
+                       row["to_stop"], row["departure"], row["arrival"], 100, "test", 100)
+    people = (await env.pool.fetch("SELECT * FROM booking_passengers WHERE booking_id = $1 "
+                                   "ORDER BY passenger_no", b.id))
+    pax = [store.NewPassenger(p["passenger_no"], p["category"], p["id_type"], p["key_id"],
+                              p["name_ct"], p["id_number_ct"], p["name_masked"], p["id_masked"])
+           for p in people][:1]
+
+    def booking(*legs: store.NewLeg) -> store.NewBooking:
+        return store.NewBooking(store.new_booking_id(), env.account, "itin", LIVE, "CNY", 200,
+                                legs, pax)
+    # 2 taken on segments 0-1; one passenger on 0-2 and again on 1-3 needs 2 seats on segment 1
+    with pytest.raises(SoldOut) as err:
+        await store.hold(env.pool, booking(leg, replace(leg, leg_no=1, board_pos=1, alight_pos=3)),
+                         capacity=CONFIG.capacity, ttl=CONFIG.hold_ttl, now=env.clock.now)
+    assert err.value.extra["leg"] == 0
+    await store.hold(env.pool, booking(replace(leg, board_pos=2, alight_pos=3),
+                                       replace(leg, leg_no=1, board_pos=2, alight_pos=3)),
+                     capacity=CONFIG.capacity, ttl=CONFIG.hold_ttl, now=env.clock.now)
+    assert [await env.seats("rail:G-0800", s) for s in range(3)] == [2, 2, 2]

@@ -14,7 +14,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from maas.errors import MethodNotAllowed, NotFound, PayloadTooLarge, is_domain_error
 from maas.appkeys import LOG_FIELDS, REQUEST_ID
-from maas.logs import log_access, request_id_var
+from maas.logs import access_line, request_id_var
 from maas.metric_batch import MetricBatch
 from maas.outages import RETRY_AFTER_S, outage_of
 
@@ -106,20 +106,18 @@ def _request_ids() -> Iterator[str]:
 def make_middlewares(metrics: Metrics, batch: MetricBatch | None = None) -> list:
     request_ids = _request_ids()
     batch = batch or MetricBatch()
-    # labelled children by their labels (bounded: routes x methods x statuses); `labels()`
-    # takes a lock and builds the child key on every call
-    counters: dict[tuple[str, str, int], Any] = {}
-    timers: dict[tuple[str, str], Any] = {}
+    # both labelled children of a (method, route, status), found once (bounded: routes x
+    # methods x statuses); `labels()` takes a lock and builds the child key on every call
+    children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
     def observe(method: str, route: str, status: int, elapsed: float) -> None:
-        c = counters.get((method, route, status))
-        if c is None:
-            c = counters[(method, route, status)] = metrics.requests.labels(method, route, str(status))
-        batch.inc(c)
-        h = timers.get((method, route))
-        if h is None:
-            h = timers[(method, route)] = metrics.latency.labels(method, route)
-        batch.observe(h, elapsed)
+        pair = children.get((method, route, status))
+        if pair is None:
+            pair = children[(method, route, status)] = (
+                metrics.requests.labels(method, route, str(status)),
+                metrics.latency.labels(method, route))
+        batch.inc(pair[0])
+        batch.observe(pair[1], elapsed)
 
     @web.middleware
     async def request_context(request: web.Request, handler):  # type: ignore[no-untyped-def]
@@ -128,6 +126,10 @@ def make_middlewares(metrics: Metrics, batch: MetricBatch | None = None) -> list
             rid = next(request_ids)
         token = request_id_var.set(rid)
         request[REQUEST_ID] = rid
+        # the access line's extra fields (maas.http.annotate adds to this dict; reading it
+        # back with request.get() would cost a raised KeyError on most requests)
+        more: dict[str, Any] = {}
+        request[LOG_FIELDS] = more
         started = time.perf_counter()
         status = 500
         try:
@@ -157,13 +159,9 @@ def make_middlewares(metrics: Metrics, batch: MetricBatch | None = None) -> list
         finally:
             elapsed = time.perf_counter() - started
             route = _route_label(request)
-            observe(request.method, route, status, elapsed)
-            fields = {"method": request.method, "route": route, "status": status,
-                      "ms": round(elapsed * 1000, 2)}
-            more = request.get(LOG_FIELDS)
-            if more:
-                fields = {**more, **fields}
-            log_access(log, "%s %s %s", (request.method, route, status), fields)
+            method = request.method
+            observe(method, route, status, elapsed)
+            access_line(log, method, route, status, round(elapsed * 1000, 2), more)
             request_id_var.reset(token)
 
     return [request_context]

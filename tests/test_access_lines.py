@@ -180,3 +180,50 @@ def test_a_write_counts_bytes_not_characters(handler):
     import asyncio
     asyncio.run(run())
     assert all(len(w.encode()) <= 4096 for w in stream.writes) and len(stream.lines()) == 100
+
+
+def test_the_middlewares_line_is_log_access_line(monkeypatch):
+    """access_line (the middleware's call) writes what log_access writes for the same fields:
+    the direct line with our handler alone, the record when another handler listens."""
+    from maas.logs import access_line, log_access, request_id_var
+
+    for flag in ("logThreads", "logProcesses", "logMultiprocessing"):
+        monkeypatch.setattr(logging, flag, False)
+    monkeypatch.setattr(logging, "_srcfile", None)
+    stream = Recorder()
+    h = AccessLineHandler(stream)
+    h.setFormatter(JsonFormatter())
+    monkeypatch.setattr(logging.root, "handlers", [h])
+    monkeypatch.setattr(logging.root, "level", logging.INFO)
+    logger = logging.getLogger("maas.http")
+    more = {"gate": "闸机-1", "note": "Bearer mk_abcdefghijklmnop", "id_number": "370102199001011234",
+            "leg": None, "ok": True, "booking": object()}
+    cases = [("GET", "/healthz", 200, 0.12, {}), ("POST", "/v1/gates/{gate}/validate", 200, 1.5, more),
+             ("mk_abcdefghijklmnop", "unmatched", 404, 0.3, None)]
+    token = request_id_var.set("rid-9")
+    try:
+        for method, route, status, ms, extra in cases:
+            access_line(logger, method, route, status, ms, extra)
+            fields = {"method": method, "route": route, "status": status, "ms": ms}
+            log_access(logger, "%s %s %s", (method, route, status), {**(extra or {}), **fields})
+    finally:
+        request_id_var.reset(token)
+    h.flush()
+    lines = stream.lines()
+    assert len(lines) == 2 * len(cases)
+    for new, old in zip(lines[::2], lines[1::2]):
+        assert [k for k in new if k != "ts"] == [k for k in old if k != "ts"]   # same order
+        assert {k: v for k, v in new.items() if k != "ts"} == {k: v for k, v in old.items() if k != "ts"}
+    assert "abcdefghijklmnop" not in json.dumps(lines) and "id_number" not in lines[2]
+    assert lines[2]["gate"] == "闸机-1" and lines[0]["request_id"] == "rid-9"
+
+    got: list[logging.LogRecord] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            got.append(record)
+
+    monkeypatch.setattr(logging.root, "handlers", [h, Keep()])   # the record path
+    access_line(logger, "POST", "/v1/gates/{gate}/validate", 200, 1.5, {"gate": "g1"})
+    assert got[0].getMessage() == "POST /v1/gates/{gate}/validate 200"
+    assert (got[0].gate, got[0].method, got[0].status, got[0].ms) == ("g1", "POST", 200, 1.5)

@@ -534,6 +534,21 @@ async def confirm(pool: asyncpg.Pool, booking_id: str, account_id: str, payment_
         return view
 
 
+async def _current(conn: asyncpg.Connection, booking_id: str, account_id: str,
+                   idempotent: Idempotent | None) -> asyncpg.Record:
+    """The unlocked read of confirm's and cancel's two-round-trip ways
+    (`maas_booking_current`): the booking's row with its legs, passengers and tickets; a used
+    key raises Replayed, an unknown booking BookingNotFound."""
+    row = await conn.fetchrow("SELECT * FROM maas_booking_current($1, $2, $3, $4)", booking_id,
+                              account_id, idempotent and idempotent.scope,
+                              idempotent and idempotent.key)
+    if row["replay"] is not None:
+        raise Replayed(row["replay"])
+    if row["id"] is None:
+        raise BookingNotFound(f"no booking {booking_id}", booking_id=booking_id)
+    return row
+
+
 _RECOUNT = "maas_confirm_recount"
 _CONFIRM_WRITE = ("SELECT maas_confirm_write(" + ", ".join(f"${i}" for i in range(1, 25))
                   + ")")
@@ -563,13 +578,7 @@ async def _confirm_unlocked(conn: asyncpg.Connection, booking_id: str, account_i
     expiry is written under the locks), a held leg lacks its stored segment lock keys, or a
     segment is over capacity after the locks. A used key raises Replayed; a confirm the
     booking does not allow raises as `confirm` does."""
-    row = await conn.fetchrow("SELECT * FROM maas_booking_current($1, $2, $3, $4)", booking_id,
-                              account_id, idempotent and idempotent.scope,
-                              idempotent and idempotent.key)
-    if row["replay"] is not None:
-        raise Replayed(row["replay"])
-    if row["id"] is None:
-        raise BookingNotFound(f"no booking {booking_id}", booking_id=booking_id)
+    row = await _current(conn, booking_id, account_id, idempotent)
     t = now()
     before = Status(row["status"])
     if before is Status.HELD and effective_status(before, row["expires_at"], t) is Status.EXPIRED:
@@ -729,13 +738,7 @@ async def _cancel_unlocked(conn: asyncpg.Connection, booking_id: str, account_id
     """`cancel` in two round trips (see there), or None when the booking changed between
     the read and the write (nothing written: cancel the locking way). A used key raises
     Replayed; a cancel the booking does not allow raises as `cancel` does."""
-    row = await conn.fetchrow("SELECT * FROM maas_booking_current($1, $2, $3, $4)", booking_id,
-                              account_id, idempotent and idempotent.scope,
-                              idempotent and idempotent.key)
-    if row["replay"] is not None:
-        raise Replayed(row["replay"])
-    if row["id"] is None:
-        raise BookingNotFound(f"no booking {booking_id}", booking_id=booking_id)
+    row = await _current(conn, booking_id, account_id, idempotent)
     t = now()
     out, view, leg_no = _cancelled(row, list(row["legs"] or ()), list(row["pax"] or ()),
                                    list(row["tickets"] or ()), leg_no, fares, refunds, t,

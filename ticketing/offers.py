@@ -223,10 +223,13 @@ class _Planned:
     looking the network up in a weak memo once per leg: a plan's new itineraries (a new day,
     a query nobody asked yet) were priced at ~3x the in-process cost inside a busy server."""
 
-    __slots__ = ("net", "cfg", "classes", "trips", "units")
+    __slots__ = ("net", "cfg", "trip_class", "rep_trip", "trips", "units")
 
     def __init__(self, net: Network, cfg: FareConfig, classes: FareClasses) -> None:
-        self.net, self.cfg, self.classes = net, cfg, classes
+        # not `classes` itself: it is this pricer's key in the weak memo (a value holding
+        # its key would keep both, and the network, alive after the planner is gone)
+        self.net, self.cfg = net, cfg
+        self.trip_class, self.rep_trip = classes.trip_class, classes.rep_trip
         self.trips: dict[str, tuple[int, str]] = {}
         self.units: dict[tuple[int, int, int], tuple[int, str]] = {}
 
@@ -250,8 +253,8 @@ class _Planned:
         return price_units(self.cfg, units, operators, categories)
 
     def _trip(self, n: int, leg: Any) -> tuple[int, str]:
-        net, classes = self.net, self.classes
-        t = int(classes.rep_trip[classes.trip_class[_trip_of(_trip_index(net), n, leg).t]])
+        net = self.net
+        t = int(self.rep_trip[self.trip_class[_trip_of(_trip_index(net), n, leg).t]])
         got = (t, leg_operator(net, LegSpan(t, 0, 0)))
         if len(self.trips) >= 1 << 16:
             self.trips.clear()

@@ -88,3 +88,26 @@ def test_legs_made_without_init_are_the_legs_init_makes():
         walk_only = {k: v for k, v in values.items() if k in (
             "mode", "from_place", "to_place", "departure", "arrival", "duration_s", "distance_m")}
         assert vars(new_leg(**walk_only)) == vars(Leg(**walk_only))
+
+
+def test_plan_prices_do_not_keep_a_planner_alive():
+    """/v1/plan's pricer is kept per planner's fare classes (a weak memo): once the planner
+    is gone (a new network generation), its classes and the pricer go too."""
+    import gc
+    import weakref
+
+    from ticketing import offers
+    from ticketing.offers import price_itinerary
+
+    cfg = FareConfig(mode_tariffs={"bus": Tariff(per_km=0.1, minimum=5.0),
+                                   "rail": Tariff(per_km=0.2, minimum=9.0)})
+    pl = Planner.build(NET)
+    it = pl.plan(Query("t:A", "t:C", BASE, 7 * 3600 + 600))[0]
+    keys = [leg.key for leg in it.legs if leg.key is not None]
+    priced = price_itinerary(NET, cfg, keys, planned=True, classes=pl.fare_classes())
+    assert priced == price_itinerary(NET, cfg, keys)
+    classes = weakref.ref(pl.fare_classes())
+    assert classes() in offers._PLANNED
+    del pl, it
+    gc.collect()
+    assert classes() is None

@@ -152,6 +152,18 @@ def _access_handler(logger: logging.Logger) -> "AccessLineHandler | None":
     return h
 
 
+_INFO = logging.getLevelName(logging.INFO).lower()
+
+
+def _direct_head(logger: logging.Logger, msg: str) -> dict[str, object]:
+    """The leading fields JsonFormatter.format writes for an INFO record of `logger` with
+    message `msg` (the record's own attributes never show; request_id is one of them)."""
+    out: dict[str, object] = {"ts": _timestamp(time.time()), "level": _INFO,
+                              "logger": logger.name, "msg": scrub(msg)}
+    rid = request_id_var.get()
+    if rid:
+        out["request_id"] = rid
+    return out
 
 
 def log_access(logger: logging.Logger, msg: str, args: tuple[object, ...],
@@ -169,12 +181,7 @@ def log_access(logger: logging.Logger, msg: str, args: tuple[object, ...],
         # own attributes never show; request_id is one of them), without the record
         if args and len(args) == 1 and isinstance(args[0], Mapping) and args[0]:
             args = args[0]   # type: ignore[assignment]  # as LogRecord takes a lone mapping
-        out: dict[str, object] = {"ts": _timestamp(time.time()),
-                                  "level": logging.getLevelName(logging.INFO).lower(),
-                                  "logger": logger.name, "msg": scrub(str(msg) % args if args else str(msg))}
-        rid = request_id_var.get()
-        if rid:
-            out["request_id"] = rid
+        out = _direct_head(logger, str(msg) % args if args else str(msg))
         _add_fields(out, fields)
         direct.hold(_encode(out) + direct.terminator)
         return
@@ -182,7 +189,6 @@ def log_access(logger: logging.Logger, msg: str, args: tuple[object, ...],
 
 
 _SCRUBBED: dict[str, str] = {}   # route label -> scrub(label) (bounded: the app's routes)
-_INFO = logging.getLevelName(logging.INFO).lower()
 
 
 def access_line(logger: logging.Logger, method: str, route: str, status: int, ms: float,
@@ -204,23 +210,13 @@ def access_line(logger: logging.Logger, method: str, route: str, status: int, ms
         clean = scrub(route)
         if len(_SCRUBBED) < 1000:
             _SCRUBBED[route] = clean
-    out: dict[str, object] = {"ts": _timestamp(time.time()), "level": _INFO, "logger": logger.name,
-                              "msg": scrub(f"{method} {route} {status}")}
-    rid = request_id_var.get()
-    if rid:
-        out["request_id"] = rid
+    out = _direct_head(logger, f"{method} {route} {status}")
     if more:
         _add_fields(out, more)
     out["method"] = scrub(method)
     out["route"] = clean
-    if type(status) is int:
-        out["status"] = status
-    else:
-        _add_fields(out, {"status": status})
-    if type(ms) is float:
-        out["ms"] = ms
-    else:
-        _add_fields(out, {"ms": ms})
+    out["status"] = status      # an int and a float: _add_fields would keep them as they are
+    out["ms"] = ms
     direct.hold(_encode(out) + direct.terminator)
 
 

@@ -128,18 +128,24 @@ def test_a_copied_access_record_is_the_record_info_would_make(monkeypatch):
     assert isinstance(got[2].created, float) and got[2].msecs == int((got[2].created % 1) * 1000)
 
 
-def test_a_line_written_without_a_record_is_the_formatters_line(monkeypatch):
-    from maas.logs import _access_handler, log_access, request_id_var
-
+def _worker_logging(monkeypatch):  # type: ignore[no-untyped-def]
+    """A worker's logging set-up (our AccessLineHandler alone on the root, INFO), records
+    made without thread/process/source lookups: (the stream, the handler, maas.http's logger)."""
     for flag in ("logThreads", "logProcesses", "logMultiprocessing"):
         monkeypatch.setattr(logging, flag, False)
     monkeypatch.setattr(logging, "_srcfile", None)
     stream = Recorder()
     h = AccessLineHandler(stream)
     h.setFormatter(JsonFormatter())
-    monkeypatch.setattr(logging.root, "handlers", [h])   # a worker's set-up: ours alone
+    monkeypatch.setattr(logging.root, "handlers", [h])
     monkeypatch.setattr(logging.root, "level", logging.INFO)
-    logger = logging.getLogger("maas.http")
+    return stream, h, logging.getLogger("maas.http")
+
+
+def test_a_line_written_without_a_record_is_the_formatters_line(monkeypatch):
+    from maas.logs import _access_handler, log_access, request_id_var
+
+    stream, h, logger = _worker_logging(monkeypatch)
     assert _access_handler(logger) is h
     fields = {"method": "POST", "route": "/v1/gates/{gate}/validate", "status": 200, "ms": 1.5,
               "gate": "闸机-1", "note": "Bearer mk_abcdefghijklmnop", "id_number": "370102199001011234",
@@ -187,15 +193,7 @@ def test_the_middlewares_line_is_log_access_line(monkeypatch):
     the direct line with our handler alone, the record when another handler listens."""
     from maas.logs import access_line, log_access, request_id_var
 
-    for flag in ("logThreads", "logProcesses", "logMultiprocessing"):
-        monkeypatch.setattr(logging, flag, False)
-    monkeypatch.setattr(logging, "_srcfile", None)
-    stream = Recorder()
-    h = AccessLineHandler(stream)
-    h.setFormatter(JsonFormatter())
-    monkeypatch.setattr(logging.root, "handlers", [h])
-    monkeypatch.setattr(logging.root, "level", logging.INFO)
-    logger = logging.getLogger("maas.http")
+    stream, h, logger = _worker_logging(monkeypatch)
     more = {"gate": "闸机-1", "note": "Bearer mk_abcdefghijklmnop", "id_number": "370102199001011234",
             "leg": None, "ok": True, "booking": object()}
     cases = [("GET", "/healthz", 200, 0.12, {}), ("POST", "/v1/gates/{gate}/validate", 200, 1.5, more),

@@ -3,8 +3,9 @@ live stream of them (GET /v1/events, Server-Sent Events). Thin: read rows, rende
 
 Rows first: every event is a booking_events row before anyone hears of it; the stream reads
 rows after the last id it sent (Last-Event-ID resumes) and sleeps between reads until a new
-event of the account in any worker or instance wakes it (NOTIFY maas_events,
-maas/event_wakeups.py), a protection job in this worker does, or protection.poll_s passes.
+event of the account in any worker or instance wakes it (NOTIFY maas_events, sent only for
+accounts with an open stream: maas/event_wakeups.py), a protection job in this worker does, or
+protection.poll_s passes.
 `cleanup_ctx` runs this worker's protection jobs (maas/protection.py) and its wake-ups.
 """
 
@@ -82,6 +83,11 @@ async def booking_events(request: web.Request) -> EventList:
     return EventList(items=[render(r) for r in rows])
 
 
+@contextlib.asynccontextmanager
+async def _unwoken() -> AsyncIterator[asyncio.Event]:
+    yield asyncio.Event()
+
+
 def _last_id(request: web.Request) -> int:
     raw = request.headers.get("Last-Event-ID") or request.query.get("last_event_id") or "0"
     if not raw.isdigit() or len(raw) > 18:
@@ -106,7 +112,7 @@ async def events_stream(request: web.Request) -> web.StreamResponse:
     await resp.write(b": stream of booking events\n\n")
     wake = request.app[PROTECTOR].written if PROTECTOR in request.app else None
     wakeups = request.app[WAKEUPS] if WAKEUPS in request.app else None
-    with wakeups.waiter(account) if wakeups else contextlib.nullcontext(asyncio.Event()) as mine:
+    async with wakeups.stream(account) if wakeups else _unwoken() as mine:
         while True:
             mine.clear()      # before the read: a wake-up during it is not lost
             rows = await pstore.account_events(pool, account, after, 100)

@@ -82,6 +82,22 @@ def _http(method: str, url: str, body: bytes | dict | None = None, headers: dict
         return status, {"raw": raw[:200].decode(errors="replace")}
 
 
+def _next_event(resp, wanted) -> dict:
+    """Read an open Server-Sent Events response until an event (its fields) is `wanted`."""
+    cur: dict[str, str] = {}
+    while True:
+        raw = resp.readline()
+        assert raw, "the event stream ended"
+        line = raw.decode().rstrip("\n")
+        if line == "":
+            if wanted(cur):
+                return cur
+            cur = {}
+        elif not line.startswith(":"):
+            name, _, value = line.partition(": ")
+            cur[name] = value
+
+
 class Stack:
     """PostgreSQL + Redis + two maas instances + HAProxy; stop() ends what was started."""
 
@@ -216,7 +232,8 @@ def test_two_instances_behind_haproxy(stack: Stack, tmp_path: Path):
     wide = json.dumps({m: [4320, 120] for m in ("bus", "tram", "metro", "ferry", "coach", "rail",
                                                    "air", "other")})
     env = _env(DATABASE_URL=db, REDIS_URL=redis, MAAS_SECRET_KEYS="k1:" + "A" * 43,
-               MAAS_WORKERS="1", MAAS_SHUTDOWN_TIMEOUT_S="5", MAAS_GATES__WINDOW_MIN=wide)
+               MAAS_WORKERS="1", MAAS_SHUTDOWN_TIMEOUT_S="5", MAAS_GATES__WINDOW_MIN=wide,
+               MAAS_PROTECTION__POLL_S="3600")     # an idle event stream is read hourly
     proc_a, a = stack.start_maas("a", env)
     _proc_b, b = stack.start_maas("b", env)
     lb = stack.start_haproxy([a, b])
@@ -281,6 +298,21 @@ def test_two_instances_behind_haproxy(stack: Stack, tmp_path: Path):
     assert status == 200 and first["result"] == "accept", first
     status, again = _http("POST", b + "/v1/gates/multi-gate/validate", {"qr": token["qr"]}, gate_auth)
     assert status == 200 and again["result"] != "accept" and again.get("code") == "already_used", again
+
+    # a reader of B's event stream is woken by a cancel written through A (only the wake-up,
+    # NOTIFY maas_events, can bring it before the hourly read: the socket times out in 30 s)
+    status, other = _http("POST", a + "/v1/bookings", {"itinerary_id": itinerary,
+                          "passengers": [passenger]}, {**user, "Idempotency-Key": str(uuid.uuid4())})
+    assert status == 201, other
+    status, _paid = _http("POST", f"{a}/v1/bookings/{other['id']}/confirm",
+                          {"payment_ref": "multi-2"}, user)
+    assert status == 200, _paid
+    with urllib.request.urlopen(urllib.request.Request(b + "/v1/events", headers=user),
+                                timeout=30) as events:
+        _next_event(events, lambda e: e.get("event") == "confirmed" and other["id"] in e["data"])
+        status, cancelled = _http("POST", f"{a}/v1/bookings/{other['id']}/cancel", {}, user)
+        assert status == 200 and cancelled["status"] == "cancelled", cancelled
+        _next_event(events, lambda e: e.get("event") == "cancelled" and other["id"] in e["data"])
 
     # kill -9 instance A under load through the balancer: traffic moves to B, nothing lost
     done: list[str] = []

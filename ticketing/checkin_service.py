@@ -48,6 +48,7 @@ __all__ = ["Checkin", "CurrentQr", "ProbeLimiter", "station_stops", "TICKET_CACH
 
 log = logging.getLogger(__name__)
 TICKET_CACHE = 10_000   # signed static parts kept per worker (~1.5 kB each; cleared when full)
+PARSED_CACHE = 2_048    # scanned signed parts kept taken apart per worker (~2.3 kB each for 3 legs)
 Candidates = list[face_store.FaceCandidate]
 
 
@@ -102,7 +103,7 @@ class Checkin:
         self.galleries: dict[tuple[str, ...], tuple[float, Candidates, np.ndarray]] = {}
         self.tickets: dict[tuple[Any, ...], SignedTicket] = {}    # see current_qr
         self.verified = VerifiedTickets()                          # signed parts known good
-        self.parsed = ParsedTickets(TICKET_CACHE)                  # signed parts taken apart
+        self.parsed = ParsedTickets(PARSED_CACHE)                  # signed parts taken apart
         self._warmed: dict[tuple[str, ...], float] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 

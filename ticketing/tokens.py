@@ -273,7 +273,7 @@ class ParsedTickets:
     is `parse_qr`'s for every input: anything but a well-formed tail of the known shape is
     parsed in full (and refused as it would be)."""
 
-    def __init__(self, size: int = 20_000) -> None:
+    def __init__(self, size: int = 2_048) -> None:
         self.size = size
         # head -> [the QR's whole length, the token as parse_qr gives it (or, added by the
         # signer, as signed: made so at the first scan), parsed yet, static, signature, odd byte]

@@ -304,7 +304,8 @@ class ParsedTickets:
         except ValueError:
             return None
         n = len(token.legs)
-        if len(rest) != len(odd) + 1 + CODE_LEN * n or rest[len(odd)] != n or rest[:len(odd)] != odd:
+        if (len(rest) != len(odd) + 1 + CODE_LEN * n or rest[len(odd)] != n
+                or rest[:len(odd)] != odd):
             return None
         if not parsed:      # what parse_qr reads back: whole seconds, UTC
             token = got[1] = TicketToken(
@@ -318,7 +319,8 @@ class ParsedTickets:
         """A signed part this process made (`signed_ticket(sign_static(token, ...))`): its
         scans parse from here (costs the signer a dict entry, not a parse)."""
         cut = len(signed.signed) - SIG_LEN
-        self._store(signed.head, token, False, signed.signed[:cut], signed.signed[cut:], signed.tail)
+        self._store(signed.head, token, False, signed.signed[:cut], signed.signed[cut:],
+                    signed.tail)
 
     def _store(self, head: str, token: TicketToken, parsed: bool, static: bytes, sig: bytes,
                odd: bytes) -> None:

@@ -7,7 +7,8 @@ turns PostgreSQL's statement log on (log_min_duration_statement = 0), runs bench
 phases (plan, stops, token, validate accept and replay, hold, confirm, cancel) with a few
 requests each, then PREPAREs each distinct statement of the log and EXPLAINs one logged
 execution of it with a custom plan and with the generic plan, and prints where they differ
-(and the plpgsql functions, whose own statements follow the session's mode unless they set it):
+(and the plpgsql functions, whose own statements follow the session's mode unless they set it);
+then the PostgreSQL CPU of a new connection's first executions of them, both modes (--fresh):
 
     .venv/bin/python benchmarks/generic_plans.py [--n 60] [--pool 300]
 """
@@ -15,9 +16,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import os
 import re
 import shutil
+import statistics
 import sys
 import tempfile
 from pathlib import Path
@@ -124,11 +127,77 @@ async def explain_all(db_url: str, stmts: dict[str, list[str]]) -> int:
     return differ
 
 
+def _backend_cpu_s(pid: int) -> float:
+    return int(Path(f"/proc/{pid}/schedstat").read_text().split()[0]) / 1e9
+
+
+async def _run(conn: asyncpg.Connection, n: int, params: list[str], times: int) -> float:
+    """Statement n `times` times with its logged parameters, each execution undone; the
+    backend's CPU seconds meanwhile."""
+    pid = conn.get_server_pid()
+    await conn.execute("BEGIN")
+    t0 = _backend_cpu_s(pid)
+    try:
+        for _ in range(times):
+            await conn.execute("SAVEPOINT p")
+            try:
+                await conn.execute(f"EXECUTE w{n}({', '.join(params)})")
+            except asyncpg.PostgresError:
+                pass
+            await conn.execute("ROLLBACK TO SAVEPOINT p")
+    finally:
+        t1 = _backend_cpu_s(pid)
+        await conn.execute("ROLLBACK")
+    return t1 - t0
+
+
+async def fresh_connections(db_url: str, stmts: dict[str, list[str]], rounds: int) -> None:
+    """PostgreSQL CPU of a new pooled connection's first executions, PostgreSQL's default
+    against force_generic_plan, alternating: connect as the pool does, let asyncpg prepare
+    each statement (its type introspection included), then per statement 8 executions (the
+    warm-up) and 8 more (warm); the backend's CPU from /proc schedstat."""
+    from maas.db import GENERIC_PLANS, _init_connection
+    modes = ("auto", "force_generic_plan")
+    got = {m: collections.defaultdict(list) for m in modes}
+    for r in range(rounds):
+        for generic in ((False, True) if r % 2 == 0 else (True, False)):
+            conn = await asyncpg.connect(db_url, server_settings=GENERIC_PLANS if generic else None)
+            row = got[modes[generic]]
+            try:
+                await _init_connection(conn)
+                pid = conn.get_server_pid()
+                t0 = _backend_cpu_s(pid)
+                for n, sql in enumerate(stmts):
+                    await conn.prepare(sql)
+                    await conn.execute(f"PREPARE w{n} AS {sql}")
+                row["prepare"].append(_backend_cpu_s(pid) - t0)
+                for n, params in enumerate(stmts.values()):
+                    row[n, 1].append(await _run(conn, n, params, 8))
+                    row[n, 2].append(await _run(conn, n, params, 8))
+            finally:
+                await conn.close()
+    ms = lambda xs: statistics.median(xs) * 1000   # noqa: E731
+    print(f"\na new connection: backend CPU ms, median of {rounds} (auto / force_generic_plan)")
+    print(f"  asyncpg's prepare of all (parse, type introspection): "
+          f"{ms(got['auto']['prepare']):.2f} / {ms(got['force_generic_plan']['prepare']):.2f}")
+    tot = {m: [0.0, 0.0] for m in modes}
+    for n, sql in enumerate(stmts):
+        a1, a2, g1, g2 = (ms(got[m][n, k]) for m in modes for k in (1, 2))
+        tot["auto"][0] += a1; tot["auto"][1] += a2
+        tot["force_generic_plan"][0] += g1; tot["force_generic_plan"][1] += g2
+        print(f"  executions 1-8: {a1:6.2f} / {g1:6.2f}   9-16: {a2:6.2f} / {g2:6.2f}   "
+              + " ".join(sql.split())[:70])
+    print(f"  all statements, executions 1-8: {tot['auto'][0]:.2f} / {tot['force_generic_plan'][0]:.2f}"
+          f"   9-16: {tot['auto'][1]:.2f} / {tot['force_generic_plan'][1]:.2f}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=60)
     ap.add_argument("--pool", type=int, default=300)
     ap.add_argument("--keep-log", type=Path, help="copy PostgreSQL's statement log here")
+    ap.add_argument("--fresh", type=int, default=10,
+                    help="rounds of the new-connection warm-up measurement (0: none)")
     cli = ap.parse_args()
     a = argparse.Namespace(workers=1, n=cli.n, conc=4, pool=cli.pool, log_level="WARNING", spy="",
                            spy_gil=False, book=True, book_only=False, passes=1, label="",
@@ -154,6 +223,10 @@ def main() -> None:
         print(f"\n{len(stmts)} distinct parameterised statements in the log")
         differ = asyncio.run(explain_all(db_url, stmts))
         print(f"\n{differ} of {len(stmts)} statements plan differently generic than custom")
+        if cli.fresh:   # asyncpg's own introspection statements: its prepare runs them
+            ours = {k: v for k, v in stmts.items()
+                    if "typeinfo_tree" not in k and not k.startswith("SELECT set_config('jit'")}
+            asyncio.run(fresh_connections(db_url, ours, cli.fresh))
     finally:
         handle.cleanup()
         server.stop()

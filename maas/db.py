@@ -41,11 +41,14 @@ CONNECT_TIMEOUT_S = 5.0
 # What `generic_plans` sets on each pooled connection (in the start-up packet: no round trip).
 # PostgreSQL plans a prepared statement's first five executions on a connection with custom
 # plans (0.3-0.5 ms of bind each for the gate's and token's statements) before it settles on
-# the generic one (~0.04 ms); a burst spreads over every pooled connection, and a connection
-# the pool opens anew (after max_inactive_connection_lifetime, 300 s idle) pays it again.
-# The statements of the request paths plan the same generic as custom (benchmarks/
-# generic_plans.py EXPLAINs each one logged under bench_requests' phases both ways), and the
-# booking functions already force it for their own statements (bookwrite).
+# the generic one (~0.04 ms), and it custom-plans asyncpg's type introspection (run on every
+# new connection) every time. A burst spreads over every pooled connection; the pool opens a
+# connection anew after 300 s idle, and asyncpg re-prepares a cached statement 300 s after
+# preparing it: each starts the count again. Measured: ~9 ms less PostgreSQL CPU per new
+# connection, the same once warm (BENCHMARKS.md, "pgwarm"). The statements of the request
+# paths plan the same generic as custom (benchmarks/generic_plans.py EXPLAINs each one logged
+# under bench_requests' phases both ways), and the booking functions and the gate's tap
+# already force it for their own statements.
 GENERIC_PLANS = {"plan_cache_mode": "force_generic_plan"}
 
 

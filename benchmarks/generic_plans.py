@@ -195,12 +195,16 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=60)
     ap.add_argument("--pool", type=int, default=300)
+    ap.add_argument("--workers", type=int, default=1)
+    ap.add_argument("--conc", type=int, default=4)
+    ap.add_argument("--passes", type=int, default=1)
     ap.add_argument("--keep-log", type=Path, help="copy PostgreSQL's statement log here")
     ap.add_argument("--fresh", type=int, default=10,
                     help="rounds of the new-connection warm-up measurement (0: none)")
     cli = ap.parse_args()
-    a = argparse.Namespace(workers=1, n=cli.n, conc=4, pool=cli.pool, log_level="WARNING", spy="",
-                           spy_gil=False, book=True, book_only=False, passes=1, label="",
+    a = argparse.Namespace(workers=cli.workers, n=cli.n, conc=cli.conc, pool=cli.pool,
+                           log_level="WARNING", spy="", spy_gil=False, book=True, book_only=False,
+                           passes=cli.passes, label="",
                            out=Path(tempfile.mkdtemp(prefix="generic-plans-")))
     server, url, seeded, data_dir, groups = br.start(a, Path(os.getcwd()), sys.executable, "new")
     from maas.embedded import start_postgres

@@ -114,6 +114,7 @@ async def phase(a, name, groups, n, conc, make):
     wall = time.perf_counter() - t0
     c1 = cpu(groups)
     per = {k: v / n * 1000 for k, v in spent(c0, c1).items()}
+    name += getattr(a, "pass_tag", "")
     if spy is not None:
         import signal
         spy.send_signal(signal.SIGINT)
@@ -122,7 +123,8 @@ async def phase(a, name, groups, n, conc, make):
         print(summarise_pyspy(raw, top=30))
     pct = lambda q: lat[min(len(lat) - 1, int(q * len(lat)))] * 1000
     print(f"{a.label}{name:22s} n={n} {n / wall:7.0f}/s  p50 {pct(.5):6.1f} p99 {pct(.99):6.1f} ms | CPU ms/req "
-          + " ".join(f"{k} {v:.2f}" for k, v in per.items()), flush=True)
+          + " ".join(f"{k} {v:.2f}" for k, v in per.items())
+          + f" | pg backends {len(c1['postgres']) - len(c0['postgres']):+d}", flush=True)
     RESULTS.setdefault(a.label, {})[name] = per
     return per
 
@@ -137,7 +139,16 @@ async def main_async(a, url, seeded, groups):
 
 
 async def phases(a, url, seeded, groups):
-    """The phases on one server, yielding after each (so two trees can take turns)."""
+    """The phases on one server, yielding after each (so two trees can take turns); with
+    --passes N, all of them N times (the token and gate phases of pass k on every N-th seeded
+    ticket from the k-th, so each pass issues first tokens and accepts fresh tickets)."""
+    for k in range(a.passes):
+        a.pass_tag = f" #{k + 1}" if a.passes > 1 else ""
+        async for _ in _one_pass(a, url, seeded, groups, k):
+            yield
+
+
+async def _one_pass(a, url, seeded, groups, k):
     rng = random.Random(1)
     conn = aiohttp.TCPConnector(limit=64)
     async with aiohttp.ClientSession(url, connector=conn) as s:
@@ -206,7 +217,7 @@ async def phases(a, url, seeded, groups):
         yield
         await phase(a, "stops", groups, a.n, a.conc, stops)
         yield
-        tickets = seeded["pool"]
+        tickets = seeded["pool"][k::a.passes]
         toks = []
 
         async def token(i):
@@ -305,7 +316,7 @@ def compare(old: str, new: str) -> None:
     print(f"{'phase':22s} {old + ' w+pg':>14s} {new + ' w+pg':>14s} {'new/old':>8s}")
     for name, o in RESULTS[old].items():
         n = RESULTS[new].get(name)
-        if n is None or name in ("healthz", "plan warm"):
+        if n is None or name.startswith(("healthz", "plan warm")):
             continue
         ov, nv = o["workers"] + o["postgres"], n["workers"] + n["postgres"]
         print(f"{name:22s} {o['workers']:6.2f}+{o['postgres']:5.2f}  {n['workers']:6.2f}+{n['postgres']:5.2f} "
@@ -330,6 +341,9 @@ def main():
                     help="with --against: the new tree runs the first phase first (then they alternate)")
     ap.add_argument("--settle", type=float, default=35.0,
                     help="seconds between the last seed and the first phase (heaps refrozen)")
+    ap.add_argument("--passes", type=int, default=1,
+                    help="every phase this many times on the same servers (the later passes: a "
+                    "long-running server's warm pooled connections)")
     ap.add_argument("--seed-only", nargs=3, metavar=("URL", "DATA_DIR", "OUT"), help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.seed_only:

@@ -38,10 +38,25 @@ async def _release_as_is(conn: asyncpg.Connection) -> None:
 CONNECT_TIMEOUT_S = 5.0
 
 
-async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
+# What `generic_plans` sets on each pooled connection (in the start-up packet: no round trip).
+# PostgreSQL plans a prepared statement's first five executions on a connection with custom
+# plans (0.3-0.5 ms of bind each for the gate's and token's statements) before it settles on
+# the generic one (~0.04 ms), and it custom-plans asyncpg's type introspection (run on every
+# new connection) every time. A burst spreads over every pooled connection; the pool opens a
+# connection anew after 300 s idle, and asyncpg re-prepares a cached statement 300 s after
+# preparing it: each starts the count again. Measured: ~9 ms less PostgreSQL CPU per new
+# connection, the same once warm (BENCHMARKS.md, "pgwarm"). The statements of the request
+# paths plan the same generic as custom (benchmarks/generic_plans.py EXPLAINs each one logged
+# under bench_requests' phases both ways), and the booking functions and the gate's tap
+# already force it for their own statements.
+GENERIC_PLANS = {"plan_cache_mode": "force_generic_plan"}
+
+
+async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10,
+                      generic_plans: bool = False) -> asyncpg.Pool:
     pool = await asyncpg.create_pool(
         dsn, min_size=min_size, max_size=max_size, init=_init_connection, reset=_release_as_is,
-        timeout=CONNECT_TIMEOUT_S,
+        timeout=CONNECT_TIMEOUT_S, server_settings=GENERIC_PLANS if generic_plans else None,
     )
     assert pool is not None
     return pool
@@ -79,7 +94,8 @@ async def db_ctx(app: web.Application) -> AsyncIterator[None]:
     if not settings.database_url:
         raise RuntimeError("database_url is not set (maas serve starts an embedded one)")
     pool = await create_pool(
-        settings.database_url, min_size=settings.db_pool_min, max_size=settings.db_pool_max
+        settings.database_url, min_size=settings.db_pool_min, max_size=settings.db_pool_max,
+        generic_plans=settings.db_generic_plans,
     )
     if settings.migrate_on_start:
         async with pool.acquire() as conn:

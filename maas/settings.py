@@ -387,6 +387,12 @@ class Settings(BaseSettings):
     migrate_on_start: bool = Field(True, description="Apply pending migrations at start-up.")
     db_pool_min: int = Field(2, ge=1, description="PostgreSQL connections each worker keeps open.")
     db_pool_max: int = Field(10, ge=1, description="Most PostgreSQL connections per worker.")
+    db_generic_plans: bool = Field(
+        True,
+        description="The workers' pooled connections plan each prepared statement once, generically "
+        "(PostgreSQL's plan_cache_mode = force_generic_plan), instead of five custom plans first "
+        "on every new connection. False: PostgreSQL's default (auto).",
+    )
     auth_cache_s: int = Field(
         30, ge=0, description="Seconds a resolved API key stays cached in Redis (revocation clears it)."
     )

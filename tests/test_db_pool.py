@@ -67,3 +67,40 @@ async def test_a_dropped_database_under_an_open_pool_closes_without_reconnecting
             "SELECT count(*) FROM pg_stat_activity WHERE datname = $1", name) == 0
     finally:
         await admin.close()
+
+
+async def _plans_of_a_first_execution(pool: asyncpg.Pool) -> list[tuple[str, int, int]]:
+    """On each of the pool's connections (all held at once, so the pool opens them), the
+    session's plan_cache_mode and (generic, custom) plans of one parameterised statement run
+    once there."""
+    conns = [await pool.acquire() for _ in range(pool.get_max_size())]
+    try:
+        out = []
+        for conn in conns:
+            sql = "SELECT count(*) FROM pg_class WHERE relname = $1 AND relnamespace = $2::oid"
+            await conn.fetchval(sql, "accounts", 2200)
+            row = await conn.fetchrow(
+                "SELECT current_setting('plan_cache_mode') AS mode, generic_plans, custom_plans "
+                "FROM pg_prepared_statements WHERE statement = $1", sql)
+            out.append((row["mode"], row["generic_plans"], row["custom_plans"]))
+        return out
+    finally:
+        for conn in conns:
+            await pool.release(conn)
+
+
+async def test_the_pooled_connections_plan_a_statement_generically_from_its_first_execution(
+        settings):
+    app, ctx = await _open(settings)
+    try:
+        assert await _plans_of_a_first_execution(app[DB]) == [("force_generic_plan", 1, 0)] * 4
+    finally:
+        await _close(ctx)
+
+
+async def test_db_generic_plans_off_leaves_postgresql_s_default(settings):
+    app, ctx = await _open(settings.model_copy(update={"db_generic_plans": False}))
+    try:
+        assert await _plans_of_a_first_execution(app[DB]) == [("auto", 0, 1)] * 4
+    finally:
+        await _close(ctx)

@@ -40,14 +40,15 @@ from ticketing.idcards import IdLeg, blind_indexes, canonical_id, choose_leg
 from ticketing.keyring import DataKeyring, public_bytes
 from ticketing.keyring_store import KeyCache
 from ticketing.manifest import Manifest, gate_key, seal_manifest
-from ticketing.tokens import (Scanned, SignedTicket, TicketToken, TokenLeg, VerifiedTickets,
-                              parse_qr, sign_static, signed_ticket)
+from ticketing.tokens import (ParsedTickets, Scanned, SignedTicket, TicketToken, TokenLeg,
+                              VerifiedTickets, parse_qr, sign_static, signed_ticket)
 from ticketing.totp import leg_codes, leg_secret, new_secret, seconds_to_next_step, step_of
 
 __all__ = ["Checkin", "CurrentQr", "ProbeLimiter", "station_stops", "TICKET_CACHE"]
 
 log = logging.getLogger(__name__)
 TICKET_CACHE = 10_000   # signed static parts kept per worker (~1.5 kB each; cleared when full)
+PARSED_CACHE = 2_048    # scanned signed parts kept taken apart per worker (~2.3 kB each for 3 legs)
 Candidates = list[face_store.FaceCandidate]
 
 
@@ -102,6 +103,7 @@ class Checkin:
         self.galleries: dict[tuple[str, ...], tuple[float, Candidates, np.ndarray]] = {}
         self.tickets: dict[tuple[Any, ...], SignedTicket] = {}    # see current_qr
         self.verified = VerifiedTickets()                          # signed parts known good
+        self.parsed = ParsedTickets(PARSED_CACHE)                  # signed parts taken apart
         self._warmed: dict[tuple[str, ...], float] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -148,7 +150,7 @@ class Checkin:
         now = self.now()
         token = None
         try:
-            scanned = parse_qr(qr)
+            scanned = self.parsed.parse(qr)
             keys = self.keys.cached_verification_keys(want=scanned.token.key_id)
             if keys is None:
                 async with self.pool.acquire() as conn:
@@ -540,6 +542,7 @@ class Checkin:
             if len(self.tickets) >= TICKET_CACHE:
                 self.tickets.clear()
             self.tickets[key] = signed
+            self.parsed.add(signed, token)   # a gate of this worker decodes only its codes
         public = self.keys.cached_key(signer.key_id)
         if public is not None:     # we signed it: a gate of this worker need not verify it again
             self.verified.add(signed.signed, public)

@@ -31,16 +31,17 @@ import uuid
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from ticketing.base45 import b45decode, b45encode
+from ticketing.base45 import b45decode, b45decode_short, b45encode
 from ticketing.checkin_errors import BadSignature, Malformed, UnknownKey
 
 __all__ = ["TokenLeg", "TicketToken", "Scanned", "sign_static", "qr_payload", "parse_qr",
-           "verify", "encode_static", "SignedTicket", "signed_ticket", "VerifiedTickets"]
+           "verify", "encode_static", "SignedTicket", "signed_ticket", "VerifiedTickets",
+           "ParsedTickets"]
 
 VERSION = 1
 SIG_LEN = 64
@@ -219,6 +220,20 @@ def parse_qr(qr: str) -> Scanned:
     except ValueError:
         raise Malformed("not a base45 payload") from None
     r = _Reader(raw)
+    token = _read_static(r)
+    static_end = r.pos
+    sig = r.take(SIG_LEN)
+    n = r.u8()
+    if n != len(token.legs):
+        raise Malformed("one rotating code per leg expected")
+    codes = tuple(_U32.unpack(r.take(CODE_LEN))[0] for _ in range(n))
+    if r.pos != len(raw):
+        raise Malformed("trailing bytes")
+    return Scanned(token, raw[:static_end], sig, codes)
+
+
+def _read_static(r: _Reader) -> TicketToken:
+    """The static part at the reader's position (left just after it)."""
     if r.u8() != VERSION:
         raise Malformed("unknown payload version")
     try:
@@ -242,16 +257,82 @@ def parse_qr(qr: str) -> Scanned:
             legs.append(TokenLeg(idx, strings[b], strings[a], _dt(vf), _dt(vu)))
     except IndexError:
         raise Malformed("string index out of range") from None
-    static_end = r.pos
-    sig = r.take(SIG_LEN)
-    n = r.u8()
-    if n != len(legs):
-        raise Malformed("one rotating code per leg expected")
-    codes = tuple(_U32.unpack(r.take(CODE_LEN))[0] for _ in range(n))
-    if r.pos != len(raw):
-        raise Malformed("trailing bytes")
-    token = TicketToken(kid, booking, _dt(issued), pax, tuple(legs))
-    return Scanned(token, raw[:static_end], sig, codes)
+    return TicketToken(kid, booking, _dt(issued), pax, tuple(legs))
+
+
+def _b45_len(n_bytes: int) -> int:
+    """How many base45 characters `n_bytes` bytes take."""
+    return n_bytes // 2 * 3 + n_bytes % 2 * 2
+
+
+class ParsedTickets:
+    """Signed parts already taken apart, by the base45 text of their whole byte pairs: bounded,
+    per process. Base45 is positional per two bytes, so every QR of a signed part starts with
+    exactly that text (`SignedTicket.head`) whatever its codes, and a scan that starts with a
+    known head decodes only its tail (an odd last byte, the code count, the codes). The answer
+    is `parse_qr`'s for every input: anything but a well-formed tail of the known shape is
+    parsed in full (and refused as it would be)."""
+
+    def __init__(self, size: int = 2_048) -> None:
+        self.size = size
+        # head -> [the QR's whole length, the token as parse_qr gives it (or, added by the
+        # signer, as signed: made so at the first scan), parsed yet, static, signature, odd byte]
+        self._d: dict[str, list[Any]] = {}
+        self._heads: dict[int, set[int]] = {}   # a QR's length -> the head lengths it may have
+
+    def parse(self, qr: str) -> Scanned:
+        """What `parse_qr(qr)` returns or raises."""
+        if isinstance(qr, str) and len(qr) <= 4096:
+            for cut in self._heads.get(len(qr), ()):
+                got = self._d.get(qr[:cut])
+                if got is not None and got[0] == len(qr):
+                    scanned = self._tail(qr[cut:], got)
+                    if scanned is not None:
+                        return scanned
+        scanned = parse_qr(qr)
+        signed_len = len(scanned.static) + len(scanned.signature)
+        cut = signed_len - signed_len % 2
+        self._store(qr[:cut // 2 * 3], scanned.token, True, scanned.static, scanned.signature,
+                    scanned.signature[len(scanned.signature) - signed_len % 2:])
+        return scanned
+
+    @staticmethod
+    def _tail(text: str, got: list[Any]) -> Scanned | None:
+        _, token, parsed, static, sig, odd = got
+        try:
+            rest = b45decode_short(text)
+        except ValueError:
+            return None
+        n = len(token.legs)
+        if (len(rest) != len(odd) + 1 + CODE_LEN * n or rest[len(odd)] != n
+                or rest[:len(odd)] != odd):
+            return None
+        if not parsed:      # what parse_qr reads back: whole seconds, UTC
+            token = got[1] = TicketToken(
+                token.key_id, token.booking, _dt(_ts(token.issued_at)), tuple(token.passengers),
+                tuple(TokenLeg(leg.index, leg.board, leg.alight, _dt(_ts(leg.valid_from)),
+                               _dt(_ts(leg.valid_until))) for leg in token.legs))
+            got[2] = True
+        return Scanned(token, static, sig, struct.unpack_from(f">{n}I", rest, len(odd) + 1))
+
+    def add(self, signed: SignedTicket, token: TicketToken) -> None:
+        """A signed part this process made (`signed_ticket(sign_static(token, ...))`): its
+        scans parse from here (costs the signer a dict entry, not a parse)."""
+        cut = len(signed.signed) - SIG_LEN
+        self._store(signed.head, token, False, signed.signed[:cut], signed.signed[cut:],
+                    signed.tail)
+
+    def _store(self, head: str, token: TicketToken, parsed: bool, static: bytes, sig: bytes,
+               odd: bytes) -> None:
+        if len(self._d) >= self.size:
+            self._d.clear()
+            self._heads.clear()
+        whole = len(head) + _b45_len(len(odd) + 1 + CODE_LEN * len(token.legs))
+        self._d[head] = [whole, token, parsed, static, sig, odd]
+        self._heads.setdefault(whole, set()).add(len(head))
+
+    def __len__(self) -> int:
+        return len(self._d)
 
 
 def verify(scanned: Scanned, keys: Mapping[str, Ed25519PublicKey]) -> TicketToken:

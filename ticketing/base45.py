@@ -60,8 +60,9 @@ _TABLE = bytes(_VALUE.get(chr(i), 255) for i in range(256))
 _WEIGHTS = np.array([1, 45, 45 * 45], dtype=np.uint32)
 
 
-def b45decode(text: str) -> bytes:
-    """Raises ValueError on a character outside the alphabet or a value out of range."""
+def _values(text: str) -> tuple[bytes, int]:
+    """The alphabet values of `text` and how many are left over after whole triples (0 or 2);
+    ValueError on a character outside the alphabet or a length no bytes encode to."""
     try:
         vals = text.encode("ascii").translate(_TABLE)
     except UnicodeEncodeError:
@@ -71,32 +72,33 @@ def b45decode(text: str) -> bytes:
     rest = len(vals) % 3
     if rest == 1:
         raise ValueError("base45 length")
+    return vals, rest
+
+
+def _last_byte(vals: bytes) -> bytes:
+    """The byte of a trailing pair of values."""
+    last = vals[-2] + vals[-1] * 45
+    if last > 0xFF:
+        raise ValueError("base45 value out of range")
+    return bytes([last])
+
+
+def b45decode(text: str) -> bytes:
+    """Raises ValueError on a character outside the alphabet or a value out of range."""
+    vals, rest = _values(text)
     # whole triples at once (a gate decodes ~110 per scan; a Python loop was ~40 us of it)
     triples = np.frombuffer(vals, dtype=np.uint8, count=len(vals) - rest).reshape(-1, 3)
     n = triples @ _WEIGHTS
     if n.size and np.bitwise_or.reduce(n) > 0xFFFF:   # some value above 16 bits
         raise ValueError("base45 value out of range")
     out = n.astype(">u2").tobytes()
-    if rest == 2:
-        last = vals[-2] + vals[-1] * 45
-        if last > 0xFF:
-            raise ValueError("base45 value out of range")
-        out += bytes([last])
-    return out
+    return out + _last_byte(vals) if rest == 2 else out
 
 
 def b45decode_short(text: str) -> bytes:
     """`b45decode` without numpy, for a few characters (a QR's codes: ~15, where numpy's
     set-up per call is most of b45decode's ~5 us); raises ValueError as it does."""
-    try:
-        vals = text.encode("ascii").translate(_TABLE)
-    except UnicodeEncodeError:
-        raise ValueError("not base45: non-ASCII") from None
-    if 255 in vals:
-        raise ValueError(f"not base45: {text[vals.index(255)]!r}")
-    rest = len(vals) % 3
-    if rest == 1:
-        raise ValueError("base45 length")
+    vals, rest = _values(text)
     out = bytearray()
     for i in range(0, len(vals) - rest, 3):
         n = vals[i] + vals[i + 1] * 45 + vals[i + 2] * 2025
@@ -104,8 +106,5 @@ def b45decode_short(text: str) -> bytes:
             raise ValueError("base45 value out of range")
         out += n.to_bytes(2, "big")
     if rest == 2:
-        last = vals[-2] + vals[-1] * 45
-        if last > 0xFF:
-            raise ValueError("base45 value out of range")
-        out.append(last)
+        out += _last_byte(vals)
     return bytes(out)

@@ -69,11 +69,13 @@ def _pick_stop(driver: Any, which: str, typed: str, expect: str) -> None:
     wait_for(lambda: not _css(driver, f"#{which}-suggestions li"), "the suggestions to close")
 
 
-def _clear_of_a_departure(margin_s: int = 25) -> None:
+def _clear_of_a_departure(margin_s: int = 120) -> None:
     """Plan at least `margin_s` before the next K5 departure from B1 (every 10 min, on the
     10-minute marks of Shanghai time: tests/webapp/network.py), so the leg a plan offers has
     not left by the time the page holds it (the page plans from "now" to the second, and a
-    hold refuses a departed leg). Waits at most `margin_s` (on the clock, by design)."""
+    hold refuses a departed leg). Waits at most `margin_s` (on the clock, by design; 12 s on
+    average). 25 s was too little: a clean-clone CI run took longer from the plan's click to
+    the hold's and got 422 itinerary_invalid "leg 0 has already departed"."""
     from datetime import datetime
     from zoneinfo import ZoneInfo
 

@@ -76,17 +76,7 @@ async def auto_choice(conn: asyncpg.Connection, n: int, sql: str, args: str) -> 
     that dearer than planning anew at every execution."""
     await conn.execute("SET plan_cache_mode = auto")
     await conn.execute(f"PREPARE a{n} AS {sql}")
-    await conn.execute("BEGIN")
-    try:
-        for _ in range(8):
-            await conn.execute("SAVEPOINT p")
-            try:
-                await conn.execute(f"EXECUTE a{n}({args})")
-            except asyncpg.PostgresError:
-                pass
-            await conn.execute("ROLLBACK TO SAVEPOINT p")
-    finally:
-        await conn.execute("ROLLBACK")
+    await _executions(conn, f"a{n}", args, 8)
     row = await conn.fetchrow("SELECT generic_plans, custom_plans FROM pg_prepared_statements "
                               "WHERE name = $1", f"a{n}")
     await conn.execute(f"DEALLOCATE a{n}")
@@ -131,9 +121,9 @@ def _backend_cpu_s(pid: int) -> float:
     return int(Path(f"/proc/{pid}/schedstat").read_text().split()[0]) / 1e9
 
 
-async def _run(conn: asyncpg.Connection, n: int, params: list[str], times: int) -> float:
-    """Statement n `times` times with its logged parameters, each execution undone; the
-    backend's CPU seconds meanwhile."""
+async def _executions(conn: asyncpg.Connection, name: str, args: str, times: int) -> float:
+    """`EXECUTE name(args)` `times` times in one transaction, each undone (a savepoint each,
+    errors ignored), then rolled back; the backend's CPU seconds meanwhile."""
     pid = conn.get_server_pid()
     await conn.execute("BEGIN")
     t0 = _backend_cpu_s(pid)
@@ -141,7 +131,7 @@ async def _run(conn: asyncpg.Connection, n: int, params: list[str], times: int) 
         for _ in range(times):
             await conn.execute("SAVEPOINT p")
             try:
-                await conn.execute(f"EXECUTE w{n}({', '.join(params)})")
+                await conn.execute(f"EXECUTE {name}({args})")
             except asyncpg.PostgresError:
                 pass
             await conn.execute("ROLLBACK TO SAVEPOINT p")
@@ -149,6 +139,12 @@ async def _run(conn: asyncpg.Connection, n: int, params: list[str], times: int) 
         t1 = _backend_cpu_s(pid)
         await conn.execute("ROLLBACK")
     return t1 - t0
+
+
+async def _run(conn: asyncpg.Connection, n: int, params: list[str], times: int) -> float:
+    """Statement n `times` times with its logged parameters, each execution undone; the
+    backend's CPU seconds meanwhile."""
+    return await _executions(conn, f"w{n}", ", ".join(params), times)
 
 
 async def fresh_connections(db_url: str, stmts: dict[str, list[str]], rounds: int) -> None:

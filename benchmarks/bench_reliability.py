@@ -25,7 +25,8 @@ import sys
 import tempfile
 import threading
 import time
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
 from pathlib import Path
 
 import aiohttp
@@ -84,8 +85,9 @@ def postgres_recovery(srv: Served, how: str) -> float:
 
 def sigterm_under_load(srv: Served) -> float:
     stop = threading.Event()
-    params = {"from": "rail:beijingnan", "to": "rail:jinanxi",
-              "date": (date.today() + timedelta(days=1)).isoformat(), "time": "06:00"}
+    tomorrow = datetime.now(ZoneInfo("Asia/Shanghai")).date() + timedelta(days=1)  # where the rail runs
+    params = {"from": "rail:beijingnan", "to": "rail:jinanxi", "date": tomorrow.isoformat(),
+              "time": "06:00"}
 
     async def load() -> None:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as s:

@@ -16,7 +16,8 @@ import signal
 import socket
 import sys
 import uuid
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -84,8 +85,11 @@ def served(root: Path, rail_zip: Path):  # type: ignore[no-untyped-def]
 
 
 def _plan_params() -> dict[str, str]:
-    return {"from": "rail:beijingnan", "to": "rail:jinanxi",
-            "date": (date.today() + timedelta(days=1)).isoformat(), "time": "06:00"}
+    # tomorrow where the rail runs: tomorrow by the machine's UTC date at 06:00 in Shanghai
+    # (8 h ahead) has already departed between 22:00 and 24:00 UTC
+    tomorrow = datetime.now(ZoneInfo("Asia/Shanghai")).date() + timedelta(days=1)
+    return {"from": "rail:beijingnan", "to": "rail:jinanxi", "date": tomorrow.isoformat(),
+            "time": "06:00"}
 
 
 async def _itinerary(session: aiohttp.ClientSession, url: str) -> str:

@@ -8,8 +8,8 @@ connection (`maas.db.create_pool`, max_size 1); bench_confirm_ways.py's two-leg,
 two-passenger holds spread over trips and days, each confirmed and cancelled (the service's
 own paths, every step with an Idempotency-Key), every other booking with the pool switched to
 asyncpg's `Pool` class (the same object and connection: only `release` differs). Prints CPU
-per step (medians) of the PostgreSQL backend (its /proc schedstat) and of this thread (the client: the
-service's Python, asyncpg), each way apart, the first 40 bookings left out.
+per step (medians) of the PostgreSQL backend (its /proc schedstat) and of this thread (the
+client: the service's Python, asyncpg), each way apart, the first 40 bookings left out.
 """
 
 from __future__ import annotations

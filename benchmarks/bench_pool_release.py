@@ -57,7 +57,8 @@ async def test_requests_with_either_release(client, app, db, make_key, make_acco
 
     assert {await validate(q) for q in qrs} == {"ok"}
     ways = {"maas.db": maas.db._Pool, "asyncpg": asyncpg.Pool}
-    got: dict[tuple[str, str], list[float]] = {(w, p): [] for w in ways for p in ("replay", "token")}
+    got: dict[tuple[str, str], list[float]] = {
+        (w, p): [] for w in ways for p in ("replay", "token")}
     for block in range(BLOCKS):
         for way in ("maas.db", "asyncpg") if block % 2 else ("asyncpg", "maas.db"):
             db.__class__ = ways[way]
@@ -75,4 +76,5 @@ async def test_requests_with_either_release(client, app, db, make_key, make_acco
               f"per request (client + server, thread CPU, {BLOCKS // 2} blocks of {BOOKINGS})")
     for phase in ("replay", "token"):
         pairs = [a / b for a, b in zip(got["maas.db", phase], got["asyncpg", phase])]
-        print(f"{phase:6s} maas.db / asyncpg, block by block: median {statistics.median(pairs):.1%}")
+        print(f"{phase:6s} maas.db / asyncpg, block by block: "
+              f"median {statistics.median(pairs):.1%}")

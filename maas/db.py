@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from typing import AsyncIterator
+from typing import Any, AsyncIterator
 
 import asyncpg
 from aiohttp import web
@@ -47,7 +47,7 @@ class _Pool(asyncpg.Pool):
 
     __slots__ = ()
 
-    async def release(self, connection, *, timeout=None):
+    async def release(self, connection: Any, *, timeout: float | None = None) -> None:
         holder = getattr(connection, "_holder", None)
         con = getattr(connection, "_con", None)
         if (type(connection) is not _PROXY or holder._pool is not self or con is None
@@ -68,9 +68,9 @@ class _Pool(asyncpg.Pool):
 
 _PROXY = asyncpg.pool.PoolConnectionProxy
 
-# The asyncpg versions whose Pool.release, PoolConnectionHolder.release/_release and
-# Connection._reset `_Pool.release` was checked against (tests/test_db_pool.py keeps their
-# sources' digests): another version gets asyncpg's own pool.
+# The asyncpg versions whose internals `_Pool.release` was checked against (tests/test_db_pool.py
+# keeps the digests of the sources it copies: Pool.release, the holder's release, Connection's
+# reset): another version gets asyncpg's own pool.
 FAST_RELEASE_ASYNCPG = frozenset({"0.32.0"})
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from typing import AsyncIterator
+from typing import Any, AsyncIterator
 
 import asyncpg
 from aiohttp import web
@@ -33,6 +33,47 @@ async def _release_as_is(conn: asyncpg.Connection) -> None:
     costs one round trip per request otherwise (~0.5 ms under load, check-in measurement)."""
 
 
+class _Pool(asyncpg.Pool):
+    """asyncpg's pool, whose release returns a connection at once when nothing needs an await.
+
+    asyncpg's `Pool.release` runs the holder's release in `asyncio.shield`: a task per
+    statement (~15 us of a request's ~30 us of pool). That release awaits only to roll back a
+    transaction left open, to wait out a cancellation, to run the reset, or to close a
+    connection that is closed, used up (max_queries) or expired (expire_connections). When
+    none of these applies (every request path: a statement or a managed transaction, then the
+    no-op reset `_release_as_is`) this does synchronously what the holder's release would do;
+    anything else, or an asyncpg whose internals were not checked (`FAST_RELEASE_ASYNCPG`),
+    goes through asyncpg's own path. tests/test_db_pool.py pins the internals it copies."""
+
+    __slots__ = ()
+
+    async def release(self, connection: Any, *, timeout: float | None = None) -> None:
+        holder = getattr(connection, "_holder", None)
+        con = getattr(connection, "_con", None)
+        if (type(connection) is not _PROXY or holder._pool is not self or con is None
+                or not self._initialized or self._closed or self._reset is not _release_as_is
+                or holder._in_use is None or holder._generation != self._generation
+                or con.is_closed() or con._top_xact is not None
+                or con._listeners or con._log_listeners):
+            return await super().release(connection, timeout=timeout)
+        protocol = con._protocol
+        if (protocol.queries_count >= holder._max_queries or protocol._is_cancelling()
+                or protocol.is_in_transaction()):
+            return await super().release(connection, timeout=timeout)
+        con._on_release()                  # what Pool.release does before the holder's
+        holder._timeout = None             # PoolConnectionHolder.release's tail
+        holder._release()
+        holder._setup_inactive_callback()
+
+
+_PROXY = asyncpg.pool.PoolConnectionProxy
+
+# The asyncpg versions whose internals `_Pool.release` was checked against (tests/test_db_pool.py
+# keeps the digests of the sources it copies: Pool.release, the holder's release, Connection's
+# reset): another version gets asyncpg's own pool.
+FAST_RELEASE_ASYNCPG = frozenset({"0.32.0"})
+
+
 # A connection attempt to a server that does not answer gives up after this long (asyncpg's
 # default is 60 s): the request then gets 503 database_unavailable instead of hanging.
 CONNECT_TIMEOUT_S = 5.0
@@ -54,11 +95,13 @@ GENERIC_PLANS = {"plan_cache_mode": "force_generic_plan"}
 
 async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10,
                       generic_plans: bool = False) -> asyncpg.Pool:
-    pool = await asyncpg.create_pool(
+    pool = asyncpg.create_pool(
         dsn, min_size=min_size, max_size=max_size, init=_init_connection, reset=_release_as_is,
         timeout=CONNECT_TIMEOUT_S, server_settings=GENERIC_PLANS if generic_plans else None,
     )
-    assert pool is not None
+    if asyncpg.__version__ in FAST_RELEASE_ASYNCPG and type(pool) is asyncpg.Pool:
+        pool.__class__ = _Pool             # the same slots: create_pool's defaults are kept
+    await pool
     return pool
 
 

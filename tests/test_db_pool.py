@@ -104,3 +104,132 @@ async def test_db_generic_plans_off_leaves_postgresql_s_default(settings):
         assert await _plans_of_a_first_execution(app[DB]) == [("auto", 0, 1)] * 4
     finally:
         await _close(ctx)
+
+
+# maas.db._Pool.release: the release without asyncpg's shielded task copies asyncpg's own
+# release for the connections that need no await. These are the digests of the asyncpg sources
+# it copies, as checked; a new asyncpg (or a changed one) fails here: read the new sources,
+# adapt `_Pool.release` and FAST_RELEASE_ASYNCPG, then record the new digests.
+ASYNCPG_SOURCES = {
+    "Pool.release": "e24e3da0c5bf1df6",
+    "PoolConnectionHolder.release": "a8af808680d4c5ce",
+    "PoolConnectionHolder._release": "daf444ce5b345cb1",
+    "PoolConnectionHolder._setup_inactive_callback": "25722bd387b2e7d9",
+    "PoolAcquireContext.__aexit__": "33bb4fe789a8e490",
+    "Connection._reset": "3252aa6d5b0eb65f",
+    "Connection._on_release": "cf495810a0f25382",
+}
+
+
+def _source_digest(qualname: str) -> str:
+    import hashlib
+    import inspect
+
+    cls, name = qualname.split(".")
+    owner = getattr(asyncpg.pool, cls, None) or getattr(asyncpg.connection, cls)
+    return hashlib.sha256(inspect.getsource(getattr(owner, name)).encode()).hexdigest()[:16]
+
+
+def test_the_asyncpg_internals_the_fast_release_copies_are_the_checked_ones():
+    assert asyncpg.__version__ in maas.db.FAST_RELEASE_ASYNCPG
+    assert {name: _source_digest(name) for name in ASYNCPG_SOURCES} == ASYNCPG_SOURCES
+
+
+@pytest.fixture
+def holder_releases(monkeypatch) -> list[object]:
+    """Every release that went through asyncpg's own path (the holder's, shielded)."""
+    calls: list[object] = []
+    original = asyncpg.pool.PoolConnectionHolder.release
+
+    async def spy(self, timeout):
+        calls.append(self)
+        return await original(self, timeout)
+
+    monkeypatch.setattr(asyncpg.pool.PoolConnectionHolder, "release", spy)
+    return calls
+
+
+async def test_a_statement_s_connection_comes_back_without_asyncpg_s_release(
+        settings, holder_releases):
+    app, ctx = await _open(settings)
+    pool: asyncpg.Pool = app[DB]
+    try:
+        assert type(pool) is maas.db._Pool
+        idle = pool.get_idle_size()
+        assert await pool.fetchval("SELECT 41 + 1") == 42
+        async with pool.acquire() as conn:
+            async with conn.transaction():
+                await conn.execute("CREATE TABLE kept (n int)")
+            pid = conn.get_server_pid()
+        assert pool.get_idle_size() == idle and holder_releases == []
+        async with pool.acquire() as again:   # LIFO: the same connection, usable
+            assert again.get_server_pid() == pid
+            assert await again.fetchval("SELECT count(*) FROM kept") == 0
+        with pytest.raises(asyncpg.InterfaceError):
+            await conn.fetchval("SELECT 1")   # the released proxy is detached
+    finally:
+        await _close(ctx)
+
+
+async def test_an_open_transaction_goes_through_asyncpg_s_release_and_is_rolled_back(
+        settings, holder_releases):
+    app, ctx = await _open(settings)
+    pool: asyncpg.Pool = app[DB]
+    try:
+        conn = await pool.acquire()
+        await conn.execute("BEGIN")
+        await conn.execute("CREATE TABLE dropped (n int)")
+        pid = conn.get_server_pid()
+        await pool.release(conn)
+        assert len(holder_releases) == 1
+        async with pool.acquire() as again:
+            assert again.get_server_pid() == pid
+            assert not again.is_in_transaction()
+            assert await again.fetchval("SELECT to_regclass('dropped')") is None
+    finally:
+        await _close(ctx)
+
+
+async def test_a_cancelled_statement_s_connection_is_released_by_asyncpg_and_stays_usable(
+        settings, holder_releases):
+    app, ctx = await _open(settings)
+    pool: asyncpg.Pool = app[DB]
+    try:
+        task = asyncio.create_task(pool.fetchval("SELECT pg_sleep(600)"))
+        await eventually(lambda: pool.fetchval(
+            "SELECT count(*) FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(600)'"))
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await eventually(lambda: pool.get_idle_size() == pool.get_size())
+        assert len(holder_releases) >= 1
+        assert [await pool.fetchval("SELECT $1::int", n) for n in range(6)] == list(range(6))
+        assert await pool.fetchval(
+            "SELECT count(*) FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(600)' "
+            "AND state = 'active'") == 0
+    finally:
+        await _close(ctx)
+
+
+async def test_an_expired_connection_goes_through_asyncpg_s_release_a_closed_one_needs_none(
+        settings, holder_releases):
+    app, ctx = await _open(settings)
+    pool: asyncpg.Pool = app[DB]
+    try:
+        conn = await pool.acquire()
+        old_pid = conn.get_server_pid()
+        await pool.expire_connections()
+        await pool.release(conn)               # expired: closed, the holder reconnects later
+        assert len(holder_releases) == 1
+        conn = await pool.acquire()
+        conn.terminate()                       # closed: the holder went back with it
+        await pool.release(conn)               # so this release has nothing to do
+        assert len(holder_releases) == 1
+        pids = set()
+        for _ in range(3):
+            async with pool.acquire() as again:
+                pids.add(again.get_server_pid())
+                assert await again.fetchval("SELECT 1") == 1
+        assert old_pid not in pids
+    finally:
+        await _close(ctx)

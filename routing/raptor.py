@@ -311,3 +311,53 @@ def search(
             if v < best:
                 best = v
     return n_out
+
+
+@numba.njit(cache=True, nogil=True)
+def squeeze_rows(n, out_len, out_inst, out_board, out_alight, out_length, pat_len,
+                 pat_stop_start, pat_stops, board_slack, alight_slack,
+                 q_pattern, q_inst_start, q_time_start, t_arr, t_dep, inst_q, inst_ok,
+                 fp_start, fp_to, fp_walk, fp_floor, min_conn):
+    """`routing.search.squeeze` of the first `n` journeys `search` wrote (rides target-first),
+    in place: each ride's instance becomes the latest of its day pattern that still makes
+    the next connection (the last ride: the same arrival); `out_length` gets each ride's
+    stop count (`pat_len` of its pattern). The same arithmetic as `squeeze` without
+    `inst_class`, on the arrays instead of a Ride per ride."""
+    for i in range(n):
+        m_len = out_len[i]
+        deadline = 0
+        for m in range(m_len):
+            inst = out_inst[i, m]
+            q = inst_q[inst]
+            ps = pat_stop_start[q_pattern[q]]
+            length = pat_len[q_pattern[q]]
+            out_length[i, m] = length
+            base = q_time_start[q]
+            i0 = q_inst_start[q]
+            j = inst - i0
+            bd = out_board[i, m]
+            al = out_alight[i, m]
+            if m == 0:
+                deadline = t_arr[base + j * length + al]
+            last = q_inst_start[q + 1] - i0
+            for k in range(j + 1, last):       # FIFO: arrivals never decrease with k
+                if t_arr[base + k * length + al] > deadline:
+                    break
+                if inst_ok[i0 + k]:
+                    j = k
+            out_inst[i, m] = i0 + j
+            if m + 1 < m_len:
+                pq = inst_q[out_inst[i, m + 1]]
+                pps = pat_stop_start[q_pattern[pq]]
+                p_al = out_alight[i, m + 1]
+                s_b = pat_stops[ps + bd]
+                s_a = pat_stops[pps + p_al]
+                conn = min_conn         # `search._conn`: footpath or change at one stop
+                for e in range(fp_start[s_a], fp_start[s_a + 1]):
+                    if fp_to[e] == s_b:
+                        fl = fp_floor[e]
+                        w = fp_walk[e]
+                        conn = max(w, fl if fl >= 0 else min_conn)
+                        break
+                deadline = (t_dep[base + j * length + bd] - board_slack[ps + bd]
+                            - conn - alight_slack[pps + p_al])

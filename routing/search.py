@@ -258,20 +258,26 @@ def collect(search: Search, scratch: raptor.Scratch, sources: Sources, egress: n
         sc.tgt, sc.tgt_inst, sc.tgt_board, sc.tgt_alight, sc.tgt_improved,
         sc.marked, sc.q_pos, sc.marked_list, sc.veh_marked, sc.veh_flag, sc.queue,
         out_start, out_k, out_len, out_inst, out_board, out_alight)
-    pat_len = search.pat_len
-    found = []
+    found: list[tuple[Ride, ...]] = []
+    if n == 0:
+        return found
+    out_length = np.empty((n, n_rounds), np.int32)
+    raptor.squeeze_rows(
+        n, out_len, out_inst, out_board, out_alight, out_length, search.pat_len,
+        p.stop_start, p.stops, search.board_slack, search.alight_slack,
+        d.q_pattern, d.q_inst_start, d.q_time_start, d.t_arr, d.t_dep, d.inst_q, search.inst_ok,
+        f.start, f.to, f.walk_s, f.floor_s, np.int32(search.min_conn))
+    # the squeezed rides as Python ints in one conversion per array (not a numpy scalar each)
+    lens, insts = out_len[:n].tolist(), out_inst[:n].tolist()
+    boards, alights, lengths = out_board[:n].tolist(), out_alight[:n].tolist(), out_length.tolist()
     for i in range(n):
-        rides = [Ride(inst=int(out_inst[i, m]), board=int(out_board[i, m]),
-                      alight=int(out_alight[i, m]),
-                      length=int(pat_len[d.q_pattern[d.inst_q[out_inst[i, m]]]]))
-                 for m in range(out_len[i])]
-        rides = squeeze(search, rides)
+        ins, bs, als, ls = insts[i], boards[i], alights[i], lengths[i]
         if reverse:
-            found.append(tuple(Ride(inst=r.inst, board=r.length - 1 - r.alight,
-                                    alight=r.length - 1 - r.board, length=r.length)
-                               for r in rides))
+            found.append(tuple(Ride(ins[m], ls[m] - 1 - als[m], ls[m] - 1 - bs[m], ls[m])
+                               for m in range(lens[i])))
         else:
-            found.append(tuple(reversed(rides)))
+            found.append(tuple(Ride(ins[m], bs[m], als[m], ls[m])
+                               for m in range(lens[i] - 1, -1, -1)))
     return found
 
 

@@ -286,6 +286,38 @@ def _trip_segments_km(net: Network, t: int) -> np.ndarray:
     return got
 
 
+class TripTariff:
+    """`leg_unit_price` of trip t's rides on a network without GTFS fares, from what every
+    ride of t shares, looked up once: its route's tariff and the km of its stops' segments.
+    `unit(board, alight)` is the same (price, source) as `leg_unit_price(net, cfg, LegSpan(t,
+    board, alight))` (the same tariff, the same km summed by the same np.sum of the same
+    segments), without the memos and numpy reads that path takes per leg."""
+
+    __slots__ = ("cfg", "tariff", "source", "mode", "seg")
+
+    def __init__(self, net: Network, cfg: FareConfig, t: int) -> None:
+        route = int(net.trip_route[t])
+        self.cfg = cfg
+        self.tariff, self.source = _tariff_for(net, cfg, route)
+        self.mode = str(net.route_mode[route])
+        self.seg = _trip_segments_km(net, t)
+
+    def unit(self, board: int, alight: int) -> tuple[int, str]:
+        km = float(self.seg[board:alight].sum())
+        return _tariff_minor(self.cfg, self.tariff, km, self.mode), self.source
+
+
+def trip_tariff(net: Network, cfg: FareConfig, t: int) -> TripTariff | None:
+    """Trip t's `TripTariff`; None when `leg_unit_price` would not come from the tariff
+    alone: the network has GTFS fares (v1 or v2), or no tariff applies to t's route."""
+    if len(net.fare_leg_product) or len(net.fare_id):
+        return None
+    try:
+        return TripTariff(net, cfg, t)
+    except NoFare:
+        return None
+
+
 def _tariff(net: Network, cfg: FareConfig, route: int, leg: LegSpan) -> tuple[int, str]:
     start = int(net.trip_st_start[leg.trip])
     ridden = net.st_stop[start + leg.board_pos: start + leg.alight_pos + 1].tobytes()

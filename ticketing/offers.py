@@ -18,8 +18,8 @@ from routing.fares import FareClasses
 from routing.network import Network
 from routing.prebuilt import registered_trips
 from ticketing.errors import ItineraryInvalid, ItineraryStale
-from ticketing.fares import (FareConfig, LegSpan, Quote, leg_operator, leg_unit_price, price_journey,
-                              price_units)
+from ticketing.fares import (FareConfig, LegSpan, Quote, TripTariff, leg_operator, leg_unit_price,
+                              price_journey, price_units, trip_tariff)
 
 __all__ = ["OfferLeg", "Offer", "check_versions", "resolve_legs", "make_offer", "price_itinerary"]
 
@@ -216,21 +216,24 @@ def _quote(net: Network, cfg: FareConfig, legs: Sequence[Any],
 
 class _Planned:
     """Quotes of planned legs on one network, priced as their fare class's representative
-    trip (`price_itinerary(planned=True, classes=...)`), from plain memos: trip id -> (the trip
-    priced, its operator) and (that trip, board, alight) -> unit price; the quote itself is
-    `price_units`' (memoised by the units). The same values as `_quote(..., planned=True,
-    classes=...)`, without hashing the legs (a leg key holds eight fields, two datetimes) or
-    looking the network up in a weak memo once per leg: a plan's new itineraries (a new day,
-    a query nobody asked yet) were priced at ~3x the in-process cost inside a busy server."""
+    trip (`price_itinerary(planned=True, classes=...)`), from plain memos: trip id -> its
+    class's record (the trip priced, its operator, its `TripTariff`) and (that trip, board,
+    alight) -> unit price; the quote itself is `price_units`' (memoised by the units). The
+    same values as `_quote(..., planned=True, classes=...)`, without hashing the legs (a leg
+    key holds eight fields, two datetimes) or looking the network up in a weak memo once per
+    leg: a plan's new itineraries (a new day, a query nobody asked yet) were priced at ~3x
+    the in-process cost inside a busy server. A unit not seen before comes straight from the
+    class's tariff (`TripTariff.unit`) when the network has no GTFS fares."""
 
-    __slots__ = ("net", "cfg", "trip_class", "rep_trip", "trips", "units")
+    __slots__ = ("net", "cfg", "trip_class", "rep_trip", "trips", "classes", "units")
 
     def __init__(self, net: Network, cfg: FareConfig, classes: FareClasses) -> None:
         # not `classes` itself: it is this pricer's key in the weak memo (a value holding
         # its key would keep both, and the network, alive after the planner is gone)
         self.net, self.cfg = net, cfg
         self.trip_class, self.rep_trip = classes.trip_class, classes.rep_trip
-        self.trips: dict[str, tuple[int, str]] = {}
+        self.trips: dict[str, tuple[int, str, TripTariff | None]] = {}
+        self.classes: dict[int, tuple[int, str, TripTariff | None]] = {}
         self.units: dict[tuple[int, int, int], tuple[int, str]] = {}
 
     def quote(self, legs: Sequence[Any], categories: Sequence[str]) -> Quote:
@@ -240,11 +243,13 @@ class _Planned:
             got = trips.get(leg.trip_id)
             if got is None:
                 got = self._trip(n, leg)
-            t, operator = got
-            key = (t, leg.board_pos, leg.alight_pos)
+            t, operator, tariff = got
+            board, alight = leg.board_pos, leg.alight_pos
+            key = (t, board, alight)
             unit = memo.get(key)
             if unit is None:
-                unit = leg_unit_price(self.net, self.cfg, LegSpan(*key))
+                unit = tariff.unit(board, alight) if tariff is not None \
+                    else leg_unit_price(self.net, self.cfg, LegSpan(*key))
                 if len(memo) >= 1 << 16:
                     memo.clear()
                 memo[key] = unit
@@ -252,10 +257,18 @@ class _Planned:
             operators.append(operator)
         return price_units(self.cfg, units, operators, categories)
 
-    def _trip(self, n: int, leg: Any) -> tuple[int, str]:
+    def _trip(self, n: int, leg: Any) -> tuple[int, str, TripTariff | None]:
         net = self.net
-        t = int(self.rep_trip[self.trip_class[_trip_of(_trip_index(net), n, leg).t]])
-        got = (t, leg_operator(net, LegSpan(t, 0, 0)))
+        trips = _trip_index(net)
+        t = trips.index.get(leg.trip_id)
+        if t is None:
+            _trip_of(trips, n, leg)     # 422 itinerary_invalid: no such trip
+        c = int(self.trip_class[t])
+        got = self.classes.get(c)
+        if got is None:
+            rep = int(self.rep_trip[c])
+            got = self.classes[c] = (rep, leg_operator(net, LegSpan(rep, 0, 0)),
+                                     trip_tariff(net, self.cfg, rep))
         if len(self.trips) >= 1 << 16:
             self.trips.clear()
         self.trips[leg.trip_id] = got

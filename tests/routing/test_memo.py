@@ -111,3 +111,28 @@ def test_plan_prices_do_not_keep_a_planner_alive():
     del pl, it
     gc.collect()
     assert classes() is None
+
+
+def test_a_trips_tariff_prices_every_ride_as_leg_unit_price():
+    """/v1/plan prices a ride not seen before from its trip's tariff (`TripTariff`, looked
+    up once per fare class): the same (price, source) as `leg_unit_price` for every ride of
+    every trip; no TripTariff where GTFS fares exist or no tariff applies (the usual path
+    then prices it, or raises NoFare)."""
+    from ticketing.fares import leg_unit_price, trip_tariff
+    from ticketing.sample import sample_network
+
+    cfg = FareConfig(mode_tariffs={"bus": Tariff(per_km=0.137, minimum=1.5, base=0.3),
+                                   "rail": Tariff(per_km=0.45, minimum=9.0)},
+                     round_minor=1)
+    for t in range(NET.n_trips):
+        tariff = trip_tariff(NET, cfg, t)
+        assert tariff is not None
+        n = int(NET.trip_st_start[t + 1] - NET.trip_st_start[t])
+        for b in range(n - 1):
+            for a in range(b + 1, n):
+                assert tariff.unit(b, a) == leg_unit_price(NET, cfg, LegSpan(t, b, a))
+    bus_only = FareConfig(mode_tariffs={"bus": Tariff(per_km=0.1, minimum=5.0)})
+    rail = list(NET.trip_id).index("t:T2")
+    assert trip_tariff(NET, bus_only, rail) is None
+    sample = sample_network()           # it has GTFS fares
+    assert len(sample.fare_id) and trip_tariff(sample, cfg, 0) is None

@@ -27,7 +27,7 @@ from ticketing.totp import leg_secret, new_secret
 __all__ = [
     "TicketState", "SecretCache", "TokenSource", "NewSecret", "new_sealed_secret", "token_source", "ensure_secret", "create_secret",
     "ticket_state", "record_tap", "station_secrets", "manifest_content", "upload_taps", "list_conflicts",
-    "UploadedTap", "reseal_all", "secret_aad", "face_aad", "max_margins", "replacements",
+    "UploadedTap", "reseal_all", "QrTap", "record_taps", "record_qr_tap", "secret_aad", "face_aad", "max_margins", "replacements",
 ]
 
 
@@ -264,7 +264,8 @@ def _tap_statement(require_confirmed: bool, require_face: bool, burn: bool) -> s
 
 async def record_tap(conn: Any, *, booking: str, leg: int, gate: str, station: str,
                      method: str, step: int | None, now: datetime,
-                     require_confirmed: bool = False, require_face: bool = False) -> str | None:
+                     require_confirmed: bool = False, require_face: bool = False,
+                     tap_id: str | None = None) -> str | None:
     """Record an online entry atomically (tap + burned step in one statement); its tap id.
 
     AlreadyUsed when the leg already has an entry tap (e.g. another gate won the race);
@@ -273,7 +274,7 @@ async def record_tap(conn: Any, *, booking: str, leg: int, gate: str, station: s
     confirmed and records nothing (returns None) if not — the caller then looks closer.
     With `require_face`, also that the booking's account still has a face template whose
     consent covers the leg's operator (a withdrawn face never admits, even from a cache)."""
-    tap_id = str(uuid.uuid4())
+    tap_id = tap_id or str(uuid.uuid4())
     try:
         if require_confirmed and not require_face:   # every QR accept: migration 0851
             got = await conn.fetchval(_GATE_TAP, tap_id, booking, leg, gate, station, method,
@@ -288,6 +289,53 @@ async def record_tap(conn: Any, *, booking: str, leg: int, gate: str, station: s
     if got == 1:
         raise AlreadyUsed("ticket already used for this leg", leg=leg)
     return tap_id if got == 2 else None
+
+
+@dataclass(frozen=True)
+class QrTap:
+    """One online QR accept for `record_taps` (what `record_tap` with require_confirmed takes)."""
+
+    tap_id: str
+    booking: str
+    leg: int
+    gate: str
+    station: str
+    step: int | None
+    now: datetime
+
+
+# record_taps: maas_gate_tap for many accepts in one statement (migration 0839)
+_GATE_TAPS = "SELECT maas_gate_taps($1, $2, $3, $4, $5, $6, $7, $8)"
+
+
+async def record_taps(conn: Any, taps: Sequence[QrTap]) -> list[str | None | BaseException]:
+    """Online QR accepts in one statement and one transaction (a batch: ticketing/batcher.py);
+    per tap, in order, what `record_tap(..., require_confirmed=True)` would give for it alone:
+    its tap id (entered), None (booking or leg not confirmed) or the exception it would raise
+    (AlreadyUsed, CodeExpired), as an instance. Taps of one booking behave as one after the
+    other; the caller sorts by booking (a stable lock order between concurrent batches)."""
+    got = await conn.fetchval(
+        _GATE_TAPS, [t.tap_id for t in taps], [t.booking for t in taps], [t.leg for t in taps],
+        [t.gate for t in taps], [t.station for t in taps], [t.step for t in taps],
+        [t.step is not None for t in taps], [t.now for t in taps])
+    out: list[str | None | BaseException] = []
+    for t, g in zip(taps, got):
+        if g == 2:
+            out.append(t.tap_id)
+        elif g == 0:
+            out.append(None)
+        elif g == 1:
+            out.append(AlreadyUsed("ticket already used for this leg", leg=t.leg))
+        else:
+            out.append(CodeExpired("this code was already accepted", leg=t.leg))
+    return out
+
+
+async def record_qr_tap(conn: Any, t: QrTap) -> str | None:
+    """`record_tap` of one QrTap alone (a failed batch's items, one by one)."""
+    return await record_tap(conn, booking=t.booking, leg=t.leg, gate=t.gate, station=t.station,
+                            method="qr", step=t.step, now=t.now, require_confirmed=True,
+                            tap_id=t.tap_id)
 
 
 async def station_secrets(conn: Any, stops: Sequence[str], now: datetime, cfg: CheckinConfig,

@@ -112,6 +112,10 @@ class Checkin:
         self.taps: Batcher[store.QrTap, str | None] = Batcher(
             self._record_taps, self._record_tap, key=lambda t: t.booking,
             order=lambda t: (t.booking, t.leg))
+        # the token's read (and a first token's secret): the same, one statement per batch
+        self.sources: Batcher[store.TokenAsk, store.TokenSource | None] = Batcher(
+            self._token_sources, self._token_source, key=lambda a: a.booking,
+            order=lambda a: a.booking)
 
     async def _record_taps(self, taps: Sequence[store.QrTap]) -> list[str | None | BaseException]:
         async with self.pool.acquire() as conn:
@@ -125,6 +129,16 @@ class Checkin:
     async def _record_tap(self, tap: store.QrTap) -> str | None:
         async with self.pool.acquire() as conn:
             return await store.record_qr_tap(conn, tap)
+
+    async def _token_sources(self, asks: Sequence[store.TokenAsk]) -> list[store.TokenSource | None]:
+        async with self.pool.acquire() as conn:
+            if len(asks) > 1:
+                return await store.token_sources(conn, asks)
+            return [await store.token_source(conn, asks[0].booking, asks[0].account, asks[0].new)]
+
+    async def _token_source(self, ask: store.TokenAsk) -> store.TokenSource | None:
+        async with self.pool.acquire() as conn:
+            return await store.token_source(conn, ask.booking, ask.account, ask.new)
 
     # --- the gate's stops and the secret cache ------------------------------------------------
 
@@ -159,10 +173,10 @@ class Checkin:
 
     def close(self) -> None:
         """Cancel background warming (at shutdown); log the accepts' batch sizes."""
-        if self.taps.sizes:
-            log.info("gate accept batches", extra={
-                "batches": sum(self.taps.sizes.values()), "fallback_items": self.taps.fallbacks,
-                "sizes": dict(sorted(self.taps.sizes.items()))})
+        for what, b in (("gate accept batches", self.taps), ("token read batches", self.sources)):
+            if b.sizes:
+                log.info(what, extra={"batches": sum(b.sizes.values()), "fallback_items": b.fallbacks,
+                                      "sizes": dict(sorted(b.sizes.items()))})
         for t in list(self._tasks):
             t.cancel()
 
@@ -531,24 +545,28 @@ class Checkin:
         secret = self.secrets.get(booking_id)
         # not known to this worker: maybe the first token, so the read stores a secret if none
         new = store.new_sealed_secret(self.data_keys, booking_id, now) if secret is None else None
-        async with self.pool.acquire() as conn:
-            src = await store.token_source(conn, booking_id, account, new)
-            if src is None or src.account_id != account:
-                return None
-            if src.status != "confirmed" or not src.legs:
-                raise BookingNotConfirmed(f"booking is {src.status}; tokens are for confirmed bookings",
-                                          booking=booking_id, status=src.status)
-            if new is not None and src.created:    # the first token of this booking
-                secret, issued_at = new.secret, src.issued_at
-                self.secrets.put(booking_id, secret)
-            elif src.sealed_secret is None:         # a racing first token won, or cached without a row
+        src = await self.sources.submit(store.TokenAsk(booking_id, account, new))
+        if src is None or src.account_id != account:
+            return None
+        if src.status != "confirmed" or not src.legs:
+            raise BookingNotConfirmed(f"booking is {src.status}; tokens are for confirmed bookings",
+                                      booking=booking_id, status=src.status)
+        signer = self.keys.cached_signer()
+        if new is not None and src.created:    # the first token of this booking
+            secret, issued_at = new.secret, src.issued_at
+            self.secrets.put(booking_id, secret)
+        elif src.sealed_secret is None:         # a racing first token won, or cached without a row
+            async with self.pool.acquire() as conn:
                 secret, issued_at = await store.create_secret(conn, booking_id, self.data_keys, now)
-                self.secrets.put(booking_id, secret)
-            else:
-                issued_at = src.issued_at
-                secret = secret or self.secrets.unsealed(
-                    booking_id, self.data_keys, src.data_key_id, src.sealed_secret)
-            signer = await self.keys.signer(conn)
+                signer = signer or await self.keys.signer(conn)
+            self.secrets.put(booking_id, secret)
+        else:
+            issued_at = src.issued_at
+            secret = secret or self.secrets.unsealed(
+                booking_id, self.data_keys, src.data_key_id, src.sealed_secret)
+        if signer is None:
+            async with self.pool.acquire() as conn:
+                signer = await self.keys.signer(conn)
         cfg = self.cfg
         # everything the signed part is made of is in the key, read just now: a cancelled leg or
         # a new signing key gives another key, never a stale ticket

@@ -27,7 +27,8 @@ from ticketing.totp import leg_secret, new_secret
 __all__ = [
     "TicketState", "SecretCache", "TokenSource", "NewSecret", "new_sealed_secret", "token_source", "ensure_secret", "create_secret",
     "ticket_state", "record_tap", "station_secrets", "manifest_content", "upload_taps", "list_conflicts",
-    "UploadedTap", "reseal_all", "QrTap", "record_taps", "record_qr_tap", "secret_aad", "face_aad", "max_margins", "replacements",
+    "UploadedTap", "reseal_all", "QrTap", "record_taps", "record_qr_tap",
+    "TokenAsk", "token_sources", "secret_aad", "face_aad", "max_margins", "replacements",
 ]
 
 
@@ -142,6 +143,11 @@ async def token_source(conn: Any, booking_id: str, account: str | None = None,
            SELECT src.*, (SELECT issued_at FROM made) AS made_at FROM src ORDER BY leg_no""",
         booking_id, account, new.data_key_id if new else None, new.sealed if new else None,
         new.issued_at if new else None)
+    return _token_source(rows, new)
+
+
+def _token_source(rows: Sequence[Any], new: NewSecret | None) -> TokenSource | None:
+    """A TokenSource from one booking's rows (one per leg, leg_no order; made_at: ours stored)."""
     if not rows:
         return None
     b = rows[0]
@@ -152,6 +158,59 @@ async def token_source(conn: Any, booking_id: str, account: str | None = None,
                            new.data_key_id, new.sealed, b["made_at"], created=True)
     return TokenSource(b["account_id"], b["status"], tuple(b["passenger_categories"]), legs,
                        b["data_key_id"], b["sealed_secret"], b["issued_at"])
+
+
+@dataclass(frozen=True)
+class TokenAsk:
+    """One `token_source` call for `token_sources` (a batch: ticketing/batcher.py)."""
+
+    booking: str
+    account: str | None
+    new: NewSecret | None
+
+
+# token_source for many bookings in one statement: each request's rows carry its ordinal `n`;
+# a stored secret is matched to the request that brought it by its sealed bytes (unique per
+# seal), so two requests of one booking in one array never both think theirs was stored
+_TOKEN_SOURCES = """WITH req AS (
+       SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bytea[], $5::timestamptz[])
+              WITH ORDINALITY AS r(booking, account, dek, sealed, issued, n)),
+   src AS (
+       SELECT r.n, r.booking, r.sealed AS asked, b.account_id, b.status, b.passenger_categories,
+              s.data_key_id, s.sealed_secret, s.issued_at,
+              l.leg_no, l.status AS leg_status, l.from_stop, l.to_stop, l.mode,
+              l.departure, l.arrival
+         FROM req r JOIN bookings b ON b.id = r.booking
+         LEFT JOIN booking_secrets s ON s.booking_id = b.id
+         LEFT JOIN booking_legs l ON l.booking_id = b.id),
+   made AS (
+       INSERT INTO booking_secrets (booking_id, data_key_id, sealed_secret, issued_at)
+       SELECT r.booking, r.dek, r.sealed, r.issued FROM req r
+        WHERE r.sealed IS NOT NULL
+          AND EXISTS (SELECT 1 FROM src
+                       WHERE src.n = r.n AND src.account_id = r.account AND src.status = 'confirmed'
+                         AND src.leg_status = 'confirmed' AND src.sealed_secret IS NULL)
+        ORDER BY r.booking, r.n
+       ON CONFLICT (booking_id) DO NOTHING
+       RETURNING booking_id, sealed_secret, issued_at)
+   SELECT src.*, made.issued_at AS made_at
+     FROM src LEFT JOIN made ON made.booking_id = src.booking AND made.sealed_secret = src.asked
+    ORDER BY src.n, src.leg_no"""
+
+
+async def token_sources(conn: Any, asks: Sequence[TokenAsk]) -> list[TokenSource | None]:
+    """`token_source` for each ask, in one statement and one transaction; per ask, in order,
+    what it would give alone (asks of one booking behave as one after the other: the first
+    to bring a secret stores it). The caller sorts by booking (a stable lock order)."""
+    rows = await conn.fetch(
+        _TOKEN_SOURCES, [a.booking for a in asks], [a.account for a in asks],
+        [a.new.data_key_id if a.new else None for a in asks],
+        [a.new.sealed if a.new else None for a in asks],
+        [a.new.issued_at if a.new else None for a in asks])
+    by: dict[int, list[Any]] = {}
+    for r in rows:
+        by.setdefault(r["n"], []).append(r)
+    return [_token_source(by.get(i, ()), a.new) for i, a in enumerate(asks, 1)]
 
 
 async def ensure_secret(conn: Any, booking_id: str, keys: DataKeyring,

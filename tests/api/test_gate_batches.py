@@ -290,3 +290,59 @@ async def test_a_cancelled_ticket_among_concurrent_ones_is_refused_alone(client,
     got = await asyncio.gather(*(validate(client, key, "rail-1", qr) for qr in qrs))
     assert [d["code"] for d in got] == ["ok", "ok", "cancelled", "ok", "ok", "ok"]
     assert await db.fetchval("SELECT count(*) FROM gate_taps WHERE booking_id = $1", bids[2]) == 0
+
+
+# --- the token's read in batches ----------------------------------------------------------
+
+
+async def test_token_sources_answer_each_ask_as_alone(client, db, app, make_account):
+    """First tokens (a secret stored), a booking with its secret already, another account's
+    booking, a cancelled one, an unknown id and one booking asked twice in one array: one
+    statement, each what token_source alone gives."""
+    acc, _ = await make_account()
+    other, _ = await make_account()
+    keys = app[CHECKIN].data_keys
+    fresh, known, foreign, cancelled, twice = [await insert_booking(db, acc) for _ in range(5)]
+    await cancel_booking(db, cancelled)
+    async with db.acquire() as conn:
+        await store.create_secret(conn, known, keys, NOW)
+    news = {b: store.new_sealed_secret(keys, b, NOW) for b in (fresh, known, foreign, cancelled)}
+    twice_a, twice_b = (store.new_sealed_secret(keys, twice, NOW) for _ in range(2))
+    asks = [store.TokenAsk(fresh, acc, news[fresh]), store.TokenAsk(known, acc, news[known]),
+            store.TokenAsk(foreign, other, news[foreign]),
+            store.TokenAsk(cancelled, acc, news[cancelled]), store.TokenAsk("bk_nope", acc, None),
+            store.TokenAsk(twice, acc, twice_a), store.TokenAsk(twice, acc, twice_b),
+            store.TokenAsk(known, acc, None)]
+    async with db.acquire() as conn:
+        got = await store.token_sources(conn, asks)
+    assert got[0].created and got[0].sealed_secret == news[fresh].sealed and len(got[0].legs) == 3
+    assert not got[1].created and got[1].sealed_secret not in (None, news[known].sealed)
+    assert not got[2].created and got[2].account_id == acc and got[2].sealed_secret is None
+    assert not got[3].created and got[3].status == "cancelled" and got[3].legs == ()
+    assert got[4] is None
+    assert got[5].created and got[5].sealed_secret == twice_a.sealed
+    assert not got[6].created and got[6].sealed_secret is None     # read before the first's insert
+    assert got[7] == got[1]
+    stored = dict(await db.fetch("SELECT booking_id, sealed_secret FROM booking_secrets"))
+    assert stored == {fresh: news[fresh].sealed, known: got[1].sealed_secret, twice: twice_a.sealed}
+    # each alone, now: the state the batch left
+    async with db.acquire() as conn:
+        for a, want in zip(asks[:5], got[:5]):
+            alone = await store.token_source(conn, a.booking, a.account, None)
+            assert (alone is None) == (want is None)
+            if alone is not None:
+                assert (alone.account_id, alone.status, alone.legs) == (want.account_id, want.status, want.legs)
+
+
+async def test_concurrent_first_tokens_share_statements(client, db, app, make_account):
+    acc, tok = await make_account()
+    bids = [await insert_booking(db, acc) for _ in range(12)]
+    qrs = await asyncio.gather(*(token_qr(client, tok, b) for b in bids + bids))
+    assert len(set(qrs[:12])) == 12
+    assert await db.fetchval("SELECT count(*) FROM booking_secrets WHERE booking_id = ANY ($1)",
+                             bids) == 12
+    sources = app[CHECKIN].sources
+    assert sum(n * k for n, k in sources.sizes.items()) == 24
+    # every token of a booking carries one secret: the codes of both fetches agree
+    for b, q1, q2 in zip(bids, qrs[:12], qrs[12:]):
+        assert q1 == q2, b

@@ -176,13 +176,18 @@ _TOKEN_SOURCES = """WITH req AS (
        SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bytea[], $5::timestamptz[])
               WITH ORDINALITY AS r(booking, account, dek, sealed, issued, n)),
    src AS (
-       SELECT r.n, r.booking, r.sealed AS asked, b.account_id, b.status, b.passenger_categories,
-              s.data_key_id, s.sealed_secret, s.issued_at,
-              l.leg_no, l.status AS leg_status, l.from_stop, l.to_stop, l.mode,
-              l.departure, l.arrival
-         FROM req r JOIN bookings b ON b.id = r.booking
-         LEFT JOIN booking_secrets s ON s.booking_id = b.id
-         LEFT JOIN booking_legs l ON l.booking_id = b.id),
+       SELECT r.n, r.booking, r.sealed AS asked, x.*
+         FROM req r CROSS JOIN LATERAL (
+              -- per request, by the keys (OFFSET 0: never pulled up into a hash join
+              -- scanning the tables)
+              SELECT b.account_id, b.status, b.passenger_categories,
+                     s.data_key_id, s.sealed_secret, s.issued_at,
+                     l.leg_no, l.status AS leg_status, l.from_stop, l.to_stop, l.mode,
+                     l.departure, l.arrival
+                FROM bookings b
+                LEFT JOIN booking_secrets s ON s.booking_id = b.id
+                LEFT JOIN booking_legs l ON l.booking_id = b.id
+               WHERE b.id = r.booking OFFSET 0) x),
    made AS (
        INSERT INTO booking_secrets (booking_id, data_key_id, sealed_secret, issued_at)
        SELECT r.booking, r.dek, r.sealed, r.issued FROM req r

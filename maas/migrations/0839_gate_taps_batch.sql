@@ -23,14 +23,16 @@ DECLARE
     v_got integer[];
 BEGIN
     WITH i AS (
-        SELECT u.*, ok.from_stop, coalesce(ok.found, false) AS eligible
+        -- per item, by the keys (OFFSET 0: never pulled up into a hash join scanning the
+        -- tables); the statuses are read, never filtered in a WHERE clause a generic plan
+        -- could answer through a partial index on status (booking_legs_occupancy)
+        SELECT u.*, ok.from_stop, coalesce(ok.confirmed, false) AS eligible
           FROM unnest(p_taps, p_bookings, p_legs, p_gates, p_stations, p_steps, p_burn, p_now)
                WITH ORDINALITY AS u(tap, booking, leg, gate, station, step, burn, at, n)
           LEFT JOIN LATERAL (
-               SELECT l.from_stop, true AS found
+               SELECT l.from_stop, l.status = 'confirmed' AND b.status = 'confirmed' AS confirmed
                  FROM booking_legs l JOIN bookings b ON b.id = l.booking_id
-                WHERE l.booking_id = u.booking AND l.leg_no = u.leg
-                  AND l.status = 'confirmed' AND b.status = 'confirmed') ok ON true),
+                WHERE l.booking_id = u.booking AND l.leg_no = u.leg OFFSET 0) ok ON true),
     tap AS (
         -- the tap's station is where the leg boards (the gate's station or one of its platforms)
         INSERT INTO gate_taps (tap_id, booking_id, leg_no, gate_id, station, method, online,

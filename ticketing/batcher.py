@@ -92,6 +92,14 @@ class Batcher(Generic[T, R]):
     async def _send(self, batch: list[tuple[T, asyncio.Future[R]]]) -> None:
         self.sizes[len(batch)] += 1
         try:
+            await self._answer(batch)
+        except BaseException:            # cancelled (shutdown), even mid-fallback: no caller hangs
+            for _, fut in batch:
+                _settle(fut, asyncio.CancelledError())
+            raise
+
+    async def _answer(self, batch: list[tuple[T, asyncio.Future[R]]]) -> None:
+        try:
             got = await self.run_batch([item for item, _ in batch])
         except Exception as exc:  # noqa: BLE001 — handed to the callers (one) or retried (many)
             if len(batch) == 1:
@@ -105,10 +113,6 @@ class Batcher(Generic[T, R]):
             for (_, fut), out in zip(batch, outcomes):
                 _settle(fut, out)
             return
-        except BaseException as exc:     # cancelled (shutdown): the callers must not hang
-            for _, fut in batch:
-                _settle(fut, asyncio.CancelledError() if isinstance(exc, asyncio.CancelledError) else exc)
-            raise
         if len(got) != len(batch):       # a store bug: never hand an item another's outcome
             err = RuntimeError(f"batch of {len(batch)} answered {len(got)} outcomes")
             for _, fut in batch:

@@ -346,3 +346,20 @@ async def test_concurrent_first_tokens_share_statements(client, db, app, make_ac
     # every token of a booking carries one secret: the codes of both fetches agree
     for b, q1, q2 in zip(bids, qrs[:12], qrs[12:]):
         assert q1 == q2, b
+
+
+async def test_a_batcher_cancelled_mid_batch_leaves_no_caller_waiting(client, db, make_account):
+    a, b2, c = await bookings(db, make_account, 3)
+    g = Gated(db)
+    b = g.batcher()
+    first = asyncio.create_task(b.submit(tap(a)))
+    await g.started.wait()
+    queued = [asyncio.create_task(b.submit(tap(x))) for x in (b2, c)]
+    for _ in range(100):
+        await asyncio.sleep(0)
+    b._task.cancel()                                  # a worker shutting down
+    got = await settled([first, *queued])
+    assert all(isinstance(x, asyncio.CancelledError) for x in got)
+    assert not b.busy
+    g.release.set()
+    assert isinstance(await b.submit(tap(c)), str)    # a later submit starts afresh

@@ -16,6 +16,7 @@ import logging
 import math
 import os
 import time
+import uuid
 from collections import Counter
 from dataclasses import dataclass, replace
 from datetime import date, datetime, time as Time, timedelta, timezone, tzinfo
@@ -29,6 +30,7 @@ from routing.network import Network
 from ticketing import checkin_store as store
 from ticketing import face_store
 from ticketing import idcard_store
+from ticketing.batcher import Batcher
 from ticketing.checkin_config import CheckinConfig
 from ticketing.checkin_errors import (AlreadyUsed, BookingNotConfirmed, Cancelled, CodeExpired,
                                       ConsentRequired, InvalidTemplate, Malformed, NoFaceMatch,
@@ -106,6 +108,37 @@ class Checkin:
         self.parsed = ParsedTickets(PARSED_CACHE)                  # signed parts taken apart
         self._warmed: dict[tuple[str, ...], float] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        # the fast path's accepts: one statement per batch of concurrent requests (group commit)
+        self.taps: Batcher[store.QrTap, str | None] = Batcher(
+            self._record_taps, self._record_tap, key=lambda t: t.booking,
+            order=lambda t: (t.booking, t.leg))
+        # the token's read (and a first token's secret): the same, one statement per batch
+        self.sources: Batcher[store.TokenAsk, store.TokenSource | None] = Batcher(
+            self._token_sources, self._token_source, key=lambda a: a.booking,
+            order=lambda a: a.booking)
+
+    async def _record_taps(self, taps: Sequence[store.QrTap]) -> list[str | None | BaseException]:
+        async with self.pool.acquire() as conn:
+            if len(taps) > 1:
+                return await store.record_taps(conn, taps)
+            try:                   # alone: the one-accept statement (migration 0851)
+                return [await store.record_qr_tap(conn, taps[0])]
+            except (AlreadyUsed, CodeExpired) as refused:
+                return [refused]
+
+    async def _record_tap(self, tap: store.QrTap) -> str | None:
+        async with self.pool.acquire() as conn:
+            return await store.record_qr_tap(conn, tap)
+
+    async def _token_sources(self, asks: Sequence[store.TokenAsk]) -> list[store.TokenSource | None]:
+        async with self.pool.acquire() as conn:
+            if len(asks) > 1:
+                return await store.token_sources(conn, asks)
+            return [await store.token_source(conn, asks[0].booking, asks[0].account, asks[0].new)]
+
+    async def _token_source(self, ask: store.TokenAsk) -> store.TokenSource | None:
+        async with self.pool.acquire() as conn:
+            return await store.token_source(conn, ask.booking, ask.account, ask.new)
 
     # --- the gate's stops and the secret cache ------------------------------------------------
 
@@ -139,7 +172,11 @@ class Checkin:
             log.warning("could not warm the secret cache", exc_info=True)
 
     def close(self) -> None:
-        """Cancel background warming (at shutdown)."""
+        """Cancel background warming (at shutdown); log the accepts' batch sizes."""
+        for what, b in (("gate accept batches", self.taps), ("token read batches", self.sources)):
+            if b.sizes:
+                log.info(what, extra={"batches": sum(b.sizes.values()), "fallback_items": b.fallbacks,
+                                      "sizes": dict(sorted(b.sizes.items()))})
         for t in list(self._tasks):
             t.cancel()
 
@@ -159,12 +196,12 @@ class Checkin:
             candidate_legs(token, stops, now)              # station/time refusals need no DB
             self.warm(stops, now)
             secret = self.secrets.get(token.booking)
-            async with self.pool.acquire() as conn:
-                done = secret and await self._fast_accept(conn, gate, station, stops, scanned,
-                                                          token, secret, now)
-                if done:
-                    leg, step = done
-                else:
+            done = secret and await self._fast_accept(gate, station, stops, scanned, token,
+                                                      secret, now)
+            if done:
+                leg, step = done
+            else:
+                async with self.pool.acquire() as conn:
                     leg, step = await self._full_path(conn, gate, station, stops, scanned, token, now)
         except Rejection as err:
             return Decision.reject(err, token)
@@ -202,10 +239,11 @@ class Checkin:
             return leg
         raise AlreadyUsed("ticket already used for this leg", leg=legs[0])
 
-    async def _fast_accept(self, conn: Any, gate: str, station: str, stops: tuple[str, ...],
+    async def _fast_accept(self, gate: str, station: str, stops: tuple[str, ...],
                            scanned: Scanned, token: TicketToken, secret: bytes, now: datetime
                            ) -> tuple[int, int] | None:
-        """The common cases in one statement each: secret known (cached), code current, booking
+        """The common cases in one statement each (shared with the worker's concurrent accepts:
+        `self.taps`, one statement per batch): secret known (cached), code current, booking
         and leg confirmed, leg not entered (accept) or already entered (AlreadyUsed: the statement
         saw booking and leg confirmed, so no refusal of an earlier order applies). None when
         anything else may be true: the full path decides, so refusals keep the module's order."""
@@ -219,9 +257,8 @@ class Checkin:
             return None               # cancelled would come first: let the full path look
         for leg in legs:
             try:
-                tap = await store.record_tap(conn, booking=token.booking, leg=leg.index, gate=gate,
-                                             station=station, method="qr", step=step, now=now,
-                                             require_confirmed=True)
+                tap = await self.taps.submit(store.QrTap(str(uuid.uuid4()), token.booking, leg.index,
+                                                         gate, station, step, now))
             except AlreadyUsed:
                 continue
             return (leg.index, step) if tap is not None else None
@@ -508,24 +545,28 @@ class Checkin:
         secret = self.secrets.get(booking_id)
         # not known to this worker: maybe the first token, so the read stores a secret if none
         new = store.new_sealed_secret(self.data_keys, booking_id, now) if secret is None else None
-        async with self.pool.acquire() as conn:
-            src = await store.token_source(conn, booking_id, account, new)
-            if src is None or src.account_id != account:
-                return None
-            if src.status != "confirmed" or not src.legs:
-                raise BookingNotConfirmed(f"booking is {src.status}; tokens are for confirmed bookings",
-                                          booking=booking_id, status=src.status)
-            if new is not None and src.created:    # the first token of this booking
-                secret, issued_at = new.secret, src.issued_at
-                self.secrets.put(booking_id, secret)
-            elif src.sealed_secret is None:         # a racing first token won, or cached without a row
+        src = await self.sources.submit(store.TokenAsk(booking_id, account, new))
+        if src is None or src.account_id != account:
+            return None
+        if src.status != "confirmed" or not src.legs:
+            raise BookingNotConfirmed(f"booking is {src.status}; tokens are for confirmed bookings",
+                                      booking=booking_id, status=src.status)
+        signer = self.keys.cached_signer()
+        if new is not None and src.created:    # the first token of this booking
+            secret, issued_at = new.secret, src.issued_at
+            self.secrets.put(booking_id, secret)
+        elif src.sealed_secret is None:         # a racing first token won, or cached without a row
+            async with self.pool.acquire() as conn:
                 secret, issued_at = await store.create_secret(conn, booking_id, self.data_keys, now)
-                self.secrets.put(booking_id, secret)
-            else:
-                issued_at = src.issued_at
-                secret = secret or self.secrets.unsealed(
-                    booking_id, self.data_keys, src.data_key_id, src.sealed_secret)
-            signer = await self.keys.signer(conn)
+                signer = signer or await self.keys.signer(conn)
+            self.secrets.put(booking_id, secret)
+        else:
+            issued_at = src.issued_at
+            secret = secret or self.secrets.unsealed(
+                booking_id, self.data_keys, src.data_key_id, src.sealed_secret)
+        if signer is None:
+            async with self.pool.acquire() as conn:
+                signer = await self.keys.signer(conn)
         cfg = self.cfg
         # everything the signed part is made of is in the key, read just now: a cancelled leg or
         # a new signing key gives another key, never a stale ticket

@@ -27,7 +27,8 @@ from ticketing.totp import leg_secret, new_secret
 __all__ = [
     "TicketState", "SecretCache", "TokenSource", "NewSecret", "new_sealed_secret", "token_source", "ensure_secret", "create_secret",
     "ticket_state", "record_tap", "station_secrets", "manifest_content", "upload_taps", "list_conflicts",
-    "UploadedTap", "reseal_all", "secret_aad", "face_aad", "max_margins", "replacements",
+    "UploadedTap", "reseal_all", "QrTap", "record_taps", "record_qr_tap",
+    "TokenAsk", "token_sources", "secret_aad", "face_aad", "max_margins", "replacements",
 ]
 
 
@@ -142,6 +143,11 @@ async def token_source(conn: Any, booking_id: str, account: str | None = None,
            SELECT src.*, (SELECT issued_at FROM made) AS made_at FROM src ORDER BY leg_no""",
         booking_id, account, new.data_key_id if new else None, new.sealed if new else None,
         new.issued_at if new else None)
+    return _token_source(rows, new)
+
+
+def _token_source(rows: Sequence[Any], new: NewSecret | None) -> TokenSource | None:
+    """A TokenSource from one booking's rows (one per leg, leg_no order; made_at: ours stored)."""
     if not rows:
         return None
     b = rows[0]
@@ -152,6 +158,64 @@ async def token_source(conn: Any, booking_id: str, account: str | None = None,
                            new.data_key_id, new.sealed, b["made_at"], created=True)
     return TokenSource(b["account_id"], b["status"], tuple(b["passenger_categories"]), legs,
                        b["data_key_id"], b["sealed_secret"], b["issued_at"])
+
+
+@dataclass(frozen=True)
+class TokenAsk:
+    """One `token_source` call for `token_sources` (a batch: ticketing/batcher.py)."""
+
+    booking: str
+    account: str | None
+    new: NewSecret | None
+
+
+# token_source for many bookings in one statement: each request's rows carry its ordinal `n`;
+# a stored secret is matched to the request that brought it by its sealed bytes (unique per
+# seal), so two requests of one booking in one array never both think theirs was stored
+_TOKEN_SOURCES = """WITH req AS (
+       SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bytea[], $5::timestamptz[])
+              WITH ORDINALITY AS r(booking, account, dek, sealed, issued, n)),
+   src AS (
+       SELECT r.n, r.booking, r.sealed AS asked, x.*
+         FROM req r CROSS JOIN LATERAL (
+              -- per request, by the keys (OFFSET 0: never pulled up into a hash join
+              -- scanning the tables)
+              SELECT b.account_id, b.status, b.passenger_categories,
+                     s.data_key_id, s.sealed_secret, s.issued_at,
+                     l.leg_no, l.status AS leg_status, l.from_stop, l.to_stop, l.mode,
+                     l.departure, l.arrival
+                FROM bookings b
+                LEFT JOIN booking_secrets s ON s.booking_id = b.id
+                LEFT JOIN booking_legs l ON l.booking_id = b.id
+               WHERE b.id = r.booking OFFSET 0) x),
+   made AS (
+       INSERT INTO booking_secrets (booking_id, data_key_id, sealed_secret, issued_at)
+       SELECT r.booking, r.dek, r.sealed, r.issued FROM req r
+        WHERE r.sealed IS NOT NULL
+          AND EXISTS (SELECT 1 FROM src
+                       WHERE src.n = r.n AND src.account_id = r.account AND src.status = 'confirmed'
+                         AND src.leg_status = 'confirmed' AND src.sealed_secret IS NULL)
+        ORDER BY r.booking, r.n
+       ON CONFLICT (booking_id) DO NOTHING
+       RETURNING booking_id, sealed_secret, issued_at)
+   SELECT src.*, made.issued_at AS made_at
+     FROM src LEFT JOIN made ON made.booking_id = src.booking AND made.sealed_secret = src.asked
+    ORDER BY src.n, src.leg_no"""
+
+
+async def token_sources(conn: Any, asks: Sequence[TokenAsk]) -> list[TokenSource | None]:
+    """`token_source` for each ask, in one statement and one transaction; per ask, in order,
+    what it would give alone (asks of one booking behave as one after the other: the first
+    to bring a secret stores it). The caller sorts by booking (a stable lock order)."""
+    rows = await conn.fetch(
+        _TOKEN_SOURCES, [a.booking for a in asks], [a.account for a in asks],
+        [a.new.data_key_id if a.new else None for a in asks],
+        [a.new.sealed if a.new else None for a in asks],
+        [a.new.issued_at if a.new else None for a in asks])
+    by: dict[int, list[Any]] = {}
+    for r in rows:
+        by.setdefault(r["n"], []).append(r)
+    return [_token_source(by.get(i, ()), a.new) for i, a in enumerate(asks, 1)]
 
 
 async def ensure_secret(conn: Any, booking_id: str, keys: DataKeyring,
@@ -264,7 +328,8 @@ def _tap_statement(require_confirmed: bool, require_face: bool, burn: bool) -> s
 
 async def record_tap(conn: Any, *, booking: str, leg: int, gate: str, station: str,
                      method: str, step: int | None, now: datetime,
-                     require_confirmed: bool = False, require_face: bool = False) -> str | None:
+                     require_confirmed: bool = False, require_face: bool = False,
+                     tap_id: str | None = None) -> str | None:
     """Record an online entry atomically (tap + burned step in one statement); its tap id.
 
     AlreadyUsed when the leg already has an entry tap (e.g. another gate won the race);
@@ -273,7 +338,7 @@ async def record_tap(conn: Any, *, booking: str, leg: int, gate: str, station: s
     confirmed and records nothing (returns None) if not — the caller then looks closer.
     With `require_face`, also that the booking's account still has a face template whose
     consent covers the leg's operator (a withdrawn face never admits, even from a cache)."""
-    tap_id = str(uuid.uuid4())
+    tap_id = tap_id or str(uuid.uuid4())
     try:
         if require_confirmed and not require_face:   # every QR accept: migration 0851
             got = await conn.fetchval(_GATE_TAP, tap_id, booking, leg, gate, station, method,
@@ -288,6 +353,53 @@ async def record_tap(conn: Any, *, booking: str, leg: int, gate: str, station: s
     if got == 1:
         raise AlreadyUsed("ticket already used for this leg", leg=leg)
     return tap_id if got == 2 else None
+
+
+@dataclass(frozen=True)
+class QrTap:
+    """One online QR accept for `record_taps` (what `record_tap` with require_confirmed takes)."""
+
+    tap_id: str
+    booking: str
+    leg: int
+    gate: str
+    station: str
+    step: int | None
+    now: datetime
+
+
+# record_taps: maas_gate_tap for many accepts in one statement (migration 0839)
+_GATE_TAPS = "SELECT maas_gate_taps($1, $2, $3, $4, $5, $6, $7, $8)"
+
+
+async def record_taps(conn: Any, taps: Sequence[QrTap]) -> list[str | None | BaseException]:
+    """Online QR accepts in one statement and one transaction (a batch: ticketing/batcher.py);
+    per tap, in order, what `record_tap(..., require_confirmed=True)` would give for it alone:
+    its tap id (entered), None (booking or leg not confirmed) or the exception it would raise
+    (AlreadyUsed, CodeExpired), as an instance. Taps of one booking behave as one after the
+    other; the caller sorts by booking (a stable lock order between concurrent batches)."""
+    got = await conn.fetchval(
+        _GATE_TAPS, [t.tap_id for t in taps], [t.booking for t in taps], [t.leg for t in taps],
+        [t.gate for t in taps], [t.station for t in taps], [t.step for t in taps],
+        [t.step is not None for t in taps], [t.now for t in taps])
+    out: list[str | None | BaseException] = []
+    for t, g in zip(taps, got):
+        if g == 2:
+            out.append(t.tap_id)
+        elif g == 0:
+            out.append(None)
+        elif g == 1:
+            out.append(AlreadyUsed("ticket already used for this leg", leg=t.leg))
+        else:
+            out.append(CodeExpired("this code was already accepted", leg=t.leg))
+    return out
+
+
+async def record_qr_tap(conn: Any, t: QrTap) -> str | None:
+    """`record_tap` of one QrTap alone (a failed batch's items, one by one)."""
+    return await record_tap(conn, booking=t.booking, leg=t.leg, gate=t.gate, station=t.station,
+                            method="qr", step=t.step, now=t.now, require_confirmed=True,
+                            tap_id=t.tap_id)
 
 
 async def station_secrets(conn: Any, stops: Sequence[str], now: datetime, cfg: CheckinConfig,

@@ -143,6 +143,15 @@ class KeyCache:
             break
         return self._keys
 
+    def cached_signer(self) -> SigningKey | None:
+        """The signing key without touching the database, or None when `signer` would
+        (re)load it (so a caller takes a connection only then)."""
+        held = self._signer
+        if held is not None and (self._mono() - self._signer_at <= self.ttl_s
+                                 or self._signer_loading is not None):
+            return held
+        return None
+
     async def signer(self, conn: Any) -> SigningKey:
         while True:
             now = self._mono()

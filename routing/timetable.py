@@ -273,7 +273,10 @@ def day_span(cfg: RoutingConfig, reverse: bool, long: bool) -> tuple[int, int]:
     before, after = cfg.days_before, cfg.days_after
     if long:
         if reverse:
-            before = max(before, cfg.horizon_days)
+            # one day more: a departure `horizon_days` before the query time may be a trip of
+            # the service day before it, past midnight (its times over 24:00), as the forward
+            # expansion's `days_before` covers for the query date
+            before = max(before, cfg.horizon_days + 1)
         else:
             after = max(after, cfg.horizon_days)
     return before, after

@@ -99,6 +99,26 @@ def test_a_weekly_train_three_days_later_is_found():
     assert back and back[0].legs[0].departure.date() == date(2026, 11, 28)
 
 
+def test_arrive_by_reaches_an_overnight_trip_of_the_day_before_the_horizon():
+    """A journey found forwards (leave Thursday 01:15 on Wednesday's overnight train, change,
+    arrive Sunday 00:30) is found arriving by Sunday 00:30 too: the arrive-by search's long
+    expansion covers the service day before its horizon, as the forward one covers the day
+    before the query (hypothesis found it; the expansion was one day short)."""
+    net = timetable("""
+        T0 R0 rail 0,4 S2@00:00 S1@00:30 S0@01:00 S3@01:30
+        T1 R1 rail 0 S3@00:00 S4@00:30 S0@25:15 S2@25:45
+        T2 R2 rail 0 S0@00:00 S1@00:30
+    """, grid_stops(["S0", "S1", "S2", "S3", "S4"]), n_days=7)
+    pl = Planner.build(net, RoutingConfig(max_transfers=8))
+    its = pl.plan(Query("t:S0", "t:S1", D, 3600))
+    assert [leg.trip_id for leg in its[0].legs if leg.trip_id] == ["t:T1", "t:T0"]
+    arr = its[0].arrival
+    assert arr.date() == date(2026, 11, 29)
+    back = pl.plan(Query("t:S0", "t:S1", arr.date(), arr.hour * 3600 + arr.minute * 60,
+                         arrive_by=True))
+    assert [it.departure for it in back if it.arrival == arr] == [its[0].departure]
+
+
 @pytest.fixture(scope="module")
 def demo(demo_planner):
     return demo_planner

@@ -107,6 +107,28 @@ def new_sealed_secret(keys: DataKeyring, booking_id: str, now: datetime) -> NewS
     return NewSecret(secret, dek, blob, now)
 
 
+# a booking's rows for its token, one per leg (token_source; token_sources, per request)
+_TOKEN_ROWS = """SELECT b.account_id, b.status, b.passenger_categories,
+                        s.data_key_id, s.sealed_secret, s.issued_at,
+                        l.leg_no, l.status AS leg_status, l.from_stop, l.to_stop, l.mode,
+                        l.departure, l.arrival
+                   FROM bookings b
+                   LEFT JOIN booking_secrets s ON s.booking_id = b.id
+                   LEFT JOIN booking_legs l ON l.booking_id = b.id"""
+
+_TOKEN_SOURCE = f"""WITH src AS ({_TOKEN_ROWS} WHERE b.id = $1),
+           made AS (
+               INSERT INTO booking_secrets (booking_id, data_key_id, sealed_secret, issued_at)
+               SELECT $1, $3, $4, $5
+                WHERE $4::bytea IS NOT NULL
+                  AND EXISTS (SELECT 1 FROM src
+                               WHERE account_id = $2 AND status = 'confirmed'
+                                 AND leg_status = 'confirmed' AND sealed_secret IS NULL)
+               ON CONFLICT (booking_id) DO NOTHING
+               RETURNING issued_at)
+           SELECT src.*, (SELECT issued_at FROM made) AS made_at FROM src ORDER BY leg_no"""
+
+
 async def token_source(conn: Any, booking_id: str, account: str | None = None,
                        new: NewSecret | None = None) -> TokenSource | None:
     """The booking, its confirmed legs (leg_no order) and its sealed secret; one round trip.
@@ -122,25 +144,7 @@ async def token_source(conn: Any, booking_id: str, account: str | None = None,
     rows (the CTE, materialised), never into booking_legs' indexes. (A plpgsql function with
     generic plans, migration 0851, cost more than it saved here: dropped by 0852.)"""
     rows = await conn.fetch(
-        """WITH src AS (
-               SELECT b.account_id, b.status, b.passenger_categories,
-                      s.data_key_id, s.sealed_secret, s.issued_at,
-                      l.leg_no, l.status AS leg_status, l.from_stop, l.to_stop, l.mode,
-                      l.departure, l.arrival
-                 FROM bookings b
-                 LEFT JOIN booking_secrets s ON s.booking_id = b.id
-                 LEFT JOIN booking_legs l ON l.booking_id = b.id
-                WHERE b.id = $1),
-           made AS (
-               INSERT INTO booking_secrets (booking_id, data_key_id, sealed_secret, issued_at)
-               SELECT $1, $3, $4, $5
-                WHERE $4::bytea IS NOT NULL
-                  AND EXISTS (SELECT 1 FROM src
-                               WHERE account_id = $2 AND status = 'confirmed'
-                                 AND leg_status = 'confirmed' AND sealed_secret IS NULL)
-               ON CONFLICT (booking_id) DO NOTHING
-               RETURNING issued_at)
-           SELECT src.*, (SELECT issued_at FROM made) AS made_at FROM src ORDER BY leg_no""",
+        _TOKEN_SOURCE,
         booking_id, account, new.data_key_id if new else None, new.sealed if new else None,
         new.issued_at if new else None)
     return _token_source(rows, new)
@@ -172,7 +176,7 @@ class TokenAsk:
 # token_source for many bookings in one statement: each request's rows carry its ordinal `n`;
 # a stored secret is matched to the request that brought it by its sealed bytes (unique per
 # seal), so two requests of one booking in one array never both think theirs was stored
-_TOKEN_SOURCES = """WITH req AS (
+_TOKEN_SOURCES = f"""WITH req AS (
        SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bytea[], $5::timestamptz[])
               WITH ORDINALITY AS r(booking, account, dek, sealed, issued, n)),
    src AS (
@@ -180,14 +184,7 @@ _TOKEN_SOURCES = """WITH req AS (
          FROM req r CROSS JOIN LATERAL (
               -- per request, by the keys (OFFSET 0: never pulled up into a hash join
               -- scanning the tables)
-              SELECT b.account_id, b.status, b.passenger_categories,
-                     s.data_key_id, s.sealed_secret, s.issued_at,
-                     l.leg_no, l.status AS leg_status, l.from_stop, l.to_stop, l.mode,
-                     l.departure, l.arrival
-                FROM bookings b
-                LEFT JOIN booking_secrets s ON s.booking_id = b.id
-                LEFT JOIN booking_legs l ON l.booking_id = b.id
-               WHERE b.id = r.booking OFFSET 0) x),
+              {_TOKEN_ROWS} WHERE b.id = r.booking OFFSET 0) x),
    made AS (
        INSERT INTO booking_secrets (booking_id, data_key_id, sealed_secret, issued_at)
        SELECT r.booking, r.dek, r.sealed, r.issued FROM req r

@@ -71,6 +71,15 @@ async def settled(tasks) -> list:
     return await asyncio.gather(*tasks, return_exceptions=True)
 
 
+async def until_queued(b: Batcher, n: int) -> None:
+    """Until n submitters wait in `b`'s queue (each queues at its task's first step)."""
+    for _ in range(10_000):
+        if len(b._queue) >= n:
+            return
+        await asyncio.sleep(0)
+    raise AssertionError(f"{len(b._queue)} of {n} submitters queued")
+
+
 async def taps_of(db, booking: str) -> list[tuple[int, str]]:
     rows = await db.fetch("SELECT leg_no, tap_id FROM gate_taps WHERE booking_id = $1", booking)
     return sorted((r["leg_no"], r["tap_id"]) for r in rows)
@@ -84,8 +93,7 @@ async def test_first_item_goes_alone_then_the_queued_ones_as_one_batch(client, d
     await g.started.wait()                          # the first is in flight, alone
     items = [tap(x) for x in bids[1:]]
     rest = [asyncio.create_task(b.submit(t)) for t in items]
-    for _ in range(100):                            # let every submitter queue
-        await asyncio.sleep(0)
+    await until_queued(b, len(rest))                  # every submitter waits
     assert [len(x) for x in g.batches] == [1]
     g.release.set()
     got = await settled([first, *rest])
@@ -105,8 +113,7 @@ async def test_cap_splits_the_queue(client, db, make_account):
     first = asyncio.create_task(b.submit(tap(bids[0])))
     await g.started.wait()
     rest = [asyncio.create_task(b.submit(tap(x))) for x in bids[1:]]
-    for _ in range(100):
-        await asyncio.sleep(0)
+    await until_queued(b, len(rest))                  # every submitter waits
     g.release.set()
     got = await settled([first, *rest])
     assert [len(x) for x in g.batches] == [1, 3, 3, 1]
@@ -122,8 +129,7 @@ async def test_two_items_of_one_booking_never_share_a_batch(client, db, make_acc
     await g.started.wait()
     same = [tap(a, leg=1), tap(a, leg=1), tap(other, leg=1, step=STEP + 1)]
     rest = [asyncio.create_task(b.submit(t)) for t in same]
-    for _ in range(100):
-        await asyncio.sleep(0)
+    await until_queued(b, len(rest))                  # every submitter waits
     g.release.set()
     got = await settled([first, *rest])
     # batch 2: a's first and other's (booking order); batch 3: a's second, which finds the leg entered
@@ -193,8 +199,7 @@ async def test_a_failing_batch_falls_back_to_one_statement_per_item(client, db, 
     await g.started.wait()
     items = [tap(bids[1]), tap(bids[2], station="bad\x00station"), tap(bids[3])]
     rest = [asyncio.create_task(b.submit(t)) for t in items]
-    for _ in range(100):
-        await asyncio.sleep(0)
+    await until_queued(b, len(rest))                  # every submitter waits
     g.release.set()
     got = await settled([first, *rest])
     assert isinstance(got[0], str)
@@ -226,8 +231,7 @@ async def test_a_cancelled_caller_is_not_sent(client, db, make_account):
     await g.started.wait()
     gone = asyncio.create_task(b.submit(tap(c)))
     kept = asyncio.create_task(b.submit(tap(a, leg=1, step=STEP + 1)))
-    for _ in range(100):
-        await asyncio.sleep(0)
+    await until_queued(b, 2)  # every submitter waits
     gone.cancel()
     g.release.set()
     got = await settled([first, gone, kept])
@@ -355,8 +359,7 @@ async def test_a_batcher_cancelled_mid_batch_leaves_no_caller_waiting(client, db
     first = asyncio.create_task(b.submit(tap(a)))
     await g.started.wait()
     queued = [asyncio.create_task(b.submit(tap(x))) for x in (b2, c)]
-    for _ in range(100):
-        await asyncio.sleep(0)
+    await until_queued(b, len(queued))                  # every submitter waits
     b._task.cancel()                                  # a worker shutting down
     got = await settled([first, *queued])
     assert all(isinstance(x, asyncio.CancelledError) for x in got)

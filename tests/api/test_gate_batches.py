@@ -93,7 +93,7 @@ async def test_first_item_goes_alone_then_the_queued_ones_as_one_batch(client, d
     await g.started.wait()                          # the first is in flight, alone
     items = [tap(x) for x in bids[1:]]
     rest = [asyncio.create_task(b.submit(t)) for t in items]
-    await until_queued(b, len(rest))                  # every submitter waits
+    await until_queued(b, len(rest))  # every submitter waits
     assert [len(x) for x in g.batches] == [1]
     g.release.set()
     got = await settled([first, *rest])
@@ -113,7 +113,7 @@ async def test_cap_splits_the_queue(client, db, make_account):
     first = asyncio.create_task(b.submit(tap(bids[0])))
     await g.started.wait()
     rest = [asyncio.create_task(b.submit(tap(x))) for x in bids[1:]]
-    await until_queued(b, len(rest))                  # every submitter waits
+    await until_queued(b, len(rest))  # every submitter waits
     g.release.set()
     got = await settled([first, *rest])
     assert [len(x) for x in g.batches] == [1, 3, 3, 1]
@@ -129,7 +129,7 @@ async def test_two_items_of_one_booking_never_share_a_batch(client, db, make_acc
     await g.started.wait()
     same = [tap(a, leg=1), tap(a, leg=1), tap(other, leg=1, step=STEP + 1)]
     rest = [asyncio.create_task(b.submit(t)) for t in same]
-    await until_queued(b, len(rest))                  # every submitter waits
+    await until_queued(b, len(rest))  # every submitter waits
     g.release.set()
     got = await settled([first, *rest])
     # batch 2: a's first and other's (booking order); batch 3: a's second, which finds the leg entered
@@ -199,7 +199,7 @@ async def test_a_failing_batch_falls_back_to_one_statement_per_item(client, db, 
     await g.started.wait()
     items = [tap(bids[1]), tap(bids[2], station="bad\x00station"), tap(bids[3])]
     rest = [asyncio.create_task(b.submit(t)) for t in items]
-    await until_queued(b, len(rest))                  # every submitter waits
+    await until_queued(b, len(rest))  # every submitter waits
     g.release.set()
     got = await settled([first, *rest])
     assert isinstance(got[0], str)
@@ -359,7 +359,7 @@ async def test_a_batcher_cancelled_mid_batch_leaves_no_caller_waiting(client, db
     first = asyncio.create_task(b.submit(tap(a)))
     await g.started.wait()
     queued = [asyncio.create_task(b.submit(tap(x))) for x in (b2, c)]
-    await until_queued(b, len(queued))                  # every submitter waits
+    await until_queued(b, len(queued))  # every submitter waits
     b._task.cancel()                                  # a worker shutting down
     got = await settled([first, *queued])
     assert all(isinstance(x, asyncio.CancelledError) for x in got)

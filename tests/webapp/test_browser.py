@@ -69,20 +69,25 @@ def _pick_stop(driver: Any, which: str, typed: str, expect: str) -> None:
     wait_for(lambda: not _css(driver, f"#{which}-suggestions li"), "the suggestions to close")
 
 
-def _clear_of_a_departure(margin_s: int = 120) -> None:
+def _clear_of_a_departure(margin_s: int = 120, after_s: int = 5) -> None:
     """Plan at least `margin_s` before the next K5 departure from B1 (every 10 min, on the
     10-minute marks of Shanghai time: tests/webapp/network.py), so the leg a plan offers has
     not left by the time the page holds it (the page plans from "now" to the second, and a
-    hold refuses a departed leg). Waits at most `margin_s` (on the clock, by design; 12 s on
-    average). 25 s was too little: a clean-clone CI run took longer from the plan's click to
-    the hold's and got 422 itinerary_invalid "leg 0 has already departed"."""
+    hold refuses a departed leg). Waits at most `margin_s + after_s` (on the clock, by design;
+    12 s on average). 25 s was too little: a clean-clone CI run took longer from the plan's
+    click to the hold's and got 422 itinerary_invalid "leg 0 has already departed".
+    And at least `after_s` after the last departure: a wait used to end in the very second of
+    a departure, whose bus a plan "from now to the second" still offers (departure >= now) and
+    the hold a moment later refuses (a clean-clone CI run, and reproduced by starting this test
+    100 s before a 10-minute mark)."""
     from datetime import datetime
     from zoneinfo import ZoneInfo
 
     def clear() -> bool:
         t = datetime.now(ZoneInfo("Asia/Shanghai"))
-        return 600 - (t.minute * 60 + t.second) % 600 > margin_s
-    wait_for(clear, "a moment clear of a departure", timeout=margin_s + 5)
+        since = (t.minute * 60 + t.second) % 600           # since the last departure
+        return since >= after_s and 600 - since > margin_s
+    wait_for(clear, "a moment clear of a departure", timeout=margin_s + after_s + 5)
 
 
 def _passenger_flow(driver: Any, base: str, shots: Shots) -> dict[str, Any]:
@@ -92,7 +97,7 @@ def _passenger_flow(driver: Any, base: str, shots: Shots) -> dict[str, Any]:
     _pick_stop(driver, "to", "qingdao", "Qingdao")
     _clear_of_a_departure()
     _by_id(driver, "plan-button").click()
-    first = wait_for(lambda: _css(driver, "#itinerary-0"), "an itinerary")[0]
+    first = wait_for(lambda: _css(driver, "#itinerary-0"), "an itinerary", page=driver)[0]
     assert "K5" in first.text and "G" in first.text
     assert _css(driver, "#itinerary-0 svg.map line.map-leg"), "the route map is drawn"
     shots(driver, "01-passenger-plan")
@@ -102,13 +107,13 @@ def _passenger_flow(driver: Any, base: str, shots: Shots) -> dict[str, Any]:
     _by_id(driver, "pax-name-0").send_keys("张三")
     _by_id(driver, "pax-id-0").send_keys("11010519491231002X")
     _by_id(driver, "hold-button").click()
-    confirm = wait_for(lambda: _css(driver, "#confirm-button"), "the held booking")[0]
+    confirm = wait_for(lambda: _css(driver, "#confirm-button"), "the held booking", page=driver)[0]
     assert _by_id(driver, "booking-status").text == "held"
     shots(driver, "02-passenger-held")
 
     confirm.click()
     wait_for(lambda: _css(driver, "#booking-status") and _by_id(driver, "booking-status").text == "confirmed",
-             "the booking confirmed")
+             "the booking confirmed", page=driver)
     img = wait_for(lambda: _css(driver, "#qr-img[src^='blob:']"), "the QR image")[0]
     wait_for(lambda: driver.execute_script("return arguments[0].naturalWidth", img) > 0, "the QR to load")
     first_payload = wait_for(lambda: _by_id(driver, "qr-payload").get_attribute("value"), "the QR payload")

@@ -20,7 +20,9 @@ locks; `maas_cancel_write`, 0832): each writes only if the booking row is still 
 read; else the locking way: BEGIN, lock-and-read (`maas_booking_for_write`: booking lock,
 segment locks, then one row of booking, legs, passengers), one write, COMMIT. With an
 Idempotency-Key (`Idempotent`), the key is claimed by the first locking statement (the read
-only looks it up) and its response written by the last. Confirm and cancel answer with the
+only looks it up) and its response written by the last. Outside a caller's transaction, a
+worker's concurrent holds, reads and writes of one kind share a round trip, a transaction
+and a commit (`Batches`). Confirm and cancel answer with the
 booking built from the rows they read and what they wrote (what a read after the commit
 returns; tested).
 """

@@ -6,6 +6,7 @@ no HTTP here. `BookingConfig` is the frozen form of the service's BookingSetting
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -32,6 +33,8 @@ from ticketing.pii import Keyring, pii_aad
 from ticketing.protection import BookedLeg, sold_connections
 
 __all__ = ["BookingConfig", "PassengerInput", "Bookings", "ExchangeOffer"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -241,6 +244,17 @@ class Bookings:
 
         return await store.replace_legs(self.pool, booking_id, account_id, decide,
                                         capacity=self.config.capacity, now=self.now, conn=conn)
+
+    def close(self) -> None:
+        """At shutdown: log the batch sizes of the booking statements (store.Batches)."""
+        b = self.batches
+        for what, kind in (("hold batches", b.holds), ("booking read batches", b.reads),
+                           ("confirm write batches", b.confirms),
+                           ("cancel write batches", b.cancels)):
+            if kind.sizes:
+                log.info(what, extra={"batches": sum(kind.sizes.values()),
+                                      "fallback_items": kind.fallbacks,
+                                      "sizes": dict(sorted(kind.sizes.items()))})
 
     async def get(self, account_id: str, booking_id: str) -> store.BookingView:
         return await store.get_booking(self.pool, booking_id, account_id, self.now())

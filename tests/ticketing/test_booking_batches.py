@@ -112,3 +112,13 @@ async def test_a_failing_batch_runs_each_item_alone(env, monkeypatch):
                                    good.id) == 1
     holds = env.svc.batches.holds
     assert holds.sizes[3] == 1 and holds.fallbacks == 3     # the three went as one batch
+
+
+async def test_close_logs_the_batch_sizes(env, caplog):
+    held = [await env.hold(RAIL) for _ in range(3)]
+    await asyncio.gather(*(env.svc.cancel(env.account, b.id) for b in held))
+    with caplog.at_level("INFO", logger="ticketing.service"):
+        env.svc.close()
+    logged = {r.getMessage(): r for r in caplog.records}
+    assert sum(n * k for n, k in logged["cancel write batches"].sizes.items()) == 3
+    assert logged["hold batches"].sizes == {1: 3} and "confirm write batches" not in logged

@@ -1,6 +1,7 @@
 """Holds, confirms and cancels in batches (store.Batches over ticketing/batcher.py) on real
-PostgreSQL: concurrent requests of one worker share statements, every seat is sold once,
-each caller gets the booking a read returns, and a batch that fails runs its items alone.
+PostgreSQL: concurrent requests of one worker share statements, each caller gets the
+booking a read returns, and a batch that fails runs its items alone (concurrent holds in
+batches: test_bookings_store.py's crossing trips).
 
 The sample network's scenarios of test_bookings_store.py (its `env` fixture)."""
 
@@ -11,33 +12,16 @@ import asyncio
 import asyncpg
 
 from ticketing import store
-from ticketing.errors import SoldOut
 from ticketing.service import Bookings
 from tests.polling import eventually
 from tests.ticketing.test_bookings_store import (  # noqa: F401 — env is a fixture
-    BUS, CONFIG, NET, RAIL, env, leg_key, DAY, set_seats,
+    BUS, CONFIG, NET, RAIL, env, leg_key, DAY,
 )
 
 
 def shared(sizes) -> int:
     """How many items went in batches of more than one."""
     return sum(n * k for n, k in sizes.items() if n > 1)
-
-
-async def test_concurrent_holds_share_statements_and_sell_each_seat_once(env):
-    await set_seats(env, "rail:G-0800", 12)
-    await set_seats(env, "bus:K5-0700", 30)
-    back = leg_key(NET, "bus:K5-0700", DAY, 1, 4)
-    jobs = [env.hold(BUS, RAIL) if i % 2 else env.hold(RAIL, back) for i in range(40)]
-    results = await asyncio.gather(*jobs, return_exceptions=True)
-    won = [r for r in results if isinstance(r, store.BookingView)]
-    assert len(won) == 12 and all(isinstance(r, (store.BookingView, SoldOut)) for r in results)
-    assert [await env.seats("rail:G-0800", s) for s in range(3)] == [12, 12, 12]
-    assert await env.pool.fetchval("SELECT count(*) FROM bookings") == 12
-    for b in won:          # what the hold answered is what a read returns
-        assert await env.svc.get(env.account, b.id) == b
-    holds = env.svc.batches.holds
-    assert shared(holds.sizes) >= 2 and holds.fallbacks == 0
 
 
 async def test_concurrent_confirms_and_cancels_share_statements(env):

@@ -601,7 +601,8 @@ class Batches:
     others' own are then already held), so two batches take their segments in one order, as
     lone statements do; a confirm's locks come after its booking row, so its first item's
     union is taken only if that row is still the version read (else the items lock their own
-    and a deadlock is possible: PostgreSQL then fails one batch, run again item by item)."""
+    and a deadlock is possible: PostgreSQL then fails one batch, run again item by item). A
+    lone statement that PostgreSQL fails on a deadlock is run again once (`_alone`)."""
 
     def __init__(self, pool: asyncpg.Pool) -> None:
         self.pool = pool
@@ -620,7 +621,9 @@ class Batches:
     def _many(self, sql: str, locks: int | None = None
               ) -> Callable[[Sequence[tuple[Any, ...]]], Awaitable[list[asyncpg.Record]]]:
         async def run(items: Sequence[tuple[Any, ...]]) -> list[asyncpg.Record]:
-            if locks is not None and len(items) > 1:
+            if len(items) == 1:
+                return [await self._alone(sql, items[0])]
+            if locks is not None:
                 every = sorted({k for a in items for k in a[locks]})
                 items = [(*items[0][:locks], every, *items[0][locks + 1:]), *items[1:]]
             async with self.pool.acquire() as conn:
@@ -629,8 +632,18 @@ class Batches:
 
     def _one(self, sql: str) -> Callable[[tuple[Any, ...]], Awaitable[asyncpg.Record]]:
         async def run(item: tuple[Any, ...]) -> asyncpg.Record:
-            return await self.pool.fetchrow(sql, *item)
+            return await self._alone(sql, item)
         return run
+
+    async def _alone(self, sql: str, item: tuple[Any, ...]) -> asyncpg.Record:
+        """One item's statement, run again once if PostgreSQL made it a deadlock's victim: a
+        batch item claims its Idempotency-Key after the batch's segment locks, so a duplicate
+        of that key running alone elsewhere (key, then segments) can close a cycle with the
+        batch; run again, it waits for the batch and finds the key used."""
+        try:
+            return await self.pool.fetchrow(sql, *item)
+        except asyncpg.DeadlockDetectedError:
+            return await self.pool.fetchrow(sql, *item)
 
 
 def _confirmed(row: Mapping[str, Any], all_legs: Sequence[Any], legs: Sequence[Any],

@@ -12,10 +12,10 @@ import asyncio
 import asyncpg
 
 from ticketing import store
-from ticketing.service import Bookings
+from ticketing.service import Bookings, PassengerInput
 from tests.polling import eventually
 from tests.ticketing.test_bookings_store import (  # noqa: F401 — env is a fixture
-    BUS, CONFIG, NET, RAIL, env, leg_key, DAY,
+    BUS, CONFIG, ID1, LIVE as NET_LIVE, NET, RAIL, env, leg_key, DAY,
 )
 
 
@@ -106,3 +106,46 @@ async def test_close_logs_the_batch_sizes(env, caplog):
     logged = {r.getMessage(): r for r in caplog.records}
     assert sum(n * k for n, k in logged["cancel write batches"].sizes.items()) == 3
     assert logged["hold batches"].sizes == {1: 3} and "confirm write batches" not in logged
+
+
+async def test_a_lone_duplicate_key_deadlocked_with_a_batch_is_run_again(env, database_url,
+                                                                         monkeypatch):
+    """Worker A holds bk_a1 (key k1) and bk_a2 (key k2) as one batch; worker B holds bk_b with
+    k2 again (a client's retry elsewhere), alone. B claims k2 first; A's batch takes every
+    segment lock of RAIL with its first item and then waits for k2; B then waits for a
+    segment: a cycle. PostgreSQL fails B (its deadlock_timeout is the shorter); B's hold runs
+    again, waits for the batch and replays it: one booking for k2, no error."""
+    from maas.db import create_pool
+    pool_b = await create_pool(database_url, min_size=1, max_size=1)
+    try:
+        await pool_b.execute("SET deadlock_timeout = '10ms'")
+        b = Bookings(pool_b, CONFIG, env.svc.keyring, env.clock.now)
+        ids = iter(["bk_b", "bk_a1", "bk_a2"])
+        monkeypatch.setattr(store, "new_booking_id", lambda: next(ids))
+        scope = "account:" + env.account
+
+        def key(k: str) -> store.Idempotent:
+            return store.Idempotent(scope, k, b"h" * 32, lambda v: v.id.encode())
+
+        async def hold(svc: Bookings, k: str):
+            return await svc.hold(env.account, "itin", env.key(RAIL), NET, dict(NET_LIVE),
+                                  [PassengerInput("张三", ID1)], idempotent=key(k))
+        async with env.pool.acquire() as conn:        # k2 claimed elsewhere: B queues first
+            tx = conn.transaction()
+            await tx.start()
+            await conn.execute("SELECT pg_advisory_xact_lock(1652, hashtext($1 || E'\\n' || $2))",
+                               scope, "k2")
+            on_b = asyncio.create_task(hold(b, "k2"))
+            await _waiting(env.pool, 1)
+            on_a = [asyncio.create_task(hold(env.svc, k)) for k in ("k1", "k2")]
+            await _waiting(env.pool, 2)
+            await tx.commit()
+        got = await asyncio.gather(*on_a, on_b, return_exceptions=True)
+    finally:
+        await pool_b.close()
+    assert isinstance(got[0], store.BookingView) and got[0].id == "bk_a1"
+    won = [r for r in got[1:] if isinstance(r, store.BookingView)]
+    replayed = [r for r in got[1:] if isinstance(r, store.Replayed)]
+    assert len(won) == 1 and len(replayed) == 1, got
+    assert bytes(replayed[0].row["body"]) == won[0].id.encode()
+    assert await env.pool.fetchval("SELECT count(*) FROM bookings") == 2

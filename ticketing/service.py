@@ -6,6 +6,7 @@ no HTTP here. `BookingConfig` is the frozen form of the service's BookingSetting
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -32,6 +33,8 @@ from ticketing.pii import Keyring, pii_aad
 from ticketing.protection import BookedLeg, sold_connections
 
 __all__ = ["BookingConfig", "PassengerInput", "Bookings", "ExchangeOffer"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -73,6 +76,7 @@ class Bookings:
     def __init__(self, pool: asyncpg.Pool, config: BookingConfig, keyring: Keyring,
                  now: Callable[[], datetime]) -> None:
         self.pool, self.config, self.keyring, self.now = pool, config, keyring, now
+        self.batches = store.Batches(pool)   # per worker: concurrent requests share statements
         active = keyring.active     # the blind-index key of the active data key, derived once
         self._id_key = index_key(keyring.keys[active], active)
 
@@ -131,7 +135,7 @@ class Bookings:
                                    options)
         created, expires = await store.hold(self.pool, booking, capacity=self.config.capacity,
                                             ttl=self.config.hold_ttl, now=self.now, conn=conn,
-                                            idempotent=idempotent)
+                                            idempotent=idempotent, batches=self.batches)
         return store.held_view(booking, created, expires)
 
     async def confirm(self, account_id: str, booking_id: str, payment_ref: str,
@@ -139,7 +143,7 @@ class Bookings:
                       idempotent: store.Idempotent | None = None) -> store.BookingView:
         return await store.confirm(self.pool, booking_id, account_id, payment_ref, now=self.now,
                                    conn=conn, idempotent=idempotent,
-                                   capacity=self.config.capacity)
+                                   capacity=self.config.capacity, batches=self.batches)
 
     async def cancel(self, account_id: str, booking_id: str, leg_no: int | None = None,
                      conn: asyncpg.Connection | None = None, legs: Sequence[int] | None = None,
@@ -149,7 +153,8 @@ class Bookings:
         (connection protection: refunded in full)."""
         out, view = await store.cancel(self.pool, booking_id, account_id, leg_no,
                                        fares=self.config.fares, refunds=self.config.refunds,
-                                       now=self.now, conn=conn, some=legs, idempotent=idempotent)
+                                       now=self.now, conn=conn, some=legs, idempotent=idempotent,
+                                       batches=self.batches)
         return view, out
 
     async def refund_quote(self, account_id: str, booking_id: str, leg_no: int | None = None
@@ -239,6 +244,17 @@ class Bookings:
 
         return await store.replace_legs(self.pool, booking_id, account_id, decide,
                                         capacity=self.config.capacity, now=self.now, conn=conn)
+
+    def close(self) -> None:
+        """At shutdown: log the batch sizes of the booking statements (store.Batches)."""
+        b = self.batches
+        for what, kind in (("hold batches", b.holds), ("booking read batches", b.reads),
+                           ("confirm write batches", b.confirms),
+                           ("cancel write batches", b.cancels)):
+            if kind.sizes:
+                log.info(what, extra={"batches": sum(kind.sizes.values()),
+                                      "fallback_items": kind.fallbacks,
+                                      "sizes": dict(sorted(kind.sizes.items()))})
 
     async def get(self, account_id: str, booking_id: str) -> store.BookingView:
         return await store.get_booking(self.pool, booking_id, account_id, self.now())

@@ -20,7 +20,9 @@ locks; `maas_cancel_write`, 0832): each writes only if the booking row is still 
 read; else the locking way: BEGIN, lock-and-read (`maas_booking_for_write`: booking lock,
 segment locks, then one row of booking, legs, passengers), one write, COMMIT. With an
 Idempotency-Key (`Idempotent`), the key is claimed by the first locking statement (the read
-only looks it up) and its response written by the last. Confirm and cancel answer with the
+only looks it up) and its response written by the last. Outside a caller's transaction, a
+worker's concurrent holds, reads and writes of one kind share a round trip, a transaction
+and a commit (`Batches`). Confirm and cancel answer with the
 booking built from the rows they read and what they wrote (what a read after the commit
 returns; tested).
 """
@@ -35,10 +37,11 @@ from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, fields, replace
 from datetime import date, datetime, timedelta
-from typing import Any, Callable
+from typing import Any, Awaitable, Callable
 
 import asyncpg
 
+from ticketing.batcher import Batcher
 from ticketing.bookings import (
     CancelOutcome, Event, LegState, RefundPolicy, Status, cancel_booking, cancel_leg,
     effective_status, transition,
@@ -56,7 +59,7 @@ from ticketing.inventory import (
 
 __all__ = [
     "NewLeg", "NewPassenger", "NewBooking", "LegView", "PassengerView", "TicketView",
-    "BookingView", "SaleOptions", "Idempotent", "Replayed", "raise_if_used", "new_booking_id", "hold", "confirm", "cancel", "refund_quote", "read_with_legs", "Replacement", "replace_legs", "expire_due", "get_booking",
+    "BookingView", "SaleOptions", "Idempotent", "Replayed", "Batches", "raise_if_used", "new_booking_id", "hold", "confirm", "cancel", "refund_quote", "read_with_legs", "Replacement", "replace_legs", "expire_due", "get_booking",
     "list_bookings", "set_capacity", "occupancy", "held_view", "encrypted_passengers", "update_passenger_cipher",
 ]
 
@@ -326,7 +329,8 @@ def _idem_args(idem: Idempotent | None, view: BookingView | None) -> list[Any]:
 
 async def hold(pool: asyncpg.Pool, booking: NewBooking, *, capacity: CapacityConfig,
                ttl: timedelta, now: Now, conn: asyncpg.Connection | None = None,
-               idempotent: Idempotent | None = None) -> tuple[datetime, datetime]:
+               idempotent: Idempotent | None = None, batches: Batches | None = None
+               ) -> tuple[datetime, datetime]:
     """Hold every leg's seats for all passengers, or raise SoldOut holding nothing.
 
     One statement (`maas_hold_rows`, 0836_hold_rows.sql: the passengers and legs as arrays of
@@ -336,7 +340,7 @@ async def hold(pool: asyncpg.Pool, booking: NewBooking, *, capacity: CapacityCon
     its clock after the same locks, so after this hold's. With `idempotent`, the key is
     claimed first and the response (of the held view) stored with the booking; a used key
     raises Replayed. Returns (created_at, expires_at). With `conn`, runs inside the caller's
-    transaction."""
+    transaction; else with `batches`, shares a statement with concurrent holds (`Batches`)."""
     n = len(booking.passengers)
     after = transition(None, Event.HOLD)
     t = now()
@@ -345,15 +349,16 @@ async def hold(pool: asyncpg.Pool, booking: NewBooking, *, capacity: CapacityCon
     try:
         legs, locks = _hold_legs(booking.legs, capacity)
         b, o = booking, booking.options
-        row = await (conn or pool).fetchrow(
-            _HOLD, b.id, b.account_id, after.value, b.itinerary_id, dict(b.feed_versions),
-            b.currency, b.total_minor, expires, t,
-            {"total_minor": b.total_minor, "expires_at": expires.isoformat()},
-            list(o.modes) if o.modes is not None else None, o.wheelchair, o.max_walk_m,
-            o.min_transfer_s, dict(o.profile),
-            [(p.passenger_no, p.category, p.id_type, p.key_id, p.name_ct, p.id_number_ct,
-              p.name_masked, p.id_masked, p.id_index, p.id_index_key) for p in b.passengers],
-            legs, locks, *idem)
+        args = (b.id, b.account_id, after.value, b.itinerary_id, dict(b.feed_versions),
+                b.currency, b.total_minor, expires, t,
+                {"total_minor": b.total_minor, "expires_at": expires.isoformat()},
+                list(o.modes) if o.modes is not None else None, o.wheelchair, o.max_walk_m,
+                o.min_transfer_s, dict(o.profile),
+                [(p.passenger_no, p.category, p.id_type, p.key_id, p.name_ct, p.id_number_ct,
+                  p.name_masked, p.id_masked, p.id_index, p.id_index_key) for p in b.passengers],
+                legs, locks, *idem)
+        row = await (batches.holds.submit(args) if batches is not None and conn is None
+                     else (conn or pool).fetchrow(_HOLD, *args))
     except asyncpg.RaiseError as err:
         if idempotent is None or conn is not None or str(err) != _IDEM_RACE:
             raise
@@ -481,7 +486,8 @@ async def _expire(conn: asyncpg.Connection, booking_id: str, now: datetime) -> N
 async def confirm(pool: asyncpg.Pool, booking_id: str, account_id: str, payment_ref: str, *,
                   now: Now, conn: asyncpg.Connection | None = None,
                   idempotent: Idempotent | None = None,
-                  capacity: CapacityConfig | None = None) -> BookingView:
+                  capacity: CapacityConfig | None = None,
+                  batches: Batches | None = None) -> BookingView:
     """held -> confirmed with one ticket per leg per passenger; an expired hold -> 409.
 
     Round trips, with `capacity` (the seat re-count needs it) and outside a caller's
@@ -493,11 +499,17 @@ async def confirm(pool: asyncpg.Pool, booking_id: str, account_id: str, payment_
     later may have counted this one as expired): the locking way, BEGIN, the locking read
     (key claim, booking, legs, segment locks; the clock read after them), the write (with the
     key's response), COMMIT. Returns the booking as a read after the commit would (built
-    from the rows it read and what it wrote)."""
+    from the rows it read and what it wrote). With `batches` (and no `conn`), the read and the
+    write share statements with concurrent confirms and cancels (`Batches`)."""
+    if batches is not None and capacity is not None and conn is None:
+        done = await _confirm_unlocked(batches, booking_id, account_id, payment_ref, now=now,
+                                       idempotent=idempotent, capacity=capacity)
+        if done is not None:
+            return done
     async with _using(pool, conn) as conn:
-        if capacity is not None and not conn.is_in_transaction():
-            done = await _confirm_unlocked(conn, booking_id, account_id, payment_ref, now=now,
-                                           idempotent=idempotent, capacity=capacity)
+        if batches is None and capacity is not None and not conn.is_in_transaction():
+            done = await _confirm_unlocked(_Alone(conn), booking_id, account_id, payment_ref,
+                                           now=now, idempotent=idempotent, capacity=capacity)
             if done is not None:
                 return done
         expired = False
@@ -534,14 +546,13 @@ async def confirm(pool: asyncpg.Pool, booking_id: str, account_id: str, payment_
         return view
 
 
-async def _current(conn: asyncpg.Connection, booking_id: str, account_id: str,
+async def _current(via: Batches | _Alone, booking_id: str, account_id: str,
                    idempotent: Idempotent | None) -> asyncpg.Record:
     """The unlocked read of confirm's and cancel's two-round-trip ways
     (`maas_booking_current`): the booking's row with its legs, passengers and tickets; a used
     key raises Replayed, an unknown booking BookingNotFound."""
-    row = await conn.fetchrow("SELECT * FROM maas_booking_current($1, $2, $3, $4)", booking_id,
-                              account_id, idempotent and idempotent.scope,
-                              idempotent and idempotent.key)
+    row = await via.reads.submit((booking_id, account_id, idempotent and idempotent.scope,
+                                  idempotent and idempotent.key))
     if row["replay"] is not None:
         raise Replayed(row["replay"])
     if row["id"] is None:
@@ -550,8 +561,89 @@ async def _current(conn: asyncpg.Connection, booking_id: str, account_id: str,
 
 
 _RECOUNT = "maas_confirm_recount"
+_CURRENT = "SELECT * FROM maas_booking_current($1, $2, $3, $4)"
 _CONFIRM_WRITE = ("SELECT maas_confirm_write(" + ", ".join(f"${i}" for i in range(1, 25))
                   + ")")
+_CANCEL_WRITE = "SELECT maas_cancel_write(" + ", ".join(f"${i}" for i in range(1, 22)) + ")"
+_HOLD_LOCKS, _CONFIRM_LOCKS = 17, 6     # where each statement's segment lock keys are
+
+
+class _One:
+    """One statement kind run alone on one connection (a Batcher's `submit`, unbatched)."""
+
+    def __init__(self, conn: Conn, sql: str) -> None:
+        self.conn, self.sql = conn, sql
+
+    async def submit(self, args: Sequence[Any]) -> asyncpg.Record:
+        return await self.conn.fetchrow(self.sql, *args)
+
+
+class _Alone:
+    """confirm's and cancel's statements on the caller's connection, one at a time."""
+
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self.pool = conn
+        self.reads = _One(conn, _CURRENT)
+        self.confirms = _One(conn, _CONFIRM_WRITE)
+        self.cancels = _One(conn, _CANCEL_WRITE)
+
+
+class Batches:
+    """One worker's booking statements in batches (group commit, ticketing/batcher.py; issue
+    17): concurrent holds, confirm's and cancel's unlocked reads, their writes, each kind
+    sent as one pipelined `fetchmany` (one round trip, one transaction, one commit), every
+    item its own statement and its own outcome row; a batch that fails (a raised key race or
+    recount, a deadlock) is run again item by item, so each caller gets what it would alone.
+
+    Lock order inside a batch of writes: items sorted by booking; each item claims its
+    Idempotency-Key, then its booking row (confirm, cancel). Holds and confirms also lock
+    segments: the batch's first item takes every segment lock of the batch, ascending (the
+    others' own are then already held), so two batches take their segments in one order, as
+    lone statements do; a confirm's locks come after its booking row, so its first item's
+    union is taken only if that row is still the version read (else the items lock their own
+    and a deadlock is possible: PostgreSQL then fails one batch, run again item by item). A
+    lone statement that PostgreSQL fails on a deadlock is run again once (`_alone`)."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self.pool = pool
+        self.reads: Batcher[tuple[Any, ...], asyncpg.Record] = Batcher(
+            self._many(_CURRENT), self._one(_CURRENT), key=lambda a: a, order=lambda a: a[0])
+        self.holds: Batcher[tuple[Any, ...], asyncpg.Record] = Batcher(
+            self._many(_HOLD, _HOLD_LOCKS), self._one(_HOLD), key=lambda a: a[0],
+            order=lambda a: a[0])
+        self.confirms: Batcher[tuple[Any, ...], asyncpg.Record] = Batcher(
+            self._many(_CONFIRM_WRITE, _CONFIRM_LOCKS), self._one(_CONFIRM_WRITE),
+            key=lambda a: a[0], order=lambda a: a[0])
+        self.cancels: Batcher[tuple[Any, ...], asyncpg.Record] = Batcher(
+            self._many(_CANCEL_WRITE), self._one(_CANCEL_WRITE), key=lambda a: a[0],
+            order=lambda a: a[0])
+
+    def _many(self, sql: str, locks: int | None = None
+              ) -> Callable[[Sequence[tuple[Any, ...]]], Awaitable[list[asyncpg.Record]]]:
+        async def run(items: Sequence[tuple[Any, ...]]) -> list[asyncpg.Record]:
+            if len(items) == 1:
+                return [await self._alone(sql, items[0])]
+            if locks is not None:
+                every = sorted({k for a in items for k in a[locks]})
+                items = [(*items[0][:locks], every, *items[0][locks + 1:]), *items[1:]]
+            async with self.pool.acquire() as conn:
+                return await conn.fetchmany(sql, items)
+        return run
+
+    def _one(self, sql: str) -> Callable[[tuple[Any, ...]], Awaitable[asyncpg.Record]]:
+        async def run(item: tuple[Any, ...]) -> asyncpg.Record:
+            return await self._alone(sql, item)
+        return run
+
+    async def _alone(self, sql: str, item: tuple[Any, ...]) -> asyncpg.Record:
+        """One item's statement, run again once if PostgreSQL made it a deadlock's victim: a
+        batch item claims its Idempotency-Key after the batch's segment locks, so a duplicate
+        of that key running alone elsewhere (key, then segments) can close a cycle with the
+        batch; run again, it waits for the batch and finds the key used."""
+        try:
+            return await self.pool.fetchrow(sql, *item)
+        except asyncpg.DeadlockDetectedError:
+            return await self.pool.fetchrow(sql, *item)
 
 
 def _confirmed(row: Mapping[str, Any], all_legs: Sequence[Any], legs: Sequence[Any],
@@ -570,7 +662,7 @@ def _confirmed(row: Mapping[str, Any], all_legs: Sequence[Any], legs: Sequence[A
     return tickets, view
 
 
-async def _confirm_unlocked(conn: asyncpg.Connection, booking_id: str, account_id: str,
+async def _confirm_unlocked(via: Batches | _Alone, booking_id: str, account_id: str,
                             payment_ref: str, *, now: Now, idempotent: Idempotent | None,
                             capacity: CapacityConfig) -> BookingView | None:
     """`confirm` in two round trips (see there), or None when it must be done the locking
@@ -578,7 +670,7 @@ async def _confirm_unlocked(conn: asyncpg.Connection, booking_id: str, account_i
     expiry is written under the locks), a held leg lacks its stored segment lock keys, or a
     segment is over capacity after the locks. A used key raises Replayed; a confirm the
     booking does not allow raises as `confirm` does."""
-    row = await _current(conn, booking_id, account_id, idempotent)
+    row = await _current(via, booking_id, account_id, idempotent)
     t = now()
     before = Status(row["status"])
     if before is Status.HELD and effective_status(before, row["expires_at"], t) is Status.EXPIRED:
@@ -593,21 +685,21 @@ async def _confirm_unlocked(conn: asyncpg.Connection, booking_id: str, account_i
     segs = [(g["trip_id"], g["service_date"], g["board_pos"], g["alight_pos"], g["route_id"],
              capacity.by_mode.get(g["mode"], capacity.default)) for g in legs]
     try:
-        written = await conn.fetchval(
-            _CONFIRM_WRITE, booking_id, row["version"], t, after.value, payment_ref,
+        written = (await via.confirms.submit((
+            booking_id, row["version"], t, after.value, payment_ref,
             [g["leg_no"] for g in legs], sorted({k for g in legs for k in g["lock_ids"]}),
             *([s[i] for s in segs] for i in range(6)),
             [k[0] for k in tickets], [k[1] for k in tickets], [k[2] for k in tickets],
             [k[3] for k in tickets],
             {"payment_ref": payment_ref, "paid_minor": row["total_minor"],
              "tickets": len(tickets)},
-            *_idem_args(idempotent, view))
+            *_idem_args(idempotent, view))))[0]
     except asyncpg.RaiseError as err:
         if str(err) == _RECOUNT:
             return None
         if idempotent is None or str(err) != _IDEM_RACE:
             raise
-        raise await _stored(conn, idempotent) from None
+        raise await _stored(via.pool, idempotent) from None
     return view if written else None
 
 
@@ -696,7 +788,8 @@ async def cancel(pool: asyncpg.Pool, booking_id: str, account_id: str, leg_no: i
                  fares: FareConfig, refunds: RefundPolicy, now: Now,
                  conn: asyncpg.Connection | None = None,
                  some: Sequence[int] | None = None,
-                 idempotent: Idempotent | None = None) -> tuple[CancelOutcome, BookingView]:
+                 idempotent: Idempotent | None = None,
+                 batches: Batches | None = None) -> tuple[CancelOutcome, BookingView]:
     """Cancel the booking, or one leg of it (re-pricing the rest), or the broken legs `some`
     of a standing refund offer (in full); seats go back at once.
 
@@ -706,11 +799,18 @@ async def cancel(pool: asyncpg.Pool, booking_id: str, account_id: str, leg_no: i
     (`maas_cancel_write`, migration 0832). If the booking changed in between (a concurrent
     writer), the locking way: BEGIN, the locking read, the write, COMMIT (also inside a
     caller's transaction). Returns the outcome and the booking as a read after the commit
-    would."""
+    would. With `batches` (and no `conn`), the read and the write share statements with
+    concurrent confirms and cancels (`Batches`)."""
+    if batches is not None and conn is None:
+        done = await _cancel_unlocked(batches, booking_id, account_id, leg_no, fares=fares,
+                                      refunds=refunds, now=now, some=some,
+                                      idempotent=idempotent)
+        if done is not None:
+            return done
     async with _using(pool, conn) as conn:
-        if not conn.is_in_transaction():
-            done = await _cancel_unlocked(conn, booking_id, account_id, leg_no, fares=fares,
-                                          refunds=refunds, now=now, some=some,
+        if batches is None and not conn.is_in_transaction():
+            done = await _cancel_unlocked(_Alone(conn), booking_id, account_id, leg_no,
+                                          fares=fares, refunds=refunds, now=now, some=some,
                                           idempotent=idempotent)
             if done is not None:
                 return done
@@ -730,7 +830,7 @@ async def cancel(pool: asyncpg.Pool, booking_id: str, account_id: str, leg_no: i
             raise await _stored(conn, idempotent) from None  # type: ignore[arg-type]
 
 
-async def _cancel_unlocked(conn: asyncpg.Connection, booking_id: str, account_id: str,
+async def _cancel_unlocked(via: Batches | _Alone, booking_id: str, account_id: str,
                            leg_no: int | None, *, fares: FareConfig, refunds: RefundPolicy,
                            now: Now, some: Sequence[int] | None,
                            idempotent: Idempotent | None
@@ -738,25 +838,24 @@ async def _cancel_unlocked(conn: asyncpg.Connection, booking_id: str, account_id
     """`cancel` in two round trips (see there), or None when the booking changed between
     the read and the write (nothing written: cancel the locking way). A used key raises
     Replayed; a cancel the booking does not allow raises as `cancel` does."""
-    row = await _current(conn, booking_id, account_id, idempotent)
+    row = await _current(via, booking_id, account_id, idempotent)
     t = now()
     out, view, leg_no = _cancelled(row, list(row["legs"] or ()), list(row["pax"] or ()),
                                    list(row["tickets"] or ()), leg_no, fares, refunds, t,
                                    some, now)
     nos = sorted(out.leg_refunds.keys() | out.leg_prices.keys())
     try:
-        written = await conn.fetchval(
-            "SELECT maas_cancel_write(" + ", ".join(f"${i}" for i in range(1, 22)) + ")",
+        written = (await via.cancels.submit((
             booking_id, row["version"], t, nos, [out.leg_refunds.get(n) for n in nos],
             [out.leg_prices.get(n) for n in nos], sorted(out.leg_refunds), out.status.value,
             out.total_minor, out.refund_minor, out.status is Status.CANCELLED,
             (Event.CANCEL if leg_no is None else Event.CANCEL_LEG).value, row["status"], leg_no,
             {"refund_minor": out.refund_minor, "total_minor": out.total_minor},
-            *_idem_args(idempotent, view))
+            *_idem_args(idempotent, view))))[0]
     except asyncpg.RaiseError as err:
         if idempotent is None or str(err) != _IDEM_RACE:
             raise
-        raise await _stored(conn, idempotent) from None
+        raise await _stored(via.pool, idempotent) from None
     return (out, view) if written else None
 
 

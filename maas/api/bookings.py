@@ -70,6 +70,7 @@ async def cleanup_ctx(app: web.Application) -> AsyncIterator[None]:
     try:
         yield
     finally:
+        app[BOOKINGS].close()
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task

@@ -16,7 +16,7 @@ from maas.errors import MethodNotAllowed, NotFound, PayloadTooLarge, is_domain_e
 from maas.appkeys import LOG_FIELDS, REQUEST_ID
 from maas.logs import access_line, request_id_var
 from maas.metric_batch import MetricBatch
-from maas.outages import RETRY_AFTER_S, outage_of
+from maas.outages import outage_of, retry_after_s
 
 __all__ = ["Metrics", "make_middlewares", "problem_response"]
 
@@ -142,11 +142,11 @@ def make_middlewares(metrics: Metrics, batch: MetricBatch | None = None) -> list
                 outage = None if is_domain_error(exc) else outage_of(exc)
                 if is_domain_error(exc):
                     resp = _render(exc, rid)
-                elif outage is not None:  # PostgreSQL or Redis is down: 503, never 500
+                elif outage is not None:  # PostgreSQL or Redis down, or a conflict: 503, never 500
                     log.warning("%s in %s %s: %s", outage.code, request.method, request.path,
                                 type(exc).__name__)
                     resp = _render(outage, rid)
-                    resp.headers["Retry-After"] = str(RETRY_AFTER_S)
+                    resp.headers["Retry-After"] = str(retry_after_s(outage))
                 else:
                     log.exception("unhandled error in %s %s", request.method, request.path)
                     resp = problem_response(

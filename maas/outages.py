@@ -16,6 +16,14 @@ What counts, and why by origin rather than by class alone:
     on raises ConnectionRefusedError or FileNotFoundError as they are) — an OSError from
     elsewhere (a temp file, the feed analyser) stays a 500;
   * redis-py's ConnectionError and TimeoutError.
+
+And one that is no outage but is answered the same way: a transaction PostgreSQL rolled back
+because it conflicted with a concurrent one (SQLSTATE class 40: a deadlock's victim, a
+serialization failure). Nothing of it was written, and the same request a moment later
+succeeds or replays (Idempotency-Key): 503 `database_conflict` with `Retry-After: 1`, not 500.
+(Where one is expected, the statement is retried once first: a lone booking statement that
+loses to another worker's batch, ticketing/store.py `Batches`; what is left, such as a
+booking's locking way meeting a batch, ticketing/README.md, is answered so.)
 """
 
 from __future__ import annotations
@@ -28,7 +36,8 @@ import redis.exceptions as redis_errors
 
 from maas.errors import MaasError
 
-__all__ = ["DatabaseUnavailable", "CacheUnavailable", "RETRY_AFTER_S", "outage_of"]
+__all__ = ["DatabaseUnavailable", "CacheUnavailable", "DatabaseConflict", "RETRY_AFTER_S",
+           "outage_of", "retry_after_s"]
 
 # Seconds a client is told to wait: the supervisor restarts an embedded server within
 # about this long (docs/RELIABILITY.md has the measured figures).
@@ -41,6 +50,15 @@ class DatabaseUnavailable(MaasError):
 
 class CacheUnavailable(MaasError):
     code, status, title = "cache_unavailable", 503, "Cache unavailable"
+
+
+class DatabaseConflict(MaasError):
+    code, status, title = "database_conflict", 503, "Conflict with a concurrent request"
+
+
+def retry_after_s(err: MaasError) -> int:
+    """Seconds to tell the client of an outage (or conflict) to wait before retrying."""
+    return 1 if isinstance(err, DatabaseConflict) else RETRY_AFTER_S
 
 
 _PG_DOWN = (
@@ -72,6 +90,9 @@ def _one(exc: BaseException) -> MaasError | None:
         return DatabaseUnavailable("the database connection was lost; retry shortly")
     if isinstance(exc, (OSError, asyncio.TimeoutError)) and _raised_in(exc.__traceback__, "asyncpg"):
         return DatabaseUnavailable("the database is unreachable; retry shortly")
+    if isinstance(exc, asyncpg.TransactionRollbackError):
+        return DatabaseConflict("this request's transaction conflicted with a concurrent one and "
+                                "was rolled back (nothing was written); retry")
     if isinstance(exc, _REDIS_DOWN):
         return CacheUnavailable("the cache is unavailable; retry shortly")
     return None

@@ -4,6 +4,8 @@ under a running `maas serve`) are in tests/faults/."""
 
 from __future__ import annotations
 
+import asyncio
+
 import asyncpg
 import pytest
 import redis.asyncio as aioredis
@@ -11,7 +13,7 @@ import redis.exceptions as redis_errors
 
 from maas.appkeys import DB
 from maas.http import Router
-from maas.outages import CacheUnavailable, DatabaseUnavailable, outage_of
+from maas.outages import CacheUnavailable, DatabaseConflict, DatabaseUnavailable, outage_of
 from maas.serve import Backoff
 
 
@@ -106,3 +108,42 @@ def test_backoff_doubles_within_the_window_and_forgets_after_it():
     assert b.crashed(100) == 0.25                  # the earlier crashes left the window
     many = Backoff(window_s=1e9)
     assert max(many.crashed(t) for t in range(20)) == Backoff.CAP_S
+
+
+async def _deadlock(pool: asyncpg.Pool) -> asyncpg.DeadlockDetectedError:
+    """A real deadlock: two transactions take two advisory locks in opposite orders;
+    PostgreSQL fails one of them (after deadlock_timeout) and the other commits. The error."""
+    first = asyncio.Event(), asyncio.Event()
+
+    async def take(mine: int, other: int, ready: asyncio.Event, wait: asyncio.Event) -> None:
+        async with pool.acquire() as conn, conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", mine)
+            ready.set()
+            await wait.wait()
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", other)
+
+    got = await asyncio.gather(take(17_001, 17_002, first[0], first[1]),
+                               take(17_002, 17_001, first[1], first[0]), return_exceptions=True)
+    errors = [e for e in got if isinstance(e, BaseException)]
+    assert len(errors) == 1 and isinstance(errors[0], asyncpg.DeadlockDetectedError), got
+    return errors[0]
+
+
+async def test_a_deadlock_victim_is_a_503_conflict_to_retry_not_a_500(app, aiohttp_client):
+    """A transaction PostgreSQL rolled back for a conflict (class 40: here a real deadlock)
+    comes out as 503 database_conflict, Retry-After 1 (nothing was written; a retry
+    succeeds), not 500 internal_error."""
+    probe = Router()
+
+    @probe.get("/probe/deadlock", summary="a deadlock's victim")
+    async def _victim(request):  # type: ignore[no-untyped-def]
+        raise await _deadlock(request.app[DB])
+
+    app.router.add_routes(probe.routes)
+    client = await aiohttp_client(app)
+    r = await client.get("/probe/deadlock")
+    body = await r.json(content_type=None)
+    assert r.status == 503 and r.content_type == "application/problem+json", body
+    assert body["code"] == "database_conflict" and r.headers["Retry-After"] == "1", body
+    assert isinstance(outage_of(asyncpg.SerializationError("could not serialize")), DatabaseConflict)
+    assert (await client.post("/v1/accounts")).status == 201       # the rest is unaffected

@@ -19,6 +19,7 @@ from ticketing.batcher import Batcher
 from ticketing.checkin_errors import AlreadyUsed, CodeExpired
 from tests.api.checkin_fixtures import T0, cancel_booking, cancel_leg, insert_booking
 from tests.conftest import bearer
+from tests.polling import eventually
 
 NOW = T0 + timedelta(hours=1, minutes=35)   # bus (qdbus:1001) and rail (crh:QDN) both admit
 RAIL, BUS = "crh:QDN", "qdbus:1001"
@@ -66,6 +67,13 @@ class Gated:
         return Batcher(self.run_batch, self.run_one, key=lambda t: t.booking,
                        order=lambda t: (t.booking, t.leg), cap=cap)
 
+    async def in_flight(self, first: store.QrTap, cap: int = 64) -> tuple[Batcher, asyncio.Task]:
+        """A batcher whose first item (`first`, alone) is in flight and held: its task."""
+        b = self.batcher(cap)
+        task = asyncio.create_task(b.submit(first))
+        await self.started.wait()
+        return b, task
+
 
 async def settled(tasks) -> list:
     return await asyncio.gather(*tasks, return_exceptions=True)
@@ -73,11 +81,7 @@ async def settled(tasks) -> list:
 
 async def until_queued(b: Batcher, n: int) -> None:
     """Until n submitters wait in `b`'s queue (each queues at its task's first step)."""
-    for _ in range(10_000):
-        if len(b._queue) >= n:
-            return
-        await asyncio.sleep(0)
-    raise AssertionError(f"{len(b._queue)} of {n} submitters queued")
+    await eventually(lambda: len(b._queue) >= n, message=f"{n} submitters queued")
 
 
 async def taps_of(db, booking: str) -> list[tuple[int, str]]:
@@ -88,9 +92,7 @@ async def taps_of(db, booking: str) -> list[tuple[int, str]]:
 async def test_first_item_goes_alone_then_the_queued_ones_as_one_batch(client, db, make_account):
     bids = await bookings(db, make_account, 6)
     g = Gated(db)
-    b = g.batcher()
-    first = asyncio.create_task(b.submit(tap(bids[0])))
-    await g.started.wait()                          # the first is in flight, alone
+    b, first = await g.in_flight(tap(bids[0]))       # the first is in flight, alone
     items = [tap(x) for x in bids[1:]]
     rest = [asyncio.create_task(b.submit(t)) for t in items]
     await until_queued(b, len(rest))  # every submitter waits
@@ -109,9 +111,7 @@ async def test_first_item_goes_alone_then_the_queued_ones_as_one_batch(client, d
 async def test_cap_splits_the_queue(client, db, make_account):
     bids = await bookings(db, make_account, 8)
     g = Gated(db)
-    b = g.batcher(cap=3)
-    first = asyncio.create_task(b.submit(tap(bids[0])))
-    await g.started.wait()
+    b, first = await g.in_flight(tap(bids[0]), cap=3)
     rest = [asyncio.create_task(b.submit(tap(x))) for x in bids[1:]]
     await until_queued(b, len(rest))  # every submitter waits
     g.release.set()
@@ -124,9 +124,7 @@ async def test_cap_splits_the_queue(client, db, make_account):
 async def test_two_items_of_one_booking_never_share_a_batch(client, db, make_account):
     a, other = await bookings(db, make_account, 2)
     g = Gated(db)
-    b = g.batcher()
-    first = asyncio.create_task(b.submit(tap(other, leg=0)))
-    await g.started.wait()
+    b, first = await g.in_flight(tap(other, leg=0))
     same = [tap(a, leg=1), tap(a, leg=1), tap(other, leg=1, step=STEP + 1)]
     rest = [asyncio.create_task(b.submit(t)) for t in same]
     await until_queued(b, len(rest))  # every submitter waits
@@ -194,9 +192,7 @@ async def test_a_failing_batch_falls_back_to_one_statement_per_item(client, db, 
     item then runs alone; only the bad one fails, the others are entered."""
     bids = await bookings(db, make_account, 4)
     g = Gated(db)
-    b = g.batcher()
-    first = asyncio.create_task(b.submit(tap(bids[0])))
-    await g.started.wait()
+    b, first = await g.in_flight(tap(bids[0]))
     items = [tap(bids[1]), tap(bids[2], station="bad\x00station"), tap(bids[3])]
     rest = [asyncio.create_task(b.submit(t)) for t in items]
     await until_queued(b, len(rest))  # every submitter waits
@@ -226,9 +222,7 @@ async def test_a_batch_of_one_failing_raises_its_own_error(client, db, make_acco
 async def test_a_cancelled_caller_is_not_sent(client, db, make_account):
     a, c = await bookings(db, make_account, 2)
     g = Gated(db)
-    b = g.batcher()
-    first = asyncio.create_task(b.submit(tap(a, leg=0)))
-    await g.started.wait()
+    b, first = await g.in_flight(tap(a, leg=0))
     gone = asyncio.create_task(b.submit(tap(c)))
     kept = asyncio.create_task(b.submit(tap(a, leg=1, step=STEP + 1)))
     await until_queued(b, 2)  # every submitter waits
@@ -355,9 +349,7 @@ async def test_concurrent_first_tokens_share_statements(client, db, app, make_ac
 async def test_a_batcher_cancelled_mid_batch_leaves_no_caller_waiting(client, db, make_account):
     a, b2, c = await bookings(db, make_account, 3)
     g = Gated(db)
-    b = g.batcher()
-    first = asyncio.create_task(b.submit(tap(a)))
-    await g.started.wait()
+    b, first = await g.in_flight(tap(a))
     queued = [asyncio.create_task(b.submit(tap(x))) for x in (b2, c)]
     await until_queued(b, len(queued))  # every submitter waits
     b._task.cancel()                                  # a worker shutting down

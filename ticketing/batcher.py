@@ -57,6 +57,14 @@ class Batcher(Generic[T, R]):
             self._task = asyncio.create_task(self._drain())
         return await fut
 
+    def log_sizes(self, logger: logging.Logger, what: str) -> None:
+        """Log (INFO, on `logger`, as `what`) how many batches went and of which sizes, and how
+        many items ran alone after a failed batch; nothing if no batch went (at shutdown)."""
+        if self.sizes:
+            logger.info(what, extra={"batches": sum(self.sizes.values()),
+                                     "fallback_items": self.fallbacks,
+                                     "sizes": dict(sorted(self.sizes.items()))})
+
     def _next_batch(self) -> list[tuple[T, asyncio.Future[R]]]:
         """Up to `cap` queued items, oldest first, one per key; the others stay queued in order."""
         batch: list[tuple[T, asyncio.Future[R]]] = []

@@ -173,10 +173,8 @@ class Checkin:
 
     def close(self) -> None:
         """Cancel background warming (at shutdown); log the accepts' batch sizes."""
-        for what, b in (("gate accept batches", self.taps), ("token read batches", self.sources)):
-            if b.sizes:
-                log.info(what, extra={"batches": sum(b.sizes.values()), "fallback_items": b.fallbacks,
-                                      "sizes": dict(sorted(b.sizes.items()))})
+        self.taps.log_sizes(log, "gate accept batches")
+        self.sources.log_sizes(log, "token read batches")
         for t in list(self._tasks):
             t.cancel()
 

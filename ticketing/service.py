@@ -251,10 +251,7 @@ class Bookings:
         for what, kind in (("hold batches", b.holds), ("booking read batches", b.reads),
                            ("confirm write batches", b.confirms),
                            ("cancel write batches", b.cancels)):
-            if kind.sizes:
-                log.info(what, extra={"batches": sum(kind.sizes.values()),
-                                      "fallback_items": kind.fallbacks,
-                                      "sizes": dict(sorted(kind.sizes.items()))})
+            kind.log_sizes(log, what)
 
     async def get(self, account_id: str, booking_id: str) -> store.BookingView:
         return await store.get_booking(self.pool, booking_id, account_id, self.now())

@@ -355,7 +355,6 @@ class Planner:
         try:
             for s, (w, _) in dst.items():
                 egress[s] = w
-            scratch.reset()
             if fares is not None:
                 if fares.classes is not self.fare_classes():
                     raise ValueError("the fare table was made for another planner's network")
@@ -364,10 +363,9 @@ class Planner:
                 rides, prices = [r for r, _, _ in priced], [c for _, c, _ in priced]
                 best = min((a for _, _, a in priced), default=int(raptor.INF))
             else:
-                rides = collect(search, scratch, Sources.of(src), egress, t0 - search.day.origin,
-                                window)
+                rides, best = collect(search, scratch, Sources.of(src), egress,
+                                      t0 - search.day.origin, window)
                 prices = None
-                best = int(scratch.tgt.min())
         finally:
             for s in dst:
                 egress[s] = -1

@@ -22,12 +22,28 @@ departure's labels are valid upper bounds for an earlier one.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numba
 import numpy as np
 
-__all__ = ["INF", "Scratch", "run", "search"]
+__all__ = ["INF", "OUT_ROWS", "Outputs", "Scratch", "run", "search"]
 
 INF = np.int32(2**31 - 1)
+OUT_ROWS = 64           # journeys a point query's search may write (`collect`'s cap for it)
+
+
+class Outputs(NamedTuple):
+    """Where `search` writes the journeys it finds (row i: one journey, rides target-first)
+    and `squeeze_rows` their squeezed rides."""
+
+    start: np.ndarray           # (cap,) the run's start
+    k: np.ndarray               # (cap,) rounds (rides)
+    length: np.ndarray          # (cap,) rides written
+    inst: np.ndarray            # (cap, rounds + 1) per ride: trip instance
+    board: np.ndarray           # (cap, rounds + 1) board position
+    alight: np.ndarray          # (cap, rounds + 1) alight position
+    stops: np.ndarray           # (cap, rounds + 1) stops of the ride's pattern
 
 
 class Scratch:
@@ -56,6 +72,18 @@ class Scratch:
         self.veh_flag = np.zeros(n_stops, dtype=np.bool_)
         self.queue = np.empty(max(n_q, 1), dtype=np.int32)
         self.egress = np.full(n_stops, -1, dtype=np.int32)   # s -> walk to target; -1 if none
+        # a point query's start and `search`'s output rows for it, allocated once per scratch
+        self.start = np.empty(1, dtype=np.int32)
+        self._out = self._outputs(OUT_ROWS)
+
+    def _outputs(self, cap: int) -> Outputs:
+        return Outputs(*(np.empty(cap, np.int32) for _ in range(3)),
+                       *(np.empty((cap, self.rounds + 1), np.int32) for _ in range(4)))
+
+    def outputs(self, cap: int) -> Outputs:
+        """Room for `cap` journeys of `search`: this scratch's own rows when they are enough
+        (a point query's), else fresh ones (a range query's, not kept: they grow with it)."""
+        return self._out if cap <= OUT_ROWS else self._outputs(cap)
 
     def reset(self) -> None:
         self.ready.fill(INF)
@@ -279,7 +307,12 @@ def search(
     `latest`: the latest start of the window (INF: none); a run's first boarding may wait
     at the origin until then, not later: a journey leaving after the window must not set
     labels that hide the in-window journeys with the same arrival.
-    Returns the number of journeys written (capped by the output size)."""
+    Resets the labels first (`Scratch.reset`). Returns the number of journeys written
+    (capped by the output size) and the best target value (INF: none)."""
+    ready[:] = INF
+    veh[:] = INF
+    tgt[:] = INF
+    tgt_inst[:] = -1
     n_out = 0
     cap = len(out_k)
     src_times = np.empty(len(src_stops), dtype=np.int32)
@@ -310,7 +343,10 @@ def search(
                 n_out += 1
             if v < best:
                 best = v
-    return n_out
+    top = INF
+    for k in range(len(tgt)):
+        top = min(top, tgt[k])
+    return n_out, top
 
 
 @numba.njit(cache=True, nogil=True)

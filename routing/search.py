@@ -225,51 +225,45 @@ def departures(search: Search, sources: Sources, lo: int, hi: int) -> np.ndarray
 
 
 def collect(search: Search, scratch: raptor.Scratch, sources: Sources, egress: np.ndarray,
-            start: int, window: int) -> list[tuple[Ride, ...]]:
+            start: int, window: int) -> tuple[list[tuple[Ride, ...]], int]:
     """Run the rounds from `start` (seconds since the day's origin, forward time) once, or
     once per departure in [start, start + window] latest first, and return each journey that
-    improved the Pareto front, as rides in travel order."""
+    improved the Pareto front, as rides in travel order, and the best target value (search
+    time; INF: none)."""
     reverse = search.day.reverse
     rel = -start if reverse else start
     if window <= 0:
-        starts = np.array([rel], dtype=np.int32)
+        starts = scratch.start
+        starts[0] = rel
         latest = int(raptor.INF)
     else:
         starts = departures(search, sources, rel, rel + window).astype(np.int32)
         latest = rel + window
-    cap = max(64, 4 * search.rounds * len(starts))
-    n_rounds = search.rounds + 1
-    out_start = np.empty(cap, np.int32)
-    out_k = np.empty(cap, np.int32)
-    out_len = np.empty(cap, np.int32)
-    out_inst = np.empty((cap, n_rounds), np.int32)
-    out_board = np.empty((cap, n_rounds), np.int32)
-    out_alight = np.empty((cap, n_rounds), np.int32)
+    out = scratch.outputs(max(raptor.OUT_ROWS, 4 * search.rounds * len(starts)))
     p, d, f, sc = search.pats, search.day, search.fps, scratch
-    n = raptor.search(
+    n, best = raptor.search(
         p.stop_start, p.stops, p.board_ok, p.alight_ok, search.board_slack, search.alight_slack,
         d.q_pattern, d.q_inst_start, d.q_time_start, d.t_arr, d.t_dep,
         d.stop_q_start, d.stop_q, d.stop_q_pos, d.inst_q,
         search.q_ok, search.inst_ok, search.stop_ok,
-        f.start, f.to, f.walk_s, f.floor_s, f.dist_m, f.rule, np.int32(search.min_conn),
-        np.int32(search.max_walk),
-        sources.stops, sources.walk_s, starts, np.int64(latest), egress, True, search.rounds,
+        f.start, f.to, f.walk_s, f.floor_s, f.dist_m, f.rule, search.min_conn, search.max_walk,
+        sources.stops, sources.walk_s, starts, latest, egress, True, search.rounds,
         sc.ready, sc.ready_from, sc.veh_inst, sc.veh_board, sc.veh_alight, sc.veh,
         sc.tgt, sc.tgt_inst, sc.tgt_board, sc.tgt_alight, sc.tgt_improved,
         sc.marked, sc.q_pos, sc.marked_list, sc.veh_marked, sc.veh_flag, sc.queue,
-        out_start, out_k, out_len, out_inst, out_board, out_alight)
+        out.start, out.k, out.length, out.inst, out.board, out.alight)
     found: list[tuple[Ride, ...]] = []
     if n == 0:
-        return found
-    out_length = np.empty((n, n_rounds), np.int32)
+        return found, best
     raptor.squeeze_rows(
-        n, out_len, out_inst, out_board, out_alight, out_length, search.pat_len,
+        n, out.length, out.inst, out.board, out.alight, out.stops, search.pat_len,
         p.stop_start, p.stops, search.board_slack, search.alight_slack,
         d.q_pattern, d.q_inst_start, d.q_time_start, d.t_arr, d.t_dep, d.inst_q, search.inst_ok,
-        f.start, f.to, f.walk_s, f.floor_s, np.int32(search.min_conn))
+        f.start, f.to, f.walk_s, f.floor_s, search.min_conn)
     # the squeezed rides as Python ints in one conversion per array (not a numpy scalar each)
-    lens, insts = out_len[:n].tolist(), out_inst[:n].tolist()
-    boards, alights, lengths = out_board[:n].tolist(), out_alight[:n].tolist(), out_length.tolist()
+    lens, insts = out.length[:n].tolist(), out.inst[:n].tolist()
+    boards, alights, lengths = out.board[:n].tolist(), out.alight[:n].tolist(), \
+        out.stops[:n].tolist()
     for i in range(n):
         ins, bs, als, ls = insts[i], boards[i], alights[i], lengths[i]
         if reverse:
@@ -278,7 +272,7 @@ def collect(search: Search, scratch: raptor.Scratch, sources: Sources, egress: n
         else:
             found.append(tuple(Ride(ins[m], bs[m], als[m], ls[m])
                                for m in range(lens[i] - 1, -1, -1)))
-    return found
+    return found, best
 
 
 def _conn(search: Search, s: int, s2: int) -> int:

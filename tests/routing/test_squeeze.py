@@ -40,14 +40,14 @@ def test_compiled_squeeze_matches_the_reference(monkeypatch):
     kernel, collect = search_mod.raptor.search, planner_mod.collect
 
     def kept_kernel(*args):
-        n = kernel(*args)
+        n, best = kernel(*args)
         raw.append((n, *(a.copy() for a in args[-4:])))   # out_len, inst, board, alight
-        return n
+        return n, best
 
     def kept_collect(search, *args):
-        got = collect(search, *args)
+        got, best = collect(search, *args)
         seen.append((search, got))
-        return got
+        return got, best
 
     monkeypatch.setattr(search_mod.raptor, "search", kept_kernel)
     monkeypatch.setattr(planner_mod, "collect", kept_collect)

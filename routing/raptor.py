@@ -177,7 +177,11 @@ def run(
             bpos = -1
             for i in range(start_pos, L):
                 s = pat_stops[ps + i]
-                if cur >= 0 and pat_alight_ok[ps + i] and stop_ok[s]:
+                # target pruning first: a ride's labels at s are never below its arrival
+                # there (alight slacks and egress walks are >= 0; not beating `bound`, a
+                # k-ride arrival is no Pareto improvement, whatever tgt[k] holds)
+                if cur >= 0 and t_arr[tbase + cur * L + i] < bound and pat_alight_ok[ps + i] \
+                        and stop_ok[s]:
                     a = t_arr[tbase + cur * L + i]
                     e = egress[s]
                     if e >= 0:

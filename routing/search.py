@@ -97,6 +97,8 @@ class Searches:
         pats = self._rev if reverse else self._fwd
         d = day.query_date
         override = query.min_transfer_s is not None
+        if override and query.min_transfer_s < 0:     # (the kernel's pruning needs slacks >= 0)
+            raise InvalidQuery("min_transfer_s must be >= 0", parameter="min_transfer_s")
         extra = max(0, int(query.extra_transfer_s or 0))
         board, alight = self._slacks(pats, query.min_transfer_s)
         if query.modes:

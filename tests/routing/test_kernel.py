@@ -1,0 +1,91 @@
+"""The RAPTOR kernel's contract with `collect` (`raptor.search`): it resets the labels itself,
+returns the best target value with the journey count, and writes a point query's journeys
+into rows its Scratch keeps (`Scratch.outputs`); a negative min_transfer_s (the
+kernel's target pruning relies on slacks >= 0) is refused."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import numpy as np
+import pytest
+
+from routing import raptor
+from routing import search as search_mod
+from routing.errors import InvalidQuery
+from routing.planner import Planner, Query
+from test_bruteforce import CFG, _load
+
+D = date(2021, 10, 20)
+
+
+@pytest.fixture(scope="module")
+def net():
+    return _load("marta-rail-blue-green-2021", "cobblinc-route30-2021")
+
+
+def _queries(net, n: int, seed: int, **options) -> list[Query]:
+    served = np.unique(net.st_stop)
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(n):
+        a, b = rng.choice(served, 2, replace=False).tolist()
+        secs = int(rng.integers(6 * 3600, 20 * 3600))
+        for arrive_by in (False, True):
+            out.append(Query(str(net.stop_id[a]), str(net.stop_id[b]), D, secs,
+                             arrive_by=arrive_by, **options))
+    return out
+
+
+def _shape(its) -> list:
+    return [(it.key, it.departure, it.arrival) for it in its]
+
+
+def test_a_reused_scratch_plans_as_a_fresh_one(net):
+    """One scratch for every query (the pool's), its labels and output rows left by the
+    query before, against a brand-new Scratch per query (all labels unreached)."""
+    pl, fresh = Planner.build(net, CFG), Planner.build(net, CFG)
+    made = []
+
+    def new_scratch(n_q: int) -> raptor.Scratch:
+        made.append(raptor.Scratch(CFG.max_transfers + 1, net.n_stops, n_q))
+        return made[-1]
+
+    fresh.searches.scratch = new_scratch
+    qs = _queries(net, 30, 5) + _queries(net, 10, 6, window_s=3600)
+    found = 0
+    for q in qs + qs[::-1]:
+        got = _shape(pl.plan(q))
+        assert got == _shape(fresh.plan(q)), q
+        found += len(got)
+    assert found > 50 and len(made) >= len(qs)
+    assert len(pl.searches._pool) <= 2      # a scratch or two (n_q per direction) served all
+
+
+def test_the_kernel_returns_the_best_target_value(net, monkeypatch):
+    pl = Planner.build(net, CFG)
+    kernel = search_mod.raptor.search
+    seen = []
+
+    def kept(*args):
+        n, best = kernel(*args)
+        tgt = args[39]                      # the scratch's tgt (k -> best arrival, k rides)
+        assert tgt.shape == (CFG.max_transfers + 2,)
+        seen.append((best, int(tgt.min()), n))
+        return n, best
+
+    monkeypatch.setattr(search_mod.raptor, "search", kept)
+    for q in _queries(net, 20, 7):
+        pl.plan(q)
+    assert seen and all(best == low for best, low, _ in seen)
+    assert any(best < raptor.INF for best, _, _ in seen)
+
+
+def test_a_negative_min_transfer_is_refused(net):
+    """(The API refuses it first: its min_transfer_s is >= 0.)"""
+    pl = Planner.build(net, CFG)
+    for q in _queries(net, 1, 8, min_transfer_s=-600):
+        with pytest.raises(InvalidQuery) as e:
+            pl.plan(q)
+        assert e.value.extra == {"parameter": "min_transfer_s"}
+    assert pl.plan(_queries(net, 1, 8, min_transfer_s=0)[0]) is not None

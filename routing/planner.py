@@ -126,6 +126,7 @@ class Planner:
             config.date_cache_size)
         self.searches = Searches(self.ctx, fwd, self.rev, self.fps_rev)
         self._reach_cache: dict[tuple, dict[int, tuple[int, int]]] = {}
+        self._sources_memo: dict[int, tuple[dict, Sources]] = {}   # id(reach) -> (reach, of it)
         self.catalog = Catalog(self.ctx)    # stops and trips as itineraries show them (memo)
         self._bags = BagPool()                  # label buffers of price searches
         self.realtime: Realtime | None = None   # the realtime state planned on (None: static)
@@ -225,8 +226,17 @@ class Planner:
         if got is None:
             if len(self._reach_cache) > 8192:
                 self._reach_cache.clear()
+            if len(self._sources_memo) > 8192:
+                self._sources_memo.clear()
             got = self._reach_cache[key] = self._reach_uncached(place, fps, max_walk, speed_mps)
+            self._sources_memo[id(got)] = (got, Sources.of(got))
         return got
+
+    def _sources(self, reach: dict[int, tuple[int, int]]) -> Sources:
+        """`Sources.of(reach)`, made once per reach dict `_reach` keeps (a stop's; the entry
+        holds the dict, so its id stays its own); a coordinate's reach is new each query."""
+        got = self._sources_memo.get(id(reach))
+        return got[1] if got is not None and got[0] is reach else Sources.of(reach)
 
     def _reach_uncached(self, place: Place, fps: Footpaths, max_walk: float,
                         speed_mps: float | None = None):
@@ -358,12 +368,12 @@ class Planner:
             if fares is not None:
                 if fares.classes is not self.fare_classes():
                     raise ValueError("the fare table was made for another planner's network")
-                priced = collect_priced(search, self._bags, Sources.of(src), egress,
+                priced = collect_priced(search, self._bags, self._sources(src), egress,
                                         t0 - search.day.origin, fares)
                 rides, prices = [r for r, _, _ in priced], [c for _, c, _ in priced]
                 best = min((a for _, _, a in priced), default=int(raptor.INF))
             else:
-                rides, best = collect(search, scratch, Sources.of(src), egress,
+                rides, best = collect(search, scratch, self._sources(src), egress,
                                       t0 - search.day.origin, window)
                 prices = None
         finally:

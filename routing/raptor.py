@@ -175,19 +175,20 @@ def run(
             tbase = q_time_start[q]
             cur = -1
             bpos = -1
+            row = tbase - L         # t_arr/t_dep row of instance cur: tbase + cur * L
             for i in range(start_pos, L):
-                s = pat_stops[ps + i]
+                pi = ps + i
+                s = pat_stops[pi]
                 # target pruning first: a ride's labels at s are never below its arrival
                 # there (alight slacks and egress walks are >= 0; not beating `bound`, a
                 # k-ride arrival is no Pareto improvement, whatever tgt[k] holds)
-                if cur >= 0 and t_arr[tbase + cur * L + i] < bound and pat_alight_ok[ps + i] \
-                        and stop_ok[s]:
-                    a = t_arr[tbase + cur * L + i]
+                if cur >= 0 and t_arr[row + i] < bound and pat_alight_ok[pi] and stop_ok[s]:
+                    a = t_arr[row + i]
                     e = egress[s]
                     if e >= 0:
                         v = a + e
                         if slack_at_target or e > 0:
-                            v += alight_slack[ps + i]
+                            v += alight_slack[pi]
                         if v < tgt[k]:
                             tgt[k] = v
                             tgt_inst[k] = ibase + cur
@@ -196,7 +197,7 @@ def run(
                             tgt_improved[k] = True
                             if v < bound:
                                 bound = v
-                    la = a + alight_slack[ps + i]
+                    la = a + alight_slack[pi]
                     if la < veh[k, s] and la < bound:
                         for kk in range(k, K):
                             if la < veh[kk, s]:
@@ -209,8 +210,8 @@ def run(
                             veh_marked[n_veh] = s
                             n_veh += 1
                 r = ready[k - 1, s]
-                if r < INF and pat_board_ok[ps + i] and stop_ok[s]:
-                    need = r + board_slack[ps + i]
+                if r < INF and pat_board_ok[pi] and stop_ok[s]:
+                    need = r + board_slack[pi]
                     # a first boarding (round 1: from the source label, start + walk)
                     # leaves by the window end: at most max_wait after that label
                     last = need + max_wait if k == 1 and max_wait < INF else INF
@@ -219,7 +220,8 @@ def run(
                         if j < n_inst and t_dep[tbase + j * L + i] <= last:
                             cur = j
                             bpos = i
-                    elif cur > 0 and need <= t_dep[tbase + (cur - 1) * L + i]:
+                            row = tbase + j * L
+                    elif cur > 0 and need <= t_dep[row - L + i]:
                         # an earlier instance is catchable: step back (usually one or two)
                         j = cur - 1
                         while j > 0 and t_dep[tbase + (j - 1) * L + i] >= need:
@@ -229,11 +231,14 @@ def run(
                         if j < cur and t_dep[tbase + j * L + i] <= last:
                             cur = j
                             bpos = i
+                            row = tbase + j * L
         # footpaths and changes from every stop reached by a vehicle this round
         for m in range(n_veh):
             s = veh_marked[m]
             veh_flag[s] = False
             v = veh[k, s]
+            if v >= bound:          # (the target improved since): no walk from s beats it
+                continue
             for e in range(fp_start[s], fp_start[s + 1]):
                 s2 = fp_to[e]
                 # max_walk 0: no walk to another stop, even one 0 m away (transfers.txt only)

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from routing import raptor
+from routing import planner as planner_mod
 from routing import search as search_mod
 from routing.errors import InvalidQuery
 from routing.planner import Planner, Query
@@ -89,3 +90,31 @@ def test_a_negative_min_transfer_is_refused(net):
             pl.plan(q)
         assert e.value.extra == {"parameter": "min_transfer_s"}
     assert pl.plan(_queries(net, 1, 8, min_transfer_s=0)[0]) is not None
+
+
+def test_sources_are_made_once_per_kept_reach(net, monkeypatch):
+    """A stop's reach is memoised (`Planner._reach`), and so is its `Sources`; a coordinate's
+    reach is new each query and its Sources not kept."""
+    pl = Planner.build(net, CFG)
+    collect = planner_mod.collect
+    seen = []
+
+    def kept(search, scratch, sources, *args):
+        seen.append(sources)
+        return collect(search, scratch, sources, *args)
+
+    monkeypatch.setattr(planner_mod, "collect", kept)
+    q = _queries(net, 1, 9)[0]
+    pl.plan(q)
+    pl.plan(q)
+    assert len(seen) == 2 and seen[0] is seen[1]
+    src = pl._reach(q.origin, pl.fps, CFG.walk_radius_m)
+    assert seen[0].stops.tolist() == list(src)
+    assert seen[0].walk_s.tolist() == [w for w, _ in src.values()]
+    kept_n = len(pl._sources_memo)
+    lat, lon = float(net.stop_lat[net.st_stop[0]]), float(net.stop_lon[net.st_stop[0]])
+    at = Query((lat, lon), q.destination, D, q.time_s)
+    pl.plan(at)
+    pl.plan(at)
+    assert seen[-1] is not seen[-2] and seen[-1].stops.tolist() == seen[-2].stops.tolist()
+    assert len(pl._sources_memo) == kept_n

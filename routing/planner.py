@@ -45,6 +45,7 @@ from routing.via import plan_via
 __all__ = ["Planner", "Query", "Place", "LegStatus"]
 
 Place = str | tuple[float, float]      # "feed:stop_id" or (lat, lon)
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 
 
 @dataclass(frozen=True)
@@ -388,7 +389,7 @@ class Planner:
         backwards), than that. UTC+14 is the earliest local midnight of a date."""
         day = search.day
         before, after = day_span(self.config, day.reverse, long)
-        midnight = int(datetime.combine(day.query_date, time(0), timezone.utc).timestamp())
+        midnight = (day.query_date.toordinal() - _EPOCH_ORDINAL) * 86400     # UTC midnight
         if day.reverse:     # times are origin - t: a left-out trip departs by `last`
             last = midnight - (before + 1) * 86400 + 14 * 3600 + self._max_dep
             return day.origin - last

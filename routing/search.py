@@ -47,6 +47,15 @@ class Search:
     pat_len: np.ndarray         # p -> stops in pattern p
 
 
+def _new_search(**values: object) -> Search:
+    """`Search(**values)` without the frozen dataclass's `__init__`, which sets each of its 12
+    fields through `object.__setattr__` (~3.5 us, most of a resolve; one per query). Every
+    field must be given (a test checks the two ways make equal searches)."""
+    search = object.__new__(Search)
+    search.__dict__.update(values)
+    return search
+
+
 @dataclass(frozen=True, eq=False)
 class Sources:
     """Where the search starts: stops (search direction) and the walk to each (s)."""
@@ -140,7 +149,7 @@ class Searches:
         max_t = cfg.max_transfers if query.max_transfers is None else \
             max(0, min(query.max_transfers, cfg.max_transfers))
         max_walk = cfg.walk_radius_m if query.max_walk_m is None else max(0.0, query.max_walk_m)
-        return Search(
+        return _new_search(
             day=day, pats=pats, fps=self.footpaths(reverse, query.walk_speed_mps, extra),
             board_slack=board, alight_slack=alight, q_ok=q_ok, inst_ok=inst_ok, stop_ok=stop_ok,
             # with min_transfer_s the board time carries it: a change at one stop is 0 + v;
@@ -250,22 +259,18 @@ def collect(search: Search, scratch: raptor.Scratch, sources: Sources, egress: n
         search.q_ok, search.inst_ok, search.stop_ok,
         f.start, f.to, f.walk_s, f.floor_s, f.dist_m, f.rule, search.min_conn, search.max_walk,
         sources.stops, sources.walk_s, starts, latest, egress, True, search.rounds,
-        sc.ready, sc.ready_from, sc.veh_inst, sc.veh_board, sc.veh_alight, sc.veh,
-        sc.tgt, sc.tgt_inst, sc.tgt_board, sc.tgt_alight, sc.tgt_improved,
-        sc.marked, sc.q_pos, sc.marked_list, sc.veh_marked, sc.veh_flag, sc.queue,
-        out.start, out.k, out.length, out.inst, out.board, out.alight)
+        sc.labels, sc.tgts, sc.tgt_improved, sc.flags, sc.lists, sc.q_state, out.rows, out.rides)
     found: list[tuple[Ride, ...]] = []
     if n == 0:
         return found, best
     raptor.squeeze_rows(
-        n, out.length, out.inst, out.board, out.alight, out.stops, search.pat_len,
+        n, out.rows, out.rides, search.pat_len,
         p.stop_start, p.stops, search.board_slack, search.alight_slack,
         d.q_pattern, d.q_inst_start, d.q_time_start, d.t_arr, d.t_dep, d.inst_q, search.inst_ok,
         f.start, f.to, f.walk_s, f.floor_s, search.min_conn)
     # the squeezed rides as Python ints in one conversion per array (not a numpy scalar each)
-    lens, insts = out.length[:n].tolist(), out.inst[:n].tolist()
-    boards, alights, lengths = out.board[:n].tolist(), out.alight[:n].tolist(), \
-        out.stops[:n].tolist()
+    lens = out.rows[2, :n].tolist()
+    insts, boards, alights, lengths = out.rides[:, :n].tolist()
     for i in range(n):
         ins, bs, als, ls = insts[i], boards[i], alights[i], lengths[i]
         if reverse:

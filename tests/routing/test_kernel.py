@@ -5,6 +5,7 @@ kernel's target pruning relies on slacks >= 0) is refused."""
 
 from __future__ import annotations
 
+from dataclasses import fields
 from datetime import date
 
 import numpy as np
@@ -14,6 +15,7 @@ from routing import raptor
 from routing import planner as planner_mod
 from routing import search as search_mod
 from routing.errors import InvalidQuery
+from routing.search import Search
 from routing.planner import Planner, Query
 from test_bruteforce import CFG, _load
 
@@ -70,7 +72,7 @@ def test_the_kernel_returns_the_best_target_value(net, monkeypatch):
 
     def kept(*args):
         n, best = kernel(*args)
-        tgt = args[39]                      # the scratch's tgt (k -> best arrival, k rides)
+        tgt = args[-7][0]                   # the scratch's tgt (k -> best arrival, k rides)
         assert tgt.shape == (CFG.max_transfers + 2,)
         seen.append((best, int(tgt.min()), n))
         return n, best
@@ -118,3 +120,14 @@ def test_sources_are_made_once_per_kept_reach(net, monkeypatch):
     pl.plan(at)
     assert seen[-1] is not seen[-2] and seen[-1].stops.tolist() == seen[-2].stops.tolist()
     assert len(pl._sources_memo) == kept_n
+
+
+def test_resolve_makes_a_whole_search(net):
+    """`Searches.resolve` makes its Search without the dataclass __init__: every field set,
+    the same as `Search(**fields)`, for each kind of query."""
+    pl = Planner.build(net, CFG)
+    for q in (_queries(net, 1, 10)[0], _queries(net, 1, 10, wheelchair=True)[1],
+              _queries(net, 1, 10, modes=frozenset({"bus"}), min_transfer_s=60)[0]):
+        got = pl.searches.resolve(q, pl.day(q.date, q.arrive_by))
+        values = {f.name: getattr(got, f.name) for f in fields(Search)}
+        assert vars(got) == values and vars(Search(**values)) == values

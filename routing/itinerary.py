@@ -34,7 +34,6 @@ byte is a zlib header (low nibble 8), never 2 or 3, so `decode_id` tells the two
 
 from __future__ import annotations
 
-import base64
 import binascii
 import hashlib
 import hmac
@@ -219,7 +218,7 @@ def _tag(body: bytes, secret: bytes) -> bytes:
 
 
 # secret -> a BLAKE2b that has hashed it as its key (a process has one or two secrets)
-_KEYED: dict[bytes, "hashlib._Hash"] = {}
+_KEYED: dict[bytes, hashlib.blake2b] = {}
 
 
 def encode_id(key: ItineraryKey, secret: bytes = DEFAULT_SECRET) -> str:
@@ -228,12 +227,16 @@ def encode_id(key: ItineraryKey, secret: bytes = DEFAULT_SECRET) -> str:
     memo = (secret, body)
     got = _IDS.get(memo)
     if got is None:
-        got = base64.urlsafe_b64encode(body + _tag(body, secret)).rstrip(b"=").decode("ascii")
+        # base64.urlsafe_b64encode's steps without its two Python-level wrappers
+        got = binascii.b2a_base64(body + _tag(body, secret), newline=False).translate(
+            _URLSAFE).rstrip(b"=").decode("ascii")
         if len(_IDS) >= _IDS_MAX:
             _IDS.clear()
         _IDS[memo] = got
     return got
 
+
+_URLSAFE, _STD = bytes.maketrans(b"+/", b"-_"), bytes.maketrans(b"-_", b"+/")
 
 # (secret, body) -> id: planners return the same itineraries again and again, and the id is
 # a pure function of these two; bounded, cleared when full
@@ -245,7 +248,8 @@ def decode_id(s: str, secret: bytes = DEFAULT_SECRET) -> ItineraryKey:
     """Inverse of `encode_id` (and reads format 1 ids); raises InvalidItineraryId on anything
     malformed or altered."""
     try:
-        blob = base64.urlsafe_b64decode(s + "=" * (-len(s) % 4))
+        # base64.urlsafe_b64decode's steps (non-ASCII: ValueError) without its wrappers
+        blob = binascii.a2b_base64((s + "=" * (-len(s) % 4)).encode("ascii").translate(_STD))
     except (binascii.Error, ValueError, TypeError):
         raise InvalidItineraryId("itinerary id is not valid base64url") from None
     if len(blob) <= _TAG_BYTES:

@@ -154,3 +154,16 @@ def test_a_malformed_leg_key_is_not_encoded(change):
     key = replace(_key(), legs=(replace(_key().legs[1], **change),))
     with pytest.raises(ValueError):
         encode_id(key)
+
+
+def test_the_memos_stay_bounded(monkeypatch):
+    from routing import itinerary
+
+    monkeypatch.setattr(itinerary, "_IDS_MAX", 2)
+    itinerary._IDS.clear()
+    keys = [replace(_key(), legs=_key().legs[:1]), replace(_key(), legs=_key().legs[1:]), _key()]
+    for secret in [b"s%d" % i for i in range(20)]:
+        ids = [encode_id(k, secret) for k in keys]
+        assert len(itinerary._IDS) <= 2 and len(itinerary._KEYED) <= 16
+        assert [decode_id(s, secret) for s in ids] == keys
+        assert [encode_id(k, secret) for k in keys] == ids

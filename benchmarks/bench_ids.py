@@ -6,7 +6,9 @@ routing/itinerary.py in the same process (rounds alternate old and new).
 
 The keys are those of the itineraries the planner returns for random reachable queries
 (bench_plan's); each encode starts with an empty `_IDS` memo (a fresh plan's ids are new).
-Reported: median us per id over the rounds, and the median of the rounds' new/old ratios.
+Reported: median us per id over the rounds, and the median of the rounds' new/old ratios;
+then `Planner.plan`'s p50 (thread CPU, the same queries, caches emptied before each round) with
+journeys' encode_id the old tree's and this one's, rounds alternating.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import argparse
 import importlib.util
 import statistics
 import sys
+import time
 import timeit
 from pathlib import Path
 from types import ModuleType
@@ -23,13 +26,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
 
 import bench_plan  # noqa: E402
-from routing import itinerary  # noqa: E402
+from routing import itinerary, journeys  # noqa: E402
 from routing.config import RoutingConfig  # noqa: E402
 from routing.planner import Planner  # noqa: E402
 
 
 def load_old(tree: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location("old_itinerary", Path(tree) / "routing" / "itinerary.py")
+    spec = importlib.util.spec_from_file_location(
+        "old_itinerary", Path(tree) / "routing" / "itinerary.py")
     mod = importlib.util.module_from_spec(spec)
     sys.modules["old_itinerary"] = mod          # its dataclasses look their module up
     spec.loader.exec_module(mod)
@@ -52,7 +56,8 @@ def main() -> None:
     net, label = bench_plan.load_network(args)
     pl = Planner.build(net, RoutingConfig())
     day, _ = bench_plan.busiest_day(net)
-    keys = [it.key for q in bench_plan.make_queries(pl, day, args.queries, 3) for it in pl.plan(q)]
+    queries = bench_plan.make_queries(pl, day, args.queries, 3)
+    keys = [it.key for q in queries for it in pl.plan(q)]
     old_ids = [old.encode_id(k) for k in keys]
     new_ids = [itinerary.encode_id(k) for k in keys]
     assert all(itinerary.decode_id(s) == k for s, k in zip(old_ids + new_ids, keys + keys))
@@ -75,18 +80,41 @@ def main() -> None:
     }
     number = max(1, 3000 // len(keys))
     for name, (old_fn, old_items, new_fn, new_items) in runs.items():
-        pairs = []
-        for r in range(args.rounds):
-            if r % 2:
-                n = per_id(new_fn, new_items, number)
-                o = per_id(old_fn, old_items, number)
-            else:
-                o = per_id(old_fn, old_items, number)
-                n = per_id(new_fn, new_items, number)
-            pairs.append((o, n))
-        print(f"  {name}: old {statistics.median(o for o, _ in pairs):.2f} us, "
-              f"new {statistics.median(n for _, n in pairs):.2f} us per id; new/old "
-              f"{statistics.median(n / o for o, n in pairs):.3f} (median of {args.rounds} rounds)")
+        report(name, "us per id", args.rounds, lambda: per_id(old_fn, old_items, number),
+               lambda: per_id(new_fn, new_items, number))
+    report("Planner.plan p50 with old / new ids", "ms", args.rounds,
+           lambda: plan_p50(pl, queries, old), lambda: plan_p50(pl, queries, itinerary))
+    journeys.encode_id = itinerary.encode_id
+
+
+def report(name: str, unit: str, rounds: int, run_old, run_new) -> None:
+    """Median of `rounds` alternating (old, new) measurements, and of their ratios."""
+    pairs = []
+    for r in range(rounds):
+        if r % 2:
+            n = run_new()
+            pairs.append((run_old(), n))
+        else:
+            o = run_old()
+            pairs.append((o, run_new()))
+    print(f"  {name}: old {statistics.median(o for o, _ in pairs):.3f}, "
+          f"new {statistics.median(n for _, n in pairs):.3f} {unit}; new/old "
+          f"{statistics.median(n / o for o, n in pairs):.3f} (median of {rounds} rounds)")
+
+
+def plan_p50(pl: Planner, queries: list, mod: ModuleType) -> float:
+    """p50 thread CPU (ms) of planning `queries` with `mod.encode_id` making the ids, from
+    empty caches (rides, reach, ids) as for queries not seen before."""
+    journeys.encode_id = mod.encode_id
+    pl._reach_cache.clear()
+    pl.catalog.forget_rides()
+    mod._IDS.clear()
+    secs = []
+    for q in queries:
+        t = time.thread_time()
+        pl.plan(q)
+        secs.append(time.thread_time() - t)
+    return statistics.median(secs) * 1e3
 
 
 if __name__ == "__main__":

@@ -25,8 +25,8 @@ with times in unix seconds and dates as ordinals. The text is the versions' feed
 then each leg's trip_id, from_stop and to_stop, concatenated. When the trip ids (as written)
 add up to ``_DEFLATE_TRIPS`` code points or more, the text is kept raw-deflated (first byte 3)
 if that is shorter: several long trip ids repeat much of each other (NYC's: 3 legs or more),
-where format 1's zlib was shorter than the plain text. Deflating costs ~2x the rest of an id,
-so short ids, most of them, never try it.
+where format 1's zlib was shorter than the plain text. Deflating costs about as much as the
+rest of an id, so short ids, most of them, never try it.
 
 Format 1 (ids handed out before): the body is ``zlib(json([1, versions, legs]))``. Its first
 byte is a zlib header (low nibble 8), never 2 or 3, so `decode_id` tells the two apart.

@@ -5,14 +5,35 @@ for each transit leg, the trip, its service date, the positions of the boarding 
 stop in the trip's stop sequence, the two stops and the two absolute (UTC) times. That is all a
 booking needs to hold seats per trip segment, without the planner keeping any state.
 
-Wire format: ``base64url(zlib(json(payload)) + tag)`` where ``tag`` is an 8-byte keyed BLAKE2b (MAC mode)
-of the compressed payload, so a changed character is detected (tamper-evident, not secret; pass
-a deployment secret as `secret` to make ids unforgeable across installations).
+Wire format: ``base64url(body + tag)`` where ``tag`` is an 8-byte keyed BLAKE2b (MAC mode) of
+the body, so a changed character is detected (tamper-evident, not secret; pass a deployment
+secret as `secret` to make ids unforgeable across installations).
+
+The body (format 2) is binary, made without compressing: byte 2 (or 3, below), then unsigned
+LEB128 varints, then the key's strings as one UTF-8 text. The varints: the number of versions
+and per version the lengths (code points) of feed and version; the number of legs and per leg
+
+    feed  1 + the index of the version whose ``feed:`` prefixes trip_id, from_stop and
+          to_stop and was cut from all three here; 0 if they are written whole
+    the lengths of trip_id, from_stop and to_stop (as written)
+    departure - the previous leg's arrival (the first leg: - 0), zigzag (signed)
+    arrival - departure, zigzag
+    service_date - departure's UTC day, zigzag
+    board_pos, then alight_pos - board_pos - 1
+
+with times in unix seconds and dates as ordinals. The text is the versions' feed and version,
+then each leg's trip_id, from_stop and to_stop, concatenated. When the trip ids (as written)
+add up to ``_DEFLATE_TRIPS`` code points or more, the text is kept raw-deflated (first byte 3)
+if that is shorter: several long trip ids repeat much of each other (NYC's: 3 legs or more),
+where format 1's zlib was shorter than the plain text. Deflating costs about as much as the
+rest of an id, so short ids, most of them, never try it.
+
+Format 1 (ids handed out before): the body is ``zlib(json([1, versions, legs]))``. Its first
+byte is a zlib header (low nibble 8), never 2 or 3, so `decode_id` tells the two apart.
 """
 
 from __future__ import annotations
 
-import base64
 import binascii
 import hashlib
 import hmac
@@ -34,9 +55,10 @@ __all__ = [
     "decode_id",
 ]
 
-_FORMAT = 1
+_STORED, _DEFLATED = 2, 3       # first byte of a format 2 body: how its text is kept
 _TAG_BYTES = 8
-_WBITS = 10                     # deflate window 2**10 bytes (ids are far smaller)
+_DEFLATE_TRIPS = 96             # trip id code points (as written) from which deflating may pay
+_UNIX_DAY = 719163              # date(1970, 1, 1).toordinal()
 DEFAULT_SECRET = b"maas-itinerary-id-v1"
 
 
@@ -125,93 +147,206 @@ class Itinerary:
     price_minor: int | None = None
 
 
-def _epoch(dt: datetime) -> int:
-    if dt.tzinfo is None:
-        raise ValueError("LegKey times must be timezone-aware")
-    return int(dt.timestamp())
+def _pack(key: ItineraryKey) -> bytes:
+    """The format 2 body of `key` (module docstring). No compression on most ids: zlib's
+    Huffman coding cost ~15 us an id, more than the whole encoding does now."""
+    nums = [len(key.versions)]
+    texts = []
+    index: dict[str, int] = {}
+    for i, (feed, version) in enumerate(key.versions, 1):
+        nums += (len(feed), len(version))
+        texts += (feed, version)
+        index.setdefault(feed, i)
+    nums.append(len(key.legs))
+    prev = trip_chars = 0
+    for leg in key.legs:
+        trip, from_stop, to_stop = leg.trip_id, leg.from_stop, leg.to_stop
+        feed, colon, rest = trip.partition(":")
+        ref = index.get(feed, 0) if colon else 0
+        if ref:
+            n = len(feed) + 1
+            if from_stop[:n] == to_stop[:n] == trip[:n]:
+                trip, from_stop, to_stop = rest, from_stop[n:], to_stop[n:]
+            else:
+                ref = 0
+        board = leg.board_pos
+        hops = leg.alight_pos - board - 1
+        if board < 0 or hops < 0:
+            raise ValueError("LegKey positions must satisfy 0 <= board_pos < alight_pos")
+        departure, arrival = leg.departure, leg.arrival
+        if departure.tzinfo is None or arrival.tzinfo is None:
+            raise ValueError("LegKey times must be timezone-aware")
+        dep = int(departure.timestamp())
+        arr = int(arrival.timestamp())
+        # zigzag: 0, -1, 1, -2 ... -> 0, 1, 2, 3 ... (|n| < 2**63: datetimes' range)
+        d, a, s = dep - prev, arr - dep, leg.service_date.toordinal() - _UNIX_DAY - dep // 86400
+        tn = len(trip)
+        nums += (ref, tn, len(from_stop), len(to_stop), d << 1 ^ d >> 63,
+                 a << 1 ^ a >> 63, s << 1 ^ s >> 63, board, hops)
+        texts += (trip, from_stop, to_stop)
+        trip_chars += tn
+        prev = arr
+    text = "".join(texts).encode()
+    kind = _STORED
+    if trip_chars >= _DEFLATE_TRIPS:
+        z = zlib.compressobj(1, zlib.DEFLATED, -9, 1)   # level 6 is no shorter here
+        packed = z.compress(text) + z.flush()
+        if len(packed) < len(text):
+            kind, text = _DEFLATED, packed
+    out = bytearray((kind,))
+    for n in nums:
+        while n > 0x7F:
+            out.append(n & 0x7F | 0x80)
+            n >>= 7
+        out.append(n)
+    out += text
+    return bytes(out)
 
 
-def _compress(raw: bytes) -> bytes:
-    """zlib stream with a 1 KiB window and the smallest memory level: an id payload is a few
-    hundred bytes, so this compresses as well as the defaults (32 KiB window, ~256 KiB of
-    state allocated and cleared per call) at a tenth of the CPU. `decode_id` reads the
-    window size from the stream header, so ids made with either setting decode the same."""
-    z = zlib.compressobj(6, zlib.DEFLATED, _WBITS, 1)
-    return z.compress(raw) + z.flush()
+def _tag(body: bytes, secret: bytes) -> bytes:
+    """8-byte BLAKE2b of `body` keyed with `secret`: copied from a hasher that has taken the
+    key already (a keyed init hashes a whole 128-byte key block: ~40 % of the tag's cost)."""
+    keyed = _KEYED.get(secret)
+    if keyed is None:
+        keyed = hashlib.blake2b(key=secret[:64], digest_size=_TAG_BYTES)
+        if len(_KEYED) >= 16:
+            _KEYED.clear()
+        _KEYED[secret] = keyed
+    h = keyed.copy()
+    h.update(body)
+    return h.digest()
+
+
+# secret -> a BLAKE2b that has hashed it as its key (a process has one or two secrets)
+_KEYED: dict[bytes, hashlib.blake2b] = {}
 
 
 def encode_id(key: ItineraryKey, secret: bytes = DEFAULT_SECRET) -> str:
-    """Compact, URL-safe, deterministic and tamper-evident id for `key`."""
-    payload = [
-        _FORMAT,
-        [list(v) for v in key.versions],
-        [
-            [
-                leg.trip_id,
-                leg.service_date.toordinal(),
-                leg.board_pos,
-                leg.alight_pos,
-                leg.from_stop,
-                leg.to_stop,
-                _epoch(leg.departure),
-                _epoch(leg.arrival),
-            ]
-            for leg in key.legs
-        ],
-    ]
-    raw = _ID_JSON.encode(payload).encode()
-    memo = (secret, raw)
+    """Compact, URL-safe, deterministic and tamper-evident id for `key` (format 2)."""
+    body = _pack(key)
+    memo = (secret, body)
     got = _IDS.get(memo)
     if got is None:
-        body = _compress(raw)
-        tag = hashlib.blake2b(body, key=secret[:64], digest_size=_TAG_BYTES).digest()
-        got = base64.urlsafe_b64encode(body + tag).rstrip(b"=").decode("ascii")
+        # base64.urlsafe_b64encode's steps without its two Python-level wrappers
+        got = binascii.b2a_base64(body + _tag(body, secret), newline=False).translate(
+            _URLSAFE).rstrip(b"=").decode("ascii")
         if len(_IDS) >= _IDS_MAX:
             _IDS.clear()
         _IDS[memo] = got
     return got
 
 
-# json.dumps(payload, separators=(",", ":"), ensure_ascii=False), its encoder built once
-_ID_JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+_URLSAFE, _STD = bytes.maketrans(b"+/", b"-_"), bytes.maketrans(b"-_", b"+/")
 
-# (secret, payload) -> id: planners return the same itineraries again and again, and the id
-# is a pure function of these two (deterministic deflate); bounded, cleared when full
+# (secret, body) -> id: planners return the same itineraries again and again, and the id is
+# a pure function of these two; bounded, cleared when full
 _IDS: dict[tuple[bytes, bytes], str] = {}
-_IDS_MAX = 1 << 13             # ~0.6 KB an entry
+_IDS_MAX = 1 << 13             # ~0.4 KB an entry
 
 
 def decode_id(s: str, secret: bytes = DEFAULT_SECRET) -> ItineraryKey:
-    """Inverse of `encode_id`; raises InvalidItineraryId on anything malformed or altered."""
+    """Inverse of `encode_id` (and reads format 1 ids); raises InvalidItineraryId on anything
+    malformed or altered."""
     try:
-        blob = base64.urlsafe_b64decode(s + "=" * (-len(s) % 4))
+        # base64.urlsafe_b64decode's steps (non-ASCII: ValueError) without its wrappers
+        blob = binascii.a2b_base64((s + "=" * (-len(s) % 4)).encode("ascii").translate(_STD))
     except (binascii.Error, ValueError, TypeError):
         raise InvalidItineraryId("itinerary id is not valid base64url") from None
     if len(blob) <= _TAG_BYTES:
         raise InvalidItineraryId("itinerary id is too short")
     body, tag = blob[:-_TAG_BYTES], blob[-_TAG_BYTES:]
-    expected = hashlib.blake2b(body, key=secret[:64], digest_size=_TAG_BYTES).digest()
-    if not hmac.compare_digest(tag, expected):
+    if not hmac.compare_digest(tag, _tag(body, secret)):
         raise InvalidItineraryId("itinerary id was altered or belongs to another installation")
     try:
-        fmt, versions, legs = json.loads(zlib.decompress(body, bufsize=4096))
-        if fmt != _FORMAT:
-            raise ValueError(f"unknown id format {fmt}")
-        return ItineraryKey(
-            versions=tuple((str(f), str(v)) for f, v in versions),
-            legs=tuple(
-                LegKey(
-                    trip_id=str(t),
-                    service_date=date.fromordinal(int(d)),
-                    board_pos=int(b),
-                    alight_pos=int(a),
-                    from_stop=str(fs),
-                    to_stop=str(ts),
-                    departure=datetime.fromtimestamp(int(dep), timezone.utc),
-                    arrival=datetime.fromtimestamp(int(arr), timezone.utc),
-                )
-                for t, d, b, a, fs, ts, dep, arr in legs
-            ),
-        )
-    except (ValueError, TypeError, zlib.error, OverflowError) as exc:
+        return _unpack(body) if body[0] in (_STORED, _DEFLATED) else _unpack_json(body)
+    except (ValueError, TypeError, IndexError, zlib.error, OverflowError, OSError) as exc:
         raise InvalidItineraryId(f"itinerary id payload is malformed: {exc}") from None
+
+
+def _varints(body: bytes, pos: int, count: int) -> tuple[list[int], int]:
+    """`count` LEB128 varints from body[pos:], and the position after them."""
+    out = []
+    for _ in range(count):
+        b = body[pos]
+        pos += 1
+        n, shift = b & 0x7F, 7
+        while b > 0x7F:
+            b = body[pos]
+            pos += 1
+            n |= (b & 0x7F) << shift
+            shift += 7
+        out.append(n)
+    return out, pos
+
+
+def _unpack(body: bytes) -> ItineraryKey:
+    """The key of a format 2 body (module docstring)."""
+    (nv,), pos = _varints(body, 1, 1)
+    lens, pos = _varints(body, pos, 2 * nv)
+    (nl,), pos = _varints(body, pos, 1)
+    nums, pos = _varints(body, pos, 9 * nl)
+    data = body[pos:]
+    if body[0] == _DEFLATED:
+        data = zlib.decompress(data, -15)
+    text = data.decode()
+    at = 0
+    versions = []
+    for i in range(0, 2 * nv, 2):
+        f, v = lens[i], lens[i + 1]
+        versions.append((text[at:at + f], text[at + f:at + f + v]))
+        at += f + v
+    legs = []
+    prev = 0
+    for i in range(0, 9 * nl, 9):
+        ref, tn, fn, sn, d, a, sd, board, hops = nums[i:i + 9]
+        trip = text[at:at + tn]
+        from_stop = text[at + tn:at + tn + fn]
+        to_stop = text[at + tn + fn:at + tn + fn + sn]
+        at += tn + fn + sn
+        if ref:
+            prefix = versions[ref - 1][0] + ":"
+            trip, from_stop, to_stop = prefix + trip, prefix + from_stop, prefix + to_stop
+        dep = prev + (d >> 1 ^ -(d & 1))
+        arr = dep + (a >> 1 ^ -(a & 1))
+        legs.append(_leg_key(
+            trip_id=trip,
+            service_date=date.fromordinal(_UNIX_DAY + dep // 86400 + (sd >> 1 ^ -(sd & 1))),
+            board_pos=board, alight_pos=board + hops + 1, from_stop=from_stop, to_stop=to_stop,
+            departure=datetime.fromtimestamp(dep, timezone.utc),
+            arrival=datetime.fromtimestamp(arr, timezone.utc)))
+        prev = arr
+    if at != len(text):
+        raise ValueError("trailing text")
+    return ItineraryKey(tuple(versions), tuple(legs))
+
+
+def _leg_key(**fields: object) -> LegKey:
+    """`LegKey(**fields)` without the frozen dataclass's `__init__` (8 `object.__setattr__`
+    calls, ~2/3 of a decoded leg's cost); every field must be given."""
+    key = object.__new__(LegKey)
+    key.__dict__.update(fields)
+    return key
+
+
+def _unpack_json(body: bytes) -> ItineraryKey:
+    """The key of a format 1 body: ``zlib(json([1, versions, legs]))``, any zlib window (the
+    stream header says which)."""
+    fmt, versions, legs = json.loads(zlib.decompress(body, bufsize=4096))
+    if fmt != 1:
+        raise ValueError(f"unknown id format {fmt}")
+    return ItineraryKey(
+        versions=tuple((str(f), str(v)) for f, v in versions),
+        legs=tuple(
+            _leg_key(
+                trip_id=str(t),
+                service_date=date.fromordinal(int(d)),
+                board_pos=int(b),
+                alight_pos=int(a),
+                from_stop=str(fs),
+                to_stop=str(ts),
+                departure=datetime.fromtimestamp(int(dep), timezone.utc),
+                arrival=datetime.fromtimestamp(int(arr), timezone.utc),
+            )
+            for t, d, b, a, fs, ts, dep, arr in legs
+        ),
+    )

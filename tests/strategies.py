@@ -98,6 +98,24 @@ itinerary_keys = st.builds(
     st.lists(leg_keys(), min_size=1, max_size=5))
 
 
+@st.composite
+def feed_itinerary_keys(draw: st.DrawFn) -> ItineraryKey:
+    """Keys as the planner makes them: trip and stop ids carry a "feed:" prefix of one of the
+    versions (format 2 writes it once), now and then a stop of another feed or none; trip ids
+    now and then long and alike (format 2 then deflates its text)."""
+    key = draw(itinerary_keys.filter(lambda k: k.versions))
+    feeds = [f for f, _ in key.versions]
+    common = draw(st.sampled_from(["", "SP18GEN-Weekday-00_" * 6]))
+    legs = []
+    for leg in key.legs:
+        feed = draw(st.sampled_from(feeds))
+        stop_feed = draw(st.sampled_from([feed, feed, draw(text)]))
+        legs.append(LegKey(f"{feed}:{common}{leg.trip_id}", leg.service_date, leg.board_pos,
+                           leg.alight_pos, f"{feed}:{leg.from_stop}", f"{stop_feed}:{leg.to_stop}",
+                           leg.departure, leg.arrival))
+    return ItineraryKey(key.versions, tuple(legs))
+
+
 # --- gate manifests (ticketing.manifest) ---------------------------------------------------
 
 @st.composite

@@ -136,3 +136,20 @@ def test_a_trips_tariff_prices_every_ride_as_leg_unit_price():
     assert trip_tariff(NET, bus_only, rail) is None
     sample = sample_network()           # it has GTFS fares
     assert len(sample.fare_id) and trip_tariff(sample, cfg, 0) is None
+
+
+def test_itineraries_and_keys_made_without_init_are_what_init_makes():
+    """The planner makes its itineraries, their keys and leg keys without the frozen
+    dataclasses' __init__: each equals (fields, their order, hash) `cls(**its fields)`."""
+    import dataclasses
+
+    from routing.itinerary import Itinerary, ItineraryKey, LegKey
+
+    its = [it for q in _queries() for it in Planner.build(NET).plan(q)]
+    made = [*its, *(it.key for it in its), *(k for it in its for k in it.key.legs)]
+    assert {type(x) for x in made} == {Itinerary, ItineraryKey, LegKey}
+    for x in made:
+        values = {f.name: getattr(x, f.name) for f in dataclasses.fields(x)}
+        again = type(x)(**values)
+        assert again == x and hash(again) == hash(x) and vars(again) == vars(x)
+        assert list(vars(x)) == list(values)

@@ -65,6 +65,9 @@ def _write_place(p: Place) -> str:
 
 
 def _place(p: Place) -> str:
+    got = _PLACES.get(id(p))        # `_kept`'s lookup inlined: ~two stops a leg
+    if got is not None and got[0] is p:
+        return got[1]
     return _kept(_PLACES, p, _write_place)
 
 
@@ -133,7 +136,8 @@ def _float(x: Any) -> str:
 
 
 def _date(d: date) -> str:
-    return f'"{d.isoformat()}"'
+    """`d` as a JSON string ("YYYY-MM-DD": `_iso`'s day when known)."""
+    return f'"{_DAYS.get(d.toordinal()) or d.isoformat()}"'
 
 
 # `datetime.isoformat` from tables: a leg's departure and arrival, an itinerary's, at ~half

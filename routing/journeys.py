@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from routing.itinerary import Itinerary, ItineraryKey, Leg, LegKey, Place, encode_id, new_leg
+from routing.itinerary import Itinerary, ItineraryKey, Leg, LegKey, Place, encode_id
 from routing.timetable import service_ref_epoch
 from routing.trips import trip_number
 
@@ -65,20 +65,21 @@ def _utc(epoch: int) -> datetime:
     return datetime.fromtimestamp(epoch, timezone.utc)
 
 
-# every field of the frozen dataclasses `_new` makes, in order, with its default (None
-# where it has none: `_new` is given those)
+# every field of the frozen dataclasses `_blank` makes, in order, with its default (None
+# where it has none: the caller sets those)
 _DEFAULTS = {cls: {f.name: None if f.default is MISSING else f.default for f in fields(cls)}
-             for cls in (LegKey, ItineraryKey, Itinerary)}
+             for cls in (Leg, LegKey, ItineraryKey, Itinerary)}
 
 
-def _new(cls: type[_T], **values: object) -> _T:
-    """`cls(**values)` without the frozen dataclass's `__init__`, which sets each field through
-    `object.__setattr__` (as `new_leg`: a plan makes a key per ride not seen before and an
-    itinerary and its key per journey; tests check both ways make equal objects)."""
+def _blank(cls: type[_T]) -> _T:
+    """An instance of the frozen dataclass `cls` holding its fields' defaults, to be filled
+    with `vars(obj).update(field=value, ...)`: `cls(...)` sets each field through
+    `object.__setattr__`, and a Python call with ~20 keyword arguments (`new_leg`) costs ~4 us
+    in building them; a plan makes a leg and a key per ride not seen before, a leg per walk
+    and an itinerary and its key per journey (tests check these equal what `cls(...)` makes,
+    fields in the same order)."""
     obj = object.__new__(cls)
-    made = dict(_DEFAULTS[cls])
-    made.update(values)
-    obj.__dict__.update(made)
+    vars(obj).update(_DEFAULTS[cls])
     return obj
 
 
@@ -176,21 +177,23 @@ class Catalog:
         s_b, s_a = int(net.st_stop[row + board]), int(net.st_stop[row + alight])
         known = self._places
         fb, ta = known.get(s_b) or self.place(s_b), known.get(s_a) or self.place(s_a)
-        key = _new(LegKey, trip_id=trip.trip_id, service_date=date.fromordinal(sd),
-                   board_pos=board, alight_pos=alight, from_stop=fb.id, to_stop=ta.id,
-                   departure=_utc(sdep), arrival=_utc(sarr))
+        key = _blank(LegKey)
+        vars(key).update(trip_id=trip.trip_id, service_date=date.fromordinal(sd),
+                         board_pos=board, alight_pos=alight, from_stop=fb.id, to_stop=ta.id,
+                         departure=_utc(sdep), arrival=_utc(sarr))
         sched_dep, sched_arr = _dt(sdep, fb.tz), _dt(sarr, ta.tz)
         realtime = run is not None
-        leg = new_leg(mode=trip.mode, from_place=fb, to_place=ta,
-                      departure=_dt(dep, fb.tz) if realtime else sched_dep,
-                      arrival=_dt(arr, ta.tz) if realtime else sched_arr, duration_s=arr - dep,
-                      feed=trip.feed, trip_id=trip.trip_id, route_id=trip.route_id,
-                      route_short_name=trip.route_short_name,
-                      route_long_name=trip.route_long_name, operator=trip.operator,
-                      headsign=trip.headsign, trip_short_name=trip.number,
-                      intermediate=self.passed(trip, board, alight), stops=alight - board,
-                      key=key, scheduled_departure=sched_dep, scheduled_arrival=sched_arr,
-                      delay_s=dep - sdep, realtime=realtime)
+        leg = _blank(Leg)
+        vars(leg).update(mode=trip.mode, from_place=fb, to_place=ta,
+                         departure=_dt(dep, fb.tz) if realtime else sched_dep,
+                         arrival=_dt(arr, ta.tz) if realtime else sched_arr,
+                         duration_s=arr - dep, feed=trip.feed, trip_id=trip.trip_id,
+                         route_id=trip.route_id, route_short_name=trip.route_short_name,
+                         route_long_name=trip.route_long_name, operator=trip.operator,
+                         headsign=trip.headsign, trip_short_name=trip.number,
+                         intermediate=self.passed(trip, board, alight), stops=alight - board,
+                         key=key, scheduled_departure=sched_dep, scheduled_arrival=sched_arr,
+                         delay_s=dep - sdep, realtime=realtime)
         return leg, s_b, s_a, dep, arr
 
     def place(self, s: int) -> Place:
@@ -265,8 +268,11 @@ class _Builder:
         if dur is None:
             # math.ceil: np.ceil of a Python float is the same integer at ~5x the cost
             dur = math.ceil(dist_m / (self.q.walk_speed_mps or self.ctx.config.walk_speed_mps))
-        return new_leg(mode="walk", from_place=a, to_place=b, departure=_dt(start, a.tz),
-                       arrival=_dt(start + dur, b.tz), duration_s=dur, distance_m=round(dist_m, 1))
+        leg = _blank(Leg)
+        vars(leg).update(mode="walk", from_place=a, to_place=b, departure=_dt(start, a.tz),
+                         arrival=_dt(start + dur, b.tz), duration_s=dur,
+                         distance_m=round(dist_m, 1))
+        return leg
 
     def slack(self, r: Trip, board: bool) -> int:
         """Board/alight time in effect at ride `r`'s stop (for drawing walks)."""
@@ -435,10 +441,11 @@ def assemble(ctx: Context, catalog: Catalog, search: Search, found: list[tuple[R
         keys = tuple(leg.key for leg in legs if leg.key is not None)
         # only the feeds it rides: a new version of an unrelated feed keeps it bookable
         used = {k.trip_id.split(":", 1)[0] for k in keys}
-        ikey = _new(ItineraryKey, versions=tuple(fv for fv in ctx.versions if fv[0] in used),
-                    legs=keys)
-        out.append(_new(Itinerary, id=encode_id(ikey, ctx.config.id_secret), key=ikey,
+        ikey = _blank(ItineraryKey)
+        vars(ikey).update(versions=tuple(fv for fv in ctx.versions if fv[0] in used), legs=keys)
+        it = _blank(Itinerary)
+        vars(it).update(id=encode_id(ikey, ctx.config.id_secret), key=ikey,
                         departure=legs[0].departure, arrival=legs[-1].arrival,
-                        duration_s=arr - dep, transfers=transfers, legs=legs,
-                        price_minor=price))
+                        duration_s=arr - dep, transfers=transfers, legs=legs, price_minor=price)
+        out.append(it)
     return out

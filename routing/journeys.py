@@ -21,8 +21,6 @@ from datetime import date, datetime, timezone
 from typing import TYPE_CHECKING, NamedTuple, TypeVar
 from zoneinfo import ZoneInfo
 
-import numpy as np
-
 from routing.itinerary import Itinerary, ItineraryKey, Leg, LegKey, Place, encode_id
 from routing.timetable import service_ref_epoch
 from routing.trips import trip_number
@@ -36,7 +34,7 @@ if TYPE_CHECKING:
 __all__ = ["Ride", "Catalog", "assemble"]
 
 Reach = dict[int, tuple[int, int]]      # s -> (walk seconds, metres)
-Trip = tuple[int, int, int, int]        # a ride as (trip t, service date ordinal, board, alight)
+RideKey = tuple[int, int, int, int]     # a ride as (trip t, service date ordinal, board, alight)
 _T = TypeVar("_T")
 
 
@@ -150,14 +148,11 @@ class Catalog:
             self._rides[key] = got
         return got
 
-    def times(self, t: int, sd: int, board: int, alight: int) -> tuple[int, int]:
-        """(departure at `board`, arrival at `alight`) of trip t on service date `sd`, epoch
-        seconds: realtime when the run has an update, else the timetable's."""
-        trip = self.trip(t)
-        return self._times(trip, self.ref(sd, trip.tz), t, sd, board, alight)
-
-    def _times(self, trip: _Trip, ref: int, t: int, sd: int, board: int,
-               alight: int) -> tuple[int, int]:
+    def times(self, trip: _Trip, ref: int, t: int, sd: int, board: int,
+              alight: int) -> tuple[int, int]:
+        """(departure at `board`, arrival at `alight`) of trip t (`trip`) on service date `sd`
+        (its reference epoch `ref`), epoch seconds: realtime when the run has an update, else
+        the timetable's."""
         run = self.rt.run(t, sd) if self.rt is not None else None
         if run is not None:
             return ref + int(run.dep[board]), ref + int(run.arr[alight])
@@ -274,7 +269,7 @@ class _Builder:
                          distance_m=round(dist_m, 1))
         return leg
 
-    def slack(self, r: Trip, board: bool) -> int:
+    def slack(self, r: RideKey, board: bool) -> int:
         """Board/alight time in effect at ride `r`'s stop (for drawing walks)."""
         p = self.cat.trip(r[0]).pattern
         return self._slack_row(int(self.fwd.stop_start[p]) + (r[2] if board else r[3]), board)
@@ -289,13 +284,13 @@ class _Builder:
         leg = self.walk(a, z, dep, dist_m, dur)
         return dep, dep + dur, 0, leg.distance_m, (leg,)
 
-    def raw(self, rides: tuple[Trip, ...]) -> tuple[int, int, int]:
+    def raw(self, rides: tuple[RideKey, ...]) -> tuple[int, int, int]:
         """(departure, arrival, transfers) as build() will compute them, without objects."""
         net, pats, cat = self.net, self.fwd, self.cat
         (t1, d1, board1, alight1), (t2, d2, board2, alight2) = rides[0], rides[-1]
         trip1, trip2 = cat.trip(t1), cat.trip(t2)
-        dep = cat._times(trip1, cat.ref(d1, trip1.tz), t1, d1, board1, alight1)[0]
-        arr = cat._times(trip2, cat.ref(d2, trip2.tz), t2, d2, board2, alight2)[1]
+        dep = cat.times(trip1, cat.ref(d1, trip1.tz), t1, d1, board1, alight1)[0]
+        arr = cat.times(trip2, cat.ref(d2, trip2.tz), t2, d2, board2, alight2)[1]
         s_b, s_a = int(net.st_stop[trip1.row + board1]), int(net.st_stop[trip2.row + alight2])
         w, dm = self.o_reach.get(s_b, (0, 0))
         slack = self._slack_row(int(pats.stop_start[trip1.pattern]) + board1, True)
@@ -322,7 +317,7 @@ class _Builder:
             return int(self.q.min_transfer_s) if board else 0
         return int((pats.board_slack if board else pats.alight_slack)[row])
 
-    def build(self, rides: tuple[Trip, ...]) -> tuple | None:
+    def build(self, rides: tuple[RideKey, ...]) -> tuple | None:
         if not rides:
             return None
         ride = self.cat.ride
@@ -340,7 +335,8 @@ class _Builder:
         else:
             w, dm = self.o_reach[s_first]
             dep -= self.slack(rides[0], True) + w
-            legs.append(self.walk(self.coord_place(self.origin, s_first), first.from_place, dep, dm, w))
+            legs.append(self.walk(self.coord_place(self.origin, s_first), first.from_place, dep,
+                                  dm, w))
         for i, (leg, _, s, _, at) in enumerate(transit):
             legs.append(leg)
             if i + 1 < len(transit):

@@ -15,14 +15,13 @@ access walk) and the arrival plus the alight time.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import MISSING, dataclass, fields
 from datetime import date, datetime, timezone
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple, TypeVar
 from zoneinfo import ZoneInfo
 
-import numpy as np
-
-from routing.itinerary import Itinerary, ItineraryKey, Leg, LegKey, Place, encode_id, new_leg
+from routing.itinerary import Itinerary, ItineraryKey, Leg, LegKey, Place, encode_id
 from routing.timetable import service_ref_epoch
 from routing.trips import trip_number
 
@@ -35,6 +34,8 @@ if TYPE_CHECKING:
 __all__ = ["Ride", "Catalog", "assemble"]
 
 Reach = dict[int, tuple[int, int]]      # s -> (walk seconds, metres)
+RideKey = tuple[int, int, int, int]     # a ride as (trip t, service date ordinal, board, alight)
+_T = TypeVar("_T")
 
 
 class Ride(NamedTuple):
@@ -47,9 +48,37 @@ class Ride(NamedTuple):
     length: int     # stops in the trip
 
 
+_ZONES: dict[str, ZoneInfo] = {}      # a few zones a network: never cleared
+
+
 def _dt(epoch: int, tz: str) -> datetime:
     """`epoch` in zone `tz` (the same as converting the UTC time with astimezone)."""
-    return datetime.fromtimestamp(epoch, ZoneInfo(tz))
+    zone = _ZONES.get(tz)
+    if zone is None:
+        zone = _ZONES[tz] = ZoneInfo(tz)
+    return datetime.fromtimestamp(epoch, zone)
+
+
+def _utc(epoch: int) -> datetime:
+    return datetime.fromtimestamp(epoch, timezone.utc)
+
+
+# every field of the frozen dataclasses `_blank` makes, in order, with its default (None
+# where it has none: the caller sets those)
+_DEFAULTS = {cls: {f.name: None if f.default is MISSING else f.default for f in fields(cls)}
+             for cls in (Leg, LegKey, ItineraryKey, Itinerary)}
+
+
+def _blank(cls: type[_T]) -> _T:
+    """An instance of the frozen dataclass `cls` holding its fields' defaults, to be filled
+    with `vars(obj).update(field=value, ...)`: `cls(...)` sets each field through
+    `object.__setattr__`, and a Python call with ~20 keyword arguments (`new_leg`) costs ~4 us
+    in building them; a plan makes a leg and a key per ride not seen before, a leg per walk
+    and an itinerary and its key per journey (tests check these equal what `cls(...)` makes,
+    fields in the same order)."""
+    obj = object.__new__(cls)
+    vars(obj).update(_DEFAULTS[cls])
+    return obj
 
 
 @dataclass(frozen=True)
@@ -105,9 +134,11 @@ class Catalog:
             got = self._refs[key] = service_ref_epoch(date.fromordinal(sd), self.net.timezones[z])
         return got
 
-    def ride(self, t: int, sd: int, board: int, alight: int) -> tuple[Leg, int, int]:
+    def ride(self, t: int, sd: int, board: int, alight: int) -> tuple[Leg, int, int, int, int]:
         """The leg riding trip t of service date `sd` (ordinal) from position `board` to
-        `alight`, with its boarding and alighting stop."""
+        `alight`, with its boarding and alighting stop and its departure and arrival (epoch
+        seconds: what the leg shows, so walks and itineraries are timed without reading the
+        leg's datetimes back)."""
         key = (t, sd, board, alight)
         got = self._rides.get(key)
         if got is None:
@@ -117,43 +148,48 @@ class Catalog:
             self._rides[key] = got
         return got
 
-    def times(self, t: int, sd: int, board: int, alight: int) -> tuple[int, int]:
-        """(departure at `board`, arrival at `alight`) of trip t on service date `sd`, epoch
-        seconds: realtime when the run has an update, else the timetable's."""
-        net, trip = self.net, self.trip(t)
-        ref = self.ref(sd, trip.tz)
+    def times(self, trip: _Trip, ref: int, t: int, sd: int, board: int,
+              alight: int) -> tuple[int, int]:
+        """(departure at `board`, arrival at `alight`) of trip t (`trip`) on service date `sd`
+        (its reference epoch `ref`), epoch seconds: realtime when the run has an update, else
+        the timetable's."""
         run = self.rt.run(t, sd) if self.rt is not None else None
         if run is not None:
             return ref + int(run.dep[board]), ref + int(run.arr[alight])
-        return ref + int(net.st_dep[trip.row + board]), ref + int(net.st_arr[trip.row + alight])
+        net, row = self.net, trip.row
+        return ref + int(net.st_dep[row + board]), ref + int(net.st_arr[row + alight])
 
-    def _ride(self, t: int, sd: int, board: int, alight: int) -> tuple[Leg, int, int]:
+    def _ride(self, t: int, sd: int, board: int, alight: int) -> tuple[Leg, int, int, int, int]:
         net = self.net
         trip = self.trip(t)
         row = trip.row
         ref = self.ref(sd, trip.tz)
         sdep = ref + int(net.st_dep[row + board])
         sarr = ref + int(net.st_arr[row + alight])
-        dep, arr = self.times(t, sd, board, alight)
+        run = self.rt.run(t, sd) if self.rt is not None else None
+        dep, arr = (ref + int(run.dep[board]), ref + int(run.arr[alight])) if run is not None \
+            else (sdep, sarr)
         s_b, s_a = int(net.st_stop[row + board]), int(net.st_stop[row + alight])
-        fb, ta = self.place(s_b), self.place(s_a)
-        key = LegKey(trip_id=trip.trip_id, service_date=date.fromordinal(sd),
-                     board_pos=board, alight_pos=alight, from_stop=fb.id, to_stop=ta.id,
-                     departure=datetime.fromtimestamp(sdep, timezone.utc),
-                     arrival=datetime.fromtimestamp(sarr, timezone.utc))
-        scheduled = (_dt(sdep, fb.tz), _dt(sarr, ta.tz))
-        realtime = self.rt is not None and self.rt.run(t, sd) is not None
-        leg = new_leg(mode=trip.mode, from_place=fb, to_place=ta,
-                  departure=_dt(dep, fb.tz) if realtime else scheduled[0],
-                  arrival=_dt(arr, ta.tz) if realtime else scheduled[1], duration_s=arr - dep,
-                  feed=trip.feed, trip_id=trip.trip_id, route_id=trip.route_id,
-                  route_short_name=trip.route_short_name, route_long_name=trip.route_long_name,
-                  operator=trip.operator, headsign=trip.headsign,
-                  trip_short_name=trip.number,
-                  intermediate=self.passed(trip, board, alight),
-                  stops=alight - board, key=key, scheduled_departure=scheduled[0],
-                  scheduled_arrival=scheduled[1], delay_s=dep - sdep, realtime=realtime)
-        return leg, s_b, s_a
+        known = self._places
+        fb, ta = known.get(s_b) or self.place(s_b), known.get(s_a) or self.place(s_a)
+        key = _blank(LegKey)
+        vars(key).update(trip_id=trip.trip_id, service_date=date.fromordinal(sd),
+                         board_pos=board, alight_pos=alight, from_stop=fb.id, to_stop=ta.id,
+                         departure=_utc(sdep), arrival=_utc(sarr))
+        sched_dep, sched_arr = _dt(sdep, fb.tz), _dt(sarr, ta.tz)
+        realtime = run is not None
+        leg = _blank(Leg)
+        vars(leg).update(mode=trip.mode, from_place=fb, to_place=ta,
+                         departure=_dt(dep, fb.tz) if realtime else sched_dep,
+                         arrival=_dt(arr, ta.tz) if realtime else sched_arr,
+                         duration_s=arr - dep, feed=trip.feed, trip_id=trip.trip_id,
+                         route_id=trip.route_id, route_short_name=trip.route_short_name,
+                         route_long_name=trip.route_long_name, operator=trip.operator,
+                         headsign=trip.headsign, trip_short_name=trip.number,
+                         intermediate=self.passed(trip, board, alight), stops=alight - board,
+                         key=key, scheduled_departure=sched_dep, scheduled_arrival=sched_arr,
+                         delay_s=dep - sdep, realtime=realtime)
+        return leg, s_b, s_a, dep, arr
 
     def place(self, s: int) -> Place:
         got = self._places.get(s)
@@ -206,9 +242,9 @@ class Catalog:
 
 
 class _Builder:
-    def __init__(self, ctx: Context, catalog: Catalog, search: Search, query: Query,
+    def __init__(self, ctx: Context, catalog: Catalog, query: Query,
                  src: Reach, dst: Reach):
-        self.ctx, self.net, self.se, self.q = ctx, ctx.network, search, query
+        self.ctx, self.net, self.q = ctx, ctx.network, query
         self.cat = catalog
         self.origin, self.dest = query.origin, query.destination
         # `src`/`dst` are in search direction; map to origin/destination reach
@@ -223,24 +259,20 @@ class _Builder:
         return Place(id=None, name=f"{lat:.6f},{lon:.6f}", lat=float(lat), lon=float(lon),
                      tz=self.ctx.stop_tz(near))
 
-    def transit(self, r: Ride) -> tuple[Leg, int, int]:
-        """The leg of ride `r`, its boarding stop and its alighting stop."""
-        day = self.se.day
-        return self.cat.ride(int(day.inst_trip[r.inst]), int(day.inst_date[r.inst]), r.board,
-                             r.alight)
-
     def walk(self, a: Place, b: Place, start: int, dist_m: float, dur: int | None = None) -> Leg:
         if dur is None:
-            dur = int(np.ceil(dist_m / (self.q.walk_speed_mps or self.ctx.config.walk_speed_mps)))
-        return new_leg(mode="walk", from_place=a, to_place=b, departure=_dt(start, a.tz),
-                       arrival=_dt(start + dur, b.tz), duration_s=dur, distance_m=round(dist_m, 1))
+            # math.ceil: np.ceil of a Python float is the same integer at ~5x the cost
+            dur = math.ceil(dist_m / (self.q.walk_speed_mps or self.ctx.config.walk_speed_mps))
+        leg = _blank(Leg)
+        vars(leg).update(mode="walk", from_place=a, to_place=b, departure=_dt(start, a.tz),
+                         arrival=_dt(start + dur, b.tz), duration_s=dur,
+                         distance_m=round(dist_m, 1))
+        return leg
 
-    def slack(self, leg: Leg, board: bool) -> int:
-        """Board/alight time in effect for this leg's stop (for drawing walks)."""
-        pats = self.fwd
-        p = self.cat.trip(self.ctx.trip_index[leg.trip_id]).pattern
-        pos = leg.key.board_pos if board else leg.key.alight_pos
-        return self._slack_row(int(pats.stop_start[p]) + pos, board)
+    def slack(self, r: RideKey, board: bool) -> int:
+        """Board/alight time in effect at ride `r`'s stop (for drawing walks)."""
+        p = self.cat.trip(r[0]).pattern
+        return self._slack_row(int(self.fwd.stop_start[p]) + (r[2] if board else r[3]), board)
 
     def walk_only(self, dep: int, dur: int, dist_m: float) -> tuple:
         """The itinerary of one walk from the origin to the destination (as `build`)."""
@@ -252,24 +284,23 @@ class _Builder:
         leg = self.walk(a, z, dep, dist_m, dur)
         return dep, dep + dur, 0, leg.distance_m, (leg,)
 
-    def raw(self, rides: tuple[Ride, ...]) -> tuple[int, int, int]:
+    def raw(self, rides: tuple[RideKey, ...]) -> tuple[int, int, int]:
         """(departure, arrival, transfers) as build() will compute them, without objects."""
-        net, day, pats = self.net, self.se.day, self.fwd
-        first, last = rides[0], rides[-1]
-        t1, t2 = int(day.inst_trip[first.inst]), int(day.inst_trip[last.inst])
-        r1, r2 = int(net.trip_st_start[t1]), int(net.trip_st_start[t2])
-        dep = self.cat.times(t1, int(day.inst_date[first.inst]), first.board, first.alight)[0]
-        arr = self.cat.times(t2, int(day.inst_date[last.inst]), last.board, last.alight)[1]
-        s_b, s_a = int(net.st_stop[r1 + first.board]), int(net.st_stop[r2 + last.alight])
+        net, pats, cat = self.net, self.fwd, self.cat
+        (t1, d1, board1, alight1), (t2, d2, board2, alight2) = rides[0], rides[-1]
+        trip1, trip2 = cat.trip(t1), cat.trip(t2)
+        dep = cat.times(trip1, cat.ref(d1, trip1.tz), t1, d1, board1, alight1)[0]
+        arr = cat.times(trip2, cat.ref(d2, trip2.tz), t2, d2, board2, alight2)[1]
+        s_b, s_a = int(net.st_stop[trip1.row + board1]), int(net.st_stop[trip2.row + alight2])
         w, dm = self.o_reach.get(s_b, (0, 0))
-        slack = self._slack_row(int(pats.stop_start[pats.trip_pattern[t1]]) + first.board, True)
+        slack = self._slack_row(int(pats.stop_start[trip1.pattern]) + board1, True)
         if dm > 0 or not isinstance(self.origin, str):
             dep -= w + slack
             self.start = dep
         else:
             self.start = dep - slack
         w, dm = self.d_reach.get(s_a, (0, 0))
-        row = int(pats.stop_start[pats.trip_pattern[t2]]) + last.alight
+        row = int(pats.stop_start[trip2.pattern]) + alight2
         if dm > 0 or not isinstance(self.dest, str):
             arr += w + self._slack_row(row, False)
             self.value = arr
@@ -286,43 +317,45 @@ class _Builder:
             return int(self.q.min_transfer_s) if board else 0
         return int((pats.board_slack if board else pats.alight_slack)[row])
 
-    def build(self, rides: tuple[Ride, ...]) -> tuple | None:
+    def build(self, rides: tuple[RideKey, ...]) -> tuple | None:
         if not rides:
             return None
-        transit = [self.transit(r) for r in rides]
+        ride = self.cat.ride
+        transit = [ride(*r) for r in rides]
         legs: list[Leg] = []
-        first, s_first, _ = transit[0]
-        last, _, s_last = transit[-1]
+        first, s_first, _, dep, _ = transit[0]
+        last, _, s_last, _, arr = transit[-1]
         # access walk
         if isinstance(self.origin, str):
             w, dm = self.o_reach.get(s_first, (0, 0))
             if dm > 0:
                 a = self.place(self.ctx.stop(self.origin))
-                start = int(first.departure.timestamp()) - self.slack(first, True) - w
-                legs.append(self.walk(a, first.from_place, start, dm, w))
+                dep -= self.slack(rides[0], True) + w
+                legs.append(self.walk(a, first.from_place, dep, dm, w))
         else:
             w, dm = self.o_reach[s_first]
-            start = int(first.departure.timestamp()) - self.slack(first, True) - w
-            legs.append(self.walk(self.coord_place(self.origin, s_first), first.from_place, start, dm, w))
-        for i, (leg, _, s) in enumerate(transit):
+            dep -= self.slack(rides[0], True) + w
+            legs.append(self.walk(self.coord_place(self.origin, s_first), first.from_place, dep,
+                                  dm, w))
+        for i, (leg, _, s, _, at) in enumerate(transit):
             legs.append(leg)
             if i + 1 < len(transit):
-                nxt, s2, _ = transit[i + 1]
+                nxt, s2, _, _, _ = transit[i + 1]
                 if s2 != s:
-                    start = int(leg.arrival.timestamp()) + self.slack(leg, False)
+                    start = at + self.slack(rides[i], False)
                     legs.append(self.walk(leg.to_place, nxt.from_place, start, self.ctx.walk_m(s, s2)))
         # egress walk
         if isinstance(self.dest, str):
             w, dm = self.d_reach.get(s_last, (0, 0))
             if dm > 0:
-                start = int(last.arrival.timestamp()) + self.slack(last, False)
+                start = arr + self.slack(rides[-1], False)
                 legs.append(self.walk(last.to_place, self.place(self.ctx.stop(self.dest)), start, dm, w))
+                arr = start + w
         else:
             w, dm = self.d_reach[s_last]
-            start = int(last.arrival.timestamp()) + self.slack(last, False)
+            start = arr + self.slack(rides[-1], False)
             legs.append(self.walk(last.to_place, self.coord_place(self.dest, s_last), start, dm, w))
-        dep = int(legs[0].departure.timestamp())
-        arr = int(legs[-1].arrival.timestamp())
+            arr = start + w
         walk = sum(leg.distance_m for leg in legs)
         return dep, arr, len(transit) - 1, walk, tuple(legs)
 
@@ -357,19 +390,19 @@ def assemble(ctx: Context, catalog: Catalog, search: Search, found: list[tuple[R
     `walk` (departure, seconds, metres): the origin is within walking reach of the
     destination: a walk-only itinerary is offered (no ride: nothing beats it on transfers)
     and every journey that walking from its own start would beat (arrive no later) dropped."""
-    se = search
-    b = _Builder(ctx, catalog, search, query, src, dst)
+    b = _Builder(ctx, catalog, query, src, dst)
+    inst_trip, inst_date = search.day.inst_trip, search.day.inst_date
     seen: set = set()
     raws = []
     for n, rides in enumerate(found):
         if not rides:
             continue
-        key = tuple((int(se.day.inst_trip[r.inst]), int(se.day.inst_date[r.inst]), r.board, r.alight)
-                    for r in rides)
+        key = tuple([(int(inst_trip[r.inst]), int(inst_date[r.inst]), r.board, r.alight)
+                     for r in rides])
         if key in seen:
             continue
         seen.add(key)
-        raw = b.raw(rides)
+        raw = b.raw(key)
         if walk is not None and b.value - b.start >= walk[1]:
             continue                    # walking from its start arrives no later, no ride
         if window is not None:
@@ -378,7 +411,7 @@ def assemble(ctx: Context, catalog: Catalog, search: Search, found: list[tuple[R
             # Pareto over what the search optimises: the latest time to set out (board time
             # and access walk included) and the time free at the destination
             raw = (b.start, b.value, raw[2])
-        raws.append((*raw, 0, rides, prices[n] if prices is not None else None))
+        raws.append((*raw, 0, key, prices[n] if prices is not None else None))
     kept = _pareto(raws, priced=prices is not None)
     if walk is not None:
         kept.append((walk[0], walk[0] + walk[1], 0, walk[2], None, 0 if prices is not None else None))
@@ -404,10 +437,11 @@ def assemble(ctx: Context, catalog: Catalog, search: Search, found: list[tuple[R
         keys = tuple(leg.key for leg in legs if leg.key is not None)
         # only the feeds it rides: a new version of an unrelated feed keeps it bookable
         used = {k.trip_id.split(":", 1)[0] for k in keys}
-        ikey = ItineraryKey(versions=tuple(fv for fv in ctx.versions if fv[0] in used),
-                            legs=keys)
-        out.append(Itinerary(id=encode_id(ikey, ctx.config.id_secret), key=ikey,
-                             departure=legs[0].departure, arrival=legs[-1].arrival,
-                             duration_s=arr - dep, transfers=transfers, legs=legs,
-                             price_minor=price))
+        ikey = _blank(ItineraryKey)
+        vars(ikey).update(versions=tuple(fv for fv in ctx.versions if fv[0] in used), legs=keys)
+        it = _blank(Itinerary)
+        vars(it).update(id=encode_id(ikey, ctx.config.id_secret), key=ikey,
+                        departure=legs[0].departure, arrival=legs[-1].arrival,
+                        duration_s=arr - dep, transfers=transfers, legs=legs, price_minor=price)
+        out.append(it)
     return out

@@ -11,6 +11,7 @@ encoded once per response.
 
 from __future__ import annotations
 
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from pydantic_core import to_json
@@ -37,6 +38,9 @@ _LEG_JSON_MAX = 8192
 
 
 def clear() -> None:
+    _DAYS.clear()
+    _OFFSETS.clear()
+    _MONEY.clear()
     _PLACES.clear()
     _TRIPS.clear()
     _LEG_JSON.clear()
@@ -61,6 +65,9 @@ def _write_place(p: Place) -> str:
 
 
 def _place(p: Place) -> str:
+    got = _PLACES.get(id(p))        # `_kept`'s lookup inlined: ~two stops a leg
+    if got is not None and got[0] is p:
+        return got[1]
     return _kept(_PLACES, p, _write_place)
 
 
@@ -100,26 +107,69 @@ def _head(leg: Leg) -> str:
 
 def _write_leg(leg: Leg, memo: bool = True) -> str:
     walk = leg.mode == "walk"
-    dep, arr = leg.departure.isoformat(), leg.arrival.isoformat()
+    dep, arr = _iso(leg.departure), _iso(leg.arrival)
     sched_dep = leg.scheduled_departure
     sched_arr = leg.scheduled_arrival
-    sdep = dep if sched_dep is None or sched_dep is leg.departure else sched_dep.isoformat()
-    sarr = arr if sched_arr is None or sched_arr is leg.arrival else sched_arr.isoformat()
+    sdep = dep if sched_dep is None or sched_dep is leg.departure else _iso(sched_dep)
+    sarr = arr if sched_arr is None or sched_arr is leg.arrival else _iso(sched_arr)
     delay = leg.delay_s
     if delay is None and not walk:
         delay = int((leg.departure - (sched_dep or leg.departure)).total_seconds())
-    place = _place
-    return "".join((
-        _head(leg), (_places if memo else _join_places)(leg.intermediate),
-        '],"from":', place(leg.from_place), ',"to":', place(leg.to_place),
-        ',"departure":"', dep, '","arrival":"', arr,
-        '","scheduled_departure":"', sdep, '","scheduled_arrival":"', sarr,
-        '","delay_s":', "null" if delay is None else str(int(delay)),
-        ',"realtime":', "true" if leg.realtime else "false",
-        ',"duration_s":', str(int(leg.duration_s)), ',"stops":', str(int(leg.stops)),
-        ',"distance_m":', _text(float(leg.distance_m)) if walk else "null",
-        ',"service_date":', "null" if leg.key is None else f'"{leg.key.service_date.isoformat()}"',
-        ',"price":'))
+    passed = leg.intermediate
+    key = leg.key
+    return (f'{_head(leg)}{(_places if memo else _join_places)(passed) if passed else ""}'
+            f'],"from":{_place(leg.from_place)},"to":{_place(leg.to_place)}'
+            f',"departure":"{dep}","arrival":"{arr}"'
+            f',"scheduled_departure":"{sdep}","scheduled_arrival":"{sarr}"'
+            f',"delay_s":{"null" if delay is None else int(delay)}'
+            f',"realtime":{"true" if leg.realtime else "false"}'
+            f',"duration_s":{int(leg.duration_s)},"stops":{int(leg.stops)}'
+            f',"distance_m":{_float(leg.distance_m) if walk else "null"}'
+            f',"service_date":{"null" if key is None else _date(key.service_date)},"price":')
+
+
+def _float(x: Any) -> str:
+    """`_text(float(x))`: repr is pydantic-core's text for 0 and from 1e-4 to 1e16 (a test
+    checks; outside it writes exponents differently), at a third of the cost."""
+    x = float(x)
+    return repr(x) if x == 0 or 1e-4 <= x < 1e16 else _text(x)
+
+
+def _date(d: date) -> str:
+    """`d` as a JSON string ("YYYY-MM-DD": `_iso`'s day when known)."""
+    return f'"{_DAYS.get(d.toordinal()) or d.isoformat()}"'
+
+
+# `datetime.isoformat` from tables: a leg's departure and arrival, an itinerary's, at ~half
+# the cost. Days and offsets are taken from isoformat's own text the first time they are seen.
+_HOURS_MINUTES = [f"T{h:02d}:{m:02d}:" for h in range(24) for m in range(60)]
+_SECONDS = [f"{s:02d}" for s in range(60)]
+_DAYS: dict[int, str] = {}                  # date ordinal -> "YYYY-MM-DD"
+_OFFSETS: dict[timedelta, str] = {}         # utcoffset -> "+HH:MM"
+
+
+def _iso(dt: datetime) -> str:
+    """`dt.isoformat()`."""
+    offset = dt.utcoffset()
+    day = _DAYS.get(dt.toordinal())
+    tail = _OFFSETS.get(offset)     # type: ignore[arg-type]
+    if day is None or tail is None or dt.microsecond:
+        return _iso_seen(dt, offset)
+    return day + _HOURS_MINUTES[dt.hour * 60 + dt.minute] + _SECONDS[dt.second] + tail
+
+
+def _iso_seen(dt: datetime, offset: timedelta | None) -> str:
+    """`dt.isoformat()`, its day and offset kept for `_iso` (whole seconds and an offset:
+    then the text is "YYYY-MM-DDTHH:MM:SS" and the offset's; bounded memos)."""
+    text = dt.isoformat()
+    if offset is not None and not dt.microsecond and len(text) > 19 and text[19] in "+-":
+        if len(_DAYS) >= _MAX:
+            _DAYS.clear()
+        _DAYS[dt.toordinal()] = text[:10]
+        if len(_OFFSETS) >= 256:
+            _OFFSETS.clear()
+        _OFFSETS[offset] = text[19:]
+    return text
 
 
 def leg_json(leg: Leg, memo: bool = True) -> str:
@@ -131,15 +181,19 @@ def leg_json(leg: Leg, memo: bool = True) -> str:
     return _kept(_LEG_JSON, leg, _write_leg, _LEG_JSON_MAX)
 
 
-_CURRENCY: dict[str, str] = {}
+_MONEY: dict[tuple[int, str], str] = {}
 
 
 def money_json(amount_minor: int, currency: str) -> str:
-    """`{"amount":"12.50","currency":"CNY"}`"""
-    text = _CURRENCY.get(currency)
-    if text is None:
-        text = _CURRENCY[currency] = _text(currency)   # a few currencies a process
-    return f'{{"amount":"{format_minor(amount_minor)}","currency":{text}}}'
+    """`{"amount":"12.50","currency":"CNY"}` (kept: a network has few distinct prices)."""
+    key = (amount_minor, currency)
+    got = _MONEY.get(key)
+    if got is None:
+        got = f'{{"amount":"{format_minor(amount_minor)}","currency":{_text(currency)}}}'
+        if len(_MONEY) >= _MAX:
+            _MONEY.clear()
+        _MONEY[key] = got
+    return got
 
 
 def itinerary_json(it: Itinerary, legs: list[str], quote: Quote | None, priced: bool,
@@ -147,8 +201,8 @@ def itinerary_json(it: Itinerary, legs: list[str], quote: Quote | None, priced: 
     """One itinerary object: `legs` from `leg_json`; `quote` prices its transit legs in order
     (None: free, or no price when not `priced`); `alerts` its alerts' JSON array."""
     prices = iter(quote.legs) if quote is not None else iter(())
-    parts = [f'{{"id":{_text(it.id)},"departure":"{it.departure.isoformat()}",'
-             f'"arrival":"{it.arrival.isoformat()}","duration_s":{int(it.duration_s)},'
+    parts = [f'{{"id":{_text(it.id)},"departure":"{_iso(it.departure)}",'
+             f'"arrival":"{_iso(it.arrival)}","duration_s":{int(it.duration_s)},'
              f'"transfers":{int(it.transfers)},"legs":[']
     for n, (leg, text) in enumerate(zip(it.legs, legs, strict=True)):
         if n:

@@ -136,3 +136,25 @@ def test_a_trips_tariff_prices_every_ride_as_leg_unit_price():
     assert trip_tariff(NET, bus_only, rail) is None
     sample = sample_network()           # it has GTFS fares
     assert len(sample.fare_id) and trip_tariff(sample, cfg, 0) is None
+
+
+def test_itineraries_and_keys_made_without_init_are_what_init_makes():
+    """The planner makes its itineraries, their keys, legs (rides and walks) and leg keys
+    without the frozen dataclasses' __init__: each equals (fields, their order, hash)
+    `cls(**its fields)`."""
+    import dataclasses
+
+    from routing.itinerary import Itinerary, ItineraryKey, Leg, LegKey
+
+    pl = Planner.build(NET)
+    its = [it for q in _queries() for it in pl.plan(q)]
+    its += pl.plan(Query((36.6027, 117.0), (36.8027, 117.0), BASE, 7 * 3600))   # walks
+    made = [*its, *(it.key for it in its), *(k for it in its for k in it.key.legs),
+            *(leg for it in its for leg in it.legs)]
+    assert {type(x) for x in made} == {Itinerary, ItineraryKey, LegKey, Leg}
+    assert any(leg.mode == "walk" for it in its for leg in it.legs)
+    for x in made:
+        values = {f.name: getattr(x, f.name) for f in dataclasses.fields(x)}
+        again = type(x)(**values)
+        assert again == x and hash(again) == hash(x) and vars(again) == vars(x)
+        assert list(vars(x)) == list(values)

@@ -205,3 +205,30 @@ def test_a_fast_planner_runs_on_the_loop_after_a_few_queries_even_after_a_slow_f
     for _ in range(10):                     # a planner that is always slow stays in a thread
         slow.record(0.003)
     assert not slow.inline()
+
+
+async def test_plan_body_of_realtime_legs_is_the_response_model(sample, app):
+    """A realtime planner's legs (departure != scheduled, a delay) written by the fast
+    renderer are the models' bytes, from fresh legs and from their memo."""
+    from aiohttp.test_utils import make_mocked_request
+
+    from maas.api import plan_json
+    from maas.api.plan import PlanQuery, PlanResponse, add_prices, render, render_json, to_query
+    from routing.updates import StopTimeEvent, StopTimeUpdate, TripUpdate
+
+    snap = app[LIVE].current
+    q = to_query(PlanQuery.model_validate({"from": "bus:B1", "to": "rail:R4", "time": "07:00",
+                                           "date": "2026-11-25"}))
+    ride = next(leg for it in snap.planner.plan(q) for leg in it.legs if leg.key is not None)
+    late = TripUpdate(ride.trip_id, ride.key.service_date, stop_updates=(StopTimeUpdate(
+        stop_id=ride.key.from_stop, arrival=StopTimeEvent(delay=150),
+        departure=StopTimeEvent(delay=150)),))
+    app[LIVE].current = dataclasses.replace(snap, planner=snap.planner.with_realtime([late]))
+    its = app[LIVE].current.planner.plan(q)
+    legs = [leg for it in its for leg in it.legs]
+    assert any(leg.realtime and leg.departure != leg.scheduled_departure for leg in legs)
+    request = make_mocked_request("GET", "/v1/plan", app=app)
+    model = PlanResponse(itineraries=[add_prices(request, render(it), it) for it in its])
+    plan_json.clear()
+    assert render_json(request, its) == model.model_dump_json(by_alias=True).encode()
+    assert render_json(request, its) == model.model_dump_json(by_alias=True).encode()

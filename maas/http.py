@@ -436,22 +436,41 @@ def _refuse_unknown(keys: Any, known: frozenset[str]) -> None:
 
 
 def parse_query(request: web.Request, model: type[BaseModel]) -> BaseModel:
-    data: dict[str, Any] = {}
-    for key in request.query.keys():
-        values = request.query.getall(key)
-        if not all(_storable(v) for v in (key, *values)):
-            raise InvalidParameter(f"invalid query parameter(s): {key}", errors=[
-                {"field": key if _storable(key) else "query", "message": f"text {_BAD_TEXT}"}])
-        data[key] = values if len(values) > 1 else values[0]
-    _refuse_unknown(data.keys(), query_names(model))
+    query = request.query
+    data = _plain_query(query, query_names(model))
+    if data is None:
+        data = _checked_query(query, model)
     try:
         out = model.model_validate(data)
     except ValidationError as exc:
         errors = field_errors(exc)
         names = ", ".join(e["field"] for e in errors)
         raise InvalidParameter(f"invalid query parameter(s): {names}", errors=errors) from None
-    bad = _bad_date(out)
+    bad = _bad_date(out) if _date_fields(model) else None
     if bad is not None:
         raise InvalidParameter(f"invalid query parameter(s): {bad}", errors=[
             {"field": bad, "message": _BAD_DATE}])
     return out
+
+
+def _plain_query(query: Any, known: frozenset[str]) -> dict[str, str] | None:
+    """The query as {name: value} when it is the usual one (no name given twice, every name
+    known, all text plain ASCII without NUL), in one pass each; else None: `_checked_query`
+    looks at each name in turn and says which one is wrong."""
+    data = dict(query)
+    if len(data) != len(query) or not known.issuperset(data):
+        return None
+    text = "".join(data) + "".join(data.values())
+    return data if text.isascii() and "\x00" not in text else None
+
+
+def _checked_query(query: Any, model: type[BaseModel]) -> dict[str, Any]:
+    data: dict[str, Any] = {}
+    for key in query.keys():
+        values = query.getall(key)
+        if not all(_storable(v) for v in (key, *values)):
+            raise InvalidParameter(f"invalid query parameter(s): {key}", errors=[
+                {"field": key if _storable(key) else "query", "message": f"text {_BAD_TEXT}"}])
+        data[key] = values if len(values) > 1 else values[0]
+    _refuse_unknown(data.keys(), query_names(model))
+    return data

@@ -457,7 +457,7 @@ def _plain_query(query: Any, known: frozenset[str]) -> dict[str, str] | None:
     """The query as {name: value} when it is the usual one (no name given twice, every name
     known, all text plain ASCII without NUL), in one pass each; else None: `_checked_query`
     looks at each name in turn and says which one is wrong."""
-    data = dict(query)
+    data = dict(query.items())
     if len(data) != len(query) or not known.issuperset(data):
         return None
     text = "".join(data) + "".join(data.values())

@@ -74,8 +74,10 @@ class Query:
     def of(cls, **fields: Any) -> Query:
         """The Query of every field given by name, as `Query(**fields)`, in one dict update:
         the frozen dataclass's __init__ sets each field with its own object.__setattr__
-        (18 fields: 2.6 us against 1.1, on every plan request). Every field must be given."""
-        if fields.keys() != cls.__dataclass_fields__.keys():
+        (18 fields: 2.6 us against 1.1 hot, 10 against 9 cache-cold, on every plan request).
+        Every field must be given; only their number is checked (comparing the names cost
+        more, cold, than the update saves): a misspelt one leaves its field unset."""
+        if len(fields) != len(cls.__dataclass_fields__):
             raise TypeError(f"Query.of takes every field: {sorted(fields)}")
         q = object.__new__(cls)
         q.__dict__.update(fields)

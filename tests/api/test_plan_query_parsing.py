@@ -1,7 +1,9 @@
-"""GET /v1/plan's query string to a routing Query: the usual query (each name once, every
-name known, plain ASCII text) takes maas.http's one-pass way, every other the checked way
-(each name in turn); both give the same PlanQuery and Query, and the same error (class,
-code, detail, `parameter`, field errors) for every kind of bad input."""
+"""GET /v1/plan's query string to a routing Query. maas.http builds the usual query's model
+without validating it (plain text fields only: from, to, date, time), takes any other query
+whose names are each given once, known, with plain ASCII text, in one pass to validation, and
+every other one name by name (the checked way). All three give the same PlanQuery and Query,
+and the same error (class, code, detail, `parameter`, field errors) for every kind of bad
+input."""
 
 from __future__ import annotations
 
@@ -37,12 +39,13 @@ def _outcome(pairs: list[tuple[str, str]]) -> tuple[Any, ...]:
             pq.__pydantic_private__, repr(pq), pq.model_dump(), q, price)
 
 
-def _both_ways(monkeypatch: pytest.MonkeyPatch, pairs: list[tuple[str, str]]) -> tuple[Any, ...]:
+def _every_way(monkeypatch: pytest.MonkeyPatch, pairs: list[tuple[str, str]]) -> tuple[Any, ...]:
     fast = _outcome(pairs)
     with monkeypatch.context() as m:     # validated, not built
-        m.setattr(http, "_unvalidated", lambda model, data: None)
+        m.setattr(http, "_unvalidated", lambda model, query: None)
         validated = _outcome(pairs)
-    with monkeypatch.context() as m:     # each name in turn
+    with monkeypatch.context() as m:     # each name in turn, validated
+        m.setattr(http, "_unvalidated", lambda model, query: None)
         m.setattr(http, "_plain_query", lambda query, known: None)
         checked = _outcome(pairs)
     assert fast == validated == checked
@@ -63,14 +66,15 @@ def test_the_usual_query_takes_the_one_pass_way():
 
 
 def test_the_usual_query_is_built_without_validation():
-    data = dict(_USUAL)
-    built = http._unvalidated(PlanQuery, data)
-    assert built is not None and built == PlanQuery.model_validate(data)
-    for odd in ({**data, "lang": "zh"},                       # a field not plain text
-                {**data, "from_": "nyc:101N"},                # one field by both its names
-                {k: v for k, v in data.items() if k != "to"},  # a required field missing
-                {**data, "to": _Text("nyc:635S")}):            # text of a str subclass
-        assert http._unvalidated(PlanQuery, odd) is None, odd
+    built = http._unvalidated(PlanQuery, _request(_USUAL).query)
+    assert built is not None and built == PlanQuery.model_validate(dict(_USUAL))
+    for odd in (_with(lang="zh"),                              # a field not plain text
+                _with(from_="nyc:101N"),                       # one field by both its names
+                _USUAL + [("to", "nyc:101N")],                 # a name twice
+                [p for p in _USUAL if p[0] != "to"],           # a required field missing
+                _with(to=_Text("nyc:635S")),                   # text of a str subclass
+                _with(to="a\x00b"), _with(to="\ud800x"), _with(to="é")):
+        assert http._unvalidated(PlanQuery, _request(odd).query) is None, odd
 
 
 class _Text(str):
@@ -97,7 +101,7 @@ def test_every_query_model_built_is_the_model_validated(model):
     for given in [*({k} for k in fields), set(fields)]:
         data = {fields[f]: f"a:{i}" for i, f in enumerate(sorted(given | required))
                 if f in fields}
-        built = http._unvalidated(model, data)
+        built = http._unvalidated(model, _request(list(data.items())).query)
         try:
             validated = model.model_validate(data)
         except ValueError:
@@ -123,8 +127,8 @@ def test_every_query_model_built_is_the_model_validated(model):
     _with(lang="zh"),
     _with(lang="é"),                          # text beyond ASCII: the checked way
 ])
-def test_good_queries_are_the_same_both_ways(monkeypatch, pairs):
-    out = _both_ways(monkeypatch, pairs)
+def test_good_queries_are_the_same_every_way(monkeypatch, pairs):
+    out = _every_way(monkeypatch, pairs)
     assert out[0] is PlanQuery
 
 
@@ -157,8 +161,8 @@ def test_good_queries_are_the_same_both_ways(monkeypatch, pairs):
     (_with(criteria="fastest"), "invalid_query", "criteria"),
     (_with(criteria="price", arrive_by="true"), "invalid_query", "criteria"),
 ])
-def test_bad_queries_fail_the_same_both_ways(monkeypatch, pairs, code, parameter):
-    kind, got_code, status, detail, extra = _both_ways(monkeypatch, pairs)
+def test_bad_queries_fail_the_same_every_way(monkeypatch, pairs, code, parameter):
+    kind, got_code, status, detail, extra = _every_way(monkeypatch, pairs)
     assert (got_code, status) == (code, 400)
     if code == "invalid_parameter":
         assert parameter in [e["field"] for e in extra["errors"]]

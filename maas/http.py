@@ -475,7 +475,8 @@ _CONSTANTS = (type(None), bool, int, float, str)   # defaults validation passes 
 
 
 @functools.cache
-def _text_fields(model: type[BaseModel]) -> tuple[dict[str, str], frozenset[str], dict[str, Any]] | None:
+def _text_fields(
+        model: type[BaseModel]) -> tuple[dict[str, str], frozenset[str], dict[str, Any]] | None:
     """How `_unvalidated` builds `model`: ({query name: field name} of its plain `str`
     fields, its required fields, every field in order with its default (None for a required
     one)); None when validating could differ from that (a validator, a post-init, private

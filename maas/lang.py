@@ -13,10 +13,11 @@ __all__ = ["request_lang"]
 def request_lang(request: web.Request, lang: str | None, accept: bool = True) -> str | None:
     if lang:
         return primary(lang)
-    if not accept:
-        return None
+    header = request.headers.get("Accept-Language") if accept else None
+    if not header:
+        return None     # most API clients send none
     best, best_q = None, 0.0
-    for part in request.headers.get("Accept-Language", "").split(",")[:20]:
+    for part in header.split(",")[:20]:
         tag, _, params = part.strip().partition(";")
         q = 1.0
         if params.strip().startswith("q="):

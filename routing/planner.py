@@ -71,6 +71,19 @@ class Query:
     transfer_penalty_s: int = 0         # ranking: a change costs this much arrival time
     step_free: bool = False             # no stop/trip the feed marks as not accessible (2)
 
+    @classmethod
+    def of(cls, **fields: Any) -> Query:
+        """The Query of every field given by name, as `Query(**fields)`, in one dict update:
+        the frozen dataclass's __init__ sets each field with its own object.__setattr__
+        (18 fields: 2.6 us against 1.1 hot, 10 against 9 cache-cold, on every plan request).
+        Every field must be given; only their number is checked (comparing the names cost
+        more, cold, than the update saves): a misspelt one leaves its field unset."""
+        if len(fields) != len(cls.__dataclass_fields__):
+            raise TypeError(f"Query.of takes every field: {sorted(fields)}")
+        q = object.__new__(cls)
+        q.__dict__.update(fields)
+        return q
+
 
 class Children:
     """s -> its child stops (stop_parent) in stop order, `.get(s, default)` like a dict of

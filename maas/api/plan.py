@@ -160,16 +160,18 @@ def to_query(q: PlanQuery) -> Query:
     if origin == dest:
         raise InvalidQuery("from and to are the same place")
     modes = frozenset(x.strip() for x in q.modes.split(",") if x.strip()) if q.modes else None
-    return Query(origin=origin, destination=dest, date=d, time_s=secs, arrive_by=q.arrive_by,
-                 window_s=q.window_min * 60, modes=modes,
-                 wheelchair=q.wheelchair, max_walk_m=q.max_walk_m, min_transfer_s=q.min_transfer_s,
-                 limit=q.limit, via=_vias(q.via), via_min_stay_s=q.via_min_stay_s,
-                 **profile_options(q))
+    return Query.of(origin=origin, destination=dest, date=d, time_s=secs, arrive_by=q.arrive_by,
+                    window_s=q.window_min * 60, modes=modes,
+                    wheelchair=q.wheelchair, max_walk_m=q.max_walk_m,
+                    min_transfer_s=q.min_transfer_s, limit=q.limit, via=_vias(q.via),
+                    via_min_stay_s=q.via_min_stay_s, **profile_options(q))
 
 
 def _vias(text: str | None) -> tuple[str, ...]:
+    if not text:
+        return ()
     out = []
-    for part in (text or "").split(","):
+    for part in text.split(","):
         if part.strip():
             p = _place(part, "via")
             if not isinstance(p, str):

@@ -290,8 +290,8 @@ class TripTariff:
     """`leg_unit_price` of trip t's rides on a network without GTFS fares, from what every
     ride of t shares, looked up once: its route's tariff and the km of its stops' segments.
     `unit(board, alight)` is the same (price, source) as `leg_unit_price(net, cfg, LegSpan(t,
-    board, alight))` (the same tariff, the same km summed by the same np.sum of the same
-    segments), without the memos and numpy reads that path takes per leg."""
+    board, alight))` (the same tariff, the same km: `np_sum` adds the same segments in
+    np.sum's order), without the memos and numpy calls that path takes per leg."""
 
     __slots__ = ("cfg", "tariff", "source", "mode", "seg")
 
@@ -300,11 +300,41 @@ class TripTariff:
         self.cfg = cfg
         self.tariff, self.source = _tariff_for(net, cfg, route)
         self.mode = str(net.route_mode[route])
-        self.seg = _trip_segments_km(net, t)
+        self.seg: list[float] = _trip_segments_km(net, t).tolist()
 
     def unit(self, board: int, alight: int) -> tuple[int, str]:
-        km = float(self.seg[board:alight].sum())
-        return _tariff_minor(self.cfg, self.tariff, km, self.mode), self.source
+        return _tariff_minor(self.cfg, self.tariff, np_sum(self.seg, board, alight),
+                             self.mode), self.source
+
+
+def np_sum(xs: Sequence[float], begin: int, end: int) -> float:
+    """`float(np.asarray(xs)[begin:end].sum())` (end > begin) without numpy's ~1.5 us a call:
+    the same additions in the same order as its pairwise summation of a contiguous float64
+    run (below 8 values one after another; up to 128, eight running sums added pairwise,
+    then the rest one by one); longer runs are left to numpy."""
+    n = end - begin
+    if n < 8:
+        total = 0.0
+        for i in range(begin, end):
+            total += xs[i]
+        return total
+    if n > 128:
+        return float(np.sum(np.asarray(xs[begin:end], dtype=np.float64)))
+    r0, r1, r2, r3, r4, r5, r6, r7 = xs[begin:begin + 8]
+    whole = end - n % 8
+    for i in range(begin + 8, whole, 8):
+        r0 += xs[i]
+        r1 += xs[i + 1]
+        r2 += xs[i + 2]
+        r3 += xs[i + 3]
+        r4 += xs[i + 4]
+        r5 += xs[i + 5]
+        r6 += xs[i + 6]
+        r7 += xs[i + 7]
+    total = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+    for i in range(whole, end):
+        total += xs[i]
+    return total
 
 
 def trip_tariff(net: Network, cfg: FareConfig, t: int) -> TripTariff | None:
@@ -349,7 +379,23 @@ def _tariff_minor(cfg: FareConfig, tariff: Tariff, km: float, mode: str) -> int:
     price = max(tariff.minimum, tariff.base + tariff.per_km * km)
     if not math.isfinite(price):
         raise NoFare("tariff gives no finite price", mode=mode)
-    return _round(Decimal(str(price)) * 100, cfg.round_minor)
+    return _round_price(price, cfg.round_minor)
+
+
+def _round_price(price: float, step: int) -> int:
+    """`_round(Decimal(str(price)) * 100, step)` (the price's shortest decimal text in minor
+    units, half up to a multiple of `step`) without Decimal where floats cannot round it
+    differently: y = price * 100 / step in floats is within 3 ulps (< 1e-15 * |y|) of that
+    decimal's exact quotient, so unless y lies within 1e-12 * (1 + |y|) of a half-way point
+    both round to the same integer; near one (2.75 yuan at 10 fen: 27.5) Decimal decides."""
+    if step > 0:
+        y = price * 100 / step
+        if abs(y) < 1e15:
+            whole = math.floor(y)
+            frac = y - whole    # exact: y and its floor are within one binade
+            if abs(frac - 0.5) > 1e-12 * (1.0 + abs(y)):
+                return (whole + (frac > 0.5)) * step
+    return _round(Decimal(str(price)) * 100, step)
 
 
 # id(cfg) -> (cfg, (units, linked, categories) -> Quote): Decimal arithmetic on the same few inputs
@@ -389,18 +435,25 @@ def price_units(cfg: FareConfig, units: Sequence[tuple[int, str]], operators: Se
     No network needed: cancelling a leg re-prices the rest from the stored units.
     """
     linked = len(units) >= 2 and len(set(operators)) >= 2
-    key = (tuple(units), linked, tuple(categories))
+    try:
+        return price_linked(cfg, tuple(units), linked, tuple(categories))
+    except TypeError:   # a unit given as a list: not hashable, price it directly
+        return _price_units(cfg, units, linked, categories)
+
+
+def price_linked(cfg: FareConfig, units: tuple[tuple[int, str], ...], linked: bool,
+                 categories: tuple[str, ...]) -> Quote:
+    """`price_units` once whether the legs link operators is known (`linked`), memoised by
+    its arguments (Decimal arithmetic on the same few inputs)."""
+    key = (units, linked, categories)
     memo = _QUOTES.get(id(cfg))
     if memo is None or memo[0] is not cfg:
         if len(_QUOTES) >= 8:
             _QUOTES.clear()
         memo = _QUOTES[id(cfg)] = (cfg, {})
-    try:
-        got = memo[1].get(key)
-    except TypeError:   # a unit given as a list: not hashable, price it directly
-        return _price_units(cfg, units, linked, categories)
+    got = memo[1].get(key)
     if got is None:
-        got = _price_units(cfg, key[0], linked, key[2])
+        got = _price_units(cfg, units, linked, categories)
         if len(memo[1]) >= _MEMO_MAX:
             memo[1].clear()
         memo[1][key] = got

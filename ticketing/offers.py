@@ -8,8 +8,9 @@ itinerary is invalid (tampering, or a network that changed under the same versio
 
 from __future__ import annotations
 
+import functools
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -19,9 +20,10 @@ from routing.network import Network
 from routing.prebuilt import registered_trips
 from ticketing.errors import ItineraryInvalid, ItineraryStale
 from ticketing.fares import (FareConfig, LegSpan, Quote, TripTariff, leg_operator, leg_unit_price,
-                              price_journey, price_units, trip_tariff)
+                              price_journey, price_linked, trip_tariff)
 
-__all__ = ["OfferLeg", "Offer", "check_versions", "resolve_legs", "make_offer", "price_itinerary"]
+__all__ = ["OfferLeg", "Offer", "check_versions", "resolve_legs", "make_offer", "price_itinerary",
+           "adult_pricer"]
 
 
 @dataclass(frozen=True)
@@ -218,55 +220,58 @@ class _Planned:
     """Quotes of planned legs on one network, priced as their fare class's representative
     trip (`price_itinerary(planned=True, classes=...)`), from plain memos: trip id -> its
     class's record (the trip priced, its operator, its `TripTariff`) and (that trip, board,
-    alight) -> unit price; the quote itself is `price_units`' (memoised by the units). The
+    alight) -> unit price; the quote itself is `price_linked`'s (memoised by the units). The
     same values as `_quote(..., planned=True, classes=...)`, without hashing the legs (a leg
     key holds eight fields, two datetimes) or looking the network up in a weak memo once per
     leg: a plan's new itineraries (a new day, a query nobody asked yet) were priced at ~3x
     the in-process cost inside a busy server. A unit not seen before comes straight from the
     class's tariff (`TripTariff.unit`) when the network has no GTFS fares."""
 
-    __slots__ = ("net", "cfg", "trip_class", "rep_trip", "trips", "classes", "units")
+    __slots__ = ("net", "cfg", "trip_class", "rep_trip", "index", "trips", "classes", "units")
 
     def __init__(self, net: Network, cfg: FareConfig, classes: FareClasses) -> None:
         # not `classes` itself: it is this pricer's key in the weak memo (a value holding
         # its key would keep both, and the network, alive after the planner is gone)
         self.net, self.cfg = net, cfg
         self.trip_class, self.rep_trip = classes.trip_class, classes.rep_trip
+        self.index = _trip_index(net).index
         self.trips: dict[str, tuple[int, str, TripTariff | None]] = {}
         self.classes: dict[int, tuple[int, str, TripTariff | None]] = {}
         self.units: dict[tuple[int, int, int], tuple[int, str]] = {}
 
-    def quote(self, legs: Sequence[Any], categories: Sequence[str]) -> Quote:
+    def quote(self, legs: Sequence[Any], categories: Sequence[str] = ("adult",)) -> Quote:
         trips, memo = self.trips, self.units
-        units, operators = [], []
+        units = []
+        first, linked = None, False     # linked: two legs of different operators
         for n, leg in enumerate(legs):
-            got = trips.get(leg.trip_id)
-            if got is None:
-                got = self._trip(n, leg)
-            t, operator, tariff = got
-            board, alight = leg.board_pos, leg.alight_pos
-            key = (t, board, alight)
+            rep, operator, tariff = trips.get(leg.trip_id) or self._trip(n, leg)
+            key = (rep, leg.board_pos, leg.alight_pos)
             unit = memo.get(key)
             if unit is None:
-                unit = tariff.unit(board, alight) if tariff is not None \
-                    else leg_unit_price(self.net, self.cfg, LegSpan(*key))
-                if len(memo) >= 1 << 16:
-                    memo.clear()
-                memo[key] = unit
+                unit = self._unit(key, tariff)
             units.append(unit)
-            operators.append(operator)
-        return price_units(self.cfg, units, operators, categories)
+            if first is None:
+                first = operator
+            elif operator != first:
+                linked = True
+        return price_linked(self.cfg, tuple(units), linked, tuple(categories))
+
+    def _unit(self, key: tuple[int, int, int], tariff: TripTariff | None) -> tuple[int, str]:
+        unit = tariff.unit(key[1], key[2]) if tariff is not None \
+            else leg_unit_price(self.net, self.cfg, LegSpan(*key))
+        if len(self.units) >= 1 << 16:
+            self.units.clear()
+        self.units[key] = unit
+        return unit
 
     def _trip(self, n: int, leg: Any) -> tuple[int, str, TripTariff | None]:
-        net = self.net
-        trips = _trip_index(net)
-        t = trips.index.get(leg.trip_id)
+        t = self.index.get(leg.trip_id)
         if t is None:
-            _trip_of(trips, n, leg)     # 422 itinerary_invalid: no such trip
+            _trip_of(_trip_index(self.net), n, leg)     # 422 itinerary_invalid: no such trip
         c = int(self.trip_class[t])
         got = self.classes.get(c)
         if got is None:
-            rep = int(self.rep_trip[c])
+            net, rep = self.net, int(self.rep_trip[c])
             got = self.classes[c] = (rep, leg_operator(net, LegSpan(rep, 0, 0)),
                                      trip_tariff(net, self.cfg, rep))
         if len(self.trips) >= 1 << 16:
@@ -276,6 +281,17 @@ class _Planned:
 
 
 _PLANNED: weakref.WeakKeyDictionary[FareClasses, _Planned] = weakref.WeakKeyDictionary()
+
+
+def adult_pricer(net: Network, cfg: FareConfig,
+                 classes: FareClasses | None) -> Callable[[Sequence[Any]], Quote]:
+    """`lambda legs: price_itinerary(net, cfg, legs, planned=True, classes=classes)` (one
+    adult), its memos looked up once: /v1/plan prices every itinerary of a response with
+    the same network, config and planner."""
+    pricer = _planned(net, cfg, classes) if classes is not None else None
+    if pricer is not None:
+        return pricer.quote
+    return functools.partial(price_itinerary, net, cfg, planned=True, classes=classes)
 
 
 def _planned(net: Network, cfg: FareConfig, classes: FareClasses) -> _Planned | None:

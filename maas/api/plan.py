@@ -8,6 +8,7 @@ import logging
 import re
 import time
 import weakref
+from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any
 
@@ -26,12 +27,12 @@ from maas.lang import request_lang
 from routing.config import PROFILES
 from routing.errors import InvalidQuery, NoTimetable
 from routing.fares import FareClasses, FareTable
-from routing.itinerary import Itinerary, Leg, Place
+from routing.itinerary import Itinerary, Leg, LegKey, Place
 from routing.names import display_name, headsign, primary, route_name
 from routing.planner import Planner, Query
 from ticketing.errors import TicketingError
 from ticketing.fares import FareConfig, Quote, format_minor, search_fares
-from ticketing.offers import price_itinerary
+from ticketing.offers import adult_pricer
 
 log = logging.getLogger(__name__)
 router = Router(tag="plan")
@@ -246,20 +247,27 @@ def itinerary_alerts(request: web.Request, it: Itinerary, lang: str | None) -> l
 # --- prices (one adult) -------------------------------------------------------------------
 
 
-def itinerary_quote(request: web.Request, it: Itinerary) -> tuple[Quote | None, bool]:
+def itinerary_quote(request: web.Request, it: Itinerary,
+                    prices: Callable[[list[LegKey]], Quote] | None = None
+                    ) -> tuple[Quote | None, bool]:
     """(quote of its transit legs, priced): one adult; (None, True) when it has no transit
-    leg (free), (None, False) when its legs cannot be priced."""
+    leg (free), (None, False) when its legs cannot be priced. `prices`: `_prices(request)`,
+    when the caller prices several itineraries."""
     keys = [leg.key for leg in it.legs if leg.key is not None]
     if not keys:
         return None, True
-    snap = request.app[LIVE].current
     try:
-        return price_itinerary(snap.network, request.app[BOOKINGS].config.fares, keys,
-                               planned=True, classes=snap.planner.fare_classes()
-                               if snap.planner is not None else None), True
+        return (prices or _prices(request))(keys), True
     except TicketingError:
         log.warning("could not price an itinerary", exc_info=True)
         return None, False
+
+
+def _prices(request: web.Request) -> Callable[[list[LegKey]], Quote]:
+    """One adult's price of planned legs on this worker's network (`adult_pricer`)."""
+    snap = request.app[LIVE].current
+    return adult_pricer(snap.network, request.app[BOOKINGS].config.fares,
+                        snap.planner.fare_classes() if snap.planner is not None else None)
 
 
 def add_prices(request: web.Request, out: ItineraryOut, it: Itinerary) -> ItineraryOut:
@@ -317,9 +325,10 @@ def render_json(request: web.Request, its: list[Itinerary], lang: str | None = N
         its = [dataclasses.replace(it, legs=tuple(_in_lang(request, leg, names) for leg in it.legs))
                for it in its]
     currency = request.app[BOOKINGS].config.fares.currency
+    prices = _prices(request)
     out = []
     for it in its:
-        quote, priced = itinerary_quote(request, it)
+        quote, priced = itinerary_quote(request, it, prices)
         out.append(plan_json.itinerary_json(
             it, [plan_json.leg_json(leg, memo) for leg in it.legs], quote, priced, currency,
             _alerts_json(request, it, lang)))

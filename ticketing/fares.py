@@ -467,15 +467,20 @@ def _price_units(cfg: FareConfig, units: Sequence[tuple[int, str]], linked: bool
         if cat != "adult" and cat not in cfg.concessions:
             raise UnknownCategory(f"unknown passenger category {cat!r}",
                                   field=f"passengers[{i}].category")
-        factors.append(Decimal(1) - Decimal(str(cfg.concessions.get(cat, 0.0))))
-    keep = Decimal(1) - Decimal(str(cfg.linked_discount)) if linked else Decimal(1)
-    one = keep == 1     # an integer unit at factor 1 is its own rounded amount (no Decimal)
+        discount = cfg.concessions.get(cat, 0.0)
+        factors.append(_ONE if discount == 0 else _ONE - Decimal(str(discount)))
+    keep = _ONE - Decimal(str(cfg.linked_discount)) if linked else _ONE
+    # at factor 1 an integer unit is its own rounded amount, once per passenger (no Decimal)
+    plain = keep == 1 and all(f == 1 for f in factors)
     priced = tuple(
-        LegPrice(unit, sum(unit if one and f == 1 and type(unit) is int
-                           else _round(Decimal(unit) * f * keep) for f in factors), source)
+        LegPrice(unit, unit * len(factors) if plain and type(unit) is int
+                 else sum(_round(Decimal(unit) * f * keep) for f in factors), source)
         for unit, source in units
     )
     return Quote(priced, sum(p.amount_minor for p in priced), cfg.currency, linked)
+
+
+_ONE = Decimal(1)
 
 
 def leg_operator(net: Network, leg: LegSpan) -> str:

@@ -117,3 +117,24 @@ def test_planned_prices_are_the_checked_prices_on_real_legs(case, monkeypatch):
     if case == "v1 zones, three operators":
         assert any(q.linked for q in want)
     _forget()
+
+
+def test_price_units_is_the_decimal_arithmetic():
+    """Integer units at factor 1 (adults, no linked discount) are their own amounts; every
+    other amount is the unit times the category's factor and the linked keep, rounded."""
+    rng = random.Random(3)
+    for linked_discount in (0.0, 0.05, 0.1, 0.333):
+        cfg = FareConfig(concessions={"child": 0.5, "senior": 0.3, "free": 1.0, "none": 0.0},
+                         linked_discount=linked_discount)
+        for _ in range(300):
+            units = tuple((rng.randint(0, 5000), rng.choice(["a", "b"]))
+                          for _ in range(rng.randint(1, 4)))
+            cats = tuple(rng.choice(["adult", "child", "senior", "free", "none"])
+                         for _ in range(rng.randint(1, 3)))
+            linked = len(units) >= 2 and rng.random() < 0.5
+            keep = Decimal(1) - Decimal(str(linked_discount)) if linked else Decimal(1)
+            want = [sum(fares._round(Decimal(u) * (Decimal(1) - Decimal(str(
+                cfg.concessions.get(c, 0.0)))) * keep) for c in cats) for u, _ in units]
+            got = fares._price_units(cfg, units, linked, cats)
+            assert [p.amount_minor for p in got.legs] == want
+            assert got.total_minor == sum(want) and got.linked == linked

@@ -224,6 +224,8 @@ def _serve_child(pl: Planner, net: Network, settings, conn) -> None:  # type: ig
             return run
         plan_api.render_json = timed("render_json", plan_api.render_json)
         plan_api.itinerary_quote = timed("prices", plan_api.itinerary_quote)
+        if hasattr(plan_api, "_prices"):    # the pricer, looked up once a response
+            plan_api._prices = timed("prices lookup", plan_api._prices)
         plan_api._Gauge.plan = timed("planner", plan_api._Gauge.plan)
         plan_api.to_query = timed("to_query", plan_api.to_query)
         import maas.http as http_edge

@@ -38,7 +38,8 @@ class Outputs(NamedTuple):
     `squeeze_rows` their squeezed rides. Two blocks, not seven arrays: numba types every
     argument of a call (~0.13 us each)."""
 
-    rows: np.ndarray            # (3, cap): the run's start, rounds (rides), rides written
+    rows: np.ndarray            # (4, cap): the run's start, rounds (rides), rides written,
+    #                             the latest its first boarding may leave (see `_chain`)
     rides: np.ndarray           # (4, cap, rounds + 1) per ride: trip instance, board and
     #                             alight positions, stops of its pattern (`squeeze_rows`)
 
@@ -74,7 +75,7 @@ class Scratch:
         self._out = self._outputs(OUT_ROWS)
 
     def _outputs(self, cap: int) -> Outputs:
-        return Outputs(np.empty((3, cap), np.int32), np.empty((4, cap, self.rounds + 1), np.int32))
+        return Outputs(np.empty((4, cap), np.int32), np.empty((4, cap, self.rounds + 1), np.int32))
 
     def outputs(self, cap: int) -> Outputs:
         """Room for `cap` journeys of `search`: this scratch's own rows when they are enough
@@ -262,9 +263,13 @@ def run(
 @numba.njit(cache=True, nogil=True)
 def _chain(k, pat_stop_start, pat_stops, board_slack, q_pattern, q_inst_start, q_time_start,
            t_dep, inst_q, ready, ready_from, veh_inst, veh_board, veh_alight,
-           tgt_inst, tgt_board, tgt_alight, out_inst, out_board, out_alight, row, max_wait):
+           tgt_inst, tgt_board, tgt_alight, out_inst, out_board, out_alight, out_last, row,
+           max_wait):
     """Follow the pointers of round k back to a source; rides written target-first.
-    `max_wait`: how long after its source label a first boarding may leave (see `run`)."""
+    `max_wait`: how long after its source label a first boarding may leave (see `run`);
+    out_last[row] is set to the latest `need` (departure - board slack) the first ride may
+    have at its boarding stop, so `squeeze_rows` keeps a range journey inside its window
+    (INF without a window)."""
     g = tgt_inst[k]
     b = tgt_board[k]
     a = tgt_alight[k]
@@ -287,6 +292,7 @@ def _chain(k, pat_stop_start, pat_stops, board_slack, q_pattern, q_inst_start, q
         while j < rnd and ready[j, s_b] > need:
             j += 1
         if j == 0 or j >= rnd:
+            out_last[row] = ready[0, s_b] + max_wait if max_wait < INF else INF
             break
         s0 = ready_from[j, s_b]
         g = veh_inst[j, s0]
@@ -316,7 +322,7 @@ def search(
     tgt, tgt_inst, tgt_board, tgt_alight = tgts[0], tgts[1], tgts[2], tgts[3]
     marked, veh_flag, marked_list, veh_marked = flags[0], flags[1], lists[0], lists[1]
     q_pos, queue = q_state[0], q_state[1]
-    out_start, out_k, out_len = out_rows[0], out_rows[1], out_rows[2]
+    out_start, out_k, out_len, out_last = out_rows[0], out_rows[1], out_rows[2], out_rows[3]
     out_inst, out_board, out_alight = out_rides[0], out_rides[1], out_rides[2]
     ready[:] = INF
     veh[:] = INF
@@ -348,7 +354,7 @@ def search(
                     k, pat_stop_start, pat_stops, board_slack, q_pattern, q_inst_start,
                     q_time_start, t_dep, inst_q, ready, ready_from, veh_inst, veh_board,
                     veh_alight, tgt_inst, tgt_board, tgt_alight, out_inst, out_board, out_alight,
-                    n_out, max_wait)
+                    out_last, n_out, max_wait)
                 n_out += 1
             if v < best:
                 best = v
@@ -367,8 +373,11 @@ def squeeze_rows(n, out_rows, out_rides, pat_len,
     target-first), in place: each ride's instance becomes the latest of its day pattern that
     still makes the next connection (the last ride: the same arrival); each ride's stop
     count (`pat_len` of its pattern) goes to `out_rides[3]`. The same arithmetic as `squeeze`
-    without `inst_class`, on the arrays instead of a Ride per ride."""
-    out_len = out_rows[2]
+    without `inst_class`, on the arrays instead of a Ride per ride, but the first ride is not
+    moved past the latest departure its run allows (`out_rows[3]`, from `_chain`): squeezed
+    past a range query's window end, an in-window journey would start outside the window and
+    be dropped (its later twin having hidden it in the search)."""
+    out_len, out_last = out_rows[2], out_rows[3]
     out_inst, out_board, out_alight, out_length = out_rides[0], out_rides[1], out_rides[2], \
         out_rides[3]
     for i in range(n):
@@ -388,9 +397,13 @@ def squeeze_rows(n, out_rows, out_rides, pat_len,
             if m == 0:
                 deadline = t_arr[base + j * length + al]
             last = q_inst_start[q + 1] - i0
+            # the first ride leaves no later than its run allows (a range query's window)
+            first_by = out_last[i] if m == m_len - 1 else INF
             for k in range(j + 1, last):       # FIFO: arrivals never decrease with k
                 if t_arr[base + k * length + al] > deadline:
                     break
+                if t_dep[base + k * length + bd] - board_slack[ps + bd] > first_by:
+                    break                       # departures never decrease with k either
                 if inst_ok[i0 + k]:
                     j = k
             out_inst[i, m] = i0 + j

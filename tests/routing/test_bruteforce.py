@@ -397,3 +397,21 @@ def test_range_query_keeps_a_walk_ride_walk_journey():
     pl = Planner.build(net, CFG)
     assert pl.plan(Query("t:S2", "t:S0", date(2026, 11, 26), 5 * 3600))
     _check_range_exact(pl, "t:S2", "t:S0", date(2026, 11, 26), 5 * 3600, 4 * 3600)
+
+
+def test_range_query_does_not_squeeze_the_first_ride_past_the_window():
+    """Found by the generated test on 2026-12-07 (MAAS_TEST_SEED=315554734): the only start in
+    the 05:00-09:00 window (R0's 06:00 rail, then R1's bus at 09:18) was squeezed to the
+    latest R0 run that still makes the bus (T2 at 09:16, setting out 09:01, after the window)
+    and then dropped as starting outside it: the range query returned nothing. The squeeze
+    now moves a first ride no later than its run allows (`raptor.squeeze_rows`)."""
+    net = timetable("""
+        T0 R0 rail 1 S0@06:00/06:00 S4@06:01/06:01
+        T1 R1 bus 1 S0@09:16/09:18 S1@09:19/09:19 S2@09:20/09:20 S3@09:21/09:21 S4@09:22/09:22
+        T2 R2 rail 1 S0@09:14/09:16 S4@09:17/09:17
+    """, {"S0": (36.6, 117.0), "S1": (36.6, 117.0), "S2": (36.6, 117.0), "S3": (36.6, 117.005),
+          "S4": (36.6, 117.0)}, n_days=3)
+    pl = Planner.build(net, CFG)
+    its = pl.plan(Query("t:S0", "t:S3", date(2026, 11, 26), 5 * 3600, window_s=4 * 3600))
+    assert [leg.trip_id for it in its for leg in it.legs if leg.trip_id] == ["t:T0", "t:T1"]
+    _check_range_exact(pl, "t:S0", "t:S3", date(2026, 11, 26), 5 * 3600, 4 * 3600)

@@ -64,3 +64,82 @@ def test_plans_on_the_memos_are_a_fresh_planners():
     assert walks and rides
     assert set(warm._place_members) == {"t:A", "t:B", "t:C", "t:D"}
     assert warm._place_members["t:C"] == warm._members(warm.stop("t:C"))
+
+
+def test_raw_from_the_legs_is_raw_from_the_timetable():
+    """A point query's `_Builder.raw` reads the first and last ride's memoised leg; a range
+    query's the timetable: the same (departure, arrival, transfers), start and value, on a
+    static and a realtime planner (a delayed run), both directions."""
+    from routing import journeys
+    from routing.updates import StopTimeEvent, StopTimeUpdate, TripUpdate
+    from test_bruteforce import _load
+    from test_kernel import _queries
+
+    net = _load("marta-rail-blue-green-2021", "cobblinc-route30-2021")
+    static = Planner.build(net)
+    got = []
+    assemble = journeys.assemble
+
+    def spy(ctx, catalog, search, found, query, src, dst, *args, **kw):
+        got.append((ctx, catalog, search, found, query, src, dst))
+        return assemble(ctx, catalog, search, found, query, src, dst, *args, **kw)
+
+    import routing.planner as planner_mod
+    planner_mod.assemble = spy
+    try:
+        queries = _queries(net, 30, 21)
+        ridden = {leg.key for q in queries for it in static.plan(q) for leg in it.legs
+                  if leg.key is not None}
+        delayed = static.with_realtime([TripUpdate(k.trip_id, k.service_date, stop_updates=(
+            StopTimeUpdate(stop_id=k.from_stop, departure=StopTimeEvent(delay=120)),))
+            for k in ridden])
+        assert delayed.realtime is not None
+        assert any(leg.realtime for q in queries for it in delayed.plan(q) for leg in it.legs)
+    finally:
+        planner_mod.assemble = assemble
+    compared = 0
+    for ctx, catalog, search, found, query, src, dst in got:
+        for rides in found:
+            key = tuple((int(search.day.inst_trip[r.inst]), int(search.day.inst_date[r.inst]),
+                         r.board, r.alight) for r in rides)
+            a = journeys._Builder(ctx, catalog, query, src, dst)
+            b = journeys._Builder(ctx, catalog, query, src, dst)
+            assert (a.raw(key, True), a.start, a.value) == (b.raw(key, False), b.start, b.value)
+            compared += 1
+    assert compared > 20
+
+
+def test_a_plain_querys_search_is_made_once_per_day():
+    """`Searches.resolve` gives every plain query of a day (no option that changes the
+    search) one Search, equal to a fresh one; a query with such an option its own; the
+    memo holds a few days, each checked to be the day asked for."""
+    from dataclasses import fields, replace
+
+    import numpy as np
+
+    from routing.search import Search
+
+    pl = Planner.build(NET)
+    day = pl.day(BASE)
+    a = pl.searches.resolve(Query("t:A", "t:C", BASE, 7 * 3600), day)
+    b = pl.searches.resolve(Query("t:B", "t:D", BASE, 9 * 3600, transfer_penalty_s=60), day)
+    fresh = Planner.build(NET)
+    c = fresh.searches._resolve(Query("t:A", "t:C", BASE, 7 * 3600), fresh.day(BASE))
+    assert a is b
+    for f in fields(Search):
+        x, y = getattr(a, f.name), getattr(c, f.name)
+        if isinstance(x, np.ndarray):
+            assert np.array_equal(x, y), f.name
+        elif f.name not in ("day", "pats", "fps"):
+            assert x == y, f.name
+    plain = Query("t:A", "t:C", BASE, 7 * 3600)
+    for option in (dict(modes=frozenset({"bus"})), dict(min_transfer_s=0),
+                   dict(extra_transfer_s=60), dict(walk_speed_mps=1.0), dict(max_transfers=1),
+                   dict(max_walk_m=100.0), dict(wheelchair=True), dict(step_free=True)):
+        assert pl.searches.resolve(replace(plain, **option), day) is not a, option
+    for n in range(6):
+        d = pl.day(BASE + timedelta(n))
+        assert pl.searches.resolve(plain, d).day is d
+        assert len(pl.searches._plain) <= 4
+    rt = pl.with_realtime([])
+    assert rt.searches.resolve(plain, rt.day(BASE)).day is rt.day(BASE)

@@ -119,10 +119,23 @@ class Catalog:
         # passes the same ones, so its legs share one tuple (and renderers can key by it)
         self._spans: dict[tuple[int, int, int], tuple[Place, ...]] = like._spans if like else {}
         self._rides: dict[tuple[int, int, int, int], tuple[Leg, int, int]] = {}
+        self._versions: dict[frozenset[str], tuple[tuple[str, str], ...]] = \
+            like._versions if like else {}
 
     def forget_rides(self) -> None:
         """Drop the memoised legs of rides (benchmarks: measure queries as if first seen)."""
         self._rides.clear()
+
+    def versions(self, feeds: frozenset[str]) -> tuple[tuple[str, str], ...]:
+        """(feed, version) of each feed in `feeds` (the feeds an itinerary rides: a new
+        version of an unrelated feed keeps it bookable), in the network's order; memoised
+        per set of feeds (a leg's `feed` is its trip id's prefix)."""
+        got = self._versions.get(feeds)
+        if got is None:
+            if len(self._versions) >= self._MAX:
+                self._versions.clear()
+            got = self._versions[feeds] = tuple(fv for fv in self.ctx.versions if fv[0] in feeds)
+        return got
 
     def ref(self, sd: int, z: int) -> int:
         """Epoch of the service-day reference of service date `sd` (ordinal) in zone z."""
@@ -371,6 +384,8 @@ class _Builder:
 def _pareto(cands: list[tuple], priced: bool = False) -> list[tuple]:
     """Keep journeys no other one beats on (later departure, earlier arrival, fewer transfers;
     `priced`: and a price no higher, c[5])."""
+    if len(cands) < 2:          # (a point query finds one journey or two)
+        return list(cands)
     if priced:
         cands = sorted(cands, key=lambda c: (c[1], c[2], c[5], -c[0], c[3]))
     else:
@@ -382,6 +397,20 @@ def _pareto(cands: list[tuple], priced: bool = False) -> list[tuple]:
             continue
         kept.append(c)
     return kept
+
+
+def _order(kept: list[tuple], query: Query) -> None:
+    """Sort journeys for the kind of query (see `assemble`)."""
+    if query.window_s > 0:
+        kept.sort(key=lambda c: (c[0], c[1], c[2]))
+    elif query.arrive_by:
+        pen = int(query.transfer_penalty_s or 0)
+        kept.sort(key=lambda c: (-c[0] + pen * c[2], c[2], c[1]))
+    elif query.transfer_penalty_s:      # a profile preferring fewer changes
+        pen = int(query.transfer_penalty_s)
+        kept.sort(key=lambda c: (c[1] + pen * c[2], c[2], -c[0]))
+    else:
+        kept.sort(key=lambda c: (c[1], c[2], -c[0]))
 
 
 def assemble(ctx: Context, catalog: Catalog, search: Search, found: list[tuple[Ride, ...]],
@@ -424,16 +453,8 @@ def assemble(ctx: Context, catalog: Catalog, search: Search, found: list[tuple[R
     kept = _pareto(raws, priced=prices is not None)
     if walk is not None:
         kept.append((walk[0], walk[0] + walk[1], 0, walk[2], None, 0 if prices is not None else None))
-    if query.window_s > 0:
-        kept.sort(key=lambda c: (c[0], c[1], c[2]))
-    elif query.arrive_by:
-        pen = int(query.transfer_penalty_s or 0)
-        kept.sort(key=lambda c: (-c[0] + pen * c[2], c[2], c[1]))
-    elif query.transfer_penalty_s:      # a profile preferring fewer changes
-        pen = int(query.transfer_penalty_s)
-        kept.sort(key=lambda c: (c[1] + pen * c[2], c[2], -c[0]))
-    else:
-        kept.sort(key=lambda c: (c[1], c[2], -c[0]))
+    if len(kept) > 1:
+        _order(kept, query)
     top = kept[:limit]
     if prices is not None and kept:
         cheapest = min(kept, key=lambda c: (c[5], c[1], c[2]))
@@ -443,11 +464,10 @@ def assemble(ctx: Context, catalog: Catalog, search: Search, found: list[tuple[R
               c[5]) for c in top]
     out = []
     for dep, arr, transfers, _, legs, price in kept:
-        keys = tuple(leg.key for leg in legs if leg.key is not None)
-        # only the feeds it rides: a new version of an unrelated feed keeps it bookable
-        used = {k.trip_id.split(":", 1)[0] for k in keys}
+        keys = tuple([leg.key for leg in legs if leg.key is not None])
         ikey = _blank(ItineraryKey)
-        vars(ikey).update(versions=tuple(fv for fv in ctx.versions if fv[0] in used), legs=keys)
+        vars(ikey).update(versions=catalog.versions(
+            frozenset([leg.feed for leg in legs if leg.key is not None])), legs=keys)
         it = _blank(Itinerary)
         vars(it).update(id=encode_id(ikey, ctx.config.id_secret), key=ikey,
                         departure=legs[0].departure, arrival=legs[-1].arrival,

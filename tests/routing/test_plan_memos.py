@@ -143,3 +143,22 @@ def test_a_plain_querys_search_is_made_once_per_day():
         assert len(pl.searches._plain) <= 4
     rt = pl.with_realtime([])
     assert rt.searches.resolve(plain, rt.day(BASE)).day is rt.day(BASE)
+
+
+def test_an_itinerarys_versions_are_the_feeds_it_rides():
+    """`Catalog.versions` (memoised per set of feeds, from the legs' `feed`) names the
+    versions of the feeds an itinerary's trips belong to, in the network's order."""
+    from test_bruteforce import _load
+    from test_kernel import _queries
+
+    net = _load("marta-rail-blue-green-2021", "cobblinc-route30-2021")
+    pl = Planner.build(net)
+    seen = set()
+    for q in _queries(net, 20, 5):
+        for it in pl.plan(q):
+            used = {k.trip_id.split(":", 1)[0] for k in it.key.legs}
+            assert it.key.versions == tuple(fv for fv in pl.versions if fv[0] in used)
+            seen.add(it.key.versions)
+    assert len(pl.versions) == 2 and len(seen) >= 2
+    assert pl.catalog.versions(frozenset()) == ()
+    assert pl.catalog.versions(frozenset(f for f, _ in pl.versions)) == pl.versions

@@ -57,7 +57,7 @@ class Context:
         return s
 
     def stop_tz(self, s: int) -> str:
-        return self.network.timezones[int(self.network.stop_tz[s])]
+        return self.network.timezones[self.network.stop_tz.item(s)]
 
     def runs_on(self, t: int, service_date: date) -> bool:
         """Trip t runs on `service_date` (its calendar)."""
@@ -69,7 +69,7 @@ class Context:
     def walk_m(self, s: int, s2: int) -> float:
         """Walking metres s -> s2: the footpath's, else the straight line x detour."""
         f = self.fps
-        for e in range(int(f.start[s]), int(f.start[s + 1])):
+        for e in range(f.start.item(s), f.start.item(s + 1)):
             if f.to[e] == s2 and f.dist_m[e] > 0:
                 return float(f.dist_m[e])
         net = self.network

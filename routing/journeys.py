@@ -119,10 +119,23 @@ class Catalog:
         # passes the same ones, so its legs share one tuple (and renderers can key by it)
         self._spans: dict[tuple[int, int, int], tuple[Place, ...]] = like._spans if like else {}
         self._rides: dict[tuple[int, int, int, int], tuple[Leg, int, int]] = {}
+        self._versions: dict[frozenset[str], tuple[tuple[str, str], ...]] = \
+            like._versions if like else {}
 
     def forget_rides(self) -> None:
         """Drop the memoised legs of rides (benchmarks: measure queries as if first seen)."""
         self._rides.clear()
+
+    def versions(self, feeds: frozenset[str]) -> tuple[tuple[str, str], ...]:
+        """(feed, version) of each feed in `feeds` (the feeds an itinerary rides: a new
+        version of an unrelated feed keeps it bookable), in the network's order; memoised
+        per set of feeds (a leg's `feed` is its trip id's prefix)."""
+        got = self._versions.get(feeds)
+        if got is None:
+            if len(self._versions) >= self._MAX:
+                self._versions.clear()
+            got = self._versions[feeds] = tuple(fv for fv in self.ctx.versions if fv[0] in feeds)
+        return got
 
     def ref(self, sd: int, z: int) -> int:
         """Epoch of the service-day reference of service date `sd` (ordinal) in zone z."""
@@ -155,21 +168,21 @@ class Catalog:
         the timetable's."""
         run = self.rt.run(t, sd) if self.rt is not None else None
         if run is not None:
-            return ref + int(run.dep[board]), ref + int(run.arr[alight])
+            return ref + run.dep.item(board), ref + run.arr.item(alight)
         net, row = self.net, trip.row
-        return ref + int(net.st_dep[row + board]), ref + int(net.st_arr[row + alight])
+        return ref + net.st_dep.item(row + board), ref + net.st_arr.item(row + alight)
 
     def _ride(self, t: int, sd: int, board: int, alight: int) -> tuple[Leg, int, int, int, int]:
         net = self.net
         trip = self.trip(t)
         row = trip.row
         ref = self.ref(sd, trip.tz)
-        sdep = ref + int(net.st_dep[row + board])
-        sarr = ref + int(net.st_arr[row + alight])
+        sdep = ref + net.st_dep.item(row + board)
+        sarr = ref + net.st_arr.item(row + alight)
         run = self.rt.run(t, sd) if self.rt is not None else None
-        dep, arr = (ref + int(run.dep[board]), ref + int(run.arr[alight])) if run is not None \
+        dep, arr = (ref + run.dep.item(board), ref + run.arr.item(alight)) if run is not None \
             else (sdep, sarr)
-        s_b, s_a = int(net.st_stop[row + board]), int(net.st_stop[row + alight])
+        s_b, s_a = net.st_stop.item(row + board), net.st_stop.item(row + alight)
         known = self._places
         fb, ta = known.get(s_b) or self.place(s_b), known.get(s_a) or self.place(s_a)
         key = _blank(LegKey)
@@ -272,7 +285,7 @@ class _Builder:
     def slack(self, r: RideKey, board: bool) -> int:
         """Board/alight time in effect at ride `r`'s stop (for drawing walks)."""
         p = self.cat.trip(r[0]).pattern
-        return self._slack_row(int(self.fwd.stop_start[p]) + (r[2] if board else r[3]), board)
+        return self._slack_row(self.fwd.stop_start.item(p) + (r[2] if board else r[3]), board)
 
     def walk_only(self, dep: int, dur: int, dist_m: float) -> tuple:
         """The itinerary of one walk from the origin to the destination (as `build`)."""
@@ -284,23 +297,31 @@ class _Builder:
         leg = self.walk(a, z, dep, dist_m, dur)
         return dep, dep + dur, 0, leg.distance_m, (leg,)
 
-    def raw(self, rides: tuple[RideKey, ...]) -> tuple[int, int, int]:
-        """(departure, arrival, transfers) as build() will compute them, without objects."""
+    def raw(self, rides: tuple[RideKey, ...], legs: bool = False) -> tuple[int, int, int]:
+        """(departure, arrival, transfers) as build() will compute them. `legs`: read from
+        the first and last ride's leg (`Catalog.ride`, memoised: build takes them from there),
+        for queries that build nearly every journey found (a point query's); without, from
+        the timetable, making no objects (a range query drops most of its journeys)."""
         net, pats, cat = self.net, self.fwd, self.cat
         (t1, d1, board1, alight1), (t2, d2, board2, alight2) = rides[0], rides[-1]
         trip1, trip2 = cat.trip(t1), cat.trip(t2)
-        dep = cat.times(trip1, cat.ref(d1, trip1.tz), t1, d1, board1, alight1)[0]
-        arr = cat.times(trip2, cat.ref(d2, trip2.tz), t2, d2, board2, alight2)[1]
-        s_b, s_a = int(net.st_stop[trip1.row + board1]), int(net.st_stop[trip2.row + alight2])
+        if legs:
+            _, s_b, _, dep, _ = cat.ride(t1, d1, board1, alight1)
+            _, _, s_a, _, arr = cat.ride(t2, d2, board2, alight2)
+        else:
+            dep = cat.times(trip1, cat.ref(d1, trip1.tz), t1, d1, board1, alight1)[0]
+            arr = cat.times(trip2, cat.ref(d2, trip2.tz), t2, d2, board2, alight2)[1]
+            s_b = net.st_stop.item(trip1.row + board1)
+            s_a = net.st_stop.item(trip2.row + alight2)
         w, dm = self.o_reach.get(s_b, (0, 0))
-        slack = self._slack_row(int(pats.stop_start[trip1.pattern]) + board1, True)
+        slack = self._slack_row(pats.stop_start.item(trip1.pattern) + board1, True)
         if dm > 0 or not isinstance(self.origin, str):
             dep -= w + slack
             self.start = dep
         else:
             self.start = dep - slack
         w, dm = self.d_reach.get(s_a, (0, 0))
-        row = int(pats.stop_start[trip2.pattern]) + alight2
+        row = pats.stop_start.item(trip2.pattern) + alight2
         if dm > 0 or not isinstance(self.dest, str):
             arr += w + self._slack_row(row, False)
             self.value = arr
@@ -310,12 +331,12 @@ class _Builder:
 
     def _slack_row(self, row: int, board: bool) -> int:
         pats = self.fwd
-        fixed = (pats.board_fixed if board else pats.alight_fixed)[row]
+        fixed = (pats.board_fixed if board else pats.alight_fixed).item(row)
         if fixed >= 0:
-            return int(fixed)
+            return fixed
         if self.q.min_transfer_s is not None:
             return int(self.q.min_transfer_s) if board else 0
-        return int((pats.board_slack if board else pats.alight_slack)[row])
+        return (pats.board_slack if board else pats.alight_slack).item(row)
 
     def build(self, rides: tuple[RideKey, ...]) -> tuple | None:
         if not rides:
@@ -363,6 +384,8 @@ class _Builder:
 def _pareto(cands: list[tuple], priced: bool = False) -> list[tuple]:
     """Keep journeys no other one beats on (later departure, earlier arrival, fewer transfers;
     `priced`: and a price no higher, c[5])."""
+    if len(cands) < 2:          # (a point query finds one journey or two)
+        return list(cands)
     if priced:
         cands = sorted(cands, key=lambda c: (c[1], c[2], c[5], -c[0], c[3]))
     else:
@@ -374,6 +397,20 @@ def _pareto(cands: list[tuple], priced: bool = False) -> list[tuple]:
             continue
         kept.append(c)
     return kept
+
+
+def _order(kept: list[tuple], query: Query) -> None:
+    """Sort journeys for the kind of query (see `assemble`)."""
+    if query.window_s > 0:
+        kept.sort(key=lambda c: (c[0], c[1], c[2]))
+    elif query.arrive_by:
+        pen = int(query.transfer_penalty_s or 0)
+        kept.sort(key=lambda c: (-c[0] + pen * c[2], c[2], c[1]))
+    elif query.transfer_penalty_s:      # a profile preferring fewer changes
+        pen = int(query.transfer_penalty_s)
+        kept.sort(key=lambda c: (c[1] + pen * c[2], c[2], -c[0]))
+    else:
+        kept.sort(key=lambda c: (c[1], c[2], -c[0]))
 
 
 def assemble(ctx: Context, catalog: Catalog, search: Search, found: list[tuple[Ride, ...]],
@@ -394,15 +431,16 @@ def assemble(ctx: Context, catalog: Catalog, search: Search, found: list[tuple[R
     inst_trip, inst_date = search.day.inst_trip, search.day.inst_date
     seen: set = set()
     raws = []
+    legs = window is None       # (see raw)
     for n, rides in enumerate(found):
         if not rides:
             continue
-        key = tuple([(int(inst_trip[r.inst]), int(inst_date[r.inst]), r.board, r.alight)
+        key = tuple([(inst_trip.item(r.inst), inst_date.item(r.inst), r.board, r.alight)
                      for r in rides])
         if key in seen:
             continue
         seen.add(key)
-        raw = b.raw(key)
+        raw = b.raw(key, legs)
         if walk is not None and b.value - b.start >= walk[1]:
             continue                    # walking from its start arrives no later, no ride
         if window is not None:
@@ -415,16 +453,8 @@ def assemble(ctx: Context, catalog: Catalog, search: Search, found: list[tuple[R
     kept = _pareto(raws, priced=prices is not None)
     if walk is not None:
         kept.append((walk[0], walk[0] + walk[1], 0, walk[2], None, 0 if prices is not None else None))
-    if query.window_s > 0:
-        kept.sort(key=lambda c: (c[0], c[1], c[2]))
-    elif query.arrive_by:
-        pen = int(query.transfer_penalty_s or 0)
-        kept.sort(key=lambda c: (-c[0] + pen * c[2], c[2], c[1]))
-    elif query.transfer_penalty_s:      # a profile preferring fewer changes
-        pen = int(query.transfer_penalty_s)
-        kept.sort(key=lambda c: (c[1] + pen * c[2], c[2], -c[0]))
-    else:
-        kept.sort(key=lambda c: (c[1], c[2], -c[0]))
+    if len(kept) > 1:
+        _order(kept, query)
     top = kept[:limit]
     if prices is not None and kept:
         cheapest = min(kept, key=lambda c: (c[5], c[1], c[2]))
@@ -434,11 +464,10 @@ def assemble(ctx: Context, catalog: Catalog, search: Search, found: list[tuple[R
               c[5]) for c in top]
     out = []
     for dep, arr, transfers, _, legs, price in kept:
-        keys = tuple(leg.key for leg in legs if leg.key is not None)
-        # only the feeds it rides: a new version of an unrelated feed keeps it bookable
-        used = {k.trip_id.split(":", 1)[0] for k in keys}
+        keys = tuple([leg.key for leg in legs if leg.key is not None])
         ikey = _blank(ItineraryKey)
-        vars(ikey).update(versions=tuple(fv for fv in ctx.versions if fv[0] in used), legs=keys)
+        vars(ikey).update(versions=catalog.versions(
+            frozenset([leg.feed for leg in legs if leg.key is not None])), legs=keys)
         it = _blank(Itinerary)
         vars(it).update(id=encode_id(ikey, ctx.config.id_secret), key=ikey,
                         departure=legs[0].departure, arrival=legs[-1].arrival,

@@ -141,6 +141,8 @@ class Planner:
         self.searches = Searches(self.ctx, fwd, self.rev, self.fps_rev)
         self._reach_cache: dict[tuple, dict[int, tuple[int, int]]] = {}
         self._sources_memo: dict[int, tuple[dict, Sources]] = {}   # id(reach) -> (reach, of it)
+        self._place_members: dict[str, list[int]] = {}     # stop place -> _members of its stop
+        self._midnights: dict[tuple[str, date], int | None] = {}   # see _local_epoch
         self.catalog = Catalog(self.ctx)    # stops and trips as itineraries show them (memo)
         self._bags = BagPool()                  # label buffers of price searches
         self.realtime: Realtime | None = None   # the realtime state planned on (None: static)
@@ -227,6 +229,16 @@ class Planner:
     # ---------------------------------------------------------------- places
     def _members(self, s: int) -> list[int]:
         return [s, *self.children.get(s, [])]
+
+    def _place_stops(self, place: str) -> list[int]:
+        """`_members` of a stop place (memo: two lookups and a slice of numpy arrays each
+        time otherwise, on every point query's walk-only check). Raises UnknownStop."""
+        got = self._place_members.get(place)
+        if got is None:
+            if len(self._place_members) > 8192:
+                self._place_members.clear()
+            got = self._place_members[place] = self._members(self.stop(place))
+        return got
 
     def _reach(self, place: Place, fps: Footpaths, max_walk: float,
                speed_mps: float | None = None) -> dict[int, tuple[int, int]]:
@@ -324,10 +336,10 @@ class Planner:
         dst = self._reach(query.origin if query.arrive_by else query.destination,
                           walks(not query.arrive_by, speed), max_walk, speed)
         anchor = query.destination if query.arrive_by else query.origin
-        tz = ZoneInfo(self.place_tz(anchor, src))
         d = query.date
+        tz = self.place_tz(anchor, src)
         self.check_date(d)
-        t0 = int((datetime.combine(d, time(0), tz) + timedelta(seconds=query.time_s)).timestamp())
+        t0 = self._local_epoch(tz, d, query.time_s)
         window = max(0, min(query.window_s, cfg.max_window_min * 60))
         search, rides, prices, best = self._search(query, t0, window, src, dst, fares, False)
         if best > self._exact_until(search, False) and self._longer_helps(d, query.arrive_by):
@@ -344,6 +356,28 @@ class Planner:
         return assemble(self.ctx, self.catalog, search, rides, query, src, dst, limit, span,
                         prices=prices, walk=walk)
 
+    def _local_epoch(self, tz: str, d: date, time_s: int) -> int:
+        """The epoch of the wall time `time_s` seconds after midnight of `d` in zone `tz`,
+        as `(datetime.combine(d, time(0), ZoneInfo(tz)) + timedelta(seconds=time_s))
+        .timestamp()`: on a day whose UTC offset is the same at its midnight and the next
+        (no transition), that is the midnight's epoch + time_s, memoised per (zone, date);
+        a day with a transition, or a time outside the day, takes the datetime way."""
+        if 0 <= time_s < 86400:
+            key = (tz, d)
+            midnight = self._midnights.get(key, False)
+            if midnight is False:
+                if len(self._midnights) > 4096:
+                    self._midnights.clear()
+                zone = ZoneInfo(tz)
+                start = datetime.combine(d, time(0), zone)
+                end = datetime.combine(d + timedelta(1), time(0), zone)
+                midnight = self._midnights[key] = int(start.timestamp()) \
+                    if start.utcoffset() == end.utcoffset() else None
+            if midnight is not None:
+                return midnight + time_s
+        return int((datetime.combine(d, time(0), ZoneInfo(tz))
+                    + timedelta(seconds=time_s)).timestamp())
+
     def _walk_only(self, query: Query, src: dict, dst: dict,
                    max_walk: float) -> tuple[int, float] | None:
         """(seconds, metres) of the shortest walk from the origin to the destination, if
@@ -356,7 +390,7 @@ class Planner:
         best: tuple[int, float] | None = None
         for place, other in ((query.origin, d_reach), (query.destination, o_reach)):
             if isinstance(place, str):
-                for m in self._members(self.stop(place)):
+                for m in self._place_stops(place):
                     if m in other and (best is None or other[m][0] < best[0]):
                         best = (int(other[m][0]), float(other[m][1]))
         if best is None and not isinstance(query.origin, str) and \

@@ -99,8 +99,29 @@ class Searches:
         self._fps: dict[tuple, Footpaths] = {}
         self._lock = threading.Lock()
         self._pool: list[raptor.Scratch] = []
+        self._plain: dict[int, Search] = {}     # id(day) -> its plain query's Search
 
     def resolve(self, query: Query, day: Day) -> Search:
+        """The Search of `query` on `day`. A plain query's (no option that changes the
+        search: modes, accessibility, transfer times, walking, max_transfers) is the same
+        immutable Search for every such query of a day, made once (its few cache lookups and
+        the Search cost ~2 us hot on every plan); kept for the last few days only (each
+        holds its day), and checked to be of this very day."""
+        plain = not query.modes and query.min_transfer_s is None and \
+            not query.extra_transfer_s and query.walk_speed_mps is None and \
+            query.max_transfers is None and query.max_walk_m is None and \
+            not query.wheelchair and not query.step_free
+        if not plain:
+            return self._resolve(query, day)
+        got = self._plain.get(id(day))
+        if got is None or got.day is not day:
+            got = self._resolve(query, day)
+            if len(self._plain) >= 4:
+                self._plain.clear()
+            self._plain[id(day)] = got
+        return got
+
+    def _resolve(self, query: Query, day: Day) -> Search:
         cfg, net = self._ctx.config, self._ctx.network
         reverse = day.reverse
         pats = self._rev if reverse else self._fwd

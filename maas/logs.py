@@ -158,9 +158,12 @@ _INFO = logging.getLevelName(logging.INFO).lower()
 def _direct_head(logger: logging.Logger, msg: str) -> dict[str, object]:
     """The leading fields JsonFormatter.format writes for an INFO record of `logger` with
     message `msg` (the record's own attributes never show; request_id is one of them)."""
-    out: dict[str, object] = {"ts": _timestamp(time.time()), "level": _INFO,
-                              "logger": logger.name, "msg": scrub(msg)}
-    rid = request_id_var.get()
+    return _head(time.time(), logger.name, msg, request_id_var.get())
+
+
+def _head(created: float, name: str, msg: str, rid: str | None) -> dict[str, object]:
+    out: dict[str, object] = {"ts": _timestamp(created), "level": _INFO, "logger": name,
+                              "msg": scrub(msg)}
     if rid:
         out["request_id"] = rid
     return out
@@ -211,8 +214,8 @@ def access_line(logger: logging.Logger, method: str, route: str, status: int, ms
         if len(_SCRUBBED) < 1000:
             _SCRUBBED[route] = clean
     if not more:    # most requests: the line is written later, so formatted later
-        direct.hold_access((time.time(), logger.name, request_id_var.get() or "", method, route, clean,
-                            status, ms))
+        rid = request_id_var.get() or ""
+        direct.hold_access((time.time(), logger.name, rid, method, route, clean, status, ms))
         return
     out = _direct_head(logger, f"{method} {route} {status}")
     _add_fields(out, more)
@@ -235,10 +238,7 @@ AccessEntry = tuple[float, str, str, str, str, str, int, float]
 def _access_text(e: AccessEntry) -> str:
     """The line access_line would have formatted at once for entry `e` (JsonFormatter's)."""
     created, name, rid, method, route, clean, status, ms = e
-    out: dict[str, object] = {"ts": _timestamp(created), "level": _INFO, "logger": name,
-                              "msg": scrub(f"{method} {route} {status}")}
-    if rid:
-        out["request_id"] = rid
+    out = _head(created, name, f"{method} {route} {status}", rid)
     _access_tail(out, method, clean, status, ms)
     return _encode(out)
 
@@ -290,7 +290,7 @@ class AccessLineHandler(logging.StreamHandler):
 
     def hold_access(self, e: AccessEntry) -> None:
         """Hold the access line of entry `e`, formatted when written: formatting the lines
-        held together in flush() costs a served request ~6 us less CPU than one line each
+        held together in flush() costs a served request a few us less CPU than one line each
         between requests (BENCHMARKS.md, glue9)."""
         size = _ACCESS_BYTES + len(e[1]) + len(e[2]) + 2 * len(e[3]) + len(e[4]) + len(e[5])
         with self.lock:   # type: ignore[union-attr]
@@ -321,18 +321,18 @@ class AccessLineHandler(logging.StreamHandler):
                 held = self._held
                 self._held = []
                 self._size = 0
-                for text in self._writes(held):
-                    try:
+                try:
+                    for text in self._writes(held):
                         self.stream.write(text)
-                    except Exception:   # noqa: BLE001 -- a closed or broken stream: as StreamHandler
-                        pass
+                except Exception:   # noqa: BLE001 -- a closed or broken stream: as StreamHandler
+                    pass
             super().flush()
 
     def _writes(self, held: list[str | AccessEntry]) -> list[str]:
         """The held lines in writes of at most MAX_BYTES (one but when an entry's line came
         out longer than hold_access guessed)."""
         end = self.terminator
-        lines = [x if type(x) is str else _access_text(x) + end for x in held]  # type: ignore[arg-type]
+        lines = [x if isinstance(x, str) else _access_text(x) + end for x in held]
         writes: list[str] = []
         start, size = 0, 0
         for i, line in enumerate(lines):

@@ -158,9 +158,12 @@ _INFO = logging.getLevelName(logging.INFO).lower()
 def _direct_head(logger: logging.Logger, msg: str) -> dict[str, object]:
     """The leading fields JsonFormatter.format writes for an INFO record of `logger` with
     message `msg` (the record's own attributes never show; request_id is one of them)."""
-    out: dict[str, object] = {"ts": _timestamp(time.time()), "level": _INFO,
-                              "logger": logger.name, "msg": scrub(msg)}
-    rid = request_id_var.get()
+    return _head(time.time(), logger.name, msg, request_id_var.get())
+
+
+def _head(created: float, name: str, msg: str, rid: str | None) -> dict[str, object]:
+    out: dict[str, object] = {"ts": _timestamp(created), "level": _INFO, "logger": name,
+                              "msg": scrub(msg)}
     if rid:
         out["request_id"] = rid
     return out
@@ -210,14 +213,42 @@ def access_line(logger: logging.Logger, method: str, route: str, status: int, ms
         clean = scrub(route)
         if len(_SCRUBBED) < 1000:
             _SCRUBBED[route] = clean
+    if not more:    # most requests: the line is written later, so formatted later
+        rid = request_id_var.get() or ""
+        direct.hold_access((time.time(), logger.name, rid, method, route, clean, status, ms))
+        return
     out = _direct_head(logger, f"{method} {route} {status}")
-    if more:
-        _add_fields(out, more)
+    _add_fields(out, more)
+    _access_tail(out, method, clean, status, ms)
+    direct.hold(_encode(out) + direct.terminator)
+
+
+def _access_tail(out: dict[str, object], method: str, clean: str, status: int, ms: float) -> None:
     out["method"] = scrub(method)
     out["route"] = clean
     out["status"] = status      # an int and a float: _add_fields would keep them as they are
     out["ms"] = ms
-    direct.hold(_encode(out) + direct.terminator)
+
+
+# an access line without extra fields, as access_line held it: (time.time(), logger name,
+# request id, method, route, scrubbed route, status, ms)
+AccessEntry = tuple[float, str, str, str, str, str, int, float]
+
+
+def _access_text(e: AccessEntry) -> str:
+    """The line access_line would have formatted at once for entry `e` (JsonFormatter's)."""
+    created, name, rid, method, route, clean, status, ms = e
+    out = _head(created, name, f"{method} {route} {status}", rid)
+    _access_tail(out, method, clean, status, ms)
+    return _encode(out)
+
+
+# the bytes of an entry's line besides its texts (an estimate: flush() splits by the real size)
+_ACCESS_BYTES = len(_access_text((0.0, "", "", "", "", "", 200, 0.25))) + 4
+
+
+def _bytes(line: str) -> int:
+    return len(line) if line.isascii() else len(line.encode())
 
 
 class AccessLineHandler(logging.StreamHandler):
@@ -234,7 +265,7 @@ class AccessLineHandler(logging.StreamHandler):
 
     def __init__(self, stream: Any = None) -> None:
         super().__init__(stream)
-        self._held: list[str] = []
+        self._held: list[str | AccessEntry] = []   # lines, and entries formatted at flush()
         self._size = 0
         self._since = 0.0               # time.monotonic() of the first line held
         self._timer: Any = None         # the loop's TimerHandle while lines are held
@@ -249,16 +280,23 @@ class AccessLineHandler(logging.StreamHandler):
         except Exception:   # noqa: BLE001 -- logging's own way: report, never raise
             self.handleError(record)
             return
-        self._hold(line)
+        self._hold(line, _bytes(line))
 
     def hold(self, line: str) -> None:
         """Hold one formatted access line (with its terminator), as emit() does
         (maas.logs.log_access writes its lines here without a record)."""
         with self.lock:   # type: ignore[union-attr]
-            self._hold(line)
+            self._hold(line, _bytes(line))
 
-    def _hold(self, line: str) -> None:
-        size = len(line) if line.isascii() else len(line.encode())
+    def hold_access(self, e: AccessEntry) -> None:
+        """Hold the access line of entry `e`, formatted when written: formatting the lines
+        held together in flush() costs a served request a few us less CPU than one line each
+        between requests (BENCHMARKS.md, glue9)."""
+        size = _ACCESS_BYTES + len(e[1]) + len(e[2]) + 2 * len(e[3]) + len(e[4]) + len(e[5])
+        with self.lock:   # type: ignore[union-attr]
+            self._hold(e, size)
+
+    def _hold(self, line: str | AccessEntry, size: int) -> None:
         now = time.monotonic()
         if self._held and (self._size + size > self.MAX_BYTES or now - self._since >= self.FLUSH_S):
             self.flush()
@@ -280,14 +318,31 @@ class AccessLineHandler(logging.StreamHandler):
                 self._timer.cancel()
                 self._timer = None
             if self._held:
-                text = "".join(self._held)
-                self._held.clear()
+                held = self._held
+                self._held = []
                 self._size = 0
                 try:
-                    self.stream.write(text)
+                    for text in self._writes(held):
+                        self.stream.write(text)
                 except Exception:   # noqa: BLE001 -- a closed or broken stream: as StreamHandler
                     pass
             super().flush()
+
+    def _writes(self, held: list[str | AccessEntry]) -> list[str]:
+        """The held lines in writes of at most MAX_BYTES (one but when an entry's line came
+        out longer than hold_access guessed)."""
+        end = self.terminator
+        lines = [x if isinstance(x, str) else _access_text(x) + end for x in held]
+        writes: list[str] = []
+        start, size = 0, 0
+        for i, line in enumerate(lines):
+            n = _bytes(line)
+            if i > start and size + n > self.MAX_BYTES:
+                writes.append("".join(lines[start:i]))
+                start, size = i, 0
+            size += n
+        writes.append("".join(lines[start:]))
+        return writes
 
 
 def setup_logging(level: str = "INFO") -> None:

@@ -225,3 +225,55 @@ def test_the_middlewares_line_is_log_access_line(monkeypatch):
     access_line(logger, "POST", "/v1/gates/{gate}/validate", 200, 1.5, {"gate": "g1"})
     assert got[0].getMessage() == "POST /v1/gates/{gate}/validate 200"
     assert (got[0].gate, got[0].method, got[0].status, got[0].ms) == ("g1", "POST", 200, 1.5)
+
+
+async def test_the_middlewares_lines_are_formatted_when_written(monkeypatch):
+    """A line without extra fields (most requests') is held as its fields and formatted when
+    the held lines are written: the same text log_access writes at once."""
+    import maas.logs
+    from maas.logs import access_line, log_access, request_id_var
+
+    stream, h, logger = _worker_logging(monkeypatch)
+    h.FLUSH_S = 60.0
+    encoded: list[object] = []
+    encode = maas.logs._encode
+    monkeypatch.setattr(maas.logs, "_encode", lambda out: encoded.append(out) or encode(out))
+    cases = [("GET", "/v1/plan", 200, 0.87, "rid-1"), ("GET", "/healthz", 200, 0.05, ""),
+             ("mk_abcdefghijklmnop", "unmatched", 405, 0.3, "rid-2")]
+    for method, route, status, ms, rid in cases:
+        token = request_id_var.set(rid)
+        try:
+            access_line(logger, method, route, status, ms, {})
+        finally:
+            request_id_var.reset(token)
+    assert encoded == [] and stream.writes == []     # held, not yet formatted
+    h.flush()
+    assert len(encoded) == len(cases) and len(stream.writes) == 1
+    new = stream.lines()
+    stream.writes.clear()
+    monkeypatch.setattr(h, "hold", lambda line: stream.write(line))   # the old line, at once
+    for method, route, status, ms, rid in cases:
+        token = request_id_var.set(rid)
+        try:
+            log_access(logger, "%s %s %s", (method, route, status),
+                       {"method": method, "route": route, "status": status, "ms": ms})
+        finally:
+            request_id_var.reset(token)
+    old = stream.lines()
+    assert [{k: v for k, v in line.items() if k != "ts"} for line in new] == \
+        [{k: v for k, v in line.items() if k != "ts"} for line in old]
+    assert [list(line) for line in new] == [list(line) for line in old]   # same order
+    assert "abcdefghijklmnop" not in json.dumps(new) and "request_id" not in new[1]
+
+
+async def test_held_fields_longer_than_guessed_still_write_at_most_a_pipe_buffer(monkeypatch):
+    from maas.logs import access_line
+
+    stream, h, logger = _worker_logging(monkeypatch)
+    h.FLUSH_S = 60.0
+    route = "/v1/stops/" + "济南西站" * 40     # 3 bytes a character; held sizes count characters
+    for i in range(60):
+        access_line(logger, "GET", route, 200, float(i), {})
+    h.flush()
+    assert len(stream.writes) > 1
+    assert all(len(w.encode()) <= 4096 for w in stream.writes) and len(stream.lines()) == 60

@@ -12,7 +12,8 @@ from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any
 
-from aiohttp import web
+from aiohttp import hdrs, web
+from multidict import CIMultiDict
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic_core import to_json
 
@@ -308,8 +309,8 @@ def _in_lang(request: web.Request, leg: Leg, lang: str) -> Leg:
         route_long_name=route_name(net, r, "route_long_name", lang), headsign=headsign(net, t, lang))
 
 
-def _alerts_json(request: web.Request, it: Itinerary, lang: str | None) -> str:
-    if not any(request.app[LIVE].current.realtime.alerts.values()):
+def _alerts_json(request: web.Request, it: Itinerary, lang: str | None, any_alert: bool) -> str:
+    if not any_alert:
         return "[]"   # no alert anywhere (the usual case): nothing to look up
     return to_json([a.model_dump(mode="json") for a in itinerary_alerts(request, it, lang)]).decode()
 
@@ -326,12 +327,13 @@ def render_json(request: web.Request, its: list[Itinerary], lang: str | None = N
                for it in its]
     currency = request.app[BOOKINGS].config.fares.currency
     prices = _prices(request)
+    any_alert = any(request.app[LIVE].current.realtime.alerts.values())   # once a request
     out = []
     for it in its:
         quote, priced = itinerary_quote(request, it, prices)
         out.append(plan_json.itinerary_json(
             it, [plan_json.leg_json(leg, memo) for leg in it.legs], quote, priced, currency,
-            _alerts_json(request, it, lang)))
+            _alerts_json(request, it, lang, any_alert)))
     return ('{"itineraries":[' + ",".join(out) + "]}").encode()
 
 
@@ -374,8 +376,12 @@ async def plan(request: web.Request, query: PlanQuery) -> web.Response:
     kind = "price" if price else "range" if q.window_s > 0 else "point"
     request.app[DOMAIN_METRICS].plan_took(kind, time.perf_counter() - started)
     return web.Response(body=render_json(request, its, query.lang, request_lang(request, query.lang)),
-                        content_type="application/json",
-                        charset="utf-8")
+                        headers=_JSON_HEADERS)
+
+
+# the Content-Type `content_type="application/json", charset="utf-8"` sets, built once: aiohttp
+# copies a given header mapping instead of joining and checking the two arguments each time
+_JSON_HEADERS = CIMultiDict({hdrs.CONTENT_TYPE: "application/json; charset=utf-8"})
 
 
 # --- the fare table of criteria=price --------------------------------------------------------

@@ -313,11 +313,14 @@ def _conn(search: Search, s: int, s2: int) -> int:
     return search.min_conn
 
 
-def squeeze(search: Search, rides: list[Ride], inst_class: np.ndarray | None = None) -> list[Ride]:
+def squeeze(search: Search, rides: list[Ride], inst_class: np.ndarray | None = None,
+            first_by: int = int(raptor.INF)) -> list[Ride]:
     """Take the latest trip of the same day pattern on each ride that still makes the
     next connection (last ride: same arrival), so no journey waits needlessly early.
     `rides` are in search order reversed: rides[0] reaches the target. With `inst_class`
-    (instance -> fare class; criteria=price) only a trip of the same fare class (same price)."""
+    (instance -> fare class; criteria=price) only a trip of the same fare class (same price).
+    `first_by`: the first ride (rides[-1]) leaves no later than this, departure - board slack
+    (a range query's window: `raptor.squeeze_rows`)."""
     d, p = search.day, search.pats
     out = list(rides)
     deadline = None
@@ -329,9 +332,14 @@ def squeeze(search: Search, rides: list[Ride], inst_class: np.ndarray | None = N
         if deadline is None:
             deadline = int(d.t_arr[base + j * length + r.alight])
         last = int(d.q_inst_start[q + 1]) - i0
+        by = first_by if n == len(out) - 1 else int(raptor.INF)
         for k in range(j + 1, last):        # FIFO: arrivals never decrease with k
             if int(d.t_arr[base + k * length + r.alight]) > deadline:
                 break
+            leaves = (int(d.t_dep[base + k * length + r.board])
+                      - int(search.board_slack[ps + r.board]))
+            if leaves > by:
+                break                       # departures never decrease with k either
             if search.inst_ok[i0 + k] and (inst_class is None
                                            or inst_class[i0 + k] == inst_class[r.inst]):
                 j = k

@@ -15,7 +15,7 @@ from routing.planner import Planner, Query
 from test_bruteforce import CFG, _load
 
 
-def _reference(search, n, out_len, out_inst, out_board, out_alight):
+def _reference(search, n, out_len, out_last, out_inst, out_board, out_alight):
     d, reverse = search.day, search.day.reverse
     found = []
     for i in range(n):
@@ -23,7 +23,7 @@ def _reference(search, n, out_len, out_inst, out_board, out_alight):
                       alight=int(out_alight[i, m]),
                       length=int(search.pat_len[d.q_pattern[d.inst_q[out_inst[i, m]]]]))
                  for m in range(out_len[i])]
-        rides = search_mod.squeeze(search, rides)
+        rides = search_mod.squeeze(search, rides, first_by=int(out_last[i]))
         if reverse:
             found.append(tuple(Ride(r.inst, r.length - 1 - r.alight, r.length - 1 - r.board,
                                     r.length) for r in rides))
@@ -42,7 +42,8 @@ def test_compiled_squeeze_matches_the_reference(monkeypatch):
     def kept_kernel(*args):
         n, best = kernel(*args)
         rows, rides = args[-2:]                             # raptor.Outputs
-        raw.append((n, rows[2].copy(), *(a.copy() for a in rides[:3])))  # len, inst, board, alight
+        raw.append((n, rows[2].copy(), rows[3].copy(),      # len, first ride's latest need,
+                    *(a.copy() for a in rides[:3])))        # inst, board, alight
         return n, best
 
     def kept_collect(search, *args):
@@ -66,8 +67,8 @@ def test_compiled_squeeze_matches_the_reference(monkeypatch):
             seen.clear()
             pl.plan(q)
             assert len(raw) == len(seen)
-            for (search, got), (n, out_len, inst, board, alight) in zip(seen, raw):
-                assert got == _reference(search, n, out_len, inst, board, alight)
+            for (search, got), (n, out_len, out_last, inst, board, alight) in zip(seen, raw):
+                assert got == _reference(search, n, out_len, out_last, inst, board, alight)
                 rides += sum(len(j) for j in got)
                 found = {int(inst[i, m]) for i in range(n) for m in range(out_len[i])}
                 moved += sum(r.inst not in found for j in got for r in j)

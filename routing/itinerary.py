@@ -39,10 +39,11 @@ import hashlib
 import hmac
 import json
 import zlib
-from dataclasses import MISSING, dataclass, fields
+from dataclasses import dataclass
 from datetime import date, datetime, timezone
 
 from routing.errors import InvalidItineraryId
+from routing.frozen import blank
 
 __all__ = [
     "LegKey",
@@ -117,19 +118,13 @@ class Leg:
     intermediate: tuple[Place, ...] = ()  # stops passed between from_place and to_place
 
 
-# every field of Leg, in order, with its default (None where it has none)
-_LEG_FIELDS = {f.name: None if f.default is MISSING else f.default for f in fields(Leg)}
-
-
 def new_leg(**values: object) -> Leg:
     """`Leg(**values)` without the frozen dataclass's `__init__`, which sets each of its 22
     fields through `object.__setattr__` (~4x the cost; a plan makes its walks and the legs of
     rides not seen before). Every field without a default must be given (tests check the two
     ways make equal legs)."""
-    leg = object.__new__(Leg)
-    fields_ = dict(_LEG_FIELDS)
-    fields_.update(values)
-    leg.__dict__.update(fields_)
+    leg = blank(Leg)
+    vars(leg).update(values)
     return leg
 
 
@@ -323,8 +318,8 @@ def _unpack(body: bytes) -> ItineraryKey:
 def _leg_key(**fields: object) -> LegKey:
     """`LegKey(**fields)` without the frozen dataclass's `__init__` (8 `object.__setattr__`
     calls, ~2/3 of a decoded leg's cost); every field must be given."""
-    key = object.__new__(LegKey)
-    key.__dict__.update(fields)
+    key = blank(LegKey)
+    vars(key).update(fields)
     return key
 
 

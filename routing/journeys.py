@@ -16,11 +16,12 @@ access walk) and the arrival plus the alight time.
 from __future__ import annotations
 
 import math
-from dataclasses import MISSING, dataclass, fields
+from dataclasses import dataclass
 from datetime import date, datetime, timezone
-from typing import TYPE_CHECKING, NamedTuple, TypeVar
+from typing import TYPE_CHECKING, NamedTuple
 from zoneinfo import ZoneInfo
 
+from routing.frozen import blank
 from routing.itinerary import Itinerary, ItineraryKey, Leg, LegKey, Place, encode_id
 from routing.timetable import service_ref_epoch
 from routing.trips import trip_number
@@ -35,7 +36,6 @@ __all__ = ["Ride", "Catalog", "assemble"]
 
 Reach = dict[int, tuple[int, int]]      # s -> (walk seconds, metres)
 RideKey = tuple[int, int, int, int]     # a ride as (trip t, service date ordinal, board, alight)
-_T = TypeVar("_T")
 
 
 class Ride(NamedTuple):
@@ -61,24 +61,6 @@ def _dt(epoch: int, tz: str) -> datetime:
 
 def _utc(epoch: int) -> datetime:
     return datetime.fromtimestamp(epoch, timezone.utc)
-
-
-# every field of the frozen dataclasses `_blank` makes, in order, with its default (None
-# where it has none: the caller sets those)
-_DEFAULTS = {cls: {f.name: None if f.default is MISSING else f.default for f in fields(cls)}
-             for cls in (Leg, LegKey, ItineraryKey, Itinerary)}
-
-
-def _blank(cls: type[_T]) -> _T:
-    """An instance of the frozen dataclass `cls` holding its fields' defaults, to be filled
-    with `vars(obj).update(field=value, ...)`: `cls(...)` sets each field through
-    `object.__setattr__`, and a Python call with ~20 keyword arguments (`new_leg`) costs ~4 us
-    in building them; a plan makes a leg and a key per ride not seen before, a leg per walk
-    and an itinerary and its key per journey (tests check these equal what `cls(...)` makes,
-    fields in the same order)."""
-    obj = object.__new__(cls)
-    vars(obj).update(_DEFAULTS[cls])
-    return obj
 
 
 @dataclass(frozen=True)
@@ -185,13 +167,13 @@ class Catalog:
         s_b, s_a = net.st_stop.item(row + board), net.st_stop.item(row + alight)
         known = self._places
         fb, ta = known.get(s_b) or self.place(s_b), known.get(s_a) or self.place(s_a)
-        key = _blank(LegKey)
+        key = blank(LegKey)
         vars(key).update(trip_id=trip.trip_id, service_date=date.fromordinal(sd),
                          board_pos=board, alight_pos=alight, from_stop=fb.id, to_stop=ta.id,
                          departure=_utc(sdep), arrival=_utc(sarr))
         sched_dep, sched_arr = _dt(sdep, fb.tz), _dt(sarr, ta.tz)
         realtime = run is not None
-        leg = _blank(Leg)
+        leg = blank(Leg)
         vars(leg).update(mode=trip.mode, from_place=fb, to_place=ta,
                          departure=_dt(dep, fb.tz) if realtime else sched_dep,
                          arrival=_dt(arr, ta.tz) if realtime else sched_arr,
@@ -276,7 +258,7 @@ class _Builder:
         if dur is None:
             # math.ceil: np.ceil of a Python float is the same integer at ~5x the cost
             dur = math.ceil(dist_m / (self.q.walk_speed_mps or self.ctx.config.walk_speed_mps))
-        leg = _blank(Leg)
+        leg = blank(Leg)
         vars(leg).update(mode="walk", from_place=a, to_place=b, departure=_dt(start, a.tz),
                          arrival=_dt(start + dur, b.tz), duration_s=dur,
                          distance_m=round(dist_m, 1))
@@ -465,10 +447,10 @@ def assemble(ctx: Context, catalog: Catalog, search: Search, found: list[tuple[R
     out = []
     for dep, arr, transfers, _, legs, price in kept:
         keys = tuple([leg.key for leg in legs if leg.key is not None])
-        ikey = _blank(ItineraryKey)
+        ikey = blank(ItineraryKey)
         vars(ikey).update(versions=catalog.versions(
             frozenset([leg.feed for leg in legs if leg.key is not None])), legs=keys)
-        it = _blank(Itinerary)
+        it = blank(Itinerary)
         vars(it).update(id=encode_id(ikey, ctx.config.id_secret), key=ikey,
                         departure=legs[0].departure, arrival=legs[-1].arrival,
                         duration_s=arr - dep, transfers=transfers, legs=legs, price_minor=price)

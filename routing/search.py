@@ -19,6 +19,7 @@ import numpy as np
 from routing import raptor
 from routing.errors import InvalidQuery
 from routing.footpaths import Footpaths
+from routing.frozen import blank
 from routing.journeys import Ride
 from routing.timetable import MODES, Day, Patterns
 
@@ -51,8 +52,8 @@ def _new_search(**values: object) -> Search:
     """`Search(**values)` without the frozen dataclass's `__init__`, which sets each of its 12
     fields through `object.__setattr__` (~3.5 us, most of a resolve; one per query). Every
     field must be given (a test checks the two ways make equal searches)."""
-    search = object.__new__(Search)
-    search.__dict__.update(values)
+    search = blank(Search)
+    vars(search).update(values)
     return search
 
 

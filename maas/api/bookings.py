@@ -26,7 +26,7 @@ from maas.api.plan_options import PlanOptions
 from maas.appkeys import BOOKINGS, CLOCK, DB, LIVE, SETTINGS
 from maas.domain_metrics import DOMAIN_METRICS
 from maas.errors import Forbidden, InvalidParameter, NotFound
-from maas.http import INT32_MAX, Router, principal_of
+from maas.http import INT32_MAX, Router, json_body, principal_of
 from maas.idempotency import HEADER, Key, idempotent, key_of, purge, replay
 from maas.localtime import LocalTime, Zone, stop_zones, utc_zone  # noqa: F401 (utc_zone: tests)
 from maas.protection import sale_options, sold_connection_of
@@ -276,8 +276,7 @@ def render_json(b: store.BookingView, zone: Zone) -> bytes:
 
 def _respond(request: web.Request, b: store.BookingView, status: int = 200) -> web.Response:
     """The booking as json_response(render(b, zone)) would send it."""
-    return web.Response(body=render_json(b, stop_zones(request.app[LIVE].current)), status=status, content_type="application/json",
-                        charset="utf-8")
+    return json_body(render_json(b, stop_zones(request.app[LIVE].current)), status=status)
 
 
 class _Body:
@@ -295,8 +294,7 @@ class _Body:
 
     def response(self, b: store.BookingView) -> web.Response:
         """The booking as json_response(render(b, zone)) would send it."""
-        return web.Response(body=self.body or render_json(b, self.zone), status=self.status,
-                            content_type="application/json", charset="utf-8")
+        return json_body(self.body or render_json(b, self.zone), status=self.status)
 
 
 # --- endpoints -----------------------------------------------------------------------------

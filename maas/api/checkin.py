@@ -21,7 +21,7 @@ from pydantic import BaseModel, Field
 from maas.appkeys import CLOCK, DB, SETTINGS
 from maas.domain_metrics import DOMAIN_METRICS
 from maas.errors import NotFound
-from maas.http import Router, principal_of
+from maas.http import Router, json_body, principal_of
 from maas.services import checkin_of
 from ticketing.checkin_service import Checkin, CurrentQr
 
@@ -104,8 +104,7 @@ def _token_response(got: CurrentQr) -> web.Response:
     """`TokenResponse` as the model writes it, byte for byte, without building the model
     (tests/api/test_checkin.py compares them)."""
     body = {"qr": got.qr, "refresh_in_s": round(float(got.refresh_in_s), 3), "step_s": int(got.step_s)}
-    return web.Response(body=orjson.dumps(body), content_type="application/json", charset="utf-8",
-                        headers=_NO_STORE)
+    return json_body(orjson.dumps(body), headers=_NO_STORE)
 
 
 def _render(qr: str, kind: str) -> bytes:

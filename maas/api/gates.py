@@ -20,7 +20,7 @@ from pydantic import (AwareDatetime, BaseModel, Field, SerializerFunctionWrapHan
 from maas.appkeys import LIVE, REDIS, REQUEST_ID, SETTINGS
 from maas.auth import Principal
 from maas.errors import Forbidden
-from maas.http import INT32_MAX, Router, annotate, principal_of
+from maas.http import INT32_MAX, Router, annotate, json_body, principal_of
 from maas.idprobes import RedisProbeLimiter
 from maas.localtime import LocalTime, local, stop_zones, zone_name
 from maas.middleware import problem_response
@@ -173,7 +173,7 @@ def _plain_validation(d: Decision) -> web.Response:
                            "passengers": d.passengers}
     if d.passenger is not None:
         out["passenger"] = d.passenger
-    return web.Response(body=orjson.dumps(out), content_type="application/json", charset="utf-8")
+    return json_body(orjson.dumps(out))
 
 
 def _too_many(request: web.Request, err: TooManyUnknownIds, retry: int) -> web.Response:

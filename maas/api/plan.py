@@ -12,8 +12,7 @@ from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any
 
-from aiohttp import hdrs, web
-from multidict import CIMultiDict
+from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic_core import to_json
 
@@ -23,7 +22,7 @@ from maas.api.plan_options import PlanOptions
 from maas.api.realtime import AlertOut, alert_out
 from maas.appkeys import BOOKINGS, LIVE
 from maas.domain_metrics import DOMAIN_METRICS
-from maas.http import Router
+from maas.http import Router, json_body
 from maas.lang import request_lang
 from routing.config import PROFILES
 from routing.errors import InvalidQuery, NoTimetable
@@ -375,13 +374,7 @@ async def plan(request: web.Request, query: PlanQuery) -> web.Response:
             its = await asyncio.to_thread(gauge.plan, planner, q)
     kind = "price" if price else "range" if q.window_s > 0 else "point"
     request.app[DOMAIN_METRICS].plan_took(kind, time.perf_counter() - started)
-    return web.Response(body=render_json(request, its, query.lang, request_lang(request, query.lang)),
-                        headers=_JSON_HEADERS)
-
-
-# the Content-Type `content_type="application/json", charset="utf-8"` sets, built once: aiohttp
-# copies a given header mapping instead of joining and checking the two arguments each time
-_JSON_HEADERS = CIMultiDict({hdrs.CONTENT_TYPE: "application/json; charset=utf-8"})
+    return json_body(render_json(request, its, query.lang, request_lang(request, query.lang)))
 
 
 # --- the fare table of criteria=price --------------------------------------------------------

@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 
 from maas.appkeys import LIVE
 from maas.errors import InvalidParameter
-from maas.http import Router
+from maas.http import Router, json_body
 from maas.lang import request_lang
 from routing.errors import NoTimetable
 from routing.names import display_name
@@ -157,7 +157,7 @@ async def stops(request: web.Request, query: StopsQuery) -> web.Response:
         body = _body([_render(index, h, query.q is not None, lang)
                       for h in _hits(index, query, point)])
         _ANSWERS.put(index, key, body)
-    return web.Response(body=body, content_type="application/json", charset="utf-8")
+    return json_body(body)
 
 
 def _hits(index: StopIndex, query: StopsQuery, point: tuple[float, float] | None) -> list[StopHit]:

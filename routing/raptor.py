@@ -90,7 +90,7 @@ class Scratch:
 
 
 @numba.njit(cache=True, nogil=True)
-def _earliest(t_dep, tbase, L, i, lo, hi, need, inst_ok, ibase):
+def _earliest(t_dep, tbase, L, i, lo, hi, need, inst_ok, ibase, unfiltered):
     """First instance j in [lo, hi) with departure at position i >= need and allowed."""
     a, b = lo, hi
     while a < b:
@@ -99,7 +99,7 @@ def _earliest(t_dep, tbase, L, i, lo, hi, need, inst_ok, ibase):
             a = m + 1
         else:
             b = m
-    while a < hi and not inst_ok[ibase + a]:
+    while not unfiltered and a < hi and not inst_ok[ibase + a]:
         a += 1
     return a
 
@@ -110,8 +110,8 @@ def run(
     pat_stop_start, pat_stops, pat_board_ok, pat_alight_ok, board_slack, alight_slack,
     # day
     q_pattern, q_inst_start, q_time_start, t_arr, t_dep, stop_q_start, stop_q, stop_q_pos,
-    # query filters
-    q_ok, inst_ok, stop_ok,
+    # query filters (`unfiltered`: all true, not read)
+    q_ok, inst_ok, stop_ok, unfiltered,
     # footpaths
     fp_start, fp_to, fp_walk, fp_floor, fp_dist, fp_rule, min_conn, max_walk,
     # sources, targets
@@ -149,7 +149,7 @@ def run(
             marked[s] = False
             for r in range(stop_q_start[s], stop_q_start[s + 1]):
                 q = stop_q[r]
-                if not q_ok[q]:
+                if not unfiltered and not q_ok[q]:
                     continue
                 pos = stop_q_pos[r]
                 if q_pos[q] < 0:
@@ -179,7 +179,8 @@ def run(
                 # target pruning first: a ride's labels at s are never below its arrival
                 # there (alight slacks and egress walks are >= 0; not beating `bound`, a
                 # k-ride arrival is no Pareto improvement, whatever tgt[k] holds)
-                if cur >= 0 and t_arr[row + i] < bound and pat_alight_ok[pi] and stop_ok[s]:
+                if cur >= 0 and t_arr[row + i] < bound and pat_alight_ok[pi] and \
+                        (unfiltered or stop_ok[s]):
                     a = t_arr[row + i]
                     e = egress[s]
                     if e >= 0:
@@ -207,13 +208,14 @@ def run(
                             veh_marked[n_veh] = s
                             n_veh += 1
                 r = ready[k - 1, s]
-                if r < INF and pat_board_ok[pi] and stop_ok[s]:
+                if r < INF and pat_board_ok[pi] and (unfiltered or stop_ok[s]):
                     need = r + board_slack[pi]
                     # a first boarding (round 1: from the source label, start + walk)
                     # leaves by the window end: at most max_wait after that label
                     last = need + max_wait if k == 1 and max_wait < INF else INF
                     if cur < 0:
-                        j = _earliest(t_dep, tbase, L, i, 0, n_inst, need, inst_ok, ibase)
+                        j = _earliest(t_dep, tbase, L, i, 0, n_inst, need, inst_ok, ibase,
+                                      unfiltered)
                         if j < n_inst and t_dep[tbase + j * L + i] <= last:
                             cur = j
                             bpos = i
@@ -223,7 +225,7 @@ def run(
                         j = cur - 1
                         while j > 0 and t_dep[tbase + (j - 1) * L + i] >= need:
                             j -= 1
-                        while j < cur and not inst_ok[ibase + j]:
+                        while not unfiltered and j < cur and not inst_ok[ibase + j]:
                             j += 1
                         if j < cur and t_dep[tbase + j * L + i] <= last:
                             cur = j
@@ -306,12 +308,14 @@ def _chain(k, pat_stop_start, pat_stops, board_slack, q_pattern, q_inst_start, q
 def search(
     pat_stop_start, pat_stops, pat_board_ok, pat_alight_ok, board_slack, alight_slack,
     q_pattern, q_inst_start, q_time_start, t_arr, t_dep, stop_q_start, stop_q, stop_q_pos, inst_q,
-    q_ok, inst_ok, stop_ok,
+    q_ok, inst_ok, stop_ok, unfiltered,
     fp_start, fp_to, fp_walk, fp_floor, fp_dist, fp_rule, min_conn, max_walk,
-    src_stops, src_walk, starts, latest, egress, slack_at_target, rounds,
+    src_stops, src_walk, starts, latest, egress, slack_at_target, rounds, pat_len, squeeze,
     labels, tgts, tgt_improved, flags, lists, q_state, out_rows, out_rides,
 ):
-    """rRAPTOR: one run per start (decreasing), each Pareto improvement's rides recorded.
+    """rRAPTOR: one run per start (decreasing), each Pareto improvement's rides recorded,
+    then with `squeeze` squeezed (`squeeze_rows`: in the same call, as one call from Python
+    costs ~10 us cache-cold in numba's dispatch alone).
     `latest`: the latest start of the window (INF: none); a run's first boarding may wait
     at the origin until then, not later: a journey leaving after the window must not set
     labels that hide the in-window journeys with the same arrival.
@@ -338,7 +342,7 @@ def search(
         max_wait = latest - t0 if latest < INF else latest
         run(pat_stop_start, pat_stops, pat_board_ok, pat_alight_ok, board_slack, alight_slack,
             q_pattern, q_inst_start, q_time_start, t_arr, t_dep, stop_q_start, stop_q, stop_q_pos,
-            q_ok, inst_ok, stop_ok,
+            q_ok, inst_ok, stop_ok, unfiltered,
             fp_start, fp_to, fp_walk, fp_floor, fp_dist, fp_rule, min_conn, max_walk,
             src_stops, src_times, max_wait, egress, slack_at_target, rounds,
             ready, ready_from, veh_inst, veh_board, veh_alight, veh,
@@ -358,6 +362,10 @@ def search(
                 n_out += 1
             if v < best:
                 best = v
+    if squeeze:
+        squeeze_rows(n_out, out_rows, out_rides, pat_len, pat_stop_start, pat_stops, board_slack,
+                     alight_slack, q_pattern, q_inst_start, q_time_start, t_arr, t_dep, inst_q,
+                     inst_ok, fp_start, fp_to, fp_walk, fp_floor, min_conn)
     top = INF
     for k in range(len(tgt)):
         top = min(top, tgt[k])

@@ -5,6 +5,7 @@ kernel's target pruning relies on slacks >= 0) is refused."""
 
 from __future__ import annotations
 
+import copy
 from dataclasses import fields
 from datetime import date
 
@@ -131,3 +132,36 @@ def test_resolve_makes_a_whole_search(net):
         got = pl.searches.resolve(q, pl.day(q.date, q.arrive_by))
         values = {f.name: getattr(got, f.name) for f in fields(Search)}
         assert vars(got) == values and vars(Search(**values)) == values
+
+
+def test_the_kernel_skips_the_filters_of_a_search_without_any(net, monkeypatch):
+    """`Search.unfiltered` (the kernel then reads neither q_ok, inst_ok nor stop_ok) only
+    where all three are all true: no modes, wheelchair, step-free or realtime; and a search
+    told to read them plans the same journeys."""
+    from routing.updates import TripUpdate
+
+    pl = Planner.build(net, CFG)
+    plain = _queries(net, 6, 12)
+    for q in plain:
+        s = pl.searches.resolve(q, pl.day(q.date, q.arrive_by))
+        assert s.unfiltered and s.q_ok.all() and s.inst_ok.all() and s.stop_ok.all()
+    a = plain[0]
+    for options in ({"modes": frozenset({"bus", "rail"})}, {"wheelchair": True},
+                    {"step_free": True}):
+        q = Query(a.origin, a.destination, a.date, a.time_s, **options)
+        assert not pl.searches.resolve(q, pl.day(q.date)).unfiltered, options
+    t = int(np.flatnonzero(net.service_days[net.trip_service, D.toordinal()
+                                            - net.service_base_date])[0])
+    rt = pl.with_realtime([TripUpdate(str(net.trip_id[t]), D, canceled=True)])
+    assert not rt.searches.resolve(a, rt.day(D)).unfiltered
+    found = {q: _shape(pl.plan(q)) for q in plain}
+    resolve = pl.searches.resolve
+
+    def filtered(query, day):
+        s = copy.copy(resolve(query, day))
+        vars(s)["unfiltered"] = False
+        return s
+
+    monkeypatch.setattr(pl.searches, "resolve", filtered)
+    assert {q: _shape(pl.plan(q)) for q in plain} == found
+    assert sum(map(len, found.values())) > 5

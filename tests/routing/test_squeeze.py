@@ -1,9 +1,12 @@
-"""`collect` squeezes the journeys the kernel found in compiled code (`raptor.squeeze_rows`):
-the same rides as `search.squeeze` (Python, the reference; criteria=price uses it) gives
-for the kernel's own output, forward, arrive-by and range queries, on real feeds."""
+"""`collect` squeezes the journeys the kernel found in compiled code (`raptor.squeeze_rows`,
+inside the kernel's call: `raptor.search(..., squeeze=True)`): the same rides as
+`search.squeeze` (Python, the reference; criteria=price uses it) gives for the kernel's own
+output (the same call with squeeze=False), forward, arrive-by and range queries, on real
+feeds."""
 
 from __future__ import annotations
 
+import inspect
 from datetime import date
 
 import numpy as np
@@ -39,11 +42,17 @@ def test_compiled_squeeze_matches_the_reference(monkeypatch):
     seen: list = []
     kernel, collect = search_mod.raptor.search, planner_mod.collect
 
+    names = list(inspect.signature(kernel.py_func).parameters)
+
     def kept_kernel(*args):
-        n, best = kernel(*args)
+        assert args[names.index("squeeze")] is True
+        unsqueezed = list(args)
+        unsqueezed[names.index("squeeze")] = False
+        n, best = kernel(*unsqueezed)
         rows, rides = args[-2:]                             # raptor.Outputs
         raw.append((n, rows[2].copy(), rows[3].copy(),      # len, first ride's latest need,
                     *(a.copy() for a in rides[:3])))        # inst, board, alight
+        assert kernel(*args) == (n, best)                   # the same call, squeezed
         return n, best
 
     def kept_collect(search, *args):

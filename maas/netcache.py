@@ -66,7 +66,7 @@ KEEP = 3        # generations kept on disk (the newest ones)
 DAYS_KEPT = 8   # expanded days kept per generation and planner configuration
 _FORMAT = "maas-netcache/3"
 _ARRAYS = "maas-netcache-arrays/1"
-_PLANNER = "maas-planner/2"   # bump when routing changes what it derives from a network
+_PLANNER = "maas-planner/3"   # bump when routing changes what it derives from a network
 #                               (the planner's structures and routing.stops.StopIndex's arrays)
 _MAX_WIDTH_WASTE = 4          # fixed-width strings: at most 4x the characters (+ a margin)
 

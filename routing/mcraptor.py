@@ -292,7 +292,7 @@ def search_kernel(
                             x = l_nnext[x]
                             continue
                         need = l_arr[x] + board_slack[ps + i]
-                        j = _earliest(t_dep, tbase, L, i, 0, n_inst, need, inst_ok, ibase)
+                        j = _earliest(t_dep, tbase, L, i, 0, n_inst, need, inst_ok, ibase, False)
                         n_seen = 0
                         while j < n_inst and n_seen < len(seen):
                             if inst_ok[ibase + j]:

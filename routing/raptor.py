@@ -112,8 +112,8 @@ def run(
     q_pattern, q_inst_start, q_time_start, t_arr, t_dep, stop_q_start, stop_q, stop_q_pos,
     # query filters (`unfiltered`: all true, not read)
     q_ok, inst_ok, stop_ok, unfiltered,
-    # footpaths
-    fp_start, fp_to, fp_walk, fp_floor, fp_dist, fp_rule, min_conn, max_walk,
+    # footpaths (`Footpaths.rows`: to, walk, floor, metres or -1)
+    fp_start, fp_rows, min_conn, max_walk,
     # sources, targets
     src_stops, src_times, max_wait, egress, slack_at_target, rounds,
     # state
@@ -239,12 +239,13 @@ def run(
             if v >= bound:          # (the target improved since): no walk from s beats it
                 continue
             for e in range(fp_start[s], fp_start[s + 1]):
-                s2 = fp_to[e]
+                s2 = fp_rows[e, 0]
+                dm = fp_rows[e, 3]      # -1: transfers.txt or the change at s, never dropped
                 # max_walk 0: no walk to another stop, even one 0 m away (transfers.txt only)
-                if not fp_rule[e] and s2 != s and (fp_dist[e] > max_walk or max_walk <= 0):
+                if dm >= 0 and (dm > max_walk or max_walk <= 0):
                     continue
-                fl = fp_floor[e]
-                w = fp_walk[e]
+                fl = fp_rows[e, 2]
+                w = fp_rows[e, 1]
                 if fl < 0:
                     fl = min_conn
                 t = v + (w if w > fl else fl)
@@ -309,7 +310,7 @@ def search(
     pat_stop_start, pat_stops, pat_board_ok, pat_alight_ok, board_slack, alight_slack,
     q_pattern, q_inst_start, q_time_start, t_arr, t_dep, stop_q_start, stop_q, stop_q_pos, inst_q,
     q_ok, inst_ok, stop_ok, unfiltered,
-    fp_start, fp_to, fp_walk, fp_floor, fp_dist, fp_rule, min_conn, max_walk,
+    fp_start, fp_rows, min_conn, max_walk,
     src_stops, src_walk, starts, latest, egress, slack_at_target, rounds, pat_len, squeeze,
     labels, tgts, tgt_improved, flags, lists, q_state, out_rows, out_rides,
 ):
@@ -343,7 +344,7 @@ def search(
         run(pat_stop_start, pat_stops, pat_board_ok, pat_alight_ok, board_slack, alight_slack,
             q_pattern, q_inst_start, q_time_start, t_arr, t_dep, stop_q_start, stop_q, stop_q_pos,
             q_ok, inst_ok, stop_ok, unfiltered,
-            fp_start, fp_to, fp_walk, fp_floor, fp_dist, fp_rule, min_conn, max_walk,
+            fp_start, fp_rows, min_conn, max_walk,
             src_stops, src_times, max_wait, egress, slack_at_target, rounds,
             ready, ready_from, veh_inst, veh_board, veh_alight, veh,
             tgt, tgt_inst, tgt_board, tgt_alight, tgt_improved, marked, q_pos,
@@ -365,7 +366,7 @@ def search(
     if squeeze:
         squeeze_rows(n_out, out_rows, out_rides, pat_len, pat_stop_start, pat_stops, board_slack,
                      alight_slack, q_pattern, q_inst_start, q_time_start, t_arr, t_dep, inst_q,
-                     inst_ok, fp_start, fp_to, fp_walk, fp_floor, min_conn)
+                     inst_ok, fp_start, fp_rows, min_conn)
     top = INF
     for k in range(len(tgt)):
         top = min(top, tgt[k])
@@ -376,7 +377,7 @@ def search(
 def squeeze_rows(n, out_rows, out_rides, pat_len,
                  pat_stop_start, pat_stops, board_slack, alight_slack,
                  q_pattern, q_inst_start, q_time_start, t_arr, t_dep, inst_q, inst_ok,
-                 fp_start, fp_to, fp_walk, fp_floor, min_conn):
+                 fp_start, fp_rows, min_conn):
     """`routing.search.squeeze` of the first `n` journeys `search` wrote (`Outputs`; rides
     target-first), in place: each ride's instance becomes the latest of its day pattern that
     still makes the next connection (the last ride: the same arrival); each ride's stop
@@ -423,9 +424,9 @@ def squeeze_rows(n, out_rows, out_rides, pat_len,
                 s_a = pat_stops[pps + p_al]
                 conn = min_conn         # `search._conn`: footpath or change at one stop
                 for e in range(fp_start[s_a], fp_start[s_a + 1]):
-                    if fp_to[e] == s_b:
-                        fl = fp_floor[e]
-                        w = fp_walk[e]
+                    if fp_rows[e, 0] == s_b:
+                        fl = fp_rows[e, 2]
+                        w = fp_rows[e, 1]
                         conn = max(w, fl if fl >= 0 else min_conn)
                         break
                 deadline = (t_dep[base + j * length + bd] - board_slack[ps + bd]

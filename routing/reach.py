@@ -86,7 +86,7 @@ def reach(planner, query, max_s: int) -> Reached:
             day.q_pattern, day.q_inst_start, day.q_time_start, day.t_arr, day.t_dep,
             day.stop_q_start, day.stop_q, day.stop_q_pos,
             search.q_ok, search.inst_ok, search.stop_ok, search.unfiltered,
-            f.start, f.to, f.walk_s, f.floor_s, f.dist_m, f.rule, np.int32(search.min_conn),
+            f.start, f.rows, np.int32(search.min_conn),
             np.int32(search.max_walk), sources.stops, src_times, np.int64(raptor.INF), sc.egress, True,
             search.rounds,
             sc.ready, sc.ready_from, sc.veh_inst, sc.veh_board, sc.veh_alight, sc.veh,

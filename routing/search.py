@@ -284,7 +284,7 @@ def collect(search: Search, scratch: raptor.Scratch, sources: Sources, egress: n
         d.q_pattern, d.q_inst_start, d.q_time_start, d.t_arr, d.t_dep,
         d.stop_q_start, d.stop_q, d.stop_q_pos, d.inst_q,
         search.q_ok, search.inst_ok, search.stop_ok, search.unfiltered,
-        f.start, f.to, f.walk_s, f.floor_s, f.dist_m, f.rule, search.min_conn, search.max_walk,
+        f.start, f.rows, search.min_conn, search.max_walk,
         sources.stops, sources.walk_s, starts, latest, egress, True, search.rounds,
         search.pat_len, True,
         sc.labels, sc.tgts, sc.tgt_improved, sc.flags, sc.lists, sc.q_state, out.rows, out.rides)

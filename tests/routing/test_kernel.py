@@ -165,3 +165,22 @@ def test_the_kernel_skips_the_filters_of_a_search_without_any(net, monkeypatch):
     monkeypatch.setattr(pl.searches, "resolve", filtered)
     assert {q: _shape(pl.plan(q)) for q in plain} == found
     assert sum(map(len, found.values())) > 5
+
+
+def test_footpath_rows_are_the_footpaths_as_the_kernel_reads_them(net):
+    """`Footpaths.rows` (to, walk, floor, metres; -1 metres where no max_walk_m drops the
+    footpath: transfers.txt and the change at one stop) for the built footpaths, the
+    reversed ones (arrive-by) and those a travel profile adjusts."""
+    pl = Planner.build(net, CFG)
+    fps = [pl.fps, pl.fps_rev, pl.searches.footpaths(False, 0.7, 120),
+           pl.searches.footpaths(True, None, 60)]
+    for f in fps:
+        frm = np.repeat(np.arange(len(f.start) - 1), np.diff(f.start))
+        assert f.rows.dtype == np.int32 and f.rows.flags.c_contiguous
+        assert f.rows[:, 0].tolist() == f.to.tolist()
+        assert f.rows[:, 1].tolist() == f.walk_s.tolist()
+        assert f.rows[:, 2].tolist() == f.floor_s.tolist()
+        free = f.rule | (frm == f.to)
+        assert f.rows[:, 3].tolist() == np.where(free, -1, f.dist_m).tolist()
+        assert (f.dist_m >= 0).all() and free.any() and not free.all()
+    assert fps[2].rows[:, 1].tolist() != pl.fps.rows[:, 1].tolist()

@@ -310,8 +310,8 @@ def search(
     pat_stop_start, pat_stops, pat_board_ok, pat_alight_ok, board_slack, alight_slack,
     q_pattern, q_inst_start, q_time_start, t_arr, t_dep, stop_q_start, stop_q, stop_q_pos, inst_q,
     q_ok, inst_ok, stop_ok, unfiltered,
-    fp_start, fp_rows, min_conn, max_walk,
-    src_stops, src_walk, starts, latest, egress, slack_at_target, rounds, pat_len, squeeze,
+    fp_start, fp_rows, min_conn, max_walk, rounds, pat_len,
+    src_stops, src_walk, starts, latest, egress, slack_at_target, squeeze,
     labels, tgts, tgt_improved, flags, lists, q_state, out_rows, out_rides,
 ):
     """rRAPTOR: one run per start (decreasing), each Pareto improvement's rides recorded,

@@ -47,10 +47,12 @@ class Search:
     max_walk: int               # metres of a walk between two stops
     rounds: int                 # max trips per journey
     pat_len: np.ndarray         # p -> stops in pattern p
+    kernel: tuple               # `raptor.search`'s arguments up to the sources: the fields
+    #                             above as it takes them (not ~30 attribute reads a query)
 
 
 def _new_search(**values: object) -> Search:
-    """`Search(**values)` without the frozen dataclass's `__init__`, which sets each of its 12
+    """`Search(**values)` without the frozen dataclass's `__init__`, which sets each of its
     fields through `object.__setattr__` (~3.5 us, most of a resolve; one per query). Every
     field must be given (a test checks the two ways make equal searches)."""
     search = blank(Search)
@@ -174,15 +176,21 @@ class Searches:
         unfiltered = not query.modes and stop_ok is self._all_stops and alive is None
         max_t = cfg.max_transfers if query.max_transfers is None else \
             max(0, min(query.max_transfers, cfg.max_transfers))
-        max_walk = cfg.walk_radius_m if query.max_walk_m is None else max(0.0, query.max_walk_m)
+        max_walk = int(cfg.walk_radius_m if query.max_walk_m is None
+                       else max(0.0, query.max_walk_m))
+        fps = self.footpaths(reverse, query.walk_speed_mps, extra)
+        # with min_transfer_s the board time carries it: a change at one stop is 0 + v;
+        # extra_transfer_s is in every footpath's time (walk and floor) and here
+        min_conn = (0 if override else cfg.transfer_s) + extra
+        kernel = (pats.stop_start, pats.stops, pats.board_ok, pats.alight_ok, board, alight,
+                  day.q_pattern, day.q_inst_start, day.q_time_start, day.t_arr, day.t_dep,
+                  day.stop_q_start, day.stop_q, day.stop_q_pos, day.inst_q,
+                  q_ok, inst_ok, stop_ok, unfiltered,
+                  fps.start, fps.rows, min_conn, max_walk, max_t + 1, self._pat_len)
         return _new_search(
-            day=day, pats=pats, fps=self.footpaths(reverse, query.walk_speed_mps, extra),
-            board_slack=board, alight_slack=alight, q_ok=q_ok, inst_ok=inst_ok, stop_ok=stop_ok,
-            unfiltered=unfiltered,
-            # with min_transfer_s the board time carries it: a change at one stop is 0 + v;
-            # extra_transfer_s is in every footpath's time (walk and floor) and here
-            min_conn=(0 if override else cfg.transfer_s) + extra,
-            max_walk=int(max_walk), rounds=max_t + 1, pat_len=self._pat_len)
+            day=day, pats=pats, fps=fps, board_slack=board, alight_slack=alight, q_ok=q_ok,
+            inst_ok=inst_ok, stop_ok=stop_ok, unfiltered=unfiltered, min_conn=min_conn,
+            max_walk=max_walk, rounds=max_t + 1, pat_len=self._pat_len, kernel=kernel)
 
     def footpaths(self, reverse: bool, speed_mps: float | None = None,
                   extra_s: int = 0) -> Footpaths:
@@ -278,15 +286,9 @@ def collect(search: Search, scratch: raptor.Scratch, sources: Sources, egress: n
         starts = departures(search, sources, rel, rel + window).astype(np.int32)
         latest = rel + window
     out = scratch.outputs(max(raptor.OUT_ROWS, 4 * search.rounds * len(starts)))
-    p, d, f, sc = search.pats, search.day, search.fps, scratch
+    sc = scratch
     n, best = raptor.search(
-        p.stop_start, p.stops, p.board_ok, p.alight_ok, search.board_slack, search.alight_slack,
-        d.q_pattern, d.q_inst_start, d.q_time_start, d.t_arr, d.t_dep,
-        d.stop_q_start, d.stop_q, d.stop_q_pos, d.inst_q,
-        search.q_ok, search.inst_ok, search.stop_ok, search.unfiltered,
-        f.start, f.rows, search.min_conn, search.max_walk,
-        sources.stops, sources.walk_s, starts, latest, egress, True, search.rounds,
-        search.pat_len, True,
+        *search.kernel, sources.stops, sources.walk_s, starts, latest, egress, True, True,
         sc.labels, sc.tgts, sc.tgt_improved, sc.flags, sc.lists, sc.q_state, out.rows, out.rides)
     found: list[tuple[Ride, ...]] = []
     if n == 0:

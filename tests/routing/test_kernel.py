@@ -6,6 +6,7 @@ kernel's target pruning relies on slacks >= 0) is refused."""
 from __future__ import annotations
 
 import copy
+import inspect
 from dataclasses import fields
 from datetime import date
 
@@ -132,6 +133,20 @@ def test_resolve_makes_a_whole_search(net):
         got = pl.searches.resolve(q, pl.day(q.date, q.arrive_by))
         values = {f.name: getattr(got, f.name) for f in fields(Search)}
         assert vars(got) == values and vars(Search(**values)) == values
+        # the kernel's leading arguments, by its names
+        p, d, f = got.pats, got.day, got.fps
+        named = {"pat_stop_start": p.stop_start, "pat_stops": p.stops,
+                 "pat_board_ok": p.board_ok, "pat_alight_ok": p.alight_ok,
+                 **{n: getattr(d, n) for n in ("q_pattern", "q_inst_start", "q_time_start",
+                                               "t_arr", "t_dep", "stop_q_start", "stop_q",
+                                               "stop_q_pos", "inst_q")},
+                 "fp_start": f.start, "fp_rows": f.rows,
+                 **{n: values[n] for n in ("board_slack", "alight_slack", "q_ok", "inst_ok",
+                                           "stop_ok", "unfiltered", "min_conn", "max_walk",
+                                           "rounds", "pat_len")}}
+        names = list(inspect.signature(raptor.search.py_func).parameters)[:len(got.kernel)]
+        assert sorted(names) == sorted(named)
+        assert all(a is named[n] or a == named[n] for n, a in zip(names, got.kernel))
 
 
 def test_the_kernel_skips_the_filters_of_a_search_without_any(net, monkeypatch):
@@ -157,9 +172,12 @@ def test_the_kernel_skips_the_filters_of_a_search_without_any(net, monkeypatch):
     found = {q: _shape(pl.plan(q)) for q in plain}
     resolve = pl.searches.resolve
 
+    at = list(inspect.signature(raptor.search.py_func).parameters).index("unfiltered")
+
     def filtered(query, day):
         s = copy.copy(resolve(query, day))
         vars(s)["unfiltered"] = False
+        vars(s)["kernel"] = (*s.kernel[:at], False, *s.kernel[at + 1:])
         return s
 
     monkeypatch.setattr(pl.searches, "resolve", filtered)

@@ -410,25 +410,26 @@ class Planner:
         (search time, INF: none)."""
         search = self.searches.resolve(query, self.day(query.date, query.arrive_by, long))
         scratch = self.searches.scratch(search.day.n_q)
-        egress = scratch.egress         # all -1 but for this query's targets (reset below)
         try:
-            for s, (w, _) in dst.items():
-                egress[s] = w
-            if fares is not None:
-                if fares.classes is not self.fare_classes():
-                    raise ValueError("the fare table was made for another planner's network")
+            if fares is None:   # (the kernel writes the targets' walks into scratch.egress)
+                rides, best = collect(search, scratch, self._sources(src), self._sources(dst),
+                                      t0 - search.day.origin, window)
+                return search, rides, None, best
+            if fares.classes is not self.fare_classes():
+                raise ValueError("the fare table was made for another planner's network")
+            egress = scratch.egress         # all -1 but for this query's targets (reset below)
+            try:
+                for s, (w, _) in dst.items():
+                    egress[s] = w
                 priced = collect_priced(search, self._bags, self._sources(src), egress,
                                         t0 - search.day.origin, fares)
-                rides, prices = [r for r, _, _ in priced], [c for _, c, _ in priced]
-                best = min((a for _, _, a in priced), default=int(raptor.INF))
-            else:
-                rides, best = collect(search, scratch, self._sources(src), egress,
-                                      t0 - search.day.origin, window)
-                prices = None
+            finally:
+                for s in dst:
+                    egress[s] = -1
         finally:
-            for s in dst:
-                egress[s] = -1
             self.searches.release(scratch)
+        rides, prices = [r for r, _, _ in priced], [c for _, c, _ in priced]
+        best = min((a for _, _, a in priced), default=int(raptor.INF))
         return search, rides, prices, best
 
     def _exact_until(self, search, long: bool) -> int:

@@ -311,7 +311,7 @@ def search(
     q_pattern, q_inst_start, q_time_start, t_arr, t_dep, stop_q_start, stop_q, stop_q_pos, inst_q,
     q_ok, inst_ok, stop_ok, unfiltered,
     fp_start, fp_rows, min_conn, max_walk, rounds, pat_len,
-    src_stops, src_walk, starts, latest, egress, slack_at_target, squeeze,
+    src_stops, src_walk, dst_stops, dst_walk, starts, latest, egress, slack_at_target, squeeze,
     labels, tgts, tgt_improved, flags, lists, q_state, out_rows, out_rides,
 ):
     """rRAPTOR: one run per start (decreasing), each Pareto improvement's rides recorded,
@@ -320,8 +320,10 @@ def search(
     `latest`: the latest start of the window (INF: none); a run's first boarding may wait
     at the origin until then, not later: a journey leaving after the window must not set
     labels that hide the in-window journeys with the same arrival.
-    Resets the labels first (`Scratch.reset`). Returns the number of journeys written
-    (capped by the output size) and the best target value (INF: none)."""
+    Resets the labels first (`Scratch.reset`). The targets' walks `dst_*` go into `egress`
+    (s -> walk to the target, -1 if none) for the call and out again (numpy's item
+    assignment from Python cost ~10 us a query cache-cold). Returns the number of journeys
+    written (capped by the output size) and the best target value (INF: none)."""
     ready, ready_from, veh_inst = labels[0], labels[1], labels[2]
     veh_board, veh_alight, veh = labels[3], labels[4], labels[5]
     tgt, tgt_inst, tgt_board, tgt_alight = tgts[0], tgts[1], tgts[2], tgts[3]
@@ -329,6 +331,8 @@ def search(
     q_pos, queue = q_state[0], q_state[1]
     out_start, out_k, out_len, out_last = out_rows[0], out_rows[1], out_rows[2], out_rows[3]
     out_inst, out_board, out_alight = out_rides[0], out_rides[1], out_rides[2]
+    for m in range(len(dst_stops)):
+        egress[dst_stops[m]] = dst_walk[m]
     ready[:] = INF
     veh[:] = INF
     tgt[:] = INF
@@ -367,6 +371,8 @@ def search(
         squeeze_rows(n_out, out_rows, out_rides, pat_len, pat_stop_start, pat_stops, board_slack,
                      alight_slack, q_pattern, q_inst_start, q_time_start, t_arr, t_dep, inst_q,
                      inst_ok, fp_start, fp_rows, min_conn)
+    for m in range(len(dst_stops)):
+        egress[dst_stops[m]] = -1
     top = INF
     for k in range(len(tgt)):
         top = min(top, tgt[k])

@@ -270,12 +270,12 @@ def departures(search: Search, sources: Sources, lo: int, hi: int) -> np.ndarray
     return c[(c >= lo) & (c <= hi)][::-1]
 
 
-def collect(search: Search, scratch: raptor.Scratch, sources: Sources, egress: np.ndarray,
+def collect(search: Search, scratch: raptor.Scratch, sources: Sources, targets: Sources,
             start: int, window: int) -> tuple[list[tuple[Ride, ...]], int]:
     """Run the rounds from `start` (seconds since the day's origin, forward time) once, or
-    once per departure in [start, start + window] latest first, and return each journey that
-    improved the Pareto front, as rides in travel order, and the best target value (search
-    time; INF: none)."""
+    once per departure in [start, start + window] latest first, to `targets` (stops and the
+    walk from each, search direction), and return each journey that improved the Pareto
+    front, as rides in travel order, and the best target value (search time; INF: none)."""
     reverse = search.day.reverse
     rel = -start if reverse else start
     if window <= 0:
@@ -288,7 +288,8 @@ def collect(search: Search, scratch: raptor.Scratch, sources: Sources, egress: n
     out = scratch.outputs(max(raptor.OUT_ROWS, 4 * search.rounds * len(starts)))
     sc = scratch
     n, best = raptor.search(
-        *search.kernel, sources.stops, sources.walk_s, starts, latest, egress, True, True,
+        *search.kernel, sources.stops, sources.walk_s, targets.stops, targets.walk_s, starts,
+        latest, scratch.egress, True, True,
         sc.labels, sc.tgts, sc.tgt_improved, sc.flags, sc.lists, sc.q_state, out.rows, out.rides)
     found: list[tuple[Ride, ...]] = []
     if n == 0:

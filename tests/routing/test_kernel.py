@@ -202,3 +202,31 @@ def test_footpath_rows_are_the_footpaths_as_the_kernel_reads_them(net):
         assert f.rows[:, 3].tolist() == np.where(free, -1, f.dist_m).tolist()
         assert (f.dist_m >= 0).all() and free.any() and not free.all()
     assert fps[2].rows[:, 1].tolist() != pl.fps.rows[:, 1].tolist()
+
+
+def test_the_kernel_writes_the_targets_walks_for_its_call_only(net, monkeypatch):
+    """`raptor.search` takes the targets (stops and walks, search direction) and writes them
+    into the scratch's egress only for its call: all -1 before and after, point, arrive-by
+    and range queries alike."""
+    pl = Planner.build(net, CFG)
+    kernel = search_mod.raptor.search
+    names = list(inspect.signature(kernel.py_func).parameters)
+    seen = []
+
+    def kept(*args):
+        egress = args[names.index("egress")]
+        assert (egress == -1).all()
+        got = kernel(*args)
+        assert (egress == -1).all()
+        seen.append((args[names.index("dst_stops")].tolist(),
+                     args[names.index("dst_walk")].tolist()))
+        return got
+
+    monkeypatch.setattr(search_mod.raptor, "search", kept)
+    found = 0
+    for q in _queries(net, 10, 13) + _queries(net, 3, 14, window_s=3600):
+        found += len(pl.plan(q))
+        dst = pl._reach(q.origin if q.arrive_by else q.destination,
+                        pl.searches.footpaths(not q.arrive_by), CFG.walk_radius_m)
+        assert seen[-1] == (list(dst), [w for w, _ in dst.values()])
+    assert found > 10

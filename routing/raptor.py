@@ -70,9 +70,7 @@ class Scratch:
         self.q_state = np.full((2, max(n_q, 1)), -1, dtype=np.int32)
         self.q_pos, self.queue = self.q_state
         self.egress = np.full(n_stops, -1, dtype=np.int32)   # s -> walk to target; -1 if none
-        # a point query's start and `search`'s output rows for it, allocated once per scratch
-        self.start = np.empty(1, dtype=np.int32)
-        self._out = self._outputs(OUT_ROWS)
+        self._out = self._outputs(OUT_ROWS)     # `search`'s rows for a point query
 
     def _outputs(self, cap: int) -> Outputs:
         return Outputs(np.empty((4, cap), np.int32), np.empty((4, cap, self.rounds + 1), np.int32))
@@ -311,11 +309,12 @@ def search(
     q_pattern, q_inst_start, q_time_start, t_arr, t_dep, stop_q_start, stop_q, stop_q_pos, inst_q,
     q_ok, inst_ok, stop_ok, unfiltered,
     fp_start, fp_rows, min_conn, max_walk, rounds, pat_len,
-    src_stops, src_walk, dst_stops, dst_walk, starts, latest, egress, slack_at_target, squeeze,
-    labels, tgts, tgt_improved, flags, lists, q_state, out_rows, out_rides,
+    src_stops, src_walk, dst_stops, dst_walk, starts, point, latest, egress, slack_at_target,
+    squeeze, labels, tgts, tgt_improved, flags, lists, q_state, out_rows, out_rides,
 ):
-    """rRAPTOR: one run per start (decreasing), each Pareto improvement's rides recorded,
-    then with `squeeze` squeezed (`squeeze_rows`: in the same call, as one call from Python
+    """rRAPTOR: one run per start (`starts`, decreasing; or, `point` < INF, the one start of
+    a point query: no array written from Python for it), each Pareto improvement's rides
+    recorded, then with `squeeze` squeezed (`squeeze_rows`: in the same call, as one call from Python
     costs ~10 us cache-cold in numba's dispatch alone).
     `latest`: the latest start of the window (INF: none); a run's first boarding may wait
     at the origin until then, not later: a journey leaving after the window must not set
@@ -340,8 +339,8 @@ def search(
     n_out = 0
     cap = len(out_k)
     src_times = np.empty(len(src_stops), dtype=np.int32)
-    for it in range(len(starts)):
-        t0 = starts[it]
+    for it in range(1 if point < INF else len(starts)):
+        t0 = point if point < INF else starts[it]
         for m in range(len(src_stops)):
             src_times[m] = t0 + src_walk[m]
         max_wait = latest - t0 if latest < INF else latest

@@ -270,6 +270,9 @@ def departures(search: Search, sources: Sources, lo: int, hi: int) -> np.ndarray
     return c[(c >= lo) & (c <= hi)][::-1]
 
 
+_NO_STARTS = np.zeros(0, np.int32)     # a point query's `starts` (its start goes as `point`)
+
+
 def collect(search: Search, scratch: raptor.Scratch, sources: Sources, targets: Sources,
             start: int, window: int) -> tuple[list[tuple[Ride, ...]], int]:
     """Run the rounds from `start` (seconds since the day's origin, forward time) once, or
@@ -279,17 +282,15 @@ def collect(search: Search, scratch: raptor.Scratch, sources: Sources, targets: 
     reverse = search.day.reverse
     rel = -start if reverse else start
     if window <= 0:
-        starts = scratch.start
-        starts[0] = rel
-        latest = int(raptor.INF)
+        starts, point, latest = _NO_STARTS, rel, int(raptor.INF)
     else:
         starts = departures(search, sources, rel, rel + window).astype(np.int32)
-        latest = rel + window
+        point, latest = int(raptor.INF), rel + window
     out = scratch.outputs(max(raptor.OUT_ROWS, 4 * search.rounds * len(starts)))
     sc = scratch
     n, best = raptor.search(
         *search.kernel, sources.stops, sources.walk_s, targets.stops, targets.walk_s, starts,
-        latest, scratch.egress, True, True,
+        point, latest, scratch.egress, True, True,
         sc.labels, sc.tgts, sc.tgt_improved, sc.flags, sc.lists, sc.q_state, out.rows, out.rides)
     found: list[tuple[Ride, ...]] = []
     if n == 0:

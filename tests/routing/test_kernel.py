@@ -207,7 +207,8 @@ def test_footpath_rows_are_the_footpaths_as_the_kernel_reads_them(net):
 def test_the_kernel_writes_the_targets_walks_for_its_call_only(net, monkeypatch):
     """`raptor.search` takes the targets (stops and walks, search direction) and writes them
     into the scratch's egress only for its call: all -1 before and after, point, arrive-by
-    and range queries alike."""
+    and range queries alike; a point query's start goes as `point` (no `starts`), a range
+    query's runs as `starts`."""
     pl = Planner.build(net, CFG)
     kernel = search_mod.raptor.search
     names = list(inspect.signature(kernel.py_func).parameters)
@@ -220,13 +221,20 @@ def test_the_kernel_writes_the_targets_walks_for_its_call_only(net, monkeypatch)
         assert (egress == -1).all()
         seen.append((args[names.index("dst_stops")].tolist(),
                      args[names.index("dst_walk")].tolist()))
+        runs.append((len(args[names.index("starts")]), args[names.index("point")]))
         return got
 
     monkeypatch.setattr(search_mod.raptor, "search", kept)
     found = 0
+    runs: list[tuple[int, int]] = []
     for q in _queries(net, 10, 13) + _queries(net, 3, 14, window_s=3600):
         found += len(pl.plan(q))
         dst = pl._reach(q.origin if q.arrive_by else q.destination,
                         pl.searches.footpaths(not q.arrive_by), CFG.walk_radius_m)
         assert seen[-1] == (list(dst), [w for w, _ in dst.values()])
+        n_starts, point = runs[-1]
+        if q.window_s and not q.arrive_by:
+            assert point == raptor.INF and n_starts > 0
+        elif not q.window_s:
+            assert n_starts == 0 and point < raptor.INF
     assert found > 10

@@ -1,6 +1,9 @@
 """What every request pays, two trees side by side: worker CPU per `GET /healthz` (the HTTP
 floor: middleware, access line, metrics, aiohttp) and worker + PostgreSQL CPU per gate
-validation of an already used ticket (`validate (replay)`), in alternating rounds.
+validation of an already used ticket (`validate (replay)`), in alternating rounds; with
+`--plan N`, also N `GET /v1/plan` a round as bench_requests.py's plan phase asks them (a
+seeded pair at a random minute 07:00-18:59; each round its own queries, the same for both
+trees).
 
 Starts both trees' servers as bench_requests.py does (`maas serve --demo --workers 2`, each
 seeded by its own seed code), takes a QR code of every seeded ticket and accepts each once,
@@ -15,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import random
 import statistics
 import sys
 import tempfile
@@ -62,6 +66,7 @@ async def rounds(a, runs) -> dict:
             for label, url, groups, seeded in order:
                 s = sessions[label]
                 taps = await current_codes(url, seeded)
+                rng = random.Random(r)
 
                 async def health(i):
                     async with s.get("/healthz") as resp:
@@ -74,9 +79,18 @@ async def rounds(a, runs) -> dict:
                         d = await resp.json()
                         assert d.get("code") == "already_used", d
 
+                async def plan(i):
+                    p = rng.choice(seeded["plan_pairs"])
+                    m = rng.randint(7 * 60, 19 * 60 - 1)
+                    async with s.get("/v1/plan", params={
+                            "from": p[0], "to": p[1], "date": seeded["plan_date"],
+                            "time": f"{m // 60:02d}:{m % 60:02d}"}) as resp:
+                        await resp.read()
+                        assert resp.status == 200, resp.status
+
                 b = argparse.Namespace(**vars(a))
                 b.label = f"[{label}] r{r + 1} "
-                for name, make, n in (("healthz", health, a.n), ("validate (replay)", replay, a.n // 2)):
+                for name, make, n in _phases(a, health, replay, plan):
                     per = await br.phase(b, name, groups, n, a.conc, make)
                     got.setdefault(label, {}).setdefault(name, []).append(
                         (per["workers"], per["postgres"]))
@@ -86,12 +100,19 @@ async def rounds(a, runs) -> dict:
     return got
 
 
+def _phases(a, health, replay, plan):  # type: ignore[no-untyped-def]
+    """(name, request maker, requests) of a round's phases."""
+    out = [("healthz", health, a.n), ("validate (replay)", replay, a.n // 2)]
+    return out + [("plan", plan, a.plan)] if a.plan else out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--against", type=Path, required=True, help="the older tree")
     ap.add_argument("--against-python", help="its interpreter (default DIR/.venv/bin/python)")
     ap.add_argument("--rounds", type=int, default=4)
     ap.add_argument("--n", type=int, default=2000, help="healthz requests a round (replay: n/2)")
+    ap.add_argument("--plan", type=int, default=0, help="GET /v1/plan requests a round")
     ap.add_argument("--conc", type=int, default=16)
     ap.add_argument("--pool", type=int, default=300)
     ap.add_argument("--workers", type=int, default=2)
@@ -111,7 +132,7 @@ def main() -> None:
             runs.append((tag, url, groups, seeded))
         got = asyncio.run(rounds(a, runs))
         print("\nmedians over rounds, CPU ms per request (worker + PostgreSQL):")
-        for name in ("healthz", "validate (replay)"):
+        for name in ("healthz", "validate (replay)", *(["plan"] if a.plan else [])):
             med = {}
             for tag in ("old", "new"):
                 w = statistics.median(x[0] for x in got[tag][name])

@@ -414,18 +414,28 @@ async def fare_table(planner: Planner, cfg: FareConfig) -> FareTable:
 _INLINE_CPU_S = 0.002   # typical point query below this: run on the loop
 _ALPHA = 0.05           # weight of the newest measurement in the moving average
 _SLOW_S = 4 * _INLINE_CPU_S   # a measurement counts at most this much
+# Once the mean of the first 1/_ALPHA queries is known, one point query in _EVERY is measured
+# (a planner turning slow is then seen in _EVERY times as many queries; every new planner,
+# realtime ones included, starts a new gauge): `time.thread_time()` is a system call (the
+# thread CPU clock has no vDSO path), two per plan, and a system call is where the kernel
+# switches out a worker that a wake-up on its core has marked for preemption, mid-plan (py-spy
+# put 22 % of a busy worker's GIL samples on those two lines). Unmeasured, the plan and its
+# body make no system call; the request's read, send and the loop's waits are around them.
+_EVERY = 16
 
 
 class _Gauge:
     """Typical CPU seconds of one point query on one planner: the mean of the first
-    measurements, then an exponential moving average. (Starting the average from a slow
-    guess took ~30 queries, each handed to a thread, to come down to a fast planner.)"""
+    measurements, then an exponential moving average of one query in _EVERY. (Starting the
+    average from a slow guess took ~30 queries, each handed to a thread, to come down to a
+    fast planner.)"""
 
-    __slots__ = ("typical", "seen")
+    __slots__ = ("typical", "seen", "calls")
 
     def __init__(self) -> None:
         self.typical = _SLOW_S    # unknown: slow until measured
         self.seen = 0
+        self.calls = 0
 
     def inline(self) -> bool:
         return self.typical < _INLINE_CPU_S
@@ -437,6 +447,9 @@ class _Gauge:
         self.typical += weight * (min(cpu_s, _SLOW_S) - self.typical)
 
     def plan(self, planner: Planner, q: Query) -> list[Itinerary]:
+        self.calls += 1
+        if self.seen * _ALPHA >= 1 and self.calls % _EVERY:
+            return planner.plan(q)
         t = time.thread_time()
         try:
             return planner.plan(q)

@@ -207,6 +207,25 @@ def test_a_fast_planner_runs_on_the_loop_after_a_few_queries_even_after_a_slow_f
     assert not slow.inline()
 
 
+def test_a_gauge_once_known_measures_one_point_query_in_every_few():
+    """The thread CPU clock is a system call: after the first measurements, most plans
+    run without it."""
+    from maas.api.plan import _ALPHA, _EVERY, _Gauge
+
+    class Planner:
+        def plan(self, q):  # type: ignore[no-untyped-def]
+            return []
+
+    g, first = _Gauge(), round(1 / _ALPHA)
+    for _ in range(first):
+        g.plan(Planner(), None)     # type: ignore[arg-type]
+    assert g.seen == first          # the mean of the first queries: every one measured
+    for _ in range(10 * _EVERY):
+        g.plan(Planner(), None)     # type: ignore[arg-type]
+    assert g.seen == first + 10
+    assert g.inline()
+
+
 async def test_plan_body_of_realtime_legs_is_the_response_model(sample, app):
     """A realtime planner's legs (departure != scheduled, a delay) written by the fast
     renderer are the models' bytes, from fresh legs and from their memo."""

@@ -24,6 +24,37 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
         await conn.set_type_codec(
             typename, encoder=json.dumps, decoder=json.loads, schema="pg_catalog"
         )
+    await _known_array_types(conn)
+
+
+# PostgreSQL's array types of the scalars the request paths send and read (the gate's and the
+# token's batches, the booking statements: bool[], bytea[], int[], bigint[], date[],
+# timestamptz[], ...), by their fixed OIDs (pg_type.dat; tests/test_db_pool.py checks the
+# names). asyncpg has codecs of its own only for text[] and oid[]: it learns any other type
+# per connection, the first time a statement there sends or reads it, with its type
+# introspection (three statements: jit off, a recursive catalog query, jit back), which cost
+# PostgreSQL ~4-8 ms each time, one per statement that first meets a new array type on that
+# connection (a burst of gate accepts on cold connections ran it 9 times in 200 requests:
+# BENCHMARKS.md, "Tenth session, gate10"). The answer is the same on every server, so a
+# worker asks once (`_ARRAY_TYPES`) and gives each new pooled connection its codecs.
+ARRAY_TYPE_OIDS = {
+    "_bool": 1000, "_bytea": 1001, "_int2": 1005, "_int4": 1007, "_int8": 1016,
+    "_float4": 1021, "_float8": 1022, "_varchar": 1015, "_timestamp": 1115, "_date": 1182,
+    "_time": 1183, "_timestamptz": 1185, "_interval": 1187, "_numeric": 1231, "_uuid": 2951,
+}
+_ARRAY_TYPES: list[Any] = []      # asyncpg's introspection rows of ARRAY_TYPE_OIDS, once asked
+
+
+async def _known_array_types(conn: asyncpg.Connection) -> None:
+    """Register ARRAY_TYPE_OIDS' codecs on `conn` from the rows this process asked for once
+    (asyncpg's own introspection, on the first connection). Uses asyncpg internals checked for
+    FAST_RELEASE_ASYNCPG only; another asyncpg introspects each connection itself, as before."""
+    if asyncpg.__version__ not in FAST_RELEASE_ASYNCPG:
+        return
+    if not _ARRAY_TYPES:
+        rows, _ = await conn._introspect_types(list(ARRAY_TYPE_OIDS.values()), CONNECT_TIMEOUT_S)
+        _ARRAY_TYPES[:] = rows
+    conn._protocol.get_settings().register_data_types(_ARRAY_TYPES)
 
 
 async def _release_as_is(conn: asyncpg.Connection) -> None:

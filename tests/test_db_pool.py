@@ -106,6 +106,55 @@ async def test_db_generic_plans_off_leaves_postgresql_s_default(settings):
         await _close(ctx)
 
 
+async def test_the_array_type_oids_are_postgresql_s(database_url):
+    conn = await asyncpg.connect(database_url)
+    try:
+        rows = await conn.fetch("SELECT typname, oid::int FROM pg_type WHERE oid = ANY ($1::oid[])",
+                                list(maas.db.ARRAY_TYPE_OIDS.values()))
+    finally:
+        await conn.close()
+    assert dict(rows) == maas.db.ARRAY_TYPE_OIDS
+
+
+@pytest.fixture
+def introspections(monkeypatch) -> list[tuple[int, ...]]:
+    """The type OIDs of every asyncpg type introspection (a catalog query per call)."""
+    calls: list[tuple[int, ...]] = []
+    original = asyncpg.connection.Connection._introspect_types
+
+    async def spy(self, typeoids, timeout):
+        calls.append(tuple(typeoids))
+        return await original(self, typeoids, timeout)
+
+    monkeypatch.setattr(asyncpg.connection.Connection, "_introspect_types", spy)
+    return calls
+
+
+async def test_a_new_pooled_connection_knows_the_array_types_without_asking(
+        settings, introspections, monkeypatch):
+    monkeypatch.setattr(maas.db, "_ARRAY_TYPES", [])      # as in a fresh worker
+    app, ctx = await _open(settings)
+    pool: asyncpg.Pool = app[DB]
+    try:
+        conns = [await pool.acquire() for _ in range(pool.get_max_size())]   # all opened
+        try:
+            for conn in conns:   # the gate's batch statement's argument types, and a result
+                got = await conn.fetchval(
+                    "SELECT array_length($1::bigint[], 1) + array_length($2::boolean[], 1)"
+                    " + array_length($3::int[], 1) + array_length($4::timestamptz[], 1)"
+                    " + array_length($5::bytea[], 1) + array_length($6::date[], 1)",
+                    [1], [True], [2], [None], [b"x"], [None])
+                assert got == 6
+                assert await conn.fetchval("SELECT ARRAY[1, 2]::bigint[]") == [1, 2]
+        finally:
+            for conn in conns:
+                await pool.release(conn)
+        # once for the process (the first connection), never again per connection
+        assert introspections == [tuple(maas.db.ARRAY_TYPE_OIDS.values())]
+    finally:
+        await _close(ctx)
+
+
 # maas.db._Pool.release: the release without asyncpg's shielded task copies asyncpg's own
 # release for the connections that need no await. These are the digests of the asyncpg sources
 # it copies, as checked; a new asyncpg (or a changed one) fails here: read the new sources,
@@ -118,6 +167,7 @@ ASYNCPG_SOURCES = {
     "PoolAcquireContext.__aexit__": "33bb4fe789a8e490",
     "Connection._reset": "3252aa6d5b0eb65f",
     "Connection._on_release": "cf495810a0f25382",
+    "Connection._introspect_types": "cd7897b5c116b7e6",   # maas.db._known_array_types calls it
 }
 
 

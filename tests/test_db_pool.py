@@ -155,6 +155,59 @@ async def test_a_new_pooled_connection_knows_the_array_types_without_asking(
         await _close(ctx)
 
 
+# the statements maas.db.WARM_UPS runs (token, gate, key lookups), by a part of their text
+WARMED = ("maas_gate_taps(", "maas_gate_tap(", "FROM api_keys", "FROM accounts",
+          "WITH src AS (", "WITH req AS (", "AS cancelled", "l.from_stop = ANY")
+
+
+async def _prepared(conn) -> dict[str, int]:
+    """The session's prepared statements that WARMED names -> their generic plans so far."""
+    rows = await conn.fetch("SELECT statement, generic_plans FROM pg_prepared_statements")
+    return {w: r["generic_plans"] for r in rows for w in WARMED if w in r["statement"]}
+
+
+async def test_every_pooled_connection_has_run_the_warm_statements_before_its_first_request(
+        settings):
+    app, ctx = await _open(settings)        # the floor (2) opens before the migrations
+    pool: asyncpg.Pool = app[DB]
+    try:
+        conns = [await pool.acquire() for _ in range(pool.get_max_size())]   # 2 more open
+        try:
+            for conn in conns:   # prepared in asyncpg's cache, planned once each
+                assert await _prepared(conn) == dict.fromkeys(WARMED, 1)
+        finally:
+            for conn in conns:
+                await pool.release(conn)
+    finally:
+        await _close(ctx)
+
+
+async def test_db_warm_off_leaves_new_connections_cold(settings):
+    app, ctx = await _open(settings.model_copy(update={"db_warm": False}))
+    try:
+        async with app[DB].acquire() as conn:
+            assert await _prepared(conn) == {}
+    finally:
+        await _close(ctx)
+
+
+async def test_a_connection_the_warm_up_fails_on_still_serves(services, caplog):
+    name = await services.create_db()         # from the template: the schema is there
+    url = services.db_url(name)
+    admin = await asyncpg.connect(url)
+    try:
+        await admin.execute("DROP FUNCTION maas_gate_taps")     # a schema it does not expect
+    finally:
+        await admin.close()
+    pool = await maas.db.create_pool(url, min_size=1, max_size=1, warm_ups=maas.db.WARM_UPS)
+    try:
+        assert await pool.fetchval("SELECT 41 + 1") == 42
+        assert "could not warm a new PostgreSQL connection" in caplog.text
+    finally:
+        await maas.db.close_pool(pool)
+        await services.drop_db(name)
+
+
 # maas.db._Pool.release: the release without asyncpg's shielded task copies asyncpg's own
 # release for the connections that need no await. These are the digests of the asyncpg sources
 # it copies, as checked; a new asyncpg (or a changed one) fails here: read the new sources,

@@ -30,7 +30,7 @@ WarmUp = Callable[[Any], Awaitable[None]]
 # statement pays asyncpg's prepare (a round trip: parse, describe), the backend's first load
 # of the tables', indexes' and plpgsql functions' catalog entries and the statement's plan;
 # a burst spreads over most of a pool's connections, each paying it for each statement (200
-# gate accepts on a worker's cold connections: ~45 such firsts), and the pool opens
+# gate accepts on two workers' cold connections: ~45 such firsts), and the pool opens
 # connections anew under load after 300 s idle. Later runs are the same either way.
 WARM_UPS: tuple[WarmUp, ...] = (auth_store.warm_connection, checkin_store.warm_connection)
 
@@ -61,10 +61,10 @@ async def _warm(conn: Any, warm_ups: Sequence[WarmUp]) -> None:
 # timestamptz[], ...), by their fixed OIDs (pg_type.dat; tests/test_db_pool.py checks the
 # names). asyncpg has codecs of its own only for text[] and oid[]: it learns any other type
 # per connection, the first time a statement there sends or reads it, with its type
-# introspection (three statements: jit off, a recursive catalog query, jit back), which cost
-# PostgreSQL ~4-8 ms each time, one per statement that first meets a new array type on that
-# connection (a burst of gate accepts on cold connections ran it 9 times in 200 requests:
-# BENCHMARKS.md, "Tenth session, gate10"). The answer is the same on every server, so a
+# introspection (three statements: jit off, a recursive catalog query, jit back), ~3.5 ms of
+# PostgreSQL each time, once per statement that first meets a new array type on that
+# connection (a burst of 200 gate accepts on cold connections ran it 9 times: BENCHMARKS.md,
+# "Tenth session, gate10"). The answer is the same on every server, so a
 # worker asks once (`_ARRAY_TYPES`) and gives each new pooled connection its codecs.
 ARRAY_TYPE_OIDS = {
     "_bool": 1000, "_bytea": 1001, "_int2": 1005, "_int4": 1007, "_int8": 1016,

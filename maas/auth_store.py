@@ -10,7 +10,7 @@ from typing import Any, TypeAlias
 import asyncpg
 
 __all__ = ["insert_key", "list_keys", "revoke_key", "insert_account", "account_by_token",
-           "key_by_secret"]
+           "key_by_secret", "warm_connection"]
 
 Conn: TypeAlias = asyncpg.Connection | asyncpg.Pool
 
@@ -61,3 +61,10 @@ async def key_by_secret(conn: Conn, secret_hash: bytes) -> asyncpg.Record | None
            WHERE secret_hash = $1 AND revoked_at IS NULL""",
         secret_hash,
     )
+
+
+async def warm_connection(conn: Conn) -> None:
+    """Run the two bearer lookups once on a new pooled connection (no hash is empty: nothing
+    matches), so a request's first lookup there finds them prepared and planned (maas/db.py)."""
+    await account_by_token(conn, b"")
+    await key_by_secret(conn, b"")

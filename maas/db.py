@@ -5,25 +5,85 @@ maas/db_store.py; `migrate` and `migrations` are re-exported here).
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, Awaitable, Callable, Sequence
 
 import asyncpg
 from aiohttp import web
 
+from maas import auth_store
 from maas.appkeys import DB, SETTINGS
 from maas.db_store import migrate, migrations
+from ticketing import checkin_store
 
 __all__ = ["migrations", "migrate", "create_pool", "close_pool", "db_ctx"]
 
 log = logging.getLogger(__name__)
 
-async def _init_connection(conn: asyncpg.Connection) -> None:
+WarmUp = Callable[[Any], Awaitable[None]]
+
+# What `db_warm` runs on every new pooled connection before it serves a request: the request
+# paths' statements whose first run on a connection costs PostgreSQL most (each store's
+# `warm_connection`, with arguments that match nothing). A connection's first run of a
+# statement pays asyncpg's prepare (a round trip: parse, describe), the backend's first load
+# of the tables', indexes' and plpgsql functions' catalog entries and the statement's plan;
+# a burst spreads over most of a pool's connections, each paying it for each statement (200
+# gate accepts on two workers' cold connections: ~45 such firsts), and the pool opens
+# connections anew under load after 300 s idle. Later runs are the same either way.
+WARM_UPS: tuple[WarmUp, ...] = (auth_store.warm_connection, checkin_store.warm_connection)
+
+
+async def _init_connection(conn: asyncpg.Connection, warm_ups: Sequence[WarmUp] = ()) -> None:
     for typename in ("json", "jsonb"):
         await conn.set_type_codec(
             typename, encoder=json.dumps, decoder=json.loads, schema="pg_catalog"
         )
+    await _known_array_types(conn)
+    await _warm(conn, warm_ups)
+
+
+async def _warm(conn: Any, warm_ups: Sequence[WarmUp]) -> None:
+    """Run `warm_ups` on `conn`. Only an optimisation: a statement PostgreSQL refuses (a schema
+    not migrated yet) ends the warm-up with a warning, and the connection serves as it is; a
+    lost connection raises (the pool then drops it, as for any failed set-up)."""
+    for warm in warm_ups:
+        try:
+            await warm(conn)
+        except asyncpg.PostgresError:
+            log.warning("could not warm a new PostgreSQL connection", exc_info=True)
+            return
+
+
+# PostgreSQL's array types of the scalars the request paths send and read (the gate's and the
+# token's batches, the booking statements: bool[], bytea[], int[], bigint[], date[],
+# timestamptz[], ...), by their fixed OIDs (pg_type.dat; tests/test_db_pool.py checks the
+# names). asyncpg has codecs of its own only for text[] and oid[]: it learns any other type
+# per connection, the first time a statement there sends or reads it, with its type
+# introspection (three statements: jit off, a recursive catalog query, jit back), ~3.5 ms of
+# PostgreSQL each time, once per statement that first meets a new array type on that
+# connection (a burst of 200 gate accepts on cold connections ran it 9 times: BENCHMARKS.md,
+# "Tenth session, gate10"). The answer is the same on every server, so a
+# worker asks once (`_ARRAY_TYPES`) and gives each new pooled connection its codecs.
+ARRAY_TYPE_OIDS = {
+    "_bool": 1000, "_bytea": 1001, "_int2": 1005, "_int4": 1007, "_int8": 1016,
+    "_float4": 1021, "_float8": 1022, "_varchar": 1015, "_timestamp": 1115, "_date": 1182,
+    "_time": 1183, "_timestamptz": 1185, "_interval": 1187, "_numeric": 1231, "_uuid": 2951,
+}
+_ARRAY_TYPES: list[Any] = []      # asyncpg's introspection rows of ARRAY_TYPE_OIDS, once asked
+
+
+async def _known_array_types(conn: asyncpg.Connection) -> None:
+    """Register ARRAY_TYPE_OIDS' codecs on `conn` from the rows this process asked for once
+    (asyncpg's own introspection, on the first connection). Uses asyncpg internals checked for
+    FAST_RELEASE_ASYNCPG only; another asyncpg introspects each connection itself, as before."""
+    if asyncpg.__version__ not in FAST_RELEASE_ASYNCPG:
+        return
+    if not _ARRAY_TYPES:
+        rows, _ = await conn._introspect_types(list(ARRAY_TYPE_OIDS.values()), CONNECT_TIMEOUT_S)
+        _ARRAY_TYPES[:] = rows
+    conn._protocol.get_settings().register_data_types(_ARRAY_TYPES)
 
 
 async def _release_as_is(conn: asyncpg.Connection) -> None:
@@ -94,9 +154,13 @@ GENERIC_PLANS = {"plan_cache_mode": "force_generic_plan"}
 
 
 async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10,
-                      generic_plans: bool = False) -> asyncpg.Pool:
+                      generic_plans: bool = False,
+                      warm_ups: Sequence[WarmUp] = ()) -> asyncpg.Pool:
+    """asyncpg's pool as the workers use it; each new connection runs `warm_ups` (read when it
+    opens: a list filled later warms the connections opened after)."""
     pool = asyncpg.create_pool(
-        dsn, min_size=min_size, max_size=max_size, init=_init_connection, reset=_release_as_is,
+        dsn, min_size=min_size, max_size=max_size,
+        init=functools.partial(_init_connection, warm_ups=warm_ups), reset=_release_as_is,
         timeout=CONNECT_TIMEOUT_S, server_settings=GENERIC_PLANS if generic_plans else None,
     )
     if asyncpg.__version__ in FAST_RELEASE_ASYNCPG and type(pool) is asyncpg.Pool:
@@ -132,17 +196,32 @@ async def close_pool(pool: asyncpg.Pool, timeout: float | None = None) -> bool:
         return False
 
 
+async def _warm_open(pool: asyncpg.Pool, warm_ups: Sequence[WarmUp]) -> None:
+    """Warm the connections the pool opened before the warm-up was set (its floor, at start-up)."""
+    conns = [await pool.acquire() for _ in range(pool.get_size())]   # the open ones come first
+    try:
+        for conn in conns:
+            await _warm(conn, warm_ups)
+    finally:
+        for conn in conns:
+            await pool.release(conn)
+
+
 async def db_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     if not settings.database_url:
         raise RuntimeError("database_url is not set (maas serve starts an embedded one)")
+    warm_ups: list[WarmUp] = []        # once the schema is there (migrations first)
     pool = await create_pool(
         settings.database_url, min_size=settings.db_pool_min, max_size=settings.db_pool_max,
-        generic_plans=settings.db_generic_plans,
+        generic_plans=settings.db_generic_plans, warm_ups=warm_ups,
     )
     if settings.migrate_on_start:
         async with pool.acquire() as conn:
             await migrate(conn)
+    if settings.db_warm:
+        warm_ups.extend(WARM_UPS)
+        await _warm_open(pool, warm_ups)
     app[DB] = pool
     try:
         yield

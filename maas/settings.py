@@ -393,6 +393,12 @@ class Settings(BaseSettings):
         "(PostgreSQL's plan_cache_mode = force_generic_plan), instead of five custom plans first "
         "on every new connection. False: PostgreSQL's default (auto).",
     )
+    db_warm: bool = Field(
+        True,
+        description="Each new pooled connection runs the token's, the gate's and the key lookups' "
+        "statements once (matching nothing) before its first request, so no request pays "
+        "PostgreSQL's first parse, catalog loads and plan of them on that connection.",
+    )
     auth_cache_s: int = Field(
         30, ge=0, description="Seconds a resolved API key stays cached in Redis (revocation clears it)."
     )

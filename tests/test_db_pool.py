@@ -106,6 +106,108 @@ async def test_db_generic_plans_off_leaves_postgresql_s_default(settings):
         await _close(ctx)
 
 
+async def test_the_array_type_oids_are_postgresql_s(database_url):
+    conn = await asyncpg.connect(database_url)
+    try:
+        rows = await conn.fetch("SELECT typname, oid::int FROM pg_type WHERE oid = ANY ($1::oid[])",
+                                list(maas.db.ARRAY_TYPE_OIDS.values()))
+    finally:
+        await conn.close()
+    assert dict(rows) == maas.db.ARRAY_TYPE_OIDS
+
+
+@pytest.fixture
+def introspections(monkeypatch) -> list[tuple[int, ...]]:
+    """The type OIDs of every asyncpg type introspection (a catalog query per call)."""
+    calls: list[tuple[int, ...]] = []
+    original = asyncpg.connection.Connection._introspect_types
+
+    async def spy(self, typeoids, timeout):
+        calls.append(tuple(typeoids))
+        return await original(self, typeoids, timeout)
+
+    monkeypatch.setattr(asyncpg.connection.Connection, "_introspect_types", spy)
+    return calls
+
+
+async def test_a_new_pooled_connection_knows_the_array_types_without_asking(
+        settings, introspections, monkeypatch):
+    monkeypatch.setattr(maas.db, "_ARRAY_TYPES", [])      # as in a fresh worker
+    app, ctx = await _open(settings)
+    pool: asyncpg.Pool = app[DB]
+    try:
+        conns = [await pool.acquire() for _ in range(pool.get_max_size())]   # all opened
+        try:
+            for conn in conns:   # the gate's batch statement's argument types, and a result
+                got = await conn.fetchval(
+                    "SELECT array_length($1::bigint[], 1) + array_length($2::boolean[], 1)"
+                    " + array_length($3::int[], 1) + array_length($4::timestamptz[], 1)"
+                    " + array_length($5::bytea[], 1) + array_length($6::date[], 1)",
+                    [1], [True], [2], [None], [b"x"], [None])
+                assert got == 6
+                assert await conn.fetchval("SELECT ARRAY[1, 2]::bigint[]") == [1, 2]
+        finally:
+            for conn in conns:
+                await pool.release(conn)
+        # once for the process (the first connection), never again per connection
+        assert introspections == [tuple(maas.db.ARRAY_TYPE_OIDS.values())]
+    finally:
+        await _close(ctx)
+
+
+# the statements maas.db.WARM_UPS runs (token, gate, key lookups), by a part of their text
+WARMED = ("maas_gate_taps(", "maas_gate_tap(", "FROM api_keys", "FROM accounts",
+          "WITH src AS (", "WITH req AS (", "AS cancelled", "l.from_stop = ANY")
+
+
+async def _prepared(conn) -> dict[str, int]:
+    """The session's prepared statements that WARMED names -> their generic plans so far."""
+    rows = await conn.fetch("SELECT statement, generic_plans FROM pg_prepared_statements")
+    return {w: r["generic_plans"] for r in rows for w in WARMED if w in r["statement"]}
+
+
+async def test_every_pooled_connection_has_run_the_warm_statements_before_its_first_request(
+        settings):
+    app, ctx = await _open(settings)        # the floor (2) opens before the migrations
+    pool: asyncpg.Pool = app[DB]
+    try:
+        conns = [await pool.acquire() for _ in range(pool.get_max_size())]   # 2 more open
+        try:
+            for conn in conns:   # prepared in asyncpg's cache, planned once each
+                assert await _prepared(conn) == dict.fromkeys(WARMED, 1)
+        finally:
+            for conn in conns:
+                await pool.release(conn)
+    finally:
+        await _close(ctx)
+
+
+async def test_db_warm_off_leaves_new_connections_cold(settings):
+    app, ctx = await _open(settings.model_copy(update={"db_warm": False}))
+    try:
+        async with app[DB].acquire() as conn:
+            assert await _prepared(conn) == {}
+    finally:
+        await _close(ctx)
+
+
+async def test_a_connection_the_warm_up_fails_on_still_serves(services, caplog):
+    name = await services.create_db()         # from the template: the schema is there
+    url = services.db_url(name)
+    admin = await asyncpg.connect(url)
+    try:
+        await admin.execute("DROP FUNCTION maas_gate_taps")     # a schema it does not expect
+    finally:
+        await admin.close()
+    pool = await maas.db.create_pool(url, min_size=1, max_size=1, warm_ups=maas.db.WARM_UPS)
+    try:
+        assert await pool.fetchval("SELECT 41 + 1") == 42
+        assert "could not warm a new PostgreSQL connection" in caplog.text
+    finally:
+        await maas.db.close_pool(pool)
+        await services.drop_db(name)
+
+
 # maas.db._Pool.release: the release without asyncpg's shielded task copies asyncpg's own
 # release for the connections that need no await. These are the digests of the asyncpg sources
 # it copies, as checked; a new asyncpg (or a changed one) fails here: read the new sources,
@@ -118,6 +220,7 @@ ASYNCPG_SOURCES = {
     "PoolAcquireContext.__aexit__": "33bb4fe789a8e490",
     "Connection._reset": "3252aa6d5b0eb65f",
     "Connection._on_release": "cf495810a0f25382",
+    "Connection._introspect_types": "cd7897b5c116b7e6",   # maas.db._known_array_types calls it
 }
 
 

@@ -13,7 +13,7 @@ import functools
 import uuid
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any, Iterable, Sequence
 
 import asyncpg
@@ -29,6 +29,7 @@ __all__ = [
     "ticket_state", "record_tap", "station_secrets", "manifest_content", "upload_taps", "list_conflicts",
     "UploadedTap", "reseal_all", "QrTap", "record_taps", "record_qr_tap",
     "TokenAsk", "token_sources", "secret_aad", "face_aad", "max_margins", "replacements",
+    "warm_connection",
 ]
 
 
@@ -244,17 +245,19 @@ async def create_secret(conn: Any, booking_id: str, keys: DataKeyring,
     return unseal(keys, row["data_key_id"], row["sealed_secret"], secret_aad(booking_id)), row["issued_at"]
 
 
+_TICKET_STATE = """SELECT b.status, s.data_key_id, s.sealed_secret,
+                          array(SELECT l.leg_no FROM booking_legs l
+                                WHERE l.booking_id = b.id AND l.status <> 'confirmed') AS cancelled,
+                          EXISTS (SELECT 1 FROM booking_legs l
+                                  WHERE l.booking_id = b.id AND l.status = 'replaced') AS replaced
+                     FROM bookings b LEFT JOIN booking_secrets s ON s.booking_id = b.id
+                    WHERE b.id = $1"""
+
+
 async def ticket_state(conn: Any, booking_id: str, keys: DataKeyring,
                        cache: SecretCache | None = None) -> TicketState | None:
     """What the online gate needs beyond the signed token: status, cancelled legs, secret."""
-    row = await conn.fetchrow(
-        """SELECT b.status, s.data_key_id, s.sealed_secret,
-                  array(SELECT l.leg_no FROM booking_legs l
-                        WHERE l.booking_id = b.id AND l.status <> 'confirmed') AS cancelled,
-                  EXISTS (SELECT 1 FROM booking_legs l
-                          WHERE l.booking_id = b.id AND l.status = 'replaced') AS replaced
-             FROM bookings b LEFT JOIN booking_secrets s ON s.booking_id = b.id
-            WHERE b.id = $1""", booking_id)
+    row = await conn.fetchrow(_TICKET_STATE, booking_id)
     if row is None:
         return None
     replaced = (await replacements(conn, [booking_id])).get(booking_id, {}) if row["replaced"] else {}
@@ -399,23 +402,41 @@ async def record_qr_tap(conn: Any, t: QrTap) -> str | None:
                             tap_id=t.tap_id)
 
 
+_STATION_SECRETS = """SELECT s.booking_id, s.data_key_id, s.sealed_secret
+                        FROM booking_legs l JOIN booking_secrets s ON s.booking_id = l.booking_id
+                       WHERE l.from_stop = ANY ($1::text[]) AND l.status = 'confirmed'
+                         AND l.departure <= $2 AND l.departure > $3 AND l.arrival >= $4"""
+
+
 async def station_secrets(conn: Any, stops: Sequence[str], now: datetime, cfg: CheckinConfig,
                           keys: DataKeyring, cache: SecretCache) -> int:
     """Warm `cache` with the secrets of confirmed bookings boarding at `stops` around now,
     so the online accept path needs one statement. Returns how many were loaded."""
     before, after = max_margins(cfg)
-    rows = await conn.fetch(
-        """SELECT s.booking_id, s.data_key_id, s.sealed_secret
-             FROM booking_legs l JOIN booking_secrets s ON s.booking_id = l.booking_id
-            WHERE l.from_stop = ANY ($1::text[]) AND l.status = 'confirmed'
-              AND l.departure <= $2 AND l.departure > $3 AND l.arrival >= $4""",
-        list(stops), now + before, now - after - timedelta(days=2), now - after)
+    rows = await conn.fetch(_STATION_SECRETS, list(stops), now + before,
+                            now - after - timedelta(days=2), now - after)
     for r in rows:
         b = r["booking_id"]
         if cache.get(b) is None:
             cache.put(b, unseal(keys, r["data_key_id"], r["sealed_secret"], secret_aad(b)))
     return len(rows)
 
+
+
+_NEVER = datetime(2000, 1, 1, tzinfo=timezone.utc)
+
+
+async def warm_connection(conn: Any) -> None:
+    """Run the token's and the online gate's statements once on a new pooled connection, with
+    arguments that match no row (no booking has the id '', an empty batch writes nothing), so
+    its first requests find them prepared in asyncpg's cache and planned, their tables' and
+    functions' catalog entries loaded in the backend (maas/db.py `db_warm`)."""
+    await token_source(conn, "")
+    await token_sources(conn, [])
+    await conn.fetchval(_GATE_TAP, "", "", 0, "", "", "qr", None, _NEVER, False)
+    await conn.fetchval(_GATE_TAPS, [], [], [], [], [], [], [], [])
+    await conn.fetchrow(_TICKET_STATE, "")
+    await conn.fetch(_STATION_SECRETS, [], _NEVER, _NEVER, _NEVER)
 
 # --- manifests ----------------------------------------------------------------------------
 

@@ -373,7 +373,7 @@ async def hold(pool: asyncpg.Pool, booking: NewBooking, *, capacity: CapacityCon
                       f"{leg.to_stop} on {leg.service_date}) has fewer than {n} free seats",
                       leg=leg.leg_no, trip_id=leg.trip_id)
     if batches is not None and conn is None:
-        batches.memo.put(booking.id, booking.account_id, functools.partial(
+        batches.memo.put(booking.id, booking.account_id, Status.HELD, functools.partial(
             _held_row, booking, t, expires, legs, row["version"]))
     return t, expires
 
@@ -611,31 +611,35 @@ _HOLD_LOCKS, _CONFIRM_LOCKS = 17, 6     # where each statement's segment lock ke
 class Memo:
     """A worker's last known state of the bookings it has just held or confirmed, as
     `maas_booking_current` returns it with the booking row's version (xmin): the next confirm
-    or cancel of one of them on this worker starts from it instead of that read (one
-    statement less). Only a hint: the write checks the version (`xmin = p_xmin`) and does
-    nothing over a booking changed meanwhile (by another worker, the sweeper, an exchange),
-    which is then written the locking way; and a request the remembered state refuses is
-    decided by the read, not by it. An entry is used once; the oldest go past `size`, and
-    any after `ttl_s` (transaction ids wrap around, in billions)."""
+    of a booking it held, or cancel of one it confirmed, starts from it instead of that read
+    (one statement less). Only a hint: the write checks the version (`xmin = p_xmin`) and
+    does nothing over a booking changed meanwhile (confirmed on another worker, cancelled,
+    expired, exchanged), which is then read and written as without it; and a request the
+    remembered state refuses is decided by the read, not by it. An entry is used once; the
+    oldest go past `size`, and any after `ttl_s` (transaction ids wrap around, in billions)."""
 
     def __init__(self, size: int = 4096, ttl_s: float = 600.0) -> None:
         self.size, self.ttl_s = size, ttl_s
-        # booking id -> (monotonic deadline, account, the row's maker: built only if used)
-        self._rows: dict[str, tuple[float, str, Callable[[], dict[str, Any]]]] = {}
+        # booking id -> (monotonic deadline, account, status, the row's maker: built if used)
+        self._rows: dict[str, tuple[float, str, str, Callable[[], dict[str, Any]]]] = {}
 
-    def put(self, booking_id: str, account_id: str, make: Callable[[], dict[str, Any]]) -> None:
+    def put(self, booking_id: str, account_id: str, status: Status,
+            make: Callable[[], dict[str, Any]]) -> None:
         rows = self._rows
         rows.pop(booking_id, None)
         if len(rows) >= self.size:
             del rows[next(iter(rows))]
-        rows[booking_id] = (time.monotonic() + self.ttl_s, account_id, make)
+        rows[booking_id] = (time.monotonic() + self.ttl_s, account_id, status.value, make)
 
-    def take(self, booking_id: str, account_id: str) -> dict[str, Any] | None:
-        """The booking's remembered row (forgotten here), if it is `account_id`'s."""
+    def take(self, booking_id: str, account_id: str, status: Status) -> dict[str, Any] | None:
+        """The booking's remembered row (forgotten here), if it is `account_id`'s and was
+        remembered `status` (a held booking's entry is stale once another worker confirmed it:
+        a cancel does not guess from it)."""
         got = self._rows.pop(booking_id, None)
-        if got is None or got[0] < time.monotonic() or got[1] != account_id:
+        if got is None or got[0] < time.monotonic() or got[1] != account_id or \
+                got[2] != status.value:
             return None
-        return got[2]()
+        return got[3]()
 
 
 class _One:
@@ -737,17 +741,20 @@ def _confirmed(row: Mapping[str, Any], all_legs: Sequence[Any], legs: Sequence[A
 async def _confirm_unlocked(via: Batches | _Alone, booking_id: str, account_id: str,
                             payment_ref: str, *, now: Now, idempotent: Idempotent | None,
                             capacity: CapacityConfig) -> BookingView | None:
-    """`confirm` in two round trips (see there), or one when this worker remembers the
-    booking (`Memo`), or None when it must be done the locking way (nothing written): the
-    booking changed since the read, its hold has run out (the expiry is written under the
-    locks), a held leg lacks its stored segment lock keys, or a segment is over capacity
-    after the locks. A used key raises Replayed; a confirm the booking does not allow raises
-    as `confirm` does (the read's booking decides, not a remembered one)."""
-    row = via.memo.take(booking_id, account_id) if via.memo is not None else None
+    """`confirm` in two round trips (see there), or in one when this worker remembers the
+    booking held (`Memo`; if it changed meanwhile, nothing is written and it is read as
+    without), or None when it must be done the locking way (nothing written): the booking
+    changed since the read, its hold has run out (the expiry is written under the locks), a
+    held leg lacks its stored segment lock keys, or a segment is over capacity after the
+    locks. A used key raises Replayed; a confirm the booking does not allow raises as
+    `confirm` does (the read's booking decides, not a remembered one)."""
+    row = via.memo.take(booking_id, account_id, Status.HELD) if via.memo is not None else None
     if row is not None:
         with contextlib.suppress(TicketingError):
-            return await _confirm_from(via, row, payment_ref, now=now, idempotent=idempotent,
+            done = await _confirm_from(via, row, payment_ref, now=now, idempotent=idempotent,
                                        capacity=capacity)
+            if done is not None:
+                return done
     row = await _current(via, booking_id, account_id, idempotent)
     return await _confirm_from(via, row, payment_ref, now=now, idempotent=idempotent,
                                capacity=capacity)
@@ -789,7 +796,7 @@ async def _confirm_from(via: Batches | _Alone, row: Mapping[str, Any], payment_r
     if not got[0]:
         return None
     if via.memo is not None:
-        via.memo.put(row["id"], row["account_id"], functools.partial(
+        via.memo.put(row["id"], row["account_id"], after, functools.partial(
             _confirmed_row, row, legs, tickets, payment_ref, after, t, got["version"]))
     return view
 
@@ -941,15 +948,19 @@ async def _cancel_unlocked(via: Batches | _Alone, booking_id: str, account_id: s
                            now: Now, some: Sequence[int] | None,
                            idempotent: Idempotent | None
                            ) -> tuple[CancelOutcome, BookingView] | None:
-    """`cancel` in two round trips (see there), or one when this worker remembers the
-    booking (`Memo`), or None when the booking changed between the read and the write
-    (nothing written: cancel the locking way). A used key raises Replayed; a cancel the
-    booking does not allow raises as `cancel` does (the read's booking decides)."""
-    row = via.memo.take(booking_id, account_id) if via.memo is not None else None
+    """`cancel` in two round trips (see there), or in one when this worker remembers the
+    booking confirmed (`Memo`; if it changed meanwhile, nothing is written and it is read
+    as without), or None when the booking changed between the read and the write (nothing
+    written: cancel the locking way). A used key raises Replayed; a cancel the booking does
+    not allow raises as `cancel` does (the read's booking decides, not a remembered one)."""
+    row = (via.memo.take(booking_id, account_id, Status.CONFIRMED) if via.memo is not None
+           else None)
     if row is not None:
         with contextlib.suppress(TicketingError):
-            return await _cancel_from(via, row, leg_no, fares=fares, refunds=refunds, now=now,
+            done = await _cancel_from(via, row, leg_no, fares=fares, refunds=refunds, now=now,
                                       some=some, idempotent=idempotent)
+            if done is not None:
+                return done
     row = await _current(via, booking_id, account_id, idempotent)
     return await _cancel_from(via, row, leg_no, fares=fares, refunds=refunds, now=now,
                               some=some, idempotent=idempotent)

@@ -14,6 +14,7 @@ import pytest
 
 from maas import auth
 from ticketing import store
+from ticketing.bookings import Status
 from ticketing.errors import BookingCancelled, BookingNotFound
 from ticketing.service import Bookings
 from tests.ticketing.test_bookings_store import (  # noqa: F401 — env is a fixture
@@ -34,7 +35,7 @@ async def _read(env, booking_id: str) -> dict[str, Any]:
 
 
 def _remembered(env, booking_id: str) -> dict[str, Any]:
-    return _plain(env.svc.batches.memo._rows[booking_id][2]())
+    return _plain(env.svc.batches.memo._rows[booking_id][3]())
 
 
 def _other_worker(env) -> Bookings:
@@ -80,11 +81,26 @@ async def test_a_stale_memory_writes_nothing_and_the_booking_decides(env):
     assert [e["event"] for e in events] == ["hold", "confirm", "cancel"]
 
 
+async def test_a_booking_held_here_and_confirmed_elsewhere_is_read_before_its_cancel(env,
+                                                                                    monkeypatch):
+    """This worker's memory of the hold is stale once another worker confirmed it: the
+    cancel reads the booking (no write over the memory, no locking way)."""
+    locking = []
+    monkeypatch.setattr(store, "_locked_for", lambda *a, **k: locking.append(a))
+    held = await env.hold(BUS, RAIL, pax=2)
+    confirmed = await _other_worker(env).confirm(env.account, held.id, "pay")
+    view, out = await env.svc.cancel(env.account, held.id)
+    assert view.status == "cancelled" and out.refund_minor == confirmed.paid_minor
+    b = env.svc.batches
+    assert sum(b.reads.sizes.values()) == sum(b.cancels.sizes.values()) == 1 and not locking
+    assert await env.svc.get(env.account, held.id) == view
+
+
 async def test_a_memory_that_would_refuse_asks_the_read(env):
     held = await env.hold(BUS, pax=1)
     memo = env.svc.batches.memo
-    row = memo.take(held.id, env.account)
-    memo.put(held.id, env.account, lambda: {**row, "status": "cancelled"})   # the read decides
+    row = memo.take(held.id, env.account, Status.HELD)
+    memo.put(held.id, env.account, Status.HELD, lambda: {**row, "status": "cancelled"})  # wrong
     confirmed = await env.svc.confirm(env.account, held.id, "pay")
     assert confirmed.status == "confirmed"
     assert await env.svc.get(env.account, held.id) == confirmed
@@ -99,13 +115,15 @@ async def test_a_memory_is_only_the_owners(env):
 
 
 def test_the_memory_forgets_the_oldest_and_the_old():
+    held, make = Status.HELD, lambda: {"id": "bk_0"}
     memo = store.Memo(size=2, ttl_s=-1.0)
     for i in range(3):
-        memo.put(f"bk_{i}", "a", lambda i=i: {"id": f"bk_{i}"})
+        memo.put(f"bk_{i}", "a", held, make)
     assert list(memo._rows) == ["bk_1", "bk_2"]
-    assert memo.take("bk_2", "a") is None            # past its ttl
+    assert memo.take("bk_2", "a", held) is None            # past its ttl
     memo = store.Memo(size=2)
-    memo.put("bk_0", "a", lambda: {"id": "bk_0"})
-    assert memo.take("bk_0", "a") == {"id": "bk_0"} and memo.take("bk_0", "a") is None
-    memo.put("bk_0", "a", lambda: {"id": "bk_0"})
-    assert memo.take("bk_0", "b") is None and memo.take("bk_0", "a") is None   # not b's
+    memo.put("bk_0", "a", held, make)
+    assert memo.take("bk_0", "a", held) == {"id": "bk_0"} and memo.take("bk_0", "a", held) is None
+    for who, status in (("b", held), ("a", Status.CONFIRMED)):   # not b's; not confirmed
+        memo.put("bk_0", "a", held, make)
+        assert memo.take("bk_0", who, status) is None and memo.take("bk_0", "a", held) is None

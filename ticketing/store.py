@@ -22,7 +22,8 @@ segment locks, then one row of booking, legs, passengers), one write, COMMIT. Wi
 Idempotency-Key (`Idempotent`), the key is claimed by the first locking statement (the read
 only looks it up) and its response written by the last. Outside a caller's transaction, a
 worker's concurrent holds, reads and writes of one kind share a round trip, a transaction
-and a commit (`Batches`). Confirm and cancel answer with the
+and a commit (`Batches`), and the confirm of a booking the worker held, or the cancel of one
+it confirmed, skips the read (`Memo`). Confirm and cancel answer with the
 booking built from the rows they read and what they wrote (what a read after the commit
 returns; tested).
 """
@@ -618,7 +619,8 @@ class Memo:
     remembered state refuses is decided by the read, not by it. An entry is used once; the
     oldest go past `size`, and any after `ttl_s` (transaction ids wrap around, in billions)."""
 
-    def __init__(self, size: int = 4096, ttl_s: float = 600.0) -> None:
+    def __init__(self, size: int = 1024, ttl_s: float = 600.0) -> None:
+        # ~4.5 kB an entry of a two-leg, two-passenger hold (tracemalloc): <= ~5 MB a worker
         self.size, self.ttl_s = size, ttl_s
         # booking id -> (monotonic deadline, account, status, the row's maker: built if used)
         self._rows: dict[str, tuple[float, str, str, Callable[[], dict[str, Any]]]] = {}

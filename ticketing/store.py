@@ -62,7 +62,7 @@ from ticketing.inventory import (
 
 __all__ = [
     "NewLeg", "NewPassenger", "NewBooking", "LegView", "PassengerView", "TicketView",
-    "BookingView", "SaleOptions", "Idempotent", "Replayed", "Batches", "raise_if_used", "new_booking_id", "hold", "confirm", "cancel", "refund_quote", "read_with_legs", "Replacement", "replace_legs", "expire_due", "get_booking",
+    "BookingView", "SaleOptions", "Idempotent", "Replayed", "Batches", "Memo", "raise_if_used", "new_booking_id", "hold", "confirm", "cancel", "refund_quote", "read_with_legs", "Replacement", "replace_legs", "expire_due", "get_booking",
     "list_bookings", "set_capacity", "occupancy", "held_view", "encrypted_passengers", "update_passenger_cipher",
 ]
 

@@ -10,6 +10,12 @@ maas_booking_for_write, the write, COMMIT: `store.confirm` without `capacity`) a
 round trips (maas_booking_current, then maas_confirm_write). Prints CPU per confirm of the
 PostgreSQL backend (its /proc schedstat) and of this thread (the client: the store's Python,
 asyncpg), each way apart, the first 40 confirms left out.
+
+    .venv/bin/python benchmarks/bench_confirm_ways.py --memo [--n 300]
+
+The worker's way instead (`Bookings.confirm`, then `Bookings.cancel`, each with its key):
+alternately from the worker's memory of the booking it held and confirmed (`store.Memo`: the
+write alone) and with that memory dropped first (the read, then the write).
 """
 
 from __future__ import annotations
@@ -37,6 +43,7 @@ from maas.services import booking_config  # noqa: E402
 from maas.settings import BookingSettings, DataKeys  # noqa: E402
 from routing.itinerary import ItineraryKey  # noqa: E402
 from ticketing import store  # noqa: E402
+from ticketing.bookings import Status  # noqa: E402
 from ticketing.pii import Keyring  # noqa: E402
 from ticketing.service import Bookings  # noqa: E402
 
@@ -49,7 +56,7 @@ def backend_cpu_s(pid: int) -> float:
         return int(f.read().split()[0]) / 1e9
 
 
-async def run(url: str, n: int) -> None:
+async def run(url: str, n: int, memo: bool) -> None:
     pool = await create_pool(url, min_size=1, max_size=1)
     try:
         async with pool.acquire() as conn:
@@ -64,21 +71,33 @@ async def run(url: str, n: int) -> None:
         for _ in range(2 * n + WARM):
             key = ItineraryKey(tuple(LIVE_VERSIONS.items()), tuple(legs(False, rng)))
             ids.append((await svc.hold(account, "bench", key, NET, LIVE_VERSIONS, PEOPLE)).id)
-        spent = {"locking way": [0.0, 0.0], "two round trips": [0.0, 0.0]}
+        ways = (("from memory", "read first") if memo else ("locking way", "two round trips"))
+        ops = ("confirm", "cancel") if memo else ("confirm",)
+        spent = {(way, op): [0.0, 0.0] for way in ways for op in ops}
         for i, booking in enumerate(ids):
-            way = "locking way" if i % 2 == 0 else "two round trips"
-            idem = store.Idempotent("account:" + account, f"k{i}", b"h" * 32,
-                                    lambda v: b"x" * 2800)
-            pg0, me0 = backend_cpu_s(backend), time.thread_time()
-            await store.confirm(pool, booking, account, "pay", now=CLOCK.now, idempotent=idem,
-                                capacity=cfg.capacity if way == "two round trips" else None)
-            pg1, me1 = backend_cpu_s(backend), time.thread_time()
-            if i >= WARM:
-                spent[way][0] += pg1 - pg0
-                spent[way][1] += me1 - me0
-        for way, (pg, me) in spent.items():
+            way = ways[i % 2]
+            for op in ops:
+                idem = store.Idempotent("account:" + account, f"{op}{i}", b"h" * 32,
+                                        lambda v: b"x" * 2800)
+                if way == "read first":     # forgotten: the read goes first
+                    svc.batches.memo.take(booking, account, Status.HELD if op == "confirm"
+                                          else Status.CONFIRMED)
+                pg0, me0 = backend_cpu_s(backend), time.thread_time()
+                if not memo:
+                    await store.confirm(pool, booking, account, "pay", now=CLOCK.now,
+                                        idempotent=idem, capacity=cfg.capacity
+                                        if way == "two round trips" else None)
+                elif op == "confirm":
+                    await svc.confirm(account, booking, "pay", idempotent=idem)
+                else:
+                    await svc.cancel(account, booking, idempotent=idem)
+                pg1, me1 = backend_cpu_s(backend), time.thread_time()
+                if i >= WARM:
+                    spent[way, op][0] += pg1 - pg0
+                    spent[way, op][1] += me1 - me0
+        for (way, op), (pg, me) in spent.items():
             print(f"{way:16s} PostgreSQL {pg / n * 1e6:5.0f} us, client {me / n * 1e6:5.0f} us "
-                  "per confirm")
+                  f"per {op}")
     finally:
         await pool.close()
 
@@ -86,11 +105,13 @@ async def run(url: str, n: int) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=300, help="confirms each way")
+    ap.add_argument("--memo", action="store_true",
+                    help="confirm and cancel from the worker's memory against read first")
     a = ap.parse_args()
     root = Path(tempfile.mkdtemp(prefix="maas-bench-confirm-", dir="/tmp"))
     pg, url = start_postgres(root / "pg")
     try:
-        asyncio.run(run(url, a.n))
+        asyncio.run(run(url, a.n, a.memo))
     finally:
         pg.cleanup()  # type: ignore[attr-defined]
         shutil.rmtree(root, ignore_errors=True)

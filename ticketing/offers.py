@@ -19,8 +19,8 @@ from routing.fares import FareClasses
 from routing.network import Network
 from routing.prebuilt import registered_trips
 from ticketing.errors import ItineraryInvalid, ItineraryStale
-from ticketing.fares import (FareConfig, LegSpan, Quote, TripTariff, leg_operator, leg_unit_price,
-                              price_journey, price_linked, trip_tariff)
+from ticketing.fares import (FareConfig, LegSpan, Quote, TripFares, TripTariff, leg_operator,
+                              leg_unit_price, price_journey, price_linked, trip_pricer)
 
 __all__ = ["OfferLeg", "Offer", "check_versions", "resolve_legs", "make_offer", "price_itinerary",
            "adult_pricer"]
@@ -219,13 +219,14 @@ def _quote(net: Network, cfg: FareConfig, legs: Sequence[Any],
 class _Planned:
     """Quotes of planned legs on one network, priced as their fare class's representative
     trip (`price_itinerary(planned=True, classes=...)`), from plain memos: trip id -> its
-    class's record (the trip priced, its operator, its `TripTariff`) and (that trip, board,
-    alight) -> unit price; the quote itself is `price_linked`'s (memoised by the units). The
-    same values as `_quote(..., planned=True, classes=...)`, without hashing the legs (a leg
-    key holds eight fields, two datetimes) or looking the network up in a weak memo once per
-    leg: a plan's new itineraries (a new day, a query nobody asked yet) were priced at ~3x
-    the in-process cost inside a busy server. A unit not seen before comes straight from the
-    class's tariff (`TripTariff.unit`) when the network has no GTFS fares."""
+    class's record (the trip priced, its operator, its `TripTariff` or `TripFares`) and (that
+    trip, board, alight) -> unit price; the quote itself is `price_linked`'s (memoised by the
+    units). The same values as `_quote(..., planned=True, classes=...)`, without hashing the
+    legs (a leg key holds eight fields, two datetimes) or looking the network up in a weak
+    memo once per leg: a plan's new itineraries (a new day, a query nobody asked yet) were
+    priced at ~3x the in-process cost inside a busy server. A unit not seen before comes
+    straight from the class's tariff (`TripTariff.unit`) when the network has no GTFS fares,
+    from its zones' fare (`TripFares.unit`) when it has v1 fares only."""
 
     __slots__ = ("net", "cfg", "trip_class", "rep_trip", "index", "trips", "classes", "units")
 
@@ -235,8 +236,8 @@ class _Planned:
         self.net, self.cfg = net, cfg
         self.trip_class, self.rep_trip = classes.trip_class, classes.rep_trip
         self.index = _trip_index(net).index
-        self.trips: dict[str, tuple[int, str, TripTariff | None]] = {}
-        self.classes: dict[int, tuple[int, str, TripTariff | None]] = {}
+        self.trips: dict[str, tuple[int, str, TripTariff | TripFares | None]] = {}
+        self.classes: dict[int, tuple[int, str, TripTariff | TripFares | None]] = {}
         self.units: dict[tuple[int, int, int], tuple[int, str]] = {}
 
     def quote(self, legs: Sequence[Any], categories: Sequence[str] = ("adult",)) -> Quote:
@@ -256,7 +257,8 @@ class _Planned:
                 linked = True
         return price_linked(self.cfg, tuple(units), linked, tuple(categories))
 
-    def _unit(self, key: tuple[int, int, int], tariff: TripTariff | None) -> tuple[int, str]:
+    def _unit(self, key: tuple[int, int, int],
+              tariff: TripTariff | TripFares | None) -> tuple[int, str]:
         unit = tariff.unit(key[1], key[2]) if tariff is not None \
             else leg_unit_price(self.net, self.cfg, LegSpan(*key))
         if len(self.units) >= 1 << 16:
@@ -264,7 +266,7 @@ class _Planned:
         self.units[key] = unit
         return unit
 
-    def _trip(self, n: int, leg: Any) -> tuple[int, str, TripTariff | None]:
+    def _trip(self, n: int, leg: Any) -> tuple[int, str, TripTariff | TripFares | None]:
         t = self.index.get(leg.trip_id)
         if t is None:
             _trip_of(_trip_index(self.net), n, leg)     # 422 itinerary_invalid: no such trip
@@ -273,7 +275,7 @@ class _Planned:
         if got is None:
             net, rep = self.net, int(self.rep_trip[c])
             got = self.classes[c] = (rep, leg_operator(net, LegSpan(rep, 0, 0)),
-                                     trip_tariff(net, self.cfg, rep))
+                                     trip_pricer(net, self.cfg, rep))
         if len(self.trips) >= 1 << 16:
             self.trips.clear()
         self.trips[leg.trip_id] = got

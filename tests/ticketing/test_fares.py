@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from ticketing.errors import NoFare, UnknownCategory
 from ticketing.fares import (
-    FareConfig, LegSpan, Tariff, format_minor, leg_distance_km, leg_unit_price, price_journey,
-    price_units,
+    FareConfig, LegSpan, Tariff, TripFares, format_minor, leg_distance_km, leg_unit_price,
+    price_journey, price_units, trip_pricer,
 )
 from ticketing.sample import sample_network
 
@@ -93,3 +95,28 @@ def test_unknown_category_names_the_field():
 
 def test_format_minor():
     assert [format_minor(v) for v in (0, 5, 1250, -301)] == ["0.00", "0.05", "12.50", "-3.01"]
+
+
+def test_a_trips_fares_price_every_ride_as_leg_unit_price():
+    """/v1/plan prices a ride not seen before on a network with GTFS fares v1 from its trip's
+    `TripFares` (zone texts and the fare memo looked up once per fare class): the same
+    (price, source) as `leg_unit_price` for every ride of every trip, zone fares and tariff
+    fall-backs alike, memo cold and hot, and the same NoFare where no tariff applies."""
+    twin = dataclasses.replace(CFG)     # equal, not the same: the memos keep them apart
+    sources = set()
+    for _ in range(2):
+        for t in range(NET.n_trips):
+            pricer = trip_pricer(NET, CFG, t)
+            assert isinstance(pricer, TripFares)
+            n = int(NET.trip_st_start[t + 1] - NET.trip_st_start[t])
+            for b in range(n - 1):
+                for a in range(b + 1, n):
+                    unit = pricer.unit(b, a)
+                    assert unit == leg_unit_price(NET, twin, LegSpan(t, b, a))
+                    sources.add(unit[1].split(":")[0])
+    assert sources == {"fare", "tariff"}
+    rail_only = FareConfig(mode_tariffs={"rail": Tariff(per_km=0.45, minimum=10.0)})
+    with pytest.raises(NoFare):
+        trip_pricer(NET, rail_only, BUS).unit(0, 4)
+    with pytest.raises(NoFare):
+        leg_unit_price(NET, rail_only, LegSpan(BUS, 0, 4))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from feeds.compile import compile_feed
 from routing.network import from_bytes, merge, to_bytes
-from ticketing.fares import FareConfig, LegSpan, Tariff, leg_unit_price
+from ticketing.fares import FareConfig, LegSpan, Tariff, leg_unit_price, trip_pricer
 from ticketing.sample import sample_network
 
 FILES = {
@@ -58,3 +58,9 @@ def test_merged_with_a_network_without_v2_fares():
     t = list(net.trip_id).index("m:T1")
     assert leg_unit_price(net, CFG, LegSpan(t, 0, 2)) == (400, "fare:m:single_2")
     assert len(net.route_network) == net.n_routes
+
+
+def test_leg_rules_are_priced_leg_by_leg_by_the_plan():
+    """No per-trip pricer where v2 leg rules exist: a ride's areas, not its trip's zones,
+    decide its fare (/v1/plan then prices it through `leg_unit_price`)."""
+    assert trip_pricer(_network(), CFG, 0) is None

@@ -7,7 +7,7 @@ An embedded PostgreSQL in a temporary folder (migrated), the sample network
 over trips and days, as bench_bookings.py's "spread"), then every hold confirmed with an
 Idempotency-Key (a 2.8 KB stored response), alternately the locking way (BEGIN,
 maas_booking_for_write, the write, COMMIT: `store.confirm` without `capacity`) and the two
-round trips (maas_booking_current, then maas_confirm_write). Prints CPU per confirm of the
+round trips (maas_booking_current, then maas_confirm_rows). Prints CPU per confirm of the
 PostgreSQL backend (its /proc schedstat) and of this thread (the client: the store's Python,
 asyncpg), each way apart, the first 40 confirms left out.
 

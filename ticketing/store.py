@@ -13,9 +13,9 @@ it: an unchanged booking row version means unchanged legs and tickets). Every tr
 writes its booking_events row in the same transaction.
 
 Round trips (each costs worker and PostgreSQL CPU; the functions are in
-0820_booking_round_trips.sql and 0831-0836): a hold is one statement (`maas_hold_rows`,
+0820_booking_round_trips.sql and 0831-0840): a hold is one statement (`maas_hold_rows`,
 0836); confirm and cancel are a read (`maas_booking_current`) and one statement that writes
-and commits (`maas_confirm_write`, 0835, which also counts the seats again under the segment
+and commits (`maas_confirm_rows`, 0840, which also counts the seats again under the segment
 locks; `maas_cancel_write`, 0832): each writes only if the booking row is still the version
 read; else the locking way: BEGIN, lock-and-read (`maas_booking_for_write`: booking lock,
 segment locks, then one row of booking, legs, passengers), one write, COMMIT. With an
@@ -533,7 +533,7 @@ async def confirm(pool: asyncpg.Pool, booking_id: str, account_id: str, payment_
     transaction: a read (`maas_booking_current`, 0833: key, booking, legs, no lock), then one
     statement that claims the key, writes only if the booking row is still the version read,
     takes the segment locks, counts the seats again under them and commits
-    (`maas_confirm_write`, migration 0835). Else, and when the booking changed in between, is
+    (`maas_confirm_rows`, migration 0840). Else, and when the booking changed in between, is
     past its hold, or a segment is over capacity after the locks (a hold that read its clock
     later may have counted this one as expired): the locking way, BEGIN, the locking read
     (key claim, booking, legs, segment locks; the clock read after them), the write (with the
@@ -603,7 +603,7 @@ _RECOUNT = "maas_confirm_recount"
 _CURRENT = "SELECT * FROM maas_booking_current($1, $2, $3, $4)"
 # (written, the booking row's new version: the id of the transaction that wrote it)
 _CONFIRM_WRITE = ("SELECT w.*, pg_current_xact_id_if_assigned()::xid AS version "
-                  "FROM maas_confirm_write(" + ", ".join(f"${i}" for i in range(1, 25))
+                  "FROM maas_confirm_rows(" + ", ".join(f"${i}" for i in range(1, 16))
                   + ") w")
 _CANCEL_WRITE = "SELECT maas_cancel_write(" + ", ".join(f"${i}" for i in range(1, 22)) + ")"
 _HOLD_LOCKS, _CONFIRM_LOCKS = 17, 6     # where each statement's segment lock keys are
@@ -777,15 +777,12 @@ async def _confirm_from(via: Batches | _Alone, row: Mapping[str, Any], payment_r
         return None
     tickets, view = _confirmed(row, all_legs, legs, list(row["pax"] or ()), payment_ref, after,
                                t, now)
-    segs = [(g["trip_id"], g["service_date"], g["board_pos"], g["alight_pos"], g["route_id"],
-             capacity.by_mode.get(g["mode"], capacity.default)) for g in legs]
+    rows = [(g["leg_no"], g["trip_id"], g["service_date"], g["board_pos"], g["alight_pos"],
+             g["route_id"], capacity.by_mode.get(g["mode"], capacity.default)) for g in legs]
     try:
         got = await via.confirms.submit((
-            row["id"], row["version"], t, after.value, payment_ref,
-            [g["leg_no"] for g in legs], sorted({k for g in legs for k in g["lock_ids"]}),
-            *([s[i] for s in segs] for i in range(6)),
-            [k[0] for k in tickets], [k[1] for k in tickets], [k[2] for k in tickets],
-            [k[3] for k in tickets],
+            row["id"], row["version"], t, after.value, payment_ref, rows,
+            sorted({k for g in legs for k in g["lock_ids"]}), tickets,
             {"payment_ref": payment_ref, "paid_minor": row["total_minor"],
              "tickets": len(tickets)},
             *_idem_args(idempotent, view)))
@@ -806,7 +803,7 @@ async def _confirm_from(via: Batches | _Alone, row: Mapping[str, Any], payment_r
 def _confirmed_row(row: Mapping[str, Any], legs: Sequence[Any],
                    tickets: Sequence[tuple[str, int, int, str]], payment_ref: str,
                    after: Status, t: datetime, version: int) -> dict[str, Any]:
-    """The booking `row` after confirming its held `legs` (maas_confirm_write's writes), as
+    """The booking `row` after confirming its held `legs` (maas_confirm_rows's writes), as
     `maas_booking_current` returns it (`Memo`)."""
     confirmed = {g["leg_no"] for g in legs}
     return {**row, "status": after.value, "payment_ref": payment_ref,

@@ -505,15 +505,16 @@ async def test_a_confirm_racing_a_hold_that_counted_it_expired_sees_it_expired(e
 
 
 async def test_confirm_writes_nothing_over_a_booking_changed_since_its_read(env):
-    """The two-round-trip confirm's write (maas_confirm_write) is refused when the booking row
+    """The two-round-trip confirm's write (maas_confirm_rows) is refused when the booking row
     is no longer the version read; the confirm then acts on what is there now (here: the
     booking confirmed by another request meanwhile, so this one is refused)."""
     b = await env.hold(BUS, pax=1)
     version = await env.pool.fetchval("SELECT xmin FROM bookings WHERE id = $1", b.id)
     first = await env.svc.confirm(env.account, b.id, "p")
     stale = await env.pool.fetchval(
-        store._CONFIRM_WRITE, b.id, version, env.clock.now(), "confirmed", "q", [0], [], [], [],
-        [], [], [], [], ["tk_x"], [0], [0], ["adult"], {}, None, None, None, None, None, None)
+        store._CONFIRM_WRITE, b.id, version, env.clock.now(), "confirmed", "q",
+        [(0, "t", DAY, 0, 1, "r", 1)], [], [("tk_x", 0, 0, "adult")], {}, None, None, None,
+        None, None, None)
     assert stale is False
     assert await env.pool.fetchval("SELECT count(*) FROM tickets WHERE booking_id = $1",
                                    b.id) == 1

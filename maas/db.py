@@ -41,6 +41,7 @@ async def _init_connection(conn: asyncpg.Connection, warm_ups: Sequence[WarmUp] 
             typename, encoder=json.dumps, decoder=json.loads, schema="pg_catalog"
         )
     await _known_array_types(conn)
+    await _known_row_types(conn)
     await _warm(conn, warm_ups)
 
 
@@ -84,6 +85,31 @@ async def _known_array_types(conn: asyncpg.Connection) -> None:
         rows, _ = await conn._introspect_types(list(ARRAY_TYPE_OIDS.values()), CONNECT_TIMEOUT_S)
         _ARRAY_TYPES[:] = rows
     conn._protocol.get_settings().register_data_types(_ARRAY_TYPES)
+
+
+# The composite types the booking statements send as arrays of rows (maas_hold_rows, 0836;
+# maas_confirm_rows, 0840). asyncpg learns them as it learns an unknown array type (above):
+# its introspection on each connection's first hold and first confirm, ~3.5 ms of PostgreSQL
+# each. Their OIDs are the database's own, so a new connection asks for them (one short
+# statement) and gets the codecs this process learnt for those OIDs, if it has them.
+ROW_TYPES = ("maas_hold_passenger", "maas_hold_leg", "maas_confirm_leg", "maas_confirm_ticket")
+_ROW_TYPES: dict[tuple[int, ...], list[Any]] = {}   # their OIDs (and arrays') -> introspection rows
+
+
+async def _known_row_types(conn: asyncpg.Connection) -> None:
+    """Register ROW_TYPES' codecs (those the database has: none before its migrations) on
+    `conn`, introspected once per process and database (by their OIDs)."""
+    if asyncpg.__version__ not in FAST_RELEASE_ASYNCPG:
+        return
+    oids = tuple(await conn.fetchval(
+        "SELECT coalesce(array_agg(o ORDER BY o), '{}') FROM unnest($1::text[]) AS n, "
+        "LATERAL (VALUES (to_regtype(n)::oid), (to_regtype(n || '[]')::oid)) AS v(o) "
+        "WHERE o IS NOT NULL", ROW_TYPES))
+    if not oids:
+        return
+    if oids not in _ROW_TYPES:
+        _ROW_TYPES[oids], _ = await conn._introspect_types(list(oids), CONNECT_TIMEOUT_S)
+    conn._protocol.get_settings().register_data_types(_ROW_TYPES[oids])
 
 
 async def _release_as_is(conn: asyncpg.Connection) -> None:

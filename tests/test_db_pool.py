@@ -6,6 +6,7 @@ before they drop its database."""
 from __future__ import annotations
 
 import asyncio
+from datetime import date
 
 import asyncpg
 import pytest
@@ -133,6 +134,7 @@ def introspections(monkeypatch) -> list[tuple[int, ...]]:
 async def test_a_new_pooled_connection_knows_the_array_types_without_asking(
         settings, introspections, monkeypatch):
     monkeypatch.setattr(maas.db, "_ARRAY_TYPES", [])      # as in a fresh worker
+    monkeypatch.setattr(maas.db, "_ROW_TYPES", {})
     app, ctx = await _open(settings)
     pool: asyncpg.Pool = app[DB]
     try:
@@ -149,8 +151,35 @@ async def test_a_new_pooled_connection_knows_the_array_types_without_asking(
         finally:
             for conn in conns:
                 await pool.release(conn)
-        # once for the process (the first connection), never again per connection
-        assert introspections == [tuple(maas.db.ARRAY_TYPE_OIDS.values())]
+        # once for the process (the first connection), never again per connection (and the
+        # booking statements' row types once, by the first connection opened after migrating)
+        assert introspections[0] == tuple(maas.db.ARRAY_TYPE_OIDS.values())
+        assert len(introspections) <= 2
+    finally:
+        await _close(ctx)
+
+
+async def test_a_new_pooled_connection_knows_the_booking_row_types_without_asking(
+        settings, introspections, monkeypatch):
+    """The composite types confirm's and hold's statements send (maas_confirm_leg, ...) are
+    introspected once per process and database, not on each connection's first confirm."""
+    monkeypatch.setattr(maas.db, "_ROW_TYPES", {})        # as in a fresh worker
+    app, ctx = await _open(settings)
+    pool: asyncpg.Pool = app[DB]
+    try:
+        await pool.expire_connections()     # the floor opened before the migrations: anew
+        conns = [await pool.acquire() for _ in range(pool.get_max_size())]
+        try:
+            for conn in conns:
+                got = await conn.fetchval(
+                    "SELECT cardinality($1::maas_confirm_leg[]) + cardinality($2::maas_confirm_ticket[])",
+                    [(0, "t", date(2026, 12, 1), 0, 1, "r", 9)], [("tk_x", 0, 0, "adult")])
+                assert got == 2
+        finally:
+            for conn in conns:
+                await pool.release(conn)
+        rows = [c for c in introspections if c != tuple(maas.db.ARRAY_TYPE_OIDS.values())]
+        assert len(rows) == 1 and len(rows[0]) == 2 * len(maas.db.ROW_TYPES)
     finally:
         await _close(ctx)
 

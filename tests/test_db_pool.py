@@ -172,7 +172,8 @@ async def test_a_new_pooled_connection_knows_the_booking_row_types_without_askin
         try:
             for conn in conns:
                 got = await conn.fetchval(
-                    "SELECT cardinality($1::maas_confirm_leg[]) + cardinality($2::maas_confirm_ticket[])",
+                    "SELECT cardinality($1::maas_confirm_leg[])"
+                    " + cardinality($2::maas_confirm_ticket[])",
                     [(0, "t", date(2026, 12, 1), 0, 1, "r", 9)], [("tk_x", 0, 0, "adult")])
                 assert got == 2
         finally:

@@ -644,6 +644,21 @@ class Memo:
         return got[3]()
 
 
+def _first_locks_all(items: Sequence[tuple[Any, ...]], locks: int, others: bool
+                     ) -> list[tuple[Any, ...]]:
+    """A batch's items with the first one's segment lock keys (argument `locks`) replaced by
+    every item's, ascending. With `others` False the other items send none: a hold takes its
+    locks unconditionally (0836_hold_rows.sql), so after the first item's they are all held by
+    the batch's transaction, and another item's own would only be encoded and sent, then
+    taken again. A confirm (`others`) locks its own only if its booking row is not the
+    version read, so it keeps them."""
+    first = (*items[0][:locks], sorted(set().union(*(a[locks] for a in items))),
+             *items[0][locks + 1:])
+    if others:
+        return [first, *items[1:]]
+    return [first, *((*a[:locks], [], *a[locks + 1:]) for a in items[1:])]
+
+
 class _One:
     """One statement kind run alone on one connection (a Batcher's `submit`, unbatched)."""
 
@@ -687,7 +702,7 @@ class Batches:
         self.reads: Batcher[tuple[Any, ...], asyncpg.Record] = Batcher(
             self._many(_CURRENT), self._one(_CURRENT), key=lambda a: a, order=lambda a: a[0])
         self.holds: Batcher[tuple[Any, ...], asyncpg.Record] = Batcher(
-            self._many(_HOLD, _HOLD_LOCKS), self._one(_HOLD), key=lambda a: a[0],
+            self._many(_HOLD, _HOLD_LOCKS, others=False), self._one(_HOLD), key=lambda a: a[0],
             order=lambda a: a[0])
         self.confirms: Batcher[tuple[Any, ...], asyncpg.Record] = Batcher(
             self._many(_CONFIRM_WRITE, _CONFIRM_LOCKS), self._one(_CONFIRM_WRITE),
@@ -696,14 +711,13 @@ class Batches:
             self._many(_CANCEL_WRITE), self._one(_CANCEL_WRITE), key=lambda a: a[0],
             order=lambda a: a[0])
 
-    def _many(self, sql: str, locks: int | None = None
+    def _many(self, sql: str, locks: int | None = None, others: bool = True
               ) -> Callable[[Sequence[tuple[Any, ...]]], Awaitable[list[asyncpg.Record]]]:
         async def run(items: Sequence[tuple[Any, ...]]) -> list[asyncpg.Record]:
             if len(items) == 1:
                 return [await self._alone(sql, items[0])]
             if locks is not None:
-                every = sorted({k for a in items for k in a[locks]})
-                items = [(*items[0][:locks], every, *items[0][locks + 1:]), *items[1:]]
+                items = _first_locks_all(items, locks, others)
             async with self.pool.acquire() as conn:
                 return await conn.fetchmany(sql, items)
         return run

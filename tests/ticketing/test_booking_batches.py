@@ -150,3 +150,29 @@ async def test_a_lone_duplicate_key_deadlocked_with_a_batch_is_run_again(env, da
     assert len(won) == 1 and len(replayed) == 1, got
     assert bytes(replayed[0].row["body"]) == won[0].id.encode()
     assert await env.pool.fetchval("SELECT count(*) FROM bookings") == 2
+
+
+async def test_a_batch_of_holds_sends_its_segment_locks_once(env, monkeypatch):
+    """The first hold of a batch takes every item's segment locks (ascending); the others send
+    none (held already by the batch's transaction), yet each leg keeps its own lock keys and
+    every hold counts its seats after the locks."""
+    sent = []
+    fetchmany = asyncpg.Connection.fetchmany
+
+    async def spy(self, query, args, *rest, **kw):
+        sent.append(list(args))
+        return await fetchmany(self, query, args, *rest, **kw)
+
+    monkeypatch.setattr(asyncpg.Connection, "fetchmany", spy)
+    segs = [leg_key(NET, "rail:G-0800", DAY, s, s + 1) for s in (0, 1, 2)]
+    held = await asyncio.gather(*(env.hold(g, pax=2) for g in segs))
+    assert env.svc.batches.holds.sizes[3] == 1
+    (items,) = sent
+    own = [store._lock_id(("rail:G-0800", DAY, s)) for s in (0, 1, 2)]
+    assert items[0][store._HOLD_LOCKS] == sorted(own)
+    assert [a[store._HOLD_LOCKS] for a in items[1:]] == [[], []]
+    stored = await env.pool.fetch("SELECT booking_id, lock_ids FROM booking_legs")
+    by_booking = {r["booking_id"]: r["lock_ids"] for r in stored}
+    assert [by_booking[b.id] for b in held] == [[k] for k in own]
+    assert [await env.seats("rail:G-0800", s) for s in range(3)] == [2, 2, 2]
+    assert env.svc.batches.holds.fallbacks == 0

@@ -15,7 +15,7 @@ from aiohttp import web
 
 from maas import auth_store
 from maas.appkeys import DB, SETTINGS
-from maas.db_store import migrate, migrations
+from maas.db_store import migrate, migrations, type_oids
 from ticketing import checkin_store
 
 __all__ = ["migrations", "migrate", "create_pool", "close_pool", "db_ctx"]
@@ -101,10 +101,7 @@ async def _known_row_types(conn: asyncpg.Connection) -> None:
     `conn`, introspected once per process and database (by their OIDs)."""
     if asyncpg.__version__ not in FAST_RELEASE_ASYNCPG:
         return
-    oids = tuple(await conn.fetchval(
-        "SELECT coalesce(array_agg(o ORDER BY o), '{}') FROM unnest($1::text[]) AS n, "
-        "LATERAL (VALUES (to_regtype(n)::oid), (to_regtype(n || '[]')::oid)) AS v(o) "
-        "WHERE o IS NOT NULL", ROW_TYPES))
+    oids = await type_oids(conn, ROW_TYPES)
     if not oids:
         return
     if oids not in _ROW_TYPES:

@@ -11,12 +11,12 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from importlib import resources
 
 import asyncpg
 
-__all__ = ["migrations", "migrate", "ping", "create_database"]
+__all__ = ["migrations", "migrate", "ping", "type_oids", "create_database"]
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +61,15 @@ async def migrate(conn: asyncpg.Connection) -> list[str]:
 async def ping(pool: asyncpg.Pool) -> None:
     """One round trip (the readiness check)."""
     await pool.fetchval("SELECT 1")
+
+
+async def type_oids(conn: asyncpg.Connection, names: Sequence[str]) -> tuple[int, ...]:
+    """The OIDs of the types `names` and of their arrays that the database has, ascending
+    (none of a type not created yet)."""
+    return tuple(await conn.fetchval(
+        "SELECT coalesce(array_agg(o ORDER BY o), '{}') FROM unnest($1::text[]) AS n, "
+        "LATERAL (VALUES (to_regtype(n)::oid), (to_regtype(n || '[]')::oid)) AS v(o) "
+        "WHERE o IS NOT NULL", list(names)))
 
 
 def create_database(psql: Callable[[str], str], name: str) -> None:

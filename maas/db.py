@@ -40,8 +40,9 @@ async def _init_connection(conn: asyncpg.Connection, warm_ups: Sequence[WarmUp] 
         await conn.set_type_codec(
             typename, encoder=json.dumps, decoder=json.loads, schema="pg_catalog"
         )
-    await _known_array_types(conn)
-    await _known_row_types(conn)
+    if asyncpg.__version__ in FAST_RELEASE_ASYNCPG:
+        await _known_types(conn, tuple(ARRAY_TYPE_OIDS.values()))
+        await _known_types(conn, await type_oids(conn, ROW_TYPES))
     await _warm(conn, warm_ups)
 
 
@@ -65,48 +66,36 @@ async def _warm(conn: Any, warm_ups: Sequence[WarmUp]) -> None:
 # introspection (three statements: jit off, a recursive catalog query, jit back), ~3.5 ms of
 # PostgreSQL each time, once per statement that first meets a new array type on that
 # connection (a burst of 200 gate accepts on cold connections ran it 9 times: BENCHMARKS.md,
-# "Tenth session, gate10"). The answer is the same on every server, so a
-# worker asks once (`_ARRAY_TYPES`) and gives each new pooled connection its codecs.
+# "Tenth session, gate10"). The answer is the same on every server, so a worker asks once
+# and gives each new pooled connection its codecs (`_known_types`).
 ARRAY_TYPE_OIDS = {
     "_bool": 1000, "_bytea": 1001, "_int2": 1005, "_int4": 1007, "_int8": 1016,
     "_float4": 1021, "_float8": 1022, "_varchar": 1015, "_timestamp": 1115, "_date": 1182,
     "_time": 1183, "_timestamptz": 1185, "_interval": 1187, "_numeric": 1231, "_uuid": 2951,
 }
-_ARRAY_TYPES: list[Any] = []      # asyncpg's introspection rows of ARRAY_TYPE_OIDS, once asked
-
-
-async def _known_array_types(conn: asyncpg.Connection) -> None:
-    """Register ARRAY_TYPE_OIDS' codecs on `conn` from the rows this process asked for once
-    (asyncpg's own introspection, on the first connection). Uses asyncpg internals checked for
-    FAST_RELEASE_ASYNCPG only; another asyncpg introspects each connection itself, as before."""
-    if asyncpg.__version__ not in FAST_RELEASE_ASYNCPG:
-        return
-    if not _ARRAY_TYPES:
-        rows, _ = await conn._introspect_types(list(ARRAY_TYPE_OIDS.values()), CONNECT_TIMEOUT_S)
-        _ARRAY_TYPES[:] = rows
-    conn._protocol.get_settings().register_data_types(_ARRAY_TYPES)
-
 
 # The composite types the booking statements send as arrays of rows (maas_hold_rows, 0836;
 # maas_confirm_rows, 0840). asyncpg learns them as it learns an unknown array type (above):
 # its introspection on each connection's first hold and first confirm, ~3.5 ms of PostgreSQL
 # each. Their OIDs are the database's own, so a new connection asks for them (one short
-# statement) and gets the codecs this process learnt for those OIDs, if it has them.
+# statement, `type_oids`) and gets the codecs this process learnt for those OIDs, if it has them.
 ROW_TYPES = ("maas_hold_passenger", "maas_hold_leg", "maas_confirm_leg", "maas_confirm_ticket")
-_ROW_TYPES: dict[tuple[int, ...], list[Any]] = {}   # their OIDs (and arrays') -> introspection rows
+
+_INTROSPECTED: dict[tuple[int, ...], list[Any]] = {}   # type OIDs -> asyncpg's introspection rows
 
 
-async def _known_row_types(conn: asyncpg.Connection) -> None:
-    """Register ROW_TYPES' codecs (those the database has: none before its migrations) on
-    `conn`, introspected once per process and database (by their OIDs)."""
-    if asyncpg.__version__ not in FAST_RELEASE_ASYNCPG:
+async def _known_types(conn: asyncpg.Connection, oids: tuple[int, ...]) -> None:
+    """Register the codecs of the types `oids` on `conn` from asyncpg's introspection rows,
+    asked for once per process and set of OIDs (by the first connection that needs them).
+    Uses asyncpg internals checked for FAST_RELEASE_ASYNCPG only (the caller checks); another
+    asyncpg introspects each connection itself, as before."""
+    if not oids:        # the row types before the migrations made them
         return
-    oids = await type_oids(conn, ROW_TYPES)
-    if not oids:
-        return
-    if oids not in _ROW_TYPES:
-        _ROW_TYPES[oids], _ = await conn._introspect_types(list(oids), CONNECT_TIMEOUT_S)
-    conn._protocol.get_settings().register_data_types(_ROW_TYPES[oids])
+    rows = _INTROSPECTED.get(oids)
+    if rows is None:
+        rows, _ = await conn._introspect_types(list(oids), CONNECT_TIMEOUT_S)
+        _INTROSPECTED[oids] = rows
+    conn._protocol.get_settings().register_data_types(rows)
 
 
 async def _release_as_is(conn: asyncpg.Connection) -> None:

@@ -133,8 +133,7 @@ def introspections(monkeypatch) -> list[tuple[int, ...]]:
 
 async def test_a_new_pooled_connection_knows_the_array_types_without_asking(
         settings, introspections, monkeypatch):
-    monkeypatch.setattr(maas.db, "_ARRAY_TYPES", [])      # as in a fresh worker
-    monkeypatch.setattr(maas.db, "_ROW_TYPES", {})
+    monkeypatch.setattr(maas.db, "_INTROSPECTED", {})     # as in a fresh worker
     app, ctx = await _open(settings)
     pool: asyncpg.Pool = app[DB]
     try:
@@ -163,7 +162,7 @@ async def test_a_new_pooled_connection_knows_the_booking_row_types_without_askin
         settings, introspections, monkeypatch):
     """The composite types confirm's and hold's statements send (maas_confirm_leg, ...) are
     introspected once per process and database, not on each connection's first confirm."""
-    monkeypatch.setattr(maas.db, "_ROW_TYPES", {})        # as in a fresh worker
+    monkeypatch.setattr(maas.db, "_INTROSPECTED", {})     # as in a fresh worker
     app, ctx = await _open(settings)
     pool: asyncpg.Pool = app[DB]
     try:
@@ -250,7 +249,7 @@ ASYNCPG_SOURCES = {
     "PoolAcquireContext.__aexit__": "33bb4fe789a8e490",
     "Connection._reset": "3252aa6d5b0eb65f",
     "Connection._on_release": "cf495810a0f25382",
-    "Connection._introspect_types": "cd7897b5c116b7e6",   # maas.db._known_array_types calls it
+    "Connection._introspect_types": "cd7897b5c116b7e6",   # maas.db._known_types calls it
 }
 
 

@@ -16,12 +16,12 @@ access walk) and the arrival plus the alight time.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from typing import TYPE_CHECKING, NamedTuple
 from zoneinfo import ZoneInfo
 
-from routing.frozen import blank
+from routing.frozen import fields_of, filled
 from routing.itinerary import Itinerary, ItineraryKey, Leg, LegKey, Place, encode_id
 from routing.timetable import service_ref_epoch
 from routing.trips import trip_number
@@ -48,6 +48,7 @@ class Ride(NamedTuple):
     length: int     # stops in the trip
 
 
+_WALK = fields_of(Leg, mode="walk")     # a walk's Leg fields, to copy and fill
 _ZONES: dict[str, ZoneInfo] = {}      # a few zones a network: never cleared
 
 
@@ -79,6 +80,8 @@ class _Trip:
     operator: str
     headsign: str
     number: str             # train or flight number: trip_short_name, else route short name
+    # a ride's Leg fields, those of the trip filled: copied and completed per ride (`filled`)
+    leg: dict = field(compare=False, repr=False)
 
 
 class Catalog:
@@ -167,23 +170,21 @@ class Catalog:
         s_b, s_a = net.st_stop.item(row + board), net.st_stop.item(row + alight)
         known = self._places
         fb, ta = known.get(s_b) or self.place(s_b), known.get(s_a) or self.place(s_a)
-        key = blank(LegKey)
-        vars(key).update(trip_id=trip.trip_id, service_date=date.fromordinal(sd),
-                         board_pos=board, alight_pos=alight, from_stop=fb.id, to_stop=ta.id,
-                         departure=_utc(sdep), arrival=_utc(sarr))
-        sched_dep, sched_arr = _dt(sdep, fb.tz), _dt(sarr, ta.tz)
-        realtime = run is not None
-        leg = blank(Leg)
-        vars(leg).update(mode=trip.mode, from_place=fb, to_place=ta,
-                         departure=_dt(dep, fb.tz) if realtime else sched_dep,
-                         arrival=_dt(arr, ta.tz) if realtime else sched_arr,
-                         duration_s=arr - dep, feed=trip.feed, trip_id=trip.trip_id,
-                         route_id=trip.route_id, route_short_name=trip.route_short_name,
-                         route_long_name=trip.route_long_name, operator=trip.operator,
-                         headsign=trip.headsign, trip_short_name=trip.number,
-                         intermediate=self.passed(trip, board, alight), stops=alight - board,
-                         key=key, scheduled_departure=sched_dep, scheduled_arrival=sched_arr,
-                         delay_s=dep - sdep, realtime=realtime)
+        key = filled(LegKey, {"trip_id": trip.trip_id, "service_date": date.fromordinal(sd),
+                              "board_pos": board, "alight_pos": alight, "from_stop": fb.id,
+                              "to_stop": ta.id, "departure": _utc(sdep), "arrival": _utc(sarr)})
+        values = trip.leg.copy()
+        values["from_place"], values["to_place"] = fb, ta
+        values["scheduled_departure"] = sched_dep = _dt(sdep, fb.tz)
+        values["scheduled_arrival"] = sched_arr = _dt(sarr, ta.tz)
+        if run is None:
+            values["departure"], values["arrival"] = sched_dep, sched_arr
+        else:
+            values["departure"], values["arrival"] = _dt(dep, fb.tz), _dt(arr, ta.tz)
+            values["delay_s"], values["realtime"] = dep - sdep, True
+        values["duration_s"], values["stops"] = arr - dep, alight - board
+        values["key"], values["intermediate"] = key, self.passed(trip, board, alight)
+        leg = filled(Leg, values)
         return leg, s_b, s_a, dep, arr
 
     def place(self, s: int) -> Place:
@@ -221,15 +222,21 @@ class Catalog:
             net = self.net
             route = int(net.trip_route[t])
             trip_id = str(net.trip_id[t])
-            got = _Trip(trip_id=trip_id, feed=trip_id.split(":", 1)[0],
+            mode, feed = str(net.route_mode[route]), trip_id.split(":", 1)[0]
+            route_id, route_short_name = str(net.route_id[route]), str(net.route_short_name[route])
+            route_long_name = str(net.route_long_name[route])
+            operator = str(net.agency_name[int(net.route_agency[route])])
+            headsign, number = str(net.trip_headsign[t]), trip_number(net, t)
+            got = _Trip(trip_id=trip_id, feed=feed,
                         row=int(net.trip_st_start[t]), tz=int(self.ctx.trip_tz[t]),
-                        pattern=int(self.ctx.fwd.trip_pattern[t]), mode=str(net.route_mode[route]),
-                        route_id=str(net.route_id[route]),
-                        route_short_name=str(net.route_short_name[route]),
-                        route_long_name=str(net.route_long_name[route]),
-                        operator=str(net.agency_name[int(net.route_agency[route])]),
-                        headsign=str(net.trip_headsign[t]),
-                        number=trip_number(net, t))
+                        pattern=int(self.ctx.fwd.trip_pattern[t]), mode=mode,
+                        route_id=route_id, route_short_name=route_short_name,
+                        route_long_name=route_long_name, operator=operator,
+                        headsign=headsign, number=number,
+                        leg=fields_of(Leg, mode=mode, feed=feed, trip_id=trip_id,
+                                      route_id=route_id, route_short_name=route_short_name,
+                                      route_long_name=route_long_name, operator=operator,
+                                      headsign=headsign, trip_short_name=number))
             if len(self._trips) >= self._MAX:
                 self._trips.clear()
             self._trips[t] = got
@@ -258,11 +265,11 @@ class _Builder:
         if dur is None:
             # math.ceil: np.ceil of a Python float is the same integer at ~5x the cost
             dur = math.ceil(dist_m / (self.q.walk_speed_mps or self.ctx.config.walk_speed_mps))
-        leg = blank(Leg)
-        vars(leg).update(mode="walk", from_place=a, to_place=b, departure=_dt(start, a.tz),
-                         arrival=_dt(start + dur, b.tz), duration_s=dur,
-                         distance_m=round(dist_m, 1))
-        return leg
+        values = _WALK.copy()
+        values["from_place"], values["to_place"] = a, b
+        values["departure"], values["arrival"] = _dt(start, a.tz), _dt(start + dur, b.tz)
+        values["duration_s"], values["distance_m"] = dur, round(dist_m, 1)
+        return filled(Leg, values)
 
     def slack(self, r: RideKey, board: bool) -> int:
         """Board/alight time in effect at ride `r`'s stop (for drawing walks)."""
@@ -447,12 +454,10 @@ def assemble(ctx: Context, catalog: Catalog, search: Search, found: list[tuple[R
     out = []
     for dep, arr, transfers, _, legs, price in kept:
         keys = tuple([leg.key for leg in legs if leg.key is not None])
-        ikey = blank(ItineraryKey)
-        vars(ikey).update(versions=catalog.versions(
-            frozenset([leg.feed for leg in legs if leg.key is not None])), legs=keys)
-        it = blank(Itinerary)
-        vars(it).update(id=encode_id(ikey, ctx.config.id_secret), key=ikey,
-                        departure=legs[0].departure, arrival=legs[-1].arrival,
-                        duration_s=arr - dep, transfers=transfers, legs=legs, price_minor=price)
-        out.append(it)
+        ikey = filled(ItineraryKey, {"versions": catalog.versions(
+            frozenset([leg.feed for leg in legs if leg.key is not None])), "legs": keys})
+        out.append(filled(Itinerary, {
+            "id": encode_id(ikey, ctx.config.id_secret), "key": ikey,
+            "departure": legs[0].departure, "arrival": legs[-1].arrival, "duration_s": arr - dep,
+            "transfers": transfers, "legs": legs, "price_minor": price}))
     return out

@@ -155,7 +155,7 @@ def _iso(dt: datetime) -> str:
     tail = _OFFSETS.get(offset)     # type: ignore[arg-type]
     if day is None or tail is None or dt.microsecond:
         return _iso_seen(dt, offset)
-    return day + _HOURS_MINUTES[dt.hour * 60 + dt.minute] + _SECONDS[dt.second] + tail
+    return f"{day}{_HOURS_MINUTES[dt.hour * 60 + dt.minute]}{_SECONDS[dt.second]}{tail}"
 
 
 def _iso_seen(dt: datetime, offset: timedelta | None) -> str:

@@ -146,13 +146,19 @@ def test_itineraries_and_keys_made_without_init_are_what_init_makes():
 
     from routing.itinerary import Itinerary, ItineraryKey, Leg, LegKey
 
+    from routing.updates import StopTimeEvent, StopTimeUpdate, TripUpdate
+
     pl = Planner.build(NET)
     its = [it for q in _queries() for it in pl.plan(q)]
     its += pl.plan(Query((36.6027, 117.0), (36.8027, 117.0), BASE, 7 * 3600))   # walks
+    late = pl.with_realtime([TripUpdate("t:T1", BASE, stop_updates=(
+        StopTimeUpdate(stop_id="t:A", departure=StopTimeEvent(delay=120)),))])
+    its += late.plan(Query("t:A", "t:C", BASE, 7 * 3600))
     made = [*its, *(it.key for it in its), *(k for it in its for k in it.key.legs),
             *(leg for it in its for leg in it.legs)]
     assert {type(x) for x in made} == {Itinerary, ItineraryKey, LegKey, Leg}
     assert any(leg.mode == "walk" for it in its for leg in it.legs)
+    assert any(leg.realtime and leg.delay_s == 120 for it in its for leg in it.legs)
     for x in made:
         values = {f.name: getattr(x, f.name) for f in dataclasses.fields(x)}
         again = type(x)(**values)

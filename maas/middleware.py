@@ -105,19 +105,6 @@ def _request_ids() -> Iterator[str]:
 
 def make_middlewares(metrics: Metrics, batch: MetricBatch | None = None) -> list:
     request_ids = _request_ids()
-    # a matched route's label, found once (bounded: the app's routes; an unmatched request's
-    # route is made anew for it, has no resource and is not kept)
-    labels: dict[Any, str] = {}
-
-    def route_label(request: web.Request) -> str:
-        route = getattr(request.match_info, "route", None)
-        label = labels.get(route)
-        if label is None:
-            label = _route_label(request)
-            if getattr(route, "resource", None) is not None:
-                labels[route] = label
-        return label
-
     batch = batch or MetricBatch()
     # both labelled children of a (method, route, status), found once (bounded: routes x
     # methods x statuses); `labels()` takes a lock and builds the child key on every call
@@ -171,7 +158,7 @@ def make_middlewares(metrics: Metrics, batch: MetricBatch | None = None) -> list
             return resp
         finally:
             elapsed = time.perf_counter() - started
-            route = route_label(request)
+            route = _route_label(request)
             method = request.method
             observe(method, route, status, elapsed)
             access_line(log, method, route, status, round(elapsed * 1000, 2), more)

@@ -175,7 +175,7 @@ def _wrap(ep: Endpoint, handler: Handler) -> Callable[[web.Request], Awaitable[w
                 raise InvalidParameter(f"invalid path parameter(s): {names}", errors=errors) from None
         if ep.query is not None:
             kwargs["query"] = parse_query(request, ep.query)
-        elif request.query:
+        elif request.rel_url.raw_query_string:   # (parsing an absent query costs ~2 us)
             _refuse_unknown(request.query.keys(), frozenset())
         if ep.body is not None:
             if ep.body_optional and not await request.read():

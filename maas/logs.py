@@ -17,6 +17,7 @@ import time
 from datetime import datetime, timezone
 from collections.abc import Mapping
 from typing import Any
+from uuid import UUID
 
 import orjson
 
@@ -123,6 +124,8 @@ def _add_fields(out: dict[str, object], fields: dict[str, object]) -> None:
             out[key] = scrub(value)
         elif value is None or kind in _PLAIN or isinstance(value, (int, float)):
             out[key] = value
+        elif kind is UUID:    # encoded as str() writes it (no text to scrub): a booking's id
+            out[key] = value
         else:
             out[key] = scrub(str(value))
 
@@ -191,36 +194,22 @@ def log_access(logger: logging.Logger, msg: str, args: tuple[object, ...],
     logger.info(msg, *args, extra=fields)
 
 
-_SCRUBBED: dict[str, str] = {}   # route label -> scrub(label) (bounded: the app's routes)
-
-
 def access_line(logger: logging.Logger, method: str, route: str, status: int, ms: float,
                 more: dict[str, object] | None) -> None:
     """The middleware's access line: `log_access(logger, "%s %s %s", (method, route, status),
     {**more, "method": method, "route": route, "status": status, "ms": ms})`, the same line
-    (tests/test_access_lines.py), with the direct path's steps done for these four known
-    fields (a line 9.5 -> ~5 us in process): their names need no test, the route label (one
-    of the app's templates) is scrubbed once."""
+    (tests/test_access_lines.py), held as its fields and formatted when the held lines are
+    written (`_access_text`); `more` (the request's annotations, never changed after its
+    response) with them."""
     if not logger.isEnabledFor(logging.INFO):
         return
     direct = _access_handler(logger)
-    if direct is None or (more and not RESERVED_LOG_FIELDS.isdisjoint(more)):
+    if direct is None or (more and not _CLASHING_FIELDS.isdisjoint(more)):
         fields: dict[str, object] = {"method": method, "route": route, "status": status, "ms": ms}
         log_access(logger, "%s %s %s", (method, route, status), {**more, **fields} if more else fields)
         return
-    clean = _SCRUBBED.get(route)
-    if clean is None:
-        clean = scrub(route)
-        if len(_SCRUBBED) < 1000:
-            _SCRUBBED[route] = clean
-    if not more:    # most requests: the line is written later, so formatted later
-        rid = request_id_var.get() or ""
-        direct.hold_access((time.time(), logger.name, rid, method, route, clean, status, ms))
-        return
-    out = _direct_head(logger, f"{method} {route} {status}")
-    _add_fields(out, more)
-    _access_tail(out, method, clean, status, ms)
-    direct.hold(_encode(out) + direct.terminator)
+    direct.hold_access((time.time(), logger.name, request_id_var.get() or "", method, route,
+                        status, ms, more or None))
 
 
 def _access_tail(out: dict[str, object], method: str, clean: str, status: int, ms: float) -> None:
@@ -230,21 +219,58 @@ def _access_tail(out: dict[str, object], method: str, clean: str, status: int, m
     out["ms"] = ms
 
 
-# an access line without extra fields, as access_line held it: (time.time(), logger name,
-# request id, method, route, scrubbed route, status, ms)
-AccessEntry = tuple[float, str, str, str, str, str, int, float]
+# an access line as access_line held it: (time.time(), logger name, request id, method,
+# route, status, ms, the request's extra fields or None)
+AccessEntry = tuple[float, str, str, str, str, int, float, "dict[str, object] | None"]
 
 
 def _access_text(e: AccessEntry) -> str:
-    """The line access_line would have formatted at once for entry `e` (JsonFormatter's)."""
-    created, name, rid, method, route, clean, status, ms = e
-    out = _head(created, name, f"{method} {route} {status}", rid)
-    _access_tail(out, method, clean, status, ms)
-    return _encode(out)
+    """The line access_line would have formatted at once for entry `e` (JsonFormatter's):
+    the members that depend on the logger, method, route and status alone are encoded once
+    per such key (`_access_parts`); the time, request id, extra fields and ms joined to them
+    per line (JSON encodes each member apart from the others)."""
+    created, name, rid, method, route, status, ms, more = e
+    parts = _PARTS.get((name, method, route, status))
+    if parts is None:
+        parts = _access_parts(name, method, route, status)
+    head, tail = parts
+    rid_text = f',"request_id":{_encode(rid)}' if rid else ""
+    if more:
+        fields: dict[str, object] = {}
+        _add_fields(fields, more)
+        if fields:
+            tail = f"{_encode(fields)[1:-1]},{tail}"
+    return f'{{"ts":"{_timestamp(created)}",{head}{rid_text},{tail},"ms":{_encode(ms)}}}'
 
 
-# the bytes of an entry's line besides its texts (an estimate: flush() splits by the real size)
-_ACCESS_BYTES = len(_access_text((0.0, "", "", "", "", "", 200, 0.25))) + 4
+# (logger name, method, route, status) -> the encoded members before and after the request
+# id (bounded: the app's routes, methods and statuses, and at most _MAX_PARTS)
+_PARTS: dict[tuple[str, str, str, int], tuple[str, str]] = {}
+_MAX_PARTS = 10_000
+
+
+def _access_parts(name: str, method: str, route: str, status: int) -> tuple[str, str]:
+    """The members an access line has before its request id (level, logger, msg) and after
+    its extra fields but for ms (method, route, status), each the encoding of a dict of them
+    without its braces."""
+    head = _head(0.0, name, f"{method} {route} {status}", None)
+    del head["ts"]
+    tail: dict[str, object] = {}
+    _access_tail(tail, method, scrub(route), status, 0.0)
+    del tail["ms"]
+    parts = (_encode(head)[1:-1], _encode(tail)[1:-1])
+    if len(_PARTS) < _MAX_PARTS:
+        _PARTS[(name, method, route, status)] = parts
+    return parts
+
+
+# the bytes of an entry's line besides its texts, and of an extra field (estimates: flush()
+# splits by the real size)
+_ACCESS_BYTES = len(_access_text((0.0, "", "", "", "", 200, 0.25, None))) + 4
+_FIELD_BYTES = 32
+# extra fields held with an entry may not be its own (RESERVED_LOG_FIELDS) nor the head's:
+# JsonFormatter would write such a field over the head's member, in its place
+_CLASHING_FIELDS = RESERVED_LOG_FIELDS | {"ts", "level", "logger"}
 
 
 def _bytes(line: str) -> int:
@@ -292,7 +318,9 @@ class AccessLineHandler(logging.StreamHandler):
         """Hold the access line of entry `e`, formatted when written: formatting the lines
         held together in flush() costs a served request a few us less CPU than one line each
         between requests (BENCHMARKS.md, glue9)."""
-        size = _ACCESS_BYTES + len(e[1]) + len(e[2]) + 2 * len(e[3]) + len(e[4]) + len(e[5])
+        size = _ACCESS_BYTES + len(e[1]) + len(e[2]) + 2 * len(e[3]) + 2 * len(e[4])
+        if e[7]:
+            size += _FIELD_BYTES * len(e[7])
         with self.lock:   # type: ignore[union-attr]
             self._hold(e, size)
 

@@ -228,42 +228,67 @@ def test_the_middlewares_line_is_log_access_line(monkeypatch):
 
 
 async def test_the_middlewares_lines_are_formatted_when_written(monkeypatch):
-    """A line without extra fields (most requests') is held as its fields and formatted when
+    """A line is held as its fields, the request's annotations with them, and formatted when
     the held lines are written: the same text log_access writes at once."""
+    import uuid
+
     import maas.logs
     from maas.logs import access_line, log_access, request_id_var
 
     stream, h, logger = _worker_logging(monkeypatch)
     h.FLUSH_S = 60.0
-    encoded: list[object] = []
-    encode = maas.logs._encode
-    monkeypatch.setattr(maas.logs, "_encode", lambda out: encoded.append(out) or encode(out))
-    cases = [("GET", "/v1/plan", 200, 0.87, "rid-1"), ("GET", "/healthz", 200, 0.05, ""),
-             ("mk_abcdefghijklmnop", "unmatched", 405, 0.3, "rid-2")]
-    for method, route, status, ms, rid in cases:
+    formatted: list[object] = []
+    text = maas.logs._access_text
+    monkeypatch.setattr(maas.logs, "_access_text", lambda e: formatted.append(e) or text(e))
+    gate = {"gate": "闸机-1", "result": "reject", "code": "replayed", "booking": uuid.uuid4(),
+            "leg": 0, "ok": True, "none": None, "note": "Bearer mk_abcdefghijklmnop",
+            "id_number": "370102199001011234", "big": 2**70, "nan": float("nan")}
+    cases = [("GET", "/v1/plan", 200, 0.87, "rid-1", {}), ("GET", "/healthz", 200, 0.05, "", None),
+             ("mk_abcdefghijklmnop", "unmatched", 405, 0.3, "rid-2", {}),
+             ("POST", "/v1/gates/{gate}/validate", 200, 1.5, 'r"é-3', gate),
+             ("POST", "/v1/gates/{gate}/validate", 200, 1e16, "rid-4", {"id_number": "x"}),
+             ("GET", "/v1/x/bearer", 404, 2**70, "rid-5", None)]
+    for method, route, status, ms, rid, more in cases:
         token = request_id_var.set(rid)
         try:
-            access_line(logger, method, route, status, ms, {})
+            access_line(logger, method, route, status, ms, more)
         finally:
             request_id_var.reset(token)
-    assert encoded == [] and stream.writes == []     # held, not yet formatted
+    assert formatted == [] and stream.writes == []     # held, not yet formatted
     h.flush()
-    assert len(encoded) == len(cases) and len(stream.writes) == 1
-    new = stream.lines()
+    assert len(formatted) == len(cases) and len(stream.writes) == 1
+    new = stream.writes[0].splitlines()
     stream.writes.clear()
     monkeypatch.setattr(h, "hold", lambda line: stream.write(line))   # the old line, at once
-    for method, route, status, ms, rid in cases:
+    for method, route, status, ms, rid, more in cases:
         token = request_id_var.set(rid)
         try:
             log_access(logger, "%s %s %s", (method, route, status),
-                       {"method": method, "route": route, "status": status, "ms": ms})
+                       {**(more or {}), "method": method, "route": route, "status": status, "ms": ms})
         finally:
             request_id_var.reset(token)
-    old = stream.lines()
-    assert [{k: v for k, v in line.items() if k != "ts"} for line in new] == \
-        [{k: v for k, v in line.items() if k != "ts"} for line in old]
-    assert [list(line) for line in new] == [list(line) for line in old]   # same order
-    assert "abcdefghijklmnop" not in json.dumps(new) and "request_id" not in new[1]
+    old = "".join(stream.writes).splitlines()
+    assert [line[line.index('",') :] for line in new] == [line[line.index('",') :] for line in old]
+    lines = [json.loads(line) for line in new]
+    assert "abcdefghijklmnop" not in json.dumps(lines) and "request_id" not in lines[1]
+    assert "id_number" not in new[3] + new[4] and lines[3]["gate"] == "闸机-1"
+
+
+async def test_a_field_named_as_the_heads_is_written_where_the_formatter_writes_it(monkeypatch):
+    """An annotation named ts, level or logger takes the head's member's place (as the
+    formatter writes a record's): such a line is formatted at once, not held as fields."""
+    from maas.logs import access_line
+
+    stream, h, logger = _worker_logging(monkeypatch)
+    h.FLUSH_S = 60.0
+    held: list[object] = []
+    monkeypatch.setattr(h, "hold_access", held.append)
+    access_line(logger, "GET", "/healthz", 200, 0.1, {"level": "odd", "gate": "g1"})
+    h.flush()
+    assert held == []
+    (line,) = stream.lines()
+    assert list(line)[:4] == ["ts", "level", "logger", "msg"] and line["level"] == "odd"
+    assert line["gate"] == "g1" and line["status"] == 200
 
 
 async def test_held_fields_longer_than_guessed_still_write_at_most_a_pipe_buffer(monkeypatch):

@@ -238,3 +238,47 @@ def test_the_kernel_writes_the_targets_walks_for_its_call_only(net, monkeypatch)
         elif not q.window_s:
             assert n_starts == 0 and point < raptor.INF
     assert found > 10
+
+
+def _rounds(pl, q: Query, fresh: bool) -> tuple[list, list]:
+    """`raptor.run` of `q`'s point query on a new Scratch, told its labels are `fresh` or
+    not: its labels (all six blocks) and its Pareto targets (k, arrival, ride)."""
+    search = pl.searches.resolve(q, pl.day(q.date, q.arrive_by))
+    walks, anchor = pl.searches.footpaths, q.destination if q.arrive_by else q.origin
+    reach = pl._reach(anchor, walks(q.arrive_by), CFG.walk_radius_m)
+    src = pl._sources(reach)
+    dst = pl._reach(q.origin if q.arrive_by else q.destination, walks(not q.arrive_by),
+                    CFG.walk_radius_m)
+    day = search.day
+    start = pl._local_epoch(pl.place_tz(anchor, reach), q.date, q.time_s) - day.origin
+    t0 = -start if q.arrive_by else start
+    sc = raptor.Scratch(CFG.max_transfers + 1, pl.network.n_stops, day.n_q)
+    for s, (w, _) in dst.items():
+        sc.egress[s] = w
+    raptor.run(*search.kernel[:14], *search.kernel[15:23], src.stops,
+               (t0 + src.walk_s).astype(np.int32), raptor.INF, sc.egress, True, search.rounds,
+               sc.ready, sc.ready_from, sc.veh_inst, sc.veh_board, sc.veh_alight, sc.veh,
+               sc.tgt, sc.tgt_inst, sc.tgt_board, sc.tgt_alight, sc.tgt_improved, sc.marked,
+               sc.q_pos, sc.marked_list, sc.veh_marked, sc.veh_flag, sc.queue, sc.q_last, fresh)
+    pareto, best = [], raptor.INF
+    for k in range(1, len(sc.tgt)):
+        if sc.tgt_improved[k] and sc.tgt[k] < best:
+            pareto.append((k, *sc.tgts[:, k].tolist()))
+        best = min(best, sc.tgt[k])
+    return sc.labels.tolist(), pareto
+
+
+def test_a_fresh_run_writes_the_labels_of_one_boarding_everywhere(net):
+    """On fresh labels (a point query's run) `raptor.run` boards only at the stops marked the
+    round before and ends a route's scan past its last marked stop once off a trip or past
+    the target bound: the labels and Pareto targets of a run that boards at every stop with
+    a label and scans every route to its end (as a range query's later runs do), forward
+    and arrive-by, with and without filters."""
+    pl = Planner.build(net, CFG)
+    found = 0
+    for q in _queries(net, 25, 21) + _queries(net, 5, 22, wheelchair=True) + \
+            _queries(net, 5, 23, max_transfers=1):
+        fresh, everywhere = _rounds(pl, q, True), _rounds(pl, q, False)
+        assert fresh == everywhere, q
+        found += len(fresh[1])
+    assert found > 20

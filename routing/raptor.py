@@ -67,9 +67,8 @@ class Scratch:
         self.marked, self.veh_flag = self.flags
         self.lists = np.empty((2, n_stops), dtype=np.int32)
         self.marked_list, self.veh_marked = self.lists
-        self.q_state = np.full((3, max(n_q, 1)), -1, dtype=np.int32)
-        self.q_pos, self.queue, self.q_last = self.q_state   # q_last: the route's last marked
-        #                                                       position (`run`)
+        self.q_state = np.full((2, max(n_q, 1)), -1, dtype=np.int32)
+        self.q_pos, self.queue = self.q_state
         self.egress = np.full(n_stops, -1, dtype=np.int32)   # s -> walk to target; -1 if none
         self._out = self._outputs(OUT_ROWS)     # `search`'s rows for a point query
 
@@ -115,20 +114,11 @@ def run(
     fp_start, fp_rows, min_conn, max_walk,
     # sources, targets
     src_stops, src_times, max_wait, egress, slack_at_target, rounds,
-    # state (`fresh`: the labels were reset for this run)
+    # state
     ready, ready_from, veh_inst, veh_board, veh_alight, veh,
     tgt, tgt_inst, tgt_board, tgt_alight, tgt_improved, marked, q_pos,
-    marked_list, veh_marked, veh_flag, queue, q_last, fresh,
+    marked_list, veh_marked, veh_flag, queue,
 ):
-    """The rounds from the sources. On `fresh` labels (one run: a point query's, or the
-    first of a range) a route boards only at the stops marked in the previous round, and
-    its scan stops past its last marked stop once off a trip or the trip is past the target
-    bound (arrivals never decrease along a trip). That skips no label write: a stop not
-    marked keeps the label it had when it was last marked, and the scan of that round,
-    from that label, was on the same trip or an earlier one and wrote (or pruned) each of
-    its arrivals then, into every later round too. The tgt[k] a skipped boarding could
-    still write is never below a fewer-ride tgt (not a journey `search` records) nor
-    `bound`. Later runs of a range keep the earlier runs' labels: every stop boards."""
     n_stops = len(stop_q_start) - 1
     K = ready.shape[0]      # labels stay monotone in k: an improvement in round k is written
     tgt_improved[:] = False  # to every later round too (no per-round copy of all stops)
@@ -154,6 +144,7 @@ def run(
         n_queue = 0
         for m in range(n_marked):
             s = marked_list[m]
+            marked[s] = False
             for r in range(stop_q_start[s], stop_q_start[s + 1]):
                 q = stop_q[r]
                 if not unfiltered and not q_ok[q]:
@@ -161,13 +152,11 @@ def run(
                 pos = stop_q_pos[r]
                 if q_pos[q] < 0:
                     q_pos[q] = pos
-                    q_last[q] = pos
                     queue[n_queue] = q
                     n_queue += 1
                 elif pos < q_pos[q]:
                     q_pos[q] = pos
-                elif pos > q_last[q]:
-                    q_last[q] = pos
+        n_marked = 0
         n_veh = 0
         for qi in range(n_queue):
             q = queue[qi]
@@ -182,11 +171,7 @@ def run(
             cur = -1
             bpos = -1
             row = tbase - L         # t_arr/t_dep row of instance cur: tbase + cur * L
-            last_mark = q_last[q] if fresh else L
             for i in range(start_pos, L):
-                # past the last marked stop: nothing to board; the trip only gets later
-                if i > last_mark and (cur < 0 or t_arr[row + i] >= bound):
-                    break
                 pi = ps + i
                 s = pat_stops[pi]
                 # target pruning first: a ride's labels at s are never below its arrival
@@ -220,8 +205,6 @@ def run(
                             veh_flag[s] = True
                             veh_marked[n_veh] = s
                             n_veh += 1
-                if fresh and not marked[s]:
-                    continue
                 r = ready[k - 1, s]
                 if r < INF and pat_board_ok[pi] and (unfiltered or stop_ok[s]):
                     need = r + board_slack[pi]
@@ -246,9 +229,6 @@ def run(
                             cur = j
                             bpos = i
                             row = tbase + j * L
-        for m in range(n_marked):
-            marked[marked_list[m]] = False
-        n_marked = 0
         # footpaths and changes from every stop reached by a vehicle this round
         for m in range(n_veh):
             s = veh_marked[m]
@@ -347,7 +327,7 @@ def search(
     veh_board, veh_alight, veh = labels[3], labels[4], labels[5]
     tgt, tgt_inst, tgt_board, tgt_alight = tgts[0], tgts[1], tgts[2], tgts[3]
     marked, veh_flag, marked_list, veh_marked = flags[0], flags[1], lists[0], lists[1]
-    q_pos, queue, q_last = q_state[0], q_state[1], q_state[2]
+    q_pos, queue = q_state[0], q_state[1]
     out_start, out_k, out_len, out_last = out_rows[0], out_rows[1], out_rows[2], out_rows[3]
     out_inst, out_board, out_alight = out_rides[0], out_rides[1], out_rides[2]
     for m in range(len(dst_stops)):
@@ -371,7 +351,7 @@ def search(
             src_stops, src_times, max_wait, egress, slack_at_target, rounds,
             ready, ready_from, veh_inst, veh_board, veh_alight, veh,
             tgt, tgt_inst, tgt_board, tgt_alight, tgt_improved, marked, q_pos,
-            marked_list, veh_marked, veh_flag, queue, q_last, it == 0)
+            marked_list, veh_marked, veh_flag, queue)
         best = INF
         for k in range(1, rounds + 1):
             v = tgt[k]

@@ -91,8 +91,7 @@ def reach(planner, query, max_s: int) -> Reached:
             search.rounds,
             sc.ready, sc.ready_from, sc.veh_inst, sc.veh_board, sc.veh_alight, sc.veh,
             sc.tgt, sc.tgt_inst, sc.tgt_board, sc.tgt_alight, sc.tgt_improved,
-            sc.marked, sc.q_pos, sc.marked_list, sc.veh_marked, sc.veh_flag, sc.queue,
-            sc.q_last, True)
+            sc.marked, sc.q_pos, sc.marked_list, sc.veh_marked, sc.veh_flag, sc.queue)
         veh = sc.veh.copy()        # (rounds + 1, n_stops): best with at most k rides
     finally:
         planner.searches.release(sc)

@@ -39,7 +39,7 @@ from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, fields, replace
 from datetime import date, datetime, timedelta
-from typing import Any, Awaitable, Callable
+from typing import Any, Awaitable, Callable, TypeVar
 
 import asyncpg
 
@@ -540,15 +540,16 @@ async def confirm(pool: asyncpg.Pool, booking_id: str, account_id: str, payment_
     key's response), COMMIT. Returns the booking as a read after the commit would (built
     from the rows it read and what it wrote). With `batches` (and no `conn`), the read and the
     write share statements with concurrent confirms and cancels (`Batches`)."""
+    write = functools.partial(_confirm_from, payment_ref=payment_ref, now=now,
+                              idempotent=idempotent, capacity=capacity)
     if batches is not None and capacity is not None and conn is None:
-        done = await _confirm_unlocked(batches, booking_id, account_id, payment_ref, now=now,
-                                       idempotent=idempotent, capacity=capacity)
+        done = await _unlocked(batches, booking_id, account_id, idempotent, Status.HELD, write)
         if done is not None:
             return done
     async with _using(pool, conn) as conn:
         if batches is None and capacity is not None and not conn.is_in_transaction():
-            done = await _confirm_unlocked(_Alone(conn), booking_id, account_id, payment_ref,
-                                           now=now, idempotent=idempotent, capacity=capacity)
+            done = await _unlocked(_Alone(conn), booking_id, account_id, idempotent,
+                                   Status.HELD, write)
             if done is not None:
                 return done
         expired = False
@@ -754,32 +755,36 @@ def _confirmed(row: Mapping[str, Any], all_legs: Sequence[Any], legs: Sequence[A
     return tickets, view
 
 
-async def _confirm_unlocked(via: Batches | _Alone, booking_id: str, account_id: str,
-                            payment_ref: str, *, now: Now, idempotent: Idempotent | None,
-                            capacity: CapacityConfig) -> BookingView | None:
-    """`confirm` in two round trips (see there), or in one when this worker remembers the
-    booking held (`Memo`; if it changed meanwhile, nothing is written and it is read as
-    without), or None when it must be done the locking way (nothing written): the booking
-    changed since the read, its hold has run out (the expiry is written under the locks), a
-    held leg lacks its stored segment lock keys, or a segment is over capacity after the
-    locks. A used key raises Replayed; a confirm the booking does not allow raises as
-    `confirm` does (the read's booking decides, not a remembered one)."""
-    row = via.memo.take(booking_id, account_id, Status.HELD) if via.memo is not None else None
+_W = TypeVar("_W")  # what an unlocked write returns
+
+
+async def _unlocked(via: Batches | _Alone, booking_id: str, account_id: str,
+                    idempotent: Idempotent | None, remembered: Status,
+                    write: Callable[[Batches | _Alone, Mapping[str, Any]], Awaitable[_W | None]]
+                    ) -> _W | None:
+    """`confirm`'s and `cancel`'s two round trips (see them): the unlocked read, then
+    `write` (`_confirm_from`, `_cancel_from`) over its row; or one round trip when this worker
+    remembers the booking `remembered` (`Memo`: held for a confirm, confirmed for a cancel;
+    if it changed meanwhile, nothing is written and it is read as without). None when it must
+    be done the locking way (nothing written; `write` says when). A used key raises Replayed;
+    a request the booking does not allow raises as the caller does (the read's booking
+    decides, not a remembered one)."""
+    row = via.memo.take(booking_id, account_id, remembered) if via.memo is not None else None
     if row is not None:
         with contextlib.suppress(TicketingError):
-            done = await _confirm_from(via, row, payment_ref, now=now, idempotent=idempotent,
-                                       capacity=capacity)
+            done = await write(via, row)
             if done is not None:
                 return done
-    row = await _current(via, booking_id, account_id, idempotent)
-    return await _confirm_from(via, row, payment_ref, now=now, idempotent=idempotent,
-                               capacity=capacity)
+    return await write(via, await _current(via, booking_id, account_id, idempotent))
 
 
 async def _confirm_from(via: Batches | _Alone, row: Mapping[str, Any], payment_ref: str, *,
                         now: Now, idempotent: Idempotent | None, capacity: CapacityConfig
                         ) -> BookingView | None:
-    """`_confirm_unlocked`'s write over the booking `row` (maas_booking_current's)."""
+    """`confirm`'s unlocked write over the booking `row` (maas_booking_current's), or None
+    when it must be done the locking way (nothing written): the booking changed since `row`,
+    its hold has run out (the expiry is written under the locks), a held leg lacks its stored
+    segment lock keys, or a segment is over capacity after the locks."""
     t = now()
     before = Status(row["status"])
     if before is Status.HELD and effective_status(before, row["expires_at"], t) is Status.EXPIRED:
@@ -927,17 +932,17 @@ async def cancel(pool: asyncpg.Pool, booking_id: str, account_id: str, leg_no: i
     caller's transaction). Returns the outcome and the booking as a read after the commit
     would. With `batches` (and no `conn`), the read and the write share statements with
     concurrent confirms and cancels (`Batches`)."""
+    write = functools.partial(_cancel_from, leg_no=leg_no, fares=fares, refunds=refunds,
+                              now=now, some=some, idempotent=idempotent)
     if batches is not None and conn is None:
-        done = await _cancel_unlocked(batches, booking_id, account_id, leg_no, fares=fares,
-                                      refunds=refunds, now=now, some=some,
-                                      idempotent=idempotent)
+        done = await _unlocked(batches, booking_id, account_id, idempotent, Status.CONFIRMED,
+                               write)
         if done is not None:
             return done
     async with _using(pool, conn) as conn:
         if batches is None and not conn.is_in_transaction():
-            done = await _cancel_unlocked(_Alone(conn), booking_id, account_id, leg_no,
-                                          fares=fares, refunds=refunds, now=now, some=some,
-                                          idempotent=idempotent)
+            done = await _unlocked(_Alone(conn), booking_id, account_id, idempotent,
+                                   Status.CONFIRMED, write)
             if done is not None:
                 return done
         try:
@@ -956,34 +961,12 @@ async def cancel(pool: asyncpg.Pool, booking_id: str, account_id: str, leg_no: i
             raise await _stored(conn, idempotent) from None  # type: ignore[arg-type]
 
 
-async def _cancel_unlocked(via: Batches | _Alone, booking_id: str, account_id: str,
-                           leg_no: int | None, *, fares: FareConfig, refunds: RefundPolicy,
-                           now: Now, some: Sequence[int] | None,
-                           idempotent: Idempotent | None
-                           ) -> tuple[CancelOutcome, BookingView] | None:
-    """`cancel` in two round trips (see there), or in one when this worker remembers the
-    booking confirmed (`Memo`; if it changed meanwhile, nothing is written and it is read
-    as without), or None when the booking changed between the read and the write (nothing
-    written: cancel the locking way). A used key raises Replayed; a cancel the booking does
-    not allow raises as `cancel` does (the read's booking decides, not a remembered one)."""
-    row = (via.memo.take(booking_id, account_id, Status.CONFIRMED) if via.memo is not None
-           else None)
-    if row is not None:
-        with contextlib.suppress(TicketingError):
-            done = await _cancel_from(via, row, leg_no, fares=fares, refunds=refunds, now=now,
-                                      some=some, idempotent=idempotent)
-            if done is not None:
-                return done
-    row = await _current(via, booking_id, account_id, idempotent)
-    return await _cancel_from(via, row, leg_no, fares=fares, refunds=refunds, now=now,
-                              some=some, idempotent=idempotent)
-
-
 async def _cancel_from(via: Batches | _Alone, row: Mapping[str, Any], leg_no: int | None, *,
                        fares: FareConfig, refunds: RefundPolicy, now: Now,
                        some: Sequence[int] | None, idempotent: Idempotent | None
                        ) -> tuple[CancelOutcome, BookingView] | None:
-    """`_cancel_unlocked`'s write over the booking `row` (maas_booking_current's)."""
+    """`cancel`'s unlocked write over the booking `row` (maas_booking_current's), or None
+    when the booking changed since `row` (nothing written: cancel the locking way)."""
     t = now()
     out, view, leg_no = _cancelled(row, list(row["legs"] or ()), list(row["pax"] or ()),
                                    list(row["tickets"] or ()), leg_no, fares, refunds, t,

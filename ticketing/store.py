@@ -38,7 +38,7 @@ import time
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, fields, replace
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, timezone
 from typing import Any, Awaitable, Callable, TypeVar
 
 import asyncpg
@@ -737,6 +737,29 @@ class Batches:
             return await self.pool.fetchrow(sql, *item)
         except asyncpg.DeadlockDetectedError:
             return await self.pool.fetchrow(sql, *item)
+
+
+_NEVER = datetime(2000, 1, 1, tzinfo=timezone.utc)
+# a leg of no trip whose capacity (-1) no count fits: the hold returns it short, writing nothing
+_NO_LEG = (0, "", "", "", "", "", "", _NEVER.date(), 0, 1, "", "", _NEVER, _NEVER, 0, "", 0, None,
+           -1, [])
+
+
+async def warm_connection(conn: Any) -> None:
+    """Run the hold's, confirm's and cancel's statements once on a new pooled connection,
+    with arguments that write nothing (a hold of one leg no seat count fits, confirm's read
+    and writes of the booking '', which no booking is), so its first requests find them
+    prepared in asyncpg's cache and the functions compiled, their first statements planned,
+    their tables' catalog entries loaded in the backend (maas/db.py `db_warm`). A hold's
+    writes after its seat count stay unplanned until its first real hold."""
+    await conn.fetchrow(_HOLD, "", "", Status.HELD.value, "", {}, "", 0, _NEVER, _NEVER, {},
+                        None, False, None, None, {}, [], [_NO_LEG], [], *[None] * 6)
+    await conn.fetchrow(_CURRENT, "", "", None, None)
+    await conn.fetchrow(_CONFIRM_WRITE, "", 0, _NEVER, Status.CONFIRMED.value, "", [], [], [],
+                        {}, *[None] * 6)
+    await conn.fetchrow(_CANCEL_WRITE, "", 0, _NEVER, [], [], [], [], Status.CANCELLED.value, 0,
+                        0, True, Event.CANCEL.value, Status.CONFIRMED.value, None, {},
+                        *[None] * 6)
 
 
 def _confirmed(row: Mapping[str, Any], all_legs: Sequence[Any], legs: Sequence[Any],

@@ -333,7 +333,7 @@ def _idem_args(idem: Idempotent | None, view: BookingView | None) -> list[Any]:
 async def hold(pool: asyncpg.Pool, booking: NewBooking, *, capacity: CapacityConfig,
                ttl: timedelta, now: Now, conn: asyncpg.Connection | None = None,
                idempotent: Idempotent | None = None, batches: Batches | None = None
-               ) -> tuple[datetime, datetime]:
+               ) -> BookingView:
     """Hold every leg's seats for all passengers, or raise SoldOut holding nothing.
 
     One statement (`maas_hold_rows`, 0836_hold_rows.sql: the passengers and legs as arrays of
@@ -342,13 +342,15 @@ async def hold(pool: asyncpg.Pool, booking: NewBooking, *, capacity: CapacityCon
     the count only counts more holds as live (never sells a seat twice), and a confirm reads
     its clock after the same locks, so after this hold's. With `idempotent`, the key is
     claimed first and the response (of the held view) stored with the booking; a used key
-    raises Replayed. Returns (created_at, expires_at). With `conn`, runs inside the caller's
+    raises Replayed. Returns the held booking's view (`held_view`, built once: the key's
+    response is rendered from it). With `conn`, runs inside the caller's
     transaction; else with `batches`, shares a statement with concurrent holds (`Batches`)."""
     n = len(booking.passengers)
     after = transition(None, Event.HOLD)
     t = now()
     expires = t + ttl
-    idem = _idem_args(idempotent, held_view(booking, t, expires) if idempotent else None)
+    view = held_view(booking, t, expires)
+    idem = _idem_args(idempotent, view)
     try:
         legs, locks = _hold_legs(booking.legs, capacity)
         b, o = booking, booking.options
@@ -376,7 +378,7 @@ async def hold(pool: asyncpg.Pool, booking: NewBooking, *, capacity: CapacityCon
     if batches is not None and conn is None:
         batches.memo.put(booking.id, booking.account_id, Status.HELD, functools.partial(
             _held_row, booking, t, expires, legs, row["version"]))
-    return t, expires
+    return view
 
 
 # The hold with the version (xmin) of the booking row it wrote: the id of the transaction

@@ -16,7 +16,7 @@ from aiohttp import web
 from maas import auth_store
 from maas.appkeys import DB, SETTINGS
 from maas.db_store import migrate, migrations, type_oids
-from ticketing import checkin_store
+from ticketing import checkin_store, store
 
 __all__ = ["migrations", "migrate", "create_pool", "close_pool", "db_ctx"]
 
@@ -31,8 +31,13 @@ WarmUp = Callable[[Any], Awaitable[None]]
 # of the tables', indexes' and plpgsql functions' catalog entries and the statement's plan;
 # a burst spreads over most of a pool's connections, each paying it for each statement (200
 # gate accepts on two workers' cold connections: ~45 such firsts), and the pool opens
-# connections anew under load after 300 s idle. Later runs are the same either way.
-WARM_UPS: tuple[WarmUp, ...] = (auth_store.warm_connection, checkin_store.warm_connection)
+# connections anew under load after 300 s idle. Later runs are the same either way. With
+# the booking statements' (`store.warm_connection`, and ROW_TYPES below) a new connection's
+# first hold, confirm and cancel cost PostgreSQL ~5.7 ms together, were ~15.7 (its first
+# hold alone ~11: the key's row type introspected, maas_hold_rows compiled and planned);
+# the warm-up adds ~3.5 ms to the connection's set-up (BENCHMARKS.md, book11).
+WARM_UPS: tuple[WarmUp, ...] = (auth_store.warm_connection, checkin_store.warm_connection,
+                                store.warm_connection)
 
 
 async def _init_connection(conn: asyncpg.Connection, warm_ups: Sequence[WarmUp] = ()) -> None:
@@ -75,11 +80,14 @@ ARRAY_TYPE_OIDS = {
 }
 
 # The composite types the booking statements send as arrays of rows (maas_hold_rows, 0836;
-# maas_confirm_rows, 0840). asyncpg learns them as it learns an unknown array type (above):
-# its introspection on each connection's first hold and first confirm, ~3.5 ms of PostgreSQL
-# each. Their OIDs are the database's own, so a new connection asks for them (one short
-# statement, `type_oids`) and gets the codecs this process learnt for those OIDs, if it has them.
-ROW_TYPES = ("maas_hold_passenger", "maas_hold_leg", "maas_confirm_leg", "maas_confirm_ticket")
+# maas_confirm_rows, 0840) or return (a hold's and a read's used key, `idempotency_keys`;
+# the read's legs, passengers and tickets, maas_booking_current, 0833). asyncpg learns them
+# as it learns an unknown array type (above): its introspection on each connection's first
+# hold, first confirm and first read, ~3.5 ms of PostgreSQL each. Their OIDs are the
+# database's own, so a new connection asks for them (one short statement, `type_oids`) and
+# gets the codecs this process learnt for those OIDs, if it has them.
+ROW_TYPES = ("maas_hold_passenger", "maas_hold_leg", "maas_confirm_leg", "maas_confirm_ticket",
+             "idempotency_keys", "booking_legs", "maas_passenger_view", "maas_ticket_view")
 
 _INTROSPECTED: dict[tuple[int, ...], list[Any]] = {}   # type OIDs -> asyncpg's introspection rows
 

@@ -184,9 +184,11 @@ async def test_a_new_pooled_connection_knows_the_booking_row_types_without_askin
         await _close(ctx)
 
 
-# the statements maas.db.WARM_UPS runs (token, gate, key lookups), by a part of their text
+# the statements maas.db.WARM_UPS runs (token, gate, key lookups, hold, confirm, cancel), by a
+# part of their text
 WARMED = ("maas_gate_taps(", "maas_gate_tap(", "FROM api_keys", "FROM accounts",
-          "WITH src AS (", "WITH req AS (", "AS cancelled", "l.from_stop = ANY")
+          "WITH src AS (", "WITH req AS (", "AS cancelled", "l.from_stop = ANY",
+          "maas_hold_rows(", "maas_booking_current(", "maas_confirm_rows(", "maas_cancel_write(")
 
 
 async def _prepared(conn) -> dict[str, int]:

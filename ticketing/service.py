@@ -133,10 +133,9 @@ class Bookings:
         booking = store.NewBooking(booking_id, account_id, itinerary_id, dict(key.versions),
                                    offer.quote.currency, offer.quote.total_minor, legs, pax,
                                    options)
-        created, expires = await store.hold(self.pool, booking, capacity=self.config.capacity,
-                                            ttl=self.config.hold_ttl, now=self.now, conn=conn,
-                                            idempotent=idempotent, batches=self.batches)
-        return store.held_view(booking, created, expires)
+        return await store.hold(self.pool, booking, capacity=self.config.capacity,
+                                ttl=self.config.hold_ttl, now=self.now, conn=conn,
+                                idempotent=idempotent, batches=self.batches)
 
     async def confirm(self, account_id: str, booking_id: str, payment_ref: str,
                       conn: asyncpg.Connection | None = None,

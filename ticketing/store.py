@@ -38,8 +38,8 @@ import time
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, fields, replace
-from datetime import date, datetime, timedelta
-from typing import Any, Awaitable, Callable
+from datetime import date, datetime, timedelta, timezone
+from typing import Any, Awaitable, Callable, TypeVar
 
 import asyncpg
 
@@ -333,7 +333,7 @@ def _idem_args(idem: Idempotent | None, view: BookingView | None) -> list[Any]:
 async def hold(pool: asyncpg.Pool, booking: NewBooking, *, capacity: CapacityConfig,
                ttl: timedelta, now: Now, conn: asyncpg.Connection | None = None,
                idempotent: Idempotent | None = None, batches: Batches | None = None
-               ) -> tuple[datetime, datetime]:
+               ) -> BookingView:
     """Hold every leg's seats for all passengers, or raise SoldOut holding nothing.
 
     One statement (`maas_hold_rows`, 0836_hold_rows.sql: the passengers and legs as arrays of
@@ -342,13 +342,15 @@ async def hold(pool: asyncpg.Pool, booking: NewBooking, *, capacity: CapacityCon
     the count only counts more holds as live (never sells a seat twice), and a confirm reads
     its clock after the same locks, so after this hold's. With `idempotent`, the key is
     claimed first and the response (of the held view) stored with the booking; a used key
-    raises Replayed. Returns (created_at, expires_at). With `conn`, runs inside the caller's
+    raises Replayed. Returns the held booking's view (`held_view`, built once: the key's
+    response is rendered from it). With `conn`, runs inside the caller's
     transaction; else with `batches`, shares a statement with concurrent holds (`Batches`)."""
     n = len(booking.passengers)
     after = transition(None, Event.HOLD)
     t = now()
     expires = t + ttl
-    idem = _idem_args(idempotent, held_view(booking, t, expires) if idempotent else None)
+    view = held_view(booking, t, expires)
+    idem = _idem_args(idempotent, view)
     try:
         legs, locks = _hold_legs(booking.legs, capacity)
         b, o = booking, booking.options
@@ -376,7 +378,7 @@ async def hold(pool: asyncpg.Pool, booking: NewBooking, *, capacity: CapacityCon
     if batches is not None and conn is None:
         batches.memo.put(booking.id, booking.account_id, Status.HELD, functools.partial(
             _held_row, booking, t, expires, legs, row["version"]))
-    return t, expires
+    return view
 
 
 # The hold with the version (xmin) of the booking row it wrote: the id of the transaction
@@ -540,15 +542,16 @@ async def confirm(pool: asyncpg.Pool, booking_id: str, account_id: str, payment_
     key's response), COMMIT. Returns the booking as a read after the commit would (built
     from the rows it read and what it wrote). With `batches` (and no `conn`), the read and the
     write share statements with concurrent confirms and cancels (`Batches`)."""
+    write = functools.partial(_confirm_from, payment_ref=payment_ref, now=now,
+                              idempotent=idempotent, capacity=capacity)
     if batches is not None and capacity is not None and conn is None:
-        done = await _confirm_unlocked(batches, booking_id, account_id, payment_ref, now=now,
-                                       idempotent=idempotent, capacity=capacity)
+        done = await _unlocked(batches, booking_id, account_id, idempotent, Status.HELD, write)
         if done is not None:
             return done
     async with _using(pool, conn) as conn:
         if batches is None and capacity is not None and not conn.is_in_transaction():
-            done = await _confirm_unlocked(_Alone(conn), booking_id, account_id, payment_ref,
-                                           now=now, idempotent=idempotent, capacity=capacity)
+            done = await _unlocked(_Alone(conn), booking_id, account_id, idempotent,
+                                   Status.HELD, write)
             if done is not None:
                 return done
         expired = False
@@ -738,6 +741,29 @@ class Batches:
             return await self.pool.fetchrow(sql, *item)
 
 
+_NEVER = datetime(2000, 1, 1, tzinfo=timezone.utc)
+# a leg of no trip whose capacity (-1) no count fits: the hold returns it short, writing nothing
+_NO_LEG = (0, "", "", "", "", "", "", _NEVER.date(), 0, 1, "", "", _NEVER, _NEVER, 0, "", 0, None,
+           -1, [])
+
+
+async def warm_connection(conn: Any) -> None:
+    """Run the hold's, confirm's and cancel's statements once on a new pooled connection,
+    with arguments that write nothing (a hold of one leg no seat count fits, confirm's read
+    and writes of the booking '', which no booking is), so its first requests find them
+    prepared in asyncpg's cache and the functions compiled, their first statements planned,
+    their tables' catalog entries loaded in the backend (maas/db.py `db_warm`). A hold's
+    writes after its seat count stay unplanned until its first real hold."""
+    await conn.fetchrow(_HOLD, "", "", Status.HELD.value, "", {}, "", 0, _NEVER, _NEVER, {},
+                        None, False, None, None, {}, [], [_NO_LEG], [], *[None] * 6)
+    await conn.fetchrow(_CURRENT, "", "", None, None)
+    await conn.fetchrow(_CONFIRM_WRITE, "", 0, _NEVER, Status.CONFIRMED.value, "", [], [], [],
+                        {}, *[None] * 6)
+    await conn.fetchrow(_CANCEL_WRITE, "", 0, _NEVER, [], [], [], [], Status.CANCELLED.value, 0,
+                        0, True, Event.CANCEL.value, Status.CONFIRMED.value, None, {},
+                        *[None] * 6)
+
+
 def _confirmed(row: Mapping[str, Any], all_legs: Sequence[Any], legs: Sequence[Any],
                pax: Sequence[Any], payment_ref: str, after: Status, t: datetime, now: Now
                ) -> tuple[list[tuple[str, int, int, str]], BookingView]:
@@ -754,32 +780,36 @@ def _confirmed(row: Mapping[str, Any], all_legs: Sequence[Any], legs: Sequence[A
     return tickets, view
 
 
-async def _confirm_unlocked(via: Batches | _Alone, booking_id: str, account_id: str,
-                            payment_ref: str, *, now: Now, idempotent: Idempotent | None,
-                            capacity: CapacityConfig) -> BookingView | None:
-    """`confirm` in two round trips (see there), or in one when this worker remembers the
-    booking held (`Memo`; if it changed meanwhile, nothing is written and it is read as
-    without), or None when it must be done the locking way (nothing written): the booking
-    changed since the read, its hold has run out (the expiry is written under the locks), a
-    held leg lacks its stored segment lock keys, or a segment is over capacity after the
-    locks. A used key raises Replayed; a confirm the booking does not allow raises as
-    `confirm` does (the read's booking decides, not a remembered one)."""
-    row = via.memo.take(booking_id, account_id, Status.HELD) if via.memo is not None else None
+_W = TypeVar("_W")  # what an unlocked write returns
+
+
+async def _unlocked(via: Batches | _Alone, booking_id: str, account_id: str,
+                    idempotent: Idempotent | None, remembered: Status,
+                    write: Callable[[Batches | _Alone, Mapping[str, Any]], Awaitable[_W | None]]
+                    ) -> _W | None:
+    """`confirm`'s and `cancel`'s two round trips (see them): the unlocked read, then
+    `write` (`_confirm_from`, `_cancel_from`) over its row; or one round trip when this worker
+    remembers the booking `remembered` (`Memo`: held for a confirm, confirmed for a cancel;
+    if it changed meanwhile, nothing is written and it is read as without). None when it must
+    be done the locking way (nothing written; `write` says when). A used key raises Replayed;
+    a request the booking does not allow raises as the caller does (the read's booking
+    decides, not a remembered one)."""
+    row = via.memo.take(booking_id, account_id, remembered) if via.memo is not None else None
     if row is not None:
         with contextlib.suppress(TicketingError):
-            done = await _confirm_from(via, row, payment_ref, now=now, idempotent=idempotent,
-                                       capacity=capacity)
+            done = await write(via, row)
             if done is not None:
                 return done
-    row = await _current(via, booking_id, account_id, idempotent)
-    return await _confirm_from(via, row, payment_ref, now=now, idempotent=idempotent,
-                               capacity=capacity)
+    return await write(via, await _current(via, booking_id, account_id, idempotent))
 
 
 async def _confirm_from(via: Batches | _Alone, row: Mapping[str, Any], payment_ref: str, *,
                         now: Now, idempotent: Idempotent | None, capacity: CapacityConfig
                         ) -> BookingView | None:
-    """`_confirm_unlocked`'s write over the booking `row` (maas_booking_current's)."""
+    """`confirm`'s unlocked write over the booking `row` (maas_booking_current's), or None
+    when it must be done the locking way (nothing written): the booking changed since `row`,
+    its hold has run out (the expiry is written under the locks), a held leg lacks its stored
+    segment lock keys, or a segment is over capacity after the locks."""
     t = now()
     before = Status(row["status"])
     if before is Status.HELD and effective_status(before, row["expires_at"], t) is Status.EXPIRED:
@@ -927,17 +957,17 @@ async def cancel(pool: asyncpg.Pool, booking_id: str, account_id: str, leg_no: i
     caller's transaction). Returns the outcome and the booking as a read after the commit
     would. With `batches` (and no `conn`), the read and the write share statements with
     concurrent confirms and cancels (`Batches`)."""
+    write = functools.partial(_cancel_from, leg_no=leg_no, fares=fares, refunds=refunds,
+                              now=now, some=some, idempotent=idempotent)
     if batches is not None and conn is None:
-        done = await _cancel_unlocked(batches, booking_id, account_id, leg_no, fares=fares,
-                                      refunds=refunds, now=now, some=some,
-                                      idempotent=idempotent)
+        done = await _unlocked(batches, booking_id, account_id, idempotent, Status.CONFIRMED,
+                               write)
         if done is not None:
             return done
     async with _using(pool, conn) as conn:
         if batches is None and not conn.is_in_transaction():
-            done = await _cancel_unlocked(_Alone(conn), booking_id, account_id, leg_no,
-                                          fares=fares, refunds=refunds, now=now, some=some,
-                                          idempotent=idempotent)
+            done = await _unlocked(_Alone(conn), booking_id, account_id, idempotent,
+                                   Status.CONFIRMED, write)
             if done is not None:
                 return done
         try:
@@ -956,34 +986,12 @@ async def cancel(pool: asyncpg.Pool, booking_id: str, account_id: str, leg_no: i
             raise await _stored(conn, idempotent) from None  # type: ignore[arg-type]
 
 
-async def _cancel_unlocked(via: Batches | _Alone, booking_id: str, account_id: str,
-                           leg_no: int | None, *, fares: FareConfig, refunds: RefundPolicy,
-                           now: Now, some: Sequence[int] | None,
-                           idempotent: Idempotent | None
-                           ) -> tuple[CancelOutcome, BookingView] | None:
-    """`cancel` in two round trips (see there), or in one when this worker remembers the
-    booking confirmed (`Memo`; if it changed meanwhile, nothing is written and it is read
-    as without), or None when the booking changed between the read and the write (nothing
-    written: cancel the locking way). A used key raises Replayed; a cancel the booking does
-    not allow raises as `cancel` does (the read's booking decides, not a remembered one)."""
-    row = (via.memo.take(booking_id, account_id, Status.CONFIRMED) if via.memo is not None
-           else None)
-    if row is not None:
-        with contextlib.suppress(TicketingError):
-            done = await _cancel_from(via, row, leg_no, fares=fares, refunds=refunds, now=now,
-                                      some=some, idempotent=idempotent)
-            if done is not None:
-                return done
-    row = await _current(via, booking_id, account_id, idempotent)
-    return await _cancel_from(via, row, leg_no, fares=fares, refunds=refunds, now=now,
-                              some=some, idempotent=idempotent)
-
-
 async def _cancel_from(via: Batches | _Alone, row: Mapping[str, Any], leg_no: int | None, *,
                        fares: FareConfig, refunds: RefundPolicy, now: Now,
                        some: Sequence[int] | None, idempotent: Idempotent | None
                        ) -> tuple[CancelOutcome, BookingView] | None:
-    """`_cancel_unlocked`'s write over the booking `row` (maas_booking_current's)."""
+    """`cancel`'s unlocked write over the booking `row` (maas_booking_current's), or None
+    when the booking changed since `row` (nothing written: cancel the locking way)."""
     t = now()
     out, view, leg_no = _cancelled(row, list(row["legs"] or ()), list(row["pax"] or ()),
                                    list(row["tickets"] or ()), leg_no, fares, refunds, t,

@@ -188,8 +188,7 @@ class Checkin:
             scanned = self.parsed.parse(qr)
             keys = self.keys.cached_verification_keys(want=scanned.token.key_id)
             if keys is None:
-                async with self.pool.acquire() as conn:
-                    keys = await self.keys.verification_keys(conn, want=scanned.token.key_id)
+                keys = await self.keys.verification_keys_from(self.pool, want=scanned.token.key_id)
             token = self.verified.verify(scanned, keys, self.keys.own_key())
             candidate_legs(token, stops, now)              # station/time refusals need no DB
             self.warm(stops, now)
@@ -563,8 +562,7 @@ class Checkin:
             secret = secret or self.secrets.unsealed(
                 booking_id, self.data_keys, src.data_key_id, src.sealed_secret)
         if signer is None:
-            async with self.pool.acquire() as conn:
-                signer = await self.keys.signer(conn)
+            signer = await self.keys.signer_from(self.pool)
         cfg = self.cfg
         # everything the signed part is made of is in the key, read just now: a cancelled leg or
         # a new signing key gives another key, never a stale ticket

@@ -143,6 +143,22 @@ class KeyCache:
             break
         return self._keys
 
+    async def verification_keys_from(self, pool: Any, want: str | None = None
+                                     ) -> dict[str, Ed25519PublicKey]:
+        """`verification_keys`, taking a connection of `pool` only to read them: a request that
+        finds another's load in flight waits for it holding none. (Each waiter held a pooled
+        connection: a worker's first scans after the TTL arrive together, and the pool opened
+        new connections for them, each with its start-up and warm-up, maas/db.py.)"""
+        while True:
+            keys = self.cached_verification_keys(want)
+            if keys is not None:
+                return keys
+            loading = self._keys_loading
+            if loading is None:
+                async with pool.acquire() as conn:
+                    return await self.verification_keys(conn, want)
+            await asyncio.shield(loading)
+
     def cached_signer(self) -> SigningKey | None:
         """The signing key without touching the database, or None when `signer` would
         (re)load it (so a caller takes a connection only then)."""
@@ -175,6 +191,19 @@ class KeyCache:
                 self._done(self._signer_loading)
                 self._signer_loading = None
             return self._signer
+
+    async def signer_from(self, pool: Any) -> SigningKey:
+        """`signer`, taking a connection of `pool` only to read the key (see
+        `verification_keys_from`: a worker's first tokens arrive together)."""
+        while True:
+            held = self.cached_signer()
+            if held is not None:
+                return held
+            loading = self._signer_loading
+            if loading is None:
+                async with pool.acquire() as conn:
+                    return await self.signer(conn)
+            await asyncio.shield(loading)
 
     @staticmethod
     def _done(loading: asyncio.Future[None] | None) -> None:

@@ -206,6 +206,9 @@ async def test_every_pooled_connection_has_run_the_warm_statements_before_its_fi
         try:
             for conn in conns:   # prepared in asyncpg's cache, planned once each
                 assert await _prepared(conn) == dict.fromkeys(WARMED, 1)
+            for table in ("bookings", "booking_legs", "booking_events", "idempotency_keys",
+                          "tickets"):     # and nothing written by the warm-ups
+                assert await conns[0].fetchval(f"SELECT count(*) FROM {table}") == 0, table
         finally:
             for conn in conns:
                 await pool.release(conn)

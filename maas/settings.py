@@ -395,8 +395,9 @@ class Settings(BaseSettings):
     )
     db_warm: bool = Field(
         True,
-        description="Each new pooled connection runs the token's, the gate's and the key lookups' "
-        "statements once (matching nothing) before its first request, so no request pays "
+        description="Each new pooled connection runs the token's, the gate's, the key lookups' "
+        "and the bookings' (hold, read, confirm, cancel) statements once (matching and writing "
+        "nothing) before its first request, so no request pays "
         "PostgreSQL's first parse, catalog loads and plan of them on that connection.",
     )
     auth_cache_s: int = Field(

@@ -43,13 +43,15 @@ BEGIN
                         g.cap) AS seats
         FROM unnest(p_legs) AS g),
       taken AS MATERIALIZED (  -- the seats taken on each leg's span: one probe per leg
-        SELECT g.leg_no, l.board_pos, l.alight_pos, sum(l.passengers) AS passengers
-        FROM g JOIN booking_legs l
-          ON l.trip_id = g.trip_id AND l.service_date = g.service_date
-         AND l.board_pos < g.alight_pos AND l.alight_pos > g.board_pos
-        WHERE l.status IN ('held', 'confirmed')
-          AND (l.status = 'confirmed' OR l.hold_until > p_now)
-        GROUP BY g.leg_no, l.board_pos, l.alight_pos)
+        SELECT g.leg_no, t.board_pos, t.alight_pos, t.passengers
+        FROM g CROSS JOIN LATERAL (
+            SELECT l.board_pos, l.alight_pos, sum(l.passengers)::int AS passengers
+            FROM booking_legs l
+            WHERE l.trip_id = g.trip_id AND l.service_date = g.service_date
+              AND l.board_pos < g.alight_pos AND l.alight_pos > g.board_pos
+              AND l.status IN ('held', 'confirmed')
+              AND (l.status = 'confirmed' OR l.hold_until > p_now)
+            GROUP BY l.board_pos, l.alight_pos) AS t)
     SELECT min(g.leg_no) INTO v_short
     FROM g, generate_series(g.board_pos, g.alight_pos - 1) AS s(seg)
     WHERE (SELECT coalesce(sum(t.passengers), 0) FROM taken t

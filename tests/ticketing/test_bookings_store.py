@@ -562,3 +562,17 @@ async def test_two_legs_of_one_booking_on_one_trip_add_up(env):
                                        replace(leg, leg_no=1, board_pos=2, alight_pos=3)),
                      capacity=CONFIG.capacity, ttl=CONFIG.hold_ttl, now=env.clock.now)
     assert [await env.seats("rail:G-0800", s) for s in range(3)] == [2, 2, 2]
+
+
+async def test_the_hold_reads_seats_and_capacity_once_per_leg(env):
+    """The hold's seat count (0841) reads the seats taken on each leg's span and its capacity
+    once per leg, not once per segment: a two-leg hold over seven segments scans booking_legs
+    twice and seat_capacity three times a leg (the trip's override, its GTFS trip's, its
+    route's), where 0836 scanned them 7 and 21 times."""
+    people = [PassengerInput("张三", ID1, "adult")]
+    async with env.pool.acquire() as conn, conn.transaction():
+        await env.svc.hold(env.account, "itin", env.key(BUS, RAIL), NET, LIVE, people, conn=conn)
+        scans = await conn.fetch("SELECT relname, seq_scan + idx_scan AS n "
+                                 "FROM pg_stat_xact_user_tables "
+                                 "WHERE relname IN ('booking_legs', 'seat_capacity')")
+    assert {r["relname"]: r["n"] for r in scans} == {"booking_legs": 2, "seat_capacity": 6}

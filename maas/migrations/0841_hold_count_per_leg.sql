@@ -1,10 +1,14 @@
--- A hold's seat count with each leg's capacity looked up once (issue 17, CPU per request;
--- ticketing/store.py `hold`): maas_hold_rows (0836) looked up a leg's capacity (its trip's
--- override, its GTFS trip's, its route's: three probes of seat_capacity's key) in the filter
--- over (leg, segment) pairs, so once per segment of the leg; a capacity is the leg's, the
--- same for each of its segments. Here the lookups run per leg, before the segments; the
--- statement is otherwise 0836's: the same locks in the same order, the seats counted per
--- (leg, segment) after them, the same first short leg, the same writes and replays.
+-- A hold's seat count read once per leg (issue 17, CPU per request; ticketing/store.py
+-- `hold`): maas_hold_rows (0836) filtered every (leg, segment) pair with a probe of
+-- booking_legs_occupancy (the live legs covering the segment, every one read) and three of
+-- seat_capacity's key (the leg's trip override, its GTFS trip's, its route's), so a leg's
+-- capacity was looked up once per segment and a booked leg was read once per segment it
+-- covers. Here, per leg: its capacity, and one probe of the live legs overlapping its span,
+-- summed per (boarding, alighting) pair; each segment then adds up those few sums. The probe
+-- is a LATERAL subquery, so it runs per leg on the index (as a join it was planned as a hash
+-- join over a scan of all of booking_legs). The statement is otherwise 0836's: the same locks
+-- in the same order, the seats counted per (leg, segment) after them against the same
+-- capacity, the same first short leg, the same writes, refusals and replays.
 CREATE OR REPLACE FUNCTION maas_hold_rows(
     p_id text, p_account text, p_status text, p_itinerary text, p_versions jsonb,
     p_currency text, p_total bigint, p_expires timestamptz, p_now timestamptz, p_detail jsonb,

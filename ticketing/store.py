@@ -336,15 +336,15 @@ async def hold(pool: asyncpg.Pool, booking: NewBooking, *, capacity: CapacityCon
                ) -> BookingView:
     """Hold every leg's seats for all passengers, or raise SoldOut holding nothing.
 
-    One statement (`maas_hold_rows`, 0836_hold_rows.sql: the passengers and legs as arrays of
-    rows): segment locks, seats counted after them, capacities, the writes. "now" is read
-    before it: a clock read earlier than
-    the count only counts more holds as live (never sells a seat twice), and a confirm reads
-    its clock after the same locks, so after this hold's. With `idempotent`, the key is
-    claimed first and the response (of the held view) stored with the booking; a used key
-    raises Replayed. Returns the held booking's view (`held_view`, built once: the key's
-    response is rendered from it). With `conn`, runs inside the caller's
-    transaction; else with `batches`, shares a statement with concurrent holds (`Batches`)."""
+    One statement (`maas_hold_rows`, 0836_hold_rows.sql, its seat count read per leg since
+    0841_hold_count_per_leg.sql: the passengers and legs as arrays of rows): segment locks,
+    seats counted after them, capacities, the writes. "now" is read before it: a clock read
+    earlier than the count only counts more holds as live (never sells a seat twice), and a
+    confirm reads its clock after the same locks, so after this hold's. With `idempotent`, the
+    key is claimed first and the response (of the held view) stored with the booking; a used
+    key raises Replayed. Returns the held booking's view (`held_view`, built once: the key's
+    response is rendered from it). With `conn`, runs inside the caller's transaction; else
+    with `batches`, shares a statement with concurrent holds (`Batches`)."""
     n = len(booking.passengers)
     after = transition(None, Event.HOLD)
     t = now()

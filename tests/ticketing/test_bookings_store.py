@@ -562,3 +562,51 @@ async def test_two_legs_of_one_booking_on_one_trip_add_up(env):
                                        replace(leg, leg_no=1, board_pos=2, alight_pos=3)),
                      capacity=CONFIG.capacity, ttl=CONFIG.hold_ttl, now=env.clock.now)
     assert [await env.seats("rail:G-0800", s) for s in range(3)] == [2, 2, 2]
+
+
+async def test_the_hold_reads_seats_and_capacity_once_per_leg(env):
+    """The hold's seat count (0841) reads the seats taken on each leg's span and its capacity
+    once per leg, not once per segment: a two-leg hold over seven segments scans booking_legs
+    twice and seat_capacity three times a leg (the trip's override, its GTFS trip's, its
+    route's), where 0836 scanned them 7 and 21 times."""
+    people = [PassengerInput("张三", ID1, "adult")]
+    async with env.pool.acquire() as conn, conn.transaction():
+        await env.svc.hold(env.account, "itin", env.key(BUS, RAIL), NET, LIVE, people, conn=conn)
+        scans = await conn.fetch("SELECT relname, seq_scan + idx_scan AS n "
+                                 "FROM pg_stat_xact_user_tables "
+                                 "WHERE relname IN ('booking_legs', 'seat_capacity')")
+    assert {r["relname"]: r["n"] for r in scans} == {"booking_legs": 2, "seat_capacity": 6}
+
+
+async def test_a_legs_capacity_is_its_trips_else_its_gtfs_trips_else_its_routes(env):
+    """The hold judges each leg against one capacity, looked up once per leg: its trip's
+    override (a realtime trip, "trip@run"), else its GTFS trip's, else its route's, else the
+    settings' for its mode; every one of its segments against it."""
+    from dataclasses import replace
+    b = await env.hold(leg_key(NET, "rail:G-0800", DAY, 1, 3))          # 1 seat on 1-2
+    row = await env.pool.fetchrow("SELECT * FROM booking_legs WHERE booking_id = $1", b.id)
+    pax = [store.NewPassenger(p["passenger_no"], p["category"], p["id_type"], p["key_id"],
+                              p["name_ct"], p["id_number_ct"], p["name_masked"], p["id_masked"])
+           for p in await env.pool.fetch("SELECT * FROM booking_passengers WHERE booking_id = $1",
+                                         b.id)]
+    run = store.NewLeg(0, 0, row["feed"], row["agency_id"], row["agency_name"], row["mode"],
+                       row["route_id"], "rail:G-0800@2", DAY, 0, 3, row["from_stop"],
+                       row["to_stop"], row["departure"], row["arrival"], 100, "test", 100)
+    gtfs = replace(run, trip_id="rail:G-0800")
+
+    async def fits(leg: store.NewLeg) -> bool:
+        try:
+            await store.hold(env.pool, store.NewBooking(store.new_booking_id(), env.account,
+                                                        "itin", LIVE, "CNY", 100, [leg], pax),
+                             capacity=CONFIG.capacity, ttl=CONFIG.hold_ttl, now=env.clock.now)
+        except SoldOut:
+            return False
+        return True
+    await store.set_capacity(env.pool, "rail", "route", row["route_id"], 1, None)
+    assert not await fits(gtfs)                       # the route's 1: segment 1 is taken
+    await set_seats(env, "rail:G-0800", 2)
+    assert await fits(gtfs) and not await fits(gtfs)  # the GTFS trip's 2
+    assert await fits(run) and await fits(run)        # the run counts its own seats, of the
+    assert not await fits(run)                        # GTFS trip's 2
+    await set_seats(env, "rail:G-0800@2", 3)
+    assert await fits(run) and not await fits(run)    # the run's own 3

@@ -35,6 +35,7 @@ from aiohttp import web
 
 from maas.appkeys import BOOKINGS, CLOCK, DB, LIVE, SETTINGS
 from maas.localtime import local, local_iso, planner_zones
+from maas.outages import outage_of
 from maas.realtime import STORED_HOOKS, RealtimeState, load_state, with_realtime
 from routing.errors import LegNotFeasible, RoutingError
 from routing.itinerary import LegKey
@@ -149,7 +150,11 @@ class Protector:
             try:
                 while await self.run_one():
                     pass
-            except (OSError, asyncpg.PostgresError) as exc:
+            except Exception as exc:  # noqa: BLE001 — only a backend outage; others raise
+                if not isinstance(exc, (OSError, asyncpg.PostgresError)) and outage_of(exc) is None:
+                    raise
+                # e.g. a connection cut while the pool set it up: asyncpg's InternalClientError
+                # "another operation is in progress" (maas/outages.py); the loop goes on
                 log.warning("protection: %s", exc)
             self.wake.clear()
             with contextlib.suppress(asyncio.TimeoutError):

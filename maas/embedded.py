@@ -151,7 +151,6 @@ def start_postgres(folder: Path) -> tuple[object, str]:
     folder.mkdir(parents=True, exist_ok=True)
     stop_stale_postgres(folder)
     server = _pgserver().get_server(folder, cleanup_mode="stop")
-    url = server.get_uri()
     create_database(server.psql, "maas")
     return server, server.get_uri("maas")
 

@@ -26,11 +26,11 @@ import logging
 import uuid
 from typing import Any, AsyncIterator, Awaitable, Callable, Iterator
 
-import asyncpg
 from aiohttp import web
 
 from maas import event_streams_store as store
 from maas.appkeys import DB, LIVE
+from maas.outages import loop_outage
 
 __all__ = ["CHANNEL", "Wakeups", "Streams", "WAKEUPS", "wakeups_ctx", "REFRESH_S",
            "STREAM_TTL_S"]
@@ -168,7 +168,9 @@ async def wakeups_ctx(app: web.Application) -> AsyncIterator[None]:
     if listener is not None:
         try:
             await listener.subscribe(CHANNEL, wakeups.on_notify, wakeups.wake_all)
-        except (OSError, asyncpg.PostgresError) as exc:   # the reconnect subscribes it again
+        except Exception as exc:  # noqa: BLE001 — an outage only; the reconnect subscribes it again
+            if not loop_outage(exc):
+                raise
             log.warning("LISTEN %s: %s; readers poll until the connection is back", CHANNEL, exc)
     keeper = asyncio.get_running_loop().create_task(_keep(streams)) if streams else None
     try:

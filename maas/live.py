@@ -45,6 +45,7 @@ from feeds.realtime_store import NOTIFY_CHANNEL as REALTIME_CHANNEL
 from maas import heap
 from maas.appkeys import CLOCK, DB, LIVE, REDIS, SETTINGS
 from maas.netcache import shared_generation, trim
+from maas.outages import loop_outage
 from maas.realtime import RealtimeState, load_state, with_realtime
 from maas.served import HEARTBEAT_S, WorkerRegistry
 from routing.network import Network, empty, from_bytes, merge
@@ -243,7 +244,9 @@ class _Listener:
                     if on_reconnect is not None:
                         on_reconnect()
                 log.info("LISTEN %s: reconnected", NOTIFY_CHANNEL)
-            except (OSError, asyncpg.PostgresError) as exc:
+            except Exception as exc:  # noqa: BLE001 — an outage only; others raise
+                if not loop_outage(exc):
+                    raise
                 log.warning("LISTEN %s: reconnect failed (%s)", NOTIFY_CHANNEL, exc)
 
     async def close(self) -> None:

@@ -37,7 +37,7 @@ import redis.exceptions as redis_errors
 from maas.errors import MaasError
 
 __all__ = ["DatabaseUnavailable", "CacheUnavailable", "DatabaseConflict", "RETRY_AFTER_S",
-           "outage_of", "retry_after_s"]
+           "outage_of", "retry_after_s", "loop_outage"]
 
 # Seconds a client is told to wait: the supervisor restarts an embedded server within
 # about this long (docs/RELIABILITY.md has the measured figures).
@@ -109,3 +109,11 @@ def outage_of(exc: BaseException) -> MaasError | None:
             return got
         cur = cur.__cause__ or cur.__context__
     return None
+
+
+def loop_outage(exc: BaseException) -> bool:
+    """Whether a background loop (LISTEN reconnect, protection, realtime pull) should log
+    `exc` and go on: any socket error or PostgreSQL error, or what `outage_of` calls an
+    outage (asyncpg also raises a cut connection as InternalClientError or InterfaceError).
+    Anything else is a bug and is raised, so that it is seen."""
+    return isinstance(exc, (OSError, asyncpg.PostgresError)) or outage_of(exc) is not None

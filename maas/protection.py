@@ -35,7 +35,7 @@ from aiohttp import web
 
 from maas.appkeys import BOOKINGS, CLOCK, DB, LIVE, SETTINGS
 from maas.localtime import local, local_iso, planner_zones
-from maas.outages import outage_of
+from maas.outages import loop_outage
 from maas.realtime import STORED_HOOKS, RealtimeState, load_state, with_realtime
 from routing.errors import LegNotFeasible, RoutingError
 from routing.itinerary import LegKey
@@ -151,7 +151,7 @@ class Protector:
                 while await self.run_one():
                     pass
             except Exception as exc:  # noqa: BLE001 — only a backend outage; others raise
-                if not isinstance(exc, (OSError, asyncpg.PostgresError)) and outage_of(exc) is None:
+                if not loop_outage(exc):
                     raise
                 # e.g. a connection cut while the pool set it up: asyncpg's InternalClientError
                 # "another operation is in progress" (maas/outages.py); the loop goes on

@@ -36,6 +36,7 @@ from feeds.realtime import parse
 from feeds.realtime_check import UpdateCheck
 from feeds.realtime_ingest import Outcome, apply_message
 from maas.appkeys import CLOCK, DB, LIVE, METRICS, SETTINGS
+from maas.outages import loop_outage
 from routing.updates import TripUpdate
 
 __all__ = ["RealtimeState", "load_state", "with_realtime", "receive", "realtime_ctx", "pull_once",
@@ -243,7 +244,9 @@ class Puller:
                             self.holding = await realtime_store.try_pull_lock(conn)
                         if self.holding:
                             self.last = await pull_once(self.app, session, self.seen)
-                    except (OSError, asyncpg.PostgresError) as exc:
+                    except Exception as exc:  # noqa: BLE001 — an outage only; others raise
+                        if not loop_outage(exc):
+                            raise
                         log.warning("realtime pull: %s", exc)
                     await asyncio.sleep(interval)
             finally:

@@ -308,10 +308,10 @@ def _in_lang(request: web.Request, leg: Leg, lang: str) -> Leg:
         route_long_name=route_name(net, r, "route_long_name", lang), headsign=headsign(net, t, lang))
 
 
-def _alerts_json(request: web.Request, it: Itinerary, lang: str | None, any_alert: bool) -> str:
+def _alerts_json(request: web.Request, it: Itinerary, lang: str | None, any_alert: bool) -> bytes:
     if not any_alert:
-        return "[]"   # no alert anywhere (the usual case): nothing to look up
-    return to_json([a.model_dump(mode="json") for a in itinerary_alerts(request, it, lang)]).decode()
+        return b"[]"   # no alert anywhere (the usual case): nothing to look up
+    return to_json([a.model_dump(mode="json") for a in itinerary_alerts(request, it, lang)])
 
 
 def render_json(request: web.Request, its: list[Itinerary], lang: str | None = None,
@@ -333,7 +333,7 @@ def render_json(request: web.Request, its: list[Itinerary], lang: str | None = N
         out.append(plan_json.itinerary_json(
             it, [plan_json.leg_json(leg, memo) for leg in it.legs], quote, priced, currency,
             _alerts_json(request, it, lang, any_alert)))
-    return ('{"itineraries":[' + ",".join(out) + "]}").encode()
+    return b'{"itineraries":[' + b",".join(out) + b"]}"
 
 
 @router.get(

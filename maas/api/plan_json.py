@@ -5,8 +5,12 @@ CPU, and writing the legs from dicts a quarter of it. `itinerary_json` writes th
 as `PlanResponse(...).model_dump_json(by_alias=True)` would (same keys in the same order,
 values as pydantic-core's encoder writes them; a test checks it against the models): each
 stop's object and each trip's leading fields are written once by pydantic-core and kept, a
-transit leg's text (up to its price) once per Leg object. Texts are joined as `str` and
-encoded once per response.
+transit leg's text (up to its price) once per Leg object.
+
+Texts are kept and joined as UTF-8 `bytes`, as pydantic-core writes them: a network's names
+are often not ASCII (the demo's are Chinese), and `str` pieces of such names made every join
+widen the ASCII around them and the response's one `encode` transcode ~13 KB (~10 us hot, a
+demo plan). Numbers and times are ASCII: written as `str` and encoded (a copy).
 """
 
 from __future__ import annotations
@@ -26,14 +30,19 @@ def _text(value: Any) -> str:
     return to_json(value).decode()
 
 
+def _utf8(value: Any) -> bytes:
+    """`value` as JSON (pydantic-core's UTF-8)."""
+    return to_json(value)
+
+
 # Memos, bounded (cleared when full). Places and legs are keyed by identity (the planner's
 # catalog hands out the same objects; an entry holds its object, so its id is not reused
 # while cached); trips by the values their leading fields show (renamed legs share them).
 _MAX = 1 << 14
-_PLACES: dict[int, tuple[Place, str]] = {}
-_TRIPS: dict[tuple[Any, ...], str] = {}
-_LEG_JSON: dict[int, tuple[Leg, str]] = {}
-_SPANS: dict[int, tuple[tuple[Place, ...], str]] = {}   # a ride's passed stops, by the tuple
+_PLACES: dict[int, tuple[Place, bytes]] = {}
+_TRIPS: dict[tuple[Any, ...], bytes] = {}
+_LEG_JSON: dict[int, tuple[Leg, bytes]] = {}
+_SPANS: dict[int, tuple[tuple[Place, ...], bytes]] = {}   # a ride's passed stops, by the tuple
 _LEG_JSON_MAX = 8192
 
 
@@ -47,7 +56,7 @@ def clear() -> None:
     _SPANS.clear()
 
 
-def _kept(memo: dict[int, tuple[Any, str]], obj: Any, write: Any, most: int = _MAX) -> str:
+def _kept(memo: dict[int, tuple[Any, bytes]], obj: Any, write: Any, most: int = _MAX) -> bytes:
     """write(obj), kept in `memo` by obj's identity (the entry holds obj, so its id is not
     reused while kept); emptied when `most` entries are held."""
     got = memo.get(id(obj))
@@ -60,34 +69,34 @@ def _kept(memo: dict[int, tuple[Any, str]], obj: Any, write: Any, most: int = _M
     return text
 
 
-def _write_place(p: Place) -> str:
-    return _text({"id": p.id, "name": p.name, "lat": float(p.lat), "lon": float(p.lon)})
+def _write_place(p: Place) -> bytes:
+    return _utf8({"id": p.id, "name": p.name, "lat": float(p.lat), "lon": float(p.lon)})
 
 
-def _place(p: Place) -> str:
+def _place(p: Place) -> bytes:
     got = _PLACES.get(id(p))        # `_kept`'s lookup inlined: ~two stops a leg
     if got is not None and got[0] is p:
         return got[1]
     return _kept(_PLACES, p, _write_place)
 
 
-def _places(ps: tuple[Place, ...]) -> str:
+def _places(ps: tuple[Place, ...]) -> bytes:
     """`_place` of each, comma-separated; kept by the tuple's identity (the planner's
     catalog hands every trip of a pattern the same tuple for the same span)."""
     return _kept(_SPANS, ps, _join_places)
 
 
-def _join_places(ps: tuple[Place, ...]) -> str:
+def _join_places(ps: tuple[Place, ...]) -> bytes:
     """`_place` of each, comma-separated (inlined: ~60 stops a response)."""
     out = []
     memo = _PLACES
     for p in ps:
         got = memo.get(id(p))
         out.append(got[1] if got is not None and got[0] is p else _place(p))
-    return ",".join(out)
+    return b",".join(out)
 
 
-def _head(leg: Leg) -> str:
+def _head(leg: Leg) -> bytes:
     """`{"mode":...,"trip_short_name":...,"intermediate_stops":[` of a leg."""
     key = (leg.mode, leg.feed, leg.trip_id, leg.route_id, leg.route_short_name,
            leg.route_long_name, leg.operator, leg.headsign, leg.trip_short_name)
@@ -96,16 +105,16 @@ def _head(leg: Leg) -> str:
         route = None if leg.mode == "walk" else {
             "id": leg.route_id, "short_name": leg.route_short_name or "",
             "long_name": leg.route_long_name or ""}
-        got = _text({"mode": leg.mode, "feed": leg.feed, "trip_id": leg.trip_id, "route": route,
+        got = _utf8({"mode": leg.mode, "feed": leg.feed, "trip_id": leg.trip_id, "route": route,
                      "operator": leg.operator, "headsign": leg.headsign,
-                     "trip_short_name": leg.trip_short_name})[:-1] + ',"intermediate_stops":['
+                     "trip_short_name": leg.trip_short_name})[:-1] + b',"intermediate_stops":['
         if len(_TRIPS) >= _MAX:
             _TRIPS.clear()
         _TRIPS[key] = got
     return got
 
 
-def _write_leg(leg: Leg, memo: bool = True) -> str:
+def _write_leg(leg: Leg, memo: bool = True) -> bytes:
     walk = leg.mode == "walk"
     dep, arr = _iso(leg.departure), _iso(leg.arrival)
     sched_dep = leg.scheduled_departure
@@ -117,15 +126,16 @@ def _write_leg(leg: Leg, memo: bool = True) -> str:
         delay = int((leg.departure - (sched_dep or leg.departure)).total_seconds())
     passed = leg.intermediate
     key = leg.key
-    return (f'{_head(leg)}{(_places if memo else _join_places)(passed) if passed else ""}'
-            f'],"from":{_place(leg.from_place)},"to":{_place(leg.to_place)}'
-            f',"departure":"{dep}","arrival":"{arr}"'
-            f',"scheduled_departure":"{sdep}","scheduled_arrival":"{sarr}"'
-            f',"delay_s":{"null" if delay is None else int(delay)}'
-            f',"realtime":{"true" if leg.realtime else "false"}'
-            f',"duration_s":{int(leg.duration_s)},"stops":{int(leg.stops)}'
-            f',"distance_m":{_float(leg.distance_m) if walk else "null"}'
-            f',"service_date":{"null" if key is None else _date(key.service_date)},"price":')
+    times = (f',"departure":"{dep}","arrival":"{arr}"'
+             f',"scheduled_departure":"{sdep}","scheduled_arrival":"{sarr}"'
+             f',"delay_s":{"null" if delay is None else int(delay)}'
+             f',"realtime":{"true" if leg.realtime else "false"}'
+             f',"duration_s":{int(leg.duration_s)},"stops":{int(leg.stops)}'
+             f',"distance_m":{_float(leg.distance_m) if walk else "null"}'
+             f',"service_date":{"null" if key is None else _date(key.service_date)},"price":')
+    return b"".join((_head(leg), (_places if memo else _join_places)(passed) if passed else b"",
+                     b'],"from":', _place(leg.from_place), b',"to":', _place(leg.to_place),
+                     times.encode()))
 
 
 def _float(x: Any) -> str:
@@ -172,7 +182,7 @@ def _iso_seen(dt: datetime, offset: timedelta | None) -> str:
     return text
 
 
-def leg_json(leg: Leg, memo: bool = True) -> str:
+def leg_json(leg: Leg, memo: bool = True) -> bytes:
     """The leg's JSON object without its price: ends with `"price":`. `memo`: keep it by the
     Leg's identity (the planner memoises its rides: the same Leg comes back; a walk is made
     anew for every plan, so it is never kept: it would only push rides out)."""
@@ -181,38 +191,38 @@ def leg_json(leg: Leg, memo: bool = True) -> str:
     return _kept(_LEG_JSON, leg, _write_leg, _LEG_JSON_MAX)
 
 
-_MONEY: dict[tuple[int, str], str] = {}
+_MONEY: dict[tuple[int, str], bytes] = {}
 
 
-def money_json(amount_minor: int, currency: str) -> str:
+def money_json(amount_minor: int, currency: str) -> bytes:
     """`{"amount":"12.50","currency":"CNY"}` (kept: a network has few distinct prices)."""
     key = (amount_minor, currency)
     got = _MONEY.get(key)
     if got is None:
-        got = f'{{"amount":"{format_minor(amount_minor)}","currency":{_text(currency)}}}'
+        got = f'{{"amount":"{format_minor(amount_minor)}","currency":{_text(currency)}}}'.encode()
         if len(_MONEY) >= _MAX:
             _MONEY.clear()
         _MONEY[key] = got
     return got
 
 
-def itinerary_json(it: Itinerary, legs: list[str], quote: Quote | None, priced: bool,
-                   currency: str, alerts: str) -> str:
+def itinerary_json(it: Itinerary, legs: list[bytes], quote: Quote | None, priced: bool,
+                   currency: str, alerts: bytes) -> bytes:
     """One itinerary object: `legs` from `leg_json`; `quote` prices its transit legs in order
     (None: free, or no price when not `priced`); `alerts` its alerts' JSON array."""
     prices = iter(quote.legs) if quote is not None else iter(())
     parts = [f'{{"id":{_text(it.id)},"departure":"{_iso(it.departure)}",'
              f'"arrival":"{_iso(it.arrival)}","duration_s":{int(it.duration_s)},'
-             f'"transfers":{int(it.transfers)},"legs":[']
+             f'"transfers":{int(it.transfers)},"legs":['.encode()]
     for n, (leg, text) in enumerate(zip(it.legs, legs, strict=True)):
         if n:
-            parts.append(",")
+            parts.append(b",")
         parts.append(text)
         if leg.key is not None and quote is not None:
             parts.append(money_json(next(prices).amount_minor, currency))
         else:
-            parts.append("null")
-        parts.append("}")
-    total = money_json(quote.total_minor if quote is not None else 0, currency) if priced else "null"
-    parts.append(f'],"total":{total},"alerts":{alerts}}}')
-    return "".join(parts)
+            parts.append(b"null")
+        parts.append(b"}")
+    total = money_json(quote.total_minor if quote is not None else 0, currency) if priced else b"null"
+    parts += (b'],"total":', total, b',"alerts":', alerts, b"}")
+    return b"".join(parts)

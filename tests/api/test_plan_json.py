@@ -44,6 +44,34 @@ def test_walk_distances_are_written_as_pydantic_core_writes_floats():
 
 def test_money_is_written_once_per_amount_and_currency():
     plan_json.clear()
-    assert plan_json.money_json(1250, "CNY") == '{"amount":"12.50","currency":"CNY"}'
-    assert plan_json.money_json(-5, "EUR") == '{"amount":"-0.05","currency":"EUR"}'
-    assert plan_json.money_json(1250, "EUR") == '{"amount":"12.50","currency":"EUR"}'
+    assert plan_json.money_json(1250, "CNY") == b'{"amount":"12.50","currency":"CNY"}'
+    assert plan_json.money_json(-5, "EUR") == b'{"amount":"-0.05","currency":"EUR"}'
+    assert plan_json.money_json(1250, "EUR") == b'{"amount":"12.50","currency":"EUR"}'
+
+
+def test_legs_named_in_any_script_are_the_models_utf8():
+    """Leg texts are kept as pydantic-core's UTF-8 bytes: a name that is not ASCII is the
+    model's bytes, a transit leg's (memoised) and a walk's."""
+    from maas.api.plan import _leg
+    from routing.itinerary import LegKey, Place, new_leg
+
+    plan_json.clear()
+    zone = ZoneInfo("Asia/Shanghai")
+    dep, arr = datetime(2026, 11, 25, 7, 5, tzinfo=zone), datetime(2026, 11, 25, 7, 41, tzinfo=zone)
+    a = Place(id="bus:A", name="人民广场", lat=31.2304, lon=121.4737, tz="Asia/Shanghai")
+    b = Place(id="bus:B", name="Café \"Süd\"", lat=31.25, lon=121.5, tz="Asia/Shanghai")
+    mid = Place(id="bus:M", name="徐家汇 🚏", lat=31.19, lon=121.43, tz="Asia/Shanghai")
+    key = LegKey(trip_id="bus:T1", service_date=dep.date(), board_pos=0, alight_pos=2,
+                 from_stop="bus:A", to_stop="bus:B", departure=dep.astimezone(timezone.utc),
+                 arrival=arr.astimezone(timezone.utc))
+    ride = new_leg(mode="bus", from_place=a, to_place=b, departure=dep, arrival=arr,
+                   duration_s=2160, feed="bus", trip_id="bus:T1", route_id="bus:1",
+                   route_short_name="1路", route_long_name="人民广场—南站", operator="巴士",
+                   headsign="南站", stops=2, key=key, scheduled_departure=dep,
+                   scheduled_arrival=arr, delay_s=0, trip_short_name="1路", intermediate=(mid,))
+    walk = new_leg(mode="walk", from_place=b, to_place=a, departure=arr,
+                   arrival=arr + timedelta(minutes=3), duration_s=180, distance_m=201.5)
+    for leg in (ride, ride, walk):
+        text = plan_json.leg_json(leg, memo=leg.key is not None)
+        assert isinstance(text, bytes)
+        assert text + b"null}" == _leg(leg).model_dump_json(by_alias=True).encode()

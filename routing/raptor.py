@@ -22,6 +22,7 @@ departure's labels are valid upper bounds for an earlier one.
 
 from __future__ import annotations
 
+import heapq
 from typing import NamedTuple
 
 import numba
@@ -65,8 +66,8 @@ class Scratch:
         self.tgt_improved = np.zeros(K, dtype=np.bool_)
         self.flags = np.zeros((2, n_stops), dtype=np.bool_)
         self.marked, self.veh_flag = self.flags
-        self.lists = np.empty((2, n_stops), dtype=np.int32)
-        self.marked_list, self.veh_marked = self.lists
+        self.lists = np.empty((3, n_stops), dtype=np.int32)
+        self.marked_list, self.veh_marked, self.lb = self.lists
         self.q_state = np.full((2, max(n_q, 1)), -1, dtype=np.int32)
         self.q_pos, self.queue = self.q_state
         self.egress = np.full(n_stops, -1, dtype=np.int32)   # s -> walk to target; -1 if none
@@ -113,7 +114,7 @@ def run(
     # footpaths (`Footpaths.rows`: to, walk, floor, metres or -1)
     fp_start, fp_rows, min_conn, max_walk,
     # sources, targets
-    src_stops, src_times, max_wait, egress, slack_at_target, rounds,
+    src_stops, src_times, max_wait, egress, slack_at_target, rounds, lb,
     # state
     ready, ready_from, veh_inst, veh_board, veh_alight, veh,
     tgt, tgt_inst, tgt_board, tgt_alight, tgt_improved, marked, q_pos,
@@ -177,7 +178,7 @@ def run(
                 # target pruning first: a ride's labels at s are never below its arrival
                 # there (alight slacks and egress walks are >= 0; not beating `bound`, a
                 # k-ride arrival is no Pareto improvement, whatever tgt[k] holds)
-                if cur >= 0 and t_arr[row + i] < bound and pat_alight_ok[pi] and \
+                if cur >= 0 and t_arr[row + i] + lb[s] < bound and pat_alight_ok[pi] and \
                         (unfiltered or stop_ok[s]):
                     a = t_arr[row + i]
                     e = egress[s]
@@ -194,7 +195,7 @@ def run(
                             if v < bound:
                                 bound = v
                     la = a + alight_slack[pi]
-                    if la < veh[k, s] and la < bound:
+                    if la < veh[k, s] and la + lb[s] < bound:
                         for kk in range(k, K):
                             if la < veh[kk, s]:
                                 veh[kk, s] = la
@@ -206,7 +207,7 @@ def run(
                             veh_marked[n_veh] = s
                             n_veh += 1
                 r = ready[k - 1, s]
-                if r < INF and pat_board_ok[pi] and (unfiltered or stop_ok[s]):
+                if r + lb[s] < bound and pat_board_ok[pi] and (unfiltered or stop_ok[s]):
                     need = r + board_slack[pi]
                     # a first boarding (round 1: from the source label, start + walk)
                     # leaves by the window end: at most max_wait after that label
@@ -234,7 +235,7 @@ def run(
             s = veh_marked[m]
             veh_flag[s] = False
             v = veh[k, s]
-            if v >= bound:          # (the target improved since): no walk from s beats it
+            if v + lb[s] >= bound:  # (the target improved since): no walk from s beats it
                 continue
             for e in range(fp_start[s], fp_start[s + 1]):
                 s2 = fp_rows[e, 0]
@@ -248,7 +249,7 @@ def run(
                     fl = min_conn
                 t = v + (w if w > fl else fl)
                 # no later than the source label (fewer rides) unless that one is capped
-                if t < ready[k, s2] and t < bound and (t < ready[0, s2] or max_wait < INF):
+                if t < ready[k, s2] and t + lb[s2] < bound and (t < ready[0, s2] or max_wait < INF):
                     for kk in range(k, K):
                         if t < ready[kk, s2]:
                             ready[kk, s2] = t
@@ -308,7 +309,7 @@ def search(
     pat_stop_start, pat_stops, pat_board_ok, pat_alight_ok, board_slack, alight_slack,
     q_pattern, q_inst_start, q_time_start, t_arr, t_dep, stop_q_start, stop_q, stop_q_pos, inst_q,
     q_ok, inst_ok, stop_ok, unfiltered,
-    fp_start, fp_rows, min_conn, max_walk, rounds, pat_len,
+    fp_start, fp_rows, min_conn, max_walk, rounds, pat_len, bounds,
     src_stops, src_walk, dst_stops, dst_walk, starts, point, latest, egress, slack_at_target,
     squeeze, labels, tgts, tgt_improved, flags, lists, q_state, out_rows, out_rides,
 ):
@@ -327,11 +328,13 @@ def search(
     veh_board, veh_alight, veh = labels[3], labels[4], labels[5]
     tgt, tgt_inst, tgt_board, tgt_alight = tgts[0], tgts[1], tgts[2], tgts[3]
     marked, veh_flag, marked_list, veh_marked = flags[0], flags[1], lists[0], lists[1]
+    lb = lists[2]
     q_pos, queue = q_state[0], q_state[1]
     out_start, out_k, out_len, out_last = out_rows[0], out_rows[1], out_rows[2], out_rows[3]
     out_inst, out_board, out_alight = out_rides[0], out_rides[1], out_rides[2]
     for m in range(len(dst_stops)):
         egress[dst_stops[m]] = dst_walk[m]
+    _lower_bounds(bounds, dst_stops, dst_walk, lb)
     ready[:] = INF
     veh[:] = INF
     tgt[:] = INF
@@ -348,7 +351,7 @@ def search(
             q_pattern, q_inst_start, q_time_start, t_arr, t_dep, stop_q_start, stop_q, stop_q_pos,
             q_ok, inst_ok, stop_ok, unfiltered,
             fp_start, fp_rows, min_conn, max_walk,
-            src_stops, src_times, max_wait, egress, slack_at_target, rounds,
+            src_stops, src_times, max_wait, egress, slack_at_target, rounds, lb,
             ready, ready_from, veh_inst, veh_board, veh_alight, veh,
             tgt, tgt_inst, tgt_board, tgt_alight, tgt_improved, marked, q_pos,
             marked_list, veh_marked, veh_flag, queue)
@@ -376,6 +379,101 @@ def search(
     for k in range(len(tgt)):
         top = min(top, tgt[k])
     return n_out, top
+
+
+@numba.njit(cache=True, nogil=True)
+def _lower_bounds(bounds, dst_stops, dst_walk, lb):
+    """lb[s]: a lower bound of the time from s to the targets (`bounds[t, s]`, see
+    `bound_table`, plus the walk from t); all 0 without a table (no pruning)."""
+    if bounds.shape[0] == 0:
+        lb[:] = 0
+        return
+    lb[:] = INF
+    for m in range(len(dst_stops)):
+        row = bounds[dst_stops[m]]
+        w = dst_walk[m]
+        for s in range(len(lb)):
+            v = w + row[s]
+            if v < lb[s]:
+                lb[s] = v
+
+
+@numba.njit(cache=True, nogil=True)
+def bound_table(pat_stop_start, pat_stops, q_pattern, q_inst_start, q_time_start, t_arr,
+                t_dep, fp_start, fp_rows, n_stops):
+    """table[t, s]: a lower bound of the time from being at stop s (arrived or ready to
+    board) to arriving at stop t, capped at 32767 s (int16): the shortest path over each
+    pair of consecutive pattern stops' shortest ride of the day (a later stop: at least the
+    sum, dwells being >= 0) and each footpath's walk (its floor, slacks, filters left out:
+    they only add)."""
+    n_e = len(fp_rows)
+    for q in range(len(q_pattern)):
+        p = q_pattern[q]
+        n_e += pat_stop_start[p + 1] - pat_stop_start[p] - 1
+    e_from = np.empty(n_e, np.int32)
+    e_to = np.empty(n_e, np.int32)
+    e_w = np.empty(n_e, np.int32)
+    n = 0
+    for q in range(len(q_pattern)):
+        p = q_pattern[q]
+        ps = pat_stop_start[p]
+        L = pat_stop_start[p + 1] - ps
+        tb = q_time_start[q]
+        n_inst = q_inst_start[q + 1] - q_inst_start[q]
+        if n_inst == 0:
+            continue
+        for i in range(L - 1):
+            w = INF
+            for j in range(n_inst):
+                d = t_arr[tb + j * L + i + 1] - t_dep[tb + j * L + i]
+                if d < w:
+                    w = d
+            e_from[n] = pat_stops[ps + i]
+            e_to[n] = pat_stops[ps + i + 1]
+            e_w[n] = max(w, 0)
+            n += 1
+    for s in range(n_stops):
+        for e in range(fp_start[s], fp_start[s + 1]):
+            e_from[n] = s
+            e_to[n] = fp_rows[e, 0]
+            e_w[n] = max(fp_rows[e, 1], 0)
+            n += 1
+    # incoming edges of each stop (the paths are searched backwards from each t)
+    in_start = np.zeros(n_stops + 1, np.int64)
+    for e in range(n):
+        in_start[e_to[e] + 1] += 1
+    for s in range(n_stops):
+        in_start[s + 1] += in_start[s]
+    fill = in_start[:-1].copy()
+    in_from = np.empty(n, np.int32)
+    in_w = np.empty(n, np.int32)
+    for e in range(n):
+        x = fill[e_to[e]]
+        in_from[x] = e_from[e]
+        in_w[x] = e_w[e]
+        fill[e_to[e]] += 1
+    cap = 32767
+    table = np.full((n_stops, n_stops), cap, np.int16)
+    dist = np.empty(n_stops, np.int64)
+    done = np.zeros(n_stops, np.bool_)
+    for t in range(n_stops):
+        dist[:] = cap
+        done[:] = False
+        dist[t] = 0
+        heap = [(np.int64(0), np.int64(t))]
+        while len(heap) > 0:
+            d, u = heapq.heappop(heap)
+            if done[u]:
+                continue
+            done[u] = True
+            table[t, u] = d
+            for x in range(in_start[u], in_start[u + 1]):
+                v = in_from[x]
+                nd = d + in_w[x]
+                if nd < dist[v]:
+                    dist[v] = nd
+                    heapq.heappush(heap, (nd, np.int64(v)))
+    return table
 
 
 @numba.njit(cache=True, nogil=True)

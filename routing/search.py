@@ -104,6 +104,7 @@ class Searches:
         self._lock = threading.Lock()
         self._pool: list[raptor.Scratch] = []
         self._plain: dict[int, Search] = {}     # id(day) -> its plain query's Search
+        self._bounds: dict[int, tuple[Day, np.ndarray]] = {}    # id(day) -> (day, table)
 
     def resolve(self, query: Query, day: Day) -> Search:
         """The Search of `query` on `day`. A plain query's (no option that changes the
@@ -186,11 +187,28 @@ class Searches:
                   day.q_pattern, day.q_inst_start, day.q_time_start, day.t_arr, day.t_dep,
                   day.stop_q_start, day.stop_q, day.stop_q_pos, day.inst_q,
                   q_ok, inst_ok, stop_ok, unfiltered,
-                  fps.start, fps.rows, min_conn, max_walk, max_t + 1, self._pat_len)
+                  fps.start, fps.rows, min_conn, max_walk, max_t + 1, self._pat_len,
+                  self.bounds(day) if query.walk_speed_mps is None else _NO_BOUNDS)
         return _new_search(
             day=day, pats=pats, fps=fps, board_slack=board, alight_slack=alight, q_ok=q_ok,
             inst_ok=inst_ok, stop_ok=stop_ok, unfiltered=unfiltered, min_conn=min_conn,
             max_walk=max_walk, rounds=max_t + 1, pat_len=self._pat_len, kernel=kernel)
+
+    def bounds(self, day: Day) -> np.ndarray:
+        """`raptor.bound_table` of `day` over the network's own footpaths (a query's extra
+        change time only lengthens them; its walk speed may shorten them: no table then),
+        made once a day; kept for the last few days only, checked to be of this very day."""
+        got = self._bounds.get(id(day))
+        if got is None or got[0] is not day:
+            pats = self._rev if day.reverse else self._fwd
+            fps = self._fps_rev if day.reverse else self._ctx.fps
+            table = raptor.bound_table(pats.stop_start, pats.stops, day.q_pattern,
+                                       day.q_inst_start, day.q_time_start, day.t_arr,
+                                       day.t_dep, fps.start, fps.rows, self._ctx.network.n_stops)
+            if len(self._bounds) >= 4:
+                self._bounds.clear()
+            got = self._bounds[id(day)] = (day, table)
+        return got[1]
 
     def footpaths(self, reverse: bool, speed_mps: float | None = None,
                   extra_s: int = 0) -> Footpaths:
@@ -270,6 +288,7 @@ def departures(search: Search, sources: Sources, lo: int, hi: int) -> np.ndarray
     return c[(c >= lo) & (c <= hi)][::-1]
 
 
+_NO_BOUNDS = np.zeros((0, 0), np.int16)  # no lower bounds: the kernel prunes by the target only
 _NO_STARTS = np.zeros(0, np.int32)     # a point query's `starts` (its start goes as `point`)
 
 

@@ -399,20 +399,17 @@ def _lower_bounds(bounds, dst_stops, dst_walk, lb):
 
 
 @numba.njit(cache=True, nogil=True)
-def bound_table(pat_stop_start, pat_stops, q_pattern, q_inst_start, q_time_start, t_arr,
-                t_dep, fp_start, fp_rows, n_stops):
-    """table[t, s]: a lower bound of the time from being at stop s (arrived or ready to
-    board) to arriving at stop t, capped at 32767 s (int16): the shortest path over each
-    pair of consecutive pattern stops' shortest ride of the day (a later stop: at least the
-    sum, dwells being >= 0) and each footpath's walk (its floor, slacks, filters left out:
-    they only add)."""
-    n_e = len(fp_rows)
+def _rides(pat_stop_start, pat_stops, q_pattern, q_inst_start, q_time_start, t_arr, t_dep):
+    """Each pair of consecutive stops of each day pattern with a trip: (from, to, the
+    shortest ride of the day between them, >= 0)."""
+    n = 0
     for q in range(len(q_pattern)):
         p = q_pattern[q]
-        n_e += pat_stop_start[p + 1] - pat_stop_start[p] - 1
-    e_from = np.empty(n_e, np.int32)
-    e_to = np.empty(n_e, np.int32)
-    e_w = np.empty(n_e, np.int32)
+        if q_inst_start[q + 1] > q_inst_start[q]:
+            n += pat_stop_start[p + 1] - pat_stop_start[p] - 1
+    e_from = np.empty(n, np.int32)
+    e_to = np.empty(n, np.int32)
+    e_w = np.empty(n, np.int64)
     n = 0
     for q in range(len(q_pattern)):
         p = q_pattern[q]
@@ -423,30 +420,48 @@ def bound_table(pat_stop_start, pat_stops, q_pattern, q_inst_start, q_time_start
         if n_inst == 0:
             continue
         for i in range(L - 1):
-            w = INF
-            for j in range(n_inst):
-                d = t_arr[tb + j * L + i + 1] - t_dep[tb + j * L + i]
-                if d < w:
-                    w = d
+            w = t_arr[tb + i + 1] - t_dep[tb + i]
+            for j in range(1, n_inst):
+                w = min(w, t_arr[tb + j * L + i + 1] - t_dep[tb + j * L + i])
             e_from[n] = pat_stops[ps + i]
             e_to[n] = pat_stops[ps + i + 1]
             e_w[n] = max(w, 0)
             n += 1
+    return e_from, e_to, e_w
+
+
+@numba.njit(cache=True, nogil=True)
+def bound_table(pat_stop_start, pat_stops, q_pattern, q_inst_start, q_time_start, t_arr,
+                t_dep, fp_start, fp_rows, n_stops):
+    """table[t, s]: a lower bound of the time from being at stop s (arrived, or ready to
+    board) to arriving at stop t, capped at 32767 s (int16): the shortest path over the
+    shortest ride of the day between each pair of consecutive pattern stops (to a later
+    stop: at least their sum, dwells being >= 0) and each footpath's walk (its floor, the
+    slacks, the filters left out: they only add). Searched backwards from each t."""
+    r_from, r_to, r_w = _rides(pat_stop_start, pat_stops, q_pattern, q_inst_start,
+                               q_time_start, t_arr, t_dep)
+    n = len(r_from) + len(fp_rows)
+    e_from = np.empty(n, np.int32)
+    e_to = np.empty(n, np.int32)
+    e_w = np.empty(n, np.int64)
+    e_from[:len(r_from)] = r_from
+    e_to[:len(r_from)] = r_to
+    e_w[:len(r_from)] = r_w
+    m = len(r_from)
     for s in range(n_stops):
         for e in range(fp_start[s], fp_start[s + 1]):
-            e_from[n] = s
-            e_to[n] = fp_rows[e, 0]
-            e_w[n] = max(fp_rows[e, 1], 0)
-            n += 1
-    # incoming edges of each stop (the paths are searched backwards from each t)
-    in_start = np.zeros(n_stops + 1, np.int64)
+            e_from[m] = s
+            e_to[m] = fp_rows[e, 0]
+            e_w[m] = max(fp_rows[e, 1], 0)
+            m += 1
+    in_start = np.zeros(n_stops + 1, np.int64)     # incoming edges of each stop
     for e in range(n):
         in_start[e_to[e] + 1] += 1
     for s in range(n_stops):
         in_start[s + 1] += in_start[s]
     fill = in_start[:-1].copy()
     in_from = np.empty(n, np.int32)
-    in_w = np.empty(n, np.int32)
+    in_w = np.empty(n, np.int64)
     for e in range(n):
         x = fill[e_to[e]]
         in_from[x] = e_from[e]
@@ -455,17 +470,14 @@ def bound_table(pat_stop_start, pat_stops, q_pattern, q_inst_start, q_time_start
     cap = 32767
     table = np.full((n_stops, n_stops), cap, np.int16)
     dist = np.empty(n_stops, np.int64)
-    done = np.zeros(n_stops, np.bool_)
     for t in range(n_stops):
         dist[:] = cap
-        done[:] = False
         dist[t] = 0
         heap = [(np.int64(0), np.int64(t))]
         while len(heap) > 0:
             d, u = heapq.heappop(heap)
-            if done[u]:
-                continue
-            done[u] = True
+            if d > dist[u]:
+                continue            # a stale entry: u was reached sooner since
             table[t, u] = d
             for x in range(in_start[u], in_start[u + 1]):
                 v = in_from[x]
@@ -474,6 +486,21 @@ def bound_table(pat_stop_start, pat_stops, q_pattern, q_inst_start, q_time_start
                     dist[v] = nd
                     heapq.heappush(heap, (nd, np.int64(v)))
     return table
+
+
+@numba.njit(cache=True, nogil=True)
+def bounds_hold(table, pat_stop_start, pat_stops, q_pattern, q_inst_start, q_time_start,
+                t_arr, t_dep):
+    """Whether `table` (`bound_table` of another day, the same footpaths) bounds this day
+    too: no ride of this day between consecutive stops u, v is shorter than table[v, u].
+    Then by the triangle inequality of its shortest paths no path of this day is shorter
+    than its bound either (a realtime day may have faster rides, or skip a stop)."""
+    r_from, r_to, r_w = _rides(pat_stop_start, pat_stops, q_pattern, q_inst_start,
+                               q_time_start, t_arr, t_dep)
+    for e in range(len(r_from)):
+        if table[r_to[e], r_from[e]] > r_w[e]:
+            return False
+    return True
 
 
 @numba.njit(cache=True, nogil=True)

@@ -27,7 +27,9 @@ if TYPE_CHECKING:
     from routing.context import Context
     from routing.planner import Query
 
-__all__ = ["Search", "Sources", "Searches", "collect"]
+__all__ = ["BOUND_STOPS", "Search", "Sources", "Searches", "collect"]
+
+BOUND_STOPS = 2048      # the most stops a network's lower-bound table is made for (8 MB)
 
 
 @dataclass(frozen=True, eq=False)
@@ -47,6 +49,8 @@ class Search:
     max_walk: int               # metres of a walk between two stops
     rounds: int                 # max trips per journey
     pat_len: np.ndarray         # p -> stops in pattern p
+    bounds: np.ndarray          # [t, s] -> a lower bound of the time from s to t (int16;
+    #                             `raptor.bound_table`); (0, 0): none, no such pruning
     kernel: tuple               # `raptor.search`'s arguments up to the sources: the fields
     #                             above as it takes them (not ~30 attribute reads a query)
 
@@ -105,6 +109,10 @@ class Searches:
         self._pool: list[raptor.Scratch] = []
         self._plain: dict[int, Search] = {}     # id(day) -> its plain query's Search
         self._bounds: dict[int, tuple[Day, np.ndarray]] = {}    # id(day) -> (day, table)
+        # reverse -> (footpaths, table): the table the days share (`bounds`); a realtime
+        # planner's Searches shares its static one's
+        self._tables: dict[bool, tuple[Footpaths, np.ndarray]] = \
+            like._tables if like is not None else {}
 
     def resolve(self, query: Query, day: Day) -> Search:
         """The Search of `query` on `day`. A plain query's (no option that changes the
@@ -183,32 +191,47 @@ class Searches:
         # with min_transfer_s the board time carries it: a change at one stop is 0 + v;
         # extra_transfer_s is in every footpath's time (walk and floor) and here
         min_conn = (0 if override else cfg.transfer_s) + extra
+        bounds = self.bounds(day) if query.walk_speed_mps is None else _NO_BOUNDS
         kernel = (pats.stop_start, pats.stops, pats.board_ok, pats.alight_ok, board, alight,
                   day.q_pattern, day.q_inst_start, day.q_time_start, day.t_arr, day.t_dep,
                   day.stop_q_start, day.stop_q, day.stop_q_pos, day.inst_q,
                   q_ok, inst_ok, stop_ok, unfiltered,
-                  fps.start, fps.rows, min_conn, max_walk, max_t + 1, self._pat_len,
-                  self.bounds(day) if query.walk_speed_mps is None else _NO_BOUNDS)
+                  fps.start, fps.rows, min_conn, max_walk, max_t + 1, self._pat_len, bounds)
         return _new_search(
             day=day, pats=pats, fps=fps, board_slack=board, alight_slack=alight, q_ok=q_ok,
             inst_ok=inst_ok, stop_ok=stop_ok, unfiltered=unfiltered, min_conn=min_conn,
-            max_walk=max_walk, rounds=max_t + 1, pat_len=self._pat_len, kernel=kernel)
+            max_walk=max_walk, rounds=max_t + 1, pat_len=self._pat_len, bounds=bounds,
+            kernel=kernel)
 
     def bounds(self, day: Day) -> np.ndarray:
-        """`raptor.bound_table` of `day` over the network's own footpaths (a query's extra
-        change time only lengthens them; its walk speed may shorten them: no table then),
-        made once a day; kept for the last few days only, checked to be of this very day."""
+        """The kernel's lower bounds of `day` (`raptor.bound_table`, over the network's own
+        footpaths: a query's extra change time only lengthens them; `_resolve` passes no
+        table where its walk speed may shorten them), none on a network of more than
+        `BOUND_STOPS` stops (the table is stops x stops). One table per direction serves
+        every day it bounds (`raptor.bounds_hold`, checked once a day); a day it does not
+        (a faster ride, a realtime skipped stop) gets its own. Kept for the last few days,
+        checked to be of this very day."""
         got = self._bounds.get(id(day))
-        if got is None or got[0] is not day:
-            pats = self._rev if day.reverse else self._fwd
-            fps = self._fps_rev if day.reverse else self._ctx.fps
-            table = raptor.bound_table(pats.stop_start, pats.stops, day.q_pattern,
-                                       day.q_inst_start, day.q_time_start, day.t_arr,
-                                       day.t_dep, fps.start, fps.rows, self._ctx.network.n_stops)
-            if len(self._bounds) >= 4:
-                self._bounds.clear()
-            got = self._bounds[id(day)] = (day, table)
-        return got[1]
+        if got is not None and got[0] is day:
+            return got[1]
+        n_stops = self._ctx.network.n_stops
+        if n_stops > BOUND_STOPS:
+            return _NO_BOUNDS
+        pats = self._rev if day.reverse else self._fwd
+        fps = self._fps_rev if day.reverse else self._ctx.fps
+        rides = (pats.stop_start, pats.stops, day.q_pattern, day.q_inst_start,
+                 day.q_time_start, day.t_arr, day.t_dep)
+        shared = self._tables.get(day.reverse)
+        if shared is not None and shared[0] is fps and raptor.bounds_hold(shared[1], *rides):
+            table = shared[1]
+        else:
+            table = raptor.bound_table(*rides, fps.start, fps.rows, n_stops)
+            if shared is None or shared[0] is not fps:
+                self._tables[day.reverse] = (fps, table)
+        if len(self._bounds) >= 4:
+            self._bounds.clear()
+        self._bounds[id(day)] = (day, table)
+        return table
 
     def footpaths(self, reverse: bool, speed_mps: float | None = None,
                   extra_s: int = 0) -> Footpaths:

@@ -309,7 +309,7 @@ def search(
     pat_stop_start, pat_stops, pat_board_ok, pat_alight_ok, board_slack, alight_slack,
     q_pattern, q_inst_start, q_time_start, t_arr, t_dep, stop_q_start, stop_q, stop_q_pos, inst_q,
     q_ok, inst_ok, stop_ok, unfiltered,
-    fp_start, fp_rows, min_conn, max_walk, rounds, pat_len, bounds,
+    fp_start, fp_rows, min_conn, max_walk, rounds, pat_len, bounds, bounds_graph,
     src_stops, src_walk, dst_stops, dst_walk, starts, point, latest, egress, slack_at_target,
     squeeze, labels, tgts, tgt_improved, flags, lists, q_state, out_rows, out_rides,
 ):
@@ -334,7 +334,7 @@ def search(
     out_inst, out_board, out_alight = out_rides[0], out_rides[1], out_rides[2]
     for m in range(len(dst_stops)):
         egress[dst_stops[m]] = dst_walk[m]
-    _lower_bounds(bounds, dst_stops, dst_walk, lb)
+    _lower_bounds(bounds, bounds_graph, dst_stops, dst_walk, lb)
     ready[:] = INF
     veh[:] = INF
     tgt[:] = INF
@@ -382,20 +382,55 @@ def search(
 
 
 @numba.njit(cache=True, nogil=True)
-def _lower_bounds(bounds, dst_stops, dst_walk, lb):
-    """lb[s]: a lower bound of the time from s to the targets (`bounds[t, s]`, see
-    `bound_table`, plus the walk from t); all 0 without a table (no pruning)."""
+def _lower_bounds(bounds, graph, dst_stops, dst_walk, lb):
+    """lb[s]: a lower bound of the time from s to the targets (`bounds[t, s]` plus the walk
+    from t; a row not yet made is made first, `_fill_row`); all 0 without a table (no
+    pruning)."""
     if bounds.shape[0] == 0:
         lb[:] = 0
         return
+    n = len(lb)
     lb[:] = INF
     for m in range(len(dst_stops)):
-        row = bounds[dst_stops[m]]
+        t = dst_stops[m]
+        if bounds[t, n] == 0:
+            _fill_row(bounds, graph, t)
+        row = bounds[t]
         w = dst_walk[m]
-        for s in range(len(lb)):
+        for s in range(n):
             v = w + row[s]
             if v < lb[s]:
                 lb[s] = v
+
+
+@numba.njit(cache=True, nogil=True)
+def _fill_row(bounds, graph, t):
+    """Row t of a `bound_graph`'s table (made all 0): each stop's shortest path to t,
+    searched backwards from t over the graph's edges, capped at 32767 s (int16), then
+    bounds[t, n] = 1 (made). Only ever raised from 0 to the path's length: a search on
+    another thread reading the row meanwhile reads lower bounds still."""
+    n = bounds.shape[0]
+    in_start = graph[:n + 1]
+    n_e = (len(graph) - n - 1) // 2
+    in_from = graph[n + 1:n + 1 + n_e]
+    in_w = graph[n + 1 + n_e:]
+    cap = 32767
+    dist = np.full(n, cap, np.int64)
+    dist[t] = 0
+    heap = [(np.int64(0), np.int64(t))]
+    while len(heap) > 0:
+        d, u = heapq.heappop(heap)
+        if d > dist[u]:
+            continue                # a stale entry: u was reached sooner since
+        for x in range(in_start[u], in_start[u + 1]):
+            v = in_from[x]
+            nd = d + in_w[x]
+            if nd < dist[v]:
+                dist[v] = nd
+                heapq.heappush(heap, (nd, v))
+    for s in range(n):
+        bounds[t, s] = dist[s]
+    bounds[t, n] = 1
 
 
 @numba.njit(cache=True, nogil=True)
@@ -407,8 +442,8 @@ def _rides(pat_stop_start, pat_stops, q_pattern, q_inst_start, q_time_start, t_a
         p = q_pattern[q]
         if q_inst_start[q + 1] > q_inst_start[q]:
             n += pat_stop_start[p + 1] - pat_stop_start[p] - 1
-    e_from = np.empty(n, np.int32)
-    e_to = np.empty(n, np.int32)
+    e_from = np.empty(n, np.int64)
+    e_to = np.empty(n, np.int64)
     e_w = np.empty(n, np.int64)
     n = 0
     for q in range(len(q_pattern)):
@@ -431,74 +466,65 @@ def _rides(pat_stop_start, pat_stops, q_pattern, q_inst_start, q_time_start, t_a
 
 
 @numba.njit(cache=True, nogil=True)
-def bound_table(pat_stop_start, pat_stops, q_pattern, q_inst_start, q_time_start, t_arr,
+def bound_graph(pat_stop_start, pat_stops, q_pattern, q_inst_start, q_time_start, t_arr,
                 t_dep, fp_start, fp_rows, n_stops):
-    """table[t, s]: a lower bound of the time from being at stop s (arrived, or ready to
-    board) to arriving at stop t, capped at 32767 s (int16): the shortest path over the
-    shortest ride of the day between each pair of consecutive pattern stops (to a later
-    stop: at least their sum, dwells being >= 0) and each footpath's walk (its floor, the
-    slacks, the filters left out: they only add). Searched backwards from each t."""
+    """The graph the lower bounds are shortest paths of (`_fill_row`), each stop's incoming
+    edges as one int64 array: in_start (n_stops + 1), then the edges' from stops, then
+    their weights. An edge: the shortest ride of the day between two consecutive stops of a
+    day pattern (to a later stop it is at least their sum, dwells being >= 0), or a
+    footpath's walk (its floor, the slacks and the query's filters left out: they only
+    add). A path's length is then no more than any journey's time between its ends."""
     r_from, r_to, r_w = _rides(pat_stop_start, pat_stops, q_pattern, q_inst_start,
                                q_time_start, t_arr, t_dep)
-    n = len(r_from) + len(fp_rows)
-    e_from = np.empty(n, np.int32)
-    e_to = np.empty(n, np.int32)
-    e_w = np.empty(n, np.int64)
-    e_from[:len(r_from)] = r_from
-    e_to[:len(r_from)] = r_to
-    e_w[:len(r_from)] = r_w
-    m = len(r_from)
+    n_r = len(r_from)
+    n_e = n_r + len(fp_rows)
+    e_from = np.empty(n_e, np.int64)
+    e_to = np.empty(n_e, np.int64)
+    e_w = np.empty(n_e, np.int64)
+    e_from[:n_r] = r_from
+    e_to[:n_r] = r_to
+    e_w[:n_r] = r_w
+    m = n_r
     for s in range(n_stops):
         for e in range(fp_start[s], fp_start[s + 1]):
             e_from[m] = s
             e_to[m] = fp_rows[e, 0]
             e_w[m] = max(fp_rows[e, 1], 0)
             m += 1
-    in_start = np.zeros(n_stops + 1, np.int64)     # incoming edges of each stop
-    for e in range(n):
+    graph = np.empty(n_stops + 1 + 2 * n_e, np.int64)
+    in_start = graph[:n_stops + 1]
+    in_start[:] = 0
+    for e in range(n_e):
         in_start[e_to[e] + 1] += 1
     for s in range(n_stops):
         in_start[s + 1] += in_start[s]
     fill = in_start[:-1].copy()
-    in_from = np.empty(n, np.int32)
-    in_w = np.empty(n, np.int64)
-    for e in range(n):
+    for e in range(n_e):
         x = fill[e_to[e]]
-        in_from[x] = e_from[e]
-        in_w[x] = e_w[e]
+        graph[n_stops + 1 + x] = e_from[e]
+        graph[n_stops + 1 + n_e + x] = e_w[e]
         fill[e_to[e]] += 1
-    cap = 32767
-    table = np.full((n_stops, n_stops), cap, np.int16)
-    dist = np.empty(n_stops, np.int64)
-    for t in range(n_stops):
-        dist[:] = cap
-        dist[t] = 0
-        heap = [(np.int64(0), np.int64(t))]
-        while len(heap) > 0:
-            d, u = heapq.heappop(heap)
-            if d > dist[u]:
-                continue            # a stale entry: u was reached sooner since
-            table[t, u] = d
-            for x in range(in_start[u], in_start[u + 1]):
-                v = in_from[x]
-                nd = d + in_w[x]
-                if nd < dist[v]:
-                    dist[v] = nd
-                    heapq.heappush(heap, (nd, np.int64(v)))
-    return table
+    return graph
 
 
 @numba.njit(cache=True, nogil=True)
-def bounds_hold(table, pat_stop_start, pat_stops, q_pattern, q_inst_start, q_time_start,
-                t_arr, t_dep):
-    """Whether `table` (`bound_table` of another day, the same footpaths) bounds this day
-    too: no ride of this day between consecutive stops u, v is shorter than table[v, u].
-    Then by the triangle inequality of its shortest paths no path of this day is shorter
-    than its bound either (a realtime day may have faster rides, or skip a stop)."""
+def graph_bounds(graph, n_stops, pat_stop_start, pat_stops, q_pattern, q_inst_start,
+                 q_time_start, t_arr, t_dep):
+    """Whether `graph` (`bound_graph` of another day, the same footpaths) bounds this day
+    too: each of this day's ride edges u -> v has an edge u -> v in `graph` no longer than
+    it (so each path of this day one no longer). A realtime day may ride faster, or skip a
+    stop; another day of service may run other patterns."""
     r_from, r_to, r_w = _rides(pat_stop_start, pat_stops, q_pattern, q_inst_start,
                                q_time_start, t_arr, t_dep)
+    n_e = (len(graph) - n_stops - 1) // 2
     for e in range(len(r_from)):
-        if table[r_to[e], r_from[e]] > r_w[e]:
+        v = r_to[e]
+        ok = False
+        for x in range(graph[v], graph[v + 1]):
+            if graph[n_stops + 1 + x] == r_from[e] and graph[n_stops + 1 + n_e + x] <= r_w[e]:
+                ok = True
+                break
+        if not ok:
             return False
     return True
 

@@ -50,7 +50,8 @@ class Search:
     rounds: int                 # max trips per journey
     pat_len: np.ndarray         # p -> stops in pattern p
     bounds: np.ndarray          # [t, s] -> a lower bound of the time from s to t (int16;
-    #                             `raptor.bound_table`); (0, 0): none, no such pruning
+    #                             `Searches.bounds`); (0, 0): none, no such pruning
+    bounds_graph: np.ndarray    # the graph whose shortest paths they are (`raptor.bound_graph`)
     kernel: tuple               # `raptor.search`'s arguments up to the sources: the fields
     #                             above as it takes them (not ~30 attribute reads a query)
 
@@ -108,10 +109,10 @@ class Searches:
         self._lock = threading.Lock()
         self._pool: list[raptor.Scratch] = []
         self._plain: dict[int, Search] = {}     # id(day) -> its plain query's Search
-        self._bounds: dict[int, tuple[Day, np.ndarray]] = {}    # id(day) -> (day, table)
-        # reverse -> (footpaths, table): the table the days share (`bounds`); a realtime
-        # planner's Searches shares its static one's
-        self._tables: dict[bool, tuple[Footpaths, np.ndarray]] = \
+        self._bounds: dict[int, tuple[Day, tuple]] = {}     # id(day) -> (day, bounds(day))
+        # reverse -> (footpaths, (table, graph)): the bounds the days share (`bounds`); a
+        # realtime planner's Searches shares its static one's
+        self._tables: dict[bool, tuple[Footpaths, tuple]] = \
             like._tables if like is not None else {}
 
     def resolve(self, query: Query, day: Day) -> Search:
@@ -196,21 +197,24 @@ class Searches:
                   day.q_pattern, day.q_inst_start, day.q_time_start, day.t_arr, day.t_dep,
                   day.stop_q_start, day.stop_q, day.stop_q_pos, day.inst_q,
                   q_ok, inst_ok, stop_ok, unfiltered,
-                  fps.start, fps.rows, min_conn, max_walk, max_t + 1, self._pat_len, bounds)
+                  fps.start, fps.rows, min_conn, max_walk, max_t + 1, self._pat_len, *bounds)
         return _new_search(
             day=day, pats=pats, fps=fps, board_slack=board, alight_slack=alight, q_ok=q_ok,
             inst_ok=inst_ok, stop_ok=stop_ok, unfiltered=unfiltered, min_conn=min_conn,
-            max_walk=max_walk, rounds=max_t + 1, pat_len=self._pat_len, bounds=bounds,
-            kernel=kernel)
+            max_walk=max_walk, rounds=max_t + 1, pat_len=self._pat_len, bounds=bounds[0],
+            bounds_graph=bounds[1], kernel=kernel)
 
-    def bounds(self, day: Day) -> np.ndarray:
-        """The kernel's lower bounds of `day` (`raptor.bound_table`, over the network's own
-        footpaths: a query's extra change time only lengthens them; `_resolve` passes no
-        table where its walk speed may shorten them), none on a network of more than
-        `BOUND_STOPS` stops (the table is stops x stops). One table per direction serves
-        every day it bounds (`raptor.bounds_hold`, checked once a day); a day it does not
-        (a faster ride, a realtime skipped stop) gets its own. Kept for the last few days,
-        checked to be of this very day."""
+    def bounds(self, day: Day) -> tuple[np.ndarray, np.ndarray]:
+        """The kernel's lower bounds on `day`: (table, graph), `raptor.bound_graph` over the
+        network's own footpaths (a query's extra change time only lengthens them;
+        `_resolve` passes none where its walk speed may shorten them) and its table of
+        shortest paths, stops x (stops + 1) int16, each row made on its first use as a
+        target (`raptor._fill_row`; all 0 till then, pages the OS has not even mapped).
+        None on a network of more than `BOUND_STOPS` stops. One graph and table per
+        direction serve every day the graph bounds (`raptor.graph_bounds`, checked once a
+        day: the rows made serve them all); a day it does not (a faster ride, a realtime
+        skipped stop, other patterns) gets its own. Kept for the last few days, checked to
+        be of this very day."""
         got = self._bounds.get(id(day))
         if got is not None and got[0] is day:
             return got[1]
@@ -222,16 +226,18 @@ class Searches:
         rides = (pats.stop_start, pats.stops, day.q_pattern, day.q_inst_start,
                  day.q_time_start, day.t_arr, day.t_dep)
         shared = self._tables.get(day.reverse)
-        if shared is not None and shared[0] is fps and raptor.bounds_hold(shared[1], *rides):
-            table = shared[1]
+        if shared is not None and shared[0] is fps and \
+                raptor.graph_bounds(shared[1][1], n_stops, *rides):
+            made = shared[1]
         else:
-            table = raptor.bound_table(*rides, fps.start, fps.rows, n_stops)
+            made = (np.zeros((n_stops, n_stops + 1), np.int16),
+                    raptor.bound_graph(*rides, fps.start, fps.rows, n_stops))
             if shared is None or shared[0] is not fps:
-                self._tables[day.reverse] = (fps, table)
+                self._tables[day.reverse] = (fps, made)
         if len(self._bounds) >= 4:
             self._bounds.clear()
-        self._bounds[id(day)] = (day, table)
-        return table
+        self._bounds[id(day)] = (day, made)
+        return made
 
     def footpaths(self, reverse: bool, speed_mps: float | None = None,
                   extra_s: int = 0) -> Footpaths:
@@ -311,7 +317,8 @@ def departures(search: Search, sources: Sources, lo: int, hi: int) -> np.ndarray
     return c[(c >= lo) & (c <= hi)][::-1]
 
 
-_NO_BOUNDS = np.zeros((0, 0), np.int16)  # no lower bounds: the kernel prunes by the target only
+# no lower bounds (table, graph): the kernel prunes by the target only
+_NO_BOUNDS = (np.zeros((0, 0), np.int16), np.zeros(0, np.int64))
 _NO_STARTS = np.zeros(0, np.int32)     # a point query's `starts` (its start goes as `point`)
 
 

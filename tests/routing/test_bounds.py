@@ -1,7 +1,8 @@
-"""The kernel's lower-bound pruning (`raptor.bound_table`, `Searches.bounds`): a label whose
+"""The kernel's lower-bound pruning (`Searches.bounds`, `raptor.bound_graph`): a label whose
 time plus a lower bound of the rest of the way cannot beat the target's best is neither
 written nor walked from. The same journeys as without the bounds, fewer labels written; a
-day whose rides the shared table does not bound (a realtime catch-up) gets its own."""
+table's rows made as targets need them; a day whose rides the shared graph does not bound
+(a realtime catch-up) gets its own."""
 
 from __future__ import annotations
 
@@ -52,7 +53,7 @@ def test_the_bounds_write_fewer_labels(net, monkeypatch):  # noqa: F811
             src, dst = dst, src
         outs = []
         for bounded in (True, False):
-            kernel = search.kernel if bounded else (*search.kernel[:-1], search_mod._NO_BOUNDS)
+            kernel = search.kernel if bounded else (*search.kernel[:-2], *search_mod._NO_BOUNDS)
             sc = pl.searches.scratch(search.day.n_q)
             out = sc.outputs(raptor.OUT_ROWS)
             s, t = search_mod.Sources.of(src), search_mod.Sources.of(dst)
@@ -77,13 +78,14 @@ def test_the_table_is_a_lower_bound_of_every_ride_found(net):  # noqa: F811
         if q.arrive_by:
             continue
         day = pl.day(q.date)
-        table = pl.searches.bounds(day)
+        table = pl.searches.bounds(day)[0]
         for it in pl.plan(q):
             rides = [leg for leg in it.legs if leg.mode != "walk"]
             if not rides:
                 continue
             end = rides[-1]
             t = pl.stop(end.to_place.id)
+            assert table[t, -1] == 1        # the row of a target: made
             for leg in rides:
                 s = pl.stop(leg.from_place.id)
                 assert (end.arrival - leg.departure).total_seconds() >= table[t, s]
@@ -93,10 +95,39 @@ def test_the_table_is_a_lower_bound_of_every_ride_found(net):  # noqa: F811
 
 def test_another_static_day_shares_the_table(net):  # noqa: F811
     pl = Planner.build(net, CFG)
-    table = pl.searches.bounds(pl.day(D))
-    assert table.dtype == np.int16 and table.shape == (net.n_stops, net.n_stops)
-    assert pl.searches.bounds(pl.day(D + timedelta(days=7))) is table
-    assert pl.searches.bounds(pl.day(D, reverse=True)) is not table     # the other direction
+    made = pl.searches.bounds(pl.day(D))
+    table = made[0]
+    assert table.dtype == np.int16 and table.shape == (net.n_stops, net.n_stops + 1)
+    assert not table.any()          # no row made before a query needs it
+    assert pl.searches.bounds(pl.day(D + timedelta(days=7))) is made
+    assert pl.searches.bounds(pl.day(D, reverse=True)) is not made     # the other direction
+
+
+def test_a_row_is_made_once_as_a_target_needs_it(net):  # noqa: F811
+    """A query makes its targets' rows (flagged in the last column) and no other; the row
+    is each stop's shortest path in the graph, against a plain Dijkstra here."""
+    import heapq
+
+    pl = Planner.build(net, CFG)
+    q = next(q for q in _queries(net, 20, 28) if not q.arrive_by and pl.plan(q))
+    table, graph = pl.searches.bounds(pl.day(D))
+    made = np.flatnonzero(table[:, -1]).tolist()
+    assert set(pl._members(pl.stop(q.destination))) <= set(made) and len(made) < net.n_stops
+    n = net.n_stops
+    n_e = (len(graph) - n - 1) // 2
+    for t in made:
+        dist = {t: 0}
+        heap = [(0, t)]
+        while heap:
+            d, u = heapq.heappop(heap)
+            if d > dist[u]:
+                continue
+            for x in range(graph[u], graph[u + 1]):
+                v, nd = int(graph[n + 1 + x]), d + int(graph[n + 1 + n_e + x])
+                if nd < dist.get(v, 32767):
+                    dist[v] = nd
+                    heapq.heappush(heap, (nd, v))
+        assert table[t, :n].tolist() == [dist.get(s, 32767) for s in range(n)]
 
 
 def test_a_network_too_large_for_a_table_is_searched_without(net, monkeypatch):  # noqa: F811
@@ -104,7 +135,7 @@ def test_a_network_too_large_for_a_table_is_searched_without(net, monkeypatch): 
     found = [_shape(Planner.build(net, CFG).plan(q)) for q in qs]
     monkeypatch.setattr(search_mod, "BOUND_STOPS", net.n_stops - 1)
     pl = Planner.build(net, CFG)
-    assert pl.searches.bounds(pl.day(D)).shape == (0, 0)
+    assert pl.searches.bounds(pl.day(D))[0].shape == (0, 0)
     assert [_shape(pl.plan(q)) for q in qs] == found and any(found)
 
 
@@ -115,7 +146,7 @@ def test_a_slower_walk_speed_is_bounded_a_faster_one_is_not(net):  # noqa: F811
     plain = Query(q.origin, q.destination, q.date, q.time_s, walk_speed_mps=2.5)
     assert pl.searches.resolve(plain, day).bounds.shape == (0, 0)
     extra = Query(q.origin, q.destination, q.date, q.time_s, extra_transfer_s=300)
-    assert pl.searches.resolve(extra, day).bounds is pl.searches.bounds(day)
+    assert pl.searches.resolve(extra, day).bounds is pl.searches.bounds(day)[0]
 
 
 def test_a_realtime_catch_up_is_not_pruned_by_the_static_table():
@@ -131,11 +162,11 @@ def test_a_realtime_catch_up_is_not_pruned_by_the_static_table():
     pl = Planner.build(net)
     assert [line(it) for it in plan(pl, "t:A", "t:C", D0, hm(7, 55), limit=1)] == \
         ["t:T2 t:A@08:00 t:C@08:40"]
-    static = pl.searches.bounds(pl.day(D0))
+    static = pl.searches.bounds(pl.day(D0))[0]
     rt = pl.with_realtime([TripUpdate("t:T3", D0, stop_updates=(
         StopTimeUpdate(stop_id="t:C", arrival=StopTimeEvent(time=at(8, 20))),))])
     got = [line(it) for it in plan(rt, "t:A", "t:C", D0, hm(7, 55))]
     assert got[0].startswith("t:T1 t:A@08:00 t:B@08:10 | ") and got[0].endswith("t:C@08:20 (sched 08:15-09:05 +0)"), got
-    table = rt.searches.bounds(rt.day(D0))
+    table = rt.searches.bounds(rt.day(D0))[0]
     assert table is not static
     assert table[pl.stop("t:C"), pl.stop("t:B")] <= 300 < static[pl.stop("t:C"), pl.stop("t:B")]

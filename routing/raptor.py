@@ -8,6 +8,10 @@ Labels (seconds since the Day's origin; INF = unreached), K = max rounds:
                  label after a ride, which may board anything)
   veh[k, s]      earliest vehicle arrival (+ alight time) at s with <= k trips
   tgt[k]         best arrival at the target with exactly k trips (target pruning, Pareto)
+Lower bounds (A*-style): lb[s] is no more than the time from s to the target (`search`
+makes it per query from `Searches.bounds`'s table, 0 without one); a label whose time plus
+lb cannot beat the target's best (`bound`) is neither written, walked from nor boarded
+from: no journey through it could improve the target, so the journeys found are the same.
 Local pruning compares with the label of the same round (not a best over all rounds): in
 rRAPTOR a later departure's labels with more trips must not hide fewer-trip journeys.
 Labels are kept monotone in k by writing each improvement into all later rounds, which
@@ -176,8 +180,9 @@ def run(
                 pi = ps + i
                 s = pat_stops[pi]
                 # target pruning first: a ride's labels at s are never below its arrival
-                # there (alight slacks and egress walks are >= 0; not beating `bound`, a
-                # k-ride arrival is no Pareto improvement, whatever tgt[k] holds)
+                # there, nor its target values below that plus lb[s] (alight slacks and
+                # egress walks are >= 0; not beating `bound`, a k-ride arrival is no
+                # Pareto improvement, whatever tgt[k] holds)
                 if cur >= 0 and t_arr[row + i] + lb[s] < bound and pat_alight_ok[pi] and \
                         (unfiltered or stop_ok[s]):
                     a = t_arr[row + i]

@@ -409,6 +409,15 @@ def _lower_bounds(bounds, graph, dst_stops, dst_walk, lb):
 
 
 @numba.njit(cache=True, nogil=True)
+def fill_rows(bounds, graph):
+    """Every row of a `bound_graph`'s table not yet made (`_fill_row`)."""
+    n = bounds.shape[0]
+    for t in range(n):
+        if bounds[t, n] == 0:
+            _fill_row(bounds, graph, t)
+
+
+@numba.njit(cache=True, nogil=True)
 def _fill_row(bounds, graph, t):
     """Row t of a `bound_graph`'s table (made all 0): each stop's shortest path to t,
     searched backwards from t over the graph's edges, capped at 32767 s (int16), then

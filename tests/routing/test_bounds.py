@@ -1,8 +1,8 @@
 """The kernel's lower-bound pruning (`Searches.bounds`, `raptor.bound_graph`): a label whose
 time plus a lower bound of the rest of the way cannot beat the target's best is neither
 written nor walked from. The same journeys as without the bounds, fewer labels written; a
-table's rows made as targets need them; a day whose rides the shared graph does not bound
-(a realtime catch-up) gets its own."""
+day whose rides the shared graph does not bound (a realtime catch-up) gets its own, its
+rows made as targets need them."""
 
 from __future__ import annotations
 
@@ -98,24 +98,20 @@ def test_another_static_day_shares_the_table(net):  # noqa: F811
     made = pl.searches.bounds(pl.day(D))
     table = made[0]
     assert table.dtype == np.int16 and table.shape == (net.n_stops, net.n_stops + 1)
-    assert not table.any()          # no row made before a query needs it
+    assert table[:, -1].all()       # the shared table: made whole with its first day
     assert pl.searches.bounds(pl.day(D + timedelta(days=7))) is made
     assert pl.searches.bounds(pl.day(D, reverse=True)) is not made     # the other direction
 
 
-def test_a_row_is_made_once_as_a_target_needs_it(net):  # noqa: F811
-    """A query makes its targets' rows (flagged in the last column) and no other; the row
-    is each stop's shortest path in the graph, against a plain Dijkstra here."""
+def test_a_row_is_each_stops_shortest_path_in_the_graph(net):  # noqa: F811
+    """`raptor._fill_row` against a plain Dijkstra over the same graph (capped at 32767)."""
     import heapq
 
     pl = Planner.build(net, CFG)
-    q = next(q for q in _queries(net, 20, 28) if not q.arrive_by and pl.plan(q))
     table, graph = pl.searches.bounds(pl.day(D))
-    made = np.flatnonzero(table[:, -1]).tolist()
-    assert set(pl._members(pl.stop(q.destination))) <= set(made) and len(made) < net.n_stops
     n = net.n_stops
     n_e = (len(graph) - n - 1) // 2
-    for t in made:
+    for t in range(0, n, 37):
         dist = {t: 0}
         heap = [(0, t)]
         while heap:
@@ -128,6 +124,19 @@ def test_a_row_is_made_once_as_a_target_needs_it(net):  # noqa: F811
                     dist[v] = nd
                     heapq.heappush(heap, (nd, v))
         assert table[t, :n].tolist() == [dist.get(s, 32767) for s in range(n)]
+
+
+def test_warming_makes_both_directions_bounds(net):  # noqa: F811
+    """`maas.live.warm` plans leaving and arriving: neither direction's table is made on a
+    passenger's plan."""
+    from datetime import datetime
+
+    from maas.live import warm
+
+    pl = Planner.build(net, CFG)
+    warm(pl, datetime(D.year, D.month, D.day, 9, 0))
+    assert sorted(pl.searches._tables) == [False, True]
+    assert all(made[0][:, -1].all() for _, made in pl.searches._tables.values())
 
 
 def test_a_network_too_large_for_a_table_is_searched_without(net, monkeypatch):  # noqa: F811
@@ -170,3 +179,5 @@ def test_a_realtime_catch_up_is_not_pruned_by_the_static_table():
     table = rt.searches.bounds(rt.day(D0))[0]
     assert table is not static
     assert table[pl.stop("t:C"), pl.stop("t:B")] <= 300 < static[pl.stop("t:C"), pl.stop("t:B")]
+    # its own table's rows are made as targets need them: t:C's (and its footpaths' reach)
+    assert 0 < table[:, -1].sum() < net.n_stops and table[pl.stop("t:C"), -1] == 1

@@ -71,7 +71,7 @@ class Scratch:
         self.flags = np.zeros((2, n_stops), dtype=np.bool_)
         self.marked, self.veh_flag = self.flags
         self.lists = np.empty((3, n_stops), dtype=np.int32)
-        self.marked_list, self.veh_marked, self.lb = self.lists
+        self.marked_list, self.veh_marked, self.lb = self.lists     # lb: `_lower_bounds`
         self.q_state = np.full((2, max(n_q, 1)), -1, dtype=np.int32)
         self.q_pos, self.queue = self.q_state
         self.egress = np.full(n_stops, -1, dtype=np.int32)   # s -> walk to target; -1 if none

@@ -210,7 +210,7 @@ class Searches:
         `_resolve` passes none where its walk speed may shorten them) and its table of
         shortest paths, stops x (stops + 1) int16. None on a network of more than
         `BOUND_STOPS` stops. One graph and table per direction, made whole with the first
-        day (NYC's 1,223 stops: ~0.3 s; `maas.live.warm` plans both directions before a
+        day (NYC's 1,223 stops: ~0.2 s; `maas.live.warm` plans both directions before a
         worker serves), serve every day the graph bounds (`raptor.graph_bounds`, checked
         once a day, ~1 ms); a day it does not (a faster ride, a realtime skipped stop, other
         patterns) gets its own, each row made on its first use as a target

@@ -9,17 +9,16 @@ from __future__ import annotations
 from datetime import timedelta
 
 import numpy as np
-import pytest
 
 from builders import timetable
 from routing import raptor
 from routing import search as search_mod
 from routing.planner import Planner, Query
+from routing.updates import StopTimeEvent, StopTimeUpdate, TripUpdate
+from test_bruteforce import CFG
 from test_kernel import D, _queries, _shape
 from test_kernel import net  # noqa: F401  (the fixture)
 from test_realtime import D0, at, hm, line, plan
-from routing.updates import StopTimeEvent, StopTimeUpdate, TripUpdate
-from test_bruteforce import CFG
 
 
 def _unbounded(monkeypatch) -> None:
@@ -175,7 +174,8 @@ def test_a_realtime_catch_up_is_not_pruned_by_the_static_table():
     rt = pl.with_realtime([TripUpdate("t:T3", D0, stop_updates=(
         StopTimeUpdate(stop_id="t:C", arrival=StopTimeEvent(time=at(8, 20))),))])
     got = [line(it) for it in plan(rt, "t:A", "t:C", D0, hm(7, 55))]
-    assert got[0].startswith("t:T1 t:A@08:00 t:B@08:10 | ") and got[0].endswith("t:C@08:20 (sched 08:15-09:05 +0)"), got
+    assert got[0].startswith("t:T1 t:A@08:00 t:B@08:10 | "), got
+    assert got[0].endswith("t:C@08:20 (sched 08:15-09:05 +0)"), got
     table = rt.searches.bounds(rt.day(D0))[0]
     assert table is not static
     assert table[pl.stop("t:C"), pl.stop("t:B")] <= 300 < static[pl.stop("t:C"), pl.stop("t:B")]

@@ -295,10 +295,12 @@ async def _heartbeat(holder: LiveNetwork, registry: WorkerRegistry) -> None:
 
 
 def warm(planner: Any, now: Any) -> float:
-    """Run one plan per feed of the network (today, from now) and return the seconds spent.
-    The first plan of a process compiles the search kernels (numba) and builds the day's
-    tables: 6.5 s (47 s on a loaded machine) for the first /v1/plan after start, when a
-    passenger paid for it; done here, before the worker reports ready, it is not."""
+    """Run one plan per feed of the network (today, from now; leaving and arriving) and
+    return the seconds spent. The first plan of a process compiles the search kernels
+    (numba) and builds the day's tables and each direction's lower bounds
+    (`Searches.bounds`): 6.5 s (47 s on a loaded machine) for the first /v1/plan after
+    start, when a passenger paid for it; done here, before the worker reports ready, it
+    is not."""
     from routing.planner import Query
 
     t0 = time.perf_counter()
@@ -312,7 +314,9 @@ def warm(planner: Any, now: Any) -> float:
         if origin == destination:
             continue
         try:
-            planner.plan(Query(origin=origin, destination=destination, date=day, time_s=secs))
+            for arrive_by in (False, True):
+                planner.plan(Query(origin=origin, destination=destination, date=day,
+                                   time_s=secs, arrive_by=arrive_by))
         except Exception:  # noqa: BLE001 — warming must never stop a worker from serving
             log.warning("warming plan %s -> %s failed", origin, destination, exc_info=True)
     return time.perf_counter() - t0

@@ -8,6 +8,10 @@ Labels (seconds since the Day's origin; INF = unreached), K = max rounds:
                  label after a ride, which may board anything)
   veh[k, s]      earliest vehicle arrival (+ alight time) at s with <= k trips
   tgt[k]         best arrival at the target with exactly k trips (target pruning, Pareto)
+Lower bounds (A*-style): lb[s] is no more than the time from s to the target (`search`
+makes it per query from `Searches.bounds`'s table, 0 without one); a label whose time plus
+lb cannot beat the target's best (`bound`) is neither written, walked from nor boarded
+from: no journey through it could improve the target, so the journeys found are the same.
 Local pruning compares with the label of the same round (not a best over all rounds): in
 rRAPTOR a later departure's labels with more trips must not hide fewer-trip journeys.
 Labels are kept monotone in k by writing each improvement into all later rounds, which
@@ -22,6 +26,7 @@ departure's labels are valid upper bounds for an earlier one.
 
 from __future__ import annotations
 
+import heapq
 from typing import NamedTuple
 
 import numba
@@ -65,8 +70,8 @@ class Scratch:
         self.tgt_improved = np.zeros(K, dtype=np.bool_)
         self.flags = np.zeros((2, n_stops), dtype=np.bool_)
         self.marked, self.veh_flag = self.flags
-        self.lists = np.empty((2, n_stops), dtype=np.int32)
-        self.marked_list, self.veh_marked = self.lists
+        self.lists = np.empty((3, n_stops), dtype=np.int32)
+        self.marked_list, self.veh_marked, self.lb = self.lists     # lb: `_lower_bounds`
         self.q_state = np.full((2, max(n_q, 1)), -1, dtype=np.int32)
         self.q_pos, self.queue = self.q_state
         self.egress = np.full(n_stops, -1, dtype=np.int32)   # s -> walk to target; -1 if none
@@ -113,7 +118,7 @@ def run(
     # footpaths (`Footpaths.rows`: to, walk, floor, metres or -1)
     fp_start, fp_rows, min_conn, max_walk,
     # sources, targets
-    src_stops, src_times, max_wait, egress, slack_at_target, rounds,
+    src_stops, src_times, max_wait, egress, slack_at_target, rounds, lb,
     # state
     ready, ready_from, veh_inst, veh_board, veh_alight, veh,
     tgt, tgt_inst, tgt_board, tgt_alight, tgt_improved, marked, q_pos,
@@ -175,9 +180,10 @@ def run(
                 pi = ps + i
                 s = pat_stops[pi]
                 # target pruning first: a ride's labels at s are never below its arrival
-                # there (alight slacks and egress walks are >= 0; not beating `bound`, a
-                # k-ride arrival is no Pareto improvement, whatever tgt[k] holds)
-                if cur >= 0 and t_arr[row + i] < bound and pat_alight_ok[pi] and \
+                # there, nor its target values below that plus lb[s] (alight slacks and
+                # egress walks are >= 0; not beating `bound`, a k-ride arrival is no
+                # Pareto improvement, whatever tgt[k] holds)
+                if cur >= 0 and t_arr[row + i] + lb[s] < bound and pat_alight_ok[pi] and \
                         (unfiltered or stop_ok[s]):
                     a = t_arr[row + i]
                     e = egress[s]
@@ -194,7 +200,7 @@ def run(
                             if v < bound:
                                 bound = v
                     la = a + alight_slack[pi]
-                    if la < veh[k, s] and la < bound:
+                    if la < veh[k, s] and la + lb[s] < bound:
                         for kk in range(k, K):
                             if la < veh[kk, s]:
                                 veh[kk, s] = la
@@ -206,7 +212,7 @@ def run(
                             veh_marked[n_veh] = s
                             n_veh += 1
                 r = ready[k - 1, s]
-                if r < INF and pat_board_ok[pi] and (unfiltered or stop_ok[s]):
+                if r + lb[s] < bound and pat_board_ok[pi] and (unfiltered or stop_ok[s]):
                     need = r + board_slack[pi]
                     # a first boarding (round 1: from the source label, start + walk)
                     # leaves by the window end: at most max_wait after that label
@@ -234,7 +240,7 @@ def run(
             s = veh_marked[m]
             veh_flag[s] = False
             v = veh[k, s]
-            if v >= bound:          # (the target improved since): no walk from s beats it
+            if v + lb[s] >= bound:  # (the target improved since): no walk from s beats it
                 continue
             for e in range(fp_start[s], fp_start[s + 1]):
                 s2 = fp_rows[e, 0]
@@ -248,7 +254,7 @@ def run(
                     fl = min_conn
                 t = v + (w if w > fl else fl)
                 # no later than the source label (fewer rides) unless that one is capped
-                if t < ready[k, s2] and t < bound and (t < ready[0, s2] or max_wait < INF):
+                if t < ready[k, s2] and t + lb[s2] < bound and (t < ready[0, s2] or max_wait < INF):
                     for kk in range(k, K):
                         if t < ready[kk, s2]:
                             ready[kk, s2] = t
@@ -308,7 +314,7 @@ def search(
     pat_stop_start, pat_stops, pat_board_ok, pat_alight_ok, board_slack, alight_slack,
     q_pattern, q_inst_start, q_time_start, t_arr, t_dep, stop_q_start, stop_q, stop_q_pos, inst_q,
     q_ok, inst_ok, stop_ok, unfiltered,
-    fp_start, fp_rows, min_conn, max_walk, rounds, pat_len,
+    fp_start, fp_rows, min_conn, max_walk, rounds, pat_len, bounds, bounds_graph,
     src_stops, src_walk, dst_stops, dst_walk, starts, point, latest, egress, slack_at_target,
     squeeze, labels, tgts, tgt_improved, flags, lists, q_state, out_rows, out_rides,
 ):
@@ -327,11 +333,13 @@ def search(
     veh_board, veh_alight, veh = labels[3], labels[4], labels[5]
     tgt, tgt_inst, tgt_board, tgt_alight = tgts[0], tgts[1], tgts[2], tgts[3]
     marked, veh_flag, marked_list, veh_marked = flags[0], flags[1], lists[0], lists[1]
+    lb = lists[2]
     q_pos, queue = q_state[0], q_state[1]
     out_start, out_k, out_len, out_last = out_rows[0], out_rows[1], out_rows[2], out_rows[3]
     out_inst, out_board, out_alight = out_rides[0], out_rides[1], out_rides[2]
     for m in range(len(dst_stops)):
         egress[dst_stops[m]] = dst_walk[m]
+    _lower_bounds(bounds, bounds_graph, dst_stops, dst_walk, lb)
     ready[:] = INF
     veh[:] = INF
     tgt[:] = INF
@@ -348,7 +356,7 @@ def search(
             q_pattern, q_inst_start, q_time_start, t_arr, t_dep, stop_q_start, stop_q, stop_q_pos,
             q_ok, inst_ok, stop_ok, unfiltered,
             fp_start, fp_rows, min_conn, max_walk,
-            src_stops, src_times, max_wait, egress, slack_at_target, rounds,
+            src_stops, src_times, max_wait, egress, slack_at_target, rounds, lb,
             ready, ready_from, veh_inst, veh_board, veh_alight, veh,
             tgt, tgt_inst, tgt_board, tgt_alight, tgt_improved, marked, q_pos,
             marked_list, veh_marked, veh_flag, queue)
@@ -376,6 +384,163 @@ def search(
     for k in range(len(tgt)):
         top = min(top, tgt[k])
     return n_out, top
+
+
+@numba.njit(cache=True, nogil=True)
+def _lower_bounds(bounds, graph, dst_stops, dst_walk, lb):
+    """lb[s]: a lower bound of the time from s to the targets (`bounds[t, s]` plus the walk
+    from t; a row not yet made is made first, `_fill_row`); all 0 without a table (no
+    pruning)."""
+    if bounds.shape[0] == 0:
+        lb[:] = 0
+        return
+    n = len(lb)
+    lb[:] = INF
+    for m in range(len(dst_stops)):
+        t = dst_stops[m]
+        if bounds[t, n] == 0:
+            _fill_row(bounds, graph, t)
+        row = bounds[t]
+        w = dst_walk[m]
+        for s in range(n):
+            v = w + row[s]
+            if v < lb[s]:
+                lb[s] = v
+
+
+@numba.njit(cache=True, nogil=True)
+def fill_rows(bounds, graph):
+    """Every row of a `bound_graph`'s table not yet made (`_fill_row`)."""
+    n = bounds.shape[0]
+    for t in range(n):
+        if bounds[t, n] == 0:
+            _fill_row(bounds, graph, t)
+
+
+@numba.njit(cache=True, nogil=True)
+def _fill_row(bounds, graph, t):
+    """Row t of a `bound_graph`'s table (made all 0): each stop's shortest path to t,
+    searched backwards from t over the graph's edges, capped at 32767 s (int16), then
+    bounds[t, n] = 1 (made). Only ever raised from 0 to the path's length: a search on
+    another thread reading the row meanwhile reads lower bounds still."""
+    n = bounds.shape[0]
+    in_start = graph[:n + 1]
+    n_e = (len(graph) - n - 1) // 2
+    in_from = graph[n + 1:n + 1 + n_e]
+    in_w = graph[n + 1 + n_e:]
+    cap = 32767
+    dist = np.full(n, cap, np.int64)
+    dist[t] = 0
+    heap = [(np.int64(0), np.int64(t))]
+    while len(heap) > 0:
+        d, u = heapq.heappop(heap)
+        if d > dist[u]:
+            continue                # a stale entry: u was reached sooner since
+        for x in range(in_start[u], in_start[u + 1]):
+            v = in_from[x]
+            nd = d + in_w[x]
+            if nd < dist[v]:
+                dist[v] = nd
+                heapq.heappush(heap, (nd, v))
+    for s in range(n):
+        bounds[t, s] = dist[s]
+    bounds[t, n] = 1
+
+
+@numba.njit(cache=True, nogil=True)
+def _rides(pat_stop_start, pat_stops, q_pattern, q_inst_start, q_time_start, t_arr, t_dep):
+    """Each pair of consecutive stops of each day pattern with a trip: (from, to, the
+    shortest ride of the day between them, >= 0)."""
+    n = 0
+    for q in range(len(q_pattern)):
+        p = q_pattern[q]
+        if q_inst_start[q + 1] > q_inst_start[q]:
+            n += pat_stop_start[p + 1] - pat_stop_start[p] - 1
+    e_from = np.empty(n, np.int64)
+    e_to = np.empty(n, np.int64)
+    e_w = np.empty(n, np.int64)
+    n = 0
+    for q in range(len(q_pattern)):
+        p = q_pattern[q]
+        ps = pat_stop_start[p]
+        L = pat_stop_start[p + 1] - ps
+        tb = q_time_start[q]
+        n_inst = q_inst_start[q + 1] - q_inst_start[q]
+        if n_inst == 0:
+            continue
+        for i in range(L - 1):
+            w = t_arr[tb + i + 1] - t_dep[tb + i]
+            for j in range(1, n_inst):
+                w = min(w, t_arr[tb + j * L + i + 1] - t_dep[tb + j * L + i])
+            e_from[n] = pat_stops[ps + i]
+            e_to[n] = pat_stops[ps + i + 1]
+            e_w[n] = max(w, 0)
+            n += 1
+    return e_from, e_to, e_w
+
+
+@numba.njit(cache=True, nogil=True)
+def bound_graph(pat_stop_start, pat_stops, q_pattern, q_inst_start, q_time_start, t_arr,
+                t_dep, fp_start, fp_rows, n_stops):
+    """The graph the lower bounds are shortest paths of (`_fill_row`), each stop's incoming
+    edges as one int64 array: in_start (n_stops + 1), then the edges' from stops, then
+    their weights. An edge: the shortest ride of the day between two consecutive stops of a
+    day pattern (to a later stop it is at least their sum, dwells being >= 0), or a
+    footpath's walk (its floor, the slacks and the query's filters left out: they only
+    add). A path's length is then no more than any journey's time between its ends."""
+    r_from, r_to, r_w = _rides(pat_stop_start, pat_stops, q_pattern, q_inst_start,
+                               q_time_start, t_arr, t_dep)
+    n_r = len(r_from)
+    n_e = n_r + len(fp_rows)
+    e_from = np.empty(n_e, np.int64)
+    e_to = np.empty(n_e, np.int64)
+    e_w = np.empty(n_e, np.int64)
+    e_from[:n_r] = r_from
+    e_to[:n_r] = r_to
+    e_w[:n_r] = r_w
+    m = n_r
+    for s in range(n_stops):
+        for e in range(fp_start[s], fp_start[s + 1]):
+            e_from[m] = s
+            e_to[m] = fp_rows[e, 0]
+            e_w[m] = max(fp_rows[e, 1], 0)
+            m += 1
+    graph = np.empty(n_stops + 1 + 2 * n_e, np.int64)
+    in_start = graph[:n_stops + 1]
+    in_start[:] = 0
+    for e in range(n_e):
+        in_start[e_to[e] + 1] += 1
+    for s in range(n_stops):
+        in_start[s + 1] += in_start[s]
+    fill = in_start[:-1].copy()
+    for e in range(n_e):
+        x = fill[e_to[e]]
+        graph[n_stops + 1 + x] = e_from[e]
+        graph[n_stops + 1 + n_e + x] = e_w[e]
+        fill[e_to[e]] += 1
+    return graph
+
+
+@numba.njit(cache=True, nogil=True)
+def graph_bounds(graph, n_stops, pat_stop_start, pat_stops, q_pattern, q_inst_start,
+                 q_time_start, t_arr, t_dep):
+    """Whether `graph` (`bound_graph` of another day, the same footpaths) bounds this day
+    too: each of this day's ride edges u -> v has an edge u -> v in `graph` no longer than
+    it (so each path of this day one no longer). A realtime day may ride faster, or skip a
+    stop; another day of service may run other patterns."""
+    r_from, r_to, r_w = _rides(pat_stop_start, pat_stops, q_pattern, q_inst_start,
+                               q_time_start, t_arr, t_dep)
+    n_e = (len(graph) - n_stops - 1) // 2
+    for e in range(len(r_from)):
+        v = r_to[e]
+        ok = False
+        for x in range(graph[v], graph[v + 1]):
+            if graph[n_stops + 1 + x] == r_from[e] and graph[n_stops + 1 + n_e + x] <= r_w[e]:
+                ok = True
+                break
+        if not ok:
+            return False
+    return True
 
 
 @numba.njit(cache=True, nogil=True)

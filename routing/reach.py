@@ -88,7 +88,7 @@ def reach(planner, query, max_s: int) -> Reached:
             search.q_ok, search.inst_ok, search.stop_ok, search.unfiltered,
             f.start, f.rows, np.int32(search.min_conn),
             np.int32(search.max_walk), sources.stops, src_times, np.int64(raptor.INF), sc.egress, True,
-            search.rounds,
+            search.rounds, np.zeros(net.n_stops, np.int32),
             sc.ready, sc.ready_from, sc.veh_inst, sc.veh_board, sc.veh_alight, sc.veh,
             sc.tgt, sc.tgt_inst, sc.tgt_board, sc.tgt_alight, sc.tgt_improved,
             sc.marked, sc.q_pos, sc.marked_list, sc.veh_marked, sc.veh_flag, sc.queue)

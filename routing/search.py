@@ -27,7 +27,9 @@ if TYPE_CHECKING:
     from routing.context import Context
     from routing.planner import Query
 
-__all__ = ["Search", "Sources", "Searches", "collect"]
+__all__ = ["BOUND_STOPS", "Search", "Sources", "Searches", "collect"]
+
+BOUND_STOPS = 2048      # the most stops a network's lower-bound table is made for (8 MB)
 
 
 @dataclass(frozen=True, eq=False)
@@ -47,6 +49,9 @@ class Search:
     max_walk: int               # metres of a walk between two stops
     rounds: int                 # max trips per journey
     pat_len: np.ndarray         # p -> stops in pattern p
+    bounds: np.ndarray          # [t, s] -> a lower bound of the time from s to t (int16;
+    #                             `Searches.bounds`); (0, 0): none, no such pruning
+    bounds_graph: np.ndarray    # the graph whose shortest paths they are (`raptor.bound_graph`)
     kernel: tuple               # `raptor.search`'s arguments up to the sources: the fields
     #                             above as it takes them (not ~30 attribute reads a query)
 
@@ -104,6 +109,11 @@ class Searches:
         self._lock = threading.Lock()
         self._pool: list[raptor.Scratch] = []
         self._plain: dict[int, Search] = {}     # id(day) -> its plain query's Search
+        self._bounds: dict[int, tuple[Day, tuple]] = {}     # id(day) -> (day, bounds(day))
+        # reverse -> (footpaths, (table, graph)): the bounds the days share (`bounds`); a
+        # realtime planner's Searches shares its static one's
+        self._tables: dict[bool, tuple[Footpaths, tuple]] = \
+            like._tables if like is not None else {}
 
     def resolve(self, query: Query, day: Day) -> Search:
         """The Search of `query` on `day`. A plain query's (no option that changes the
@@ -182,15 +192,54 @@ class Searches:
         # with min_transfer_s the board time carries it: a change at one stop is 0 + v;
         # extra_transfer_s is in every footpath's time (walk and floor) and here
         min_conn = (0 if override else cfg.transfer_s) + extra
+        bounds = self.bounds(day) if query.walk_speed_mps is None else _NO_BOUNDS
         kernel = (pats.stop_start, pats.stops, pats.board_ok, pats.alight_ok, board, alight,
                   day.q_pattern, day.q_inst_start, day.q_time_start, day.t_arr, day.t_dep,
                   day.stop_q_start, day.stop_q, day.stop_q_pos, day.inst_q,
                   q_ok, inst_ok, stop_ok, unfiltered,
-                  fps.start, fps.rows, min_conn, max_walk, max_t + 1, self._pat_len)
+                  fps.start, fps.rows, min_conn, max_walk, max_t + 1, self._pat_len, *bounds)
         return _new_search(
             day=day, pats=pats, fps=fps, board_slack=board, alight_slack=alight, q_ok=q_ok,
             inst_ok=inst_ok, stop_ok=stop_ok, unfiltered=unfiltered, min_conn=min_conn,
-            max_walk=max_walk, rounds=max_t + 1, pat_len=self._pat_len, kernel=kernel)
+            max_walk=max_walk, rounds=max_t + 1, pat_len=self._pat_len, bounds=bounds[0],
+            bounds_graph=bounds[1], kernel=kernel)
+
+    def bounds(self, day: Day) -> tuple[np.ndarray, np.ndarray]:
+        """The kernel's lower bounds on `day`: (table, graph), `raptor.bound_graph` over the
+        network's own footpaths (a query's extra change time only lengthens them;
+        `_resolve` passes none where its walk speed may shorten them) and its table of
+        shortest paths, stops x (stops + 1) int16. None on a network of more than
+        `BOUND_STOPS` stops. One graph and table per direction, made whole with the first
+        day (NYC's 1,223 stops: ~0.2 s; `maas.live.warm` plans both directions before a
+        worker serves), serve every day the graph bounds (`raptor.graph_bounds`, checked
+        once a day, ~1 ms); a day it does not (a faster ride, a realtime skipped stop, other
+        patterns) gets its own, each row made on its first use as a target
+        (`raptor._fill_row`, ~0.2 ms; all 0 till then, pages the OS has not even mapped).
+        Kept for the last few days, checked to be of this very day."""
+        got = self._bounds.get(id(day))
+        if got is not None and got[0] is day:
+            return got[1]
+        n_stops = self._ctx.network.n_stops
+        if n_stops > BOUND_STOPS:
+            return _NO_BOUNDS
+        pats = self._rev if day.reverse else self._fwd
+        fps = self._fps_rev if day.reverse else self._ctx.fps
+        rides = (pats.stop_start, pats.stops, day.q_pattern, day.q_inst_start,
+                 day.q_time_start, day.t_arr, day.t_dep)
+        shared = self._tables.get(day.reverse)
+        if shared is not None and shared[0] is fps and \
+                raptor.graph_bounds(shared[1][1], n_stops, *rides):
+            made = shared[1]
+        else:
+            made = (np.zeros((n_stops, n_stops + 1), np.int16),
+                    raptor.bound_graph(*rides, fps.start, fps.rows, n_stops))
+            if shared is None or shared[0] is not fps:
+                raptor.fill_rows(*made)     # (~0.2 ms a row: not on the queries of a run)
+                self._tables[day.reverse] = (fps, made)
+        if len(self._bounds) >= 4:
+            self._bounds.clear()
+        self._bounds[id(day)] = (day, made)
+        return made
 
     def footpaths(self, reverse: bool, speed_mps: float | None = None,
                   extra_s: int = 0) -> Footpaths:
@@ -270,6 +319,8 @@ def departures(search: Search, sources: Sources, lo: int, hi: int) -> np.ndarray
     return c[(c >= lo) & (c <= hi)][::-1]
 
 
+# no lower bounds (table, graph): the kernel prunes by the target only
+_NO_BOUNDS = (np.zeros((0, 0), np.int16), np.zeros(0, np.int64))
 _NO_STARTS = np.zeros(0, np.int32)     # a point query's `starts` (its start goes as `point`)
 
 

@@ -143,7 +143,8 @@ def test_resolve_makes_a_whole_search(net):
                  "fp_start": f.start, "fp_rows": f.rows,
                  **{n: values[n] for n in ("board_slack", "alight_slack", "q_ok", "inst_ok",
                                            "stop_ok", "unfiltered", "min_conn", "max_walk",
-                                           "rounds", "pat_len")}}
+                                           "rounds", "pat_len", "bounds",
+                                           "bounds_graph")}}
         names = list(inspect.signature(raptor.search.py_func).parameters)[:len(got.kernel)]
         assert sorted(names) == sorted(named)
         assert all(a is named[n] or a == named[n] for n, a in zip(names, got.kernel))

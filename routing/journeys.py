@@ -408,7 +408,8 @@ def assemble(ctx: Context, catalog: Catalog, search: Search, found: list[tuple[R
              prices: list[int] | None = None,
              walk: tuple[int, int, float] | None = None) -> list[Itinerary]:
     """Itineraries of the journeys `found` (rides in travel order): Pareto-filtered over
-    (departure, arrival, transfers), sorted for the kind of query (a point query with a
+    (time to set out, time free at the destination, transfers: what the search optimises, board
+    and alight times included), sorted for the kind of query (a point query with a
     `transfer_penalty_s` by arrival + penalty x transfers), at most `limit`.
     `src`/`dst` are the walking reach in search direction; `window` keeps range journeys
     starting inside it. `prices` (criteria=price, one per journey found): price is a fourth
@@ -432,12 +433,13 @@ def assemble(ctx: Context, catalog: Catalog, search: Search, found: list[tuple[R
         raw = b.raw(key, legs)
         if walk is not None and b.value - b.start >= walk[1]:
             continue                    # walking from its start arrives no later, no ride
-        if window is not None:
-            if not window[0] <= b.start <= window[1]:
-                continue                # a range query returns journeys starting in its window
-            # Pareto over what the search optimises: the latest time to set out (board time
-            # and access walk included) and the time free at the destination
-            raw = (b.start, b.value, raw[2])
+        if window is not None and not window[0] <= b.start <= window[1]:
+            continue                    # a range query returns journeys starting in its window
+        # Pareto over what the search optimises: the latest time to set out (board time and
+        # access walk included) and the time free at the destination (alight time, egress
+        # walk). Not the legs' departure and arrival: a flight landing at 03:00 leaves the
+        # passenger free at 03:20, so a train arriving at 03:19 with a change is no worse
+        raw = (b.start, b.value, raw[2])
         raws.append((*raw, 0, key, prices[n] if prices is not None else None))
     kept = _pareto(raws, priced=prices is not None)
     if walk is not None:

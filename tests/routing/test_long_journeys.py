@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from builders import grid_stops, timetable
-from checks import assert_feasible, value
+from checks import assert_feasible, epoch, value
 from hypothesis import HealthCheck, assume, given, note, seed, settings
 from hypothesis import strategies as st
 from reference import Reference
@@ -141,3 +141,20 @@ def test_demo_ferry_after_a_day_of_cancelled_sailings(demo):
     assert (its[0].arrival - its[0].legs[0].departure).total_seconds() == 6.5 * 3600
     assert (its[0].arrival.replace(tzinfo=None) - datetime(2026, 11, 25, 22)).total_seconds() \
         > 86400
+
+
+def test_a_flight_landing_earlier_does_not_hide_a_train_that_frees_the_passenger_sooner():
+    """The flight lands Saturday 03:00 but the passenger is out of the airport at 03:20
+    (`alight_s["air"]`); the train with a change arrives 03:19. The search finds both on
+    (time free, rides); the itineraries' Pareto filter compared the legs' arrival (03:00
+    against 03:19) and dropped the train (hypothesis found it, MAAS_TEST_SEED=3005740851)."""
+    net = timetable("""
+        T1 R1 air 0,2 S0@00:00 S1@00:30 S2@01:00 S5@27:00
+        T3 R3 rail 0,2 S0@00:00 S5@27:19 S1@27:49
+        T6 R6 rail 0,1 S2@00:15 S0@00:45
+    """, grid_stops(["S0", "S1", "S2", "S5"]), n_days=7)
+    pl = Planner.build(net, RoutingConfig(max_transfers=8))
+    its = pl.plan(Query("t:S2", "t:S5", D, 0, limit=20))
+    rides = [[leg.trip_id for leg in it.legs if leg.trip_id] for it in its]
+    assert rides == [["t:T6", "t:T3"], ["t:T1"]]      # sorted by the time free to leave
+    assert [value(pl, it) - epoch(it.arrival) for it in its] == [0, 1200]

@@ -430,7 +430,7 @@ def assemble(ctx: Context, catalog: Catalog, search: Search, found: list[tuple[R
         if key in seen:
             continue
         seen.add(key)
-        raw = b.raw(key, legs)
+        _, _, transfers = b.raw(key, legs)     # (and b.start, b.value)
         if walk is not None and b.value - b.start >= walk[1]:
             continue                    # walking from its start arrives no later, no ride
         if window is not None and not window[0] <= b.start <= window[1]:
@@ -439,8 +439,8 @@ def assemble(ctx: Context, catalog: Catalog, search: Search, found: list[tuple[R
         # access walk included) and the time free at the destination (alight time, egress
         # walk). Not the legs' departure and arrival: a flight landing at 03:00 leaves the
         # passenger free at 03:20, so a train arriving at 03:19 with a change is no worse
-        raw = (b.start, b.value, raw[2])
-        raws.append((*raw, 0, key, prices[n] if prices is not None else None))
+        raws.append((b.start, b.value, transfers, 0, key,
+                     prices[n] if prices is not None else None))
     kept = _pareto(raws, priced=prices is not None)
     if walk is not None:
         kept.append((walk[0], walk[0] + walk[1], 0, walk[2], None, 0 if prices is not None else None))

@@ -30,11 +30,6 @@ def _text(value: Any) -> str:
     return to_json(value).decode()
 
 
-def _utf8(value: Any) -> bytes:
-    """`value` as JSON (pydantic-core's UTF-8)."""
-    return to_json(value)
-
-
 # Memos, bounded (cleared when full). Places and legs are keyed by identity (the planner's
 # catalog hands out the same objects; an entry holds its object, so its id is not reused
 # while cached); trips by the values their leading fields show (renamed legs share them).
@@ -70,7 +65,7 @@ def _kept(memo: dict[int, tuple[Any, bytes]], obj: Any, write: Any, most: int = 
 
 
 def _write_place(p: Place) -> bytes:
-    return _utf8({"id": p.id, "name": p.name, "lat": float(p.lat), "lon": float(p.lon)})
+    return to_json({"id": p.id, "name": p.name, "lat": float(p.lat), "lon": float(p.lon)})
 
 
 def _place(p: Place) -> bytes:
@@ -105,9 +100,9 @@ def _head(leg: Leg) -> bytes:
         route = None if leg.mode == "walk" else {
             "id": leg.route_id, "short_name": leg.route_short_name or "",
             "long_name": leg.route_long_name or ""}
-        got = _utf8({"mode": leg.mode, "feed": leg.feed, "trip_id": leg.trip_id, "route": route,
-                     "operator": leg.operator, "headsign": leg.headsign,
-                     "trip_short_name": leg.trip_short_name})[:-1] + b',"intermediate_stops":['
+        got = to_json({"mode": leg.mode, "feed": leg.feed, "trip_id": leg.trip_id, "route": route,
+                       "operator": leg.operator, "headsign": leg.headsign,
+                       "trip_short_name": leg.trip_short_name})[:-1] + b',"intermediate_stops":['
         if len(_TRIPS) >= _MAX:
             _TRIPS.clear()
         _TRIPS[key] = got
@@ -223,6 +218,7 @@ def itinerary_json(it: Itinerary, legs: list[bytes], quote: Quote | None, priced
         else:
             parts.append(b"null")
         parts.append(b"}")
-    total = money_json(quote.total_minor if quote is not None else 0, currency) if priced else b"null"
+    total = (money_json(quote.total_minor if quote is not None else 0, currency) if priced
+             else b"null")
     parts += (b'],"total":', total, b',"alerts":', alerts, b"}")
     return b"".join(parts)

@@ -277,14 +277,13 @@ class _Builder:
         return self._slack_row(self.fwd.stop_start.item(p) + (r[2] if board else r[3]), board)
 
     def walk_only(self, dep: int, dur: int, dist_m: float) -> tuple:
-        """The itinerary of one walk from the origin to the destination (as `build`)."""
+        """The journey of one walk from the origin to the destination (as `build`)."""
         near = next(iter(self.o_reach or self.d_reach))
         a = self.place(self.ctx.stop(self.origin)) if isinstance(self.origin, str) \
             else self.coord_place(self.origin, near)
         z = self.place(self.ctx.stop(self.dest)) if isinstance(self.dest, str) \
             else self.coord_place(self.dest, near)
-        leg = self.walk(a, z, dep, dist_m, dur)
-        return dep, dep + dur, 0, leg.distance_m, (leg,)
+        return dep, dep + dur, 0, (self.walk(a, z, dep, dist_m, dur),), ()
 
     def raw(self, rides: tuple[RideKey, ...], legs: bool = False) -> tuple[int, int, int]:
         """(departure, arrival, transfers) as build() will compute them. `legs`: read from
@@ -327,9 +326,8 @@ class _Builder:
             return int(self.q.min_transfer_s) if board else 0
         return (pats.board_slack if board else pats.alight_slack).item(row)
 
-    def build(self, rides: tuple[RideKey, ...]) -> tuple | None:
-        if not rides:
-            return None
+    def build(self, rides: tuple[RideKey, ...]) -> tuple:
+        """(departure, arrival, transfers, legs, the transit legs) of a journey's rides."""
         ride = self.cat.ride
         transit = [ride(*r) for r in rides]
         legs: list[Leg] = []
@@ -366,8 +364,7 @@ class _Builder:
             start = arr + self.slack(rides[-1], False)
             legs.append(self.walk(last.to_place, self.coord_place(self.dest, s_last), start, dm, w))
             arr = start + w
-        walk = sum(leg.distance_m for leg in legs)
-        return dep, arr, len(transit) - 1, walk, tuple(legs)
+        return dep, arr, len(transit) - 1, tuple(legs), [t[0] for t in transit]
 
 
 def _pareto(cands: list[tuple], priced: bool = False) -> list[tuple]:
@@ -451,15 +448,15 @@ def assemble(ctx: Context, catalog: Catalog, search: Search, found: list[tuple[R
         cheapest = min(kept, key=lambda c: (c[5], c[1], c[2]))
         if cheapest not in top:
             top = top[:limit - 1] + [cheapest]
-    kept = [(*(b.build(c[4]) if c[4] is not None else b.walk_only(c[0], c[1] - c[0], c[3])),
-              c[5]) for c in top]
     out = []
-    for dep, arr, transfers, _, legs, price in kept:
-        keys = tuple([leg.key for leg in legs if leg.key is not None])
-        ikey = filled(ItineraryKey, {"versions": catalog.versions(
-            frozenset([leg.feed for leg in legs if leg.key is not None])), "legs": keys})
+    for c in top:
+        dep, arr, transfers, legs, rode = b.build(c[4]) if c[4] is not None \
+            else b.walk_only(c[0], c[1] - c[0], c[3])
+        ikey = filled(ItineraryKey, {
+            "versions": catalog.versions(frozenset([leg.feed for leg in rode])),
+            "legs": tuple([leg.key for leg in rode])})
         out.append(filled(Itinerary, {
             "id": encode_id(ikey, ctx.config.id_secret), "key": ikey,
             "departure": legs[0].departure, "arrival": legs[-1].arrival, "duration_s": arr - dep,
-            "transfers": transfers, "legs": legs, "price_minor": price}))
+            "transfers": transfers, "legs": legs, "price_minor": c[5]}))
     return out

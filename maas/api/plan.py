@@ -253,7 +253,7 @@ def itinerary_quote(request: web.Request, it: Itinerary,
     """(quote of its transit legs, priced): one adult; (None, True) when it has no transit
     leg (free), (None, False) when its legs cannot be priced. `prices`: `_prices(request)`,
     when the caller prices several itineraries."""
-    keys = [leg.key for leg in it.legs if leg.key is not None]
+    keys = it.key.legs      # its transit legs' keys, in order
     if not keys:
         return None, True
     try:
@@ -327,13 +327,15 @@ def render_json(request: web.Request, its: list[Itinerary], lang: str | None = N
     currency = request.app[BOOKINGS].config.fares.currency
     prices = _prices(request)
     any_alert = any(request.app[LIVE].current.realtime.alerts.values())   # once a request
-    out = []
-    for it in its:
+    out = [b'{"itineraries":[']     # every piece of the body, joined once
+    for n, it in enumerate(its):
+        if n:
+            out.append(b",")
         quote, priced = itinerary_quote(request, it, prices)
-        out.append(plan_json.itinerary_json(
-            it, [plan_json.leg_json(leg, memo) for leg in it.legs], quote, priced, currency,
-            _alerts_json(request, it, lang, any_alert)))
-    return b'{"itineraries":[' + b",".join(out) + b"]}"
+        plan_json.itinerary_json(out, it, quote, priced, currency,
+                                 _alerts_json(request, it, lang, any_alert), memo)
+    out.append(b"]}")
+    return b"".join(out)
 
 
 @router.get(

@@ -201,24 +201,25 @@ def money_json(amount_minor: int, currency: str) -> bytes:
     return got
 
 
-def itinerary_json(it: Itinerary, legs: list[bytes], quote: Quote | None, priced: bool,
-                   currency: str, alerts: bytes) -> bytes:
-    """One itinerary object: `legs` from `leg_json`; `quote` prices its transit legs in order
-    (None: free, or no price when not `priced`); `alerts` its alerts' JSON array."""
+def itinerary_json(out: list[bytes], it: Itinerary, quote: Quote | None, priced: bool,
+                   currency: str, alerts: bytes, memo: bool = True) -> None:
+    """One itinerary object's pieces appended to `out` (the response's, joined once): its
+    legs from `leg_json` (`memo` as there); `quote` prices its transit legs in order (None:
+    free, or no price when not `priced`); `alerts` its alerts' JSON array."""
     prices = iter(quote.legs) if quote is not None else iter(())
-    parts = [f'{{"id":{_text(it.id)},"departure":"{_iso(it.departure)}",'
-             f'"arrival":"{_iso(it.arrival)}","duration_s":{int(it.duration_s)},'
-             f'"transfers":{int(it.transfers)},"legs":['.encode()]
-    for n, (leg, text) in enumerate(zip(it.legs, legs, strict=True)):
+    # the id is base64url: no character JSON escapes
+    out.append(f'{{"id":"{it.id}","departure":"{_iso(it.departure)}",'
+               f'"arrival":"{_iso(it.arrival)}","duration_s":{int(it.duration_s)},'
+               f'"transfers":{int(it.transfers)},"legs":['.encode())
+    for n, leg in enumerate(it.legs):
         if n:
-            parts.append(b",")
-        parts.append(text)
+            out.append(b",")
+        out.append(leg_json(leg, memo))
         if leg.key is not None and quote is not None:
-            parts.append(money_json(next(prices).amount_minor, currency))
+            out.append(money_json(next(prices).amount_minor, currency))
         else:
-            parts.append(b"null")
-        parts.append(b"}")
+            out.append(b"null")
+        out.append(b"}")
     total = (money_json(quote.total_minor if quote is not None else 0, currency) if priced
              else b"null")
-    parts += (b'],"total":', total, b',"alerts":', alerts, b"}")
-    return b"".join(parts)
+    out += (b'],"total":', total, b',"alerts":', alerts, b"}")

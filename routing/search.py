@@ -121,7 +121,7 @@ class Searches:
         """The Search of `query` on `day`: the same immutable Search for every query of a
         day with the same options that change the search (modes, accessibility, transfer
         times, walking, max_transfers), made once (its cache lookups and the Search cost
-        ~2-8 us hot, `raptor.pin` ~30 us); kept for a few (day, options) only (each holds
+        ~2-8 us hot, `raptor.pin` ~40 us); kept for a few (day, options) only (each holds
         its day), and checked to be of this very day."""
         key = (id(day), query.modes, query.min_transfer_s, query.extra_transfer_s,
                query.walk_speed_mps, query.max_transfers, query.max_walk_m, query.wheelchair,

@@ -110,7 +110,8 @@ class Searches:
         self._fps: dict[tuple, Footpaths] = {}
         self._lock = threading.Lock()
         self._pool: list[raptor.Scratch] = []
-        self._made: dict[tuple, Search] = {}    # (id(day), options) -> their Search
+        # id(day) -> (day, {options: their Search}) (`resolve`)
+        self._made: dict[int, tuple[Day, dict[tuple, Search]]] = {}
         self._bounds: dict[int, tuple[Day, tuple]] = {}     # id(day) -> (day, bounds(day))
         # reverse -> (footpaths, (table, graph)): the bounds the days share (`bounds`); a
         # realtime planner's Searches shares its static one's
@@ -121,18 +122,23 @@ class Searches:
         """The Search of `query` on `day`: the same immutable Search for every query of a
         day with the same options that change the search (modes, accessibility, transfer
         times, walking, max_transfers), made once (its cache lookups and the Search cost
-        ~2-8 us hot, `raptor.pin` ~40 us); kept for a few (day, options) only (each holds
-        its day), and checked to be of this very day."""
-        key = (id(day), query.modes, query.min_transfer_s, query.extra_transfer_s,
-               query.walk_speed_mps, query.max_transfers, query.max_walk_m, query.wheelchair,
-               query.step_free)
-        got = self._made.get(key)
-        if got is None or got.day is not day:
-            got = self._resolve(query, day)
-            if len(self._made) >= 8:
+        ~2-8 us hot, `raptor.pin` ~40 us); kept for the last few days only (as many as a
+        planner's `DayCache`: each holds its day), checked to be of this very day, and a
+        few option sets a day."""
+        got = self._made.get(id(day))
+        if got is None or got[0] is not day:
+            if len(self._made) >= 4:
                 self._made.clear()
-            self._made[key] = got
-        return got
+            got = self._made[id(day)] = (day, {})
+        options = (query.modes, query.min_transfer_s, query.extra_transfer_s,
+                   query.walk_speed_mps, query.max_transfers, query.max_walk_m,
+                   query.wheelchair, query.step_free)
+        search = got[1].get(options)
+        if search is None:
+            if len(got[1]) >= 8:
+                got[1].clear()
+            search = got[1][options] = self._resolve(query, day)
+        return search
 
     def _resolve(self, query: Query, day: Day) -> Search:
         cfg, net = self._ctx.config, self._ctx.network

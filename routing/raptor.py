@@ -31,11 +31,52 @@ from typing import NamedTuple
 
 import numba
 import numpy as np
+from numba.core import cgutils, types
+from numba.extending import intrinsic
 
-__all__ = ["INF", "OUT_ROWS", "Outputs", "Scratch", "run", "search"]
+__all__ = ["INF", "KERNEL", "OUT_ROWS", "Outputs", "Scratch", "pin", "run", "search"]
 
 INF = np.int32(2**31 - 1)
 OUT_ROWS = 64           # journeys a point query's search may write (`collect`'s cap for it)
+
+# `_search`'s leading arguments (`Search.kernel`) as `pin` packs them for `search`: dtype
+# and dimensions of each array, None for a scalar (an int or a bool)
+KERNEL = (
+    (np.int64, 1), (np.int32, 1), (np.bool_, 1), (np.bool_, 1), (np.int32, 1), (np.int32, 1),
+    (np.int32, 1), (np.int64, 1), (np.int64, 1), (np.int32, 1), (np.int32, 1), (np.int64, 1),
+    (np.int32, 1), (np.int32, 1), (np.int32, 1),
+    (np.bool_, 1), (np.bool_, 1), (np.bool_, 1), None,
+    (np.int64, 1), (np.int32, 2), None, None, None, (np.int64, 1), (np.int16, 2), (np.int64, 1),
+)
+# a Scratch's arrays as `pin` packs them for `search`: egress, labels, tgts, tgt_improved,
+# flags, lists, q_state
+_SCRATCH = ((np.int32, 1), (np.int32, 3), (np.int32, 2), (np.bool_, 1), (np.bool_, 2),
+            (np.int32, 2), (np.int32, 2))
+
+
+def pin(values: tuple, spec: tuple) -> np.ndarray:
+    """`values` (arrays and scalars, as `spec` says each is: `KERNEL`) as one int64 block for
+    `search`, a row each: an array's address and shape, a scalar's value. A numba call types
+    and unboxes each argument (an array ~0.3 us cache-cold; a call of 45 arguments ~17 us
+    against ~6 for one): two blocks (this and a Scratch's) for 30 arrays. The block does not
+    keep the arrays alive: its holder must (a `Search` its `kernel`, a `Scratch` its arrays)."""
+    if len(values) != len(spec):
+        raise TypeError(f"{len(values)} values for {len(spec)} arguments")
+    block = np.zeros((len(values), 4), np.int64)
+    for i, (v, want) in enumerate(zip(values, spec)):
+        if want is None:
+            if not isinstance(v, (int, np.integer, bool, np.bool_)):
+                raise TypeError(f"argument {i}: a scalar, not {type(v).__name__}")
+            block[i, 0] = int(v)
+            continue
+        dtype, ndim = want
+        if not (isinstance(v, np.ndarray) and v.dtype == dtype and v.ndim == ndim
+                and v.flags.c_contiguous):
+            raise TypeError(f"argument {i}: a C-contiguous {ndim}-d {np.dtype(dtype)} array, "
+                            f"not {getattr(v, 'dtype', type(v).__name__)} {np.shape(v)}")
+        block[i, 0] = v.ctypes.data
+        block[i, 1:1 + ndim] = v.shape
+    return block
 
 
 class Outputs(NamedTuple):
@@ -70,12 +111,15 @@ class Scratch:
         self.tgt_improved = np.zeros(K, dtype=np.bool_)
         self.flags = np.zeros((2, n_stops), dtype=np.bool_)
         self.marked, self.veh_flag = self.flags
-        self.lists = np.empty((3, n_stops), dtype=np.int32)
-        self.marked_list, self.veh_marked, self.lb = self.lists     # lb: `_lower_bounds`
+        self.lists = np.empty((4, n_stops), dtype=np.int32)
+        # lb: `_lower_bounds`; src_times: a run's source labels (sources are distinct stops)
+        self.marked_list, self.veh_marked, self.lb, self.src_times = self.lists
         self.q_state = np.full((2, max(n_q, 1)), -1, dtype=np.int32)
         self.q_pos, self.queue = self.q_state
         self.egress = np.full(n_stops, -1, dtype=np.int32)   # s -> walk to target; -1 if none
         self._out = self._outputs(OUT_ROWS)     # `search`'s rows for a point query
+        self.pinned = pin((self.egress, self.labels, self.tgts, self.tgt_improved, self.flags,
+                           self.lists, self.q_state), _SCRATCH)     # `search`'s view of them
 
     def _outputs(self, cap: int) -> Outputs:
         return Outputs(np.empty((4, cap), np.int32), np.empty((4, cap, self.rounds + 1), np.int32))
@@ -309,8 +353,52 @@ def _chain(k, pat_stop_start, pat_stops, board_slack, q_pattern, q_inst_start, q
     return n
 
 
+@intrinsic
+def _address(typingctx, address):
+    """An int64 address as a pointer (`pin`'s rows)."""
+    def codegen(context, builder, signature, args):
+        return builder.inttoptr(args[0], cgutils.voidptr_t)
+    return types.voidptr(address), codegen
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _at(block, i, dtype):
+    """The 1-d array of `pin`'s row i (C-contiguous; no reference of its own)."""
+    return numba.carray(_address(block[i, 0]), block[i, 1], dtype)
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _at2(block, i, dtype):
+    return numba.carray(_address(block[i, 0]), (block[i, 1], block[i, 2]), dtype)
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _at3(block, i, dtype):
+    return numba.carray(_address(block[i, 0]), (block[i, 1], block[i, 2], block[i, 3]), dtype)
+
+
 @numba.njit(cache=True, nogil=True)
-def search(
+def search(kernel, scratch, src_stops, src_walk, dst_stops, dst_walk, starts, point, latest,
+           slack_at_target, squeeze, out_rows, out_rides):
+    """`_search` with its leading arguments as `pin`'s block `kernel` (`Search.pinned`: the
+    arrays and scalars `KERNEL` lists) and a Scratch's arrays as its block `scratch`
+    (`Scratch.pinned`): 13 arguments for numba to type and unbox, not 45."""
+    k, sc = kernel, scratch
+    i32, i64, b1 = np.int32, np.int64, np.bool_
+    return _search(
+        _at(k, 0, i64), _at(k, 1, i32), _at(k, 2, b1), _at(k, 3, b1), _at(k, 4, i32),
+        _at(k, 5, i32), _at(k, 6, i32), _at(k, 7, i64), _at(k, 8, i64), _at(k, 9, i32),
+        _at(k, 10, i32), _at(k, 11, i64), _at(k, 12, i32), _at(k, 13, i32), _at(k, 14, i32),
+        _at(k, 15, b1), _at(k, 16, b1), _at(k, 17, b1), k[18, 0] != 0,
+        _at(k, 19, i64), _at2(k, 20, i32), k[21, 0], k[22, 0], k[23, 0], _at(k, 24, i64),
+        _at2(k, 25, np.int16), _at(k, 26, i64),
+        src_stops, src_walk, dst_stops, dst_walk, starts, point, latest, _at(sc, 0, i32),
+        slack_at_target, squeeze, _at3(sc, 1, i32), _at2(sc, 2, i32), _at(sc, 3, b1),
+        _at2(sc, 4, b1), _at2(sc, 5, i32), _at2(sc, 6, i32), out_rows, out_rides)
+
+
+@numba.njit(cache=True, nogil=True)
+def _search(
     pat_stop_start, pat_stops, pat_board_ok, pat_alight_ok, board_slack, alight_slack,
     q_pattern, q_inst_start, q_time_start, t_arr, t_dep, stop_q_start, stop_q, stop_q_pos, inst_q,
     q_ok, inst_ok, stop_ok, unfiltered,
@@ -333,7 +421,7 @@ def search(
     veh_board, veh_alight, veh = labels[3], labels[4], labels[5]
     tgt, tgt_inst, tgt_board, tgt_alight = tgts[0], tgts[1], tgts[2], tgts[3]
     marked, veh_flag, marked_list, veh_marked = flags[0], flags[1], lists[0], lists[1]
-    lb = lists[2]
+    lb, src_times = lists[2], lists[3]
     q_pos, queue = q_state[0], q_state[1]
     out_start, out_k, out_len, out_last = out_rows[0], out_rows[1], out_rows[2], out_rows[3]
     out_inst, out_board, out_alight = out_rides[0], out_rides[1], out_rides[2]
@@ -346,7 +434,6 @@ def search(
     tgt_inst[:] = -1
     n_out = 0
     cap = len(out_k)
-    src_times = np.empty(len(src_stops), dtype=np.int32)
     for it in range(1 if point < INF else len(starts)):
         t0 = point if point < INF else starts[it]
         for m in range(len(src_stops)):

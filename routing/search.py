@@ -52,8 +52,10 @@ class Search:
     bounds: np.ndarray          # [t, s] -> a lower bound of the time from s to t (int16;
     #                             `Searches.bounds`); (0, 0): none, no such pruning
     bounds_graph: np.ndarray    # the graph whose shortest paths they are (`raptor.bound_graph`)
-    kernel: tuple               # `raptor.search`'s arguments up to the sources: the fields
-    #                             above as it takes them (not ~30 attribute reads a query)
+    kernel: tuple               # `raptor._search`'s arguments up to the sources: the fields
+    #                             above as it takes them (`raptor.KERNEL`)
+    pinned: np.ndarray          # `kernel` as `raptor.search` takes it (`raptor.pin`; the
+    #                             tuple keeps its arrays alive)
 
 
 def _new_search(**values: object) -> Search:
@@ -108,7 +110,8 @@ class Searches:
         self._fps: dict[tuple, Footpaths] = {}
         self._lock = threading.Lock()
         self._pool: list[raptor.Scratch] = []
-        self._plain: dict[int, Search] = {}     # id(day) -> its plain query's Search
+        # id(day) -> (day, {options: their Search}) (`resolve`)
+        self._made: dict[int, tuple[Day, dict[tuple, Search]]] = {}
         self._bounds: dict[int, tuple[Day, tuple]] = {}     # id(day) -> (day, bounds(day))
         # reverse -> (footpaths, (table, graph)): the bounds the days share (`bounds`); a
         # realtime planner's Searches shares its static one's
@@ -116,24 +119,26 @@ class Searches:
             like._tables if like is not None else {}
 
     def resolve(self, query: Query, day: Day) -> Search:
-        """The Search of `query` on `day`. A plain query's (no option that changes the
-        search: modes, accessibility, transfer times, walking, max_transfers) is the same
-        immutable Search for every such query of a day, made once (its few cache lookups and
-        the Search cost ~2 us hot on every plan); kept for the last few days only (each
-        holds its day), and checked to be of this very day."""
-        plain = not query.modes and query.min_transfer_s is None and \
-            not query.extra_transfer_s and query.walk_speed_mps is None and \
-            query.max_transfers is None and query.max_walk_m is None and \
-            not query.wheelchair and not query.step_free
-        if not plain:
-            return self._resolve(query, day)
-        got = self._plain.get(id(day))
-        if got is None or got.day is not day:
-            got = self._resolve(query, day)
-            if len(self._plain) >= 4:
-                self._plain.clear()
-            self._plain[id(day)] = got
-        return got
+        """The Search of `query` on `day`: the same immutable Search for every query of a
+        day with the same options that change the search (modes, accessibility, transfer
+        times, walking, max_transfers), made once (its cache lookups and the Search cost
+        ~2-8 us hot, `raptor.pin` ~40 us); kept for the last few days only (as many as a
+        planner's `DayCache`: each holds its day), checked to be of this very day, and a
+        few option sets a day."""
+        got = self._made.get(id(day))
+        if got is None or got[0] is not day:
+            if len(self._made) >= 4:
+                self._made.clear()
+            got = self._made[id(day)] = (day, {})
+        options = (query.modes, query.min_transfer_s, query.extra_transfer_s,
+                   query.walk_speed_mps, query.max_transfers, query.max_walk_m,
+                   query.wheelchair, query.step_free)
+        search = got[1].get(options)
+        if search is None:
+            if len(got[1]) >= 8:
+                got[1].clear()
+            search = got[1][options] = self._resolve(query, day)
+        return search
 
     def _resolve(self, query: Query, day: Day) -> Search:
         cfg, net = self._ctx.config, self._ctx.network
@@ -202,7 +207,7 @@ class Searches:
             day=day, pats=pats, fps=fps, board_slack=board, alight_slack=alight, q_ok=q_ok,
             inst_ok=inst_ok, stop_ok=stop_ok, unfiltered=unfiltered, min_conn=min_conn,
             max_walk=max_walk, rounds=max_t + 1, pat_len=self._pat_len, bounds=bounds[0],
-            bounds_graph=bounds[1], kernel=kernel)
+            bounds_graph=bounds[1], kernel=kernel, pinned=raptor.pin(kernel, raptor.KERNEL))
 
     def bounds(self, day: Day) -> tuple[np.ndarray, np.ndarray]:
         """The kernel's lower bounds on `day`: (table, graph), `raptor.bound_graph` over the
@@ -338,11 +343,9 @@ def collect(search: Search, scratch: raptor.Scratch, sources: Sources, targets: 
         starts = departures(search, sources, rel, rel + window).astype(np.int32)
         point, latest = int(raptor.INF), rel + window
     out = scratch.outputs(max(raptor.OUT_ROWS, 4 * search.rounds * len(starts)))
-    sc = scratch
-    n, best = raptor.search(
-        *search.kernel, sources.stops, sources.walk_s, targets.stops, targets.walk_s, starts,
-        point, latest, scratch.egress, True, True,
-        sc.labels, sc.tgts, sc.tgt_improved, sc.flags, sc.lists, sc.q_state, out.rows, out.rides)
+    n, best = raptor.search(search.pinned, scratch.pinned, sources.stops, sources.walk_s,
+                            targets.stops, targets.walk_s, starts, point, latest, True, True,
+                            out.rows, out.rides)
     found: list[tuple[Ride, ...]] = []
     if n == 0:
         return found, best

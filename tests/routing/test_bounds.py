@@ -56,10 +56,9 @@ def test_the_bounds_write_fewer_labels(net, monkeypatch):  # noqa: F811
             sc = pl.searches.scratch(search.day.n_q)
             out = sc.outputs(raptor.OUT_ROWS)
             s, t = search_mod.Sources.of(src), search_mod.Sources.of(dst)
-            n, best = raptor.search(*kernel, s.stops, s.walk_s, t.stops, t.walk_s,
-                                    search_mod._NO_STARTS, q.time_s, int(raptor.INF),
-                                    sc.egress, True, True, sc.labels, sc.tgts, sc.tgt_improved,
-                                    sc.flags, sc.lists, sc.q_state, out.rows, out.rides)
+            n, best = raptor.search(raptor.pin(kernel, raptor.KERNEL), sc.pinned, s.stops,
+                                    s.walk_s, t.stops, t.walk_s, search_mod._NO_STARTS,
+                                    q.time_s, int(raptor.INF), True, True, out.rows, out.rides)
             outs.append((n, best, out.rows[:, :n].tolist(), out.rides[:, :n].tolist()))
             written[bounded] += int((sc.veh[1:] < raptor.INF).sum() +
                                     (sc.ready[1:] < raptor.INF).sum())

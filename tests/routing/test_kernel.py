@@ -67,14 +67,29 @@ def test_a_reused_scratch_plans_as_a_fresh_one(net):
     assert len(pl.searches._pool) <= 2      # a scratch or two (n_q per direction) served all
 
 
+def _lent(pl: Planner) -> list[raptor.Scratch]:
+    """The scratches `pl`'s searches lend, in order (`search`'s `scratch` block is one's)."""
+    lent = []
+    scratch = pl.searches.scratch
+
+    def kept(n_q: int) -> raptor.Scratch:
+        lent.append(scratch(n_q))
+        return lent[-1]
+
+    pl.searches.scratch = kept
+    return lent
+
+
 def test_the_kernel_returns_the_best_target_value(net, monkeypatch):
     pl = Planner.build(net, CFG)
     kernel = search_mod.raptor.search
+    lent = _lent(pl)
     seen = []
 
     def kept(*args):
         n, best = kernel(*args)
-        tgt = args[-7][0]                   # the scratch's tgt (k -> best arrival, k rides)
+        assert args[1] is lent[-1].pinned
+        tgt = lent[-1].tgt                  # k -> best arrival, k rides
         assert tgt.shape == (CFG.max_transfers + 2,)
         seen.append((best, int(tgt.min()), n))
         return n, best
@@ -84,6 +99,64 @@ def test_the_kernel_returns_the_best_target_value(net, monkeypatch):
         pl.plan(q)
     assert seen and all(best == low for best, low, _ in seen)
     assert any(best < raptor.INF for best, _, _ in seen)
+
+
+def test_the_pinned_kernel_runs_as_on_its_arrays(net, monkeypatch):
+    """`raptor.search` on `Search.pinned` and `Scratch.pinned` (addresses and shapes) writes
+    the same journeys, labels and target values as `raptor._search` on the arrays they
+    point into: point, arrive-by and range queries, with and without filters."""
+    pl = Planner.build(net, CFG)
+    calls = []
+    collect = planner_mod.collect
+
+    def kept(search, scratch, sources, targets, start, window):
+        calls.append((search, sources, targets, -start if search.day.reverse else start,
+                      window))
+        return collect(search, scratch, sources, targets, start, window)
+
+    monkeypatch.setattr(planner_mod, "collect", kept)
+    for q in _queries(net, 12, 15) + _queries(net, 4, 16, window_s=3600) + \
+            _queries(net, 4, 17, wheelchair=True, max_transfers=1):
+        pl.plan(q)
+    compared = 0
+    for search, src, dst, rel, window in calls:
+        starts = search_mod.departures(search, src, rel, rel + window).astype(np.int32) \
+            if window else search_mod._NO_STARTS
+        ends = (src.stops, src.walk_s, dst.stops, dst.walk_s, starts,
+                int(raptor.INF) if window else rel, rel + window if window else int(raptor.INF))
+        got = []
+        for pinned in (True, False):
+            sc = raptor.Scratch(search.rounds, net.n_stops, search.day.n_q)
+            out = sc.outputs(max(raptor.OUT_ROWS, 4 * search.rounds * len(starts)))
+            if pinned:
+                n, best = raptor.search(search.pinned, sc.pinned, *ends, True, True,
+                                        out.rows, out.rides)
+            else:
+                n, best = raptor._search(*search.kernel, *ends, sc.egress, True, True,
+                                         sc.labels, sc.tgts, sc.tgt_improved, sc.flags,
+                                         sc.lists, sc.q_state, out.rows, out.rides)
+            rides = [out.rides[:, i, :out.rows[2, i]].tolist() for i in range(n)]
+            got.append((n, best, out.rows[:, :n].tolist(), rides, sc.labels.tolist(),
+                        sc.tgts.tolist(), sc.egress.tolist()))
+        assert got[0] == got[1]
+        compared += got[0][0]
+    assert len(calls) > 40 and compared > 30
+
+
+def test_pin_takes_only_what_the_kernel_reads():
+    """`raptor.pin`: a row per value, an array's address and shape, a scalar's value; an
+    array of another dtype, another number of dimensions, not C-contiguous, or a
+    scalar's place taken by an array (or the other way round), refused."""
+    a, b = np.arange(6, dtype=np.int32), np.zeros((2, 3), np.int16)
+    spec = ((np.int32, 1), None, (np.int16, 2))
+    block = raptor.pin((a, 7, b), spec)
+    assert block.dtype == np.int64 and block.flags.c_contiguous
+    assert block.tolist() == [[a.ctypes.data, 6, 0, 0], [7, 0, 0, 0], [b.ctypes.data, 2, 3, 0]]
+    assert raptor.pin((a, True, b), spec)[1, 0] == 1
+    for bad in ((a.astype(np.int64), 7, b), (a, 7, b.ravel()), (a[::2], 7, b), (a, a, b),
+                (a, 7.5, b), (7, 7, b), (a, 7)):
+        with pytest.raises(TypeError):
+            raptor.pin(bad, spec)
 
 
 def test_a_negative_min_transfer_is_refused(net):
@@ -145,9 +218,10 @@ def test_resolve_makes_a_whole_search(net):
                                            "stop_ok", "unfiltered", "min_conn", "max_walk",
                                            "rounds", "pat_len", "bounds",
                                            "bounds_graph")}}
-        names = list(inspect.signature(raptor.search.py_func).parameters)[:len(got.kernel)]
+        names = list(inspect.signature(raptor._search.py_func).parameters)[:len(got.kernel)]
         assert sorted(names) == sorted(named)
         assert all(a is named[n] or a == named[n] for n, a in zip(names, got.kernel))
+        assert np.array_equal(got.pinned, raptor.pin(got.kernel, raptor.KERNEL))
 
 
 def test_the_kernel_skips_the_filters_of_a_search_without_any(net, monkeypatch):
@@ -173,12 +247,13 @@ def test_the_kernel_skips_the_filters_of_a_search_without_any(net, monkeypatch):
     found = {q: _shape(pl.plan(q)) for q in plain}
     resolve = pl.searches.resolve
 
-    at = list(inspect.signature(raptor.search.py_func).parameters).index("unfiltered")
+    at = list(inspect.signature(raptor._search.py_func).parameters).index("unfiltered")
 
     def filtered(query, day):
         s = copy.copy(resolve(query, day))
         vars(s)["unfiltered"] = False
         vars(s)["kernel"] = (*s.kernel[:at], False, *s.kernel[at + 1:])
+        vars(s)["pinned"] = raptor.pin(s.kernel, raptor.KERNEL)
         return s
 
     monkeypatch.setattr(pl.searches, "resolve", filtered)
@@ -213,10 +288,12 @@ def test_the_kernel_writes_the_targets_walks_for_its_call_only(net, monkeypatch)
     pl = Planner.build(net, CFG)
     kernel = search_mod.raptor.search
     names = list(inspect.signature(kernel.py_func).parameters)
+    lent = _lent(pl)
     seen = []
 
     def kept(*args):
-        egress = args[names.index("egress")]
+        egress = lent[-1].egress
+        assert args[names.index("scratch")] is lent[-1].pinned
         assert (egress == -1).all()
         got = kernel(*args)
         assert (egress == -1).all()

@@ -111,12 +111,14 @@ def test_raw_from_the_legs_is_raw_from_the_timetable():
 
 def test_a_plain_querys_search_is_made_once_per_day():
     """`Searches.resolve` gives every plain query of a day (no option that changes the
-    search) one Search, equal to a fresh one; a query with such an option its own; the
-    memo holds a few days, each checked to be the day asked for."""
+    search) one Search, equal to a fresh one; a query with such an option its own, the
+    same for the next query with the same options; the memo holds a few, each checked to
+    be of the day asked for."""
     from dataclasses import fields, replace
 
     import numpy as np
 
+    from routing import raptor
     from routing.search import Search
 
     pl = Planner.build(NET)
@@ -128,7 +130,9 @@ def test_a_plain_querys_search_is_made_once_per_day():
     assert a is b
     for f in fields(Search):
         x, y = getattr(a, f.name), getattr(c, f.name)
-        if isinstance(x, np.ndarray):
+        if f.name == "pinned":          # the kernel's addresses (each planner's own arrays)
+            assert np.array_equal(x, raptor.pin(a.kernel, raptor.KERNEL))
+        elif isinstance(x, np.ndarray):
             assert np.array_equal(x, y), f.name
         elif f.name == "kernel":        # the arrays and values above, as the kernel takes them
             assert len(x) == len(y) and all(map(np.array_equal, x, y))
@@ -138,11 +142,15 @@ def test_a_plain_querys_search_is_made_once_per_day():
     for option in (dict(modes=frozenset({"bus"})), dict(min_transfer_s=0),
                    dict(extra_transfer_s=60), dict(walk_speed_mps=1.0), dict(max_transfers=1),
                    dict(max_walk_m=100.0), dict(wheelchair=True), dict(step_free=True)):
-        assert pl.searches.resolve(replace(plain, **option), day) is not a, option
+        got = pl.searches.resolve(replace(plain, **option), day)
+        assert got is not a, option
+        again = replace(plain, origin="t:B", time_s=8 * 3600, **option)
+        assert pl.searches.resolve(again, day) is got, option
+    assert len(pl.searches._made[id(day)][1]) <= 8
     for n in range(6):
         d = pl.day(BASE + timedelta(n))
         assert pl.searches.resolve(plain, d).day is d
-        assert len(pl.searches._plain) <= 4
+        assert len(pl.searches._made) <= 4
     rt = pl.with_realtime([])
     assert rt.searches.resolve(plain, rt.day(BASE)).day is rt.day(BASE)
 

@@ -16,7 +16,6 @@ import logging
 import math
 import os
 import time
-import uuid
 from collections import Counter
 from dataclasses import dataclass, replace
 from datetime import date, datetime, time as Time, timedelta, timezone, tzinfo
@@ -109,7 +108,7 @@ class Checkin:
         self._warmed: dict[tuple[str, ...], float] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         # the fast path's accepts: one statement per batch of concurrent requests (group commit)
-        self.taps: Batcher[store.QrTap, str | None] = Batcher(
+        self.taps: Batcher[store.QrTap, bool] = Batcher(
             self._record_taps, self._record_tap, key=lambda t: t.booking,
             order=lambda t: (t.booking, t.leg))
         # the token's read (and a first token's secret): the same, one statement per batch
@@ -117,7 +116,7 @@ class Checkin:
             self._token_sources, self._token_source, key=lambda a: a.booking,
             order=lambda a: a.booking)
 
-    async def _record_taps(self, taps: Sequence[store.QrTap]) -> list[str | None | BaseException]:
+    async def _record_taps(self, taps: Sequence[store.QrTap]) -> list[bool | BaseException]:
         async with self.pool.acquire() as conn:
             if len(taps) > 1:
                 return await store.record_taps(conn, taps)
@@ -126,7 +125,7 @@ class Checkin:
             except (AlreadyUsed, CodeExpired) as refused:
                 return [refused]
 
-    async def _record_tap(self, tap: store.QrTap) -> str | None:
+    async def _record_tap(self, tap: store.QrTap) -> bool:
         async with self.pool.acquire() as conn:
             return await store.record_qr_tap(conn, tap)
 
@@ -254,11 +253,11 @@ class Checkin:
             return None               # cancelled would come first: let the full path look
         for leg in legs:
             try:
-                tap = await self.taps.submit(store.QrTap(str(uuid.uuid4()), token.booking, leg.index,
-                                                         gate, station, step, now))
+                entered = await self.taps.submit(store.QrTap(token.booking, leg.index, gate,
+                                                             station, step, now))
             except AlreadyUsed:
                 continue
-            return (leg.index, step) if tap is not None else None
+            return (leg.index, step) if entered else None
         # every leg the code opens was confirmed and entered when we tried it: what the full path
         # (which tries the same legs in the same order) would answer
         raise AlreadyUsed("ticket already used for this leg", leg=legs[0].index)

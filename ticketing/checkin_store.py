@@ -294,7 +294,7 @@ async def replacements(conn: Any, booking_ids: Sequence[str]) -> dict[str, dict[
 
 BURNED_STEP_KEY = "gate_taps_burned_step"   # a step burned twice for a booking: code_expired
 # record_tap with require_confirmed (a QR accept): _tap_statement(True, False, burn) as a
-# function whose statements are planned once per connection (migration 0851)
+# function whose statements are planned once per connection (migrations 0851, 0854)
 _GATE_TAP = "SELECT maas_gate_tap($1, $2, $3, $4, $5, $6, $7, $8, $9)"
 
 
@@ -357,9 +357,9 @@ async def record_tap(conn: Any, *, booking: str, leg: int, gate: str, station: s
 
 @dataclass(frozen=True)
 class QrTap:
-    """One online QR accept for `record_taps` (what `record_tap` with require_confirmed takes)."""
+    """One online QR accept for `record_taps` (what `record_tap` with require_confirmed takes;
+    the tap's id is made when it is entered)."""
 
-    tap_id: str
     booking: str
     leg: int
     gate: str
@@ -368,26 +368,23 @@ class QrTap:
     now: datetime
 
 
-# record_taps: maas_gate_tap for many accepts in one statement (migration 0839)
-_GATE_TAPS = "SELECT maas_gate_taps($1, $2, $3, $4, $5, $6, $7, $8)"
+# record_taps: maas_gate_tap for many accepts in one statement (migrations 0839, 0854)
+_GATE_TAPS = "SELECT maas_gate_taps($1, $2, $3, $4, $5, $6)"
 
 
-async def record_taps(conn: Any, taps: Sequence[QrTap]) -> list[str | None | BaseException]:
+async def record_taps(conn: Any, taps: Sequence[QrTap]) -> list[bool | BaseException]:
     """Online QR accepts in one statement and one transaction (a batch: ticketing/batcher.py);
-    per tap, in order, what `record_tap(..., require_confirmed=True)` would give for it alone:
-    its tap id (entered), None (booking or leg not confirmed) or the exception it would raise
-    (AlreadyUsed, CodeExpired), as an instance. Taps of one booking behave as one after the
-    other; the caller sorts by booking (a stable lock order between concurrent batches)."""
+    per tap, in order, what `record_qr_tap` would give for it alone: True (entered), False
+    (booking or leg not confirmed) or the exception it would raise (AlreadyUsed, CodeExpired),
+    as an instance. Taps of one booking behave as one after the other; the caller sorts by
+    booking (a stable lock order between concurrent batches)."""
     got = await conn.fetchval(
-        _GATE_TAPS, [t.tap_id for t in taps], [t.booking for t in taps], [t.leg for t in taps],
-        [t.gate for t in taps], [t.station for t in taps], [t.step for t in taps],
-        [t.step is not None for t in taps], [t.now for t in taps])
-    out: list[str | None | BaseException] = []
+        _GATE_TAPS, [t.booking for t in taps], [t.leg for t in taps], [t.gate for t in taps],
+        [t.station for t in taps], [t.step for t in taps], [t.now for t in taps])
+    out: list[bool | BaseException] = []
     for t, g in zip(taps, got):
-        if g == 2:
-            out.append(t.tap_id)
-        elif g == 0:
-            out.append(None)
+        if g in (0, 2):
+            out.append(g == 2)
         elif g == 1:
             out.append(AlreadyUsed("ticket already used for this leg", leg=t.leg))
         else:
@@ -395,11 +392,12 @@ async def record_taps(conn: Any, taps: Sequence[QrTap]) -> list[str | None | Bas
     return out
 
 
-async def record_qr_tap(conn: Any, t: QrTap) -> str | None:
-    """`record_tap` of one QrTap alone (a failed batch's items, one by one)."""
+async def record_qr_tap(conn: Any, t: QrTap) -> bool:
+    """`record_tap` of one QrTap alone: entered (True) or not confirmed (False); raises as it
+    does (the first accept of a batcher, a failed batch's items one by one)."""
     return await record_tap(conn, booking=t.booking, leg=t.leg, gate=t.gate, station=t.station,
-                            method="qr", step=t.step, now=t.now, require_confirmed=True,
-                            tap_id=t.tap_id)
+                            method="qr", step=t.step, now=t.now,
+                            require_confirmed=True) is not None
 
 
 _STATION_SECRETS = """SELECT s.booking_id, s.data_key_id, s.sealed_secret
@@ -434,7 +432,7 @@ async def warm_connection(conn: Any) -> None:
     await token_source(conn, "")
     await token_sources(conn, [])
     await conn.fetchval(_GATE_TAP, "", "", 0, "", "", "qr", None, _NEVER, False)
-    await conn.fetchval(_GATE_TAPS, [], [], [], [], [], [], [], [])
+    await conn.fetchval(_GATE_TAPS, [], [], [], [], [], [])
     await conn.fetchrow(_TICKET_STATE, "")
     await conn.fetch(_STATION_SECRETS, [], _NEVER, _NEVER, _NEVER)
 

@@ -168,7 +168,6 @@ def run(
     tgt, tgt_inst, tgt_board, tgt_alight, tgt_improved, marked, q_pos,
     marked_list, veh_marked, veh_flag, queue,
 ):
-    n_stops = len(stop_q_start) - 1
     K = ready.shape[0]      # labels stay monotone in k: an improvement in round k is written
     tgt_improved[:] = False  # to every later round too (no per-round copy of all stops)
     n_marked = 0

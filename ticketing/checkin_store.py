@@ -328,8 +328,7 @@ def _tap_statement(require_confirmed: bool, require_face: bool, burn: bool) -> s
 
 async def record_tap(conn: Any, *, booking: str, leg: int, gate: str, station: str,
                      method: str, step: int | None, now: datetime,
-                     require_confirmed: bool = False, require_face: bool = False,
-                     tap_id: str | None = None) -> str | None:
+                     require_confirmed: bool = False, require_face: bool = False) -> str | None:
     """Record an online entry atomically (tap + burned step in one statement); its tap id.
 
     AlreadyUsed when the leg already has an entry tap (e.g. another gate won the race);
@@ -338,7 +337,7 @@ async def record_tap(conn: Any, *, booking: str, leg: int, gate: str, station: s
     confirmed and records nothing (returns None) if not — the caller then looks closer.
     With `require_face`, also that the booking's account still has a face template whose
     consent covers the leg's operator (a withdrawn face never admits, even from a cache)."""
-    tap_id = tap_id or str(uuid.uuid4())
+    tap_id = str(uuid.uuid4())
     try:
         if require_confirmed and not require_face:   # every QR accept: migration 0851
             got = await conn.fetchval(_GATE_TAP, tap_id, booking, leg, gate, station, method,

@@ -202,7 +202,7 @@ def money_json(amount_minor: int, currency: str) -> bytes:
 
 
 def itinerary_json(out: list[bytes], it: Itinerary, quote: Quote | None, priced: bool,
-                   currency: str, alerts: bytes, memo: bool = True) -> None:
+                   currency: str, alerts: bytes, memo: bool) -> None:
     """One itinerary object's pieces appended to `out` (the response's, joined once): its
     legs from `leg_json` (`memo` as there); `quote` prices its transit legs in order (None:
     free, or no price when not `priced`); `alerts` its alerts' JSON array."""

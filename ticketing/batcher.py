@@ -55,7 +55,13 @@ class Batcher(Generic[T, R]):
         self._queue.append((item, fut))
         if self._task is None:
             self._task = asyncio.create_task(self._drain())
-        return await fut
+        try:
+            return await fut
+        finally:
+            # an outcome raised here holds this frame in its traceback, and the future holds the
+            # outcome: without the future the frame makes no cycle, and the exception and what
+            # it refers to are freed by their reference counts, not left to the collector
+            del fut
 
     def log_sizes(self, logger: logging.Logger, what: str) -> None:
         """Log (INFO, on `logger`, as `what`) how many batches went and of which sizes, and how

@@ -284,9 +284,15 @@ class _Body:
     `stored` is what the store needs, None without a key): rendered once, sent as stored."""
 
     def __init__(self, zone: Zone, key: Key | None, status: int = 200) -> None:
-        self.zone, self.status, self.body = zone, status, b""
-        self.stored = None if key is None else store.Idempotent(
-            key.scope, key.key, key.digest, self.render, status)
+        self.zone, self.key, self.status, self.body = zone, key, status, b""
+
+    @property
+    def stored(self) -> store.Idempotent | None:
+        """Made when asked, not kept: it refers to this body (`render`), and kept here the two
+        would make a cycle, which only the collector frees, with the booking it rendered."""
+        key = self.key
+        return None if key is None else store.Idempotent(
+            key.scope, key.key, key.digest, self.render, self.status)
 
     def render(self, b: store.BookingView) -> bytes:
         self.body = render_json(b, self.zone)

@@ -386,7 +386,7 @@ def search(kernel, scratch, src_stops, src_walk, dst_stops, dst_walk, starts, po
            slack_at_target, squeeze, out_rows, out_rides, out_found):
     """`_search` with its leading arguments as `pin`'s block `kernel` (`Search.pinned`: the
     arrays and scalars `KERNEL` lists) and a Scratch's arrays as its block `scratch`
-    (`Scratch.pinned`): 13 arguments for numba to type and unbox, not 45."""
+    (`Scratch.pinned`): 14 arguments for numba to type and unbox, not 46."""
     k, sc = kernel, scratch
     i32, i64, b1 = np.int32, np.int64, np.bool_
     return _search(
@@ -486,8 +486,8 @@ def _found(n, out_rows, out_rides, reverse, found):
     """The `n` squeezed journeys into `found` as `collect` makes them: each its number of
     rides, then each ride's trip instance, board and alight positions and stop count in
     travel order, the positions forward (a reversed day's run backwards along a reversed
-    trip). One `tolist` of a slice, not a conversion of each row and ride: ~7 us of Python
-    a plan cache-cold. Returns the ints written."""
+    trip). One `tolist` of a slice, not a conversion of each row and ride: ~8-11 us of
+    Python a plan cache-cold. Returns the ints written."""
     out_len = out_rows[2]
     out_inst, out_board, out_alight, out_length = out_rides[0], out_rides[1], out_rides[2], \
         out_rides[3]

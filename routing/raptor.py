@@ -46,7 +46,8 @@ KERNEL = (
     (np.int32, 1), (np.int64, 1), (np.int64, 1), (np.int32, 1), (np.int32, 1), (np.int64, 1),
     (np.int32, 1), (np.int32, 1), (np.int32, 1),
     (np.bool_, 1), (np.bool_, 1), (np.bool_, 1), None,
-    (np.int64, 1), (np.int32, 2), None, None, None, (np.int64, 1), (np.int16, 2), (np.int64, 1),
+    (np.int64, 1), (np.int32, 2), None, None, None, (np.int64, 1), None, (np.int16, 2),
+    (np.int64, 1),
 )
 # a Scratch's arrays as `pin` packs them for `search`: egress, labels, tgts, tgt_improved,
 # flags, lists, q_state
@@ -80,14 +81,16 @@ def pin(values: tuple, spec: tuple) -> np.ndarray:
 
 
 class Outputs(NamedTuple):
-    """Where `search` writes the journeys it finds (one a row, rides target-first) and
-    `squeeze_rows` their squeezed rides. Two blocks, not seven arrays: numba types every
-    argument of a call (~0.13 us each)."""
+    """Where `search` writes the journeys it finds (one a row, rides target-first),
+    `squeeze_rows` their squeezed rides and `_found` the lot as `collect` reads them. Three
+    blocks, not eight arrays: numba types every argument of a call (~0.13 us each)."""
 
     rows: np.ndarray            # (4, cap): the run's start, rounds (rides), rides written,
     #                             the latest its first boarding may leave (see `_chain`)
     rides: np.ndarray           # (4, cap, rounds + 1) per ride: trip instance, board and
     #                             alight positions, stops of its pattern (`squeeze_rows`)
+    found: np.ndarray           # (cap * (1 + 4 * (rounds + 1)),) the squeezed journeys in
+    #                             one run of ints, as `collect` makes its Rides (`_found`)
 
 
 class Scratch:
@@ -122,7 +125,9 @@ class Scratch:
                            self.lists, self.q_state), _SCRATCH)     # `search`'s view of them
 
     def _outputs(self, cap: int) -> Outputs:
-        return Outputs(np.empty((4, cap), np.int32), np.empty((4, cap, self.rounds + 1), np.int32))
+        K = self.rounds + 1
+        return Outputs(np.empty((4, cap), np.int32), np.empty((4, cap, K), np.int32),
+                       np.empty(cap * (1 + 4 * K), np.int32))
 
     def outputs(self, cap: int) -> Outputs:
         """Room for `cap` journeys of `search`: this scratch's own rows when they are enough
@@ -378,10 +383,10 @@ def _at3(block, i, dtype):
 
 @numba.njit(cache=True, nogil=True)
 def search(kernel, scratch, src_stops, src_walk, dst_stops, dst_walk, starts, point, latest,
-           slack_at_target, squeeze, out_rows, out_rides):
+           slack_at_target, squeeze, out_rows, out_rides, out_found):
     """`_search` with its leading arguments as `pin`'s block `kernel` (`Search.pinned`: the
     arrays and scalars `KERNEL` lists) and a Scratch's arrays as its block `scratch`
-    (`Scratch.pinned`): 13 arguments for numba to type and unbox, not 45."""
+    (`Scratch.pinned`): 14 arguments for numba to type and unbox, not 46."""
     k, sc = kernel, scratch
     i32, i64, b1 = np.int32, np.int64, np.bool_
     return _search(
@@ -390,10 +395,10 @@ def search(kernel, scratch, src_stops, src_walk, dst_stops, dst_walk, starts, po
         _at(k, 10, i32), _at(k, 11, i64), _at(k, 12, i32), _at(k, 13, i32), _at(k, 14, i32),
         _at(k, 15, b1), _at(k, 16, b1), _at(k, 17, b1), k[18, 0] != 0,
         _at(k, 19, i64), _at2(k, 20, i32), k[21, 0], k[22, 0], k[23, 0], _at(k, 24, i64),
-        _at2(k, 25, np.int16), _at(k, 26, i64),
+        k[25, 0] != 0, _at2(k, 26, np.int16), _at(k, 27, i64),
         src_stops, src_walk, dst_stops, dst_walk, starts, point, latest, _at(sc, 0, i32),
         slack_at_target, squeeze, _at3(sc, 1, i32), _at2(sc, 2, i32), _at(sc, 3, b1),
-        _at2(sc, 4, b1), _at2(sc, 5, i32), _at2(sc, 6, i32), out_rows, out_rides)
+        _at2(sc, 4, b1), _at2(sc, 5, i32), _at2(sc, 6, i32), out_rows, out_rides, out_found)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -401,21 +406,23 @@ def _search(
     pat_stop_start, pat_stops, pat_board_ok, pat_alight_ok, board_slack, alight_slack,
     q_pattern, q_inst_start, q_time_start, t_arr, t_dep, stop_q_start, stop_q, stop_q_pos, inst_q,
     q_ok, inst_ok, stop_ok, unfiltered,
-    fp_start, fp_rows, min_conn, max_walk, rounds, pat_len, bounds, bounds_graph,
+    fp_start, fp_rows, min_conn, max_walk, rounds, pat_len, reverse, bounds, bounds_graph,
     src_stops, src_walk, dst_stops, dst_walk, starts, point, latest, egress, slack_at_target,
-    squeeze, labels, tgts, tgt_improved, flags, lists, q_state, out_rows, out_rides,
+    squeeze, labels, tgts, tgt_improved, flags, lists, q_state, out_rows, out_rides, out_found,
 ):
     """rRAPTOR: one run per start (`starts`, decreasing; or, `point` < INF, the one start of
     a point query: no array written from Python for it), each Pareto improvement's rides
     recorded, then with `squeeze` squeezed (`squeeze_rows`: in the same call, as one call from Python
-    costs ~10 us cache-cold in numba's dispatch alone).
+    costs ~10 us cache-cold in numba's dispatch alone) and laid out for `collect` (`_found`;
+    `reverse`: the day is searched backwards).
     `latest`: the latest start of the window (INF: none); a run's first boarding may wait
     at the origin until then, not later: a journey leaving after the window must not set
     labels that hide the in-window journeys with the same arrival.
     Resets the labels first (`Scratch.reset`). The targets' walks `dst_*` go into `egress`
     (s -> walk to the target, -1 if none) for the call and out again (numpy's item
     assignment from Python cost ~10 us a query cache-cold). Returns the number of journeys
-    written (capped by the output size) and the best target value (INF: none)."""
+    written (capped by the output size), the best target value (INF: none) and the ints
+    `_found` wrote (0 without `squeeze`)."""
     ready, ready_from, veh_inst = labels[0], labels[1], labels[2]
     veh_board, veh_alight, veh = labels[3], labels[4], labels[5]
     tgt, tgt_inst, tgt_board, tgt_alight = tgts[0], tgts[1], tgts[2], tgts[3]
@@ -460,16 +467,48 @@ def _search(
                 n_out += 1
             if v < best:
                 best = v
+    n_found = 0
     if squeeze:
         squeeze_rows(n_out, out_rows, out_rides, pat_len, pat_stop_start, pat_stops, board_slack,
                      alight_slack, q_pattern, q_inst_start, q_time_start, t_arr, t_dep, inst_q,
                      inst_ok, fp_start, fp_rows, min_conn)
+        n_found = _found(n_out, out_rows, out_rides, reverse, out_found)
     for m in range(len(dst_stops)):
         egress[dst_stops[m]] = -1
     top = INF
     for k in range(len(tgt)):
         top = min(top, tgt[k])
-    return n_out, top
+    return n_out, top, n_found
+
+
+@numba.njit(cache=True, nogil=True)
+def _found(n, out_rows, out_rides, reverse, found):
+    """The `n` squeezed journeys into `found` as `collect` makes them: each its number of
+    rides, then each ride's trip instance, board and alight positions and stop count in
+    travel order, the positions forward (a reversed day's run backwards along a reversed
+    trip). One `tolist` of a slice, not a conversion of each row and ride: ~8-11 us of
+    Python a plan cache-cold. Returns the ints written."""
+    out_len = out_rows[2]
+    out_inst, out_board, out_alight, out_length = out_rides[0], out_rides[1], out_rides[2], \
+        out_rides[3]
+    w = 0
+    for i in range(n):
+        m_len = out_len[i]
+        found[w] = m_len
+        w += 1
+        for r in range(m_len):
+            m = r if reverse else m_len - 1 - r     # rides were written target-first
+            length = out_length[i, m]
+            found[w] = out_inst[i, m]
+            if reverse:
+                found[w + 1] = length - 1 - out_alight[i, m]
+                found[w + 2] = length - 1 - out_board[i, m]
+            else:
+                found[w + 1] = out_board[i, m]
+                found[w + 2] = out_alight[i, m]
+            found[w + 3] = length
+            w += 4
+    return w
 
 
 @numba.njit(cache=True, nogil=True)

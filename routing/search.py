@@ -202,7 +202,8 @@ class Searches:
                   day.q_pattern, day.q_inst_start, day.q_time_start, day.t_arr, day.t_dep,
                   day.stop_q_start, day.stop_q, day.stop_q_pos, day.inst_q,
                   q_ok, inst_ok, stop_ok, unfiltered,
-                  fps.start, fps.rows, min_conn, max_walk, max_t + 1, self._pat_len, *bounds)
+                  fps.start, fps.rows, min_conn, max_walk, max_t + 1, self._pat_len, reverse,
+                  *bounds)
         return _new_search(
             day=day, pats=pats, fps=fps, board_slack=board, alight_slack=alight, q_ok=q_ok,
             inst_ok=inst_ok, stop_ok=stop_ok, unfiltered=unfiltered, min_conn=min_conn,
@@ -324,6 +325,8 @@ def departures(search: Search, sources: Sources, lo: int, hi: int) -> np.ndarray
     return c[(c >= lo) & (c <= hi)][::-1]
 
 
+_tuple_new = tuple.__new__
+
 # no lower bounds (table, graph): the kernel prunes by the target only
 _NO_BOUNDS = (np.zeros((0, 0), np.int16), np.zeros(0, np.int64))
 _NO_STARTS = np.zeros(0, np.int32)     # a point query's `starts` (its start goes as `point`)
@@ -343,23 +346,21 @@ def collect(search: Search, scratch: raptor.Scratch, sources: Sources, targets: 
         starts = departures(search, sources, rel, rel + window).astype(np.int32)
         point, latest = int(raptor.INF), rel + window
     out = scratch.outputs(max(raptor.OUT_ROWS, 4 * search.rounds * len(starts)))
-    n, best = raptor.search(search.pinned, scratch.pinned, sources.stops, sources.walk_s,
-                            targets.stops, targets.walk_s, starts, point, latest, True, True,
-                            out.rows, out.rides)
+    _, best, m = raptor.search(search.pinned, scratch.pinned, sources.stops, sources.walk_s,
+                               targets.stops, targets.walk_s, starts, point, latest, True, True,
+                               out.rows, out.rides, out.found)
     found: list[tuple[Ride, ...]] = []
-    if n == 0:
+    if m == 0:
         return found, best
-    # the squeezed rides as Python ints in one conversion per array (not a numpy scalar each)
-    lens = out.rows[2, :n].tolist()
-    insts, boards, alights, lengths = out.rides[:, :n].tolist()
-    for i in range(n):
-        ins, bs, als, ls = insts[i], boards[i], alights[i], lengths[i]
-        if reverse:
-            found.append(tuple(Ride(ins[m], ls[m] - 1 - als[m], ls[m] - 1 - bs[m], ls[m])
-                               for m in range(lens[i])))
-        else:
-            found.append(tuple(Ride(ins[m], bs[m], als[m], ls[m])
-                               for m in range(lens[i] - 1, -1, -1)))
+    # the journeys as the kernel laid them out (`raptor._found`: a journey's number of rides,
+    # then four ints a ride, in travel order), as Python ints in one conversion; a Ride
+    # through tuple.__new__ (its own __new__ is a Python function of four arguments)
+    vals = out.found[:m].tolist()
+    i = 0
+    while i < m:
+        end = i + 1 + 4 * vals[i]
+        found.append(tuple([_tuple_new(Ride, vals[j:j + 4]) for j in range(i + 1, end, 4)]))
+        i = end
     return found, best
 
 

@@ -87,12 +87,15 @@ def test_the_kernel_returns_the_best_target_value(net, monkeypatch):
     seen = []
 
     def kept(*args):
-        n, best = kernel(*args)
+        n, best, m = kernel(*args)
         assert args[1] is lent[-1].pinned
         tgt = lent[-1].tgt                  # k -> best arrival, k rides
         assert tgt.shape == (CFG.max_transfers + 2,)
         seen.append((best, int(tgt.min()), n))
-        return n, best
+        rows, found = args[-3], args[-1]    # `collect`'s journeys: rides, then 4 ints a ride
+        assert m == n + 4 * int(rows[2, :n].sum()) and found[0] == (rows[2, 0] if n else 0) \
+            or m == 0 == n
+        return n, best, m
 
     monkeypatch.setattr(search_mod.raptor, "search", kept)
     for q in _queries(net, 20, 7):
@@ -129,14 +132,16 @@ def test_the_pinned_kernel_runs_as_on_its_arrays(net, monkeypatch):
             sc = raptor.Scratch(search.rounds, net.n_stops, search.day.n_q)
             out = sc.outputs(max(raptor.OUT_ROWS, 4 * search.rounds * len(starts)))
             if pinned:
-                n, best = raptor.search(search.pinned, sc.pinned, *ends, True, True,
-                                        out.rows, out.rides)
+                n, best, m = raptor.search(search.pinned, sc.pinned, *ends, True, True,
+                                           out.rows, out.rides, out.found)
             else:
-                n, best = raptor._search(*search.kernel, *ends, sc.egress, True, True,
-                                         sc.labels, sc.tgts, sc.tgt_improved, sc.flags,
-                                         sc.lists, sc.q_state, out.rows, out.rides)
+                n, best, m = raptor._search(*search.kernel, *ends, sc.egress, True, True,
+                                            sc.labels, sc.tgts, sc.tgt_improved, sc.flags,
+                                            sc.lists, sc.q_state, out.rows, out.rides,
+                                            out.found)
             rides = [out.rides[:, i, :out.rows[2, i]].tolist() for i in range(n)]
-            got.append((n, best, out.rows[:, :n].tolist(), rides, sc.labels.tolist(),
+            got.append((n, best, out.rows[:, :n].tolist(), rides, out.found[:m].tolist(),
+                        sc.labels.tolist(),
                         sc.tgts.tolist(), sc.egress.tolist()))
         assert got[0] == got[1]
         compared += got[0][0]
@@ -213,7 +218,7 @@ def test_resolve_makes_a_whole_search(net):
                  **{n: getattr(d, n) for n in ("q_pattern", "q_inst_start", "q_time_start",
                                                "t_arr", "t_dep", "stop_q_start", "stop_q",
                                                "stop_q_pos", "inst_q")},
-                 "fp_start": f.start, "fp_rows": f.rows,
+                 "fp_start": f.start, "fp_rows": f.rows, "reverse": d.reverse,
                  **{n: values[n] for n in ("board_slack", "alight_slack", "q_ok", "inst_ok",
                                            "stop_ok", "unfiltered", "min_conn", "max_walk",
                                            "rounds", "pat_len", "bounds",

@@ -48,12 +48,14 @@ def test_compiled_squeeze_matches_the_reference(monkeypatch):
         assert args[names.index("squeeze")] is True
         unsqueezed = list(args)
         unsqueezed[names.index("squeeze")] = False
-        n, best = kernel(*unsqueezed)
-        rows, rides = args[-2:]                             # raptor.Outputs
+        n, best, m = kernel(*unsqueezed)
+        assert m == 0                                       # (nothing laid out for collect)
+        rows, rides = args[-3:-1]                           # raptor.Outputs
         raw.append((n, rows[2].copy(), rows[3].copy(),      # len, first ride's latest need,
                     *(a.copy() for a in rides[:3])))        # inst, board, alight
-        assert kernel(*args) == (n, best)                   # the same call, squeezed
-        return n, best
+        got = kernel(*args)                                 # the same call, squeezed
+        assert got[:2] == (n, best)
+        return got
 
     def kept_collect(search, *args):
         got, best = collect(search, *args)

@@ -62,9 +62,8 @@ def problem_response(
     )
 
 
-def _route_label(info: Any) -> str:
-    """A request's route template, from its match info."""
-    route = getattr(info, "route", None)
+def _route_label(route: Any) -> str:
+    """A request's route template, from its match info's route."""
     resource = getattr(route, "resource", None)
     if resource is not None and getattr(resource, "canonical", None):
         return resource.canonical
@@ -127,7 +126,9 @@ class RequestLedger:
         self.metrics = metrics
         self.batch = batch
         self.logger = logger
-        # (started, ended, method, match info, status, request id, annotations or None)
+        # (started, ended, method, route, status, request id, annotations or None): the
+        # route, not the request's match info (shared, long-lived: a record held over a
+        # young collection keeps no per-request container alive besides the annotations)
         self._records: list[tuple[float, float, str, Any, int, str, dict[str, Any] | None]] = []
         self._handler: AccessLineHandler | None = None   # where the held records' lines go
         self._timer: asyncio.TimerHandle | None = None
@@ -145,7 +146,7 @@ class RequestLedger:
         handler = access_handler(logger) if lines else None
         if lines and (handler is None or (more and not CLASHING_FIELDS.isdisjoint(more))):
             self.drain()    # at once, after what is held
-            route = _route_label(request.match_info)
+            route = _route_label(request.match_info.route)
             elapsed = ended - started
             self._count(request.method, route, status, elapsed)
             access_line(logger, request.method, route, status, round(elapsed * 1000, 2), more)
@@ -156,7 +157,7 @@ class RequestLedger:
             if handler is not None:
                 handler.add_source(self)
         records = self._records
-        records.append((started, ended, request.method, request.match_info, status, rid,
+        records.append((started, ended, request.method, request.match_info.route, status, rid,
                         more or None))
         if len(records) == 1:
             self._arm()
@@ -190,8 +191,8 @@ class RequestLedger:
         name = self.logger.name
         wall = time.time() - time.perf_counter()   # a record's end on the wall clock
         entries: list[AccessEntry] = []
-        for started, ended, method, info, status, rid, more in records:
-            route = _route_label(info)
+        for started, ended, method, route, status, rid, more in records:
+            route = _route_label(route)
             elapsed = ended - started
             self._count(method, route, status, elapsed)
             if handler is not None:

@@ -7,6 +7,7 @@ import itertools
 import json
 import logging
 import secrets
+import threading
 import time
 from typing import Any, Iterator
 
@@ -132,6 +133,7 @@ class RequestLedger:
         self._records: list[tuple[float, float, str, Any, int, str, dict[str, Any] | None]] = []
         self._handler: AccessLineHandler | None = None   # where the held records' lines go
         self._timer: asyncio.TimerHandle | None = None
+        self._thread = 0    # the thread that holds the records (the loop's)
         # both labelled children of a (method, route, status), found once (bounded: routes
         # x methods x statuses); `labels()` takes a lock and builds the child key each call
         self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
@@ -165,6 +167,7 @@ class RequestLedger:
             self.flush()
 
     def _arm(self) -> None:
+        self._thread = threading.get_ident()
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:        # no loop to come back: now
@@ -179,9 +182,11 @@ class RequestLedger:
             self._handler.flush()
 
     def drain(self) -> None:
-        """Count the records held into the metric batch and give their lines to the handler."""
+        """Count the records held into the metric batch and give their lines to the handler;
+        from the loop's thread only (a line logged in a worker thread, a planner's, drains
+        nothing: the loop may be appending a record meanwhile)."""
         records = self._records
-        if not records:
+        if not records or threading.get_ident() != self._thread:
             return
         self._records = []
         if self._timer is not None:

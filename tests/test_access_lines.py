@@ -424,3 +424,27 @@ async def test_a_capture_handler_gets_each_line_at_once_after_what_is_held(
         batch.flush()
         assert registry.get_sample_value(
             "maas_http_requests_total", {"method": "POST", "route": "/gates/{gate}", "status": "200"}) == 1
+
+
+async def test_a_line_logged_in_another_thread_leaves_the_records_to_the_loop(
+        monkeypatch, quiet_aiohttp_access):
+    """A planner's thread writing a line drains nothing (the loop appends records without a
+    lock): the records held stay for the loop, none lost."""
+    import asyncio
+
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from maas.metric_batch import MetricBatch
+
+    stream, h, logger = _worker_logging(monkeypatch)
+    h.FLUSH_S = 60.0
+    batch = MetricBatch(flush_s=60.0)
+    app, registry = _ledger_app(batch)
+    async with TestClient(TestServer(app)) as client:
+        await client.get("/a")
+        await asyncio.to_thread(logging.getLogger("maas.probe").warning, "from a thread")
+        assert [line["msg"] for line in stream.lines()] == ["from a thread"]
+        batch.flush()
+        assert [line["msg"] for line in stream.lines()] == ["from a thread", "GET /a 200"]
+        assert registry.get_sample_value(
+            "maas_http_requests_total", {"method": "GET", "route": "/a", "status": "200"}) == 1

@@ -41,8 +41,15 @@ class MetricBatch:
 
     def drain_first(self, source: Callable[[], None]) -> None:
         """Call `source` at every flush, before the sums are written: who holds values of
-        their own for this batch (maas.middleware's RequestLedger) adds them then."""
+        their own for this batch (maas.middleware's RequestLedger) adds them then, and
+        calls `expect()` when it starts holding some."""
         self._before.append(source)
+
+    def expect(self) -> None:
+        """A source holds values for this batch: flush within `flush_s` (they are written
+        at most `flush_s` late, as the batch's own)."""
+        if self._timer is None:
+            self._arm()
 
     def inc(self, child: Any, amount: float = 1.0) -> None:
         counts = self._counts

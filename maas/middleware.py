@@ -174,6 +174,7 @@ class RequestLedger:
             self.flush()
             return
         self._timer = loop.call_later(self.FLUSH_S, self.flush)
+        self.batch.expect()   # the counts reach the metrics within the batch's FLUSH_S
 
     def flush(self) -> None:
         """Drain, and have the handler write its lines now."""

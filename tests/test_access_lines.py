@@ -448,3 +448,23 @@ async def test_a_line_logged_in_another_thread_leaves_the_records_to_the_loop(
         assert [line["msg"] for line in stream.lines()] == ["from a thread", "GET /a 200"]
         assert registry.get_sample_value(
             "maas_http_requests_total", {"method": "GET", "route": "/a", "status": "200"}) == 1
+
+
+async def test_a_held_records_counts_reach_the_metrics_within_the_batchs_time(
+        monkeypatch, quiet_aiohttp_access):
+    """The batch's timer runs from the first record held, not from the drain: another
+    worker's scrape sees a request at most the batch's FLUSH_S late, as before."""
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from maas.metric_batch import MetricBatch
+    from maas.middleware import RequestLedger
+
+    stream, h, logger = _worker_logging(monkeypatch)
+    h.FLUSH_S = 60.0
+    monkeypatch.setattr(RequestLedger, "FLUSH_S", 60.0)
+    batch = MetricBatch(flush_s=0.02)
+    app, registry = _ledger_app(batch)
+    async with TestClient(TestServer(app)) as client:
+        await client.get("/a")
+        await eventually(lambda: registry.get_sample_value(
+            "maas_http_requests_total", {"method": "GET", "route": "/a", "status": "200"}) == 1)

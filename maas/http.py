@@ -157,35 +157,52 @@ class Router:
 
 
 def _wrap(ep: Endpoint, handler: Handler) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    """The route's handler: what `ep` asks of every request decided here, once, as locals
+    (a path without parameters has no match info to check); a route with only a query
+    model (GET /v1/plan, /v1/stops) gets a handler of its own, that parses it and calls."""
+    roles, params, query, body, status = ep.auth, ep.path_params, ep.query, ep.body, ep.status
+    has_params = "{" in ep.path
+
+    if roles is None and not has_params and query is not None and body is None:
+        @functools.wraps(handler)
+        async def wrapped_query(request: web.Request) -> web.StreamResponse:
+            result = await handler(request, query=parse_query(request, query))
+            if isinstance(result, web.StreamResponse):
+                return result
+            return json_response(result, status=status)
+
+        return wrapped_query
+
     @functools.wraps(handler)
     async def wrapped(request: web.Request) -> web.StreamResponse:
-        if ep.auth is not None:
-            request[PRINCIPAL] = await _authenticate(request, ep.auth)
-        for name, value in request.match_info.items():
-            if not _storable(value):
-                # no resource is named so: nothing can be stored under such a name
-                raise NotFound(f"no such resource: {name} {_BAD_TEXT}", field=name)
+        if roles is not None:
+            request[PRINCIPAL] = await _authenticate(request, roles)
+        if has_params:
+            for name, value in request.match_info.items():
+                if not _storable(value):
+                    # no resource is named so: nothing can be stored under such a name
+                    raise NotFound(f"no such resource: {name} {_BAD_TEXT}", field=name)
         kwargs: dict[str, Any] = {}
-        if ep.path_params is not None:
+        if params is not None:
             try:
-                kwargs["path"] = ep.path_params.model_validate(dict(request.match_info))
+                kwargs["path"] = params.model_validate(dict(request.match_info))
             except ValidationError as exc:
                 errors = field_errors(exc)
                 names = ", ".join(e["field"] for e in errors)
                 raise InvalidParameter(f"invalid path parameter(s): {names}", errors=errors) from None
-        if ep.query is not None:
-            kwargs["query"] = parse_query(request, ep.query)
+        if query is not None:
+            kwargs["query"] = parse_query(request, query)
         elif request.rel_url.raw_query_string:   # (parsing an absent query costs ~2 us)
             _refuse_unknown(request.query.keys(), frozenset())
-        if ep.body is not None:
+        if body is not None:
             if ep.body_optional and not await request.read():
-                kwargs["body"] = ep.body()
+                kwargs["body"] = body()
             else:
-                kwargs["body"] = parse_model(await read_json(request), ep.body)
+                kwargs["body"] = parse_model(await read_json(request), body)
         result = await handler(request, **kwargs)
         if isinstance(result, web.StreamResponse):
             return result
-        return json_response(result, status=ep.status)
+        return json_response(result, status=status)
 
     return wrapped
 

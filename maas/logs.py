@@ -14,6 +14,7 @@ import logging
 import re
 import sys
 import time
+import weakref
 from datetime import datetime, timezone
 from collections.abc import Mapping
 from typing import Any
@@ -21,8 +22,9 @@ from uuid import UUID
 
 import orjson
 
-__all__ = ["request_id_var", "setup_logging", "log_access", "access_line", "JsonFormatter",
-           "AccessLineHandler", "RESERVED_LOG_FIELDS"]
+__all__ = ["request_id_var", "setup_logging", "log_access", "access_line", "access_handler",
+           "JsonFormatter", "AccessLineHandler", "AccessEntry", "RESERVED_LOG_FIELDS",
+           "CLASHING_FIELDS"]
 
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
 
@@ -133,7 +135,7 @@ def _add_fields(out: dict[str, object], fields: dict[str, object]) -> None:
 _PLAIN = frozenset((int, float, bool))
 
 
-def _access_handler(logger: logging.Logger) -> "AccessLineHandler | None":
+def access_handler(logger: logging.Logger) -> "AccessLineHandler | None":
     """The handler an INFO line of `logger` reaches alone, when that is an AccessLineHandler
     with our formatter and nothing on the way filters or also handles it (a `maas serve`
     worker after setup_logging); else None (tests' capture handlers, a custom set-up)."""
@@ -181,7 +183,7 @@ def log_access(logger: logging.Logger, msg: str, args: tuple[object, ...],
     refuses), the plain call."""
     if not logger.isEnabledFor(logging.INFO):
         return
-    direct = _access_handler(logger) if _STD.isdisjoint(fields) else None
+    direct = access_handler(logger) if _STD.isdisjoint(fields) else None
     if direct is not None:
         # what JsonFormatter.format writes for the record info() would make (the record's
         # own attributes never show; request_id is one of them), without the record
@@ -203,8 +205,8 @@ def access_line(logger: logging.Logger, method: str, route: str, status: int, ms
     response) with them."""
     if not logger.isEnabledFor(logging.INFO):
         return
-    direct = _access_handler(logger)
-    if direct is None or (more and not _CLASHING_FIELDS.isdisjoint(more)):
+    direct = access_handler(logger)
+    if direct is None or (more and not CLASHING_FIELDS.isdisjoint(more)):
         fields: dict[str, object] = {"method": method, "route": route, "status": status, "ms": ms}
         log_access(logger, "%s %s %s", (method, route, status), {**more, **fields} if more else fields)
         return
@@ -270,7 +272,7 @@ _ACCESS_BYTES = len(_access_text((0.0, "", "", "", "", 200, 0.25, None))) + 4
 _FIELD_BYTES = 32
 # extra fields held with an entry may not be its own (RESERVED_LOG_FIELDS) nor the head's:
 # JsonFormatter would write such a field over the head's member, in its place
-_CLASHING_FIELDS = RESERVED_LOG_FIELDS | {"ts", "level", "logger"}
+CLASHING_FIELDS = RESERVED_LOG_FIELDS | {"ts", "level", "logger"}
 
 
 def _bytes(line: str) -> int:
@@ -295,6 +297,20 @@ class AccessLineHandler(logging.StreamHandler):
         self._size = 0
         self._since = 0.0               # time.monotonic() of the first line held
         self._timer: Any = None         # the loop's TimerHandle while lines are held
+        # who holds access entries of their own for this handler (maas.middleware's
+        # RequestLedger): drained into it before anything is written, so the order stays
+        self._sources: weakref.WeakSet[Any] = weakref.WeakSet()
+
+    def add_source(self, source: Any) -> None:
+        """Drain `source` (anything with a `drain()` that gives its entries to
+        `write_entries`) whenever this handler writes."""
+        self._sources.add(source)
+
+    def write_entries(self, entries: list[AccessEntry]) -> None:
+        """Write the access lines of `entries` now, after what is held (a source's drain)."""
+        with self.lock:   # type: ignore[union-attr]
+            self._held.extend(entries)
+            self.flush()
 
     def emit(self, record: logging.LogRecord) -> None:
         if record.levelno >= logging.WARNING or record.name != "maas.http":
@@ -342,6 +358,8 @@ class AccessLineHandler(logging.StreamHandler):
 
     def flush(self) -> None:
         with self.lock:   # type: ignore[union-attr]  # (the timer calls it outside handle())
+            for source in list(self._sources):   # (a drain comes back through write_entries)
+                source.drain()
             if self._timer is not None:
                 self._timer.cancel()
                 self._timer = None

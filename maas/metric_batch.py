@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 from bisect import bisect_left
-from typing import Any
+from typing import Any, Callable
 
 from aiohttp import web
 
@@ -37,6 +37,19 @@ class MetricBatch:
         self._observed: dict[Any, list[float]] = {}   # histogram child -> [sum, n per bucket...]
         self._bounds: dict[Any, list[float]] = {}   # histogram child -> its buckets' upper bounds
         self._timer: asyncio.TimerHandle | None = None
+        self._before: list[Callable[[], None]] = []
+
+    def drain_first(self, source: Callable[[], None]) -> None:
+        """Call `source` at every flush, before the sums are written: who holds values of
+        their own for this batch (maas.middleware's RequestLedger) adds them then, and
+        calls `expect()` when it starts holding some."""
+        self._before.append(source)
+
+    def expect(self) -> None:
+        """A source holds values for this batch: flush within `flush_s` (they are written
+        at most `flush_s` late, as the batch's own)."""
+        if self._timer is None:
+            self._arm()
 
     def inc(self, child: Any, amount: float = 1.0) -> None:
         counts = self._counts
@@ -71,6 +84,8 @@ class MetricBatch:
 
     def flush(self) -> None:
         """Write what is held to the children (their values, or their mmap files)."""
+        for source in self._before:
+            source()
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None

@@ -143,10 +143,10 @@ def _worker_logging(monkeypatch):  # type: ignore[no-untyped-def]
 
 
 def test_a_line_written_without_a_record_is_the_formatters_line(monkeypatch):
-    from maas.logs import _access_handler, log_access, request_id_var
+    from maas.logs import access_handler, log_access, request_id_var
 
     stream, h, logger = _worker_logging(monkeypatch)
-    assert _access_handler(logger) is h
+    assert access_handler(logger) is h
     fields = {"method": "POST", "route": "/v1/gates/{gate}/validate", "status": 200, "ms": 1.5,
               "gate": "闸机-1", "note": "Bearer mk_abcdefghijklmnop", "id_number": "370102199001011234",
               "leg": None, "ok": True, "booking": object()}
@@ -168,10 +168,10 @@ def test_a_line_written_without_a_record_is_the_formatters_line(monkeypatch):
         log_access(logger, "x", (), {"levelname": "bogus"})
     # anything else on the way (a capture handler beside ours, a disabled logger): the record path
     monkeypatch.setattr(logging.root, "handlers", [h, logging.NullHandler()])
-    assert _access_handler(logger) is None
+    assert access_handler(logger) is None
     monkeypatch.setattr(logging.root, "handlers", [h])
     monkeypatch.setattr(logger, "disabled", True)
-    assert _access_handler(logger) is None
+    assert access_handler(logger) is None
 
 
 def test_a_write_counts_bytes_not_characters(handler):
@@ -302,3 +302,169 @@ async def test_held_fields_longer_than_guessed_still_write_at_most_a_pipe_buffer
     h.flush()
     assert len(stream.writes) > 1
     assert all(len(w.encode()) <= 4096 for w in stream.writes) and len(stream.lines()) == 60
+
+
+@pytest.fixture
+def quiet_aiohttp_access():  # type: ignore[no-untyped-def]
+    """aiohttp's own access lines off, as setup_logging sets them."""
+    access = logging.getLogger("aiohttp.access")
+    level = access.level
+    access.setLevel(logging.WARNING)
+    yield
+    access.setLevel(level)
+
+
+def _ledger_app(batch):  # type: ignore[no-untyped-def]
+    """An app with our middleware and three routes: plain, annotated, and one that logs a
+    warning while it runs; its metrics in a registry of its own."""
+    from aiohttp import web
+    from prometheus_client import CollectorRegistry
+
+    from maas.http import Router, annotate
+    from maas.middleware import Metrics, make_middlewares
+
+    registry = CollectorRegistry()
+    router = Router(tag="probe")
+
+    @router.get("/a", summary="plain")
+    async def plain(request: web.Request) -> web.Response:
+        return web.json_response({"ok": True})
+
+    @router.post("/gates/{gate}", summary="annotated")
+    async def gate(request: web.Request) -> web.Response:
+        annotate(request, gate=request.match_info["gate"], result="accept", id_number="secret")
+        return web.json_response({"ok": True})
+
+    @router.get("/warn", summary="a warning in a request")
+    async def warn(request: web.Request) -> web.Response:
+        logging.getLogger("maas.probe").warning("something odd")
+        return web.json_response({"ok": True})
+
+    app = web.Application(middlewares=make_middlewares(Metrics(registry), batch))
+    app.add_routes(router.routes)
+    return app, registry
+
+
+async def test_a_requests_bookkeeping_is_one_record_counted_and_written_together(
+        monkeypatch, quiet_aiohttp_access):
+    """In a worker (our handler alone), a request leaves one record: its line and its counts
+    are made when the records held are drained (a scrape, another line, FLUSH_S), the same
+    line and counts as at once, in the order the requests ended; every response has its id."""
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from maas.metric_batch import MetricBatch
+
+    stream, h, logger = _worker_logging(monkeypatch)
+    h.FLUSH_S = 60.0
+    batch = MetricBatch(flush_s=60.0)
+    app, registry = _ledger_app(batch)
+    async with TestClient(TestServer(app)) as client:
+        ids = []
+        for method, path in [("GET", "/a"), ("POST", "/gates/闸机-1"), ("GET", "/nope"),
+                             ("GET", "/warn"), ("GET", "/a")]:
+            r = await client.request(method, path)
+            ids.append(r.headers["X-Request-ID"])
+        assert all(ids) and len(set(ids)) == len(ids)
+        # the warning went out at once, after the lines of the requests before its own
+        lines = stream.lines()
+        assert [line.get("route") for line in lines] == ["/a", "/gates/{gate}", "unmatched", None]
+        assert lines[3]["msg"] == "something odd" and lines[3]["request_id"] == ids[3]
+        # the three drained then are summed in the batch; the last two are one record each
+        assert sum(batch._counts.values()) == 3
+        assert registry.get_sample_value(
+            "maas_http_requests_total", {"method": "GET", "route": "/a", "status": "200"}) == 0
+        batch.flush()                      # what /metrics does first
+        assert registry.get_sample_value(
+            "maas_http_requests_total", {"method": "GET", "route": "/a", "status": "200"}) == 2
+        assert registry.get_sample_value(
+            "maas_http_request_duration_seconds_count", {"method": "GET", "route": "/warn"}) == 1
+        assert registry.get_sample_value(
+            "maas_http_requests_total", {"method": "GET", "route": "unmatched", "status": "404"}) == 1
+        h.flush()
+    lines = stream.lines()
+    assert [(line.get("method"), line.get("route"), line.get("status")) for line in lines] == [
+        ("GET", "/a", 200), ("POST", "/gates/{gate}", 200), ("GET", "unmatched", 404),
+        (None, None, None), ("GET", "/warn", 200), ("GET", "/a", 200)]
+    access = [line for line in lines if "route" in line]
+    assert [line["request_id"] for line in access] == [ids[0], ids[1], ids[2], ids[3], ids[4]]
+    assert [list(line) for line in access][1] == [
+        "ts", "level", "logger", "msg", "request_id", "gate", "result", "method", "route",
+        "status", "ms"]
+    assert access[1]["gate"] == "闸机-1" and access[1]["msg"] == "POST /gates/{gate} 200"
+    assert all(isinstance(line["ms"], float) and line["level"] == "info" for line in access)
+
+
+async def test_a_capture_handler_gets_each_line_at_once_after_what_is_held(
+        monkeypatch, quiet_aiohttp_access):
+    """When another handler listens (tests' capture), the request's line and counts are made
+    at once, after the records held before it (drained first): nothing reordered."""
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from maas.metric_batch import MetricBatch
+
+    stream, h, logger = _worker_logging(monkeypatch)
+    h.FLUSH_S = 60.0
+    batch = MetricBatch(flush_s=60.0)
+    app, registry = _ledger_app(batch)
+    got: list[logging.LogRecord] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            got.append(record)
+
+    async with TestClient(TestServer(app)) as client:
+        await client.get("/a")
+        assert stream.writes == []
+        monkeypatch.setattr(logging.root, "handlers", [h, Keep()])
+        await client.post("/gates/g1")
+        assert [r.getMessage() for r in got] == ["POST /gates/{gate} 200"]
+        assert got[0].gate == "g1" and got[0].request_id
+        h.flush()
+        assert [line["route"] for line in stream.lines()] == ["/a", "/gates/{gate}"]
+        batch.flush()
+        assert registry.get_sample_value(
+            "maas_http_requests_total", {"method": "POST", "route": "/gates/{gate}", "status": "200"}) == 1
+
+
+async def test_a_line_logged_in_another_thread_leaves_the_records_to_the_loop(
+        monkeypatch, quiet_aiohttp_access):
+    """A planner's thread writing a line drains nothing (the loop appends records without a
+    lock): the records held stay for the loop, none lost."""
+    import asyncio
+
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from maas.metric_batch import MetricBatch
+
+    stream, h, logger = _worker_logging(monkeypatch)
+    h.FLUSH_S = 60.0
+    batch = MetricBatch(flush_s=60.0)
+    app, registry = _ledger_app(batch)
+    async with TestClient(TestServer(app)) as client:
+        await client.get("/a")
+        await asyncio.to_thread(logging.getLogger("maas.probe").warning, "from a thread")
+        assert [line["msg"] for line in stream.lines()] == ["from a thread"]
+        batch.flush()
+        assert [line["msg"] for line in stream.lines()] == ["from a thread", "GET /a 200"]
+        assert registry.get_sample_value(
+            "maas_http_requests_total", {"method": "GET", "route": "/a", "status": "200"}) == 1
+
+
+async def test_a_held_records_counts_reach_the_metrics_within_the_batchs_time(
+        monkeypatch, quiet_aiohttp_access):
+    """The batch's timer runs from the first record held, not from the drain: another
+    worker's scrape sees a request at most the batch's FLUSH_S late, as before."""
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from maas.metric_batch import MetricBatch
+    from maas.middleware import RequestLedger
+
+    stream, h, logger = _worker_logging(monkeypatch)
+    h.FLUSH_S = 60.0
+    monkeypatch.setattr(RequestLedger, "FLUSH_S", 60.0)
+    batch = MetricBatch(flush_s=0.02)
+    app, registry = _ledger_app(batch)
+    async with TestClient(TestServer(app)) as client:
+        await client.get("/a")
+        await eventually(lambda: registry.get_sample_value(
+            "maas_http_requests_total", {"method": "GET", "route": "/a", "status": "200"}) == 1)

@@ -54,6 +54,10 @@ class DomainMetrics:
             ["feed"], **kw)
         self._decisions: dict[tuple[str, str, str], Any] = {}   # online gate_decisions children
         self._outcomes: dict[tuple[str, str], Any] = {}   # bookings children
+        self.plan_bodies = Counter(
+            "maas_plan_bodies_total", "Point-query /v1/plan bodies: kept (answered from the "
+            "worker's memo, Settings.plan_memo) or made", ["outcome"], **kw)
+        self._bodies = {o: self.plan_bodies.labels(o) for o in ("kept", "made")}
         self._plans: dict[str, Any] = {}   # plan_latency children by kind
         self.plan_latency = Histogram(
             "maas_plan_duration_seconds", "Time to compute a /v1/plan answer (kind point|range)",
@@ -83,6 +87,10 @@ class DomainMetrics:
         if child is None:
             child = self._plans[kind] = self.plan_latency.labels(kind)
         self.batch.observe(child, seconds)
+
+    def plan_body(self, kept: bool) -> None:
+        """A point-query body answered from the memo (`kept`) or made."""
+        self.batch.inc(self._bodies["kept" if kept else "made"])
 
     def decision(self, via: str, d: Decision) -> Decision:
         key = (via, d.result, d.code)

@@ -383,6 +383,14 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(
         1_048_576, ge=1024, description="Largest JSON request body; feed uploads have their own."
     )
+    plan_memo: int = Field(
+        1024, ge=0, le=1_000_000,
+        description="Point-query /v1/plan bodies each worker keeps by what decides them (the "
+        "journeys found, every option but the time, the language): a query whose search finds "
+        "the same journeys is answered without assembling and rendering them again (~8-13 KB "
+        "an entry on the demo; cleared when full and with every new network or realtime "
+        "state). 0: off.",
+    )
     log_level: str = Field("INFO", description="Python logging level of the JSON logs.")
     migrate_on_start: bool = Field(True, description="Apply pending migrations at start-up.")
     db_pool_min: int = Field(2, ge=1, description="PostgreSQL connections each worker keeps open.")

@@ -399,11 +399,20 @@ def _order(kept: list[tuple], query: Query) -> None:
         kept.sort(key=lambda c: (c[1], c[2], -c[0]))
 
 
+def journey_keys(search: Search, found: list[tuple[Ride, ...]]) -> list[tuple[RideKey, ...]]:
+    """Each journey's rides as (trip, service date ordinal, board, alight): what the network
+    calls them, whatever day expansion the search ran on (an empty journey: ())."""
+    inst_trip, inst_date = search.day.inst_trip, search.day.inst_date
+    return [tuple([(inst_trip.item(r.inst), inst_date.item(r.inst), r.board, r.alight)
+                   for r in rides]) for rides in found]
+
+
 def assemble(ctx: Context, catalog: Catalog, search: Search, found: list[tuple[Ride, ...]],
              query: Query, src: Reach, dst: Reach, limit: int,
              window: tuple[int, int] | None = None,
              prices: list[int] | None = None,
-             walk: tuple[int, int, float] | None = None) -> list[Itinerary]:
+             walk: tuple[int, int, float] | None = None,
+             keys: list[tuple[RideKey, ...]] | None = None) -> list[Itinerary]:
     """Itineraries of the journeys `found` (rides in travel order): Pareto-filtered over
     (time to set out, time free at the destination, transfers: what the search optimises, board
     and alight times included), sorted for the kind of query (a point query with a
@@ -413,17 +422,15 @@ def assemble(ctx: Context, catalog: Catalog, search: Search, found: list[tuple[R
     criterion of the filter, and the cheapest journey is always among the `limit` returned.
     `walk` (departure, seconds, metres): the origin is within walking reach of the
     destination: a walk-only itinerary is offered (no ride: nothing beats it on transfers)
-    and every journey that walking from its own start would beat (arrive no later) dropped."""
+    and every journey that walking from its own start would beat (arrive no later) dropped.
+    `keys`: `journey_keys(search, found)`, when the caller has them already."""
     b = _Builder(ctx, catalog, query, src, dst)
-    inst_trip, inst_date = search.day.inst_trip, search.day.inst_date
     seen: set = set()
     raws = []
     legs = window is None       # (see raw)
-    for n, rides in enumerate(found):
-        if not rides:
+    for n, key in enumerate(journey_keys(search, found) if keys is None else keys):
+        if not key:
             continue
-        key = tuple([(inst_trip.item(r.inst), inst_date.item(r.inst), r.board, r.alight)
-                     for r in rides])
         if key in seen:
             continue
         seen.add(key)

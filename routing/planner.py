@@ -32,7 +32,7 @@ from routing.fares import FareClasses, FareTable, fare_classes
 from routing.footpaths import Footpaths, build_footpaths, haversine_m, near_stops
 from routing.frozen import blank
 from routing.itinerary import Itinerary, LegKey
-from routing.journeys import Catalog, assemble
+from routing.journeys import Catalog, assemble, journey_keys
 from routing.mcraptor import BagPool, collect_priced
 from routing.network import Network
 from routing.prebuilt import Shared, pack, register_trips, trip_arrays, unpack
@@ -84,6 +84,38 @@ class Query:
         q = blank(cls)
         vars(q).update(fields)
         return q
+
+
+class Prepared:
+    """A query searched, its itineraries not yet assembled (`Planner.prepare`). `key()` is
+    everything they are made of besides the planner: the journeys the search found (trips,
+    service dates, positions), the query but for its time, the limit, the range window, the
+    prices and the walk-only offer (which carries the query's time). Two queries to one
+    planner with equal keys get equal itineraries, so a caller may keep what it makes of them
+    (`maas.api.plan` keeps the rendered body) by the key, for as long as the planner lives."""
+
+    __slots__ = ("planner", "search", "found", "query", "src", "dst", "limit", "window",
+                 "prices", "walk", "_keys")
+
+    def __init__(self, planner: Planner, search: Any, found: list, query: Query, src: dict,
+                 dst: dict, limit: int, window: tuple[int, int] | None,
+                 prices: list[int] | None, walk: tuple[int, int, float] | None) -> None:
+        self.planner, self.search, self.found, self.query = planner, search, found, query
+        self.src, self.dst, self.limit, self.window = src, dst, limit, window
+        self.prices, self.walk = prices, walk
+        self._keys: list | None = None
+
+    def key(self) -> tuple:
+        self._keys = keys = journey_keys(self.search, self.found)
+        q = vars(self.query)
+        return (tuple([v for f, v in q.items() if f != "time_s"]), tuple(keys), self.limit,
+                self.window, None if self.prices is None else tuple(self.prices), self.walk)
+
+    def itineraries(self) -> list[Itinerary]:
+        p = self.planner
+        return assemble(p.ctx, p.catalog, self.search, self.found, self.query, self.src,
+                        self.dst, self.limit, self.window, prices=self.prices, walk=self.walk,
+                        keys=self._keys)
 
 
 class Children:
@@ -320,15 +352,31 @@ class Planner:
         only), price is a third Pareto criterion: slower journeys that cost less survive.
         `walk_only`: offer walking when within reach (see `_walk_only`; off for the
         segments of a via query, which ride to and from each via stop)."""
+        self._check(query, fares)
+        if query.via:
+            if fares is not None:
+                raise InvalidQuery("criteria=price is not combined with via", parameter="criteria")
+            return plan_via(self, query)
+        return self._prepare(query, fares, walk_only).itineraries()
+
+    def prepare(self, query: Query, fares: FareTable | None = None, *,
+                walk_only: bool = True) -> Prepared:
+        """`plan` up to its itineraries, for a query without `via` (several searches): the
+        search run, the itineraries not yet assembled (`Prepared`)."""
+        self._check(query, fares)
+        if query.via:
+            raise InvalidQuery("a via query is several searches: plan it", parameter="via")
+        return self._prepare(query, fares, walk_only)
+
+    @staticmethod
+    def _check(query: Query, fares: FareTable | None) -> None:
         if query.origin == query.destination:
             raise InvalidQuery("from and to are the same place")
         if fares is not None and (query.arrive_by or query.window_s > 0):
             raise InvalidQuery("criteria=price plans departures at a time: not with arrive_by "
                                "or window_min", parameter="criteria")
-        if query.via:
-            if fares is not None:
-                raise InvalidQuery("criteria=price is not combined with via", parameter="criteria")
-            return plan_via(self, query)
+
+    def _prepare(self, query: Query, fares: FareTable | None, walk_only: bool) -> Prepared:
         cfg = self.config
         max_walk = cfg.walk_radius_m if query.max_walk_m is None else max(0.0, query.max_walk_m)
         speed, walks = query.walk_speed_mps, self.searches.footpaths
@@ -354,8 +402,7 @@ class Planner:
             else None
         if walk is not None:    # (departure, seconds, metres): leave at the query time
             walk = (t0 - walk[0] if query.arrive_by else t0, *walk)
-        return assemble(self.ctx, self.catalog, search, rides, query, src, dst, limit, span,
-                        prices=prices, walk=walk)
+        return Prepared(self, search, rides, query, src, dst, limit, span, prices, walk)
 
     def _local_epoch(self, tz: str, d: date, time_s: int) -> int:
         """The epoch of the wall time `time_s` seconds after midnight of `d` in zone `tz`,

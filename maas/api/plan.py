@@ -20,7 +20,7 @@ from feeds.alerts import of_legs
 from maas.api import plan_json
 from maas.api.plan_options import PlanOptions
 from maas.api.realtime import AlertOut, alert_out
-from maas.appkeys import BOOKINGS, LIVE
+from maas.appkeys import BOOKINGS, LIVE, SETTINGS
 from maas.domain_metrics import DOMAIN_METRICS
 from maas.http import Router, json_body
 from maas.lang import request_lang
@@ -359,24 +359,92 @@ def render_json(request: web.Request, its: list[Itinerary], lang: str | None = N
 async def plan(request: web.Request, query: PlanQuery) -> web.Response:
     q = to_query(query)
     price = by_price(query)
-    planner = request.app[LIVE].current.planner
+    snap = request.app[LIVE].current
+    planner = snap.planner
     if planner is None:
         raise NoTimetable("no timetable is loaded yet")
+    names = request_lang(request, query.lang)
     started = time.perf_counter()
+    key = body = memo = None
     if price:
         table = await fare_table(planner, request.app[BOOKINGS].config.fares)
         its = await asyncio.to_thread(planner.plan, q, table)
     elif q.window_s > 0 or q.via:       # range and via queries: several searches, a thread
         its = await asyncio.to_thread(planner.plan, q)
     else:
+        memo = _bodies(request).of(snap)
         gauge = _gauge(planner)
         if gauge.inline():
-            its = gauge.plan(planner, q)
+            its, key, body = gauge.plan(planner, q, memo, query.lang, names)
         else:
-            its = await asyncio.to_thread(gauge.plan, planner, q)
+            its, key, body = await asyncio.to_thread(gauge.plan, planner, q, memo, query.lang,
+                                                     names)
     kind = "price" if price else "range" if q.window_s > 0 else "point"
-    request.app[DOMAIN_METRICS].plan_took(kind, time.perf_counter() - started)
-    return json_body(render_json(request, its, query.lang, request_lang(request, query.lang)))
+    metrics = request.app[DOMAIN_METRICS]
+    metrics.plan_took(kind, time.perf_counter() - started)
+    if key is not None:
+        metrics.plan_body(body is not None)
+    if body is None:
+        body = render_json(request, its, query.lang, names)
+        if key is not None:
+            _bodies(request).keep(memo, key, body)
+    return json_body(body)
+
+
+# --- rendered point plans, kept (Settings.plan_memo) ----------------------------------------
+# A point query's body is a function of the snapshot (its planner: network, realtime times,
+# ids' secret; its alerts), the app's fares, the journeys the search found, the query but for
+# its time (`Prepared.key`) and the two languages. Queries at different times often find the
+# same journeys (every query before a line's next departure finds it), so the search runs
+# each time and assembling, pricing and writing the body once serves them all. In (b)'s
+# stream of bench_requests.py a quarter of the bodies are such repeats.
+
+class _Bodies:
+    """One LiveNetwork's kept bodies: of its current snapshot only (a new snapshot, a new
+    network or realtime state, starts empty), at most `most` (cleared when full)."""
+
+    __slots__ = ("snap", "memo", "most")
+
+    def __init__(self, most: int) -> None:
+        self.snap: Any = None
+        self.memo: dict[tuple, bytes] | None = None
+        self.most = most
+
+    def of(self, snap: Any) -> dict[tuple, bytes] | None:
+        """The memo of `snap` (None: kept bodies are off)."""
+        if self.snap is not snap:
+            self.snap, self.memo = snap, {} if self.most > 0 else None
+        return self.memo
+
+    def keep(self, memo: dict[tuple, bytes], key: tuple, body: bytes) -> None:
+        if len(memo) >= self.most:
+            memo.clear()
+        memo[key] = body
+
+
+_BODIES: weakref.WeakKeyDictionary[Any, _Bodies] = weakref.WeakKeyDictionary()
+
+
+def _bodies(request: web.Request) -> _Bodies:
+    live = request.app[LIVE]
+    got = _BODIES.get(live)
+    if got is None:
+        got = _BODIES.setdefault(live, _Bodies(request.app[SETTINGS].plan_memo))
+    return got
+
+
+def _point(planner: Planner, q: Query, memo: dict[tuple, bytes] | None, lang: str | None,
+           names: str | None) -> tuple[list[Itinerary] | None, tuple | None, bytes | None]:
+    """A point query: (itineraries, memo key, None), or (None, key, body) when `memo` has
+    the body already; without a memo (itineraries, None, None)."""
+    if memo is None:
+        return planner.plan(q), None, None
+    prepared = planner.prepare(q)
+    key = (prepared.key(), lang, names)
+    body = memo.get(key)
+    if body is not None:
+        return None, key, body
+    return prepared.itineraries(), key, None
 
 
 # --- the fare table of criteria=price --------------------------------------------------------
@@ -448,13 +516,16 @@ class _Gauge:
         # one very slow query (a day expanded on first use) counts as slow, not as seconds
         self.typical += weight * (min(cpu_s, _SLOW_S) - self.typical)
 
-    def plan(self, planner: Planner, q: Query) -> list[Itinerary]:
+    def plan(self, planner: Planner, q: Query, memo: dict[tuple, bytes] | None = None,
+             lang: str | None = None, names: str | None = None
+             ) -> tuple[list[Itinerary] | None, tuple | None, bytes | None]:
+        """`_point(planner, q, memo, lang, names)`, measured as this gauge decides."""
         self.calls += 1
         if self.seen * _ALPHA >= 1 and self.calls % _EVERY:
-            return planner.plan(q)
+            return _point(planner, q, memo, lang, names)
         t = time.thread_time()
         try:
-            return planner.plan(q)
+            return _point(planner, q, memo, lang, names)
         finally:
             self.record(time.thread_time() - t)
 

@@ -165,7 +165,9 @@ async def test_plan_body_is_the_response_model(sample, app, params, on_loop):
 
 async def test_a_plan_asked_again_writes_the_same_body_from_its_memoised_legs(sample, app):
     from maas.api import plan_json
+    from maas.api.plan import _BODIES, _Bodies
 
+    _BODIES[app[LIVE]] = _Bodies(0)     # bodies not kept: every request renders its legs
     q = {"from": "bus:B1", "to": "rail:R4", "time": "07:00", "date": "2026-11-25"}
     plan_json.clear()
     first = await (await sample.get("/v1/plan", params=q)).read()
@@ -251,3 +253,102 @@ async def test_plan_body_of_realtime_legs_is_the_response_model(sample, app):
     plan_json.clear()
     assert render_json(request, its) == model.model_dump_json(by_alias=True).encode()
     assert render_json(request, its) == model.model_dump_json(by_alias=True).encode()
+
+
+# --- point-plan bodies kept by what decides them (Settings.plan_memo) -------------------------
+
+def _fresh(app, params: dict) -> bytes:
+    """The body of `params` made from scratch: the current planner's itineraries, rendered."""
+    from aiohttp.test_utils import make_mocked_request
+
+    from maas.api.plan import PlanQuery, render_json, to_query
+    from maas.lang import request_lang
+
+    request = make_mocked_request("GET", "/v1/plan", app=app)
+    its = app[LIVE].current.planner.plan(to_query(PlanQuery.model_validate(params)))
+    render_json = getattr(render_json, "original", render_json)     # (not counted)
+    return render_json(request, its, params.get("lang"), request_lang(request, params.get("lang")))
+
+
+def _count_renders(monkeypatch) -> list[int]:
+    import maas.api.plan as plan_api
+
+    made, render = [0], plan_api.render_json
+
+    def counted(*args, **kw):  # type: ignore[no-untyped-def]
+        made[0] += 1
+        return render(*args, **kw)
+    counted.original = render   # type: ignore[attr-defined]
+    monkeypatch.setattr(plan_api, "render_json", counted)
+    return made
+
+
+async def test_point_plans_at_other_times_are_answered_from_kept_bodies_byte_for_byte(
+        sample, app, monkeypatch):
+    """A stream of point queries (pairs, stops and coordinates, depart-at and arrive-by,
+    times every 10 minutes of a day, languages): every body is the one made from scratch for
+    its own query, and queries at other times that find the same journeys (before a line's
+    next departure) are answered without rendering again."""
+    made = _count_renders(monkeypatch)
+    pairs = [("bus:B1", "rail:R4"), ("bus:B1", "bus:B5"), ("36.6615,117.0200", "rail:R3"),
+             ("bus:B2", "36.0650,120.3100")]
+    asked, bodies = 0, {}
+    for a, b in pairs:
+        for arrive_by in ("false", "true"):
+            for m in range(5 * 60, 23 * 60, 10):
+                for lang in (None, "zh"):
+                    params = {"from": a, "to": b, "date": "2026-11-25", "arrive_by": arrive_by,
+                              "time": f"{m // 60:02d}:{m % 60:02d}", **({"lang": lang} if lang else {})}
+                    r = await sample.get("/v1/plan", params=params)
+                    assert r.status == 200, await r.text()
+                    body = await r.read()
+                    assert body == _fresh(app, params), params
+                    asked += 1
+                    bodies.setdefault((a, b, arrive_by, lang, body), []).append(m)
+    assert made[0] < asked / 2                  # most answered from kept bodies
+    assert made[0] >= len(bodies)               # each distinct body made at least once
+    assert any(len(times) > 1 for times in bodies.values())    # the same body at other times
+
+
+async def test_kept_bodies_follow_a_new_realtime_state(sample, app, monkeypatch):
+    """A delay swapped in (a new snapshot) is shown at once: the kept bodies were of the
+    snapshot before."""
+    from maas.api.plan import PlanQuery, to_query
+    from routing.updates import StopTimeEvent, StopTimeUpdate, TripUpdate
+
+    made = _count_renders(monkeypatch)
+    params = {"from": "bus:B1", "to": "rail:R4", "time": "07:00", "date": "2026-11-25"}
+    first = await (await sample.get("/v1/plan", params=params)).read()
+    assert await (await sample.get("/v1/plan", params=params)).read() == first
+    assert made[0] == 1
+    snap = app[LIVE].current
+    ride = next(leg for it in snap.planner.plan(to_query(PlanQuery.model_validate(params)))
+                for leg in it.legs if leg.key is not None)
+    late = TripUpdate(ride.trip_id, ride.key.service_date, stop_updates=(StopTimeUpdate(
+        stop_id=ride.key.from_stop, arrival=StopTimeEvent(delay=150),
+        departure=StopTimeEvent(delay=150)),))
+    app[LIVE].current = dataclasses.replace(snap, planner=snap.planner.with_realtime([late]))
+    now = await (await sample.get("/v1/plan", params=params)).read()
+    assert made[0] == 2 and now != first and now == _fresh(app, params)
+    assert b'"delay_s":150' in now
+
+
+async def test_a_walk_offered_is_timed_by_each_query_not_kept_across_times(planned, app):
+    """The walk-only itinerary leaves at the query's time: another time, another body."""
+    q = {"from": "36.6001,117.0", "to": "36.6005,117.0", "date": "2026-11-25"}
+    a = await (await planned.get("/v1/plan", params={**q, "time": "07:30"})).json()
+    b = await (await planned.get("/v1/plan", params={**q, "time": "07:40"})).json()
+    assert a["itineraries"][0]["departure"].endswith("07:30:00+08:00")
+    assert b["itineraries"][0]["departure"].endswith("07:40:00+08:00")
+
+
+def test_kept_bodies_are_bounded_and_can_be_off():
+    from maas.api.plan import _Bodies
+
+    assert _Bodies(0).of(object()) is None
+    kept, snap = _Bodies(2), object()
+    memo = kept.of(snap)
+    for k in range(3):
+        kept.keep(memo, (k,), b"x")
+    assert len(memo) == 1 and kept.of(snap) is memo     # cleared when full, then kept
+    assert kept.of(object()) == {}                      # another snapshot: empty

@@ -86,8 +86,8 @@ class Query:
         return q
 
 
-class Prepared:
-    """A query searched, its itineraries not yet assembled (`Planner.prepare`). `key()` is
+class Searched:
+    """A query searched, its itineraries not yet assembled (`Planner.searched`). `key()` is
     everything they are made of besides the planner: the journeys the search found (trips,
     service dates, positions), the query but for its time, the limit, the range window, the
     prices and the walk-only offer (which carries the query's time). Two queries to one
@@ -357,16 +357,16 @@ class Planner:
             if fares is not None:
                 raise InvalidQuery("criteria=price is not combined with via", parameter="criteria")
             return plan_via(self, query)
-        return self._prepare(query, fares, walk_only).itineraries()
+        return self._searched(query, fares, walk_only).itineraries()
 
-    def prepare(self, query: Query, fares: FareTable | None = None, *,
-                walk_only: bool = True) -> Prepared:
+    def searched(self, query: Query, fares: FareTable | None = None, *,
+                 walk_only: bool = True) -> Searched:
         """`plan` up to its itineraries, for a query without `via` (several searches): the
-        search run, the itineraries not yet assembled (`Prepared`)."""
+        search run, the itineraries not yet assembled (`Searched`)."""
         self._check(query, fares)
         if query.via:
             raise InvalidQuery("a via query is several searches: plan it", parameter="via")
-        return self._prepare(query, fares, walk_only)
+        return self._searched(query, fares, walk_only)
 
     @staticmethod
     def _check(query: Query, fares: FareTable | None) -> None:
@@ -376,7 +376,7 @@ class Planner:
             raise InvalidQuery("criteria=price plans departures at a time: not with arrive_by "
                                "or window_min", parameter="criteria")
 
-    def _prepare(self, query: Query, fares: FareTable | None, walk_only: bool) -> Prepared:
+    def _searched(self, query: Query, fares: FareTable | None, walk_only: bool) -> Searched:
         cfg = self.config
         max_walk = cfg.walk_radius_m if query.max_walk_m is None else max(0.0, query.max_walk_m)
         speed, walks = query.walk_speed_mps, self.searches.footpaths
@@ -402,7 +402,7 @@ class Planner:
             else None
         if walk is not None:    # (departure, seconds, metres): leave at the query time
             walk = (t0 - walk[0] if query.arrive_by else t0, *walk)
-        return Prepared(self, search, rides, query, src, dst, limit, span, prices, walk)
+        return Searched(self, search, rides, query, src, dst, limit, span, prices, walk)
 
     def _local_epoch(self, tz: str, d: date, time_s: int) -> int:
         """The epoch of the wall time `time_s` seconds after midnight of `d` in zone `tz`,

@@ -394,7 +394,7 @@ async def plan(request: web.Request, query: PlanQuery) -> web.Response:
 # --- rendered point plans, kept (Settings.plan_memo) ----------------------------------------
 # A point query's body is a function of the snapshot (its planner: network, realtime times,
 # ids' secret; its alerts), the app's fares, the journeys the search found, the query but for
-# its time (`Prepared.key`) and the two languages. Queries at different times often find the
+# its time (`Searched.key`) and the two languages. Queries at different times often find the
 # same journeys (every query before a line's next departure finds it), so the search runs
 # each time and assembling, pricing and writing the body once serves them all. In (b)'s
 # stream of bench_requests.py a quarter of the bodies are such repeats.
@@ -439,12 +439,12 @@ def _point(planner: Planner, q: Query, memo: dict[tuple, bytes] | None, lang: st
     the body already; without a memo (itineraries, None, None)."""
     if memo is None:
         return planner.plan(q), None, None
-    prepared = planner.prepare(q)
-    key = (prepared.key(), lang, names)
+    searched = planner.searched(q)
+    key = (searched.key(), lang, names)
     body = memo.get(key)
     if body is not None:
         return None, key, body
-    return prepared.itineraries(), key, None
+    return searched.itineraries(), key, None
 
 
 # --- the fare table of criteria=price --------------------------------------------------------

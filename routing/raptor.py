@@ -53,6 +53,7 @@ KERNEL = (
 # flags, lists, q_state
 _SCRATCH = ((np.int32, 1), (np.int32, 3), (np.int32, 2), (np.bool_, 1), (np.bool_, 2),
             (np.int32, 2), (np.int32, 2))
+_OUTPUTS = ((np.int32, 2), (np.int32, 3), (np.int32, 1))     # an Outputs' rows, rides, found
 
 
 def pin(values: tuple, spec: tuple) -> np.ndarray:
@@ -83,7 +84,8 @@ def pin(values: tuple, spec: tuple) -> np.ndarray:
 class Outputs(NamedTuple):
     """Where `search` writes the journeys it finds (one a row, rides target-first),
     `squeeze_rows` their squeezed rides and `_found` the lot as `collect` reads them. Three
-    blocks, not eight arrays: numba types every argument of a call (~0.13 us each)."""
+    blocks, not eight arrays, and `search` takes them as one (`pinned`): numba types and
+    unboxes every argument of a call (~0.2-0.5 us an array cache-cold)."""
 
     rows: np.ndarray            # (4, cap): the run's start, rounds (rides), rides written,
     #                             the latest its first boarding may leave (see `_chain`)
@@ -91,6 +93,7 @@ class Outputs(NamedTuple):
     #                             alight positions, stops of its pattern (`squeeze_rows`)
     found: np.ndarray           # (cap * (1 + 4 * (rounds + 1)),) the squeezed journeys in
     #                             one run of ints, as `collect` makes its Rides (`_found`)
+    pinned: np.ndarray          # the three as `pin` packs them for `search` (`_OUTPUTS`)
 
 
 class Scratch:
@@ -126,8 +129,9 @@ class Scratch:
 
     def _outputs(self, cap: int) -> Outputs:
         K = self.rounds + 1
-        return Outputs(np.empty((4, cap), np.int32), np.empty((4, cap, K), np.int32),
-                       np.empty(cap * (1 + 4 * K), np.int32))
+        out = (np.empty((4, cap), np.int32), np.empty((4, cap, K), np.int32),
+               np.empty(cap * (1 + 4 * K), np.int32))
+        return Outputs(*out, pin(out, _OUTPUTS))
 
     def outputs(self, cap: int) -> Outputs:
         """Room for `cap` journeys of `search`: this scratch's own rows when they are enough
@@ -382,11 +386,12 @@ def _at3(block, i, dtype):
 
 
 @numba.njit(cache=True, nogil=True)
-def search(kernel, scratch, src_stops, src_walk, dst_stops, dst_walk, starts, point, latest,
-           slack_at_target, squeeze, out_rows, out_rides, out_found):
+def search(kernel, scratch, src, dst, starts, point, latest, slack_at_target, squeeze, out):
     """`_search` with its leading arguments as `pin`'s block `kernel` (`Search.pinned`: the
-    arrays and scalars `KERNEL` lists) and a Scratch's arrays as its block `scratch`
-    (`Scratch.pinned`): 14 arguments for numba to type and unbox, not 46."""
+    arrays and scalars `KERNEL` lists), a Scratch's arrays as its block `scratch`
+    (`Scratch.pinned`), the sources' and the targets' stops and walks as the two rows of
+    `src` and `dst` (`Sources.rows`) and the outputs as `out` (`Outputs.pinned`): 10
+    arguments for numba to type and unbox, not 46 (14 cost ~2 us more cache-cold)."""
     k, sc = kernel, scratch
     i32, i64, b1 = np.int32, np.int64, np.bool_
     return _search(
@@ -396,9 +401,10 @@ def search(kernel, scratch, src_stops, src_walk, dst_stops, dst_walk, starts, po
         _at(k, 15, b1), _at(k, 16, b1), _at(k, 17, b1), k[18, 0] != 0,
         _at(k, 19, i64), _at2(k, 20, i32), k[21, 0], k[22, 0], k[23, 0], _at(k, 24, i64),
         k[25, 0] != 0, _at2(k, 26, np.int16), _at(k, 27, i64),
-        src_stops, src_walk, dst_stops, dst_walk, starts, point, latest, _at(sc, 0, i32),
+        src[0], src[1], dst[0], dst[1], starts, point, latest, _at(sc, 0, i32),
         slack_at_target, squeeze, _at3(sc, 1, i32), _at2(sc, 2, i32), _at(sc, 3, b1),
-        _at2(sc, 4, b1), _at2(sc, 5, i32), _at2(sc, 6, i32), out_rows, out_rides, out_found)
+        _at2(sc, 4, b1), _at2(sc, 5, i32), _at2(sc, 6, i32), _at2(out, 0, i32),
+        _at3(out, 1, i32), _at(out, 2, i32))
 
 
 @numba.njit(cache=True, nogil=True)

@@ -69,15 +69,22 @@ def _new_search(**values: object) -> Search:
 
 @dataclass(frozen=True, eq=False)
 class Sources:
-    """Where the search starts: stops (search direction) and the walk to each (s)."""
+    """Where the search starts: stops (search direction) and the walk to each (s), the two
+    rows of one array (`raptor.search` takes it as one argument, not two)."""
 
-    stops: np.ndarray           # int32
-    walk_s: np.ndarray          # int32
+    rows: np.ndarray            # (2, n) int32: stops, walk seconds
+
+    @property
+    def stops(self) -> np.ndarray:
+        return self.rows[0]
+
+    @property
+    def walk_s(self) -> np.ndarray:
+        return self.rows[1]
 
     @classmethod
     def of(cls, reach: dict[int, tuple[int, int]]) -> Sources:
-        return cls(np.array(list(reach), dtype=np.int32),
-                   np.array([v[0] for v in reach.values()], dtype=np.int32))
+        return cls(np.array([list(reach), [v[0] for v in reach.values()]], dtype=np.int32))
 
 
 class Searches:
@@ -346,9 +353,8 @@ def collect(search: Search, scratch: raptor.Scratch, sources: Sources, targets: 
         starts = departures(search, sources, rel, rel + window).astype(np.int32)
         point, latest = int(raptor.INF), rel + window
     out = scratch.outputs(max(raptor.OUT_ROWS, 4 * search.rounds * len(starts)))
-    _, best, m = raptor.search(search.pinned, scratch.pinned, sources.stops, sources.walk_s,
-                               targets.stops, targets.walk_s, starts, point, latest, True, True,
-                               out.rows, out.rides, out.found)
+    _, best, m = raptor.search(search.pinned, scratch.pinned, sources.rows, targets.rows,
+                               starts, point, latest, True, True, out.pinned)
     found: list[tuple[Ride, ...]] = []
     if m == 0:
         return found, best

@@ -56,10 +56,9 @@ def test_the_bounds_write_fewer_labels(net, monkeypatch):  # noqa: F811
             sc = pl.searches.scratch(search.day.n_q)
             out = sc.outputs(raptor.OUT_ROWS)
             s, t = search_mod.Sources.of(src), search_mod.Sources.of(dst)
-            n, best, _ = raptor.search(raptor.pin(kernel, raptor.KERNEL), sc.pinned, s.stops,
-                                       s.walk_s, t.stops, t.walk_s, search_mod._NO_STARTS,
-                                       q.time_s, int(raptor.INF), True, True, out.rows,
-                                       out.rides, out.found)
+            n, best, _ = raptor.search(raptor.pin(kernel, raptor.KERNEL), sc.pinned, s.rows,
+                                       t.rows, search_mod._NO_STARTS, q.time_s, int(raptor.INF),
+                                       True, True, out.pinned)
             outs.append((n, best, out.rows[:, :n].tolist(), out.rides[:, :n].tolist()))
             written[bounded] += int((sc.veh[1:] < raptor.INF).sum() +
                                     (sc.ready[1:] < raptor.INF).sum())

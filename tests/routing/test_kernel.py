@@ -92,7 +92,9 @@ def test_the_kernel_returns_the_best_target_value(net, monkeypatch):
         tgt = lent[-1].tgt                  # k -> best arrival, k rides
         assert tgt.shape == (CFG.max_transfers + 2,)
         seen.append((best, int(tgt.min()), n))
-        rows, found = args[-3], args[-1]    # `collect`'s journeys: rides, then 4 ints a ride
+        out = lent[-1].outputs(raptor.OUT_ROWS)     # (a point query's: the scratch's own)
+        assert args[-1] is out.pinned
+        rows, found = out.rows, out.found   # `collect`'s journeys: rides, then 4 ints a ride
         assert m == n + 4 * int(rows[2, :n].sum()) and found[0] == (rows[2, 0] if n else 0) \
             or m == 0 == n
         return n, best, m
@@ -125,15 +127,16 @@ def test_the_pinned_kernel_runs_as_on_its_arrays(net, monkeypatch):
     for search, src, dst, rel, window in calls:
         starts = search_mod.departures(search, src, rel, rel + window).astype(np.int32) \
             if window else search_mod._NO_STARTS
-        ends = (src.stops, src.walk_s, dst.stops, dst.walk_s, starts,
-                int(raptor.INF) if window else rel, rel + window if window else int(raptor.INF))
+        times = (starts, int(raptor.INF) if window else rel,
+                 rel + window if window else int(raptor.INF))
+        ends = (src.stops, src.walk_s, dst.stops, dst.walk_s, *times)
         got = []
         for pinned in (True, False):
             sc = raptor.Scratch(search.rounds, net.n_stops, search.day.n_q)
             out = sc.outputs(max(raptor.OUT_ROWS, 4 * search.rounds * len(starts)))
             if pinned:
-                n, best, m = raptor.search(search.pinned, sc.pinned, *ends, True, True,
-                                           out.rows, out.rides, out.found)
+                n, best, m = raptor.search(search.pinned, sc.pinned, src.rows, dst.rows, *times,
+                                           True, True, out.pinned)
             else:
                 n, best, m = raptor._search(*search.kernel, *ends, sc.egress, True, True,
                                             sc.labels, sc.tgts, sc.tgt_improved, sc.flags,
@@ -162,6 +165,37 @@ def test_pin_takes_only_what_the_kernel_reads():
                 (a, 7.5, b), (7, 7, b), (a, 7)):
         with pytest.raises(TypeError):
             raptor.pin(bad, spec)
+
+
+def test_a_call_of_the_kernel_takes_ten_arguments(net, monkeypatch):
+    """`raptor.search` takes the sources and the targets as one (2, n) int32 array each
+    (stops, walks: `Sources.rows`, whose rows `stops` and `walk_s` are) and the outputs as
+    their pinned block (`Outputs.pinned`, the rows a point query's scratch keeps): numba
+    types and unboxes every argument of a call, ~2 us more cache-cold for 14."""
+    pl = Planner.build(net, CFG)
+    kernel = search_mod.raptor.search
+    names = list(inspect.signature(kernel.py_func).parameters)
+    assert len(names) == 10
+    lent = _lent(pl)
+    calls = []
+
+    def kept(*args):
+        calls.append(dict(zip(names, args)))
+        return kernel(*args)
+
+    monkeypatch.setattr(search_mod.raptor, "search", kept)
+    for q in _queries(net, 3, 18):
+        pl.plan(q)
+        got = calls[-1]
+        src = pl._reach(q.destination if q.arrive_by else q.origin,
+                        pl.searches.footpaths(q.arrive_by), CFG.walk_radius_m)
+        s = search_mod.Sources.of(src)
+        assert got["src"].dtype == np.int32 and got["src"].tolist() == s.rows.tolist() \
+            == [s.stops.tolist(), s.walk_s.tolist()] == [list(src), [w for w, _ in src.values()]]
+        out = lent[-1].outputs(raptor.OUT_ROWS)
+        assert got["out"] is out.pinned
+        assert got["out"].tolist() == raptor.pin(out[:3], raptor._OUTPUTS).tolist()
+    assert search_mod.Sources.of({}).rows.shape == (2, 0)
 
 
 def test_a_negative_min_transfer_is_refused(net):
@@ -286,7 +320,8 @@ def test_footpath_rows_are_the_footpaths_as_the_kernel_reads_them(net):
 
 
 def test_the_kernel_writes_the_targets_walks_for_its_call_only(net, monkeypatch):
-    """`raptor.search` takes the targets (stops and walks, search direction) and writes them
+    """`raptor.search` takes the targets (stops and walks, search direction, as the two rows
+    of one array) and writes them
     into the scratch's egress only for its call: all -1 before and after, point, arrive-by
     and range queries alike; a point query's start goes as `point` (no `starts`), a range
     query's runs as `starts`."""
@@ -302,8 +337,7 @@ def test_the_kernel_writes_the_targets_walks_for_its_call_only(net, monkeypatch)
         assert (egress == -1).all()
         got = kernel(*args)
         assert (egress == -1).all()
-        seen.append((args[names.index("dst_stops")].tolist(),
-                     args[names.index("dst_walk")].tolist()))
+        seen.append(tuple(args[names.index("dst")].tolist()))
         runs.append((len(args[names.index("starts")]), args[names.index("point")]))
         return got
 

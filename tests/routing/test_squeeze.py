@@ -41,6 +41,12 @@ def test_compiled_squeeze_matches_the_reference(monkeypatch):
     raw: list = []
     seen: list = []
     kernel, collect = search_mod.raptor.search, planner_mod.collect
+    outputs, made = search_mod.raptor.Scratch.outputs, {}
+
+    def kept_outputs(self, cap):
+        out = outputs(self, cap)
+        made[id(out.pinned)] = out          # (`search` takes the outputs as one block)
+        return out
 
     names = list(inspect.signature(kernel.py_func).parameters)
 
@@ -50,7 +56,7 @@ def test_compiled_squeeze_matches_the_reference(monkeypatch):
         unsqueezed[names.index("squeeze")] = False
         n, best, m = kernel(*unsqueezed)
         assert m == 0                                       # (nothing laid out for collect)
-        rows, rides = args[-3:-1]                           # raptor.Outputs
+        rows, rides = made[id(args[-1])][:2]                # raptor.Outputs
         raw.append((n, rows[2].copy(), rows[3].copy(),      # len, first ride's latest need,
                     *(a.copy() for a in rides[:3])))        # inst, board, alight
         got = kernel(*args)                                 # the same call, squeezed
@@ -63,6 +69,7 @@ def test_compiled_squeeze_matches_the_reference(monkeypatch):
         return got, best
 
     monkeypatch.setattr(search_mod.raptor, "search", kept_kernel)
+    monkeypatch.setattr(search_mod.raptor.Scratch, "outputs", kept_outputs)
     monkeypatch.setattr(planner_mod, "collect", kept_collect)
     d = date(2021, 10, 20)
     served = np.unique(net.st_stop)

@@ -144,116 +144,58 @@ class Itinerary:
 
 def _pack(key: ItineraryKey) -> bytes:
     """The format 2 body of `key` (module docstring). No compression on most ids: zlib's
-    Huffman coding cost ~15 us an id, more than the whole encoding does now. Everything of a
-    leg but its departure's delta is the leg's own (`_leg_part`, kept by the LegKey: the
-    planner hands the same LegKey out with its ride), so an id over legs seen before is a
-    join of their parts and the deltas."""
-    versions = key.versions
-    head = _VERSIONS.get(versions)
-    if head is None:
-        head = _versions_part(versions)
-    nums = bytearray(head[0])
-    _varint(nums, len(key.legs))
-    texts = [head[1]]
+    Huffman coding cost ~15 us an id, more than the whole encoding does now."""
+    nums = [len(key.versions)]
+    texts = []
+    index: dict[str, int] = {}
+    for i, (feed, version) in enumerate(key.versions, 1):
+        nums += (len(feed), len(version))
+        texts += (feed, version)
+        index.setdefault(feed, i)
+    nums.append(len(key.legs))
     prev = trip_chars = 0
-    memo = _LEG_PARTS
     for leg in key.legs:
-        got = memo.get(id(leg))
-        if got is None or got[0] is not leg or got[1] is not versions:
-            got = _leg_part(leg, versions, head[2])
-        _, _, dep, arr, first, rest, text, tn = got
-        d = dep - prev
-        nums += first
-        _varint(nums, d << 1 ^ d >> 63)     # zigzag (|d| < 2**63: datetimes' range)
-        nums += rest
-        texts.append(text)
+        trip, from_stop, to_stop = leg.trip_id, leg.from_stop, leg.to_stop
+        feed, colon, rest = trip.partition(":")
+        ref = index.get(feed, 0) if colon else 0
+        if ref:
+            n = len(feed) + 1
+            if from_stop[:n] == to_stop[:n] == trip[:n]:
+                trip, from_stop, to_stop = rest, from_stop[n:], to_stop[n:]
+            else:
+                ref = 0
+        board = leg.board_pos
+        hops = leg.alight_pos - board - 1
+        if board < 0 or hops < 0:
+            raise ValueError("LegKey positions must satisfy 0 <= board_pos < alight_pos")
+        departure, arrival = leg.departure, leg.arrival
+        if departure.tzinfo is None or arrival.tzinfo is None:
+            raise ValueError("LegKey times must be timezone-aware")
+        dep = int(departure.timestamp())
+        arr = int(arrival.timestamp())
+        # zigzag: 0, -1, 1, -2 ... -> 0, 1, 2, 3 ... (|n| < 2**63: datetimes' range)
+        d, a, s = dep - prev, arr - dep, leg.service_date.toordinal() - _UNIX_DAY - dep // 86400
+        tn = len(trip)
+        nums += (ref, tn, len(from_stop), len(to_stop), d << 1 ^ d >> 63,
+                 a << 1 ^ a >> 63, s << 1 ^ s >> 63, board, hops)
+        texts += (trip, from_stop, to_stop)
         trip_chars += tn
         prev = arr
-    data = "".join(texts).encode()
+    text = "".join(texts).encode()
+    kind = _STORED
     if trip_chars >= _DEFLATE_TRIPS:
         z = zlib.compressobj(1, zlib.DEFLATED, -9, 1)   # level 6 is no shorter here
-        packed = z.compress(data) + z.flush()
-        if len(packed) < len(data):
-            return b"".join((_DEFLATED_BYTE, nums, packed))
-    return b"".join((_STORED_BYTE, nums, data))
-
-
-def _varint(out: bytearray, n: int) -> None:
-    """Unsigned LEB128 of n >= 0 appended to `out`."""
-    while n > 0x7F:
-        out.append(n & 0x7F | 0x80)
-        n >>= 7
-    out.append(n)
-
-
-def _uleb(nums: tuple[int, ...]) -> bytes:
-    """Unsigned LEB128 of each of `nums` (>= 0), concatenated (most are one byte each)."""
-    if max(nums) <= 0x7F:
-        return bytes(nums)
-    out = bytearray()
+        packed = z.compress(text) + z.flush()
+        if len(packed) < len(text):
+            kind, text = _DEFLATED, packed
+    out = bytearray((kind,))
     for n in nums:
-        _varint(out, n)
+        while n > 0x7F:
+            out.append(n & 0x7F | 0x80)
+            n >>= 7
+        out.append(n)
+    out += text
     return bytes(out)
-
-
-def _versions_part(versions: tuple[tuple[str, str], ...]
-                   ) -> tuple[bytes, str, dict[str, int]]:
-    """The varints and text of `versions` in a body and each feed's 1-based index, kept."""
-    nums = bytearray()
-    _varint(nums, len(versions))
-    index: dict[str, int] = {}
-    for i, (feed, version) in enumerate(versions, 1):
-        _varint(nums, len(feed))
-        _varint(nums, len(version))
-        index.setdefault(feed, i)
-    got = (bytes(nums), "".join(f + v for f, v in versions), index)
-    if len(_VERSIONS) >= 64:
-        _VERSIONS.clear()
-    _VERSIONS[versions] = got
-    return got
-
-
-def _leg_part(leg: LegKey, versions: tuple[tuple[str, str], ...], index: dict[str, int]
-              ) -> tuple[LegKey, tuple[tuple[str, str], ...], int, int, bytes, bytes, str, int]:
-    """(leg, versions, departure, arrival (unix s), the leg's varints before its departure's
-    delta, those after it, its text, its trip id's length as written), kept by the leg's
-    identity while planned on `versions` (the entry holds the leg: its id is not reused)."""
-    trip, from_stop, to_stop = leg.trip_id, leg.from_stop, leg.to_stop
-    feed, colon, rest = trip.partition(":")
-    ref = index.get(feed, 0) if colon else 0
-    if ref:
-        n = len(feed) + 1
-        if from_stop[:n] == to_stop[:n] == trip[:n]:
-            trip, from_stop, to_stop = rest, from_stop[n:], to_stop[n:]
-        else:
-            ref = 0
-    board = leg.board_pos
-    hops = leg.alight_pos - board - 1
-    if board < 0 or hops < 0:
-        raise ValueError("LegKey positions must satisfy 0 <= board_pos < alight_pos")
-    departure, arrival = leg.departure, leg.arrival
-    if departure.tzinfo is None or arrival.tzinfo is None:
-        raise ValueError("LegKey times must be timezone-aware")
-    dep = int(departure.timestamp())
-    arr = int(arrival.timestamp())
-    a, s = arr - dep, leg.service_date.toordinal() - _UNIX_DAY - dep // 86400
-    got = (leg, versions, dep, arr, _uleb((ref, len(trip), len(from_stop), len(to_stop))),
-           _uleb((a << 1 ^ a >> 63, s << 1 ^ s >> 63, board, hops)),
-           trip + from_stop + to_stop, len(trip))
-    if len(_LEG_PARTS) >= _LEG_PARTS_MAX:
-        _LEG_PARTS.clear()
-    _LEG_PARTS[id(leg)] = got
-    return got
-
-
-_STORED_BYTE, _DEFLATED_BYTE = bytes((_STORED,)), bytes((_DEFLATED,))
-
-# versions -> (their varints, their text, feed -> 1-based index); a planner has a few sets
-_VERSIONS: dict[tuple[tuple[str, str], ...], tuple[bytes, str, dict[str, int]]] = {}
-# id(LegKey) -> `_leg_part`'s tuple; bounded, cleared when full
-_LEG_PARTS: dict[int, tuple[LegKey, tuple[tuple[str, str], ...], int, int, bytes, bytes, str,
-                            int]] = {}
-_LEG_PARTS_MAX = 1 << 14       # ~0.3 KB an entry
 
 
 def _tag(body: bytes, secret: bytes) -> bytes:

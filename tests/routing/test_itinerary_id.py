@@ -167,39 +167,3 @@ def test_the_memos_stay_bounded(monkeypatch):
         assert len(itinerary._IDS) <= 2 and len(itinerary._KEYED) <= 16
         assert [decode_id(s, secret) for s in ids] == keys
         assert [encode_id(k, secret) for k in keys] == ids
-
-
-def test_a_leg_seen_before_is_packed_from_its_kept_part(monkeypatch):
-    """An id over legs packed before joins their kept parts: the same bytes as packing them
-    anew, also in another itinerary (another delta before it) and on other versions (another
-    feed index, or none: written whole)."""
-    from routing import itinerary
-
-    made = []
-    part = itinerary._leg_part
-    monkeypatch.setattr(itinerary, "_leg_part", lambda *a: made.append(a[0]) or part(*a))
-    itinerary._IDS.clear()
-    key = _key()
-    first = encode_id(key)
-    assert made == list(key.legs)
-    second_only = replace(key, legs=key.legs[1:])
-    other_versions = replace(key, versions=(("qdbus", "v12"), ("hsr", "v4")))
-    no_prefix = replace(key, versions=(("rail", "v1"),))
-    ids = [encode_id(k) for k in (key, second_only, other_versions, no_prefix)]
-    assert ids[0] == first == _NEW_ID
-    assert made == list(key.legs) * 3       # the same versions: nothing packed again
-    assert [decode_id(s) for s in ids] == [key, second_only, other_versions, no_prefix]
-    fresh = [replace(k, legs=tuple(replace(leg) for leg in k.legs))
-             for k in (second_only, other_versions, no_prefix)]
-    assert [encode_id(k) for k in fresh] == ids[1:]
-
-
-def test_the_leg_parts_stay_bounded(monkeypatch):
-    from routing import itinerary
-
-    monkeypatch.setattr(itinerary, "_LEG_PARTS_MAX", 2)
-    keys = [_key(), _nyc_key(), replace(_key(), legs=_key().legs[::-1][:1])]
-    for _ in range(3):
-        ids = [encode_id(k) for k in keys]
-        assert len(itinerary._LEG_PARTS) <= 2
-        assert [decode_id(s) for s in ids] == keys

@@ -60,6 +60,7 @@ _STORED, _DEFLATED = 2, 3       # first byte of a format 2 body: how its text is
 _TAG_BYTES = 8
 _DEFLATE_TRIPS = 96             # trip id code points (as written) from which deflating may pay
 _UNIX_DAY = 719163              # date(1970, 1, 1).toordinal()
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 DEFAULT_SECRET = b"maas-itinerary-id-v1"
 
 
@@ -145,22 +146,28 @@ class Itinerary:
 def _pack(key: ItineraryKey) -> bytes:
     """The format 2 body of `key` (module docstring). No compression on most ids: zlib's
     Huffman coding cost ~15 us an id, more than the whole encoding does now."""
-    nums = [len(key.versions)]
-    texts = []
-    index: dict[str, int] = {}
-    for i, (feed, version) in enumerate(key.versions, 1):
-        nums += (len(feed), len(version))
-        texts += (feed, version)
-        index.setdefault(feed, i)
-    nums.append(len(key.legs))
+    versions = key.versions
+    head = _VERSIONS.get(versions)
+    if head is None:
+        head = _versions_part(versions)
+    out = bytearray(head[0])
+    append = out.append
+    texts = [head[1]]
+    index = head[2]
+    n = len(key.legs)
+    if n > 0x7F:
+        _varint(out, n)
+    else:
+        append(n)
     prev = trip_chars = 0
     for leg in key.legs:
         trip, from_stop, to_stop = leg.trip_id, leg.from_stop, leg.to_stop
         feed, colon, rest = trip.partition(":")
         ref = index.get(feed, 0) if colon else 0
         if ref:
-            n = len(feed) + 1
-            if from_stop[:n] == to_stop[:n] == trip[:n]:
+            prefix = trip[:len(feed) + 1]
+            if from_stop.startswith(prefix) and to_stop.startswith(prefix):
+                n = len(prefix)
                 trip, from_stop, to_stop = rest, from_stop[n:], to_stop[n:]
             else:
                 ref = 0
@@ -171,31 +178,62 @@ def _pack(key: ItineraryKey) -> bytes:
         departure, arrival = leg.departure, leg.arrival
         if departure.tzinfo is None or arrival.tzinfo is None:
             raise ValueError("LegKey times must be timezone-aware")
-        dep = int(departure.timestamp())
-        arr = int(arrival.timestamp())
+        # int(x.timestamp()) at ~half its cost (its float, exact in whole seconds)
+        t = departure - _EPOCH
+        dep = int(departure.timestamp()) if t.microseconds else t.days * 86400 + t.seconds
+        t = arrival - _EPOCH
+        arr = int(arrival.timestamp()) if t.microseconds else t.days * 86400 + t.seconds
         # zigzag: 0, -1, 1, -2 ... -> 0, 1, 2, 3 ... (|n| < 2**63: datetimes' range)
         d, a, s = dep - prev, arr - dep, leg.service_date.toordinal() - _UNIX_DAY - dep // 86400
         tn = len(trip)
-        nums += (ref, tn, len(from_stop), len(to_stop), d << 1 ^ d >> 63,
-                 a << 1 ^ a >> 63, s << 1 ^ s >> 63, board, hops)
+        for n in (ref, tn, len(from_stop), len(to_stop), d << 1 ^ d >> 63,
+                  a << 1 ^ a >> 63, s << 1 ^ s >> 63, board, hops):
+            while n > 0x7F:
+                append(n & 0x7F | 0x80)
+                n >>= 7
+            append(n)
         texts += (trip, from_stop, to_stop)
         trip_chars += tn
         prev = arr
     text = "".join(texts).encode()
-    kind = _STORED
     if trip_chars >= _DEFLATE_TRIPS:
         z = zlib.compressobj(1, zlib.DEFLATED, -9, 1)   # level 6 is no shorter here
         packed = z.compress(text) + z.flush()
         if len(packed) < len(text):
-            kind, text = _DEFLATED, packed
-    out = bytearray((kind,))
-    for n in nums:
-        while n > 0x7F:
-            out.append(n & 0x7F | 0x80)
-            n >>= 7
-        out.append(n)
+            out[0] = _DEFLATED
+            text = packed
     out += text
     return bytes(out)
+
+
+def _varint(out: bytearray, n: int) -> None:
+    """Unsigned LEB128 of n >= 0 appended to `out`."""
+    while n > 0x7F:
+        out.append(n & 0x7F | 0x80)
+        n >>= 7
+    out.append(n)
+
+
+def _versions_part(versions: tuple[tuple[str, str], ...]
+                   ) -> tuple[bytes, str, dict[str, int]]:
+    """A body's first byte (`_STORED`) and the varints of `versions`, their text and each
+    feed's 1-based index; kept (a planner makes its ids on a few sets of versions)."""
+    out = bytearray((_STORED,))
+    _varint(out, len(versions))
+    index: dict[str, int] = {}
+    for i, (feed, version) in enumerate(versions, 1):
+        _varint(out, len(feed))
+        _varint(out, len(version))
+        index.setdefault(feed, i)
+    got = (bytes(out), "".join(f + v for f, v in versions), index)
+    if len(_VERSIONS) >= 64:
+        _VERSIONS.clear()
+    _VERSIONS[versions] = got
+    return got
+
+
+# versions -> `_versions_part`'s (head of the body, text, feed -> index); bounded
+_VERSIONS: dict[tuple[tuple[str, str], ...], tuple[bytes, str, dict[str, int]]] = {}
 
 
 def _tag(body: bytes, secret: bytes) -> bytes:

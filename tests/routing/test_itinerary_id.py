@@ -167,3 +167,42 @@ def test_the_memos_stay_bounded(monkeypatch):
         assert len(itinerary._IDS) <= 2 and len(itinerary._KEYED) <= 16
         assert [decode_id(s, secret) for s in ids] == keys
         assert [encode_id(k, secret) for k in keys] == ids
+
+
+def test_leg_times_are_written_as_their_whole_unix_seconds():
+    """A leg's times enter the body as ``int(t.timestamp())`` (whole seconds, truncated), in
+    whatever zone they are given; sub-second times (before 1970 too) round as that does."""
+    from zoneinfo import ZoneInfo
+
+    from routing import itinerary
+
+    key = _key()
+    shanghai = ZoneInfo("Asia/Shanghai")
+    local = replace(key, legs=tuple(replace(leg, departure=leg.departure.astimezone(shanghai),
+                                            arrival=leg.arrival.astimezone(shanghai))
+                                    for leg in key.legs))
+    assert encode_id(local) == _NEW_ID
+    utc = timezone.utc
+    for dep in (datetime(1969, 12, 31, 23, 59, 58, 500000, tzinfo=utc),
+                datetime(1969, 12, 31, 23, 59, 59, tzinfo=utc),
+                datetime(2026, 11, 25, 0, 5, 0, 999999, tzinfo=utc)):
+        arr = dep + timedelta(seconds=90, microseconds=7)
+        leg = replace(key.legs[1], departure=dep, arrival=arr)
+        body = itinerary._pack(replace(key, legs=(leg,)))
+        got = decode_id(encode_id(replace(key, legs=(leg,)))).legs[0]
+        assert int(got.departure.timestamp()) == int(dep.timestamp())
+        assert int(got.arrival.timestamp()) == int(leg.arrival.timestamp())
+        assert body == itinerary._pack(replace(key, legs=(replace(
+            leg, departure=got.departure, arrival=got.arrival),)))
+
+
+def test_the_versions_parts_are_kept_per_versions_and_bounded():
+    from routing import itinerary
+
+    key = _key()
+    itinerary._VERSIONS.clear()
+    for i in range(100):
+        other = replace(key, versions=(("hsr", f"v{i}"), ("qdbus", "v12")))
+        assert decode_id(encode_id(other)) == other
+        assert len(itinerary._VERSIONS) <= 64
+    assert encode_id(key) == _NEW_ID and key.versions in itinerary._VERSIONS

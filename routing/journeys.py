@@ -110,7 +110,6 @@ class Catalog:
 
     _MAX = 1 << 16          # entries per memo; cleared when full (bounded memory)
     _MAX_RIDES = 1 << 13    # a ride's leg is ~1 KB of objects
-    _MAX_WALKS = 1 << 11    # a walk's leg ~0.8 KB
 
     def __init__(self, ctx: Context, realtime: Realtime | None = None,
                  like: Catalog | None = None):
@@ -125,7 +124,6 @@ class Catalog:
         # passes the same ones, so its legs share one tuple (and renderers can key by it)
         self._spans: dict[tuple[int, int, int], tuple[Place, ...]] = like._spans if like else {}
         self._rides: dict[tuple[int, int, int, int], tuple[Leg, int, int]] = {}
-        self._walks: dict[tuple, Leg] = like._walks if like else {}
         self._versions: dict[frozenset[str], tuple[tuple[str, str], ...]] = \
             like._versions if like else {}
 
@@ -209,19 +207,6 @@ class Catalog:
         leg = filled(Leg, values)
         return leg, s_b, s_a, dep, arr
 
-    def walk(self, a: Place, b: Place, start: int, dist_m: float, dur: int) -> Leg:
-        """`_walk` between stop places, kept: a demo plan walks ~5 times, three in four of
-        them a walk an earlier plan showed (an origin stop to the stop a journey boards at,
-        at that journey's time)."""
-        key = (a.id, b.id, start, dist_m, dur)
-        got = self._walks.get(key)
-        if got is None:
-            got = _walk(a, b, start, dist_m, dur)
-            if len(self._walks) >= self._MAX_WALKS:
-                self._walks.clear()
-            self._walks[key] = got
-        return got
-
     def place(self, s: int) -> Place:
         got = self._places.get(s)
         if got is None:
@@ -286,15 +271,6 @@ class Catalog:
         return got
 
 
-def _walk(a: Place, b: Place, start: int, dist_m: float, dur: int) -> Leg:
-    """The leg walking `dist_m` metres from `a` to `b` in `dur` seconds from `start`."""
-    values = _WALK.copy()
-    values["from_place"], values["to_place"] = a, b
-    values["departure"], values["arrival"] = _dt(start, a.tz), _dt(start + dur, b.tz)
-    values["duration_s"], values["distance_m"] = dur, round(dist_m, 1)
-    return filled(Leg, values)
-
-
 class _Builder:
     def __init__(self, ctx: Context, catalog: Catalog, query: Query,
                  src: Reach, dst: Reach):
@@ -317,9 +293,11 @@ class _Builder:
         if dur is None:
             # math.ceil: np.ceil of a Python float is the same integer at ~5x the cost
             dur = math.ceil(dist_m / (self.q.walk_speed_mps or self.ctx.config.walk_speed_mps))
-        if a.id is None or b.id is None:       # a coordinate: a place of this query only
-            return _walk(a, b, start, dist_m, dur)
-        return self.cat.walk(a, b, start, dist_m, dur)
+        values = _WALK.copy()
+        values["from_place"], values["to_place"] = a, b
+        values["departure"], values["arrival"] = _dt(start, a.tz), _dt(start + dur, b.tz)
+        values["duration_s"], values["distance_m"] = dur, round(dist_m, 1)
+        return filled(Leg, values)
 
     def slack(self, r: RideKey, board: bool) -> int:
         """Board/alight time in effect at ride `r`'s stop (for drawing walks)."""

@@ -5,7 +5,6 @@ saving at any hour (midnight included, half an hour, a skipped day), and stay bo
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -115,7 +114,7 @@ def test_a_plain_querys_search_is_made_once_per_day():
     search) one Search, equal to a fresh one; a query with such an option its own, the
     same for the next query with the same options; the memo holds a few, each checked to
     be of the day asked for."""
-    from dataclasses import fields
+    from dataclasses import fields, replace
 
     import numpy as np
 
@@ -226,29 +225,3 @@ def test_a_catalogs_trips_read_their_routes_names_once():
             str(net.agency_name[int(net.route_agency[route])]), str(net.trip_headsign[t]),
             trip_number(net, t))
         assert all(type(v) in (int, str) for v in trip[:-1])
-
-
-def test_a_walk_between_stops_is_kept_and_a_coordinates_is_not():
-    """`Catalog.walk` keeps a walk between two stop places: a plan asked again shows the same
-    walk legs, equal to a fresh planner's; a walk from coordinates is made for its query
-    only; the memo stays under its bound."""
-    pl = Planner.build(NET)
-    stops = [Query(o, z, BASE, t) for o, z, t in (("t:A", "t:D", 7 * 3600),
-                                                  ("t:C", "t:D", 8 * 3600),
-                                                  ("t:D", "t:C", 9 * 3600))]
-    first = [leg for q in stops for it in pl.plan(q) for leg in it.legs if leg.mode == "walk"]
-    again = [leg for q in stops for it in pl.plan(q) for leg in it.legs if leg.mode == "walk"]
-    fresh = [leg for q in stops for it in Planner.build(NET).plan(q) for leg in it.legs
-             if leg.mode == "walk"]
-    assert first and all(a is b for a, b in zip(first, again, strict=True))
-    assert first == fresh
-    assert set(pl.catalog._walks.values()) == set(first)
-    coords = Query((36.8005, 117.0005), "t:C", BASE, 8 * 3600)
-    walks = [leg for it in pl.plan(coords) for leg in it.legs if leg.mode == "walk"]
-    assert walks and walks[0].from_place.id is None
-    assert all(leg.from_place.id is not None and leg.to_place.id is not None
-               for leg in pl.catalog._walks.values())
-    pl.catalog._MAX_WALKS = 1
-    for q in stops:
-        pl.plan(replace(q, time_s=q.time_s + 60))
-    assert len(pl.catalog._walks) == 1

@@ -16,7 +16,6 @@ access walk) and the arrival plus the alight time.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from typing import TYPE_CHECKING, NamedTuple
 from zoneinfo import ZoneInfo
@@ -50,23 +49,43 @@ class Ride(NamedTuple):
 
 _WALK = fields_of(Leg, mode="walk")     # a walk's Leg fields, to copy and fill
 _ZONES: dict[str, ZoneInfo] = {}      # a few zones a network: never cleared
+# The datetimes legs show, per zone (UTC: a leg key's) and epoch: a demo plan shows ~27 (a new
+# ride's four, ~11 of walks, made again each plan), half of them shown before (a ride's
+# departure is its access walk's arrival and other rides' too), and making one took ~0.4 us
+# against ~0.05 for a look-up. Ints to datetimes: the collector never tracks these dicts.
+_TIMES: dict[str, dict[int, datetime]] = {}
+_UTC: dict[int, datetime] = {}
+_MAX_TIMES = 1 << 14    # per zone; cleared when full (a datetime and its entry ~0.1 KB)
 
 
 def _dt(epoch: int, tz: str) -> datetime:
     """`epoch` in zone `tz` (the same as converting the UTC time with astimezone)."""
-    zone = _ZONES.get(tz)
-    if zone is None:
-        zone = _ZONES[tz] = ZoneInfo(tz)
-    return datetime.fromtimestamp(epoch, zone)
+    times = _TIMES.get(tz)
+    if times is None:
+        times = _TIMES[tz] = {}
+    got = times.get(epoch)
+    if got is None:
+        zone = _ZONES.get(tz)
+        if zone is None:
+            zone = _ZONES[tz] = ZoneInfo(tz)
+        if len(times) >= _MAX_TIMES:
+            times.clear()
+        got = times[epoch] = datetime.fromtimestamp(epoch, zone)
+    return got
 
 
 def _utc(epoch: int) -> datetime:
-    return datetime.fromtimestamp(epoch, timezone.utc)
+    got = _UTC.get(epoch)
+    if got is None:
+        if len(_UTC) >= _MAX_TIMES:
+            _UTC.clear()
+        got = _UTC[epoch] = datetime.fromtimestamp(epoch, timezone.utc)
+    return got
 
 
-@dataclass(frozen=True)
-class _Trip:
-    """What a transit leg shows of trip t, as plain Python values."""
+class _Trip(NamedTuple):
+    """What a transit leg shows of trip t, as plain Python values (a named tuple: a young
+    worker makes ~1 a plan, and a frozen dataclass's keyword call took ~1 us more)."""
 
     trip_id: str
     feed: str
@@ -81,7 +100,7 @@ class _Trip:
     headsign: str
     number: str             # train or flight number: trip_short_name, else route short name
     # a ride's Leg fields, those of the trip filled: copied and completed per ride (`filled`)
-    leg: dict = field(compare=False, repr=False)
+    leg: dict
 
 
 class Catalog:
@@ -99,6 +118,7 @@ class Catalog:
         self.ctx, self.net, self.rt = ctx, ctx.network, realtime
         self._places: dict[int, Place] = like._places if like else {}
         self._trips: dict[int, _Trip] = like._trips if like else {}
+        self._routes: dict[int, tuple[str, str, str, str, str]] = like._routes if like else {}
         self._refs: dict[tuple[int, int], int] = like._refs if like else {}
         # the stops a ride passes, per (pattern, board, alight): every trip of a pattern
         # passes the same ones, so its legs share one tuple (and renderers can key by it)
@@ -220,26 +240,34 @@ class Catalog:
         got = self._trips.get(t)
         if got is None:
             net = self.net
-            route = int(net.trip_route[t])
+            route = net.trip_route.item(t)
+            mode, route_id, route_short_name, route_long_name, operator = \
+                self._routes.get(route) or self._route(route)
             trip_id = str(net.trip_id[t])
-            mode, feed = str(net.route_mode[route]), trip_id.split(":", 1)[0]
-            route_id, route_short_name = str(net.route_id[route]), str(net.route_short_name[route])
-            route_long_name = str(net.route_long_name[route])
-            operator = str(net.agency_name[int(net.route_agency[route])])
-            headsign, number = str(net.trip_headsign[t]), trip_number(net, t)
-            got = _Trip(trip_id=trip_id, feed=feed,
-                        row=int(net.trip_st_start[t]), tz=int(self.ctx.trip_tz[t]),
-                        pattern=int(self.ctx.fwd.trip_pattern[t]), mode=mode,
-                        route_id=route_id, route_short_name=route_short_name,
-                        route_long_name=route_long_name, operator=operator,
-                        headsign=headsign, number=number,
-                        leg=fields_of(Leg, mode=mode, feed=feed, trip_id=trip_id,
-                                      route_id=route_id, route_short_name=route_short_name,
-                                      route_long_name=route_long_name, operator=operator,
-                                      headsign=headsign, trip_short_name=number))
+            feed, headsign, number = trip_id.split(":", 1)[0], str(net.trip_headsign[t]), \
+                trip_number(net, t)
+            got = _Trip(trip_id, feed, net.trip_st_start.item(t), self.ctx.trip_tz.item(t),
+                        self.ctx.fwd.trip_pattern.item(t), mode, route_id, route_short_name,
+                        route_long_name, operator, headsign, number,
+                        fields_of(Leg, mode=mode, feed=feed, trip_id=trip_id,
+                                  route_id=route_id, route_short_name=route_short_name,
+                                  route_long_name=route_long_name, operator=operator,
+                                  headsign=headsign, trip_short_name=number))
             if len(self._trips) >= self._MAX:
                 self._trips.clear()
             self._trips[t] = got
+        return got
+
+    def _route(self, route: int) -> tuple[str, str, str, str, str]:
+        """(mode, route id, short name, long name, operator) of a route, as `trip` shows them:
+        a young worker meets ~1 new trip a plan, mostly of routes it has seen."""
+        net = self.net
+        got = (str(net.route_mode[route]), str(net.route_id[route]),
+               str(net.route_short_name[route]), str(net.route_long_name[route]),
+               str(net.agency_name[net.route_agency.item(route)]))
+        if len(self._routes) >= self._MAX:
+            self._routes.clear()
+        self._routes[route] = got
         return got
 
 

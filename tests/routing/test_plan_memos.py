@@ -172,3 +172,56 @@ def test_an_itinerarys_versions_are_the_feeds_it_rides():
     assert len(pl.versions) == 2 and len(seen) >= 2
     assert pl.catalog.versions(frozenset()) == ()
     assert pl.catalog.versions(frozenset(f for f, _ in pl.versions)) == pl.versions
+
+
+def test_a_legs_times_are_made_once_and_as_fromtimestamp_makes_them():
+    """`journeys._dt`/`_utc` keep each zone's datetimes by epoch: the datetime
+    `fromtimestamp` makes (folds of a repeated hour included), the same object when asked
+    again, and at most `_MAX_TIMES` kept a zone."""
+    from datetime import timezone
+
+    from routing import journeys
+
+    epochs = [1_772_946_000 + 600 * n for n in range(-20, 20)]     # 2026-03-08, New York
+    epochs += [1_793_505_600 + 300 * n for n in range(-30, 30)]   # 2026-11-01, its repeat
+    for tz in ZONES:
+        for e in epochs:
+            got = journeys._dt(e, tz)
+            want = datetime.fromtimestamp(e, ZoneInfo(tz))
+            assert (got, got.fold, got.utcoffset(), got.isoformat()) == \
+                (want, want.fold, want.utcoffset(), want.isoformat()), (tz, e)
+            assert journeys._dt(e, tz) is got
+    for e in epochs:
+        got = journeys._utc(e)
+        assert got == datetime.fromtimestamp(e, timezone.utc) and got.tzinfo is timezone.utc
+        assert journeys._utc(e) is got
+    for n in range(journeys._MAX_TIMES + 10):
+        journeys._dt(n, "Europe/London")
+        journeys._utc(n)
+    assert 0 < len(journeys._TIMES["Europe/London"]) <= journeys._MAX_TIMES
+    assert 0 < len(journeys._UTC) <= journeys._MAX_TIMES
+
+
+def test_a_catalogs_trips_read_their_routes_names_once():
+    """`Catalog.trip` takes a route's mode, names and operator from the route's entry
+    (`Catalog._route`, made by its first trip), and every field is what the network says."""
+    from routing.trips import trip_number
+
+    pl = Planner.build(NET)
+    cat, net = pl.catalog, pl.network
+    t1, t2 = cat.trip(0), cat.trip(1)
+    assert list(cat._routes) == [int(net.trip_route[0])] == [int(net.trip_route[1])]
+    for t, trip in ((0, t1), (1, t2)):
+        route = int(net.trip_route[t])
+        assert trip.trip_id == str(net.trip_id[t]) and trip.feed == trip.trip_id.split(":")[0]
+        assert (trip.row, trip.tz, trip.pattern) == (int(net.trip_st_start[t]),
+                                                     int(pl.trip_tz[t]),
+                                                     int(pl.fwd.trip_pattern[t]))
+        assert (trip.mode, trip.route_id, trip.route_short_name, trip.route_long_name,
+                trip.operator, trip.headsign, trip.number) == cat._routes[route][:5] + (
+            str(net.trip_headsign[t]), trip_number(net, t)) == (
+            str(net.route_mode[route]), str(net.route_id[route]),
+            str(net.route_short_name[route]), str(net.route_long_name[route]),
+            str(net.agency_name[int(net.route_agency[route])]), str(net.trip_headsign[t]),
+            trip_number(net, t))
+        assert all(type(v) in (int, str) for v in trip[:-1])

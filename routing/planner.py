@@ -95,7 +95,7 @@ class Searched:
     (`maas.api.plan` keeps the rendered body) by the key, for as long as the planner lives."""
 
     __slots__ = ("planner", "search", "found", "query", "src", "dst", "limit", "window",
-                 "prices", "walk", "_keys")
+                 "prices", "walk", "keys")
 
     def __init__(self, planner: Planner, search: Any, found: list, query: Query, src: dict,
                  dst: dict, limit: int, window: tuple[int, int] | None,
@@ -103,19 +103,18 @@ class Searched:
         self.planner, self.search, self.found, self.query = planner, search, found, query
         self.src, self.dst, self.limit, self.window = src, dst, limit, window
         self.prices, self.walk = prices, walk
-        self._keys: list | None = None
+        self.keys = journey_keys(search, found)     # (what `assemble` starts from anyway)
 
     def key(self) -> tuple:
-        self._keys = keys = journey_keys(self.search, self.found)
         q = vars(self.query)
-        return (tuple([v for f, v in q.items() if f != "time_s"]), tuple(keys), self.limit,
+        return (tuple([v for f, v in q.items() if f != "time_s"]), tuple(self.keys), self.limit,
                 self.window, None if self.prices is None else tuple(self.prices), self.walk)
 
     def itineraries(self) -> list[Itinerary]:
         p = self.planner
         return assemble(p.ctx, p.catalog, self.search, self.found, self.query, self.src,
                         self.dst, self.limit, self.window, prices=self.prices, walk=self.walk,
-                        keys=self._keys)
+                        keys=self.keys)
 
 
 class Children:

@@ -365,14 +365,15 @@ async def plan(request: web.Request, query: PlanQuery) -> web.Response:
         raise NoTimetable("no timetable is loaded yet")
     names = request_lang(request, query.lang)
     started = time.perf_counter()
-    key = body = memo = None
+    key = body = memo = bodies = None
     if price:
         table = await fare_table(planner, request.app[BOOKINGS].config.fares)
         its = await asyncio.to_thread(planner.plan, q, table)
     elif q.window_s > 0 or q.via:       # range and via queries: several searches, a thread
         its = await asyncio.to_thread(planner.plan, q)
     else:
-        memo = _bodies(request).of(snap)
+        bodies = _bodies(request)
+        memo = bodies.of(snap)
         gauge = _gauge(planner)
         if gauge.inline():
             its, key, body = gauge.plan(planner, q, memo, query.lang, names)
@@ -386,8 +387,8 @@ async def plan(request: web.Request, query: PlanQuery) -> web.Response:
         metrics.plan_body(body is not None)
     if body is None:
         body = render_json(request, its, query.lang, names)
-        if key is not None:
-            _bodies(request).keep(memo, key, body)
+        if bodies is not None and key is not None:
+            bodies.keep(memo, key, body)
     return json_body(body)
 
 

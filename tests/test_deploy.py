@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.debian import ensure_packages
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -21,8 +23,9 @@ def test_every_variable_of_the_env_example_is_a_setting():
 
 
 def test_haproxy_example_is_valid():
-    if shutil.which("haproxy") is None:
-        pytest.skip("haproxy is not installed (apt-get install haproxy)")
+    reason = ensure_packages(("haproxy",), lambda: shutil.which("haproxy") is not None)
+    if reason:
+        pytest.skip(reason)
     r = subprocess.run(["haproxy", "-c", "-f", str(ROOT / "deploy/haproxy.cfg")],
                        capture_output=True, text=True, timeout=30)
     assert r.returncode == 0, r.stdout + r.stderr

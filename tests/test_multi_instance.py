@@ -18,17 +18,17 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 import urllib.error
 import urllib.request
 import uuid
 import zipfile
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 
+from tests.debian import ensure_packages
 from tests.polling import eventually_sync
 
 pytestmark = pytest.mark.slow
@@ -49,16 +49,10 @@ def _pg_bin() -> Path | None:
 
 def _install() -> str | None:
     """None when PostgreSQL, redis-server and haproxy are there (installed now if needed)."""
-    if _pg_bin() and shutil.which("redis-server") and shutil.which("haproxy"):
-        return None
-    if os.geteuid() != 0 or not shutil.which("apt-get"):
-        return "postgresql, redis-server and haproxy are missing and we are not root with apt-get"
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    r = subprocess.run(["apt-get", "install", "-y", "-q", "postgresql", "redis-server", "haproxy"],
-                       env=env, capture_output=True, text=True, timeout=600)
-    if r.returncode != 0 or not (_pg_bin() and shutil.which("redis-server") and shutil.which("haproxy")):
-        return f"apt-get install failed: {r.stderr[-500:]}"
-    return None
+    return ensure_packages(
+        ("postgresql", "redis-server", "haproxy"),
+        lambda: bool(_pg_bin() and shutil.which("redis-server") and shutil.which("haproxy")),
+        timeout_s=600)
 
 
 def _http(method: str, url: str, body: bytes | dict | None = None, headers: dict | None = None,

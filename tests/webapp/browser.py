@@ -8,11 +8,10 @@ where the driver is, so it never downloads a browser or a driver of its own.
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
 from pathlib import Path
 from typing import Any, Callable
 
+from tests.debian import ensure_packages
 from tests.polling import eventually_sync
 
 CHROMIUM = "/usr/bin/chromium"
@@ -25,21 +24,9 @@ WAIT_S = 30.0        # bound of every wait for the page (a slow shared machine, 
 
 def ensure_chromium() -> str | None:
     """None when chromium and chromedriver are there (installing them if need be), else why not."""
-    if os.path.exists(CHROMIUM) and os.path.exists(DRIVER) and os.path.exists(FONT):
-        return None
-    if not shutil.which("apt-get"):
-        return f"{CHROMIUM} or {DRIVER} is missing and there is no apt-get to install them"
-    if os.geteuid() != 0:
-        return f"{CHROMIUM} or {DRIVER} is missing; run as root: apt-get install -y {' '.join(PACKAGES)}"
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    install = ["apt-get", "install", "-y", "--no-install-recommends", *PACKAGES]
-    done = subprocess.run(install, env=env, capture_output=True, text=True, timeout=900)
-    if done.returncode != 0:   # a fresh image has no package lists yet
-        subprocess.run(["apt-get", "update"], env=env, capture_output=True, text=True, timeout=600)
-        done = subprocess.run(install, env=env, capture_output=True, text=True, timeout=900)
-    if done.returncode != 0 or not (os.path.exists(CHROMIUM) and os.path.exists(DRIVER)):
-        return f"apt-get install {' '.join(PACKAGES)} failed: {done.stderr.strip()[-500:]}"
-    return None
+    return ensure_packages(
+        PACKAGES, lambda: all(os.path.exists(p) for p in (CHROMIUM, DRIVER, FONT)),
+        recommends=False)
 
 
 def start_browser(lang: str = "en-US", tz: str = "Asia/Shanghai") -> Any:

@@ -125,7 +125,10 @@ class Router:
         include_in_schema: bool = True,
         also: dict[int, str] | None = None,
         body_optional: bool = False,
+        known: Callable[[web.Request], web.StreamResponse | None] | None = None,
     ) -> Callable[[Handler], Handler]:
+        """`known` (a route with only a query model): asked first with the request, it may
+        answer one it recognises before the query is parsed (None: parse and call)."""
         ep = Endpoint(
             method=method,
             path=path,
@@ -147,7 +150,7 @@ class Router:
         )
 
         def decorate(handler: Handler) -> Handler:
-            wrapped = _wrap(ep, handler)
+            wrapped = _wrap(ep, handler, known)
             self.routes.route(method, path)(wrapped)
             if include_in_schema:
                 self.endpoints.append(ep)
@@ -156,14 +159,30 @@ class Router:
         return decorate
 
 
-def _wrap(ep: Endpoint, handler: Handler) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+def _wrap(ep: Endpoint, handler: Handler,
+          known: Callable[[web.Request], web.StreamResponse | None] | None = None,
+          ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     """The route's handler: what `ep` asks of every request decided here, once, as locals
     (a path without parameters has no match info to check); a route with only a query
-    model (GET /v1/plan, /v1/stops) gets a handler of its own, that parses it and calls."""
+    model (GET /v1/plan, /v1/stops) gets a handler of its own, that parses it and calls
+    (`known` first, when given: `Router._add`)."""
     roles, params, query, body, status = ep.auth, ep.path_params, ep.query, ep.body, ep.status
     has_params = "{" in ep.path
 
     if roles is None and not has_params and query is not None and body is None:
+        if known is not None:
+            @functools.wraps(handler)
+            async def wrapped_known(request: web.Request) -> web.StreamResponse:
+                got = known(request)
+                if got is not None:
+                    return got
+                result = await handler(request, query=parse_query(request, query))
+                if isinstance(result, web.StreamResponse):
+                    return result
+                return json_response(result, status=status)
+
+            return wrapped_known
+
         @functools.wraps(handler)
         async def wrapped_query(request: web.Request) -> web.StreamResponse:
             result = await handler(request, query=parse_query(request, query))
@@ -172,6 +191,8 @@ def _wrap(ep: Endpoint, handler: Handler) -> Callable[[web.Request], Awaitable[w
             return json_response(result, status=status)
 
         return wrapped_query
+    if known is not None:
+        raise TypeError(f"{ep.method} {ep.path}: `known` is for a route with only a query model")
 
     @functools.wraps(handler)
     async def wrapped(request: web.Request) -> web.StreamResponse:

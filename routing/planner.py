@@ -43,7 +43,7 @@ from routing.timetable import (Day, Patterns, build_day, build_patterns, day_spa
 from routing.updates import TripUpdate
 from routing.via import plan_via
 
-__all__ = ["Planner", "Query", "Place", "LegStatus"]
+__all__ = ["Planner", "Query", "Prepared", "Place", "LegStatus"]
 
 Place = str | tuple[float, float]      # "feed:stop_id" or (lat, lon)
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
@@ -85,6 +85,31 @@ class Query:
         vars(q).update(fields)
         return q
 
+    def at(self, time_s: int) -> Query:
+        """This query at another time of its date (`Query.of`'s one dict update)."""
+        q = blank(type(self))
+        got = vars(q)
+        got.update(vars(self))
+        got["time_s"] = time_s
+        return q
+
+
+class Prepared:
+    """Everything a query's search is but for its time (`Planner.prepare`): its places'
+    walking reach, the time zone and midnight of its date, the search of its day and options,
+    its limit, window length and walk-only offer, and its part of `Searched.key`. A caller
+    that meets the same query at other times keeps this and calls `Planner.searched_at`
+    (`maas.api.plan` keeps it per query text, for as long as the planner lives): ~15 memo
+    look-ups and checks of `prepare`, cache-cold tens of us a plan, made once.
+    Read-only once made; `searched_at` checks its search is still of the planner's day."""
+
+    __slots__ = ("planner", "query", "fares", "src", "dst", "src_in", "dst_in", "tz",
+                 "midnight", "window", "limit", "walk", "search", "exact", "longer", "qkey")
+
+    def __init__(self, **values: Any) -> None:
+        for k, v in values.items():
+            setattr(self, k, v)
+
 
 class Searched:
     """A query searched, its itineraries not yet assembled (`Planner.searched`). `key()` is
@@ -95,20 +120,20 @@ class Searched:
     (`maas.api.plan` keeps the rendered body) by the key, for as long as the planner lives."""
 
     __slots__ = ("planner", "search", "found", "query", "src", "dst", "limit", "window",
-                 "prices", "walk", "keys")
+                 "prices", "walk", "keys", "qkey")
 
     def __init__(self, planner: Planner, search: Any, found: list, query: Query, src: dict,
                  dst: dict, limit: int, window: tuple[int, int] | None,
-                 prices: list[int] | None, walk: tuple[int, int, float] | None) -> None:
+                 prices: list[int] | None, walk: tuple[int, int, float] | None,
+                 qkey: tuple) -> None:
         self.planner, self.search, self.found, self.query = planner, search, found, query
         self.src, self.dst, self.limit, self.window = src, dst, limit, window
-        self.prices, self.walk = prices, walk
+        self.prices, self.walk, self.qkey = prices, walk, qkey
         self.keys = journey_keys(search, found)     # (what `assemble` starts from anyway)
 
     def key(self) -> tuple:
-        q = vars(self.query)
-        return (tuple([v for f, v in q.items() if f != "time_s"]), tuple(self.keys), self.limit,
-                self.window, None if self.prices is None else tuple(self.prices), self.walk)
+        return (self.qkey, tuple(self.keys), self.limit, self.window,
+                None if self.prices is None else tuple(self.prices), self.walk)
 
     def itineraries(self) -> list[Itinerary]:
         p = self.planner
@@ -362,9 +387,6 @@ class Planner:
                  walk_only: bool = True) -> Searched:
         """`plan` up to its itineraries, for a query without `via` (several searches): the
         search run, the itineraries not yet assembled (`Searched`)."""
-        self._check(query, fares)
-        if query.via:
-            raise InvalidQuery("a via query is several searches: plan it", parameter="via")
         return self._searched(query, fares, walk_only)
 
     @staticmethod
@@ -376,6 +398,15 @@ class Planner:
                                "or window_min", parameter="criteria")
 
     def _searched(self, query: Query, fares: FareTable | None, walk_only: bool) -> Searched:
+        return self.searched_at(self.prepare(query, fares, walk_only=walk_only), query)
+
+    def prepare(self, query: Query, fares: FareTable | None = None, *,
+                walk_only: bool = True) -> Prepared:
+        """`searched` but for the query's time, for `searched_at` (`Prepared`). Raises what
+        `searched` raises for anything but the time (an unknown stop, a date out of service)."""
+        self._check(query, fares)
+        if query.via:
+            raise InvalidQuery("a via query is several searches: plan it", parameter="via")
         cfg = self.config
         max_walk = cfg.walk_radius_m if query.max_walk_m is None else max(0.0, query.max_walk_m)
         speed, walks = query.walk_speed_mps, self.searches.footpaths
@@ -387,21 +418,49 @@ class Planner:
         d = query.date
         tz = self.place_tz(anchor, src)
         self.check_date(d)
-        t0 = self._local_epoch(tz, d, query.time_s)
-        window = max(0, min(query.window_s, cfg.max_window_min * 60))
-        search, rides, prices, best = self._search(query, t0, window, src, dst, fares, False)
-        if best > self._exact_until(search, False) and self._longer_helps(d, query.arrive_by):
+        search = self.searches.resolve(query, self.day(d, query.arrive_by))
+        return Prepared(
+            planner=self, query=query, fares=fares, src=src, dst=dst,
+            src_in=self._sources(src), dst_in=self._sources(dst), tz=tz,
+            midnight=self._midnight(tz, d),
+            window=max(0, min(query.window_s, cfg.max_window_min * 60)),
+            limit=cfg.default_limit if query.limit is None
+            else max(1, min(query.limit, cfg.max_limit)),
+            # (not with fares: a price search answers with journeys to book)
+            walk=self._walk_only(query, src, dst, max_walk) if fares is None and walk_only
+            else None,
+            search=search, exact=self._exact_until(search, False),
+            longer=self._longer_helps(d, query.arrive_by),
+            qkey=tuple([v for f, v in vars(query).items() if f != "time_s"]))
+
+    def searched_at(self, prep: Prepared, query: Query) -> Searched:
+        """`searched(query)` for a query that is `prep.query` but for its time (the caller
+        vouches for that; `prep` made by this planner)."""
+        if prep.planner is not self:
+            raise ValueError("prepared by another planner")
+        d, time_s = query.date, query.time_s
+        t0 = prep.midnight + time_s if prep.midnight is not None and 0 <= time_s < 86400 \
+            else self._local_epoch(prep.tz, d, time_s)
+        search, exact = prep.search, prep.exact
+        day = self.day(d, query.arrive_by)
+        if search.day is not day:       # the day was dropped from the cache and made again
+            search = self.searches.resolve(query, day)
+            exact = self._exact_until(search, False)
+        window, src, dst, fares = prep.window, prep.src, prep.dst, prep.fares
+        rides, prices, best = self._search(search, t0, window, prep.src_in, prep.dst_in, dst,
+                                           fares)
+        if best > exact and prep.longer:
             # nothing found that trips of the days not expanded could not beat: search again
             # on the days up to the horizon (overnight trains, long-haul flights)
-            search, rides, prices, best = self._search(query, t0, window, src, dst, fares, True)
-        limit = cfg.default_limit if query.limit is None else max(1, min(query.limit, cfg.max_limit))
+            search = self.searches.resolve(query, self.day(d, query.arrive_by, True))
+            rides, prices, best = self._search(search, t0, window, prep.src_in, prep.dst_in,
+                                               dst, fares)
         span = (t0, t0 + window) if window > 0 and not query.arrive_by else None
-        # (not with fares: a price search answers with journeys to book)
-        walk = self._walk_only(query, src, dst, max_walk) if fares is None and walk_only \
-            else None
+        walk = prep.walk
         if walk is not None:    # (departure, seconds, metres): leave at the query time
             walk = (t0 - walk[0] if query.arrive_by else t0, *walk)
-        return Searched(self, search, rides, query, src, dst, limit, span, prices, walk)
+        return Searched(self, search, rides, query, src, dst, prep.limit, span, prices, walk,
+                        prep.qkey)
 
     def _local_epoch(self, tz: str, d: date, time_s: int) -> int:
         """The epoch of the wall time `time_s` seconds after midnight of `d` in zone `tz`,
@@ -410,20 +469,26 @@ class Planner:
         (no transition), that is the midnight's epoch + time_s, memoised per (zone, date);
         a day with a transition, or a time outside the day, takes the datetime way."""
         if 0 <= time_s < 86400:
-            key = (tz, d)
-            midnight = self._midnights.get(key, False)
-            if midnight is False:
-                if len(self._midnights) > 4096:
-                    self._midnights.clear()
-                zone = ZoneInfo(tz)
-                start = datetime.combine(d, time(0), zone)
-                end = datetime.combine(d + timedelta(1), time(0), zone)
-                midnight = self._midnights[key] = int(start.timestamp()) \
-                    if start.utcoffset() == end.utcoffset() else None
+            midnight = self._midnight(tz, d)
             if midnight is not None:
                 return midnight + time_s
         return int((datetime.combine(d, time(0), ZoneInfo(tz))
                     + timedelta(seconds=time_s)).timestamp())
+
+    def _midnight(self, tz: str, d: date) -> int | None:
+        """The epoch of `d`'s midnight in zone `tz` when its UTC offset is the same at the
+        next midnight (no transition that day), else None (`_local_epoch`)."""
+        key = (tz, d)
+        midnight = self._midnights.get(key, False)
+        if midnight is False:
+            if len(self._midnights) > 4096:
+                self._midnights.clear()
+            zone = ZoneInfo(tz)
+            start = datetime.combine(d, time(0), zone)
+            end = datetime.combine(d + timedelta(1), time(0), zone)
+            midnight = self._midnights[key] = int(start.timestamp()) \
+                if start.utcoffset() == end.utcoffset() else None
+        return midnight
 
     def _walk_only(self, query: Query, src: dict, dst: dict,
                    max_walk: float) -> tuple[int, float] | None:
@@ -449,34 +514,33 @@ class Planner:
                 best = (int(np.ceil(dm / speed)), dm)
         return best
 
-    def _search(self, query: Query, t0: int, window: int, src: dict, dst: dict,
-                fares: FareTable | None, long: bool):
-        """Run the rounds on the day of the query (`long`: expanded to the horizon); the
-        search, the journeys found, their prices (with `fares`) and the best target value
-        (search time, INF: none)."""
-        search = self.searches.resolve(query, self.day(query.date, query.arrive_by, long))
+    def _search(self, search: Any, t0: int, window: int, src: Sources, dst: Sources,
+                dst_reach: dict, fares: FareTable | None):
+        """Run the rounds of `search` (its day: the query's, or expanded to the horizon) from
+        the sources `src` to the targets `dst` (`dst_reach`: theirs as a dict); the journeys
+        found, their prices (with `fares`) and the best target value (search time, INF:
+        none)."""
         scratch = self.searches.scratch(search.day.n_q)
         try:
             if fares is None:   # (the kernel writes the targets' walks into scratch.egress)
-                rides, best = collect(search, scratch, self._sources(src), self._sources(dst),
-                                      t0 - search.day.origin, window)
-                return search, rides, None, best
+                rides, best = collect(search, scratch, src, dst, t0 - search.day.origin, window)
+                return rides, None, best
             if fares.classes is not self.fare_classes():
                 raise ValueError("the fare table was made for another planner's network")
             egress = scratch.egress         # all -1 but for this query's targets (reset below)
             try:
-                for s, (w, _) in dst.items():
+                for s, (w, _) in dst_reach.items():
                     egress[s] = w
-                priced = collect_priced(search, self._bags, self._sources(src), egress,
+                priced = collect_priced(search, self._bags, src, egress,
                                         t0 - search.day.origin, fares)
             finally:
-                for s in dst:
+                for s in dst_reach:
                     egress[s] = -1
         finally:
             self.searches.release(scratch)
         rides, prices = [r for r, _, _ in priced], [c for _, c, _ in priced]
         best = min((a for _, _, a in priced), default=int(raptor.INF))
-        return search, rides, prices, best
+        return rides, prices, best
 
     def _exact_until(self, search, long: bool) -> int:
         """Search time up to which the day's expansion is exact: no trip of a service date

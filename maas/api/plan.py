@@ -29,7 +29,7 @@ from routing.errors import InvalidQuery, NoTimetable
 from routing.fares import FareClasses, FareTable
 from routing.itinerary import Itinerary, Leg, LegKey, Place
 from routing.names import display_name, headsign, primary, route_name
-from routing.planner import Planner, Query
+from routing.planner import Planner, Prepared, Query
 from ticketing.errors import TicketingError
 from ticketing.fares import FareConfig, Quote, format_minor, search_fares
 from ticketing.offers import adult_pricer
@@ -149,14 +149,7 @@ def to_query(q: PlanQuery) -> Query:
         d = date.fromisoformat(q.date)
     except ValueError:
         raise InvalidQuery(f"date must be YYYY-MM-DD, not {q.date!r}", parameter="date") from None
-    m = _TIME.match(q.time.strip())
-    if not m:
-        raise InvalidQuery(f"time must be HH:MM or HH:MM:SS, not {q.time!r}", parameter="time")
-    h, mi, sec = m.groups()
-    h, mi, sec = int(h), int(mi), int(sec or 0)
-    if h > 23 or mi > 59 or sec > 59:
-        raise InvalidQuery(f"time must be HH:MM or HH:MM:SS, not {q.time!r}", parameter="time")
-    secs = h * 3600 + mi * 60 + sec
+    secs = time_s(q.time)
     origin, dest = _place(q.from_, "from"), _place(q.to, "to")
     if origin == dest:
         raise InvalidQuery("from and to are the same place")
@@ -166,6 +159,17 @@ def to_query(q: PlanQuery) -> Query:
                     wheelchair=q.wheelchair, max_walk_m=q.max_walk_m,
                     min_transfer_s=q.min_transfer_s, limit=q.limit, via=_vias(q.via),
                     via_min_stay_s=q.via_min_stay_s, **profile_options(q))
+
+
+def time_s(text: str) -> int:
+    """Seconds after midnight of a query's `time` (HH:MM or HH:MM:SS); InvalidQuery else."""
+    m = _TIME.match(text.strip())
+    if m:
+        h, mi, sec = m.groups()
+        h, mi, sec = int(h), int(mi), int(sec or 0)
+        if h <= 23 and mi <= 59 and sec <= 59:
+            return h * 3600 + mi * 60 + sec
+    raise InvalidQuery(f"time must be HH:MM or HH:MM:SS, not {text!r}", parameter="time")
 
 
 def _vias(text: str | None) -> tuple[str, ...]:
@@ -338,10 +342,82 @@ def render_json(request: web.Request, its: list[Itinerary], lang: str | None = N
     return b"".join(out)
 
 
+def _answer(request: web.Request, kind: str, started: float, its: list[Itinerary] | None,
+            memo: dict[tuple, bytes] | None, key: tuple | None, body: bytes | None,
+            lang: str | None, names: str | None) -> web.Response:
+    """The plan's response: its time and (a point query's) body counted, the body written
+    unless kept (`body`), and kept (`memo`, by `key`)."""
+    metrics = request.app[DOMAIN_METRICS]
+    metrics.plan_took(kind, time.perf_counter() - started)
+    if key is not None:
+        metrics.plan_body(body is not None)
+    if body is None:
+        body = render_json(request, its, lang, names)
+        if memo is not None and key is not None:
+            _bodies(request).keep(memo, key, body)
+    return json_body(body)
+
+
+def known_plan(request: web.Request) -> web.Response | None:
+    """A point query whose text but for its time (and whose Accept-Language) this worker
+    answered on the current snapshot, answered before the query is parsed again: its
+    `Prepared` (routing.planner) holds what the text decides, checked then (the query's
+    fields, the places and their walking reach, the date, the day's search), and only the
+    time is read here. None: not one of those (or its time is not plain HH:MM[:SS]): parse
+    and plan it the usual way. (Parsing the query and preparing its search took ~0.05-0.1
+    ms of a served plan's ~0.6, cache-cold: BENCHMARKS.md.)"""
+    split = _split_time(request.rel_url.raw_query_string)
+    if split is None:
+        return None
+    rest, text = split
+    snap = request.app[LIVE].current
+    bodies = _bodies(request)
+    memo = bodies.of(snap)
+    got = bodies.known.get((rest, request.headers.get("Accept-Language")))
+    if got is None or memo is None:
+        return None
+    prep, lang, names, gauge = got
+    planner = snap.planner
+    if prep.planner is not planner or not gauge.inline():
+        return None
+    text = text.replace("%3A", ":").replace("%3a", ":")
+    if not _PLAIN_TIME.match(text):
+        return None
+    try:
+        q = prep.query.at(time_s(text))
+    except InvalidQuery:
+        return None
+    started = time.perf_counter()
+    its, key, body, _ = gauge.plan(planner, q, memo, lang, names, prep)
+    return _answer(request, "point", started, its, memo, key, body, lang, names)
+
+
+_PLAIN_TIME = re.compile(r"^\d{1,2}:\d{2}(?::\d{2})?$")
+_KNOWN_TEXT = 512       # a query text (and Accept-Language) longer than this is not kept
+
+
+def _split_time(raw: str) -> tuple[str, str] | None:
+    """(the query text without its `time=` parameter, that parameter's value) when the text
+    has one `time=` parameter (as written: a name percent-encoded is left to the parser);
+    None else."""
+    parts = raw.split("&")
+    at = -1
+    for i, part in enumerate(parts):
+        if part.startswith("time="):
+            if at >= 0:
+                return None
+            at = i
+    if at < 0:
+        return None
+    text = parts.pop(at)
+    return "&".join(parts), text[5:]
+
+
 @router.get(
     "/v1/plan",
     summary="Plan journeys across bus, coach, rail, metro and air",
     query=PlanQuery,
+    known=known_plan,
     response=PlanResponse,
     errors={400: "malformed date/time/coordinates, from = to, unknown mode, unknown criteria "
                  "or criteria=price with arrive_by/window_min/via, via with arrive_by/window_min "
@@ -365,7 +441,7 @@ async def plan(request: web.Request, query: PlanQuery) -> web.Response:
         raise NoTimetable("no timetable is loaded yet")
     names = request_lang(request, query.lang)
     started = time.perf_counter()
-    key = body = memo = bodies = None
+    key = body = memo = prep = None
     if price:
         table = await fare_table(planner, request.app[BOOKINGS].config.fares)
         its = await asyncio.to_thread(planner.plan, q, table)
@@ -376,20 +452,14 @@ async def plan(request: web.Request, query: PlanQuery) -> web.Response:
         memo = bodies.of(snap)
         gauge = _gauge(planner)
         if gauge.inline():
-            its, key, body = gauge.plan(planner, q, memo, query.lang, names)
+            its, key, body, prep = gauge.plan(planner, q, memo, query.lang, names)
         else:
-            its, key, body = await asyncio.to_thread(gauge.plan, planner, q, memo, query.lang,
-                                                     names)
+            its, key, body, prep = await asyncio.to_thread(gauge.plan, planner, q, memo,
+                                                           query.lang, names)
+        if prep is not None and bodies.snap is snap:
+            bodies.know(request, prep, query.lang, names, gauge)
     kind = "price" if price else "range" if q.window_s > 0 else "point"
-    metrics = request.app[DOMAIN_METRICS]
-    metrics.plan_took(kind, time.perf_counter() - started)
-    if key is not None:
-        metrics.plan_body(body is not None)
-    if body is None:
-        body = render_json(request, its, query.lang, names)
-        if bodies is not None and key is not None:
-            bodies.keep(memo, key, body)
-    return json_body(body)
+    return _answer(request, kind, started, its, memo, key, body, query.lang, names)
 
 
 # --- rendered point plans, kept (Settings.plan_memo) ----------------------------------------
@@ -401,21 +471,34 @@ async def plan(request: web.Request, query: PlanQuery) -> web.Response:
 # stream of bench_requests.py a quarter of the bodies are such repeats.
 
 class _Bodies:
-    """One LiveNetwork's kept bodies: of its current snapshot only (a new snapshot, a new
-    network or realtime state, starts empty), at most `most` (cleared when full)."""
+    """One LiveNetwork's kept bodies and known point queries (`known_plan`): of its current
+    snapshot only (a new snapshot, a new network or realtime state, starts empty), at most
+    `most` of each (cleared when full)."""
 
-    __slots__ = ("snap", "memo", "most")
+    __slots__ = ("snap", "memo", "known", "most")
 
     def __init__(self, most: int) -> None:
         self.snap: Any = None
         self.memo: dict[tuple, bytes] | None = None
+        self.known: dict[tuple[str, str | None], tuple] = {}
         self.most = most
 
     def of(self, snap: Any) -> dict[tuple, bytes] | None:
         """The memo of `snap` (None: kept bodies are off)."""
         if self.snap is not snap:
-            self.snap, self.memo = snap, {} if self.most > 0 else None
+            self.snap, self.memo, self.known = snap, {} if self.most > 0 else None, {}
         return self.memo
+
+    def know(self, request: web.Request, prep: Any, lang: str | None, names: str | None,
+             gauge: Any) -> None:
+        """Keep `prep` for `known_plan`, by the request's query text but for its time."""
+        split = _split_time(request.rel_url.raw_query_string)
+        accept = request.headers.get("Accept-Language")
+        if split is None or len(split[0]) + len(accept or "") > _KNOWN_TEXT:
+            return
+        if len(self.known) >= self.most:
+            self.known.clear()
+        self.known[(split[0], accept)] = (prep, lang, names, gauge)
 
     def keep(self, memo: dict[tuple, bytes], key: tuple, body: bytes) -> None:
         if len(memo) >= self.most:
@@ -435,17 +518,21 @@ def _bodies(request: web.Request) -> _Bodies:
 
 
 def _point(planner: Planner, q: Query, memo: dict[tuple, bytes] | None, lang: str | None,
-           names: str | None) -> tuple[list[Itinerary] | None, tuple | None, bytes | None]:
-    """A point query: (itineraries, memo key, None), or (None, key, body) when `memo` has
-    the body already; without a memo (itineraries, None, None)."""
+           names: str | None, prep: Prepared | None = None
+           ) -> tuple[list[Itinerary] | None, tuple | None, bytes | None, Prepared | None]:
+    """A point query: (itineraries, memo key, None, its Prepared), or (None, key, body,
+    prepared) when `memo` has the body already; without a memo (itineraries, None, None,
+    None). `prep`: `q`'s, prepared before (`known_plan`)."""
     if memo is None:
-        return planner.plan(q), None, None
-    searched = planner.searched(q)
+        return planner.plan(q), None, None, None
+    if prep is None:
+        prep = planner.prepare(q)
+    searched = planner.searched_at(prep, q)
     key = (searched.key(), lang, names)
     body = memo.get(key)
     if body is not None:
-        return None, key, body
-    return searched.itineraries(), key, None
+        return None, key, body, prep
+    return searched.itineraries(), key, None, prep
 
 
 # --- the fare table of criteria=price --------------------------------------------------------
@@ -518,15 +605,15 @@ class _Gauge:
         self.typical += weight * (min(cpu_s, _SLOW_S) - self.typical)
 
     def plan(self, planner: Planner, q: Query, memo: dict[tuple, bytes] | None = None,
-             lang: str | None = None, names: str | None = None
-             ) -> tuple[list[Itinerary] | None, tuple | None, bytes | None]:
-        """`_point(planner, q, memo, lang, names)`, measured as this gauge decides."""
+             lang: str | None = None, names: str | None = None, prep: Prepared | None = None
+             ) -> tuple[list[Itinerary] | None, tuple | None, bytes | None, Prepared | None]:
+        """`_point(planner, q, memo, lang, names, prep)`, measured as this gauge decides."""
         self.calls += 1
         if self.seen * _ALPHA >= 1 and self.calls % _EVERY:
-            return _point(planner, q, memo, lang, names)
+            return _point(planner, q, memo, lang, names, prep)
         t = time.thread_time()
         try:
-            return _point(planner, q, memo, lang, names)
+            return _point(planner, q, memo, lang, names, prep)
         finally:
             self.record(time.thread_time() - t)
 

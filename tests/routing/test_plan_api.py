@@ -352,3 +352,93 @@ def test_kept_bodies_are_bounded_and_can_be_off():
         kept.keep(memo, (k,), b"x")
     assert len(memo) == 1 and kept.of(snap) is memo     # cleared when full, then kept
     assert kept.of(object()) == {}                      # another snapshot: empty
+
+
+# --- point queries known but for their time, answered before parsing (maas.api.plan) ----------
+
+def _count_prepares(monkeypatch) -> list[int]:
+    made, prepare = [0], Planner.prepare
+
+    def counted(self, *args, **kw):  # type: ignore[no-untyped-def]
+        made[0] += 1
+        return prepare(self, *args, **kw)
+    monkeypatch.setattr(Planner, "prepare", counted)
+    return made
+
+
+async def test_a_query_known_but_for_its_time_is_planned_from_what_it_was_prepared_to(
+        sample, app, monkeypatch):
+    """The same query text at other times (the time written HH:MM, HH%3AMM, HH:MM:SS, first
+    or last): one `prepare`, every body the one made from scratch for its own time; another
+    Accept-Language, option or date is another query; every one of them byte for byte."""
+    from maas.api.plan import _gauge
+
+    made = _count_prepares(monkeypatch)
+    _gauge(app[LIVE].current.planner).typical = 0.0     # known to be short: on the loop
+    base = "from=bus%3AB1&to=rail%3AR4&date=2026-11-25"
+    seen, asked = set(), 0
+    for m in range(6 * 60, 10 * 60, 7):
+        hh, mm = divmod(m, 60)
+        for text in (f"{base}&time={hh:02d}:{mm:02d}", f"{base}&time={hh:02d}%3A{mm:02d}",
+                     f"time={hh}:{mm:02d}:30&{base}"):
+            before = made[0]
+            r = await sample.get("/v1/plan?" + text)
+            asked += made[0] - before       # (`_fresh` below prepares too)
+            assert r.status == 200, await r.text()
+            seconds = 30 if text.startswith("time") else 0
+            params = {"from": "bus:B1", "to": "rail:R4", "date": "2026-11-25",
+                      "time": f"{hh:02d}:{mm:02d}:{seconds:02d}"}
+            assert await r.read() == _fresh(app, params), text
+            seen.add(await r.read())
+    assert asked == 1 and len(seen) > 1
+    made[0] = 0
+    for extra, headers in (("&lang=zh", {}), ("", {"Accept-Language": "zh"}),
+                           ("&max_transfers=0", {}), ("&arrive_by=true", {})):
+        for t in ("08:00", "09:00"):
+            r = await sample.get(f"/v1/plan?{base}{extra}&time={t}", headers=headers)
+            assert r.status == 200
+    assert made[0] == 4
+    r = await sample.get("/v1/plan?from=bus%3AB1&to=rail%3AR4&date=2026-11-26&time=09:00")
+    assert r.status == 200 and made[0] == 5
+
+
+@pytest.mark.parametrize("time_text, status, code", [
+    ("25:00", 400, "invalid_query"), ("9:5", 400, "invalid_query"), ("", 400, "invalid_query"),
+    ("09:00&time=10:00", 400, "invalid_parameter"), ("+09:00", 200, None),
+    ("09%3A00%3A99", 400, "invalid_query"), ("09:00&tim%65=10:00", 400, "invalid_parameter"),
+])
+async def test_a_known_query_with_a_time_not_plain_is_parsed_as_any_other(
+        sample, app, monkeypatch, time_text, status, code):
+    """The known way reads a plain HH:MM[:SS] only; any other time text goes the usual way
+    and gets its answer or its problem, as on a worker that never saw the query."""
+    base = "from=bus%3AB1&to=rail%3AR4&date=2026-11-25"
+    assert (await sample.get(f"/v1/plan?{base}&time=07:00")).status == 200
+    assert (await sample.get(f"/v1/plan?{base}&time=07:10")).status == 200    # known now
+    r = await sample.get(f"/v1/plan?{base}&time={time_text}")
+    assert r.status == status, await r.text()
+    if code is not None:
+        assert (await r.json())["code"] == code
+
+
+async def test_known_queries_are_bounded_of_their_snapshot_and_off_with_the_bodies(sample, app):
+    from maas.api.plan import _BODIES, _KNOWN_TEXT, _Bodies
+
+    kept = _BODIES[app[LIVE]] = _Bodies(3)
+    for n in range(1, 6):
+        r = await sample.get(f"/v1/plan?from=bus%3AB1&to=rail%3AR4&date=2026-11-25&limit={n}"
+                             "&time=07:00")
+        assert r.status == 200
+        assert 1 <= len(kept.known) <= 3        # cleared when full
+    long_lang = "zh," + ",".join(["en;q=0.1"] * 60)
+    assert len(long_lang) > _KNOWN_TEXT
+    before = dict(kept.known)
+    r = await sample.get("/v1/plan?from=bus%3AB1&to=rail%3AR4&date=2026-11-25&time=07:00",
+                         headers={"Accept-Language": long_lang})
+    assert r.status == 200 and kept.known == before     # a long text is not kept
+    app[LIVE].current = dataclasses.replace(app[LIVE].current)      # another snapshot
+    assert kept.of(app[LIVE].current) == {} and kept.known == {}
+    off = _BODIES[app[LIVE]] = _Bodies(0)
+    for t in ("07:00", "07:10"):
+        assert (await sample.get("/v1/plan?from=bus%3AB1&to=rail%3AR4&date=2026-11-25"
+                                 f"&time={t}")).status == 200
+    assert off.known == {}

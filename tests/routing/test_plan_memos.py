@@ -8,6 +8,8 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+import pytest
+
 from builders import BASE, timetable
 from routing.planner import Planner, Query
 
@@ -225,3 +227,35 @@ def test_a_catalogs_trips_read_their_routes_names_once():
             str(net.agency_name[int(net.route_agency[route])]), str(net.trip_headsign[t]),
             trip_number(net, t))
         assert all(type(v) in (int, str) for v in trip[:-1])
+
+
+def test_a_prepared_query_searched_at_other_times_is_the_query_searched():
+    """`Planner.prepare` once, `searched_at` at every time of two days (both directions,
+    stops and coordinates, a walk-only offer among them): the same journeys, key and
+    itineraries as `searched` of the query at that time on a fresh planner; after the day
+    was dropped from the cache and made again, still (the search is resolved again)."""
+    from routing.planner import Prepared
+
+    warm, fresh = Planner.build(NET), Planner.build(NET)
+    checked = 0
+    for n in range(2):
+        for o, z in (("t:A", "t:C"), ("t:C", "t:D"), ("t:B", "t:D"), ((36.6001, 117.0), "t:A")):
+            for ab in (False, True):
+                prep = warm.prepare(Query(o, z, BASE + timedelta(n), 0, arrive_by=ab))
+                assert isinstance(prep, Prepared)
+                for t in range(6 * 3600, 11 * 3600, 600):
+                    q = prep.query.at(t)
+                    assert q == Query(o, z, BASE + timedelta(n), t, arrive_by=ab)
+                    got, want = warm.searched_at(prep, q), fresh.searched(q)
+                    assert got.key() == want.key() and got.found == want.found, q
+                    assert got.itineraries() == want.itineraries(), q
+                    checked += 1
+                warm.days._days.clear()     # the day made again: another Day object
+                q = prep.query.at(7 * 3600)
+                got = warm.searched_at(prep, q)
+                assert got.search.day is not prep.search.day
+                assert got.itineraries() == fresh.plan(q)
+    assert checked == 2 * 4 * 2 * 30
+    other = Planner.build(NET)
+    with pytest.raises(ValueError):
+        other.searched_at(prep, prep.query)

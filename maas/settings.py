@@ -389,7 +389,8 @@ class Settings(BaseSettings):
         "journeys found, every option but the time, the language): a query whose search finds "
         "the same journeys is answered without assembling and rendering them again (~8-13 KB "
         "an entry on the demo; cleared when full and with every new network or realtime "
-        "state). 0: off.",
+        "state); and as many point queries known but for their time (their text; its search "
+        "prepared: read again, only the time is parsed). 0: off.",
     )
     log_level: str = Field("INFO", description="Python logging level of the JSON logs.")
     migrate_on_start: bool = Field(True, description="Apply pending migrations at start-up.")

@@ -95,12 +95,12 @@ class Query:
 
 
 class Prepared:
-    """Everything a query's search is but for its time (`Planner.prepare`): its places'
+    """Everything a query's search is but for its time (`Planner.prepared`): its places'
     walking reach, the time zone and midnight of its date, the search of its day and options,
     its limit, window length and walk-only offer, and its part of `Searched.key`. A caller
     that meets the same query at other times keeps this and calls `Planner.searched_at`
     (`maas.api.plan` keeps it per query text, for as long as the planner lives): ~15 memo
-    look-ups and checks of `prepare`, cache-cold tens of us a plan, made once.
+    look-ups and checks of `prepared`, cache-cold tens of us a plan, made once.
     Read-only once made; `searched_at` checks its search is still of the planner's day."""
 
     __slots__ = ("planner", "query", "fares", "src", "dst", "src_in", "dst_in", "tz",
@@ -398,9 +398,9 @@ class Planner:
                                "or window_min", parameter="criteria")
 
     def _searched(self, query: Query, fares: FareTable | None, walk_only: bool) -> Searched:
-        return self.searched_at(self.prepare(query, fares, walk_only=walk_only), query)
+        return self.searched_at(self.prepared(query, fares, walk_only=walk_only), query)
 
-    def prepare(self, query: Query, fares: FareTable | None = None, *,
+    def prepared(self, query: Query, fares: FareTable | None = None, *,
                 walk_only: bool = True) -> Prepared:
         """`searched` but for the query's time, for `searched_at` (`Prepared`). Raises what
         `searched` raises for anything but the time (an unknown stop, a date out of service)."""

@@ -380,11 +380,8 @@ def known_plan(request: web.Request) -> web.Response | None:
     planner = snap.planner
     if prep.planner is not planner or not gauge.inline():
         return None
-    text = text.replace("%3A", ":").replace("%3a", ":")
-    if not _PLAIN_TIME.match(text):
-        return None
-    try:
-        q = prep.query.at(time_s(text))
+    try:    # (a text `time_s` takes has only digits and colons: as the parser decodes it)
+        q = prep.query.at(time_s(text.replace("%3A", ":").replace("%3a", ":")))
     except InvalidQuery:
         return None
     started = time.perf_counter()
@@ -392,7 +389,6 @@ def known_plan(request: web.Request) -> web.Response | None:
     return _answer(request, "point", started, its, memo, key, body, lang, names)
 
 
-_PLAIN_TIME = re.compile(r"^\d{1,2}:\d{2}(?::\d{2})?$")
 _KNOWN_TEXT = 512       # a query text (and Accept-Language) longer than this is not kept
 
 
@@ -526,7 +522,7 @@ def _point(planner: Planner, q: Query, memo: dict[tuple, bytes] | None, lang: st
     if memo is None:
         return planner.plan(q), None, None, None
     if prep is None:
-        prep = planner.prepare(q)
+        prep = planner.prepared(q)
     searched = planner.searched_at(prep, q)
     key = (searched.key(), lang, names)
     body = memo.get(key)

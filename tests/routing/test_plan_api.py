@@ -357,19 +357,19 @@ def test_kept_bodies_are_bounded_and_can_be_off():
 # --- point queries known but for their time, answered before parsing (maas.api.plan) ----------
 
 def _count_prepares(monkeypatch) -> list[int]:
-    made, prepare = [0], Planner.prepare
+    made, prepared = [0], Planner.prepared
 
     def counted(self, *args, **kw):  # type: ignore[no-untyped-def]
         made[0] += 1
-        return prepare(self, *args, **kw)
-    monkeypatch.setattr(Planner, "prepare", counted)
+        return prepared(self, *args, **kw)
+    monkeypatch.setattr(Planner, "prepared", counted)
     return made
 
 
 async def test_a_query_known_but_for_its_time_is_planned_from_what_it_was_prepared_to(
         sample, app, monkeypatch):
     """The same query text at other times (the time written HH:MM, HH%3AMM, HH:MM:SS, first
-    or last): one `prepare`, every body the one made from scratch for its own time; another
+    or last): one `prepared`, every body the one made from scratch for its own time; another
     Accept-Language, option or date is another query; every one of them byte for byte."""
     from maas.api.plan import _gauge
 

@@ -230,7 +230,7 @@ def test_a_catalogs_trips_read_their_routes_names_once():
 
 
 def test_a_prepared_query_searched_at_other_times_is_the_query_searched():
-    """`Planner.prepare` once, `searched_at` at every time of two days (both directions,
+    """`Planner.prepared` once, `searched_at` at every time of two days (both directions,
     stops and coordinates, a walk-only offer among them): the same journeys, key and
     itineraries as `searched` of the query at that time on a fresh planner; after the day
     was dropped from the cache and made again, still (the search is resolved again)."""
@@ -241,7 +241,7 @@ def test_a_prepared_query_searched_at_other_times_is_the_query_searched():
     for n in range(2):
         for o, z in (("t:A", "t:C"), ("t:C", "t:D"), ("t:B", "t:D"), ((36.6001, 117.0), "t:A")):
             for ab in (False, True):
-                prep = warm.prepare(Query(o, z, BASE + timedelta(n), 0, arrive_by=ab))
+                prep = warm.prepared(Query(o, z, BASE + timedelta(n), 0, arrive_by=ab))
                 assert isinstance(prep, Prepared)
                 for t in range(6 * 3600, 11 * 3600, 600):
                     q = prep.query.at(t)

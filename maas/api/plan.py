@@ -163,10 +163,13 @@ def to_query(q: PlanQuery) -> Query:
 
 def time_s(text: str) -> int:
     """Seconds after midnight of a query's `time` (HH:MM or HH:MM:SS); InvalidQuery else."""
-    m = _TIME.match(text.strip())
-    if m:
-        h, mi, sec = m.groups()
-        h, mi, sec = int(h), int(mi), int(sec or 0)
+    # `_TIME.match(text.strip())` by hand (a cache-cold regex match cost ~1 % of a served
+    # plan): isdecimal is re's \d (Unicode Nd), which int() reads
+    parts = text.strip().split(":")
+    if 2 <= len(parts) <= 3 and 1 <= len(parts[0]) <= 2 and all(
+            len(p) == 2 for p in parts[1:]) and all(p.isdecimal() for p in parts):
+        h, mi = int(parts[0]), int(parts[1])
+        sec = int(parts[2]) if len(parts) == 3 else 0
         if h <= 23 and mi <= 59 and sec <= 59:
             return h * 3600 + mi * 60 + sec
     raise InvalidQuery(f"time must be HH:MM or HH:MM:SS, not {text!r}", parameter="time")

@@ -371,10 +371,10 @@ async def test_a_query_known_but_for_its_time_is_planned_from_what_it_was_prepar
     """The same query text at other times (the time written HH:MM, HH%3AMM, HH:MM:SS, first
     or last): one `prepared`, every body the one made from scratch for its own time; another
     Accept-Language, option or date is another query; every one of them byte for byte."""
-    from maas.api.plan import _gauge
+    import maas.api.plan as plan_api
 
     made = _count_prepares(monkeypatch)
-    _gauge(app[LIVE].current.planner).typical = 0.0     # known to be short: on the loop
+    monkeypatch.setattr(plan_api, "_INLINE_CPU_S", 60.0)   # every point query on the loop
     base = "from=bus%3AB1&to=rail%3AR4&date=2026-11-25"
     seen, asked = set(), 0
     for m in range(6 * 60, 10 * 60, 7):
@@ -411,6 +411,9 @@ async def test_a_known_query_with_a_time_not_plain_is_parsed_as_any_other(
         sample, app, monkeypatch, time_text, status, code):
     """The known way reads a plain HH:MM[:SS] only; any other time text goes the usual way
     and gets its answer or its problem, as on a worker that never saw the query."""
+    import maas.api.plan as plan_api
+
+    monkeypatch.setattr(plan_api, "_INLINE_CPU_S", 60.0)   # every point query on the loop
     base = "from=bus%3AB1&to=rail%3AR4&date=2026-11-25"
     assert (await sample.get(f"/v1/plan?{base}&time=07:00")).status == 200
     assert (await sample.get(f"/v1/plan?{base}&time=07:10")).status == 200    # known now
@@ -442,3 +445,36 @@ async def test_known_queries_are_bounded_of_their_snapshot_and_off_with_the_bodi
         assert (await sample.get("/v1/plan?from=bus%3AB1&to=rail%3AR4&date=2026-11-25"
                                  f"&time={t}")).status == 200
     assert off.known == {}
+
+
+def test_a_query_time_is_read_as_the_time_pattern_reads_it():
+    """`time_s` (by hand) takes exactly the texts `_TIME.match(text.strip())` takes, with
+    their seconds, and refuses the rest: random texts of digits (ASCII and other scripts'),
+    colons, spaces and signs."""
+    import random
+
+    from maas.api.plan import _TIME, time_s
+    from routing.errors import InvalidQuery
+
+    def reference(text: str) -> int | None:
+        m = _TIME.match(text.strip())
+        if not m:
+            return None
+        h, mi, sec = (int(g or 0) for g in m.groups())
+        return h * 3600 + mi * 60 + sec if h <= 23 and mi <= 59 and sec <= 59 else None
+
+    def read(text: str) -> int | None:
+        try:
+            return time_s(text)
+        except InvalidQuery:
+            return None
+
+    rng = random.Random(17)
+    alphabet = "0123456789:::: \n+-a\u0660\u0669\u00b2"
+    texts = ["09:00", "9:05", "23:59:59", "24:00", "09:60", "٠٩:٠٠", "09:00\n", "009:00", "9:5"]
+    texts += ["".join(rng.choice(alphabet) for _ in range(n)) for n in range(10) for _ in range(3000)]
+    taken = 0
+    for text in texts:
+        assert read(text) == reference(text), repr(text)
+        taken += reference(text) is not None
+    assert taken > 50

@@ -108,7 +108,7 @@ async def events_stream(request: web.Request) -> web.StreamResponse:
     pool, poll = request.app[DB], request.app[SETTINGS].protection.poll_s
     resp = web.StreamResponse(headers={"Content-Type": "text/event-stream",
                                        "Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
-    await resp.prepared(request=request)   # (keyword: not a database prepare)
+    await resp.prepare(request=request)   # (keyword: not a database prepare)
     await resp.write(b": stream of booking events\n\n")
     wake = request.app[PROTECTOR].written if PROTECTOR in request.app else None
     wakeups = request.app[WAKEUPS] if WAKEUPS in request.app else None

@@ -96,7 +96,7 @@ async def test_a_message_sent_in_pieces_is_read_whole(aiohttp_client, aiohttp_se
 
     async def slow(request: web.Request) -> web.StreamResponse:
         response = web.StreamResponse(headers={"Content-Type": "application/x-protobuf"})
-        await response.prepared(request)
+        await response.prepare(request)
         half = len(body) // 2
         await response.write(body[:half])
         await asyncio.sleep(0.3)                      # the rest arrives later, in its own piece

@@ -94,6 +94,7 @@ class Query:
         return q
 
 
+@dataclass(frozen=True, slots=True)
 class Prepared:
     """Everything a query's search is but for its time (`Planner.prepared`): its places'
     walking reach, the time zone and midnight of its date, the search of its day and options,
@@ -101,14 +102,24 @@ class Prepared:
     that meets the same query at other times keeps this and calls `Planner.searched_at`
     (`maas.api.plan` keeps it per query text, for as long as the planner lives): ~15 memo
     look-ups and checks of `prepared`, cache-cold tens of us a plan, made once.
-    Read-only once made; `searched_at` checks its search is still of the planner's day."""
+    `searched_at` checks its search is still of the planner's day."""
 
-    __slots__ = ("planner", "query", "fares", "src", "dst", "src_in", "dst_in", "tz",
-                 "midnight", "window", "limit", "walk", "search", "exact", "longer", "qkey")
-
-    def __init__(self, **values: Any) -> None:
-        for k, v in values.items():
-            setattr(self, k, v)
+    planner: Planner
+    query: Query
+    fares: FareTable | None
+    src: dict                       # walking reach, search direction (`_reach`)
+    dst: dict
+    src_in: Sources                 # the same as the kernel takes them (`_sources`)
+    dst_in: Sources
+    tz: str                         # the anchor's zone
+    midnight: int | None            # `_midnight(tz, date)`
+    window: int
+    limit: int
+    walk: tuple[int, float] | None  # `_walk_only`
+    search: Any                     # resolved on the day of the query (not the long one)
+    exact: int                      # `_exact_until(search, False)`
+    longer: bool                    # `_longer_helps(date, arrive_by)`
+    qkey: tuple                     # the query's fields but its time
 
 
 class Searched:

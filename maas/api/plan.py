@@ -346,18 +346,18 @@ def render_json(request: web.Request, its: list[Itinerary], lang: str | None = N
 
 
 def _answer(request: web.Request, kind: str, started: float, its: list[Itinerary] | None,
-            memo: dict[tuple, bytes] | None, key: tuple | None, body: bytes | None,
-            lang: str | None, names: str | None) -> web.Response:
+            bodies: _Bodies | None, memo: dict[tuple, bytes] | None, key: tuple | None,
+            body: bytes | None, lang: str | None, names: str | None) -> web.Response:
     """The plan's response: its time and (a point query's) body counted, the body written
-    unless kept (`body`), and kept (`memo`, by `key`)."""
+    unless kept (`body`), and kept (in `bodies`' `memo`, by `key`)."""
     metrics = request.app[DOMAIN_METRICS]
     metrics.plan_took(kind, time.perf_counter() - started)
     if key is not None:
         metrics.plan_body(body is not None)
     if body is None:
         body = render_json(request, its, lang, names)
-        if memo is not None and key is not None:
-            _bodies(request).keep(memo, key, body)
+        if bodies is not None and memo is not None and key is not None:
+            bodies.keep(memo, key, body)
     return json_body(body)
 
 
@@ -389,7 +389,7 @@ def known_plan(request: web.Request) -> web.Response | None:
         return None
     started = time.perf_counter()
     its, key, body, _ = gauge.plan(planner, q, memo, lang, names, prep)
-    return _answer(request, "point", started, its, memo, key, body, lang, names)
+    return _answer(request, "point", started, its, bodies, memo, key, body, lang, names)
 
 
 _KNOWN_TEXT = 512       # a query text (and Accept-Language) longer than this is not kept
@@ -440,7 +440,7 @@ async def plan(request: web.Request, query: PlanQuery) -> web.Response:
         raise NoTimetable("no timetable is loaded yet")
     names = request_lang(request, query.lang)
     started = time.perf_counter()
-    key = body = memo = prep = None
+    key = body = memo = prep = bodies = None
     if price:
         table = await fare_table(planner, request.app[BOOKINGS].config.fares)
         its = await asyncio.to_thread(planner.plan, q, table)
@@ -458,7 +458,7 @@ async def plan(request: web.Request, query: PlanQuery) -> web.Response:
         if prep is not None and bodies.snap is snap:
             bodies.know(request, prep, query.lang, names, gauge)
     kind = "price" if price else "range" if q.window_s > 0 else "point"
-    return _answer(request, kind, started, its, memo, key, body, query.lang, names)
+    return _answer(request, kind, started, its, bodies, memo, key, body, query.lang, names)
 
 
 # --- rendered point plans, kept (Settings.plan_memo) ----------------------------------------
